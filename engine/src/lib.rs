@@ -3,6 +3,7 @@
 
 pub mod candles;
 pub mod csv;
+pub mod indicators;
 pub mod time;
 
 /// Version of the engine, recorded in every result's provenance.
