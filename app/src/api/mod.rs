@@ -1,0 +1,3 @@
+//! `#[server]` functions: the UI's reads and writes. Each calls into `backend` under the `ssr` feature.
+
+pub mod status;

@@ -1,0 +1,4 @@
+//! Components shared by pages.
+
+pub mod layout;
+pub mod theme;

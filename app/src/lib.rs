@@ -1,0 +1,81 @@
+//! The Vortex web application (Leptos): the HTML shell, routes, pages, components and the `#[server]` functions
+//! they call. Compiled twice: with `ssr` into the `vortex` binary (server-side rendering) and with `hydrate`
+//! into the wasm bundle that makes the rendered pages interactive.
+
+#![recursion_limit = "256"]
+
+pub mod api;
+pub mod components;
+pub mod error;
+pub mod pages;
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::{
+    SsrMode, StaticSegment,
+    components::{Route, Router, Routes},
+};
+
+use crate::{
+    components::layout::Layout,
+    pages::{home::HomePage, not_found::NotFound, status::StatusPage},
+};
+
+/// The product version shown in the footer.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Sets the theme before first paint (no flash of the wrong theme). Runs under the page's CSP nonce.
+const THEME_BOOT: &str = "try{var t=localStorage.getItem('vortex-theme');if(t==='dark'||t==='light'){document.documentElement.dataset.theme=t}}catch(e){}";
+
+/// The HTML document around every page.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    use_request_nonce();
+    let nonce = leptos::nonce::use_nonce();
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="color-scheme" content="dark light" />
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
+                <script nonce=nonce>{THEME_BOOT}</script>
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+/// Uses the CSP nonce that the security-headers middleware put into the request (and into the
+/// `Content-Security-Policy` header), instead of the random one leptos_axum generates per render.
+#[cfg(feature = "ssr")]
+fn use_request_nonce() {
+    if let Some(parts) = use_context::<http::request::Parts>() {
+        if let Some(n) = parts.extensions.get::<backend::web::CspNonce>() {
+            provide_context(leptos::nonce::Nonce::from_value(n.0.clone()));
+        }
+    }
+}
+
+/// The application: routes inside the common layout.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="vortex-css" href="/pkg/vortex.css" />
+        <Title formatter=|t: String| if t.is_empty() { "Vortex".to_owned() } else { format!("{t} · Vortex") } />
+        <Router>
+            <Layout>
+                <Routes fallback=NotFound>
+                    <Route path=StaticSegment("") view=HomePage ssr=SsrMode::InOrder />
+                    <Route path=StaticSegment("status") view=StatusPage ssr=SsrMode::InOrder />
+                </Routes>
+            </Layout>
+        </Router>
+    }
+}

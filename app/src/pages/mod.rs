@@ -1,0 +1,6 @@
+//! One module per page.
+
+pub mod error;
+pub mod home;
+pub mod not_found;
+pub mod status;

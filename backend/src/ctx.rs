@@ -1,0 +1,73 @@
+//! The shared context every handler, server function and job receives.
+
+use std::{sync::Arc, time::{Duration, Instant}};
+
+use sqlx::PgPool;
+
+use crate::{jobs::JobQueue, mail::Mailer, settings::Settings};
+
+/// Handles to everything a request or job may need. Cheap to clone.
+#[derive(Clone)]
+pub struct Ctx {
+    pub settings: Arc<Settings>,
+    pub db: PgPool,
+    pub redis: deadpool_redis::Pool,
+    pub jobs: JobQueue,
+    pub mailer: Mailer,
+}
+
+/// One dependency's readiness.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub name: &'static str,
+    pub error: Option<String>,
+    pub latency_ms: u64,
+}
+
+/// All dependencies' readiness.
+#[derive(Debug, Clone)]
+pub struct Readiness {
+    pub checks: Vec<Check>,
+}
+
+impl Readiness {
+    pub fn is_ready(&self) -> bool {
+        self.checks.iter().all(|c| c.error.is_none())
+    }
+}
+
+/// Readiness probes answer within this time even when a dependency hangs.
+pub const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
+
+impl Ctx {
+    /// Builds the context from validated settings. Connections are opened lazily.
+    ///
+    /// # Errors
+    /// When a connection URL cannot be parsed.
+    pub fn new(settings: Settings) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        let db = crate::db::pool(&settings).context("DATABASE_URL")?;
+        let redis = crate::redis::pool(&settings).context("REDIS_URL")?;
+        let mailer = Mailer::new(&settings).context("SMTP_URL")?;
+        let jobs = JobQueue::new(db.clone(), &settings);
+        Ok(Self { settings: Arc::new(settings), db, redis, jobs, mailer })
+    }
+
+    /// Pings Postgres and Redis concurrently, each bounded by [`PROBE_TIMEOUT`].
+    pub async fn readiness(&self) -> Readiness {
+        async fn timed<F: std::future::Future<Output = Result<(), String>>>(
+            name: &'static str,
+            f: F,
+        ) -> Check {
+            let start = Instant::now();
+            let error = f.await.err();
+            let latency_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+            Check { name, error, latency_ms }
+        }
+        let (pg, rd) = tokio::join!(
+            timed("postgres", crate::db::ping(&self.db, PROBE_TIMEOUT)),
+            timed("redis", crate::redis::ping(&self.redis, PROBE_TIMEOUT)),
+        );
+        Readiness { checks: vec![pg, rd] }
+    }
+}

@@ -1,0 +1,101 @@
+//! Background jobs: Postgres holds each job's truth, apalis on Redis delivers job ids to workers.
+//!
+//! Why both (RELIABILITY.md §1.4): apalis-redis delivers at least once and loses queued work when Redis
+//! restarts without persistence. So a job is first a row in `job` (see [`store`]); Redis carries only its id.
+//! Workers claim the row with a lease, and a handler commits its effect together with marking the row done,
+//! so a job that is delivered twice, or re-run after its worker was killed, takes effect exactly once. Rows that
+//! Redis lost are re-enqueued at worker start and periodically ([`worker`]).
+//!
+//! Adding a job: a module with `pub const KIND`, a payload type and `async fn run(job: &JobCtx) -> Result<(),
+//! JobError>`, plus one arm in [`dispatch`].
+
+pub mod housekeeping;
+pub mod queue;
+pub mod store;
+pub mod worker;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use sqlx::{Postgres, Transaction};
+
+pub use queue::{JobMessage, JobQueue};
+pub use store::{ClaimedJob, NewJob};
+
+use crate::Ctx;
+
+/// The queue for short operational jobs (housekeeping, later mail).
+pub const DEFAULT_QUEUE: &str = "default";
+
+/// Every queue a worker process serves.
+pub const QUEUES: &[&str] = &[DEFAULT_QUEUE];
+
+/// How a job attempt failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Retrying cannot help (bad payload, missing data): the job is marked failed at once.
+    #[error("{0}")]
+    Permanent(String),
+    /// Possibly transient (database or network trouble): retried with back-off until attempts run out.
+    #[error(transparent)]
+    Retry(#[from] anyhow::Error),
+    /// Another worker took the job over (this worker's lease expired); this attempt's work is discarded.
+    #[error("lease lost: another worker owns this job now")]
+    LeaseLost,
+}
+
+impl From<sqlx::Error> for JobError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Retry(anyhow::Error::new(e))
+    }
+}
+
+/// What a running job can see: the shared context, its claimed row and the worker's name.
+pub struct JobCtx {
+    pub ctx: Ctx,
+    pub job: ClaimedJob,
+    pub worker: String,
+    completed: AtomicBool,
+}
+
+impl JobCtx {
+    pub(crate) fn new(ctx: Ctx, job: ClaimedJob, worker: String) -> Self {
+        Self { ctx, job, worker, completed: AtomicBool::new(false) }
+    }
+
+    /// Marks the job done inside `tx` (which holds the job's effect) and commits. If this worker lost the job
+    /// to another one in the meantime, rolls back instead, so the effect is never committed twice.
+    ///
+    /// # Errors
+    /// [`JobError::LeaseLost`] or a database error.
+    pub async fn complete(&self, mut tx: Transaction<'static, Postgres>) -> Result<(), JobError> {
+        if store::complete(&mut tx, self.job.job_id, &self.worker).await? {
+            tx.commit().await?;
+            self.completed.store(true, Ordering::SeqCst);
+            Ok(())
+        } else {
+            tx.rollback().await?;
+            Err(JobError::LeaseLost)
+        }
+    }
+
+    pub(crate) fn is_completed(&self) -> bool {
+        self.completed.load(Ordering::SeqCst)
+    }
+
+    /// Decodes the payload.
+    ///
+    /// # Errors
+    /// [`JobError::Permanent`] when the payload does not match the job's type.
+    pub fn payload<T: serde::de::DeserializeOwned>(&self) -> Result<T, JobError> {
+        serde_json::from_value(self.job.payload.clone())
+            .map_err(|e| JobError::Permanent(format!("invalid payload for {}: {e}", self.job.kind)))
+    }
+}
+
+/// Runs the handler for the job's kind.
+pub(crate) async fn dispatch(job: &JobCtx) -> Result<(), JobError> {
+    match job.job.kind.as_str() {
+        housekeeping::KIND => housekeeping::run(job).await,
+        other => Err(JobError::Permanent(format!("unknown job kind `{other}`"))),
+    }
+}

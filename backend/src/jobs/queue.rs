@@ -1,0 +1,131 @@
+//! Enqueueing: insert the job row (the truth), then push its id to Redis (the delivery). If the push fails the
+//! row stays queued and a worker's reconciler pushes it later, so enqueueing never loses work.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use apalis::prelude::{TaskBuilder, TaskId, TaskSink};
+use apalis_redis::{Config, RedisStorage};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+use super::store::{self, NewJob};
+use crate::settings::{JobSettings, Settings};
+
+/// What travels through Redis: only the id; everything else is read from Postgres.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobMessage {
+    pub job_id: Uuid,
+}
+
+/// Redis pushes give up after this long (the reconciler retries later).
+const PUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Enqueues jobs. Cheap to clone; the Redis connection is opened on first push and re-opened after errors.
+#[derive(Clone)]
+pub struct JobQueue {
+    db: PgPool,
+    redis_url: SecretString,
+    namespace: String,
+    jobs: JobSettings,
+    producers: Arc<Mutex<HashMap<String, RedisStorage<JobMessage>>>>,
+}
+
+impl JobQueue {
+    pub fn new(db: PgPool, settings: &Settings) -> Self {
+        Self {
+            db,
+            redis_url: settings.redis_url.clone(),
+            namespace: settings.redis_namespace.clone(),
+            jobs: settings.jobs.clone(),
+            producers: Arc::default(),
+        }
+    }
+
+    /// The apalis configuration of `queue`, with heartbeat and orphan timeouts set explicitly.
+    pub fn apalis_config(&self, queue: &str) -> Config {
+        apalis_config(&self.namespace, queue, &self.jobs)
+    }
+
+    /// A job description with this deployment's attempt budget.
+    pub fn new_job(&self, queue: &str, kind: &str, payload: serde_json::Value) -> NewJob {
+        NewJob {
+            queue: queue.to_owned(),
+            kind: kind.to_owned(),
+            payload,
+            request_id: None,
+            dedupe_key: None,
+            max_attempts: self.jobs.max_attempts,
+        }
+    }
+
+    /// Inserts the row inside the caller's transaction; call [`JobQueue::push`] after committing.
+    /// Returns `None` when an unfinished job with the same dedupe key exists.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn insert(&self, conn: &mut PgConnection, new: &NewJob) -> sqlx::Result<Option<Uuid>> {
+        store::insert(conn, Uuid::new_v4(), new).await
+    }
+
+    /// Inserts and pushes in one call. Returns `None` when deduplicated.
+    ///
+    /// # Errors
+    /// Database errors (a Redis failure is logged, not returned: the reconciler delivers the job later).
+    pub async fn enqueue(&self, new: &NewJob) -> sqlx::Result<Option<Uuid>> {
+        let mut conn = self.db.acquire().await?;
+        let id = self.insert(&mut conn, new).await?;
+        drop(conn);
+        if let Some(id) = id {
+            metrics::counter!("jobs_enqueued_total", "queue" => new.queue.clone(), "kind" => new.kind.clone())
+                .increment(1);
+            self.push(&new.queue, id).await;
+        }
+        Ok(id)
+    }
+
+    /// Delivers a job id to Redis. Failures are logged; the row remains the source of truth.
+    pub async fn push(&self, queue: &str, job_id: Uuid) -> bool {
+        match tokio::time::timeout(PUSH_TIMEOUT, self.try_push(queue, job_id)).await {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                tracing::warn!(%job_id, queue, error = %e, "could not push job to Redis; it will be re-enqueued");
+                self.producers.lock().await.remove(queue);
+                false
+            }
+            Err(_) => {
+                tracing::warn!(%job_id, queue, "timed out pushing job to Redis; it will be re-enqueued");
+                self.producers.lock().await.remove(queue);
+                false
+            }
+        }
+    }
+
+    async fn try_push(&self, queue: &str, job_id: Uuid) -> anyhow::Result<()> {
+        let mut producers = self.producers.lock().await;
+        if !producers.contains_key(queue) {
+            let conn = apalis_redis::connect(self.redis_url.expose_secret()).await?;
+            producers.insert(queue.to_owned(), RedisStorage::new(conn).with_config(self.apalis_config(queue)));
+        }
+        let storage = producers.get_mut(queue).ok_or_else(|| anyhow::anyhow!("producer missing"))?;
+        // The apalis task id is the job's UUID, so Redis and Postgres talk about the same job.
+        let task = TaskBuilder::new(JobMessage { job_id }).task_id(TaskId::from_string(job_id.to_string())).build();
+        storage.push_task(task).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(())
+    }
+}
+
+/// The apalis configuration of `queue` under `namespace`.
+pub fn apalis_config(namespace: &str, queue: &str, jobs: &JobSettings) -> Config {
+    Config::default()
+        .queue(&format!("{namespace}:jobs:{queue}"))
+        .heartbeat_interval(jobs.heartbeat)
+        .missed_heartbeats(jobs.missed_heartbeats as usize)
+        .batch_size(jobs.concurrency.max(1))
+        .lock_tasks(true)
+        // Must stay true: it is what acknowledges a finished task.
+        .persist_results(true)
+        .emit_events(false)
+}

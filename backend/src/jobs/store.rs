@@ -1,0 +1,314 @@
+//! The `job` table: Postgres is the source of truth for every background job (RELIABILITY.md §1.4).
+//!
+//! Life of a job: `queued` → (claimed with a lease) `running` → `done` | `failed` | `cancelled`. A worker claims a
+//! row only if it is queued, or running with an expired lease (its worker died). The handler commits its
+//! effect and [`complete`] in one transaction, and `complete` only succeeds while the worker still holds the
+//! lease, so a job's effect is committed once even when it is executed twice.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+/// A job to insert.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub queue: String,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub request_id: Option<String>,
+    /// At most one unfinished job per key (scheduled jobs use it so several schedulers don't pile up runs).
+    pub dedupe_key: Option<String>,
+    pub max_attempts: i32,
+}
+
+/// A job row as operators and the UI see it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct JobRow {
+    pub job_id: Uuid,
+    pub queue: String,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub status: String,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub last_error: Option<String>,
+    pub worker: Option<String>,
+    pub request_id: Option<String>,
+    pub enqueued_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+const JOB_COLUMNS: &str = "job_id, queue, kind, payload, status, attempts, max_attempts, last_error, worker, \
+                           request_id, enqueued_at, started_at, finished_at";
+
+/// Inserts a queued job. Returns `None` when an unfinished job with the same dedupe key exists.
+///
+/// # Errors
+/// Database errors.
+pub async fn insert(conn: &mut PgConnection, job_id: Uuid, new: &NewJob) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar::<_, Uuid>(
+        r#"insert into job (job_id, queue, kind, payload, request_id, dedupe_key, max_attempts)
+           values ($1, $2, $3, $4, $5, $6, $7)
+           on conflict (dedupe_key) where dedupe_key is not null and status in ('queued', 'running')
+           do nothing
+           returning job_id"#,
+    )
+    .bind(job_id)
+    .bind(&new.queue)
+    .bind(&new.kind)
+    .bind(&new.payload)
+    .bind(&new.request_id)
+    .bind(&new.dedupe_key)
+    .bind(new.max_attempts)
+    .fetch_optional(conn)
+    .await
+}
+
+/// The outcome of trying to claim a job for execution.
+#[derive(Debug)]
+pub enum Claim {
+    /// This worker now holds the lease; run the job.
+    Run(ClaimedJob),
+    /// Done, failed or cancelled already (a duplicate delivery): acknowledge and do nothing.
+    Finished,
+    /// Another live worker holds the lease: try again later.
+    HeldElsewhere,
+    /// No such job row (e.g. pruned): acknowledge and do nothing.
+    Missing,
+    /// The attempt budget is spent; the row is now `failed`.
+    Exhausted,
+}
+
+/// A job this worker holds.
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    pub job_id: Uuid,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub attempt: i32,
+    pub max_attempts: i32,
+    pub request_id: Option<String>,
+}
+
+fn interval(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+/// Claims `job_id` for `worker` with a lease of `lease`.
+///
+/// # Errors
+/// Database errors.
+pub async fn claim(pool: &PgPool, job_id: Uuid, worker: &str, lease: Duration) -> sqlx::Result<Claim> {
+    let claimed = sqlx::query_as::<_, (String, serde_json::Value, i32, i32, Option<String>)>(
+        r#"update job
+           set status = 'running', attempts = attempts + 1, worker = $2,
+               lease_until = now() + make_interval(secs => $3),
+               started_at = coalesce(started_at, now())
+           where job_id = $1
+             and attempts < max_attempts
+             and (status = 'queued' or (status = 'running' and lease_until < now()))
+           returning kind, payload, attempts, max_attempts, request_id"#,
+    )
+    .bind(job_id)
+    .bind(worker)
+    .bind(interval(lease))
+    .fetch_optional(pool)
+    .await?;
+    if let Some((kind, payload, attempt, max_attempts, request_id)) = claimed {
+        return Ok(Claim::Run(ClaimedJob { job_id, kind, payload, attempt, max_attempts, request_id }));
+    }
+    let row = sqlx::query_as::<_, (String, bool, bool)>(
+        r#"select status, coalesce(lease_until > now(), false), attempts >= max_attempts
+           from job where job_id = $1"#,
+    )
+    .bind(job_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(match row {
+        None => Claim::Missing,
+        Some((status, _, _)) if matches!(status.as_str(), "done" | "failed" | "cancelled") => Claim::Finished,
+        Some((_, true, _)) => Claim::HeldElsewhere,
+        Some((_, _, true)) => {
+            sqlx::query(
+                r#"update job set status = 'failed', finished_at = now(), lease_until = null,
+                       last_error = coalesce(last_error, 'worker lost') || ' (gave up after ' || attempts || ' attempts)'
+                   where job_id = $1 and status in ('queued', 'running')"#,
+            )
+            .bind(job_id)
+            .execute(pool)
+            .await?;
+            Claim::Exhausted
+        }
+        // Queued/running but not claimable for a reason that changed between the two queries: retry later.
+        Some(_) => Claim::HeldElsewhere,
+    })
+}
+
+/// Extends the lease while the job runs. Returns false when the worker no longer holds the job.
+///
+/// # Errors
+/// Database errors.
+pub async fn renew_lease(pool: &PgPool, job_id: Uuid, worker: &str, lease: Duration) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        r#"update job set lease_until = now() + make_interval(secs => $3)
+           where job_id = $1 and worker = $2 and status = 'running'"#,
+    )
+    .bind(job_id)
+    .bind(worker)
+    .bind(interval(lease))
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Marks the job done, inside the transaction that commits its effect. Returns false (and the caller must
+/// roll back) when this worker no longer holds the job.
+///
+/// # Errors
+/// Database errors.
+pub async fn complete(conn: &mut PgConnection, job_id: Uuid, worker: &str) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        r#"update job set status = 'done', finished_at = now(), lease_until = null, last_error = null
+           where job_id = $1 and worker = $2 and status = 'running'"#,
+    )
+    .bind(job_id)
+    .bind(worker)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records a failed attempt: back to `queued` for a retry, or `failed` when attempts are spent (or the error
+/// is permanent). Returns the new status.
+///
+/// # Errors
+/// Database errors.
+pub async fn record_failure(
+    pool: &PgPool,
+    job_id: Uuid,
+    worker: &str,
+    error: &str,
+    permanent: bool,
+) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar::<_, String>(
+        r#"update job
+           set status = case when $4 or attempts >= max_attempts then 'failed' else 'queued' end,
+               finished_at = case when $4 or attempts >= max_attempts then now() end,
+               last_error = left($3, 4000), lease_until = null, enqueued_at = now()
+           where job_id = $1 and worker = $2 and status = 'running'
+           returning status"#,
+    )
+    .bind(job_id)
+    .bind(worker)
+    .bind(error)
+    .bind(permanent)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Jobs that should be in Redis but may not be: queued ones not (re)pushed for `stale_after`, and running
+/// ones whose lease expired (their worker died). Marks them re-enqueued and returns `(job_id, queue)`.
+///
+/// # Errors
+/// Database errors.
+pub async fn take_stale(pool: &PgPool, stale_after: Duration, limit: i64) -> sqlx::Result<Vec<(Uuid, String)>> {
+    sqlx::query_as::<_, (Uuid, String)>(
+        r#"update job set enqueued_at = now()
+           where job_id in (
+               select job_id from job
+               where (status = 'queued' and enqueued_at < now() - make_interval(secs => $1))
+                  or (status = 'running' and lease_until < now())
+               order by enqueued_at
+               limit $2
+               for update skip locked)
+           returning job_id, queue"#,
+    )
+    .bind(interval(stale_after))
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Every unfinished job, for the startup re-enqueue. Returns `(job_id, queue)`.
+///
+/// # Errors
+/// Database errors.
+pub async fn unfinished(pool: &PgPool) -> sqlx::Result<Vec<(Uuid, String)>> {
+    sqlx::query_as::<_, (Uuid, String)>(
+        r#"update job set enqueued_at = now()
+           where status = 'queued' or (status = 'running' and lease_until < now())
+           returning job_id, queue"#,
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// Puts a failed (or cancelled) job back in the queue with a fresh attempt budget. Returns its queue.
+///
+/// # Errors
+/// Database errors.
+pub async fn redrive(pool: &PgPool, job_id: Uuid) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar::<_, String>(
+        r#"update job set status = 'queued', attempts = 0, finished_at = null, worker = null,
+               lease_until = null, enqueued_at = now()
+           where job_id = $1 and status in ('failed', 'cancelled')
+           returning queue"#,
+    )
+    .bind(job_id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// One job.
+///
+/// # Errors
+/// Database errors.
+pub async fn get(pool: &PgPool, job_id: Uuid) -> sqlx::Result<Option<JobRow>> {
+    sqlx::query_as::<_, JobRow>(&format!("select {JOB_COLUMNS} from job where job_id = $1"))
+        .bind(job_id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// The most recent jobs, optionally with one status.
+///
+/// # Errors
+/// Database errors.
+pub async fn list(pool: &PgPool, status: Option<&str>, limit: i64) -> sqlx::Result<Vec<JobRow>> {
+    sqlx::query_as::<_, JobRow>(&format!(
+        "select {JOB_COLUMNS} from job where ($1::text is null or status = $1) \
+         order by enqueued_at desc limit $2"
+    ))
+    .bind(status)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Job counts by state.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Counts {
+    pub queued: i64,
+    pub running: i64,
+    pub failed: i64,
+}
+
+/// Counts jobs by state (for the status page and metrics).
+///
+/// # Errors
+/// Database errors.
+pub async fn counts(pool: &PgPool) -> sqlx::Result<Counts> {
+    let (queued, running, failed) = sqlx::query_as::<_, (i64, i64, i64)>(
+        r#"select count(*) filter (where status = 'queued'),
+                  count(*) filter (where status = 'running'),
+                  count(*) filter (where status = 'failed')
+           from job"#,
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(Counts { queued, running, failed })
+}

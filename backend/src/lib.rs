@@ -1,0 +1,18 @@
+//! Vortex's server-side library, shared by the web server, the workers, the CLI and `app`'s server functions:
+//! settings, Postgres, Redis, background jobs, mail and telemetry. Nothing here renders HTML.
+
+pub mod ctx;
+pub mod db;
+pub mod jobs;
+pub mod mail;
+pub mod redis;
+pub mod settings;
+pub mod telemetry;
+pub mod web;
+
+pub use ctx::Ctx;
+
+/// The current time as RFC 3339 (UTC, seconds).
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}

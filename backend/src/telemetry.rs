@@ -1,0 +1,65 @@
+//! Logging and metrics set-up.
+//!
+//! Logs go to stdout: JSON lines in production (`LOG_FORMAT=json`), human-readable otherwise. Span fields (for
+//! example the `request_id` recorded by the HTTP trace layer, or a job's `job_id` and `request_id`) are
+//! included in every JSON line emitted inside the span, which is how a request can be followed into the jobs it
+//! enqueued. Nothing here logs headers; the HTTP layer only records method, path, status and latency.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::{EnvFilter, fmt, layer::SubscriberExt, util::SubscriberInitExt};
+
+use crate::settings::LogFormat;
+
+/// Installs the global tracing subscriber. Safe to call more than once (later calls are ignored), so tests
+/// that build several apps in one process work.
+pub fn init(level: &str, format: LogFormat) {
+    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let registry = tracing_subscriber::registry().with(filter);
+    let result = match format {
+        LogFormat::Json => registry
+            .with(
+                fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(false)
+                    .with_target(true),
+            )
+            .try_init(),
+        LogFormat::Pretty => registry.with(fmt::layer().compact().with_target(false)).try_init(),
+    };
+    // Already initialised (tests): keep the first subscriber.
+    let _ = result;
+}
+
+static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Latency buckets in seconds, shared by HTTP and job histograms.
+const BUCKETS: &[f64] =
+    &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
+
+/// The process-wide Prometheus recorder (installed on first use).
+pub fn prometheus() -> &'static PrometheusHandle {
+    PROMETHEUS.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), BUCKETS)
+            .expect("static bucket list is non-empty")
+            .build_recorder();
+        let handle = recorder.handle();
+        // If another recorder is already installed (only possible in tests), metrics go there instead.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+/// Runs `f` on a blocking thread inside the current tracing span, so its logs keep the request/job context.
+pub async fn spawn_blocking_in_span<F, R>(f: F) -> Result<R, tokio::task::JoinError>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(f)).await
+}

@@ -1,0 +1,113 @@
+// Browser test: server rendering, hydration and progressive enhancement in headless Debian Chromium.
+// Run through end2end/run.sh (it starts a fresh Vortex and sets BASE_URL).
+import { chromium } from 'playwright-core';
+
+const BASE = process.env.BASE_URL ?? 'http://127.0.0.1:3000';
+const results = [];
+async function check(name, fn) {
+  const started = Date.now();
+  try {
+    await fn();
+    results.push({ name, ok: true });
+    console.log(`  ok    ${name} (${Date.now() - started} ms)`);
+  } catch (e) {
+    results.push({ name, ok: false });
+    console.log(`  FAIL  ${name}: ${e.message}`);
+  }
+}
+function assert(cond, msg) { if (!cond) throw new Error(msg); }
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+         '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+
+try {
+  const context = await browser.newContext({ colorScheme: 'dark' });
+  const page = await context.newPage();
+  const consoleErrors = [];
+  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+  let wasmStatus = null;
+  page.on('response', (r) => { if (r.url().endsWith('.wasm')) wasmStatus = r.status(); });
+
+  await check('home page is server-rendered with layout, navigation and version', async () => {
+    const resp = await page.goto(BASE + '/', { waitUntil: 'load' });
+    assert(resp.status() === 200, `status ${resp.status()}`);
+    const html = await resp.text();
+    assert(html.includes('Research, test and paper-trade'), 'hero text missing from SSR HTML');
+    assert(await page.locator('header .brand-name').innerText() === 'Vortex', 'brand missing');
+    assert(await page.locator('footer .version').count() === 1, 'version missing');
+  });
+
+  await check('the wasm bundle loads and the page hydrates (theme toggle becomes interactive)', async () => {
+    const toggle = page.locator('#theme-toggle');
+    // Before hydration the button reports "system"; the hydrated effect replaces it with the real theme.
+    await page.waitForFunction(() =>
+      document.querySelector('#theme-toggle')?.getAttribute('data-theme-state') !== 'system', null, { timeout: 15000 });
+    assert(wasmStatus === 200, `wasm status ${wasmStatus}`);
+    const before = await toggle.getAttribute('data-theme-state');
+    await toggle.click();
+    await page.waitForFunction((b) =>
+      document.querySelector('#theme-toggle').getAttribute('data-theme-state') !== b, before, { timeout: 5000 });
+    const after = await toggle.getAttribute('data-theme-state');
+    const applied = await page.evaluate(() => document.documentElement.dataset.theme);
+    assert(after !== before && applied === after, `theme ${before} -> ${after}, html data-theme=${applied}`);
+    const stored = await page.evaluate(() => localStorage.getItem('vortex-theme'));
+    assert(stored === after, `stored theme ${stored}`);
+  });
+
+  await check('the chosen theme survives a reload (applied before paint)', async () => {
+    const stored = await page.evaluate(() => localStorage.getItem('vortex-theme'));
+    await page.reload({ waitUntil: 'domcontentloaded' });
+    const applied = await page.evaluate(() => document.documentElement.dataset.theme);
+    assert(applied === stored, `after reload data-theme=${applied}, stored ${stored}`);
+  });
+
+  await check('client-side navigation to the status page calls a server function', async () => {
+    await page.click('nav >> text=Status');
+    await page.waitForURL(BASE + '/status');
+    await page.locator('[data-dependency="postgres"] .dep-state').waitFor({ timeout: 10000 });
+    assert(await page.locator('[data-dependency="postgres"] .dep-state').innerText() === 'Up', 'postgres not up');
+    assert(await page.locator('[data-dependency="redis"] .dep-state').innerText() === 'Up', 'redis not up');
+    const first = await page.locator('#checked-at').innerText();
+    await page.waitForTimeout(1100);
+    await page.click('#refresh-status');
+    await page.waitForFunction((f) => document.querySelector('#checked-at')?.innerText !== f, first, { timeout: 10000 });
+  });
+
+  await check('an unknown URL shows the styled 404 page', async () => {
+    const resp = await page.goto(BASE + '/no-such-page');
+    assert(resp.status() === 404, `status ${resp.status()}`);
+    assert((await page.locator('h1').innerText()).includes('Page not found'), 'no 404 heading');
+  });
+
+  await check('no console errors', async () => {
+    assert(consoleErrors.length === 0, consoleErrors.join(' | '));
+  });
+
+  await check('pages render without JavaScript', async () => {
+    const noJs = await browser.newContext({ javaScriptEnabled: false });
+    const p = await noJs.newPage();
+    await p.goto(BASE + '/status');
+    assert(await p.locator('[data-dependency="postgres"] .dep-state').innerText() === 'Up', 'status not rendered');
+    await noJs.close();
+  });
+
+  await check('phone-sized screen: navigation stays visible and nothing overflows', async () => {
+    const phone = await browser.newContext({ viewport: { width: 360, height: 740 } });
+    const p = await phone.newPage();
+    await p.goto(BASE + '/');
+    assert(await p.locator('nav >> text=Status').isVisible(), 'nav hidden');
+    const overflow = await p.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+    assert(!overflow, 'horizontal overflow');
+    await phone.close();
+  });
+} finally {
+  await browser.close();
+}
+
+const failed = results.filter((r) => !r.ok).length;
+console.log(`\nbrowser tests: ${results.length - failed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);

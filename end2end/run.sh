@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Starts a fresh Vortex (own database, own Redis namespace, free port) from the debug build and runs the
+# Playwright browser test against it. Expects `scripts/build.sh debug` to have run.
+set -euo pipefail
+source "$(dirname "$0")/../scripts/lib.sh"
+cd "$ROOT"
+BIN="$CARGO_TARGET_DIR/debug/vortex"
+[ -x "$BIN" ] || die "build first: scripts/build.sh debug"
+[ -f "$SITE_DIR/pkg/vortex_bg.wasm" ] || die "site not built: scripts/build.sh debug"
+command -v chromium >/dev/null || die "chromium is not installed (apt-get install chromium)"
+
+DB="vortex_e2e_$$"
+PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+LOG="$(mktemp)"
+ensure_database "$DB"
+cleanup() {
+  [ -n "${PID:-}" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null || true
+  psql_admin -c "drop database if exists \"$DB\" with (force)" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+export APP_ENV=test DATABASE_URL="postgres://${PGUSER:-postgres}@127.0.0.1:5432/$DB" \
+  REDIS_NAMESPACE="vortex-e2e-$$" BIND_ADDR="127.0.0.1:$PORT" SITE_ROOT="$SITE_DIR" LOG_FORMAT=json
+"$BIN" migrate
+"$BIN" serve >"$LOG" 2>&1 &
+PID=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.2; done
+curl -sf "http://127.0.0.1:$PORT/health" >/dev/null || { cat "$LOG"; die "vortex did not start"; }
+
+cd end2end
+[ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund
+BASE_URL="http://127.0.0.1:$PORT" node browser.test.mjs || { echo "--- server log ---"; tail -50 "$LOG"; exit 1; }

@@ -1,0 +1,60 @@
+# Shared helpers for the scripts in this folder. Source it; do not run it.
+# Paths: the build cache lives outside the clone by default (CARGO_TARGET_DIR), the built site in ./target/site.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/vortex/target}"
+VORTEX_TOOLS="${VORTEX_TOOLS:-$HOME/.cache/vortex-tools}"
+export PATH="$VORTEX_TOOLS/bin:$HOME/.cargo/bin:$PATH"
+SITE_DIR="$ROOT/target/site"
+
+log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# The wasm-bindgen version in Cargo.lock; the CLI must match it exactly.
+wasm_bindgen_version() {
+  awk '/^name = "wasm-bindgen"$/{getline; gsub(/"/,"",$3); print $3}' "$ROOT/Cargo.lock"
+}
+
+# Installs the exact wasm-bindgen-cli (from crates.io, into $VORTEX_TOOLS) unless it is already there.
+ensure_wasm_bindgen() {
+  local want; want="$(wasm_bindgen_version)"
+  if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $want"; then
+    log "installing wasm-bindgen-cli $want into $VORTEX_TOOLS (one-time, ~15 min)"
+    # not --locked: its lockfile wants a webpki-roots release this registry does not have (LEPTOS.md pitfall 3)
+    cargo install wasm-bindgen-cli --version "$want" --root "$VORTEX_TOOLS"
+  fi
+}
+
+ensure_wasm_target() {
+  rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown \
+    || rustup target add wasm32-unknown-unknown
+}
+
+pg_up() { (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; }
+redis_up() { (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; }
+
+# Starts the machine's Postgres and Redis if they are installed but stopped.
+ensure_services() {
+  if ! pg_up && command -v pg_ctlcluster >/dev/null; then
+    log "starting PostgreSQL"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+  fi
+  if ! redis_up && command -v redis-server >/dev/null; then
+    log "starting Redis"
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no || true
+  fi
+  for _ in $(seq 50); do pg_up && redis_up && return 0; sleep 0.2; done
+  pg_up || die "PostgreSQL is not reachable on 127.0.0.1:5432"
+  redis_up || die "Redis is not reachable on 127.0.0.1:6379"
+}
+
+# psql as the local superuser (trust auth on this kind of machine; PGUSER/PGPASSWORD override).
+psql_admin() { psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -U "${PGUSER:-postgres}" -d postgres "$@"; }
+
+ensure_database() {
+  local db="$1"
+  if ! psql_admin -tAc "select 1 from pg_database where datname = '$db'" | grep -q 1; then
+    log "creating database $db"
+    psql_admin -c "create database \"$db\""
+  fi
+}

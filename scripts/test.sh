@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole test suite, exactly as CI runs it:
+#   formatting · clippy (server build and wasm build, -D warnings) · unit and integration tests against the
+#   real Postgres and Redis · the headless-browser test (Playwright + Debian Chromium).
+# Needs: Rust (rustup), Postgres and Redis on 127.0.0.1, Node.js + npm, chromium. `.ci/run` installs them.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+ensure_services
+ensure_wasm_target
+
+log "cargo fmt --check"
+cargo fmt --all --check
+
+log "clippy: server build (engine, backend, app[ssr], server; all targets)"
+cargo clippy -p engine -p backend -p app -p server --all-targets --features app/ssr -- -D warnings
+
+log "clippy: wasm build (engine, app[hydrate], frontend)"
+cargo clippy -p engine -p app -p frontend --target wasm32-unknown-unknown -- -D warnings
+
+bash scripts/build.sh debug
+
+log "unit and integration tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run -p engine -p backend -p server --no-fail-fast
+else
+  cargo test -p engine -p backend -p server --no-fail-fast
+fi
+
+log "browser test"
+bash end2end/run.sh

@@ -1,0 +1,9 @@
+//! The `vortex` web server: HTTP routes, middleware and start-up. The binary in `main.rs` only parses the
+//! command line and calls into here, so tests can start the same application on port 0.
+
+pub mod error;
+pub mod middleware;
+pub mod routes;
+pub mod startup;
+
+pub use startup::Application;

@@ -1,0 +1,269 @@
+//! `vortex`: one binary for every process type.
+//!
+//! ```text
+//! vortex serve [--no-worker] [--migrate]   web server (+ in-process workers unless --no-worker)
+//! vortex worker                            background workers only (run N of them on N machines)
+//! vortex migrate                           apply database migrations
+//! vortex check-config [--verify-connections]
+//! vortex jobs list|show|retry|housekeeping operator commands for the job queue
+//! ```
+
+use std::{process::ExitCode, time::Duration};
+
+use backend::{
+    Ctx,
+    settings::{self, Settings},
+};
+use clap::{Parser, Subcommand};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+#[derive(Parser)]
+#[command(name = "vortex", version, about = "Vortex trading-strategy platform")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the web application (and run the background workers in-process unless --no-worker).
+    Serve {
+        /// Do not run background workers in this process (run `vortex worker` separately).
+        #[arg(long)]
+        no_worker: bool,
+        /// Apply pending database migrations before serving.
+        #[arg(long)]
+        migrate: bool,
+    },
+    /// Run background workers only.
+    Worker,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Validate the configuration; exit non-zero with one line per problem.
+    CheckConfig {
+        /// Also connect to Postgres, Redis and SMTP.
+        #[arg(long)]
+        verify_connections: bool,
+    },
+    /// Inspect and operate the job queue.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// List recent jobs.
+    List {
+        /// Only jobs with this status (queued, running, done, failed, cancelled).
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Show one job as JSON.
+    Show { job_id: Uuid },
+    /// Re-drive a failed or cancelled job.
+    Retry { job_id: Uuid },
+    /// Enqueue a housekeeping run now.
+    Housekeeping,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    settings::load_dotenv();
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(errors) => {
+            for p in &errors.0 {
+                eprintln!("{p}");
+            }
+            eprintln!("configuration invalid: {} problem(s); see backend.env.example", errors.0.len());
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        match run(cli.command, settings).await {
+            Ok(code) => code,
+            Err(e) => {
+                tracing::error!(error = format!("{e:#}"), "fatal");
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
+    if let Command::CheckConfig { verify_connections } = command {
+        return check_config(settings, verify_connections).await;
+    }
+    backend::telemetry::init(&settings.log_level, settings.log_format);
+    let _ = backend::telemetry::prometheus();
+    let ctx = Ctx::new(settings)?;
+    match command {
+        Command::Serve { no_worker, migrate } => serve(ctx, !no_worker, migrate).await,
+        Command::Worker => worker(ctx).await,
+        Command::Migrate => {
+            backend::db::migrate(&ctx.db).await?;
+            tracing::info!("migrations applied");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Jobs { command } => jobs(ctx, command).await,
+        Command::CheckConfig { .. } => unreachable!("handled above"),
+    }
+}
+
+/// Turns true on SIGTERM or Ctrl-C.
+fn shutdown_signal() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => tracing::info!("Ctrl-C received; shutting down"),
+            () = term => tracing::info!("SIGTERM received; shutting down"),
+        }
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+/// Workers get this long after a shutdown signal to finish running jobs; unfinished ones are re-run elsewhere.
+const WORKER_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+async fn serve(ctx: Ctx, with_worker: bool, migrate: bool) -> anyhow::Result<ExitCode> {
+    if migrate {
+        backend::db::migrate(&ctx.db).await?;
+        tracing::info!("migrations applied");
+    }
+    let shutdown = shutdown_signal();
+    let app = server::Application::build(ctx.clone()).await?;
+    tracing::info!(
+        addr = %ctx.settings.bind_addr.ip(),
+        port = app.port(),
+        public_url = %ctx.settings.public_url,
+        with_worker,
+        "vortex listening"
+    );
+    let workers = with_worker.then(|| tokio::spawn(backend::jobs::worker::run(ctx.clone(), shutdown.clone())));
+    let result = app.run_until_stopped(shutdown).await;
+    if let Some(w) = workers {
+        if tokio::time::timeout(WORKER_SHUTDOWN_TIMEOUT, w).await.is_err() {
+            tracing::warn!("workers did not stop in time; their jobs will be re-run after the lease expires");
+        }
+    }
+    result?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn worker(ctx: Ctx) -> anyhow::Result<ExitCode> {
+    let shutdown = shutdown_signal();
+    let mut stop = shutdown.clone();
+    let run = tokio::spawn(backend::jobs::worker::run(ctx, shutdown));
+    let _ = stop.wait_for(|s| *s).await;
+    if tokio::time::timeout(WORKER_SHUTDOWN_TIMEOUT, run).await.is_err() {
+        tracing::warn!("workers did not stop in time; their jobs will be re-run after the lease expires");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn check_config(settings: Settings, verify: bool) -> anyhow::Result<ExitCode> {
+    let mut problems = Vec::new();
+    if verify {
+        let ctx = Ctx::new(settings.clone())?;
+        for check in ctx.readiness().await.checks {
+            if let Some(e) = check.error {
+                problems.push(format!("{}: cannot connect: {e}", match check.name {
+                    "postgres" => "DATABASE_URL",
+                    "redis" => "REDIS_URL",
+                    other => other,
+                }));
+            }
+        }
+        if ctx.mailer.is_configured() {
+            if let Err(e) = tokio::time::timeout(Duration::from_secs(10), ctx.mailer.ping())
+                .await
+                .unwrap_or_else(|_| Err("no answer within 10 s".into()))
+            {
+                problems.push(format!("SMTP_URL: {e}"));
+            }
+        } else if settings.is_production() {
+            problems.push("SMTP_URL: is not set".into());
+        }
+    }
+    if problems.is_empty() {
+        println!(
+            "configuration OK (environment: {}{})",
+            settings.app_env,
+            if verify { ", connections verified" } else { "" }
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        for p in &problems {
+            eprintln!("{p}");
+        }
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+async fn jobs(ctx: Ctx, command: JobsCommand) -> anyhow::Result<ExitCode> {
+    use backend::jobs::store;
+    match command {
+        JobsCommand::List { status, limit } => {
+            for j in store::list(&ctx.db, status.as_deref(), limit.clamp(1, 1000)).await? {
+                println!(
+                    "{}  {:<9} {:<14} attempts {}/{}  {}  {}",
+                    j.job_id,
+                    j.status,
+                    j.kind,
+                    j.attempts,
+                    j.max_attempts,
+                    j.enqueued_at.to_rfc3339(),
+                    j.last_error.unwrap_or_default()
+                );
+            }
+        }
+        JobsCommand::Show { job_id } => match store::get(&ctx.db, job_id).await? {
+            Some(j) => println!("{}", serde_json::to_string_pretty(&j)?),
+            None => {
+                eprintln!("no job {job_id}");
+                return Ok(ExitCode::FAILURE);
+            }
+        },
+        JobsCommand::Retry { job_id } => match store::redrive(&ctx.db, job_id).await? {
+            Some(queue) => {
+                ctx.jobs.push(&queue, job_id).await;
+                println!("job {job_id} queued again");
+            }
+            None => {
+                eprintln!("job {job_id} does not exist or is not failed/cancelled");
+                return Ok(ExitCode::FAILURE);
+            }
+        },
+        JobsCommand::Housekeeping => match backend::jobs::housekeeping::enqueue(&ctx, None, false).await? {
+            Some(id) => println!("housekeeping job {id} queued"),
+            None => println!("a housekeeping job is already pending"),
+        },
+    }
+    Ok(ExitCode::SUCCESS)
+}

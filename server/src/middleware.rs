@@ -1,0 +1,183 @@
+//! Every HTTP middleware, in one ordered place (outermost first):
+//!
+//! 1. request id: keep a well-formed incoming `x-request-id` (nginx sets one) or mint a UUID; echoed on the
+//!    response and stored in request extensions for handlers and enqueued jobs;
+//! 2. trace: one span per request with `request_id`, method and path; logs status and latency (never headers);
+//! 3. metrics: `http_requests_total` and `http_request_duration_seconds` by matched route and status;
+//! 4. panic → 500 page;
+//! 5. timeout (`REQUEST_TIMEOUT_SECS`) → 408;
+//! 6. body limit (`BODY_LIMIT_BYTES`) → 413;
+//! 7. compression;
+//! 8. security headers (CSP with a per-response nonce, nosniff, frame-ancestors, referrer policy, …);
+//! 9. CORS for the configured origins only.
+
+use std::time::{Duration, Instant};
+
+use axum::{
+    Router,
+    body::Body,
+    extract::{MatchedPath, Request},
+    http::{HeaderName, HeaderValue, Method, StatusCode, header},
+    middleware::{self, Next},
+    response::{Html, IntoResponse, Response},
+};
+use backend::web::{CspNonce, RequestId};
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    compression::CompressionLayer,
+    cors::{AllowOrigin, CorsLayer},
+    limit::RequestBodyLimitLayer,
+    timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
+use tracing::Span;
+
+use crate::startup::AppState;
+
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Wraps `router` in the full middleware stack.
+pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
+    let settings = &state.ctx.settings;
+    // Layers added last run first, so this list reads innermost → outermost.
+    router
+        .layer(cors(&settings.allowed_origins()))
+        .layer(middleware::from_fn(security_headers))
+        .layer(CompressionLayer::new())
+        .layer(RequestBodyLimitLayer::new(settings.body_limit_bytes))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(record_metrics))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    let request_id = req
+                        .extensions()
+                        .get::<RequestId>()
+                        .map_or_else(String::new, |r| r.0.clone());
+                    tracing::info_span!(
+                        "http",
+                        request_id = %request_id,
+                        method = %req.method(),
+                        path = %req.uri().path(),
+                        status = tracing::field::Empty,
+                    )
+                })
+                .on_request(())
+                .on_response(|resp: &Response, latency: Duration, span: &Span| {
+                    span.record("status", resp.status().as_u16());
+                    let ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+                    if resp.status().is_server_error() {
+                        tracing::warn!(status = resp.status().as_u16(), latency_ms = ms, "request failed");
+                    } else {
+                        tracing::info!(status = resp.status().as_u16(), latency_ms = ms, "request");
+                    }
+                })
+                .on_failure(()),
+        )
+        .layer(middleware::from_fn(request_id))
+}
+
+/// Accepts an incoming request id only if it is short and plain; anything else is replaced.
+fn valid_request_id(v: &str) -> bool {
+    !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+}
+
+async fn request_id(mut req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get(&X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| valid_request_id(v))
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+    let value = HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
+    req.headers_mut().insert(X_REQUEST_ID.clone(), value.clone());
+    req.extensions_mut().insert(RequestId(id));
+    let mut resp = next.run(req).await;
+    resp.headers_mut().insert(X_REQUEST_ID.clone(), value);
+    resp
+}
+
+async fn record_metrics(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().as_str().to_owned();
+    // The route template, never the raw path: raw paths would make unbounded label sets.
+    let route = req.extensions().get::<MatchedPath>().map_or_else(
+        || {
+            if req.uri().path().starts_with("/pkg/") { "/pkg/*".to_owned() } else { "unmatched".to_owned() }
+        },
+        |p| p.as_str().to_owned(),
+    );
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    let labels = [("method", method), ("route", route), ("status", status)];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels).record(start.elapsed().as_secs_f64());
+    resp
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("handler panicked");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Html(
+            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Error · Vortex</title>\
+             <link rel=\"stylesheet\" href=\"/pkg/vortex.css\"></head><body><main class=\"container message-page\">\
+             <p class=\"status-code\">500</p><h1>Something went wrong</h1>\
+             <p class=\"muted\">The error has been logged. Please try again.</p>\
+             <a class=\"button\" href=\"/\">Back to the home page</a></main></body></html>",
+        ),
+    )
+        .into_response()
+}
+
+/// Sets the security headers on every response. The CSP nonce is generated here and handed to the page shell
+/// through request extensions, so the header and the inline scripts agree.
+async fn security_headers(mut req: Request<Body>, next: Next) -> Response {
+    let nonce = backend::settings::random_token(16);
+    req.extensions_mut().insert(CspNonce(nonce.clone()));
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    let csp = format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+         style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'; connect-src 'self'; \
+         object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    );
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("strict-origin-when-cross-origin"));
+    h.insert(
+        HeaderName::from_static("permissions-policy"),
+        HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()"),
+    );
+    h.insert(HeaderName::from_static("cross-origin-opener-policy"), HeaderValue::from_static("same-origin"));
+    resp
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let origins: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, X_REQUEST_ID.clone()])
+        .expose_headers([X_REQUEST_ID.clone()])
+        .max_age(Duration::from_secs(600))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_request_id;
+
+    #[test]
+    fn request_ids_must_be_short_and_plain() {
+        assert!(valid_request_id("3f1c2a9e-1b2c-4d5e-8f90-123456789abc"));
+        assert!(valid_request_id("nginx.abc_123"));
+        assert!(!valid_request_id(""));
+        assert!(!valid_request_id("a b"));
+        assert!(!valid_request_id("<script>"));
+        assert!(!valid_request_id(&"x".repeat(65)));
+    }
+}

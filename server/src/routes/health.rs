@@ -1,0 +1,49 @@
+//! Liveness and readiness probes.
+//!
+//! * `GET /health`: the process is alive and serving (no dependency checks; always 200).
+//! * `GET /ready`: Postgres and Redis answer within 1.5 s each; otherwise 503 naming the failing dependency.
+
+use axum::{Json, Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
+use serde_json::{Map, Value, json};
+
+use crate::startup::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/health", get(health)).route("/ready", get(ready))
+}
+
+/// Liveness: 200 while the process can answer.
+async fn health() -> impl IntoResponse {
+    Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+}
+
+/// Readiness: 200 when every dependency answers, else 503 with the failing ones named.
+async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    let report = state.ctx.readiness().await;
+    let mut checks = Map::new();
+    let mut failing = Vec::new();
+    for c in &report.checks {
+        let value = match &c.error {
+            None => json!({ "status": "ok", "latency_ms": c.latency_ms }),
+            Some(e) => {
+                failing.push(c.name);
+                json!({ "status": "error", "error": e, "latency_ms": c.latency_ms })
+            }
+        };
+        checks.insert(c.name.to_owned(), value);
+    }
+    if failing.is_empty() {
+        (StatusCode::OK, Json(json!({ "status": "ready", "checks": Value::Object(checks) })))
+    } else {
+        tracing::warn!(failing = ?failing, "not ready");
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({
+                "status": "not_ready",
+                "failing": failing,
+                "message": format!("unavailable: {}", failing.join(", ")),
+                "checks": Value::Object(checks),
+            })),
+        )
+    }
+}

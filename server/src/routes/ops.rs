@@ -1,0 +1,112 @@
+//! Operator endpoints under `/ops`, authenticated with `Authorization: Bearer $OPS_TOKEN` (disabled, i.e. 404,
+//! when `OPS_TOKEN` is unset). For scripts and runbooks: trigger housekeeping, inspect and re-drive jobs.
+
+use axum::{
+    Extension, Json, Router,
+    extract::{FromRequestParts, Path, Query, State},
+    http::{StatusCode, header, request::Parts},
+    routing::{get, post},
+};
+use backend::{jobs::store, web::RequestId};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::{
+    error::{ApiError, ApiResult},
+    startup::AppState,
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/ops/jobs", get(list_jobs))
+        .route("/ops/jobs/housekeeping", post(enqueue_housekeeping))
+        .route("/ops/jobs/{job_id}", get(get_job))
+        .route("/ops/jobs/{job_id}/retry", post(retry_job))
+}
+
+/// Proof that the request carries the operator token.
+pub struct Operator;
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Some(expected) = &state.ctx.settings.ops_token else {
+            return Err(ApiError::NotFound);
+        };
+        let given = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if constant_time_eq(given.as_bytes(), expected.expose_secret().as_bytes()) {
+            Ok(Operator)
+        } else {
+            Err(ApiError::Unauthorized)
+        }
+    }
+}
+
+/// Compares without leaking the position of the first difference through timing.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `GET /ops/jobs?status=failed&limit=50`: most recent jobs.
+async fn list_jobs(_: Operator, State(state): State<AppState>, Query(q): Query<ListQuery>) -> ApiResult<Json<Value>> {
+    if let Some(s) = &q.status {
+        if !["queued", "running", "done", "failed", "cancelled"].contains(&s.as_str()) {
+            return Err(ApiError::BadRequest(format!(
+                "status `{s}` is not one of queued, running, done, failed, cancelled"
+            )));
+        }
+    }
+    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let jobs = store::list(&state.ctx.db, q.status.as_deref(), limit).await?;
+    Ok(Json(json!({ "jobs": jobs })))
+}
+
+/// `POST /ops/jobs/housekeeping`: enqueue a housekeeping run now.
+async fn enqueue_housekeeping(
+    _: Operator,
+    State(state): State<AppState>,
+    request_id: Option<Extension<RequestId>>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let rid = request_id.map(|Extension(r)| r.0);
+    let id = backend::jobs::housekeeping::enqueue(&state.ctx, rid, false)
+        .await?
+        .ok_or_else(|| ApiError::Conflict("a housekeeping job is already pending".into()))?;
+    tracing::info!(job_id = %id, "housekeeping enqueued by operator");
+    Ok((StatusCode::ACCEPTED, Json(json!({ "job_id": id, "status": "queued" }))))
+}
+
+/// `GET /ops/jobs/{id}`.
+async fn get_job(_: Operator, State(state): State<AppState>, Path(job_id): Path<Uuid>) -> ApiResult<Json<Value>> {
+    let job = store::get(&state.ctx.db, job_id).await?.ok_or(ApiError::NotFound)?;
+    Ok(Json(json!(job)))
+}
+
+/// `POST /ops/jobs/{id}/retry`: re-drive a failed or cancelled job with a fresh attempt budget.
+async fn retry_job(_: Operator, State(state): State<AppState>, Path(job_id): Path<Uuid>) -> ApiResult<Json<Value>> {
+    let Some(queue) = store::redrive(&state.ctx.db, job_id).await? else {
+        return match store::get(&state.ctx.db, job_id).await? {
+            None => Err(ApiError::NotFound),
+            Some(j) => Err(ApiError::Conflict(format!("job is {}; only failed or cancelled jobs can be retried", j.status))),
+        };
+    };
+    state.ctx.jobs.push(&queue, job_id).await;
+    tracing::info!(%job_id, "job re-driven by operator");
+    Ok(Json(json!({ "job_id": job_id, "status": "queued" })))
+}

@@ -1,0 +1,97 @@
+//! Building and running the web application.
+
+use std::{net::SocketAddr, time::Duration};
+
+use app::{App, shell};
+use axum::Router;
+use backend::Ctx;
+use leptos::prelude::*;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use tokio::{net::TcpListener, sync::watch};
+
+/// State shared by every route.
+#[derive(Clone, axum::extract::FromRef)]
+pub struct AppState {
+    pub leptos: LeptosOptions,
+    pub ctx: Ctx,
+}
+
+/// A bound, not yet running web server.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    port: u16,
+}
+
+/// How long in-flight requests may take to finish after a shutdown signal.
+pub const HTTP_DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+impl Application {
+    /// Binds `BIND_ADDR` (port 0 picks a free port) and builds the router.
+    ///
+    /// # Errors
+    /// When the address cannot be bound.
+    pub async fn build(ctx: Ctx) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(ctx.settings.bind_addr).await?;
+        let addr = listener.local_addr()?;
+        let router = router(ctx, addr);
+        Ok(Self { listener, router, port: addr.port() })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown` turns true, then drains in-flight requests (bounded).
+    ///
+    /// # Errors
+    /// I/O errors of the listener.
+    pub async fn run_until_stopped(self, shutdown: watch::Receiver<bool>) -> std::io::Result<()> {
+        let mut stop = shutdown.clone();
+        let serve = axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            });
+        let mut stop2 = shutdown;
+        tokio::select! {
+            r = serve => r,
+            () = async move {
+                let _ = stop2.wait_for(|s| *s).await;
+                tokio::time::sleep(HTTP_DRAIN_TIMEOUT).await;
+            } => {
+                tracing::warn!("in-flight requests did not finish in time; closing");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The full router: pages, server functions, probes, API, static files, middleware.
+pub fn router(ctx: Ctx, addr: SocketAddr) -> Router {
+    let leptos = LeptosOptions::builder()
+        .output_name("vortex")
+        .site_root(ctx.settings.site_root.display().to_string())
+        .site_pkg_dir("pkg")
+        .site_addr(addr)
+        .env(if ctx.settings.is_production() { leptos::config::Env::PROD } else { leptos::config::Env::DEV })
+        .build();
+    let routes = generate_route_list(App);
+    let state = AppState { leptos: leptos.clone(), ctx: ctx.clone() };
+    let page_ctx = ctx.clone();
+    let router = Router::new()
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(page_ctx.clone()),
+            {
+                let leptos = leptos.clone();
+                move || shell(leptos.clone())
+            },
+        )
+        .merge(crate::routes::router())
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
+            move || provide_context(ctx.clone()),
+            shell,
+        ));
+    crate::middleware::apply(router, &state).with_state(state)
+}

@@ -1,0 +1,209 @@
+//! Test harness: `spawn_app()` starts the application in-process against a fresh database.
+
+use std::{
+    collections::HashMap,
+    net::TcpListener as StdListener,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use backend::{Ctx, settings::Settings};
+use sqlx::{Connection, Executor, PgConnection};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+pub const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+pub const OPS_TOKEN: &str = "test-ops-token-7f3a9c2e5b1d8f4a6c0e2b9d";
+
+/// A fresh, migrated database that is dropped when the value is dropped.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    pub async fn new() -> Self {
+        let name = format!("vortex_test_{}", Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect(PG_ADMIN).await.expect("postgres reachable on 127.0.0.1:5432");
+        admin.execute(format!(r#"create database "{name}""#).as_str()).await.expect("create database");
+        let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+        let pool = sqlx::PgPool::connect(&url).await.expect("connect test db");
+        backend::db::MIGRATOR.run(&pool).await.expect("migrations apply");
+        pool.close().await;
+        Self { name, url }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs outside async context on a plain thread with its own runtime.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                if let Ok(mut admin) = PgConnection::connect(PG_ADMIN).await {
+                    let _ = admin.execute(format!(r#"drop database if exists "{name}" with (force)"#).as_str()).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// The base environment for a test instance.
+pub fn base_env(db: &TestDb, namespace: &str) -> HashMap<String, String> {
+    let mut env = HashMap::new();
+    for (k, v) in [
+        ("APP_ENV", "test"),
+        ("BIND_ADDR", "127.0.0.1:0"),
+        ("REDIS_URL", "redis://127.0.0.1:6379"),
+        ("OPS_TOKEN", OPS_TOKEN),
+        ("LOG_LEVEL", "info"),
+        ("JOB_HEARTBEAT_SECS", "1"),
+        ("JOB_MISSED_HEARTBEATS", "3"),
+        ("JOB_LEASE_SECS", "4"),
+        ("JOB_RECONCILE_SECS", "1"),
+        ("HOUSEKEEPING_INTERVAL_SECS", "0"),
+    ] {
+        env.insert(k.to_owned(), v.to_owned());
+    }
+    env.insert("DATABASE_URL".into(), db.url.clone());
+    env.insert("REDIS_NAMESPACE".into(), namespace.to_owned());
+    env
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub ctx: Ctx,
+    pub namespace: String,
+    shutdown: watch::Sender<bool>,
+    _db: TestDb,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("request")
+    }
+
+    /// Polls the job row until its status is one of `statuses` (or panics after `timeout`).
+    pub async fn wait_for_job(&self, job_id: Uuid, statuses: &[&str], timeout: Duration) -> backend::jobs::store::JobRow {
+        wait_for_job(&self.ctx.db, job_id, statuses, timeout).await
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+pub async fn wait_for_job(
+    db: &sqlx::PgPool,
+    job_id: Uuid,
+    statuses: &[&str],
+    timeout: Duration,
+) -> backend::jobs::store::JobRow {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let row = backend::jobs::store::get(db, job_id).await.expect("query").expect("job exists");
+        if statuses.contains(&row.status.as_str()) {
+            return row;
+        }
+        assert!(Instant::now() < deadline, "job {job_id} still {} after {timeout:?}: {row:?}", row.status);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Options for [`spawn_app_with`].
+#[derive(Default)]
+pub struct Options {
+    pub workers: bool,
+    pub env: Vec<(&'static str, String)>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options { workers: true, ..Options::default() }).await
+}
+
+pub async fn spawn_app_with(opts: Options) -> TestApp {
+    if std::env::var_os("TEST_LOG").is_some() {
+        backend::telemetry::init("info", backend::settings::LogFormat::Pretty);
+    }
+    let _ = backend::telemetry::prometheus();
+    let db = TestDb::new().await;
+    let namespace = format!("vortex-test-{}", Uuid::new_v4().simple());
+    let mut env = base_env(&db, &namespace);
+    for (k, v) in opts.env {
+        env.insert(k.to_owned(), v);
+    }
+    let settings = Settings::from_map(&env).expect("test settings are valid");
+    let ctx = Ctx::new(settings).expect("ctx");
+    let app = server::Application::build(ctx.clone()).await.expect("bind");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(app.run_until_stopped(rx.clone()));
+    if opts.workers {
+        tokio::spawn(backend::jobs::worker::run(ctx.clone(), rx));
+    }
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    TestApp { address, client, ctx, namespace, shutdown: tx, _db: db }
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A private `redis-server` that a test may stop and start.
+pub struct RedisServer {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    pub fn start(port: u16) -> Self {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start on {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { port, child: Some(child) }
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The `vortex` binary built for these tests.
+pub fn vortex_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_vortex")
+}

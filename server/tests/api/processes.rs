@@ -1,0 +1,175 @@
+//! The real `vortex` binary as separate processes: JSON logs carrying request ids into jobs, and a worker
+//! killed with SIGKILL in the middle of a job.
+
+use std::{
+    collections::HashMap,
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use sqlx::Connection;
+use uuid::Uuid;
+
+use crate::helpers::{OPS_TOKEN, TestDb, base_env, free_port, vortex_bin, wait_for_job};
+
+/// A running `vortex` process whose stdout (JSON log lines) is collected.
+struct Proc {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Proc {
+    fn start(args: &[&str], env: &HashMap<String, String>) -> Self {
+        let mut child = Command::new(vortex_bin())
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env)
+            .env("LOG_FORMAT", "json")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start vortex");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let out = child.stdout.take().unwrap();
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Self { child, lines }
+    }
+
+    fn logs(&self) -> Vec<serde_json::Value> {
+        self.lines.lock().unwrap().iter().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    }
+
+    async fn wait_for_log(&self, what: &str, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(l) = self.logs().into_iter().find(&pred) {
+                return l;
+            }
+            assert!(Instant::now() < deadline, "no log line for {what}; got:\n{}", self.lines.lock().unwrap().join("\n"));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn sigkill(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_request_id_appears_in_the_request_logs_and_in_the_logs_of_the_job_it_enqueued() {
+    let db = TestDb::new().await;
+    let mut env = base_env(&db, &format!("vortex-test-{}", Uuid::new_v4().simple()));
+    let port = free_port();
+    env.insert("BIND_ADDR".into(), format!("127.0.0.1:{port}"));
+    let server = Proc::start(&["serve"], &env);
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while client.get(format!("{base}/health")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "server did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let rid = format!("trace-{}", Uuid::new_v4().simple());
+    let resp = client
+        .post(format!("{base}/ops/jobs/housekeeping"))
+        .bearer_auth(OPS_TOKEN)
+        .header("x-request-id", &rid)
+        .header("cookie", "session=super-secret-cookie")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let job_id = resp.json::<serde_json::Value>().await.unwrap()["job_id"].as_str().unwrap().to_owned();
+
+    let request_line = server
+        .wait_for_log("request", |l| l["message"] == "request" && l["span"]["request_id"] == rid.as_str())
+        .await;
+    assert_eq!(request_line["status"], 202);
+    let job_line = server
+        .wait_for_log("job done", |l| l["message"] == "job done" && l["span"]["job_id"] == job_id.as_str())
+        .await;
+    assert_eq!(job_line["span"]["request_id"], rid.as_str(), "{job_line}");
+
+    let all = server.lines.lock().unwrap().join("\n");
+    assert!(!all.contains("super-secret-cookie"), "cookie logged");
+    assert!(!all.contains(OPS_TOKEN), "token logged");
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_job_leaves_the_effect_happening_exactly_once_after_a_new_worker_starts() {
+    let db = TestDb::new().await;
+    let namespace = format!("vortex-test-{}", Uuid::new_v4().simple());
+    let env = base_env(&db, &namespace);
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let settings = backend::settings::Settings::from_map(&env).unwrap();
+    let ctx = backend::Ctx::new(settings).unwrap();
+
+    // Something for housekeeping to prune, so its effect is visible.
+    let old = Uuid::new_v4();
+    sqlx::query("insert into job (job_id, queue, kind, status, finished_at) values ($1, 'default', 'x', 'done', now() - interval '60 days')")
+        .bind(old)
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    // Hold a lock that stops the job halfway through its transaction (after pruning, before recording).
+    let mut blocker = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::query("begin").execute(&mut blocker).await.unwrap();
+    sqlx::query("lock table housekeeping_run in access exclusive mode").execute(&mut blocker).await.unwrap();
+
+    let job = backend::jobs::housekeeping::enqueue(&ctx, None, false).await.unwrap().unwrap();
+    let mut first = Proc::start(&["worker"], &env);
+    wait_for_job(&pool, job, &["running"], Duration::from_secs(20)).await;
+    // Wait until the job's transaction is blocked on our lock, i.e. truly mid-job.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "job never reached the lock");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    first.sigkill();
+    sqlx::query("rollback").execute(&mut blocker).await.unwrap();
+
+    // The killed worker's half-done transaction never committed.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let runs: i64 = sqlx::query_scalar("select count(*) from housekeeping_run").fetch_one(&pool).await.unwrap();
+    assert_eq!(runs, 0);
+    assert!(backend::jobs::store::get(&pool, old).await.unwrap().is_some(), "prune was rolled back");
+
+    let _second = Proc::start(&["worker"], &env);
+    let row = wait_for_job(&pool, job, &["done"], Duration::from_secs(30)).await;
+    assert_eq!(row.attempts, 2, "one killed attempt, one successful");
+    // Give duplicate deliveries (the dead worker's orphaned inflight set) time to arrive and be ignored.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let runs: Vec<(Uuid, i64)> = sqlx::query_as("select job_id, jobs_pruned from housekeeping_run")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(runs, vec![(job, 1)], "effect happened exactly once");
+    assert!(backend::jobs::store::get(&pool, old).await.unwrap().is_none());
+    pool.close().await;
+}
