@@ -2,8 +2,10 @@
 #![forbid(unsafe_code)]
 
 pub mod candles;
+pub mod catalogue;
 pub mod csv;
 pub mod indicators;
+pub mod strategy;
 pub mod time;
 
 /// Version of the engine, recorded in every result's provenance.
