@@ -1,6 +1,7 @@
 //! Vortex engine: candles, indicators, strategy language, backtester and metrics.
 #![forbid(unsafe_code)]
 
+pub mod backtest;
 pub mod candles;
 pub mod catalogue;
 pub mod csv;
