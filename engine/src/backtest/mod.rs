@@ -368,9 +368,12 @@ enum Pending {
     },
 }
 
-fn values_at(refs: &[(String, Vec<f64>)], i: usize) -> Vec<(String, f64)> {
+fn values_at(ev: &Evaluation, refs: &[(String, usize)], i: usize) -> Vec<(String, f64)> {
     refs.iter()
-        .map(|(l, c)| (l.clone(), c.get(i).copied().unwrap_or(f64::NAN)))
+        .map(|(l, k)| {
+            let v = ev.columns.get(*k).and_then(|c| c.get(i)).copied();
+            (l.clone(), v.unwrap_or(f64::NAN))
+        })
         .collect()
 }
 
@@ -433,7 +436,7 @@ pub(crate) fn simulate(
             entry_values: ev
                 .rule_refs
                 .get(pos.rule)
-                .map_or_else(Vec::new, |r| values_at(r, pos.signal_bar)),
+                .map_or_else(Vec::new, |r| values_at(ev, r, pos.signal_bar)),
             exit_rule: rule.map(|k| {
                 rule_texts
                     .get(n_entry + k)
@@ -445,7 +448,7 @@ pub(crate) fn simulate(
                 Some(k) => ev
                     .rule_refs
                     .get(n_entry + k)
-                    .map_or_else(Vec::new, |r| values_at(r, signal_bar)),
+                    .map_or_else(Vec::new, |r| values_at(ev, r, signal_bar)),
                 None => Vec::new(),
             },
         });
@@ -727,12 +730,15 @@ pub fn trace(
         } else if exit_now && !held && t > 0 && !sim.in_position[t - 1] {
             actions.push("exit signal ignored: no position".into());
         }
-        let mut values: Vec<(String, f64)> =
-            ev.series.iter().map(|(k, v)| (k.clone(), v[t])).collect();
+        let mut values: Vec<(String, f64)> = ev
+            .series
+            .iter()
+            .map(|(k, c)| (k.clone(), ev.columns[*c][t]))
+            .collect();
         for refs in &ev.rule_refs {
-            for (k, v) in refs {
+            for (k, c) in refs {
                 if !values.iter().any(|(x, _)| x == k) {
-                    values.push((k.clone(), v[t]));
+                    values.push((k.clone(), ev.columns[*c][t]));
                 }
             }
         }

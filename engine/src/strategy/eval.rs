@@ -111,6 +111,27 @@ impl<'c> Evaluator<'c> {
         }
     }
 
+    /// Moves a numeric column out (the node's value is left in place when it is not an owned
+    /// column, and a copy is made).
+    pub(crate) fn take_column(&mut self, id: NodeId) -> Vec<f64> {
+        if matches!(self.values[id], Some(Value::Num(_)))
+            && let Some(Value::Num(v)) = self.values[id].take()
+        {
+            return v;
+        }
+        self.column(id)
+    }
+
+    /// Moves a boolean column out when this is its only use, else copies it.
+    pub(crate) fn take_bools(&mut self, id: NodeId) -> Vec<bool> {
+        let v = self.bools(id);
+        if matches!(self.values[id], Some(Value::Bool(_))) {
+            // Rule columns are not referenced again after this point.
+            self.values[id] = Some(Value::Bool(Vec::new()));
+        }
+        v
+    }
+
     pub(crate) fn bools(&self, id: NodeId) -> Vec<bool> {
         match &self.values[id] {
             Some(Value::Bool(v)) => v.clone(),

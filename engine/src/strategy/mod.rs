@@ -228,10 +228,23 @@ pub struct Evaluation {
     pub entry: Vec<Vec<bool>>,
     /// Per exit rule.
     pub exit: Vec<Vec<bool>>,
-    /// Named series (`let`), numbers; booleans as 1/0.
-    pub series: Vec<(String, Vec<f64>)>,
-    /// For each entry rule, then each exit rule: (label, column) of the series it uses.
-    pub rule_refs: Vec<Vec<(String, Vec<f64>)>>,
+    /// Retained numeric columns (booleans as 1/0), shared by `series` and `rule_refs`.
+    pub columns: Vec<Vec<f64>>,
+    /// Named series (`let`): (name, index into `columns`).
+    pub series: Vec<(String, usize)>,
+    /// For each entry rule, then each exit rule: (label, index into `columns`) of the series it
+    /// uses directly.
+    pub rule_refs: Vec<Vec<(String, usize)>>,
+}
+
+impl Evaluation {
+    /// A named series by name.
+    pub fn series(&self, name: &str) -> Option<&[f64]> {
+        self.series
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, k)| self.columns[*k].as_slice())
+    }
 }
 
 impl CompiledStrategy {
@@ -293,24 +306,37 @@ impl CompiledStrategy {
                 }
             }
         }
+        let entry = entry_rules.iter().map(|r| ev.take_bools(r.node)).collect();
+        let exit = exit_rules.iter().map(|r| ev.take_bools(r.node)).collect();
+        // Move (not copy) each retained column out once; series and rule refs share it.
+        let mut columns = Vec::new();
+        let mut index: HashMap<NodeId, usize> = HashMap::new();
+        let mut col = |id: NodeId, ev: &mut Evaluator<'_>| -> usize {
+            *index.entry(id).or_insert_with(|| {
+                columns.push(ev.take_column(id));
+                columns.len() - 1
+            })
+        };
+        let series = self
+            .lets
+            .iter()
+            .map(|(n, id)| (n.clone(), col(*id, &mut ev)))
+            .collect();
         let rule_refs = entry_rules
             .iter()
             .chain(exit_rules.iter())
             .map(|r| {
                 r.refs
                     .iter()
-                    .map(|(l, id)| (l.clone(), ev.column(*id)))
+                    .map(|(l, id)| (l.clone(), col(*id, &mut ev)))
                     .collect()
             })
             .collect();
         Evaluation {
-            entry: entry_rules.iter().map(|r| ev.bools(r.node)).collect(),
-            exit: exit_rules.iter().map(|r| ev.bools(r.node)).collect(),
-            series: self
-                .lets
-                .iter()
-                .map(|(n, id)| (n.clone(), ev.column(*id)))
-                .collect(),
+            entry,
+            exit,
+            columns,
+            series,
             rule_refs,
         }
     }
