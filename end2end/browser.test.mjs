@@ -77,14 +77,14 @@ try {
     await page.waitForFunction((f) => document.querySelector('#checked-at')?.innerText !== f, first, { timeout: 10000 });
   });
 
+  await check('no console errors', async () => {
+    assert(consoleErrors.length === 0, consoleErrors.join(' | '));
+  });
+
   await check('an unknown URL shows the styled 404 page', async () => {
     const resp = await page.goto(BASE + '/no-such-page');
     assert(resp.status() === 404, `status ${resp.status()}`);
     assert((await page.locator('h1').innerText()).includes('Page not found'), 'no 404 heading');
-  });
-
-  await check('no console errors', async () => {
-    assert(consoleErrors.length === 0, consoleErrors.join(' | '));
   });
 
   await check('pages render without JavaScript', async () => {

@@ -55,10 +55,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 /// `Content-Security-Policy` header), instead of the random one leptos_axum generates per render.
 #[cfg(feature = "ssr")]
 fn use_request_nonce() {
-    if let Some(parts) = use_context::<http::request::Parts>() {
-        if let Some(n) = parts.extensions.get::<backend::web::CspNonce>() {
-            provide_context(leptos::nonce::Nonce::from_value(n.0.clone()));
-        }
+    if let Some(parts) = use_context::<http::request::Parts>()
+        && let Some(n) = parts.extensions.get::<backend::web::CspNonce>()
+    {
+        provide_context(leptos::nonce::Nonce::from_value(n.0.clone()));
     }
 }
 

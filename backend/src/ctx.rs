@@ -1,6 +1,9 @@
 //! The shared context every handler, server function and job receives.
 
-use std::{sync::Arc, time::{Duration, Instant}};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use sqlx::PgPool;
 
@@ -50,7 +53,13 @@ impl Ctx {
         let redis = crate::redis::pool(&settings).context("REDIS_URL")?;
         let mailer = Mailer::new(&settings).context("SMTP_URL")?;
         let jobs = JobQueue::new(db.clone(), &settings);
-        Ok(Self { settings: Arc::new(settings), db, redis, jobs, mailer })
+        Ok(Self {
+            settings: Arc::new(settings),
+            db,
+            redis,
+            jobs,
+            mailer,
+        })
     }
 
     /// Pings Postgres and Redis concurrently, each bounded by [`PROBE_TIMEOUT`].
@@ -62,12 +71,18 @@ impl Ctx {
             let start = Instant::now();
             let error = f.await.err();
             let latency_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
-            Check { name, error, latency_ms }
+            Check {
+                name,
+                error,
+                latency_ms,
+            }
         }
         let (pg, rd) = tokio::join!(
             timed("postgres", crate::db::ping(&self.db, PROBE_TIMEOUT)),
             timed("redis", crate::redis::ping(&self.redis, PROBE_TIMEOUT)),
         );
-        Readiness { checks: vec![pg, rd] }
+        Readiness {
+            checks: vec![pg, rd],
+        }
     }
 }

@@ -47,7 +47,12 @@ pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
 /// # Errors
 /// A short description of why Postgres is not usable.
 pub async fn ping(pool: &PgPool, timeout: Duration) -> Result<(), String> {
-    match tokio::time::timeout(timeout, sqlx::query_scalar::<_, i32>("select 1").fetch_one(pool)).await {
+    match tokio::time::timeout(
+        timeout,
+        sqlx::query_scalar::<_, i32>("select 1").fetch_one(pool),
+    )
+    .await
+    {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(describe(&e)),
         Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
@@ -59,7 +64,9 @@ pub fn is_unavailable(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
         // 57P01 admin shutdown, 57P03 cannot connect now (sqlx#2763)
-        sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("57P01" | "57P02" | "57P03")),
+        sqlx::Error::Database(db) => {
+            matches!(db.code().as_deref(), Some("57P01" | "57P02" | "57P03"))
+        }
         _ => false,
     }
 }

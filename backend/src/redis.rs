@@ -30,7 +30,10 @@ pub fn pool(settings: &Settings) -> Result<Pool, deadpool_redis::CreatePoolError
 /// A short description of why Redis is not usable.
 pub async fn ping(pool: &Pool, timeout: Duration) -> Result<(), String> {
     let fut = async {
-        let mut conn = pool.get().await.map_err(|e| format!("no connection: {e}"))?;
+        let mut conn = pool
+            .get()
+            .await
+            .map_err(|e| format!("no connection: {e}"))?;
         deadpool_redis::redis::cmd("PING")
             .query_async::<String>(&mut *conn)
             .await

@@ -9,7 +9,9 @@
 //!
 //! A `.env` file is read only when `APP_ENV` is unset or `development` (see [`load_dotenv`]).
 
-use std::{collections::HashMap, fmt, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
+use std::{
+    collections::HashMap, fmt, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration,
+};
 
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
@@ -75,18 +77,27 @@ impl IpNet {
         use std::net::IpAddr;
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(self.prefix)) };
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - u32::from(self.prefix))
+                };
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask =
-                    if self.prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(self.prefix)) };
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - u32::from(self.prefix))
+                };
                 u128::from(net) & mask == u128::from(ip) & mask
             }
-            (IpAddr::V6(_), IpAddr::V4(v4)) => self.contains(std::net::IpAddr::V6(v4.to_ipv6_mapped())),
-            (IpAddr::V4(_), IpAddr::V6(v6)) => {
-                v6.to_ipv4_mapped().is_some_and(|v4| self.contains(std::net::IpAddr::V4(v4)))
+            (IpAddr::V6(_), IpAddr::V4(v4)) => {
+                self.contains(std::net::IpAddr::V6(v4.to_ipv6_mapped()))
             }
+            (IpAddr::V4(_), IpAddr::V6(v6)) => v6
+                .to_ipv4_mapped()
+                .is_some_and(|v4| self.contains(std::net::IpAddr::V4(v4))),
         }
     }
 }
@@ -98,8 +109,10 @@ impl FromStr for IpNet {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),
         };
-        let addr: std::net::IpAddr =
-            addr.trim().parse().map_err(|_| format!("`{s}` is not an IP address or CIDR network"))?;
+        let addr: std::net::IpAddr = addr
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{s}` is not an IP address or CIDR network"))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
             Some(p) => p
@@ -218,11 +231,17 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn problem(&mut self, var: &str, msg: impl Into<String>) {
-        self.problems.push(ConfigProblem { variable: var.into(), message: msg.into() });
+        self.problems.push(ConfigProblem {
+            variable: var.into(),
+            message: msg.into(),
+        });
     }
 
     fn raw(&self, var: &str) -> Option<String> {
-        self.env.get(var).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+        self.env
+            .get(var)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
     }
 
     fn string(&self, var: &str, default: &str) -> String {
@@ -286,7 +305,10 @@ impl Reader<'_> {
                     }
                 }
                 Err(e) => {
-                    self.problem(&file_var, format!("cannot read file `{path}`: {}", e.kind()));
+                    self.problem(
+                        &file_var,
+                        format!("cannot read file `{path}`: {}", e.kind()),
+                    );
                     None
                 }
             },
@@ -297,9 +319,29 @@ impl Reader<'_> {
 
 /// Words that mark a value as a placeholder copied from documentation rather than a real secret.
 const PLACEHOLDER_WORDS: &[&str] = &[
-    "changeme", "change-me", "change_me", "replaceme", "replace-me", "replace_me", "secret", "example",
-    "password", "passw0rd", "placeholder", "default", "dummy", "insecure", "todo", "xxx", "12345",
-    "qwerty", "letmein", "your-", "your_", "<", ">",
+    "changeme",
+    "change-me",
+    "change_me",
+    "replaceme",
+    "replace-me",
+    "replace_me",
+    "secret",
+    "example",
+    "password",
+    "passw0rd",
+    "placeholder",
+    "default",
+    "dummy",
+    "insecure",
+    "todo",
+    "xxx",
+    "12345",
+    "qwerty",
+    "letmein",
+    "your-",
+    "your_",
+    "<",
+    ">",
 ];
 
 /// Why a secret value is weak, if it is. The returned text never contains the value.
@@ -310,7 +352,9 @@ pub fn secret_weakness(value: &str, min_len: usize) -> Option<String> {
     }
     let distinct: std::collections::HashSet<char> = value.chars().collect();
     if distinct.len() <= 3 {
-        return Some("is made of repeated characters; generate a random value (see SECRETS.md)".into());
+        return Some(
+            "is made of repeated characters; generate a random value (see SECRETS.md)".into(),
+        );
     }
     // Runs like "abcdef..." or "123456..." are as guessable as repeats.
     let bytes = value.as_bytes();
@@ -327,7 +371,9 @@ pub fn secret_weakness(value: &str, min_len: usize) -> Option<String> {
 }
 
 fn url_password(url: &SecretString) -> Option<String> {
-    Url::parse(url.expose_secret()).ok().and_then(|u| u.password().map(str::to_owned))
+    Url::parse(url.expose_secret())
+        .ok()
+        .and_then(|u| u.password().map(str::to_owned))
 }
 
 impl Settings {
@@ -344,7 +390,10 @@ impl Settings {
     /// # Errors
     /// Every problem found, one per variable, without secret values.
     pub fn from_map(env: &HashMap<String, String>) -> Result<Self, ConfigErrors> {
-        let mut r = Reader { env, problems: Vec::new() };
+        let mut r = Reader {
+            env,
+            problems: Vec::new(),
+        };
         let app_env: AppEnv = r.parsed("APP_ENV", AppEnv::Development);
         let prod = app_env == AppEnv::Production;
 
@@ -362,25 +411,34 @@ impl Settings {
                 }
             },
             None if prod => {
-                r.problem("PUBLIC_URL", "is required in production (e.g. https://vortex.example.org)");
+                r.problem(
+                    "PUBLIC_URL",
+                    "is required in production (e.g. https://vortex.example.org)",
+                );
                 None
             }
             None => Url::parse(&format!("http://{bind_addr}")).ok(),
         };
-        if let Some(u) = &public_url {
-            if prod && u.scheme() != "https" {
-                r.problem("PUBLIC_URL", "must use https:// in production");
-            }
+        if let Some(u) = &public_url
+            && prod
+            && u.scheme() != "https"
+        {
+            r.problem("PUBLIC_URL", "must use https:// in production");
         }
 
         let database_url = r.secret("DATABASE_URL");
         let database_url = match database_url {
             Some(v) => Some(v),
             None if prod => {
-                r.problem("DATABASE_URL", "is required (postgres://user:password@host:5432/db)");
+                r.problem(
+                    "DATABASE_URL",
+                    "is required (postgres://user:password@host:5432/db)",
+                );
                 None
             }
-            None => Some(SecretString::from("postgres://postgres@127.0.0.1:5432/vortex")),
+            None => Some(SecretString::from(
+                "postgres://postgres@127.0.0.1:5432/vortex",
+            )),
         };
         if let Some(u) = &database_url {
             match Url::parse(u.expose_secret()) {
@@ -407,14 +465,23 @@ impl Settings {
         }
         let redis_pool_size = r.bounded("REDIS_POOL_SIZE", 16usize, 1, 1000);
         let redis_namespace = r.string("REDIS_NAMESPACE", "vortex");
-        if !redis_namespace.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-            r.problem("REDIS_NAMESPACE", "may only contain letters, digits, '-', '_' and '.'");
+        if !redis_namespace
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            r.problem(
+                "REDIS_NAMESPACE",
+                "may only contain letters, digits, '-', '_' and '.'",
+            );
         }
 
         let jwt_secret = match r.secret("JWT_SECRET") {
             Some(v) => Some(v),
             None if prod => {
-                r.problem("JWT_SECRET", "is required (at least 32 random bytes, see SECRETS.md)");
+                r.problem(
+                    "JWT_SECRET",
+                    "is required (at least 32 random bytes, see SECRETS.md)",
+                );
                 None
             }
             None => {
@@ -430,22 +497,39 @@ impl Settings {
                 _ => r.problem("SMTP_URL", "must be an smtp:// or smtps:// URL"),
             }
         } else if prod {
-            r.problem("SMTP_URL", "is required in production (smtps://user:password@host:465)");
+            r.problem(
+                "SMTP_URL",
+                "is required in production (smtps://user:password@host:465)",
+            );
         }
         let mail_from = r.string("MAIL_FROM", "Vortex <no-reply@localhost>");
         if mail_from.parse::<lettre::message::Mailbox>().is_err() {
-            r.problem("MAIL_FROM", "is not a valid mailbox (e.g. `Vortex <no-reply@example.org>`)");
+            r.problem(
+                "MAIL_FROM",
+                "is not a valid mailbox (e.g. `Vortex <no-reply@example.org>`)",
+            );
         }
 
         let log_level = r.string("LOG_LEVEL", "info");
         if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
-            r.problem("LOG_LEVEL", "is not a valid filter (e.g. `info` or `info,sqlx=warn`)");
+            r.problem(
+                "LOG_LEVEL",
+                "is not a valid filter (e.g. `info` or `info,sqlx=warn`)",
+            );
         }
-        let default_format = if prod { LogFormat::Json } else { LogFormat::Pretty };
+        let default_format = if prod {
+            LogFormat::Json
+        } else {
+            LogFormat::Pretty
+        };
         let log_format = r.parsed("LOG_FORMAT", default_format);
 
         let mut cors_allowed_origins = Vec::new();
-        for origin in r.string("CORS_ALLOWED_ORIGINS", "").split(',').map(str::trim) {
+        for origin in r
+            .string("CORS_ALLOWED_ORIGINS", "")
+            .split(',')
+            .map(str::trim)
+        {
             if origin.is_empty() {
                 continue;
             }
@@ -459,11 +543,23 @@ impl Settings {
                 ),
             }
         }
-        if prod && cors_allowed_origins.iter().any(|o| o.starts_with("http://")) {
-            r.problem("CORS_ALLOWED_ORIGINS", "must list only https:// origins in production");
+        if prod
+            && cors_allowed_origins
+                .iter()
+                .any(|o| o.starts_with("http://"))
+        {
+            r.problem(
+                "CORS_ALLOWED_ORIGINS",
+                "must list only https:// origins in production",
+            );
         }
         let mut trusted_proxies = Vec::new();
-        for p in r.string("TRUSTED_PROXIES", "").split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        for p in r
+            .string("TRUSTED_PROXIES", "")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
             match p.parse::<IpNet>() {
                 Ok(n) => trusted_proxies.push(n),
                 Err(e) => r.problem("TRUSTED_PROXIES", e),
@@ -504,8 +600,11 @@ impl Settings {
                 }
             }
             // Passwords inside connection URLs: no placeholders (their length is the provider's business).
-            for (var, url) in [("DATABASE_URL", &database_url), ("REDIS_URL", &redis_url), ("SMTP_URL", &smtp_url)]
-            {
+            for (var, url) in [
+                ("DATABASE_URL", &database_url),
+                ("REDIS_URL", &redis_url),
+                ("SMTP_URL", &smtp_url),
+            ] {
                 if let Some(pw) = url.as_ref().and_then(url_password) {
                     if let Some(why) = secret_weakness(&pw, 12) {
                         r.problem(var, format!("password {why}"));
@@ -517,7 +616,10 @@ impl Settings {
                 for j in (i + 1)..named.len() {
                     if named[i].1 == named[j].1 {
                         let (a, b) = (named[i].0, named[j].0);
-                        r.problem(b, format!("reuses the value of {a}; every secret must be distinct"));
+                        r.problem(
+                            b,
+                            format!("reuses the value of {a}; every secret must be distinct"),
+                        );
                     }
                 }
             }
@@ -587,7 +689,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     const GOOD_JWT: &str = "q8Zr3LkP0vN2xW7mB5tY9cF1hJ4sD6gA";
@@ -597,15 +702,25 @@ mod tests {
         vec![
             ("APP_ENV", "production"),
             ("PUBLIC_URL", "https://vortex.example.org"),
-            ("DATABASE_URL", "postgres://vortex:Hq7m2Lx9Pz4Kw8Rt@db:5432/vortex"),
+            (
+                "DATABASE_URL",
+                "postgres://vortex:Hq7m2Lx9Pz4Kw8Rt@db:5432/vortex",
+            ),
             ("REDIS_URL", "redis://redis:6379"),
-            ("SMTP_URL", "smtps://mailer:Zy6Uv3Nw9Bq2Cs5D@smtp.mail.net:465"),
+            (
+                "SMTP_URL",
+                "smtps://mailer:Zy6Uv3Nw9Bq2Cs5D@smtp.mail.net:465",
+            ),
             ("JWT_SECRET", GOOD_JWT),
             ("OPS_TOKEN", GOOD_OPS),
         ]
     }
 
-    fn with(base: Vec<(&'static str, &'static str)>, k: &'static str, v: &'static str) -> HashMap<String, String> {
+    fn with(
+        base: Vec<(&'static str, &'static str)>,
+        k: &'static str,
+        v: &'static str,
+    ) -> HashMap<String, String> {
         let mut m = env(&base);
         m.insert(k.into(), v.into());
         m
@@ -621,7 +736,10 @@ mod tests {
         assert_eq!(s.app_env, AppEnv::Development);
         assert_eq!(s.bind_addr.to_string(), "127.0.0.1:3000");
         assert_eq!(s.log_format, LogFormat::Pretty);
-        assert_eq!(s.allowed_origins(), vec!["http://127.0.0.1:3000".to_owned()]);
+        assert_eq!(
+            s.allowed_origins(),
+            vec!["http://127.0.0.1:3000".to_owned()]
+        );
     }
 
     #[test]
@@ -642,7 +760,11 @@ mod tests {
 
     #[test]
     fn production_refuses_short_repeated_and_sequential_secrets() {
-        for bad in ["aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "abcdefghijklmnopqrstuvwxyz", "Xk29fLq0"] {
+        for bad in [
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "abcdefghijklmnopqrstuvwxyz",
+            "Xk29fLq0",
+        ] {
             let m = with(prod_base(), "JWT_SECRET", bad);
             let p = problems_for(&m);
             assert!(p.iter().any(|p| p.variable == "JWT_SECRET"), "{bad}: {p:?}");
@@ -654,7 +776,11 @@ mod tests {
     fn production_refuses_a_secret_reused_for_two_purposes() {
         let m = with(prod_base(), "OPS_TOKEN", GOOD_JWT);
         let p = problems_for(&m);
-        assert!(p.iter().any(|p| p.variable == "OPS_TOKEN" && p.message.contains("JWT_SECRET")), "{p:?}");
+        assert!(
+            p.iter()
+                .any(|p| p.variable == "OPS_TOKEN" && p.message.contains("JWT_SECRET")),
+            "{p:?}"
+        );
     }
 
     #[test]
@@ -669,7 +795,11 @@ mod tests {
 
     #[test]
     fn production_refuses_placeholder_database_passwords() {
-        let m = with(prod_base(), "DATABASE_URL", "postgres://vortex:changeme@db/vortex");
+        let m = with(
+            prod_base(),
+            "DATABASE_URL",
+            "postgres://vortex:changeme@db/vortex",
+        );
         let p = problems_for(&m);
         assert!(p.iter().any(|p| p.variable == "DATABASE_URL"), "{p:?}");
     }
@@ -693,7 +823,11 @@ mod tests {
         let mut m = env(&prod_base());
         m.remove("JWT_SECRET");
         m.insert("JWT_SECRET_FILE".into(), "/nonexistent/jwt".into());
-        assert!(problems_for(&m).iter().any(|p| p.variable == "JWT_SECRET_FILE"));
+        assert!(
+            problems_for(&m)
+                .iter()
+                .any(|p| p.variable == "JWT_SECRET_FILE")
+        );
     }
 
     #[test]
@@ -707,7 +841,14 @@ mod tests {
             ("TRUSTED_PROXIES", "10.0.0.0/99"),
         ]);
         let vars: Vec<String> = problems_for(&m).into_iter().map(|p| p.variable).collect();
-        for v in ["BIND_ADDR", "DATABASE_URL", "LOG_FORMAT", "WORKER_CONCURRENCY", "CORS_ALLOWED_ORIGINS", "TRUSTED_PROXIES"] {
+        for v in [
+            "BIND_ADDR",
+            "DATABASE_URL",
+            "LOG_FORMAT",
+            "WORKER_CONCURRENCY",
+            "CORS_ALLOWED_ORIGINS",
+            "TRUSTED_PROXIES",
+        ] {
             assert!(vars.contains(&v.to_owned()), "{v} missing from {vars:?}");
         }
     }

@@ -28,7 +28,9 @@ pub fn init(level: &str, format: LogFormat) {
                     .with_target(true),
             )
             .try_init(),
-        LogFormat::Pretty => registry.with(fmt::layer().compact().with_target(false)).try_init(),
+        LogFormat::Pretty => registry
+            .with(fmt::layer().compact().with_target(false))
+            .try_init(),
     };
     // Already initialised (tests): keep the first subscriber.
     let _ = result;
@@ -37,8 +39,9 @@ pub fn init(level: &str, format: LogFormat) {
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// Latency buckets in seconds, shared by HTTP and job histograms.
-const BUCKETS: &[f64] =
-    &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
+const BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+];
 
 /// The process-wide Prometheus recorder (installed on first use).
 pub fn prometheus() -> &'static PrometheusHandle {

@@ -80,11 +80,17 @@ fn main() -> ExitCode {
             for p in &errors.0 {
                 eprintln!("{p}");
             }
-            eprintln!("configuration invalid: {} problem(s); see backend.env.example", errors.0.len());
+            eprintln!(
+                "configuration invalid: {} problem(s); see backend.env.example",
+                errors.0.len()
+            );
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");
@@ -165,12 +171,17 @@ async fn serve(ctx: Ctx, with_worker: bool, migrate: bool) -> anyhow::Result<Exi
         with_worker,
         "vortex listening"
     );
-    let workers = with_worker.then(|| tokio::spawn(backend::jobs::worker::run(ctx.clone(), shutdown.clone())));
+    let workers = with_worker
+        .then(|| tokio::spawn(backend::jobs::worker::run(ctx.clone(), shutdown.clone())));
     let result = app.run_until_stopped(shutdown).await;
-    if let Some(w) = workers {
-        if tokio::time::timeout(WORKER_SHUTDOWN_TIMEOUT, w).await.is_err() {
-            tracing::warn!("workers did not stop in time; their jobs will be re-run after the lease expires");
-        }
+    if let Some(w) = workers
+        && tokio::time::timeout(WORKER_SHUTDOWN_TIMEOUT, w)
+            .await
+            .is_err()
+    {
+        tracing::warn!(
+            "workers did not stop in time; their jobs will be re-run after the lease expires"
+        );
     }
     result?;
     Ok(ExitCode::SUCCESS)
@@ -181,8 +192,13 @@ async fn worker(ctx: Ctx) -> anyhow::Result<ExitCode> {
     let mut stop = shutdown.clone();
     let run = tokio::spawn(backend::jobs::worker::run(ctx, shutdown));
     let _ = stop.wait_for(|s| *s).await;
-    if tokio::time::timeout(WORKER_SHUTDOWN_TIMEOUT, run).await.is_err() {
-        tracing::warn!("workers did not stop in time; their jobs will be re-run after the lease expires");
+    if tokio::time::timeout(WORKER_SHUTDOWN_TIMEOUT, run)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "workers did not stop in time; their jobs will be re-run after the lease expires"
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -193,11 +209,14 @@ async fn check_config(settings: Settings, verify: bool) -> anyhow::Result<ExitCo
         let ctx = Ctx::new(settings.clone())?;
         for check in ctx.readiness().await.checks {
             if let Some(e) = check.error {
-                problems.push(format!("{}: cannot connect: {e}", match check.name {
-                    "postgres" => "DATABASE_URL",
-                    "redis" => "REDIS_URL",
-                    other => other,
-                }));
+                problems.push(format!(
+                    "{}: cannot connect: {e}",
+                    match check.name {
+                        "postgres" => "DATABASE_URL",
+                        "redis" => "REDIS_URL",
+                        other => other,
+                    }
+                ));
             }
         }
         if ctx.mailer.is_configured() {
@@ -260,10 +279,12 @@ async fn jobs(ctx: Ctx, command: JobsCommand) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         },
-        JobsCommand::Housekeeping => match backend::jobs::housekeeping::enqueue(&ctx, None, false).await? {
-            Some(id) => println!("housekeeping job {id} queued"),
-            None => println!("a housekeeping job is already pending"),
-        },
+        JobsCommand::Housekeeping => {
+            match backend::jobs::housekeeping::enqueue(&ctx, None, false).await? {
+                Some(id) => println!("housekeeping job {id} queued"),
+                None => println!("a housekeeping job is already pending"),
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

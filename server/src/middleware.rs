@@ -45,7 +45,10 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         .layer(middleware::from_fn(security_headers))
         .layer(CompressionLayer::new())
         .layer(RequestBodyLimitLayer::new(settings.body_limit_bytes))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            settings.request_timeout,
+        ))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn(record_metrics))
         .layer(
@@ -68,7 +71,11 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
                     span.record("status", resp.status().as_u16());
                     let ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
                     if resp.status().is_server_error() {
-                        tracing::warn!(status = resp.status().as_u16(), latency_ms = ms, "request failed");
+                        tracing::warn!(
+                            status = resp.status().as_u16(),
+                            latency_ms = ms,
+                            "request failed"
+                        );
                     } else {
                         tracing::info!(status = resp.status().as_u16(), latency_ms = ms, "request");
                     }
@@ -80,7 +87,10 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
 
 /// Accepts an incoming request id only if it is short and plain; anything else is replaced.
 fn valid_request_id(v: &str) -> bool {
-    !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+    !v.is_empty()
+        && v.len() <= 64
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
 }
 
 async fn request_id(mut req: Request, next: Next) -> Response {
@@ -91,7 +101,8 @@ async fn request_id(mut req: Request, next: Next) -> Response {
         .filter(|v| valid_request_id(v))
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
     let value = HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
-    req.headers_mut().insert(X_REQUEST_ID.clone(), value.clone());
+    req.headers_mut()
+        .insert(X_REQUEST_ID.clone(), value.clone());
     req.extensions_mut().insert(RequestId(id));
     let mut resp = next.run(req).await;
     resp.headers_mut().insert(X_REQUEST_ID.clone(), value);
@@ -104,7 +115,11 @@ async fn record_metrics(req: Request, next: Next) -> Response {
     // The route template, never the raw path: raw paths would make unbounded label sets.
     let route = req.extensions().get::<MatchedPath>().map_or_else(
         || {
-            if req.uri().path().starts_with("/pkg/") { "/pkg/*".to_owned() } else { "unmatched".to_owned() }
+            if req.uri().path().starts_with("/pkg/") {
+                "/pkg/*".to_owned()
+            } else {
+                "unmatched".to_owned()
+            }
         },
         |p| p.as_str().to_owned(),
     );
@@ -112,7 +127,8 @@ async fn record_metrics(req: Request, next: Next) -> Response {
     let status = resp.status().as_u16().to_string();
     let labels = [("method", method), ("route", route), ("status", status)];
     metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels).record(start.elapsed().as_secs_f64());
+    metrics::histogram!("http_request_duration_seconds", &labels)
+        .record(start.elapsed().as_secs_f64());
     resp
 }
 
@@ -146,23 +162,45 @@ async fn security_headers(mut req: Request<Body>, next: Next) -> Response {
     if let Ok(v) = HeaderValue::from_str(&csp) {
         h.insert(header::CONTENT_SECURITY_POLICY, v);
     }
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("strict-origin-when-cross-origin"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("strict-origin-when-cross-origin"),
+    );
     h.insert(
         HeaderName::from_static("permissions-policy"),
         HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()"),
     );
-    h.insert(HeaderName::from_static("cross-origin-opener-policy"), HeaderValue::from_static("same-origin"));
+    h.insert(
+        HeaderName::from_static("cross-origin-opener-policy"),
+        HeaderValue::from_static("same-origin"),
+    );
     resp
 }
 
 fn cors(origins: &[String]) -> CorsLayer {
-    let origins: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
-        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, X_REQUEST_ID.clone()])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            X_REQUEST_ID.clone(),
+        ])
         .expose_headers([X_REQUEST_ID.clone()])
         .max_age(Duration::from_secs(600))
 }

@@ -35,7 +35,11 @@ impl Application {
         let listener = TcpListener::bind(ctx.settings.bind_addr).await?;
         let addr = listener.local_addr()?;
         let router = router(ctx, addr);
-        Ok(Self { listener, router, port: addr.port() })
+        Ok(Self {
+            listener,
+            router,
+            port: addr.port(),
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -48,10 +52,14 @@ impl Application {
     /// I/O errors of the listener.
     pub async fn run_until_stopped(self, shutdown: watch::Receiver<bool>) -> std::io::Result<()> {
         let mut stop = shutdown.clone();
-        let serve = axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            });
+        let serve = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        });
         let mut stop2 = shutdown;
         tokio::select! {
             r = serve => r,
@@ -73,25 +81,27 @@ pub fn router(ctx: Ctx, addr: SocketAddr) -> Router {
         .site_root(ctx.settings.site_root.display().to_string())
         .site_pkg_dir("pkg")
         .site_addr(addr)
-        .env(if ctx.settings.is_production() { leptos::config::Env::PROD } else { leptos::config::Env::DEV })
+        .env(if ctx.settings.is_production() {
+            leptos::config::Env::PROD
+        } else {
+            leptos::config::Env::DEV
+        })
         .build();
     let routes = generate_route_list(App);
-    let state = AppState { leptos: leptos.clone(), ctx: ctx.clone() };
+    let state = AppState {
+        leptos: leptos.clone(),
+        ctx: ctx.clone(),
+    };
     let page_ctx = ctx.clone();
     let router = Router::new()
-        .leptos_routes_with_context(
-            &state,
-            routes,
-            move || provide_context(page_ctx.clone()),
-            {
-                let leptos = leptos.clone();
-                move || shell(leptos.clone())
-            },
-        )
+        .leptos_routes_with_context(&state, routes, move || provide_context(page_ctx.clone()), {
+            let leptos = leptos.clone();
+            move || shell(leptos.clone())
+        })
         .merge(crate::routes::router())
-        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
-            move || provide_context(ctx.clone()),
-            shell,
-        ));
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(move || provide_context(ctx.clone()), shell));
     crate::middleware::apply(router, &state).with_state(state)
 }

@@ -31,7 +31,9 @@ pub struct ServiceStatus {
 pub async fn get_status() -> Result<ServiceStatus, AppError> {
     let ctx = expect_context::<backend::Ctx>();
     let report = ctx.readiness().await;
-    let counts = backend::jobs::store::counts(&ctx.db).await.unwrap_or_default();
+    let counts = backend::jobs::store::counts(&ctx.db)
+        .await
+        .unwrap_or_default();
     Ok(ServiceStatus {
         version: crate::VERSION.to_owned(),
         environment: ctx.settings.app_env.to_string(),

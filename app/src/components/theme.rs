@@ -68,17 +68,26 @@ pub fn ThemeToggle() -> impl IntoView {
 #[cfg(feature = "hydrate")]
 fn current_browser_theme() -> Theme {
     let doc = document();
-    if let Some(el) = doc.document_element() {
-        if let Some(t) = el.get_attribute("data-theme") {
-            return if t == "light" { Theme::Light } else { Theme::Dark };
-        }
+    if let Some(t) = doc
+        .document_element()
+        .and_then(|el| el.get_attribute("data-theme"))
+    {
+        return if t == "light" {
+            Theme::Light
+        } else {
+            Theme::Dark
+        };
     }
     let prefers_light = window()
         .match_media("(prefers-color-scheme: light)")
         .ok()
         .flatten()
         .is_some_and(|m| m.matches());
-    if prefers_light { Theme::Light } else { Theme::Dark }
+    if prefers_light {
+        Theme::Light
+    } else {
+        Theme::Dark
+    }
 }
 
 #[cfg(feature = "hydrate")]

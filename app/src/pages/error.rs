@@ -9,8 +9,7 @@ use crate::error::AppError;
 pub fn ErrorTemplate(errors: ArcRwSignal<Errors>) -> impl IntoView {
     let all = errors.clone();
     let list = move || {
-        all
-            .get()
+        all.get()
             .into_iter()
             .map(|(_, e)| e.to_string())
             .collect::<Vec<_>>()

@@ -24,8 +24,16 @@ pub struct Housekeeping {
 ///
 /// # Errors
 /// Database errors.
-pub async fn enqueue(ctx: &Ctx, request_id: Option<String>, scheduled: bool) -> sqlx::Result<Option<Uuid>> {
-    let mut job = ctx.jobs.new_job(DEFAULT_QUEUE, KIND, serde_json::to_value(Housekeeping::default()).unwrap_or_default());
+pub async fn enqueue(
+    ctx: &Ctx,
+    request_id: Option<String>,
+    scheduled: bool,
+) -> sqlx::Result<Option<Uuid>> {
+    let mut job = ctx.jobs.new_job(
+        DEFAULT_QUEUE,
+        KIND,
+        serde_json::to_value(Housekeeping::default()).unwrap_or_default(),
+    );
     job.request_id = request_id;
     if scheduled {
         job.dedupe_key = Some("housekeeping:scheduled".into());
@@ -35,9 +43,10 @@ pub async fn enqueue(ctx: &Ctx, request_id: Option<String>, scheduled: bool) -> 
 
 pub(crate) async fn run(job: &JobCtx) -> Result<(), JobError> {
     let payload: Housekeeping = job.payload()?;
-    let retention = payload
-        .retention_secs
-        .map_or(job.ctx.settings.jobs.job_retention, std::time::Duration::from_secs);
+    let retention = payload.retention_secs.map_or(
+        job.ctx.settings.jobs.job_retention,
+        std::time::Duration::from_secs,
+    );
 
     let mut tx = job.ctx.db.begin().await?;
     let pruned = sqlx::query(
@@ -77,7 +86,10 @@ async fn vacuum_redis(ctx: &Ctx) -> anyhow::Result<usize> {
         let mut storage = RedisStorage::<JobMessage>::new(conn.clone()).with_config(config);
         total += storage.vacuum().await?;
         let mut c = conn.clone();
-        let _: () = deadpool_redis::redis::cmd("DEL").arg(done_set).query_async(&mut c).await?;
+        let _: () = deadpool_redis::redis::cmd("DEL")
+            .arg(done_set)
+            .query_async(&mut c)
+            .await?;
     }
     Ok(total)
 }

@@ -59,7 +59,12 @@ pub struct JobCtx {
 
 impl JobCtx {
     pub(crate) fn new(ctx: Ctx, job: ClaimedJob, worker: String) -> Self {
-        Self { ctx, job, worker, completed: AtomicBool::new(false) }
+        Self {
+            ctx,
+            job,
+            worker,
+            completed: AtomicBool::new(false),
+        }
     }
 
     /// Marks the job done inside `tx` (which holds the job's effect) and commits. If this worker lost the job

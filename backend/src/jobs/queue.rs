@@ -3,7 +3,7 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use apalis::prelude::{TaskBuilder, TaskId, TaskSink};
+use apalis::prelude::TaskSink;
 use apalis_redis::{Config, RedisStorage};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -66,7 +66,11 @@ impl JobQueue {
     ///
     /// # Errors
     /// Database errors.
-    pub async fn insert(&self, conn: &mut PgConnection, new: &NewJob) -> sqlx::Result<Option<Uuid>> {
+    pub async fn insert(
+        &self,
+        conn: &mut PgConnection,
+        new: &NewJob,
+    ) -> sqlx::Result<Option<Uuid>> {
         store::insert(conn, Uuid::new_v4(), new).await
     }
 
@@ -107,12 +111,21 @@ impl JobQueue {
         let mut producers = self.producers.lock().await;
         if !producers.contains_key(queue) {
             let conn = apalis_redis::connect(self.redis_url.expose_secret()).await?;
-            producers.insert(queue.to_owned(), RedisStorage::new(conn).with_config(self.apalis_config(queue)));
+            producers.insert(
+                queue.to_owned(),
+                RedisStorage::new(conn).with_config(self.apalis_config(queue)),
+            );
         }
-        let storage = producers.get_mut(queue).ok_or_else(|| anyhow::anyhow!("producer missing"))?;
-        // The apalis task id is the job's UUID, so Redis and Postgres talk about the same job.
-        let task = TaskBuilder::new(JobMessage { job_id }).task_id(TaskId::from_string(job_id.to_string())).build();
-        storage.push_task(task).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let storage = producers
+            .get_mut(queue)
+            .ok_or_else(|| anyhow::anyhow!("producer missing"))?;
+        // Every delivery is a fresh apalis task (apalis generates its id): re-pushing a task id that apalis has
+        // already seen is silently not delivered again, and re-delivery is exactly what re-drives and the
+        // reconciler need. Duplicate deliveries are harmless: only one claim of the row succeeds.
+        storage
+            .push(JobMessage { job_id })
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(())
     }
 }
@@ -120,7 +133,7 @@ impl JobQueue {
 /// The apalis configuration of `queue` under `namespace`.
 pub fn apalis_config(namespace: &str, queue: &str, jobs: &JobSettings) -> Config {
     Config::default()
-        .queue(&format!("{namespace}:jobs:{queue}"))
+        .queue(format!("{namespace}:jobs:{queue}"))
         .heartbeat_interval(jobs.heartbeat)
         .missed_heartbeats(jobs.missed_heartbeats as usize)
         .batch_size(jobs.concurrency.max(1))

@@ -49,7 +49,11 @@ const JOB_COLUMNS: &str = "job_id, queue, kind, payload, status, attempts, max_a
 ///
 /// # Errors
 /// Database errors.
-pub async fn insert(conn: &mut PgConnection, job_id: Uuid, new: &NewJob) -> sqlx::Result<Option<Uuid>> {
+pub async fn insert(
+    conn: &mut PgConnection,
+    job_id: Uuid,
+    new: &NewJob,
+) -> sqlx::Result<Option<Uuid>> {
     sqlx::query_scalar::<_, Uuid>(
         r#"insert into job (job_id, queue, kind, payload, request_id, dedupe_key, max_attempts)
            values ($1, $2, $3, $4, $5, $6, $7)
@@ -102,7 +106,12 @@ fn interval(d: Duration) -> f64 {
 ///
 /// # Errors
 /// Database errors.
-pub async fn claim(pool: &PgPool, job_id: Uuid, worker: &str, lease: Duration) -> sqlx::Result<Claim> {
+pub async fn claim(
+    pool: &PgPool,
+    job_id: Uuid,
+    worker: &str,
+    lease: Duration,
+) -> sqlx::Result<Claim> {
     let claimed = sqlx::query_as::<_, (String, serde_json::Value, i32, i32, Option<String>)>(
         r#"update job
            set status = 'running', attempts = attempts + 1, worker = $2,
@@ -119,7 +128,14 @@ pub async fn claim(pool: &PgPool, job_id: Uuid, worker: &str, lease: Duration) -
     .fetch_optional(pool)
     .await?;
     if let Some((kind, payload, attempt, max_attempts, request_id)) = claimed {
-        return Ok(Claim::Run(ClaimedJob { job_id, kind, payload, attempt, max_attempts, request_id }));
+        return Ok(Claim::Run(ClaimedJob {
+            job_id,
+            kind,
+            payload,
+            attempt,
+            max_attempts,
+            request_id,
+        }));
     }
     let row = sqlx::query_as::<_, (String, bool, bool)>(
         r#"select status, coalesce(lease_until > now(), false), attempts >= max_attempts
@@ -130,7 +146,9 @@ pub async fn claim(pool: &PgPool, job_id: Uuid, worker: &str, lease: Duration) -
     .await?;
     Ok(match row {
         None => Claim::Missing,
-        Some((status, _, _)) if matches!(status.as_str(), "done" | "failed" | "cancelled") => Claim::Finished,
+        Some((status, _, _)) if matches!(status.as_str(), "done" | "failed" | "cancelled") => {
+            Claim::Finished
+        }
         Some((_, true, _)) => Claim::HeldElsewhere,
         Some((_, _, true)) => {
             sqlx::query(
@@ -152,7 +170,12 @@ pub async fn claim(pool: &PgPool, job_id: Uuid, worker: &str, lease: Duration) -
 ///
 /// # Errors
 /// Database errors.
-pub async fn renew_lease(pool: &PgPool, job_id: Uuid, worker: &str, lease: Duration) -> sqlx::Result<bool> {
+pub async fn renew_lease(
+    pool: &PgPool,
+    job_id: Uuid,
+    worker: &str,
+    lease: Duration,
+) -> sqlx::Result<bool> {
     let done = sqlx::query(
         r#"update job set lease_until = now() + make_interval(secs => $3)
            where job_id = $1 and worker = $2 and status = 'running'"#,
@@ -215,7 +238,11 @@ pub async fn record_failure(
 ///
 /// # Errors
 /// Database errors.
-pub async fn take_stale(pool: &PgPool, stale_after: Duration, limit: i64) -> sqlx::Result<Vec<(Uuid, String)>> {
+pub async fn take_stale(
+    pool: &PgPool,
+    stale_after: Duration,
+    limit: i64,
+) -> sqlx::Result<Vec<(Uuid, String)>> {
     sqlx::query_as::<_, (Uuid, String)>(
         r#"update job set enqueued_at = now()
            where job_id in (
@@ -233,16 +260,18 @@ pub async fn take_stale(pool: &PgPool, stale_after: Duration, limit: i64) -> sql
     .await
 }
 
-/// Every unfinished job, for the startup re-enqueue. Returns `(job_id, queue)`.
+/// Every unfinished job of `queue` that no live worker holds, for the re-enqueue when a worker (re)connects
+/// to Redis. Returns their ids.
 ///
 /// # Errors
 /// Database errors.
-pub async fn unfinished(pool: &PgPool) -> sqlx::Result<Vec<(Uuid, String)>> {
-    sqlx::query_as::<_, (Uuid, String)>(
+pub async fn unfinished(pool: &PgPool, queue: &str) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar::<_, Uuid>(
         r#"update job set enqueued_at = now()
-           where status = 'queued' or (status = 'running' and lease_until < now())
-           returning job_id, queue"#,
+           where queue = $1 and (status = 'queued' or (status = 'running' and lease_until < now()))
+           returning job_id"#,
     )
+    .bind(queue)
     .fetch_all(pool)
     .await
 }
@@ -310,5 +339,9 @@ pub async fn counts(pool: &PgPool) -> sqlx::Result<Counts> {
     )
     .fetch_one(pool)
     .await?;
-    Ok(Counts { queued, running, failed })
+    Ok(Counts {
+        queued,
+        running,
+        failed,
+    })
 }

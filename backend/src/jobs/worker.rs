@@ -9,9 +9,14 @@
 //! * on SIGTERM the workers stop taking jobs and finish the ones they run (bounded by a shutdown timeout;
 //!   anything unfinished is re-run elsewhere when its lease expires).
 
-use std::{sync::Arc, time::{Duration, Instant}};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
-use apalis::prelude::{BackendExt, BoxDynError, Data, WorkerBuilder, WorkerBuilderExt, WorkerContext};
+use apalis::prelude::{
+    BackendExt, BoxDynError, Data, WorkerBuilder, WorkerBuilderExt, WorkerContext,
+};
 use apalis_redis::RedisStorage;
 use secrecy::ExposeSecret;
 use tokio::sync::watch;
@@ -22,7 +27,10 @@ use crate::Ctx;
 
 /// A unique worker name for this process and start.
 pub fn worker_name(role: &str) -> String {
-    let host = hostname::get().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "host".into());
+    let host = hostname::get()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "host".into());
     let rand = crate::settings::random_token(4);
     format!("{role}-{host}-{}-{rand}", std::process::id())
 }
@@ -63,7 +71,8 @@ async fn supervise(ctx: Ctx, queue: Arc<str>, mut shutdown: watch::Receiver<bool
         match result {
             Ok(()) => tracing::warn!(%queue, "worker stopped unexpectedly; restarting"),
             Err(e) => {
-                metrics::counter!("worker_restarts_total", "queue" => queue.to_string()).increment(1);
+                metrics::counter!("worker_restarts_total", "queue" => queue.to_string())
+                    .increment(1);
                 tracing::warn!(%queue, error = %e, retry_in_ms = backoff.as_millis(), "worker failed; restarting")
             }
         }
@@ -80,7 +89,11 @@ async fn supervise(ctx: Ctx, queue: Arc<str>, mut shutdown: watch::Receiver<bool
 }
 
 /// Connects, registers a freshly named worker and runs it until shutdown or failure.
-async fn run_once(ctx: &Ctx, queue: &Arc<str>, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+async fn run_once(
+    ctx: &Ctx,
+    queue: &Arc<str>,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     let conn = tokio::time::timeout(
         Duration::from_secs(3),
         apalis_redis::connect(ctx.settings.redis_url.expose_secret()),
@@ -88,24 +101,56 @@ async fn run_once(ctx: &Ctx, queue: &Arc<str>, shutdown: watch::Receiver<bool>) 
     .await
     .map_err(|_| anyhow::anyhow!("timed out connecting to Redis"))??;
     let storage = RedisStorage::<JobMessage>::new(conn).with_config(ctx.jobs.apalis_config(queue));
+    requeue_unfinished(ctx, queue).await;
     let name = super::worker::worker_name(&format!("worker-{queue}"));
     tracing::info!(worker = %name, %queue, "worker connected");
     let worker = WorkerBuilder::new(name)
         .backend(storage.poll_with_interval(Duration::from_millis(200)))
         .enable_tracing()
         .concurrency(ctx.settings.jobs.concurrency)
-        .data(Runner { ctx: ctx.clone(), queue: queue.clone() })
+        .data(Runner {
+            ctx: ctx.clone(),
+            queue: queue.clone(),
+        })
         .build(handle);
     let mut stop = shutdown;
     let signal = async move {
         let _ = stop.wait_for(|s| *s).await;
         Ok::<(), std::io::Error>(())
     };
-    worker.run_until(signal).await.map_err(|e| anyhow::anyhow!("{e}"))
+    worker
+        .run_until(signal)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Pushes every unfinished job of `queue` again. Runs whenever a worker (re)connects, because Redis may have
+/// restarted empty (it holds nothing that cannot be rebuilt from Postgres). Duplicates are harmless: only one
+/// claim of a row succeeds.
+async fn requeue_unfinished(ctx: &Ctx, queue: &str) {
+    match store::unfinished(&ctx.db, queue).await {
+        Ok(ids) => {
+            if !ids.is_empty() {
+                tracing::info!(
+                    count = ids.len(),
+                    queue,
+                    "re-enqueueing unfinished jobs from Postgres"
+                );
+            }
+            for id in ids {
+                ctx.jobs.push(queue, id).await;
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, queue, "re-enqueue skipped: database unavailable"),
+    }
 }
 
 /// The apalis handler: claim the row, run the job under its lease, record the outcome.
-async fn handle(msg: JobMessage, runner: Data<Runner>, wrk: WorkerContext) -> Result<(), BoxDynError> {
+async fn handle(
+    msg: JobMessage,
+    runner: Data<Runner>,
+    wrk: WorkerContext,
+) -> Result<(), BoxDynError> {
     let ctx = runner.ctx.clone();
     let worker = wrk.name().to_owned();
     let lease = ctx.settings.jobs.lease;
@@ -130,10 +175,17 @@ async fn handle(msg: JobMessage, runner: Data<Runner>, wrk: WorkerContext) -> Re
         request_id = job.request_id.as_deref().unwrap_or(""),
         worker = %worker,
     );
-    run_claimed(ctx, runner.queue.clone(), job, worker).instrument(span).await
+    run_claimed(ctx, runner.queue.clone(), job, worker)
+        .instrument(span)
+        .await
 }
 
-async fn run_claimed(ctx: Ctx, queue: Arc<str>, job: store::ClaimedJob, worker: String) -> Result<(), BoxDynError> {
+async fn run_claimed(
+    ctx: Ctx,
+    queue: Arc<str>,
+    job: store::ClaimedJob,
+    worker: String,
+) -> Result<(), BoxDynError> {
     let started = Instant::now();
     let kind = job.kind.clone();
     let job_id = job.job_id;
@@ -184,7 +236,10 @@ async fn run_claimed(ctx: Ctx, queue: Arc<str>, job: store::ClaimedJob, worker: 
 
     match result {
         Ok(()) => {
-            tracing::info!(duration_ms = started.elapsed().as_millis() as u64, "job done");
+            tracing::info!(
+                duration_ms = started.elapsed().as_millis() as u64,
+                "job done"
+            );
             Ok(())
         }
         Err(JobError::LeaseLost) => {
@@ -214,21 +269,10 @@ async fn run_claimed(ctx: Ctx, queue: Arc<str>, job: store::ClaimedJob, worker: 
     }
 }
 
-/// Re-enqueues jobs that Postgres says are pending but that Redis does not deliver: at start (Redis may have
-/// restarted empty) and every `JOB_RECONCILE_SECS` (a crashed worker's expired lease, a failed push).
+/// Every `JOB_RECONCILE_SECS`, re-enqueues jobs that Postgres says are pending but that Redis does not deliver
+/// (a crashed worker's expired lease, a push that failed). Connecting workers do a full pass, see
+/// [`requeue_unfinished`].
 async fn reconcile_loop(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
-    // At start: every unfinished job (duplicates are harmless: only one claim succeeds).
-    match store::unfinished(&ctx.db).await {
-        Ok(jobs) => {
-            if !jobs.is_empty() {
-                tracing::info!(count = jobs.len(), "re-enqueueing unfinished jobs from Postgres");
-            }
-            for (id, queue) in jobs {
-                ctx.jobs.push(&queue, id).await;
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "startup re-enqueue skipped: database unavailable"),
-    }
     let every = ctx.settings.jobs.reconcile_interval;
     // A queued job still waiting after this long has most likely been lost by Redis.
     let stale_after = (every * 4).max(Duration::from_secs(60));
@@ -241,7 +285,8 @@ async fn reconcile_loop(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
             Ok(jobs) => {
                 for (id, queue) in jobs {
                     tracing::info!(job_id = %id, %queue, "re-enqueueing stale job");
-                    metrics::counter!("jobs_reenqueued_total", "queue" => queue.clone()).increment(1);
+                    metrics::counter!("jobs_reenqueued_total", "queue" => queue.clone())
+                        .increment(1);
                     ctx.jobs.push(&queue, id).await;
                 }
             }

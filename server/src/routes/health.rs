@@ -9,7 +9,9 @@ use serde_json::{Map, Value, json};
 use crate::startup::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/health", get(health)).route("/ready", get(ready))
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
 }
 
 /// Liveness: 200 while the process can answer.
@@ -33,7 +35,10 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
         checks.insert(c.name.to_owned(), value);
     }
     if failing.is_empty() {
-        (StatusCode::OK, Json(json!({ "status": "ready", "checks": Value::Object(checks) })))
+        (
+            StatusCode::OK,
+            Json(json!({ "status": "ready", "checks": Value::Object(checks) })),
+        )
     } else {
         tracing::warn!(failing = ?failing, "not ready");
         (

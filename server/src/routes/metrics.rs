@@ -15,10 +15,12 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let idle = ctx.db.num_idle() as f64;
     metrics::gauge!("db_pool_connections", "state" => "idle").set(idle);
     metrics::gauge!("db_pool_connections", "state" => "in_use").set(size - idle);
-    metrics::gauge!("db_pool_max_connections").set(f64::from(ctx.settings.database_max_connections));
+    metrics::gauge!("db_pool_max_connections")
+        .set(f64::from(ctx.settings.database_max_connections));
     let redis = ctx.redis.status();
     metrics::gauge!("redis_pool_connections", "state" => "available").set(redis.available as f64);
-    metrics::gauge!("redis_pool_connections", "state" => "in_use").set((redis.size - redis.available) as f64);
+    metrics::gauge!("redis_pool_connections", "state" => "in_use")
+        .set((redis.size - redis.available) as f64);
     metrics::gauge!("redis_pool_waiting").set(redis.waiting as f64);
     if let Ok(Ok(c)) = tokio::time::timeout(
         std::time::Duration::from_millis(500),
@@ -31,7 +33,10 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         metrics::gauge!("jobs_failed").set(c.failed as f64);
     }
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         backend::telemetry::prometheus().render(),
     )
 }

@@ -10,5 +10,8 @@ use crate::startup::AppState;
 
 /// Every non-page route.
 pub fn router() -> Router<AppState> {
-    Router::new().merge(health::router()).merge(metrics::router()).merge(ops::router())
+    Router::new()
+        .merge(health::router())
+        .merge(metrics::router())
+        .merge(ops::router())
 }

@@ -32,7 +32,10 @@ pub struct Operator;
 impl FromRequestParts<AppState> for Operator {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let Some(expected) = &state.ctx.settings.ops_token else {
             return Err(ApiError::NotFound);
         };
@@ -65,13 +68,17 @@ struct ListQuery {
 }
 
 /// `GET /ops/jobs?status=failed&limit=50`: most recent jobs.
-async fn list_jobs(_: Operator, State(state): State<AppState>, Query(q): Query<ListQuery>) -> ApiResult<Json<Value>> {
-    if let Some(s) = &q.status {
-        if !["queued", "running", "done", "failed", "cancelled"].contains(&s.as_str()) {
-            return Err(ApiError::BadRequest(format!(
-                "status `{s}` is not one of queued, running, done, failed, cancelled"
-            )));
-        }
+async fn list_jobs(
+    _: Operator,
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    if let Some(s) = &q.status
+        && !["queued", "running", "done", "failed", "cancelled"].contains(&s.as_str())
+    {
+        return Err(ApiError::BadRequest(format!(
+            "status `{s}` is not one of queued, running, done, failed, cancelled"
+        )));
     }
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
     let jobs = store::list(&state.ctx.db, q.status.as_deref(), limit).await?;
@@ -89,21 +96,37 @@ async fn enqueue_housekeeping(
         .await?
         .ok_or_else(|| ApiError::Conflict("a housekeeping job is already pending".into()))?;
     tracing::info!(job_id = %id, "housekeeping enqueued by operator");
-    Ok((StatusCode::ACCEPTED, Json(json!({ "job_id": id, "status": "queued" }))))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "job_id": id, "status": "queued" })),
+    ))
 }
 
 /// `GET /ops/jobs/{id}`.
-async fn get_job(_: Operator, State(state): State<AppState>, Path(job_id): Path<Uuid>) -> ApiResult<Json<Value>> {
-    let job = store::get(&state.ctx.db, job_id).await?.ok_or(ApiError::NotFound)?;
+async fn get_job(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(job_id): Path<Uuid>,
+) -> ApiResult<Json<Value>> {
+    let job = store::get(&state.ctx.db, job_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     Ok(Json(json!(job)))
 }
 
 /// `POST /ops/jobs/{id}/retry`: re-drive a failed or cancelled job with a fresh attempt budget.
-async fn retry_job(_: Operator, State(state): State<AppState>, Path(job_id): Path<Uuid>) -> ApiResult<Json<Value>> {
+async fn retry_job(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(job_id): Path<Uuid>,
+) -> ApiResult<Json<Value>> {
     let Some(queue) = store::redrive(&state.ctx.db, job_id).await? else {
         return match store::get(&state.ctx.db, job_id).await? {
             None => Err(ApiError::NotFound),
-            Some(j) => Err(ApiError::Conflict(format!("job is {}; only failed or cancelled jobs can be retried", j.status))),
+            Some(j) => Err(ApiError::Conflict(format!(
+                "job is {}; only failed or cancelled jobs can be retried",
+                j.status
+            ))),
         };
     };
     state.ctx.jobs.push(&queue, job_id).await;

@@ -24,11 +24,19 @@ pub struct TestDb {
 impl TestDb {
     pub async fn new() -> Self {
         let name = format!("vortex_test_{}", Uuid::new_v4().simple());
-        let mut admin = PgConnection::connect(PG_ADMIN).await.expect("postgres reachable on 127.0.0.1:5432");
-        admin.execute(format!(r#"create database "{name}""#).as_str()).await.expect("create database");
+        let mut admin = PgConnection::connect(PG_ADMIN)
+            .await
+            .expect("postgres reachable on 127.0.0.1:5432");
+        admin
+            .execute(format!(r#"create database "{name}""#).as_str())
+            .await
+            .expect("create database");
         let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
         let pool = sqlx::PgPool::connect(&url).await.expect("connect test db");
-        backend::db::MIGRATOR.run(&pool).await.expect("migrations apply");
+        backend::db::MIGRATOR
+            .run(&pool)
+            .await
+            .expect("migrations apply");
         pool.close().await;
         Self { name, url }
     }
@@ -39,10 +47,17 @@ impl Drop for TestDb {
         let name = self.name.clone();
         // Drop runs outside async context on a plain thread with its own runtime.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async {
                 if let Ok(mut admin) = PgConnection::connect(PG_ADMIN).await {
-                    let _ = admin.execute(format!(r#"drop database if exists "{name}" with (force)"#).as_str()).await;
+                    let _ = admin
+                        .execute(
+                            format!(r#"drop database if exists "{name}" with (force)"#).as_str(),
+                        )
+                        .await;
                 }
             });
         })
@@ -76,7 +91,6 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub ctx: Ctx,
-    pub namespace: String,
     shutdown: watch::Sender<bool>,
     _db: TestDb,
 }
@@ -87,11 +101,20 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).send().await.expect("request")
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
     }
 
     /// Polls the job row until its status is one of `statuses` (or panics after `timeout`).
-    pub async fn wait_for_job(&self, job_id: Uuid, statuses: &[&str], timeout: Duration) -> backend::jobs::store::JobRow {
+    pub async fn wait_for_job(
+        &self,
+        job_id: Uuid,
+        statuses: &[&str],
+        timeout: Duration,
+    ) -> backend::jobs::store::JobRow {
         wait_for_job(&self.ctx.db, job_id, statuses, timeout).await
     }
 }
@@ -110,11 +133,18 @@ pub async fn wait_for_job(
 ) -> backend::jobs::store::JobRow {
     let deadline = Instant::now() + timeout;
     loop {
-        let row = backend::jobs::store::get(db, job_id).await.expect("query").expect("job exists");
+        let row = backend::jobs::store::get(db, job_id)
+            .await
+            .expect("query")
+            .expect("job exists");
         if statuses.contains(&row.status.as_str()) {
             return row;
         }
-        assert!(Instant::now() < deadline, "job {job_id} still {} after {timeout:?}: {row:?}", row.status);
+        assert!(
+            Instant::now() < deadline,
+            "job {job_id} still {} after {timeout:?}: {row:?}",
+            row.status
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -127,7 +157,11 @@ pub struct Options {
 }
 
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(Options { workers: true, ..Options::default() }).await
+    spawn_app_with(Options {
+        workers: true,
+        ..Options::default()
+    })
+    .await
 }
 
 pub async fn spawn_app_with(opts: Options) -> TestApp {
@@ -155,12 +189,22 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         .timeout(Duration::from_secs(20))
         .build()
         .unwrap();
-    TestApp { address, client, ctx, namespace, shutdown: tx, _db: db }
+    TestApp {
+        address,
+        client,
+        ctx,
+        shutdown: tx,
+        _db: db,
+    }
 }
 
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A private `redis-server` that a test may stop and start.
@@ -172,17 +216,32 @@ pub struct RedisServer {
 impl RedisServer {
     pub fn start(port: u16) -> Self {
         let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server is installed");
         let deadline = Instant::now() + Duration::from_secs(5);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start on {port}");
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start on {port}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
-        Self { port, child: Some(child) }
+        Self {
+            port,
+            child: Some(child),
+        }
     }
 
     pub fn stop(&mut self) {

@@ -32,13 +32,20 @@ async fn ready_answers_200_when_postgres_and_redis_are_up() {
 #[tokio::test]
 async fn ready_answers_503_naming_postgres_quickly_when_the_database_is_unreachable() {
     let app = spawn_app_with(Options {
-        env: vec![("DATABASE_URL", format!("postgres://postgres@127.0.0.1:{}/nope", free_port()))],
+        env: vec![(
+            "DATABASE_URL",
+            format!("postgres://postgres@127.0.0.1:{}/nope", free_port()),
+        )],
         ..Options::default()
     })
     .await;
     let started = Instant::now();
     let resp = app.get("/ready").await;
-    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["failing"], serde_json::json!(["postgres"]));
@@ -49,20 +56,31 @@ async fn ready_answers_503_naming_postgres_quickly_when_the_database_is_unreacha
 async fn stopping_redis_makes_ready_503_within_3s_and_everything_recovers_when_it_returns() {
     let port = free_port();
     let mut redis = RedisServer::start(port);
-    let app = spawn_app_with(Options { workers: true, env: vec![("REDIS_URL", redis.url())] }).await;
+    let app = spawn_app_with(Options {
+        workers: true,
+        env: vec![("REDIS_URL", redis.url())],
+    })
+    .await;
     assert_eq!(app.get("/ready").await.status(), StatusCode::OK);
 
     redis.stop();
     let started = Instant::now();
     let resp = app.get("/ready").await;
-    assert!(started.elapsed() < Duration::from_secs(3), "ready took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "ready took {:?}",
+        started.elapsed()
+    );
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["failing"], serde_json::json!(["redis"]), "{body}");
     assert_eq!(app.get("/health").await.status(), StatusCode::OK);
 
     // Work enqueued during the outage is kept in Postgres.
-    let job = backend::jobs::housekeeping::enqueue(&app.ctx, None, false).await.unwrap().unwrap();
+    let job = backend::jobs::housekeeping::enqueue(&app.ctx, None, false)
+        .await
+        .unwrap()
+        .unwrap();
 
     let _redis = RedisServer::start(port);
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -71,9 +89,14 @@ async fn stopping_redis_makes_ready_503_within_3s_and_everything_recovers_when_i
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // The supervised workers reconnected by themselves and the reconciler delivered the queued job.
-    app.wait_for_job(job, &["done"], Duration::from_secs(30)).await;
-    let fresh = backend::jobs::housekeeping::enqueue(&app.ctx, None, false).await.unwrap().unwrap();
-    app.wait_for_job(fresh, &["done"], Duration::from_secs(15)).await;
+    app.wait_for_job(job, &["done"], Duration::from_secs(30))
+        .await;
+    let fresh = backend::jobs::housekeeping::enqueue(&app.ctx, None, false)
+        .await
+        .unwrap()
+        .unwrap();
+    app.wait_for_job(fresh, &["done"], Duration::from_secs(15))
+        .await;
 }
 
 #[tokio::test]
@@ -81,17 +104,30 @@ async fn the_home_page_is_server_rendered_with_layout_and_hydration_scripts() {
     let app = spawn_app().await;
     let resp = app.get("/").await;
     assert_eq!(resp.status(), StatusCode::OK);
-    let csp = resp.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    let csp = resp.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let html = resp.text().await.unwrap();
     assert!(html.contains("Research, test and paper-trade"));
     assert!(html.contains(r#"class="site-header""#) && html.contains(r#"class="site-footer""#));
     assert!(html.contains(env!("CARGO_PKG_VERSION")));
-    assert!(html.contains("/pkg/vortex.js") && html.contains("vortex_bg.wasm"), "hydration scripts missing");
+    assert!(
+        html.contains("/pkg/vortex.js") && html.contains("vortex_bg.wasm"),
+        "hydration scripts missing"
+    );
     // Every inline script carries the nonce announced in the CSP header.
-    let nonce = csp.split("'nonce-").nth(1).and_then(|s| s.split('\'').next()).expect("nonce in CSP");
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|s| s.split('\'').next())
+        .expect("nonce in CSP");
     let scripts = html.matches("<script").count();
     let with_nonce = html.matches(&format!(r#"nonce="{nonce}""#)).count();
-    assert!(scripts > 0 && with_nonce >= scripts, "{with_nonce} of {scripts} scripts carry the nonce");
+    assert!(
+        scripts > 0 && with_nonce >= scripts,
+        "{with_nonce} of {scripts} scripts carry the nonce"
+    );
 }
 
 #[tokio::test]
@@ -119,25 +155,54 @@ async fn every_response_carries_security_headers_and_a_request_id() {
         let h = resp.headers();
         assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
         assert_eq!(h["x-frame-options"], "DENY", "{path}");
-        assert!(h["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"), "{path}");
-        assert_eq!(h["referrer-policy"], "strict-origin-when-cross-origin", "{path}");
+        assert!(
+            h["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'"),
+            "{path}"
+        );
+        assert_eq!(
+            h["referrer-policy"], "strict-origin-when-cross-origin",
+            "{path}"
+        );
         let rid = h["x-request-id"].to_str().unwrap();
-        assert_eq!(uuid::Uuid::parse_str(rid).unwrap().get_version_num(), 4, "{path}");
+        assert_eq!(
+            uuid::Uuid::parse_str(rid).unwrap().get_version_num(),
+            4,
+            "{path}"
+        );
     }
 }
 
 #[tokio::test]
 async fn a_well_formed_incoming_request_id_is_kept_and_a_hostile_one_replaced() {
     let app = spawn_app().await;
-    let resp = app.client.get(app.url("/health")).header("x-request-id", "edge-abc.123").send().await.unwrap();
+    let resp = app
+        .client
+        .get(app.url("/health"))
+        .header("x-request-id", "edge-abc.123")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.headers()["x-request-id"], "edge-abc.123");
-    let resp = app.client.get(app.url("/health")).header("x-request-id", "<script>alert(1)</script>").send().await.unwrap();
+    let resp = app
+        .client
+        .get(app.url("/health"))
+        .header("x-request-id", "<script>alert(1)</script>")
+        .send()
+        .await
+        .unwrap();
     assert!(uuid::Uuid::parse_str(resp.headers()["x-request-id"].to_str().unwrap()).is_ok());
 }
 
 #[tokio::test]
 async fn bodies_over_the_limit_are_refused_with_413() {
-    let app = spawn_app_with(Options { env: vec![("BODY_LIMIT_BYTES", "2048".into())], ..Options::default() }).await;
+    let app = spawn_app_with(Options {
+        env: vec![("BODY_LIMIT_BYTES", "2048".into())],
+        ..Options::default()
+    })
+    .await;
     let resp = app
         .client
         .post(app.url("/ops/jobs/housekeeping"))
@@ -165,7 +230,10 @@ async fn cors_admits_only_configured_origins() {
             .send()
     };
     let ok = preflight("https://trader.example.org").await.unwrap();
-    assert_eq!(ok.headers()["access-control-allow-origin"], "https://trader.example.org");
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        "https://trader.example.org"
+    );
     let evil = preflight("https://evil.example.com").await.unwrap();
     assert!(evil.headers().get("access-control-allow-origin").is_none());
 }
@@ -174,11 +242,20 @@ async fn cors_admits_only_configured_origins() {
 async fn metrics_expose_http_job_and_pool_series_in_prometheus_format() {
     let app = spawn_app().await;
     app.get("/health").await;
-    let job = backend::jobs::housekeeping::enqueue(&app.ctx, None, false).await.unwrap().unwrap();
-    app.wait_for_job(job, &["done"], Duration::from_secs(15)).await;
+    let job = backend::jobs::housekeeping::enqueue(&app.ctx, None, false)
+        .await
+        .unwrap()
+        .unwrap();
+    app.wait_for_job(job, &["done"], Duration::from_secs(15))
+        .await;
     let resp = app.get("/metrics").await;
     assert_eq!(resp.status(), StatusCode::OK);
-    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
     let text = resp.text().await.unwrap();
     for needle in [
         r#"http_requests_total{method="GET",route="/health",status="200"}"#,

@@ -44,16 +44,29 @@ impl Proc {
     }
 
     fn logs(&self) -> Vec<serde_json::Value> {
-        self.lines.lock().unwrap().iter().filter_map(|l| serde_json::from_str(l).ok()).collect()
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
     }
 
-    async fn wait_for_log(&self, what: &str, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    async fn wait_for_log(
+        &self,
+        what: &str,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(l) = self.logs().into_iter().find(&pred) {
                 return l;
             }
-            assert!(Instant::now() < deadline, "no log line for {what}; got:\n{}", self.lines.lock().unwrap().join("\n"));
+            assert!(
+                Instant::now() < deadline,
+                "no log line for {what}; got:\n{}",
+                self.lines.lock().unwrap().join("\n")
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -95,14 +108,21 @@ async fn a_request_id_appears_in_the_request_logs_and_in_the_logs_of_the_job_it_
         .await
         .unwrap();
     assert_eq!(resp.status(), 202);
-    let job_id = resp.json::<serde_json::Value>().await.unwrap()["job_id"].as_str().unwrap().to_owned();
+    let job_id = resp.json::<serde_json::Value>().await.unwrap()["job_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let request_line = server
-        .wait_for_log("request", |l| l["message"] == "request" && l["span"]["request_id"] == rid.as_str())
+        .wait_for_log("request", |l| {
+            l["message"] == "request" && l["span"]["request_id"] == rid.as_str()
+        })
         .await;
     assert_eq!(request_line["status"], 202);
     let job_line = server
-        .wait_for_log("job done", |l| l["message"] == "job done" && l["span"]["job_id"] == job_id.as_str())
+        .wait_for_log("job done", |l| {
+            l["message"] == "job done" && l["span"]["job_id"] == job_id.as_str()
+        })
         .await;
     assert_eq!(job_line["span"]["request_id"], rid.as_str(), "{job_line}");
 
@@ -112,7 +132,8 @@ async fn a_request_id_appears_in_the_request_logs_and_in_the_logs_of_the_job_it_
 }
 
 #[tokio::test]
-async fn a_worker_killed_mid_job_leaves_the_effect_happening_exactly_once_after_a_new_worker_starts() {
+async fn a_worker_killed_mid_job_leaves_the_effect_happening_exactly_once_after_a_new_worker_starts()
+ {
     let db = TestDb::new().await;
     let namespace = format!("vortex-test-{}", Uuid::new_v4().simple());
     let env = base_env(&db, &namespace);
@@ -131,9 +152,15 @@ async fn a_worker_killed_mid_job_leaves_the_effect_happening_exactly_once_after_
     // Hold a lock that stops the job halfway through its transaction (after pruning, before recording).
     let mut blocker = sqlx::PgConnection::connect(&db.url).await.unwrap();
     sqlx::query("begin").execute(&mut blocker).await.unwrap();
-    sqlx::query("lock table housekeeping_run in access exclusive mode").execute(&mut blocker).await.unwrap();
+    sqlx::query("lock table housekeeping_run in access exclusive mode")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
 
-    let job = backend::jobs::housekeeping::enqueue(&ctx, None, false).await.unwrap().unwrap();
+    let job = backend::jobs::housekeeping::enqueue(&ctx, None, false)
+        .await
+        .unwrap()
+        .unwrap();
     let mut first = Proc::start(&["worker"], &env);
     wait_for_job(&pool, job, &["running"], Duration::from_secs(20)).await;
     // Wait until the job's transaction is blocked on our lock, i.e. truly mid-job.
@@ -156,9 +183,18 @@ async fn a_worker_killed_mid_job_leaves_the_effect_happening_exactly_once_after_
 
     // The killed worker's half-done transaction never committed.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let runs: i64 = sqlx::query_scalar("select count(*) from housekeeping_run").fetch_one(&pool).await.unwrap();
+    let runs: i64 = sqlx::query_scalar("select count(*) from housekeeping_run")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(runs, 0);
-    assert!(backend::jobs::store::get(&pool, old).await.unwrap().is_some(), "prune was rolled back");
+    assert!(
+        backend::jobs::store::get(&pool, old)
+            .await
+            .unwrap()
+            .is_some(),
+        "prune was rolled back"
+    );
 
     let _second = Proc::start(&["worker"], &env);
     let row = wait_for_job(&pool, job, &["done"], Duration::from_secs(30)).await;
@@ -170,6 +206,11 @@ async fn a_worker_killed_mid_job_leaves_the_effect_happening_exactly_once_after_
         .await
         .unwrap();
     assert_eq!(runs, vec![(job, 1)], "effect happened exactly once");
-    assert!(backend::jobs::store::get(&pool, old).await.unwrap().is_none());
+    assert!(
+        backend::jobs::store::get(&pool, old)
+            .await
+            .unwrap()
+            .is_none()
+    );
     pool.close().await;
 }
