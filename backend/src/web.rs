@@ -5,7 +5,80 @@
 #[derive(Debug, Clone)]
 pub struct CspNonce(pub String);
 
+/// The client's address as resolved by the middleware (see [`client_ip`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub std::net::IpAddr);
+
 /// The request id of the current request (from `x-request-id`), put into request extensions by the
 /// middleware so handlers can attach it to the jobs they enqueue.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
+
+/// The client's IP address: the TCP peer, unless the peer is a trusted proxy (`TRUSTED_PROXIES`), in which
+/// case the right-most `X-Forwarded-For` entry that is not itself a trusted proxy. Spoofed entries that a
+/// client put in front of the header are ignored, because only the proxies' own appends are trusted.
+pub fn client_ip(
+    peer: std::net::IpAddr,
+    forwarded_for: Option<&str>,
+    trusted: &[crate::settings::IpNet],
+) -> std::net::IpAddr {
+    let is_trusted = |ip: std::net::IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let Some(header) = forwarded_for else {
+        return peer;
+    };
+    let mut last = peer;
+    for hop in header.rsplit(',').map(str::trim) {
+        match hop.parse::<std::net::IpAddr>() {
+            Ok(ip) if is_trusted(ip) => last = ip,
+            Ok(ip) => return ip,
+            // A malformed entry: stop at the last address a trusted proxy vouched for.
+            Err(_) => return last,
+        }
+    }
+    last
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_ip;
+    use crate::settings::IpNet;
+
+    fn nets(list: &[&str]) -> Vec<IpNet> {
+        list.iter().map(|s| s.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn the_peer_is_the_client_unless_it_is_a_trusted_proxy() {
+        let trusted = nets(&["127.0.0.1", "10.0.0.0/8"]);
+        let ip = |s: &str| s.parse().unwrap();
+        assert_eq!(
+            client_ip(ip("203.0.113.9"), Some("1.2.3.4"), &trusted),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            client_ip(ip("127.0.0.1"), Some("198.51.100.7"), &trusted),
+            ip("198.51.100.7")
+        );
+        assert_eq!(client_ip(ip("127.0.0.1"), None, &trusted), ip("127.0.0.1"));
+        // A client-supplied (spoofed) first entry is skipped: the proxy appended the real address last.
+        assert_eq!(
+            client_ip(
+                ip("127.0.0.1"),
+                Some("6.6.6.6, 198.51.100.7, 10.1.1.1"),
+                &trusted
+            ),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            client_ip(ip("127.0.0.1"), Some("garbage"), &trusted),
+            ip("127.0.0.1")
+        );
+        assert_eq!(
+            client_ip(ip("127.0.0.1"), Some("1.1.1.1"), &[]),
+            ip("127.0.0.1")
+        );
+    }
+}

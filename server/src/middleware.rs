@@ -1,5 +1,6 @@
 //! Every HTTP middleware, in one ordered place (outermost first):
 //!
+//! 0. client IP: the peer, or the forwarded client when the peer is a trusted proxy;
 //! 1. request id: keep a well-formed incoming `x-request-id` (nginx sets one) or mint a UUID; echoed on the
 //!    response and stored in request extensions for handlers and enqueued jobs;
 //! 2. trace: one span per request with `request_id`, method and path; logs status and latency (never headers);
@@ -21,7 +22,7 @@ use axum::{
     middleware::{self, Next},
     response::{Html, IntoResponse, Response},
 };
-use backend::web::{CspNonce, RequestId};
+use backend::web::{ClientIp, CspNonce, RequestId};
 use tower_http::{
     catch_panic::CatchPanicLayer,
     compression::CompressionLayer,
@@ -58,9 +59,14 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
                         .extensions()
                         .get::<RequestId>()
                         .map_or_else(String::new, |r| r.0.clone());
+                    let client_ip = req
+                        .extensions()
+                        .get::<ClientIp>()
+                        .map_or_else(String::new, |c| c.0.to_string());
                     tracing::info_span!(
                         "http",
                         request_id = %request_id,
+                        client_ip = %client_ip,
                         method = %req.method(),
                         path = %req.uri().path(),
                         status = tracing::field::Empty,
@@ -83,6 +89,30 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
                 .on_failure(()),
         )
         .layer(middleware::from_fn(request_id))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            resolve_client_ip,
+        ))
+}
+
+/// Works out the client's address once per request (see [`backend::web::client_ip`]) for logs, rate limits
+/// and the audit trail.
+async fn resolve_client_ip(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or(std::net::IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
+    let forwarded = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    let ip = backend::web::client_ip(peer, forwarded, &state.ctx.settings.trusted_proxies);
+    req.extensions_mut().insert(ClientIp(ip));
+    next.run(req).await
 }
 
 /// Accepts an incoming request id only if it is short and plain; anything else is replaced.
