@@ -114,11 +114,18 @@ impl Metrics {
 pub(crate) fn daily_returns(c: &Candles, equity: &[f64], initial: f64) -> Vec<f64> {
     let period = c.timeframe.millis().max(DAY_MS);
     let mut closes = Vec::new();
-    for (i, &t) in c.time.iter().enumerate() {
-        let day = t.div_euclid(period);
-        let next_day = c.time.get(i + 1).map(|&u| u.div_euclid(period));
-        if next_day != Some(day) {
-            closes.push(equity[i]);
+    // One division per day, not per bar: track the next day boundary.
+    let mut boundary = match c.time.first() {
+        Some(&t) => (t.div_euclid(period) + 1) * period,
+        None => return closes,
+    };
+    for (i, &e) in equity.iter().enumerate().take(c.time.len()) {
+        let next = c.time.get(i + 1).copied();
+        if next.is_none_or(|u| u >= boundary) {
+            closes.push(e);
+            if let Some(u) = next {
+                boundary = (u.div_euclid(period) + 1) * period;
+            }
         }
     }
     let mut prev = initial;
@@ -232,7 +239,10 @@ pub(crate) fn compute(
             peak_i = i as isize;
         } else {
             dd_start.get_or_insert(peak_i);
-            max_dd = max_dd.min(e / peak - 1.0);
+            // Divide only when this bar can be a new worst drawdown.
+            if e < peak * (1.0 + max_dd) {
+                max_dd = max_dd.min(e / peak - 1.0);
+            }
         }
     }
     if let Some(s) = dd_start {

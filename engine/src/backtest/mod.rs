@@ -15,6 +15,8 @@ mod metrics;
 
 pub use metrics::{Metric, Metrics};
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::candles::Candles;
@@ -136,11 +138,11 @@ pub struct Trade {
     pub bars_held: usize,
     pub exit_reason: ExitReason,
     /// The entry rule that fired and the values (at the signal bar) of the series it uses.
-    pub entry_rule: String,
-    pub entry_values: Vec<(String, f64)>,
+    pub entry_rule: Arc<str>,
+    pub entry_values: Vec<(Arc<str>, f64)>,
     /// The exit rule that fired (for signal exits) and its values.
-    pub exit_rule: Option<String>,
-    pub exit_values: Vec<(String, f64)>,
+    pub exit_rule: Option<Arc<str>>,
+    pub exit_values: Vec<(Arc<str>, f64)>,
 }
 
 /// Where a result came from: enough to reproduce it.
@@ -368,9 +370,15 @@ enum Pending {
     },
 }
 
-fn values_at(ev: &Evaluation, refs: &[(String, usize)], i: usize) -> Vec<(String, f64)> {
+fn values_at(
+    ev: &Evaluation,
+    labels: &[Arc<str>],
+    refs: &[(String, usize)],
+    i: usize,
+) -> Vec<(Arc<str>, f64)> {
     refs.iter()
-        .map(|(l, k)| {
+        .zip(labels)
+        .map(|((_, k), l)| {
             let v = ev.columns.get(*k).and_then(|c| c.get(i)).copied();
             (l.clone(), v.unwrap_or(f64::NAN))
         })
@@ -393,7 +401,16 @@ pub(crate) fn simulate(
         .unwrap_or(PositionSize::PercentOfEquity(1.0));
     let slip = config.slippage_bps / 10_000.0;
     let fee = config.fee;
-    let rule_texts: Vec<&str> = strategy.rules().map(|r| r.text.as_str()).collect();
+    // Shared strings: a trade clones a pointer, not the text (this matters at 100k trades).
+    let rule_texts: Vec<Arc<str>> = strategy
+        .rules()
+        .map(|r| Arc::from(r.text.as_str()))
+        .collect();
+    let ref_labels: Vec<Vec<Arc<str>>> = ev
+        .rule_refs
+        .iter()
+        .map(|refs| refs.iter().map(|(l, _)| Arc::from(l.as_str())).collect())
+        .collect();
     let n_entry = ev.entry.len();
     let mut cash = config.initial_cash;
     let mut pos: Option<Open> = None;
@@ -432,24 +449,25 @@ pub(crate) fn simulate(
             return_pct: if pos.cost > 0.0 { pnl / pos.cost } else { 0.0 },
             bars_held: t - pos.index,
             exit_reason: reason,
-            entry_rule: rule_texts.get(pos.rule).copied().unwrap_or("").to_string(),
-            entry_values: ev
-                .rule_refs
+            entry_rule: rule_texts
                 .get(pos.rule)
-                .map_or_else(Vec::new, |r| values_at(ev, r, pos.signal_bar)),
+                .cloned()
+                .unwrap_or_else(|| Arc::from("")),
+            entry_values: match (ev.rule_refs.get(pos.rule), ref_labels.get(pos.rule)) {
+                (Some(r), Some(l)) => values_at(ev, l, r, pos.signal_bar),
+                _ => Vec::new(),
+            },
             exit_rule: rule.map(|k| {
                 rule_texts
                     .get(n_entry + k)
-                    .copied()
-                    .unwrap_or("")
-                    .to_string()
+                    .cloned()
+                    .unwrap_or_else(|| Arc::from(""))
             }),
-            exit_values: match rule {
-                Some(k) => ev
-                    .rule_refs
-                    .get(n_entry + k)
-                    .map_or_else(Vec::new, |r| values_at(ev, r, signal_bar)),
-                None => Vec::new(),
+            exit_values: match rule
+                .map(|k| (ev.rule_refs.get(n_entry + k), ref_labels.get(n_entry + k)))
+            {
+                Some((Some(r), Some(l))) => values_at(ev, l, r, signal_bar),
+                _ => Vec::new(),
             },
         });
     };

@@ -40,7 +40,7 @@ fn fills_at_next_open_with_documented_formula() {
     let final_cash = units * 8.0 * 0.999;
     assert_eq!(r.metrics.final_equity.value, Some(final_cash));
     assert_eq!(t.exit_reason, ExitReason::Signal);
-    assert_eq!(t.entry_rule, "entry long when close > 10");
+    assert_eq!(&*t.entry_rule, "entry long when close > 10");
     assert_eq!(t.entry_values, vec![]);
     assert_eq!(r.equity.len(), 5);
     assert_eq!(r.equity[2], units * 12.0);

@@ -144,10 +144,57 @@ macro_rules! batch_bar {
 pub mod batch {
     use super::*;
 
-    batch1!(/// Simple moving average.
-        sma, Sma, (period: usize));
-    batch1!(/// Exponential moving average (SMA-seeded).
-        ema, Ema, (period: usize));
+    /// Simple moving average. Same operations in the same order as [`Sma`] (so bit-identical),
+    /// over the slice directly when every input is finite.
+    ///
+    /// # Errors
+    /// [`ConfigError`] when `period` is out of range.
+    pub fn sma(x: &[f64], period: usize) -> Result<Vec<f64>, ConfigError> {
+        let ind = Sma::new(period)?;
+        if !x.iter().all(|v| v.is_finite()) {
+            return Ok(run(ind, x.iter().copied()));
+        }
+        let mut out = vec![f64::NAN; x.len()];
+        let n = period as f64;
+        let mut sum = 0.0;
+        for (i, &v) in x.iter().enumerate() {
+            sum += v;
+            if i + 1 >= period {
+                out[i] = sum / n;
+                sum -= x[i + 1 - period];
+            }
+        }
+        Ok(out)
+    }
+
+    /// Exponential moving average (SMA-seeded). Bit-identical to [`Ema`]; direct slice loop
+    /// when every input is finite.
+    ///
+    /// # Errors
+    /// [`ConfigError`] when `period` is out of range.
+    pub fn ema(x: &[f64], period: usize) -> Result<Vec<f64>, ConfigError> {
+        let ind = Ema::new(period)?;
+        if !x.iter().all(|v| v.is_finite()) {
+            return Ok(run(ind, x.iter().copied()));
+        }
+        let mut out = vec![f64::NAN; x.len()];
+        let k = 2.0 / (period as f64 + 1.0);
+        let mut seed = 0.0;
+        let mut prev = f64::NAN;
+        for (i, &v) in x.iter().enumerate() {
+            if i + 1 < period {
+                seed += v;
+            } else if i + 1 == period {
+                seed += v;
+                prev = seed / period as f64;
+                out[i] = prev;
+            } else {
+                prev = ((v - prev) * k) + prev;
+                out[i] = prev;
+            }
+        }
+        Ok(out)
+    }
     batch1!(/// Linearly weighted moving average.
         wma, Wma, (period: usize));
     batch1!(/// Double EMA.

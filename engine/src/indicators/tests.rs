@@ -146,3 +146,24 @@ fn lookback_matches_first_value() {
     let m = batch::macd(&x, 12, 26, 9).unwrap();
     assert_eq!(m.iter().position(|o| !o.signal.is_nan()).unwrap(), 33);
 }
+
+#[test]
+fn fast_batch_paths_are_bit_identical_to_streaming() {
+    let x = series(500);
+    for n in [1, 2, 5, 30] {
+        let fast = batch::sma(&x, n).unwrap();
+        let slow = run(Sma::new(n).unwrap(), x.iter().copied());
+        assert!(
+            fast.iter()
+                .zip(&slow)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+        );
+        let fast = batch::ema(&x, n).unwrap();
+        let slow = run(Ema::new(n).unwrap(), x.iter().copied());
+        assert!(
+            fast.iter()
+                .zip(&slow)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+        );
+    }
+}

@@ -23,21 +23,31 @@ impl Ring {
     pub(crate) fn push(&mut self, x: f64) -> Option<f64> {
         let cap = self.buf.len();
         if self.len < cap {
-            let idx = (self.head + self.len) % cap;
+            let mut idx = self.head + self.len;
+            if idx >= cap {
+                idx -= cap;
+            }
             self.buf[idx] = x;
             self.len += 1;
             None
         } else {
             let old = self.buf[self.head];
             self.buf[self.head] = x;
-            self.head = (self.head + 1) % cap;
+            self.head += 1;
+            if self.head == cap {
+                self.head = 0;
+            }
             Some(old)
         }
     }
     /// `i = 0` is the oldest value.
     #[inline]
     pub(crate) fn get(&self, i: usize) -> f64 {
-        self.buf[(self.head + i) % self.buf.len()]
+        let mut idx = self.head + i;
+        if idx >= self.buf.len() {
+            idx -= self.buf.len();
+        }
+        self.buf[idx]
     }
     #[inline]
     pub(crate) fn oldest(&self) -> f64 {

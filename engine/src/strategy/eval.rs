@@ -73,7 +73,10 @@ impl<'c> Evaluator<'c> {
     fn num(&self, id: NodeId) -> NumRef<'_> {
         match &self.values[id] {
             Some(Value::Num(v)) => NumRef::Slice(v),
-            Some(Value::Multi(v)) => NumRef::Slice(&v[0]),
+            Some(Value::Multi(v)) => match v.first() {
+                Some(col) if col.len() == self.c.len() => NumRef::Slice(col),
+                _ => NumRef::Const(f64::NAN),
+            },
             Some(Value::Const(c)) => NumRef::Const(*c),
             Some(Value::Field(f)) => match f {
                 0 => NumRef::Slice(&self.c.open),
@@ -177,10 +180,12 @@ impl<'c> Evaluator<'c> {
                     Err(_) => Value::Num(vec![f64::NAN; n]),
                 }
             }
-            Op::Pick(src, k) => match &self.values[*src] {
-                Some(Value::Multi(cols)) => {
-                    Value::Num(cols.get(*k).cloned().unwrap_or_else(|| vec![f64::NAN; n]))
-                }
+            // De-duplication makes each (source, output) pick unique, so the column is moved out.
+            Op::Pick(src, k) => match &mut self.values[*src] {
+                Some(Value::Multi(cols)) => match cols.get_mut(*k) {
+                    Some(col) if col.len() == n => Value::Num(std::mem::take(col)),
+                    _ => Value::Num(vec![f64::NAN; n]),
+                },
                 _ => Value::Num(vec![f64::NAN; n]),
             },
             Op::Neg(a) => {
@@ -229,15 +234,26 @@ impl<'c> Evaluator<'c> {
             }
             Op::Cross(above, a, b) => {
                 let (a, b) = (self.num(*a), self.num(*b));
-                let mut out = vec![false; n];
-                #[allow(clippy::needless_range_loop)]
-                for i in 1..n {
-                    let (a0, b0, a1, b1) = (a.at(i - 1), b.at(i - 1), a.at(i), b.at(i));
-                    out[i] = if *above {
+                let above = *above;
+                let cross = |a0: f64, b0: f64, a1: f64, b1: f64| {
+                    if above {
                         a0 < b0 && a1 > b1
                     } else {
                         a0 > b0 && a1 < b1
-                    };
+                    }
+                };
+                let mut out = vec![false; n];
+                match (a, b) {
+                    (NumRef::Slice(x), NumRef::Slice(y)) => {
+                        for (i, o) in out.iter_mut().enumerate().skip(1) {
+                            *o = cross(x[i - 1], y[i - 1], x[i], y[i]);
+                        }
+                    }
+                    _ => {
+                        for (i, o) in out.iter_mut().enumerate().skip(1) {
+                            *o = cross(a.at(i - 1), b.at(i - 1), a.at(i), b.at(i));
+                        }
+                    }
                 }
                 Value::Bool(out)
             }

@@ -1,7 +1,9 @@
 //! The built-in functions of the strategy language: indicators and helpers.
 
 use crate::candles::Candles;
-use crate::indicators::{ConfigError, batch};
+use crate::indicators::{
+    Adx, Aroon, Bollinger, ConfigError, Donchian, Ichimoku, Keltner, Macd, Stoch, StochRsi, batch,
+};
 
 /// Whether a parameter is an integer (period) or a real number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -287,8 +289,26 @@ pub(crate) fn find(name: &str) -> Option<(usize, &'static FuncSpec)> {
     FUNCS.iter().enumerate().find(|(_, f)| f.name == name)
 }
 
-fn col<T: Copy>(v: Vec<T>, f: impl Fn(T) -> f64) -> Vec<f64> {
-    v.into_iter().map(f).collect()
+/// Runs a multi-output streaming indicator straight into `K` columns (no intermediate
+/// vector of records: this is what keeps 10 M-bar runs within memory).
+fn split<I: crate::indicators::Indicator, const K: usize>(
+    mut ind: I,
+    inputs: impl ExactSizeIterator<Item = I::Input>,
+    f: impl Fn(I::Output) -> [f64; K],
+) -> Vec<Vec<f64>> {
+    let n = inputs.len();
+    let mut cols: Vec<Vec<f64>> = (0..K).map(|_| Vec::with_capacity(n)).collect();
+    for x in inputs {
+        let o = f(ind.update(x));
+        for (c, v) in cols.iter_mut().zip(o) {
+            c.push(v);
+        }
+    }
+    cols
+}
+
+fn bars(c: &Candles) -> impl ExactSizeIterator<Item = crate::candles::Bar> + '_ {
+    (0..c.len()).map(move |i| c.bar(i))
 }
 
 /// Computes every output of function `idx` (an index into [`FUNCS`]).
@@ -315,82 +335,46 @@ pub(crate) fn compute(
         "stddev" => one(batch::stddev(x, u(0), p[1])?),
         "highest" => one(batch::highest(x, u(0))?),
         "lowest" => one(batch::lowest(x, u(0))?),
-        "macd" => {
-            let v = batch::macd(x, u(0), u(1), u(2))?;
-            Ok(vec![
-                col(v.clone(), |o| o.macd),
-                col(v.clone(), |o| o.signal),
-                col(v, |o| o.hist),
-            ])
-        }
-        "bollinger" => {
-            let v = batch::bollinger(x, u(0), p[1])?;
-            Ok(vec![
-                col(v.clone(), |o| o.middle),
-                col(v.clone(), |o| o.upper),
-                col(v.clone(), |o| o.lower),
-                col(v.clone(), |o| o.percent_b),
-                col(v, |o| o.bandwidth),
-            ])
-        }
-        "stochrsi" => {
-            let v = batch::stochrsi(x, u(0), u(1), u(2))?;
-            Ok(vec![col(v.clone(), |o| o.k), col(v, |o| o.d)])
-        }
+        "macd" => Ok(split(
+            Macd::new(u(0), u(1), u(2))?,
+            x.iter().copied(),
+            |o| [o.macd, o.signal, o.hist],
+        )),
+        "bollinger" => Ok(split(Bollinger::new(u(0), p[1])?, x.iter().copied(), |o| {
+            [o.middle, o.upper, o.lower, o.percent_b, o.bandwidth]
+        })),
+        "stochrsi" => Ok(split(
+            StochRsi::new(u(0), u(1), u(2))?,
+            x.iter().copied(),
+            |o| [o.k, o.d],
+        )),
         "atr" => one(batch::atr(c, u(0))?),
         "true_range" => one(batch::true_range(c)?),
-        "adx" | "plus_di" | "minus_di" => {
-            let v = batch::adx(c, u(0))?;
-            Ok(match FUNCS[idx].name {
-                "plus_di" => vec![col(v, |o| o.plus_di)],
-                "minus_di" => vec![col(v, |o| o.minus_di)],
-                _ => vec![
-                    col(v.clone(), |o| o.adx),
-                    col(v.clone(), |o| o.plus_di),
-                    col(v, |o| o.minus_di),
-                ],
-            })
-        }
-        "stoch" => {
-            let v = batch::stoch(c, u(0), u(1), u(2))?;
-            Ok(vec![col(v.clone(), |o| o.k), col(v, |o| o.d)])
-        }
+        "adx" => Ok(split(Adx::new(u(0))?, bars(c), |o| {
+            [o.adx, o.plus_di, o.minus_di]
+        })),
+        "plus_di" => Ok(split(Adx::new(u(0))?, bars(c), |o| [o.plus_di])),
+        "minus_di" => Ok(split(Adx::new(u(0))?, bars(c), |o| [o.minus_di])),
+        "stoch" => Ok(split(Stoch::new(u(0), u(1), u(2))?, bars(c), |o| {
+            [o.k, o.d]
+        })),
         "cci" => one(batch::cci(c, u(0))?),
         "willr" => one(batch::willr(c, u(0))?),
         "obv" => one(batch::obv(c)?),
         "vwap" => one(batch::vwap(c, u(0))?),
         "mfi" => one(batch::mfi(c, u(0))?),
-        "aroon" => {
-            let v = batch::aroon(c, u(0))?;
-            Ok(vec![col(v.clone(), |o| o.up), col(v, |o| o.down)])
-        }
+        "aroon" => Ok(split(Aroon::new(u(0))?, bars(c), |o| [o.up, o.down])),
         "sar" => one(batch::sar(c, p[0], p[1])?),
-        "donchian" => {
-            let v = batch::donchian(c, u(0))?;
-            Ok(vec![
-                col(v.clone(), |o| o.upper),
-                col(v.clone(), |o| o.middle),
-                col(v, |o| o.lower),
-            ])
-        }
-        "keltner" => {
-            let v = batch::keltner(c, u(0), p[1], u(2))?;
-            Ok(vec![
-                col(v.clone(), |o| o.middle),
-                col(v.clone(), |o| o.upper),
-                col(v, |o| o.lower),
-            ])
-        }
+        "donchian" => Ok(split(Donchian::new(u(0))?, bars(c), |o| {
+            [o.upper, o.middle, o.lower]
+        })),
+        "keltner" => Ok(split(Keltner::new(u(0), p[1], u(2))?, bars(c), |o| {
+            [o.middle, o.upper, o.lower]
+        })),
         "cmf" => one(batch::cmf(c, u(0))?),
-        "ichimoku" => {
-            let v = batch::ichimoku(c, u(0), u(1), u(2))?;
-            Ok(vec![
-                col(v.clone(), |o| o.tenkan),
-                col(v.clone(), |o| o.kijun),
-                col(v.clone(), |o| o.senkou_a),
-                col(v, |o| o.senkou_b),
-            ])
-        }
+        "ichimoku" => Ok(split(Ichimoku::new(u(0), u(1), u(2))?, bars(c), |o| {
+            [o.tenkan, o.kijun, o.senkou_a, o.senkou_b]
+        })),
         _ => Ok(vec![vec![f64::NAN; c.len()]]),
     }
 }
