@@ -421,7 +421,11 @@ pub(crate) fn simulate(
     let mut skipped = 0;
     const CHUNK: usize = 1 << 18;
 
-    let first_true = |rules: &[Vec<bool>], t: usize| rules.iter().position(|r| r[t]);
+    let first_true = |rules: &[Vec<bool>], t: usize| {
+        rules
+            .iter()
+            .position(|r| r.get(t).copied().unwrap_or(false))
+    };
 
     let close_pos = |pos: Open,
                      t: usize,

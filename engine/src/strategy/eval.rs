@@ -125,19 +125,9 @@ impl<'c> Evaluator<'c> {
         self.column(id)
     }
 
-    /// Moves a boolean column out when this is its only use, else copies it.
-    pub(crate) fn take_bools(&mut self, id: NodeId) -> Vec<bool> {
-        let v = self.bools(id);
-        if matches!(self.values[id], Some(Value::Bool(_))) {
-            // Rule columns are not referenced again after this point.
-            self.values[id] = Some(Value::Bool(Vec::new()));
-        }
-        v
-    }
-
     pub(crate) fn bools(&self, id: NodeId) -> Vec<bool> {
         match &self.values[id] {
-            Some(Value::Bool(v)) => v.clone(),
+            Some(Value::Bool(v)) if v.len() == self.c.len() => v.clone(),
             Some(Value::ConstBool(b)) => vec![*b; self.c.len()],
             _ => vec![false; self.c.len()],
         }

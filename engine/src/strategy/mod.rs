@@ -306,8 +306,8 @@ impl CompiledStrategy {
                 }
             }
         }
-        let entry = entry_rules.iter().map(|r| ev.take_bools(r.node)).collect();
-        let exit = exit_rules.iter().map(|r| ev.take_bools(r.node)).collect();
+        let entry = entry_rules.iter().map(|r| ev.bools(r.node)).collect();
+        let exit = exit_rules.iter().map(|r| ev.bools(r.node)).collect();
         // Move (not copy) each retained column out once; series and rule refs share it.
         let mut columns = Vec::new();
         let mut index: HashMap<NodeId, usize> = HashMap::new();

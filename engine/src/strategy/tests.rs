@@ -206,3 +206,19 @@ fn params_and_risk_are_exposed() {
     assert_eq!(r.size, Some(PositionSize::FixedQuote(1000.0)));
     assert_eq!(r.max_bars, Some(48));
 }
+
+#[test]
+fn identical_entry_and_exit_rules_share_a_column_safely() {
+    // Found by the fuzzer: the same condition used by two rules is one node.
+    let c = candles(
+        &(0..80)
+            .map(|i| 100.0 + (i as f64 * 0.3).sin() * 5.0)
+            .collect::<Vec<_>>(),
+    );
+    let src = "let f = ema(close, 5)\nlet s = ema(close, 9)\nentry long when crosses_below(f, s)\nexit long when crosses_below(f, s)\n";
+    let s = compile(src, &[]).unwrap();
+    let ev = s.evaluate(&c);
+    assert_eq!(ev.entry[0], ev.exit[0]);
+    assert_eq!(ev.entry[0].len(), c.len());
+    assert!(crate::backtest::run(&c, &s, &crate::backtest::BacktestConfig::default()).is_ok());
+}
