@@ -7,7 +7,7 @@ use std::{
 
 use sqlx::PgPool;
 
-use crate::{jobs::JobQueue, mail::Mailer, settings::Settings};
+use crate::{auth::AuthKeys, jobs::JobQueue, mail::Mailer, settings::Settings};
 
 /// Handles to everything a request or job may need. Cheap to clone.
 #[derive(Clone)]
@@ -17,6 +17,7 @@ pub struct Ctx {
     pub redis: deadpool_redis::Pool,
     pub jobs: JobQueue,
     pub mailer: Mailer,
+    pub keys: Arc<AuthKeys>,
 }
 
 /// One dependency's readiness.
@@ -53,7 +54,9 @@ impl Ctx {
         let redis = crate::redis::pool(&settings).context("REDIS_URL")?;
         let mailer = Mailer::new(&settings).context("SMTP_URL")?;
         let jobs = JobQueue::new(db.clone(), &settings);
+        let keys = Arc::new(AuthKeys::from_settings(&settings));
         Ok(Self {
+            keys,
             settings: Arc::new(settings),
             db,
             redis,

@@ -127,6 +127,29 @@ impl FromStr for IpNet {
     }
 }
 
+/// How email leaves the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailTransport {
+    /// Send through `SMTP_URL` (the only choice in production).
+    Smtp,
+    /// Write each message as an `.eml` file into `MAIL_FILE_DIR` (development).
+    File,
+    /// Log recipient, subject and the text part (development only; links in mail are secrets).
+    Log,
+}
+
+impl FromStr for MailTransport {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "smtp" => Ok(Self::Smtp),
+            "file" => Ok(Self::File),
+            "log" => Ok(Self::Log),
+            _ => Err("must be smtp, file or log".into()),
+        }
+    }
+}
+
 /// Background-job tuning. Heartbeat and orphan timeouts are set explicitly (see RELIABILITY.md §1.4: the
 /// apalis defaults disagree with their own documentation).
 #[derive(Debug, Clone)]
@@ -167,6 +190,12 @@ pub struct Settings {
     pub ops_token: Option<SecretString>,
     pub smtp_url: Option<SecretString>,
     pub mail_from: String,
+    pub mail_transport: MailTransport,
+    pub mail_file_dir: PathBuf,
+    /// A session ends after this much inactivity.
+    pub session_idle: Duration,
+    /// A session ends this long after sign-in, active or not.
+    pub session_absolute: Duration,
     pub log_level: String,
     pub log_format: LogFormat,
     pub cors_allowed_origins: Vec<String>,
@@ -509,6 +538,18 @@ impl Settings {
                 "is not a valid mailbox (e.g. `Vortex <no-reply@example.org>`)",
             );
         }
+        let default_transport = if smtp_url.is_some() || prod { MailTransport::Smtp } else { MailTransport::Log };
+        let mail_transport = r.parsed("MAIL_TRANSPORT", default_transport);
+        if prod && mail_transport != MailTransport::Smtp {
+            r.problem("MAIL_TRANSPORT", "must be smtp in production");
+        }
+        if mail_transport == MailTransport::Smtp && smtp_url.is_none() && !prod {
+            r.problem("SMTP_URL", "is required when MAIL_TRANSPORT=smtp");
+        }
+        let mail_file_dir = PathBuf::from(r.string("MAIL_FILE_DIR", "target/mail"));
+        let session_idle = Duration::from_secs(r.bounded("SESSION_IDLE_MINUTES", 30u64, 1, 1440) * 60);
+        let session_absolute =
+            Duration::from_secs(r.bounded("SESSION_ABSOLUTE_HOURS", 12u64, 1, 720) * 3600);
 
         let log_level = r.string("LOG_LEVEL", "info");
         if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
@@ -651,6 +692,10 @@ impl Settings {
             ops_token,
             smtp_url,
             mail_from,
+            mail_transport,
+            mail_file_dir,
+            session_idle,
+            session_absolute,
             log_level,
             log_format,
             cors_allowed_origins,
@@ -674,6 +719,11 @@ impl Settings {
     pub fn is_production(&self) -> bool {
         self.app_env == AppEnv::Production
     }
+
+    /// Cookies get `Secure` and the `__Host-` prefix whenever the public URL is HTTPS (always in production).
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
 }
 
 /// A URL-safe random token of `bytes` random bytes (hex encoded).
@@ -681,7 +731,16 @@ pub fn random_token(bytes: usize) -> String {
     use rand::RngCore;
     let mut buf = vec![0u8; bytes];
     rand::rng().fill_bytes(&mut buf);
-    buf.iter().map(|b| format!("{b:02x}")).collect()
+    hex(&buf)
+}
+
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 #[cfg(test)]

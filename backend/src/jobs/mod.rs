@@ -11,6 +11,7 @@
 
 pub mod housekeeping;
 pub mod queue;
+pub mod send_email;
 pub mod store;
 pub mod worker;
 
@@ -101,6 +102,7 @@ impl JobCtx {
 pub(crate) async fn dispatch(job: &JobCtx) -> Result<(), JobError> {
     match job.job.kind.as_str() {
         housekeeping::KIND => housekeeping::run(job).await,
+        send_email::KIND => send_email::run(job).await,
         other => Err(JobError::Permanent(format!("unknown job kind `{other}`"))),
     }
 }

@@ -1,0 +1,161 @@
+//! API tokens for the REST API (`Authorization: Bearer vxt_…`). The secret is shown once at creation; only its
+//! SHA-256 is stored. A token never authenticates a browser page and the session cookie never authenticates
+//! the API.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::{AuthUser, Credential, Role, Scope};
+
+pub const PREFIX: &str = "vxt_";
+
+/// A token as its owner sees it (never the secret).
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiTokenInfo {
+    pub api_token_id: Uuid,
+    pub name: String,
+    pub scope: Scope,
+    pub token_prefix: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Validates a token name: 1–80 characters, no control characters.
+///
+/// # Errors
+/// A message for the user.
+pub fn parse_name(input: &str) -> Result<String, &'static str> {
+    let s = input.trim();
+    if s.is_empty() || s.chars().count() > 80 || s.chars().any(char::is_control) {
+        return Err("Give the token a name of 1 to 80 characters.");
+    }
+    Ok(s.to_owned())
+}
+
+/// Creates a token. Returns `None` when the user already has a live token with that name.
+///
+/// # Errors
+/// Database errors.
+pub async fn create(
+    db: &PgPool,
+    user_id: Uuid,
+    name: &str,
+    scope: Scope,
+    expires_in_days: Option<u32>,
+) -> sqlx::Result<Option<(ApiTokenInfo, String)>> {
+    let secret = format!("{PREFIX}{}", super::random_secret());
+    let id = Uuid::new_v4();
+    let prefix: String = secret.chars().take(PREFIX.len() + 6).collect();
+    let row = sqlx::query_as::<_, (Option<DateTime<Utc>>, DateTime<Utc>)>(
+        r#"insert into api_token (api_token_id, user_id, name, scope, token_hash, token_prefix, expires_at)
+           values ($1, $2, $3, $4, $5, $6,
+                   case when $7::int is null then null else now() + make_interval(days => $7::int) end)
+           on conflict (user_id, lower(name)) where revoked_at is null do nothing
+           returning expires_at, created_at"#,
+    )
+    .bind(id)
+    .bind(user_id)
+    .bind(name)
+    .bind(scope.as_str())
+    .bind(super::sha256(&secret))
+    .bind(&prefix)
+    .bind(expires_in_days.map(|d| i32::try_from(d).unwrap_or(i32::MAX)))
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|(expires_at, created_at)| {
+        (
+            ApiTokenInfo {
+                api_token_id: id,
+                name: name.to_owned(),
+                scope,
+                token_prefix: prefix,
+                expires_at,
+                last_used_at: None,
+                created_at,
+            },
+            secret,
+        )
+    }))
+}
+
+/// The live tokens of a user.
+///
+/// # Errors
+/// Database errors.
+pub async fn list(db: &PgPool, user_id: Uuid) -> sqlx::Result<Vec<ApiTokenInfo>> {
+    let rows = sqlx::query_as::<_, (Uuid, String, String, String, Option<DateTime<Utc>>, Option<DateTime<Utc>>, DateTime<Utc>)>(
+        r#"select api_token_id, name, scope, token_prefix, expires_at, last_used_at, created_at from api_token
+           where user_id = $1 and revoked_at is null and (expires_at is null or expires_at > now())
+           order by created_at desc"#,
+    )
+    .bind(user_id)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ApiTokenInfo {
+            api_token_id: r.0,
+            name: r.1,
+            scope: Scope::parse(&r.2).unwrap_or(Scope::Read),
+            token_prefix: r.3,
+            expires_at: r.4,
+            last_used_at: r.5,
+            created_at: r.6,
+        })
+        .collect())
+}
+
+/// Revokes a token of `user_id`. Returns its name, or `None` if the user has no such live token.
+///
+/// # Errors
+/// Database errors.
+pub async fn revoke(db: &PgPool, user_id: Uuid, token_id: Uuid) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar(
+        "update api_token set revoked_at = now() where api_token_id = $1 and user_id = $2 and revoked_at is null returning name",
+    )
+    .bind(token_id)
+    .bind(user_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Authenticates a bearer secret. `Ok(None)` for unknown, revoked or expired tokens and disabled users.
+///
+/// # Errors
+/// Database errors (callers answer 503: fail closed).
+pub async fn authenticate(db: &PgPool, secret: &str) -> sqlx::Result<Option<AuthUser>> {
+    if !secret.starts_with(PREFIX) || secret.len() != PREFIX.len() + 64 {
+        return Ok(None);
+    }
+    let row = sqlx::query_as::<_, (Uuid, String, Uuid, String, String, String, bool, String, Option<DateTime<Utc>>)>(
+        r#"select t.api_token_id, t.scope, u.user_id, u.email, u.display_name, u.role,
+                  u.email_verified_at is not null, u.time_zone, t.last_used_at
+           from api_token t join app_user u on u.user_id = t.user_id
+           where t.token_hash = $1 and t.revoked_at is null and (t.expires_at is null or t.expires_at > now())
+             and u.disabled_at is null"#,
+    )
+    .bind(super::sha256(secret))
+    .fetch_optional(db)
+    .await?;
+    let Some((token_id, scope, user_id, email, display_name, role, email_verified, time_zone, last_used)) = row else {
+        return Ok(None);
+    };
+    if last_used.is_none_or(|t| Utc::now() - t > chrono::Duration::seconds(60)) {
+        sqlx::query("update api_token set last_used_at = now() where api_token_id = $1")
+            .bind(token_id)
+            .execute(db)
+            .await?;
+    }
+    Ok(Some(AuthUser {
+        user_id,
+        email,
+        display_name,
+        role: Role::parse(&role).unwrap_or(Role::Viewer),
+        email_verified,
+        time_zone,
+        credential: Credential::ApiToken { token_id, scope: Scope::parse(&scope).unwrap_or(Scope::Read) },
+    }))
+}

@@ -1,0 +1,39 @@
+//! Delivers one email from the outbox. SMTP cannot be exactly-once: the row is marked sent right after the
+//! server's `250`, in the job's completing transaction, and the deterministic `Message-ID` identifies the rare
+//! duplicate after a crash in between.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{JobCtx, JobError};
+use crate::mail::outbox;
+
+pub const KIND: &str = "send_email";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SendEmail {
+    pub email_id: Uuid,
+}
+
+pub(crate) async fn run(job: &JobCtx) -> Result<(), JobError> {
+    let SendEmail { email_id } = job.payload()?;
+    let Some(email) = outbox::pending(&job.ctx.db, email_id).await? else {
+        tracing::info!(%email_id, "email already sent or gone; nothing to do");
+        return Ok(());
+    };
+    match job.ctx.mailer.send(&email).await {
+        Ok(()) => {
+            let mut tx = job.ctx.db.begin().await?;
+            outbox::mark_sent(&mut tx, email_id).await?;
+            job.complete(tx).await?;
+            tracing::info!(%email_id, message_id = %email.message_id, "email sent");
+            Ok(())
+        }
+        Err(e) => {
+            let is_final = job.job.attempt >= job.job.max_attempts;
+            let message = format!("{e:#}");
+            outbox::mark_failed(&job.ctx.db, email_id, &message, is_final).await?;
+            Err(JobError::Retry(anyhow::anyhow!("sending email {email_id}: {message}")))
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! The email outbox: queueing (a row plus a `send_email` job) and the status updates of delivery.
+
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use super::{OutgoingEmail, templates::Rendered};
+use crate::jobs::{DEFAULT_QUEUE, JobQueue, send_email};
+
+/// Queues a rendered email inside the caller's transaction. Returns `(email_id, job_id)`; push the job with
+/// [`JobQueue::push`] after committing (if the push is lost, the reconciler delivers it).
+///
+/// # Errors
+/// Database errors.
+pub async fn queue(
+    conn: &mut PgConnection,
+    jobs: &JobQueue,
+    message_id_domain: &str,
+    user_id: Option<Uuid>,
+    to: &str,
+    rendered: Rendered,
+    request_id: Option<String>,
+) -> sqlx::Result<(Uuid, Uuid)> {
+    let email_id = Uuid::new_v4();
+    sqlx::query(
+        r#"insert into email_outbox (email_id, user_id, to_address, template, subject, body_text, body_html, message_id)
+           values ($1, $2, $3, $4, $5, $6, $7, $8)"#,
+    )
+    .bind(email_id)
+    .bind(user_id)
+    .bind(to)
+    .bind(rendered.template)
+    .bind(&rendered.subject)
+    .bind(&rendered.text)
+    .bind(&rendered.html)
+    .bind(format!("<email-{email_id}@{message_id_domain}>"))
+    .execute(&mut *conn)
+    .await?;
+    let mut job = jobs.new_job(
+        DEFAULT_QUEUE,
+        send_email::KIND,
+        serde_json::to_value(send_email::SendEmail { email_id }).unwrap_or_default(),
+    );
+    job.request_id = request_id;
+    let job_id = jobs.insert(conn, &job).await?.unwrap_or(email_id);
+    Ok((email_id, job_id))
+}
+
+/// The message to send, unless it was sent already.
+///
+/// # Errors
+/// Database errors.
+pub async fn pending(db: &PgPool, email_id: Uuid) -> sqlx::Result<Option<OutgoingEmail>> {
+    let row = sqlx::query_as::<_, (String, String, String, String, String)>(
+        r#"select to_address, subject, body_text, body_html, message_id
+           from email_outbox where email_id = $1 and status <> 'sent'"#,
+    )
+    .bind(email_id)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|(to, subject, text, html, message_id)| OutgoingEmail { to, subject, text, html, message_id }))
+}
+
+/// Records a successful delivery.
+///
+/// # Errors
+/// Database errors.
+pub async fn mark_sent(conn: &mut PgConnection, email_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query(
+        "update email_outbox set status = 'sent', sent_at = now(), attempts = attempts + 1, last_error = null where email_id = $1",
+    )
+    .bind(email_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records a failed attempt (`final` = no more retries).
+///
+/// # Errors
+/// Database errors.
+pub async fn mark_failed(db: &PgPool, email_id: Uuid, error: &str, is_final: bool) -> sqlx::Result<()> {
+    sqlx::query(
+        r#"update email_outbox set attempts = attempts + 1, last_error = left($2, 2000),
+               status = case when $3 then 'failed' else status end
+           where email_id = $1 and status <> 'sent'"#,
+    )
+    .bind(email_id)
+    .bind(error)
+    .bind(is_final)
+    .execute(db)
+    .await?;
+    Ok(())
+}

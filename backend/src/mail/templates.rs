@@ -1,0 +1,93 @@
+//! Email templates (askama): each message has an HTML and a plain-text part sharing one layout
+//! (`templates/mail/base.{html,txt}`). A missing field is a compile error.
+
+use askama::Template;
+
+/// A rendered email body.
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    pub template: &'static str,
+}
+
+macro_rules! email {
+    ($name:ident, $html:literal, $txt:literal, $key:literal, { $($field:ident : $ty:ty),* $(,)? }) => {
+        pub mod $name {
+            use askama::Template;
+
+            #[derive(Template)]
+            #[template(path = $html)]
+            pub struct Html<'a> { pub subject: &'a str, $(pub $field: $ty),* }
+
+            #[derive(Template)]
+            #[template(path = $txt)]
+            pub struct Text<'a> { pub subject: &'a str, $(pub $field: $ty),* }
+
+            pub const KEY: &str = $key;
+        }
+    };
+}
+
+email!(verify_email, "mail/verify_email.html", "mail/verify_email.txt", "verify_email", { name: &'a str, link: &'a str });
+email!(reset_password, "mail/reset_password.html", "mail/reset_password.txt", "reset_password", { name: &'a str, link: &'a str });
+email!(password_changed, "mail/password_changed.html", "mail/password_changed.txt", "password_changed", { name: &'a str, link: &'a str });
+email!(signup_existing, "mail/signup_existing.html", "mail/signup_existing.txt", "signup_existing", { link: &'a str });
+
+fn render(subject: &str, template: &'static str, html: &impl Template, text: &impl Template) -> anyhow::Result<Rendered> {
+    Ok(Rendered { subject: subject.to_owned(), text: text.render()?, html: html.render()?, template })
+}
+
+/// "Confirm your email address".
+///
+/// # Errors
+/// Template rendering errors.
+pub fn verify(name: &str, link: &str) -> anyhow::Result<Rendered> {
+    let subject = "Confirm your email address for Vortex";
+    render(subject, verify_email::KEY, &verify_email::Html { subject, name, link }, &verify_email::Text { subject, name, link })
+}
+
+/// "Reset your password".
+///
+/// # Errors
+/// Template rendering errors.
+pub fn reset(name: &str, link: &str) -> anyhow::Result<Rendered> {
+    let subject = "Reset your Vortex password";
+    render(subject, reset_password::KEY, &reset_password::Html { subject, name, link }, &reset_password::Text { subject, name, link })
+}
+
+/// "Your password was changed".
+///
+/// # Errors
+/// Template rendering errors.
+pub fn password_changed(name: &str, link: &str) -> anyhow::Result<Rendered> {
+    let subject = "Your Vortex password was changed";
+    render(
+        subject,
+        password_changed::KEY,
+        &password_changed::Html { subject, name, link },
+        &password_changed::Text { subject, name, link },
+    )
+}
+
+/// "Someone tried to sign up with your address" (sent instead of revealing that the account exists).
+///
+/// # Errors
+/// Template rendering errors.
+pub fn signup_existing(link: &str) -> anyhow::Result<Rendered> {
+    let subject = "Sign-up attempt for your Vortex account";
+    render(subject, signup_existing::KEY, &signup_existing::Html { subject, link }, &signup_existing::Text { subject, link })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn templates_render_both_parts_and_escape_names() {
+        let r = super::verify("<b>Ann</b>", "https://v.example/verify-email?token=abc").unwrap();
+        assert!(!r.html.contains("<b>Ann") && r.html.contains("&#60;b&#62;Ann"), "{}", r.html);
+        assert!(r.html.contains("href=\"https://v.example/verify-email?token=abc\""));
+        assert!(r.text.contains("https://v.example/verify-email?token=abc"));
+        assert!(r.text.contains("<b>Ann</b>"), "plain text is not HTML-escaped");
+        assert!(!r.text.contains("&#60;"));
+    }
+}
