@@ -1,6 +1,7 @@
 // Browser test: server rendering, hydration and progressive enhancement in headless Debian Chromium.
 // Run through end2end/run.sh (it starts a fresh Vortex and sets BASE_URL).
 import { chromium } from 'playwright-core';
+import net from 'node:net';
 
 const BASE = process.env.BASE_URL ?? 'http://127.0.0.1:3000';
 const results = [];
@@ -16,6 +17,41 @@ async function check(name, fn) {
   }
 }
 function assert(cond, msg) { if (!cond) throw new Error(msg); }
+
+// A real SMTP server for the sign-up test: Vortex delivers its verification email here (SMTP_URL).
+const mailbox = [];
+const smtpPort = Number(process.env.SMTP_PORT ?? 0);
+const smtp = net.createServer((sock) => {
+  let data = false; let buf = ''; let body = '';
+  sock.write('220 e2e-sink ESMTP\r\n');
+  sock.on('data', (chunk) => {
+    buf += chunk.toString('utf8');
+    let i;
+    while ((i = buf.indexOf('\r\n')) >= 0) {
+      const line = buf.slice(0, i); buf = buf.slice(i + 2);
+      if (data) {
+        if (line === '.') { data = false; mailbox.push(body); body = ''; sock.write('250 queued\r\n'); }
+        else body += (line.startsWith('.') ? line.slice(1) : line) + '\n';
+        continue;
+      }
+      const cmd = line.toUpperCase();
+      if (cmd.startsWith('EHLO') || cmd.startsWith('HELO')) sock.write('250-e2e-sink\r\n250 8BITMIME\r\n');
+      else if (cmd.startsWith('DATA')) { data = true; sock.write('354 go ahead\r\n'); }
+      else if (cmd.startsWith('QUIT')) { sock.write('221 bye\r\n'); sock.end(); }
+      else sock.write('250 ok\r\n');
+    }
+  });
+});
+if (smtpPort) await new Promise((r) => smtp.listen(smtpPort, '127.0.0.1', r));
+async function waitForMail(to, timeoutMs = 20000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const m = mailbox.find((b) => b.includes(`To: ${to}`));
+    if (m) return m.replace(/=\n/g, '').replace(/=3D/g, '=');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no email to ${to}`);
+}
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
@@ -95,6 +131,40 @@ try {
     await noJs.close();
   });
 
+  await check('sign up, confirm from the received email, sign in and sign out', async () => {
+    assert(smtpPort, 'SMTP_PORT not set');
+    const ctx = await browser.newContext();
+    const p = await ctx.newPage();
+    const email = `e2e-${Date.now()}@example.org`;
+    const password = 'a long enough e2e passphrase';
+    await p.goto(BASE + '/signup');
+    await p.fill('input[name=email]', email);
+    await p.fill('input[name=display_name]', 'Eve Tester');
+    await p.fill('input[name=password]', password);
+    await p.click('button[type=submit]');
+    await p.waitForURL(/\/signin\?ok=check_email/);
+    assert((await p.locator('.flash.ok').innerText()).includes('Check your inbox'), 'no confirmation message');
+    const mail = await waitForMail(email);
+    const link = mail.match(/https?:\/\/\S+\/verify-email\?token=[0-9a-f]{64}/)?.[0];
+    assert(link, 'no verification link in the email');
+    await p.goto(link);
+    await p.click('#confirm-email');
+    await p.waitForURL(/\/signin\?ok=verified/);
+    await p.fill('input[name=email]', email);
+    await p.fill('input[name=password]', password);
+    await p.click('form[action="/auth/signin"] button[type=submit]');
+    await p.waitForURL(/\/account/);
+    await p.locator('#account-link').waitFor();
+    assert((await p.locator('#account-link').innerText()) === 'Eve Tester', 'header does not show the user');
+    assert(await p.locator('#sessions tbody tr').count() === 1, 'one active session listed');
+    await p.click('#signout');
+    await p.waitForURL(/\/signin\?ok=signed_out/);
+    assert(await p.locator('#signin-link').isVisible(), 'still signed in after sign-out');
+    const resp = await p.goto(BASE + '/account');
+    assert(p.url().includes('/signin'), `account page reachable after sign-out: ${p.url()}`);
+    await ctx.close();
+  });
+
   await check('phone-sized screen: navigation stays visible and nothing overflows', async () => {
     const phone = await browser.newContext({ viewport: { width: 360, height: 740 } });
     const p = await phone.newPage();
@@ -106,6 +176,7 @@ try {
   });
 } finally {
   await browser.close();
+  smtp.close();
 }
 
 const failed = results.filter((r) => !r.ok).length;

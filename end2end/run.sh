@@ -10,7 +10,9 @@ BIN="$CARGO_TARGET_DIR/debug/vortex"
 command -v chromium >/dev/null || die "chromium is not installed (apt-get install chromium)"
 
 DB="vortex_e2e_$$"
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+PORT="$(free_port)"
+SMTP_PORT="$(free_port)"
 LOG="$(mktemp)"
 ensure_database "$DB"
 cleanup() {
@@ -20,7 +22,8 @@ cleanup() {
 trap cleanup EXIT
 
 export APP_ENV=test DATABASE_URL="postgres://${PGUSER:-postgres}@127.0.0.1:5432/$DB" \
-  REDIS_NAMESPACE="vortex-e2e-$$" BIND_ADDR="127.0.0.1:$PORT" SITE_ROOT="$SITE_DIR" LOG_FORMAT=json
+  REDIS_NAMESPACE="vortex-e2e-$$" BIND_ADDR="127.0.0.1:$PORT" SITE_ROOT="$SITE_DIR" LOG_FORMAT=json \
+  PUBLIC_URL="http://127.0.0.1:$PORT" SMTP_URL="smtp://127.0.0.1:$SMTP_PORT"
 "$BIN" migrate
 "$BIN" serve >"$LOG" 2>&1 &
 PID=$!
@@ -29,4 +32,4 @@ curl -sf "http://127.0.0.1:$PORT/health" >/dev/null || { cat "$LOG"; die "vortex
 
 cd end2end
 [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund
-BASE_URL="http://127.0.0.1:$PORT" node browser.test.mjs || { echo "--- server log ---"; tail -50 "$LOG"; exit 1; }
+BASE_URL="http://127.0.0.1:$PORT" SMTP_PORT="$SMTP_PORT" node browser.test.mjs || { echo "--- server log ---"; tail -50 "$LOG"; exit 1; }

@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 pub enum AppError {
     #[error("not found")]
     NotFound,
+    #[error("please sign in")]
+    Unauthorized,
     #[error("{message}")]
     Validation { field: String, message: String },
     #[error("temporarily unavailable: {message}")]
@@ -35,6 +37,7 @@ impl AppError {
     pub fn status(&self) -> http::StatusCode {
         match self {
             Self::NotFound => http::StatusCode::NOT_FOUND,
+            Self::Unauthorized => http::StatusCode::UNAUTHORIZED,
             Self::Validation { .. } => http::StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable { .. } => http::StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal | Self::ServerFn(_) => http::StatusCode::INTERNAL_SERVER_ERROR,

@@ -18,7 +18,13 @@ use leptos_router::{
 
 use crate::{
     components::layout::Layout,
-    pages::{home::HomePage, not_found::NotFound, status::StatusPage},
+    pages::{
+        account::AccountPage,
+        auth::{ForgotPasswordPage, ResetPasswordPage, SignInPage, SignUpPage, VerifyEmailPage},
+        home::HomePage,
+        not_found::NotFound,
+        status::StatusPage,
+    },
 };
 
 /// The product version shown in the footer.
@@ -32,6 +38,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
     use_request_nonce();
     let nonce = leptos::nonce::use_nonce();
+    let csrf = crate::components::forms::csrf_token();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -39,6 +46,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="color-scheme" content="dark light" />
+                <meta name="csrf-token" content=csrf />
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
                 <script nonce=nonce>{THEME_BOOT}</script>
                 <HydrationScripts options />
@@ -74,6 +82,12 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=NotFound>
                     <Route path=StaticSegment("") view=HomePage ssr=SsrMode::InOrder />
                     <Route path=StaticSegment("status") view=StatusPage ssr=SsrMode::InOrder />
+                    <Route path=StaticSegment("signin") view=SignInPage ssr=SsrMode::InOrder />
+                    <Route path=StaticSegment("signup") view=SignUpPage ssr=SsrMode::InOrder />
+                    <Route path=StaticSegment("verify-email") view=VerifyEmailPage ssr=SsrMode::InOrder />
+                    <Route path=StaticSegment("forgot-password") view=ForgotPasswordPage ssr=SsrMode::InOrder />
+                    <Route path=StaticSegment("reset-password") view=ResetPasswordPage ssr=SsrMode::InOrder />
+                    <Route path=StaticSegment("account") view=AccountPage ssr=SsrMode::Async />
                 </Routes>
             </Layout>
         </Router>

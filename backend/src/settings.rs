@@ -522,7 +522,20 @@ impl Settings {
         let smtp_url = r.secret("SMTP_URL");
         if let Some(u) = &smtp_url {
             match Url::parse(u.expose_secret()) {
-                Ok(parsed) if matches!(parsed.scheme(), "smtp" | "smtps") => {}
+                Ok(parsed) if matches!(parsed.scheme(), "smtp" | "smtps") => {
+                    // Plain SMTP only to a relay on this host; otherwise TLS (smtps://) or STARTTLS required.
+                    let local = matches!(
+                        parsed.host_str(),
+                        Some("localhost" | "127.0.0.1" | "::1" | "[::1]")
+                    );
+                    let tls = parsed.scheme() == "smtps"
+                        || parsed
+                            .query_pairs()
+                            .any(|(k, v)| k == "tls" && v == "required");
+                    if prod && !tls && !local {
+                        r.problem("SMTP_URL", "must use smtps:// or ?tls=required in production (credentials would travel in clear text)");
+                    }
+                }
                 _ => r.problem("SMTP_URL", "must be an smtp:// or smtps:// URL"),
             }
         } else if prod {
@@ -538,7 +551,11 @@ impl Settings {
                 "is not a valid mailbox (e.g. `Vortex <no-reply@example.org>`)",
             );
         }
-        let default_transport = if smtp_url.is_some() || prod { MailTransport::Smtp } else { MailTransport::Log };
+        let default_transport = if smtp_url.is_some() || prod {
+            MailTransport::Smtp
+        } else {
+            MailTransport::Log
+        };
         let mail_transport = r.parsed("MAIL_TRANSPORT", default_transport);
         if prod && mail_transport != MailTransport::Smtp {
             r.problem("MAIL_TRANSPORT", "must be smtp in production");
@@ -547,7 +564,8 @@ impl Settings {
             r.problem("SMTP_URL", "is required when MAIL_TRANSPORT=smtp");
         }
         let mail_file_dir = PathBuf::from(r.string("MAIL_FILE_DIR", "target/mail"));
-        let session_idle = Duration::from_secs(r.bounded("SESSION_IDLE_MINUTES", 30u64, 1, 1440) * 60);
+        let session_idle =
+            Duration::from_secs(r.bounded("SESSION_IDLE_MINUTES", 30u64, 1, 1440) * 60);
         let session_absolute =
             Duration::from_secs(r.bounded("SESSION_ABSOLUTE_HOURS", 12u64, 1, 720) * 3600);
 
@@ -737,10 +755,12 @@ pub fn random_token(bytes: usize) -> String {
 /// Lower-case hex.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 #[cfg(test)]

@@ -5,6 +5,11 @@
 #[derive(Debug, Clone)]
 pub struct CspNonce(pub String);
 
+/// The CSRF token for this request's `vortex_csrf` cookie, put into request extensions by the CSRF middleware
+/// and rendered into every form (and the page's `csrf-token` meta tag).
+#[derive(Debug, Clone)]
+pub struct CsrfToken(pub String);
+
 /// The client's address as resolved by the middleware (see [`client_ip`]).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub std::net::IpAddr);

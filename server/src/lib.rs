@@ -2,6 +2,7 @@
 //! command line and calls into here, so tests can start the same application on port 0.
 
 pub mod error;
+pub mod extract;
 pub mod middleware;
 pub mod routes;
 pub mod startup;

@@ -6,6 +6,7 @@
 //! vortex migrate                           apply database migrations
 //! vortex check-config [--verify-connections]
 //! vortex jobs list|show|retry|housekeeping operator commands for the job queue
+//! vortex create-admin --email …           create or promote an admin (password from stdin or a file)
 //! ```
 
 use std::{process::ExitCode, time::Duration};
@@ -45,6 +46,13 @@ enum Command {
         /// Also connect to Postgres, Redis and SMTP.
         #[arg(long)]
         verify_connections: bool,
+    },
+    /// Create an admin account, or promote an existing account to admin. The password (for a new account) is
+    /// read from the file named by VORTEX_ADMIN_PASSWORD_FILE, or else from the first line of stdin; never from
+    /// the command line.
+    CreateAdmin {
+        #[arg(long)]
+        email: String,
     },
     /// Inspect and operate the job queue.
     Jobs {
@@ -125,8 +133,41 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Jobs { command } => jobs(ctx, command).await,
+        Command::CreateAdmin { email } => {
+            let password = read_admin_password()?;
+            let message =
+                server::routes::account::create_or_promote_admin(&ctx, &email, password).await?;
+            println!("{message}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::CheckConfig { .. } => unreachable!("handled above"),
     }
+}
+
+/// The new admin's password: from `VORTEX_ADMIN_PASSWORD_FILE`, else the first line of stdin (`None` when
+/// stdin is a terminal with nothing typed or empty, which is fine for promoting an existing account).
+fn read_admin_password() -> anyhow::Result<Option<String>> {
+    use std::io::{BufRead, IsTerminal};
+    if let Ok(path) = std::env::var("VORTEX_ADMIN_PASSWORD_FILE") {
+        let content = std::fs::read_to_string(&path).map_err(|e| {
+            anyhow::anyhow!(
+                "VORTEX_ADMIN_PASSWORD_FILE: cannot read `{path}`: {}",
+                e.kind()
+            )
+        })?;
+        return Ok(
+            Some(content.trim_end_matches(['\r', '\n']).to_owned()).filter(|p| !p.is_empty())
+        );
+    }
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprintln!(
+            "Password for the new admin (input is shown; prefer piping it or VORTEX_ADMIN_PASSWORD_FILE):"
+        );
+    }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line)?;
+    Ok(Some(line.trim_end_matches(['\r', '\n']).to_owned()).filter(|p| !p.is_empty()))
 }
 
 /// Turns true on SIGTERM or Ctrl-C.

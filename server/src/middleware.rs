@@ -10,7 +10,8 @@
 //! 6. body limit (`BODY_LIMIT_BYTES`) → 413;
 //! 7. compression;
 //! 8. security headers (CSP with a per-response nonce, nosniff, frame-ancestors, referrer policy, …);
-//! 9. CORS for the configured origins only.
+//! 9. CORS for the configured origins only;
+//! 10. CSRF: Fetch-Metadata/Origin check and signed double-submit token on cookie-authenticated writes.
 
 use std::time::{Duration, Instant};
 
@@ -43,6 +44,7 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
     // Layers added last run first, so this list reads innermost → outermost.
     router
         .layer(cors(&settings.allowed_origins()))
+        .layer(middleware::from_fn_with_state(state.clone(), csrf_protect))
         .layer(middleware::from_fn(security_headers))
         .layer(CompressionLayer::new())
         .layer(RequestBodyLimitLayer::new(settings.body_limit_bytes))
@@ -182,8 +184,13 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 async fn security_headers(mut req: Request<Body>, next: Next) -> Response {
     let nonce = backend::settings::random_token(16);
     req.extensions_mut().insert(CspNonce(nonce.clone()));
+    let cacheable = req.uri().path().starts_with("/pkg/") || req.uri().path() == "/favicon.svg";
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
+    // Pages and API answers may carry personal data: never stored by browsers or shared caches (CF2).
+    if !cacheable && !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     let csp = format!(
         "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
          style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'; connect-src 'self'; \
@@ -233,6 +240,103 @@ fn cors(origins: &[String]) -> CorsLayer {
         ])
         .expose_headers([X_REQUEST_ID.clone()])
         .max_age(Duration::from_secs(600))
+}
+
+/// Paths whose writes are authenticated by bearer tokens only (no ambient cookie authority), so CSRF does
+/// not apply: the REST API and the operator API.
+fn csrf_exempt(path: &str) -> bool {
+    path.starts_with("/api/v1/") || path.starts_with("/ops/")
+}
+
+/// CSRF defence (see `backend::auth::csrf`). Also makes sure every browser has a CSRF cookie and puts the
+/// matching token into the request for the page to render into its forms.
+async fn csrf_protect(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    use backend::auth::{csrf, session::read_cookie};
+    let settings = &state.ctx.settings;
+    let keys = &state.ctx.keys;
+    let name = csrf::cookie_name(settings);
+    let existing = read_cookie(req.headers(), name)
+        .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_owned);
+    let fresh = existing.is_none();
+    let cookie_value = existing.unwrap_or_else(backend::auth::random_secret);
+    let token = csrf::token_for(keys, &cookie_value);
+
+    let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let mut req = req;
+    if unsafe_method && !csrf_exempt(req.uri().path()) {
+        if let Some(problem) = csrf::origin_problem(req.headers(), settings) {
+            tracing::warn!(problem, "CSRF check failed");
+            return csrf_refused();
+        }
+        let mut provided = req
+            .headers()
+            .get(csrf::HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let is_form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+        if provided.is_none() && is_form {
+            let (parts, body) = req.into_parts();
+            let bytes = match axum::body::to_bytes(body, settings.body_limit_bytes).await {
+                Ok(b) => b,
+                Err(_) => {
+                    return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
+                        .into_response();
+                }
+            };
+            provided = url::form_urlencoded::parse(&bytes)
+                .find(|(k, _)| k == csrf::FORM_FIELD)
+                .map(|(_, v)| v.into_owned());
+            req = Request::from_parts(parts, Body::from(bytes));
+        }
+        let valid = !fresh
+            && provided
+                .as_deref()
+                .is_some_and(|t| csrf::verify(keys, &cookie_value, t));
+        if !valid {
+            tracing::warn!(
+                cookie_present = !fresh,
+                token_present = provided.is_some(),
+                "CSRF token rejected"
+            );
+            return csrf_refused();
+        }
+    }
+    req.extensions_mut().insert(backend::web::CsrfToken(token));
+    let mut resp = next.run(req).await;
+    let already_set = resp
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|v| v.starts_with(&format!("{name}="))));
+    if fresh && !already_set {
+        let cookie = backend::auth::session::cookie(
+            settings,
+            name,
+            &cookie_value,
+            Duration::from_secs(12 * 3600),
+        );
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            resp.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    resp
+}
+
+fn csrf_refused() -> Response {
+    crate::extract::html_error(
+        StatusCode::FORBIDDEN,
+        "Form expired",
+        "This form has expired or was sent from another site. Go back, reload the page and try again.",
+    )
 }
 
 #[cfg(test)]

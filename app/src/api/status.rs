@@ -27,7 +27,7 @@ pub struct ServiceStatus {
 }
 
 /// Checks Postgres and Redis and counts jobs. Public (no secrets, no user data).
-#[server(endpoint = "status")]
+#[server(endpoint = "status", input = leptos::server_fn::codec::GetUrl)]
 pub async fn get_status() -> Result<ServiceStatus, AppError> {
     let ctx = expect_context::<backend::Ctx>();
     let report = ctx.readiness().await;

@@ -3,7 +3,10 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-use crate::components::theme::ThemeToggle;
+use crate::{
+    api::account::get_viewer,
+    components::{forms::CsrfField, theme::ThemeToggle},
+};
 
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {
@@ -19,6 +22,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                     <A href="/" exact=true>"Home"</A>
                     <A href="/status">"Status"</A>
                 </nav>
+                <UserMenu />
                 <ThemeToggle />
             </div>
         </header>
@@ -29,5 +33,35 @@ pub fn Layout(children: Children) -> impl IntoView {
                 <span class="muted">"Self-hosted strategy research and paper trading"</span>
             </div>
         </footer>
+    }
+}
+
+/// Sign-in links, or the signed-in user's name with account and sign-out.
+#[component]
+fn UserMenu() -> impl IntoView {
+    let viewer = Resource::new(|| (), |_| get_viewer());
+    view! {
+        <div class="user-menu">
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match viewer.await.ok().flatten() {
+                        Some(v) => {
+                            let name = if v.display_name.is_empty() { v.email.clone() } else { v.display_name.clone() };
+                            view! {
+                                <A href="/account" attr:class="user-name" attr:id="account-link">{name}</A>
+                                <form method="post" action="/auth/signout" class="signout-form">
+                                    <CsrfField />
+                                    <button id="signout" class="button small" type="submit">"Sign out"</button>
+                                </form>
+                            }.into_any()
+                        }
+                        None => view! {
+                            <A href="/signin" attr:id="signin-link">"Sign in"</A>
+                            <A href="/signup" attr:class="button small primary">"Sign up"</A>
+                        }.into_any(),
+                    }
+                })}
+            </Transition>
+        </div>
     }
 }

@@ -1,5 +1,7 @@
 //! One module per page.
 
+pub mod account;
+pub mod auth;
 pub mod error;
 pub mod home;
 pub mod not_found;

@@ -140,7 +140,18 @@ pub async fn authenticate(db: &PgPool, secret: &str) -> sqlx::Result<Option<Auth
     .bind(super::sha256(secret))
     .fetch_optional(db)
     .await?;
-    let Some((token_id, scope, user_id, email, display_name, role, email_verified, time_zone, last_used)) = row else {
+    let Some((
+        token_id,
+        scope,
+        user_id,
+        email,
+        display_name,
+        role,
+        email_verified,
+        time_zone,
+        last_used,
+    )) = row
+    else {
         return Ok(None);
     };
     if last_used.is_none_or(|t| Utc::now() - t > chrono::Duration::seconds(60)) {
@@ -156,6 +167,9 @@ pub async fn authenticate(db: &PgPool, secret: &str) -> sqlx::Result<Option<Auth
         role: Role::parse(&role).unwrap_or(Role::Viewer),
         email_verified,
         time_zone,
-        credential: Credential::ApiToken { token_id, scope: Scope::parse(&scope).unwrap_or(Scope::Read) },
+        credential: Credential::ApiToken {
+            token_id,
+            scope: Scope::parse(&scope).unwrap_or(Scope::Read),
+        },
     }))
 }

@@ -40,7 +40,11 @@ pub struct Entry<'a> {
 ///
 /// # Errors
 /// Database errors.
-pub async fn record(conn: &mut PgConnection, meta: &RequestMeta, entry: Entry<'_>) -> sqlx::Result<()> {
+pub async fn record(
+    conn: &mut PgConnection,
+    meta: &RequestMeta,
+    entry: Entry<'_>,
+) -> sqlx::Result<()> {
     tracing::info!(
         target: "audit",
         event = entry.event,
@@ -49,7 +53,11 @@ pub async fn record(conn: &mut PgConnection, meta: &RequestMeta, entry: Entry<'_
         client_ip = %meta.ip,
         "audit event"
     );
-    let detail = if entry.detail.is_null() { serde_json::json!({}) } else { entry.detail };
+    let detail = if entry.detail.is_null() {
+        serde_json::json!({})
+    } else {
+        entry.detail
+    };
     sqlx::query(
         r#"insert into audit_event (user_id, actor_id, event, subject_email, ip, user_agent, detail)
            values ($1, $2, $3, $4, $5, $6, $7)"#,

@@ -16,7 +16,11 @@ pub const FORM_FIELD: &str = "csrf";
 pub const HEADER: &str = "x-csrf-token";
 
 pub fn cookie_name(settings: &Settings) -> &'static str {
-    if settings.secure_cookies() { "__Host-vortex_csrf" } else { "vortex_csrf" }
+    if settings.secure_cookies() {
+        "__Host-vortex_csrf"
+    } else {
+        "vortex_csrf"
+    }
 }
 
 /// The token that forms must carry for a given cookie value.
@@ -29,7 +33,8 @@ pub fn token_for(keys: &AuthKeys, cookie_value: &str) -> String {
 
 /// Whether `token` matches the cookie (constant time).
 pub fn verify(keys: &AuthKeys, cookie_value: &str, token: &str) -> bool {
-    cookie_value.len() == 64 && super::constant_time_eq(token_for(keys, cookie_value).as_bytes(), token.as_bytes())
+    cookie_value.len() == 64
+        && super::constant_time_eq(token_for(keys, cookie_value).as_bytes(), token.as_bytes())
 }
 
 /// Why a request failed the origin check, if it did.
@@ -52,8 +57,14 @@ pub fn origin_problem(headers: &http::HeaderMap, settings: &Settings) -> Option<
         return Some("foreign origin");
     }
     if let Some(referer) = get("referer") {
-        let origin = url::Url::parse(referer).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
-        return if same(&origin) { None } else { Some("foreign referer") };
+        let origin = url::Url::parse(referer)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default();
+        return if same(&origin) {
+            None
+        } else {
+            Some("foreign referer")
+        };
     }
     None
 }

@@ -33,7 +33,11 @@ impl Purpose {
 ///
 /// # Errors
 /// Database errors.
-pub async fn create(conn: &mut PgConnection, user_id: Uuid, purpose: Purpose) -> sqlx::Result<String> {
+pub async fn create(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    purpose: Purpose,
+) -> sqlx::Result<String> {
     let token = super::random_secret();
     sqlx::query("update user_token set used_at = now() where user_id = $1 and purpose = $2 and used_at is null")
         .bind(user_id)
@@ -56,7 +60,11 @@ pub async fn create(conn: &mut PgConnection, user_id: Uuid, purpose: Purpose) ->
 ///
 /// # Errors
 /// Database errors.
-pub async fn consume(conn: &mut PgConnection, token: &str, purpose: Purpose) -> sqlx::Result<Option<Uuid>> {
+pub async fn consume(
+    conn: &mut PgConnection,
+    token: &str,
+    purpose: Purpose,
+) -> sqlx::Result<Option<Uuid>> {
     if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ok(None);
     }
@@ -68,5 +76,22 @@ pub async fn consume(conn: &mut PgConnection, token: &str, purpose: Purpose) -> 
     .bind(super::sha256(token))
     .bind(purpose.as_str())
     .fetch_optional(conn)
+    .await
+}
+
+/// The user a token belongs to, if it is still usable, without using it up (to validate a form first).
+///
+/// # Errors
+/// Database errors.
+pub async fn peek(db: &sqlx::PgPool, token: &str, purpose: Purpose) -> sqlx::Result<Option<Uuid>> {
+    if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(None);
+    }
+    sqlx::query_scalar(
+        "select user_id from user_token where token_hash = $1 and purpose = $2 and used_at is null and expires_at > now()",
+    )
+    .bind(super::sha256(token))
+    .bind(purpose.as_str())
+    .fetch_optional(db)
     .await
 }

@@ -111,7 +111,13 @@ impl AuthUser {
     /// Whether this request may change data: viewers and read-scoped API tokens may not.
     pub fn can_write(&self) -> bool {
         self.role != Role::Viewer
-            && !matches!(self.credential, Credential::ApiToken { scope: Scope::Read, .. })
+            && !matches!(
+                self.credential,
+                Credential::ApiToken {
+                    scope: Scope::Read,
+                    ..
+                }
+            )
     }
 
     pub fn session_id(&self) -> Option<&str> {
@@ -132,8 +138,15 @@ pub struct RequestMeta {
 impl RequestMeta {
     pub fn new(ip: impl Into<String>, user_agent: &str) -> Self {
         // User agents are attacker-controlled: bounded and without control characters.
-        let ua: String = user_agent.chars().filter(|c| !c.is_control()).take(256).collect();
-        Self { ip: ip.into(), user_agent: ua }
+        let ua: String = user_agent
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(256)
+            .collect();
+        Self {
+            ip: ip.into(),
+            user_agent: ua,
+        }
     }
 }
 
@@ -147,7 +160,8 @@ pub struct AuthKeys {
 }
 
 fn derive(secret: &[u8], label: &str) -> [u8; 32] {
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
     mac.update(label.as_bytes());
     mac.finalize().into_bytes().into()
 }

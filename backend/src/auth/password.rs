@@ -15,7 +15,11 @@ pub const MAX_CHARS: usize = 128;
 static COMMON: OnceLock<HashSet<&'static str>> = OnceLock::new();
 
 fn common() -> &'static HashSet<&'static str> {
-    COMMON.get_or_init(|| include_str!("../../data/common-passwords.txt").lines().collect())
+    COMMON.get_or_init(|| {
+        include_str!("../../data/common-passwords.txt")
+            .lines()
+            .collect()
+    })
 }
 
 /// Why a new password is not acceptable, in words for the user.
@@ -45,7 +49,9 @@ impl PolicyError {
         match self {
             Self::TooShort => "Use at least 12 characters.",
             Self::TooLong => "Use at most 128 characters.",
-            Self::Common => "This password is too common; choose another one (a phrase of several words works well).",
+            Self::Common => {
+                "This password is too common; choose another one (a phrase of several words works well)."
+            }
             Self::Repetitive => "This password repeats too few characters; choose another one.",
             Self::SameAsEmail => "The password must not be your email address.",
             Self::ControlCharacters => "The password contains invisible control characters.",
@@ -78,7 +84,9 @@ pub fn check_policy(password: &str, email: &str) -> Result<(), PolicyError> {
     }
     let email = email.to_lowercase();
     let local = email.split('@').next().unwrap_or_default();
-    if lower == email || (local.len() >= 4 && lower.trim_matches(|c: char| !c.is_alphanumeric()) == local) {
+    if lower == email
+        || (local.len() >= 4 && lower.trim_matches(|c: char| !c.is_alphanumeric()) == local)
+    {
         return Err(PolicyError::SameAsEmail);
     }
     Ok(())
@@ -86,7 +94,8 @@ pub fn check_policy(password: &str, email: &str) -> Result<(), PolicyError> {
 
 fn hasher() -> Argon2<'static> {
     // Explicit rather than Argon2::default(), so a change of the crate's defaults cannot weaken hashes.
-    let params = Params::new(19 * 1024, 2, 1, Some(32)).expect("static argon2 parameters are valid");
+    let params =
+        Params::new(19 * 1024, 2, 1, Some(32)).expect("static argon2 parameters are valid");
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
@@ -95,7 +104,9 @@ fn hasher() -> Argon2<'static> {
 /// # Errors
 /// Only if the OS random generator fails.
 pub fn hash_blocking(password: &str) -> anyhow::Result<String> {
-    let hash = hasher().hash_password(password.as_bytes()).map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
+    let hash = hasher()
+        .hash_password(password.as_bytes())
+        .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
     Ok(hash.to_string())
 }
 
@@ -103,7 +114,9 @@ pub fn hash_blocking(password: &str) -> anyhow::Result<String> {
 /// counts as a mismatch.
 pub fn verify_blocking(password: &str, phc: &str) -> bool {
     match PasswordHash::new(phc) {
-        Ok(parsed) => hasher().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => hasher()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }
@@ -155,7 +168,10 @@ mod tests {
         let salt_b64 = a.split('$').nth(4).unwrap();
         assert!(salt_b64.len() >= 22, "salt of at least 16 bytes");
         assert!(verify_blocking("correct horse battery staple", &a));
-        assert!(!verify_blocking("Correct horse battery staple", &a), "no case folding");
+        assert!(
+            !verify_blocking("Correct horse battery staple", &a),
+            "no case folding"
+        );
         assert!(!verify_blocking("x", "not a phc string"));
     }
 
@@ -173,14 +189,38 @@ mod tests {
 
     #[test]
     fn the_policy_refuses_short_long_common_and_repetitive_passwords() {
-        assert_eq!(check_policy("short pass", "a@b.co"), Err(PolicyError::TooShort));
-        assert_eq!(check_policy(&"abcd".repeat(33), "a@b.co"), Err(PolicyError::TooLong));
-        assert_eq!(check_policy("password1234", "a@b.co"), Err(PolicyError::Common));
-        assert_eq!(check_policy("Dragon123456!", "a@b.co"), Err(PolicyError::Common));
-        assert_eq!(check_policy("qwertyuiop123", "a@b.co"), Err(PolicyError::Common));
-        assert_eq!(check_policy("aaaaaaaaaaaaaaaa", "a@b.co"), Err(PolicyError::Repetitive));
-        assert_eq!(check_policy("longtrader@example.org", "longtrader@example.org"), Err(PolicyError::SameAsEmail));
-        assert_eq!(check_policy("tab\tinside passphrase", "a@b.co"), Err(PolicyError::ControlCharacters));
+        assert_eq!(
+            check_policy("short pass", "a@b.co"),
+            Err(PolicyError::TooShort)
+        );
+        assert_eq!(
+            check_policy(&"abcd".repeat(33), "a@b.co"),
+            Err(PolicyError::TooLong)
+        );
+        assert_eq!(
+            check_policy("password1234", "a@b.co"),
+            Err(PolicyError::Common)
+        );
+        assert_eq!(
+            check_policy("Dragon123456!", "a@b.co"),
+            Err(PolicyError::Common)
+        );
+        assert_eq!(
+            check_policy("qwertyuiop123", "a@b.co"),
+            Err(PolicyError::Common)
+        );
+        assert_eq!(
+            check_policy("aaaaaaaaaaaaaaaa", "a@b.co"),
+            Err(PolicyError::Repetitive)
+        );
+        assert_eq!(
+            check_policy("longtrader@example.org", "longtrader@example.org"),
+            Err(PolicyError::SameAsEmail)
+        );
+        assert_eq!(
+            check_policy("tab\tinside passphrase", "a@b.co"),
+            Err(PolicyError::ControlCharacters)
+        );
     }
 
     #[test]

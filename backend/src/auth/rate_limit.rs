@@ -67,12 +67,27 @@ async fn over(
 /// # Errors
 /// Database errors.
 pub async fn check_signin(db: &PgPool, email: &str, ip: &str) -> sqlx::Result<Result<(), u64>> {
-    let account =
-        over(db, &[event::SIGNIN_FAILED], Some(email), None, SIGNIN_WINDOW, SIGNIN_FAILURES_PER_ACCOUNT).await?;
+    let account = over(
+        db,
+        &[event::SIGNIN_FAILED],
+        Some(email),
+        None,
+        SIGNIN_WINDOW,
+        SIGNIN_FAILURES_PER_ACCOUNT,
+    )
+    .await?;
     if account.is_err() {
         return Ok(account);
     }
-    over(db, &[event::SIGNIN_FAILED], None, Some(ip), SIGNIN_WINDOW, SIGNIN_FAILURES_PER_IP).await
+    over(
+        db,
+        &[event::SIGNIN_FAILED],
+        None,
+        Some(ip),
+        SIGNIN_WINDOW,
+        SIGNIN_FAILURES_PER_IP,
+    )
+    .await
 }
 
 /// Whether another sign-up from `ip` is allowed.
@@ -80,16 +95,39 @@ pub async fn check_signin(db: &PgPool, email: &str, ip: &str) -> sqlx::Result<Re
 /// # Errors
 /// Database errors.
 pub async fn check_signup(db: &PgPool, ip: &str) -> sqlx::Result<Result<(), u64>> {
-    over(db, &[event::SIGNUP], None, Some(ip), HOUR, SIGNUPS_PER_IP_PER_HOUR).await
+    over(
+        db,
+        &[event::SIGNUP],
+        None,
+        Some(ip),
+        HOUR,
+        SIGNUPS_PER_IP_PER_HOUR,
+    )
+    .await
 }
 
 /// Whether another reset or verification email may be requested for `email` from `ip`.
 ///
 /// # Errors
 /// Database errors.
-pub async fn check_email_request(db: &PgPool, email: &str, ip: &str) -> sqlx::Result<Result<(), u64>> {
-    let kinds = [event::PASSWORD_RESET_REQUESTED, event::VERIFICATION_REQUESTED];
-    let per_address = over(db, &kinds, Some(email), None, HOUR, EMAILS_PER_ADDRESS_PER_HOUR).await?;
+pub async fn check_email_request(
+    db: &PgPool,
+    email: &str,
+    ip: &str,
+) -> sqlx::Result<Result<(), u64>> {
+    let kinds = [
+        event::PASSWORD_RESET_REQUESTED,
+        event::VERIFICATION_REQUESTED,
+    ];
+    let per_address = over(
+        db,
+        &kinds,
+        Some(email),
+        None,
+        HOUR,
+        EMAILS_PER_ADDRESS_PER_HOUR,
+    )
+    .await?;
     if per_address.is_err() {
         return Ok(per_address);
     }

@@ -21,7 +21,11 @@ const TOKEN_TYPE: &str = "session";
 
 /// The session cookie's name: `__Host-` prefixed (and `Secure`) whenever the site is served over HTTPS.
 pub fn cookie_name(settings: &Settings) -> &'static str {
-    if settings.secure_cookies() { "__Host-vortex_session" } else { "vortex_session" }
+    if settings.secure_cookies() {
+        "__Host-vortex_session"
+    } else {
+        "vortex_session"
+    }
 }
 
 /// A `Set-Cookie` value: HttpOnly, SameSite=Lax, Path=/, no Domain; Secure over HTTPS.
@@ -29,7 +33,11 @@ pub fn cookie(settings: &Settings, name: &str, value: &str, max_age: Duration) -
     format!(
         "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
         max_age.as_secs(),
-        if settings.secure_cookies() { "; Secure" } else { "" }
+        if settings.secure_cookies() {
+            "; Secure"
+        } else {
+            ""
+        }
     )
 }
 
@@ -104,7 +112,11 @@ pub async fn create(
         exp: expires_at.timestamp(),
     };
     let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.jwt_encoding)?;
-    Ok(NewSession { session_id, token, expires_at })
+    Ok(NewSession {
+        session_id,
+        token,
+        expires_at,
+    })
 }
 
 fn validation() -> Validation {
@@ -173,7 +185,11 @@ pub async fn authenticate(
 ///
 /// # Errors
 /// Database errors.
-pub async fn revoke(db: &PgPool, user_id: Uuid, session_id: &str) -> sqlx::Result<bool> {
+pub async fn revoke(
+    db: impl sqlx::PgExecutor<'_>,
+    user_id: Uuid,
+    session_id: &str,
+) -> sqlx::Result<bool> {
     let r = sqlx::query(
         "update user_session set revoked_at = now() where session_id = $1 and user_id = $2 and revoked_at is null",
     )
@@ -188,7 +204,11 @@ pub async fn revoke(db: &PgPool, user_id: Uuid, session_id: &str) -> sqlx::Resul
 ///
 /// # Errors
 /// Database errors.
-pub async fn revoke_all(db: &PgPool, user_id: Uuid, keep: Option<&str>) -> sqlx::Result<u64> {
+pub async fn revoke_all(
+    db: impl sqlx::PgExecutor<'_>,
+    user_id: Uuid,
+    keep: Option<&str>,
+) -> sqlx::Result<u64> {
     let r = sqlx::query(
         r#"update user_session set revoked_at = now()
            where user_id = $1 and revoked_at is null and ($2::text is null or session_id <> $2)"#,
@@ -223,7 +243,12 @@ pub fn public_id(session_id: &str) -> String {
 ///
 /// # Errors
 /// Database errors.
-pub async fn list(db: &PgPool, settings: &Settings, user_id: Uuid, current: Option<&str>) -> sqlx::Result<Vec<SessionInfo>> {
+pub async fn list(
+    db: &PgPool,
+    settings: &Settings,
+    user_id: Uuid,
+    current: Option<&str>,
+) -> sqlx::Result<Vec<SessionInfo>> {
     let rows = sqlx::query_as::<_, (String, String, String, DateTime<Utc>, DateTime<Utc>)>(
         r#"select session_id, user_agent, ip, created_at, last_seen_at from user_session
            where user_id = $1 and revoked_at is null and expires_at > now()
@@ -236,14 +261,16 @@ pub async fn list(db: &PgPool, settings: &Settings, user_id: Uuid, current: Opti
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(session_id, user_agent, ip, created_at, last_seen_at)| SessionInfo {
-            public_id: public_id(&session_id),
-            current: current == Some(session_id.as_str()),
-            user_agent,
-            ip,
-            created_at,
-            last_seen_at,
-            session_id,
-        })
+        .map(
+            |(session_id, user_agent, ip, created_at, last_seen_at)| SessionInfo {
+                public_id: public_id(&session_id),
+                current: current == Some(session_id.as_str()),
+                user_agent,
+                ip,
+                created_at,
+                last_seen_at,
+                session_id,
+            },
+        )
         .collect())
 }

@@ -20,7 +20,16 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
-type UserRow = (Uuid, String, String, String, String, bool, bool, DateTime<Utc>);
+type UserRow = (
+    Uuid,
+    String,
+    String,
+    String,
+    String,
+    bool,
+    bool,
+    DateTime<Utc>,
+);
 
 const USER_COLUMNS: &str = "user_id, email, display_name, role, time_zone, email_verified_at is not null, \
                             disabled_at is not null, created_at";
@@ -57,8 +66,15 @@ pub fn parse_email(input: &str) -> Result<String, &'static str> {
     let domain_ok = domain.contains('.')
         && !domain.starts_with('.')
         && !domain.ends_with('.')
-        && domain.chars().all(|c| c.is_alphanumeric() || c == '.' || c == '-');
-    if local.is_empty() || local.len() > 64 || local.contains('@') || !domain_ok || s.contains(['<', '>', ',', ';', '"']) {
+        && domain
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '.' || c == '-');
+    if local.is_empty()
+        || local.len() > 64
+        || local.contains('@')
+        || !domain_ok
+        || s.contains(['<', '>', ',', ';', '"'])
+    {
         return Err("That email address is not valid.");
     }
     Ok(format!("{local}@{}", domain.to_lowercase()))
@@ -95,7 +111,20 @@ pub async fn insert(
 /// # Errors
 /// Database errors.
 pub async fn find_for_signin(db: &PgPool, email: &str) -> sqlx::Result<Option<(User, String)>> {
-    let row = sqlx::query_as::<_, (Uuid, String, String, String, String, bool, bool, DateTime<Utc>, String)>(&format!(
+    let row = sqlx::query_as::<
+        _,
+        (
+            Uuid,
+            String,
+            String,
+            String,
+            String,
+            bool,
+            bool,
+            DateTime<Utc>,
+            String,
+        ),
+    >(&format!(
         "select {USER_COLUMNS}, password_hash from app_user where lower(email) = lower($1)"
     ))
     .bind(email)
@@ -109,10 +138,12 @@ pub async fn find_for_signin(db: &PgPool, email: &str) -> sqlx::Result<Option<(U
 /// # Errors
 /// Database errors.
 pub async fn get(db: &PgPool, user_id: Uuid) -> sqlx::Result<Option<User>> {
-    let row = sqlx::query_as::<_, UserRow>(&format!("select {USER_COLUMNS} from app_user where user_id = $1"))
-        .bind(user_id)
-        .fetch_optional(db)
-        .await?;
+    let row = sqlx::query_as::<_, UserRow>(&format!(
+        "select {USER_COLUMNS} from app_user where user_id = $1"
+    ))
+    .bind(user_id)
+    .fetch_optional(db)
+    .await?;
     Ok(row.map(to_user))
 }
 
@@ -121,10 +152,12 @@ pub async fn get(db: &PgPool, user_id: Uuid) -> sqlx::Result<Option<User>> {
 /// # Errors
 /// Database errors.
 pub async fn password_hash(db: &PgPool, user_id: Uuid) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar("select password_hash from app_user where user_id = $1 and disabled_at is null")
-        .bind(user_id)
-        .fetch_optional(db)
-        .await
+    sqlx::query_scalar(
+        "select password_hash from app_user where user_id = $1 and disabled_at is null",
+    )
+    .bind(user_id)
+    .fetch_optional(db)
+    .await
 }
 
 /// Replaces the password hash (and restarts the sign-in failure window).
@@ -132,11 +165,13 @@ pub async fn password_hash(db: &PgPool, user_id: Uuid) -> sqlx::Result<Option<St
 /// # Errors
 /// Database errors.
 pub async fn set_password(conn: &mut PgConnection, user_id: Uuid, hash: &str) -> sqlx::Result<()> {
-    sqlx::query("update app_user set password_hash = $2, password_changed_at = now() where user_id = $1")
-        .bind(user_id)
-        .bind(hash)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "update app_user set password_hash = $2, password_changed_at = now() where user_id = $1",
+    )
+    .bind(user_id)
+    .bind(hash)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -144,7 +179,12 @@ pub async fn set_password(conn: &mut PgConnection, user_id: Uuid, hash: &str) ->
 ///
 /// # Errors
 /// Database errors.
-pub async fn update_profile(db: &PgPool, user_id: Uuid, display_name: &str, time_zone: &str) -> sqlx::Result<()> {
+pub async fn update_profile(
+    db: &PgPool,
+    user_id: Uuid,
+    display_name: &str,
+    time_zone: &str,
+) -> sqlx::Result<()> {
     sqlx::query("update app_user set display_name = $2, time_zone = $3 where user_id = $1")
         .bind(user_id)
         .bind(display_name)
@@ -170,7 +210,11 @@ pub async fn mark_verified(conn: &mut PgConnection, user_id: Uuid) -> sqlx::Resu
 ///
 /// # Errors
 /// Database errors.
-pub async fn set_role(conn: &mut PgConnection, user_id: Uuid, role: Role) -> sqlx::Result<Option<Role>> {
+pub async fn set_role(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    role: Role,
+) -> sqlx::Result<Option<Role>> {
     let old: Option<String> =
         sqlx::query_scalar("update app_user u set role = $2 from app_user old where u.user_id = $1 and old.user_id = $1 returning old.role")
             .bind(user_id)
@@ -207,14 +251,32 @@ pub fn parse_time_zone(input: &str) -> Result<String, &'static str> {
         .map_err(|_| "Unknown time zone; use a name like Europe/Zurich or UTC.")
 }
 
+/// A timestamp in the user's time zone, e.g. `2026-11-22 19:05 CET`.
+pub fn format_time(t: DateTime<Utc>, time_zone: &str) -> String {
+    let tz: chrono_tz::Tz = time_zone.parse().unwrap_or(chrono_tz::UTC);
+    t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn emails_are_validated_and_their_domain_lower_cased() {
-        assert_eq!(parse_email("  Ann.Lee+x@Example.ORG "), Ok("Ann.Lee+x@example.org".into()));
-        for bad in ["", "no-at", "a@b", "a@.com", "a b@c.de", "a@b.com\r\nBcc: x@y.z", "<a@b.com>", "a@b.com,c@d.com"] {
+        assert_eq!(
+            parse_email("  Ann.Lee+x@Example.ORG "),
+            Ok("Ann.Lee+x@example.org".into())
+        );
+        for bad in [
+            "",
+            "no-at",
+            "a@b",
+            "a@.com",
+            "a b@c.de",
+            "a@b.com\r\nBcc: x@y.z",
+            "<a@b.com>",
+            "a@b.com,c@d.com",
+        ] {
             assert!(parse_email(bad).is_err(), "{bad:?}");
         }
     }

@@ -33,7 +33,9 @@ pub(crate) async fn run(job: &JobCtx) -> Result<(), JobError> {
             let is_final = job.job.attempt >= job.job.max_attempts;
             let message = format!("{e:#}");
             outbox::mark_failed(&job.ctx.db, email_id, &message, is_final).await?;
-            Err(JobError::Retry(anyhow::anyhow!("sending email {email_id}: {message}")))
+            Err(JobError::Retry(anyhow::anyhow!(
+                "sending email {email_id}: {message}"
+            )))
         }
     }
 }

@@ -71,7 +71,11 @@ impl Mailer {
             }
             MailTransport::Log => Transport::Log,
         };
-        Ok(Self { transport, from: settings.mail_from.parse()?, smtp_configured: smtp.is_some() })
+        Ok(Self {
+            transport,
+            from: settings.mail_from.parse()?,
+            smtp_configured: smtp.is_some(),
+        })
     }
 
     /// Whether an SMTP server is configured (for `check-config --verify-connections`).
@@ -111,7 +115,10 @@ impl Mailer {
             .to(to)
             .subject(email.subject.clone())
             .header(MessageId::from(email.message_id.clone()))
-            .multipart(MultiPart::alternative_plain_html(email.text.clone(), email.html.clone()))?;
+            .multipart(MultiPart::alternative_plain_html(
+                email.text.clone(),
+                email.html.clone(),
+            ))?;
         match &self.transport {
             Transport::Smtp(t) => {
                 t.send(message).await?;

@@ -57,7 +57,15 @@ pub async fn pending(db: &PgPool, email_id: Uuid) -> sqlx::Result<Option<Outgoin
     .bind(email_id)
     .fetch_optional(db)
     .await?;
-    Ok(row.map(|(to, subject, text, html, message_id)| OutgoingEmail { to, subject, text, html, message_id }))
+    Ok(
+        row.map(|(to, subject, text, html, message_id)| OutgoingEmail {
+            to,
+            subject,
+            text,
+            html,
+            message_id,
+        }),
+    )
 }
 
 /// Records a successful delivery.
@@ -78,7 +86,12 @@ pub async fn mark_sent(conn: &mut PgConnection, email_id: Uuid) -> sqlx::Result<
 ///
 /// # Errors
 /// Database errors.
-pub async fn mark_failed(db: &PgPool, email_id: Uuid, error: &str, is_final: bool) -> sqlx::Result<()> {
+pub async fn mark_failed(
+    db: &PgPool,
+    email_id: Uuid,
+    error: &str,
+    is_final: bool,
+) -> sqlx::Result<()> {
     sqlx::query(
         r#"update email_outbox set attempts = attempts + 1, last_error = left($2, 2000),
                status = case when $3 then 'failed' else status end

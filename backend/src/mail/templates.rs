@@ -34,8 +34,18 @@ email!(reset_password, "mail/reset_password.html", "mail/reset_password.txt", "r
 email!(password_changed, "mail/password_changed.html", "mail/password_changed.txt", "password_changed", { name: &'a str, link: &'a str });
 email!(signup_existing, "mail/signup_existing.html", "mail/signup_existing.txt", "signup_existing", { link: &'a str });
 
-fn render(subject: &str, template: &'static str, html: &impl Template, text: &impl Template) -> anyhow::Result<Rendered> {
-    Ok(Rendered { subject: subject.to_owned(), text: text.render()?, html: html.render()?, template })
+fn render(
+    subject: &str,
+    template: &'static str,
+    html: &impl Template,
+    text: &impl Template,
+) -> anyhow::Result<Rendered> {
+    Ok(Rendered {
+        subject: subject.to_owned(),
+        text: text.render()?,
+        html: html.render()?,
+        template,
+    })
 }
 
 /// "Confirm your email address".
@@ -44,7 +54,20 @@ fn render(subject: &str, template: &'static str, html: &impl Template, text: &im
 /// Template rendering errors.
 pub fn verify(name: &str, link: &str) -> anyhow::Result<Rendered> {
     let subject = "Confirm your email address for Vortex";
-    render(subject, verify_email::KEY, &verify_email::Html { subject, name, link }, &verify_email::Text { subject, name, link })
+    render(
+        subject,
+        verify_email::KEY,
+        &verify_email::Html {
+            subject,
+            name,
+            link,
+        },
+        &verify_email::Text {
+            subject,
+            name,
+            link,
+        },
+    )
 }
 
 /// "Reset your password".
@@ -53,7 +76,20 @@ pub fn verify(name: &str, link: &str) -> anyhow::Result<Rendered> {
 /// Template rendering errors.
 pub fn reset(name: &str, link: &str) -> anyhow::Result<Rendered> {
     let subject = "Reset your Vortex password";
-    render(subject, reset_password::KEY, &reset_password::Html { subject, name, link }, &reset_password::Text { subject, name, link })
+    render(
+        subject,
+        reset_password::KEY,
+        &reset_password::Html {
+            subject,
+            name,
+            link,
+        },
+        &reset_password::Text {
+            subject,
+            name,
+            link,
+        },
+    )
 }
 
 /// "Your password was changed".
@@ -65,8 +101,16 @@ pub fn password_changed(name: &str, link: &str) -> anyhow::Result<Rendered> {
     render(
         subject,
         password_changed::KEY,
-        &password_changed::Html { subject, name, link },
-        &password_changed::Text { subject, name, link },
+        &password_changed::Html {
+            subject,
+            name,
+            link,
+        },
+        &password_changed::Text {
+            subject,
+            name,
+            link,
+        },
     )
 }
 
@@ -76,7 +120,12 @@ pub fn password_changed(name: &str, link: &str) -> anyhow::Result<Rendered> {
 /// Template rendering errors.
 pub fn signup_existing(link: &str) -> anyhow::Result<Rendered> {
     let subject = "Sign-up attempt for your Vortex account";
-    render(subject, signup_existing::KEY, &signup_existing::Html { subject, link }, &signup_existing::Text { subject, link })
+    render(
+        subject,
+        signup_existing::KEY,
+        &signup_existing::Html { subject, link },
+        &signup_existing::Text { subject, link },
+    )
 }
 
 #[cfg(test)]
@@ -84,10 +133,20 @@ mod tests {
     #[test]
     fn templates_render_both_parts_and_escape_names() {
         let r = super::verify("<b>Ann</b>", "https://v.example/verify-email?token=abc").unwrap();
-        assert!(!r.html.contains("<b>Ann") && r.html.contains("&#60;b&#62;Ann"), "{}", r.html);
-        assert!(r.html.contains("href=\"https://v.example/verify-email?token=abc\""));
+        assert!(
+            !r.html.contains("<b>Ann") && r.html.contains("&#60;b&#62;Ann"),
+            "{}",
+            r.html
+        );
+        assert!(
+            r.html
+                .contains("href=\"https://v.example/verify-email?token=abc\"")
+        );
         assert!(r.text.contains("https://v.example/verify-email?token=abc"));
-        assert!(r.text.contains("<b>Ann</b>"), "plain text is not HTML-escaped");
+        assert!(
+            r.text.contains("<b>Ann</b>"),
+            "plain text is not HTML-escaped"
+        );
         assert!(!r.text.contains("&#60;"));
     }
 }

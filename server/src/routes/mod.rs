@@ -1,5 +1,8 @@
-//! HTTP routes outside the Leptos pages: probes, metrics and operator endpoints.
+//! HTTP routes outside the Leptos pages: probes, metrics, operator endpoints, account form handlers and the
+//! REST API.
 
+pub mod account;
+pub mod api;
 pub mod health;
 pub mod metrics;
 pub mod ops;
@@ -14,4 +17,6 @@ pub fn router() -> Router<AppState> {
         .merge(health::router())
         .merge(metrics::router())
         .merge(ops::router())
+        .merge(account::router())
+        .merge(api::router())
 }

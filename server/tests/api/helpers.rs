@@ -172,6 +172,10 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
     let db = TestDb::new().await;
     let namespace = format!("vortex-test-{}", Uuid::new_v4().simple());
     let mut env = base_env(&db, &namespace);
+    // A known port, so links in emails point at this instance.
+    let port = free_port();
+    env.insert("BIND_ADDR".into(), format!("127.0.0.1:{port}"));
+    env.insert("PUBLIC_URL".into(), format!("http://127.0.0.1:{port}"));
     for (k, v) in opts.env {
         env.insert(k.to_owned(), v);
     }

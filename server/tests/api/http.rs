@@ -274,10 +274,8 @@ async fn the_status_server_function_answers_json() {
     let app = spawn_app().await;
     let resp = app
         .client
-        .post(app.url("/api/status"))
-        .header("content-type", "application/x-www-form-urlencoded")
+        .get(app.url("/api/status"))
         .header("accept", "application/json")
-        .body("")
         .send()
         .await
         .unwrap();

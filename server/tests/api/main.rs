@@ -1,8 +1,10 @@
 //! Integration tests: the real application on a random port, a fresh Postgres database per test, a private
 //! Redis namespace per test, and (where processes matter) the real `vortex` binary.
 
+mod auth;
 mod config;
 mod helpers;
 mod http;
 mod jobs;
 mod processes;
+mod smtp;

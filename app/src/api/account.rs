@@ -1,0 +1,208 @@
+//! Account data for the pages (reads only; all changes go through the HTML form handlers in `server`).
+
+use leptos::{prelude::*, server_fn::codec::GetUrl};
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+
+/// The signed-in user as the header shows them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Viewer {
+    pub email: String,
+    pub display_name: String,
+    pub role: String,
+    pub email_verified: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionView {
+    pub public_id: String,
+    pub device: String,
+    pub ip: String,
+    pub created: String,
+    pub last_seen: String,
+    pub current: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenView {
+    pub id: String,
+    pub name: String,
+    pub scope: String,
+    pub prefix: String,
+    pub expires: String,
+    pub last_used: String,
+    pub created: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventView {
+    pub event: String,
+    pub ip: String,
+    pub device: String,
+    pub at: String,
+}
+
+/// Everything the account page shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountView {
+    pub viewer: Viewer,
+    pub time_zone: String,
+    pub sessions: Vec<SessionView>,
+    pub tokens: Vec<TokenView>,
+    pub events: Vec<EventView>,
+    /// A just-created API token's secret: shown once.
+    pub new_token: Option<String>,
+}
+
+/// The signed-in user, if any.
+#[server(endpoint = "viewer", input = GetUrl)]
+pub async fn get_viewer() -> Result<Option<Viewer>, AppError> {
+    Ok(ssr::current_user().await?.map(|u| ssr::viewer(&u)))
+}
+
+/// The account page's data; anonymous visitors are sent to the sign-in page.
+#[server(endpoint = "account", input = GetUrl)]
+pub async fn get_account() -> Result<AccountView, AppError> {
+    ssr::account().await
+}
+
+#[cfg(feature = "ssr")]
+pub(crate) mod ssr {
+    use backend::{
+        Ctx,
+        auth::{AuthUser, api_token, audit, session},
+    };
+    use chrono::{DateTime, Utc};
+    use leptos::prelude::*;
+
+    use super::*;
+
+    fn db_err(e: sqlx::Error) -> AppError {
+        if backend::db::is_unavailable(&e) {
+            AppError::Unavailable {
+                message: "the database is unavailable".into(),
+            }
+        } else {
+            tracing::error!(error = %e, "database error");
+            AppError::Internal
+        }
+    }
+
+    /// The user of the current request's session cookie.
+    pub async fn current_user() -> Result<Option<AuthUser>, AppError> {
+        let ctx = expect_context::<Ctx>();
+        let Some(parts) = use_context::<http::request::Parts>() else {
+            return Ok(None);
+        };
+        let Some(token) = session::read_cookie(&parts.headers, session::cookie_name(&ctx.settings))
+        else {
+            return Ok(None);
+        };
+        session::authenticate(&ctx.db, &ctx.keys, &ctx.settings, token)
+            .await
+            .map_err(db_err)
+    }
+
+    pub fn viewer(u: &AuthUser) -> Viewer {
+        Viewer {
+            email: u.email.clone(),
+            display_name: u.display_name.clone(),
+            role: u.role.as_str().to_owned(),
+            email_verified: u.email_verified,
+        }
+    }
+
+    fn when(t: DateTime<Utc>, tz: &str) -> String {
+        backend::auth::users::format_time(t, tz)
+    }
+
+    fn device(ua: &str) -> String {
+        let short: String = ua.chars().take(60).collect();
+        if short.is_empty() {
+            "unknown device".into()
+        } else {
+            short
+        }
+    }
+
+    pub async fn account() -> Result<AccountView, AppError> {
+        let Some(user) = current_user().await? else {
+            return Err(AppError::Unauthorized);
+        };
+        let ctx = expect_context::<Ctx>();
+        let tz = user.time_zone.clone();
+        let sessions = session::list(&ctx.db, &ctx.settings, user.user_id, user.session_id())
+            .await
+            .map_err(db_err)?;
+        let tokens = api_token::list(&ctx.db, user.user_id)
+            .await
+            .map_err(db_err)?;
+        let events = audit::list(&ctx.db, Some(user.user_id), 50)
+            .await
+            .map_err(db_err)?;
+        // A freshly created token travels in a short-lived cookie; show it once and delete the cookie.
+        let mut new_token = None;
+        let flash = use_context::<http::request::Parts>().and_then(|parts| {
+            session::read_cookie(&parts.headers, "vortex_new_token").map(str::to_owned)
+        });
+        if let Some(v) = flash {
+            if v.starts_with(api_token::PREFIX) && v.len() == api_token::PREFIX.len() + 64 {
+                new_token = Some(v);
+            }
+            if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
+                let secure = if ctx.settings.secure_cookies() {
+                    "; Secure"
+                } else {
+                    ""
+                };
+                if let Ok(h) = http::HeaderValue::from_str(&format!(
+                    "vortex_new_token=; Path=/account; HttpOnly; SameSite=Strict; Max-Age=0{secure}"
+                )) {
+                    resp.append_header(http::header::SET_COOKIE, h);
+                }
+            }
+        }
+        Ok(AccountView {
+            viewer: viewer(&user),
+            time_zone: tz.clone(),
+            sessions: sessions
+                .into_iter()
+                .map(|s| SessionView {
+                    public_id: s.public_id,
+                    device: device(&s.user_agent),
+                    ip: s.ip,
+                    created: when(s.created_at, &tz),
+                    last_seen: when(s.last_seen_at, &tz),
+                    current: s.current,
+                })
+                .collect(),
+            tokens: tokens
+                .into_iter()
+                .map(|t| TokenView {
+                    id: t.api_token_id.to_string(),
+                    name: t.name,
+                    scope: t.scope.as_str().replace('_', "-"),
+                    prefix: t.token_prefix,
+                    expires: t
+                        .expires_at
+                        .map_or_else(|| "never".into(), |d| when(d, &tz)),
+                    last_used: t
+                        .last_used_at
+                        .map_or_else(|| "never".into(), |d| when(d, &tz)),
+                    created: when(t.created_at, &tz),
+                })
+                .collect(),
+            events: events
+                .into_iter()
+                .map(|e| EventView {
+                    event: e.event.replace('_', " "),
+                    ip: e.ip,
+                    device: device(&e.user_agent),
+                    at: when(e.created_at, &tz),
+                })
+                .collect(),
+            new_token,
+        })
+    }
+}

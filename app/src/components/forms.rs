@@ -1,0 +1,97 @@
+//! Form helpers: the CSRF field every form carries, and the message shown after a form post.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+
+/// The CSRF token of this page: rendered by the server into `<meta name="csrf-token">`, read from there in the
+/// browser, so server rendering and hydration agree.
+pub fn csrf_token() -> String {
+    #[cfg(feature = "ssr")]
+    {
+        use_context::<http::request::Parts>()
+            .and_then(|p| {
+                p.extensions
+                    .get::<backend::web::CsrfToken>()
+                    .map(|t| t.0.clone())
+            })
+            .unwrap_or_default()
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        document()
+            .query_selector("meta[name=csrf-token]")
+            .ok()
+            .flatten()
+            .and_then(|e| e.get_attribute("content"))
+            .unwrap_or_default()
+    }
+}
+
+/// The hidden `csrf` input.
+#[component]
+pub fn CsrfField() -> impl IntoView {
+    view! { <input type="hidden" name="csrf" value=csrf_token() /> }
+}
+
+/// Text for the `ok=` and `error=` codes that the form handlers redirect with.
+pub fn message_for(code: &str) -> Option<&'static str> {
+    Some(match code {
+        // outcomes
+        "check_email" => {
+            "Thanks! Check your inbox for a link to confirm your email address, then sign in."
+        }
+        "verified" => "Your email address is confirmed.",
+        "signed_out" => "You are signed out.",
+        "password_reset" => {
+            "Your password was changed and all sessions were signed out. Sign in with the new password."
+        }
+        "sent" => {
+            "If an account exists for that address, we sent a link to reset the password. It expires in 30 minutes."
+        }
+        "profile" => "Profile saved.",
+        "password" => "Password changed.",
+        "session_revoked" => "The session was signed out.",
+        "token_created" => "API token created. Copy it now: it is shown only once.",
+        "token_revoked" => "The API token was revoked.",
+        "verification_sent" => "We sent a new confirmation link.",
+        // errors
+        "invalid" => "The email or password is not correct.",
+        "signin_required" => "Please sign in to continue.",
+        "email" => "Enter a valid email address.",
+        "display_name" => "Use at most 80 characters for your name.",
+        "time_zone" => "Unknown time zone; use a name like Europe/Zurich or UTC.",
+        "invalid_token" => "This link is invalid, already used or expired. Request a new one.",
+        "current_password" => "The current password is not correct.",
+        "read_only" => "Your account is read-only.",
+        "token_name" => "Give the token a name of 1 to 80 characters.",
+        "token_scope" => "Choose a scope for the token.",
+        "token_expiry" => "The expiry must be between 1 and 3650 days, or never.",
+        "token_exists" => "You already have a token with that name.",
+        "password_short" => "Use at least 12 characters for the password.",
+        "password_long" => "Use at most 128 characters for the password.",
+        "password_common" => {
+            "This password is too common; choose another one (a phrase of several words works well)."
+        }
+        "password_repetitive" => "This password repeats too few characters; choose another one.",
+        "password_email" => "The password must not be your email address.",
+        "password_control" => "The password contains invisible control characters.",
+        _ => return None,
+    })
+}
+
+/// Shows the message for the page's `ok` / `error` query parameter.
+#[component]
+pub fn Flash() -> impl IntoView {
+    let query = use_query_map();
+    move || {
+        let q = query.read();
+        if let Some(m) = q.get("error").as_deref().and_then(message_for) {
+            Some(view! { <p class="flash error" role="alert">{m}</p> }.into_any())
+        } else {
+            q.get("ok")
+                .as_deref()
+                .and_then(message_for)
+                .map(|m| view! { <p class="flash ok" role="status">{m}</p> }.into_any())
+        }
+    }
+}

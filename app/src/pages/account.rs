@@ -1,0 +1,167 @@
+//! The account page: profile, password, sessions, API tokens and the user's own security events.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::{
+    api::account::{AccountView, get_account},
+    components::forms::{CsrfField, Flash},
+    pages::error::ErrorTemplate,
+};
+
+const TIME_ZONES: &[&str] = &[
+    "UTC",
+    "Europe/London",
+    "Europe/Zurich",
+    "Europe/Berlin",
+    "Europe/Paris",
+    "Europe/Madrid",
+    "Europe/Rome",
+    "Europe/Warsaw",
+    "Europe/Istanbul",
+    "Africa/Johannesburg",
+    "Asia/Dubai",
+    "Asia/Kolkata",
+    "Asia/Singapore",
+    "Asia/Hong_Kong",
+    "Asia/Shanghai",
+    "Asia/Tokyo",
+    "Australia/Sydney",
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Los_Angeles",
+    "America/Sao_Paulo",
+];
+
+#[component]
+pub fn AccountPage() -> impl IntoView {
+    let account = Resource::new(|| (), |_| get_account());
+    view! {
+        <Title text="Account" />
+        <h1>"Your account"</h1>
+        <Flash />
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            <ErrorBoundary fallback=|errors| view! { <ErrorTemplate errors /> }>
+                {move || Suspend::new(async move { account.await.map(|a| view! { <AccountSections a /> }) })}
+            </ErrorBoundary>
+        </Transition>
+    }
+}
+
+#[component]
+fn AccountSections(a: AccountView) -> impl IntoView {
+    let AccountView {
+        viewer,
+        time_zone,
+        sessions,
+        tokens,
+        events,
+        new_token,
+    } = a;
+    let verified = viewer.email_verified;
+    view! {
+        <Show when=move || !verified>
+            <div class="card notice" id="verify-banner">
+                <p>"Your email address is not confirmed yet. Until it is, you cannot run backtests or paper trading."</p>
+                <form method="post" action="/account/verification"><CsrfField />
+                    <button class="button" type="submit">"Send a new confirmation link"</button>
+                </form>
+            </div>
+        </Show>
+        <div class="account-grid">
+            <section class="card" id="profile">
+                <h2>"Profile"</h2>
+                <p class="muted">{viewer.email.clone()} " · " <span class="role">{viewer.role.clone()}</span></p>
+                <form method="post" action="/account/profile" class="stack">
+                    <CsrfField />
+                    <label>"Name" <input type="text" name="display_name" maxlength="80" value=viewer.display_name.clone() /></label>
+                    <label>"Time zone (used to show times)"
+                        <input type="text" name="time_zone" list="time-zones" required value=time_zone />
+                        <datalist id="time-zones">
+                            {TIME_ZONES.iter().map(|z| view! { <option value=*z></option> }).collect_view()}
+                        </datalist>
+                    </label>
+                    <button class="button" type="submit">"Save profile"</button>
+                </form>
+            </section>
+            <section class="card" id="password">
+                <h2>"Password"</h2>
+                <form method="post" action="/account/password" class="stack">
+                    <CsrfField />
+                    <label>"Current password" <input type="password" name="current_password" autocomplete="current-password" required maxlength="128" /></label>
+                    <label>"New password" <input type="password" name="new_password" autocomplete="new-password" required minlength="12" maxlength="128" /></label>
+                    <label class="check"><input type="checkbox" name="sign_out_others" value="on" checked /> "Sign out my other sessions"</label>
+                    <button class="button" type="submit">"Change password"</button>
+                </form>
+            </section>
+        </div>
+        <section class="card" id="sessions">
+            <h2>"Active sessions"</h2>
+            <div class="table-wrap"><table>
+                <thead><tr><th>"Device"</th><th>"IP"</th><th>"Signed in"</th><th>"Last seen"</th><th></th></tr></thead>
+                <tbody>
+                {sessions.into_iter().map(|s| {
+                    let action = format!("/account/sessions/{}/revoke", s.public_id);
+                    view! {
+                        <tr data-session=s.public_id.clone()>
+                            <td>{s.device}{s.current.then(|| view! { <span class="badge">"this device"</span> })}</td>
+                            <td>{s.ip}</td><td>{s.created}</td><td>{s.last_seen}</td>
+                            <td><form method="post" action=action><CsrfField />
+                                <button class="button small" type="submit">{if s.current { "Sign out" } else { "Revoke" }}</button>
+                            </form></td>
+                        </tr>
+                    }
+                }).collect_view()}
+                </tbody>
+            </table></div>
+        </section>
+        <section class="card" id="tokens">
+            <h2>"API tokens"</h2>
+            {new_token.map(|t| view! {
+                <div class="new-token" role="status">
+                    <p>"Your new token (shown only once):"</p>
+                    <code id="new-token">{t}</code>
+                </div>
+            })}
+            <form method="post" action="/account/tokens" class="inline-form">
+                <CsrfField />
+                <label>"Name" <input type="text" name="name" required maxlength="80" /></label>
+                <label>"Scope" <select name="scope">
+                    <option value="read">"read"</option>
+                    <option value="read_write">"read-write"</option>
+                </select></label>
+                <label>"Expires in (days)" <input type="number" name="expires_in_days" min="1" max="3650" value="90" /></label>
+                <button class="button" type="submit">"Create token"</button>
+            </form>
+            <div class="table-wrap"><table>
+                <thead><tr><th>"Name"</th><th>"Scope"</th><th>"Token"</th><th>"Expires"</th><th>"Last used"</th><th></th></tr></thead>
+                <tbody>
+                {tokens.into_iter().map(|t| {
+                    let action = format!("/account/tokens/{}/revoke", t.id);
+                    view! {
+                        <tr data-token=t.id.clone()>
+                            <td>{t.name}</td><td>{t.scope}</td><td><code>{t.prefix}"…"</code></td>
+                            <td>{t.expires}</td><td>{t.last_used}</td>
+                            <td><form method="post" action=action><CsrfField />
+                                <button class="button small" type="submit">"Revoke"</button>
+                            </form></td>
+                        </tr>
+                    }
+                }).collect_view()}
+                </tbody>
+            </table></div>
+        </section>
+        <section class="card" id="activity">
+            <h2>"Security activity"</h2>
+            <div class="table-wrap"><table>
+                <thead><tr><th>"When"</th><th>"Event"</th><th>"IP"</th><th>"Device"</th></tr></thead>
+                <tbody>
+                {events.into_iter().map(|e| view! {
+                    <tr><td>{e.at}</td><td>{e.event}</td><td>{e.ip}</td><td>{e.device}</td></tr>
+                }).collect_view()}
+                </tbody>
+            </table></div>
+        </section>
+    }
+}

@@ -1,0 +1,196 @@
+//! Authentication and authorization extractors: the one place that decides who a request is.
+//!
+//! * [`MaybeUser`] / [`SignedIn`]: browser pages and forms, from the session cookie only.
+//! * [`ApiUser`] / [`ApiWriter`] / [`ApiAdmin`]: the REST API, from `Authorization: Bearer vxt_…` only.
+//!
+//! A database error while authenticating is a 503, never an anonymous or allowed request (fail closed, AC4).
+
+use axum::{
+    extract::{FromRequestParts, OptionalFromRequestParts},
+    http::{StatusCode, header, request::Parts},
+    response::{IntoResponse, Redirect, Response},
+};
+use backend::{
+    auth::{AuthUser, RequestMeta, api_token, session},
+    web::ClientIp,
+};
+
+use crate::{error::ApiError, startup::AppState};
+
+/// Where the request came from (client IP as resolved by the middleware, user agent).
+pub struct Meta(pub RequestMeta);
+
+impl FromRequestParts<AppState> for Meta {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Meta(request_meta(parts)))
+    }
+}
+
+pub fn request_meta(parts: &Parts) -> RequestMeta {
+    let ip = parts
+        .extensions
+        .get::<ClientIp>()
+        .map(|c| c.0.to_string())
+        .unwrap_or_default();
+    let ua = parts
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    RequestMeta::new(ip, ua)
+}
+
+/// The signed-in browser user, if any.
+pub struct MaybeUser(pub Option<AuthUser>);
+
+impl FromRequestParts<AppState> for MaybeUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(user) = parts.extensions.get::<AuthUser>() {
+            return Ok(MaybeUser(Some(user.clone())));
+        }
+        let ctx = &state.ctx;
+        let Some(token) = session::read_cookie(&parts.headers, session::cookie_name(&ctx.settings))
+        else {
+            return Ok(MaybeUser(None));
+        };
+        match session::authenticate(&ctx.db, &ctx.keys, &ctx.settings, token).await {
+            Ok(user) => {
+                if let Some(u) = &user {
+                    parts.extensions.insert(u.clone());
+                }
+                Ok(MaybeUser(user))
+            }
+            Err(e) => Err(ApiError::Database(e).into_response()),
+        }
+    }
+}
+
+/// A signed-in browser user; anonymous form posts are sent to the sign-in page.
+pub struct SignedIn(pub AuthUser);
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match MaybeUser::from_request_parts(parts, state).await? {
+            MaybeUser(Some(u)) => Ok(SignedIn(u)),
+            MaybeUser(None) => Err(Redirect::to("/signin?error=signin_required").into_response()),
+        }
+    }
+}
+
+impl OptionalFromRequestParts<AppState> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(MaybeUser::from_request_parts(parts, state)
+            .await?
+            .0
+            .map(SignedIn))
+    }
+}
+
+/// An API caller authenticated by a bearer token. Cookies are ignored here on purpose.
+pub struct ApiUser(pub AuthUser);
+
+impl FromRequestParts<AppState> for ApiUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let secret = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(ApiError::Unauthorized)?;
+        match api_token::authenticate(&state.ctx.db, secret.trim()).await? {
+            Some(user) => Ok(ApiUser(user)),
+            None => Err(ApiError::Unauthorized),
+        }
+    }
+}
+
+/// An API caller allowed to change data (read-write token, not a viewer).
+pub struct ApiWriter(pub AuthUser);
+
+impl FromRequestParts<AppState> for ApiWriter {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let ApiUser(user) = ApiUser::from_request_parts(parts, state).await?;
+        if user.can_write() {
+            Ok(ApiWriter(user))
+        } else {
+            Err(ApiError::Forbidden(
+                "this token or account is read-only".into(),
+            ))
+        }
+    }
+}
+
+/// An API caller with the admin role.
+pub struct ApiAdmin(pub AuthUser);
+
+impl FromRequestParts<AppState> for ApiAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let ApiUser(user) = ApiUser::from_request_parts(parts, state).await?;
+        if user.is_admin() {
+            Ok(ApiAdmin(user))
+        } else {
+            Err(ApiError::Forbidden("admins only".into()))
+        }
+    }
+}
+
+/// A small HTML page for errors of form posts (429, 403, 404) in the site's style.
+pub fn html_error(status: StatusCode, title: &str, message: &str) -> Response {
+    let escape = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let body = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
+         content=\"width=device-width, initial-scale=1\"><title>{title} · Vortex</title>\
+         <link rel=\"stylesheet\" href=\"/pkg/vortex.css\"></head><body><main class=\"container message-page\">\
+         <p class=\"status-code\">{code}</p><h1>{title}</h1><p class=\"muted\">{message}</p>\
+         <a class=\"button\" href=\"javascript:history.back()\" onclick=\"history.back();return false;\">Go back</a> \
+         <a class=\"button\" href=\"/\">Home</a></main></body></html>",
+        code = status.as_u16(),
+        title = escape(title),
+        message = escape(message),
+    );
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
+}

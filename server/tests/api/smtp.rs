@@ -1,0 +1,148 @@
+//! A real SMTP server for tests: speaks enough ESMTP for lettre (EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT),
+//! keeps every received message, and can be stopped and restarted on the same port.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use tokio::{
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
+    net::TcpListener,
+    task::JoinHandle,
+};
+
+pub struct SmtpSink {
+    pub port: u16,
+    messages: Arc<Mutex<Vec<String>>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl SmtpSink {
+    pub async fn start() -> Self {
+        Self::start_on(0, Arc::default()).await
+    }
+
+    async fn start_on(port: u16, messages: Arc<Mutex<Vec<String>>>) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("bind smtp sink");
+        let port = listener.local_addr().unwrap().port();
+        let store = messages.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let (r, mut w) = stream.into_split();
+                    let mut lines = BufReader::new(r).lines();
+                    let _ = w.write_all(b"220 sink ESMTP ready\r\n").await;
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        let cmd = line.to_ascii_uppercase();
+                        let reply: &[u8] = if cmd.starts_with("EHLO") || cmd.starts_with("HELO") {
+                            b"250-sink\r\n250 8BITMIME\r\n"
+                        } else if cmd.starts_with("DATA") {
+                            let _ = w.write_all(b"354 end with <CRLF>.<CRLF>\r\n").await;
+                            let mut body = String::new();
+                            while let Ok(Some(l)) = lines.next_line().await {
+                                if l == "." {
+                                    break;
+                                }
+                                body.push_str(l.strip_prefix('.').unwrap_or(&l));
+                                body.push('\n');
+                            }
+                            store.lock().unwrap().push(body);
+                            b"250 queued\r\n"
+                        } else if cmd.starts_with("QUIT") {
+                            let _ = w.write_all(b"221 bye\r\n").await;
+                            return;
+                        } else {
+                            b"250 ok\r\n"
+                        };
+                        if w.write_all(reply).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Self {
+            port,
+            messages,
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops accepting connections (an outage).
+    pub fn stop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+
+    /// Starts again on the same port, keeping the received messages.
+    pub async fn restart(&mut self) {
+        self.stop();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut again = Self::start_on(self.port, self.messages.clone()).await;
+        self.task = again.task.take();
+    }
+
+    pub fn messages(&self) -> Vec<String> {
+        self.messages.lock().unwrap().clone()
+    }
+
+    /// Messages to `to`, waiting until at least `n` arrived.
+    pub async fn wait_for(&self, to: &str, n: usize, timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let found: Vec<String> = self
+                .messages()
+                .into_iter()
+                .filter(|m| m.contains(&format!("To: {to}")))
+                .collect();
+            if found.len() >= n {
+                return found;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected {n} message(s) to {to}, got {}: {:?}",
+                found.len(),
+                self.messages()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The first link containing `path` in a message (quoted-printable soft line breaks undone).
+pub fn link(message: &str, path: &str) -> String {
+    let unfolded = message.replace("=\n", "").replace("=3D", "=");
+    unfolded
+        .split(|c: char| c.is_whitespace() || c == '"' || c == '<' || c == '>')
+        .find(|w| w.starts_with("http") && w.contains(path))
+        .unwrap_or_else(|| panic!("no {path} link in message:\n{message}"))
+        .to_owned()
+}
+
+/// The `token` query parameter of a link.
+pub fn token(link: &str) -> String {
+    link.split("token=")
+        .nth(1)
+        .expect("token in link")
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect()
+}
