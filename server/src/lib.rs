@@ -1,6 +1,7 @@
 //! The `vortex` web server: HTTP routes, middleware and start-up. The binary in `main.rs` only parses the
 //! command line and calls into here, so tests can start the same application on port 0.
 
+pub mod cli;
 pub mod error;
 pub mod extract;
 pub mod middleware;

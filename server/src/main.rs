@@ -47,6 +47,10 @@ enum Command {
         #[arg(long)]
         verify_connections: bool,
     },
+    /// Backtest a strategy on candles from CSV files (--csv) or the database (--assets) and print the result.
+    RunStrategy(server::cli::RunStrategyArgs),
+    /// Print indicator series for a CSV file as CSV (e.g. 'rsi(close, 14)' 'macd(close, 12, 26, 9)').
+    Indicator(server::cli::IndicatorArgs),
     /// Create an admin account, or promote an existing account to admin. The password (for a new account) is
     /// read from the file named by VORTEX_ADMIN_PASSWORD_FILE, or else from the first line of stdin; never from
     /// the command line.
@@ -118,9 +122,14 @@ fn main() -> ExitCode {
 }
 
 async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
-    if let Command::CheckConfig { verify_connections } = command {
-        return check_config(settings, verify_connections).await;
-    }
+    let command = match command {
+        Command::CheckConfig { verify_connections } => return check_config(settings, verify_connections).await,
+        Command::Indicator(args) => return research(|| server::cli::indicator(&args)),
+        Command::RunStrategy(args) if !args.csv.is_empty() => {
+            return research(|| server::cli::print_runs(&server::cli::run_strategy_csv(&args)?, args.format));
+        }
+        other => other,
+    };
     backend::telemetry::init(&settings.log_level, settings.log_format);
     let _ = backend::telemetry::prometheus();
     let ctx = Ctx::new(settings)?;
@@ -140,7 +149,11 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             println!("{message}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::CheckConfig { .. } => unreachable!("handled above"),
+        Command::RunStrategy(_) => {
+            eprintln!("run-strategy: give --csv FILE (reading candles from the database needs market data: run-etl)");
+            Ok(ExitCode::from(2))
+        }
+        Command::CheckConfig { .. } | Command::Indicator(_) => unreachable!("handled above"),
     }
 }
 
@@ -168,6 +181,18 @@ fn read_admin_password() -> anyhow::Result<Option<String>> {
     let mut line = String::new();
     stdin.lock().read_line(&mut line)?;
     Ok(Some(line.trim_end_matches(['\r', '\n']).to_owned()).filter(|p| !p.is_empty()))
+}
+
+/// Runs a research command: input errors print their message and exit 2; anything else is a failure (1).
+fn research(f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<ExitCode> {
+    match f() {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) if e.downcast_ref::<server::cli::InputError>().is_some() => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::from(2))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Turns true on SIGTERM or Ctrl-C.

@@ -1,0 +1,303 @@
+//! Command-line research tools that need no server: `vortex run-strategy` and `vortex indicator`.
+//! Both read candles from CSV files (the shared format) with `--csv`; `run-strategy` can also read them from
+//! the database. Bad input ends with a clear message and exit status 2, never a panic.
+
+use std::{path::PathBuf, time::Instant};
+
+use clap::{Args, ValueEnum};
+use engine::{
+    backtest::{self, BacktestConfig, BacktestResult, Fill},
+    candles::{Candles, Timeframe},
+};
+use serde_json::json;
+
+/// Output format of `run-strategy`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct RunStrategyArgs {
+    /// A built-in template by name (case-insensitive): sma_cross, ema_cross, macd, rsi, bollinger, adx_trend,
+    /// donchian_breakout.
+    #[arg(long, conflicts_with = "strategy_file", required_unless_present = "strategy_file")]
+    pub strategy: Option<String>,
+    /// A strategy written in the Vortex strategy language.
+    #[arg(long)]
+    pub strategy_file: Option<PathBuf>,
+    /// Candle files (`timestamp,open,high,low,close,volume`); repeat for several. Without it, candles come
+    /// from the database (`--assets`).
+    #[arg(long = "csv")]
+    pub csv: Vec<PathBuf>,
+    /// Base assets to load from the database, comma-separated (e.g. BTC,ETH).
+    #[arg(long, value_delimiter = ',')]
+    pub assets: Vec<String>,
+    /// Quote asset for `--assets`.
+    #[arg(long, default_value = "USDT")]
+    pub quote: String,
+    /// Timeframe to run on (candles are resampled up from the stored/CSV timeframe).
+    #[arg(long)]
+    pub timeframe: Option<String>,
+    /// First candle to use (ISO date or date-time, UTC).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Last candle to use (ISO date or date-time, UTC; a date includes the whole day).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Strategy parameter override, `name=value`; repeatable.
+    #[arg(long = "param")]
+    pub params: Vec<String>,
+    /// Fee per side as a fraction (0.001 = 0.1 %).
+    #[arg(long, default_value_t = 0.001)]
+    pub fee: f64,
+    /// Slippage against the trader on every fill, in basis points.
+    #[arg(long, default_value_t = 0.0)]
+    pub slippage_bps: f64,
+    /// Fill model: next-open (default: signal on bar t's close, fill at t+1's open) or close (same bar).
+    #[arg(long, default_value = "next-open")]
+    pub fill: String,
+    /// Initial cash in the quote currency.
+    #[arg(long, default_value_t = 10_000.0)]
+    pub cash: f64,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct IndicatorArgs {
+    /// Candle file.
+    #[arg(long)]
+    pub csv: PathBuf,
+    /// Indicator expressions, e.g. 'rsi(close, 14)' 'macd(close, 12, 26, 9)'.
+    #[arg(required = true)]
+    pub expressions: Vec<String>,
+}
+
+/// A user-facing error (exit status 2).
+#[derive(Debug)]
+pub struct InputError(pub String);
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InputError {}
+
+fn bad(msg: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(InputError(msg.into()))
+}
+
+/// Parses `2024-01-01` or `2024-01-01T12:00:00[Z]` to epoch ms; `end_of_day` makes a bare date inclusive.
+pub fn parse_time(flag: &str, s: &str, end_of_day: bool) -> anyhow::Result<i64> {
+    use chrono::{NaiveDate, NaiveDateTime, TimeZone, Utc};
+    let s = s.trim();
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        let t = if end_of_day { d.and_hms_milli_opt(23, 59, 59, 999) } else { d.and_hms_opt(0, 0, 0) };
+        return Ok(Utc.from_utc_datetime(&t.expect("valid time of day")).timestamp_millis());
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.timestamp_millis());
+    }
+    for fmt in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
+            return Ok(Utc.from_utc_datetime(&t).timestamp_millis());
+        }
+    }
+    Err(bad(format!("{flag}: `{s}` is not a date (use 2024-01-01 or 2024-01-01T12:00:00Z)")))
+}
+
+/// Loads and prepares one CSV file: parse, validate (with line numbers), window, resample.
+pub fn load_csv(path: &std::path::Path, timeframe: Option<Timeframe>, from: Option<i64>, to: Option<i64>) -> anyhow::Result<Candles> {
+    let file = std::fs::File::open(path).map_err(|e| bad(format!("{}: cannot open: {e}", path.display())))?;
+    let (candles, _gaps) =
+        engine::csv::read_candles(std::io::BufReader::new(file), None).map_err(|e| bad(format!("{}: {e}", path.display())))?;
+    prepare(candles, timeframe, from, to).map_err(|e| bad(format!("{}: {e}", path.display())))
+}
+
+/// Windows and resamples candles for a run.
+pub fn prepare(candles: Candles, timeframe: Option<Timeframe>, from: Option<i64>, to: Option<i64>) -> anyhow::Result<Candles> {
+    let candles = if from.is_some() || to.is_some() { candles.between(from, to) } else { candles };
+    let candles = match timeframe {
+        Some(tf) if tf != candles.timeframe => candles.resample(tf).map_err(|e| bad(e.to_string()))?,
+        _ => candles,
+    };
+    if candles.is_empty() {
+        return Err(bad("no candles in the selected range"));
+    }
+    Ok(candles)
+}
+
+/// Compiles the strategy named by the arguments, printing diagnostics with carets on failure.
+pub fn compile(args: &RunStrategyArgs) -> anyhow::Result<(String, engine::strategy::CompiledStrategy)> {
+    let (name, source) = match (&args.strategy, &args.strategy_file) {
+        (Some(name), _) => {
+            let t = engine::catalogue::template(name).ok_or_else(|| {
+                let names: Vec<&str> = engine::catalogue::templates().iter().map(|t| t.name).collect();
+                bad(format!("--strategy: unknown template `{name}`; built-in templates: {}", names.join(", ")))
+            })?;
+            (t.name.to_owned(), t.source.to_owned())
+        }
+        (None, Some(path)) => {
+            let source = std::fs::read_to_string(path)
+                .map_err(|e| bad(format!("--strategy-file {}: cannot read: {e}", path.display())))?;
+            (path.display().to_string(), source)
+        }
+        (None, None) => return Err(bad("give --strategy NAME or --strategy-file PATH")),
+    };
+    let mut overrides = Vec::new();
+    for p in &args.params {
+        let (k, v) = p.split_once('=').ok_or_else(|| bad(format!("--param `{p}`: expected name=value")))?;
+        overrides.push((k.trim().to_owned(), v.trim().to_owned()));
+    }
+    match engine::strategy::compile(&source, &overrides) {
+        Ok(s) => Ok((name, s)),
+        Err(diags) => {
+            let text: Vec<String> = diags.iter().map(|d| d.render(&source)).collect();
+            Err(bad(format!("{name}: the strategy has errors:\n{}", text.join("\n"))))
+        }
+    }
+}
+
+/// The backtest configuration from the flags.
+pub fn config(args: &RunStrategyArgs) -> anyhow::Result<BacktestConfig> {
+    let fill = Fill::parse(&args.fill).ok_or_else(|| bad(format!("--fill `{}`: use next-open or close", args.fill)))?;
+    if !(0.0..0.1).contains(&args.fee) {
+        return Err(bad("--fee must be a fraction between 0 and 0.1 (0.001 = 0.1 %)"));
+    }
+    if !(0.0..=1000.0).contains(&args.slippage_bps) {
+        return Err(bad("--slippage-bps must be between 0 and 1000"));
+    }
+    if !(args.cash.is_finite() && args.cash > 0.0) {
+        return Err(bad("--cash must be a positive amount"));
+    }
+    Ok(BacktestConfig { fee: args.fee, slippage_bps: args.slippage_bps, fill, initial_cash: args.cash, ..BacktestConfig::default() })
+}
+
+/// One finished run, ready to print.
+pub struct Run {
+    pub label: String,
+    pub result: BacktestResult,
+    pub load_seconds: f64,
+    pub engine_seconds: f64,
+    pub candles: usize,
+}
+
+/// Runs the engine on prepared candles, timing it.
+pub fn run_one(label: String, candles: &Candles, strategy: &engine::strategy::CompiledStrategy, config: &BacktestConfig, load_seconds: f64) -> anyhow::Result<Run> {
+    let started = Instant::now();
+    let result = backtest::run(candles, strategy, config).map_err(|e| bad(format!("{label}: {e}")))?;
+    Ok(Run { label, result, load_seconds, engine_seconds: started.elapsed().as_secs_f64(), candles: candles.len() })
+}
+
+/// `run-strategy --csv …`: no database needed.
+pub fn run_strategy_csv(args: &RunStrategyArgs) -> anyhow::Result<Vec<Run>> {
+    let (_, strategy) = compile(args)?;
+    let config = config(args)?;
+    let tf = args.timeframe.as_deref().map(Timeframe::parse).transpose().map_err(|e| bad(format!("--timeframe: {e}")))?;
+    let from = args.from.as_deref().map(|s| parse_time("--from", s, false)).transpose()?;
+    let to = args.to.as_deref().map(|s| parse_time("--to", s, true)).transpose()?;
+    let mut runs = Vec::new();
+    for path in &args.csv {
+        let started = Instant::now();
+        let candles = load_csv(path, tf, from, to)?;
+        let load = started.elapsed().as_secs_f64();
+        let label = path.file_stem().map_or_else(|| path.display().to_string(), |s| s.to_string_lossy().into_owned());
+        runs.push(run_one(label, &candles, &strategy, &config, load)?);
+    }
+    Ok(runs)
+}
+
+fn fmt_time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map_or_else(|| ms.to_string(), |t| t.format("%Y-%m-%d %H:%M").to_string())
+}
+
+/// Prints runs as a readable summary or as JSON.
+pub fn print_runs(runs: &[Run], format: Format) -> anyhow::Result<()> {
+    match format {
+        Format::Json => {
+            let docs: Vec<serde_json::Value> = runs
+                .iter()
+                .map(|r| {
+                    let mut v = serde_json::to_value(&r.result).unwrap_or_default();
+                    if let Some(obj) = v.as_object_mut() {
+                        obj.insert("input".into(), json!(r.label));
+                        obj.insert("candles".into(), json!(r.candles));
+                        obj.insert("timing".into(), json!({ "load_seconds": r.load_seconds, "engine_seconds": r.engine_seconds }));
+                    }
+                    v
+                })
+                .collect();
+            let out = if docs.len() == 1 { docs.into_iter().next().unwrap_or_default() } else { json!(docs) };
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+        Format::Table => {
+            for r in runs {
+                println!("{} · {} candles · loaded in {:.3} s, engine {:.3} s", r.label, r.candles, r.load_seconds, r.engine_seconds);
+                println!("  {:<24} {:>16}  {}", "metric", "value", "basis");
+                for (name, m) in r.result.metrics.iter() {
+                    let value = match m.value {
+                        Some(v) if m.unit == "fraction" => format!("{:.2} %", v * 100.0),
+                        Some(v) if m.unit == "count" || m.unit == "bars" => format!("{v:.0}"),
+                        Some(v) => format!("{v:.4}"),
+                        None => "n/a".to_owned(),
+                    };
+                    let note = m.na_reason.as_deref().unwrap_or(&m.basis);
+                    println!("  {name:<24} {value:>16}  {note}");
+                }
+                let trades = &r.result.trades;
+                println!("  trades: {}", trades.len());
+                for t in trades.iter().take(10) {
+                    println!(
+                        "    {} → {}  {:.6} → {:.6}  units {:.6}  pnl {:+.4}  ({:?})",
+                        fmt_time(t.entry_time),
+                        fmt_time(t.exit_time),
+                        t.entry_price,
+                        t.exit_price,
+                        t.units,
+                        t.pnl,
+                        t.exit_reason
+                    );
+                }
+                if trades.len() > 10 {
+                    println!("    … {} more (use --format json for all)", trades.len() - 10);
+                }
+                println!();
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `vortex indicator --csv FILE EXPR…`: prints `timestamp,<columns>` CSV (empty cells during warm-up).
+pub fn indicator(args: &IndicatorArgs) -> anyhow::Result<()> {
+    let candles = load_csv(&args.csv, None, None, None)?;
+    let mut columns: Vec<(String, Vec<f64>)> = Vec::new();
+    for expr in &args.expressions {
+        let cols = engine::strategy::eval_series(expr, &candles).map_err(|diags| {
+            let text: Vec<String> = diags.iter().map(|d| d.render(expr)).collect();
+            bad(format!("`{expr}`:\n{}", text.join("\n")))
+        })?;
+        columns.extend(cols);
+    }
+    use std::io::Write;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let header: Vec<String> = columns.iter().map(|(n, _)| format!("\"{}\"", n.replace('"', "\"\""))).collect();
+    writeln!(out, "timestamp,{}", header.join(","))?;
+    for (i, t) in candles.time.iter().enumerate() {
+        let ts = chrono::DateTime::from_timestamp_millis(*t)
+            .map_or_else(|| t.to_string(), |d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        write!(out, "{ts}")?;
+        for (_, col) in &columns {
+            let v = col[i];
+            if v.is_finite() { write!(out, ",{v}")?; } else { write!(out, ",")?; }
+        }
+        writeln!(out)?;
+    }
+    out.flush()?;
+    Ok(())
+}
