@@ -503,14 +503,16 @@ async fn through_nginx_pages_and_api_work_over_https_with_security_headers_and_h
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.text().await.unwrap(), "tok3n.thumbprint");
-    // Unknown host names get no answer at all (444 closes the connection).
-    assert!(
-        client
-            .get(format!("http://127.0.0.1:{}/", nginx.http_port))
-            .send()
-            .await
-            .is_err()
-    );
+    // Unknown host names get no answer at all (444 closes the connection)...
+    let by_ip = |path: &str| format!("http://127.0.0.1:{}{path}", nginx.http_port);
+    assert!(client.get(by_ip("/")).send().await.is_err());
+    // ...except the container health probe (docker-compose.prod.yml), and only from inside.
+    let resp = client.get(by_ip("/nginx-health")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.text().await.unwrap().contains("Active connections"));
+    let outside = nginx.client_from("127.0.0.2");
+    let resp = outside.get(by_ip("/nginx-health")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
 
     // /metrics is never reachable through nginx, however it is spelled; the app itself does serve it.
     for path in [
