@@ -11,6 +11,8 @@
 #   BACKUP_PREFIX          file name prefix                            (default: the database name)
 #   BACKUP_RETENTION_DAYS  delete this script's dumps older than this  (default: 14; 0 = keep everything)
 #   BACKUP_KEEP_MIN        but always keep at least this many newest   (default: 3)
+#   BACKUP_METRICS_FILE    if set, write Prometheus metrics there after a success (node_exporter's textfile
+#                          collector: vortex_backup_last_success_timestamp_seconds, ..._size_bytes, ..._duration_seconds)
 #
 # Files: $BACKUP_DIR/$PREFIX-YYYYmmddTHHMMSSZ.dump and .dump.sha256. A dump is written under a .partial name,
 # checked with `pg_restore --list`, and only then renamed, so a file with the final name is always complete.
@@ -107,6 +109,22 @@ if [ "$RETENTION_DAYS" -gt 0 ]; then
       rm -f "$f" "$f.sha256"
     fi
   done
+fi
+
+if [ -n "${BACKUP_METRICS_FILE:-}" ]; then
+  {
+    echo "# HELP vortex_backup_last_success_timestamp_seconds When the last database backup succeeded."
+    echo "# TYPE vortex_backup_last_success_timestamp_seconds gauge"
+    echo "vortex_backup_last_success_timestamp_seconds $(date +%s)"
+    echo "# HELP vortex_backup_size_bytes Size of the last database backup."
+    echo "# TYPE vortex_backup_size_bytes gauge"
+    echo "vortex_backup_size_bytes $(stat -c %s "$FINAL")"
+    echo "# HELP vortex_backup_duration_seconds How long the last database backup took."
+    echo "# TYPE vortex_backup_duration_seconds gauge"
+    echo "vortex_backup_duration_seconds $(( $(date +%s) - START ))"
+  } >"$BACKUP_METRICS_FILE.tmp"
+  chmod 644 "$BACKUP_METRICS_FILE.tmp"
+  mv "$BACKUP_METRICS_FILE.tmp" "$BACKUP_METRICS_FILE"
 fi
 
 printf '%s\n' "$FINAL"

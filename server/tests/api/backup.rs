@@ -120,6 +120,7 @@ async fn a_backup_restores_into_a_new_database_identically_and_the_app_boots_on_
         .env("BACKUP_PREFIX", "vortex")
         .env("BACKUP_RETENTION_DAYS", "7")
         .env("BACKUP_KEEP_MIN", "1")
+        .env("BACKUP_METRICS_FILE", dir.path().join("backup.prom"))
         .output()
         .unwrap();
     let backup_time = started.elapsed();
@@ -149,6 +150,11 @@ async fn a_backup_restores_into_a_new_database_identically_and_the_app_boots_on_
         "retention removed the old dumps only:\n{log}"
     );
     assert!(!log.contains("postgres://"), "the URL is never echoed");
+    let metrics = std::fs::read_to_string(dir.path().join("backup.prom")).unwrap();
+    assert!(
+        metrics.contains("\nvortex_backup_last_success_timestamp_seconds "),
+        "{metrics}"
+    );
 
     // Restore into a database that does not exist yet (dropped at the end of the test).
     let name = format!("vortex_test_restore_{}", Uuid::new_v4().simple());
