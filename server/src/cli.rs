@@ -22,7 +22,11 @@ pub enum Format {
 pub struct RunStrategyArgs {
     /// A built-in template by name (case-insensitive): sma_cross, ema_cross, macd, rsi, bollinger, adx_trend,
     /// donchian_breakout.
-    #[arg(long, conflicts_with = "strategy_file", required_unless_present = "strategy_file")]
+    #[arg(
+        long,
+        conflicts_with = "strategy_file",
+        required_unless_present = "strategy_file"
+    )]
     pub strategy: Option<String>,
     /// A strategy written in the Vortex strategy language.
     #[arg(long)]
@@ -96,8 +100,14 @@ pub fn parse_time(flag: &str, s: &str, end_of_day: bool) -> anyhow::Result<i64> 
     use chrono::{NaiveDate, NaiveDateTime, TimeZone, Utc};
     let s = s.trim();
     if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        let t = if end_of_day { d.and_hms_milli_opt(23, 59, 59, 999) } else { d.and_hms_opt(0, 0, 0) };
-        return Ok(Utc.from_utc_datetime(&t.expect("valid time of day")).timestamp_millis());
+        let t = if end_of_day {
+            d.and_hms_milli_opt(23, 59, 59, 999)
+        } else {
+            d.and_hms_opt(0, 0, 0)
+        };
+        return Ok(Utc
+            .from_utc_datetime(&t.expect("valid time of day"))
+            .timestamp_millis());
     }
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
         return Ok(t.timestamp_millis());
@@ -107,22 +117,41 @@ pub fn parse_time(flag: &str, s: &str, end_of_day: bool) -> anyhow::Result<i64> 
             return Ok(Utc.from_utc_datetime(&t).timestamp_millis());
         }
     }
-    Err(bad(format!("{flag}: `{s}` is not a date (use 2024-01-01 or 2024-01-01T12:00:00Z)")))
+    Err(bad(format!(
+        "{flag}: `{s}` is not a date (use 2024-01-01 or 2024-01-01T12:00:00Z)"
+    )))
 }
 
 /// Loads and prepares one CSV file: parse, validate (with line numbers), window, resample.
-pub fn load_csv(path: &std::path::Path, timeframe: Option<Timeframe>, from: Option<i64>, to: Option<i64>) -> anyhow::Result<Candles> {
-    let file = std::fs::File::open(path).map_err(|e| bad(format!("{}: cannot open: {e}", path.display())))?;
-    let (candles, _gaps) =
-        engine::csv::read_candles(std::io::BufReader::new(file), None).map_err(|e| bad(format!("{}: {e}", path.display())))?;
+pub fn load_csv(
+    path: &std::path::Path,
+    timeframe: Option<Timeframe>,
+    from: Option<i64>,
+    to: Option<i64>,
+) -> anyhow::Result<Candles> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| bad(format!("{}: cannot open: {e}", path.display())))?;
+    let (candles, _gaps) = engine::csv::read_candles(std::io::BufReader::new(file), None)
+        .map_err(|e| bad(format!("{}: {e}", path.display())))?;
     prepare(candles, timeframe, from, to).map_err(|e| bad(format!("{}: {e}", path.display())))
 }
 
 /// Windows and resamples candles for a run.
-pub fn prepare(candles: Candles, timeframe: Option<Timeframe>, from: Option<i64>, to: Option<i64>) -> anyhow::Result<Candles> {
-    let candles = if from.is_some() || to.is_some() { candles.between(from, to) } else { candles };
+pub fn prepare(
+    candles: Candles,
+    timeframe: Option<Timeframe>,
+    from: Option<i64>,
+    to: Option<i64>,
+) -> anyhow::Result<Candles> {
+    let candles = if from.is_some() || to.is_some() {
+        candles.between(from, to)
+    } else {
+        candles
+    };
     let candles = match timeframe {
-        Some(tf) if tf != candles.timeframe => candles.resample(tf).map_err(|e| bad(e.to_string()))?,
+        Some(tf) if tf != candles.timeframe => {
+            candles.resample(tf).map_err(|e| bad(e.to_string()))?
+        }
         _ => candles,
     };
     if candles.is_empty() {
@@ -132,41 +161,61 @@ pub fn prepare(candles: Candles, timeframe: Option<Timeframe>, from: Option<i64>
 }
 
 /// Compiles the strategy named by the arguments, printing diagnostics with carets on failure.
-pub fn compile(args: &RunStrategyArgs) -> anyhow::Result<(String, engine::strategy::CompiledStrategy)> {
+pub fn compile(
+    args: &RunStrategyArgs,
+) -> anyhow::Result<(String, engine::strategy::CompiledStrategy)> {
     let (name, source) = match (&args.strategy, &args.strategy_file) {
         (Some(name), _) => {
             let t = engine::catalogue::template(name).ok_or_else(|| {
-                let names: Vec<&str> = engine::catalogue::templates().iter().map(|t| t.name).collect();
-                bad(format!("--strategy: unknown template `{name}`; built-in templates: {}", names.join(", ")))
+                let names: Vec<&str> = engine::catalogue::templates()
+                    .iter()
+                    .map(|t| t.name)
+                    .collect();
+                bad(format!(
+                    "--strategy: unknown template `{name}`; built-in templates: {}",
+                    names.join(", ")
+                ))
             })?;
             (t.name.to_owned(), t.source.to_owned())
         }
         (None, Some(path)) => {
-            let source = std::fs::read_to_string(path)
-                .map_err(|e| bad(format!("--strategy-file {}: cannot read: {e}", path.display())))?;
+            let source = std::fs::read_to_string(path).map_err(|e| {
+                bad(format!(
+                    "--strategy-file {}: cannot read: {e}",
+                    path.display()
+                ))
+            })?;
             (path.display().to_string(), source)
         }
         (None, None) => return Err(bad("give --strategy NAME or --strategy-file PATH")),
     };
     let mut overrides = Vec::new();
     for p in &args.params {
-        let (k, v) = p.split_once('=').ok_or_else(|| bad(format!("--param `{p}`: expected name=value")))?;
+        let (k, v) = p
+            .split_once('=')
+            .ok_or_else(|| bad(format!("--param `{p}`: expected name=value")))?;
         overrides.push((k.trim().to_owned(), v.trim().to_owned()));
     }
     match engine::strategy::compile(&source, &overrides) {
         Ok(s) => Ok((name, s)),
         Err(diags) => {
             let text: Vec<String> = diags.iter().map(|d| d.render(&source)).collect();
-            Err(bad(format!("{name}: the strategy has errors:\n{}", text.join("\n"))))
+            Err(bad(format!(
+                "{name}: the strategy has errors:\n{}",
+                text.join("\n")
+            )))
         }
     }
 }
 
 /// The backtest configuration from the flags.
 pub fn config(args: &RunStrategyArgs) -> anyhow::Result<BacktestConfig> {
-    let fill = Fill::parse(&args.fill).ok_or_else(|| bad(format!("--fill `{}`: use next-open or close", args.fill)))?;
+    let fill = Fill::parse(&args.fill)
+        .ok_or_else(|| bad(format!("--fill `{}`: use next-open or close", args.fill)))?;
     if !(0.0..0.1).contains(&args.fee) {
-        return Err(bad("--fee must be a fraction between 0 and 0.1 (0.001 = 0.1 %)"));
+        return Err(bad(
+            "--fee must be a fraction between 0 and 0.1 (0.001 = 0.1 %)",
+        ));
     }
     if !(0.0..=1000.0).contains(&args.slippage_bps) {
         return Err(bad("--slippage-bps must be between 0 and 1000"));
@@ -174,7 +223,13 @@ pub fn config(args: &RunStrategyArgs) -> anyhow::Result<BacktestConfig> {
     if !(args.cash.is_finite() && args.cash > 0.0) {
         return Err(bad("--cash must be a positive amount"));
     }
-    Ok(BacktestConfig { fee: args.fee, slippage_bps: args.slippage_bps, fill, initial_cash: args.cash, ..BacktestConfig::default() })
+    Ok(BacktestConfig {
+        fee: args.fee,
+        slippage_bps: args.slippage_bps,
+        fill,
+        initial_cash: args.cash,
+        ..BacktestConfig::default()
+    })
 }
 
 /// One finished run, ready to print.
@@ -187,32 +242,64 @@ pub struct Run {
 }
 
 /// Runs the engine on prepared candles, timing it.
-pub fn run_one(label: String, candles: &Candles, strategy: &engine::strategy::CompiledStrategy, config: &BacktestConfig, load_seconds: f64) -> anyhow::Result<Run> {
+pub fn run_one(
+    label: String,
+    candles: &Candles,
+    strategy: &engine::strategy::CompiledStrategy,
+    config: &BacktestConfig,
+    load_seconds: f64,
+) -> anyhow::Result<Run> {
     let started = Instant::now();
-    let result = backtest::run(candles, strategy, config).map_err(|e| bad(format!("{label}: {e}")))?;
-    Ok(Run { label, result, load_seconds, engine_seconds: started.elapsed().as_secs_f64(), candles: candles.len() })
+    let result =
+        backtest::run(candles, strategy, config).map_err(|e| bad(format!("{label}: {e}")))?;
+    Ok(Run {
+        label,
+        result,
+        load_seconds,
+        engine_seconds: started.elapsed().as_secs_f64(),
+        candles: candles.len(),
+    })
 }
 
 /// `run-strategy --csv …`: no database needed.
 pub fn run_strategy_csv(args: &RunStrategyArgs) -> anyhow::Result<Vec<Run>> {
     let (_, strategy) = compile(args)?;
     let config = config(args)?;
-    let tf = args.timeframe.as_deref().map(Timeframe::parse).transpose().map_err(|e| bad(format!("--timeframe: {e}")))?;
-    let from = args.from.as_deref().map(|s| parse_time("--from", s, false)).transpose()?;
-    let to = args.to.as_deref().map(|s| parse_time("--to", s, true)).transpose()?;
+    let tf = args
+        .timeframe
+        .as_deref()
+        .map(Timeframe::parse)
+        .transpose()
+        .map_err(|e| bad(format!("--timeframe: {e}")))?;
+    let from = args
+        .from
+        .as_deref()
+        .map(|s| parse_time("--from", s, false))
+        .transpose()?;
+    let to = args
+        .to
+        .as_deref()
+        .map(|s| parse_time("--to", s, true))
+        .transpose()?;
     let mut runs = Vec::new();
     for path in &args.csv {
         let started = Instant::now();
         let candles = load_csv(path, tf, from, to)?;
         let load = started.elapsed().as_secs_f64();
-        let label = path.file_stem().map_or_else(|| path.display().to_string(), |s| s.to_string_lossy().into_owned());
+        let label = path.file_stem().map_or_else(
+            || path.display().to_string(),
+            |s| s.to_string_lossy().into_owned(),
+        );
         runs.push(run_one(label, &candles, &strategy, &config, load)?);
     }
     Ok(runs)
 }
 
 fn fmt_time(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms).map_or_else(|| ms.to_string(), |t| t.format("%Y-%m-%d %H:%M").to_string())
+    chrono::DateTime::from_timestamp_millis(ms).map_or_else(
+        || ms.to_string(),
+        |t| t.format("%Y-%m-%d %H:%M").to_string(),
+    )
 }
 
 /// Prints runs as a readable summary or as JSON.
@@ -231,12 +318,19 @@ pub fn print_runs(runs: &[Run], format: Format) -> anyhow::Result<()> {
                     v
                 })
                 .collect();
-            let out = if docs.len() == 1 { docs.into_iter().next().unwrap_or_default() } else { json!(docs) };
+            let out = if docs.len() == 1 {
+                docs.into_iter().next().unwrap_or_default()
+            } else {
+                json!(docs)
+            };
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
         Format::Table => {
             for r in runs {
-                println!("{} · {} candles · loaded in {:.3} s, engine {:.3} s", r.label, r.candles, r.load_seconds, r.engine_seconds);
+                println!(
+                    "{} · {} candles · loaded in {:.3} s, engine {:.3} s",
+                    r.label, r.candles, r.load_seconds, r.engine_seconds
+                );
                 println!("  {:<24} {:>16}  {}", "metric", "value", "basis");
                 for (name, m) in r.result.metrics.iter() {
                     let value = match m.value {
@@ -263,7 +357,10 @@ pub fn print_runs(runs: &[Run], format: Format) -> anyhow::Result<()> {
                     );
                 }
                 if trades.len() > 10 {
-                    println!("    … {} more (use --format json for all)", trades.len() - 10);
+                    println!(
+                        "    … {} more (use --format json for all)",
+                        trades.len() - 10
+                    );
                 }
                 println!();
             }
@@ -286,15 +383,24 @@ pub fn indicator(args: &IndicatorArgs) -> anyhow::Result<()> {
     use std::io::Write;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let header: Vec<String> = columns.iter().map(|(n, _)| format!("\"{}\"", n.replace('"', "\"\""))).collect();
+    let header: Vec<String> = columns
+        .iter()
+        .map(|(n, _)| format!("\"{}\"", n.replace('"', "\"\"")))
+        .collect();
     writeln!(out, "timestamp,{}", header.join(","))?;
     for (i, t) in candles.time.iter().enumerate() {
-        let ts = chrono::DateTime::from_timestamp_millis(*t)
-            .map_or_else(|| t.to_string(), |d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        let ts = chrono::DateTime::from_timestamp_millis(*t).map_or_else(
+            || t.to_string(),
+            |d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        );
         write!(out, "{ts}")?;
         for (_, col) in &columns {
             let v = col[i];
-            if v.is_finite() { write!(out, ",{v}")?; } else { write!(out, ",")?; }
+            if v.is_finite() {
+                write!(out, ",{v}")?;
+            } else {
+                write!(out, ",")?;
+            }
         }
         writeln!(out)?;
     }

@@ -123,10 +123,14 @@ fn main() -> ExitCode {
 
 async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
     let command = match command {
-        Command::CheckConfig { verify_connections } => return check_config(settings, verify_connections).await,
+        Command::CheckConfig { verify_connections } => {
+            return check_config(settings, verify_connections).await;
+        }
         Command::Indicator(args) => return research(|| server::cli::indicator(&args)),
         Command::RunStrategy(args) if !args.csv.is_empty() => {
-            return research(|| server::cli::print_runs(&server::cli::run_strategy_csv(&args)?, args.format));
+            return research(|| {
+                server::cli::print_runs(&server::cli::run_strategy_csv(&args)?, args.format)
+            });
         }
         other => other,
     };
@@ -150,7 +154,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::RunStrategy(_) => {
-            eprintln!("run-strategy: give --csv FILE (reading candles from the database needs market data: run-etl)");
+            eprintln!(
+                "run-strategy: give --csv FILE (reading candles from the database needs market data: run-etl)"
+            );
             Ok(ExitCode::from(2))
         }
         Command::CheckConfig { .. } | Command::Indicator(_) => unreachable!("handled above"),

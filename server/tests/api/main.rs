@@ -2,9 +2,11 @@
 //! Redis namespace per test, and (where processes matter) the real `vortex` binary.
 
 mod auth;
+mod backup;
 mod config;
 mod helpers;
 mod http;
 mod jobs;
+mod nginx;
 mod processes;
 mod smtp;
