@@ -331,7 +331,7 @@ pub fn print_runs(runs: &[Run], format: Format) -> anyhow::Result<()> {
                     "{} · {} candles · loaded in {:.3} s, engine {:.3} s",
                     r.label, r.candles, r.load_seconds, r.engine_seconds
                 );
-                println!("  {:<24} {:>16}  {}", "metric", "value", "basis");
+                println!("  {:<24} {:>16}  basis", "metric", "value");
                 for (name, m) in r.result.metrics.iter() {
                     let value = match m.value {
                         Some(v) if m.unit == "fraction" => format!("{:.2} %", v * 100.0),

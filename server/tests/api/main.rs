@@ -9,4 +9,5 @@ mod http;
 mod jobs;
 mod nginx;
 mod processes;
+mod research_cli;
 mod smtp;
