@@ -48,7 +48,7 @@ enum Command {
         verify_connections: bool,
     },
     /// Backtest a strategy on candles from CSV files (--csv) or the database (--assets) and print the result.
-    RunStrategy(server::cli::RunStrategyArgs),
+    RunStrategy(Box<server::cli::RunStrategyArgs>),
     /// Print indicator series for a CSV file as CSV (e.g. 'rsi(close, 14)' 'macd(close, 12, 26, 9)').
     Indicator(server::cli::IndicatorArgs),
     /// Create an admin account, or promote an existing account to admin. The password (for a new account) is
