@@ -177,6 +177,8 @@ pub struct JobSettings {
 pub struct Settings {
     pub app_env: AppEnv,
     pub bind_addr: SocketAddr,
+    /// Where `vortex worker` serves `/health`, `/ready` and `/metrics` (none when unset).
+    pub metrics_addr: Option<SocketAddr>,
     pub public_url: Url,
     pub database_url: SecretString,
     pub database_max_connections: u32,
@@ -427,6 +429,19 @@ impl Settings {
         let prod = app_env == AppEnv::Production;
 
         let bind_addr: SocketAddr = r.parsed("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 3000)));
+        let metrics_addr = match r.raw("METRICS_ADDR") {
+            None => None,
+            Some(v) => match v.parse::<SocketAddr>() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    r.problem(
+                        "METRICS_ADDR",
+                        format!("`{v}` is not an address like 0.0.0.0:9100"),
+                    );
+                    None
+                }
+            },
+        };
         let public_url = match r.raw("PUBLIC_URL") {
             Some(v) => match Url::parse(&v) {
                 Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Some(u),
@@ -699,6 +714,7 @@ impl Settings {
         Ok(Self {
             app_env,
             bind_addr,
+            metrics_addr,
             public_url,
             database_url,
             database_max_connections,

@@ -53,6 +53,7 @@ pub fn prometheus() -> &'static PrometheusHandle {
         let handle = recorder.handle();
         // If another recorder is already installed (only possible in tests), metrics go there instead.
         let _ = metrics::set_global_recorder(recorder);
+        describe();
         handle
     })
 }
@@ -65,4 +66,49 @@ where
 {
     let span = tracing::Span::current();
     tokio::task::spawn_blocking(move || span.in_scope(f)).await
+}
+
+/// HELP texts for every metric Vortex exports.
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "http_requests_total",
+        "HTTP requests by method, route template and status"
+    );
+    describe_histogram!(
+        "http_request_duration_seconds",
+        "HTTP request latency by method, route and status"
+    );
+    describe_counter!("jobs_enqueued_total", "Jobs enqueued by queue and kind");
+    describe_counter!(
+        "jobs_total",
+        "Job attempts finished by queue, kind and outcome"
+    );
+    describe_histogram!(
+        "job_duration_seconds",
+        "Job attempt duration by queue and kind"
+    );
+    describe_counter!(
+        "jobs_reenqueued_total",
+        "Jobs re-delivered from Postgres by the reconciler"
+    );
+    describe_counter!(
+        "worker_restarts_total",
+        "apalis worker restarts after a Redis failure"
+    );
+    describe_gauge!(
+        "jobs_pending",
+        "Unfinished jobs by status (sampled at scrape time)"
+    );
+    describe_gauge!(
+        "jobs_failed",
+        "Jobs that failed permanently and await a re-drive"
+    );
+    describe_gauge!("db_pool_connections", "Postgres pool connections by state");
+    describe_gauge!("db_pool_max_connections", "Postgres pool size limit");
+    describe_gauge!("redis_pool_connections", "Redis pool connections by state");
+    describe_gauge!(
+        "redis_pool_waiting",
+        "Requests waiting for a Redis connection"
+    );
 }

@@ -261,6 +261,13 @@ async fn serve(ctx: Ctx, with_worker: bool, migrate: bool) -> anyhow::Result<Exi
 
 async fn worker(ctx: Ctx) -> anyhow::Result<ExitCode> {
     let shutdown = shutdown_signal();
+    if let Some(addr) = ctx.settings.metrics_addr {
+        tokio::spawn(server::startup::serve_worker_probes(
+            ctx.clone(),
+            addr,
+            shutdown.clone(),
+        ));
+    }
     let mut stop = shutdown.clone();
     let run = tokio::spawn(backend::jobs::worker::run(ctx, shutdown));
     let _ = stop.wait_for(|s| *s).await;

@@ -105,3 +105,29 @@ pub fn router(ctx: Ctx, addr: SocketAddr) -> Router {
         >(move || provide_context(ctx.clone()), shell));
     crate::middleware::apply(router, &state).with_state(state)
 }
+
+/// The small HTTP listener of a `vortex worker` process (`METRICS_ADDR`): `/health`, `/ready` and `/metrics`,
+/// so worker job metrics can be scraped and orchestrators can probe liveness.
+///
+/// # Errors
+/// When the address cannot be bound.
+pub async fn serve_worker_probes(
+    ctx: Ctx,
+    addr: SocketAddr,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    use axum::routing::get;
+    let app = Router::new()
+        .route("/health", get(crate::routes::health::health))
+        .route("/ready", get(crate::routes::health::ready))
+        .route("/metrics", get(crate::routes::metrics::metrics))
+        .with_state(ctx);
+    let listener = TcpListener::bind(addr).await?;
+    tracing::info!(addr = %listener.local_addr()?, "worker probes listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        })
+        .await?;
+    Ok(())
+}

@@ -15,13 +15,13 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Liveness: 200 while the process can answer.
-async fn health() -> impl IntoResponse {
+pub async fn health() -> impl IntoResponse {
     Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
 }
 
 /// Readiness: 200 when every dependency answers, else 503 with the failing ones named.
-async fn ready(State(state): State<AppState>) -> impl IntoResponse {
-    let report = state.ctx.readiness().await;
+pub async fn ready(State(ctx): State<backend::Ctx>) -> impl IntoResponse {
+    let report = ctx.readiness().await;
     let mut checks = Map::new();
     let mut failing = Vec::new();
     for c in &report.checks {

@@ -9,8 +9,9 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/metrics", get(metrics))
 }
 
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let ctx = &state.ctx;
+/// The Prometheus scrape handler (also served by `vortex worker` on `METRICS_ADDR`).
+pub async fn metrics(State(ctx): State<backend::Ctx>) -> impl IntoResponse {
+    let ctx = &ctx;
     let size = f64::from(ctx.db.size());
     let idle = ctx.db.num_idle() as f64;
     metrics::gauge!("db_pool_connections", "state" => "idle").set(idle);

@@ -214,3 +214,37 @@ async fn a_worker_killed_mid_job_leaves_the_effect_happening_exactly_once_after_
     );
     pool.close().await;
 }
+
+#[tokio::test]
+async fn a_worker_process_serves_health_and_its_job_metrics_on_metrics_addr() {
+    let db = TestDb::new().await;
+    let mut env = base_env(&db, &format!("vortex-test-{}", Uuid::new_v4().simple()));
+    let port = free_port();
+    env.insert("METRICS_ADDR".into(), format!("127.0.0.1:{port}"));
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let ctx = backend::Ctx::new(backend::settings::Settings::from_map(&env).unwrap()).unwrap();
+    let _worker = Proc::start(&["worker"], &env);
+    let job = backend::jobs::housekeeping::enqueue(&ctx, None, false)
+        .await
+        .unwrap()
+        .unwrap();
+    wait_for_job(&pool, job, &["done"], Duration::from_secs(20)).await;
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let health = client.get(format!("{base}/health")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(r#"jobs_total{queue="default",kind="housekeeping",status="done"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains("# HELP jobs_total"), "{text}");
+    pool.close().await;
+}
