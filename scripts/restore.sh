@@ -23,37 +23,8 @@ set -euo pipefail
 log() { printf '[restore %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-pg_env_from_url() {
-  local url="$1" re='^postgres(ql)?://(([^:@/]*)(:([^@]*))?@)?([^/:?]*)(:([0-9]+))?(/([^?]*))?(\?(.*))?$'
-  [[ "$url" =~ $re ]] || die "the target is not a postgres:// URL"
-  local user="${BASH_REMATCH[3]}" pass="${BASH_REMATCH[5]}" host="${BASH_REMATCH[6]}"
-  local port="${BASH_REMATCH[8]}" db="${BASH_REMATCH[10]}" query="${BASH_REMATCH[12]}"
-  # setenv NAME percent-encoded-value: exports the decoded value when it is not empty.
-  setenv() {
-    [ -n "$2" ] || return 0
-    local s="${2//+/ }"
-    printf -v "$1" '%b' "${s//%/\\x}"
-    export "${1?}"
-  }
-  setenv PGUSER "$user"
-  setenv PGPASSWORD "$pass"
-  setenv PGHOST "$host"
-  setenv PGPORT "$port"
-  setenv PGDATABASE "$db"
-  local kv
-  IFS='&' read -ra kvs <<<"$query"
-  for kv in "${kvs[@]}"; do
-    case "${kv%%=*}" in
-      sslmode) setenv PGSSLMODE "${kv#*=}" ;;
-      sslrootcert) setenv PGSSLROOTCERT "${kv#*=}" ;;
-      application_name) setenv PGAPPNAME "${kv#*=}" ;;
-      connect_timeout) setenv PGCONNECT_TIMEOUT "${kv#*=}" ;;
-      '') ;;
-      *) log "ignoring URL parameter ${kv%%=*}" ;;
-    esac
-  done
-  return 0
-}
+# shellcheck source=scripts/pg-env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/pg-env.sh"
 
 CREATE=0 CLEAN=0 DUMP=""
 while [ $# -gt 0 ]; do

@@ -129,6 +129,23 @@ async fn verified_user(app: &TestApp, sink: &SmtpSink, email: &str) -> Client {
     client
 }
 
+/// The API token secret shown once on the account page after creating it.
+async fn shown_token(app: &TestApp, client: &Client) -> String {
+    let page = client
+        .get(app.url("/account"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let start = page.find("vxt_").expect("token shown once");
+    page[start..]
+        .chars()
+        .take_while(|ch| ch.is_ascii_alphanumeric() || *ch == '_')
+        .collect()
+}
+
 async fn session_status(app: &TestApp, client: &Client) -> StatusCode {
     client
         .get(app.url("/api/session"))
@@ -855,19 +872,7 @@ async fn read_write_tokens_can_update_the_profile_but_never_assign_privileged_fi
         ],
     )
     .await;
-    let page = c
-        .get(app.url("/account"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let start = page.find("vxt_").unwrap();
-    let secret: String = page[start..]
-        .chars()
-        .take_while(|ch| ch.is_ascii_alphanumeric() || *ch == '_')
-        .collect();
+    let secret = shown_token(&app, &c).await;
     let api = Client::new();
     let ok = api
         .patch(app.url("/api/v1/me"))
@@ -1064,19 +1069,7 @@ async fn create_admin_reads_the_password_from_stdin_and_admin_routes_are_admin_o
         &[("name", "ops"), ("scope", "read"), ("expires_in_days", "1")],
     )
     .await;
-    let page = admin
-        .get(app.url("/account"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let start = page.find("vxt_").unwrap();
-    let admin_token: String = page[start..]
-        .chars()
-        .take_while(|ch| ch.is_ascii_alphanumeric() || *ch == '_')
-        .collect();
+    let admin_token = shown_token(&app, &admin).await;
 
     let trader = verified_user(&app, &sink, "quin@example.org").await;
     post_form(
@@ -1087,19 +1080,7 @@ async fn create_admin_reads_the_password_from_stdin_and_admin_routes_are_admin_o
         &[("name", "t"), ("scope", "read"), ("expires_in_days", "1")],
     )
     .await;
-    let page = trader
-        .get(app.url("/account"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let start = page.find("vxt_").unwrap();
-    let trader_token: String = page[start..]
-        .chars()
-        .take_while(|ch| ch.is_ascii_alphanumeric() || *ch == '_')
-        .collect();
+    let trader_token = shown_token(&app, &trader).await;
 
     let api = Client::new();
     assert_eq!(
