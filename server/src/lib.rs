@@ -2,7 +2,9 @@
 //! command line and calls into here, so tests can start the same application on port 0.
 
 pub mod error;
+pub mod etl_cli;
 pub mod middleware;
+pub mod mock_exchange;
 pub mod routes;
 pub mod startup;
 

@@ -6,6 +6,8 @@
 //! vortex migrate                           apply database migrations
 //! vortex check-config [--verify-connections]
 //! vortex jobs list|show|retry|housekeeping operator commands for the job queue
+//! vortex run-etl --assets BTC,ETH --mode daily|backfill …   market data from the exchange or CSV
+//! vortex mock-exchange --port 9100 --data data/market       a local Binance-compatible exchange
 //! ```
 
 use std::{process::ExitCode, time::Duration};
@@ -51,6 +53,10 @@ enum Command {
         #[command(subcommand)]
         command: JobsCommand,
     },
+    /// Fetch market data from the exchange (or import CSV) into the database.
+    RunEtl(server::etl_cli::RunEtlArgs),
+    /// Serve the repository's candles as a local Binance-compatible exchange, with fault switches.
+    MockExchange(server::etl_cli::MockExchangeArgs),
 }
 
 #[derive(Subcommand)]
@@ -125,6 +131,8 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Jobs { command } => jobs(ctx, command).await,
+        Command::RunEtl(args) => server::etl_cli::run_etl(ctx, args).await,
+        Command::MockExchange(args) => server::etl_cli::mock_exchange(args).await,
         Command::CheckConfig { .. } => unreachable!("handled above"),
     }
 }

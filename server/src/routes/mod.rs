@@ -1,6 +1,7 @@
 //! HTTP routes outside the Leptos pages: probes, metrics and operator endpoints.
 
 pub mod health;
+pub mod market;
 pub mod metrics;
 pub mod ops;
 
@@ -13,5 +14,6 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(health::router())
         .merge(metrics::router())
+        .merge(market::router())
         .merge(ops::router())
 }
