@@ -5,6 +5,8 @@
 #![recursion_limit = "256"]
 
 pub mod api;
+#[cfg(feature = "hydrate")]
+pub mod chart;
 pub mod components;
 pub mod error;
 pub mod pages;
@@ -18,7 +20,7 @@ use leptos_router::{
 
 use crate::{
     components::layout::Layout,
-    pages::{home::HomePage, not_found::NotFound, status::StatusPage},
+    pages::{home::HomePage, market::MarketPage, not_found::NotFound, status::StatusPage},
 };
 
 /// The product version shown in the footer.
@@ -74,6 +76,7 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=NotFound>
                     <Route path=StaticSegment("") view=HomePage ssr=SsrMode::InOrder />
                     <Route path=StaticSegment("status") view=StatusPage ssr=SsrMode::InOrder />
+                    <Route path=StaticSegment("market") view=MarketPage ssr=SsrMode::InOrder />
                 </Routes>
             </Layout>
         </Router>

@@ -1,3 +1,4 @@
 //! `#[server]` functions: the UI's reads and writes. Each calls into `backend` under the `ssr` feature.
 
+pub mod market;
 pub mod status;

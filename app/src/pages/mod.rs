@@ -2,5 +2,6 @@
 
 pub mod error;
 pub mod home;
+pub mod market;
 pub mod not_found;
 pub mod status;
