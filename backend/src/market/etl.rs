@@ -171,7 +171,8 @@ pub async fn fetch_and_store_chunk(
         written > 0,
     )
     .await?;
-    if chunk.end <= server_now {
+    // Complete only if its last candle had closed: then no later fetch can add to it.
+    if timeframe.floor(chunk.end - 1) + timeframe.millis() <= server_now {
         store::record_chunk(
             &mut tx,
             instrument.instrument_id,

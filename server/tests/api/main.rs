@@ -5,4 +5,5 @@ mod config;
 mod helpers;
 mod http;
 mod jobs;
+mod market;
 mod processes;
