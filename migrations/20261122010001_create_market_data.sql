@@ -23,8 +23,10 @@ create trigger instrument_set_updated_at before update on instrument
 -- One candle per (instrument, timeframe, open time). Prices in the quote asset, volume in the base asset.
 -- double precision (not numeric): the engine computes in f64 and loads a million rows at a time.
 -- The primary key is the only index: loading a range for a backtest is one scan of it.
+-- No foreign key to instrument: its per-row check costs ~40% of a bulk import (measured, docs/market-data.md),
+-- and instruments are never deleted (they are deactivated); every writer creates the instrument first.
 create table candle (
-    instrument_id  integer not null references instrument (instrument_id) on delete cascade,
+    instrument_id  integer not null,
     timeframe      text not null check (timeframe in ('1m', '5m', '15m', '30m', '1h', '4h', '1d', '1w')),
     open_time      timestamptz not null,
     open           double precision not null,

@@ -79,7 +79,9 @@ pub async fn import_text(
         source_name: source_name.to_owned(),
         error,
     };
+    let parse_started = std::time::Instant::now();
     let read = parse_candles_skipping_bad_rows(text, opts.timeframe).map_err(csv_err)?;
+    let parse_ms = parse_started.elapsed().as_millis() as u64;
     if !opts.skip_bad_rows
         && let Some(first) = read.rejected.first()
     {
@@ -110,6 +112,12 @@ pub async fn import_text(
     .await?;
     store::add_progress(&mut tx, run_id, candles.len()).await?;
     tx.commit().await?;
+    tracing::debug!(
+        source_name,
+        rows = candles.len(),
+        parse_ms,
+        "CSV parsed and stored"
+    );
     Ok(ImportReport {
         instrument_id: instrument.instrument_id,
         pair: opts.pair.clone(),

@@ -659,3 +659,42 @@ async fn the_cli_imports_a_folder_rejects_bad_files_and_explains_bad_arguments()
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
     }
 }
+
+#[tokio::test]
+async fn a_large_import_takes_the_copy_path_and_stays_idempotent() {
+    let (app, _mock) = app_with_mock(false, vec![]).await;
+    // 11 copies of ETH-BTC-5m laid end to end: 63 360 candles, above the COPY threshold.
+    let one = csv("ETH-BTC-5m.csv");
+    let span = one.time[one.len() - 1] - one.time[0] + Timeframe::M5.millis();
+    let mut text = String::from("timestamp,open,high,low,close,volume\n");
+    for k in 0..11 {
+        for i in 0..one.len() {
+            let b = one.bar(i);
+            text.push_str(&format!(
+                "{},{},{},{},{},{}\n",
+                one.time[i] + k * span,
+                b.open,
+                b.high,
+                b.low,
+                b.close,
+                b.volume
+            ));
+        }
+    }
+    let opts = import_opts("BIG/BTC", false);
+    let r = csv_import::import_text(&app.ctx.db, &text, "big.csv", &opts)
+        .await
+        .unwrap();
+    assert_eq!((r.rows, r.written), (63_360, 63_360));
+    let again = csv_import::import_text(&app.ctx.db, &text, "big.csv", &opts)
+        .await
+        .unwrap();
+    assert_eq!(again.written, 0);
+    let back = stored(&app, r.instrument_id, Timeframe::M5).await;
+    assert_eq!(back.len(), 63_360);
+    assert_eq!(
+        back.between(None, Some(one.time[0] + span)),
+        one,
+        "values changed on the way through COPY"
+    );
+}
