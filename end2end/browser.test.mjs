@@ -113,6 +113,18 @@ try {
     await page.waitForFunction((f) => document.querySelector('#checked-at')?.innerText !== f, first, { timeout: 10000 });
   });
 
+  await check('the Market data page draws the candlestick chart after hydration', async () => {
+    await page.click('nav >> text=Market data');
+    await page.waitForURL(BASE + '/market');
+    await page.locator('#market-chart[data-state="ready"] canvas').first().waitFor({ timeout: 15000 });
+    const candles = Number(await page.locator('#market-chart').getAttribute('data-candles'));
+    assert(candles === 5720, `chart has ${candles} candles`);
+    assert((await page.locator('#chart-status').innerText()).includes('5720 candles'), 'status text not updated');
+    // A full page load (not client-side navigation) draws it too.
+    await page.goto(BASE + '/market?from=2018-01-20&to=2018-01-21', { waitUntil: 'load' });
+    await page.waitForFunction(() => document.querySelector('#market-chart')?.dataset.candles === '288', null, { timeout: 15000 });
+  });
+
   await check('no console errors', async () => {
     assert(consoleErrors.length === 0, consoleErrors.join(' | '));
   });
@@ -128,6 +140,9 @@ try {
     const p = await noJs.newPage();
     await p.goto(BASE + '/status');
     assert(await p.locator('[data-dependency="postgres"] .dep-state').innerText() === 'Up', 'status not rendered');
+    await p.goto(BASE + '/market');
+    assert(await p.locator('tr[data-series] td[data-missing="40"]').count() === 1, 'coverage not rendered without JS');
+    assert(await p.locator('#market-chart canvas').count() === 0, 'chart drawn without JS?');
     await noJs.close();
   });
 

@@ -25,6 +25,7 @@ export APP_ENV=test DATABASE_URL="postgres://${PGUSER:-postgres}@127.0.0.1:5432/
   REDIS_NAMESPACE="vortex-e2e-$$" BIND_ADDR="127.0.0.1:$PORT" SITE_ROOT="$SITE_DIR" LOG_FORMAT=json \
   PUBLIC_URL="http://127.0.0.1:$PORT" SMTP_URL="smtp://127.0.0.1:$SMTP_PORT"
 "$BIN" migrate
+LOG_LEVEL=warn "$BIN" run-etl --source csv:data/market/ADA-BTC-5m.csv >/dev/null
 "$BIN" serve >"$LOG" 2>&1 &
 PID=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.2; done

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up and starts Vortex on this machine: builds, creates and migrates the database, serves on
-# http://127.0.0.1:3000 with the background workers in-process. Ctrl-C stops it.
+# http://127.0.0.1:3000 with the background workers in-process, after loading the demo candles (data/market).
+# Ctrl-C stops it.
 #   scripts/run.sh [debug|release]
 # Uses the local Postgres and Redis (starts them if installed and stopped). Override with DATABASE_URL,
 # REDIS_URL, BIND_ADDR, or a .env file (see backend.env.example).
@@ -18,5 +19,8 @@ fi
 export SITE_ROOT="$SITE_DIR"
 "$BIN" check-config
 "$BIN" migrate
+# Demo data: the real candles in data/market (idempotent: a second run writes nothing).
+log "loading the demo candles from data/market"
+LOG_LEVEL="${LOG_LEVEL:-warn}" "$BIN" run-etl --source csv:data/market --exchange demo
 log "Vortex is starting on http://${BIND_ADDR:-127.0.0.1:3000}"
 exec "$BIN" serve

@@ -5,6 +5,8 @@
 #![recursion_limit = "256"]
 
 pub mod api;
+#[cfg(feature = "hydrate")]
+pub mod chart;
 pub mod components;
 pub mod error;
 pub mod pages;
@@ -22,6 +24,7 @@ use crate::{
         account::AccountPage,
         auth::{ForgotPasswordPage, ResetPasswordPage, SignInPage, SignUpPage, VerifyEmailPage},
         home::HomePage,
+        market::MarketPage,
         not_found::NotFound,
         status::StatusPage,
     },
@@ -88,6 +91,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("forgot-password") view=ForgotPasswordPage ssr=SsrMode::InOrder />
                     <Route path=StaticSegment("reset-password") view=ResetPasswordPage ssr=SsrMode::InOrder />
                     <Route path=StaticSegment("account") view=AccountPage ssr=SsrMode::Async />
+                    <Route path=StaticSegment("market") view=MarketPage ssr=SsrMode::InOrder />
                 </Routes>
             </Layout>
         </Router>

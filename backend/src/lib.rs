@@ -6,6 +6,7 @@ pub mod ctx;
 pub mod db;
 pub mod jobs;
 pub mod mail;
+pub mod market;
 pub mod redis;
 pub mod settings;
 pub mod telemetry;

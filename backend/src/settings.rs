@@ -172,6 +172,27 @@ pub struct JobSettings {
     pub job_retention: Duration,
 }
 
+/// Market data sources and ETL (see `backend::market`).
+#[derive(Debug, Clone)]
+pub struct MarketSettings {
+    /// Base URL of a Binance-compatible REST API (`GET /api/v3/klines`, `GET /api/v3/time`).
+    pub data_url: Url,
+    /// The exchange name candles fetched from `data_url` are stored under.
+    pub exchange: String,
+    /// Timeout of one HTTP request to the source.
+    pub http_timeout: Duration,
+    /// Candles per ETL chunk (one chunk = one job = one transaction).
+    pub chunk_candles: u32,
+    /// Candles per request (the source's page size; Binance allows up to 1000).
+    pub page_limit: u32,
+    /// Retries of one request on 429/418/5xx/network errors before the chunk's attempt fails.
+    pub max_retries: u32,
+    /// Longest `Retry-After` honoured inside one attempt; longer waits fail the attempt (the job retries later).
+    pub max_retry_wait: Duration,
+    /// How often tracked series are updated from the source (`0` disables the schedule).
+    pub update_interval: Duration,
+}
+
 /// Everything the process needs, parsed and validated.
 #[derive(Clone)]
 pub struct Settings {
@@ -207,6 +228,7 @@ pub struct Settings {
     /// Directory with the built site (`pkg/vortex.js`, `pkg/vortex_bg.wasm`, `pkg/vortex.css`, public files).
     pub site_root: PathBuf,
     pub jobs: JobSettings,
+    pub market: MarketSettings,
 }
 
 impl fmt::Debug for Settings {
@@ -655,6 +677,51 @@ impl Settings {
                 r.bounded("JOB_RETENTION_DAYS", 14u64, 1, 3650) * 86_400,
             ),
         };
+        let market_url_raw = r.string("MARKET_DATA_URL", "https://api.binance.com");
+        let data_url = match Url::parse(&market_url_raw) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {
+                if u.query().is_some() || !u.username().is_empty() {
+                    r.problem(
+                        "MARKET_DATA_URL",
+                        "must be a plain base URL without credentials or query",
+                    );
+                }
+                Some(u)
+            }
+            _ => {
+                r.problem(
+                    "MARKET_DATA_URL",
+                    "must be an http:// or https:// base URL (e.g. https://api.binance.com)",
+                );
+                None
+            }
+        };
+        let market_exchange = r.string("MARKET_DATA_EXCHANGE", "binance");
+        if !(1..=32).contains(&market_exchange.len())
+            || !market_exchange
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c))
+        {
+            r.problem(
+                "MARKET_DATA_EXCHANGE",
+                "must be 1–32 lower-case letters, digits, '-', '_' or '.'",
+            );
+        }
+        let market = MarketSettings {
+            data_url: data_url
+                .unwrap_or_else(|| Url::parse("https://api.binance.com").expect("static URL")),
+            exchange: market_exchange,
+            http_timeout: r.seconds("MARKET_HTTP_TIMEOUT_SECS", 20.0, 0.5, 300.0),
+            chunk_candles: r.bounded("MARKET_CHUNK_CANDLES", 5000u32, 10, 100_000),
+            page_limit: r.bounded("MARKET_PAGE_LIMIT", 1000u32, 1, 1000),
+            max_retries: r.bounded("MARKET_MAX_RETRIES", 4u32, 0, 20),
+            max_retry_wait: r.seconds("MARKET_MAX_RETRY_WAIT_SECS", 60.0, 0.0, 3600.0),
+            update_interval: r.seconds("MARKET_UPDATE_INTERVAL_SECS", 3600.0, 0.0, 604_800.0),
+        };
+        if prod && market.data_url.scheme() != "https" {
+            r.problem("MARKET_DATA_URL", "must use https:// in production");
+        }
+
         if jobs.lease < jobs.heartbeat * 3 {
             r.problem("JOB_LEASE_SECS", "must be at least 3 × JOB_HEARTBEAT_SECS");
         }
@@ -738,6 +805,7 @@ impl Settings {
             body_limit_bytes,
             site_root,
             jobs,
+            market,
         })
     }
 
@@ -946,6 +1014,34 @@ mod tests {
         ] {
             assert!(vars.contains(&v.to_owned()), "{v} missing from {vars:?}");
         }
+    }
+
+    #[test]
+    fn market_data_settings_have_defaults_and_are_validated() {
+        let s = Settings::from_map(&HashMap::new()).unwrap();
+        assert_eq!(s.market.data_url.as_str(), "https://api.binance.com/");
+        assert_eq!(s.market.exchange, "binance");
+        assert_eq!(s.market.page_limit, 1000);
+        let s = Settings::from_map(&env(&[
+            ("MARKET_DATA_URL", "http://127.0.0.1:9100"),
+            ("MARKET_UPDATE_INTERVAL_SECS", "0"),
+        ]))
+        .unwrap();
+        assert_eq!(s.market.data_url.port(), Some(9100));
+        assert!(s.market.update_interval.is_zero());
+        for (var, bad) in [
+            ("MARKET_DATA_URL", "ftp://x"),
+            ("MARKET_DATA_URL", "not a url"),
+            ("MARKET_DATA_URL", "https://u:p@api.binance.com"),
+            ("MARKET_DATA_EXCHANGE", "Binance!"),
+            ("MARKET_PAGE_LIMIT", "5000"),
+            ("MARKET_CHUNK_CANDLES", "1"),
+        ] {
+            let p = problems_for(&env(&[(var, bad)]));
+            assert!(p.iter().any(|p| p.variable == var), "{var}={bad}: {p:?}");
+        }
+        let p = problems_for(&with(prod_base(), "MARKET_DATA_URL", "http://mock:9100"));
+        assert!(p.iter().any(|p| p.variable == "MARKET_DATA_URL"), "{p:?}");
     }
 
     #[test]

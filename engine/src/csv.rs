@@ -85,6 +85,34 @@ pub fn parse_candles(
     text: &str,
     timeframe: Option<Timeframe>,
 ) -> Result<(Candles, Vec<Gap>), CsvError> {
+    let parsed = parse(text, timeframe, false)?;
+    Ok((parsed.candles, parsed.gaps))
+}
+
+/// What a lenient read ([`parse_candles_skipping_bad_rows`]) returns: the good rows, their gaps, and one
+/// error per rejected line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LenientRead {
+    pub candles: Candles,
+    pub gaps: Vec<Gap>,
+    pub rejected: Vec<CsvError>,
+}
+
+/// Like [`parse_candles`], but a bad data row is reported in `rejected` (with its line) and skipped instead of
+/// failing the whole input. Header problems, an input without any good row, and an uninferable timeframe are
+/// still errors.
+///
+/// # Errors
+/// See [`read_candles`].
+pub fn parse_candles_skipping_bad_rows(
+    text: &str,
+    timeframe: Option<Timeframe>,
+) -> Result<LenientRead, CsvError> {
+    parse(text, timeframe, true)
+}
+
+fn parse(text: &str, timeframe: Option<Timeframe>, lenient: bool) -> Result<LenientRead, CsvError> {
+    let mut rejected = Vec::new();
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut lines = text
         .split('\n')
@@ -129,37 +157,52 @@ pub fn parse_candles(
     let mut time = Vec::new();
     let mut cols: [Vec<f64>; 5] = Default::default();
     let mut fields: Vec<&str> = Vec::with_capacity(ncols);
+    let mut values = [0f64; 5];
     for (line, raw) in lines {
         fields.clear();
         fields.extend(raw.split(','));
-        if fields.len() != ncols {
-            return Err(CsvError::at(
-                line,
-                format!(
-                    "expected {ncols} fields like the header, found {}",
-                    fields.len()
-                ),
-            ));
+        let row = (|| {
+            if fields.len() != ncols {
+                return Err(CsvError::at(
+                    line,
+                    format!(
+                        "expected {ncols} fields like the header, found {}",
+                        fields.len()
+                    ),
+                ));
+            }
+            let field = |k: usize| fields[idx[k]].trim().trim_matches('"').trim();
+            let t = parse_timestamp(field(0))
+                .map_err(|e| CsvError::at(line, format!("timestamp: {e}")))?;
+            for k in 1..6 {
+                let s = field(k);
+                values[k - 1] = s.parse().map_err(|_| {
+                    CsvError::at(line, format!("{}: `{s}` is not a number", COLUMNS[k]))
+                })?;
+            }
+            Ok(t)
+        })();
+        match row {
+            Ok(t) => {
+                time.push(t);
+                for (col, v) in cols.iter_mut().zip(values) {
+                    col.push(v);
+                }
+                rows_line.push(line);
+            }
+            Err(e) if lenient => rejected.push(e),
+            Err(e) => return Err(e),
         }
-        let field = |k: usize| fields[idx[k]].trim().trim_matches('"').trim();
-        let t =
-            parse_timestamp(field(0)).map_err(|e| CsvError::at(line, format!("timestamp: {e}")))?;
-        time.push(t);
-        for k in 1..6 {
-            let s = field(k);
-            let v: f64 = s.parse().map_err(|_| {
-                CsvError::at(line, format!("{}: `{s}` is not a number", COLUMNS[k]))
-            })?;
-            cols[k - 1].push(v);
-        }
-        rows_line.push(line);
     }
     if time.is_empty() {
-        return Err(CsvError::Empty);
+        return match rejected.into_iter().next() {
+            Some(first) => Err(first),
+            None => Err(CsvError::Empty),
+        };
     }
     let tf = match timeframe {
         Some(tf) => tf,
-        None => infer_timeframe(&time, &rows_line)?,
+        None => infer_timeframe(&time, &rows_line, lenient)?,
     };
     let [open, high, low, close, volume] = cols;
     let candles = Candles {
@@ -171,14 +214,41 @@ pub fn parse_candles(
         close,
         volume,
     };
+    let mut keep = Vec::with_capacity(candles.len());
+    let mut prev = None;
     for (row, &line) in rows_line.iter().enumerate() {
-        let prev = (row > 0).then(|| candles.time[row - 1]);
-        candles
-            .validate_row(row, prev)
-            .map_err(|e| CsvError::at(line, strip_row(&e)))?;
+        match candles.validate_row(row, prev) {
+            Ok(()) => {
+                keep.push(row);
+                prev = Some(candles.time[row]);
+            }
+            Err(e) if lenient => rejected.push(CsvError::at(line, strip_row(&e))),
+            Err(e) => return Err(CsvError::at(line, strip_row(&e))),
+        }
     }
+    let candles = if keep.len() == candles.len() {
+        candles
+    } else {
+        let mut kept = Candles::with_capacity(tf, keep.len());
+        for row in keep {
+            let b = candles.bar(row);
+            kept.push(candles.time[row], b.open, b.high, b.low, b.close, b.volume);
+        }
+        kept
+    };
+    if candles.is_empty() {
+        return match rejected.into_iter().next() {
+            Some(first) => Err(first),
+            None => Err(CsvError::Empty),
+        };
+    }
+    rejected.sort_by_key(|e| e.line());
     let gaps = candles.gaps();
-    Ok((candles, gaps))
+    Ok(LenientRead {
+        candles,
+        gaps,
+        rejected,
+    })
 }
 
 /// The message of a row error without its "row N (time): " prefix (the line number replaces it).
@@ -193,10 +263,14 @@ fn strip_row(e: &CandleError) -> String {
     }
 }
 
-fn infer_timeframe(time: &[i64], lines: &[usize]) -> Result<Timeframe, CsvError> {
+fn infer_timeframe(time: &[i64], lines: &[usize], lenient: bool) -> Result<Timeframe, CsvError> {
     let mut min_step: Option<i64> = None;
     for (i, w) in time.windows(2).enumerate() {
         let d = w[1] - w[0];
+        if d <= 0 && lenient {
+            // Reported as a row error by the validation that follows.
+            continue;
+        }
         if d <= 0 {
             return Err(CsvError::at(
                 lines[i + 1],
@@ -280,5 +354,22 @@ mod tests {
         assert_eq!(c.timeframe, Timeframe::D1);
         assert_eq!(gaps.len(), 1);
         assert_eq!(gaps[0].missing, 2);
+    }
+
+    #[test]
+    fn a_lenient_read_keeps_the_good_rows_and_names_the_bad_lines() {
+        let csv = "timestamp,open,high,low,close,volume\n\
+                   2018-01-10T04:55:00Z,1,2,0.5,1.5,5\n\
+                   2018-01-10T05:00:00Z,1,0.9,0.5,1.5,5\n\
+                   2018-01-10T05:05:00Z,1,2,0.5,x,5\n\
+                   2018-01-10T05:10:00Z,1,2,0.5,1.5,5\n\
+                   2018-01-10T05:10:00Z,1,2,0.5,1.5,5\n";
+        let read = parse_candles_skipping_bad_rows(csv, None).unwrap();
+        assert_eq!(read.candles.len(), 2);
+        let lines: Vec<_> = read.rejected.iter().filter_map(CsvError::line).collect();
+        assert_eq!(lines, vec![3, 4, 6]);
+        assert_eq!(read.gaps.len(), 1);
+        // Strict reading fails on a bad line (fields are parsed before candles are validated).
+        assert_eq!(parse_candles(csv, None).unwrap_err().line(), Some(4));
     }
 }

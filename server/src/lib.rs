@@ -3,8 +3,10 @@
 
 pub mod cli;
 pub mod error;
+pub mod etl_cli;
 pub mod extract;
 pub mod middleware;
+pub mod mock_exchange;
 pub mod routes;
 pub mod startup;
 

@@ -7,6 +7,8 @@
 //! vortex check-config [--verify-connections]
 //! vortex jobs list|show|retry|housekeeping operator commands for the job queue
 //! vortex create-admin --email …           create or promote an admin (password from stdin or a file)
+//! vortex run-etl --assets BTC,ETH --mode daily|backfill …   market data from the exchange or CSV
+//! vortex mock-exchange --port 9100 --data data/market       a local Binance-compatible exchange
 //! ```
 
 use std::{process::ExitCode, time::Duration};
@@ -63,6 +65,10 @@ enum Command {
         #[command(subcommand)]
         command: JobsCommand,
     },
+    /// Fetch market data from the exchange (or import CSV) into the database.
+    RunEtl(server::etl_cli::RunEtlArgs),
+    /// Serve the repository's candles as a local Binance-compatible exchange, with fault switches.
+    MockExchange(server::etl_cli::MockExchangeArgs),
 }
 
 #[derive(Subcommand)]
@@ -159,6 +165,8 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::from(2))
         }
+        Command::RunEtl(args) => server::etl_cli::run_etl(ctx, args).await,
+        Command::MockExchange(args) => server::etl_cli::mock_exchange(args).await,
         Command::CheckConfig { .. } | Command::Indicator(_) => unreachable!("handled above"),
     }
 }

@@ -20,6 +20,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                 </A>
                 <nav class="site-nav" aria-label="Main">
                     <A href="/" exact=true>"Home"</A>
+                    <A href="/market">"Market data"</A>
                     <A href="/status">"Status"</A>
                 </nav>
                 <UserMenu />

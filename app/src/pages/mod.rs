@@ -4,5 +4,6 @@ pub mod account;
 pub mod auth;
 pub mod error;
 pub mod home;
+pub mod market;
 pub mod not_found;
 pub mod status;

@@ -10,6 +10,8 @@
 //! JobError>`, plus one arm in [`dispatch`].
 
 pub mod housekeeping;
+pub mod market_chunk;
+pub mod market_update;
 pub mod queue;
 pub mod send_email;
 pub mod store;
@@ -27,8 +29,11 @@ use crate::Ctx;
 /// The queue for short operational jobs (housekeeping, later mail).
 pub const DEFAULT_QUEUE: &str = "default";
 
+/// The queue for market-data ETL (network-bound chunks, kept apart from short operational jobs).
+pub const MARKET_QUEUE: &str = "market";
+
 /// Every queue a worker process serves.
-pub const QUEUES: &[&str] = &[DEFAULT_QUEUE];
+pub const QUEUES: &[&str] = &[DEFAULT_QUEUE, MARKET_QUEUE];
 
 /// How a job attempt failed.
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +108,8 @@ pub(crate) async fn dispatch(job: &JobCtx) -> Result<(), JobError> {
     match job.job.kind.as_str() {
         housekeeping::KIND => housekeeping::run(job).await,
         send_email::KIND => send_email::run(job).await,
+        market_chunk::KIND => market_chunk::run(job).await,
+        market_update::KIND => market_update::run(job).await,
         other => Err(JobError::Permanent(format!("unknown job kind `{other}`"))),
     }
 }

@@ -51,6 +51,7 @@ pub async fn run(ctx: Ctx, shutdown: watch::Receiver<bool>) {
     }
     tasks.spawn(reconcile_loop(ctx.clone(), shutdown.clone()));
     tasks.spawn(schedule_loop(ctx.clone(), shutdown.clone()));
+    tasks.spawn(market_schedule_loop(ctx.clone(), shutdown.clone()));
     while tasks.join_next().await.is_some() {}
     tracing::info!("workers stopped");
 }
@@ -310,6 +311,25 @@ async fn schedule_loop(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
             Ok(Some(id)) => tracing::info!(job_id = %id, "scheduled housekeeping"),
             Ok(None) => tracing::debug!("housekeeping already pending"),
             Err(e) => tracing::warn!(error = %e, "could not schedule housekeeping"),
+        }
+    }
+}
+
+/// Enqueues the market-data update every `MARKET_UPDATE_INTERVAL_SECS` (deduplicated across workers).
+async fn market_schedule_loop(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
+    let every = ctx.settings.market.update_interval;
+    if every.is_zero() {
+        return;
+    }
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+        match super::market_update::enqueue(&ctx, true).await {
+            Ok(Some(id)) => tracing::info!(job_id = %id, "scheduled market update"),
+            Ok(None) => tracing::debug!("market update already pending"),
+            Err(e) => tracing::warn!(error = %e, "could not schedule the market update"),
         }
     }
 }

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod api;
 pub mod health;
+pub mod market;
 pub mod metrics;
 pub mod ops;
 
@@ -16,6 +17,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(health::router())
         .merge(metrics::router())
+        .merge(market::router())
         .merge(ops::router())
         .merge(account::router())
         .merge(api::router())

@@ -7,6 +7,7 @@ mod config;
 mod helpers;
 mod http;
 mod jobs;
+mod market;
 mod nginx;
 mod processes;
 mod research_cli;

@@ -1,0 +1,42 @@
+//! `market_chunk`: fetches one chunk of a series from the market source and stores it. The candles, the
+//! chunk record, the run's progress and the job's `done` mark commit in one transaction (see
+//! [`crate::market::etl`]), so a retried or duplicated chunk never stores anything twice or half.
+
+use super::{JobCtx, JobError};
+use crate::market::{
+    binance::BinanceClient,
+    etl::{self, Chunk, ChunkJob},
+    store,
+};
+
+pub const KIND: &str = "market_chunk";
+
+pub(crate) async fn run(job: &JobCtx) -> Result<(), JobError> {
+    let p: ChunkJob = job.payload()?;
+    let ctx = &job.ctx;
+    let instrument = store::instrument(&ctx.db, p.instrument_id)
+        .await?
+        .ok_or_else(|| {
+            JobError::Permanent(format!("instrument {} no longer exists", p.instrument_id))
+        })?;
+    let client = BinanceClient::new(&ctx.settings.market).map_err(JobError::Retry)?;
+    let chunk = Chunk {
+        start: p.start,
+        end: p.end,
+    };
+    match etl::fetch_and_store_chunk(
+        &ctx.db,
+        &client,
+        &instrument,
+        p.timeframe,
+        chunk,
+        Some(p.run_id),
+        true,
+    )
+    .await
+    {
+        Ok((tx, _)) => job.complete(tx).await,
+        Err(e) if e.is_transient() => Err(JobError::Retry(anyhow::Error::new(e))),
+        Err(e) => Err(JobError::Permanent(e.to_string())),
+    }
+}

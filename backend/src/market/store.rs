@@ -1,0 +1,525 @@
+//! Market-data tables. Every write is an idempotent upsert keyed on the table's natural key, so a chunk that is
+//! stored twice (a re-run, a duplicate delivery) changes nothing the second time and counts nothing twice.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+
+use super::{Candles, Pair, Timeframe, to_datetime, to_millis};
+
+/// Rows per `insert … select from unnest(…)` statement: large enough to amortise the round trip, small enough
+/// to keep one statement's parameters (6 arrays) well below a few MB.
+const UPSERT_BATCH: usize = 20_000;
+
+/// An instrument row.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Instrument {
+    pub instrument_id: i32,
+    pub exchange: String,
+    pub symbol: String,
+    pub base: String,
+    pub quote: String,
+    pub price_tick: Option<f64>,
+    pub quantity_step: Option<f64>,
+    pub active: bool,
+}
+
+impl Instrument {
+    /// `BASE/QUOTE`.
+    pub fn pair_label(&self) -> String {
+        format!("{}/{}", self.base, self.quote)
+    }
+}
+
+const INSTRUMENT_COLUMNS: &str =
+    "instrument_id, exchange, symbol, base, quote, price_tick, quantity_step, active";
+
+/// Finds or creates the instrument `pair` on `exchange`. Returns it.
+///
+/// # Errors
+/// Database errors.
+pub async fn ensure_instrument(
+    conn: &mut PgConnection,
+    exchange: &str,
+    pair: &Pair,
+) -> sqlx::Result<Instrument> {
+    // `do update` (a no-op) rather than `do nothing`, so `returning` yields the existing row too.
+    sqlx::query_as::<_, Instrument>(&format!(
+        r#"insert into instrument (exchange, symbol, base, quote)
+           values ($1, $2, $3, $4)
+           on conflict (exchange, symbol) do update set exchange = excluded.exchange
+           returning {INSTRUMENT_COLUMNS}"#
+    ))
+    .bind(exchange)
+    .bind(pair.symbol())
+    .bind(pair.base.as_str())
+    .bind(pair.quote.as_str())
+    .fetch_one(conn)
+    .await
+}
+
+/// One instrument by id.
+///
+/// # Errors
+/// Database errors.
+pub async fn instrument(pool: &PgPool, instrument_id: i32) -> sqlx::Result<Option<Instrument>> {
+    sqlx::query_as::<_, Instrument>(&format!(
+        "select {INSTRUMENT_COLUMNS} from instrument where instrument_id = $1"
+    ))
+    .bind(instrument_id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Upserts `candles` (already validated) of one series. Returns the number of rows written: new candles plus
+/// candles whose values changed; re-storing identical candles writes (and counts) nothing.
+///
+/// # Errors
+/// Database errors.
+pub async fn upsert_candles(
+    conn: &mut PgConnection,
+    instrument_id: i32,
+    candles: &Candles,
+) -> sqlx::Result<u64> {
+    if candles.len() > COPY_THRESHOLD {
+        return upsert_candles_via_copy(conn, instrument_id, candles).await;
+    }
+    let tf = candles.timeframe.as_str();
+    let mut written = 0;
+    let mut start = 0;
+    while start < candles.len() {
+        let end = (start + UPSERT_BATCH).min(candles.len());
+        let times: Vec<DateTime<Utc>> = candles.time[start..end]
+            .iter()
+            .map(|&t| to_datetime(t))
+            .collect();
+        let done = sqlx::query(
+            r#"insert into candle (instrument_id, timeframe, open_time, open, high, low, close, volume)
+               select $1, $2, t.* from unnest($3::timestamptz[], $4::float8[], $5::float8[], $6::float8[],
+                                              $7::float8[], $8::float8[]) as t
+               on conflict (instrument_id, timeframe, open_time) do update
+                 set open = excluded.open, high = excluded.high, low = excluded.low,
+                     close = excluded.close, volume = excluded.volume
+                 where (candle.open, candle.high, candle.low, candle.close, candle.volume)
+                       is distinct from
+                       (excluded.open, excluded.high, excluded.low, excluded.close, excluded.volume)"#,
+        )
+        .bind(instrument_id)
+        .bind(tf)
+        .bind(&times)
+        .bind(&candles.open[start..end])
+        .bind(&candles.high[start..end])
+        .bind(&candles.low[start..end])
+        .bind(&candles.close[start..end])
+        .bind(&candles.volume[start..end])
+        .execute(&mut *conn)
+        .await?;
+        written += done.rows_affected();
+        start = end;
+    }
+    Ok(written)
+}
+
+/// Above this many candles, [`upsert_candles`] streams them with `COPY` into a temporary table and upserts from
+/// there; into an empty range it inserts without `on conflict` (see the bench in docs/market-data.md).
+const COPY_THRESHOLD: usize = 50_000;
+
+async fn upsert_candles_via_copy(
+    conn: &mut PgConnection,
+    instrument_id: i32,
+    candles: &Candles,
+) -> sqlx::Result<u64> {
+    use std::fmt::Write as _;
+    sqlx::query(
+        r#"create temp table if not exists candle_stage (
+               open_ms bigint, open float8, high float8, low float8, close float8, volume float8)"#,
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("truncate candle_stage")
+        .execute(&mut *conn)
+        .await?;
+    let mut copy = conn
+        .copy_in_raw("copy candle_stage from stdin (format text)")
+        .await?;
+    let mut buf = String::with_capacity(1 << 20);
+    for i in 0..candles.len() {
+        // f64's Display is the shortest text that parses back to the same value.
+        let _ = writeln!(
+            buf,
+            "{}\t{}\t{}\t{}\t{}\t{}",
+            candles.time[i],
+            candles.open[i],
+            candles.high[i],
+            candles.low[i],
+            candles.close[i],
+            candles.volume[i]
+        );
+        if buf.len() >= 1 << 20 {
+            copy.send(buf.as_bytes()).await?;
+            buf.clear();
+        }
+    }
+    if !buf.is_empty() {
+        copy.send(buf.as_bytes()).await?;
+    }
+    copy.finish().await?;
+    // Nothing stored yet in this range (the usual first import): a plain insert, about twice as fast as the
+    // upsert. Should another writer insert the same candles meanwhile, the primary key fails this transaction
+    // and nothing is stored; a retry takes the upsert path.
+    let (first, last) = (candles.time[0], candles.time[candles.len() - 1]);
+    let overlap: bool = sqlx::query_scalar(
+        r#"select exists(select 1 from candle where instrument_id = $1 and timeframe = $2
+                                                   and open_time between $3 and $4)"#,
+    )
+    .bind(instrument_id)
+    .bind(candles.timeframe.as_str())
+    .bind(to_datetime(first))
+    .bind(to_datetime(last))
+    .fetch_one(&mut *conn)
+    .await?;
+    let conflict = if overlap {
+        r#"on conflict (instrument_id, timeframe, open_time) do update
+             set open = excluded.open, high = excluded.high, low = excluded.low,
+                 close = excluded.close, volume = excluded.volume
+             where (candle.open, candle.high, candle.low, candle.close, candle.volume)
+                   is distinct from
+                   (excluded.open, excluded.high, excluded.low, excluded.close, excluded.volume)"#
+    } else {
+        ""
+    };
+    let done = sqlx::query(&format!(
+        r#"insert into candle (instrument_id, timeframe, open_time, open, high, low, close, volume)
+           select $1, $2, timestamptz 'epoch' + open_ms * interval '1 millisecond', open, high, low, close, volume
+           from candle_stage {conflict}"#
+    ))
+    .bind(instrument_id)
+    .bind(candles.timeframe.as_str())
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("truncate candle_stage")
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// Records that the series exists (and optionally whether it is tracked) and, when `updated`, that candles were
+/// written to it now.
+///
+/// # Errors
+/// Database errors.
+pub async fn touch_series(
+    conn: &mut PgConnection,
+    instrument_id: i32,
+    timeframe: Timeframe,
+    tracked: Option<bool>,
+    updated: bool,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        r#"insert into market_series (instrument_id, timeframe, tracked, last_update_at)
+           values ($1, $2, coalesce($3, false), case when $4 then now() end)
+           on conflict (instrument_id, timeframe) do update
+             set tracked = coalesce($3, market_series.tracked),
+                 last_update_at = case when $4 then now() else market_series.last_update_at end"#,
+    )
+    .bind(instrument_id)
+    .bind(timeframe.as_str())
+    .bind(tracked)
+    .bind(updated)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A tracked series, for the scheduled update.
+#[derive(Debug, Clone)]
+pub struct TrackedSeries {
+    pub instrument: Instrument,
+    pub timeframe: Timeframe,
+}
+
+/// Every tracked series of active instruments on `exchange`.
+///
+/// # Errors
+/// Database errors.
+pub async fn tracked_series(pool: &PgPool, exchange: &str) -> sqlx::Result<Vec<TrackedSeries>> {
+    let rows = sqlx::query_as::<_, (i32, String, String, String, String, Option<f64>, Option<f64>, bool, String)>(
+        r#"select i.instrument_id, i.exchange, i.symbol, i.base, i.quote, i.price_tick, i.quantity_step,
+                  i.active, s.timeframe
+           from market_series s join instrument i using (instrument_id)
+           where s.tracked and i.active and i.exchange = $1
+           order by i.symbol, s.timeframe"#,
+    )
+    .bind(exchange)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            Some(TrackedSeries {
+                timeframe: Timeframe::parse(&r.8).ok()?,
+                instrument: Instrument {
+                    instrument_id: r.0,
+                    exchange: r.1,
+                    symbol: r.2,
+                    base: r.3,
+                    quote: r.4,
+                    price_tick: r.5,
+                    quantity_step: r.6,
+                    active: r.7,
+                },
+            })
+        })
+        .collect())
+}
+
+/// Open time of the newest stored candle of a series.
+///
+/// # Errors
+/// Database errors.
+pub async fn last_open_time(
+    pool: &PgPool,
+    instrument_id: i32,
+    timeframe: Timeframe,
+) -> sqlx::Result<Option<i64>> {
+    let t: Option<DateTime<Utc>> = sqlx::query_scalar(
+        "select max(open_time) from candle where instrument_id = $1 and timeframe = $2",
+    )
+    .bind(instrument_id)
+    .bind(timeframe.as_str())
+    .fetch_one(pool)
+    .await?;
+    Ok(t.map(to_millis))
+}
+
+/// Loads the candles of one series with `from <= open_time < to` (either bound optional) into engine columns,
+/// in one scan of the primary-key index. With `last`, only the newest `last` candles of that range.
+///
+/// # Errors
+/// Database errors.
+pub async fn load_candles(
+    pool: &PgPool,
+    instrument_id: i32,
+    timeframe: Timeframe,
+    from: Option<i64>,
+    to: Option<i64>,
+    last: Option<i64>,
+) -> sqlx::Result<Candles> {
+    use futures::TryStreamExt;
+    let sql = if last.is_some() {
+        r#"select * from (
+             select open_time, open, high, low, close, volume from candle
+             where instrument_id = $1 and timeframe = $2
+               and ($3::timestamptz is null or open_time >= $3)
+               and ($4::timestamptz is null or open_time < $4)
+             order by open_time desc limit $5) t
+           order by open_time"#
+    } else {
+        r#"select open_time, open, high, low, close, volume from candle
+           where instrument_id = $1 and timeframe = $2
+             and ($3::timestamptz is null or open_time >= $3)
+             and ($4::timestamptz is null or open_time < $4)
+           order by open_time"#
+    };
+    let mut rows = sqlx::query_as::<_, (DateTime<Utc>, f64, f64, f64, f64, f64)>(sql)
+        .bind(instrument_id)
+        .bind(timeframe.as_str())
+        .bind(from.map(to_datetime))
+        .bind(to.map(to_datetime))
+        .bind(last.unwrap_or(i64::MAX))
+        .fetch(pool);
+    let mut candles = Candles::with_capacity(timeframe, 1024);
+    while let Some((t, o, h, l, c, v)) = rows.try_next().await? {
+        candles.push(to_millis(t), o, h, l, c, v);
+    }
+    Ok(candles)
+}
+
+/// Whether the chunk starting at `chunk_start` was fetched completely before.
+///
+/// # Errors
+/// Database errors.
+pub async fn chunk_done(
+    pool: &PgPool,
+    instrument_id: i32,
+    timeframe: Timeframe,
+    chunk_start: i64,
+    chunk_end: i64,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar::<_, bool>(
+        r#"select exists(select 1 from market_chunk
+                         where instrument_id = $1 and timeframe = $2 and chunk_start = $3 and chunk_end >= $4)"#,
+    )
+    .bind(instrument_id)
+    .bind(timeframe.as_str())
+    .bind(to_datetime(chunk_start))
+    .bind(to_datetime(chunk_end))
+    .fetch_one(pool)
+    .await
+}
+
+/// Records a completely fetched chunk (inside the transaction that stored its candles).
+///
+/// # Errors
+/// Database errors.
+pub async fn record_chunk(
+    conn: &mut PgConnection,
+    instrument_id: i32,
+    timeframe: Timeframe,
+    chunk_start: i64,
+    chunk_end: i64,
+    candles: usize,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        r#"insert into market_chunk (instrument_id, timeframe, chunk_start, chunk_end, candles)
+           values ($1, $2, $3, $4, $5)
+           on conflict (instrument_id, timeframe, chunk_start) do update
+             set chunk_end = excluded.chunk_end, candles = excluded.candles, fetched_at = now()"#,
+    )
+    .bind(instrument_id)
+    .bind(timeframe.as_str())
+    .bind(to_datetime(chunk_start))
+    .bind(to_datetime(chunk_end))
+    .bind(i32::try_from(candles).unwrap_or(i32::MAX))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A new ETL run's description.
+#[derive(Debug, Clone)]
+pub struct NewRun<'a> {
+    pub run_id: uuid::Uuid,
+    pub instrument_id: i32,
+    pub timeframe: Timeframe,
+    pub mode: &'a str,
+    pub source: &'a str,
+    pub from: i64,
+    pub to: i64,
+    pub chunks_total: usize,
+    pub candles_expected: i64,
+}
+
+/// Inserts an ETL run row.
+///
+/// # Errors
+/// Database errors.
+pub async fn insert_run(conn: &mut PgConnection, run: &NewRun<'_>) -> sqlx::Result<()> {
+    let done = run.chunks_total == 0;
+    sqlx::query(
+        r#"insert into market_etl_run (market_etl_run_id, instrument_id, timeframe, mode, source, range_from,
+                                       range_to, chunks_total, candles_expected, status)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, case when $10 then 'done' else 'running' end)"#,
+    )
+    .bind(run.run_id)
+    .bind(run.instrument_id)
+    .bind(run.timeframe.as_str())
+    .bind(run.mode)
+    .bind(run.source)
+    .bind(to_datetime(run.from))
+    .bind(to_datetime(run.to))
+    .bind(i32::try_from(run.chunks_total).unwrap_or(i32::MAX))
+    .bind(run.candles_expected)
+    .bind(done)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Adds one finished chunk's candles to a run's progress (inside the chunk's transaction); the run is `done`
+/// when its last chunk is.
+///
+/// # Errors
+/// Database errors.
+pub async fn add_progress(
+    conn: &mut PgConnection,
+    run_id: uuid::Uuid,
+    fetched: usize,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        r#"update market_etl_run
+           set chunks_done = chunks_done + 1,
+               candles_fetched = candles_fetched + $2,
+               status = case when chunks_done + 1 >= chunks_total then 'done' else status end,
+               error = case when chunks_done + 1 >= chunks_total then null else error end
+           where market_etl_run_id = $1"#,
+    )
+    .bind(run_id)
+    .bind(i64::try_from(fetched).unwrap_or(i64::MAX))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Marks a run failed with its error.
+///
+/// # Errors
+/// Database errors.
+pub async fn fail_run(pool: &PgPool, run_id: uuid::Uuid, error: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "update market_etl_run set status = 'failed', error = left($2, 4000) where market_etl_run_id = $1",
+    )
+    .bind(run_id)
+    .bind(error)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// An ETL run as the CLI and the Market data page show it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RunRow {
+    pub market_etl_run_id: uuid::Uuid,
+    pub exchange: String,
+    pub symbol: String,
+    pub base: String,
+    pub quote: String,
+    pub timeframe: String,
+    pub mode: String,
+    pub source: String,
+    pub range_from: DateTime<Utc>,
+    pub range_to: DateTime<Utc>,
+    pub chunks_total: i32,
+    pub chunks_done: i32,
+    pub candles_expected: i64,
+    pub candles_fetched: i64,
+    /// `running`, `done` or `failed`; a run whose chunk job failed permanently is `failed`, with that job's error.
+    pub status: String,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const RUN_SELECT: &str = r#"
+    select r.market_etl_run_id, i.exchange, i.symbol, i.base, i.quote, r.timeframe, r.mode, r.source,
+           r.range_from, r.range_to, r.chunks_total, r.chunks_done, r.candles_expected, r.candles_fetched,
+           case when r.status = 'running' and f.last_error is not null then 'failed' else r.status end as status,
+           coalesce(r.error, f.last_error) as error, r.created_at, r.updated_at
+    from market_etl_run r
+    join instrument i using (instrument_id)
+    left join lateral (
+        select j.last_error from job j
+        where j.kind = 'market_chunk' and j.status = 'failed'
+          and j.payload ->> 'run_id' = r.market_etl_run_id::text
+        order by j.finished_at desc limit 1) f on true"#;
+
+/// One run with its derived status.
+///
+/// # Errors
+/// Database errors.
+pub async fn run(pool: &PgPool, run_id: uuid::Uuid) -> sqlx::Result<Option<RunRow>> {
+    sqlx::query_as::<_, RunRow>(&format!("{RUN_SELECT} where r.market_etl_run_id = $1"))
+        .bind(run_id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// The most recent runs.
+///
+/// # Errors
+/// Database errors.
+pub async fn recent_runs(pool: &PgPool, limit: i64) -> sqlx::Result<Vec<RunRow>> {
+    sqlx::query_as::<_, RunRow>(&format!("{RUN_SELECT} order by r.created_at desc limit $1"))
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+}

@@ -1,0 +1,95 @@
+// Draws the Market data page's candlestick chart with volume. Loaded by the hydrated page (same origin, so the
+// Content-Security-Policy allows it); it loads the vendored TradingView lightweight-charts bundle on first use
+// and draws every [data-market-chart] element from the JSON at its data-src
+// (GET /api/v1/market/candles: {candles: [[open_time_ms, open, high, low, close, volume], ...]}).
+(function () {
+  'use strict';
+  var LIB = '/vendor/lightweight-charts-5.2.1.standalone.production.js';
+  var libLoading = null;
+
+  function loadLib() {
+    if (window.LightweightCharts) return Promise.resolve();
+    if (!libLoading) {
+      libLoading = new Promise(function (resolve, reject) {
+        var s = document.createElement('script');
+        s.src = LIB;
+        s.onload = resolve;
+        s.onerror = function () { libLoading = null; reject(new Error('the chart library failed to load')); };
+        document.head.appendChild(s);
+      });
+    }
+    return libLoading;
+  }
+
+  function say(el, text) {
+    var status = el.dataset.status && document.getElementById(el.dataset.status);
+    if (status) status.textContent = text;
+  }
+
+  function cssVar(name, fallback) {
+    var v = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+    return v || fallback;
+  }
+
+  function precisionFor(candles) {
+    var min = Infinity;
+    for (var i = 0; i < candles.length; i++) if (candles[i][3] > 0 && candles[i][3] < min) min = candles[i][3];
+    if (!isFinite(min)) return 2;
+    return Math.max(2, Math.min(10, Math.ceil(-Math.log10(min)) + 4));
+  }
+
+  async function mount(el) {
+    var src = el.dataset.src;
+    if (!src || el.dataset.mounted === src) return;
+    el.dataset.mounted = src;
+    el.dataset.state = 'loading';
+    say(el, 'Loading candles…');
+    await loadLib();
+    var resp = await fetch(src, { headers: { accept: 'application/json' } });
+    if (!resp.ok) throw new Error('loading candles failed: HTTP ' + resp.status);
+    var data = await resp.json();
+    if (el.dataset.mounted !== src) return; // a newer range was asked for meanwhile
+    if (el._chart) { el._chart.remove(); el._chart = null; }
+    var LC = window.LightweightCharts;
+    var up = cssVar('--ok', '#3fb950'), down = cssVar('--down', '#f85149');
+    var chart = LC.createChart(el, {
+      autoSize: true,
+      layout: { background: { color: 'transparent' }, textColor: cssVar('--muted', '#8b949e') },
+      grid: { vertLines: { color: cssVar('--border', '#30363d') }, horzLines: { color: cssVar('--border', '#30363d') } },
+      timeScale: { timeVisible: true, secondsVisible: false },
+    });
+    var precision = precisionFor(data.candles);
+    var candles = chart.addSeries(LC.CandlestickSeries, {
+      upColor: up, downColor: down, wickUpColor: up, wickDownColor: down, borderVisible: false,
+      priceFormat: { type: 'price', precision: precision, minMove: Math.pow(10, -precision) },
+    });
+    candles.priceScale().applyOptions({ scaleMargins: { top: 0.05, bottom: 0.25 } });
+    var volume = chart.addSeries(LC.HistogramSeries, { priceFormat: { type: 'volume' }, priceScaleId: '' });
+    volume.priceScale().applyOptions({ scaleMargins: { top: 0.8, bottom: 0 } });
+    candles.setData(data.candles.map(function (c) {
+      return { time: c[0] / 1000, open: c[1], high: c[2], low: c[3], close: c[4] };
+    }));
+    volume.setData(data.candles.map(function (c) {
+      return { time: c[0] / 1000, value: c[5], color: c[4] >= c[1] ? up + '88' : down + '88' };
+    }));
+    chart.timeScale().fitContent();
+    el._chart = chart;
+    el.dataset.state = 'ready';
+    el.dataset.candles = String(data.candles.length);
+    say(el, data.candles.length + ' candles' + (data.truncated ? ' (the newest of a longer range)' : '') +
+      '. Drag to pan, scroll to zoom.');
+  }
+
+  function mountAll() {
+    document.querySelectorAll('[data-market-chart]').forEach(function (el) {
+      mount(el).catch(function (e) {
+        el.dataset.state = 'error';
+        el.dataset.mounted = '';
+        say(el, 'The chart could not be drawn: ' + e.message);
+      });
+    });
+  }
+
+  window.vortexCharts = { mountAll: mountAll };
+  mountAll();
+})();

@@ -1,0 +1,86 @@
+use axum::{
+    Json,
+    extract::{Query, State},
+};
+use backend::market::{Timeframe, iso, parse_time, store};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{
+    error::{ApiError, ApiResult},
+    startup::AppState,
+};
+
+/// Most candles one request returns; a longer range returns its newest `MAX_CANDLES` and `truncated: true`.
+pub const MAX_CANDLES: i64 = 20_000;
+
+#[derive(Debug, Deserialize)]
+pub struct CandlesQuery {
+    instrument_id: Option<i32>,
+    timeframe: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `GET /api/v1/market/candles?instrument_id=1&timeframe=5m[&from=2018-01-10][&to=…][&limit=N]`: the candles
+/// of one series with `from <= open_time < to`, as `[[open_time_ms, open, high, low, close, volume], …]`,
+/// oldest first, at most `limit` (default and maximum 20 000, the newest ones).
+pub async fn get_candles(
+    State(state): State<AppState>,
+    Query(q): Query<CandlesQuery>,
+) -> ApiResult<Json<Value>> {
+    let instrument_id = q
+        .instrument_id
+        .ok_or_else(|| ApiError::BadRequest("instrument_id is required".into()))?;
+    let timeframe = Timeframe::parse(q.timeframe.as_deref().unwrap_or(""))
+        .map_err(|e| ApiError::BadRequest(format!("timeframe: {e}")))?;
+    let time = |v: &Option<String>, name: &str| {
+        v.as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .map(parse_time)
+            .transpose()
+            .map_err(|e| ApiError::BadRequest(format!("{name}: {e}")))
+    };
+    let (from, to) = (time(&q.from, "from")?, time(&q.to, "to")?);
+    let limit = q.limit.unwrap_or(MAX_CANDLES);
+    if !(1..=MAX_CANDLES).contains(&limit) {
+        return Err(ApiError::BadRequest(format!(
+            "limit must be between 1 and {MAX_CANDLES}"
+        )));
+    }
+    let instrument = store::instrument(&state.ctx.db, instrument_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    // One more than asked tells whether the range was cut.
+    let candles = store::load_candles(
+        &state.ctx.db,
+        instrument_id,
+        timeframe,
+        from,
+        to,
+        Some(limit + 1),
+    )
+    .await?;
+    let truncated = candles.len() as i64 > limit;
+    let skip = usize::from(truncated);
+    let rows: Vec<Value> = (skip..candles.len())
+        .map(|i| {
+            let b = candles.bar(i);
+            json!([candles.time[i], b.open, b.high, b.low, b.close, b.volume])
+        })
+        .collect();
+    Ok(Json(json!({
+        "instrument": {
+            "instrument_id": instrument.instrument_id,
+            "exchange": instrument.exchange,
+            "symbol": instrument.symbol,
+            "pair": instrument.pair_label(),
+        },
+        "timeframe": timeframe.as_str(),
+        "from": from.map(iso),
+        "to": to.map(iso),
+        "truncated": truncated,
+        "candles": rows,
+    })))
+}
