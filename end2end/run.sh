@@ -33,4 +33,5 @@ curl -sf "http://127.0.0.1:$PORT/health" >/dev/null || { cat "$LOG"; die "vortex
 
 cd end2end
 [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund
-BASE_URL="http://127.0.0.1:$PORT" SMTP_PORT="$SMTP_PORT" node browser.test.mjs || { echo "--- server log ---"; tail -50 "$LOG"; exit 1; }
+BASE_URL="http://127.0.0.1:$PORT" SMTP_PORT="$SMTP_PORT" node browser.test.mjs || {
+  echo "--- server log: warnings and errors ---"; grep -v '"level":"INFO"' "$LOG" | tail -40; exit 1; }

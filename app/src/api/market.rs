@@ -75,7 +75,7 @@ pub struct MarketOverview {
 pub const MAX_GAPS: i64 = 1000;
 
 /// Coverage of every series and the 10 most recent ETL runs.
-#[server(endpoint = "market_overview")]
+#[server(endpoint = "market_overview", input = leptos::server_fn::codec::GetUrl)]
 pub async fn get_market_overview() -> Result<MarketOverview, AppError> {
     use backend::market::{coverage, iso, store};
     let ctx = expect_context::<backend::Ctx>();

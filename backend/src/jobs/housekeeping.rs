@@ -78,7 +78,7 @@ pub(crate) async fn run(job: &JobCtx) -> Result<(), JobError> {
 }
 
 async fn vacuum_redis(ctx: &Ctx) -> anyhow::Result<usize> {
-    let conn = apalis_redis::connect(ctx.settings.redis_url.expose_secret()).await?;
+    let conn = super::queue::connect(ctx.settings.redis_url.expose_secret()).await?;
     let mut total = 0;
     for queue in QUEUES {
         let config = ctx.jobs.apalis_config(queue);

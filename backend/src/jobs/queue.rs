@@ -110,7 +110,7 @@ impl JobQueue {
     async fn try_push(&self, queue: &str, job_id: Uuid) -> anyhow::Result<()> {
         let mut producers = self.producers.lock().await;
         if !producers.contains_key(queue) {
-            let conn = apalis_redis::connect(self.redis_url.expose_secret()).await?;
+            let conn = connect(self.redis_url.expose_secret()).await?;
             producers.insert(
                 queue.to_owned(),
                 RedisStorage::new(conn).with_config(self.apalis_config(queue)),
@@ -128,6 +128,20 @@ impl JobQueue {
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(())
     }
+}
+
+/// Opens the Redis connection apalis uses. The redis crate's default response timeout (500 ms) made
+/// workers drop and restart whenever the machine was busy; 5 s still bounds a hung Redis, and a dead one
+/// fails the connect after 3 s.
+///
+/// # Errors
+/// When Redis cannot be reached.
+pub async fn connect(url: &str) -> Result<apalis_redis::ConnectionManager, apalis_redis::RedisError> {
+    let client = apalis_redis::Client::open(url)?;
+    let config = deadpool_redis::redis::aio::ConnectionManagerConfig::new()
+        .set_response_timeout(Some(Duration::from_secs(5)))
+        .set_connection_timeout(Some(Duration::from_secs(3)));
+    client.get_connection_manager_with_config(config).await
 }
 
 /// The apalis configuration of `queue` under `namespace`.

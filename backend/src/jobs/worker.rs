@@ -97,7 +97,7 @@ async fn run_once(
 ) -> anyhow::Result<()> {
     let conn = tokio::time::timeout(
         Duration::from_secs(3),
-        apalis_redis::connect(ctx.settings.redis_url.expose_secret()),
+        super::queue::connect(ctx.settings.redis_url.expose_secret()),
     )
     .await
     .map_err(|_| anyhow::anyhow!("timed out connecting to Redis"))??;
