@@ -109,8 +109,13 @@ try {
     assert(await page.locator('[data-dependency="redis"] .dep-state').innerText() === 'Up', 'redis not up');
     const first = await page.locator('#checked-at').innerText();
     await page.waitForTimeout(1100);
-    await page.click('#refresh-status');
-    await page.waitForFunction((f) => document.querySelector('#checked-at')?.innerText !== f, first, { timeout: 10000 });
+    // The refresh button re-runs the server function (a GET to /api/status) and re-renders the result.
+    const [resp] = await Promise.all([
+      page.waitForResponse((r) => r.url().includes('/api/status'), { timeout: 15000 }),
+      page.click('#refresh-status'),
+    ]);
+    assert(resp.status() === 200, `status server function answered ${resp.status()}`);
+    await page.waitForFunction((f) => document.querySelector('#checked-at')?.innerText !== f, first, { timeout: 15000 });
   });
 
   await check('the Market data page draws the candlestick chart after hydration', async () => {
