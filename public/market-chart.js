@@ -90,6 +90,46 @@
     });
   }
 
+  // CSV upload with a progress bar (the form also works without JavaScript: a normal POST).
+  function onSubmit(ev) {
+    var form = ev.target;
+    if (!form || form.id !== 'market-upload' || !window.FormData || !window.XMLHttpRequest) return;
+    ev.preventDefault();
+    var box = document.getElementById('upload-progress');
+    var bar = box && box.querySelector('progress');
+    var text = document.getElementById('upload-progress-text');
+    if (box) box.hidden = false;
+    var button = form.querySelector('button[type=submit]');
+    if (button) button.disabled = true;
+    var xhr = new XMLHttpRequest();
+    xhr.open('POST', form.action);
+    xhr.upload.onprogress = function (e) {
+      if (!e.lengthComputable) return;
+      var pct = Math.round((e.loaded / e.total) * 100);
+      if (bar) bar.value = pct;
+      if (text) text.textContent = 'Uploading… ' + pct + ' %';
+    };
+    xhr.upload.onload = function () {
+      if (bar) bar.removeAttribute('value');
+      if (text) text.textContent = 'Checking and storing the candles…';
+    };
+    xhr.onload = function () {
+      // The server answers with a redirect to the result (followed by the browser) or an error page.
+      if (xhr.status >= 200 && xhr.status < 300 && xhr.responseURL) {
+        window.location.assign(xhr.responseURL);
+      } else {
+        if (text) text.textContent = 'Upload failed (' + xhr.status + '). ' + (xhr.status === 413 ? 'The file is too large.' : '');
+        if (button) button.disabled = false;
+      }
+    };
+    xhr.onerror = function () {
+      if (text) text.textContent = 'Upload failed: the connection was interrupted.';
+      if (button) button.disabled = false;
+    };
+    xhr.send(new FormData(form));
+  }
+
+  if (!window.vortexCharts) document.addEventListener('submit', onSubmit, true);
   window.vortexCharts = { mountAll: mountAll };
   mountAll();
 })();

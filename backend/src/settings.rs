@@ -191,6 +191,8 @@ pub struct MarketSettings {
     pub max_retry_wait: Duration,
     /// How often tracked series are updated from the source (`0` disables the schedule).
     pub update_interval: Duration,
+    /// Largest CSV file accepted by the browser upload (bytes).
+    pub upload_limit_bytes: usize,
 }
 
 /// Everything the process needs, parsed and validated.
@@ -717,6 +719,12 @@ impl Settings {
             max_retries: r.bounded("MARKET_MAX_RETRIES", 4u32, 0, 20),
             max_retry_wait: r.seconds("MARKET_MAX_RETRY_WAIT_SECS", 60.0, 0.0, 3600.0),
             update_interval: r.seconds("MARKET_UPDATE_INTERVAL_SECS", 3600.0, 0.0, 604_800.0),
+            upload_limit_bytes: r.bounded(
+                "MARKET_UPLOAD_LIMIT_BYTES",
+                50 * 1024 * 1024usize,
+                1024,
+                1 << 31,
+            ),
         };
         if prod && market.data_url.scheme() != "https" {
             r.problem("MARKET_DATA_URL", "must use https:// in production");

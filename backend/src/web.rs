@@ -10,6 +10,14 @@ pub struct CspNonce(pub String);
 #[derive(Debug, Clone)]
 pub struct CsrfToken(pub String);
 
+/// For `multipart/form-data` posts the CSRF middleware cannot read the form without buffering the whole upload,
+/// so it checks the origin, then leaves this in the request: the handler must verify the form's `csrf` field
+/// against it with [`crate::auth::csrf::verify`] before acting.
+#[derive(Debug, Clone)]
+pub struct CsrfDeferred {
+    pub cookie_value: String,
+}
+
 /// The client's address as resolved by the middleware (see [`client_ip`]).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub std::net::IpAddr);

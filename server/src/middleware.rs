@@ -28,7 +28,6 @@ use tower_http::{
     catch_panic::CatchPanicLayer,
     compression::CompressionLayer,
     cors::{AllowOrigin, CorsLayer},
-    limit::RequestBodyLimitLayer,
     timeout::TimeoutLayer,
     trace::TraceLayer,
 };
@@ -47,7 +46,7 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         .layer(middleware::from_fn_with_state(state.clone(), csrf_protect))
         .layer(middleware::from_fn(security_headers))
         .layer(CompressionLayer::new())
-        .layer(RequestBodyLimitLayer::new(settings.body_limit_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), limit_body))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             settings.request_timeout,
@@ -278,11 +277,21 @@ async fn csrf_protect(
             .get(csrf::HEADER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let is_form = req
+        let content_type = req
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+            .unwrap_or("")
+            .to_owned();
+        let is_form = content_type.starts_with("application/x-www-form-urlencoded");
+        if provided.is_none() && content_type.starts_with("multipart/form-data") && !fresh {
+            // Uploads: the handler verifies the form's csrf field (see backend::web::CsrfDeferred).
+            req.extensions_mut().insert(backend::web::CsrfDeferred {
+                cookie_value: cookie_value.clone(),
+            });
+            req.extensions_mut().insert(backend::web::CsrfToken(token));
+            return next.run(req).await;
+        }
         if provided.is_none() && is_form {
             let (parts, body) = req.into_parts();
             let bytes = match axum::body::to_bytes(body, settings.body_limit_bytes).await {
@@ -337,6 +346,39 @@ fn csrf_refused() -> Response {
         "Form expired",
         "This form has expired or was sent from another site. Go back, reload the page and try again.",
     )
+}
+
+/// Paths that accept large uploads, with their own limit.
+pub const UPLOAD_PATH: &str = "/market/upload";
+
+/// Request-body limit: `BODY_LIMIT_BYTES` everywhere, `MARKET_UPLOAD_LIMIT_BYTES` on the upload route. A
+/// declared length over the limit is refused at once (413); a body that turns out longer fails when read.
+async fn limit_body(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let s = &state.ctx.settings;
+    let limit = if req.uri().path() == UPLOAD_PATH {
+        s.market.upload_limit_bytes
+    } else {
+        s.body_limit_bytes
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body is larger than {limit} bytes"),
+        )
+            .into_response();
+    }
+    let (parts, body) = req.into_parts();
+    let body = Body::new(http_body_util::Limited::new(body, limit));
+    next.run(Request::from_parts(parts, body)).await
 }
 
 #[cfg(test)]

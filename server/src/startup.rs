@@ -99,6 +99,9 @@ pub fn router(ctx: Ctx, addr: SocketAddr) -> Router {
             move || shell(leptos.clone())
         })
         .merge(crate::routes::router())
+        .merge(crate::routes::upload::router(
+            ctx.settings.market.upload_limit_bytes,
+        ))
         .fallback(leptos_axum::file_and_error_handler_with_context::<
             AppState,
             _,

@@ -31,6 +31,7 @@ pub fn MarketPage() -> impl IntoView {
         <div class="page-head">
             <h1>"Market data"</h1>
         </div>
+        <UploadOutcome />
         <Transition fallback=|| view! { <p class="muted">"Loading market data…"</p> }>
             <ErrorBoundary fallback=|errors| view! { <ErrorTemplate errors /> }>
                 {move || Suspend::new(async move {
@@ -39,6 +40,7 @@ pub fn MarketPage() -> impl IntoView {
                 })}
             </ErrorBoundary>
         </Transition>
+        <UploadSection />
     }
 }
 
@@ -213,5 +215,63 @@ fn Chart(series: SeriesDto, src: String) -> impl IntoView {
         <p class="muted">{series.label()} " · " {series.count} " candles stored"</p>
         <div id="market-chart" class="market-chart" data-market-chart="" data-src=src data-status="chart-status"></div>
         <p id="chart-status" class="muted small">"The chart needs JavaScript; coverage below works without it."</p>
+    }
+}
+
+/// What the last upload did (from the redirect's query), shown above the coverage.
+#[component]
+fn UploadOutcome() -> impl IntoView {
+    let query = use_query_map();
+    move || {
+        let q = query.read();
+        if let Some(err) = q.get("upload_error") {
+            return Some(view! { <p class="flash error" role="alert" id="upload-result">"Upload refused: " {err}</p> }.into_any());
+        }
+        q.get("uploaded").map(|rows| {
+            let written = q.get("written").unwrap_or_default();
+            let rejected = q.get("rejected").filter(|r| !r.is_empty());
+            view! {
+                <p class="flash ok" role="status" id="upload-result">
+                    "Upload stored: " {rows} " valid rows read, " {written} " candles written."
+                    {rejected.map(|r| view! { " Skipped bad rows: " {r} })}
+                </p>
+            }
+            .into_any()
+        })
+    }
+}
+
+/// The CSV upload form, for admins (candles are shared by everyone).
+#[component]
+fn UploadSection() -> impl IntoView {
+    let viewer = Resource::new(|| (), |()| crate::api::account::get_viewer());
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                let admin = matches!(viewer.await, Ok(Some(v)) if v.role == "admin");
+                admin.then(|| view! {
+                    <section class="card" id="upload">
+                        <h2>"Upload candles (CSV)"</h2>
+                        <p class="muted">
+                            "Header " <code>"timestamp,open,high,low,close,volume"</code>
+                            " (any column order); ISO 8601 or epoch-millisecond times in UTC. A file with a bad row is "
+                            "refused as a whole, naming the line, unless you choose to skip bad rows."
+                        </p>
+                        <form id="market-upload" method="post" action="/market/upload" enctype="multipart/form-data" class="inline-form">
+                            <crate::components::forms::CsrfField />
+                            <label>"Pair" <input type="text" name="pair" placeholder="ETH/BTC" required maxlength="40" /></label>
+                            <label>"Exchange" <input type="text" name="exchange" placeholder="upload" maxlength="40" /></label>
+                            <label>"Timeframe" <input type="text" name="timeframe" placeholder="auto" maxlength="4" /></label>
+                            <label>"File" <input type="file" name="file" accept=".csv,text/csv" required /></label>
+                            <label class="check"><input type="checkbox" name="skip_bad_rows" value="on" /> "Skip bad rows"</label>
+                            <button class="button" type="submit">"Upload"</button>
+                        </form>
+                        <div id="upload-progress" class="upload-progress" hidden>
+                            <progress max="100" value="0"></progress> <span class="muted" id="upload-progress-text"></span>
+                        </div>
+                    </section>
+                })
+            })}
+        </Transition>
     }
 }

@@ -136,7 +136,9 @@ impl JobQueue {
 ///
 /// # Errors
 /// When Redis cannot be reached.
-pub async fn connect(url: &str) -> Result<apalis_redis::ConnectionManager, apalis_redis::RedisError> {
+pub async fn connect(
+    url: &str,
+) -> Result<apalis_redis::ConnectionManager, apalis_redis::RedisError> {
     let client = apalis_redis::Client::open(url)?;
     let config = deadpool_redis::redis::aio::ConnectionManagerConfig::new()
         .set_response_timeout(Some(Duration::from_secs(5)))

@@ -7,6 +7,7 @@ pub mod health;
 pub mod market;
 pub mod metrics;
 pub mod ops;
+pub mod upload;
 
 use axum::Router;
 

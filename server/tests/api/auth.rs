@@ -16,19 +16,20 @@ use crate::{
     smtp::{SmtpSink, link, token},
 };
 
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
-async fn app_with_mail() -> (TestApp, SmtpSink) {
+pub(crate) async fn app_with_mail() -> (TestApp, SmtpSink) {
+    app_with_mail_env(Vec::new()).await
+}
+
+pub(crate) async fn app_with_mail_env(mut env: Vec<(&'static str, String)>) -> (TestApp, SmtpSink) {
     let sink = SmtpSink::start().await;
-    let app = spawn_app_with(Options {
-        workers: true,
-        env: vec![("SMTP_URL", sink.url())],
-    })
-    .await;
+    env.push(("SMTP_URL", sink.url()));
+    let app = spawn_app_with(Options { workers: true, env }).await;
     (app, sink)
 }
 
-fn browser() -> Client {
+pub(crate) fn browser() -> Client {
     Client::builder()
         .cookie_store(true)
         .redirect(Policy::none())
@@ -38,7 +39,7 @@ fn browser() -> Client {
 }
 
 /// The CSRF token rendered into a page (and the cookie it belongs to lands in the client's cookie store).
-async fn csrf(app: &TestApp, client: &Client, path: &str) -> String {
+pub(crate) async fn csrf(app: &TestApp, client: &Client, path: &str) -> String {
     let html = client
         .get(app.url(path))
         .send()
@@ -54,7 +55,7 @@ async fn csrf(app: &TestApp, client: &Client, path: &str) -> String {
     html[start..].split('"').next().unwrap().to_owned()
 }
 
-async fn post_form(
+pub(crate) async fn post_form(
     app: &TestApp,
     client: &Client,
     page: &str,
@@ -72,7 +73,7 @@ async fn post_form(
         .unwrap()
 }
 
-fn location(resp: &reqwest::Response) -> String {
+pub(crate) fn location(resp: &reqwest::Response) -> String {
     resp.headers()
         .get("location")
         .map(|v| v.to_str().unwrap().to_owned())
@@ -94,7 +95,12 @@ async fn sign_up(app: &TestApp, client: &Client, email: &str, password: &str) ->
     .await
 }
 
-async fn sign_in(app: &TestApp, client: &Client, email: &str, password: &str) -> reqwest::Response {
+pub(crate) async fn sign_in(
+    app: &TestApp,
+    client: &Client,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
     post_form(
         app,
         client,
@@ -106,7 +112,7 @@ async fn sign_in(app: &TestApp, client: &Client, email: &str, password: &str) ->
 }
 
 /// Signs up, verifies through the emailed link and signs in. Returns the signed-in client.
-async fn verified_user(app: &TestApp, sink: &SmtpSink, email: &str) -> Client {
+pub(crate) async fn verified_user(app: &TestApp, sink: &SmtpSink, email: &str) -> Client {
     let client = browser();
     assert_eq!(
         location(&sign_up(app, &client, email, PASSWORD).await),
@@ -130,7 +136,7 @@ async fn verified_user(app: &TestApp, sink: &SmtpSink, email: &str) -> Client {
 }
 
 /// The API token secret shown once on the account page after creating it.
-async fn shown_token(app: &TestApp, client: &Client) -> String {
+pub(crate) async fn shown_token(app: &TestApp, client: &Client) -> String {
     let page = client
         .get(app.url("/account"))
         .send()
@@ -1002,7 +1008,7 @@ async fn a_user_can_revoke_their_own_other_session() {
     assert_eq!(session_status(&app, &laptop).await, StatusCode::OK);
 }
 
-fn create_admin(app: &TestApp, email: &str, password: &str) -> (i32, String) {
+pub(crate) fn create_admin(app: &TestApp, email: &str, password: &str) -> (i32, String) {
     let mut child = Command::new(vortex_bin())
         .args(["create-admin", "--email", email])
         .env_clear()

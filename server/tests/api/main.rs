@@ -12,3 +12,4 @@ mod nginx;
 mod processes;
 mod research_cli;
 mod smtp;
+mod upload;
