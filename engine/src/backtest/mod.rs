@@ -211,8 +211,8 @@ pub fn run_with(
     if !progress(0, n) {
         return Err(BacktestError::Cancelled);
     }
-    let ev = strategy.evaluate(candles);
-    let sim = simulate(candles, strategy, config, &ev, progress, false)?;
+    let mut ev = strategy.evaluate(candles);
+    let sim = simulate(candles, strategy, config, &mut ev, progress, false)?;
     drop(ev);
     let metrics = metrics::compute(candles, config, &sim.trades, &sim.equity);
     Ok(BacktestResult {
@@ -354,46 +354,80 @@ struct Open {
     fee: f64,
     peak: f64,
     rule: usize,
-    signal_bar: usize,
+    /// Entry rule's values at the signal bar.
+    values: Vec<(Arc<str>, f64)>,
 }
 
 #[derive(Clone, Copy)]
 enum Pending {
     Entry {
         rule: usize,
-        signal_bar: usize,
     },
     Exit {
         rule: Option<usize>,
         reason: ExitReason,
-        signal_bar: usize,
     },
 }
 
+/// Values at bar `i` of the series a rule uses. Column `reused` has been lent to the equity
+/// curve, whose entries from `i` on still hold that column's values (see [`simulate`]).
 fn values_at(
     ev: &Evaluation,
     labels: &[Arc<str>],
     refs: &[(String, usize)],
     i: usize,
+    reused: Option<usize>,
+    equity: &[f64],
 ) -> Vec<(Arc<str>, f64)> {
     refs.iter()
         .zip(labels)
         .map(|((_, k), l)| {
-            let v = ev.columns.get(*k).and_then(|c| c.get(i)).copied();
-            (l.clone(), v.unwrap_or(f64::NAN))
+            let col = if reused == Some(*k) {
+                equity
+            } else {
+                ev.columns.get(*k).map_or(&[][..], |c| c.as_slice())
+            };
+            (l.clone(), col.get(i).copied().unwrap_or(f64::NAN))
         })
         .collect()
+}
+
+/// The first bar in `from..to` at which any of `rules` is true, else `to`.
+fn next_true(rules: &[Vec<bool>], from: usize, to: usize) -> usize {
+    let mut end = to;
+    for r in rules {
+        let stop = end.min(r.len());
+        if from < stop
+            && let Some(k) = r[from..stop].iter().position(|&b| b)
+        {
+            end = from + k;
+        }
+    }
+    end
 }
 
 pub(crate) fn simulate(
     c: &Candles,
     strategy: &CompiledStrategy,
     config: &BacktestConfig,
-    ev: &Evaluation,
+    ev: &mut Evaluation,
     progress: &mut dyn FnMut(usize, usize) -> bool,
     record: bool,
 ) -> Result<Simulation, BacktestError> {
     let n = c.len();
+    // The equity curve is written over a retained numeric column (when not recording a trace,
+    // nothing reads the columns afterwards): bar t's values are read at t's close, before
+    // equity[t] is written. This saves faulting in a fresh n-bar buffer.
+    let reused = if record {
+        None
+    } else {
+        ev.columns.iter().position(|col| col.len() == n)
+    };
+    let mut equity = match reused {
+        Some(k) => std::mem::take(&mut ev.columns[k]),
+        None => vec![0.0; n],
+    };
+    let ev: &Evaluation = ev;
     let risk = strategy.risk();
     let size = config
         .position_size
@@ -416,7 +450,7 @@ pub(crate) fn simulate(
     let mut pos: Option<Open> = None;
     let mut pending: Option<Pending> = None;
     let mut trades = Vec::new();
-    let mut equity = Vec::with_capacity(n);
+    let mut pending_values = Vec::new();
     let mut in_position = Vec::with_capacity(if record { n } else { 0 });
     let mut skipped = 0;
     const CHUNK: usize = 1 << 18;
@@ -432,7 +466,7 @@ pub(crate) fn simulate(
                      price: f64,
                      reason: ExitReason,
                      rule: Option<usize>,
-                     signal_bar: usize,
+                     exit_values: Vec<(Arc<str>, f64)>,
                      cash: &mut f64,
                      trades: &mut Vec<Trade>| {
         let gross = pos.units * price;
@@ -457,29 +491,28 @@ pub(crate) fn simulate(
                 .get(pos.rule)
                 .cloned()
                 .unwrap_or_else(|| Arc::from("")),
-            entry_values: match (ev.rule_refs.get(pos.rule), ref_labels.get(pos.rule)) {
-                (Some(r), Some(l)) => values_at(ev, l, r, pos.signal_bar),
-                _ => Vec::new(),
-            },
+            entry_values: pos.values,
             exit_rule: rule.map(|k| {
                 rule_texts
                     .get(n_entry + k)
                     .cloned()
                     .unwrap_or_else(|| Arc::from(""))
             }),
-            exit_values: match rule
-                .map(|k| (ev.rule_refs.get(n_entry + k), ref_labels.get(n_entry + k)))
-            {
-                Some((Some(r), Some(l))) => values_at(ev, l, r, signal_bar),
-                _ => Vec::new(),
-            },
+            exit_values,
         });
     };
+
+    // Values of rule `idx` (entry rules, then exit rules) at bar `i`.
+    let rule_values =
+        |idx: usize, i: usize, equity: &[f64]| match (ev.rule_refs.get(idx), ref_labels.get(idx)) {
+            (Some(r), Some(l)) => values_at(ev, l, r, i, reused, equity),
+            _ => Vec::new(),
+        };
 
     let open_pos = |t: usize,
                     base: f64,
                     rule: usize,
-                    signal_bar: usize,
+                    values: Vec<(Arc<str>, f64)>,
                     cash: &mut f64,
                     skipped: &mut usize|
      -> Option<Open> {
@@ -510,25 +543,63 @@ pub(crate) fn simulate(
             fee: units * price * fee,
             peak: price,
             rule,
-            signal_bar,
+            values,
         })
     };
 
-    for t in 0..n {
+    // Bars on which nothing can happen (no pending order, no rule firing, no stop to check,
+    // not the last bar, not a progress checkpoint) only extend the equity curve; they are
+    // skipped over in bulk (same values, same operations).
+    let has_levels =
+        risk.stop_loss.is_some() || risk.take_profit.is_some() || risk.trailing_stop.is_some();
+    let mut t = 0;
+    while t < n {
         if t % CHUNK == 0 && t > 0 && !progress(t, n) {
             return Err(BacktestError::Cancelled);
+        }
+        if pending.is_none() {
+            let from = t;
+            let to = (n - 1).min((t / CHUNK + 1) * CHUNK);
+            match &pos {
+                None => {
+                    let q = next_true(&ev.entry, t, to);
+                    equity[t..q].fill(cash);
+                    if record {
+                        in_position.resize(in_position.len() + (q - t), false);
+                    }
+                    t = q;
+                }
+                Some(o) if !has_levels => {
+                    // Held bars: `held = u + 1 - index` must stay below max bars.
+                    let to = match risk.max_bars {
+                        Some(m) => to.min((o.index + m).saturating_sub(1).max(t)),
+                        None => to,
+                    };
+                    let q = next_true(&ev.exit, t, to);
+                    let units = o.units;
+                    for (e, &x) in equity[t..q].iter_mut().zip(&c.close[t..q]) {
+                        *e = cash + units * x;
+                    }
+                    if record {
+                        in_position.resize(in_position.len() + (q - t), true);
+                    }
+                    t = q;
+                }
+                Some(_) => {}
+            }
+            if t > from {
+                continue;
+            }
         }
         // 1. Orders decided at the previous close fill at this open.
         if let Some(p) = pending.take() {
             match p {
-                Pending::Entry { rule, signal_bar } => {
-                    pos = open_pos(t, c.open[t], rule, signal_bar, &mut cash, &mut skipped);
+                Pending::Entry { rule } => {
+                    let values = std::mem::take(&mut pending_values);
+                    pos = open_pos(t, c.open[t], rule, values, &mut cash, &mut skipped);
                 }
-                Pending::Exit {
-                    rule,
-                    reason,
-                    signal_bar,
-                } => {
+                Pending::Exit { rule, reason } => {
+                    let values = std::mem::take(&mut pending_values);
                     if let Some(o) = pos.take() {
                         close_pos(
                             o,
@@ -536,7 +607,7 @@ pub(crate) fn simulate(
                             c.open[t] * (1.0 - slip),
                             reason,
                             rule,
-                            signal_bar,
+                            values,
                             &mut cash,
                             &mut trades,
                         );
@@ -585,7 +656,7 @@ pub(crate) fn simulate(
                             price * (1.0 - slip),
                             why,
                             None,
-                            t,
+                            Vec::new(),
                             &mut cash,
                             &mut trades,
                         );
@@ -610,13 +681,14 @@ pub(crate) fn simulate(
                         None
                     };
                     if let Some((rule, reason)) = decision {
+                        let values = match rule {
+                            Some(k) => rule_values(n_entry + k, t, &equity),
+                            None => Vec::new(),
+                        };
                         match config.fill {
                             Fill::NextOpen => {
-                                pending = Some(Pending::Exit {
-                                    rule,
-                                    reason,
-                                    signal_bar: t,
-                                })
+                                pending = Some(Pending::Exit { rule, reason });
+                                pending_values = values;
                             }
                             Fill::SameClose => {
                                 if let Some(o) = pos.take() {
@@ -626,7 +698,7 @@ pub(crate) fn simulate(
                                         c.close[t] * (1.0 - slip),
                                         reason,
                                         rule,
-                                        t,
+                                        values,
                                         &mut cash,
                                         &mut trades,
                                     );
@@ -637,15 +709,15 @@ pub(crate) fn simulate(
                 }
                 None => {
                     if let Some(rule) = first_true(&ev.entry, t) {
+                        let values = rule_values(rule, t, &equity);
                         match config.fill {
                             Fill::NextOpen => {
-                                pending = Some(Pending::Entry {
-                                    rule,
-                                    signal_bar: t,
-                                })
+                                pending = Some(Pending::Entry { rule });
+                                pending_values = values;
                             }
                             Fill::SameClose => {
-                                pos = open_pos(t, c.close[t], rule, t, &mut cash, &mut skipped);
+                                pos =
+                                    open_pos(t, c.close[t], rule, values, &mut cash, &mut skipped);
                             }
                         }
                     }
@@ -658,18 +730,19 @@ pub(crate) fn simulate(
                 c.close[t] * (1.0 - slip),
                 ExitReason::EndOfData,
                 None,
-                t,
+                Vec::new(),
                 &mut cash,
                 &mut trades,
             );
         }
-        equity.push(match &pos {
+        equity[t] = match &pos {
             Some(o) => cash + o.units * c.close[t],
             None => cash,
-        });
+        };
         if record {
             in_position.push(pos.is_some());
         }
+        t += 1;
     }
     if !progress(n, n) {
         return Err(BacktestError::Cancelled);
@@ -711,8 +784,8 @@ pub fn trace(
     range: std::ops::Range<usize>,
 ) -> Result<Vec<BarTrace>, BacktestError> {
     check(candles, config)?;
-    let ev = strategy.evaluate(candles);
-    let sim = simulate(candles, strategy, config, &ev, &mut |_, _| true, true)?;
+    let mut ev = strategy.evaluate(candles);
+    let sim = simulate(candles, strategy, config, &mut ev, &mut |_, _| true, true)?;
     let n = candles.len();
     let range = range.start.min(n)..range.end.min(n);
     let texts: Vec<String> = strategy.rules().map(|r| r.text.clone()).collect();

@@ -151,18 +151,27 @@ pub mod batch {
     /// [`ConfigError`] when `period` is out of range.
     pub fn sma(x: &[f64], period: usize) -> Result<Vec<f64>, ConfigError> {
         let ind = Sma::new(period)?;
-        if !x.iter().all(|v| v.is_finite()) {
-            return Ok(run(ind, x.iter().copied()));
-        }
-        let mut out = vec![f64::NAN; x.len()];
+        // One pass that also checks finiteness; a non-finite input falls back to the
+        // streaming form (which skips such values).
+        // Zeroed allocation (fresh pages, no fill pass); every element is written below.
+        let mut out = vec![0.0; x.len()];
         let n = period as f64;
         let mut sum = 0.0;
-        for (i, &v) in x.iter().enumerate() {
+        let mut finite = true;
+        let warm = (period - 1).min(x.len());
+        for (o, &v) in out[..warm].iter_mut().zip(x) {
+            finite &= v.is_finite();
             sum += v;
-            if i + 1 >= period {
-                out[i] = sum / n;
-                sum -= x[i + 1 - period];
-            }
+            *o = f64::NAN;
+        }
+        for ((o, &v), &old) in out[warm..].iter_mut().zip(&x[warm..]).zip(x) {
+            finite &= v.is_finite();
+            sum += v;
+            *o = sum / n;
+            sum -= old;
+        }
+        if !finite {
+            return Ok(run(ind, x.iter().copied()));
         }
         Ok(out)
     }
@@ -177,21 +186,25 @@ pub mod batch {
         if !x.iter().all(|v| v.is_finite()) {
             return Ok(run(ind, x.iter().copied()));
         }
-        let mut out = vec![f64::NAN; x.len()];
+        // Zeroed allocation (fresh pages, no fill pass); every element is written below.
+        let mut out = vec![0.0; x.len()];
+        if x.len() < period {
+            out.fill(f64::NAN);
+            return Ok(out);
+        }
         let k = 2.0 / (period as f64 + 1.0);
         let mut seed = 0.0;
-        let mut prev = f64::NAN;
-        for (i, &v) in x.iter().enumerate() {
-            if i + 1 < period {
-                seed += v;
-            } else if i + 1 == period {
-                seed += v;
-                prev = seed / period as f64;
-                out[i] = prev;
-            } else {
-                prev = ((v - prev) * k) + prev;
-                out[i] = prev;
-            }
+        let (warm, rest) = out.split_at_mut(period - 1);
+        for (o, &v) in warm.iter_mut().zip(x) {
+            seed += v;
+            *o = f64::NAN;
+        }
+        seed += x[period - 1];
+        let mut prev = seed / period as f64;
+        rest[0] = prev;
+        for (o, &v) in rest[1..].iter_mut().zip(&x[period..]) {
+            prev = ((v - prev) * k) + prev;
+            *o = prev;
         }
         Ok(out)
     }

@@ -125,6 +125,16 @@ impl<'c> Evaluator<'c> {
         self.column(id)
     }
 
+    /// [`Self::bools`], moving the column out when the node owns one.
+    pub(crate) fn take_bools(&mut self, id: NodeId) -> Vec<bool> {
+        if matches!(&self.values[id], Some(Value::Bool(v)) if v.len() == self.c.len())
+            && let Some(Value::Bool(v)) = self.values[id].take()
+        {
+            return v;
+        }
+        self.bools(id)
+    }
+
     pub(crate) fn bools(&self, id: NodeId) -> Vec<bool> {
         match &self.values[id] {
             Some(Value::Bool(v)) if v.len() == self.c.len() => v.clone(),
@@ -234,9 +244,19 @@ impl<'c> Evaluator<'c> {
                 };
                 let mut out = vec![false; n];
                 match (a, b) {
-                    (NumRef::Slice(x), NumRef::Slice(y)) => {
-                        for (i, o) in out.iter_mut().enumerate().skip(1) {
-                            *o = cross(x[i - 1], y[i - 1], x[i], y[i]);
+                    (NumRef::Slice(x), NumRef::Slice(y)) if x.len() == n && y.len() == n => {
+                        // Branch-free over four shifted views (vectorises).
+                        if n > 1 {
+                            let (x0, x1, y0, y1) = (&x[..n - 1], &x[1..], &y[..n - 1], &y[1..]);
+                            for ((((o, &a0), &a1), &b0), &b1) in
+                                out[1..].iter_mut().zip(x0).zip(x1).zip(y0).zip(y1)
+                            {
+                                *o = if above {
+                                    (a0 < b0) & (a1 > b1)
+                                } else {
+                                    (a0 > b0) & (a1 < b1)
+                                };
+                            }
                         }
                     }
                     _ => {

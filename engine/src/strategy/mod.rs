@@ -306,8 +306,6 @@ impl CompiledStrategy {
                 }
             }
         }
-        let entry = entry_rules.iter().map(|r| ev.bools(r.node)).collect();
-        let exit = exit_rules.iter().map(|r| ev.bools(r.node)).collect();
         // Move (not copy) each retained column out once; series and rule refs share it.
         let mut columns = Vec::new();
         let mut index: HashMap<NodeId, usize> = HashMap::new();
@@ -332,6 +330,22 @@ impl CompiledStrategy {
                     .collect()
             })
             .collect();
+        // Rule columns are moved out too (after the numeric columns, which may read them);
+        // a node used by several rules is copied for the later ones.
+        let mut taken: Vec<(NodeId, usize)> = Vec::new();
+        let mut rule_cols: Vec<Vec<bool>> = Vec::with_capacity(self.rules.len());
+        for r in entry_rules.iter().chain(exit_rules.iter()) {
+            let v = match taken.iter().find(|(id, _)| *id == r.node) {
+                Some(&(_, k)) => rule_cols[k].clone(),
+                None => {
+                    taken.push((r.node, rule_cols.len()));
+                    ev.take_bools(r.node)
+                }
+            };
+            rule_cols.push(v);
+        }
+        let exit = rule_cols.split_off(entry_rules.len());
+        let entry = rule_cols;
         Evaluation {
             entry,
             exit,
