@@ -40,18 +40,13 @@ pub(crate) fn browser() -> Client {
 
 /// The CSRF token rendered into a page (and the cookie it belongs to lands in the client's cookie store).
 pub(crate) async fn csrf(app: &TestApp, client: &Client, path: &str) -> String {
-    let html = client
-        .get(app.url(path))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let start = html
-        .find(r#"name="csrf-token" content=""#)
-        .expect("csrf meta tag")
-        + r#"name="csrf-token" content=""#.len();
+    csrf_in(&page_text(app, client, path).await)
+}
+
+/// The token in a page's `csrf-token` meta tag.
+fn csrf_in(html: &str) -> String {
+    const META: &str = r#"name="csrf-token" content=""#;
+    let start = html.find(META).expect("csrf meta tag") + META.len();
     html[start..].split('"').next().unwrap().to_owned()
 }
 
@@ -135,16 +130,21 @@ pub(crate) async fn verified_user(app: &TestApp, sink: &SmtpSink, email: &str) -
     client
 }
 
-/// The API token secret shown once on the account page after creating it.
-pub(crate) async fn shown_token(app: &TestApp, client: &Client) -> String {
-    let page = client
-        .get(app.url("/account"))
+/// The HTML of a page as this browser sees it.
+pub(crate) async fn page_text(app: &TestApp, client: &Client, path: &str) -> String {
+    client
+        .get(app.url(path))
         .send()
         .await
         .unwrap()
         .text()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// The API token secret shown once on the account page after creating it.
+pub(crate) async fn shown_token(app: &TestApp, client: &Client) -> String {
+    let page = page_text(app, client, "/account").await;
     let start = page.find("vxt_").expect("token shown once");
     page[start..]
         .chars()
@@ -301,30 +301,24 @@ async fn unknown_account_and_wrong_password_look_the_same_and_take_as_long() {
     for _ in 0..3 {
         let c = browser();
         let token = csrf(&app, &c, "/signin").await;
-        let t = Instant::now();
-        let a = c
-            .post(app.url("/auth/signin"))
-            .form(&[
-                ("email", "eve@example.org"),
-                ("password", "not the right one!"),
-                ("csrf", &token),
-            ])
-            .send()
-            .await
-            .unwrap();
-        wrong.push(t.elapsed());
-        let t = Instant::now();
-        let b = c
-            .post(app.url("/auth/signin"))
-            .form(&[
-                ("email", "nobody@example.org"),
-                ("password", "not the right one!"),
-                ("csrf", &token),
-            ])
-            .send()
-            .await
-            .unwrap();
-        unknown.push(t.elapsed());
+        let attempt = async |email: &str| {
+            let started = Instant::now();
+            let resp = c
+                .post(app.url("/auth/signin"))
+                .form(&[
+                    ("email", email),
+                    ("password", "not the right one!"),
+                    ("csrf", &token),
+                ])
+                .send()
+                .await
+                .unwrap();
+            (resp, started.elapsed())
+        };
+        let (a, took) = attempt("eve@example.org").await;
+        wrong.push(took);
+        let (b, took) = attempt("nobody@example.org").await;
+        unknown.push(took);
         assert_eq!(a.status(), b.status());
         assert_eq!(location(&a), location(&b));
         assert_eq!(location(&a), "/signin?error=invalid");
@@ -767,28 +761,9 @@ async fn api_tokens_are_shown_once_scoped_and_never_work_as_a_session() {
     )
     .await;
     assert_eq!(location(&created), "/account?ok=token_created#tokens");
-    let page = c
-        .get(app.url("/account?ok=token_created"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let start = page.find("vxt_").expect("token shown once");
-    let secret: String = page[start..]
-        .chars()
-        .take_while(|ch| ch.is_ascii_alphanumeric() || *ch == '_')
-        .collect();
+    let secret = shown_token(&app, &c).await;
     assert_eq!(secret.len(), 68);
-    let again = c
-        .get(app.url("/account"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let again = page_text(&app, &c, "/account").await;
     assert!(!again.contains(&secret), "shown only once");
     let stored: i64 =
         sqlx::query_scalar("select count(*) from api_token where token_prefix = left($1, 10)")
@@ -972,14 +947,7 @@ async fn one_trader_cannot_touch_another_traders_tokens_or_sessions() {
     .await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     assert_eq!(session_status(&app, &a).await, StatusCode::OK);
-    let b_page = b
-        .get(app.url("/account"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let b_page = page_text(&app, &b, "/account").await;
     assert!(!b_page.contains("a-token") && !b_page.contains(&public));
 }
 
@@ -1239,10 +1207,7 @@ async fn over_https_the_session_cookie_is_host_prefixed_secure_httponly_and_lax(
             && csrf_cookie.contains("; Secure")
             && csrf_cookie.contains("HttpOnly")
     );
-    let html = page.text().await.unwrap();
-    let start = html.find(r#"name="csrf-token" content=""#).unwrap()
-        + r#"name="csrf-token" content=""#.len();
-    let token = html[start..].split('"').next().unwrap().to_owned();
+    let token = csrf_in(&page.text().await.unwrap());
     let cookie_pair = csrf_cookie.split(';').next().unwrap().to_owned();
     let resp = c
         .post(app.url("/auth/signin"))

@@ -7,7 +7,8 @@ use reqwest::{
 };
 
 use crate::auth::{
-    PASSWORD, app_with_mail, browser, create_admin, csrf, location, sign_in, verified_user,
+    PASSWORD, app_with_mail, browser, create_admin, csrf, location, page_text, sign_in,
+    verified_user,
 };
 
 const GOOD: &str = "timestamp,open,high,low,close,volume\n\
@@ -59,14 +60,7 @@ async fn an_admin_uploads_candles_and_bad_files_or_other_users_change_nothing() 
         ),
         "/account"
     );
-    let page = admin
-        .get(app.url("/market"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_text(&app, &admin, "/market").await;
     assert!(
         page.contains(r#"id="market-upload""#),
         "admins see the upload form"
@@ -82,14 +76,7 @@ async fn an_admin_uploads_candles_and_bad_files_or_other_users_change_nothing() 
     let to = location(&resp);
     assert!(to.starts_with("/market?uploaded=3&written=3"), "{to}");
     assert_eq!(candles(&app).await, 3);
-    let shown = admin
-        .get(app.url(&to))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let shown = page_text(&app, &admin, &to).await;
     assert!(
         shown.contains(r#"id="upload-result""#)
             && shown
@@ -133,14 +120,7 @@ async fn an_admin_uploads_candles_and_bad_files_or_other_users_change_nothing() 
         .unwrap();
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     let trader = verified_user(&app, &sink, "tess@example.org").await;
-    let trader_page = trader
-        .get(app.url("/market"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let trader_page = page_text(&app, &trader, "/market").await;
     assert!(!trader_page.contains(r#"id="market-upload""#));
     let t = csrf(&app, &trader, "/market").await;
     let resp = trader
