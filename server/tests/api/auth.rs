@@ -855,21 +855,27 @@ async fn read_write_tokens_can_update_the_profile_but_never_assign_privileged_fi
     .await;
     let secret = shown_token(&app, &c).await;
     let api = Client::new();
-    let ok = api
-        .patch(app.url("/api/v1/me"))
-        .bearer_auth(&secret)
-        .json(&serde_json::json!({"display_name": "Max"}))
-        .send()
-        .await
-        .unwrap();
+    let patch_me = |body: reqwest::Body, content_type: &'static str| {
+        api.patch(app.url("/api/v1/me"))
+            .bearer_auth(&secret)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let json = |v: Value| reqwest::Body::from(v.to_string());
+    let ok = patch_me(
+        json(serde_json::json!({"display_name": "Max"})),
+        "application/json",
+    )
+    .await
+    .unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
-    let escalate = api
-        .patch(app.url("/api/v1/me"))
-        .bearer_auth(&secret)
-        .json(&serde_json::json!({"role": "admin"}))
-        .send()
-        .await
-        .unwrap();
+    let escalate = patch_me(
+        json(serde_json::json!({"role": "admin"})),
+        "application/json",
+    )
+    .await
+    .unwrap();
     assert_eq!(escalate.status(), StatusCode::BAD_REQUEST);
     let body: Value = escalate.json().await.unwrap();
     assert!(body["message"].as_str().unwrap().contains("role"), "{body}");
@@ -878,21 +884,16 @@ async fn read_write_tokens_can_update_the_profile_but_never_assign_privileged_fi
         .await
         .unwrap();
     assert_eq!(role, "trader");
-    let not_json = api
-        .patch(app.url("/api/v1/me"))
-        .bearer_auth(&secret)
-        .body("display_name=x")
-        .send()
+    let not_json = patch_me("display_name=x".into(), "application/x-www-form-urlencoded")
         .await
         .unwrap();
     assert_eq!(not_json.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    let bad_tz = api
-        .patch(app.url("/api/v1/me"))
-        .bearer_auth(&secret)
-        .json(&serde_json::json!({"time_zone": "Mars/Base"}))
-        .send()
-        .await
-        .unwrap();
+    let bad_tz = patch_me(
+        json(serde_json::json!({"time_zone": "Mars/Base"})),
+        "application/json",
+    )
+    .await
+    .unwrap();
     assert_eq!(bad_tz.status(), StatusCode::BAD_REQUEST);
 }
 
