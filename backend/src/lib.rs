@@ -2,6 +2,7 @@
 //! settings, Postgres, Redis, background jobs, mail and telemetry. Nothing here renders HTML.
 
 pub mod auth;
+pub mod backtest;
 pub mod ctx;
 pub mod db;
 pub mod jobs;

@@ -44,3 +44,39 @@ pub async fn ping(pool: &Pool, timeout: Duration) -> Result<(), String> {
         Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
     }
 }
+
+/// Counts one request of `subject` in the current one-minute window and says whether it is within `limit`.
+/// Returns `Ok(None)` when allowed, `Ok(Some(seconds))` to wait when over. Redis trouble allows the request
+/// (the limit protects capacity; refusing every API call while Redis restarts would be worse), logged.
+pub async fn rate_limit(pool: &Pool, namespace: &str, subject: &str, limit: u64) -> Option<u64> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let window = now / 60;
+    let key = format!("{namespace}:ratelimit:{subject}:{window}");
+    let fut = async {
+        let mut conn = pool.get().await.map_err(|e| e.to_string())?;
+        let (count,): (u64,) = deadpool_redis::redis::pipe()
+            .atomic()
+            .incr(&key, 1u64)
+            .expire(&key, 120)
+            .ignore()
+            .query_async(&mut *conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok::<u64, String>(count)
+    };
+    match tokio::time::timeout(Duration::from_millis(500), fut).await {
+        Ok(Ok(count)) if count > limit => Some(60 - now % 60),
+        Ok(Ok(_)) => None,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "rate limit not checked: Redis error");
+            None
+        }
+        Err(_) => {
+            tracing::warn!("rate limit not checked: Redis timed out");
+            None
+        }
+    }
+}

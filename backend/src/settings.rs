@@ -195,6 +195,19 @@ pub struct MarketSettings {
     pub upload_limit_bytes: usize,
 }
 
+/// Backtests run by workers (see `backend::backtest`).
+#[derive(Debug, Clone)]
+pub struct BacktestSettings {
+    /// Queued plus running backtests one user may have at a time (subscription plans will set this per plan).
+    pub max_concurrent: i64,
+    /// REST API requests per user per minute (`API_RATE_LIMIT_PER_MINUTE`).
+    pub api_rate_per_minute: u64,
+    /// Most candles one backtest may load (bounds a worker's memory: ~56 bytes per candle while it runs).
+    pub max_bars: i64,
+    /// Points of the equity curve stored with a result (longer curves are thinned, keeping each bucket's low).
+    pub equity_points: usize,
+}
+
 /// Everything the process needs, parsed and validated.
 #[derive(Clone)]
 pub struct Settings {
@@ -231,6 +244,7 @@ pub struct Settings {
     pub site_root: PathBuf,
     pub jobs: JobSettings,
     pub market: MarketSettings,
+    pub backtest: BacktestSettings,
 }
 
 impl fmt::Debug for Settings {
@@ -726,6 +740,12 @@ impl Settings {
                 1 << 31,
             ),
         };
+        let backtest = BacktestSettings {
+            max_concurrent: r.bounded("BACKTEST_MAX_CONCURRENT", 3i64, 1, 1000),
+            api_rate_per_minute: r.bounded("API_RATE_LIMIT_PER_MINUTE", 600u64, 1, 1_000_000),
+            max_bars: r.bounded("BACKTEST_MAX_BARS", 5_000_000i64, 1000, 100_000_000),
+            equity_points: r.bounded("BACKTEST_EQUITY_POINTS", 5000usize, 100, 1_000_000),
+        };
         if prod && market.data_url.scheme() != "https" {
             r.problem("MARKET_DATA_URL", "must use https:// in production");
         }
@@ -814,6 +834,7 @@ impl Settings {
             site_root,
             jobs,
             market,
+            backtest,
         })
     }
 

@@ -119,10 +119,21 @@ impl FromRequestParts<AppState> for ApiUser {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or(ApiError::Unauthorized)?;
-        match api_token::authenticate(&state.ctx.db, secret.trim()).await? {
-            Some(user) => Ok(ApiUser(user)),
-            None => Err(ApiError::Unauthorized),
+        let user = api_token::authenticate(&state.ctx.db, secret.trim())
+            .await?
+            .ok_or(ApiError::Unauthorized)?;
+        let ctx = &state.ctx;
+        if let Some(wait) = backend::redis::rate_limit(
+            &ctx.redis,
+            &ctx.settings.redis_namespace,
+            &format!("api:{}", user.user_id),
+            ctx.settings.backtest.api_rate_per_minute,
+        )
+        .await
+        {
+            return Err(ApiError::RateLimited(wait));
         }
+        Ok(ApiUser(user))
     }
 }
 

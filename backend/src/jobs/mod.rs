@@ -9,6 +9,7 @@
 //! Adding a job: a module with `pub const KIND`, a payload type and `async fn run(job: &JobCtx) -> Result<(),
 //! JobError>`, plus one arm in [`dispatch`].
 
+pub mod backtest;
 pub mod housekeeping;
 pub mod market_chunk;
 pub mod market_update;
@@ -33,7 +34,7 @@ pub const DEFAULT_QUEUE: &str = "default";
 pub const MARKET_QUEUE: &str = "market";
 
 /// Every queue a worker process serves.
-pub const QUEUES: &[&str] = &[DEFAULT_QUEUE, MARKET_QUEUE];
+pub const QUEUES: &[&str] = &[DEFAULT_QUEUE, MARKET_QUEUE, backtest::QUEUE];
 
 /// How a job attempt failed.
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +111,7 @@ pub(crate) async fn dispatch(job: &JobCtx) -> Result<(), JobError> {
         send_email::KIND => send_email::run(job).await,
         market_chunk::KIND => market_chunk::run(job).await,
         market_update::KIND => market_update::run(job).await,
+        backtest::KIND => backtest::run(job).await,
         other => Err(JobError::Permanent(format!("unknown job kind `{other}`"))),
     }
 }

@@ -1,0 +1,122 @@
+//! Strategies (each save an immutable version) and backtest runs: creation with validation and per-user
+//! limits, status and cancellation, stored results, exports and the decision trace. Every function takes the
+//! acting user's id and only ever reads or writes that user's rows: another user's strategy or run is
+//! [`Error::NotFound`], exactly like one that does not exist.
+//!
+//! The work itself runs in the `backtest` job ([`crate::jobs::backtest`]).
+
+pub mod report;
+pub mod runs;
+pub mod strategies;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a request about strategies or backtests was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No such row for this user (also for other users' rows).
+    #[error("not found")]
+    NotFound,
+    /// A field is wrong: which one and why, in words a trader can act on.
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    /// The strategy source does not compile.
+    #[error("the strategy has {} problem(s)", .0.len())]
+    Strategy(Vec<Problem>),
+    /// A per-user limit (concurrent runs).
+    #[error("{0}")]
+    Limit(String),
+    /// The request conflicts with the row's state (e.g. cancelling a finished run, a stale save).
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+impl Error {
+    pub(crate) fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    /// A stable machine-readable code for API answers.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::NotFound => "not_found",
+            Error::Invalid { .. } => "invalid_input",
+            Error::Strategy(_) => "invalid_strategy",
+            Error::Limit(_) => "limit_reached",
+            Error::Conflict(_) => "conflict",
+            Error::Db(_) => "internal",
+        }
+    }
+
+    /// A one-paragraph message for a person.
+    pub fn message(&self) -> String {
+        match self {
+            Error::Strategy(p) => {
+                let first = p.first().map(Problem::to_string).unwrap_or_default();
+                if p.len() > 1 {
+                    format!("{first} (and {} more problem(s))", p.len() - 1)
+                } else {
+                    first
+                }
+            }
+            Error::Db(_) => "internal error".into(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// One problem in a strategy's source (1-based line and column; line 0 = not tied to a position).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    pub line: usize,
+    pub column: usize,
+    pub len: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line > 0 {
+            write!(
+                f,
+                "line {}, column {}: {}",
+                self.line, self.column, self.message
+            )
+        } else {
+            f.write_str(&self.message)
+        }
+    }
+}
+
+impl From<engine::strategy::Diagnostic> for Problem {
+    fn from(d: engine::strategy::Diagnostic) -> Self {
+        Self {
+            line: d.line,
+            column: d.column,
+            len: d.len,
+            message: d.message,
+        }
+    }
+}
+
+/// Compiles a strategy's source (with parameter overrides), turning diagnostics into [`Problem`]s.
+///
+/// # Errors
+/// [`Error::Strategy`] with every problem found.
+pub fn compile(
+    source: &str,
+    overrides: &[(String, String)],
+) -> Result<engine::strategy::CompiledStrategy, Error> {
+    engine::strategy::compile(source, overrides)
+        .map_err(|d| Error::Strategy(d.into_iter().map(Problem::from).collect()))
+}
+
+/// `NaN`/infinite → `None`, for JSON.
+pub(crate) fn finite(v: f64) -> Option<f64> {
+    v.is_finite().then_some(v)
+}

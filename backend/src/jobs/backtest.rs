@@ -1,0 +1,372 @@
+//! The `backtest` job: loads a run's candles, runs the engine on a blocking thread (progress and cancellation
+//! through shared atomics that a small task syncs with the run row), and stores the result, its trades and
+//! the run's final status in the transaction that marks the job done. A worker killed mid-run leaves the run
+//! `running`; the job is re-run after its lease expires and the result is stored exactly once.
+//!
+//! Outcomes a trader can act on (no candles, a strategy that no longer compiles, cancellation) are recorded on
+//! the run and finish the job; infrastructure errors (database) retry the job.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU32, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use chrono::{DateTime, Utc};
+use engine::backtest::{BacktestConfig, BacktestError, BacktestResult};
+use engine::candles::Timeframe;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::{JobCtx, JobError};
+use crate::backtest::finite;
+use crate::backtest::runs::thin_equity;
+use crate::market::{store, to_millis};
+
+pub const KIND: &str = "backtest";
+/// Backtests have their own queue so a burst of long runs never delays mail or housekeeping.
+pub const QUEUE: &str = "backtest";
+
+/// How often the run row's progress and cancel flag are synced while the engine runs.
+const SYNC_EVERY: Duration = Duration::from_millis(250);
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Payload {
+    pub backtest_run_id: Uuid,
+}
+
+struct Watch {
+    progress: Arc<AtomicU32>,
+    cancel: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Watch {
+    fn start(db: sqlx::PgPool, run_id: Uuid) -> Self {
+        let progress = Arc::new(AtomicU32::new(0.02f32.to_bits()));
+        let cancel = Arc::new(AtomicBool::new(false));
+        let (p, c) = (progress.clone(), cancel.clone());
+        let task = tokio::spawn(async move {
+            let mut written = f32::NAN;
+            loop {
+                tokio::time::sleep(SYNC_EVERY).await;
+                let now = f32::from_bits(p.load(Ordering::Relaxed));
+                let changed = (now - written).abs() >= 0.01 || written.is_nan();
+                let q = if changed {
+                    sqlx::query_scalar::<_, bool>(
+                        r#"update backtest_run set progress = greatest(progress, $2)
+                           where backtest_run_id = $1 returning cancel_requested"#,
+                    )
+                    .bind(run_id)
+                    .bind(now.clamp(0.0, 1.0))
+                } else {
+                    sqlx::query_scalar::<_, bool>(
+                        "select cancel_requested from backtest_run where backtest_run_id = $1",
+                    )
+                    .bind(run_id)
+                };
+                match q.fetch_optional(&db).await {
+                    Ok(Some(flag)) => {
+                        if changed {
+                            written = now;
+                        }
+                        if flag {
+                            c.store(true, Ordering::SeqCst);
+                        }
+                    }
+                    // The run row is gone (user deleted): stop the engine.
+                    Ok(None) => c.store(true, Ordering::SeqCst),
+                    Err(e) => tracing::debug!(error = %e, "backtest progress sync skipped"),
+                }
+            }
+        });
+        Self {
+            progress,
+            cancel,
+            task,
+        }
+    }
+
+    fn set(&self, p: f32) {
+        self.progress.store(p.to_bits(), Ordering::Relaxed);
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub(crate) async fn run(job: &JobCtx) -> Result<(), JobError> {
+    let p: Payload = job.payload()?;
+    let run_id = p.backtest_run_id;
+    let db = &job.ctx.db;
+    let Some(row) = sqlx::query(
+        r#"select r.status, r.cancel_requested, r.instrument_id, r.timeframe, r.range_from, r.range_to,
+                  r.params, r.config, r.created_at, v.source
+           from backtest_run r join strategy_version v using (strategy_version_id)
+           where r.backtest_run_id = $1"#,
+    )
+    .bind(run_id)
+    .fetch_optional(db)
+    .await?
+    else {
+        // The run was deleted with its owner: nothing to do.
+        return job.complete(db.begin().await?).await;
+    };
+    let status: String = row.try_get("status")?;
+    if !matches!(status.as_str(), "queued" | "running") {
+        return job.complete(db.begin().await?).await;
+    }
+    if row.try_get::<bool, _>("cancel_requested")? {
+        return finish(job, run_id, "cancelled", None).await;
+    }
+    let started = sqlx::query(
+        r#"update backtest_run set status = 'running', started_at = coalesce(started_at, now()), error = null
+           where backtest_run_id = $1 and status in ('queued', 'running')"#,
+    )
+    .bind(run_id)
+    .execute(db)
+    .await?;
+    if started.rows_affected() == 0 {
+        return job.complete(db.begin().await?).await;
+    }
+    let created_at: DateTime<Utc> = row.try_get("created_at")?;
+    let queue_ms = (Utc::now() - created_at).num_milliseconds().max(0);
+    let instrument_id: i32 = row.try_get("instrument_id")?;
+    let timeframe: String = row.try_get("timeframe")?;
+    let range_from: DateTime<Utc> = row.try_get("range_from")?;
+    let range_to: DateTime<Utc> = row.try_get("range_to")?;
+    let params: sqlx::types::Json<Vec<(String, String)>> = row.try_get("params")?;
+    let config: sqlx::types::Json<BacktestConfig> = row.try_get("config")?;
+    let source: String = row.try_get("source")?;
+    let Ok(tf) = Timeframe::parse(&timeframe) else {
+        return finish(
+            job,
+            run_id,
+            "failed",
+            Some(format!("unknown timeframe `{timeframe}`")),
+        )
+        .await;
+    };
+
+    let watch = Watch::start(db.clone(), run_id);
+    let t_load = Instant::now();
+    let candles = store::load_candles(
+        db,
+        instrument_id,
+        tf,
+        Some(to_millis(range_from)),
+        Some(to_millis(range_to)),
+        None,
+    )
+    .await?;
+    let load_ms = t_load.elapsed().as_millis() as u64;
+    metrics::histogram!("backtest_phase_seconds", "phase" => "load")
+        .record(t_load.elapsed().as_secs_f64());
+    watch.set(0.3);
+    if candles.len() < 2 {
+        return finish(
+            job,
+            run_id,
+            "failed",
+            Some(format!(
+                "only {} candle(s) are stored for this range now; load market data for it and run again",
+                candles.len()
+            )),
+        )
+        .await;
+    }
+    let max_bars = job.ctx.settings.backtest.max_bars;
+    if candles.len() as i64 > max_bars {
+        return finish(
+            job,
+            run_id,
+            "failed",
+            Some(format!(
+                "{} candles exceed the limit of {max_bars}; shorten the range",
+                candles.len()
+            )),
+        )
+        .await;
+    }
+    let compiled = match engine::strategy::compile(&source, &params.0) {
+        Ok(c) => c,
+        Err(d) => {
+            let msg = d
+                .iter()
+                .map(|d| d.render(&source))
+                .collect::<Vec<_>>()
+                .join("\n");
+            return finish(job, run_id, "failed", Some(msg)).await;
+        }
+    };
+
+    let t_engine = Instant::now();
+    let (progress, cancel) = (watch.progress.clone(), watch.cancel.clone());
+    let config = config.0;
+    let outcome = tokio::task::spawn_blocking(move || {
+        let r = engine::backtest::run_with(&candles, &compiled, &config, &mut |done, total| {
+            let f = 0.3 + 0.6 * (done as f32 / total.max(1) as f32);
+            progress.store(f.to_bits(), Ordering::Relaxed);
+            !cancel.load(Ordering::SeqCst)
+        });
+        (r, candles)
+    })
+    .await
+    .map_err(|e| JobError::Retry(anyhow::anyhow!("engine task: {e}")))?;
+    let engine_ms = t_engine.elapsed().as_millis() as u64;
+    metrics::histogram!("backtest_phase_seconds", "phase" => "engine")
+        .record(t_engine.elapsed().as_secs_f64());
+    let (result, candles) = outcome;
+    let result = match result {
+        Ok(r) => r,
+        Err(BacktestError::Cancelled) => return finish(job, run_id, "cancelled", None).await,
+        Err(e) => return finish(job, run_id, "failed", Some(e.to_string())).await,
+    };
+    watch.set(0.95);
+    drop(watch);
+
+    let t_store = Instant::now();
+    let equity = thin_equity(
+        &candles.time,
+        &result.equity,
+        job.ctx.settings.backtest.equity_points,
+    );
+    let mut tx = db.begin().await?;
+    store_result(&mut tx, job.job.job_id, run_id, &result, &equity).await?;
+    let store_ms = t_store.elapsed().as_millis() as u64;
+    let m = &result.metrics;
+    sqlx::query(
+        r#"update backtest_run set status = 'done', progress = 1, finished_at = now(), error = null,
+               total_return = $2, sharpe = $3, max_drawdown = $4, trade_count = $5, final_equity = $6, timing = $7
+           where backtest_run_id = $1"#,
+    )
+    .bind(run_id)
+    .bind(m.total_return.value)
+    .bind(m.sharpe.value)
+    .bind(m.max_drawdown.value)
+    .bind(i32::try_from(result.trades.len()).unwrap_or(i32::MAX))
+    .bind(m.final_equity.value)
+    .bind(serde_json::json!({
+        "queue_ms": queue_ms,
+        "load_ms": load_ms,
+        "engine_ms": engine_ms,
+        "store_ms": store_ms,
+        "bars": candles.len(),
+    }))
+    .execute(&mut *tx)
+    .await?;
+    job.complete(tx).await?;
+    metrics::histogram!("backtest_phase_seconds", "phase" => "store")
+        .record(t_store.elapsed().as_secs_f64());
+    tracing::info!(
+        backtest_run_id = %run_id,
+        bars = candles.len(),
+        trades = result.trades.len(),
+        queue_ms,
+        load_ms,
+        engine_ms,
+        store_ms,
+        "backtest done"
+    );
+    Ok(())
+}
+
+/// Records a final status other than done (with the error a trader can act on) and finishes the job.
+async fn finish(
+    job: &JobCtx,
+    run_id: Uuid,
+    status: &str,
+    error: Option<String>,
+) -> Result<(), JobError> {
+    let mut tx = job.ctx.db.begin().await?;
+    sqlx::query(
+        r#"update backtest_run set status = $2, error = $3, finished_at = now()
+           where backtest_run_id = $1 and status in ('queued', 'running')"#,
+    )
+    .bind(run_id)
+    .bind(status)
+    .bind(&error)
+    .execute(&mut *tx)
+    .await?;
+    tracing::info!(backtest_run_id = %run_id, status, error = error.as_deref().unwrap_or(""), "backtest finished");
+    job.complete(tx).await
+}
+
+fn values(v: &[(Arc<str>, f64)]) -> serde_json::Value {
+    serde_json::Value::Array(
+        v.iter()
+            .map(|(k, x)| serde_json::json!([k.as_ref(), finite(*x)]))
+            .collect(),
+    )
+}
+
+async fn store_result(
+    tx: &mut sqlx::PgConnection,
+    job_id: Uuid,
+    run_id: Uuid,
+    r: &BacktestResult,
+    equity: &crate::backtest::runs::EquitySeries,
+) -> Result<(), JobError> {
+    sqlx::query(
+        r#"insert into backtest_result (backtest_run_id, job_id, metrics, provenance, equity, bars, skipped_entries)
+           values ($1, $2, $3, $4, $5, $6, $7)"#,
+    )
+    .bind(run_id)
+    .bind(job_id)
+    .bind(sqlx::types::Json(&r.metrics))
+    .bind(sqlx::types::Json(&r.provenance))
+    .bind(sqlx::types::Json(equity))
+    .bind(i32::try_from(r.provenance.bars).unwrap_or(i32::MAX))
+    .bind(i32::try_from(r.skipped_entries).unwrap_or(i32::MAX))
+    .execute(&mut *tx)
+    .await?;
+    if r.trades.is_empty() {
+        return Ok(());
+    }
+    let ts = |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default();
+    let t = &r.trades;
+    sqlx::query(
+        r#"insert into backtest_trade (backtest_run_id, seq, entry_time, exit_time, entry_price, exit_price, units,
+               fees, pnl, return_pct, bars_held, exit_reason, entry_rule, entry_values, exit_rule, exit_values)
+           select $1, * from unnest($2::int[], $3::timestamptz[], $4::timestamptz[], $5::float8[], $6::float8[],
+               $7::float8[], $8::float8[], $9::float8[], $10::float8[], $11::int[], $12::text[], $13::text[],
+               $14::jsonb[], $15::text[], $16::jsonb[])"#,
+    )
+    .bind(run_id)
+    .bind((1..=t.len() as i32).collect::<Vec<i32>>())
+    .bind(t.iter().map(|x| ts(x.entry_time)).collect::<Vec<_>>())
+    .bind(t.iter().map(|x| ts(x.exit_time)).collect::<Vec<_>>())
+    .bind(t.iter().map(|x| x.entry_price).collect::<Vec<_>>())
+    .bind(t.iter().map(|x| x.exit_price).collect::<Vec<_>>())
+    .bind(t.iter().map(|x| x.units).collect::<Vec<_>>())
+    .bind(t.iter().map(|x| x.fees).collect::<Vec<_>>())
+    .bind(t.iter().map(|x| x.pnl).collect::<Vec<_>>())
+    .bind(t.iter().map(|x| x.return_pct).collect::<Vec<_>>())
+    .bind(
+        t.iter()
+            .map(|x| i32::try_from(x.bars_held).unwrap_or(i32::MAX))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        t.iter()
+            .map(|x| x.exit_reason.label().to_owned())
+            .collect::<Vec<_>>(),
+    )
+    .bind(t.iter().map(|x| x.entry_rule.to_string()).collect::<Vec<_>>())
+    .bind(t.iter().map(|x| values(&x.entry_values)).collect::<Vec<_>>())
+    .bind(
+        t.iter()
+            .map(|x| x.exit_rule.as_ref().map(|s| s.to_string()))
+            .collect::<Vec<_>>(),
+    )
+    .bind(t.iter().map(|x| values(&x.exit_values)).collect::<Vec<_>>())
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
