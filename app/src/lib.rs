@@ -14,7 +14,7 @@ pub mod pages;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
-    SsrMode, StaticSegment,
+    ParamSegment, SsrMode, StaticSegment,
     components::{Route, Router, Routes},
 };
 
@@ -23,10 +23,12 @@ use crate::{
     pages::{
         account::AccountPage,
         auth::{ForgotPasswordPage, ResetPasswordPage, SignInPage, SignUpPage, VerifyEmailPage},
+        backtests::{ComparePage, NewBacktestPage, RunPage, RunsPage},
         home::HomePage,
         market::MarketPage,
         not_found::NotFound,
         status::StatusPage,
+        strategies::{StrategiesPage, StrategyPage},
     },
 };
 
@@ -92,6 +94,12 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("reset-password") view=ResetPasswordPage ssr=SsrMode::InOrder />
                     <Route path=StaticSegment("account") view=AccountPage ssr=SsrMode::Async />
                     <Route path=StaticSegment("market") view=MarketPage ssr=SsrMode::InOrder />
+                    <Route path=StaticSegment("strategies") view=StrategiesPage ssr=SsrMode::Async />
+                    <Route path=(StaticSegment("strategies"), ParamSegment("id")) view=StrategyPage ssr=SsrMode::Async />
+                    <Route path=StaticSegment("backtests") view=RunsPage ssr=SsrMode::Async />
+                    <Route path=(StaticSegment("backtests"), StaticSegment("new")) view=NewBacktestPage ssr=SsrMode::Async />
+                    <Route path=(StaticSegment("backtests"), StaticSegment("compare")) view=ComparePage ssr=SsrMode::Async />
+                    <Route path=(StaticSegment("backtests"), ParamSegment("id")) view=RunPage ssr=SsrMode::Async />
                 </Routes>
             </Layout>
         </Router>

@@ -54,6 +54,28 @@ pub fn client_ip(
     last
 }
 
+/// The cookie that carries a form's validation error (`[field, message]` as JSON, base64url) from the form
+/// handler's redirect to the page that shows it next to the field. Short-lived; the values the trader typed
+/// travel in the redirect's query string.
+pub const FORM_ERROR_COOKIE: &str = "vortex_form_error";
+
+pub use crate::auth::session::read_cookie;
+
+/// Encodes a flash value for a cookie.
+pub fn encode_flash(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text.as_bytes())
+}
+
+/// Decodes [`encode_flash`]; `None` for anything malformed.
+pub fn decode_flash(raw: &str) -> Option<String> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(raw.trim())
+        .ok()?;
+    String::from_utf8(bytes).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::client_ip;

@@ -54,8 +54,27 @@ pub fn message_for(code: &str) -> Option<&'static str> {
         "token_created" => "API token created. Copy it now: it is shown only once.",
         "token_revoked" => "The API token was revoked.",
         "verification_sent" => "We sent a new confirmation link.",
+        "strategy_created" => "Strategy created. Edit it below or run a backtest.",
+        "strategy_saved" => "Saved as a new version.",
+        "strategy_unchanged" => "Saved. The source did not change, so no new version was made.",
+        "strategy_duplicated" => "This is your copy of the strategy.",
+        "strategy_archived" => "The strategy was archived. Its runs are kept.",
+        "strategy_restored" => "The strategy was restored.",
+        "draft_discarded" => "The draft was discarded; the editor shows the newest saved version.",
+        "cancel_requested" => "Cancelling the backtest.",
         // errors
         "invalid" => "The email or password is not correct.",
+        "strategy_invalid" => {
+            "The strategy does not compile, so it was not saved as a version. Your edit is kept as a draft; the problems are listed under the editor."
+        }
+        "strategy_stale" => {
+            "Someone saved a newer version while you were editing. Your edit was not saved; reload to see the newest version."
+        }
+        "strategy_name" => "Give the strategy a name of 1 to 80 characters.",
+        "strategy_description" => "Use at most 2000 characters for the description.",
+        "strategy_template" => "Choose one of the listed templates.",
+        "strategy_source" => "The source is too long (at most 64 KiB).",
+        "already_finished" => "This backtest has already finished.",
         "signin_required" => "Please sign in to continue.",
         "email" => "Enter a valid email address.",
         "display_name" => "Use at most 80 characters for your name.",

@@ -20,6 +20,8 @@ pub fn Layout(children: Children) -> impl IntoView {
                 </A>
                 <nav class="site-nav" aria-label="Main">
                     <A href="/" exact=true>"Home"</A>
+                    <A href="/strategies">"Strategies"</A>
+                    <A href="/backtests">"Backtests"</A>
                     <A href="/market">"Market data"</A>
                     <A href="/status">"Status"</A>
                 </nav>

@@ -2,8 +2,10 @@
 
 pub mod account;
 pub mod auth;
+pub mod backtests;
 pub mod error;
 pub mod home;
 pub mod market;
 pub mod not_found;
 pub mod status;
+pub mod strategies;

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod api;
+pub mod backtests;
 pub mod health;
 pub mod market;
 pub mod metrics;
@@ -22,4 +23,5 @@ pub fn router() -> Router<AppState> {
         .merge(ops::router())
         .merge(account::router())
         .merge(api::router())
+        .merge(backtests::router())
 }
