@@ -38,9 +38,9 @@ pub struct RunStrategyArgs {
     /// Base assets to load from the database, comma-separated (e.g. BTC,ETH).
     #[arg(long, value_delimiter = ',')]
     pub assets: Vec<String>,
-    /// Quote asset for `--assets`.
-    #[arg(long, default_value = "USDT")]
-    pub quote: String,
+    /// Quote asset for `--assets` (default: the only stored pair of the asset, else USDT).
+    #[arg(long)]
+    pub quote: Option<String>,
     /// Timeframe to run on (candles are resampled up from the stored/CSV timeframe).
     #[arg(long)]
     pub timeframe: Option<String>,
@@ -290,6 +290,126 @@ pub fn run_strategy_csv(args: &RunStrategyArgs) -> anyhow::Result<Vec<Run>> {
             || path.display().to_string(),
             |s| s.to_string_lossy().into_owned(),
         );
+        runs.push(run_one(label, &candles, &strategy, &config, load)?);
+    }
+    Ok(runs)
+}
+
+/// `run-strategy --assets BTC,ETH`: candles from the database (the stored series of each asset whose
+/// timeframe is the requested one, or the longest stored one it can be resampled from).
+pub async fn run_strategy_db(
+    db: &sqlx::PgPool,
+    args: &RunStrategyArgs,
+) -> anyhow::Result<Vec<Run>> {
+    let (_, strategy) = compile(args)?;
+    let config = config(args)?;
+    if args.assets.is_empty() {
+        return Err(bad(
+            "give --csv FILE… or --assets BTC,ETH (candles from the database)",
+        ));
+    }
+    let tf = args
+        .timeframe
+        .as_deref()
+        .map(Timeframe::parse)
+        .transpose()
+        .map_err(|e| bad(format!("--timeframe: {e}")))?;
+    let from = args
+        .from
+        .as_deref()
+        .map(|s| parse_time("--from", s, false))
+        .transpose()?;
+    let to = args
+        .to
+        .as_deref()
+        .map(|s| parse_time("--to", s, true))
+        .transpose()?;
+    let mut runs = Vec::new();
+    for asset in &args.assets {
+        let base =
+            backend::market::Asset::parse(asset).map_err(|e| bad(format!("--assets: {e}")))?;
+        let series: Vec<(i32, String, String, String)> = sqlx::query_as(
+            r#"select i.instrument_id, i.exchange, i.quote, s.timeframe
+               from instrument i join market_series s using (instrument_id)
+               where i.base = $1 order by i.quote, i.exchange"#,
+        )
+        .bind(base.as_str())
+        .fetch_all(db)
+        .await?;
+        if series.is_empty() {
+            return Err(bad(format!(
+                "--assets: no {base} candles are stored; load them with `vortex run-etl --assets {base}` (or a CSV import)"
+            )));
+        }
+        let mut quotes: Vec<&str> = series.iter().map(|s| s.2.as_str()).collect();
+        quotes.dedup();
+        let quote = match &args.quote {
+            Some(q) => q.trim().to_ascii_uppercase(),
+            None if quotes.len() == 1 => quotes[0].to_owned(),
+            None if quotes.contains(&"USDT") => "USDT".to_owned(),
+            None => {
+                return Err(bad(format!(
+                    "--assets {base}: stored against several quotes ({}); choose one with --quote",
+                    quotes.join(", ")
+                )));
+            }
+        };
+        // The stored series to load: the requested timeframe, or the longest shorter one that resamples to it.
+        let mut candidates: Vec<(i32, String, Timeframe)> = series
+            .iter()
+            .filter(|s| s.2 == quote)
+            .filter_map(|s| Timeframe::parse(&s.3).ok().map(|t| (s.0, s.1.clone(), t)))
+            .filter(|(_, _, t)| {
+                tf.is_none_or(|want| t.millis() <= want.millis() && want.millis() % t.millis() == 0)
+            })
+            .collect();
+        candidates.sort_by_key(|(_, _, t)| std::cmp::Reverse(t.millis()));
+        if tf.is_none() {
+            // No timeframe asked for: the shortest stored one.
+            candidates.reverse();
+        }
+        if candidates.is_empty() {
+            let have: Vec<String> = series
+                .iter()
+                .filter(|s| s.2 == quote)
+                .map(|s| s.3.clone())
+                .collect();
+            return Err(bad(format!(
+                "--assets {base}: no {base}/{quote} series{} is stored (stored timeframes: {})",
+                tf.map(|t| format!(" that resamples to {}", t.as_str()))
+                    .unwrap_or_default(),
+                if have.is_empty() {
+                    "none".to_owned()
+                } else {
+                    have.join(", ")
+                }
+            )));
+        }
+        let started = Instant::now();
+        let mut found = None;
+        for (instrument_id, exchange, stored_tf) in &candidates {
+            let c = backend::market::store::load_candles(
+                db,
+                *instrument_id,
+                *stored_tf,
+                from,
+                to.map(|t| t + 1),
+                None,
+            )
+            .await?;
+            if !c.is_empty() {
+                found = Some((c, exchange.clone()));
+                break;
+            }
+        }
+        let Some((candles, exchange)) = found else {
+            return Err(bad(format!(
+                "--assets {base}: no {base}/{quote} candles in the selected range"
+            )));
+        };
+        let candles = prepare(candles, tf, None, None)?;
+        let load = started.elapsed().as_secs_f64();
+        let label = format!("{base}/{quote} {} · {exchange}", candles.timeframe.as_str());
         runs.push(run_one(label, &candles, &strategy, &config, load)?);
     }
     Ok(runs)

@@ -159,11 +159,16 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             println!("{message}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::RunStrategy(_) => {
-            eprintln!(
-                "run-strategy: give --csv FILE (reading candles from the database needs market data: run-etl)"
-            );
-            Ok(ExitCode::from(2))
+        Command::RunStrategy(args) => {
+            let runs = match server::cli::run_strategy_db(&ctx.db, &args).await {
+                Ok(runs) => runs,
+                Err(e) if e.downcast_ref::<server::cli::InputError>().is_some() => {
+                    eprintln!("error: {e}");
+                    return Ok(ExitCode::from(2));
+                }
+                Err(e) => return Err(e),
+            };
+            research(|| server::cli::print_runs(&runs, args.format))
         }
         Command::RunEtl(args) => server::etl_cli::run_etl(ctx, args).await,
         Command::MockExchange(args) => server::etl_cli::mock_exchange(args).await,
