@@ -151,12 +151,13 @@ try {
     await noJs.close();
   });
 
+  const trader = { email: `e2e-${Date.now()}@example.org`, password: 'a long enough e2e passphrase' };
   await check('sign up, confirm from the received email, sign in and sign out', async () => {
     assert(smtpPort, 'SMTP_PORT not set');
     const ctx = await browser.newContext();
     const p = await ctx.newPage();
-    const email = `e2e-${Date.now()}@example.org`;
-    const password = 'a long enough e2e passphrase';
+    const email = trader.email;
+    const password = trader.password;
     await p.goto(BASE + '/signup');
     await p.fill('input[name=email]', email);
     await p.fill('input[name=display_name]', 'Eve Tester');
@@ -182,6 +183,53 @@ try {
     assert(await p.locator('#signin-link').isVisible(), 'still signed in after sign-out');
     const resp = await p.goto(BASE + '/account');
     assert(p.url().includes('/signin'), `account page reachable after sign-out: ${p.url()}`);
+    await ctx.close();
+  });
+
+  await check('backtest: macd template → run on demo data → live status → metrics, charts with trade markers, why-here, CSV', async () => {
+    const ctx = await browser.newContext({ acceptDownloads: true });
+    const p = await ctx.newPage();
+    const errors = [];
+    p.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    p.on('pageerror', (e) => errors.push(String(e)));
+    await p.goto(BASE + '/signin');
+    await p.fill('input[name=email]', trader.email);
+    await p.fill('input[name=password]', trader.password);
+    await p.click('form[action="/auth/signin"] button[type=submit]');
+    await p.waitForURL(/\/account/);
+    await p.click('nav >> text=Strategies');
+    await p.waitForURL(/\/strategies$/);
+    await p.selectOption('#new-strategy select[name=template]', 'macd');
+    await p.click('#new-strategy button[type=submit]');
+    await p.waitForURL(/\/strategies\/[0-9a-f-]{36}\?ok=strategy_created/);
+    // The editor mounts after hydration and the server validates the source as typed.
+    await p.locator('.cm-editor .cm-lineNumbers').waitFor({ timeout: 15000 });
+    await p.locator('#editor-status', { hasText: 'valid' }).waitFor({ timeout: 15000 });
+    assert(await p.locator('#params tbody tr').count() === 3, 'macd declares fast, slow and signal');
+    await p.click('#run-strategy');
+    await p.waitForURL(/\/backtests\/new\?strategy=/);
+    assert((await p.locator('#instruments').innerText()).includes('ADA/BTC'), 'coverage of the demo data is listed');
+    await p.click('#start-backtest');
+    await p.waitForURL(/\/backtests\/[0-9a-f-]{36}$/);
+    // Live status: the page polls and reloads itself when the run is done.
+    await p.locator('#metrics').waitFor({ timeout: 30000 });
+    const finalEquity = await p.locator('[data-metric=final_equity] .metric-value').innerText();
+    assert(/^\d/.test(finalEquity), `final equity shown: ${finalEquity}`);
+    await p.locator('#backtest-chart[data-state=ready]').waitFor({ timeout: 15000 });
+    assert(await p.locator('#backtest-chart canvas').count() >= 3, 'price, equity and drawdown charts drawn');
+    const markers = Number(await p.locator('#backtest-chart').getAttribute('data-markers'));
+    const trades = Number((await p.locator('#trades-head').innerText()).match(/\d+/)[0]);
+    assert(trades > 0, 'the run made trades');
+    assert(markers >= trades, `entry and exit markers drawn (${markers} for ${trades} trades)`);
+    await p.locator('#trades button[data-trace-time]').first().click();
+    await p.locator('#trace-panel .trace-actions').first().waitFor({ timeout: 15000 });
+    assert(/buy|bought|entry/i.test(await p.locator('#trace-panel').innerText()), 'why-here explains the entry');
+    const [download] = await Promise.all([p.waitForEvent('download'), p.click('#export-csv')]);
+    const path = await download.path();
+    const csv = (await import('node:fs')).readFileSync(path, 'utf8').trim().split('\n');
+    assert(csv[0].startsWith('seq,entry_time,exit_time'), 'CSV header');
+    assert(csv.length === trades + 1, `CSV has one row per trade (${csv.length - 1} vs ${trades})`);
+    assert(errors.length === 0, `console errors: ${errors.join(' | ')}`);
     await ctx.close();
   });
 
