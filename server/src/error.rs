@@ -1,4 +1,5 @@
-//! The REST API's error type: every error is JSON `{ "error": code, "message": text }` with a matching status.
+//! The REST API's error type: every error is JSON `{ "error": code, "message": text }` with a matching status,
+//! plus, for some codes, fields that say more (`field` for `invalid_input`, `problems` for `invalid_strategy`).
 //! Internal errors are logged with their cause and answered with an opaque message.
 
 use axum::{
@@ -6,7 +7,7 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use serde_json::json;
+use serde_json::{Map, Value, json};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -24,6 +25,16 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// Any status and code, with extra JSON fields next to `error` and `message` (e.g. `field`, `problems`).
+    #[error("{message}")]
+    Detailed {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+        extra: Map<String, Value>,
+    },
     #[error("service unavailable: {0}")]
     Unavailable(String),
     #[error(transparent)]
@@ -34,8 +45,56 @@ pub enum ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+impl ApiError {
+    /// An error with its own status and code and no extra fields.
+    pub fn coded(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self::Detailed {
+            status,
+            code,
+            message: message.into(),
+            extra: Map::new(),
+        }
+    }
+}
+
+/// Strategy and backtest refusals: 404 `not_found`, 400 `invalid_input` (+ `field`), 422 `invalid_strategy`
+/// (+ `problems` with 1-based line and column), 409 `limit_reached` or `conflict`; database errors as usual.
+impl From<backend::backtest::Error> for ApiError {
+    fn from(e: backend::backtest::Error) -> Self {
+        use backend::backtest::Error as E;
+        let message = e.message();
+        match e {
+            E::NotFound => Self::NotFound,
+            E::Db(db) => Self::Database(db),
+            E::Conflict(m) => Self::Conflict(m),
+            E::Limit(_) => Self::coded(StatusCode::CONFLICT, "limit_reached", message),
+            E::Invalid { ref field, .. } => {
+                let mut extra = Map::new();
+                extra.insert("field".into(), Value::String(field.clone()));
+                Self::Detailed {
+                    status: StatusCode::BAD_REQUEST,
+                    code: "invalid_input",
+                    message,
+                    extra,
+                }
+            }
+            E::Strategy(ref problems) => {
+                let mut extra = Map::new();
+                extra.insert("problems".into(), json!(problems));
+                Self::Detailed {
+                    status: StatusCode::UNPROCESSABLE_ENTITY,
+                    code: "invalid_strategy",
+                    message,
+                    extra,
+                }
+            }
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let mut extra = Map::new();
         let (status, code, message) = match &self {
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found", self.to_string()),
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", self.to_string()),
@@ -52,6 +111,20 @@ impl IntoResponse for ApiError {
                 "unsupported_media_type",
                 m.clone(),
             ),
+            Self::PayloadTooLarge(m) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                m.clone(),
+            ),
+            Self::Detailed {
+                status,
+                code,
+                message,
+                extra: fields,
+            } => {
+                extra.clone_from(fields);
+                (*status, *code, message.clone())
+            }
             Self::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", m.clone()),
             Self::Database(e) if backend::db::is_unavailable(e) => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -75,7 +148,11 @@ impl IntoResponse for ApiError {
                 )
             }
         };
-        let mut resp = (status, Json(json!({ "error": code, "message": message }))).into_response();
+        let mut body = Map::new();
+        body.insert("error".into(), Value::from(code));
+        body.insert("message".into(), Value::from(message));
+        body.extend(extra);
+        let mut resp = (status, Json(Value::Object(body))).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));

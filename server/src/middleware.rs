@@ -370,11 +370,12 @@ async fn limit_body(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
-        return (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the request body is larger than {limit} bytes"),
-        )
-            .into_response();
+        let message = format!("the request body is larger than {limit} bytes");
+        // API clients get the API's JSON error format.
+        if req.uri().path().starts_with("/api/v1/") {
+            return crate::error::ApiError::PayloadTooLarge(message).into_response();
+        }
+        return (StatusCode::PAYLOAD_TOO_LARGE, message).into_response();
     }
     let (parts, body) = req.into_parts();
     let body = Body::new(http_body_util::Limited::new(body, limit));

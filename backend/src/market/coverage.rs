@@ -32,15 +32,29 @@ pub struct SeriesCoverage {
     pub last_update: Option<DateTime<Utc>>,
 }
 
-/// Coverage of every known series (or of one instrument), with at most `max_gaps` gaps listed per series.
+/// One stored series without its gaps: what lists of instruments and forms need (cheap: no window scan).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesSummary {
+    pub instrument_id: i32,
+    pub exchange: String,
+    pub symbol: String,
+    pub base: String,
+    pub quote: String,
+    pub timeframe: Timeframe,
+    pub tracked: bool,
+    /// Open time of the first and last candle (epoch ms); `None` when the series has no candles.
+    pub first: Option<i64>,
+    pub last: Option<i64>,
+    pub count: i64,
+    pub last_update: Option<DateTime<Utc>>,
+}
+
+/// Every known series (or those of one instrument) with first/last candle and count, ordered by exchange,
+/// symbol and timeframe.
 ///
 /// # Errors
 /// Database errors.
-pub async fn coverage(
-    pool: &PgPool,
-    instrument_id: Option<i32>,
-    max_gaps: i64,
-) -> sqlx::Result<Vec<SeriesCoverage>> {
+pub async fn series(pool: &PgPool, instrument_id: Option<i32>) -> sqlx::Result<Vec<SeriesSummary>> {
     #[allow(clippy::type_complexity)]
     let rows = sqlx::query_as::<
         _,
@@ -59,33 +73,60 @@ pub async fn coverage(
     .bind(instrument_id)
     .fetch_all(pool)
     .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        let Ok(timeframe) = Timeframe::parse(&r.5) else {
-            continue;
-        };
-        let (gaps, gap_count, missing) = gaps(pool, r.0, timeframe, max_gaps).await?;
-        let (first, last) = (r.7.map(to_millis), r.8.map(to_millis));
-        let expected = match (first, last) {
-            (Some(f), Some(l)) => (l - f) / timeframe.millis() + 1,
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            let timeframe = Timeframe::parse(&r.5).ok()?;
+            Some(SeriesSummary {
+                instrument_id: r.0,
+                exchange: r.1,
+                symbol: r.2,
+                base: r.3,
+                quote: r.4,
+                timeframe,
+                tracked: r.6,
+                first: r.7.map(to_millis),
+                last: r.8.map(to_millis),
+                count: r.9,
+                last_update: r.10,
+            })
+        })
+        .collect())
+}
+
+/// Coverage of every known series (or of one instrument), with at most `max_gaps` gaps listed per series.
+///
+/// # Errors
+/// Database errors.
+pub async fn coverage(
+    pool: &PgPool,
+    instrument_id: Option<i32>,
+    max_gaps: i64,
+) -> sqlx::Result<Vec<SeriesCoverage>> {
+    let all = series(pool, instrument_id).await?;
+    let mut out = Vec::with_capacity(all.len());
+    for s in all {
+        let (gaps, gap_count, missing) = gaps(pool, s.instrument_id, s.timeframe, max_gaps).await?;
+        let expected = match (s.first, s.last) {
+            (Some(f), Some(l)) => (l - f) / s.timeframe.millis() + 1,
             _ => 0,
         };
         out.push(SeriesCoverage {
-            instrument_id: r.0,
-            exchange: r.1,
-            symbol: r.2,
-            base: r.3,
-            quote: r.4,
-            timeframe,
-            tracked: r.6,
-            first,
-            last,
-            count: r.9,
+            instrument_id: s.instrument_id,
+            exchange: s.exchange,
+            symbol: s.symbol,
+            base: s.base,
+            quote: s.quote,
+            timeframe: s.timeframe,
+            tracked: s.tracked,
+            first: s.first,
+            last: s.last,
+            count: s.count,
             expected,
             missing,
             gaps,
             gap_count,
-            last_update: r.10,
+            last_update: s.last_update,
         });
     }
     Ok(out)

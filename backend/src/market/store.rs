@@ -70,6 +70,18 @@ pub async fn instrument(pool: &PgPool, instrument_id: i32) -> sqlx::Result<Optio
     .await
 }
 
+/// Every instrument, by exchange and symbol.
+///
+/// # Errors
+/// Database errors.
+pub async fn instruments(pool: &PgPool) -> sqlx::Result<Vec<Instrument>> {
+    sqlx::query_as::<_, Instrument>(&format!(
+        "select {INSTRUMENT_COLUMNS} from instrument order by exchange, symbol"
+    ))
+    .fetch_all(pool)
+    .await
+}
+
 /// Upserts `candles` (already validated) of one series. Returns the number of rows written: new candles plus
 /// candles whose values changed; re-storing identical candles writes (and counts) nothing.
 ///

@@ -4,10 +4,13 @@
 pub mod account;
 pub mod api;
 pub mod backtests;
+pub mod backtests_api;
 pub mod health;
 pub mod market;
 pub mod metrics;
+pub mod openapi;
 pub mod ops;
+pub mod strategies_api;
 pub mod upload;
 
 use axum::Router;
@@ -24,4 +27,7 @@ pub fn router() -> Router<AppState> {
         .merge(account::router())
         .merge(api::router())
         .merge(backtests::router())
+        .merge(strategies_api::router())
+        .merge(backtests_api::router())
+        .merge(openapi::router())
 }

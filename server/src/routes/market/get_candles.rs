@@ -14,18 +14,37 @@ use crate::{
 /// Most candles one request returns; a longer range returns its newest `MAX_CANDLES` and `truncated: true`.
 pub const MAX_CANDLES: i64 = 20_000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CandlesQuery {
+    /// The instrument (see `GET /api/v1/market/instruments`). Required.
     instrument_id: Option<i32>,
+    /// `1m`, `5m`, `15m`, `30m`, `1h`, `4h`, `1d` or `1w`. Required.
     timeframe: Option<String>,
+    /// Start (inclusive): `YYYY-MM-DD` or RFC 3339.
     from: Option<String>,
+    /// End (exclusive): `YYYY-MM-DD` or RFC 3339.
     to: Option<String>,
+    /// At most this many candles, the newest ones (1–20 000, default 20 000).
     limit: Option<i64>,
 }
 
 /// `GET /api/v1/market/candles?instrument_id=1&timeframe=5m[&from=2018-01-10][&to=…][&limit=N]`: the candles
 /// of one series with `from <= open_time < to`, as `[[open_time_ms, open, high, low, close, volume], …]`,
 /// oldest first, at most `limit` (default and maximum 20 000, the newest ones).
+#[utoipa::path(
+    get,
+    path = "/api/v1/market/candles",
+    tag = "market",
+    security(()),
+    params(CandlesQuery),
+    responses(
+        (status = 200, description = "`{instrument: {instrument_id, exchange, symbol, pair}, timeframe, from, to, \
+            truncated, candles: [[open_time_ms, open, high, low, close, volume], …]}`, oldest first", body = Object),
+        (status = 400, description = "Missing or invalid parameter", body = crate::routes::openapi::ErrorBody),
+        (status = 404, description = "No such instrument", body = crate::routes::openapi::ErrorBody),
+    )
+)]
 pub async fn get_candles(
     State(state): State<AppState>,
     Query(q): Query<CandlesQuery>,

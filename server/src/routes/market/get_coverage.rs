@@ -6,6 +6,16 @@ use crate::{error::ApiResult, startup::AppState};
 
 /// `GET /api/v1/market/coverage`: per series, first/last candle, count, missing candles, the first 100 gaps
 /// (`[from, to, missing]`, open times of the missing candles) and the last update.
+#[utoipa::path(
+    get,
+    path = "/api/v1/market/coverage",
+    tag = "market",
+    security(()),
+    responses(
+        (status = 200, description = "`{series: [{instrument_id, exchange, symbol, pair, timeframe, tracked, first, \
+            last, count, expected, missing, gap_count, gaps: [[from, to, missing], …], last_update}]}`", body = Object),
+    )
+)]
 pub async fn get_coverage(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let series = coverage::coverage(&state.ctx.db, None, 100).await?;
     let out: Vec<Value> = series
