@@ -336,7 +336,7 @@ fn RunForm(v: RunFormView) -> impl IntoView {
                     if p.kind == "bool" {
                         let checked = value == "true";
                         view! {
-                            <label><input type="hidden" name=name.clone() value="false" />
+                            <label class="check"><input type="hidden" name=name.clone() value="false" />
                                 <input type="checkbox" name=name.clone() value="true" checked=checked /> " " {p.name.clone()}</label>
                         }.into_any()
                     } else {
@@ -375,7 +375,7 @@ fn RunForm(v: RunFormView) -> impl IntoView {
                             let pair = format!("{} · {}", list[0].pair, list[0].exchange);
                             view! {
                                 <li>
-                                    <label><input type="checkbox" name="instrument_id" value=iid.to_string() checked=checked /> " " <strong>{pair}</strong></label>
+                                    <label class="check"><input type="checkbox" name="instrument_id" value=iid.to_string() checked=checked /> " " <strong>{pair}</strong></label>
                                     <ul class="small">
                                         {list.into_iter().map(|s| view! {
                                             <li data-series=format!("{}:{}", s.instrument_id, s.timeframe)>
