@@ -229,6 +229,18 @@ try {
     const csv = (await import('node:fs')).readFileSync(path, 'utf8').trim().split('\n');
     assert(csv[0].startsWith('seq,entry_time,exit_time'), 'CSV header');
     assert(csv.length === trades + 1, `CSV has one row per trade (${csv.length - 1} vs ${trades})`);
+    // The HTML report opens offline with its charts (library, script and data are inside the file).
+    const [report] = await Promise.all([p.waitForEvent('download'), p.click('#export-html')]);
+    const reportPath = await report.path();
+    const offline = await browser.newContext({ offline: true });
+    const r = await offline.newPage();
+    const fetched = [];
+    r.on('request', (q) => { if (!q.url().startsWith('file:')) fetched.push(q.url()); });
+    await r.goto('file://' + reportPath);
+    await r.locator('[data-backtest-chart][data-state=ready]').waitFor({ timeout: 15000 });
+    assert(await r.locator('canvas').count() >= 3, 'report charts drawn offline');
+    assert(fetched.length === 0, `report fetched ${fetched.join(', ')}`);
+    await offline.close();
     assert(errors.length === 0, `console errors: ${errors.join(' | ')}`);
     await ctx.close();
   });
