@@ -231,7 +231,8 @@ try {
     assert(csv.length === trades + 1, `CSV has one row per trade (${csv.length - 1} vs ${trades})`);
     // The HTML report opens offline with its charts (library, script and data are inside the file).
     const [report] = await Promise.all([p.waitForEvent('download'), p.click('#export-html')]);
-    const reportPath = await report.path();
+    const reportPath = (await report.path()) + '.html';
+    (await import('node:fs')).copyFileSync(await report.path(), reportPath);
     const offline = await browser.newContext({ offline: true });
     const r = await offline.newPage();
     const fetched = [];
