@@ -2,6 +2,7 @@
 //! Redis namespace per test, and (where processes matter) the real `vortex` binary.
 
 mod auth;
+mod backtests_web;
 mod backup;
 mod config;
 mod helpers;
