@@ -70,6 +70,9 @@ pub fn message_for(code: &str) -> Option<&'static str> {
         "strategy_stale" => {
             "Someone saved a newer version while you were editing. Your edit was not saved; reload to see the newest version."
         }
+        "strategy_is_archived" => {
+            "This strategy is archived, so it cannot be edited. Restore it from My strategies first."
+        }
         "strategy_name" => "Give the strategy a name of 1 to 80 characters.",
         "strategy_description" => "Use at most 2000 characters for the description.",
         "strategy_template" => "Choose one of the listed templates.",

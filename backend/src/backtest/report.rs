@@ -179,10 +179,11 @@ dl{{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px}} dt{{color:
 -->
 </body></html>
 "#,
+        // The end is exclusive; the last day shown is the one it ends (as on the run's page).
         range = escape(&format!(
             "{} → {}",
             s.range_from.format("%Y-%m-%d"),
-            s.range_to.format("%Y-%m-%d")
+            (s.range_to - chrono::Duration::milliseconds(1)).format("%Y-%m-%d")
         )),
         status = escape(&s.status),
         trade_count = trades.len(),

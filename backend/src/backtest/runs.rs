@@ -292,6 +292,15 @@ pub async fn create(
     request_id: Option<String>,
 ) -> Result<Created, Error> {
     let db = &ctx.db;
+    // The strategy first: one that is not the user's is "not found", never "has no version N".
+    let archived: bool = sqlx::query_scalar(
+        "select archived_at is not null from strategy where strategy_id = $1 and user_id = $2",
+    )
+    .bind(new.strategy_id)
+    .bind(user)
+    .fetch_optional(db)
+    .await?
+    .ok_or(Error::NotFound)?;
     let version = super::strategies::version(db, user, new.strategy_id, new.version)
         .await
         .map_err(|e| match (e, new.version) {
@@ -300,11 +309,6 @@ pub async fn create(
             }
             (e, _) => e,
         })?;
-    let archived: bool =
-        sqlx::query_scalar("select archived_at is not null from strategy where strategy_id = $1")
-            .bind(new.strategy_id)
-            .fetch_one(db)
-            .await?;
     if archived {
         return Err(Error::invalid(
             "strategy",

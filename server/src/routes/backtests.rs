@@ -242,7 +242,18 @@ async fn save_strategy(
         }
         Ok(_) => Ok(to(&format!("{back}?ok=strategy_unchanged"))),
         Err(Error::Strategy(_)) => Ok(to(&format!("{back}?error=strategy_invalid"))),
-        Err(Error::Conflict(_)) => Ok(to(&format!("{back}?error=strategy_stale"))),
+        Err(Error::Conflict(_)) => {
+            // Either the strategy is archived or someone saved a newer version meanwhile: say which.
+            let archived = strategies::get(&state.ctx.db, user.user_id, id)
+                .await
+                .is_ok_and(|d| d.summary.archived);
+            let code = if archived {
+                "strategy_is_archived"
+            } else {
+                "strategy_stale"
+            };
+            Ok(to(&format!("{back}?error={code}")))
+        }
         Err(Error::Invalid { field, .. }) => Ok(to(&format!("{back}?error=strategy_{field}"))),
         Err(e) => Err(page_error(e)),
     }
@@ -470,6 +481,21 @@ async fn create_runs(
         }
         Err(e @ (Error::Strategy(_) | Error::Limit(_) | Error::Conflict(_))) => {
             Ok(back_to_form(&state, &fields, e.code(), &e.message()))
+        }
+        // No such strategy in this account (or someone else's, which looks the same): back to the form without
+        // it, so the form opens on one of the user's own strategies and shows why.
+        Err(Error::NotFound) => {
+            let kept: Vec<(String, String)> = fields
+                .iter()
+                .filter(|(k, _)| k != "strategy_id" && k != "version")
+                .cloned()
+                .collect();
+            Ok(back_to_form(
+                &state,
+                &kept,
+                "strategy",
+                "there is no such strategy in your account; choose one of yours",
+            ))
         }
         Err(e) => Err(page_error(e)),
     }

@@ -266,7 +266,17 @@ impl Drop for RedisServer {
     }
 }
 
-/// The `vortex` binary built for these tests.
-pub fn vortex_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_vortex")
+/// The `vortex` binary built for these tests: `VORTEX_TEST_BIN` when set (a private copy, for runs that share a
+/// target directory with other checkouts whose builds could replace `target/debug/vortex` meanwhile), else the
+/// path the test runner names at run time (`NEXTEST_BIN_EXE_vortex`, `CARGO_BIN_EXE_vortex`), else the one
+/// Cargo named at compile time.
+pub fn vortex_bin() -> String {
+    [
+        "VORTEX_TEST_BIN",
+        "NEXTEST_BIN_EXE_vortex",
+        "CARGO_BIN_EXE_vortex",
+    ]
+    .iter()
+    .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+    .unwrap_or_else(|| env!("CARGO_BIN_EXE_vortex").to_owned())
 }

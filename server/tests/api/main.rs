@@ -3,6 +3,7 @@
 
 mod auth;
 mod backtests_api;
+mod backtests_web;
 mod backup;
 mod config;
 mod helpers;

@@ -1,5 +1,5 @@
 //! The real `vortex` binary as separate processes: JSON logs carrying request ids into jobs, and a worker
-//! killed with SIGKILL in the middle of a job.
+//! killed with SIGKILL in the middle of a job (housekeeping, and a backtest while it stores its result).
 
 use std::{
     collections::HashMap,
@@ -246,5 +246,197 @@ async fn a_worker_process_serves_health_and_its_job_metrics_on_metrics_addr() {
         "{text}"
     );
     assert!(text.contains("# HELP jobs_total"), "{text}");
+    pool.close().await;
+}
+
+/// A user, the `macd` strategy and the ETH/BTC 5m candles, created directly through the backend.
+async fn backtest_fixture(pool: &sqlx::PgPool) -> (Uuid, Uuid, i32) {
+    let user = Uuid::new_v4();
+    sqlx::query(
+        "insert into app_user (user_id, email, password_hash, email_verified_at) values ($1, 'kim@example.org', 'x', now())",
+    )
+    .bind(user)
+    .execute(pool)
+    .await
+    .unwrap();
+    let strategy = backend::backtest::strategies::create(
+        pool,
+        user,
+        backend::backtest::strategies::NewStrategy {
+            template: Some("macd".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/market/ETH-BTC-5m.csv");
+    let imported = backend::market::csv_import::import_file(
+        pool,
+        &path,
+        &backend::market::csv_import::ImportOptions {
+            exchange: "demo".into(),
+            pair: backend::market::Pair::parse("ETH/BTC").unwrap(),
+            timeframe: None,
+            skip_bad_rows: false,
+        },
+    )
+    .await
+    .unwrap();
+    (user, strategy, imported.instrument_id)
+}
+
+/// Waits until a backend of this database waits for a lock while running a statement that starts with `query`;
+/// returns its pid.
+async fn blocked_on(pool: &sqlx::PgPool, query: &str) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let pid: Option<i32> = sqlx::query_scalar(
+            r#"select pid from pg_stat_activity
+               where datname = current_database() and wait_event_type = 'Lock'
+                 and ltrim(query) like $1 || '%'"#,
+        )
+        .bind(query)
+        .fetch_optional(pool)
+        .await
+        .unwrap();
+        if let Some(pid) = pid {
+            return pid;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nothing ever waited in `{query}`"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_worker_killed_while_storing_a_backtest_result_leaves_exactly_one_result_after_a_new_worker_runs_it()
+ {
+    let db = TestDb::new().await;
+    let namespace = format!("vortex-test-{}", Uuid::new_v4().simple());
+    let env = base_env(&db, &namespace);
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let ctx = backend::Ctx::new(backend::settings::Settings::from_map(&env).unwrap()).unwrap();
+    let (user, strategy, instrument) = backtest_fixture(&pool).await;
+
+    // Stop the job at the start of its final transaction: inserting the result waits for this table lock.
+    let mut table_lock = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::query("begin").execute(&mut table_lock).await.unwrap();
+    sqlx::query("lock table backtest_result in share mode")
+        .execute(&mut table_lock)
+        .await
+        .unwrap();
+
+    let created = backend::backtest::runs::create(
+        &ctx,
+        user,
+        &backend::backtest::runs::NewRun {
+            strategy_id: strategy,
+            version: None,
+            params: vec![],
+            instrument_ids: vec![instrument],
+            timeframe: "5m".into(),
+            from: "2018-01-11".into(),
+            to: "2018-01-20".into(),
+            initial_cash: 10_000.0,
+            fee: 0.001,
+            slippage_bps: 0.0,
+            fill: "next_open".into(),
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    let run = created.run_ids[0];
+    let job: Uuid =
+        sqlx::query_scalar("select job_id from backtest_run where backtest_run_id = $1")
+            .bind(run)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+
+    let mut first = Proc::start(&["worker"], &env);
+    blocked_on(&pool, "insert into backtest_result").await;
+    // Now hold the run row (compatible with the result's foreign-key check, not with updating the row) and let
+    // the result and its trades be inserted: the job then waits in `update backtest_run set status = 'done'`,
+    // the last statement before the job row is marked done.
+    let mut row_lock = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::query("begin").execute(&mut row_lock).await.unwrap();
+    sqlx::query("select 1 from backtest_run where backtest_run_id = $1 for no key update")
+        .bind(run)
+        .execute(&mut row_lock)
+        .await
+        .unwrap();
+    sqlx::query("rollback")
+        .execute(&mut table_lock)
+        .await
+        .unwrap();
+    let pid = blocked_on(&pool, "update backtest_run set status = 'done'").await;
+    // That transaction has written the result and the trades.
+    let written: Vec<String> = sqlx::query_scalar(
+        r#"select c.relname::text from pg_locks l join pg_class c on c.oid = l.relation
+           where l.pid = $1 and l.mode = 'RowExclusiveLock' and c.relname in ('backtest_result', 'backtest_trade')
+           order by 1"#,
+    )
+    .bind(pid)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(written, ["backtest_result", "backtest_trade"]);
+
+    first.sigkill();
+    sqlx::query("rollback")
+        .execute(&mut row_lock)
+        .await
+        .unwrap();
+
+    // Nothing of the killed attempt was committed.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let results: i64 = sqlx::query_scalar("select count(*) from backtest_result")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(results, 0);
+    let status: String =
+        sqlx::query_scalar("select status from backtest_run where backtest_run_id = $1")
+            .bind(run)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(status, "running");
+
+    let _second = Proc::start(&["worker"], &env);
+    let row = wait_for_job(&pool, job, &["done"], Duration::from_secs(30)).await;
+    assert_eq!(row.attempts, 2, "one killed attempt, one successful");
+    // Give duplicate deliveries (the dead worker's orphaned inflight set) time to arrive and be ignored.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (status, trade_count): (String, i32) =
+        sqlx::query_as("select status, trade_count from backtest_run where backtest_run_id = $1")
+            .bind(run)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(status, "done");
+    let results: Vec<Uuid> =
+        sqlx::query_scalar("select job_id from backtest_result where backtest_run_id = $1")
+            .bind(run)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(results, [job], "exactly one result");
+    let (trades, distinct): (i64, i64) = sqlx::query_as(
+        "select count(*), count(distinct seq) from backtest_trade where backtest_run_id = $1",
+    )
+    .bind(run)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(trade_count > 0);
+    assert_eq!(
+        (trades, distinct),
+        (i64::from(trade_count), i64::from(trade_count))
+    );
     pool.close().await;
 }
