@@ -121,7 +121,8 @@ fn parse_id(text: &str) -> Result<Uuid> {
     Uuid::parse_str(text).map_err(|_| page_error(Error::NotFound))
 }
 
-async fn audit(
+/// Records a strategy/backtest action in the audit trail (a failure to record is logged, never fatal).
+pub(crate) async fn record_action(
     state: &AppState,
     meta: &backend::auth::RequestMeta,
     user: &AuthUser,
@@ -168,7 +169,7 @@ async fn create_strategy(
     };
     match strategies::create(&state.ctx.db, user.user_id, new).await {
         Ok(id) => {
-            audit(
+            record_action(
                 &state,
                 &meta,
                 &user,
@@ -230,7 +231,7 @@ async fn save_strategy(
     };
     match strategies::save(&state.ctx.db, user.user_id, id, edit).await {
         Ok(saved) if saved.new_version => {
-            audit(
+            record_action(
                 &state,
                 &meta,
                 &user,
@@ -270,7 +271,7 @@ async fn duplicate(
     let new = strategies::duplicate(&state.ctx.db, user.user_id, id)
         .await
         .map_err(page_error)?;
-    audit(
+    record_action(
         &state,
         &meta,
         &user,
@@ -298,7 +299,7 @@ async fn set_archived(
     } else {
         "strategy_restored"
     };
-    audit(state, meta, user, event, json!({ "strategy_id": id })).await;
+    record_action(state, meta, user, event, json!({ "strategy_id": id })).await;
     Ok(to(&format!("/strategies?ok={event}")))
 }
 
@@ -454,7 +455,7 @@ async fn create_runs(
     };
     match outcome {
         Ok(created) => {
-            audit(
+            record_action(
                 &state,
                 &meta,
                 &user,
@@ -511,7 +512,7 @@ async fn cancel(
     let id = parse_id(&id)?;
     match runs::cancel(&state.ctx.db, user.user_id, id).await {
         Ok(_) => {
-            audit(
+            record_action(
                 &state,
                 &meta,
                 &user,

@@ -25,7 +25,8 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult},
-    extract::{ApiUser, ApiWriter},
+    extract::{ApiUser, ApiWriter, Meta},
+    routes::backtests::record_action,
     routes::{
         api::{ApiJson, ApiPath, ApiQuery},
         openapi::ErrorBody,
@@ -200,6 +201,7 @@ fn api_field(e: BacktestError) -> BacktestError {
 pub async fn create_backtest(
     State(state): State<AppState>,
     ApiWriter(user): ApiWriter,
+    Meta(meta): Meta,
     request_id: Option<Extension<RequestId>>,
     ApiJson(body): ApiJson<CreateBacktest>,
 ) -> ApiResult<Response> {
@@ -233,6 +235,14 @@ pub async fn create_backtest(
     )
     .await
     .map_err(api_field)?;
+    record_action(
+        &state,
+        &meta,
+        &user,
+        "backtest_started",
+        serde_json::json!({ "batch_id": created.batch_id, "runs": created.run_ids, "via": "api" }),
+    )
+    .await;
     let body = CreatedBacktests {
         batch_id: created.batch_id,
         runs: created
@@ -698,9 +708,18 @@ pub struct RunStatus {
 pub async fn cancel_backtest(
     State(state): State<AppState>,
     ApiWriter(user): ApiWriter,
+    Meta(meta): Meta,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<RunStatus>> {
     let s = runs::cancel(&state.ctx.db, user.user_id, id).await?;
+    record_action(
+        &state,
+        &meta,
+        &user,
+        "backtest_cancelled",
+        serde_json::json!({ "backtest_run_id": id, "via": "api" }),
+    )
+    .await;
     Ok(Json(RunStatus {
         status: s.status,
         progress: s.progress,

@@ -19,7 +19,8 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult},
-    extract::{ApiUser, ApiWriter},
+    extract::{ApiUser, ApiWriter, Meta},
+    routes::backtests::record_action,
     routes::{
         api::{ApiJson, ApiPath, ApiQuery},
         openapi::ErrorBody,
@@ -354,6 +355,7 @@ fn created(location: &str, body: impl Serialize) -> Response {
 pub async fn create_strategy(
     State(state): State<AppState>,
     ApiWriter(user): ApiWriter,
+    Meta(meta): Meta,
     ApiJson(body): ApiJson<CreateStrategy>,
 ) -> ApiResult<Response> {
     let db = &state.ctx.db;
@@ -368,6 +370,14 @@ pub async fn create_strategy(
         },
     )
     .await?;
+    record_action(
+        &state,
+        &meta,
+        &user,
+        "strategy_created",
+        serde_json::json!({ "strategy_id": id, "via": "api" }),
+    )
+    .await;
     let detail = StrategyDetail::from(strategies::get(db, user.user_id, id).await?);
     Ok(created(&detail.summary.links.self_.clone(), detail))
 }
@@ -440,6 +450,7 @@ pub struct Saved {
 pub async fn update_strategy(
     State(state): State<AppState>,
     ApiWriter(user): ApiWriter,
+    Meta(meta): Meta,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<UpdateStrategy>,
 ) -> ApiResult<Json<Saved>> {
@@ -455,6 +466,16 @@ pub async fn update_strategy(
         },
     )
     .await?;
+    if saved.new_version {
+        record_action(
+            &state,
+            &meta,
+            &user,
+            "strategy_saved",
+            serde_json::json!({ "strategy_id": id, "version": saved.version, "via": "api" }),
+        )
+        .await;
+    }
     Ok(Json(Saved {
         version: saved.version,
         new_version: saved.new_version,
@@ -478,9 +499,18 @@ pub async fn update_strategy(
 pub async fn archive_strategy(
     State(state): State<AppState>,
     ApiWriter(user): ApiWriter,
+    Meta(meta): Meta,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<StatusCode> {
     strategies::set_archived(&state.ctx.db, user.user_id, id, true).await?;
+    record_action(
+        &state,
+        &meta,
+        &user,
+        "strategy_archived",
+        serde_json::json!({ "strategy_id": id, "via": "api" }),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -501,9 +531,18 @@ pub async fn archive_strategy(
 pub async fn restore_strategy(
     State(state): State<AppState>,
     ApiWriter(user): ApiWriter,
+    Meta(meta): Meta,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<StatusCode> {
     strategies::set_archived(&state.ctx.db, user.user_id, id, false).await?;
+    record_action(
+        &state,
+        &meta,
+        &user,
+        "strategy_restored",
+        serde_json::json!({ "strategy_id": id, "via": "api" }),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -524,10 +563,19 @@ pub async fn restore_strategy(
 pub async fn duplicate_strategy(
     State(state): State<AppState>,
     ApiWriter(user): ApiWriter,
+    Meta(meta): Meta,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Response> {
     let db = &state.ctx.db;
     let copy = strategies::duplicate(db, user.user_id, id).await?;
+    record_action(
+        &state,
+        &meta,
+        &user,
+        "strategy_created",
+        serde_json::json!({ "strategy_id": copy, "duplicate_of": id, "via": "api" }),
+    )
+    .await;
     let detail = StrategyDetail::from(strategies::get(db, user.user_id, copy).await?);
     Ok(created(&detail.summary.links.self_.clone(), detail))
 }

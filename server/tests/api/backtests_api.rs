@@ -224,6 +224,15 @@ async fn backtests_api_strategies_are_created_validated_versioned_duplicated_arc
     assert_eq!(r.json["latest"]["source"], macd["source"]);
     assert_eq!(r.json["latest"]["params"].as_array().unwrap().len(), 3);
     assert_eq!(r.json["versions"].as_array().unwrap().len(), 1);
+    // API writes land in the audit trail like the browser's.
+    let audited: i64 = sqlx::query_scalar(
+        "select count(*) from audit_event where event = 'strategy_created' and detail->>'strategy_id' = $1",
+    )
+    .bind(&id)
+    .fetch_one(&app.ctx.db)
+    .await
+    .unwrap();
+    assert_eq!(audited, 1);
     let path = format!("/api/v1/strategies/{id}");
     let source = r.json["latest"]["source"].as_str().unwrap().to_owned();
 
