@@ -918,10 +918,19 @@ async fn run_candles(db: &PgPool, run: &RunDetail) -> Result<Candles, Error> {
 pub async fn chart(db: &PgPool, user: Uuid, id: Uuid) -> Result<ChartData, Error> {
     let run = get(db, user, id).await?;
     let res = result(db, user, id).await?;
-    let candles = run_candles(db, &run).await?;
+    let stored: Option<sqlx::types::Json<ChartCandles>> =
+        sqlx::query_scalar("select chart_candles from backtest_result where backtest_run_id = $1")
+            .bind(id)
+            .fetch_one(db)
+            .await?;
+    let candles = match stored {
+        Some(c) => c.0,
+        // Results stored before chart candles were kept: resample the stored candles now.
+        None => chart_candles(&run_candles(db, &run).await?),
+    };
     let trades = all_trades(db, user, id).await?;
     Ok(ChartData {
-        candles: chart_candles(&candles),
+        candles,
         equity: res.equity,
         initial_cash: run.config.initial_cash,
         trades: trades

@@ -237,8 +237,9 @@ pub(crate) async fn run(job: &JobCtx) -> Result<(), JobError> {
         &result.equity,
         job.ctx.settings.backtest.equity_points,
     );
+    let chart = crate::backtest::runs::chart_candles(&candles);
     let mut tx = db.begin().await?;
-    store_result(&mut tx, job.job.job_id, run_id, &result, &equity).await?;
+    store_result(&mut tx, job.job.job_id, run_id, &result, &equity, &chart).await?;
     let store_ms = t_store.elapsed().as_millis() as u64;
     let m = &result.metrics;
     sqlx::query(
@@ -312,10 +313,12 @@ async fn store_result(
     run_id: Uuid,
     r: &BacktestResult,
     equity: &crate::backtest::runs::EquitySeries,
+    chart: &crate::backtest::runs::ChartCandles,
 ) -> Result<(), JobError> {
     sqlx::query(
-        r#"insert into backtest_result (backtest_run_id, job_id, metrics, provenance, equity, bars, skipped_entries)
-           values ($1, $2, $3, $4, $5, $6, $7)"#,
+        r#"insert into backtest_result (backtest_run_id, job_id, metrics, provenance, equity, bars, skipped_entries,
+               chart_candles)
+           values ($1, $2, $3, $4, $5, $6, $7, $8)"#,
     )
     .bind(run_id)
     .bind(job_id)
@@ -324,6 +327,7 @@ async fn store_result(
     .bind(sqlx::types::Json(equity))
     .bind(i32::try_from(r.provenance.bars).unwrap_or(i32::MAX))
     .bind(i32::try_from(r.skipped_entries).unwrap_or(i32::MAX))
+    .bind(sqlx::types::Json(chart))
     .execute(&mut *tx)
     .await?;
     if r.trades.is_empty() {
