@@ -1283,3 +1283,69 @@ async fn backtests_api_the_rate_limit_answers_429_with_retry_after() {
         StatusCode::OK
     );
 }
+
+/// One submission for several instruments queues one run each under one batch id; all finish, each on its own
+/// instrument's candles, and the batch can be listed and compared.
+#[tokio::test]
+async fn backtests_api_one_submission_for_several_instruments_runs_each_under_one_batch() {
+    let app = app(true, vec![]).await;
+    let token = trader(&app, "multi@example.org").await;
+    let eth = import(&app, "ETH-BTC-5m.csv").await;
+    let ltc = import(&app, "LTC-BTC-5m.csv").await;
+    let strategy = strategy_from(&app, &token, "sma_cross").await;
+    let mut body = submission(strategy, eth);
+    body["instrument_ids"] = json!([eth, ltc, eth]);
+    body["from"] = json!("2018-01-10");
+    body["to"] = json!("2018-01-29");
+    let created = post(&app, "/api/v1/backtests", &token, &body).await;
+    assert_eq!(created.status, StatusCode::ACCEPTED, "{created:?}");
+    let runs = created.json["runs"].as_array().unwrap();
+    assert_eq!(
+        runs.len(),
+        2,
+        "a repeated instrument runs once: {created:?}"
+    );
+    let batch = created.json["batch_id"].as_str().unwrap().to_owned();
+    let started = Instant::now();
+    loop {
+        let l = get(&app, &format!("/api/v1/backtests?batch_id={batch}"), &token).await;
+        assert_eq!(l.status, StatusCode::OK, "{l:?}");
+        let list = l.json["runs"].as_array().unwrap();
+        assert_eq!(list.len(), 2);
+        if list.iter().all(|r| r["status"] == "done") {
+            let mut instruments: Vec<i64> = list
+                .iter()
+                .map(|r| r["instrument_id"].as_i64().unwrap())
+                .collect();
+            instruments.sort_unstable();
+            let mut want = vec![i64::from(eth), i64::from(ltc)];
+            want.sort_unstable();
+            assert_eq!(instruments, want);
+            // Different candles, different results.
+            assert_ne!(list[0]["final_equity"], list[1]["final_equity"], "{list:?}");
+            break;
+        }
+        assert!(
+            list.iter().all(|r| r["status"] == "queued"
+                || r["status"] == "running"
+                || r["status"] == "done"),
+            "{list:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(60), "{list:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let hashes: std::collections::HashSet<String> = sqlx::query_scalar(
+        "select provenance->>'candles_hash' from backtest_result res join backtest_run r using (backtest_run_id) where r.batch_id = $1::uuid",
+    )
+    .bind(&batch)
+    .fetch_all(&app.ctx.db)
+    .await
+    .unwrap()
+    .into_iter()
+    .collect();
+    assert_eq!(
+        hashes.len(),
+        2,
+        "each run used its own instrument's candles"
+    );
+}
