@@ -53,7 +53,7 @@ pub fn RunsTable(runs: Vec<RunRow>, compare: bool) -> impl IntoView {
         return view! { <p class="muted" id="no-runs">"No backtests yet."</p> }.into_any();
     }
     view! {
-        <table class="data" id="runs">
+        <div class="table-wrap"><table class="data" id="runs">
             <thead><tr>
                 {compare.then(|| view! { <th scope="col"><span class="visually-hidden">"Compare"</span></th> })}
                 <th scope="col">"Run"</th>
@@ -96,7 +96,7 @@ pub fn RunsTable(runs: Vec<RunRow>, compare: bool) -> impl IntoView {
                     }
                 }).collect_view()}
             </tbody>
-        </table>
+        </table></div>
     }
     .into_any()
 }
@@ -570,7 +570,7 @@ fn RunResults(v: RunView) -> impl IntoView {
                     <a href=format!("{base}/result.json") download="" id="export-json">"Full result JSON"</a> " · "
                     <a href=format!("{base}/report.html") download="" id="export-html">"HTML report (works offline)"</a>
                 </p>
-                <table class="data trades">
+                <div class="table-wrap"><table class="data trades">
                     <thead><tr>
                         <th scope="col">{sort_link("seq", "#")}</th>
                         <th scope="col">{sort_link("entry_time", "Entry")}</th>
@@ -606,7 +606,7 @@ fn RunResults(v: RunView) -> impl IntoView {
                             }
                         }).collect_view()}
                     </tbody>
-                </table>
+                </table></div>
                 {(pages > 1).then(|| view! {
                     <nav class="pager" aria-label="Trade pages">
                         {(page > 1).then(|| view! { <a href=page_link(page - 1)>"← previous"</a> })}
@@ -699,7 +699,7 @@ fn Comparison(v: CompareView, ids: Vec<String>) -> impl IntoView {
     );
     view! {
         <div class="compare-chart" id="compare-chart" data-compare-chart="" data-src=src></div>
-        <table class="data" id="compare-table">
+        <div class="table-wrap"><table class="data" id="compare-table">
             <thead><tr>
                 <th scope="col">"Metric"</th>
                 {v.runs.iter().map(|(r, _)| view! { <th scope="col"><a href=format!("/backtests/{}", r.id)>{r.label.clone()}</a><div class="small muted">{r.range.clone()}</div></th> }).collect_view()}
@@ -718,7 +718,7 @@ fn Comparison(v: CompareView, ids: Vec<String>) -> impl IntoView {
                     </tr>
                 }).collect_view()}
             </tbody>
-        </table>
+        </table></div>
     }
     .into_any()
 }

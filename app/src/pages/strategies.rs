@@ -82,7 +82,7 @@ fn StrategyList(v: StrategiesView, show_archived: bool) -> impl IntoView {
                 view! { <p class="muted" id="no-strategies">"No strategies yet. Create one from a template above."</p> }.into_any()
             } else {
                 view! {
-                    <table class="data" id="strategies">
+                    <div class="table-wrap"><table class="data" id="strategies">
                         <thead><tr>
                             <th scope="col">"Name"</th>
                             <th scope="col">"Version"</th>
@@ -120,7 +120,7 @@ fn StrategyList(v: StrategiesView, show_archived: bool) -> impl IntoView {
                                 }
                             }).collect_view()}
                         </tbody>
-                    </table>
+                    </table></div>
                 }.into_any()
             }}
         </section>
@@ -221,7 +221,7 @@ fn StrategyEditor(v: StrategyView) -> impl IntoView {
                     view! { <p class="muted">"This strategy declares no parameters."</p> }.into_any()
                 } else {
                     view! {
-                        <table class="data" id="params">
+                        <div class="table-wrap"><table class="data" id="params">
                             <thead><tr><th>"Name"</th><th>"Type"</th><th>"Default"</th><th>"Range"</th></tr></thead>
                             <tbody>
                                 {params.into_iter().map(|p| view! {
@@ -238,7 +238,7 @@ fn StrategyEditor(v: StrategyView) -> impl IntoView {
                                     </tr>
                                 }).collect_view()}
                             </tbody>
-                        </table>
+                        </table></div>
                     }.into_any()
                 }}
             </section>
