@@ -495,6 +495,13 @@ fn RunResults(v: RunView) -> impl IntoView {
     let active = row.active();
     let done = row.status == "done";
     let pages = (trade_total + per_page - 1) / per_page;
+    // "why?" explains the bar whose close fired the entry rule: with next-open fills, the bar before the fill.
+    let signal_offset = match config.fill {
+        engine::backtest::Fill::NextOpen => engine::candles::Timeframe::parse(&row.timeframe)
+            .map(|t| t.millis())
+            .unwrap_or(0),
+        engine::backtest::Fill::SameClose => 0,
+    };
     let sort_link = {
         let base = base.clone();
         let sort = sort.clone();
@@ -601,7 +608,7 @@ fn RunResults(v: RunView) -> impl IntoView {
                                     <td class="small"><code>{t.entry_rule.clone()}</code>
                                         {t.exit_rule.clone().map(|r| view! { " → " <code>{r}</code> })}
                                         <div class="muted">{values}</div></td>
-                                    <td><button type="button" class="button small" data-trace-time=t.entry_ms.to_string()>"why?"</button></td>
+                                    <td><button type="button" class="button small" data-trace-time=(t.entry_ms - signal_offset).to_string() title="the bar whose close fired the entry">"why?"</button></td>
                                 </tr>
                             }
                         }).collect_view()}
