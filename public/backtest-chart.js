@@ -99,7 +99,8 @@
       layout: { background: { color: 'transparent' }, textColor: c.text },
       grid: { vertLines: { color: c.grid }, horzLines: { color: c.grid } },
       rightPriceScale: { borderColor: c.grid },
-      timeScale: { borderColor: c.grid, timeVisible: true, secondsVisible: false },
+      // Up to 5,000 candles or equity points must fit the width when the whole run is shown.
+      timeScale: { borderColor: c.grid, timeVisible: true, secondsVisible: false, minBarSpacing: 0.05 },
     };
   }
 
