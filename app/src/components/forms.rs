@@ -68,10 +68,10 @@ pub fn message_for(code: &str) -> Option<&'static str> {
             "The strategy does not compile, so it was not saved as a version. Your edit is kept as a draft; the problems are listed under the editor."
         }
         "strategy_stale" => {
-            "Someone saved a newer version while you were editing. Your edit was not saved; reload to see the newest version."
+            "A newer version was saved while you were editing (another tab?). Your edit was not saved as a version: it is kept as the draft shown below. Check it against the newest version (listed under Versions) and save again."
         }
         "strategy_is_archived" => {
-            "This strategy is archived, so it cannot be edited. Restore it from My strategies first."
+            "This strategy is archived, so it cannot be edited; your edit is kept as its draft. Restore it from My strategies first."
         }
         "strategy_name" => "Give the strategy a name of 1 to 80 characters.",
         "strategy_description" => "Use at most 2000 characters for the description.",

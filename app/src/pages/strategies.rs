@@ -182,7 +182,7 @@ fn StrategyEditor(v: StrategyView) -> impl IntoView {
             let discard = format!("/strategies/{}/discard-draft", id);
             view! {
                 <div class="card notice" id="draft-notice">
-                    <p>"The editor shows your unsaved draft: it does not compile, so it was not saved as a version. Fix it and save, or discard it."</p>
+                    <p>"The editor shows your unsaved draft: it was not saved as a version (it does not compile, or the save was refused). Fix it and save, or discard it."</p>
                     <form method="post" action=discard><CsrfField /><button class="button small" type="submit">"Discard draft"</button></form>
                 </div>
             }

@@ -432,7 +432,7 @@ pub async fn create(
         .await?;
     let active: i64 = sqlx::query_scalar(
         r#"select count(*) from backtest_run r left join job j on j.job_id = r.job_id
-           where r.user_id = $1 and r.status in ('queued', 'running') and coalesce(j.status, 'queued') <> 'failed'"#,
+           where r.user_id = $1 and r.status in ('queued', 'running') and j.status in ('queued', 'running')"#,
     )
     .bind(user)
     .fetch_one(&mut *tx)
@@ -494,15 +494,16 @@ pub async fn create(
     Ok(Created { batch_id, run_ids })
 }
 
-/// The effective status: a run whose job ran out of attempts is failed, with the job's last error.
+/// The effective status: a run whose job ran out of attempts (or is gone) is failed, with a message for the
+/// trader (the job's own error is for operators: logs, `vortex jobs show`).
 const RUN_SQL: &str = r#"
     select r.backtest_run_id, r.batch_id, r.strategy_id, s.name as strategy_name, v.version, r.instrument_id,
            i.base || '/' || i.quote || ' · ' || i.exchange as instrument, r.timeframe, r.range_from, r.range_to,
-           case when r.status in ('queued', 'running') and j.status = 'failed' then 'failed' else r.status end as status,
+           case when r.status in ('queued', 'running') and (j.job_id is null or j.status in ('failed', 'cancelled'))
+                then 'failed' else r.status end as status,
            r.progress, r.cancel_requested,
-           case when r.status in ('queued', 'running') and j.status = 'failed'
-                then 'the worker could not finish this run: ' || coalesce(j.last_error, 'unknown error')
-                else r.error end as error,
+           case when r.status in ('queued', 'running') and (j.job_id is null or j.status in ('failed', 'cancelled'))
+                then $99 else r.error end as error,
            r.total_return, r.sharpe, r.max_drawdown, r.trade_count, r.final_equity, r.created_at, r.finished_at,
            r.strategy_version_id, r.params, r.config, r.timing, r.started_at
     from backtest_run r
@@ -510,6 +511,14 @@ const RUN_SQL: &str = r#"
     join strategy_version v on v.strategy_version_id = r.strategy_version_id
     join instrument i on i.instrument_id = r.instrument_id
     left join job j on j.job_id = r.job_id"#;
+
+/// [`RUN_SQL`] with the trader's message for failed jobs filled in.
+fn run_sql() -> String {
+    RUN_SQL.replace(
+        "$99",
+        &format!("'{}'", crate::jobs::FAILED_FOR_TRADER.replace('\'', "''")),
+    )
+}
 
 fn run_summary(r: &sqlx::postgres::PgRow) -> Result<RunSummary, sqlx::Error> {
     Ok(RunSummary {
@@ -564,11 +573,12 @@ pub async fn list(db: &PgPool, user: Uuid, f: &RunFilter) -> Result<Vec<RunSumma
     let limit = f.limit.unwrap_or(100).clamp(1, 500);
     let offset = f.offset.unwrap_or(0).max(0);
     let sql = format!(
-        r#"select * from ({RUN_SQL} where r.user_id = $1) t
+        r#"select * from ({} where r.user_id = $1) t
            where ($2::uuid is null or strategy_id = $2) and ($3::int is null or instrument_id = $3)
              and ($4::text is null or status = $4) and ($5::uuid is null or batch_id = $5)
            order by {sort} {dir} nulls last, created_at desc
-           limit $6 offset $7"#
+           limit $6 offset $7"#,
+        run_sql()
     );
     let rows = sqlx::query(&sql)
         .bind(user)
@@ -589,7 +599,8 @@ pub async fn list(db: &PgPool, user: Uuid, f: &RunFilter) -> Result<Vec<RunSumma
 /// [`Error::NotFound`], database errors.
 pub async fn get(db: &PgPool, user: Uuid, id: Uuid) -> Result<RunDetail, Error> {
     let r = sqlx::query(&format!(
-        "{RUN_SQL} where r.user_id = $1 and r.backtest_run_id = $2"
+        "{} where r.user_id = $1 and r.backtest_run_id = $2",
+        run_sql()
     ))
     .bind(user)
     .bind(id)
@@ -975,6 +986,12 @@ pub struct Trace {
 
 /// Most bars one trace answer lists.
 pub const TRACE_MAX_BARS: usize = 20;
+/// Most bars one trace request may span (a chart candle of a resampled chart is far less).
+pub const TRACE_MAX_SPAN_BARS: usize = 5_000;
+/// Traces re-run the engine in the web process: at most this many at a time per process.
+static TRACE_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+/// Trace requests per user per minute (browser and API), on top of the API's general limit.
+pub const TRACE_RATE_PER_MINUTE: u64 = 30;
 
 /// "Why here?": re-runs the strategy version on the run's candles and explains the bars in
 /// `[time, time + span)` (span 0 = the one bar at or before `time`). Of a longer span (a clicked candle of a
@@ -995,13 +1012,23 @@ pub async fn trace(
             .bind(run.strategy_version_id)
             .fetch_one(db)
             .await?;
-    let stored_hash: Option<String> = sqlx::query_scalar(
+    let Some(stored_hash) = sqlx::query_scalar::<_, Option<String>>(
         "select provenance->>'candles_hash' from backtest_result where backtest_run_id = $1",
     )
     .bind(id)
     .fetch_optional(db)
     .await?
-    .flatten();
+    else {
+        return Err(Error::Conflict(format!(
+            "the decision trace is available once the run is done (it is {})",
+            run.summary.status
+        )));
+    };
+    // Bounded work in the web process: two traces at a time, others wait a little, then are told to retry.
+    let _slot = tokio::time::timeout(std::time::Duration::from_secs(10), TRACE_SLOTS.acquire())
+        .await
+        .map_err(|_| Error::Limit("traces are busy right now; try again in a few seconds".into()))?
+        .map_err(|_| Error::Limit("traces are unavailable".into()))?;
     let candles = run_candles(db, &run).await?;
     if candles.is_empty() {
         return Err(Error::invalid(
@@ -1034,11 +1061,25 @@ pub async fn trace(
     } else {
         start + 1
     };
+    if end - start > TRACE_MAX_SPAN_BARS {
+        return Err(Error::invalid(
+            "span",
+            format!("at most {TRACE_MAX_SPAN_BARS} bars per trace; click a single candle"),
+        ));
+    }
     let params = run.params.clone();
     let config = run.config.clone();
     let compiled = compile(&version, &params)?;
     let hash_now = candles.content_hash();
     let bars = tokio::task::spawn_blocking(move || {
+        // No look-ahead: the state at bar t depends only on bars <= t, so the bars after the traced range (but
+        // one, so the last traced bar is not the data's last) need not be simulated.
+        let upto = (end + 1).min(candles.len());
+        let candles = if upto < candles.len() {
+            candles.slice(0..upto)
+        } else {
+            candles
+        };
         engine::backtest::trace(&candles, &compiled, &config, start..end)
     })
     .await

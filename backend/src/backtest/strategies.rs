@@ -111,6 +111,14 @@ fn clean_name(name: &str) -> Result<String, Error> {
 
 fn clean_description(d: &str) -> Result<String, Error> {
     let d = d.trim();
+    if d.chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
+    {
+        return Err(Error::invalid(
+            "description",
+            "must not contain control characters",
+        ));
+    }
     if d.chars().count() > MAX_DESCRIPTION {
         return Err(Error::invalid(
             "description",
@@ -118,6 +126,25 @@ fn clean_description(d: &str) -> Result<String, Error> {
         ));
     }
     Ok(d.to_owned())
+}
+
+/// Refuses source text that cannot be stored or compiled at all: too long, or with a NUL character.
+fn check_source_text(src: &str) -> Result<(), Error> {
+    let max = engine::strategy::limits::MAX_SOURCE_BYTES;
+    if src.len() > max {
+        return Err(Error::invalid(
+            "source",
+            format!("the source is {} bytes; the limit is {max}", src.len()),
+        ));
+    }
+    if let Some(at) = src.find('\0') {
+        let line = src[..at].matches('\n').count() + 1;
+        return Err(Error::invalid(
+            "source",
+            format!("line {line} contains a NUL character; remove it"),
+        ));
+    }
+    Ok(())
 }
 
 /// Creates a strategy with version 1.
@@ -150,6 +177,7 @@ pub async fn create(db: &PgPool, user: Uuid, new: NewStrategy) -> Result<Uuid, E
             .unwrap_or("Untitled strategy"),
     )?;
     let description = clean_description(new.description.as_deref().unwrap_or(""))?;
+    check_source_text(&source)?;
     let compiled = compile(&source, &[])?;
     let id = Uuid::new_v4();
     let mut tx = db.begin().await?;
@@ -319,24 +347,15 @@ pub(crate) fn version_from_row(r: &sqlx::postgres::PgRow) -> Result<Version, sql
 /// # Errors
 /// [`Error::NotFound`], [`Error::Invalid`], [`Error::Strategy`], [`Error::Conflict`] (stale base version).
 pub async fn save(db: &PgPool, user: Uuid, id: Uuid, edit: SaveStrategy) -> Result<Saved, Error> {
-    let name = edit.name.as_deref().map(clean_name).transpose()?;
+    if let Some(src) = &edit.source {
+        check_source_text(src)?;
+    }
+    let name = edit.name.as_deref().map(clean_name).transpose();
     let description = edit
         .description
         .as_deref()
         .map(clean_description)
-        .transpose()?;
-    if let Some(src) = &edit.source
-        && src.len() > engine::strategy::limits::MAX_SOURCE_BYTES
-    {
-        return Err(Error::invalid(
-            "source",
-            format!(
-                "the source is {} bytes; the limit is {}",
-                src.len(),
-                engine::strategy::limits::MAX_SOURCE_BYTES
-            ),
-        ));
-    }
+        .transpose();
     let mut tx = db.begin().await?;
     let (latest, archived): (i32, bool) = sqlx::query_as(
         "select latest_version, archived_at is not null from strategy where strategy_id = $1 and user_id = $2 for update",
@@ -346,18 +365,43 @@ pub async fn save(db: &PgPool, user: Uuid, id: Uuid, edit: SaveStrategy) -> Resu
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(Error::NotFound)?;
-    if archived {
-        return Err(Error::Conflict(
+    let refusal = match (&name, &description) {
+        (Err(e), _) | (_, Err(e)) => Some(Error::invalid(
+            match e {
+                Error::Invalid { field, .. } => field,
+                _ => "name",
+            },
+            e.message(),
+        )),
+        _ if archived => Some(Error::Conflict(
             "this strategy is archived; restore it before editing".into(),
-        ));
+        )),
+        _ => match edit.base_version {
+            Some(base) if base != latest => Some(Error::Conflict(format!(
+                "version {latest} was saved after the version {base} you edited; reload to see it"
+            ))),
+            _ => None,
+        },
+    };
+    if let Some(refusal) = refusal {
+        // Nothing typed is lost: a refused edit's source is kept as the draft (unless it equals the newest
+        // version), shown with the refusal until it is saved or discarded.
+        if let Some(source) = &edit.source {
+            sqlx::query(
+                r#"update strategy s set draft_source = $2
+                   where s.strategy_id = $1
+                     and $2 <> (select source from strategy_version v where v.strategy_id = $1 and v.version = $3)"#,
+            )
+            .bind(id)
+            .bind(source)
+            .bind(latest)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        }
+        return Err(refusal);
     }
-    if let Some(base) = edit.base_version
-        && base != latest
-    {
-        return Err(Error::Conflict(format!(
-            "version {latest} was saved after the version {base} you edited; reload to see it"
-        )));
-    }
+    let (name, description) = (name?, description?);
     sqlx::query(
         "update strategy set name = coalesce($2, name), description = coalesce($3, description) where strategy_id = $1",
     )

@@ -169,6 +169,17 @@ pub(crate) async fn run(job: &JobCtx) -> Result<(), JobError> {
     metrics::histogram!("backtest_phase_seconds", "phase" => "load")
         .record(t_load.elapsed().as_secs_f64());
     watch.set(0.3);
+    // Cancelled while the candles loaded: stop before the engine.
+    let cancelled: bool =
+        sqlx::query_scalar("select cancel_requested from backtest_run where backtest_run_id = $1")
+            .bind(run_id)
+            .fetch_optional(db)
+            .await?
+            .unwrap_or(true);
+    if cancelled {
+        drop(watch);
+        return finish(job, run_id, "cancelled", None).await;
+    }
     if candles.len() < 2 {
         return finish(
             job,

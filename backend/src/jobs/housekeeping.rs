@@ -49,6 +49,15 @@ pub(crate) async fn run(job: &JobCtx) -> Result<(), JobError> {
     );
 
     let mut tx = job.ctx.db.begin().await?;
+    // Runs whose job failed (or vanished) before they were marked: failed, before their job rows are pruned.
+    sqlx::query(
+        r#"update backtest_run r set status = 'failed', error = $1, finished_at = now()
+           where r.status in ('queued', 'running')
+             and not exists (select 1 from job j where j.job_id = r.job_id and j.status in ('queued', 'running', 'done'))"#,
+    )
+    .bind(super::FAILED_FOR_TRADER)
+    .execute(&mut *tx)
+    .await?;
     let pruned = sqlx::query(
         r#"delete from job
            where status in ('done', 'failed', 'cancelled')

@@ -104,6 +104,27 @@ impl JobCtx {
     }
 }
 
+/// What a trader sees when a job behind their row ran out of attempts (the cause is in the logs and on the
+/// job row for operators, never shown to traders).
+pub const FAILED_FOR_TRADER: &str = "the worker could not finish this run: an infrastructure error repeated on every \
+     attempt (it has been logged). Run it again; if it keeps failing, tell your operator.";
+
+/// Marks the rows that wait on a job failed once the job itself is `failed` (attempts spent), so they do not
+/// stay `queued`/`running` forever. Today: backtest runs. Errors are logged; housekeeping repeats the sweep.
+pub async fn fail_dependents(db: &sqlx::PgPool, job_id: uuid::Uuid) {
+    let r = sqlx::query(
+        r#"update backtest_run set status = 'failed', error = $2, finished_at = now()
+           where job_id = $1 and status in ('queued', 'running')"#,
+    )
+    .bind(job_id)
+    .bind(FAILED_FOR_TRADER)
+    .execute(db)
+    .await;
+    if let Err(e) = r {
+        tracing::warn!(error = %e, %job_id, "could not mark the job's dependents failed; housekeeping will");
+    }
+}
+
 /// Runs the handler for the job's kind.
 pub(crate) async fn dispatch(job: &JobCtx) -> Result<(), JobError> {
     match job.job.kind.as_str() {

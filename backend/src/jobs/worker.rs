@@ -158,6 +158,11 @@ async fn handle(
     let claim = store::claim(&ctx.db, msg.job_id, &worker, lease).await;
     let job = match claim {
         Ok(store::Claim::Run(job)) => job,
+        Ok(store::Claim::Exhausted) => {
+            // The last attempt's worker died: the row is failed now; so is what depends on it.
+            super::fail_dependents(&ctx.db, msg.job_id).await;
+            return Ok(());
+        }
         Ok(other) => {
             // Duplicate or stale delivery: nothing to do (a live holder will finish; a dead one's lease
             // expires and the reconciler re-delivers).
@@ -254,6 +259,7 @@ async fn run_claimed(
             match status {
                 Ok(Some(s)) if s == "failed" => {
                     tracing::error!(error = %message, "job failed permanently");
+                    super::fail_dependents(&ctx.db, job_id).await;
                     Ok(())
                 }
                 Ok(_) => {

@@ -400,20 +400,37 @@ fn back_to_form(
     field: &str,
     message: &str,
 ) -> Response {
+    // Only the form's own fields go back, clipped, so the redirect stays small whatever was posted.
+    const KNOWN: &[&str] = &[
+        "strategy_id",
+        "version",
+        "instrument_id",
+        "timeframe",
+        "from",
+        "to",
+        "initial_cash",
+        "fee_pct",
+        "slippage_bps",
+        "fill",
+    ];
     let mut q = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in fields {
-        if k == "csrf" {
-            continue;
-        }
+    for (k, v) in fields
+        .iter()
+        .filter(|(k, _)| KNOWN.contains(&k.as_str()) || (k.starts_with("param.") && k.len() <= 80))
+        .take(80)
+    {
         let key = if k == "strategy_id" {
             "strategy"
         } else {
             k.as_str()
         };
-        q.append_pair(key, v);
+        let v: String = v.chars().take(100).collect();
+        q.append_pair(key, &v);
     }
     q.append_pair("failed", "1");
     let mut resp = to(&format!("/backtests/new?{}", q.finish()));
+    let field: String = field.chars().take(40).collect();
+    let message: String = message.chars().take(400).collect();
     let value = backend::web::encode_flash(&json!([field, message]).to_string());
     let cookie = backend::auth::session::cookie(
         &state.ctx.settings,
@@ -527,6 +544,18 @@ async fn cancel(
     }
 }
 
+/// The per-user limit on decision traces (each re-runs the engine in the web process).
+pub(crate) async fn trace_rate_limited(state: &AppState, user: &AuthUser) -> Option<u64> {
+    let ctx = &state.ctx;
+    backend::redis::rate_limit(
+        &ctx.redis,
+        &ctx.settings.redis_namespace,
+        &format!("trace:{}", user.user_id),
+        runs::TRACE_RATE_PER_MINUTE,
+    )
+    .await
+}
+
 /// The signed-in user for the JSON endpoints (401 JSON instead of a redirect).
 fn json_user(user: Option<AuthUser>) -> Result<AuthUser> {
     user.ok_or_else(|| ApiError::Unauthorized.into_response())
@@ -579,6 +608,9 @@ async fn trace_json(
     let id = json_id(&id)?;
     let Query(q) =
         q.map_err(|e| ApiError::BadRequest(format!("time: {}", e.body_text())).into_response())?;
+    if let Some(wait) = trace_rate_limited(&state, &user).await {
+        return Err(ApiError::RateLimited(wait).into_response());
+    }
     let trace = runs::trace(&state.ctx.db, user.user_id, id, q.time, q.span)
         .await
         .map_err(json_error)?;

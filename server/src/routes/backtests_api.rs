@@ -807,6 +807,9 @@ pub async fn trace_backtest(
     if span < 0 {
         return Err(invalid("span", "must not be negative"));
     }
+    if let Some(wait) = crate::routes::backtests::trace_rate_limited(&state, &user).await {
+        return Err(ApiError::RateLimited(wait));
+    }
     let t = runs::trace(&state.ctx.db, user.user_id, id, time, span).await?;
     Ok(Json(Trace {
         bars: t

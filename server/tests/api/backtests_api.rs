@@ -1128,6 +1128,16 @@ async fn backtests_api_a_run_on_real_candles_finishes_and_matches_the_engine_exa
     assert_eq!(outside.field(), "time");
     let missing = get(&app, &format!("/api/v1/backtests/{id}/trace"), &token).await;
     assert_eq!(missing.field(), "time");
+    // One request spans at most a chart candle's worth of bars, not the whole run.
+    let first = expected.trades[0].entry_time;
+    let huge = get(
+        &app,
+        &format!("/api/v1/backtests/{id}/trace?time={first}&span=1000000000000"),
+        &token,
+    )
+    .await;
+    assert_eq!(huge.status, StatusCode::BAD_REQUEST, "{huge:?}");
+    assert_eq!(huge.field(), "span");
 
     // Finished: cannot be cancelled; listed with its metrics.
     let cancel = post(
@@ -1347,5 +1357,102 @@ async fn backtests_api_one_submission_for_several_instruments_runs_each_under_on
         hashes.len(),
         2,
         "each run used its own instrument's candles"
+    );
+}
+
+/// A run whose job ran out of attempts (or whose job row is gone) is failed for the trader, with a message
+/// that leaks nothing internal; it no longer counts against the concurrency limit and cannot be cancelled.
+#[tokio::test]
+async fn backtests_api_a_run_whose_job_gave_up_is_failed_for_the_trader_and_frees_its_slot() {
+    let app = app(false, vec![("BACKTEST_MAX_CONCURRENT", "1".into())]).await;
+    let token = trader(&app, "gaveup@example.org").await;
+    let xrp = import(&app, "XRP-ETH-5m.csv").await;
+    let strategy = strategy_from(&app, &token, "macd").await;
+    let id = queue(&app, &token, &submission(strategy, xrp)).await;
+    let job_id: Uuid =
+        sqlx::query_scalar("select job_id from backtest_run where backtest_run_id = $1")
+            .bind(id)
+            .fetch_one(&app.ctx.db)
+            .await
+            .unwrap();
+    // The worker died on every attempt: the job is failed, with an operator-facing error.
+    sqlx::query(
+        "update job set status = 'failed', attempts = max_attempts, last_error = 'pool timed out: 10.0.0.7:5432 (secret detail)' where job_id = $1",
+    )
+    .bind(job_id)
+    .execute(&app.ctx.db)
+    .await
+    .unwrap();
+    let d = get(&app, &format!("/api/v1/backtests/{id}"), &token).await;
+    assert_eq!(d.json["status"], "failed", "{d:?}");
+    let error = d.json["error"].as_str().unwrap();
+    assert!(
+        error.contains("could not finish") && !error.contains("10.0.0.7"),
+        "{error}"
+    );
+    // Its slot is free again, and a failed run cannot be cancelled.
+    let again = post(
+        &app,
+        "/api/v1/backtests",
+        &token,
+        &submission(strategy, xrp),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::ACCEPTED, "{again:?}");
+    let c = post(
+        &app,
+        &format!("/api/v1/backtests/{id}/cancel"),
+        &token,
+        &json!({}),
+    )
+    .await;
+    assert_eq!(c.status, StatusCode::CONFLICT, "{c:?}");
+    // The worker's bookkeeping writes the outcome onto the run row itself…
+    backend::jobs::fail_dependents(&app.ctx.db, job_id).await;
+    let stored: String =
+        sqlx::query_scalar("select status from backtest_run where backtest_run_id = $1")
+            .bind(id)
+            .fetch_one(&app.ctx.db)
+            .await
+            .unwrap();
+    assert_eq!(stored, "failed");
+    // …and a run whose job row was pruned before that is failed too, never "running" again.
+    let second: Uuid = again.json["runs"][0]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    sqlx::query("delete from job where job_id = (select job_id from backtest_run where backtest_run_id = $1)")
+        .bind(second)
+        .execute(&app.ctx.db)
+        .await
+        .unwrap();
+    let d = get(&app, &format!("/api/v1/backtests/{second}"), &token).await;
+    assert_eq!(d.json["status"], "failed", "{d:?}");
+}
+
+/// The decision trace is only for finished runs (the span bound is checked on a finished run above).
+#[tokio::test]
+async fn backtests_api_traces_need_a_finished_run() {
+    let app = app(false, vec![]).await;
+    let token = trader(&app, "trace@example.org").await;
+    let xrp = import(&app, "XRP-ETH-1m.csv").await;
+    let strategy = strategy_from(&app, &token, "macd").await;
+    let mut body = submission(strategy, xrp);
+    body["timeframe"] = json!("1m");
+    let id = queue(&app, &token, &body).await;
+    let t = get(
+        &app,
+        &format!("/api/v1/backtests/{id}/trace?time=2019-10-11T12:00:00Z"),
+        &token,
+    )
+    .await;
+    assert_eq!(t.status, StatusCode::CONFLICT, "{t:?}");
+    assert!(
+        t.json["message"]
+            .as_str()
+            .unwrap()
+            .contains("once the run is done"),
+        "{t:?}"
     );
 }

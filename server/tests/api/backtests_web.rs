@@ -326,6 +326,28 @@ async fn a_strategy_is_created_from_a_template_saved_as_versions_kept_as_a_draft
         location(&resp),
         format!("/strategies/{id}?error=strategy_stale")
     );
+    // …and the refused edit is not lost: it is the draft now (v1's text differs from the newest, v2).
+    let page = page_text(
+        &app,
+        &ann,
+        &format!("/strategies/{id}?error=strategy_stale"),
+    )
+    .await;
+    assert!(
+        page.contains("Your edit was not saved as a version"),
+        "stale message"
+    );
+    assert!(
+        page.contains(r#"id="draft-notice""#),
+        "the refused edit is kept as the draft"
+    );
+    let draft: Option<String> =
+        sqlx::query_scalar("select draft_source from strategy where strategy_id = $1")
+            .bind(id)
+            .fetch_one(&app.ctx.db)
+            .await
+            .unwrap();
+    assert_eq!(draft.as_deref(), Some(v1.as_str()));
 
     // Source that does not compile is kept as the draft, never a version; the page shows it and the problem
     // with its line number.
@@ -450,7 +472,7 @@ async fn a_strategy_is_created_from_a_template_saved_as_versions_kept_as_a_draft
     let loc = location(&resp);
     assert_eq!(loc, format!("/strategies/{id}?error=strategy_is_archived"));
     let page = page_text(&app, &ann, &loc).await;
-    assert!(page.contains("This strategy is archived, so it cannot be edited."));
+    assert!(page.contains("This strategy is archived, so it cannot be edited"));
     assert!(
         !page.contains(r#"id="save-strategy""#),
         "archived strategy offers saving"
