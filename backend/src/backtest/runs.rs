@@ -756,7 +756,7 @@ pub async fn trades(
            order by {sort} {dir}, seq limit $2 offset $3"#
     ))
     .bind(id)
-    .bind(limit.clamp(1, 1_000_000))
+    .bind(limit.max(1))
     .bind(offset.max(0))
     .fetch_all(db)
     .await?;
@@ -792,7 +792,7 @@ pub async fn trades(
 /// # Errors
 /// As [`trades`].
 pub async fn all_trades(db: &PgPool, user: Uuid, id: Uuid) -> Result<Vec<TradeRow>, Error> {
-    Ok(trades(db, user, id, None, None, 1_000_000, 0).await?.0)
+    Ok(trades(db, user, id, None, None, i64::MAX, 0).await?.0)
 }
 
 /// The trades as CSV (one row per trade; times in RFC 3339 UTC).
@@ -846,8 +846,14 @@ pub struct ChartData {
     pub candles: ChartCandles,
     pub equity: EquitySeries,
     pub initial_cash: f64,
+    /// The first [`CHART_MAX_TRADES`] trades (markers beyond that are unreadable anyway).
     pub trades: Vec<ChartTrade>,
+    /// All trades of the run (more than `trades.len()` when the markers were capped).
+    pub trade_count: usize,
 }
+
+/// Most trades drawn as chart markers.
+pub const CHART_MAX_TRADES: i64 = 20_000;
 
 /// Candles as columns.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -939,8 +945,9 @@ pub async fn chart(db: &PgPool, user: Uuid, id: Uuid) -> Result<ChartData, Error
         // Results stored before chart candles were kept: resample the stored candles now.
         None => chart_candles(&run_candles(db, &run).await?),
     };
-    let trades = all_trades(db, user, id).await?;
+    let (trades, total) = trades(db, user, id, None, None, CHART_MAX_TRADES, 0).await?;
     Ok(ChartData {
+        trade_count: usize::try_from(total).unwrap_or(usize::MAX),
         candles,
         equity: res.equity,
         initial_cash: run.config.initial_cash,
