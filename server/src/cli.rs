@@ -261,10 +261,8 @@ pub fn run_one(
     })
 }
 
-/// `run-strategy --csv …`: no database needed.
-pub fn run_strategy_csv(args: &RunStrategyArgs) -> anyhow::Result<Vec<Run>> {
-    let (_, strategy) = compile(args)?;
-    let config = config(args)?;
+/// `--timeframe`, `--from` and `--to` (a bare `--to` date includes that whole day).
+fn window(args: &RunStrategyArgs) -> anyhow::Result<(Option<Timeframe>, Option<i64>, Option<i64>)> {
     let tf = args
         .timeframe
         .as_deref()
@@ -281,6 +279,14 @@ pub fn run_strategy_csv(args: &RunStrategyArgs) -> anyhow::Result<Vec<Run>> {
         .as_deref()
         .map(|s| parse_time("--to", s, true))
         .transpose()?;
+    Ok((tf, from, to))
+}
+
+/// `run-strategy --csv …`: no database needed.
+pub fn run_strategy_csv(args: &RunStrategyArgs) -> anyhow::Result<Vec<Run>> {
+    let (_, strategy) = compile(args)?;
+    let config = config(args)?;
+    let (tf, from, to) = window(args)?;
     let mut runs = Vec::new();
     for path in &args.csv {
         let started = Instant::now();
@@ -308,22 +314,7 @@ pub async fn run_strategy_db(
             "give --csv FILE… or --assets BTC,ETH (candles from the database)",
         ));
     }
-    let tf = args
-        .timeframe
-        .as_deref()
-        .map(Timeframe::parse)
-        .transpose()
-        .map_err(|e| bad(format!("--timeframe: {e}")))?;
-    let from = args
-        .from
-        .as_deref()
-        .map(|s| parse_time("--from", s, false))
-        .transpose()?;
-    let to = args
-        .to
-        .as_deref()
-        .map(|s| parse_time("--to", s, true))
-        .transpose()?;
+    let (tf, from, to) = window(args)?;
     let mut runs = Vec::new();
     for asset in &args.assets {
         let base =

@@ -107,6 +107,11 @@ async fn form(
     post_form(app, client, "/", action, fields).await
 }
 
+/// Posts a form and returns where it redirects to.
+async fn redirect(app: &TestApp, client: &Client, action: &str, fields: &[(&str, &str)]) -> String {
+    location(&form(app, client, action, fields).await)
+}
+
 async fn count(app: &TestApp, sql: &str) -> i64 {
     sqlx::query_scalar(sql)
         .fetch_one(&app.ctx.db)
@@ -247,14 +252,16 @@ async fn a_strategy_is_created_from_a_template_saved_as_versions_kept_as_a_draft
     let resp = form(&app, &ann, "/strategies/create", &[("template", "nope")]).await;
     assert_eq!(location(&resp), "/strategies?error=strategy_template");
     let long = "x".repeat(81);
-    let resp = form(
-        &app,
-        &ann,
-        "/strategies/create",
-        &[("template", "macd"), ("name", &long)],
-    )
-    .await;
-    assert_eq!(location(&resp), "/strategies?error=strategy_name");
+    assert_eq!(
+        redirect(
+            &app,
+            &ann,
+            "/strategies/create",
+            &[("template", "macd"), ("name", &long)]
+        )
+        .await,
+        "/strategies?error=strategy_name"
+    );
     assert_eq!(count(&app, "select count(*) from strategy").await, 1);
 
     let v1: String = sqlx::query_scalar(
@@ -269,20 +276,19 @@ async fn a_strategy_is_created_from_a_template_saved_as_versions_kept_as_a_draft
     // A changed source is a new version; version 1 stays as it was.
     let v2 = v1.replace("param fast: int = 12", "param fast: int = 10");
     assert_ne!(v1, v2);
-    let resp = form(
-        &app,
-        &ann,
-        &action,
-        &[
-            ("name", "My MACD"),
-            ("description", "tuned"),
-            ("source", &v2.replace('\n', "\r\n")),
-            ("base_version", "1"),
-        ],
-    )
-    .await;
     assert_eq!(
-        location(&resp),
+        redirect(
+            &app,
+            &ann,
+            &action,
+            &[
+                ("name", "My MACD"),
+                ("description", "tuned"),
+                ("source", &v2.replace('\n', "\r\n")),
+                ("base_version", "1"),
+            ]
+        )
+        .await,
         format!("/strategies/{id}?ok=strategy_saved")
     );
     let versions: Vec<(i32, String)> = sqlx::query_as(
@@ -302,28 +308,26 @@ async fn a_strategy_is_created_from_a_template_saved_as_versions_kept_as_a_draft
     assert_eq!((name.as_str(), latest), ("My MACD", 2));
 
     // Saving the same source again makes no version.
-    let resp = form(
-        &app,
-        &ann,
-        &action,
-        &[("source", &v2), ("base_version", "2")],
-    )
-    .await;
     assert_eq!(
-        location(&resp),
+        redirect(
+            &app,
+            &ann,
+            &action,
+            &[("source", &v2), ("base_version", "2")]
+        )
+        .await,
         format!("/strategies/{id}?ok=strategy_unchanged")
     );
 
     // A stale base version is refused.
-    let resp = form(
-        &app,
-        &ann,
-        &action,
-        &[("source", &v1), ("base_version", "1")],
-    )
-    .await;
     assert_eq!(
-        location(&resp),
+        redirect(
+            &app,
+            &ann,
+            &action,
+            &[("source", &v1), ("base_version", "1")]
+        )
+        .await,
         format!("/strategies/{id}?error=strategy_stale")
     );
     // …and the refused edit is not lost: it is the draft now (v1's text differs from the newest, v2).
@@ -360,15 +364,14 @@ async fn a_strategy_is_created_from_a_template_saved_as_versions_kept_as_a_draft
         .position(|l| l.contains("signl_line"))
         .unwrap()
         + 1;
-    let resp = form(
-        &app,
-        &ann,
-        &action,
-        &[("source", &broken), ("base_version", "2")],
-    )
-    .await;
     assert_eq!(
-        location(&resp),
+        redirect(
+            &app,
+            &ann,
+            &action,
+            &[("source", &broken), ("base_version", "2")]
+        )
+        .await,
         format!("/strategies/{id}?error=strategy_invalid")
     );
     assert_eq!(
