@@ -54,8 +54,37 @@ pub fn prometheus() -> &'static PrometheusHandle {
         // If another recorder is already installed (only possible in tests), metrics go there instead.
         let _ = metrics::set_global_recorder(recorder);
         describe();
+        metrics::gauge!(
+            "vortex_build_info",
+            "version" => env!("CARGO_PKG_VERSION"),
+            "git_sha" => option_env!("VORTEX_GIT_SHA").unwrap_or("unknown"),
+        )
+        .set(1.0);
         handle
     })
+}
+
+/// How often the recorder is maintained (histogram samples folded into their buckets).
+pub const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Starts the recorder's periodic upkeep on the current Tokio runtime (once per process; later calls do
+/// nothing). Without it, histogram samples pile up in memory until something scrapes `/metrics`.
+pub fn start_upkeep() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static STARTED: AtomicBool = AtomicBool::new(false);
+    if tokio::runtime::Handle::try_current().is_err() || STARTED.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let handle = prometheus();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(UPKEEP_INTERVAL);
+        loop {
+            tick.tick().await;
+            handle.run_upkeep();
+            metrics::counter!("metrics_upkeep_runs_total").increment(1);
+            crate::market::lag::refresh();
+        }
+    });
 }
 
 /// Runs `f` on a blocking thread inside the current tracing span, so its logs keep the request/job context.
@@ -105,6 +134,26 @@ fn describe() {
         "Jobs that failed permanently and await a re-drive"
     );
     describe_gauge!("db_pool_connections", "Postgres pool connections by state");
+    describe_gauge!(
+        "vortex_build_info",
+        "Always 1; the labels name the running version and git commit"
+    );
+    describe_counter!(
+        "metrics_upkeep_runs_total",
+        "Maintenance passes of the metrics recorder (one every 5 s)"
+    );
+    describe_counter!(
+        "jobs_pushed_total",
+        "Job ids handed to Redis by queue (one per delivery)"
+    );
+    describe_counter!(
+        "job_retries_total",
+        "Failed job attempts scheduled for a retry with back-off"
+    );
+    describe_gauge!(
+        "market_data_lag_seconds",
+        "How far the newest stored candle of a series is behind the newest closed candle the exchange has"
+    );
     describe_gauge!("db_pool_max_connections", "Postgres pool size limit");
     describe_gauge!("redis_pool_connections", "Redis pool connections by state");
     describe_gauge!(

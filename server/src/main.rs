@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! vortex serve [--no-worker] [--migrate]   web server (+ in-process workers unless --no-worker)
-//! vortex worker                            background workers only (run N of them on N machines)
+//! vortex worker [--queues backtest=2,mail]   background workers only (run N of them on N machines)
 //! vortex migrate                           apply database migrations
 //! vortex check-config [--verify-connections]
 //! vortex jobs list|show|retry|housekeeping operator commands for the job queue
@@ -40,7 +40,13 @@ enum Command {
         migrate: bool,
     },
     /// Run background workers only.
-    Worker,
+    Worker {
+        /// Queues to serve, each with an optional concurrency: `backtest=2,mail=4,market` (queues: default,
+        /// mail, market, backtest; default: all of them, each with WORKER_CONCURRENCY). Scale backtest workers
+        /// apart from mail and ETL by running several `vortex worker` processes with different lists.
+        #[arg(long, env = "WORKER_QUEUES")]
+        queues: Option<String>,
+    },
     /// Apply pending database migrations and exit.
     Migrate,
     /// Validate the configuration; exit non-zero with one line per problem.
@@ -145,7 +151,22 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
     let ctx = Ctx::new(settings)?;
     match command {
         Command::Serve { no_worker, migrate } => serve(ctx, !no_worker, migrate).await,
-        Command::Worker => worker(ctx).await,
+        Command::Worker { queues } => {
+            let queues = match queues {
+                None => backend::jobs::worker::all_queues(&ctx),
+                Some(spec) => {
+                    match backend::jobs::worker::parse_queues(&spec, ctx.settings.jobs.concurrency)
+                    {
+                        Ok(q) => q,
+                        Err(e) => {
+                            eprintln!("--queues: {e}");
+                            return Ok(ExitCode::from(2));
+                        }
+                    }
+                }
+            };
+            worker(ctx, queues).await
+        }
         Command::Migrate => {
             backend::db::migrate(&ctx.db).await?;
             tracing::info!("migrations applied");
@@ -248,6 +269,7 @@ async fn serve(ctx: Ctx, with_worker: bool, migrate: bool) -> anyhow::Result<Exi
         tracing::info!("migrations applied");
     }
     let shutdown = shutdown_signal();
+    backend::telemetry::start_upkeep();
     let app = server::Application::build(ctx.clone()).await?;
     tracing::info!(
         addr = %ctx.settings.bind_addr.ip(),
@@ -272,7 +294,10 @@ async fn serve(ctx: Ctx, with_worker: bool, migrate: bool) -> anyhow::Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
-async fn worker(ctx: Ctx) -> anyhow::Result<ExitCode> {
+async fn worker(
+    ctx: Ctx,
+    queues: Vec<backend::jobs::worker::QueueSpec>,
+) -> anyhow::Result<ExitCode> {
     let shutdown = shutdown_signal();
     if let Some(addr) = ctx.settings.metrics_addr {
         tokio::spawn(server::startup::serve_worker_probes(
@@ -282,7 +307,7 @@ async fn worker(ctx: Ctx) -> anyhow::Result<ExitCode> {
         ));
     }
     let mut stop = shutdown.clone();
-    let run = tokio::spawn(backend::jobs::worker::run(ctx, shutdown));
+    let run = tokio::spawn(backend::jobs::worker::run_queues(ctx, queues, shutdown));
     let _ = stop.wait_for(|s| *s).await;
     if tokio::time::timeout(WORKER_SHUTDOWN_TIMEOUT, run)
         .await
@@ -363,8 +388,11 @@ async fn jobs(ctx: Ctx, command: JobsCommand) -> anyhow::Result<ExitCode> {
         },
         JobsCommand::Retry { job_id } => match store::redrive(&ctx.db, job_id).await? {
             Some(queue) => {
-                ctx.jobs.push(&queue, job_id).await;
-                println!("job {job_id} queued again");
+                if ctx.jobs.push(&queue, job_id).await {
+                    println!("job {job_id} queued again");
+                } else {
+                    println!("job {job_id} queued again (a worker's reconciler delivers it)");
+                }
             }
             None => {
                 eprintln!("job {job_id} does not exist or is not failed/cancelled");

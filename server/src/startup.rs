@@ -32,6 +32,7 @@ impl Application {
     /// # Errors
     /// When the address cannot be bound.
     pub async fn build(ctx: Ctx) -> anyhow::Result<Self> {
+        backend::telemetry::start_upkeep();
         let listener = TcpListener::bind(ctx.settings.bind_addr).await?;
         let addr = listener.local_addr()?;
         let router = router(ctx, addr);

@@ -21,19 +21,41 @@ pub struct ServiceStatus {
     pub environment: String,
     pub checked_at: String,
     pub dependencies: Vec<DependencyStatus>,
-    pub jobs_queued: i64,
-    pub jobs_running: i64,
-    pub jobs_failed: i64,
+    /// Job counts: admins only (`None` for everyone else).
+    pub jobs: Option<JobCounts>,
 }
 
-/// Checks Postgres and Redis and counts jobs. Public (no secrets, no user data).
+/// Jobs by state, as admins see them on the status page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobCounts {
+    pub queued: i64,
+    pub running: i64,
+    pub failed: i64,
+}
+
+/// Checks Postgres and Redis. Anyone sees whether each dependency is up; only admins see why one is down (the
+/// error text can name internal hosts and paths) and the job counts.
 #[server(endpoint = "status", input = leptos::server_fn::codec::GetUrl)]
 pub async fn get_status() -> Result<ServiceStatus, AppError> {
     let ctx = expect_context::<backend::Ctx>();
-    let report = ctx.readiness().await;
-    let counts = backend::jobs::store::counts(&ctx.db)
+    let admin = crate::api::account::ssr::current_user()
         .await
-        .unwrap_or_default();
+        .ok()
+        .flatten()
+        .is_some_and(|u| u.is_admin());
+    let report = ctx.readiness().await;
+    let jobs = if admin {
+        backend::jobs::store::counts(&ctx.db)
+            .await
+            .ok()
+            .map(|c| JobCounts {
+                queued: c.queued,
+                running: c.running,
+                failed: c.failed,
+            })
+    } else {
+        None
+    };
     Ok(ServiceStatus {
         version: crate::VERSION.to_owned(),
         environment: ctx.settings.app_env.to_string(),
@@ -44,13 +66,15 @@ pub async fn get_status() -> Result<ServiceStatus, AppError> {
             .map(|c| DependencyStatus {
                 name: c.name.to_owned(),
                 ok: c.error.is_none(),
-                detail: c.error.unwrap_or_else(|| "reachable".to_owned()),
+                detail: match c.error {
+                    None => "reachable".to_owned(),
+                    Some(e) if admin => e,
+                    Some(_) => "unavailable".to_owned(),
+                },
                 latency_ms: c.latency_ms,
             })
             .collect(),
-        jobs_queued: counts.queued,
-        jobs_running: counts.running,
-        jobs_failed: counts.failed,
+        jobs,
     })
 }
 

@@ -1,4 +1,4 @@
-//! Service status: version, dependency health and job counts, refreshed on demand.
+//! Service status: version and dependency health (and, for admins, job counts), refreshed on demand.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -42,11 +42,13 @@ pub fn StatusPage() -> impl IntoView {
                                     </article>
                                 }
                             }).collect_view()}
-                            <article class="card">
-                                <h2>"Jobs"</h2>
-                                <p>{s.jobs_queued} " queued · " {s.jobs_running} " running · "
-                                   {s.jobs_failed} " failed"</p>
-                            </article>
+                            {s.jobs.map(|j| view! {
+                                <article class="card" id="job-counts">
+                                    <h2>"Jobs"</h2>
+                                    <p>{j.queued} " queued · " {j.running} " running · "
+                                       {j.failed} " failed"</p>
+                                </article>
+                            })}
                         </div>
                     })
                 })}

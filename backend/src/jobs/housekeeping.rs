@@ -1,6 +1,9 @@
-//! Housekeeping: prunes finished job rows past their retention and the matching apalis data in Redis.
-//! Its effect (rows pruned, recorded in `housekeeping_run`) commits in the same transaction as the job's `done`
-//! mark, so it happens exactly once per job even if a worker is killed mid-run.
+//! Housekeeping: prunes what would otherwise grow forever, each on its own retention (settings, documented in
+//! DEPLOYMENT.md): finished job rows (`JOB_RETENTION_DAYS`) and the matching apalis data in Redis, ended
+//! sessions and one-time tokens (`SESSION_RETENTION_DAYS`), the audit log (`AUDIT_RETENTION_DAYS`), failed
+//! sign-in records (`FAILED_SIGNIN_RETENTION_DAYS`) and sent or failed mail (`MAIL_RETENTION_DAYS`).
+//! The retention deletes are idempotent and run in bounded batches before the job's transaction; the job
+//! row pruning and the `housekeeping_run` record (with every count) commit with the job's `done` mark.
 
 use apalis_core::backend::Vacuum;
 use apalis_redis::RedisStorage;
@@ -48,6 +51,8 @@ pub(crate) async fn run(job: &JobCtx) -> Result<(), JobError> {
         std::time::Duration::from_secs,
     );
 
+    let pruned_other = prune_retained(&job.ctx).await?;
+
     let mut tx = job.ctx.db.begin().await?;
     // Runs whose job failed (or vanished) before they were marked: failed, before their job rows are pruned.
     sqlx::query(
@@ -69,13 +74,19 @@ pub(crate) async fn run(job: &JobCtx) -> Result<(), JobError> {
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    sqlx::query("insert into housekeeping_run (job_id, jobs_pruned) values ($1, $2)")
+    let mut counts = serde_json::Map::new();
+    counts.insert("jobs".into(), pruned.into());
+    for (table, n) in &pruned_other {
+        counts.insert((*table).into(), (*n).into());
+    }
+    sqlx::query("insert into housekeeping_run (job_id, jobs_pruned, pruned) values ($1, $2, $3)")
         .bind(job.job.job_id)
         .bind(i64::try_from(pruned).unwrap_or(i64::MAX))
+        .bind(serde_json::Value::Object(counts.clone()))
         .execute(&mut *tx)
         .await?;
     job.complete(tx).await?;
-    tracing::info!(jobs_pruned = pruned, "housekeeping pruned finished jobs");
+    tracing::info!(jobs_pruned = pruned, pruned = %serde_json::Value::Object(counts), "housekeeping pruned old rows");
 
     // Redis side: apalis keeps every finished task's data forever unless vacuumed. Idempotent, so it runs
     // after the commit; a failure here only delays the cleanup to the next run.
@@ -101,4 +112,75 @@ async fn vacuum_redis(ctx: &Ctx) -> anyhow::Result<usize> {
             .await?;
     }
     Ok(total)
+}
+
+/// Rows deleted per statement, so a first run over years of history never holds long locks.
+const PRUNE_BATCH: i64 = 5_000;
+
+/// Deletes, batch by batch, the rows past their retention. Returns how many were deleted per kind.
+async fn prune_retained(ctx: &Ctx) -> Result<Vec<(&'static str, u64)>, JobError> {
+    let jobs = &ctx.settings.jobs;
+    // (what, statement with $1 = retention in seconds and $2 = batch size)
+    let rules: [(&'static str, std::time::Duration, &str); 5] = [
+        (
+            "sessions",
+            jobs.session_retention,
+            r#"delete from user_session where session_id in (
+                   select session_id from user_session
+                   where expires_at < now() - make_interval(secs => $1)
+                      or revoked_at < now() - make_interval(secs => $1)
+                   limit $2)"#,
+        ),
+        (
+            "one_time_tokens",
+            jobs.session_retention,
+            r#"delete from user_token where token_hash in (
+                   select token_hash from user_token
+                   where expires_at < now() - make_interval(secs => $1)
+                      or used_at < now() - make_interval(secs => $1)
+                   limit $2)"#,
+        ),
+        (
+            "failed_signins",
+            jobs.failed_signin_retention,
+            r#"delete from audit_event where audit_event_id in (
+                   select audit_event_id from audit_event
+                   where event = 'signin_failed' and created_at < now() - make_interval(secs => $1)
+                   limit $2)"#,
+        ),
+        (
+            "audit_events",
+            jobs.audit_retention,
+            r#"delete from audit_event where audit_event_id in (
+                   select audit_event_id from audit_event
+                   where created_at < now() - make_interval(secs => $1)
+                   limit $2)"#,
+        ),
+        (
+            "emails",
+            jobs.mail_retention,
+            r#"delete from email_outbox where email_id in (
+                   select email_id from email_outbox
+                   where status in ('sent', 'failed') and updated_at < now() - make_interval(secs => $1)
+                   limit $2)"#,
+        ),
+    ];
+    let mut out = Vec::with_capacity(rules.len());
+    for (what, retention, sql) in rules {
+        let mut total = 0u64;
+        loop {
+            let n = sqlx::query(sql)
+                .bind(retention.as_secs_f64())
+                .bind(PRUNE_BATCH)
+                .execute(&ctx.db)
+                .await?
+                .rows_affected();
+            total += n;
+            if n < PRUNE_BATCH as u64 {
+                break;
+            }
+        }
+        out.push((what, total));
+    }
+    Ok(out)
 }

@@ -35,6 +35,14 @@ pub(crate) async fn run(job: &JobCtx) -> Result<(), JobError> {
     if series.is_empty() {
         return Ok(());
     }
+    // Report every tracked series' lag, also those with nothing new to fetch and while the source fails.
+    for s in &series {
+        if let Some(open) =
+            store::last_open_time(&ctx.db, s.instrument.instrument_id, s.timeframe).await?
+        {
+            crate::market::lag::record(&s.instrument.symbol, s.timeframe, open);
+        }
+    }
     let client = BinanceClient::new(&ctx.settings.market).map_err(JobError::Retry)?;
     let now = client
         .server_time()

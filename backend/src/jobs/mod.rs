@@ -27,14 +27,17 @@ pub use store::{ClaimedJob, NewJob};
 
 use crate::Ctx;
 
-/// The queue for short operational jobs (housekeeping, later mail).
+/// The queue for short operational jobs (housekeeping).
 pub const DEFAULT_QUEUE: &str = "default";
+
+/// The queue for outgoing email (kept apart so mail never waits behind ETL or backtests).
+pub const MAIL_QUEUE: &str = "mail";
 
 /// The queue for market-data ETL (network-bound chunks, kept apart from short operational jobs).
 pub const MARKET_QUEUE: &str = "market";
 
-/// Every queue a worker process serves.
-pub const QUEUES: &[&str] = &[DEFAULT_QUEUE, MARKET_QUEUE, backtest::QUEUE];
+/// Every queue; a worker process serves all of them unless `vortex worker --queues` names some.
+pub const QUEUES: &[&str] = &[DEFAULT_QUEUE, MAIL_QUEUE, MARKET_QUEUE, backtest::QUEUE];
 
 /// How a job attempt failed.
 #[derive(Debug, thiserror::Error)]

@@ -1,5 +1,6 @@
 //! Enqueueing: insert the job row (the truth), then push its id to Redis (the delivery). If the push fails the
-//! row stays queued and a worker's reconciler pushes it later, so enqueueing never loses work.
+//! row stays queued and a worker's reconciler pushes it later, so enqueueing never loses work. A push first
+//! takes the row's `pushed_at` in Postgres ([`store::take_for_push`]), so a job is in Redis at most once.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -8,7 +9,7 @@ use apalis_redis::{Config, RedisStorage};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Notify};
 use uuid::Uuid;
 
 use super::store::{self, NewJob};
@@ -31,6 +32,8 @@ pub struct JobQueue {
     namespace: String,
     jobs: JobSettings,
     producers: Arc<Mutex<HashMap<String, RedisStorage<JobMessage>>>>,
+    /// Wakes this process's reconciler early (a retry was scheduled, a worker reconnected).
+    wake: Arc<Notify>,
 }
 
 impl JobQueue {
@@ -41,15 +44,21 @@ impl JobQueue {
             namespace: settings.redis_namespace.clone(),
             jobs: settings.jobs.clone(),
             producers: Arc::default(),
+            wake: Arc::default(),
         }
     }
 
     /// The apalis configuration of `queue`, with heartbeat and orphan timeouts set explicitly.
     pub fn apalis_config(&self, queue: &str) -> Config {
-        apalis_config(&self.namespace, queue, &self.jobs)
+        apalis_config(&self.namespace, queue, &self.jobs, self.jobs.concurrency)
     }
 
-    /// A job description with this deployment's attempt budget.
+    /// The apalis configuration of a worker of `queue` running `concurrency` jobs at a time.
+    pub fn apalis_config_for(&self, queue: &str, concurrency: usize) -> Config {
+        apalis_config(&self.namespace, queue, &self.jobs, concurrency)
+    }
+
+    /// A job description with the attempt budget of its kind (`JOB_RETRY_<CLASS>`).
     pub fn new_job(&self, queue: &str, kind: &str, payload: serde_json::Value) -> NewJob {
         NewJob {
             queue: queue.to_owned(),
@@ -57,8 +66,17 @@ impl JobQueue {
             payload,
             request_id: None,
             dedupe_key: None,
-            max_attempts: self.jobs.max_attempts,
+            max_attempts: self.jobs.retry.for_kind(kind).max_attempts,
         }
+    }
+
+    /// Wakes this process's reconciler for an immediate pass.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    pub(crate) fn woken(&self) -> &Notify {
+        &self.wake
     }
 
     /// Inserts the row inside the caller's transaction; call [`JobQueue::push`] after committing.
@@ -90,21 +108,47 @@ impl JobQueue {
         Ok(id)
     }
 
-    /// Delivers a job id to Redis. Failures are logged; the row remains the source of truth.
+    /// Delivers a job id to Redis if it is due and not there yet (see [`store::take_for_push`]); a job that is
+    /// not due (a retry waiting for its back-off) is pushed by the reconciler when it is. Returns whether this
+    /// call pushed it. Failures are logged; the row remains the source of truth. The job goes to the queue
+    /// stored on its row.
     pub async fn push(&self, queue: &str, job_id: Uuid) -> bool {
-        match tokio::time::timeout(PUSH_TIMEOUT, self.try_push(queue, job_id)).await {
-            Ok(Ok(())) => true,
-            Ok(Err(e)) => {
-                tracing::warn!(%job_id, queue, error = %e, "could not push job to Redis; it will be re-enqueued");
-                self.producers.lock().await.remove(queue);
+        match store::take_for_push(&self.db, job_id).await {
+            // The row's queue is the truth (`queue` only names the caller's expectation for the logs).
+            Ok(Some(q)) => self.deliver(&q, &[job_id]).await == 1,
+            Ok(None) => {
+                tracing::debug!(%job_id, queue, "not pushed: not due, already in Redis, or finished");
                 false
             }
-            Err(_) => {
-                tracing::warn!(%job_id, queue, "timed out pushing job to Redis; it will be re-enqueued");
-                self.producers.lock().await.remove(queue);
+            Err(e) => {
+                tracing::warn!(%job_id, queue, error = %e, "could not mark job pushed; the reconciler will push it");
                 false
             }
         }
+    }
+
+    /// Pushes ids already taken with [`store::take_for_push`]/[`store::take_due`] to `queue`. Stops at the
+    /// first failure and hands the rest back ([`store::untake`]) for the next pass. Returns how many were pushed.
+    pub(crate) async fn deliver(&self, queue: &str, job_ids: &[Uuid]) -> usize {
+        for (i, &job_id) in job_ids.iter().enumerate() {
+            let error = match tokio::time::timeout(PUSH_TIMEOUT, self.try_push(queue, job_id)).await
+            {
+                Ok(Ok(())) => {
+                    metrics::counter!("jobs_pushed_total", "queue" => queue.to_owned())
+                        .increment(1);
+                    continue;
+                }
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => "timed out".to_owned(),
+            };
+            tracing::warn!(%job_id, queue, error, "could not push job to Redis; it will be pushed again");
+            self.producers.lock().await.remove(queue);
+            if let Err(e) = store::untake(&self.db, &job_ids[i..]).await {
+                tracing::warn!(queue, error = %e, "could not hand jobs back; the reconciler re-pushes them when stale");
+            }
+            return i;
+        }
+        job_ids.len()
     }
 
     async fn try_push(&self, queue: &str, job_id: Uuid) -> anyhow::Result<()> {
@@ -147,12 +191,17 @@ pub async fn connect(
 }
 
 /// The apalis configuration of `queue` under `namespace`.
-pub fn apalis_config(namespace: &str, queue: &str, jobs: &JobSettings) -> Config {
+pub fn apalis_config(
+    namespace: &str,
+    queue: &str,
+    jobs: &JobSettings,
+    concurrency: usize,
+) -> Config {
     Config::default()
         .queue(format!("{namespace}:jobs:{queue}"))
         .heartbeat_interval(jobs.heartbeat)
         .missed_heartbeats(jobs.missed_heartbeats as usize)
-        .batch_size(jobs.concurrency.max(1))
+        .batch_size(concurrency.max(1))
         .lock_tasks(true)
         // Must stay true: it is what acknowledges a finished task.
         .persist_results(true)

@@ -4,6 +4,11 @@
 //! row only if it is queued, or running with an expired lease (its worker died). The handler commits its
 //! effect and [`complete`] in one transaction, and `complete` only succeeds while the worker still holds the
 //! lease, so a job's effect is committed once even when it is executed twice.
+//!
+//! Delivery and retries are scheduled here too: `run_at` is when a queued job is due (a failed attempt moves
+//! it into the future by the kind's back-off), `pushed_at` when its id was last handed to Redis (NULL: not in
+//! Redis). A job id is pushed only by whoever flips `pushed_at` from NULL ([`take_for_push`], [`take_due`]), so
+//! many reconnecting workers deliver each job once.
 
 use std::time::Duration;
 
@@ -40,10 +45,14 @@ pub struct JobRow {
     pub enqueued_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// When the job is (or was) due: after a failed attempt, when the retry may run.
+    pub run_at: DateTime<Utc>,
+    /// When the job id was last pushed to Redis (`None`: not in Redis).
+    pub pushed_at: Option<DateTime<Utc>>,
 }
 
 const JOB_COLUMNS: &str = "job_id, queue, kind, payload, status, attempts, max_attempts, last_error, worker, \
-                           request_id, enqueued_at, started_at, finished_at";
+                           request_id, enqueued_at, started_at, finished_at, run_at, pushed_at";
 
 /// Inserts a queued job. Returns `None` when an unfinished job with the same dedupe key exists.
 ///
@@ -81,6 +90,8 @@ pub enum Claim {
     Finished,
     /// Another live worker holds the lease: try again later.
     HeldElsewhere,
+    /// Queued, but its retry is not due yet (a stale delivery): the reconciler pushes it at `run_at`.
+    NotDue,
     /// No such job row (e.g. pruned): acknowledge and do nothing.
     Missing,
     /// The attempt budget is spent; the row is now `failed`.
@@ -119,7 +130,7 @@ pub async fn claim(
                started_at = coalesce(started_at, now())
            where job_id = $1
              and attempts < max_attempts
-             and (status = 'queued' or (status = 'running' and lease_until < now()))
+             and ((status = 'queued' and run_at <= now()) or (status = 'running' and lease_until < now()))
            returning kind, payload, attempts, max_attempts, request_id"#,
     )
     .bind(job_id)
@@ -137,8 +148,8 @@ pub async fn claim(
             request_id,
         }));
     }
-    let row = sqlx::query_as::<_, (String, bool, bool)>(
-        r#"select status, coalesce(lease_until > now(), false), attempts >= max_attempts
+    let row = sqlx::query_as::<_, (String, bool, bool, bool)>(
+        r#"select status, coalesce(lease_until > now(), false), attempts >= max_attempts, run_at > now()
            from job where job_id = $1"#,
     )
     .bind(job_id)
@@ -146,11 +157,12 @@ pub async fn claim(
     .await?;
     Ok(match row {
         None => Claim::Missing,
-        Some((status, _, _)) if matches!(status.as_str(), "done" | "failed" | "cancelled") => {
+        Some((status, _, _, _)) if matches!(status.as_str(), "done" | "failed" | "cancelled") => {
             Claim::Finished
         }
-        Some((_, true, _)) => Claim::HeldElsewhere,
-        Some((_, _, true)) => {
+        Some((_, true, _, _)) => Claim::HeldElsewhere,
+        Some((status, _, false, true)) if status == "queued" => Claim::NotDue,
+        Some((_, _, true, _)) => {
             sqlx::query(
                 r#"update job set status = 'failed', finished_at = now(), lease_until = null,
                        last_error = coalesce(last_error, 'worker lost') || ' (gave up after ' || attempts || ' attempts)'
@@ -205,8 +217,8 @@ pub async fn complete(conn: &mut PgConnection, job_id: Uuid, worker: &str) -> sq
     Ok(done.rows_affected() == 1)
 }
 
-/// Records a failed attempt: back to `queued` for a retry, or `failed` when attempts are spent (or the error
-/// is permanent). Returns the new status.
+/// Records a failed attempt: back to `queued`, due again after `retry_in` (and out of Redis until then), or
+/// `failed` when attempts are spent (or the error is permanent). Returns the new status.
 ///
 /// # Errors
 /// Database errors.
@@ -216,12 +228,15 @@ pub async fn record_failure(
     worker: &str,
     error: &str,
     permanent: bool,
+    retry_in: Duration,
 ) -> sqlx::Result<Option<String>> {
     sqlx::query_scalar::<_, String>(
         r#"update job
            set status = case when $4 or attempts >= max_attempts then 'failed' else 'queued' end,
                finished_at = case when $4 or attempts >= max_attempts then now() end,
-               last_error = left($3, 4000), lease_until = null, enqueued_at = now()
+               run_at = now() + make_interval(secs => $5),
+               pushed_at = null,
+               last_error = left($3, 4000), lease_until = null
            where job_id = $1 and worker = $2 and status = 'running'
            returning status"#,
     )
@@ -229,49 +244,147 @@ pub async fn record_failure(
     .bind(worker)
     .bind(error)
     .bind(permanent)
+    .bind(interval(retry_in))
     .fetch_optional(pool)
     .await
 }
 
-/// Jobs that should be in Redis but may not be: queued ones not (re)pushed for `stale_after`, and running
-/// ones whose lease expired (their worker died). Marks them re-enqueued and returns `(job_id, queue)`.
+/// Takes the right to push `job_id` to Redis now: succeeds (returning its queue) only if the job is due and not
+/// in Redis (`pushed_at` NULL), or running under an expired lease and not re-pushed since. Marks it pushed.
 ///
 /// # Errors
 /// Database errors.
-pub async fn take_stale(
+pub async fn take_for_push(pool: &PgPool, job_id: Uuid) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar::<_, String>(
+        r#"update job set pushed_at = now()
+           where job_id = $1
+             and ((status = 'queued' and run_at <= now() and pushed_at is null)
+               or (status = 'running' and lease_until < now()
+                   and (pushed_at is null or pushed_at < lease_until)))
+           returning queue"#,
+    )
+    .bind(job_id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Undoes [`take_for_push`] after the push to Redis failed, so the next reconciler pass tries again.
+///
+/// # Errors
+/// Database errors.
+pub async fn untake(pool: &PgPool, job_ids: &[Uuid]) -> sqlx::Result<()> {
+    sqlx::query("update job set pushed_at = null where job_id = any($1) and status in ('queued', 'running')")
+        .bind(job_ids)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Jobs of `queues` that must be pushed now, marked pushed: queued ones that are due and not in Redis (new,
+/// a retry whose back-off elapsed, a push that failed), and running ones whose lease expired (their worker
+/// died) that were not re-pushed since. `for update skip locked` and the `pushed_at` condition make
+/// concurrent reconcilers take disjoint sets, so each job is pushed once. Returns `(job_id, queue)`.
+///
+/// # Errors
+/// Database errors.
+pub async fn take_due(
     pool: &PgPool,
-    stale_after: Duration,
+    queues: &[String],
     limit: i64,
 ) -> sqlx::Result<Vec<(Uuid, String)>> {
     sqlx::query_as::<_, (Uuid, String)>(
-        r#"update job set enqueued_at = now()
+        r#"update job set pushed_at = now()
            where job_id in (
                select job_id from job
-               where (status = 'queued' and enqueued_at < now() - make_interval(secs => $1))
-                  or (status = 'running' and lease_until < now())
-               order by enqueued_at
+               where queue = any($1)
+                 and ((status = 'queued' and run_at <= now() and pushed_at is null)
+                   or (status = 'running' and lease_until < now()
+                       and (pushed_at is null or pushed_at < lease_until)))
+               order by run_at
                limit $2
                for update skip locked)
            returning job_id, queue"#,
     )
-    .bind(interval(stale_after))
+    .bind(queues)
     .bind(limit)
     .fetch_all(pool)
     .await
 }
 
-/// Every unfinished job of `queue` that no live worker holds, for the re-enqueue when a worker (re)connects
-/// to Redis. Returns their ids.
+/// Queued jobs of `queue` pushed before `before` that Redis no longer holds (the caller saw the queue's task
+/// data missing: Redis restarted empty or was flushed). Marks them pushed again and returns their ids.
 ///
 /// # Errors
 /// Database errors.
-pub async fn unfinished(pool: &PgPool, queue: &str) -> sqlx::Result<Vec<Uuid>> {
+pub async fn take_lost(
+    pool: &PgPool,
+    queue: &str,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> sqlx::Result<Vec<Uuid>> {
     sqlx::query_scalar::<_, Uuid>(
-        r#"update job set enqueued_at = now()
-           where queue = $1 and (status = 'queued' or (status = 'running' and lease_until < now()))
+        r#"update job set pushed_at = now()
+           where job_id in (
+               select job_id from job
+               where queue = $1 and status = 'queued' and pushed_at < $2
+               order by run_at
+               limit $3
+               for update skip locked)
            returning job_id"#,
     )
     .bind(queue)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Earliest moment a job of `queues` needs pushing (a retry's `run_at`, a lease's end), for the reconciler's
+/// sleep. `None` when nothing waits.
+///
+/// # Errors
+/// Database errors.
+pub async fn next_due_in(pool: &PgPool, queues: &[String]) -> sqlx::Result<Option<Duration>> {
+    let secs = sqlx::query_scalar::<_, Option<f64>>(
+        r#"select extract(epoch from (least(
+               (select min(run_at) from job
+                where status = 'queued' and pushed_at is null and queue = any($1)),
+               (select min(lease_until) from job
+                where status = 'running' and queue = any($1)
+                  and (pushed_at is null or pushed_at < lease_until))) - now()))::float8"#,
+    )
+    .bind(queues)
+    .fetch_one(pool)
+    .await?;
+    Ok(secs.map(|s| Duration::from_secs_f64(s.max(0.0))))
+}
+
+/// Queued jobs of `queue` that were pushed more than `stale_after` ago and are still not claimed. The caller
+/// calls this only when the queue's Redis list is empty (so they are not simply waiting behind a backlog):
+/// their delivery was lost. Marks them pushed again and returns their ids.
+///
+/// # Errors
+/// Database errors.
+pub async fn take_stale(
+    pool: &PgPool,
+    queue: &str,
+    stale_after: Duration,
+    limit: i64,
+) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar::<_, Uuid>(
+        r#"update job set pushed_at = now()
+           where job_id in (
+               select job_id from job
+               where queue = $1 and status = 'queued' and run_at <= now()
+                 and pushed_at < now() - make_interval(secs => $2)
+               order by run_at
+               limit $3
+               for update skip locked)
+           returning job_id"#,
+    )
+    .bind(queue)
+    .bind(interval(stale_after))
+    .bind(limit)
     .fetch_all(pool)
     .await
 }
@@ -283,7 +396,7 @@ pub async fn unfinished(pool: &PgPool, queue: &str) -> sqlx::Result<Vec<Uuid>> {
 pub async fn redrive(pool: &PgPool, job_id: Uuid) -> sqlx::Result<Option<String>> {
     sqlx::query_scalar::<_, String>(
         r#"update job set status = 'queued', attempts = 0, finished_at = null, worker = null,
-               lease_until = null, enqueued_at = now()
+               lease_until = null, enqueued_at = now(), run_at = now(), pushed_at = null
            where job_id = $1 and status in ('failed', 'cancelled')
            returning queue"#,
     )

@@ -35,6 +35,65 @@ pub fn worker_name(role: &str) -> String {
     format!("{role}-{host}-{}-{rand}", std::process::id())
 }
 
+/// One queue a worker process serves and how many of its jobs it runs at a time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueSpec {
+    pub name: String,
+    pub concurrency: usize,
+}
+
+/// Parses `--queues`: `backtest=2,mail=4,market` (a queue without `=n` gets `default_concurrency`).
+///
+/// # Errors
+/// Unknown queue names, duplicate queues, or a concurrency outside 1..=256.
+pub fn parse_queues(spec: &str, default_concurrency: usize) -> Result<Vec<QueueSpec>, String> {
+    let mut out: Vec<QueueSpec> = Vec::new();
+    for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (name, concurrency) = match item.split_once('=') {
+            Some((n, c)) => {
+                let c = c
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|c| (1..=256).contains(c))
+                    .ok_or_else(|| {
+                        format!("`{item}`: concurrency must be a number from 1 to 256")
+                    })?;
+                (n.trim(), c)
+            }
+            None => (item, default_concurrency),
+        };
+        if !QUEUES.contains(&name) {
+            return Err(format!(
+                "unknown queue `{name}` (queues: {})",
+                QUEUES.join(", ")
+            ));
+        }
+        if out.iter().any(|q| q.name == name) {
+            return Err(format!("queue `{name}` is named twice"));
+        }
+        out.push(QueueSpec {
+            name: name.to_owned(),
+            concurrency,
+        });
+    }
+    if out.is_empty() {
+        return Err("name at least one queue".into());
+    }
+    Ok(out)
+}
+
+/// Every queue, each with `WORKER_CONCURRENCY`.
+pub fn all_queues(ctx: &Ctx) -> Vec<QueueSpec> {
+    QUEUES
+        .iter()
+        .map(|q| QueueSpec {
+            name: (*q).to_owned(),
+            concurrency: ctx.settings.jobs.concurrency,
+        })
+        .collect()
+}
+
 /// Shared by every task of one apalis worker.
 #[derive(Clone)]
 struct Runner {
@@ -42,22 +101,45 @@ struct Runner {
     queue: Arc<str>,
 }
 
-/// Runs every worker role until `shutdown` turns true. Returns once all of them stopped.
+/// Runs workers for every queue until `shutdown` turns true. Returns once all of them stopped.
 pub async fn run(ctx: Ctx, shutdown: watch::Receiver<bool>) {
-    tracing::info!(queues = ?QUEUES, concurrency = ctx.settings.jobs.concurrency, "starting workers");
+    let queues = all_queues(&ctx);
+    run_queues(ctx, queues, shutdown).await;
+}
+
+/// Runs workers for `queues` (with their concurrency), the reconciler for those queues, and the schedules
+/// that belong to them (housekeeping with `default`, the market update with `market`), until `shutdown`.
+pub async fn run_queues(ctx: Ctx, queues: Vec<QueueSpec>, shutdown: watch::Receiver<bool>) {
+    crate::telemetry::start_upkeep();
+    tracing::info!(queues = ?queues, "starting workers");
     let mut tasks = tokio::task::JoinSet::new();
-    for queue in QUEUES {
-        tasks.spawn(supervise(ctx.clone(), (*queue).into(), shutdown.clone()));
+    for q in &queues {
+        tasks.spawn(supervise(
+            ctx.clone(),
+            q.name.as_str().into(),
+            q.concurrency,
+            shutdown.clone(),
+        ));
     }
-    tasks.spawn(reconcile_loop(ctx.clone(), shutdown.clone()));
-    tasks.spawn(schedule_loop(ctx.clone(), shutdown.clone()));
-    tasks.spawn(market_schedule_loop(ctx.clone(), shutdown.clone()));
+    let names: Vec<String> = queues.iter().map(|q| q.name.clone()).collect();
+    if names.iter().any(|q| q == super::DEFAULT_QUEUE) {
+        tasks.spawn(schedule_loop(ctx.clone(), shutdown.clone()));
+    }
+    if names.iter().any(|q| q == super::MARKET_QUEUE) {
+        tasks.spawn(market_schedule_loop(ctx.clone(), shutdown.clone()));
+    }
+    tasks.spawn(reconcile_loop(ctx.clone(), names, shutdown.clone()));
     while tasks.join_next().await.is_some() {}
     tracing::info!("workers stopped");
 }
 
 /// Keeps one apalis worker for `queue` running, rebuilding it with back-off whenever it fails.
-async fn supervise(ctx: Ctx, queue: Arc<str>, mut shutdown: watch::Receiver<bool>) {
+async fn supervise(
+    ctx: Ctx,
+    queue: Arc<str>,
+    concurrency: usize,
+    mut shutdown: watch::Receiver<bool>,
+) {
     const MAX_BACKOFF: Duration = Duration::from_secs(30);
     let mut backoff = Duration::from_millis(250);
     loop {
@@ -65,7 +147,7 @@ async fn supervise(ctx: Ctx, queue: Arc<str>, mut shutdown: watch::Receiver<bool
             return;
         }
         let started = Instant::now();
-        let result = run_once(&ctx, &queue, shutdown.clone()).await;
+        let result = run_once(&ctx, &queue, concurrency, shutdown.clone()).await;
         if *shutdown.borrow_and_update() {
             return;
         }
@@ -93,6 +175,7 @@ async fn supervise(ctx: Ctx, queue: Arc<str>, mut shutdown: watch::Receiver<bool
 async fn run_once(
     ctx: &Ctx,
     queue: &Arc<str>,
+    concurrency: usize,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let conn = tokio::time::timeout(
@@ -101,14 +184,17 @@ async fn run_once(
     )
     .await
     .map_err(|_| anyhow::anyhow!("timed out connecting to Redis"))??;
-    let storage = RedisStorage::<JobMessage>::new(conn).with_config(ctx.jobs.apalis_config(queue));
-    requeue_unfinished(ctx, queue).await;
+    let storage = RedisStorage::<JobMessage>::new(conn)
+        .with_config(ctx.jobs.apalis_config_for(queue, concurrency));
+    // Not a re-push of every unfinished job (that multiplied deliveries on every reconnect): the reconciler
+    // pushes what is not in Redis (never pushed, due retries, expired leases, a Redis that lost its data).
+    ctx.jobs.wake();
     let name = super::worker::worker_name(&format!("worker-{queue}"));
-    tracing::info!(worker = %name, %queue, "worker connected");
+    tracing::info!(worker = %name, %queue, concurrency, "worker connected");
     let worker = WorkerBuilder::new(name)
         .backend(storage.poll_with_interval(Duration::from_millis(200)))
         .enable_tracing()
-        .concurrency(ctx.settings.jobs.concurrency)
+        .concurrency(concurrency)
         .data(Runner {
             ctx: ctx.clone(),
             queue: queue.clone(),
@@ -123,27 +209,6 @@ async fn run_once(
         .run_until(signal)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))
-}
-
-/// Pushes every unfinished job of `queue` again. Runs whenever a worker (re)connects, because Redis may have
-/// restarted empty (it holds nothing that cannot be rebuilt from Postgres). Duplicates are harmless: only one
-/// claim of a row succeeds.
-async fn requeue_unfinished(ctx: &Ctx, queue: &str) {
-    match store::unfinished(&ctx.db, queue).await {
-        Ok(ids) => {
-            if !ids.is_empty() {
-                tracing::info!(
-                    count = ids.len(),
-                    queue,
-                    "re-enqueueing unfinished jobs from Postgres"
-                );
-            }
-            for id in ids {
-                ctx.jobs.push(queue, id).await;
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, queue, "re-enqueue skipped: database unavailable"),
-    }
 }
 
 /// The apalis handler: claim the row, run the job under its lease, record the outcome.
@@ -165,7 +230,7 @@ async fn handle(
         }
         Ok(other) => {
             // Duplicate or stale delivery: nothing to do (a live holder will finish; a dead one's lease
-            // expires and the reconciler re-delivers).
+            // expires and the reconciler re-delivers; a retry not yet due is pushed when it is).
             tracing::debug!(job_id = %msg.job_id, outcome = ?other, "job not claimed");
             return Ok(());
         }
@@ -195,6 +260,7 @@ async fn run_claimed(
     let started = Instant::now();
     let kind = job.kind.clone();
     let job_id = job.job_id;
+    let (attempt, job_max_attempts) = (job.attempt, job.max_attempts);
     tracing::info!("job started");
 
     // Renew the lease while the job runs; if it is lost, the job's final commit is refused anyway.
@@ -237,7 +303,7 @@ async fn run_claimed(
         Err(JobError::LeaseLost) => "lease_lost",
         Err(_) => "error",
     };
-    metrics::counter!("jobs_total", "queue" => queue.to_string(), "kind" => kind, "status" => outcome)
+    metrics::counter!("jobs_total", "queue" => queue.to_string(), "kind" => kind.clone(), "status" => outcome)
         .increment(1);
 
     match result {
@@ -255,51 +321,166 @@ async fn run_claimed(
         Err(e) => {
             let permanent = matches!(e, JobError::Permanent(_));
             let message = format!("{e:#}");
-            let status = store::record_failure(&ctx.db, job_id, &worker, &message, permanent).await;
+            // The retry is scheduled in Postgres (`run_at`), never by apalis: its hard-coded 1 s, 2 s, 3 s …
+            // schedule would spend five attempts in ten seconds. The delivery itself is acknowledged.
+            let policy = ctx.settings.jobs.retry.for_kind(&kind);
+            let retry_in = policy.delay(attempt);
+            let status =
+                store::record_failure(&ctx.db, job_id, &worker, &message, permanent, retry_in)
+                    .await;
             match status {
                 Ok(Some(s)) if s == "failed" => {
                     tracing::error!(error = %message, "job failed permanently");
                     super::fail_dependents(&ctx.db, job_id).await;
-                    Ok(())
                 }
                 Ok(_) => {
-                    tracing::warn!(error = %message, "job attempt failed; will retry");
-                    // apalis reschedules the delivery with back-off.
-                    Err(message.into())
+                    metrics::counter!("job_retries_total", "queue" => queue.to_string(), "kind" => kind.clone())
+                        .increment(1);
+                    tracing::warn!(
+                        error = %message,
+                        attempt,
+                        max_attempts = job_max_attempts,
+                        retry_in_ms = retry_in.as_millis() as u64,
+                        "job attempt failed; retry scheduled"
+                    );
+                    ctx.jobs.wake();
                 }
                 Err(db) => {
+                    // The row keeps its lease; when it expires the reconciler delivers the job again.
                     tracing::error!(error = %message, db_error = %db, "job failed and its outcome could not be stored");
-                    Err(message.into())
                 }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Pushes to Redis what Postgres says must be there and is not: due jobs never pushed (a failed push, a retry
+/// whose back-off elapsed), jobs whose lease expired (their worker died), and, as a backstop, queued jobs of a
+/// queue whose Redis data vanished (Redis restarted empty) or whose Redis list is empty while they wait (a lost
+/// delivery). Runs every `JOB_RECONCILE_SECS`, at the next `run_at`/lease end, and when woken (a worker
+/// (re)connected, a retry was scheduled). Each job is taken in Postgres before it is pushed, so several
+/// reconcilers never push the same job twice.
+async fn reconcile_loop(ctx: Ctx, queues: Vec<String>, mut shutdown: watch::Receiver<bool>) {
+    let every = ctx.settings.jobs.reconcile_interval;
+    // A queued job still not claimed this long after its push, while its Redis list is empty, was lost.
+    let stale_after = (every * 4).max(Duration::from_secs(60));
+    loop {
+        reconcile_pass(&ctx, &queues, stale_after).await;
+        let next = match store::next_due_in(&ctx.db, &queues).await {
+            Ok(Some(d)) => d.min(every),
+            _ => every,
+        }
+        .max(Duration::from_millis(20));
+        tokio::select! {
+            () = tokio::time::sleep(next) => {}
+            () = ctx.jobs.woken().notified() => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// One reconciler pass over `queues`.
+async fn reconcile_pass(ctx: &Ctx, queues: &[String], stale_after: Duration) {
+    const BATCH: i64 = 500;
+    // Backstops first: pushing due jobs recreates the queue's Redis keys, which would hide a lost Redis.
+    for queue in queues {
+        match redis_state(ctx, queue).await {
+            Ok(RedisQueueState::Lost) => {
+                // Jobs pushed in the last seconds may be on their way; leave them to the stale check.
+                let before = chrono::Utc::now() - chrono::Duration::seconds(5);
+                match store::take_lost(&ctx.db, queue, before, 10 * BATCH).await {
+                    Ok(ids) if !ids.is_empty() => {
+                        tracing::warn!(count = ids.len(), %queue, "Redis lost this queue's jobs; pushing them again from Postgres");
+                        metrics::counter!("jobs_reenqueued_total", "queue" => queue.clone())
+                            .increment(ids.len() as u64);
+                        ctx.jobs.deliver(queue, &ids).await;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, %queue, "reconcile skipped: database unavailable")
+                    }
+                }
+            }
+            Ok(RedisQueueState::Idle) => {
+                match store::take_stale(&ctx.db, queue, stale_after, BATCH).await {
+                    Ok(ids) if !ids.is_empty() => {
+                        tracing::info!(count = ids.len(), %queue, "re-pushing jobs whose delivery was lost");
+                        metrics::counter!("jobs_reenqueued_total", "queue" => queue.clone())
+                            .increment(ids.len() as u64);
+                        ctx.jobs.deliver(queue, &ids).await;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, %queue, "reconcile skipped: database unavailable")
+                    }
+                }
+            }
+            Ok(RedisQueueState::Busy) => {}
+            Err(e) => {
+                tracing::debug!(error = %e, %queue, "Redis unavailable; delivery waits for it");
+                return;
+            }
+        }
+    }
+    loop {
+        match store::take_due(&ctx.db, queues, BATCH).await {
+            Ok(jobs) => {
+                let n = jobs.len();
+                for queue in queues {
+                    let ids: Vec<_> = jobs
+                        .iter()
+                        .filter(|(_, q)| q == queue)
+                        .map(|(id, _)| *id)
+                        .collect();
+                    if !ids.is_empty() && ctx.jobs.deliver(queue, &ids).await < ids.len() {
+                        // Redis refused: what was not pushed was handed back; try again next pass.
+                        return;
+                    }
+                }
+                if n < BATCH as usize {
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "reconcile skipped: database unavailable");
+                return;
             }
         }
     }
 }
 
-/// Every `JOB_RECONCILE_SECS`, re-enqueues jobs that Postgres says are pending but that Redis does not deliver
-/// (a crashed worker's expired lease, a push that failed). Connecting workers do a full pass, see
-/// [`requeue_unfinished`].
-async fn reconcile_loop(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
-    let every = ctx.settings.jobs.reconcile_interval;
-    // A queued job still waiting after this long has most likely been lost by Redis.
-    let stale_after = (every * 4).max(Duration::from_secs(60));
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(every) => {}
-            _ = shutdown.wait_for(|s| *s) => return,
-        }
-        match store::take_stale(&ctx.db, stale_after, 500).await {
-            Ok(jobs) => {
-                for (id, queue) in jobs {
-                    tracing::info!(job_id = %id, %queue, "re-enqueueing stale job");
-                    metrics::counter!("jobs_reenqueued_total", "queue" => queue.clone())
-                        .increment(1);
-                    ctx.jobs.push(&queue, id).await;
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "reconcile skipped: database unavailable"),
-        }
-    }
+/// What Redis holds for one queue.
+enum RedisQueueState {
+    /// The queue's task data is gone: Redis restarted without its data (or was flushed).
+    Lost,
+    /// Nothing waits in its list: a queued job pushed long ago was lost on the way.
+    Idle,
+    /// Tasks are waiting: queued jobs are behind a backlog, not lost.
+    Busy,
+}
+
+async fn redis_state(ctx: &Ctx, queue: &str) -> anyhow::Result<RedisQueueState> {
+    let config = ctx.jobs.apalis_config(queue);
+    let fut = async {
+        let mut conn = ctx.redis.get().await?;
+        let (data, active, scheduled): (bool, u64, u64) = deadpool_redis::redis::pipe()
+            .exists(config.job_data_hash())
+            .llen(config.active_jobs_list())
+            .zcard(config.scheduled_jobs_set())
+            .query_async(&mut *conn)
+            .await?;
+        anyhow::Ok(if !data {
+            RedisQueueState::Lost
+        } else if active == 0 && scheduled == 0 {
+            RedisQueueState::Idle
+        } else {
+            RedisQueueState::Busy
+        })
+    };
+    tokio::time::timeout(Duration::from_secs(2), fut)
+        .await
+        .map_err(|_| anyhow::anyhow!("timed out"))?
 }
 
 /// Enqueues the housekeeping job every `HOUSEKEEPING_INTERVAL_SECS` (deduplicated across workers).

@@ -4,7 +4,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::{OutgoingEmail, templates::Rendered};
-use crate::jobs::{DEFAULT_QUEUE, JobQueue, send_email};
+use crate::jobs::{JobQueue, MAIL_QUEUE, send_email};
 
 /// Queues a rendered email inside the caller's transaction. Returns `(email_id, job_id)`; push the job with
 /// [`JobQueue::push`] after committing (if the push is lost, the reconciler delivers it).
@@ -36,7 +36,7 @@ pub async fn queue(
     .execute(&mut *conn)
     .await?;
     let mut job = jobs.new_job(
-        DEFAULT_QUEUE,
+        MAIL_QUEUE,
         send_email::KIND,
         serde_json::to_value(send_email::SendEmail { email_id }).unwrap_or_default(),
     );

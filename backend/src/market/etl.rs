@@ -186,6 +186,17 @@ pub async fn fetch_and_store_chunk(
     if let Some(run_id) = run_id {
         store::add_progress(&mut tx, run_id, fetched.candles.len()).await?;
     }
+    // The series' newest stored candle (this chunk's included) for the ETL-lag metric.
+    let newest: Option<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
+        "select max(open_time) from candle where instrument_id = $1 and timeframe = $2",
+    )
+    .bind(instrument.instrument_id)
+    .bind(timeframe.as_str())
+    .fetch_one(&mut *tx)
+    .await?;
+    if let Some(t) = newest {
+        super::lag::record(&instrument.symbol, timeframe, t.timestamp_millis());
+    }
     tracing::info!(
         symbol = %instrument.symbol,
         timeframe = %timeframe,
@@ -339,7 +350,13 @@ pub async fn run_inline(
         ..Progress::default()
     };
     on_progress(p);
-    let attempts = ctx.settings.jobs.max_attempts.max(1);
+    let attempts = ctx
+        .settings
+        .jobs
+        .retry
+        .for_kind(crate::jobs::market_chunk::KIND)
+        .max_attempts
+        .max(1);
     for chunk in &run.chunks {
         let mut attempt = 0;
         let outcome = loop {

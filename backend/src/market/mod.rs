@@ -15,6 +15,7 @@ pub mod binance;
 pub mod coverage;
 pub mod csv_import;
 pub mod etl;
+pub mod lag;
 pub mod store;
 
 use std::fmt;

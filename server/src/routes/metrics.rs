@@ -33,6 +33,7 @@ pub async fn metrics(State(ctx): State<backend::Ctx>) -> impl IntoResponse {
         metrics::gauge!("jobs_pending", "status" => "running").set(c.running as f64);
         metrics::gauge!("jobs_failed").set(c.failed as f64);
     }
+    backend::market::lag::refresh();
     (
         [(
             header::CONTENT_TYPE,

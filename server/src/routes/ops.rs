@@ -36,21 +36,28 @@ impl FromRequestParts<AppState> for Operator {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let Some(expected) = &state.ctx.settings.ops_token else {
+        if state.ctx.settings.ops_token.is_none() {
             return Err(ApiError::NotFound);
-        };
-        let given = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if constant_time_eq(given.as_bytes(), expected.expose_secret().as_bytes()) {
+        }
+        if has_ops_token(&state.ctx.settings, &parts.headers) {
             Ok(Operator)
         } else {
             Err(ApiError::Unauthorized)
         }
     }
+}
+
+/// Whether the request carries `Authorization: Bearer $OPS_TOKEN` (false when no token is configured).
+pub fn has_ops_token(settings: &backend::settings::Settings, headers: &header::HeaderMap) -> bool {
+    let Some(expected) = &settings.ops_token else {
+        return false;
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    constant_time_eq(given.as_bytes(), expected.expose_secret().as_bytes())
 }
 
 /// Compares without leaking the position of the first difference through timing.

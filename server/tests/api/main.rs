@@ -9,6 +9,7 @@ mod config;
 mod helpers;
 mod http;
 mod jobs;
+mod jobs_hardening;
 mod market;
 mod nginx;
 mod processes;
