@@ -339,6 +339,20 @@ pub async fn take_lost(
     .await
 }
 
+/// Whether a queued job of `queue` was pushed at or after `since` (a push that may still be on its way).
+///
+/// # Errors
+/// Database errors.
+pub async fn pushed_since(pool: &PgPool, queue: &str, since: DateTime<Utc>) -> sqlx::Result<bool> {
+    sqlx::query_scalar::<_, bool>(
+        "select exists (select 1 from job where queue = $1 and status = 'queued' and pushed_at >= $2)",
+    )
+    .bind(queue)
+    .bind(since)
+    .fetch_one(pool)
+    .await
+}
+
 /// Earliest moment a job of `queues` needs pushing (a retry's `run_at`, a lease's end), for the reconciler's
 /// sleep. `None` when nothing waits.
 ///

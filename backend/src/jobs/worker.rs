@@ -366,11 +366,12 @@ async fn reconcile_loop(ctx: Ctx, queues: Vec<String>, mut shutdown: watch::Rece
     // A queued job still not claimed this long after its push, while its Redis list is empty, was lost.
     let stale_after = (every * 4).max(Duration::from_secs(60));
     loop {
-        reconcile_pass(&ctx, &queues, stale_after).await;
+        let again = reconcile_pass(&ctx, &queues, stale_after).await;
         let next = match store::next_due_in(&ctx.db, &queues).await {
             Ok(Some(d)) => d.min(every),
             _ => every,
         }
+        .min(again.unwrap_or(every))
         .max(Duration::from_millis(20));
         tokio::select! {
             () = tokio::time::sleep(next) => {}
@@ -380,15 +381,24 @@ async fn reconcile_loop(ctx: Ctx, queues: Vec<String>, mut shutdown: watch::Rece
     }
 }
 
-/// One reconciler pass over `queues`.
-async fn reconcile_pass(ctx: &Ctx, queues: &[String], stale_after: Duration) {
+/// Pushes younger than this may still be on their way to Redis when its queue looks empty.
+const PUSH_GRACE: Duration = Duration::from_secs(3);
+
+/// One reconciler pass over `queues`. Returns when it wants to look again sooner than usual (a lost queue
+/// with pushes too recent to judge).
+async fn reconcile_pass(ctx: &Ctx, queues: &[String], stale_after: Duration) -> Option<Duration> {
     const BATCH: i64 = 500;
+    let mut again = None;
     // Backstops first: pushing due jobs recreates the queue's Redis keys, which would hide a lost Redis.
     for queue in queues {
         match redis_state(ctx, queue).await {
             Ok(RedisQueueState::Lost) => {
-                // Jobs pushed in the last seconds may be on their way; leave them to the stale check.
-                let before = chrono::Utc::now() - chrono::Duration::seconds(5);
+                // Jobs pushed in the last seconds may be on their way; look at them again after the grace.
+                let before = chrono::Utc::now()
+                    - chrono::Duration::from_std(PUSH_GRACE).unwrap_or_default();
+                if store::pushed_since(&ctx.db, queue, before).await.unwrap_or(false) {
+                    again = Some(PUSH_GRACE);
+                }
                 match store::take_lost(&ctx.db, queue, before, 10 * BATCH).await {
                     Ok(ids) if !ids.is_empty() => {
                         tracing::warn!(count = ids.len(), %queue, "Redis lost this queue's jobs; pushing them again from Postgres");
@@ -419,7 +429,7 @@ async fn reconcile_pass(ctx: &Ctx, queues: &[String], stale_after: Duration) {
             Ok(RedisQueueState::Busy) => {}
             Err(e) => {
                 tracing::debug!(error = %e, %queue, "Redis unavailable; delivery waits for it");
-                return;
+                return again;
             }
         }
     }
@@ -435,16 +445,16 @@ async fn reconcile_pass(ctx: &Ctx, queues: &[String], stale_after: Duration) {
                         .collect();
                     if !ids.is_empty() && ctx.jobs.deliver(queue, &ids).await < ids.len() {
                         // Redis refused: what was not pushed was handed back; try again next pass.
-                        return;
+                        return again;
                     }
                 }
                 if n < BATCH as usize {
-                    return;
+                    return again;
                 }
             }
             Err(e) => {
                 tracing::warn!(error = %e, "reconcile skipped: database unavailable");
-                return;
+                return again;
             }
         }
     }

@@ -379,7 +379,6 @@ async fn a_redis_that_lost_its_data_gets_the_queued_jobs_again_from_postgres() {
         redis_cli(&["DEL", k]);
     }
     assert_eq!(pushes(&ns, MAIL_QUEUE), 0);
-    tokio::time::sleep(Duration::from_secs(6)).await; // past the grace for pushes in flight
     let (_tx, rx) = watch::channel(false);
     tokio::spawn(backend::jobs::worker::run(app.ctx.clone(), rx));
     for id in &ids {
