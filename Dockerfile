@@ -47,6 +47,9 @@ COPY --from=planner /src/recipe.json recipe.json
 RUN cargo chef cook --release -p server --recipe-path recipe.json \
  && cargo chef cook --profile wasm-release --target wasm32-unknown-unknown -p frontend --recipe-path recipe.json
 COPY . .
+# Shown as vortex_build_info{git_sha} (`docker build --build-arg VORTEX_GIT_SHA=$(git rev-parse --short HEAD)`).
+ARG VORTEX_GIT_SHA=unknown
+ENV VORTEX_GIT_SHA=${VORTEX_GIT_SHA}
 RUN source scripts/lib.sh \
  && want="$(wasm_bindgen_version)" \
  && { [ "$(wasm-bindgen --version)" = "wasm-bindgen ${want}" ] \

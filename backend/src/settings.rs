@@ -1063,6 +1063,50 @@ mod tests {
             .collect()
     }
 
+    #[test]
+    fn retry_policies_have_per_class_defaults_overrides_and_clear_errors() {
+        let s = Settings::from_map(&env(&[])).unwrap();
+        let r = s.jobs.retry;
+        assert_eq!(r.for_kind("send_email").max_attempts, 12);
+        assert_eq!(r.for_kind("backtest").max_attempts, 3);
+        assert_eq!(r.for_kind("housekeeping").max_attempts, 5);
+        // 10 s doubling, capped at 10 min: about an hour over 12 attempts.
+        let mail = r.mail;
+        let total: f64 = (1..12).map(|a| mail.nominal_delay(a).as_secs_f64()).sum();
+        assert_eq!(mail.nominal_delay(1), Duration::from_secs(10));
+        assert_eq!(mail.nominal_delay(3), Duration::from_secs(40));
+        assert_eq!(mail.nominal_delay(9), Duration::from_secs(600));
+        assert!((3000.0..4000.0).contains(&total), "{total}");
+        for a in 1..12 {
+            let d = mail.delay(a);
+            assert!(d <= mail.nominal_delay(a) && d >= mail.nominal_delay(a).mul_f64(0.8));
+        }
+
+        let s = Settings::from_map(&env(&[
+            ("JOB_RETRY_MAIL", "attempts=3, base_secs=0.5"),
+            ("JOB_MAX_ATTEMPTS", "7"),
+        ]))
+        .unwrap();
+        assert_eq!(s.jobs.retry.mail.max_attempts, 3);
+        assert_eq!(s.jobs.retry.mail.base, Duration::from_millis(500));
+        assert_eq!(
+            s.jobs.retry.market.max_attempts, 7,
+            "JOB_MAX_ATTEMPTS fills the rest"
+        );
+
+        let e = Settings::from_map(&env(&[(
+            "JOB_RETRY_BACKTEST",
+            "tries=2,base_secs=9,max_secs=1",
+        )]))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("JOB_RETRY_BACKTEST: unknown key `tries`"), "{e}");
+        assert!(
+            e.contains("max_secs must not be smaller than base_secs"),
+            "{e}"
+        );
+    }
+
     const GOOD_JWT: &str = "q8Zr3LkP0vN2xW7mB5tY9cF1hJ4sD6gA";
     const GOOD_OPS: &str = "Tn4Vb8Xc2Zq6Wm0Er5Ty7Ui9Op3As1Df";
 

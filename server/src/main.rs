@@ -367,8 +367,14 @@ async fn jobs(ctx: Ctx, command: JobsCommand) -> anyhow::Result<ExitCode> {
     match command {
         JobsCommand::List { status, limit } => {
             for j in store::list(&ctx.db, status.as_deref(), limit.clamp(1, 1000)).await? {
+                // A queued job that already failed waits for its retry: say when.
+                let next = if j.status == "queued" && j.attempts > 0 {
+                    format!("  next try {}", j.run_at.to_rfc3339())
+                } else {
+                    String::new()
+                };
                 println!(
-                    "{}  {:<9} {:<14} attempts {}/{}  {}  {}",
+                    "{}  {:<9} {:<14} attempts {}/{}  {}{next}  {}",
                     j.job_id,
                     j.status,
                     j.kind,

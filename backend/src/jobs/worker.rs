@@ -394,9 +394,12 @@ async fn reconcile_pass(ctx: &Ctx, queues: &[String], stale_after: Duration) -> 
         match redis_state(ctx, queue).await {
             Ok(RedisQueueState::Lost) => {
                 // Jobs pushed in the last seconds may be on their way; look at them again after the grace.
-                let before = chrono::Utc::now()
-                    - chrono::Duration::from_std(PUSH_GRACE).unwrap_or_default();
-                if store::pushed_since(&ctx.db, queue, before).await.unwrap_or(false) {
+                let before =
+                    chrono::Utc::now() - chrono::Duration::from_std(PUSH_GRACE).unwrap_or_default();
+                if store::pushed_since(&ctx.db, queue, before)
+                    .await
+                    .unwrap_or(false)
+                {
                     again = Some(PUSH_GRACE);
                 }
                 match store::take_lost(&ctx.db, queue, before, 10 * BATCH).await {

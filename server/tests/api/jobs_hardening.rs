@@ -653,7 +653,8 @@ async fn every_metric_the_alert_rules_use_is_emitted_and_the_etl_reports_its_lag
     assert!(compose.contains("METRICS_ADDR: 0.0.0.0:9100"));
     let worker_job = &prom[prom.find("job_name: vortex-worker").unwrap()..];
     assert!(
-        worker_job.contains("names: [worker]") && worker_job.contains("port: 9100"),
+        worker_job.contains("names: [worker, worker-backtest]")
+            && worker_job.contains("port: 9100"),
         "{prom}"
     );
 }
