@@ -1,5 +1,9 @@
-//! Worker processes: supervised apalis workers, the reconciler that re-enqueues what Redis lost, and the
-//! housekeeping schedule.
+//! Worker processes: supervised apalis workers for the queues a process serves (`vortex worker --queues`), the
+//! reconciler that pushes due jobs to Redis (retries after their back-off, expired leases, lost deliveries),
+//! and the housekeeping and market-update schedules.
+//!
+//! Retries never use apalis' own schedule: a failed attempt acknowledges the delivery and records the next
+//! `run_at` (the kind's exponential back-off with jitter) in Postgres; the reconciler pushes the job when due.
 //!
 //! Rules from RELIABILITY.md §1.4, all applied here:
 //! * every apalis worker has a unique name (`{role}-{host}-{pid}-{random}`), new on every restart;
@@ -7,7 +11,9 @@
 //! * `worker.run()` returns `Err` when Redis drops, so each worker runs in a loop that rebuilds the connection
 //!   with exponential back-off;
 //! * on SIGTERM the workers stop taking jobs and finish the ones they run (bounded by a shutdown timeout;
-//!   anything unfinished is re-run elsewhere when its lease expires).
+//!   anything unfinished is re-run elsewhere when its lease expires);
+//! * a (re)connecting worker does not re-push every unfinished job (N workers restarting would deliver each
+//!   job N times); the reconciler pushes only what Postgres says is not in Redis (`job.pushed_at`).
 
 use std::{
     sync::Arc,
@@ -333,7 +339,10 @@ async fn run_claimed(
                     tracing::error!(error = %message, "job failed permanently");
                     super::fail_dependents(&ctx.db, job_id).await;
                 }
-                Ok(_) => {
+                Ok(None) => {
+                    tracing::warn!(error = %message, "job attempt failed after losing its lease; the new holder decides");
+                }
+                Ok(Some(_)) => {
                     metrics::counter!("job_retries_total", "queue" => queue.to_string(), "kind" => kind.clone())
                         .increment(1);
                     tracing::warn!(
