@@ -18,7 +18,9 @@ pub mod csrf;
 pub mod email_token;
 pub mod password;
 pub mod rate_limit;
+pub mod redirect;
 pub mod session;
+pub mod signin;
 pub mod users;
 
 use hmac::{KeyInit, Mac};

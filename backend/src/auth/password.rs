@@ -4,8 +4,19 @@
 //! rules, no truncation or case folding; refused when on the bundled common-password list (also after removing
 //! leading/trailing digits and symbols), made of three or fewer distinct characters, or equal to the email.
 //! Hashing (AU1): argon2id, m = 19 MiB, t = 2, p = 1, 16-byte random salt, PHC string.
+//!
+//! Every hash and verification takes a slot of one process-wide limit ([`configure`]; `PASSWORD_HASH_CONCURRENCY`,
+//! 19 MiB each): a request that cannot get a slot within `PASSWORD_HASH_WAIT_MS` is refused with [`Busy`]
+//! (answered 503 with `Retry-After`), so parallel sign-ins and password changes cannot exhaust a replica's memory.
 
-use std::{collections::HashSet, sync::OnceLock};
+use std::{
+    collections::HashSet,
+    sync::{
+        Arc, OnceLock,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
 
@@ -121,6 +132,112 @@ pub fn verify_blocking(password: &str, phc: &str) -> bool {
     }
 }
 
+/// Memory one hash or verification allocates (m = 19 MiB).
+pub const MIB_PER_HASH: usize = 19;
+/// Default number of hashes/verifications a process runs at once (4 × 19 MiB = 76 MiB).
+pub const DEFAULT_CONCURRENCY: usize = 4;
+/// Default longest wait for a slot before the request is refused as busy.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(2);
+
+/// The process-wide limit on concurrent argon2 work.
+struct Limiter {
+    slots: Arc<tokio::sync::Semaphore>,
+    size: usize,
+    wait: Duration,
+    in_flight: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+static LIMITER: OnceLock<Limiter> = OnceLock::new();
+
+fn limiter() -> &'static Limiter {
+    LIMITER.get_or_init(|| Limiter::new(DEFAULT_CONCURRENCY, DEFAULT_WAIT))
+}
+
+impl Limiter {
+    fn new(size: usize, wait: Duration) -> Self {
+        let size = size.max(1);
+        Self {
+            slots: Arc::new(tokio::sync::Semaphore::new(size)),
+            size,
+            wait,
+            in_flight: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
+        }
+    }
+}
+
+/// Sets the process-wide limit: at most `concurrency` hashes/verifications at once, each waiting at most `wait`
+/// for a slot. Call once at start-up, before the first hash; later calls (and calls after a hash already used
+/// the defaults) change nothing and return false.
+pub fn configure(concurrency: usize, wait: Duration) -> bool {
+    LIMITER.set(Limiter::new(concurrency, wait)).is_ok()
+}
+
+/// The configured number of slots.
+pub fn concurrency() -> usize {
+    limiter().size
+}
+
+/// The most hashes/verifications that ran at the same time in this process so far.
+pub fn peak_in_flight() -> usize {
+    limiter().peak.load(Ordering::Relaxed)
+}
+
+/// Every slot stayed taken for the whole wait: try again after `retry_after_secs`.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("password hashing is at capacity; try again in {retry_after_secs} s")]
+pub struct Busy {
+    pub retry_after_secs: u64,
+}
+
+/// Why [`hash`] produced no hash.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    #[error(transparent)]
+    Busy(#[from] Busy),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// Runs `work` on a blocking thread inside a slot of the limit. The slot is held until the work has finished,
+/// even when the caller stops waiting (a dropped request still uses its memory until argon2 returns).
+async fn limited<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<anyhow::Result<T>, Busy> {
+    let l = limiter();
+    let permit = match tokio::time::timeout(l.wait, l.slots.clone().acquire_owned()).await {
+        Ok(Ok(permit)) => permit,
+        _ => {
+            metrics::counter!("password_hash_busy_total").increment(1);
+            tracing::warn!(
+                slots = l.size,
+                "password hashing at capacity; request refused"
+            );
+            return Err(Busy {
+                retry_after_secs: l.wait.as_secs().max(1) + 1,
+            });
+        }
+    };
+    /// Counts the work in flight until it ends (also on a panic), together with its slot.
+    struct InFlight(#[expect(dead_code, reason = "held for its Drop")] tokio::sync::OwnedSemaphorePermit);
+    impl Drop for InFlight {
+        fn drop(&mut self) {
+            limiter().in_flight.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+    let now = l.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+    l.peak.fetch_max(now, Ordering::Relaxed);
+    let slot = InFlight(permit);
+    let result = crate::telemetry::spawn_blocking_in_span(move || {
+        let out = work();
+        drop(slot);
+        out
+    })
+    .await;
+    Ok(result.map_err(anyhow::Error::from))
+}
+
 static DUMMY: OnceLock<String> = OnceLock::new();
 
 /// A real hash of a random password, verified against when the account does not exist (AU7).
@@ -128,31 +245,41 @@ fn dummy_hash() -> &'static str {
     DUMMY.get_or_init(|| hash_blocking(&crate::auth::random_secret()).unwrap_or_default())
 }
 
-/// Hashes on a blocking thread.
+/// Hashes on a blocking thread, inside the process-wide limit.
 ///
 /// # Errors
-/// Random-generator failure or a cancelled blocking task.
-pub async fn hash(password: String) -> anyhow::Result<String> {
-    crate::telemetry::spawn_blocking_in_span(move || hash_blocking(&password)).await?
+/// [`HashError::Busy`] when no slot came free in time; random-generator failure or a cancelled blocking task.
+pub async fn hash(password: String) -> Result<String, HashError> {
+    Ok(limited(move || hash_blocking(&password)).await???)
 }
 
-/// Verifies on a blocking thread. With `phc = None` (unknown account) it verifies against a dummy hash and
-/// returns false, taking the same time as a real check.
-pub async fn verify(password: String, phc: Option<String>) -> bool {
-    crate::telemetry::spawn_blocking_in_span(move || match phc {
+/// Verifies on a blocking thread, inside the process-wide limit. With `phc = None` (unknown account) it verifies
+/// against a dummy hash and returns false, taking the same time as a real check. A failed blocking task counts
+/// as a mismatch.
+///
+/// # Errors
+/// [`Busy`] when no slot came free in time (nothing was checked).
+pub async fn verify(password: String, phc: Option<String>) -> Result<bool, Busy> {
+    let checked = limited(move || match phc {
         Some(h) => verify_blocking(&password, &h),
         None => {
             let _ = verify_blocking(&password, dummy_hash());
             false
         }
     })
-    .await
-    .unwrap_or(false)
+    .await?;
+    Ok(checked.unwrap_or(false))
 }
 
 /// Computes the dummy hash ahead of the first sign-in, so the first unknown-account check is not faster.
+/// Blocking (one argon2 hash): call it from a blocking thread or at start-up.
 pub fn warm_up() {
     let _ = dummy_hash();
+}
+
+/// Whether [`warm_up`] (or a first unknown-account check) has computed the dummy hash.
+pub fn is_warm() -> bool {
+    DUMMY.get().is_some()
 }
 
 #[cfg(test)]
