@@ -9,7 +9,9 @@ create table auth_attempt (
     account          text not null,
     client           text not null default '',
     outcome          text not null default 'pending' check (outcome in ('pending', 'failed', 'succeeded')),
-    created_at       timestamptz not null default now()
+    created_at       timestamptz not null default now(),
+    -- when the outcome was recorded (progressive delays run from here, not from the reservation)
+    finished_at      timestamptz
 );
 create index auth_attempt_account_idx on auth_attempt (account, created_at);
 create index auth_attempt_client_idx on auth_attempt (client, created_at);

@@ -40,6 +40,9 @@ pub const SIGNUPS_PER_IP_PER_HOUR: i64 = 10;
 pub const EMAILS_PER_ADDRESS_AND_IP_PER_HOUR: i64 = 3;
 pub const EMAILS_PER_IP_PER_HOUR: i64 = 20;
 const HOUR: Duration = Duration::from_secs(3600);
+/// How often, and how far apart, [`reserve`] tries to take its locks before refusing (about 1 s in all).
+const LOCK_TRIES: u32 = 40;
+const LOCK_RETRY: Duration = Duration::from_millis(25);
 
 /// What a reserved password check is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,11 +74,13 @@ impl Reservation {
     /// # Errors
     /// Database errors.
     pub async fn finish(self, db: &PgPool, succeeded: bool) -> sqlx::Result<()> {
-        sqlx::query("update auth_attempt set outcome = $2 where auth_attempt_id = $1")
-            .bind(self.id)
-            .bind(if succeeded { "succeeded" } else { "failed" })
-            .execute(db)
-            .await?;
+        sqlx::query(
+            "update auth_attempt set outcome = $2, finished_at = now() where auth_attempt_id = $1",
+        )
+        .bind(self.id)
+        .bind(if succeeded { "succeeded" } else { "failed" })
+        .execute(db)
+        .await?;
         Ok(())
     }
 
@@ -119,19 +124,33 @@ pub async fn reserve(
     client: &str,
 ) -> sqlx::Result<Result<Reservation, u64>> {
     let account = email.trim().to_lowercase();
-    let mut tx = db.begin().await?;
-    // Serialises the count-then-insert per account and per client (always in this order: no deadlock).
-    sqlx::query("select pg_advisory_xact_lock(hashtextextended('vortex/auth-account/' || $1, 0))")
+    // Serialises the count-then-insert per account and per client. The locks are only tried, and the
+    // connection is given back between tries: parallel requests for one account wait without holding pool
+    // connections, and when the locks stay taken the request is refused (fail closed) instead of queueing.
+    let mut tx = None;
+    for _ in 0..LOCK_TRIES {
+        let mut t = db.begin().await?;
+        let locked: bool = sqlx::query_scalar(
+            r#"select pg_try_advisory_xact_lock(hashtextextended('vortex/auth-account/' || $1, 0))
+                  and pg_try_advisory_xact_lock(hashtextextended('vortex/auth-client/' || $2, 0))"#,
+        )
         .bind(&account)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("select pg_advisory_xact_lock(hashtextextended('vortex/auth-client/' || $1, 0))")
         .bind(client)
-        .execute(&mut *tx)
+        .fetch_one(&mut *t)
         .await?;
+        if locked {
+            tx = Some(t);
+            break;
+        }
+        drop(t);
+        tokio::time::sleep(LOCK_RETRY).await;
+    }
+    let Some(mut tx) = tx else {
+        return Ok(Err(1));
+    };
     let window = SIGNIN_WINDOW.as_secs_f64();
     // Failures of this account from this client since the later of: the window start, the account's last
-    // password change, this client's last success on this account.
+    // password change, this client's last success on this account; and how long ago the last one ended.
     let (failures, last_failure_age, known): (i64, Option<f64>, bool) = sqlx::query_as(
         r#"with since as (
                select greatest(
@@ -140,7 +159,8 @@ pub async fn reserve(
                    coalesce((select max(created_at) from auth_attempt
                              where account = $1 and client = $2 and outcome = 'succeeded'), '-infinity')) as t)
            select count(*),
-                  extract(epoch from now() - max(created_at))::float8,
+                  -- a check still running counts as failing now
+                  extract(epoch from now() - max(coalesce(finished_at, now())))::float8,
                   exists (select 1 from auth_attempt where account = $1 and client = $2 and outcome = 'succeeded'
                           and created_at > now() - make_interval(secs => $4))
            from auth_attempt, since
@@ -159,9 +179,7 @@ pub async fn reserve(
         return Ok(Err(ceil_secs(delay - age)));
     }
     // Failures since the window start (or the last password change), with the age of the oldest one.
-    let count = async |by_account: bool| -> sqlx::Result<(i64, Option<f64>)> {
-        sqlx::query_as(
-            r#"with since as (
+    let count = r#"with since as (
                    select greatest(
                        now() - make_interval(secs => $3),
                        case when $4 then coalesce((select max(password_changed_at) from app_user
@@ -170,24 +188,28 @@ pub async fn reserve(
                select count(*), extract(epoch from now() - min(created_at))::float8
                from auth_attempt, since
                where (case when $4 then account = $1 else client = $2 end)
-                 and outcome in ('pending', 'failed') and created_at > since.t"#,
-        )
+                 and outcome in ('pending', 'failed') and created_at > since.t"#;
+    let by_account: (i64, Option<f64>) = sqlx::query_as(count)
         .bind(&account)
         .bind(client)
         .bind(window)
-        .bind(by_account)
-        .fetch_one(db)
-        .await
-    };
+        .bind(true)
+        .fetch_one(&mut *tx)
+        .await?;
+    let by_client: (i64, Option<f64>) = sqlx::query_as(count)
+        .bind(&account)
+        .bind(client)
+        .bind(window)
+        .bind(false)
+        .fetch_one(&mut *tx)
+        .await?;
     let over = |(n, oldest_age): (i64, Option<f64>), limit: i64| {
         (n >= limit).then(|| ceil_secs(window - oldest_age.unwrap_or(0.0)))
     };
-    if !known
-        && let Some(wait) = over(count(true).await?, FAILURES_PER_ACCOUNT_FROM_UNKNOWN_CLIENTS)
-    {
+    if !known && let Some(wait) = over(by_account, FAILURES_PER_ACCOUNT_FROM_UNKNOWN_CLIENTS) {
         return Ok(Err(wait));
     }
-    if let Some(wait) = over(count(false).await?, SIGNIN_FAILURES_PER_IP) {
+    if let Some(wait) = over(by_client, SIGNIN_FAILURES_PER_IP) {
         return Ok(Err(wait));
     }
     if kind == Kind::Reauth {

@@ -41,9 +41,7 @@ pub fn same_origin_path(base: &Url, next: &str) -> Option<String> {
         out.push_str(q);
     }
     // Url serialises ASCII only; checked anyway, because this goes into a Location header.
-    out.bytes()
-        .all(|b| b.is_ascii_graphic())
-        .then_some(out)
+    out.bytes().all(|b| b.is_ascii_graphic()).then_some(out)
 }
 
 fn is_auth_page(path: &str) -> bool {
@@ -102,13 +100,19 @@ mod tests {
         ] {
             assert_eq!(after_signin(&base(), next), "/account", "{next:?}");
         }
-        assert_eq!(after_signin(&base(), &format!("/{}", "a".repeat(3000))), "/account");
+        assert_eq!(
+            after_signin(&base(), &format!("/{}", "a".repeat(3000))),
+            "/account"
+        );
     }
 
     #[test]
     fn control_and_non_ascii_characters_come_back_percent_encoded() {
         assert_eq!(after_signin(&base(), "/a\u{7}b"), "/a%07b");
-        assert_eq!(after_signin(&base(), "/zürich?q=ü"), "/z%C3%BCrich?q=%C3%BC");
+        assert_eq!(
+            after_signin(&base(), "/zürich?q=ü"),
+            "/z%C3%BCrich?q=%C3%BC"
+        );
         assert_eq!(after_signin(&base(), "/a b"), "/a%20b");
     }
 }

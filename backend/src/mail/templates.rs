@@ -102,7 +102,11 @@ pub struct PasswordChange {
 ///
 /// # Errors
 /// Template rendering errors.
-pub fn password_changed(name: &str, link: &str, change: PasswordChange) -> anyhow::Result<Rendered> {
+pub fn password_changed(
+    name: &str,
+    link: &str,
+    change: PasswordChange,
+) -> anyhow::Result<Rendered> {
     let subject = if change.reset {
         "Your Vortex password was reset"
     } else {

@@ -946,7 +946,9 @@ pub async fn create_or_promote_admin(
     })?;
     password::check_policy(&password, &email)
         .map_err(|p| anyhow::anyhow!("password: {}", p.message()))?;
-    let hash = password::hash(password).await.map_err(anyhow::Error::from)?;
+    let hash = password::hash(password)
+        .await
+        .map_err(anyhow::Error::from)?;
     let mut tx = ctx.db.begin().await?;
     let user_id = users::insert(&mut tx, &email, "", &hash, Role::Admin)
         .await?
