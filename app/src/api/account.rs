@@ -151,12 +151,11 @@ pub(crate) mod ssr {
             if v.starts_with(api_token::PREFIX) && v.len() == api_token::PREFIX.len() + 64 {
                 new_token = Some(v);
             }
-            if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
-                if let Ok(h) =
+            if let Some(resp) = use_context::<leptos_axum::ResponseOptions>()
+                && let Ok(h) =
                     http::HeaderValue::from_str(&api_token::flash_cookie(&ctx.settings, "", 0))
-                {
-                    resp.append_header(http::header::SET_COOKIE, h);
-                }
+            {
+                resp.append_header(http::header::SET_COOKIE, h);
             }
         }
         Ok(AccountView {
