@@ -159,8 +159,10 @@ pub async fn reserve(
                    coalesce((select max(created_at) from auth_attempt
                              where account = $1 and client = $2 and outcome = 'succeeded'), '-infinity')) as t)
            select count(*),
-                  -- a check still running counts as failing now
-                  extract(epoch from now() - max(coalesce(finished_at, now())))::float8,
+                  -- a check still running counts as failing now (for at most a minute: a reservation whose
+                  -- process died never finishes)
+                  extract(epoch from now() - max(coalesce(finished_at,
+                      least(now(), created_at + interval '1 minute'))))::float8,
                   exists (select 1 from auth_attempt where account = $1 and client = $2 and outcome = 'succeeded'
                           and created_at > now() - make_interval(secs => $4))
            from auth_attempt, since

@@ -43,20 +43,27 @@ async fn check(
             return Ok(Check::Limited { retry_after_secs });
         }
     };
-    match password::verify(password, stored_hash).await {
-        Ok(true) => {
-            reservation.finish(db, true).await?;
-            Ok(Check::Passed(()))
+    // Own task: the outcome is recorded even when the client goes away while argon2 runs (a dropped request
+    // would otherwise leave its reservation pending).
+    let db = db.clone();
+    let finished = tokio::spawn(async move {
+        match password::verify(password, stored_hash).await {
+            Ok(true) => {
+                reservation.finish(&db, true).await?;
+                Ok(Check::Passed(()))
+            }
+            Ok(false) => {
+                reservation.finish(&db, false).await?;
+                Ok(Check::Wrong)
+            }
+            Err(busy) => {
+                reservation.cancel(&db).await?;
+                Ok(Check::Busy(busy))
+            }
         }
-        Ok(false) => {
-            reservation.finish(db, false).await?;
-            Ok(Check::Wrong)
-        }
-        Err(busy) => {
-            reservation.cancel(db).await?;
-            Ok(Check::Busy(busy))
-        }
-    }
+    })
+    .await;
+    finished.unwrap_or_else(|e| Err(sqlx::Error::Protocol(format!("password check task: {e}"))))
 }
 
 /// Checks a sign-in. Unknown accounts are verified against a dummy hash (same time, same answer).
