@@ -55,6 +55,11 @@ impl Ctx {
         let mailer = Mailer::new(&settings).context("SMTP_URL")?;
         let jobs = JobQueue::new(db.clone(), &settings);
         let keys = Arc::new(AuthKeys::from_settings(&settings));
+        // One limit per process; the first context built (there is one per process outside tests) sets it.
+        crate::auth::password::configure(
+            settings.password_hash_concurrency,
+            settings.password_hash_wait,
+        );
         Ok(Self {
             keys,
             settings: Arc::new(settings),

@@ -299,6 +299,10 @@ pub struct Settings {
     pub session_idle: Duration,
     /// A session ends this long after sign-in, active or not.
     pub session_absolute: Duration,
+    /// Argon2 hashes/verifications one process runs at once (19 MiB each; `PASSWORD_HASH_CONCURRENCY`).
+    pub password_hash_concurrency: usize,
+    /// Longest wait for a free hashing slot before a request is answered 503 (`PASSWORD_HASH_WAIT_MS`).
+    pub password_hash_wait: Duration,
     pub log_level: String,
     pub log_format: LogFormat,
     pub cors_allowed_origins: Vec<String>,
@@ -740,6 +744,18 @@ impl Settings {
             Duration::from_secs(r.bounded("SESSION_IDLE_MINUTES", 30u64, 1, 1440) * 60);
         let session_absolute =
             Duration::from_secs(r.bounded("SESSION_ABSOLUTE_HOURS", 12u64, 1, 720) * 3600);
+        let password_hash_concurrency = r.bounded(
+            "PASSWORD_HASH_CONCURRENCY",
+            crate::auth::password::DEFAULT_CONCURRENCY,
+            1,
+            256,
+        );
+        let password_hash_wait = Duration::from_millis(r.bounded(
+            "PASSWORD_HASH_WAIT_MS",
+            u64::try_from(crate::auth::password::DEFAULT_WAIT.as_millis()).unwrap_or(2000),
+            0,
+            60_000,
+        ));
 
         let log_level = r.string("LOG_LEVEL", "info");
         if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
@@ -1001,6 +1017,8 @@ impl Settings {
             mail_file_dir,
             session_idle,
             session_absolute,
+            password_hash_concurrency,
+            password_hash_wait,
             log_level,
             log_format,
             cors_allowed_origins,

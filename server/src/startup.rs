@@ -36,6 +36,9 @@ impl Application {
         let listener = TcpListener::bind(ctx.settings.bind_addr).await?;
         let addr = listener.local_addr()?;
         let router = router(ctx, addr);
+        // The dummy hash that unknown-account sign-ins are checked against is computed now, in the background,
+        // so the first such check takes as long as any other (no timing tell right after a deploy).
+        tokio::task::spawn_blocking(backend::auth::password::warm_up);
         Ok(Self {
             listener,
             router,

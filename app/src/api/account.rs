@@ -144,23 +144,18 @@ pub(crate) mod ssr {
         // A freshly created token travels in a short-lived cookie; show it once and delete the cookie.
         let mut new_token = None;
         let flash = use_context::<http::request::Parts>().and_then(|parts| {
-            session::read_cookie(&parts.headers, "vortex_new_token").map(str::to_owned)
+            session::read_cookie(&parts.headers, api_token::flash_cookie_name(&ctx.settings))
+                .map(str::to_owned)
         });
         if let Some(v) = flash {
             if v.starts_with(api_token::PREFIX) && v.len() == api_token::PREFIX.len() + 64 {
                 new_token = Some(v);
             }
-            if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
-                let secure = if ctx.settings.secure_cookies() {
-                    "; Secure"
-                } else {
-                    ""
-                };
-                if let Ok(h) = http::HeaderValue::from_str(&format!(
-                    "vortex_new_token=; Path=/account; HttpOnly; SameSite=Strict; Max-Age=0{secure}"
-                )) {
-                    resp.append_header(http::header::SET_COOKIE, h);
-                }
+            if let Some(resp) = use_context::<leptos_axum::ResponseOptions>()
+                && let Ok(h) =
+                    http::HeaderValue::from_str(&api_token::flash_cookie(&ctx.settings, "", 0))
+            {
+                resp.append_header(http::header::SET_COOKIE, h);
             }
         }
         Ok(AccountView {

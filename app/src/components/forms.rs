@@ -89,6 +89,7 @@ pub fn message_for(code: &str) -> Option<&'static str> {
         "token_scope" => "Choose a scope for the token.",
         "token_expiry" => "The expiry must be between 1 and 3650 days, or never.",
         "token_exists" => "You already have a token with that name.",
+        "token_unverified" => "Confirm your email address before creating API tokens.",
         "password_short" => "Use at least 12 characters for the password.",
         "password_long" => "Use at most 128 characters for the password.",
         "password_common" => {

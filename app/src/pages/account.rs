@@ -63,7 +63,7 @@ fn AccountSections(a: AccountView) -> impl IntoView {
     view! {
         <Show when=move || !verified>
             <div class="card notice" id="verify-banner">
-                <p>"Your email address is not confirmed yet. Until it is, you cannot run backtests or paper trading."</p>
+                <p>"Your email address is not confirmed yet. Until it is, you cannot run backtests or paper trading, or create API tokens."</p>
                 <form method="post" action="/account/verification"><CsrfField />
                     <button class="button" type="submit">"Send a new confirmation link"</button>
                 </form>
@@ -91,7 +91,7 @@ fn AccountSections(a: AccountView) -> impl IntoView {
                     <CsrfField />
                     <label>"Current password" <input type="password" name="current_password" autocomplete="current-password" required maxlength="128" /></label>
                     <label>"New password" <input type="password" name="new_password" autocomplete="new-password" required minlength="12" maxlength="128" /></label>
-                    <label class="check"><input type="checkbox" name="sign_out_others" value="on" checked /> "Sign out my other sessions"</label>
+                    <label class="check"><input type="checkbox" name="sign_out_others" value="on" checked /> "Sign out everywhere: end my other sessions and revoke my API tokens"</label>
                     <button class="button" type="submit">"Change password"</button>
                 </form>
             </section>
@@ -132,6 +132,7 @@ fn AccountSections(a: AccountView) -> impl IntoView {
                     <option value="read_write">"read-write"</option>
                 </select></label>
                 <label>"Expires in (days)" <input type="number" name="expires_in_days" min="1" max="3650" value="90" /></label>
+                <label>"Current password" <input type="password" name="current_password" autocomplete="current-password" required maxlength="128" /></label>
                 <button class="button" type="submit">"Create token"</button>
             </form>
             <div class="table-wrap"><table>

@@ -122,6 +122,48 @@ pub async fn revoke(db: &PgPool, user_id: Uuid, token_id: Uuid) -> sqlx::Result<
     .await
 }
 
+/// Revokes every live token of `user_id` (password reset, "sign out everywhere"). Returns how many.
+///
+/// # Errors
+/// Database errors.
+pub async fn revoke_all(db: impl sqlx::PgExecutor<'_>, user_id: Uuid) -> sqlx::Result<u64> {
+    let r = sqlx::query(
+        "update api_token set revoked_at = now() where user_id = $1 and revoked_at is null",
+    )
+    .bind(user_id)
+    .execute(db)
+    .await?;
+    Ok(r.rows_affected())
+}
+
+/// The cookie that carries a new token's secret to the one page view that shows it: `__Host-` prefixed (which
+/// requires `Secure` and `Path=/`) whenever the site is served over HTTPS, like the session cookie.
+pub fn flash_cookie_name(settings: &crate::settings::Settings) -> &'static str {
+    if settings.secure_cookies() {
+        "__Host-vortex_new_token"
+    } else {
+        "vortex_new_token"
+    }
+}
+
+/// `Set-Cookie` for the new-token flash cookie (`max_age_secs = 0` deletes it): HttpOnly, SameSite=Strict,
+/// `Path=/` (required by `__Host-`), short-lived.
+pub fn flash_cookie(
+    settings: &crate::settings::Settings,
+    value: &str,
+    max_age_secs: u64,
+) -> String {
+    format!(
+        "{}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{}",
+        flash_cookie_name(settings),
+        if settings.secure_cookies() {
+            "; Secure"
+        } else {
+            ""
+        }
+    )
+}
+
 /// Authenticates a bearer secret. `Ok(None)` for unknown, revoked or expired tokens and disabled users.
 ///
 /// # Errors

@@ -1,7 +1,8 @@
 //! Accounts and access control (OWASP ASVS L2; RELIABILITY.md §1.1–1.2).
 //!
-//! * Passwords: argon2id (m = 19 MiB, t = 2, p = 1), hashed off the async threads; unknown accounts are
-//!   checked against a dummy hash so timing does not reveal which emails exist ([`password`]).
+//! * Passwords: argon2id (m = 19 MiB, t = 2, p = 1), hashed off the async threads within a process-wide limit;
+//!   unknown accounts are checked against a dummy hash so timing does not reveal which emails exist
+//!   ([`password`]).
 //! * Browser sessions: an HS256 JWT in an `HttpOnly; SameSite=Lax` cookie (`__Host-` + `Secure` over HTTPS)
 //!   naming a `user_session` row that is checked on every request, so sign-out, revocation and password changes
 //!   take effect at once; idle and absolute timeouts are enforced by the row ([`session`]).
@@ -9,7 +10,10 @@
 //!   plus a Fetch-Metadata/Origin check ([`csrf`]).
 //! * API tokens for the REST API, stored as SHA-256 hashes; never accepted as a browser session and the session
 //!   cookie is never accepted by the API ([`api_token`]).
-//! * Rate limits on sign-in, sign-up and email-sending requests, counted from the audit trail ([`rate_limit`]).
+//! * Rate limits on password checks (reserved before argon2 runs, keyed on account + client, progressive delay),
+//!   sign-up and email-sending requests ([`rate_limit`], [`signin`]); one process-wide limit on concurrent
+//!   argon2 work ([`password`]).
+//! * Post-sign-in redirects stay on this site ([`redirect`]).
 //! * The audit trail ([`audit`]).
 
 pub mod api_token;
@@ -18,7 +22,9 @@ pub mod csrf;
 pub mod email_token;
 pub mod password;
 pub mod rate_limit;
+pub mod redirect;
 pub mod session;
+pub mod signin;
 pub mod users;
 
 use hmac::{KeyInit, Mac};

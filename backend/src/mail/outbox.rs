@@ -68,15 +68,24 @@ pub async fn pending(db: &PgPool, email_id: Uuid) -> sqlx::Result<Option<Outgoin
     )
 }
 
-/// Records a successful delivery.
+/// What replaces the secret of a one-time link (`token=<64 hex digits>`) once its email has been sent.
+pub const REDACTED_TOKEN: &str = "token=redacted";
+
+/// Records a successful delivery, and removes the secrets of one-time links (verification, password reset)
+/// from the stored bodies: once sent, the outbox must not be a second place to read a live link from (backups,
+/// admins, a database leak).
 ///
 /// # Errors
 /// Database errors.
 pub async fn mark_sent(conn: &mut PgConnection, email_id: Uuid) -> sqlx::Result<()> {
     sqlx::query(
-        "update email_outbox set status = 'sent', sent_at = now(), attempts = attempts + 1, last_error = null where email_id = $1",
+        r#"update email_outbox set status = 'sent', sent_at = now(), attempts = attempts + 1, last_error = null,
+               body_text = regexp_replace(body_text, 'token=[0-9a-fA-F]{64}', $2, 'g'),
+               body_html = regexp_replace(body_html, 'token=[0-9a-fA-F]{64}', $2, 'g')
+           where email_id = $1"#,
     )
     .bind(email_id)
+    .bind(REDACTED_TOKEN)
     .execute(conn)
     .await?;
     Ok(())

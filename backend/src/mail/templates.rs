@@ -29,9 +29,11 @@ macro_rules! email {
     };
 }
 
-email!(verify_email, "mail/verify_email.html", "mail/verify_email.txt", "verify_email", { name: &'a str, link: &'a str });
+email!(verify_email, "mail/verify_email.html", "mail/verify_email.txt", "verify_email", { link: &'a str });
 email!(reset_password, "mail/reset_password.html", "mail/reset_password.txt", "reset_password", { name: &'a str, link: &'a str });
-email!(password_changed, "mail/password_changed.html", "mail/password_changed.txt", "password_changed", { name: &'a str, link: &'a str });
+email!(password_changed, "mail/password_changed.html", "mail/password_changed.txt", "password_changed", {
+    name: &'a str, link: &'a str, reset: bool, everywhere: bool, sessions_ended: u64, tokens_revoked: u64,
+});
 email!(signup_existing, "mail/signup_existing.html", "mail/signup_existing.txt", "signup_existing", { link: &'a str });
 
 fn render(
@@ -48,25 +50,18 @@ fn render(
     })
 }
 
-/// "Confirm your email address".
+/// "Confirm your email address". Carries no display name: anyone can sign up with any address, so a name
+/// chosen by the person signing up must not reach the address's owner.
 ///
 /// # Errors
 /// Template rendering errors.
-pub fn verify(name: &str, link: &str) -> anyhow::Result<Rendered> {
+pub fn verify(link: &str) -> anyhow::Result<Rendered> {
     let subject = "Confirm your email address for Vortex";
     render(
         subject,
         verify_email::KEY,
-        &verify_email::Html {
-            subject,
-            name,
-            link,
-        },
-        &verify_email::Text {
-            subject,
-            name,
-            link,
-        },
+        &verify_email::Html { subject, link },
+        &verify_email::Text { subject, link },
     )
 }
 
@@ -92,12 +87,37 @@ pub fn reset(name: &str, link: &str) -> anyhow::Result<Rendered> {
     )
 }
 
-/// "Your password was changed".
+/// What happened to the account's access when its password changed, for [`password_changed`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PasswordChange {
+    /// Reset through an emailed link (else changed while signed in).
+    pub reset: bool,
+    /// Every session ended and every API token revoked.
+    pub everywhere: bool,
+    pub sessions_ended: u64,
+    pub tokens_revoked: u64,
+}
+
+/// "Your password was changed", saying whether sessions and API tokens were ended.
 ///
 /// # Errors
 /// Template rendering errors.
-pub fn password_changed(name: &str, link: &str) -> anyhow::Result<Rendered> {
-    let subject = "Your Vortex password was changed";
+pub fn password_changed(
+    name: &str,
+    link: &str,
+    change: PasswordChange,
+) -> anyhow::Result<Rendered> {
+    let subject = if change.reset {
+        "Your Vortex password was reset"
+    } else {
+        "Your Vortex password was changed"
+    };
+    let PasswordChange {
+        reset,
+        everywhere,
+        sessions_ended,
+        tokens_revoked,
+    } = change;
     render(
         subject,
         password_changed::KEY,
@@ -105,11 +125,19 @@ pub fn password_changed(name: &str, link: &str) -> anyhow::Result<Rendered> {
             subject,
             name,
             link,
+            reset,
+            everywhere,
+            sessions_ended,
+            tokens_revoked,
         },
         &password_changed::Text {
             subject,
             name,
             link,
+            reset,
+            everywhere,
+            sessions_ended,
+            tokens_revoked,
         },
     )
 }
@@ -132,7 +160,12 @@ pub fn signup_existing(link: &str) -> anyhow::Result<Rendered> {
 mod tests {
     #[test]
     fn templates_render_both_parts_and_escape_names() {
-        let r = super::verify("<b>Ann</b>", "https://v.example/verify-email?token=abc").unwrap();
+        let r = super::password_changed(
+            "<b>Ann</b>",
+            "https://v.example/verify-email?token=abc",
+            super::PasswordChange::default(),
+        )
+        .unwrap();
         assert!(
             !r.html.contains("<b>Ann") && r.html.contains("&#60;b&#62;Ann"),
             "{}",

@@ -18,7 +18,9 @@ use backend::{
         audit::{self, Entry, event},
         csrf,
         email_token::{self, Purpose},
-        password, rate_limit, session, users,
+        password, rate_limit, redirect, session,
+        signin::{self, Check},
+        users,
     },
     mail::{outbox, templates},
 };
@@ -46,9 +48,6 @@ pub fn router() -> Router<AppState> {
         .route("/account/tokens", post(create_token))
         .route("/account/tokens/{token_id}/revoke", post(revoke_token))
 }
-
-/// The cookie that carries a newly created API token to the page that shows it once.
-pub const NEW_TOKEN_COOKIE: &str = "vortex_new_token";
 
 type Result<T = Response, E = Response> = std::result::Result<T, E>;
 
@@ -91,18 +90,28 @@ fn too_many(retry_after: u64) -> Response {
     r
 }
 
-fn to(path: &str) -> Response {
-    Redirect::to(path).into_response()
+/// Every password-hashing slot stayed busy: 503 with `Retry-After` (nothing was checked or changed).
+fn busy(b: password::Busy) -> Response {
+    let mut r = html_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Busy",
+        "Too many password checks are running right now. Please try again in a few seconds.",
+    );
+    if let Ok(v) = HeaderValue::from_str(&b.retry_after_secs.to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
 }
 
-/// Only same-site relative paths are accepted as a post-sign-in destination (no open redirect).
-fn safe_next(next: &str) -> &str {
-    let ok = next.starts_with('/')
-        && !next.starts_with("//")
-        && !next.contains(['\\', '\r', '\n'])
-        && !next.starts_with("/signin")
-        && !next.starts_with("/signout");
-    if ok { next } else { "/account" }
+fn hash_error(e: password::HashError) -> Response {
+    match e {
+        password::HashError::Busy(b) => busy(b),
+        password::HashError::Internal(e) => internal(e),
+    }
+}
+
+fn to(path: &str) -> Response {
+    Redirect::to(path).into_response()
 }
 
 fn link(state: &AppState, path: &str, token: &str) -> String {
@@ -202,7 +211,7 @@ async fn sign_up(
     if let Err(p) = password::check_policy(&f.password, &email) {
         return Ok(to(&format!("/signup?error={}", p.code())));
     }
-    let hash = password::hash(f.password).await.map_err(internal)?;
+    let hash = password::hash(f.password).await.map_err(hash_error)?;
     let mut tx = db.begin().await.map_err(db_error)?;
     let created = users::insert(&mut tx, &email, &display_name, &hash, Role::Trader)
         .await
@@ -213,8 +222,8 @@ async fn sign_up(
             let token = email_token::create(&mut tx, user_id, Purpose::VerifyEmail)
                 .await
                 .map_err(db_error)?;
-            let rendered = templates::verify(&display_name, &link(&state, "/verify-email", &token))
-                .map_err(internal)?;
+            let rendered =
+                templates::verify(&link(&state, "/verify-email", &token)).map_err(internal)?;
             queue_email(&state, &mut tx, Some(user_id), &email, rendered, rid).await?
         }
         None => {
@@ -266,34 +275,14 @@ async fn sign_in(
     if email.is_empty() || email.len() > 254 || f.password.chars().count() > password::MAX_CHARS {
         return Ok(to("/signin?error=invalid"));
     }
-    if let Err(retry) = rate_limit::check_signin(&ctx.db, &email, &meta.ip)
+    let user = match signin::sign_in(&ctx.db, &email, f.password, &meta)
         .await
         .map_err(db_error)?
     {
-        tracing::warn!(client_ip = %meta.ip, "sign-in rate limited");
-        return Ok(too_many(retry));
-    }
-    let found = users::find_for_signin(&ctx.db, &email)
-        .await
-        .map_err(db_error)?;
-    let (user, hash) = match found {
-        Some((u, h)) if !u.disabled => (Some(u), Some(h)),
-        _ => (None, None),
-    };
-    let ok = password::verify(f.password, hash).await;
-    let Some(user) = user.filter(|_| ok) else {
-        audit::record_now(
-            &ctx.db,
-            &meta,
-            Entry {
-                event: event::SIGNIN_FAILED,
-                subject_email: Some(&email),
-                ..Entry::default()
-            },
-        )
-        .await
-        .map_err(db_error)?;
-        return Ok(to("/signin?error=invalid"));
+        Check::Passed(user) => user,
+        Check::Wrong => return Ok(to("/signin?error=invalid")),
+        Check::Limited { retry_after_secs } => return Ok(too_many(retry_after_secs)),
+        Check::Busy(b) => return Ok(busy(b)),
     };
     let new = session::create(&ctx.db, &ctx.keys, &ctx.settings, user.user_id, &meta)
         .await
@@ -313,7 +302,7 @@ async fn sign_in(
     .map_err(db_error)?;
     Ok((
         AppendHeaders(session_cookies(&state, &new.token)),
-        Redirect::to(safe_next(&f.next)),
+        Redirect::to(&redirect::after_signin(&ctx.settings.public_url, &f.next)),
     )
         .into_response())
 }
@@ -415,8 +404,7 @@ async fn resend_verification(
     let token = email_token::create(&mut tx, user.user_id, Purpose::VerifyEmail)
         .await
         .map_err(db_error)?;
-    let rendered = templates::verify(&user.display_name, &link(&state, "/verify-email", &token))
-        .map_err(internal)?;
+    let rendered = templates::verify(&link(&state, "/verify-email", &token)).map_err(internal)?;
     let job = queue_email(
         &state,
         &mut tx,
@@ -517,7 +505,8 @@ pub struct ResetForm {
     password: String,
 }
 
-/// `POST /auth/reset-password`: single use; ends every session of the account.
+/// `POST /auth/reset-password`: single use; ends every session and revokes every API token of the account
+/// (whoever had access before the reset keeps none of it), audited and said in the notification mail.
 async fn reset_password(
     State(state): State<AppState>,
     Meta(meta): Meta,
@@ -541,7 +530,7 @@ async fn reset_password(
             p.code()
         )));
     }
-    let hash = password::hash(f.password).await.map_err(internal)?;
+    let hash = password::hash(f.password).await.map_err(hash_error)?;
     let mut tx = db.begin().await.map_err(db_error)?;
     if email_token::consume(&mut tx, token, Purpose::ResetPassword)
         .await
@@ -556,10 +545,22 @@ async fn reset_password(
     let ended = session::revoke_all(&mut *tx, user_id, None)
         .await
         .map_err(db_error)?;
+    let tokens = api_token::revoke_all(&mut *tx, user_id)
+        .await
+        .map_err(db_error)?;
     let mut url = state.ctx.settings.public_url.clone();
     url.set_path("/forgot-password");
-    let rendered =
-        templates::password_changed(&user.display_name, url.as_str()).map_err(internal)?;
+    let rendered = templates::password_changed(
+        &user.display_name,
+        url.as_str(),
+        templates::PasswordChange {
+            reset: true,
+            everywhere: true,
+            sessions_ended: ended,
+            tokens_revoked: tokens,
+        },
+    )
+    .map_err(internal)?;
     let job = queue_email(
         &state,
         &mut tx,
@@ -575,7 +576,7 @@ async fn reset_password(
         Entry {
             user_id: Some(user_id),
             event: event::PASSWORD_RESET,
-            detail: json!({ "sessions_ended": ended }),
+            detail: json!({ "sessions_ended": ended, "tokens_revoked": tokens }),
             ..Entry::default()
         },
     )
@@ -646,42 +647,38 @@ async fn change_password(
     Form(f): Form<PasswordForm>,
 ) -> Result {
     let ctx = &state.ctx;
-    if let Err(retry) = rate_limit::check_signin(&ctx.db, &user.email, &meta.ip)
-        .await
-        .map_err(db_error)?
+    match signin::confirm_password(
+        &ctx.db,
+        user.user_id,
+        &user.email,
+        f.current_password,
+        &meta,
+        "password_change",
+    )
+    .await
+    .map_err(db_error)?
     {
-        return Ok(too_many(retry));
-    }
-    let stored = backend::auth::users::password_hash(&ctx.db, user.user_id)
-        .await
-        .map_err(db_error)?;
-    if !password::verify(f.current_password, stored).await {
-        audit::record_now(
-            &ctx.db,
-            &meta,
-            Entry {
-                user_id: Some(user.user_id),
-                event: event::SIGNIN_FAILED,
-                subject_email: Some(&user.email),
-                detail: json!({ "during": "password_change" }),
-                ..Entry::default()
-            },
-        )
-        .await
-        .map_err(db_error)?;
-        return Ok(to("/account?error=current_password#password"));
+        Check::Passed(()) => {}
+        Check::Wrong => return Ok(to("/account?error=current_password#password")),
+        Check::Limited { retry_after_secs } => return Ok(too_many(retry_after_secs)),
+        Check::Busy(b) => return Ok(busy(b)),
     }
     if let Err(p) = password::check_policy(&f.new_password, &user.email) {
         return Ok(to(&format!("/account?error={}#password", p.code())));
     }
-    let hash = password::hash(f.new_password).await.map_err(internal)?;
+    let hash = password::hash(f.new_password).await.map_err(hash_error)?;
     let mut tx = ctx.db.begin().await.map_err(db_error)?;
     users::set_password(&mut tx, user.user_id, &hash)
         .await
         .map_err(db_error)?;
     let sign_out_others = f.sign_out_others.is_some();
-    // The current session is always replaced (new id after a privilege change); the others only on request.
+    // The current session is always replaced (new id after a privilege change); the other sessions and the API
+    // tokens only on request ("sign out everywhere").
+    let mut tokens = 0;
     let ended = if sign_out_others {
+        tokens = api_token::revoke_all(&mut *tx, user.user_id)
+            .await
+            .map_err(db_error)?;
         session::revoke_all(&mut *tx, user.user_id, None)
             .await
             .map_err(db_error)?
@@ -697,8 +694,17 @@ async fn change_password(
     };
     let mut url = ctx.settings.public_url.clone();
     url.set_path("/forgot-password");
-    let rendered =
-        templates::password_changed(&user.display_name, url.as_str()).map_err(internal)?;
+    let rendered = templates::password_changed(
+        &user.display_name,
+        url.as_str(),
+        templates::PasswordChange {
+            reset: false,
+            everywhere: sign_out_others,
+            sessions_ended: ended,
+            tokens_revoked: tokens,
+        },
+    )
+    .map_err(internal)?;
     let job = queue_email(
         &state,
         &mut tx,
@@ -714,7 +720,11 @@ async fn change_password(
         Entry {
             user_id: Some(user.user_id),
             event: event::PASSWORD_CHANGED,
-            detail: json!({ "sign_out_others": sign_out_others, "sessions_ended": ended }),
+            detail: json!({
+                "sign_out_others": sign_out_others,
+                "sessions_ended": ended,
+                "tokens_revoked": tokens,
+            }),
             ..Entry::default()
         },
     )
@@ -787,10 +797,13 @@ pub struct CreateTokenForm {
     scope: String,
     #[serde(default)]
     expires_in_days: String,
+    #[serde(default)]
+    current_password: String,
 }
 
-/// `POST /account/tokens`: the secret is shown once, on the next page view (a short-lived HttpOnly cookie
-/// scoped to `/account` carries it there; the page clears it).
+/// `POST /account/tokens`: needs a confirmed email address and the current password (a session alone, e.g. a
+/// stolen cookie, cannot mint lasting access). The secret is shown once, on the next page view (a short-lived
+/// HttpOnly cookie carries it there; the page clears it).
 async fn create_token(
     State(state): State<AppState>,
     Meta(meta): Meta,
@@ -799,6 +812,9 @@ async fn create_token(
 ) -> Result {
     if !user.can_write() {
         return Ok(to("/account?error=read_only#tokens"));
+    }
+    if !user.email_verified {
+        return Ok(to("/account?error=token_unverified#tokens"));
     }
     let Ok(name) = api_token::parse_name(&f.name) else {
         return Ok(to("/account?error=token_name#tokens"));
@@ -813,6 +829,22 @@ async fn create_token(
             _ => return Ok(to("/account?error=token_expiry#tokens")),
         },
     };
+    match signin::confirm_password(
+        &state.ctx.db,
+        user.user_id,
+        &user.email,
+        f.current_password,
+        &meta,
+        "token_create",
+    )
+    .await
+    .map_err(db_error)?
+    {
+        Check::Passed(()) => {}
+        Check::Wrong => return Ok(to("/account?error=current_password#tokens")),
+        Check::Limited { retry_after_secs } => return Ok(too_many(retry_after_secs)),
+        Check::Busy(b) => return Ok(busy(b)),
+    }
     let Some((info, secret)) =
         api_token::create(&state.ctx.db, user.user_id, &name, scope, expires)
             .await
@@ -832,11 +864,7 @@ async fn create_token(
     )
     .await
     .map_err(db_error)?;
-    let s = &state.ctx.settings;
-    let cookie = format!(
-        "{NEW_TOKEN_COOKIE}={secret}; Path=/account; HttpOnly; SameSite=Strict; Max-Age=120{}",
-        if s.secure_cookies() { "; Secure" } else { "" }
-    );
+    let cookie = api_token::flash_cookie(&state.ctx.settings, &secret, 120);
     Ok((
         AppendHeaders([(header::SET_COOKIE, cookie)]),
         Redirect::to("/account?ok=token_created#tokens"),
@@ -918,7 +946,9 @@ pub async fn create_or_promote_admin(
     })?;
     password::check_policy(&password, &email)
         .map_err(|p| anyhow::anyhow!("password: {}", p.message()))?;
-    let hash = password::hash(password).await?;
+    let hash = password::hash(password)
+        .await
+        .map_err(anyhow::Error::from)?;
     let mut tx = ctx.db.begin().await?;
     let user_id = users::insert(&mut tx, &email, "", &hash, Role::Admin)
         .await?

@@ -1,6 +1,7 @@
 //! Integration tests: the real application on a random port, a fresh Postgres database per test, a private
 //! Redis namespace per test, and (where processes matter) the real `vortex` binary.
 
+mod accounts_hardening;
 mod auth;
 mod backtests_api;
 mod backtests_web;
