@@ -360,7 +360,10 @@ async fn form_body(
     let bytes = axum::body::to_bytes(body, settings.body_limit_bytes)
         .await
         .map_err(|_| (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response())?;
-    let fields = bytes.split(|b| *b == b'&').filter(|f| !f.is_empty()).count();
+    let fields = bytes
+        .split(|b| *b == b'&')
+        .filter(|f| !f.is_empty())
+        .count();
     if fields > settings.form_max_fields {
         tracing::warn!(fields, "form refused: too many fields");
         return Err(crate::extract::html_error(

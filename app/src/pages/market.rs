@@ -231,12 +231,15 @@ fn UploadOutcome(detail: Option<String>) -> impl IntoView {
         let detail = detail.clone();
         if let Some(code) = q.get("upload_error") {
             let message = crate::api::market::upload_error_message(&code)?;
-            return Some(view! {
-                <p class="flash error" role="alert" id="upload-result">
-                    "Upload refused: " {message}
-                    {detail.map(|d| view! { <span class="small"> " " {d}</span> })}
-                </p>
-            }.into_any());
+            return Some(
+                view! {
+                    <p class="flash error" role="alert" id="upload-result">
+                        "Upload refused: " {message}
+                        {detail.map(|d| view! { <span class="small"> " " {d}</span> })}
+                    </p>
+                }
+                .into_any(),
+            );
         }
         let number = |k: &str| q.get(k).and_then(|v| v.parse::<u64>().ok());
         let rows = number("uploaded")?;

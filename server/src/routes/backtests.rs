@@ -727,7 +727,8 @@ fn export_refused(e: ApiError) -> Response {
             StatusCode::TOO_MANY_REQUESTS,
             wait,
             "Too many downloads",
-            "You have started many downloads in the last minute. Wait a moment and try again.".to_owned(),
+            "You have started many downloads in the last minute. Wait a moment and try again."
+                .to_owned(),
         ),
         ApiError::Unavailable(m) => (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -35,7 +35,14 @@ fn candles(tf: Timeframe, ks: impl IntoIterator<Item = i64>, salt: f64) -> Candl
     let mut c = Candles::with_capacity(tf, 1024);
     for k in ks {
         let p = 100.0 + (k % 97) as f64 + salt;
-        c.push(T0 + k * tf.millis(), p, p + 1.0, p - 1.0, p + 0.5, 10.0 + salt);
+        c.push(
+            T0 + k * tf.millis(),
+            p,
+            p + 1.0,
+            p - 1.0,
+            p + 0.5,
+            10.0 + salt,
+        );
     }
     c
 }
@@ -73,7 +80,9 @@ async fn coverage_kept_by_every_candle_write_equals_a_full_recomputation() {
     let db = &app.ctx.db;
     let tf = Timeframe::M5;
     // Holes at 10..20 and 50.
-    let first: Vec<i64> = (0..100).filter(|k| !(10..20).contains(k) && *k != 50).collect();
+    let first: Vec<i64> = (0..100)
+        .filter(|k| !(10..20).contains(k) && *k != 50)
+        .collect();
     write(db, "ETH/BTC", &candles(tf, first.clone(), 0.0)).await;
     assert_coverage_exact(db, "a first import with two gaps").await;
     let c = coverage::coverage(db, None, 10).await.unwrap();
@@ -106,8 +115,18 @@ async fn coverage_kept_by_every_candle_write_equals_a_full_recomputation() {
     assert_coverage_exact(db, "a bulk import over stored candles").await;
 
     // Other series are separate: another timeframe of the same instrument, another instrument.
-    write(db, "ETH/BTC", &candles(Timeframe::H1, (0..50).step_by(3), 0.0)).await;
-    write(db, "LTC/BTC", &candles(tf, (0..40).filter(|k| k % 7 != 0), 0.0)).await;
+    write(
+        db,
+        "ETH/BTC",
+        &candles(Timeframe::H1, (0..50).step_by(3), 0.0),
+    )
+    .await;
+    write(
+        db,
+        "LTC/BTC",
+        &candles(tf, (0..40).filter(|k| k % 7 != 0), 0.0),
+    )
+    .await;
     assert_coverage_exact(db, "other series").await;
 
     // Concurrent writers of one series (adjacent and overlapping ranges, as parallel ETL chunks do).
@@ -168,11 +187,7 @@ async fn coverage_pages_answer_without_reading_candles() {
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap();
-    for path in [
-        "/api/v1/market/coverage",
-        "/api/market_overview",
-        "/market",
-    ] {
+    for path in ["/api/v1/market/coverage", "/api/market_overview", "/market"] {
         let resp = client
             .get(app.url(path))
             .send()
@@ -229,11 +244,19 @@ async fn admin(app: &TestApp, email: &str) -> Client {
     let (code, out) = create_admin(app, email, pass);
     assert_eq!(code, 0, "{out}");
     let client = browser();
-    assert_eq!(location(&sign_in(app, &client, email, pass).await), "/account");
+    assert_eq!(
+        location(&sign_in(app, &client, email, pass).await),
+        "/account"
+    );
     client
 }
 
-async fn form(app: &TestApp, client: &Client, action: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+async fn form(
+    app: &TestApp,
+    client: &Client,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
     post_form(app, client, "/", action, fields).await
 }
 
@@ -258,7 +281,10 @@ async fn create_strategy(app: &TestApp, client: &Client, template: &str, name: &
 }
 
 async fn scalar_i64(app: &TestApp, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(&app.ctx.db).await.unwrap()
+    sqlx::query_scalar(sql)
+        .fetch_one(&app.ctx.db)
+        .await
+        .unwrap()
 }
 
 /// Imports the repository's ETH/BTC 5m candles; returns the instrument id.
@@ -301,8 +327,15 @@ fn run_fields(strategy: uuid::Uuid, instrument: i32) -> Vec<(String, String)> {
     .collect()
 }
 
-async fn submit_run(app: &TestApp, client: &Client, fields: &[(String, String)]) -> reqwest::Response {
-    let f: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+async fn submit_run(
+    app: &TestApp,
+    client: &Client,
+    fields: &[(String, String)],
+) -> reqwest::Response {
+    let f: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     form(app, client, "/backtests/create", &f).await
 }
 
@@ -369,7 +402,8 @@ async fn app_with_workers(env: Vec<(&'static str, String)>) -> TestApp {
 // Item 6: exports streamed, bounded and limited; item 13: titles escaped
 // ---------------------------------------------------------------------------------------------------------
 
-const EVIL_NAME: &str = r#"</title><meta http-equiv="refresh" content="0;url=https://evil.example/">"#;
+const EVIL_NAME: &str =
+    r#"</title><meta http-equiv="refresh" content="0;url=https://evil.example/">"#;
 
 /// The `<title>` element of a page.
 fn title_of(html: &str) -> &str {
@@ -384,10 +418,11 @@ async fn exports_stream_every_trade_unchanged_and_the_report_lists_a_bounded_num
     let ann = trader(&app, "ann@example.org").await;
     let run = finished_run(&app, &ann, EVIL_NAME, 12_000).await;
     let db = &app.ctx.db;
-    let user: uuid::Uuid = sqlx::query_scalar("select user_id from app_user where email = 'ann@example.org'")
-        .fetch_one(db)
-        .await
-        .unwrap();
+    let user: uuid::Uuid =
+        sqlx::query_scalar("select user_id from app_user where email = 'ann@example.org'")
+            .fetch_one(db)
+            .await
+            .unwrap();
     let total = scalar_i64(
         &app,
         &format!("select count(*) from backtest_trade where backtest_run_id = '{run}'"),
@@ -396,7 +431,9 @@ async fn exports_stream_every_trade_unchanged_and_the_report_lists_a_bounded_num
     assert!(total >= 12_000, "{total}");
 
     // The CSV: byte for byte what the whole-list formatter makes of every trade.
-    let all = backend::backtest::runs::all_trades(db, user, run).await.unwrap();
+    let all = backend::backtest::runs::all_trades(db, user, run)
+        .await
+        .unwrap();
     let expected_csv = backend::backtest::runs::trades_csv(&all);
     let resp = ann
         .get(app.url(&format!("/backtests/{run}/trades.csv")))
@@ -414,7 +451,9 @@ async fn exports_stream_every_trade_unchanged_and_the_report_lists_a_bounded_num
 
     // The JSON: the same bytes as the whole document built as one value.
     let detail = backend::backtest::runs::get(db, user, run).await.unwrap();
-    let result = backend::backtest::runs::result(db, user, run).await.unwrap();
+    let result = backend::backtest::runs::result(db, user, run)
+        .await
+        .unwrap();
     let source: String =
         sqlx::query_scalar("select source from strategy_version where strategy_version_id = $1")
             .bind(detail.strategy_version_id)
@@ -464,7 +503,10 @@ async fn exports_stream_every_trade_unchanged_and_the_report_lists_a_bounded_num
             .fetch_one(db)
             .await
             .unwrap();
-    for path in [format!("/strategies/{strategy}"), format!("/backtests/{run}")] {
+    for path in [
+        format!("/strategies/{strategy}"),
+        format!("/backtests/{run}"),
+    ] {
         let page = page_text(&app, &ann, &path).await;
         let head = &page[..page.find("</head>").expect("a head")];
         assert!(
@@ -532,7 +574,11 @@ async fn exports_are_limited_per_process_and_per_user_and_refused_while_redis_is
         .await
         .unwrap();
     assert_eq!(over.status(), StatusCode::TOO_MANY_REQUESTS);
-    let wait: u64 = over.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let wait: u64 = over.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=60).contains(&wait), "{wait}");
 
     // Redis down: the expensive endpoints' limits cannot be counted, so they refuse (fail closed).
@@ -543,7 +589,11 @@ async fn exports_are_limited_per_process_and_per_user_and_refused_while_redis_is
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE, "export with Redis down");
+    assert_eq!(
+        resp.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "export with Redis down"
+    );
     let time: i64 = sqlx::query_scalar(
         "select (extract(epoch from entry_time) * 1000)::bigint from backtest_trade where backtest_run_id = $1 and seq = 1",
     )
@@ -556,7 +606,11 @@ async fn exports_are_limited_per_process_and_per_user_and_refused_while_redis_is
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE, "trace with Redis down");
+    assert_eq!(
+        resp.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "trace with Redis down"
+    );
     assert!(resp.headers().get("retry-after").is_some());
 }
 
@@ -637,7 +691,10 @@ async fn post_upload(
 
 #[tokio::test]
 async fn uploads_by_traders_or_with_forged_tokens_are_refused_before_the_body_is_read() {
-    use std::sync::{Arc, atomic::{AtomicUsize, Ordering}};
+    use std::sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    };
     let app = app(Vec::new()).await;
     let tess = trader(&app, "tess@example.org").await;
     let boss = admin(&app, "boss@example.org").await;
@@ -649,25 +706,31 @@ async fn uploads_by_traders_or_with_forged_tokens_are_refused_before_the_body_is
         (
             "a trader with a valid token",
             &tess,
-            text_part("csrf", &csrf(&app, &tess, "/market").await) + &text_part("pair", "ETH/BTC") + &file_head(),
+            text_part("csrf", &csrf(&app, &tess, "/market").await)
+                + &text_part("pair", "ETH/BTC")
+                + &file_head(),
         ),
         (
             "an admin with a forged token",
             &boss,
             text_part("csrf", "forged") + &text_part("pair", "ETH/BTC") + &file_head(),
         ),
-        (
-            "an admin whose file comes before the token",
-            &boss,
-            { let _ = csrf(&app, &boss, "/market").await; text_part("pair", "ETH/BTC") + &file_head() },
-        ),
+        ("an admin whose file comes before the token", &boss, {
+            let _ = csrf(&app, &boss, "/market").await;
+            text_part("pair", "ETH/BTC") + &file_head()
+        }),
     ];
     for (who, client, head) in cases {
         let sent = Arc::new(AtomicUsize::new(0));
         let started = std::time::Instant::now();
         let resp = tokio::time::timeout(
             Duration::from_secs(3),
-            post_upload(&app, client, slow_body(head, chunks, chunk, every, sent.clone()), None),
+            post_upload(
+                &app,
+                client,
+                slow_body(head, chunks, chunk, every, sent.clone()),
+                None,
+            ),
         )
         .await
         .unwrap_or_else(|_| panic!("{who}: no answer before the upload was sent"))
@@ -690,16 +753,27 @@ async fn one_upload_at_a_time_and_the_page_scripts_header_token_works() {
     let boss = admin(&app, "boss@example.org").await;
     let token = csrf(&app, &boss, "/market").await;
     // A slow upload (the page's script: token in the header, no csrf field) holds the slot …
-    let head = text_part("pair", "ETH/BTC") + &text_part("timeframe", "1m") + &file_head()
+    let head = text_part("pair", "ETH/BTC")
+        + &text_part("timeframe", "1m")
+        + &file_head()
         + "timestamp,open,high,low,close,volume\n";
     let slow = {
         let app_url = app.url("/market/upload");
         let boss = boss.clone();
         let token = token.clone();
-        let body = slow_body(head, 20, 16 * 1024, Duration::from_millis(150), Arc::new(AtomicUsize::new(0)));
+        let body = slow_body(
+            head,
+            20,
+            16 * 1024,
+            Duration::from_millis(150),
+            Arc::new(AtomicUsize::new(0)),
+        );
         tokio::spawn(async move {
             boss.post(app_url)
-                .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
+                .header(
+                    "content-type",
+                    format!("multipart/form-data; boundary={BOUNDARY}"),
+                )
                 .header("x-csrf-token", token)
                 .body(body)
                 .send()
@@ -709,7 +783,9 @@ async fn one_upload_at_a_time_and_the_page_scripts_header_token_works() {
     };
     tokio::time::sleep(Duration::from_millis(600)).await;
     // … so a second one is refused at once with 503 and Retry-After, …
-    let second = text_part("csrf", &token) + &text_part("pair", "LTC/BTC") + &file_head()
+    let second = text_part("csrf", &token)
+        + &text_part("pair", "LTC/BTC")
+        + &file_head()
         + "timestamp,open,high,low,close,volume\n2024-01-01T00:00:00Z,1,2,0.5,1.5,10\n2024-01-01T00:01:00Z,1,2,0.5,1.5,10\n"
         + &format!("\r\n--{BOUNDARY}--\r\n");
     let resp = post_upload(&app, &boss, reqwest::Body::from(second.clone()), None)
@@ -727,7 +803,11 @@ async fn one_upload_at_a_time_and_the_page_scripts_header_token_works() {
     let resp = post_upload(&app, &boss, reqwest::Body::from(second), None)
         .await
         .unwrap();
-    assert!(location(&resp).starts_with("/market?uploaded=2&written=2"), "{}", location(&resp));
+    assert!(
+        location(&resp).starts_with("/market?uploaded=2&written=2"),
+        "{}",
+        location(&resp)
+    );
 }
 
 #[tokio::test]
@@ -749,7 +829,10 @@ async fn multipart_posts_need_the_csrf_token_everywhere_but_the_upload_route() {
             .fetch_one(&app.ctx.db)
             .await
             .unwrap();
-    assert!(!archived, "a tokenless multipart post archived the strategy");
+    assert!(
+        !archived,
+        "a tokenless multipart post archived the strategy"
+    );
     // With the token in the header it is an ordinary post.
     let token = csrf(&app, &ann, "/strategies").await;
     let resp = ann
@@ -792,9 +875,19 @@ async fn the_market_page_shows_fixed_upload_messages_and_operational_details_to_
 
     // Free text in the query is never shown as the page's alert; known codes show fixed messages.
     let visitor = browser();
-    let page = page_text(&app, &visitor, "/market?upload_error=Your+account+is+locked.+Call+0800").await;
+    let page = page_text(
+        &app,
+        &visitor,
+        "/market?upload_error=Your+account+is+locked.+Call+0800",
+    )
+    .await;
     assert!(!page.contains("Your account is locked"), "free text shown");
-    let page = page_text(&app, &visitor, "/market?uploaded=%3Cb%3E1%3C%2Fb%3E&written=9").await;
+    let page = page_text(
+        &app,
+        &visitor,
+        "/market?uploaded=%3Cb%3E1%3C%2Fb%3E&written=9",
+    )
+    .await;
     assert!(!page.contains("Upload stored"), "non-numeric counts shown");
     let page = page_text(&app, &visitor, "/market?upload_error=csv").await;
     assert!(page.contains("The file has a bad row; nothing was stored."));
@@ -806,8 +899,15 @@ async fn the_market_page_shows_fixed_upload_messages_and_operational_details_to_
         ("admin", admin(&app, "boss@example.org").await, true),
     ] {
         let page = page_text(&app, &client, "/market").await;
-        assert!(page.contains(&format!(r#"data-run="{run}""#)), "{who}: the run is listed");
-        for secret in ["/srv/vortex/private", "10.11.12.13", r#"class="run-chunks""#] {
+        assert!(
+            page.contains(&format!(r#"data-run="{run}""#)),
+            "{who}: the run is listed"
+        );
+        for secret in [
+            "/srv/vortex/private",
+            "10.11.12.13",
+            r#"class="run-chunks""#,
+        ] {
             assert_eq!(page.contains(secret), admin_view, "{who}: {secret}");
         }
     }
@@ -855,7 +955,11 @@ async fn huge_and_over_declared_run_forms_are_refused_quickly_with_a_clear_error
         .await
         .expect("an answer within 5 s");
     assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(resp.text().await.unwrap().contains("at most 1000"));
 
     // Within the field limit but more parameters than any strategy declares: back to the form, named.
@@ -865,7 +969,10 @@ async fn huge_and_over_declared_run_forms_are_refused_quickly_with_a_clear_error
     }
     let resp = submit_run(&app, &ann, &fields).await;
     let loc = location(&resp);
-    assert!(loc.starts_with("/backtests/new?") && loc.contains("failed=1"), "{loc}");
+    assert!(
+        loc.starts_with("/backtests/new?") && loc.contains("failed=1"),
+        "{loc}"
+    );
     let page = page_text(&app, &ann, &loc).await;
     assert!(page.contains("parameters"), "the form names the problem");
     // More values than the strategy declares (MACD has three): refused and said so.
@@ -874,8 +981,14 @@ async fn huge_and_over_declared_run_forms_are_refused_quickly_with_a_clear_error
     let loc = location(&submit_run(&app, &ann, &fields).await);
     assert!(loc.contains("failed=1"), "{loc}");
     let page = page_text(&app, &ann, &loc).await.replace("<!>", "");
-    assert!(page.contains("4 parameter values were sent but this strategy declares 3"), "{page}");
-    assert_eq!(scalar_i64(&app, "select count(*) from backtest_run").await, 0);
+    assert!(
+        page.contains("4 parameter values were sent but this strategy declares 3"),
+        "{page}"
+    );
+    assert_eq!(
+        scalar_i64(&app, "select count(*) from backtest_run").await,
+        0
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -889,17 +1002,72 @@ async fn page_data_server_functions_answer_4xx_for_ordinary_errors() {
     let anonymous = Client::new();
     let missing = uuid::Uuid::new_v4();
     let cases: Vec<(&str, &Client, String, StatusCode)> = vec![
-        ("not found", &ann, format!("/api/strategy?id={missing}"), StatusCode::NOT_FOUND),
-        ("not found", &ann, format!("/api/run?id={missing}"), StatusCode::NOT_FOUND),
-        ("malformed id", &ann, "/api/run?id=nope".into(), StatusCode::NOT_FOUND),
-        ("not found", &ann, format!("/api/compare?ids[0]={missing}"), StatusCode::NOT_FOUND),
-        ("not found", &ann, format!("/api/run_form?strategy={missing}"), StatusCode::NOT_FOUND),
-        ("anonymous", &anonymous, format!("/api/strategy?id={missing}"), StatusCode::UNAUTHORIZED),
-        ("anonymous", &anonymous, "/api/runs".into(), StatusCode::UNAUTHORIZED),
-        ("anonymous", &anonymous, "/api/run_form".into(), StatusCode::UNAUTHORIZED),
-        ("missing argument", &ann, "/api/strategy".into(), StatusCode::BAD_REQUEST),
-        ("bad argument", &ann, "/api/runs?instrument=abc".into(), StatusCode::BAD_REQUEST),
-        ("bad sort", &ann, "/api/runs?sort=nonsense".into(), StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            "not found",
+            &ann,
+            format!("/api/strategy?id={missing}"),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "not found",
+            &ann,
+            format!("/api/run?id={missing}"),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "malformed id",
+            &ann,
+            "/api/run?id=nope".into(),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "not found",
+            &ann,
+            format!("/api/compare?ids[0]={missing}"),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "not found",
+            &ann,
+            format!("/api/run_form?strategy={missing}"),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "anonymous",
+            &anonymous,
+            format!("/api/strategy?id={missing}"),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "anonymous",
+            &anonymous,
+            "/api/runs".into(),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "anonymous",
+            &anonymous,
+            "/api/run_form".into(),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "missing argument",
+            &ann,
+            "/api/strategy".into(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "bad argument",
+            &ann,
+            "/api/runs?instrument=abc".into(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "bad sort",
+            &ann,
+            "/api/runs?sort=nonsense".into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
     ];
     for (what, client, path, want) in cases {
         let resp = client.get(app.url(&path)).send().await.unwrap();
@@ -917,11 +1085,13 @@ async fn page_data_server_functions_answer_4xx_for_ordinary_errors() {
 // ---------------------------------------------------------------------------------------------------------
 
 async fn strategy_row(app: &TestApp, id: uuid::Uuid) -> (String, Option<String>, i32, i32) {
-    sqlx::query_as("select name, draft_source, draft_rev, latest_version from strategy where strategy_id = $1")
-        .bind(id)
-        .fetch_one(&app.ctx.db)
-        .await
-        .unwrap()
+    sqlx::query_as(
+        "select name, draft_source, draft_rev, latest_version from strategy where strategy_id = $1",
+    )
+    .bind(id)
+    .fetch_one(&app.ctx.db)
+    .await
+    .unwrap()
 }
 
 async fn save(app: &TestApp, client: &Client, id: uuid::Uuid, fields: &[(&str, &str)]) -> String {
@@ -934,66 +1104,110 @@ async fn saves_are_all_or_nothing_and_a_stale_tab_cannot_overwrite_the_draft() {
     let ann = trader(&app, "ann@example.org").await;
     let id = create_strategy(&app, &ann, "macd", "Original").await;
     let page = page_text(&app, &ann, &format!("/strategies/{id}")).await;
-    assert!(page.contains(r#"name="draft_rev" value="0""#), "the form carries the draft revision");
-    let good = sqlx::query_scalar::<_, String>("select source from strategy_version where strategy_id = $1")
-        .bind(id)
-        .fetch_one(&app.ctx.db)
-        .await
-        .unwrap();
+    assert!(
+        page.contains(r#"name="draft_rev" value="0""#),
+        "the form carries the draft revision"
+    );
+    let good = sqlx::query_scalar::<_, String>(
+        "select source from strategy_version where strategy_id = $1",
+    )
+    .bind(id)
+    .fetch_one(&app.ctx.db)
+    .await
+    .unwrap();
 
     // Source that does not compile, with a new name: the draft is kept, the name is not stored.
-    let to = save(&app, &ann, id, &[
-        ("name", "Renamed"),
-        ("source", "entry long when nonsense("),
-        ("base_version", "1"),
-        ("draft_rev", "0"),
-    ])
+    let to = save(
+        &app,
+        &ann,
+        id,
+        &[
+            ("name", "Renamed"),
+            ("source", "entry long when nonsense("),
+            ("base_version", "1"),
+            ("draft_rev", "0"),
+        ],
+    )
     .await;
     assert!(to.ends_with("?error=strategy_invalid"), "{to}");
     let (name, draft, rev, latest) = strategy_row(&app, id).await;
-    assert_eq!((name.as_str(), draft.as_deref(), rev, latest), ("Original", Some("entry long when nonsense("), 1, 1));
+    assert_eq!(
+        (name.as_str(), draft.as_deref(), rev, latest),
+        ("Original", Some("entry long when nonsense("), 1, 1)
+    );
 
     // Another tab opened before that draft (draft_rev 0) saves bad source: refused, the draft is kept as is.
-    let to = save(&app, &ann, id, &[
-        ("source", "exit long when other tab("),
-        ("base_version", "1"),
-        ("draft_rev", "0"),
-    ])
+    let to = save(
+        &app,
+        &ann,
+        id,
+        &[
+            ("source", "exit long when other tab("),
+            ("base_version", "1"),
+            ("draft_rev", "0"),
+        ],
+    )
     .await;
     assert!(to.ends_with("?error=strategy_draft_stale"), "{to}");
-    assert_eq!(strategy_row(&app, id).await.1.as_deref(), Some("entry long when nonsense("));
+    assert_eq!(
+        strategy_row(&app, id).await.1.as_deref(),
+        Some("entry long when nonsense(")
+    );
     // The same stale tab with a bad name: nothing stored either.
-    let to = save(&app, &ann, id, &[
-        ("name", ""),
-        ("source", "exit long when other tab("),
-        ("base_version", "1"),
-        ("draft_rev", "0"),
-    ])
+    let to = save(
+        &app,
+        &ann,
+        id,
+        &[
+            ("name", ""),
+            ("source", "exit long when other tab("),
+            ("base_version", "1"),
+            ("draft_rev", "0"),
+        ],
+    )
     .await;
     assert!(to.contains("?error="), "{to}");
-    assert_eq!(strategy_row(&app, id).await, ("Original".into(), Some("entry long when nonsense(".into()), 1, 1));
+    assert_eq!(
+        strategy_row(&app, id).await,
+        (
+            "Original".into(),
+            Some("entry long when nonsense(".into()),
+            1,
+            1
+        )
+    );
 
     // The tab that saw the draft saves a good change: version 2, draft cleared, name stored.
     let changed = good.replacen("param fast: int = 12", "param fast: int = 11", 1);
     assert_ne!(changed, good, "the template changed; adjust the test");
-    let to = save(&app, &ann, id, &[
-        ("name", "Renamed"),
-        ("source", &changed),
-        ("base_version", "1"),
-        ("draft_rev", "1"),
-    ])
+    let to = save(
+        &app,
+        &ann,
+        id,
+        &[
+            ("name", "Renamed"),
+            ("source", &changed),
+            ("base_version", "1"),
+            ("draft_rev", "1"),
+        ],
+    )
     .await;
     assert!(to.ends_with("?ok=strategy_saved"), "{to}");
     let (name, draft, rev, latest) = strategy_row(&app, id).await;
     assert_eq!((name.as_str(), draft, rev, latest), ("Renamed", None, 2, 2));
     // A save based on version 1 now is stale: refused, and with the current draft revision its source is
     // kept as the draft (nothing else).
-    let to = save(&app, &ann, id, &[
-        ("name", "Stale name"),
-        ("source", &good),
-        ("base_version", "1"),
-        ("draft_rev", "2"),
-    ])
+    let to = save(
+        &app,
+        &ann,
+        id,
+        &[
+            ("name", "Stale name"),
+            ("source", &good),
+            ("base_version", "1"),
+            ("draft_rev", "2"),
+        ],
+    )
     .await;
     assert!(to.ends_with("?error=strategy_stale"), "{to}");
     let (name, _, _, latest) = strategy_row(&app, id).await;
@@ -1010,7 +1224,15 @@ async fn quotas_bound_the_strategies_and_versions_of_one_user() {
     let ann = trader(&app, "ann@example.org").await;
     let first = create_strategy(&app, &ann, "macd", "One").await;
     let _second = create_strategy(&app, &ann, "sma_cross", "Two").await;
-    let to = location(&form(&app, &ann, "/strategies/create", &[("template", "macd"), ("name", "Three")]).await);
+    let to = location(
+        &form(
+            &app,
+            &ann,
+            "/strategies/create",
+            &[("template", "macd"), ("name", "Three")],
+        )
+        .await,
+    );
     assert_eq!(to, "/strategies?error=strategy_quota");
     let to = location(&form(&app, &ann, &format!("/strategies/{first}/duplicate"), &[]).await);
     assert!(to.ends_with("?error=strategy_quota"), "{to}");
@@ -1019,20 +1241,46 @@ async fn quotas_bound_the_strategies_and_versions_of_one_user() {
     assert!(page.contains("limit of strategies or saved versions"));
 
     // Two versions exist; the third is allowed, the fourth is not.
-    let source: String = sqlx::query_scalar("select source from strategy_version where strategy_id = $1")
-        .bind(first)
-        .fetch_one(&app.ctx.db)
-        .await
-        .unwrap();
+    let source: String =
+        sqlx::query_scalar("select source from strategy_version where strategy_id = $1")
+            .bind(first)
+            .fetch_one(&app.ctx.db)
+            .await
+            .unwrap();
     let v2 = format!("{source}\n# two\n");
-    let to = save(&app, &ann, first, &[("source", &v2), ("base_version", "1"), ("draft_rev", "0")]).await;
+    let to = save(
+        &app,
+        &ann,
+        first,
+        &[("source", &v2), ("base_version", "1"), ("draft_rev", "0")],
+    )
+    .await;
     assert!(to.ends_with("?ok=strategy_saved"), "{to}");
     let v3 = format!("{source}\n# three\n");
-    let to = save(&app, &ann, first, &[("source", &v3), ("base_version", "2"), ("draft_rev", "0")]).await;
+    let to = save(
+        &app,
+        &ann,
+        first,
+        &[("source", &v3), ("base_version", "2"), ("draft_rev", "0")],
+    )
+    .await;
     assert!(to.ends_with("?error=strategy_quota"), "{to}");
-    assert_eq!(scalar_i64(&app, "select count(*) from strategy_version").await, 3);
+    assert_eq!(
+        scalar_i64(&app, "select count(*) from strategy_version").await,
+        3
+    );
     // A rename alone is not a version and is still allowed.
-    let to = save(&app, &ann, first, &[("name", "Renamed"), ("base_version", "2"), ("draft_rev", "0")]).await;
+    let to = save(
+        &app,
+        &ann,
+        first,
+        &[
+            ("name", "Renamed"),
+            ("base_version", "2"),
+            ("draft_rev", "0"),
+        ],
+    )
+    .await;
     assert!(to.ends_with("?ok=strategy_unchanged"), "{to}");
 }
 
@@ -1051,7 +1299,10 @@ fn rss_kib() -> u64 {
 
 /// Peak RSS growth (KiB) of this process while `work` runs, sampled every 2 ms.
 async fn peak_growth<F: std::future::Future<Output = ()>>(work: F) -> u64 {
-    use std::sync::{Arc, atomic::{AtomicBool, AtomicU64, Ordering}};
+    use std::sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    };
     let base = rss_kib();
     let peak = Arc::new(AtomicU64::new(base));
     let stop = Arc::new(AtomicBool::new(false));
@@ -1078,11 +1329,16 @@ async fn export_memory_figures() {
     let ann = trader(&app, "ann@example.org").await;
     let run = finished_run(&app, &ann, "Figures", 27_000).await;
     let db = app.ctx.db.clone();
-    let user: uuid::Uuid = sqlx::query_scalar("select user_id from app_user where email = 'ann@example.org'")
-        .fetch_one(&db)
-        .await
-        .unwrap();
-    let total = scalar_i64(&app, &format!("select count(*) from backtest_trade where backtest_run_id = '{run}'")).await;
+    let user: uuid::Uuid =
+        sqlx::query_scalar("select user_id from app_user where email = 'ann@example.org'")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    let total = scalar_i64(
+        &app,
+        &format!("select count(*) from backtest_trade where backtest_run_id = '{run}'"),
+    )
+    .await;
     for path in ["trades.csv", "result.json", "report.html"] {
         let url = app.url(&format!("/backtests/{run}/{path}"));
         let client = ann.clone();
@@ -1094,21 +1350,34 @@ async fn export_memory_figures() {
             }
         })
         .await;
-        println!("FIGURE streamed {path}: {total} trades, {bytes} bytes, peak RSS growth {} MiB", grew / 1024);
+        println!(
+            "FIGURE streamed {path}: {total} trades, {bytes} bytes, peak RSS growth {} MiB",
+            grew / 1024
+        );
     }
     // The previous way: every trade loaded, then the whole document built, then sent.
     let grew = peak_growth(async {
-        let all = backend::backtest::runs::all_trades(&db, user, run).await.unwrap();
+        let all = backend::backtest::runs::all_trades(&db, user, run)
+            .await
+            .unwrap();
         let csv = backend::backtest::runs::trades_csv(&all);
         std::hint::black_box(&csv);
     })
     .await;
-    println!("FIGURE whole trades.csv (before): peak RSS growth {} MiB", grew / 1024);
+    println!(
+        "FIGURE whole trades.csv (before): peak RSS growth {} MiB",
+        grew / 1024
+    );
     let grew = peak_growth(async {
-        let all = backend::backtest::runs::all_trades(&db, user, run).await.unwrap();
+        let all = backend::backtest::runs::all_trades(&db, user, run)
+            .await
+            .unwrap();
         let doc = serde_json::json!({ "trades": all }).to_string();
         std::hint::black_box(&doc);
     })
     .await;
-    println!("FIGURE whole result.json (before): peak RSS growth {} MiB", grew / 1024);
+    println!(
+        "FIGURE whole result.json (before): peak RSS growth {} MiB",
+        grew / 1024
+    );
 }
