@@ -1381,3 +1381,69 @@ async fn export_memory_figures() {
         grew / 1024
     );
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Item 8: nginx rate-limits the public coverage answers and page views per client
+// ---------------------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn nginx_limits_coverage_answers_and_page_views_per_client() {
+    use crate::{
+        helpers::{TestDb, base_env},
+        nginx::{Nginx, VortexProc},
+    };
+    let db = TestDb::new().await;
+    let site = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(site.path().join("pkg")).unwrap();
+    std::fs::write(site.path().join("pkg/vortex.css"), "body{}\n").unwrap();
+    let mut env = base_env(
+        &db,
+        &format!("vortex-test-{}", uuid::Uuid::new_v4().simple()),
+    );
+    env.insert("TRUSTED_PROXIES".into(), "127.0.0.1".into());
+    env.insert("SITE_ROOT".into(), site.path().display().to_string());
+    let app = VortexProc::start(&["serve", "--no-worker"], &env).await;
+    let nginx = Nginx::start(&[app.port]);
+
+    // (path, client address, burst, rate per second) as configured in nginx/.
+    for (path, from, burst, rate) in [
+        ("/api/v1/market/coverage", "127.0.0.5", 10.0, 2.0),
+        ("/api/market_overview", "127.0.0.6", 10.0, 2.0),
+        ("/market", "127.0.0.7", 10.0, 2.0),
+        ("/signin", "127.0.0.8", 30.0, 10.0),
+    ] {
+        let client = nginx.client_from(from);
+        let started = std::time::Instant::now();
+        let mut passed = 0usize;
+        let mut limited = 0usize;
+        for _ in 0..60 {
+            let status = client.get(nginx.https(path)).send().await.unwrap().status();
+            match status {
+                StatusCode::OK => passed += 1,
+                StatusCode::TOO_MANY_REQUESTS => limited += 1,
+                other => panic!("{path}: {other}"),
+            }
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        assert!(
+            limited > 0,
+            "{path}: no 429 among 60 requests in {elapsed:.2}s"
+        );
+        let allowed = burst + 2.0 + rate * elapsed;
+        assert!(
+            (passed as f64) <= allowed && passed as f64 >= burst,
+            "{path}: {passed} passed in {elapsed:.2}s (allowed {allowed:.0})"
+        );
+    }
+    // Another client is not affected by those.
+    let other = nginx.client_from("127.0.0.9");
+    assert_eq!(
+        other
+            .get(nginx.https("/api/v1/market/coverage"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+}
