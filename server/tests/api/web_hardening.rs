@@ -1447,3 +1447,62 @@ async fn nginx_limits_coverage_answers_and_page_views_per_client() {
         StatusCode::OK
     );
 }
+
+/// The ETL's writes (chunks fetched over HTTP from the mock exchange, several runs of one series at once, in
+/// disjoint and adjacent ranges) keep the coverage equal to a full recomputation too.
+#[tokio::test]
+async fn coverage_after_etl_backfills_equals_a_full_recomputation() {
+    use backend::market::{
+        binance::BinanceClient,
+        etl::{self, Mode, RunRequest},
+        parse_time,
+    };
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/market");
+    let mock = server::mock_exchange::MockExchange::load(&dir).unwrap();
+    let addr = mock.spawn(([127, 0, 0, 1], 0).into()).await.unwrap();
+    let app = app(vec![
+        ("MARKET_DATA_URL", format!("http://{addr}")),
+        ("MARKET_CHUNK_CANDLES", "700".into()),
+        ("MARKET_PAGE_LIMIT", "500".into()),
+        ("MARKET_UPDATE_INTERVAL_SECS", "0".into()),
+        ("MARKET_HTTP_TIMEOUT_SECS", "5".into()),
+    ])
+    .await;
+    let client = BinanceClient::new(&app.ctx.settings.market).unwrap();
+    let now = client.server_time().await.unwrap();
+    let run = |pair: &str, from: &str, to: &str| {
+        let req = RunRequest {
+            pair: Pair::parse(pair).unwrap(),
+            timeframe: Timeframe::M5,
+            mode: Mode::Backfill,
+            from: Some(parse_time(from).unwrap()),
+            to: Some(parse_time(to).unwrap()),
+        };
+        let (ctx, client) = (app.ctx.clone(), client.clone());
+        async move {
+            let planned = etl::plan_run(&ctx, &req, now).await.unwrap();
+            etl::run_inline(&ctx, &client, &planned, false, |_| {})
+                .await
+                .unwrap();
+        }
+    };
+    // Two disjoint ranges of one series at once (a hole between them), then the hole, then everything.
+    tokio::join!(
+        run("ETH/BTC", "2018-01-10", "2018-01-14"),
+        run("ETH/BTC", "2018-01-18", "2018-01-22"),
+        run("LTC/BTC", "2018-01-10", "2018-01-31"),
+    );
+    assert_coverage_exact(&app.ctx.db, "two disjoint backfills").await;
+    let c = coverage::coverage(&app.ctx.db, None, 10).await.unwrap();
+    assert!(
+        c.iter().any(|s| s.gap_count > 0),
+        "the hole is a gap: {c:?}"
+    );
+    tokio::join!(
+        run("ETH/BTC", "2018-01-14", "2018-01-16"),
+        run("ETH/BTC", "2018-01-16", "2018-01-18"),
+    );
+    assert_coverage_exact(&app.ctx.db, "filling the hole from both sides").await;
+    run("ETH/BTC", "2018-01-09", "2018-02-01").await;
+    assert_coverage_exact(&app.ctx.db, "the whole range again").await;
+}
