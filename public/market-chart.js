@@ -103,6 +103,11 @@
     if (button) button.disabled = true;
     var xhr = new XMLHttpRequest();
     xhr.open('POST', form.action);
+    // The CSRF token in a header: the server checks it before reading the (large) body.
+    var token = form.querySelector('input[name=csrf]');
+    var meta = document.querySelector('meta[name=csrf-token]');
+    var value = (token && token.value) || (meta && meta.getAttribute('content')) || '';
+    if (value) xhr.setRequestHeader('x-csrf-token', value);
     xhr.upload.onprogress = function (e) {
       if (!e.lengthComputable) return;
       var pct = Math.round((e.loaded / e.total) * 100);
@@ -118,7 +123,13 @@
       if (xhr.status >= 200 && xhr.status < 300 && xhr.responseURL) {
         window.location.assign(xhr.responseURL);
       } else {
-        if (text) text.textContent = 'Upload failed (' + xhr.status + '). ' + (xhr.status === 413 ? 'The file is too large.' : '');
+        var why = {
+          403: 'Only admins can upload, or the form expired: reload the page.',
+          413: 'The file is too large.',
+          429: 'Too many uploads: wait a minute.',
+          503: 'Another upload is being stored: try again in a minute.'
+        }[xhr.status] || '';
+        if (text) text.textContent = 'Upload failed (' + xhr.status + '). ' + why;
         if (button) button.disabled = false;
       }
     };

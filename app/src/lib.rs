@@ -75,13 +75,49 @@ fn use_request_nonce() {
     }
 }
 
+/// The document title for a page's `<Title text=…>`. On the server the text is escaped: leptos_meta writes
+/// the formatted title into `<title>` verbatim, and titles carry user text (strategy names, run labels), so
+/// a name like `</title><meta http-equiv=refresh …>` would otherwise become markup in the head. In the
+/// browser the title is set with `document.title`, which takes text, so it is left as is there.
+pub fn page_title(t: String) -> String {
+    let full = if t.is_empty() {
+        "Vortex".to_owned()
+    } else {
+        format!("{t} · Vortex")
+    };
+    #[cfg(feature = "ssr")]
+    {
+        escape_text(&full)
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        full
+    }
+}
+
+/// Escapes text for HTML element content.
+pub fn escape_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// The application: routes inside the common layout.
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
     view! {
         <Stylesheet id="vortex-css" href="/pkg/vortex.css" />
-        <Title formatter=|t: String| if t.is_empty() { "Vortex".to_owned() } else { format!("{t} · Vortex") } />
+        <Title formatter=page_title />
         <Router>
             <Layout>
                 <Routes fallback=NotFound>

@@ -45,10 +45,21 @@ pub async fn ping(pool: &Pool, timeout: Duration) -> Result<(), String> {
     }
 }
 
+/// The answer of a rate-limit check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateCheck {
+    /// Within the limit (counted).
+    Allowed,
+    /// Over the limit: seconds until the window ends.
+    Over(u64),
+    /// Redis did not answer (error or 500 ms timeout): the request could not be counted.
+    Unchecked,
+}
+
 /// Counts one request of `subject` in the current one-minute window and says whether it is within `limit`.
-/// Returns `Ok(None)` when allowed, `Ok(Some(seconds))` to wait when over. Redis trouble allows the request
-/// (the limit protects capacity; refusing every API call while Redis restarts would be worse), logged.
-pub async fn rate_limit(pool: &Pool, namespace: &str, subject: &str, limit: u64) -> Option<u64> {
+/// The one mechanism behind [`rate_limit`] (cheap endpoints: fail open) and [`rate_limit_strict`] (expensive
+/// endpoints: fail closed).
+pub async fn check_rate(pool: &Pool, namespace: &str, subject: &str, limit: u64) -> RateCheck {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -68,15 +79,53 @@ pub async fn rate_limit(pool: &Pool, namespace: &str, subject: &str, limit: u64)
         Ok::<u64, String>(count)
     };
     match tokio::time::timeout(Duration::from_millis(500), fut).await {
-        Ok(Ok(count)) if count > limit => Some(60 - now % 60),
-        Ok(Ok(_)) => None,
+        Ok(Ok(count)) if count > limit => RateCheck::Over(60 - now % 60),
+        Ok(Ok(_)) => RateCheck::Allowed,
         Ok(Err(e)) => {
-            tracing::warn!(error = %e, "rate limit not checked: Redis error");
-            None
+            tracing::warn!(error = %e, subject, "rate limit not checked: Redis error");
+            RateCheck::Unchecked
         }
         Err(_) => {
-            tracing::warn!("rate limit not checked: Redis timed out");
-            None
+            tracing::warn!(subject, "rate limit not checked: Redis timed out");
+            RateCheck::Unchecked
         }
+    }
+}
+
+/// Rate limit for cheap requests (the REST API's per-token limit). Returns `None` when allowed,
+/// `Some(seconds)` to wait when over. Redis trouble allows the request (the limit protects capacity;
+/// refusing every API call while Redis restarts would be worse), logged.
+pub async fn rate_limit(pool: &Pool, namespace: &str, subject: &str, limit: u64) -> Option<u64> {
+    match check_rate(pool, namespace, subject, limit).await {
+        RateCheck::Over(wait) => Some(wait),
+        RateCheck::Allowed | RateCheck::Unchecked => None,
+    }
+}
+
+/// Why an expensive request was refused by [`rate_limit_strict`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// Over the limit: seconds until the window ends (answer 429 with `Retry-After`).
+    Over(u64),
+    /// The limit could not be checked (answer 503 with `Retry-After`).
+    Unavailable,
+}
+
+/// Rate limit for expensive requests (decision traces, exports): like [`rate_limit`], but when Redis cannot
+/// count the request it is refused. An unbounded stream of expensive work while Redis is down is exactly
+/// what the limit exists to prevent.
+///
+/// # Errors
+/// [`Refused`] when over the limit or when Redis did not answer.
+pub async fn rate_limit_strict(
+    pool: &Pool,
+    namespace: &str,
+    subject: &str,
+    limit: u64,
+) -> Result<(), Refused> {
+    match check_rate(pool, namespace, subject, limit).await {
+        RateCheck::Allowed => Ok(()),
+        RateCheck::Over(wait) => Err(Refused::Over(wait)),
+        RateCheck::Unchecked => Err(Refused::Unavailable),
     }
 }

@@ -271,6 +271,17 @@ pub struct BacktestSettings {
     pub max_bars: i64,
     /// Points of the equity curve stored with a result (longer curves are thinned, keeping each bucket's low).
     pub equity_points: usize,
+    // --- issue 11 (web): exports and strategy quotas ---
+    /// Exports (trades CSV, result JSON, HTML report) streamed at once by one web process
+    /// (`EXPORT_MAX_CONCURRENT`); more answer 503 with `Retry-After`.
+    pub export_max_concurrent: usize,
+    /// Exports one user may start per minute (`EXPORT_RATE_LIMIT_PER_MINUTE`); refused (503) when Redis
+    /// cannot count them.
+    pub export_rate_per_minute: u64,
+    /// Strategies one user may own, archived ones included (`STRATEGY_QUOTA`).
+    pub strategy_quota: i64,
+    /// Saved versions one user may have across all strategies (`STRATEGY_VERSION_QUOTA`).
+    pub version_quota: i64,
 }
 
 /// Everything the process needs, parsed and validated.
@@ -309,6 +320,9 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpNet>,
     pub request_timeout: Duration,
     pub body_limit_bytes: usize,
+    /// Most fields one URL-encoded form post may carry (`FORM_MAX_FIELDS`); more are refused with 413 before
+    /// any handler parses them.
+    pub form_max_fields: usize,
     /// Directory with the built site (`pkg/vortex.js`, `pkg/vortex_bg.wasm`, `pkg/vortex.css`, public files).
     pub site_root: PathBuf,
     pub jobs: JobSettings,
@@ -814,6 +828,7 @@ impl Settings {
         }
         let request_timeout = r.seconds("REQUEST_TIMEOUT_SECS", 30.0, 1.0, 600.0);
         let body_limit_bytes = r.bounded("BODY_LIMIT_BYTES", 2 * 1024 * 1024usize, 1024, 1 << 30);
+        let form_max_fields = r.bounded("FORM_MAX_FIELDS", 1000usize, 10, 1_000_000);
         let site_root = PathBuf::from(r.string("SITE_ROOT", "target/site"));
 
         let explicit_attempts = if r.raw("JOB_MAX_ATTEMPTS").is_some() {
@@ -937,6 +952,10 @@ impl Settings {
             api_rate_per_minute: r.bounded("API_RATE_LIMIT_PER_MINUTE", 600u64, 1, 1_000_000),
             max_bars: r.bounded("BACKTEST_MAX_BARS", 5_000_000i64, 1000, 100_000_000),
             equity_points: r.bounded("BACKTEST_EQUITY_POINTS", 5000usize, 100, 1_000_000),
+            export_max_concurrent: r.bounded("EXPORT_MAX_CONCURRENT", 4usize, 1, 1000),
+            export_rate_per_minute: r.bounded("EXPORT_RATE_LIMIT_PER_MINUTE", 20u64, 1, 100_000),
+            strategy_quota: r.bounded("STRATEGY_QUOTA", 200i64, 1, 1_000_000),
+            version_quota: r.bounded("STRATEGY_VERSION_QUOTA", 5000i64, 1, 100_000_000),
         };
         if prod && market.data_url.scheme() != "https" {
             r.problem("MARKET_DATA_URL", "must use https:// in production");
@@ -1025,6 +1044,7 @@ impl Settings {
             trusted_proxies,
             request_timeout,
             body_limit_bytes,
+            form_max_fields,
             site_root,
             jobs,
             market,

@@ -10,9 +10,11 @@ pub struct CspNonce(pub String);
 #[derive(Debug, Clone)]
 pub struct CsrfToken(pub String);
 
-/// For `multipart/form-data` posts the CSRF middleware cannot read the form without buffering the whole upload,
-/// so it checks the origin, then leaves this in the request: the handler must verify the form's `csrf` field
-/// against it with [`crate::auth::csrf::verify`] before acting.
+/// For `multipart/form-data` posts to the CSV upload route (the only route allowed to defer), the CSRF
+/// middleware cannot read the form without buffering the whole upload, so it checks the origin, then leaves
+/// this in the request: the handler must verify the form's `csrf` field against it with
+/// [`crate::auth::csrf::verify`] before reading anything large. Multipart posts to any other route must carry
+/// the token in the `x-csrf-token` header.
 #[derive(Debug, Clone)]
 pub struct CsrfDeferred {
     pub cookie_value: String,
@@ -58,6 +60,12 @@ pub fn client_ip(
 /// handler's redirect to the page that shows it next to the field. Short-lived; the values the trader typed
 /// travel in the redirect's query string.
 pub const FORM_ERROR_COOKIE: &str = "vortex_form_error";
+
+/// The cookie that carries the details of a CSV upload's outcome (the bad row's line, the skipped rows) from
+/// the upload handler's redirect to the Market data page, which shows them under the fixed message named by
+/// the query's code. Short-lived, HttpOnly: another site cannot set it, so a crafted link cannot put text
+/// into the page's official alert.
+pub const UPLOAD_RESULT_COOKIE: &str = "vortex_upload_result";
 
 pub use crate::auth::session::read_cookie;
 

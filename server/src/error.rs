@@ -57,6 +57,18 @@ impl ApiError {
     }
 }
 
+/// Refusals of the expensive endpoints' rate limits: 429 over the limit, 503 when Redis cannot count.
+impl From<backend::redis::Refused> for ApiError {
+    fn from(r: backend::redis::Refused) -> Self {
+        match r {
+            backend::redis::Refused::Over(wait) => Self::RateLimited(wait),
+            backend::redis::Refused::Unavailable => Self::Unavailable(
+                "request limits cannot be checked right now; try again shortly".into(),
+            ),
+        }
+    }
+}
+
 /// Strategy and backtest refusals: 404 `not_found`, 400 `invalid_input` (+ `field`), 422 `invalid_strategy`
 /// (+ `problems` with 1-based line and column), 409 `limit_reached` or `conflict`; database errors as usual.
 impl From<backend::backtest::Error> for ApiError {

@@ -284,8 +284,13 @@ async fn csrf_protect(
             .unwrap_or("")
             .to_owned();
         let is_form = content_type.starts_with("application/x-www-form-urlencoded");
-        if provided.is_none() && content_type.starts_with("multipart/form-data") && !fresh {
-            // Uploads: the handler verifies the form's csrf field (see backend::web::CsrfDeferred).
+        if provided.is_none()
+            && content_type.starts_with("multipart/form-data")
+            && !fresh
+            && req.uri().path() == UPLOAD_PATH
+        {
+            // The CSV upload only: its handler verifies the form's leading csrf field before reading the file
+            // (see backend::web::CsrfDeferred). Every other multipart post needs the x-csrf-token header.
             req.extensions_mut().insert(backend::web::CsrfDeferred {
                 cookie_value: cookie_value.clone(),
             });
@@ -294,16 +299,21 @@ async fn csrf_protect(
         }
         if provided.is_none() && is_form {
             let (parts, body) = req.into_parts();
-            let bytes = match axum::body::to_bytes(body, settings.body_limit_bytes).await {
+            let bytes = match form_body(body, settings).await {
                 Ok(b) => b,
-                Err(_) => {
-                    return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
-                        .into_response();
-                }
+                Err(resp) => return resp,
             };
             provided = url::form_urlencoded::parse(&bytes)
                 .find(|(k, _)| k == csrf::FORM_FIELD)
                 .map(|(_, v)| v.into_owned());
+            req = Request::from_parts(parts, Body::from(bytes));
+        } else if is_form {
+            // The token came in the header; the form is still held to the field limit.
+            let (parts, body) = req.into_parts();
+            let bytes = match form_body(body, settings).await {
+                Ok(b) => b,
+                Err(resp) => return resp,
+            };
             req = Request::from_parts(parts, Body::from(bytes));
         }
         let valid = !fresh
@@ -338,6 +348,34 @@ async fn csrf_protect(
         }
     }
     resp
+}
+
+/// Buffers a URL-encoded form body (within `BODY_LIMIT_BYTES`) and refuses it with 413 when it has more
+/// than `FORM_MAX_FIELDS` fields, before any handler parses it: no form of the site has more than a few
+/// hundred, and parsing is where a form of a hundred thousand fields costs.
+async fn form_body(
+    body: Body,
+    settings: &backend::settings::Settings,
+) -> Result<axum::body::Bytes, Response> {
+    let bytes = axum::body::to_bytes(body, settings.body_limit_bytes)
+        .await
+        .map_err(|_| (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response())?;
+    let fields = bytes
+        .split(|b| *b == b'&')
+        .filter(|f| !f.is_empty())
+        .count();
+    if fields > settings.form_max_fields {
+        tracing::warn!(fields, "form refused: too many fields");
+        return Err(crate::extract::html_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Form too large",
+            &format!(
+                "The form has {fields} fields; at most {} are accepted.",
+                settings.form_max_fields
+            ),
+        ));
+    }
+    Ok(bytes)
 }
 
 fn csrf_refused() -> Response {

@@ -50,6 +50,8 @@ pub struct StrategyView {
     /// The text in the editor: the draft if there is one, else the newest version's source.
     pub source: String,
     pub draft: bool,
+    /// The draft slot's revision, sent back with a save (compare-and-swap of the draft).
+    pub draft_rev: i32,
     pub problems: Vec<ProblemView>,
     pub params: Vec<ParamInfo>,
     /// `(version, created)`, newest first.
@@ -390,6 +392,7 @@ pub(crate) mod ssr {
         Ok(StrategyView {
             source,
             draft,
+            draft_rev: d.draft_rev,
             problems,
             params: d.latest.params.clone(),
             versions: d

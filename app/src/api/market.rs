@@ -48,20 +48,23 @@ impl SeriesDto {
     }
 }
 
-/// One ETL run.
+/// One ETL run. The operational details (where the data came from, which may be a server path; the error
+/// text; the job chunk counts) are filled for admins only.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunDto {
     pub run_id: String,
     pub series: String,
     pub mode: String,
-    pub source: String,
     pub status: String,
-    pub chunks_done: i32,
-    pub chunks_total: i32,
     pub candles_fetched: i64,
     pub candles_expected: i64,
-    pub error: Option<String>,
     pub updated_at: String,
+    /// Admins only.
+    pub source: Option<String>,
+    /// Admins only.
+    pub error: Option<String>,
+    /// `(done, total)` chunk jobs; admins only.
+    pub chunks: Option<(i32, i32)>,
 }
 
 /// What the Market data page shows.
@@ -69,6 +72,28 @@ pub struct RunDto {
 pub struct MarketOverview {
     pub series: Vec<SeriesDto>,
     pub runs: Vec<RunDto>,
+    /// Details of the viewer's last CSV upload (from the upload's flash cookie), shown under the fixed
+    /// message its code names.
+    pub upload_detail: Option<String>,
+}
+
+/// The fixed message of an upload refusal code (`/market?upload_error=<code>`); unknown codes show nothing.
+pub fn upload_error_message(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "empty" => "Choose a non-empty CSV file.",
+        "not_utf8" => "The file is not UTF-8 text (expected a CSV file).",
+        "pair" => "The pair is not valid: write it as BASE/QUOTE, e.g. ETH/BTC.",
+        "exchange" => {
+            "The exchange name is not valid: up to 32 lower-case letters, digits, dots, dashes or underscores."
+        }
+        "timeframe" => {
+            "The timeframe is not valid: use 1m, 5m, 15m, 30m, 1h, 4h, 1d or 1w, or leave it empty."
+        }
+        "csv" => "The file has a bad row; nothing was stored.",
+        "invalid" => "The file could not be imported; nothing was stored.",
+        "failed" => "The candles could not be stored. Please try again.",
+        _ => return None,
+    })
 }
 
 /// Gaps listed per series (the counts cover all of them).
@@ -94,7 +119,15 @@ pub async fn get_market_overview() -> Result<MarketOverview, AppError> {
         .await
         .map_err(fail)?;
     let runs = store::recent_runs(&ctx.db, 10).await.map_err(fail)?;
+    let admin = crate::api::account::ssr::current_user()
+        .await?
+        .is_some_and(|u| u.is_admin());
+    let upload_detail = use_context::<http::request::Parts>().and_then(|p| {
+        let raw = backend::web::read_cookie(&p.headers, backend::web::UPLOAD_RESULT_COOKIE)?;
+        backend::web::decode_flash(raw)
+    });
     Ok(MarketOverview {
+        upload_detail,
         series: series
             .into_iter()
             .map(|s| SeriesDto {
@@ -133,14 +166,13 @@ pub async fn get_market_overview() -> Result<MarketOverview, AppError> {
                 run_id: r.market_etl_run_id.to_string(),
                 series: format!("{}/{} {} · {}", r.base, r.quote, r.timeframe, r.exchange),
                 mode: r.mode,
-                source: r.source,
                 status: r.status,
-                chunks_done: r.chunks_done,
-                chunks_total: r.chunks_total,
                 candles_fetched: r.candles_fetched,
                 candles_expected: r.candles_expected,
-                error: r.error,
                 updated_at: r.updated_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+                source: admin.then_some(r.source),
+                error: if admin { r.error } else { None },
+                chunks: admin.then_some((r.chunks_done, r.chunks_total)),
             })
             .collect(),
     })

@@ -73,6 +73,12 @@ pub fn message_for(code: &str) -> Option<&'static str> {
         "strategy_is_archived" => {
             "This strategy is archived, so it cannot be edited; your edit is kept as its draft. Restore it from My strategies first."
         }
+        "strategy_draft_stale" => {
+            "The draft was changed in another tab or window after this page was opened, so this edit was not stored (the editor shows that newer draft). Copy your change in again and save."
+        }
+        "strategy_quota" => {
+            "Your account has reached its limit of strategies or saved versions, so nothing was stored."
+        }
         "strategy_name" => "Give the strategy a name of 1 to 80 characters.",
         "strategy_description" => "Use at most 2000 characters for the description.",
         "strategy_template" => "Choose one of the listed templates.",

@@ -31,12 +31,14 @@ pub fn MarketPage() -> impl IntoView {
         <div class="page-head">
             <h1>"Market data"</h1>
         </div>
-        <UploadOutcome />
         <Transition fallback=|| view! { <p class="muted">"Loading market data…"</p> }>
             <ErrorBoundary fallback=|errors| view! { <ErrorTemplate errors /> }>
                 {move || Suspend::new(async move {
                     let (series, from, to) = selection();
-                    overview.await.map(|o| view! { <Overview o series from to /> })
+                    overview.await.map(|o| {
+                        let detail = o.upload_detail.clone();
+                        view! { <UploadOutcome detail /> <Overview o series from to /> }
+                    })
                 })}
             </ErrorBoundary>
         </Transition>
@@ -133,8 +135,8 @@ fn Overview(o: MarketOverview, series: String, from: String, to: String) -> impl
                                 <td>{r.series}</td>
                                 <td title=r.source>{r.mode}</td>
                                 <td class=class>{r.status} {r.error.map(|e| view! { <div class="muted small">{e}</div> })}</td>
-                                <td>{r.candles_fetched} " / " {r.candles_expected} " candles · "
-                                    {r.chunks_done} " / " {r.chunks_total} " chunks"</td>
+                                <td>{r.candles_fetched} " / " {r.candles_expected} " candles"
+                                    {r.chunks.map(|(done, total)| view! { <span class="run-chunks">" · " {done} " / " {total} " chunks"</span> })}</td>
                                 <td>{r.updated_at}</td>
                             </tr>
                         }
@@ -218,26 +220,39 @@ fn Chart(series: SeriesDto, src: String) -> impl IntoView {
     }
 }
 
-/// What the last upload did (from the redirect's query), shown above the coverage.
+/// What the last upload did, shown above the coverage: a fixed message for the query's code (or the counts in
+/// the query, numbers only), with the details from the upload's flash cookie (`detail`, which only this site
+/// can set). Free text in the query is never shown.
 #[component]
-fn UploadOutcome() -> impl IntoView {
+fn UploadOutcome(detail: Option<String>) -> impl IntoView {
     let query = use_query_map();
     move || {
         let q = query.read();
-        if let Some(err) = q.get("upload_error") {
-            return Some(view! { <p class="flash error" role="alert" id="upload-result">"Upload refused: " {err}</p> }.into_any());
+        let detail = detail.clone();
+        if let Some(code) = q.get("upload_error") {
+            let message = crate::api::market::upload_error_message(&code)?;
+            return Some(
+                view! {
+                    <p class="flash error" role="alert" id="upload-result">
+                        "Upload refused: " {message}
+                        {detail.map(|d| view! { <span class="small"> " " {d}</span> })}
+                    </p>
+                }
+                .into_any(),
+            );
         }
-        q.get("uploaded").map(|rows| {
-            let written = q.get("written").unwrap_or_default();
-            let rejected = q.get("rejected").filter(|r| !r.is_empty());
-            view! {
-                <p class="flash ok" role="status" id="upload-result">
-                    "Upload stored: " {rows} " valid rows read, " {written} " candles written."
-                    {rejected.map(|r| view! { " Skipped bad rows: " {r} })}
-                </p>
-            }
-            .into_any()
-        })
+        let number = |k: &str| q.get(k).and_then(|v| v.parse::<u64>().ok());
+        let rows = number("uploaded")?;
+        let written = number("written").unwrap_or(0);
+        let rejected = number("rejected").unwrap_or(0);
+        Some(view! {
+            <p class="flash ok" role="status" id="upload-result">
+                "Upload stored: " {rows} " valid rows read, " {written} " candles written."
+                {(rejected > 0).then(|| view! {
+                    " Skipped " {rejected} " bad row(s)" {detail.map(|d| view! { ": " {d} })} "."
+                })}
+            </p>
+        }.into_any())
     }
 }
 

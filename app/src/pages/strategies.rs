@@ -153,6 +153,7 @@ fn StrategyEditor(v: StrategyView) -> impl IntoView {
         row,
         source,
         draft,
+        draft_rev,
         problems,
         params,
         versions,
@@ -190,6 +191,7 @@ fn StrategyEditor(v: StrategyView) -> impl IntoView {
         <form method="post" action=format!("/strategies/{}/save", id) class="stack" id="strategy-form">
             <CsrfField />
             <input type="hidden" name="base_version" value=row.version />
+            <input type="hidden" name="draft_rev" value=draft_rev />
             <div class="inline-form">
                 <label>"Name " <input type="text" name="name" maxlength="80" required value=row.name.clone() disabled=!editable /></label>
                 <label class="grow">"Description " <input type="text" name="description" maxlength="2000" value=row.description.clone() disabled=!editable /></label>

@@ -5,6 +5,7 @@
 //!
 //! The work itself runs in the `backtest` job ([`crate::jobs::backtest`]).
 
+pub mod export;
 pub mod report;
 pub mod runs;
 pub mod strategies;

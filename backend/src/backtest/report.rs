@@ -1,7 +1,7 @@
-//! Exports of a finished run: the full result as JSON, and a self-contained HTML report that opens offline
-//! (the chart library, the chart script and the data are inlined; no network access).
+//! The self-contained HTML report of a finished run, which opens offline (the chart library, the chart script
+//! and the data are inlined; no network access). Its trade table lists the first [`REPORT_MAX_TRADES`] trades;
+//! the trades CSV and the result JSON ([`super::export`]) carry them all.
 
-use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -14,27 +14,9 @@ const CHART_LIB_LICENSE: &str =
     include_str!("../../../public/vendor/lightweight-charts-5.2.1.LICENSE");
 const CHART_SCRIPT: &str = include_str!("../../../public/backtest-chart.js");
 
-/// The run, its settings, result, every trade and the strategy source, as one JSON document.
-///
-/// # Errors
-/// [`Error::NotFound`] (no such run for this user, or not finished), database errors.
-pub async fn full_json(db: &PgPool, user: Uuid, id: Uuid) -> Result<serde_json::Value, Error> {
-    let run = runs::get(db, user, id).await?;
-    let result = runs::result(db, user, id).await?;
-    let trades = runs::all_trades(db, user, id).await?;
-    let source: String =
-        sqlx::query_scalar("select source from strategy_version where strategy_version_id = $1")
-            .bind(run.strategy_version_id)
-            .fetch_one(db)
-            .await?;
-    Ok(json!({
-        "format": "vortex-backtest-result/1",
-        "run": run,
-        "strategy_source": source,
-        "result": result,
-        "trades": trades,
-    }))
-}
+/// Trades listed in the HTML report's table; the rest are counted in a note that points to the trades CSV
+/// (a report must be one document, so it cannot be streamed row by row the way the CSV is).
+pub const REPORT_MAX_TRADES: i64 = 5_000;
 
 /// Escapes text for HTML element content and attribute values.
 pub fn escape(text: &str) -> String {
@@ -78,7 +60,8 @@ pub async fn html(db: &PgPool, user: Uuid, id: Uuid) -> Result<String, Error> {
     let run = runs::get(db, user, id).await?;
     let result = runs::result(db, user, id).await?;
     let chart = runs::chart(db, user, id).await?;
-    let trades = runs::all_trades(db, user, id).await?;
+    let (trades, total) = runs::trades(db, user, id, None, None, REPORT_MAX_TRADES, 0).await?;
+    let shown = i64::try_from(trades.len()).unwrap_or(i64::MAX);
     let s = &run.summary;
     let title = escape(&format!("{} · {}", s.label(), s.instrument));
     let mut metrics = String::new();
@@ -163,7 +146,7 @@ dl{{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px}} dt{{color:
 <h2>Metrics</h2><div class="metrics">{metrics}</div>
 <h2>Price, equity and drawdown</h2>
 <div class="backtest-chart" data-backtest-chart="" data-inline="chart-data"></div>
-<h2>Trades ({trade_count})</h2>
+<h2>Trades ({trade_count})</h2>{left_out}
 <table><thead><tr><th>#</th><th>Entry (UTC)</th><th>Exit (UTC)</th><th>Entry price</th><th>Exit price</th><th>P&amp;L</th><th>Return</th><th>Bars</th><th>Exit reason</th><th>Rule</th></tr></thead>
 <tbody>{rows}</tbody></table>
 <h2>Provenance</h2><dl>{provenance}</dl>
@@ -186,7 +169,17 @@ dl{{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px}} dt{{color:
             (s.range_to - chrono::Duration::milliseconds(1)).format("%Y-%m-%d")
         )),
         status = escape(&s.status),
-        trade_count = trades.len(),
+        trade_count = total,
+        left_out = if total > shown {
+            format!(
+                "\n<p class=\"muted\">The table lists the first {} of {total} trades; the other {} are left out \
+                 here. Every trade is in the trades CSV (<code>backtest-{id}-trades.csv</code>) and the result JSON.</p>",
+                shown,
+                total - shown
+            )
+        } else {
+            String::new()
+        },
         data = script_json(&chart),
         lib = CHART_LIB,
         script = CHART_SCRIPT,
@@ -197,6 +190,7 @@ dl{{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px}} dt{{color:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn text_and_script_data_cannot_break_out() {

@@ -315,7 +315,18 @@ pub async fn create(
             "this strategy is archived; restore it to run it",
         ));
     }
-    // Parameter values are checked against the declared types and ranges.
+    // Parameter values are checked against the declared types and ranges; more values than declared
+    // parameters is refused at once (each name appears once in `new.params`).
+    if new.params.len() > version.params.len() {
+        return Err(Error::invalid(
+            "params",
+            format!(
+                "{} parameter values were sent but this strategy declares {}",
+                new.params.len(),
+                version.params.len()
+            ),
+        ));
+    }
     let mut params: Vec<(String, String)> = Vec::new();
     for (k, v) in &new.params {
         let k = k.trim();
@@ -750,8 +761,7 @@ pub async fn trades(
     .await?;
     let total = owner.ok_or(Error::NotFound)?;
     let rows = sqlx::query(&format!(
-        r#"select seq, entry_time, exit_time, entry_price, exit_price, units, fees, pnl, return_pct, bars_held,
-                  exit_reason, entry_rule, entry_values, exit_rule, exit_values
+        r#"select {TRADE_COLUMNS}
            from backtest_trade where backtest_run_id = $1
            order by {sort} {dir}, seq limit $2 offset $3"#
     ))
@@ -762,29 +772,36 @@ pub async fn trades(
     .await?;
     let trades = rows
         .iter()
-        .map(|r| {
-            let ev: sqlx::types::Json<Vec<(String, Option<f64>)>> = r.try_get("entry_values")?;
-            let xv: sqlx::types::Json<Vec<(String, Option<f64>)>> = r.try_get("exit_values")?;
-            Ok(TradeRow {
-                seq: r.try_get("seq")?,
-                entry_time: r.try_get("entry_time")?,
-                exit_time: r.try_get("exit_time")?,
-                entry_price: r.try_get("entry_price")?,
-                exit_price: r.try_get("exit_price")?,
-                units: r.try_get("units")?,
-                fees: r.try_get("fees")?,
-                pnl: r.try_get("pnl")?,
-                return_pct: r.try_get("return_pct")?,
-                bars_held: r.try_get("bars_held")?,
-                exit_reason: r.try_get("exit_reason")?,
-                entry_rule: r.try_get("entry_rule")?,
-                entry_values: ev.0,
-                exit_rule: r.try_get("exit_rule")?,
-                exit_values: xv.0,
-            })
-        })
+        .map(trade_row)
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
     Ok((trades, total))
+}
+
+/// The `backtest_trade` columns [`trade_row`] reads.
+pub(crate) const TRADE_COLUMNS: &str = "seq, entry_time, exit_time, entry_price, exit_price, units, fees, pnl, \
+     return_pct, bars_held, exit_reason, entry_rule, entry_values, exit_rule, exit_values";
+
+/// One trade from a row of [`TRADE_COLUMNS`].
+pub(crate) fn trade_row(r: &sqlx::postgres::PgRow) -> Result<TradeRow, sqlx::Error> {
+    let ev: sqlx::types::Json<Vec<(String, Option<f64>)>> = r.try_get("entry_values")?;
+    let xv: sqlx::types::Json<Vec<(String, Option<f64>)>> = r.try_get("exit_values")?;
+    Ok(TradeRow {
+        seq: r.try_get("seq")?,
+        entry_time: r.try_get("entry_time")?,
+        exit_time: r.try_get("exit_time")?,
+        entry_price: r.try_get("entry_price")?,
+        exit_price: r.try_get("exit_price")?,
+        units: r.try_get("units")?,
+        fees: r.try_get("fees")?,
+        pnl: r.try_get("pnl")?,
+        return_pct: r.try_get("return_pct")?,
+        bars_held: r.try_get("bars_held")?,
+        exit_reason: r.try_get("exit_reason")?,
+        entry_rule: r.try_get("entry_rule")?,
+        entry_values: ev.0,
+        exit_rule: r.try_get("exit_rule")?,
+        exit_values: xv.0,
+    })
 }
 
 /// Every trade of a run, in order.
@@ -797,29 +814,36 @@ pub async fn all_trades(db: &PgPool, user: Uuid, id: Uuid) -> Result<Vec<TradeRo
 
 /// The trades as CSV (one row per trade; times in RFC 3339 UTC).
 pub fn trades_csv(trades: &[TradeRow]) -> String {
-    let mut out = String::from(
-        "seq,entry_time,exit_time,entry_price,exit_price,units,fees,pnl,return_pct,bars_held,exit_reason,entry_rule,exit_rule\n",
-    );
+    let mut out = String::from(TRADES_CSV_HEADER);
     for t in trades {
-        let row = [
-            t.seq.to_string(),
-            t.entry_time.to_rfc3339(),
-            t.exit_time.to_rfc3339(),
-            t.entry_price.to_string(),
-            t.exit_price.to_string(),
-            t.units.to_string(),
-            t.fees.to_string(),
-            t.pnl.to_string(),
-            t.return_pct.to_string(),
-            t.bars_held.to_string(),
-            t.exit_reason.clone(),
-            t.entry_rule.clone(),
-            t.exit_rule.clone().unwrap_or_default(),
-        ];
-        let cells: Vec<String> = row.iter().map(|c| csv_cell(c)).collect();
-        out.push_str(&cells.join(","));
-        out.push('\n');
+        out.push_str(&trade_csv_line(t));
     }
+    out
+}
+
+/// The first line of [`trades_csv`].
+pub const TRADES_CSV_HEADER: &str = "seq,entry_time,exit_time,entry_price,exit_price,units,fees,pnl,return_pct,bars_held,exit_reason,entry_rule,exit_rule\n";
+
+/// One trade's line of [`trades_csv`] (with its newline).
+pub fn trade_csv_line(t: &TradeRow) -> String {
+    let row = [
+        t.seq.to_string(),
+        t.entry_time.to_rfc3339(),
+        t.exit_time.to_rfc3339(),
+        t.entry_price.to_string(),
+        t.exit_price.to_string(),
+        t.units.to_string(),
+        t.fees.to_string(),
+        t.pnl.to_string(),
+        t.return_pct.to_string(),
+        t.bars_held.to_string(),
+        t.exit_reason.clone(),
+        t.entry_rule.clone(),
+        t.exit_rule.clone().unwrap_or_default(),
+    ];
+    let cells: Vec<String> = row.iter().map(|c| csv_cell(c)).collect();
+    let mut out = cells.join(",");
+    out.push('\n');
     out
 }
 

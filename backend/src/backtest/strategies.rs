@@ -12,6 +12,9 @@ use super::{Error, compile};
 
 /// Longest strategy name (characters).
 pub const MAX_NAME: usize = 80;
+/// The [`Error::Conflict`] message of a save refused because another tab wrote the draft meanwhile.
+pub const STALE_DRAFT: &str = "the draft was changed in another tab or window after this page was opened; \
+     reload to see it (this edit was not stored)";
 /// Longest description (characters).
 pub const MAX_DESCRIPTION: usize = 2000;
 
@@ -48,6 +51,9 @@ pub struct StrategyDetail {
     pub summary: StrategySummary,
     pub latest: Version,
     pub draft_source: Option<String>,
+    /// The draft slot's revision: bumped by every write of the draft; a save carries the one its page showed
+    /// ([`SaveStrategy::draft_rev`]).
+    pub draft_rev: i32,
     /// `(version, created_at)`, newest first.
     pub versions: Vec<(i32, DateTime<Utc>)>,
 }
@@ -71,6 +77,11 @@ pub struct SaveStrategy {
     pub source: Option<String>,
     /// The version the edit was based on; a save based on an older one is refused (someone saved meanwhile).
     pub base_version: Option<i32>,
+    /// The draft revision the edit's page showed ([`StrategyDetail::draft_rev`]). A refused edit is kept as
+    /// the draft only when this is still the current revision, so a refused save from a stale page never
+    /// overwrites a newer draft (`None`, for API clients that do not send it: the last write wins).
+    #[serde(default)]
+    pub draft_rev: Option<i32>,
 }
 
 /// What a save did.
@@ -152,6 +163,74 @@ fn check_source_text(src: &str) -> Result<(), Error> {
 /// # Errors
 /// [`Error::Invalid`] (name, unknown template), [`Error::Strategy`] (source), database errors.
 pub async fn create(db: &PgPool, user: Uuid, new: NewStrategy) -> Result<Uuid, Error> {
+    create_within(db, user, new, Quota::UNLIMITED).await
+}
+
+/// Per-user bounds on stored strategies (`STRATEGY_QUOTA`) and versions (`STRATEGY_VERSION_QUOTA`), checked
+/// under a lock on the user's row so parallel requests cannot overshoot them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub strategies: i64,
+    pub versions: i64,
+}
+
+impl Quota {
+    /// No bounds (operator tools, tests).
+    pub const UNLIMITED: Self = Self {
+        strategies: i64::MAX,
+        versions: i64::MAX,
+    };
+
+    pub fn from_settings(s: &crate::settings::Settings) -> Self {
+        Self {
+            strategies: s.backtest.strategy_quota,
+            versions: s.backtest.version_quota,
+        }
+    }
+}
+
+/// Refuses a new strategy when the user has `quota.strategies` strategies or `quota.versions` versions;
+/// locks the user's row until the transaction ends.
+async fn check_new_strategy(
+    tx: &mut sqlx::PgConnection,
+    user: Uuid,
+    quota: Quota,
+) -> Result<(), Error> {
+    sqlx::query("select 1 from app_user where user_id = $1 for update")
+        .bind(user)
+        .execute(&mut *tx)
+        .await?;
+    let (strategies, versions): (i64, i64) = sqlx::query_as(
+        r#"select (select count(*) from strategy where user_id = $1),
+                  (select count(*) from strategy_version v join strategy s using (strategy_id)
+                   where s.user_id = $1)"#,
+    )
+    .bind(user)
+    .fetch_one(&mut *tx)
+    .await?;
+    if strategies >= quota.strategies {
+        return Err(Error::Limit(format!(
+            "you have {strategies} strategies, the most an account may keep"
+        )));
+    }
+    if versions >= quota.versions {
+        return Err(Error::Limit(format!(
+            "you have {versions} saved versions, the most an account may keep"
+        )));
+    }
+    Ok(())
+}
+
+/// [`create`] within the user's [`Quota`].
+///
+/// # Errors
+/// As [`create`], and [`Error::Limit`] when over the quota.
+pub async fn create_within(
+    db: &PgPool,
+    user: Uuid,
+    new: NewStrategy,
+    quota: Quota,
+) -> Result<Uuid, Error> {
     let (source, template) = match (&new.source, &new.template) {
         (Some(s), _) => (s.clone(), None),
         (None, Some(t)) => {
@@ -181,6 +260,7 @@ pub async fn create(db: &PgPool, user: Uuid, new: NewStrategy) -> Result<Uuid, E
     let compiled = compile(&source, &[])?;
     let id = Uuid::new_v4();
     let mut tx = db.begin().await?;
+    check_new_strategy(&mut tx, user, quota).await?;
     sqlx::query(
         "insert into strategy (strategy_id, user_id, name, description, template) values ($1, $2, $3, $4, $5)",
     )
@@ -284,8 +364,8 @@ pub async fn get(db: &PgPool, user: Uuid, id: Uuid) -> Result<StrategyDetail, Er
     .await?
     .ok_or(Error::NotFound)?;
     let summary = summary(&row)?;
-    let draft_source: Option<String> =
-        sqlx::query_scalar("select draft_source from strategy where strategy_id = $1")
+    let (draft_source, draft_rev): (Option<String>, i32) =
+        sqlx::query_as("select draft_source, draft_rev from strategy where strategy_id = $1")
             .bind(id)
             .fetch_one(db)
             .await?;
@@ -300,6 +380,7 @@ pub async fn get(db: &PgPool, user: Uuid, id: Uuid) -> Result<StrategyDetail, Er
         summary,
         latest,
         draft_source,
+        draft_rev,
         versions,
     })
 }
@@ -341,12 +422,25 @@ pub(crate) fn version_from_row(r: &sqlx::postgres::PgRow) -> Result<Version, sql
     })
 }
 
-/// Saves an edit: a new version when the source changed and compiles; the name and description in any case.
-/// Source that does not compile is stored as the draft and the problems are returned.
+/// Saves an edit: a new version when the source changed and compiles (refused when the user already has
+/// `quota.versions` versions in all), and the name and description.
+///
+/// A save is all or nothing: on any refusal (invalid name or description, archived, stale `base_version`,
+/// source that does not compile, quota) neither the name, the description nor a version is stored. The
+/// only thing a refusal may store is the edit's source as the draft, and only by compare-and-swap on the
+/// draft slot's revision ([`SaveStrategy::draft_rev`]): when another tab wrote the draft since this page was
+/// opened, the refusal says so and stores nothing.
 ///
 /// # Errors
-/// [`Error::NotFound`], [`Error::Invalid`], [`Error::Strategy`], [`Error::Conflict`] (stale base version).
-pub async fn save(db: &PgPool, user: Uuid, id: Uuid, edit: SaveStrategy) -> Result<Saved, Error> {
+/// [`Error::NotFound`], [`Error::Invalid`], [`Error::Conflict`], [`Error::Strategy`], [`Error::Limit`];
+/// database errors.
+pub async fn save(
+    db: &PgPool,
+    user: Uuid,
+    id: Uuid,
+    edit: SaveStrategy,
+    quota: Quota,
+) -> Result<Saved, Error> {
     if let Some(src) = &edit.source {
         check_source_text(src)?;
     }
@@ -357,14 +451,19 @@ pub async fn save(db: &PgPool, user: Uuid, id: Uuid, edit: SaveStrategy) -> Resu
         .map(clean_description)
         .transpose();
     let mut tx = db.begin().await?;
-    let (latest, archived): (i32, bool) = sqlx::query_as(
-        "select latest_version, archived_at is not null from strategy where strategy_id = $1 and user_id = $2 for update",
+    let (latest, archived, draft_rev): (i32, bool, i32) = sqlx::query_as(
+        r#"select latest_version, archived_at is not null, draft_rev
+           from strategy where strategy_id = $1 and user_id = $2 for update"#,
     )
     .bind(id)
     .bind(user)
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(Error::NotFound)?;
+    // Whether this edit may write the draft slot: it saw the current draft. Without a revision (API
+    // clients that do not send one) the last write wins, as before.
+    let draft_current = edit.draft_rev.is_none_or(|rev| rev == draft_rev);
+    let stale_draft = || Error::Conflict(STALE_DRAFT.into());
     let refusal = match (&name, &description) {
         (Err(e), _) | (_, Err(e)) => Some(Error::invalid(
             match e {
@@ -385,31 +484,17 @@ pub async fn save(db: &PgPool, user: Uuid, id: Uuid, edit: SaveStrategy) -> Resu
     };
     if let Some(refusal) = refusal {
         // Nothing typed is lost: a refused edit's source is kept as the draft (unless it equals the newest
-        // version), shown with the refusal until it is saved or discarded.
+        // version), shown with the refusal until it is saved or discarded; but never over a newer draft.
         if let Some(source) = &edit.source {
-            sqlx::query(
-                r#"update strategy s set draft_source = $2
-                   where s.strategy_id = $1
-                     and $2 <> (select source from strategy_version v where v.strategy_id = $1 and v.version = $3)"#,
-            )
-            .bind(id)
-            .bind(source)
-            .bind(latest)
-            .execute(&mut *tx)
-            .await?;
+            if !draft_current {
+                return Err(stale_draft());
+            }
+            write_draft(&mut tx, id, source, latest).await?;
             tx.commit().await?;
         }
         return Err(refusal);
     }
     let (name, description) = (name?, description?);
-    sqlx::query(
-        "update strategy set name = coalesce($2, name), description = coalesce($3, description) where strategy_id = $1",
-    )
-    .bind(id)
-    .bind(&name)
-    .bind(&description)
-    .execute(&mut *tx)
-    .await?;
     let mut outcome = Saved {
         version: latest,
         new_version: false,
@@ -424,16 +509,28 @@ pub async fn save(db: &PgPool, user: Uuid, id: Uuid, edit: SaveStrategy) -> Resu
         .await?;
         match compile(source, &[]) {
             Err(e) => {
-                sqlx::query("update strategy set draft_source = $2 where strategy_id = $1")
-                    .bind(id)
-                    .bind(source)
-                    .execute(&mut *tx)
-                    .await?;
+                // Neither name nor description is stored with source that does not compile.
+                if !draft_current {
+                    return Err(stale_draft());
+                }
+                write_draft(&mut tx, id, source, latest).await?;
                 tx.commit().await?;
                 return Err(e);
             }
             Ok(compiled) => {
                 if compiled.source() != current {
+                    let versions: i64 = sqlx::query_scalar(
+                        r#"select count(*) from strategy_version v join strategy s using (strategy_id)
+                           where s.user_id = $1"#,
+                    )
+                    .bind(user)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    if versions >= quota.versions {
+                        return Err(Error::Limit(format!(
+                            "you have {versions} saved versions, the most an account may keep"
+                        )));
+                    }
                     insert_version(&mut tx, id, latest + 1, &compiled).await?;
                     sqlx::query("update strategy set latest_version = $2 where strategy_id = $1")
                         .bind(id)
@@ -445,15 +542,48 @@ pub async fn save(db: &PgPool, user: Uuid, id: Uuid, edit: SaveStrategy) -> Resu
                         new_version: true,
                     };
                 }
-                sqlx::query("update strategy set draft_source = null where strategy_id = $1")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    r#"update strategy set draft_source = null,
+                           draft_rev = draft_rev + case when draft_source is null then 0 else 1 end
+                       where strategy_id = $1"#,
+                )
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
             }
         }
     }
+    sqlx::query(
+        "update strategy set name = coalesce($2, name), description = coalesce($3, description) where strategy_id = $1",
+    )
+    .bind(id)
+    .bind(&name)
+    .bind(&description)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(outcome)
+}
+
+/// Stores `source` as the strategy's draft and bumps the draft revision (a source equal to the newest
+/// version is not a draft: the slot is left alone).
+async fn write_draft(
+    tx: &mut sqlx::PgConnection,
+    id: Uuid,
+    source: &str,
+    latest: i32,
+) -> Result<(), Error> {
+    sqlx::query(
+        r#"update strategy s set draft_source = $2, draft_rev = draft_rev + 1
+           where s.strategy_id = $1
+             and $2 <> (select source from strategy_version v where v.strategy_id = $1 and v.version = $3)"#,
+    )
+    .bind(id)
+    .bind(source)
+    .bind(latest)
+    .execute(tx)
+    .await?;
+    Ok(())
 }
 
 /// Drops the unsaved draft.
@@ -462,7 +592,9 @@ pub async fn save(db: &PgPool, user: Uuid, id: Uuid, edit: SaveStrategy) -> Resu
 /// [`Error::NotFound`], database errors.
 pub async fn discard_draft(db: &PgPool, user: Uuid, id: Uuid) -> Result<(), Error> {
     let n = sqlx::query(
-        "update strategy set draft_source = null where strategy_id = $1 and user_id = $2",
+        r#"update strategy set draft_source = null,
+               draft_rev = draft_rev + case when draft_source is null then 0 else 1 end
+           where strategy_id = $1 and user_id = $2"#,
     )
     .bind(id)
     .bind(user)
@@ -479,13 +611,13 @@ pub async fn discard_draft(db: &PgPool, user: Uuid, id: Uuid) -> Result<(), Erro
 ///
 /// # Errors
 /// [`Error::NotFound`], database errors.
-pub async fn duplicate(db: &PgPool, user: Uuid, id: Uuid) -> Result<Uuid, Error> {
+pub async fn duplicate(db: &PgPool, user: Uuid, id: Uuid, quota: Quota) -> Result<Uuid, Error> {
     let detail = get(db, user, id).await?;
     let mut name = format!("{} (copy)", detail.summary.name);
     if name.chars().count() > MAX_NAME {
         name = name.chars().take(MAX_NAME).collect();
     }
-    create(
+    create_within(
         db,
         user,
         NewStrategy {
@@ -494,6 +626,7 @@ pub async fn duplicate(db: &PgPool, user: Uuid, id: Uuid) -> Result<Uuid, Error>
             template: None,
             source: Some(detail.latest.source),
         },
+        quota,
     )
     .await
 }

@@ -1,7 +1,11 @@
 //! Coverage and data quality per series: first and last candle, count, missing ranges (gaps) and the last
-//! update. Gaps are computed in Postgres with one window scan of the primary-key index per series (the same
-//! definition as the engine's `Candles::gaps`: a step larger than the timeframe is a gap of the candles in
-//! between).
+//! update (the same gap definition as the engine's `Candles::gaps`: a step larger than the timeframe is a gap
+//! of the candles in between).
+//!
+//! Read from `market_coverage` and `market_gap`, which the candle writer keeps up to date in the transaction
+//! that writes the candles (see `store::upsert_candles`): a page view costs a few index lookups whatever the
+//! number of candles. [`scan`] recomputes the same answer from the candles themselves (one window scan per
+//! series), for checks and tests only.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -65,8 +69,8 @@ pub async fn series(pool: &PgPool, instrument_id: Option<i32>) -> sqlx::Result<V
            from market_series s
            join instrument i using (instrument_id)
            left join lateral (
-               select min(open_time) as first, max(open_time) as last, count(*) as n
-               from candle where instrument_id = s.instrument_id and timeframe = s.timeframe) c on true
+               select first_open as first, last_open as last, candles as n
+               from market_coverage where instrument_id = s.instrument_id and timeframe = s.timeframe) c on true
            where $1::int is null or s.instrument_id = $1
            order by i.exchange, i.symbol, s.timeframe"#,
     )
@@ -94,7 +98,8 @@ pub async fn series(pool: &PgPool, instrument_id: Option<i32>) -> sqlx::Result<V
         .collect())
 }
 
-/// Coverage of every known series (or of one instrument), with at most `max_gaps` gaps listed per series.
+/// Coverage of every known series (or of one instrument), with at most `max_gaps` gaps listed per series:
+/// read from the maintained coverage tables (no candle is read).
 ///
 /// # Errors
 /// Database errors.
@@ -103,36 +108,117 @@ pub async fn coverage(
     instrument_id: Option<i32>,
     max_gaps: i64,
 ) -> sqlx::Result<Vec<SeriesCoverage>> {
+    #[allow(clippy::type_complexity)]
+    let totals = sqlx::query_as::<_, (i32, String, i64, i64)>(
+        r#"select instrument_id, timeframe, gap_count, missing from market_coverage
+           where $1::int is null or instrument_id = $1"#,
+    )
+    .bind(instrument_id)
+    .fetch_all(pool)
+    .await?;
+    let totals: std::collections::HashMap<(i32, String), (i64, i64)> = totals
+        .into_iter()
+        .map(|(i, tf, n, m)| ((i, tf), (n, m)))
+        .collect();
+    let mut listed: std::collections::HashMap<(i32, String), Vec<Gap>> =
+        std::collections::HashMap::new();
+    if max_gaps > 0 {
+        let rows = sqlx::query_as::<_, (i32, String, DateTime<Utc>, DateTime<Utc>, i64)>(
+            r#"select s.instrument_id, s.timeframe, g.prev_open, g.next_open, g.missing
+               from market_series s
+               cross join lateral (
+                   select prev_open, next_open, missing from market_gap
+                   where instrument_id = s.instrument_id and timeframe = s.timeframe
+                   order by prev_open limit $2) g
+               where $1::int is null or s.instrument_id = $1
+               order by s.instrument_id, s.timeframe, g.prev_open"#,
+        )
+        .bind(instrument_id)
+        .bind(max_gaps)
+        .fetch_all(pool)
+        .await?;
+        for (i, tf, prev, next, missing) in rows {
+            let Ok(timeframe) = Timeframe::parse(&tf) else {
+                continue;
+            };
+            let step = timeframe.millis();
+            listed.entry((i, tf)).or_default().push(Gap {
+                from: to_millis(prev) + step,
+                to: to_millis(next) - step,
+                missing: usize::try_from(missing).unwrap_or(0),
+            });
+        }
+    }
     let all = series(pool, instrument_id).await?;
+    Ok(all
+        .into_iter()
+        .map(|s| {
+            let key = (s.instrument_id, s.timeframe.as_str().to_owned());
+            let (gap_count, missing) = totals.get(&key).copied().unwrap_or((0, 0));
+            let gaps = listed.remove(&key).unwrap_or_default();
+            with_gaps(s, gaps, gap_count, missing)
+        })
+        .collect())
+}
+
+fn with_gaps(s: SeriesSummary, gaps: Vec<Gap>, gap_count: i64, missing: i64) -> SeriesCoverage {
+    let expected = match (s.first, s.last) {
+        (Some(f), Some(l)) => (l - f) / s.timeframe.millis() + 1,
+        _ => 0,
+    };
+    SeriesCoverage {
+        instrument_id: s.instrument_id,
+        exchange: s.exchange,
+        symbol: s.symbol,
+        base: s.base,
+        quote: s.quote,
+        timeframe: s.timeframe,
+        tracked: s.tracked,
+        first: s.first,
+        last: s.last,
+        count: s.count,
+        expected,
+        missing,
+        gaps,
+        gap_count,
+        last_update: s.last_update,
+    }
+}
+
+/// The same answer as [`coverage`], recomputed from the candles (a full scan of every series: for checks and
+/// tests, never for pages).
+///
+/// # Errors
+/// Database errors.
+pub async fn scan(
+    pool: &PgPool,
+    instrument_id: Option<i32>,
+    max_gaps: i64,
+) -> sqlx::Result<Vec<SeriesCoverage>> {
+    let mut all = series(pool, instrument_id).await?;
+    for s in &mut all {
+        let (first, last, count): (Option<DateTime<Utc>>, Option<DateTime<Utc>>, i64) =
+            sqlx::query_as(
+                "select min(open_time), max(open_time), count(*) from candle where instrument_id = $1 and timeframe = $2",
+            )
+            .bind(s.instrument_id)
+            .bind(s.timeframe.as_str())
+            .fetch_one(pool)
+            .await?;
+        s.first = first.map(to_millis);
+        s.last = last.map(to_millis);
+        s.count = count;
+    }
     let mut out = Vec::with_capacity(all.len());
     for s in all {
         let (gaps, gap_count, missing) = gaps(pool, s.instrument_id, s.timeframe, max_gaps).await?;
-        let expected = match (s.first, s.last) {
-            (Some(f), Some(l)) => (l - f) / s.timeframe.millis() + 1,
-            _ => 0,
-        };
-        out.push(SeriesCoverage {
-            instrument_id: s.instrument_id,
-            exchange: s.exchange,
-            symbol: s.symbol,
-            base: s.base,
-            quote: s.quote,
-            timeframe: s.timeframe,
-            tracked: s.tracked,
-            first: s.first,
-            last: s.last,
-            count: s.count,
-            expected,
-            missing,
-            gaps,
-            gap_count,
-            last_update: s.last_update,
-        });
+        out.push(with_gaps(s, gaps, gap_count, missing));
     }
     Ok(out)
 }
 
-/// The gaps of one series: up to `max_gaps` of them, plus the total number of gaps and of missing candles.
+/// The gaps of one series, scanned from its candles: up to `max_gaps` of them, plus the total number of gaps
+/// and of missing candles (see [`scan`]).
 ///
 /// # Errors
 /// Database errors.

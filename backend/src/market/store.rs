@@ -83,7 +83,9 @@ pub async fn instruments(pool: &PgPool) -> sqlx::Result<Vec<Instrument>> {
 }
 
 /// Upserts `candles` (already validated) of one series. Returns the number of rows written: new candles plus
-/// candles whose values changed; re-storing identical candles writes (and counts) nothing.
+/// candles whose values changed; re-storing identical candles writes (and counts) nothing. The series'
+/// coverage (`market_coverage`, `market_gap`) is brought up to date in the same transaction: this is the one
+/// writer of candles, so the coverage tables always describe them.
 ///
 /// # Errors
 /// Database errors.
@@ -92,9 +94,160 @@ pub async fn upsert_candles(
     instrument_id: i32,
     candles: &Candles,
 ) -> sqlx::Result<u64> {
-    if candles.len() > COPY_THRESHOLD {
-        return upsert_candles_via_copy(conn, instrument_id, candles).await;
+    if candles.is_empty() {
+        return Ok(0);
     }
+    let (first, last) = (candles.time[0], candles.time[candles.len() - 1]);
+    // Writers of one series take turns (the coverage row is the lock), so each sees the others' candles when
+    // it brings the coverage up to date.
+    lock_coverage(conn, instrument_id, candles.timeframe).await?;
+    let before = count_range(conn, instrument_id, candles.timeframe, first, last).await?;
+    let written = if candles.len() > COPY_THRESHOLD {
+        upsert_candles_via_copy(conn, instrument_id, candles).await?
+    } else {
+        upsert_candles_batched(conn, instrument_id, candles).await?
+    };
+    let after = count_range(conn, instrument_id, candles.timeframe, first, last).await?;
+    update_coverage(
+        conn,
+        instrument_id,
+        candles.timeframe,
+        first,
+        last,
+        after - before,
+    )
+    .await?;
+    Ok(written)
+}
+
+/// Creates the series' coverage row if needed and locks it until the transaction ends.
+async fn lock_coverage(
+    conn: &mut PgConnection,
+    instrument_id: i32,
+    timeframe: Timeframe,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        r#"insert into market_coverage (instrument_id, timeframe) values ($1, $2)
+           on conflict (instrument_id, timeframe) do nothing"#,
+    )
+    .bind(instrument_id)
+    .bind(timeframe.as_str())
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "select 1 from market_coverage where instrument_id = $1 and timeframe = $2 for update",
+    )
+    .bind(instrument_id)
+    .bind(timeframe.as_str())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Stored candles of a series with `first <= open_time <= last` (an index-only range scan).
+async fn count_range(
+    conn: &mut PgConnection,
+    instrument_id: i32,
+    timeframe: Timeframe,
+    first: i64,
+    last: i64,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        r#"select count(*) from candle
+           where instrument_id = $1 and timeframe = $2 and open_time between $3 and $4"#,
+    )
+    .bind(instrument_id)
+    .bind(timeframe.as_str())
+    .bind(to_datetime(first))
+    .bind(to_datetime(last))
+    .fetch_one(conn)
+    .await
+}
+
+/// Brings a series' coverage up to date after candles were written between `first` and `last` (open times):
+/// first/last/count from the write, and the gaps recomputed only between the stored candle just before
+/// `first` and the one just after `last` (the only place a write can open or close gaps). The caller holds
+/// the coverage row's lock ([`lock_coverage`]).
+async fn update_coverage(
+    conn: &mut PgConnection,
+    instrument_id: i32,
+    timeframe: Timeframe,
+    first: i64,
+    last: i64,
+    added: i64,
+) -> sqlx::Result<()> {
+    let tf = timeframe.as_str();
+    let step = timeframe.millis();
+    let (lo, hi): (DateTime<Utc>, DateTime<Utc>) = sqlx::query_as(
+        r#"select coalesce((select max(open_time) from candle
+                            where instrument_id = $1 and timeframe = $2 and open_time < $3), $3),
+                  coalesce((select min(open_time) from candle
+                            where instrument_id = $1 and timeframe = $2 and open_time > $4), $4)"#,
+    )
+    .bind(instrument_id)
+    .bind(tf)
+    .bind(to_datetime(first))
+    .bind(to_datetime(last))
+    .fetch_one(&mut *conn)
+    .await?;
+    let (dropped, dropped_missing): (i64, i64) = sqlx::query_as(
+        r#"with d as (
+               delete from market_gap
+               where instrument_id = $1 and timeframe = $2 and prev_open >= $3 and prev_open < $4
+               returning missing)
+           select count(*), coalesce(sum(missing), 0)::bigint from d"#,
+    )
+    .bind(instrument_id)
+    .bind(tf)
+    .bind(lo)
+    .bind(hi)
+    .fetch_one(&mut *conn)
+    .await?;
+    let (found, found_missing): (i64, i64) = sqlx::query_as(
+        r#"with steps as (
+               select lag(open_time) over (order by open_time) as prev, open_time
+               from candle
+               where instrument_id = $1 and timeframe = $2 and open_time between $3 and $4),
+           ins as (
+               insert into market_gap (instrument_id, timeframe, prev_open, next_open, missing)
+               select $1, $2, prev, open_time,
+                      (extract(epoch from open_time - prev) * 1000)::bigint / $5 - 1
+               from steps
+               where prev is not null and open_time - prev > make_interval(secs => $5 / 1000.0)
+               returning missing)
+           select count(*), coalesce(sum(missing), 0)::bigint from ins"#,
+    )
+    .bind(instrument_id)
+    .bind(tf)
+    .bind(lo)
+    .bind(hi)
+    .bind(step)
+    .fetch_one(&mut *conn)
+    .await?;
+    sqlx::query(
+        r#"update market_coverage
+           set first_open = least(first_open, $3), last_open = greatest(last_open, $4),
+               candles = candles + $5, gap_count = gap_count + $6, missing = missing + $7,
+               updated_at = now()
+           where instrument_id = $1 and timeframe = $2"#,
+    )
+    .bind(instrument_id)
+    .bind(tf)
+    .bind(to_datetime(first))
+    .bind(to_datetime(last))
+    .bind(added)
+    .bind(found - dropped)
+    .bind(found_missing - dropped_missing)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn upsert_candles_batched(
+    conn: &mut PgConnection,
+    instrument_id: i32,
+    candles: &Candles,
+) -> sqlx::Result<u64> {
     let tf = candles.timeframe.as_str();
     let mut written = 0;
     let mut start = 0;

@@ -167,7 +167,8 @@ async fn create_strategy(
         template: Some(f.template).filter(|t| !t.trim().is_empty()),
         source: None,
     };
-    match strategies::create(&state.ctx.db, user.user_id, new).await {
+    let quota = strategies::Quota::from_settings(&state.ctx.settings);
+    match strategies::create_within(&state.ctx.db, user.user_id, new, quota).await {
         Ok(id) => {
             record_action(
                 &state,
@@ -180,6 +181,7 @@ async fn create_strategy(
             Ok(to(&format!("/strategies/{id}?ok=strategy_created")))
         }
         Err(Error::Invalid { field, .. }) => Ok(to(&format!("/strategies?error=strategy_{field}"))),
+        Err(Error::Limit(_)) => Ok(to("/strategies?error=strategy_quota")),
         Err(e) => Err(page_error(e)),
     }
 }
@@ -211,6 +213,7 @@ struct SaveForm {
     description: Option<String>,
     source: Option<String>,
     base_version: Option<i32>,
+    draft_rev: Option<i32>,
 }
 
 async fn save_strategy(
@@ -228,8 +231,10 @@ async fn save_strategy(
         description: f.description,
         source: f.source.map(|s| s.replace("\r\n", "\n")),
         base_version: f.base_version,
+        draft_rev: f.draft_rev,
     };
-    match strategies::save(&state.ctx.db, user.user_id, id, edit).await {
+    let quota = strategies::Quota::from_settings(&state.ctx.settings);
+    match strategies::save(&state.ctx.db, user.user_id, id, edit, quota).await {
         Ok(saved) if saved.new_version => {
             record_action(
                 &state,
@@ -243,18 +248,22 @@ async fn save_strategy(
         }
         Ok(_) => Ok(to(&format!("{back}?ok=strategy_unchanged"))),
         Err(Error::Strategy(_)) => Ok(to(&format!("{back}?error=strategy_invalid"))),
-        Err(Error::Conflict(_)) => {
-            // Either the strategy is archived or someone saved a newer version meanwhile: say which.
+        Err(Error::Conflict(message)) => {
+            // The strategy is archived, someone saved a newer version meanwhile, or another tab changed the
+            // draft: say which.
             let archived = strategies::get(&state.ctx.db, user.user_id, id)
                 .await
                 .is_ok_and(|d| d.summary.archived);
             let code = if archived {
                 "strategy_is_archived"
+            } else if message == strategies::STALE_DRAFT {
+                "strategy_draft_stale"
             } else {
                 "strategy_stale"
             };
             Ok(to(&format!("{back}?error={code}")))
         }
+        Err(Error::Limit(_)) => Ok(to(&format!("{back}?error=strategy_quota"))),
         Err(Error::Invalid { field, .. }) => Ok(to(&format!("{back}?error=strategy_{field}"))),
         Err(e) => Err(page_error(e)),
     }
@@ -268,9 +277,12 @@ async fn duplicate(
 ) -> Result {
     writer(&user)?;
     let id = parse_id(&id)?;
-    let new = strategies::duplicate(&state.ctx.db, user.user_id, id)
-        .await
-        .map_err(page_error)?;
+    let quota = strategies::Quota::from_settings(&state.ctx.settings);
+    let new = match strategies::duplicate(&state.ctx.db, user.user_id, id, quota).await {
+        Ok(new) => new,
+        Err(Error::Limit(_)) => return Ok(to(&format!("/strategies/{id}?error=strategy_quota"))),
+        Err(e) => return Err(page_error(e)),
+    };
     record_action(
         &state,
         &meta,
@@ -360,12 +372,29 @@ fn new_run(fields: &[(String, String)]) -> std::result::Result<runs::NewRun, Err
             message: format!("`{v}` is not a version number"),
         })?),
     };
+    // One pass, one map lookup per field: a form with a hundred thousand `param.*` fields costs a hundred
+    // thousand lookups, not their square. A checkbox sends a hidden "false" and, when ticked, "true": the
+    // last value wins, in the position of the name's first field.
     let mut params: Vec<(String, String)> = Vec::new();
+    let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for (k, v) in fields {
         if let Some(name) = k.strip_prefix("param.") {
-            // A checkbox sends a hidden "false" and, when ticked, "true": the last value wins.
-            params.retain(|(n, _)| n != name);
-            params.push((name.to_owned(), v.trim().to_owned()));
+            match index.get(name) {
+                Some(&i) => params[i].1 = v.trim().to_owned(),
+                None => {
+                    if params.len() >= engine::strategy::limits::MAX_PARAMS {
+                        return Err(Error::Invalid {
+                            field: "params".into(),
+                            message: format!(
+                                "the form sent more than {} parameters; a strategy declares at most that many",
+                                engine::strategy::limits::MAX_PARAMS
+                            ),
+                        });
+                    }
+                    index.insert(name, params.len());
+                    params.push((name.to_owned(), v.trim().to_owned()));
+                }
+            }
         }
     }
     let mut instrument_ids = Vec::new();
@@ -544,16 +573,21 @@ async fn cancel(
     }
 }
 
-/// The per-user limit on decision traces (each re-runs the engine in the web process).
-pub(crate) async fn trace_rate_limited(state: &AppState, user: &AuthUser) -> Option<u64> {
+/// The per-user limit on decision traces (each re-runs the engine in the web process). Fails closed: when
+/// Redis cannot count the request it is refused with 503.
+pub(crate) async fn trace_rate_limited(
+    state: &AppState,
+    user: &AuthUser,
+) -> std::result::Result<(), ApiError> {
     let ctx = &state.ctx;
-    backend::redis::rate_limit(
+    backend::redis::rate_limit_strict(
         &ctx.redis,
         &ctx.settings.redis_namespace,
         &format!("trace:{}", user.user_id),
         runs::TRACE_RATE_PER_MINUTE,
     )
     .await
+    .map_err(ApiError::from)
 }
 
 /// The signed-in user for the JSON endpoints (401 JSON instead of a redirect).
@@ -608,9 +642,9 @@ async fn trace_json(
     let id = json_id(&id)?;
     let Query(q) =
         q.map_err(|e| ApiError::BadRequest(format!("time: {}", e.body_text())).into_response())?;
-    if let Some(wait) = trace_rate_limited(&state, &user).await {
-        return Err(ApiError::RateLimited(wait).into_response());
-    }
+    trace_rate_limited(&state, &user)
+        .await
+        .map_err(IntoResponse::into_response)?;
     let trace = runs::trace(&state.ctx.db, user.user_id, id, q.time, q.span)
         .await
         .map_err(json_error)?;
@@ -659,22 +693,72 @@ fn download(
     resp
 }
 
+/// Lets one export start: the user's per-minute export limit (failing closed when Redis cannot count) and a
+/// per-process slot, held until the download ends (the permit travels with the body's stream).
+pub(crate) async fn admit_export(
+    state: &AppState,
+    user: &AuthUser,
+) -> std::result::Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    let ctx = &state.ctx;
+    backend::redis::rate_limit_strict(
+        &ctx.redis,
+        &ctx.settings.redis_namespace,
+        &format!("export:{}", user.user_id),
+        ctx.settings.backtest.export_rate_per_minute,
+    )
+    .await?;
+    state
+        .limits
+        .exports
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| {
+            metrics::counter!("exports_refused_total", "reason" => "busy").increment(1);
+            ApiError::Unavailable(
+                "too many exports are being prepared right now; try again in a moment".into(),
+            )
+        })
+}
+
+/// An export refusal as a page (the downloads are links followed by the browser).
+fn export_refused(e: ApiError) -> Response {
+    let (status, retry, title, message) = match e {
+        ApiError::RateLimited(wait) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            wait,
+            "Too many downloads",
+            "You have started many downloads in the last minute. Wait a moment and try again."
+                .to_owned(),
+        ),
+        ApiError::Unavailable(m) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            5,
+            "Temporarily unavailable",
+            format!("Downloads are busy: {m}."),
+        ),
+        other => return other.into_response(),
+    };
+    let mut r = html_error(status, title, &message);
+    if let Ok(v) = HeaderValue::from_str(&retry.to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
 async fn trades_csv(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
     Path(id): Path<String>,
 ) -> Result {
     let id = parse_id(&id)?;
-    runs::result(&state.ctx.db, user.user_id, id)
-        .await
-        .map_err(page_error)?;
-    let trades = runs::all_trades(&state.ctx.db, user.user_id, id)
+    let permit = admit_export(&state, &user).await.map_err(export_refused)?;
+    let body = backend::backtest::export::trades_csv(&state.ctx.db, user.user_id, id, permit)
         .await
         .map_err(page_error)?;
     Ok(download(
         "text/csv; charset=utf-8",
         &format!("backtest-{id}-trades.csv"),
-        runs::trades_csv(&trades),
+        axum::body::Body::from_stream(body),
     ))
 }
 
@@ -684,13 +768,14 @@ async fn result_json(
     Path(id): Path<String>,
 ) -> Result {
     let id = parse_id(&id)?;
-    let doc = report::full_json(&state.ctx.db, user.user_id, id)
+    let permit = admit_export(&state, &user).await.map_err(export_refused)?;
+    let body = backend::backtest::export::result_json(&state.ctx.db, user.user_id, id, permit)
         .await
         .map_err(page_error)?;
     Ok(download(
         "application/json",
         &format!("backtest-{id}.json"),
-        doc.to_string(),
+        axum::body::Body::from_stream(body),
     ))
 }
 
@@ -700,6 +785,7 @@ async fn report_html(
     Path(id): Path<String>,
 ) -> Result {
     let id = parse_id(&id)?;
+    let _permit = admit_export(&state, &user).await.map_err(export_refused)?;
     let html = report::html(&state.ctx.db, user.user_id, id)
         .await
         .map_err(page_error)?;

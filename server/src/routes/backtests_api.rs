@@ -656,6 +656,8 @@ fn invalid(field: &str, message: impl Into<String>) -> ApiError {
         (status = 401, description = "No or invalid token", body = ErrorBody),
         (status = 404, description = "No such run of yours", body = ErrorBody),
         (status = 409, description = "`not_finished`", body = ErrorBody),
+        (status = 429, description = "Over `EXPORT_RATE_LIMIT_PER_MINUTE` (`Retry-After`)", body = ErrorBody),
+        (status = 503, description = "`EXPORT_MAX_CONCURRENT` exports in progress, or the limit cannot be checked (`Retry-After`)", body = ErrorBody),
     )
 )]
 pub async fn export_backtest_trades(
@@ -664,8 +666,10 @@ pub async fn export_backtest_trades(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Response> {
     finished(&state, user.user_id, id).await?;
-    let trades = runs::all_trades(&state.ctx.db, user.user_id, id).await?;
-    let csv = runs::trades_csv(&trades);
+    let permit = crate::routes::backtests::admit_export(&state, &user).await?;
+    let csv = axum::body::Body::from_stream(
+        backend::backtest::export::trades_csv(&state.ctx.db, user.user_id, id, permit).await?,
+    );
     let disposition = format!("attachment; filename=\"backtest-{id}-trades.csv\"");
     let mut resp = (
         StatusCode::OK,
@@ -807,9 +811,7 @@ pub async fn trace_backtest(
     if span < 0 {
         return Err(invalid("span", "must not be negative"));
     }
-    if let Some(wait) = crate::routes::backtests::trace_rate_limited(&state, &user).await {
-        return Err(ApiError::RateLimited(wait));
-    }
+    crate::routes::backtests::trace_rate_limited(&state, &user).await?;
     let t = runs::trace(&state.ctx.db, user.user_id, id, time, span).await?;
     Ok(Json(Trace {
         bars: t

@@ -232,6 +232,8 @@ pub struct StrategyDetail {
     pub latest: StrategyVersion,
     /// An edit that did not compile, kept so it is not lost (never run).
     pub draft_source: Option<String>,
+    /// The draft slot's revision (bumped by every write of the draft); send it back with a save.
+    pub draft_rev: i32,
     /// Newest first.
     pub versions: Vec<VersionRef>,
 }
@@ -242,6 +244,7 @@ impl From<strategies::StrategyDetail> for StrategyDetail {
             summary: d.summary.into(),
             latest: d.latest.into(),
             draft_source: d.draft_source,
+            draft_rev: d.draft_rev,
             versions: d
                 .versions
                 .into_iter()
@@ -359,7 +362,7 @@ pub async fn create_strategy(
     ApiJson(body): ApiJson<CreateStrategy>,
 ) -> ApiResult<Response> {
     let db = &state.ctx.db;
-    let id = strategies::create(
+    let id = strategies::create_within(
         db,
         user.user_id,
         strategies::NewStrategy {
@@ -368,6 +371,7 @@ pub async fn create_strategy(
             template: body.template,
             source: body.source,
         },
+        strategies::Quota::from_settings(&state.ctx.settings),
     )
     .await?;
     record_action(
@@ -418,6 +422,10 @@ pub struct UpdateStrategy {
     pub source: Option<String>,
     /// The version this edit started from; if a newer one was saved meanwhile, the save is refused (409).
     pub base_version: Option<i32>,
+    /// The `draft_rev` this edit started from. With it, source that is refused is kept as the draft only
+    /// while the draft is still at this revision (otherwise 409 and nothing is stored); without it the last
+    /// write wins.
+    pub draft_rev: Option<i32>,
 }
 
 /// What a save did.
@@ -463,7 +471,9 @@ pub async fn update_strategy(
             description: body.description,
             source: body.source,
             base_version: body.base_version,
+            draft_rev: body.draft_rev,
         },
+        strategies::Quota::from_settings(&state.ctx.settings),
     )
     .await?;
     if saved.new_version {
@@ -567,7 +577,13 @@ pub async fn duplicate_strategy(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Response> {
     let db = &state.ctx.db;
-    let copy = strategies::duplicate(db, user.user_id, id).await?;
+    let copy = strategies::duplicate(
+        db,
+        user.user_id,
+        id,
+        strategies::Quota::from_settings(&state.ctx.settings),
+    )
+    .await?;
     record_action(
         &state,
         &meta,

@@ -17,3 +17,4 @@ mod processes;
 mod research_cli;
 mod smtp;
 mod upload;
+mod web_hardening;

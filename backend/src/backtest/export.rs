@@ -1,0 +1,143 @@
+//! Streamed exports of a finished run: the trades CSV and the full result JSON are written from a database
+//! cursor as the client reads them, so an export's memory is a few chunks whatever the number of trades (the
+//! HTML report, which must be one document, lists a bounded number of trades: see [`super::report`]).
+//!
+//! The rows are read by a task that sends ~64 KiB chunks through a two-slot channel: the cursor advances only
+//! as fast as the client downloads, and a client that goes away ends the task (and frees the connection) at
+//! the next chunk. A database error half-way ends the body with an error, so the client sees a broken download
+//! rather than a silently short file.
+
+use futures::{StreamExt, TryStreamExt, stream::BoxStream};
+use serde_json::json;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::{Error, runs};
+
+/// The body of a streamed export: text chunks, or the error that ended it.
+pub type Chunks = BoxStream<'static, Result<String, std::io::Error>>;
+
+/// Bytes gathered before a chunk is sent.
+const CHUNK_BYTES: usize = 64 * 1024;
+
+/// The trades of one of the user's finished runs as CSV (exactly [`runs::trades_csv`] of all its trades).
+/// `hold` is kept until the stream ends (e.g. a concurrency permit).
+///
+/// # Errors
+/// [`Error::NotFound`] (no such run of this user, or not finished), database errors; checked before the
+/// stream starts.
+pub async fn trades_csv(
+    db: &PgPool,
+    user: Uuid,
+    id: Uuid,
+    hold: impl Send + 'static,
+) -> Result<Chunks, Error> {
+    runs::result(db, user, id).await?;
+    Ok(stream_trades(
+        db.clone(),
+        id,
+        runs::TRADES_CSV_HEADER.to_owned(),
+        String::new(),
+        |t, _| Ok(runs::trade_csv_line(t)),
+        hold,
+    ))
+}
+
+/// The run, its settings, result, every trade and the strategy source as one JSON document (the same bytes
+/// as building the whole `serde_json::Value` would give: keys in order, trades by `seq`).
+///
+/// # Errors
+/// As [`trades_csv`].
+pub async fn result_json(
+    db: &PgPool,
+    user: Uuid,
+    id: Uuid,
+    hold: impl Send + 'static,
+) -> Result<Chunks, Error> {
+    let run = runs::get(db, user, id).await?;
+    let result = runs::result(db, user, id).await?;
+    let source: String =
+        sqlx::query_scalar("select source from strategy_version where strategy_version_id = $1")
+            .bind(run.strategy_version_id)
+            .fetch_one(db)
+            .await?;
+    // Everything but the trades, as the document's head: `serde_json` orders object keys, and "trades" sorts
+    // last, so the head is the document up to the trades array.
+    let head = json!({
+        "format": "vortex-backtest-result/1",
+        "run": run,
+        "strategy_source": source,
+        "result": result,
+    })
+    .to_string();
+    let head = format!("{},\"trades\":[", head.strip_suffix('}').unwrap_or(&head));
+    Ok(stream_trades(
+        db.clone(),
+        id,
+        head,
+        "]}".to_owned(),
+        |t, first| {
+            let v = serde_json::to_value(t).map_err(std::io::Error::other)?;
+            Ok(if first {
+                v.to_string()
+            } else {
+                format!(",{v}")
+            })
+        },
+        hold,
+    ))
+}
+
+/// Streams `head`, then `line(trade, is_first)` for every trade of run `id` in `seq` order, then `tail`.
+fn stream_trades(
+    db: PgPool,
+    id: Uuid,
+    head: String,
+    tail: String,
+    line: impl Fn(&runs::TradeRow, bool) -> std::io::Result<String> + Send + 'static,
+    hold: impl Send + 'static,
+) -> Chunks {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(2);
+    tokio::spawn(async move {
+        let _hold = hold;
+        let sql = format!(
+            "select {} from backtest_trade where backtest_run_id = $1 order by seq",
+            runs::TRADE_COLUMNS
+        );
+        let mut rows = sqlx::query(&sql).bind(id).fetch(&db);
+        let mut buf = head;
+        let mut first = true;
+        loop {
+            match rows.try_next().await {
+                Ok(Some(row)) => {
+                    let piece = runs::trade_row(&row)
+                        .map_err(std::io::Error::other)
+                        .and_then(|t| line(&t, first));
+                    first = false;
+                    match piece {
+                        Ok(p) => buf.push_str(&p),
+                        Err(e) => {
+                            tracing::error!(error = %e, backtest_run_id = %id, "export failed");
+                            let _ = tx.send(Err(e)).await;
+                            return;
+                        }
+                    }
+                    if buf.len() >= CHUNK_BYTES
+                        && tx.send(Ok(std::mem::take(&mut buf))).await.is_err()
+                    {
+                        return; // the client went away
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::error!(error = %e, backtest_run_id = %id, "export failed");
+                    let _ = tx.send(Err(std::io::Error::other(e))).await;
+                    return;
+                }
+            }
+        }
+        buf.push_str(&tail);
+        let _ = tx.send(Ok(buf)).await;
+    });
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) }).boxed()
+}
