@@ -206,6 +206,9 @@ pub struct BacktestSettings {
     pub max_bars: i64,
     /// Points of the equity curve stored with a result (longer curves are thinned, keeping each bucket's low).
     pub equity_points: usize,
+    /// Most memory one backtest or "why here?" trace may need, in bytes (`BACKTEST_MEMORY_BUDGET_MB`); also what
+    /// the backtests a worker process runs at once may need together (see `backend::backtest::budget`).
+    pub memory_budget_bytes: u64,
 }
 
 /// Everything the process needs, parsed and validated.
@@ -745,6 +748,7 @@ impl Settings {
             api_rate_per_minute: r.bounded("API_RATE_LIMIT_PER_MINUTE", 600u64, 1, 1_000_000),
             max_bars: r.bounded("BACKTEST_MAX_BARS", 5_000_000i64, 1000, 100_000_000),
             equity_points: r.bounded("BACKTEST_EQUITY_POINTS", 5000usize, 100, 1_000_000),
+            memory_budget_bytes: r.bounded("BACKTEST_MEMORY_BUDGET_MB", 1024u64, 16, 1 << 20) * 1024 * 1024,
         };
         if prod && market.data_url.scheme() != "https" {
             r.problem("MARKET_DATA_URL", "must use https:// in production");

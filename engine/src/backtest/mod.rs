@@ -14,7 +14,7 @@
 mod memory;
 mod metrics;
 
-pub use memory::{MemoryEstimate, estimate_memory};
+pub use memory::{CANDLE_BYTES, MemoryEstimate, estimate_memory};
 
 pub use metrics::{Metric, Metrics};
 

@@ -611,7 +611,7 @@ async fn trace_json(
     if let Some(wait) = trace_rate_limited(&state, &user).await {
         return Err(ApiError::RateLimited(wait).into_response());
     }
-    let trace = runs::trace(&state.ctx.db, user.user_id, id, q.time, q.span)
+    let trace = runs::trace(&state.ctx, user.user_id, id, q.time, q.span)
         .await
         .map_err(json_error)?;
     Ok(Json(trace).into_response())

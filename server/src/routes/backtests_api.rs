@@ -810,7 +810,7 @@ pub async fn trace_backtest(
     if let Some(wait) = crate::routes::backtests::trace_rate_limited(&state, &user).await {
         return Err(ApiError::RateLimited(wait));
     }
-    let t = runs::trace(&state.ctx.db, user.user_id, id, time, span).await?;
+    let t = runs::trace(&state.ctx, user.user_id, id, time, span).await?;
     Ok(Json(Trace {
         bars: t
             .bars
