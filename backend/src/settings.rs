@@ -748,7 +748,9 @@ impl Settings {
             api_rate_per_minute: r.bounded("API_RATE_LIMIT_PER_MINUTE", 600u64, 1, 1_000_000),
             max_bars: r.bounded("BACKTEST_MAX_BARS", 5_000_000i64, 1000, 100_000_000),
             equity_points: r.bounded("BACKTEST_EQUITY_POINTS", 5000usize, 100, 1_000_000),
-            memory_budget_bytes: r.bounded("BACKTEST_MEMORY_BUDGET_MB", 1024u64, 16, 1 << 20) * 1024 * 1024,
+            memory_budget_bytes: r.bounded("BACKTEST_MEMORY_BUDGET_MB", 1024u64, 16, 1 << 20)
+                * 1024
+                * 1024,
         };
         if prod && market.data_url.scheme() != "https" {
             r.problem("MARKET_DATA_URL", "must use https:// in production");

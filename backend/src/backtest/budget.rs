@@ -11,7 +11,10 @@
 //! A worker process also admits backtests by their estimate: the runs it executes at once need at most the
 //! budget together ([`admit`]), so `WORKER_CONCURRENCY` no longer multiplies the worst case.
 
-use std::sync::OnceLock;
+use std::{
+    collections::HashMap,
+    sync::{Mutex, OnceLock},
+};
 
 use engine::backtest::{MemoryEstimate, RunLimits, estimate_memory};
 use engine::strategy::CompiledStrategy;
@@ -100,10 +103,19 @@ pub fn check(
     Ok((est, RunLimits { max_trades }))
 }
 
+/// This process's budget as megabyte permits (one per configured budget: a test process may run several
+/// configurations side by side).
 fn admission(settings: &BacktestSettings) -> &'static Semaphore {
-    static SEM: OnceLock<Semaphore> = OnceLock::new();
-    SEM.get_or_init(|| {
-        Semaphore::new(usize::try_from((settings.memory_budget_bytes / MB).max(1)).unwrap_or(1))
+    static SEMS: OnceLock<Mutex<HashMap<u64, &'static Semaphore>>> = OnceLock::new();
+    let mb = (settings.memory_budget_bytes / MB).max(1);
+    let mut map = SEMS
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    map.entry(mb).or_insert_with(|| {
+        Box::leak(Box::new(Semaphore::new(
+            usize::try_from(mb).unwrap_or(usize::MAX >> 4),
+        )))
     })
 }
 

@@ -169,7 +169,8 @@ pub async fn trace(ctx: &Ctx, user: Uuid, id: Uuid, time: i64, span: i64) -> Res
         .await?;
         if matches!(job.as_deref(), Some("failed" | "cancelled")) {
             return Err(Error::Limit(
-                "the trace could not be computed (it has been logged); try again in a minute".into(),
+                "the trace could not be computed (it has been logged); try again in a minute"
+                    .into(),
             ));
         }
         if Instant::now() >= deadline {
@@ -212,7 +213,12 @@ pub(crate) async fn run_job(job: &crate::jobs::JobCtx) -> Result<(), crate::jobs
 
 /// Re-runs the strategy version on the run's candles (from the first bar) and explains the bars asked for,
 /// within the memory budget.
-async fn compute(job: &crate::jobs::JobCtx, id: Uuid, time: i64, span_ms: i64) -> Result<Trace, Error> {
+async fn compute(
+    job: &crate::jobs::JobCtx,
+    id: Uuid,
+    time: i64,
+    span_ms: i64,
+) -> Result<Trace, Error> {
     let db = &job.ctx.db;
     let settings = &job.ctx.settings.backtest;
     let user: Option<Uuid> =
@@ -253,9 +259,13 @@ async fn compute(job: &crate::jobs::JobCtx, id: Uuid, time: i64, span_ms: i64) -
     .bind(run.summary.range_to)
     .fetch_one(db)
     .await?;
-    let (estimate, limits) =
-        super::budget::check(settings, &compiled, usize::try_from(bars).unwrap_or(0), true)
-            .map_err(|m| Error::invalid("time", m))?;
+    let (estimate, limits) = super::budget::check(
+        settings,
+        &compiled,
+        usize::try_from(bars).unwrap_or(0),
+        true,
+    )
+    .map_err(|m| Error::invalid("time", m))?;
     let _admission = match super::budget::try_admit(settings, &estimate) {
         Some(a) => a,
         None => super::budget::admit(settings, &estimate).await,

@@ -253,11 +253,17 @@ pub(crate) async fn run(job: &JobCtx) -> Result<(), JobError> {
     let (progress, cancel) = (watch.progress.clone(), watch.cancel.clone());
     let config = config.0;
     let outcome = tokio::task::spawn_blocking(move || {
-        let r = engine::backtest::run_limited(&candles, &compiled, &config, limits, &mut |done, total| {
-            let f = 0.3 + 0.6 * (done as f32 / total.max(1) as f32);
-            progress.store(f.to_bits(), Ordering::Relaxed);
-            !cancel.load(Ordering::SeqCst)
-        });
+        let r = engine::backtest::run_limited(
+            &candles,
+            &compiled,
+            &config,
+            limits,
+            &mut |done, total| {
+                let f = 0.3 + 0.6 * (done as f32 / total.max(1) as f32);
+                progress.store(f.to_bits(), Ordering::Relaxed);
+                !cancel.load(Ordering::SeqCst)
+            },
+        );
         (r, candles)
     })
     .await
