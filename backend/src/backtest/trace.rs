@@ -69,6 +69,12 @@ impl Refusal {
     }
 }
 
+/// A `backtest_trace` row: the trace or why it was refused.
+type StoredRow = (
+    Option<sqlx::types::Json<Trace>>,
+    Option<sqlx::types::Json<Refusal>>,
+);
+
 /// The stored answer for `(run, time, span)`, if computed.
 async fn stored(
     db: &PgPool,
@@ -76,10 +82,7 @@ async fn stored(
     time: i64,
     span: i64,
 ) -> Result<Option<Result<Trace, Error>>, Error> {
-    let row: Option<(
-        Option<sqlx::types::Json<Trace>>,
-        Option<sqlx::types::Json<Refusal>>,
-    )> = sqlx::query_as(
+    let row: Option<StoredRow> = sqlx::query_as(
         "select result, error from backtest_trace where backtest_run_id = $1 and time_ms = $2 and span_ms = $3",
     )
     .bind(id)
