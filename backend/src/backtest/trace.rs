@@ -23,6 +23,8 @@ use crate::market::{iso, store};
 pub const KIND: &str = "backtest_trace";
 /// How long a request waits for a worker to compute its trace before it is told to try again.
 const WAIT: Duration = Duration::from_secs(25);
+/// Stored answers kept per run.
+const KEEP_PER_RUN: i64 = 200;
 /// How often a waiting request looks for the answer.
 const POLL: Duration = Duration::from_millis(100);
 
@@ -209,6 +211,16 @@ pub(crate) async fn run_job(job: &crate::jobs::JobCtx) -> Result<(), crate::jobs
     .bind(p.span)
     .bind(result)
     .bind(error)
+    .execute(&mut *tx)
+    .await?;
+    // Bounded storage: the most recent answers per run are kept (older ones are recomputed when asked again).
+    sqlx::query(
+        r#"delete from backtest_trace t where t.backtest_run_id = $1 and t.created_at < (
+               select created_at from backtest_trace where backtest_run_id = $1
+               order by created_at desc offset $2 limit 1)"#,
+    )
+    .bind(p.backtest_run_id)
+    .bind(KEEP_PER_RUN - 1)
     .execute(&mut *tx)
     .await?;
     job.complete(tx).await
