@@ -5,10 +5,12 @@
 //!
 //! The work itself runs in the `backtest` job ([`crate::jobs::backtest`]).
 
+pub mod budget;
 pub mod export;
 pub mod report;
 pub mod runs;
 pub mod strategies;
+pub mod trace;
 
 use serde::{Deserialize, Serialize};
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
-use super::{Error, compile, finite};
+use super::{Error, compile};
 use crate::Ctx;
 use crate::jobs::backtest as job;
 use crate::market::{iso, parse_time, store, to_datetime};
@@ -348,7 +348,7 @@ pub async fn create(
             params.push((k.to_owned(), v.trim().to_owned()));
         }
     }
-    compile(&version.source, &params)?;
+    let compiled = compile(&version.source, &params)?;
     let timeframe = Timeframe::parse(new.timeframe.trim())
         .map_err(|e| Error::invalid("timeframe", e.to_string()))?;
     let from = parse_bound("from", &new.from, false)?;
@@ -432,6 +432,14 @@ pub async fn create(
             ));
         }
         let _ = (first, last);
+        // The memory the run will need, from the compiled strategy and the bars (checked again by the worker).
+        super::budget::check(
+            &ctx.settings.backtest,
+            &compiled,
+            usize::try_from(count).unwrap_or(usize::MAX),
+            false,
+        )
+        .map_err(|m| Error::invalid("range", format!("{label}: {m}")))?;
     }
 
     let batch_id = Uuid::new_v4();
@@ -1019,153 +1027,11 @@ pub struct Trace {
 pub const TRACE_MAX_BARS: usize = 20;
 /// Most bars one trace request may span (a chart candle of a resampled chart is far less).
 pub const TRACE_MAX_SPAN_BARS: usize = 5_000;
-/// Traces re-run the engine in the web process: at most this many at a time per process.
-static TRACE_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 /// Trace requests per user per minute (browser and API), on top of the API's general limit.
 pub const TRACE_RATE_PER_MINUTE: u64 = 30;
 
-/// "Why here?": re-runs the strategy version on the run's candles and explains the bars in
-/// `[time, time + span)` (span 0 = the one bar at or before `time`). Of a longer span (a clicked candle of a
-/// resampled chart), the bars where something happened are listed, or else its last bar.
-///
-/// # Errors
-/// [`Error::NotFound`], [`Error::Invalid`] (time outside the run), database errors.
-pub async fn trace(
-    db: &PgPool,
-    user: Uuid,
-    id: Uuid,
-    time: i64,
-    span_ms: i64,
-) -> Result<Trace, Error> {
-    let run = get(db, user, id).await?;
-    let version: String =
-        sqlx::query_scalar("select source from strategy_version where strategy_version_id = $1")
-            .bind(run.strategy_version_id)
-            .fetch_one(db)
-            .await?;
-    let Some(stored_hash) = sqlx::query_scalar::<_, Option<String>>(
-        "select provenance->>'candles_hash' from backtest_result where backtest_run_id = $1",
-    )
-    .bind(id)
-    .fetch_optional(db)
-    .await?
-    else {
-        return Err(Error::Conflict(format!(
-            "the decision trace is available once the run is done (it is {})",
-            run.summary.status
-        )));
-    };
-    // Bounded work in the web process: two traces at a time, others wait a little, then are told to retry.
-    let _slot = tokio::time::timeout(std::time::Duration::from_secs(10), TRACE_SLOTS.acquire())
-        .await
-        .map_err(|_| Error::Limit("traces are busy right now; try again in a few seconds".into()))?
-        .map_err(|_| Error::Limit("traces are unavailable".into()))?;
-    let candles = run_candles(db, &run).await?;
-    if candles.is_empty() {
-        return Err(Error::invalid(
-            "time",
-            "the candles of this run are no longer stored",
-        ));
-    }
-    let first = candles.time[0];
-    let last = candles.time[candles.len() - 1];
-    if time < first || time > last + candles.timeframe.millis() {
-        return Err(Error::invalid(
-            "time",
-            format!(
-                "{} is outside this run ({} to {})",
-                iso(time),
-                iso(first),
-                iso(last)
-            ),
-        ));
-    }
-    let start = candles
-        .time
-        .partition_point(|&t| t <= time)
-        .saturating_sub(1);
-    let end = if span_ms > 0 {
-        candles
-            .time
-            .partition_point(|&t| t < time.saturating_add(span_ms))
-            .max(start + 1)
-    } else {
-        start + 1
-    };
-    if end - start > TRACE_MAX_SPAN_BARS {
-        return Err(Error::invalid(
-            "span",
-            format!("at most {TRACE_MAX_SPAN_BARS} bars per trace; click a single candle"),
-        ));
-    }
-    let params = run.params.clone();
-    let config = run.config.clone();
-    let compiled = compile(&version, &params)?;
-    let hash_now = candles.content_hash();
-    let bars = tokio::task::spawn_blocking(move || {
-        // No look-ahead: the state at bar t depends only on bars <= t, so the bars after the traced range (but
-        // one, so the last traced bar is not the data's last) need not be simulated.
-        let upto = (end + 1).min(candles.len());
-        let candles = if upto < candles.len() {
-            candles.slice(0..upto)
-        } else {
-            candles
-        };
-        engine::backtest::trace(&candles, &compiled, &config, start..end)
-    })
-    .await
-    .map_err(|e| Error::Db(sqlx::Error::Protocol(format!("trace task: {e}"))))?
-    .map_err(|e| Error::invalid("time", e.to_string()))?;
-    let mut bars: Vec<TraceBar> = bars
-        .into_iter()
-        .map(|b| TraceBar {
-            index: b.index,
-            time: b.time,
-            open: b.open,
-            high: b.high,
-            low: b.low,
-            close: b.close,
-            in_position: b.in_position,
-            entry_rules: b.entry_rules,
-            exit_rules: b.exit_rules,
-            values: b.values.into_iter().map(|(k, v)| (k, finite(v))).collect(),
-            actions: b.actions,
-        })
-        .collect();
-    let mut note = None;
-    if bars.len() > 1 {
-        let total = bars.len();
-        let eventful: Vec<TraceBar> = bars
-            .iter()
-            .filter(|b| {
-                b.actions
-                    .iter()
-                    .any(|a| !a.starts_with("some series are still warming up"))
-            })
-            .take(TRACE_MAX_BARS)
-            .cloned()
-            .collect();
-        bars = if eventful.is_empty() {
-            note = Some(format!(
-                "nothing happened in the {total} bars of this candle; showing its last bar"
-            ));
-            bars.split_off(total - 1)
-        } else {
-            note = Some(format!(
-                "{} of the {total} bars of this candle had a signal or a fill",
-                eventful.len()
-            ));
-            eventful
-        };
-    }
-    if stored_hash.is_some_and(|h| h != hash_now) {
-        note = Some(
-            "the stored candles changed since this run (their hash differs): this trace uses today's data"
-                .into(),
-        );
-    }
-    Ok(Trace { bars, note })
-}
+/// "Why here?" is computed by a backtest worker within the memory budget and stored ([`super::trace`]).
+pub use super::trace::trace;
 
 /// Thins an equity curve to about `points` points: each bucket keeps its lowest and highest point in time
 /// order (so peaks and drawdowns stay), plus the final point.

@@ -154,6 +154,41 @@ pub(crate) async fn run(job: &JobCtx) -> Result<(), JobError> {
         .await;
     };
 
+    let compiled = match engine::strategy::compile(&source, &params.0) {
+        Ok(c) => c,
+        Err(d) => {
+            let msg = d
+                .iter()
+                .map(|d| d.render(&source))
+                .collect::<Vec<_>>()
+                .join("\n");
+            return finish(job, run_id, "failed", Some(msg)).await;
+        }
+    };
+    // The memory budget, before anything is loaded: the bars in the range (the count the submission checked
+    // may have grown since) and the compiled strategy's columns.
+    let bars: i64 = sqlx::query_scalar(
+        r#"select count(*) from candle
+           where instrument_id = $1 and timeframe = $2 and open_time >= $3 and open_time < $4"#,
+    )
+    .bind(instrument_id)
+    .bind(tf.as_str())
+    .bind(range_from)
+    .bind(range_to)
+    .fetch_one(db)
+    .await?;
+    let settings = &job.ctx.settings.backtest;
+    let (estimate, limits) = match crate::backtest::budget::check(
+        settings,
+        &compiled,
+        usize::try_from(bars).unwrap_or(usize::MAX),
+        false,
+    ) {
+        Ok(x) => x,
+        Err(msg) => return finish(job, run_id, "failed", Some(msg)).await,
+    };
+    let _admission = admit(job, &estimate).await?;
+
     let watch = Watch::start(db.clone(), run_id);
     let t_load = Instant::now();
     let candles = store::load_candles(
@@ -205,27 +240,30 @@ pub(crate) async fn run(job: &JobCtx) -> Result<(), JobError> {
         )
         .await;
     }
-    let compiled = match engine::strategy::compile(&source, &params.0) {
-        Ok(c) => c,
-        Err(d) => {
-            let msg = d
-                .iter()
-                .map(|d| d.render(&source))
-                .collect::<Vec<_>>()
-                .join("\n");
-            return finish(job, run_id, "failed", Some(msg)).await;
+    // Candles written since the count: the estimate is re-checked on what was loaded.
+    let limits = if candles.len() as i64 > bars {
+        match crate::backtest::budget::check(settings, &compiled, candles.len(), false) {
+            Ok((_, l)) => l,
+            Err(msg) => return finish(job, run_id, "failed", Some(msg)).await,
         }
+    } else {
+        limits
     };
-
     let t_engine = Instant::now();
     let (progress, cancel) = (watch.progress.clone(), watch.cancel.clone());
     let config = config.0;
     let outcome = tokio::task::spawn_blocking(move || {
-        let r = engine::backtest::run_with(&candles, &compiled, &config, &mut |done, total| {
-            let f = 0.3 + 0.6 * (done as f32 / total.max(1) as f32);
-            progress.store(f.to_bits(), Ordering::Relaxed);
-            !cancel.load(Ordering::SeqCst)
-        });
+        let r = engine::backtest::run_limited(
+            &candles,
+            &compiled,
+            &config,
+            limits,
+            &mut |done, total| {
+                let f = 0.3 + 0.6 * (done as f32 / total.max(1) as f32);
+                progress.store(f.to_bits(), Ordering::Relaxed);
+                !cancel.load(Ordering::SeqCst)
+            },
+        );
         (r, candles)
     })
     .await
@@ -287,6 +325,38 @@ pub(crate) async fn run(job: &JobCtx) -> Result<(), JobError> {
         "backtest done"
     );
     Ok(())
+}
+
+/// Reserves the run's estimated memory in this process ([`crate::backtest::budget::admit`]). A run that has
+/// to wait for the runs admitted before it gives its attempt back while it waits and takes it again once
+/// admitted: if the process is killed meanwhile (say, out of memory because of another run), the runs that were
+/// only waiting here have not spent an attempt, so one run's crash never uses up other runs' attempts.
+async fn admit(
+    job: &JobCtx,
+    estimate: &crate::backtest::budget::Estimate,
+) -> Result<crate::backtest::budget::Admission, JobError> {
+    let settings = &job.ctx.settings.backtest;
+    if let Some(a) = crate::backtest::budget::try_admit(settings, estimate) {
+        return Ok(a);
+    }
+    let db = &job.ctx.db;
+    let attempt = |delta: i32| {
+        sqlx::query(
+            r#"update job set attempts = greatest(attempts + $3, 0)
+               where job_id = $1 and worker = $2 and status = 'running'"#,
+        )
+        .bind(job.job.job_id)
+        .bind(&job.worker)
+        .bind(delta)
+    };
+    attempt(-1).execute(db).await?;
+    tracing::info!(
+        estimate_mb = estimate.mb(),
+        "backtest waits for memory held by other runs in this worker"
+    );
+    let admission = crate::backtest::budget::admit(settings, estimate).await;
+    attempt(1).execute(db).await?;
+    Ok(admission)
 }
 
 /// Records a final status other than done (with the error a trader can act on) and finishes the job.

@@ -136,6 +136,7 @@ pub(crate) async fn dispatch(job: &JobCtx) -> Result<(), JobError> {
         market_chunk::KIND => market_chunk::run(job).await,
         market_update::KIND => market_update::run(job).await,
         backtest::KIND => backtest::run(job).await,
+        crate::backtest::trace::KIND => crate::backtest::trace::run_job(job).await,
         other => Err(JobError::Permanent(format!("unknown job kind `{other}`"))),
     }
 }

@@ -11,7 +11,10 @@
 //!   level fills at the open; if stop and target are both inside one bar the stop fills first.
 //! - An open position is closed at the last bar's close ("end of data").
 
+mod memory;
 mod metrics;
+
+pub use memory::{CANDLE_BYTES, MemoryEstimate, estimate_memory};
 
 pub use metrics::{Metric, Metrics};
 
@@ -87,6 +90,27 @@ pub enum BacktestError {
     Config(String),
     #[error("cancelled")]
     Cancelled,
+    /// The run made more trades than its memory budget holds (see [`RunLimits::max_trades`]).
+    #[error(
+        "the run made more than {0} trades, more than its memory budget holds: shorten the range, use a larger \
+         timeframe or a strategy that trades less often"
+    )]
+    TooManyTrades(usize),
+}
+
+/// Bounds on one run's memory that the caller (a worker with a memory budget) sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunLimits {
+    /// Most trades the run may record before it stops with [`BacktestError::TooManyTrades`].
+    pub max_trades: usize,
+}
+
+impl Default for RunLimits {
+    fn default() -> Self {
+        Self {
+            max_trades: usize::MAX,
+        }
+    }
 }
 
 /// Why a trade was closed.
@@ -206,13 +230,27 @@ pub fn run_with(
     config: &BacktestConfig,
     progress: &mut dyn FnMut(usize, usize) -> bool,
 ) -> Result<BacktestResult, BacktestError> {
+    run_limited(candles, strategy, config, RunLimits::default(), progress)
+}
+
+/// [`run_with`] within `limits`.
+///
+/// # Errors
+/// As [`run_with`], plus [`BacktestError::TooManyTrades`].
+pub fn run_limited(
+    candles: &Candles,
+    strategy: &CompiledStrategy,
+    config: &BacktestConfig,
+    limits: RunLimits,
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> Result<BacktestResult, BacktestError> {
     check(candles, config)?;
     let n = candles.len();
     if !progress(0, n) {
         return Err(BacktestError::Cancelled);
     }
     let mut ev = strategy.evaluate(candles);
-    let sim = simulate(candles, strategy, config, &mut ev, progress, false)?;
+    let sim = simulate(candles, strategy, config, &mut ev, progress, false, limits)?;
     drop(ev);
     let metrics = metrics::compute(candles, config, &sim.trades, &sim.equity);
     Ok(BacktestResult {
@@ -369,7 +407,13 @@ enum Pending {
     },
 }
 
-/// Values at bar `i` of the series a rule uses. Column `reused` has been lent to the equity
+/// Most rule-reference values one side (entry or exit) of a trade stores: a rule that names more
+/// series keeps the first ones in source order. Each trade stores its entry rule's values at the
+/// entry signal and its exit rule's at the exit signal (labels are shared, not copied), so a trade
+/// holds at most `2 × MAX_TRADE_VALUES` values however many series a strategy names.
+pub const MAX_TRADE_VALUES: usize = 8;
+
+/// Values at bar `i` of the series a rule uses (at most [`MAX_TRADE_VALUES`]). Column `reused` has been lent to the equity
 /// curve, whose entries from `i` on still hold that column's values (see [`simulate`]).
 fn values_at(
     ev: &Evaluation,
@@ -381,6 +425,7 @@ fn values_at(
 ) -> Vec<(Arc<str>, f64)> {
     refs.iter()
         .zip(labels)
+        .take(MAX_TRADE_VALUES)
         .map(|((_, k), l)| {
             let col = if reused == Some(*k) {
                 equity
@@ -413,6 +458,7 @@ pub(crate) fn simulate(
     ev: &mut Evaluation,
     progress: &mut dyn FnMut(usize, usize) -> bool,
     record: bool,
+    limits: RunLimits,
 ) -> Result<Simulation, BacktestError> {
     let n = c.len();
     // The equity curve is written over a retained numeric column (when not recording a trace,
@@ -735,6 +781,9 @@ pub(crate) fn simulate(
                 &mut trades,
             );
         }
+        if trades.len() > limits.max_trades {
+            return Err(BacktestError::TooManyTrades(limits.max_trades));
+        }
         equity[t] = match &pos {
             Some(o) => cash + o.units * c.close[t],
             None => cash,
@@ -783,9 +832,31 @@ pub fn trace(
     config: &BacktestConfig,
     range: std::ops::Range<usize>,
 ) -> Result<Vec<BarTrace>, BacktestError> {
+    trace_limited(candles, strategy, config, range, RunLimits::default())
+}
+
+/// [`trace`] within `limits`.
+///
+/// # Errors
+/// As [`trace`], plus [`BacktestError::TooManyTrades`].
+pub fn trace_limited(
+    candles: &Candles,
+    strategy: &CompiledStrategy,
+    config: &BacktestConfig,
+    range: std::ops::Range<usize>,
+    limits: RunLimits,
+) -> Result<Vec<BarTrace>, BacktestError> {
     check(candles, config)?;
     let mut ev = strategy.evaluate(candles);
-    let sim = simulate(candles, strategy, config, &mut ev, &mut |_, _| true, true)?;
+    let sim = simulate(
+        candles,
+        strategy,
+        config,
+        &mut ev,
+        &mut |_, _| true,
+        true,
+        limits,
+    )?;
     let n = candles.len();
     let range = range.start.min(n)..range.end.min(n);
     let texts: Vec<String> = strategy.rules().map(|r| r.text.clone()).collect();

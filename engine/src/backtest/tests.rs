@@ -236,3 +236,122 @@ fn trace_explains_decisions() {
             && json.contains("\"trades\"")
     );
 }
+
+fn wavy(n: usize) -> Candles {
+    let mut c = Candles::new(Timeframe::M1);
+    for i in 0..n {
+        let x = 100.0 + 10.0 * ((i as f64) / 7.0).sin() + ((i * 7919) % 13) as f64 * 0.1;
+        c.push(
+            i as i64 * 60_000,
+            x,
+            x + 1.0,
+            x - 1.0,
+            x + 0.2,
+            1.0 + (i % 5) as f64,
+        );
+    }
+    c
+}
+
+/// Many clauses, each an indicator kept as a rule input (the ≈340-clause case of issue 11, smaller).
+fn many_clauses(k: usize) -> String {
+    let clauses: Vec<String> = (0..k)
+        .map(|i| format!("sma(close, {}) > 0", i + 2))
+        .collect();
+    let mut src = String::new();
+    for chunk in clauses.chunks(20) {
+        src.push_str(&format!("entry long when {}\n", chunk.join(" and ")));
+    }
+    src.push_str(
+        "exit long when crosses_below(ema(close, 5), sma(close, 20)) or macd(close).hist < 0\n",
+    );
+    src
+}
+
+#[test]
+fn the_memory_estimate_counts_the_columns_evaluate_keeps() {
+    let c = wavy(500);
+    let mut sources: Vec<String> = crate::catalogue::templates()
+        .iter()
+        .map(|t| t.source.to_string())
+        .collect();
+    sources.push(many_clauses(60));
+    sources.push(
+        "let up = bollinger(close, 20, 2).upper\nlet b = close > open\nentry long when close > up and hl2 > 0 and close[3] > open and b\nexit long when close < bollinger(close, 20, 2).lower\nexit long when close < bollinger(close, 20, 2).lower\n"
+            .into(),
+    );
+    for src in &sources {
+        let s = compile(src, &[]).unwrap_or_else(|e| panic!("{src}: {e:?}"));
+        let plan = s.column_plan();
+        let ev = s.evaluate(&c);
+        assert_eq!(plan.kept_numeric, ev.columns.len(), "{src}");
+        assert_eq!(plan.rule_columns, ev.entry.len() + ev.exit.len(), "{src}");
+        let kept: u64 = ev.columns.len() as u64 * 8 + (ev.entry.len() + ev.exit.len()) as u64;
+        assert_eq!(plan.kept_bytes_per_bar, kept, "{src}");
+        assert!(plan.peak_bytes_per_bar >= kept, "{src}: {plan:?}");
+        let est = estimate_memory(&s, c.len(), false);
+        assert_eq!(est.candles, c.len() as u64 * memory::CANDLE_BYTES);
+        assert!(est.columns >= kept * c.len() as u64, "{src}");
+        // A trace holds the equity curve and the position per bar on top of the kept columns.
+        let tr = estimate_memory(&s, c.len(), true);
+        assert!(
+            tr.columns >= est.columns && tr.columns >= (kept + 9) * c.len() as u64,
+            "{src}"
+        );
+    }
+    // Sixty kept indicator columns: the estimate grows with the clauses and the bars.
+    let s = compile(&many_clauses(60), &[]).unwrap();
+    let small = estimate_memory(&s, 1000, false);
+    let big = estimate_memory(&s, 400_000, false);
+    assert!(small.plan.kept_numeric >= 60);
+    assert_eq!(big.total(), small.total() * 400);
+    assert!(big.total() > 400_000 * 60 * 8);
+}
+
+#[test]
+fn trades_store_at_most_max_trade_values_each_and_the_run_stops_at_max_trades() {
+    // Twelve series in the entry rule: the trade keeps the first MAX_TRADE_VALUES.
+    let mut src = String::new();
+    for i in 0..12 {
+        src.push_str(&format!("let s{i} = close + {i}\n"));
+    }
+    let cond: Vec<String> = (0..12).map(|i| format!("s{i} > 0")).collect();
+    src.push_str(&format!(
+        "entry long when {}\nexit long when true\n",
+        cond.join(" and ")
+    ));
+    let s = compile(&src, &[]).unwrap();
+    let c = wavy(200);
+    let r = run(&c, &s, &BacktestConfig::default()).unwrap();
+    assert!(r.trades.len() > 10);
+    for t in &r.trades {
+        assert_eq!(t.entry_values.len(), MAX_TRADE_VALUES);
+        assert_eq!(t.entry_values[0].0.as_ref(), "s0");
+    }
+    assert_eq!(s.column_plan().values_per_trade, MAX_TRADE_VALUES);
+    // A budget for ten trades stops the run at the eleventh with a message saying what to shorten.
+    let e = run_limited(
+        &c,
+        &s,
+        &BacktestConfig::default(),
+        RunLimits { max_trades: 10 },
+        &mut |_, _| true,
+    )
+    .unwrap_err();
+    assert_eq!(e, BacktestError::TooManyTrades(10));
+    assert!(e.to_string().contains("shorten the range"), "{e}");
+    let e = trace_limited(
+        &c,
+        &s,
+        &BacktestConfig::default(),
+        0..1,
+        RunLimits { max_trades: 10 },
+    )
+    .unwrap_err();
+    assert_eq!(e, BacktestError::TooManyTrades(10));
+    // The limits derived from an estimate leave room for the trades within the budget.
+    let est = estimate_memory(&s, c.len(), false);
+    let limits = est.limits(est.total() + 100 * 2 * est.per_trade);
+    assert_eq!(limits.max_trades, 100);
+    assert_eq!(est.limits(0).max_trades, 1);
+}

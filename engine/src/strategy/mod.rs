@@ -20,6 +20,9 @@ mod eval;
 pub(crate) mod functions;
 mod lexer;
 mod parser;
+mod plan;
+
+pub use plan::ColumnPlan;
 
 use std::collections::HashMap;
 
@@ -33,7 +36,9 @@ use eval::{Evaluator, Value};
 pub mod limits {
     /// Largest accepted source, in bytes.
     pub const MAX_SOURCE_BYTES: usize = 64 * 1024;
-    /// Deepest expression nesting.
+    /// Highest expression tree: every operator of a chain (`a + b + c` is 3 high), `not`, unary `-`,
+    /// call, look-back `[n]` and pair of parentheses counts one level. The parser refuses deeper
+    /// trees, so compiling, evaluating and dropping a tree never recurses more than this.
     pub const MAX_DEPTH: usize = 64;
     /// Most statements.
     pub const MAX_STATEMENTS: usize = 512;

@@ -363,60 +363,104 @@ impl<'a> Parser<'a> {
         })
     }
 
+    fn too_deep(&self, start: usize, end: usize) -> Diagnostic {
+        Diagnostic::at(
+            self.src,
+            start,
+            end.max(start + 1),
+            format!(
+                "expression nested too deeply (limit {}): operators, `not`, `-`, calls, look-backs `[n]` and \
+                 parentheses all count; split it into named series with `let`",
+                limits::MAX_DEPTH
+            ),
+        )
+    }
+
+    /// Recursion guard: every recursive descent (parentheses, arguments, look-backs, `not`, `-`)
+    /// passes here, and each such level also adds at least one to the height of the tree it builds,
+    /// so the parser's own recursion is bounded by the same limit as the trees.
     fn enter(&mut self) -> PResult<()> {
         self.depth += 1;
         if self.depth > limits::MAX_DEPTH {
-            return Err(self.err_here(format!(
-                "expression nested too deeply (limit {})",
-                limits::MAX_DEPTH
-            )));
+            let t = self.token();
+            return Err(self.too_deep(t.start, t.end));
         }
         Ok(())
     }
 
+    /// The height of a node built over children of heights `hs`, refused beyond
+    /// [`limits::MAX_DEPTH`] with a diagnostic at `at` (the operator or bracket that went too deep).
+    /// Every tree the parser returns is therefore at most `MAX_DEPTH` high, so the compiler's
+    /// recursion (and `collect_refs`) and the recursive `Drop` of the tree are bounded too.
+    fn height(&self, hs: &[usize], at: Span) -> PResult<usize> {
+        let h = 1 + hs.iter().copied().max().unwrap_or(0);
+        if h > limits::MAX_DEPTH {
+            return Err(self.too_deep(at.0, at.1));
+        }
+        Ok(h)
+    }
+
     pub(crate) fn expr(&mut self) -> PResult<Expr> {
+        self.expr_h().map(|(e, _)| e)
+    }
+
+    fn expr_h(&mut self) -> PResult<(Expr, usize)> {
         self.enter()?;
         let r = self.or();
         self.depth -= 1;
         r
     }
 
-    fn or(&mut self) -> PResult<Expr> {
+    /// A left-associative chain `lhs op rhs op rhs …`: each operator adds one to the height.
+    fn binary(
+        &mut self,
+        mut lhs: (Expr, usize),
+        op: BinOp,
+        rhs: (Expr, usize),
+        at: Span,
+    ) -> PResult<(Expr, usize)> {
+        let h = self.height(&[lhs.1, rhs.1], at)?;
+        let span = (lhs.0.span().0, rhs.0.span().1);
+        lhs.0 = Expr::Binary(op, Box::new(lhs.0), Box::new(rhs.0), span);
+        lhs.1 = h;
+        Ok(lhs)
+    }
+
+    fn or(&mut self) -> PResult<(Expr, usize)> {
         let mut lhs = self.and()?;
         while self.is_kw("or") {
-            self.bump();
+            let t = self.bump();
             let rhs = self.and()?;
-            let span = (lhs.span().0, rhs.span().1);
-            lhs = Expr::Binary(BinOp::Or, Box::new(lhs), Box::new(rhs), span);
+            lhs = self.binary(lhs, BinOp::Or, rhs, (t.start, t.end))?;
         }
         Ok(lhs)
     }
 
-    fn and(&mut self) -> PResult<Expr> {
+    fn and(&mut self) -> PResult<(Expr, usize)> {
         let mut lhs = self.not()?;
         while self.is_kw("and") {
-            self.bump();
+            let t = self.bump();
             let rhs = self.not()?;
-            let span = (lhs.span().0, rhs.span().1);
-            lhs = Expr::Binary(BinOp::And, Box::new(lhs), Box::new(rhs), span);
+            lhs = self.binary(lhs, BinOp::And, rhs, (t.start, t.end))?;
         }
         Ok(lhs)
     }
 
-    fn not(&mut self) -> PResult<Expr> {
+    fn not(&mut self) -> PResult<(Expr, usize)> {
         if self.is_kw("not") {
             let t = self.bump();
             self.enter()?;
             let inner = self.not();
             self.depth -= 1;
-            let inner = inner?;
+            let (inner, h) = inner?;
+            let h = self.height(&[h], (t.start, t.end))?;
             let span = (t.start, inner.span().1);
-            return Ok(Expr::Unary(UnOp::Not, Box::new(inner), span));
+            return Ok((Expr::Unary(UnOp::Not, Box::new(inner), span), h));
         }
         self.cmp()
     }
 
-    fn cmp(&mut self) -> PResult<Expr> {
+    fn cmp(&mut self) -> PResult<(Expr, usize)> {
         let lhs = self.add()?;
         let op = match self.peek() {
             Tok::Lt => BinOp::Lt,
@@ -430,7 +474,7 @@ impl<'a> Parser<'a> {
             }
             _ => return Ok(lhs),
         };
-        self.bump();
+        let t = self.bump();
         let rhs = self.add()?;
         if matches!(
             self.peek(),
@@ -438,11 +482,10 @@ impl<'a> Parser<'a> {
         ) {
             return Err(self.err_here("comparisons cannot be chained: write `a < b and b < c`"));
         }
-        let span = (lhs.span().0, rhs.span().1);
-        Ok(Expr::Binary(op, Box::new(lhs), Box::new(rhs), span))
+        self.binary(lhs, op, rhs, (t.start, t.end))
     }
 
-    fn add(&mut self) -> PResult<Expr> {
+    fn add(&mut self) -> PResult<(Expr, usize)> {
         let mut lhs = self.mul()?;
         loop {
             let op = match self.peek() {
@@ -450,14 +493,13 @@ impl<'a> Parser<'a> {
                 Tok::Minus => BinOp::Sub,
                 _ => return Ok(lhs),
             };
-            self.bump();
+            let t = self.bump();
             let rhs = self.mul()?;
-            let span = (lhs.span().0, rhs.span().1);
-            lhs = Expr::Binary(op, Box::new(lhs), Box::new(rhs), span);
+            lhs = self.binary(lhs, op, rhs, (t.start, t.end))?;
         }
     }
 
-    fn mul(&mut self) -> PResult<Expr> {
+    fn mul(&mut self) -> PResult<(Expr, usize)> {
         let mut lhs = self.unary()?;
         loop {
             let op = match self.peek() {
@@ -465,57 +507,60 @@ impl<'a> Parser<'a> {
                 Tok::Slash => BinOp::Div,
                 _ => return Ok(lhs),
             };
-            self.bump();
+            let t = self.bump();
             let rhs = self.unary()?;
-            let span = (lhs.span().0, rhs.span().1);
-            lhs = Expr::Binary(op, Box::new(lhs), Box::new(rhs), span);
+            lhs = self.binary(lhs, op, rhs, (t.start, t.end))?;
         }
     }
 
-    fn unary(&mut self) -> PResult<Expr> {
+    fn unary(&mut self) -> PResult<(Expr, usize)> {
         if *self.peek() == Tok::Minus {
             let t = self.bump();
             self.enter()?;
             let inner = self.unary();
             self.depth -= 1;
-            let inner = inner?;
+            let (inner, h) = inner?;
+            let h = self.height(&[h], (t.start, t.end))?;
             let span = (t.start, inner.span().1);
-            return Ok(Expr::Unary(UnOp::Neg, Box::new(inner), span));
+            return Ok((Expr::Unary(UnOp::Neg, Box::new(inner), span), h));
         }
         self.postfix()
     }
 
-    fn postfix(&mut self) -> PResult<Expr> {
-        let mut e = self.primary()?;
+    fn postfix(&mut self) -> PResult<(Expr, usize)> {
+        let (mut e, mut h) = self.primary()?;
         while *self.peek() == Tok::LBracket {
-            self.bump();
-            let idx = self.expr()?;
+            let open = self.bump();
+            let (idx, hi) = self.expr_h()?;
             let close = self.expect(Tok::RBracket, "`]`")?;
+            h = self.height(&[h, hi], (open.start, close.end))?;
             let span = (e.span().0, close.end);
             e = Expr::Index(Box::new(e), Box::new(idx), span);
         }
-        Ok(e)
+        Ok((e, h))
     }
 
-    fn primary(&mut self) -> PResult<Expr> {
+    fn primary(&mut self) -> PResult<(Expr, usize)> {
         let t = self.token().clone();
         match t.tok.clone() {
             Tok::Num(v, _) => {
                 self.bump();
-                Ok(Expr::Num(v, (t.start, t.end)))
+                Ok((Expr::Num(v, (t.start, t.end)), 1))
             }
             Tok::LParen => {
                 self.bump();
-                let e = self.expr()?;
-                self.expect(Tok::RParen, "`)`")?;
-                Ok(e)
+                let (e, h) = self.expr_h()?;
+                let close = self.expect(Tok::RParen, "`)`")?;
+                // Parentheses count as a level (they are a level of the parser's recursion).
+                let h = self.height(&[h], (t.start, close.end))?;
+                Ok((e, h))
             }
             Tok::Ident(name) => {
                 self.bump();
                 let span = (t.start, t.end);
                 match name.as_str() {
-                    "true" => return Ok(Expr::Bool(true, span)),
-                    "false" => return Ok(Expr::Bool(false, span)),
+                    "true" => return Ok((Expr::Bool(true, span), 1)),
+                    "false" => return Ok((Expr::Bool(false, span), 1)),
                     "and" | "or" | "when" | "in" | "param" | "let" | "entry" | "exit" => {
                         return Err(Diagnostic::at(
                             self.src,
@@ -527,16 +572,19 @@ impl<'a> Parser<'a> {
                     _ => {}
                 }
                 if *self.peek() != Tok::LParen {
-                    return Ok(Expr::Ident(name, span));
+                    return Ok((Expr::Ident(name, span), 1));
                 }
                 self.bump();
                 let mut args = Vec::new();
+                let mut hs = Vec::new();
                 if *self.peek() != Tok::RParen {
                     loop {
                         if args.len() >= limits::MAX_ARGS {
                             return Err(self.err_here("too many arguments"));
                         }
-                        args.push(self.expr()?);
+                        let (a, h) = self.expr_h()?;
+                        args.push(a);
+                        hs.push(h);
                         if *self.peek() == Tok::Comma {
                             self.bump();
                         } else {
@@ -545,6 +593,7 @@ impl<'a> Parser<'a> {
                     }
                 }
                 let close = self.expect(Tok::RParen, "`,` or `)`")?;
+                let h = self.height(&hs, span)?;
                 let mut end = close.end;
                 let field = if *self.peek() == Tok::Dot {
                     self.bump();
@@ -554,13 +603,16 @@ impl<'a> Parser<'a> {
                 } else {
                     None
                 };
-                Ok(Expr::Call {
-                    name,
-                    name_span: span,
-                    args,
-                    field,
-                    span: (t.start, end),
-                })
+                Ok((
+                    Expr::Call {
+                        name,
+                        name_span: span,
+                        args,
+                        field,
+                        span: (t.start, end),
+                    },
+                    h,
+                ))
             }
             other => Err(self.err_here(format!("expected a value, found {}", other.describe()))),
         }

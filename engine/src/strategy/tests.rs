@@ -222,3 +222,136 @@ fn identical_entry_and_exit_rules_share_a_column_safely() {
     assert_eq!(ev.entry[0].len(), c.len());
     assert!(crate::backtest::run(&c, &s, &crate::backtest::BacktestConfig::default()).is_ok());
 }
+
+/// Runs `f` on a thread with the stack of a tokio worker or blocking thread (2 MiB; an unoptimised
+/// build needs about 18 KiB of it per level of nesting), so unbounded recursion anywhere in lexing,
+/// parsing, compiling, evaluating or dropping shows as a crash.
+fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(2 * 1024 * 1024)
+        .spawn(f)
+        .expect("spawn")
+        .join()
+        .expect("no stack overflow")
+}
+
+/// Hostile sources as large as the source limit allows: every kind of nesting and chaining.
+fn hostile_sources() -> Vec<(&'static str, String)> {
+    let max = limits::MAX_SOURCE_BYTES;
+    let fill = |head: &str, unit: &str, tail: &str| {
+        let n = (max - head.len() - tail.len()) / unit.len();
+        format!("{head}{}{tail}", unit.repeat(n))
+    };
+    let nest = |open: &str, mid: &str, close: &str, head: &str, tail: &str| {
+        let n = (max - head.len() - tail.len() - mid.len()) / (open.len() + close.len());
+        format!("{head}{}{mid}{}{tail}", open.repeat(n), close.repeat(n))
+    };
+    vec![
+        ("sum chain", fill("entry long when close > 1", "+1", "\n")),
+        (
+            "product chain",
+            fill("entry long when close > 1", "*1", "\n"),
+        ),
+        (
+            "and chain",
+            fill("entry long when close > 1", " and true", "\n"),
+        ),
+        (
+            "or chain",
+            fill("entry long when close > 1", " or true", "\n"),
+        ),
+        (
+            "look-back chain",
+            fill("entry long when close", "[1]", " > 1\n"),
+        ),
+        ("minus chain", fill("entry long when close > ", "- ", "1\n")),
+        ("not chain", fill("entry long when ", "not ", "close > 1\n")),
+        (
+            "parentheses",
+            nest("(", "close", ")", "entry long when ", " > 1\n"),
+        ),
+        (
+            "calls",
+            nest("abs(", "close", ")", "entry long when ", " > 1\n"),
+        ),
+        (
+            "look-back inside",
+            nest("close[", "1", "]", "entry long when ", " > 1\n"),
+        ),
+        (
+            "let chain",
+            fill("let x = close", " - close", "\nentry long when x > 1\n"),
+        ),
+        (
+            "param default",
+            fill("param p: int = 1", "+1", "\nentry long when close > p\n"),
+        ),
+    ]
+}
+
+#[test]
+fn deep_and_long_expressions_are_refused_with_a_position_not_a_crash() {
+    for (what, src) in hostile_sources() {
+        assert!(src.len() <= limits::MAX_SOURCE_BYTES, "{what}");
+        let s = src.clone();
+        let diags = on_small_stack(move || compile(&s, &[]).map(|_| ())).expect_err(what);
+        let d = &diags[0];
+        assert!(
+            d.message.contains("nested too deeply"),
+            "{what}: {}",
+            d.message
+        );
+        assert!(d.line >= 1 && d.column >= 1, "{what}: {d:?}");
+        assert!(d.render(&src).contains("-->"), "{what}");
+        // The single-expression path (`vortex indicator`) too.
+        let expr = src
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim_start_matches("entry long when ")
+            .to_string();
+        let r = on_small_stack(move || {
+            let c = candles(&[1.0, 2.0, 3.0]);
+            eval_series(&expr, &c).map(|_| ())
+        });
+        if let Err(d) = r {
+            assert!(d[0].line >= 1, "{what}");
+        }
+    }
+}
+
+#[test]
+fn expressions_up_to_the_depth_limit_compile_and_run_on_a_small_stack() {
+    let d = limits::MAX_DEPTH;
+    // `close + 1 + … + 1 > 0`: k additions are k + 1 high, the comparison one more.
+    let chain = |k: usize| format!("entry long when close{} > 0\n", " + 1".repeat(k));
+    let ok = on_small_stack(move || {
+        let s = compile(&chain(d - 2), &[]).map_err(|e| e[0].message.clone())?;
+        let ev = s.evaluate(&candles(&[1.0, 2.0, 3.0]));
+        Ok::<_, String>(ev.entry[0].clone())
+    });
+    assert_eq!(ok, Ok(vec![true, true, true]));
+    let e = err(&chain(d - 1));
+    assert!(e.message.contains("nested too deeply"), "{}", e.message);
+    // The diagnostic points at the operator that went one level too deep (here the comparison).
+    assert_eq!(e.line, 1);
+    assert_eq!(e.column, "entry long when close".len() + 4 * (d - 1) + 2);
+    // Every kind of level counts towards the one limit: a mix at the limit compiles…
+    let mixed = move |extra: usize| {
+        let k = d - 6 + extra;
+        format!(
+            "entry long when not (abs(close[1]{}) > 0)\n",
+            " - 1".repeat(k)
+        )
+    };
+    // (heights: close[1] 2, chain +k, abs +1, > +1, parentheses +1, not +1)
+    on_small_stack(move || compile(&mixed(0), &[]).map(|_| ()))
+        .unwrap_or_else(|e| panic!("{:?}", e[0]));
+    // …and one more level anywhere is refused.
+    assert!(err(&mixed(1)).message.contains("nested too deeply"));
+    let deeper_paren = format!(
+        "entry long when not ((abs(close[1]{}) > 0))\n",
+        " - 1".repeat(d - 6)
+    );
+    assert!(err(&deeper_paren).message.contains("nested too deeply"));
+}

@@ -645,7 +645,7 @@ async fn trace_json(
     trace_rate_limited(&state, &user)
         .await
         .map_err(IntoResponse::into_response)?;
-    let trace = runs::trace(&state.ctx.db, user.user_id, id, q.time, q.span)
+    let trace = runs::trace(&state.ctx, user.user_id, id, q.time, q.span)
         .await
         .map_err(json_error)?;
     Ok(Json(trace).into_response())

@@ -812,7 +812,7 @@ pub async fn trace_backtest(
         return Err(invalid("span", "must not be negative"));
     }
     crate::routes::backtests::trace_rate_limited(&state, &user).await?;
-    let t = runs::trace(&state.ctx.db, user.user_id, id, time, span).await?;
+    let t = runs::trace(&state.ctx, user.user_id, id, time, span).await?;
     Ok(Json(Trace {
         bars: t
             .bars

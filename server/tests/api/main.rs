@@ -7,6 +7,7 @@ mod backtests_api;
 mod backtests_web;
 mod backup;
 mod config;
+mod engine_hardening;
 mod helpers;
 mod http;
 mod jobs;
