@@ -139,5 +139,8 @@ fn stream_trades(
         buf.push_str(&tail);
         let _ = tx.send(Ok(buf)).await;
     });
-    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) }).boxed()
+    // A receiver keeps answering `None` once closed, so the stream may be polled after its end (a body
+    // wrapper that polls once more must not panic, as `unfold` would).
+    let mut rx = rx;
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed()
 }

@@ -41,7 +41,7 @@ fn client_with_cookie(base: &str, cookie: &str) -> Client {
 
 /// `n` verified traders created directly in the database (one hash shared, so setup costs one argon2 run), each
 /// with a signed-in session, as clients whose CSRF cookie and token are already fetched from `/account`.
-async fn signed_in_users(
+pub(crate) async fn signed_in_users(
     ctx: &backend::Ctx,
     base: &str,
     n: usize,
@@ -82,7 +82,7 @@ async fn signed_in_users(
 }
 
 /// Fires one password change per client at once; returns (status, Location, Retry-After) of each.
-async fn parallel_password_changes(
+pub(crate) async fn parallel_password_changes(
     base: &str,
     users: &[(Client, String, String)],
 ) -> Vec<(StatusCode, String, Option<u64>)> {

@@ -9,6 +9,7 @@ mod backup;
 mod config;
 mod engine_hardening;
 mod helpers;
+mod hostile;
 mod http;
 mod jobs;
 mod jobs_hardening;
