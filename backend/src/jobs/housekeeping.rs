@@ -121,7 +121,7 @@ const PRUNE_BATCH: i64 = 5_000;
 async fn prune_retained(ctx: &Ctx) -> Result<Vec<(&'static str, u64)>, JobError> {
     let jobs = &ctx.settings.jobs;
     // (what, statement with $1 = retention in seconds and $2 = batch size)
-    let rules: [(&'static str, std::time::Duration, &str); 5] = [
+    let rules: [(&'static str, std::time::Duration, &str); 6] = [
         (
             "sessions",
             jobs.session_retention,
@@ -146,6 +146,16 @@ async fn prune_retained(ctx: &Ctx) -> Result<Vec<(&'static str, u64)>, JobError>
             r#"delete from audit_event where audit_event_id in (
                    select audit_event_id from audit_event
                    where event = 'signin_failed' and created_at < now() - make_interval(secs => $1)
+                   limit $2)"#,
+        ),
+        (
+            // Password-check reservations: at least 30 days, the window in which a client counts as known to
+            // an account (`auth::signin`), whatever FAILED_SIGNIN_RETENTION_DAYS says.
+            "auth_attempts",
+            jobs.failed_signin_retention,
+            r#"delete from auth_attempt where auth_attempt_id in (
+                   select auth_attempt_id from auth_attempt
+                   where created_at < now() - greatest(make_interval(secs => $1), interval '30 days')
                    limit $2)"#,
         ),
         (

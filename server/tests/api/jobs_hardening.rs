@@ -770,6 +770,16 @@ async fn housekeeping_prunes_sessions_audit_mail_jobs_and_failed_sign_ins_past_t
             .await
             .unwrap();
     }
+    // Password-check reservations: 31 days old (pruned), 20 days old (kept: the 30-day known-client window
+    // outlasts a shorter failed-sign-in retention).
+    sqlx::query(
+        "insert into auth_attempt (kind, account, client, outcome, created_at) values \
+         ('signin', 'keep@example.org', '127.0.0.1', 'failed', now() - interval '31 days'), \
+         ('signin', 'keep@example.org', '127.0.0.1', 'succeeded', now() - interval '20 days')",
+    )
+    .execute(db)
+    .await
+    .unwrap();
     // Jobs: finished 6 days ago (pruned), 4 days ago (kept).
     sqlx::query(
         "insert into job (job_id, queue, kind, status, finished_at) values \
@@ -815,6 +825,7 @@ async fn housekeeping_prunes_sessions_audit_mail_jobs_and_failed_sign_ins_past_t
         1
     );
     assert_eq!(count("select count(*) from job where kind = 'x'").await, 1);
+    assert_eq!(count("select count(*) from auth_attempt").await, 1);
     let pruned: Value = sqlx::query_scalar("select pruned from housekeeping_run where job_id = $1")
         .bind(id)
         .fetch_one(db)
@@ -822,7 +833,7 @@ async fn housekeeping_prunes_sessions_audit_mail_jobs_and_failed_sign_ins_past_t
         .unwrap();
     assert_eq!(
         pruned,
-        serde_json::json!({"jobs": 1, "sessions": 2, "one_time_tokens": 1, "failed_signins": 1, "audit_events": 1, "emails": 1})
+        serde_json::json!({"jobs": 1, "sessions": 2, "one_time_tokens": 1, "failed_signins": 1, "auth_attempts": 1, "audit_events": 1, "emails": 1})
     );
 }
 
