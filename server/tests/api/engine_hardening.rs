@@ -294,6 +294,21 @@ fn run_body(strategy: Uuid, instrument: i32) -> Value {
     })
 }
 
+/// Submits a backtest of `strategy` on `instrument` (the year of minutes in [`run_body`]); expects 202 and returns
+/// the run id.
+async fn submit(app: &TestApp, token: &str, strategy: Uuid, instrument: i32) -> Uuid {
+    let (status, body) = api(
+        app,
+        reqwest::Method::POST,
+        "/api/v1/backtests",
+        token,
+        Some(&run_body(strategy, instrument)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    body["runs"][0]["id"].as_str().unwrap().parse().unwrap()
+}
+
 async fn wait_run(app: &TestApp, token: &str, id: Uuid) -> Value {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
@@ -371,16 +386,7 @@ async fn engine_hardening_runs_over_the_memory_budget_are_refused_at_submission_
         "entry long when crosses_above(sma(close, 10), sma(close, 30))\nexit long when crosses_below(sma(close, 10), sma(close, 30))\n",
     )
     .await;
-    let (status, body) = api(
-        &app,
-        reqwest::Method::POST,
-        "/api/v1/backtests",
-        &token,
-        Some(&run_body(narrow, inst)),
-    )
-    .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    let id: Uuid = body["runs"][0]["id"].as_str().unwrap().parse().unwrap();
+    let id = submit(&app, &token, narrow, inst).await;
     // …but by the time a worker takes it, three times as many candles are stored in its range: the worker
     // counts them, refuses the run before loading them, and says what to shorten.
     add_minutes(&app, inst, 100_000, 300_000).await;
@@ -420,22 +426,7 @@ async fn engine_hardening_a_run_waiting_for_memory_in_a_worker_has_not_spent_an_
     .await;
     let mut ids = Vec::new();
     for _ in 0..2 {
-        let (status, body) = api(
-            &app,
-            reqwest::Method::POST,
-            "/api/v1/backtests",
-            &token,
-            Some(&run_body(s, inst)),
-        )
-        .await;
-        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-        ids.push(
-            body["runs"][0]["id"]
-                .as_str()
-                .unwrap()
-                .parse::<Uuid>()
-                .unwrap(),
-        );
+        ids.push(submit(&app, &token, s, inst).await);
     }
     // Each run needs a bit more than half of 64 MB: the worker takes both jobs (concurrency 2) but runs one at a
     // time. The one waiting holds its job without having spent an attempt, so if this worker were killed (by
@@ -497,16 +488,7 @@ async fn engine_hardening_traces_are_computed_by_a_worker_stored_and_bounded_by_
         "let fast = ema(close, 12)\nlet slow = ema(close, 200)\nentry long when crosses_above(fast, slow)\nexit long when crosses_below(fast, slow)\n",
     )
     .await;
-    let (status, body) = api(
-        &app,
-        reqwest::Method::POST,
-        "/api/v1/backtests",
-        &token,
-        Some(&run_body(s, inst)),
-    )
-    .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    let id: Uuid = body["runs"][0]["id"].as_str().unwrap().parse().unwrap();
+    let id = submit(&app, &token, s, inst).await;
     assert_eq!(wait_run(&app, &token, id).await["status"], "done");
     // The last trade's entry: far from the first bar, so its EMA values depend on the whole history.
     let (entry, values): (i64, Value) = sqlx::query_as(
@@ -594,16 +576,7 @@ async fn engine_hardening_a_trace_over_the_memory_budget_is_refused_with_what_to
     let token = token(&app, "big@example.org", Scope::ReadWrite).await;
     let inst = instrument_with_minutes(&app, 150_000).await;
     let s = strategy(&app, &token, &many_clauses(20)).await;
-    let (status, body) = api(
-        &app,
-        reqwest::Method::POST,
-        "/api/v1/backtests",
-        &token,
-        Some(&run_body(s, inst)),
-    )
-    .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    let id: Uuid = body["runs"][0]["id"].as_str().unwrap().parse().unwrap();
+    let id = submit(&app, &token, s, inst).await;
     // The run finishes under the default budget…
     let big = worker_with_budget(&app, 1024);
     assert_eq!(wait_run(&app, &token, id).await["status"], "done");
