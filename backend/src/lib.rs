@@ -1,10 +1,12 @@
 //! Vortex's server-side library, shared by the web server, the workers, the CLI and `app`'s server functions:
 //! settings, Postgres, Redis, background jobs, mail and telemetry. Nothing here renders HTML.
 
+pub mod actor;
 pub mod auth;
 pub mod backtest;
 pub mod ctx;
 pub mod db;
+pub mod error;
 pub mod jobs;
 pub mod mail;
 pub mod market;
@@ -13,7 +15,9 @@ pub mod settings;
 pub mod telemetry;
 pub mod web;
 
+pub use actor::{Actor, Surface};
 pub use ctx::Ctx;
+pub use error::{Error, Result};
 
 /// The current time as RFC 3339 (UTC, seconds).
 pub fn now_rfc3339() -> String {

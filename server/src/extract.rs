@@ -7,7 +7,7 @@
 
 use axum::{
     extract::{FromRequestParts, OptionalFromRequestParts},
-    http::{StatusCode, header, request::Parts},
+    http::{header, request::Parts},
     response::{IntoResponse, Redirect, Response},
 };
 use backend::{
@@ -15,7 +15,7 @@ use backend::{
     web::ClientIp,
 };
 
-use crate::{error::ApiError, startup::AppState};
+use crate::{error::ApiError, state::AppState};
 
 /// Where the request came from (client IP as resolved by the middleware, user agent).
 pub struct Meta(pub RequestMeta);
@@ -177,31 +177,4 @@ impl FromRequestParts<AppState> for ApiAdmin {
     }
 }
 
-/// A small HTML page for errors of form posts (429, 403, 404) in the site's style.
-pub fn html_error(status: StatusCode, title: &str, message: &str) -> Response {
-    let escape = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-    };
-    let body = format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
-         content=\"width=device-width, initial-scale=1\"><title>{title} · Vortex</title>\
-         <link rel=\"stylesheet\" href=\"/pkg/vortex.css\"></head><body><main class=\"container message-page\">\
-         <p class=\"status-code\">{code}</p><h1>{title}</h1><p class=\"muted\">{message}</p>\
-         <a class=\"button\" href=\"javascript:history.back()\" onclick=\"history.back();return false;\">Go back</a> \
-         <a class=\"button\" href=\"/\">Home</a></main></body></html>",
-        code = status.as_u16(),
-        title = escape(title),
-        message = escape(message),
-    );
-    (
-        status,
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        body,
-    )
-        .into_response()
-}
+pub use crate::error::html_error;

@@ -9,5 +9,6 @@ pub mod middleware;
 pub mod mock_exchange;
 pub mod routes;
 pub mod startup;
+pub mod state;
 
 pub use startup::Application;

@@ -33,7 +33,7 @@ use tower_http::{
 };
 use tracing::Span;
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 

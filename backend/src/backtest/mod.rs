@@ -14,64 +14,7 @@ pub mod trace;
 
 use serde::{Deserialize, Serialize};
 
-/// Why a request about strategies or backtests was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// No such row for this user (also for other users' rows).
-    #[error("not found")]
-    NotFound,
-    /// A field is wrong: which one and why, in words a trader can act on.
-    #[error("{field}: {message}")]
-    Invalid { field: String, message: String },
-    /// The strategy source does not compile.
-    #[error("the strategy has {} problem(s)", .0.len())]
-    Strategy(Vec<Problem>),
-    /// A per-user limit (concurrent runs).
-    #[error("{0}")]
-    Limit(String),
-    /// The request conflicts with the row's state (e.g. cancelling a finished run, a stale save).
-    #[error("{0}")]
-    Conflict(String),
-    #[error(transparent)]
-    Db(#[from] sqlx::Error),
-}
-
-impl Error {
-    pub(crate) fn invalid(field: &str, message: impl Into<String>) -> Self {
-        Self::Invalid {
-            field: field.to_owned(),
-            message: message.into(),
-        }
-    }
-
-    /// A stable machine-readable code for API answers.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Error::NotFound => "not_found",
-            Error::Invalid { .. } => "invalid_input",
-            Error::Strategy(_) => "invalid_strategy",
-            Error::Limit(_) => "limit_reached",
-            Error::Conflict(_) => "conflict",
-            Error::Db(_) => "internal",
-        }
-    }
-
-    /// A one-paragraph message for a person.
-    pub fn message(&self) -> String {
-        match self {
-            Error::Strategy(p) => {
-                let first = p.first().map(Problem::to_string).unwrap_or_default();
-                if p.len() > 1 {
-                    format!("{first} (and {} more problem(s))", p.len() - 1)
-                } else {
-                    first
-                }
-            }
-            Error::Db(_) => "internal error".into(),
-            other => other.to_string(),
-        }
-    }
-}
+pub use crate::error::Error;
 
 /// One problem in a strategy's source (1-based line and column; line 0 = not tied to a position).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -30,7 +30,7 @@ use uuid::Uuid;
 
 use crate::{
     extract::{Meta, SignedIn, html_error},
-    startup::AppState,
+    state::AppState,
 };
 
 pub fn router() -> Router<AppState> {

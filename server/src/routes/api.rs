@@ -21,7 +21,7 @@ use uuid::Uuid;
 use crate::{
     error::{ApiError, ApiResult},
     extract::{ApiAdmin, ApiUser, ApiWriter, MaybeUser},
-    startup::AppState,
+    state::AppState,
 };
 
 pub fn router() -> Router<AppState> {

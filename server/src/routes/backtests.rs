@@ -28,7 +28,7 @@ use uuid::Uuid;
 use crate::{
     error::ApiError,
     extract::{MaybeUser, Meta, SignedIn, html_error},
-    startup::AppState,
+    state::AppState,
 };
 
 pub fn router() -> Router<AppState> {

@@ -14,7 +14,7 @@ use axum::{
 };
 use serde_json::{Map, Value, json};
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -3,7 +3,7 @@
 
 use axum::{Router, extract::State, http::header, response::IntoResponse, routing::get};
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/metrics", get(metrics))

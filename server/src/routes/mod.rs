@@ -15,7 +15,7 @@ pub mod upload;
 
 use axum::Router;
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Every non-page route.
 pub fn router() -> Router<AppState> {

@@ -20,7 +20,7 @@ use utoipa::{
 
 use crate::{
     routes::{api, backtests_api, market, strategies_api},
-    startup::AppState,
+    state::AppState,
 };
 
 /// Every API error: `{"error": code, "message": text}`, plus `field` for `invalid_input` and `problems` for

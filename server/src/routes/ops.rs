@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult},
-    startup::AppState,
+    state::AppState,
 };
 
 pub fn router() -> Router<AppState> {

@@ -25,7 +25,7 @@ use crate::{
         api::{ApiJson, ApiPath, ApiQuery},
         openapi::ErrorBody,
     },
-    startup::AppState,
+    state::AppState,
 };
 
 pub fn router() -> Router<AppState> {

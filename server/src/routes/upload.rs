@@ -41,7 +41,7 @@ use tokio::io::AsyncWriteExt;
 use crate::{
     extract::{Meta, SignedIn, html_error},
     middleware::UPLOAD_PATH,
-    startup::AppState,
+    state::AppState,
 };
 
 pub fn router(upload_limit: usize) -> Router<AppState> {

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::{
     error::{ApiError, ApiResult},
-    startup::AppState,
+    state::AppState,
 };
 
 /// Most candles one request returns; a longer range returns its newest `MAX_CANDLES` and `truncated: true`.

@@ -2,7 +2,7 @@ use axum::{Json, extract::State};
 use backend::market::{coverage, iso};
 use serde_json::{Value, json};
 
-use crate::{error::ApiResult, startup::AppState};
+use crate::{error::ApiResult, state::AppState};
 
 /// `GET /api/v1/market/coverage`: per series, first/last candle, count, missing candles, the first 100 gaps
 /// (`[from, to, missing]`, open times of the missing candles) and the last update.

@@ -5,7 +5,7 @@ use backend::market::{coverage, iso, store};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::{error::ApiResult, extract::ApiUser, startup::AppState};
+use crate::{error::ApiResult, extract::ApiUser, state::AppState};
 
 /// A stored series of an instrument.
 #[derive(Debug, Serialize, ToSchema)]

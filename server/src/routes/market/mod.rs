@@ -7,7 +7,7 @@ pub(crate) mod get_instruments;
 
 use axum::{Router, routing::get};
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
