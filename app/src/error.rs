@@ -16,6 +16,13 @@ pub enum AppError {
     Unauthorized,
     #[error("{message}")]
     Validation { field: String, message: String },
+    /// Signed in but not allowed (read-only account or token, not an admin).
+    #[error("{message}")]
+    Forbidden { message: String },
+    /// Refused by a rule of the action: `code` is the backend error code (`email_unconfirmed`, `limit_reached`,
+    /// `conflict`, `not_finished`, `rate_limited`, `invalid_strategy`), the same code the REST API answers with.
+    #[error("{message}")]
+    Refused { code: String, message: String },
     #[error("temporarily unavailable: {message}")]
     Unavailable { message: String },
     #[error("something went wrong on our side; it has been logged")]
@@ -72,6 +79,13 @@ impl AppError {
             Self::NotFound => http::StatusCode::NOT_FOUND,
             Self::Unauthorized => http::StatusCode::UNAUTHORIZED,
             Self::Validation { .. } => http::StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Forbidden { .. } => http::StatusCode::FORBIDDEN,
+            Self::Refused { code, .. } => match code.as_str() {
+                "email_unconfirmed" => http::StatusCode::FORBIDDEN,
+                "rate_limited" => http::StatusCode::TOO_MANY_REQUESTS,
+                "invalid_strategy" => http::StatusCode::UNPROCESSABLE_ENTITY,
+                _ => http::StatusCode::CONFLICT,
+            },
             Self::Unavailable { .. } => http::StatusCode::SERVICE_UNAVAILABLE,
             // Arguments the caller sent that cannot be read are the caller's error.
             Self::ServerFn(
@@ -81,6 +95,34 @@ impl AppError {
                 | ServerFnErrorErr::UnsupportedRequestMethod(_),
             ) => http::StatusCode::BAD_REQUEST,
             Self::Internal | Self::ServerFn(_) => http::StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// Every backend refusal as the browser's error: the same decision and code as the other surfaces.
+#[cfg(feature = "ssr")]
+impl From<backend::Error> for AppError {
+    fn from(e: backend::Error) -> Self {
+        use backend::Error as E;
+        let message = e.message();
+        match e {
+            E::NotFound => Self::NotFound,
+            E::Unauthenticated => Self::Unauthorized,
+            E::Forbidden(message) => Self::Forbidden { message },
+            E::Invalid { field, message } => Self::Validation { field, message },
+            E::Db(_) | E::Internal(_) | E::Unavailable { .. } => {
+                if e.code() == "unavailable" {
+                    tracing::warn!(error = %e, "dependency unavailable");
+                    Self::Unavailable { message }
+                } else {
+                    tracing::error!(error = ?e, "server function failed");
+                    Self::Internal
+                }
+            }
+            other => Self::Refused {
+                code: other.code().to_owned(),
+                message,
+            },
         }
     }
 }

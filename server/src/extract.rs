@@ -11,6 +11,7 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 use backend::{
+    Actor, Surface,
     auth::{AuthUser, RequestMeta, api_token, session},
     web::ClientIp,
 };
@@ -178,3 +179,71 @@ impl FromRequestParts<AppState> for ApiAdmin {
 }
 
 pub use crate::error::html_error;
+
+fn request_id(parts: &Parts) -> Option<String> {
+    parts
+        .extensions
+        .get::<backend::web::RequestId>()
+        .map(|r| r.0.clone())
+}
+
+/// The signed-in browser user as the [`Actor`] of a form post or page script (surface `Web`); anonymous
+/// requests are sent to the sign-in page.
+pub struct WebActor(pub Actor);
+
+impl FromRequestParts<AppState> for WebActor {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let SignedIn(user) =
+            <SignedIn as FromRequestParts<AppState>>::from_request_parts(parts, state).await?;
+        Ok(WebActor(Actor::user(
+            user,
+            Surface::Web,
+            request_meta(parts),
+            request_id(parts),
+        )))
+    }
+}
+
+/// The browser's actor whether or not someone is signed in (sign-up, sign-in, password reset forms).
+pub struct AnyWebActor(pub Actor);
+
+impl FromRequestParts<AppState> for AnyWebActor {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let MaybeUser(user) = MaybeUser::from_request_parts(parts, state).await?;
+        let (meta, id) = (request_meta(parts), request_id(parts));
+        Ok(AnyWebActor(match user {
+            Some(u) => Actor::user(u, Surface::Web, meta, id),
+            None => Actor::anonymous(Surface::Web, meta, id),
+        }))
+    }
+}
+
+/// A REST API caller (bearer token, per-token rate limit applied) as the [`Actor`] of surface `Api`.
+pub struct ApiActor(pub Actor);
+
+impl FromRequestParts<AppState> for ApiActor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let ApiUser(user) = ApiUser::from_request_parts(parts, state).await?;
+        Ok(ApiActor(Actor::user(
+            user,
+            Surface::Api,
+            request_meta(parts),
+            request_id(parts),
+        )))
+    }
+}
