@@ -9,6 +9,7 @@ pub mod api;
 pub mod chart;
 pub mod components;
 pub mod error;
+pub mod flash;
 pub mod pages;
 
 use leptos::prelude::*;

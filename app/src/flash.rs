@@ -1,0 +1,325 @@
+//! The outcome a form handler redirects with (`?ok=<code>` or `?error=<code>`) and the page shows: one enum
+//! shared by the form handlers in `server` and the pages in `app`, so a code cannot be misspelt on one side.
+
+/// A form's outcome, carried in the redirect's query string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flash {
+    CheckEmail,
+    Verified,
+    SignedOut,
+    PasswordReset,
+    Sent,
+    Profile,
+    Password,
+    SessionRevoked,
+    TokenCreated,
+    TokenRevoked,
+    VerificationSent,
+    StrategyCreated,
+    StrategySaved,
+    StrategyUnchanged,
+    StrategyDuplicated,
+    StrategyArchived,
+    StrategyRestored,
+    DraftDiscarded,
+    CancelRequested,
+    // errors
+    Invalid,
+    StrategyInvalid,
+    StrategyStale,
+    StrategyIsArchived,
+    StrategyDraftStale,
+    StrategyQuota,
+    StrategyName,
+    StrategyDescription,
+    StrategyTemplate,
+    StrategySource,
+    AlreadyFinished,
+    SigninRequired,
+    Email,
+    DisplayName,
+    TimeZone,
+    InvalidToken,
+    CurrentPassword,
+    ReadOnly,
+    TokenName,
+    TokenScope,
+    TokenExpiry,
+    TokenExists,
+    TokenUnverified,
+    PasswordShort,
+    PasswordLong,
+    PasswordCommon,
+    PasswordRepetitive,
+    PasswordEmail,
+    PasswordControl,
+}
+
+impl Flash {
+    /// Every outcome.
+    pub const ALL: &[Flash] = &[
+        Flash::CheckEmail,
+        Flash::Verified,
+        Flash::SignedOut,
+        Flash::PasswordReset,
+        Flash::Sent,
+        Flash::Profile,
+        Flash::Password,
+        Flash::SessionRevoked,
+        Flash::TokenCreated,
+        Flash::TokenRevoked,
+        Flash::VerificationSent,
+        Flash::StrategyCreated,
+        Flash::StrategySaved,
+        Flash::StrategyUnchanged,
+        Flash::StrategyDuplicated,
+        Flash::StrategyArchived,
+        Flash::StrategyRestored,
+        Flash::DraftDiscarded,
+        Flash::CancelRequested,
+        Flash::Invalid,
+        Flash::StrategyInvalid,
+        Flash::StrategyStale,
+        Flash::StrategyIsArchived,
+        Flash::StrategyDraftStale,
+        Flash::StrategyQuota,
+        Flash::StrategyName,
+        Flash::StrategyDescription,
+        Flash::StrategyTemplate,
+        Flash::StrategySource,
+        Flash::AlreadyFinished,
+        Flash::SigninRequired,
+        Flash::Email,
+        Flash::DisplayName,
+        Flash::TimeZone,
+        Flash::InvalidToken,
+        Flash::CurrentPassword,
+        Flash::ReadOnly,
+        Flash::TokenName,
+        Flash::TokenScope,
+        Flash::TokenExpiry,
+        Flash::TokenExists,
+        Flash::TokenUnverified,
+        Flash::PasswordShort,
+        Flash::PasswordLong,
+        Flash::PasswordCommon,
+        Flash::PasswordRepetitive,
+        Flash::PasswordEmail,
+        Flash::PasswordControl,
+    ];
+
+    /// The code in the query string.
+    pub fn code(self) -> &'static str {
+        match self {
+            Flash::CheckEmail => "check_email",
+            Flash::Verified => "verified",
+            Flash::SignedOut => "signed_out",
+            Flash::PasswordReset => "password_reset",
+            Flash::Sent => "sent",
+            Flash::Profile => "profile",
+            Flash::Password => "password",
+            Flash::SessionRevoked => "session_revoked",
+            Flash::TokenCreated => "token_created",
+            Flash::TokenRevoked => "token_revoked",
+            Flash::VerificationSent => "verification_sent",
+            Flash::StrategyCreated => "strategy_created",
+            Flash::StrategySaved => "strategy_saved",
+            Flash::StrategyUnchanged => "strategy_unchanged",
+            Flash::StrategyDuplicated => "strategy_duplicated",
+            Flash::StrategyArchived => "strategy_archived",
+            Flash::StrategyRestored => "strategy_restored",
+            Flash::DraftDiscarded => "draft_discarded",
+            Flash::CancelRequested => "cancel_requested",
+            Flash::Invalid => "invalid",
+            Flash::StrategyInvalid => "strategy_invalid",
+            Flash::StrategyStale => "strategy_stale",
+            Flash::StrategyIsArchived => "strategy_is_archived",
+            Flash::StrategyDraftStale => "strategy_draft_stale",
+            Flash::StrategyQuota => "strategy_quota",
+            Flash::StrategyName => "strategy_name",
+            Flash::StrategyDescription => "strategy_description",
+            Flash::StrategyTemplate => "strategy_template",
+            Flash::StrategySource => "strategy_source",
+            Flash::AlreadyFinished => "already_finished",
+            Flash::SigninRequired => "signin_required",
+            Flash::Email => "email",
+            Flash::DisplayName => "display_name",
+            Flash::TimeZone => "time_zone",
+            Flash::InvalidToken => "invalid_token",
+            Flash::CurrentPassword => "current_password",
+            Flash::ReadOnly => "read_only",
+            Flash::TokenName => "token_name",
+            Flash::TokenScope => "token_scope",
+            Flash::TokenExpiry => "token_expiry",
+            Flash::TokenExists => "token_exists",
+            Flash::TokenUnverified => "token_unverified",
+            Flash::PasswordShort => "password_short",
+            Flash::PasswordLong => "password_long",
+            Flash::PasswordCommon => "password_common",
+            Flash::PasswordRepetitive => "password_repetitive",
+            Flash::PasswordEmail => "password_email",
+            Flash::PasswordControl => "password_control",
+        }
+    }
+
+    /// Whether this outcome is an error (`?error=`) rather than a success (`?ok=`).
+    pub fn is_error(self) -> bool {
+        matches!(
+            self,
+            Flash::Invalid
+                | Flash::StrategyInvalid
+                | Flash::StrategyStale
+                | Flash::StrategyIsArchived
+                | Flash::StrategyDraftStale
+                | Flash::StrategyQuota
+                | Flash::StrategyName
+                | Flash::StrategyDescription
+                | Flash::StrategyTemplate
+                | Flash::StrategySource
+                | Flash::AlreadyFinished
+                | Flash::SigninRequired
+                | Flash::Email
+                | Flash::DisplayName
+                | Flash::TimeZone
+                | Flash::InvalidToken
+                | Flash::CurrentPassword
+                | Flash::ReadOnly
+                | Flash::TokenName
+                | Flash::TokenScope
+                | Flash::TokenExpiry
+                | Flash::TokenExists
+                | Flash::TokenUnverified
+                | Flash::PasswordShort
+                | Flash::PasswordLong
+                | Flash::PasswordCommon
+                | Flash::PasswordRepetitive
+                | Flash::PasswordEmail
+                | Flash::PasswordControl
+        )
+    }
+
+    /// The outcome named by a query-string code.
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|f| f.code() == code)
+    }
+
+    /// `ok=<code>` or `error=<code>`, for a redirect's query string.
+    pub fn query(self) -> String {
+        format!(
+            "{}={}",
+            if self.is_error() { "error" } else { "ok" },
+            self.code()
+        )
+    }
+
+    /// `path?ok=<code>` (or `&` when `path` has a query already).
+    pub fn redirect_to(self, path: &str) -> String {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        format!("{path}{sep}{}", self.query())
+    }
+
+    /// The sentence the page shows.
+    pub fn message(self) -> &'static str {
+        match self {
+            Flash::CheckEmail => {
+                "Thanks! Check your inbox for a link to confirm your email address, then sign in."
+            }
+            Flash::Verified => "Your email address is confirmed.",
+            Flash::SignedOut => "You are signed out.",
+            Flash::PasswordReset => {
+                "Your password was changed and all sessions were signed out. Sign in with the new password."
+            }
+            Flash::Sent => {
+                "If an account exists for that address, we sent a link to reset the password. It expires in 30 minutes."
+            }
+            Flash::Profile => "Profile saved.",
+            Flash::Password => "Password changed.",
+            Flash::SessionRevoked => "The session was signed out.",
+            Flash::TokenCreated => "API token created. Copy it now: it is shown only once.",
+            Flash::TokenRevoked => "The API token was revoked.",
+            Flash::VerificationSent => "We sent a new confirmation link.",
+            Flash::StrategyCreated => "Strategy created. Edit it below or run a backtest.",
+            Flash::StrategySaved => "Saved as a new version.",
+            Flash::StrategyUnchanged => {
+                "Saved. The source did not change, so no new version was made."
+            }
+            Flash::StrategyDuplicated => "This is your copy of the strategy.",
+            Flash::StrategyArchived => "The strategy was archived. Its runs are kept.",
+            Flash::StrategyRestored => "The strategy was restored.",
+            Flash::DraftDiscarded => {
+                "The draft was discarded; the editor shows the newest saved version."
+            }
+            Flash::CancelRequested => "Cancelling the backtest.",
+            Flash::Invalid => "The email or password is not correct.",
+            Flash::StrategyInvalid => {
+                "The strategy does not compile, so it was not saved as a version. Your edit is kept as a draft; the problems are listed under the editor."
+            }
+            Flash::StrategyStale => {
+                "A newer version was saved while you were editing (another tab?). Your edit was not saved as a version: it is kept as the draft shown below. Check it against the newest version (listed under Versions) and save again."
+            }
+            Flash::StrategyIsArchived => {
+                "This strategy is archived, so it cannot be edited; your edit is kept as its draft. Restore it from My strategies first."
+            }
+            Flash::StrategyDraftStale => {
+                "The draft was changed in another tab or window after this page was opened, so this edit was not stored (the editor shows that newer draft). Copy your change in again and save."
+            }
+            Flash::StrategyQuota => {
+                "Your account has reached its limit of strategies or saved versions, so nothing was stored."
+            }
+            Flash::StrategyName => "Give the strategy a name of 1 to 80 characters.",
+            Flash::StrategyDescription => "Use at most 2000 characters for the description.",
+            Flash::StrategyTemplate => "Choose one of the listed templates.",
+            Flash::StrategySource => "The source is too long (at most 64 KiB).",
+            Flash::AlreadyFinished => "This backtest has already finished.",
+            Flash::SigninRequired => "Please sign in to continue.",
+            Flash::Email => "Enter a valid email address.",
+            Flash::DisplayName => "Use at most 80 characters for your name.",
+            Flash::TimeZone => "Unknown time zone; use a name like Europe/Zurich or UTC.",
+            Flash::InvalidToken => {
+                "This link is invalid, already used or expired. Request a new one."
+            }
+            Flash::CurrentPassword => "The current password is not correct.",
+            Flash::ReadOnly => "Your account is read-only.",
+            Flash::TokenName => "Give the token a name of 1 to 80 characters.",
+            Flash::TokenScope => "Choose a scope for the token.",
+            Flash::TokenExpiry => "The expiry must be between 1 and 3650 days, or never.",
+            Flash::TokenExists => "You already have a token with that name.",
+            Flash::TokenUnverified => "Confirm your email address before creating API tokens.",
+            Flash::PasswordShort => "Use at least 12 characters for the password.",
+            Flash::PasswordLong => "Use at most 128 characters for the password.",
+            Flash::PasswordCommon => {
+                "This password is too common; choose another one (a phrase of several words works well)."
+            }
+            Flash::PasswordRepetitive => {
+                "This password repeats too few characters; choose another one."
+            }
+            Flash::PasswordEmail => "The password must not be your email address.",
+            Flash::PasswordControl => "The password contains invisible control characters.",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Flash;
+
+    #[test]
+    fn every_code_round_trips_and_is_unique() {
+        for f in Flash::ALL {
+            assert_eq!(Flash::from_code(f.code()), Some(*f));
+            assert!(!f.message().is_empty());
+        }
+        let mut codes: Vec<_> = Flash::ALL.iter().map(|f| f.code()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), Flash::ALL.len());
+        assert_eq!(
+            Flash::StrategyQuota.redirect_to("/strategies"),
+            "/strategies?error=strategy_quota"
+        );
+        assert_eq!(
+            Flash::Verified.redirect_to("/signin?next=%2F"),
+            "/signin?next=%2F&ok=verified"
+        );
+    }
+}
