@@ -126,3 +126,25 @@ async fn queue_mail(
 async fn push(ctx: &Ctx, job: Uuid) {
     ctx.jobs.push(crate::jobs::DEFAULT_QUEUE, job).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_password_rule_is_found_again_from_its_refusal() {
+        for p in hashing::PolicyError::ALL {
+            let e = Error::invalid(PASSWORD_FIELD, p.message());
+            assert_eq!(password_policy(&e), Some(*p));
+            assert_eq!(e.code(), "invalid_input");
+        }
+        assert_eq!(
+            password_policy(&Error::invalid("email", "Use at least 12 characters.")),
+            None
+        );
+        assert_eq!(
+            check_policy("short", "a@b.co").map_err(|e| password_policy(&e)),
+            Err(Some(hashing::PolicyError::TooShort))
+        );
+    }
+}

@@ -38,9 +38,20 @@ pub(super) async fn confirm_current(
         &user.email,
         current_password,
         &actor.meta,
-        during,
     )
     .await?;
+    if matches!(check, signin::Check::Wrong) {
+        let mut conn = ctx.db.acquire().await?;
+        actor
+            .audit_email(
+                &mut conn,
+                event::SIGNIN_FAILED,
+                None,
+                Some(&user.email),
+                json!({ "during": during }),
+            )
+            .await?;
+    }
     super::checked(check, wrong_current_password)
 }
 

@@ -30,6 +30,20 @@ pub async fn sign_in(ctx: &Ctx, actor: &Actor, email: &str, password: String) ->
         return Err(wrong_credentials());
     }
     let check = signin::sign_in(&ctx.db, email, password, &actor.meta).await?;
+    if matches!(check, signin::Check::Wrong) {
+        // The failed attempt is recorded by the check itself; this is its audit entry (about the address only:
+        // whether an account has it is not revealed).
+        let mut conn = ctx.db.acquire().await?;
+        Actor::anonymous(actor.surface, actor.meta.clone(), actor.request_id.clone())
+            .audit_email(
+                &mut conn,
+                event::SIGNIN_FAILED,
+                None,
+                Some(email),
+                serde_json::Value::Null,
+            )
+            .await?;
+    }
     let user = super::checked(check, wrong_credentials)?;
     let mut tx = ctx.db.begin().await?;
     let new = session::create(
