@@ -5,8 +5,11 @@
 
 use backend::{
     Actor, Error, Surface,
-    account::{admin, events, profile, reset, sessions, signin, tokens},
-    auth::{AuthUser, Credential, RequestMeta, Role, Scope, api_token, password, session, users},
+    account::{admin, events, password, profile, reset, sessions, signin, tokens, verify},
+    auth::{
+        AuthUser, Credential, RequestMeta, Role, Scope, api_token, password as hashing, session,
+        users,
+    },
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -72,7 +75,7 @@ async fn person(app: &TestApp, hash: &str, name: &str, role: Role, verified: boo
 
 async fn world() -> World {
     let app = spawn_app().await;
-    let hash = password::hash_blocking(PASSWORD).unwrap();
+    let hash = hashing::hash_blocking(PASSWORD).unwrap();
     let viewer = person(&app, &hash, "vera", Role::Viewer, true).await;
     let unverified = person(&app, &hash, "uli", Role::Trader, false).await;
     let trader = person(&app, &hash, "tom", Role::Trader, true).await;
@@ -452,4 +455,87 @@ async fn create_admin_is_for_the_operator_and_admins_only() {
     )
     .await;
     assert!(weak.is_err_and(|e| e.to_string().contains("too common")));
+}
+
+#[tokio::test]
+async fn password_changes_need_the_current_password_and_replace_the_session() {
+    let w = world().await;
+    let ctx = &w.app.ctx;
+    let change = |current: &str, new: &str| password::ChangePassword {
+        current_password: current.into(),
+        new_password: new.into(),
+        sign_out_others: false,
+    };
+    for (who, actor) in w.actors() {
+        if matches!(who, "anonymous" | "system") {
+            let r =
+                password::change_password(ctx, &actor, change(PASSWORD, "a new long passphrase"))
+                    .await;
+            assert_eq!(decision(&r), "unauthorized", "{who}");
+        }
+    }
+    let trader = as_session(&w.trader);
+    let live = || {
+        sqlx::query_scalar::<_, bool>(
+            "select revoked_at is null from user_session where session_id = $1",
+        )
+        .bind(w.trader.session_id.clone())
+        .fetch_one(&ctx.db)
+    };
+    // Wrong current password: refused, nothing changed or audited as a change.
+    let r = password::change_password(
+        ctx,
+        &trader,
+        change("not my password at all", "a new long passphrase"),
+    )
+    .await;
+    assert!(matches!(r, Err(Error::Invalid { ref field, .. }) if field == "current_password"));
+    // A new password the policy refuses: the rule is named.
+    let r = password::change_password(ctx, &trader, change(PASSWORD, "short")).await;
+    let e = r.err().unwrap();
+    assert_eq!(
+        backend::account::password_policy(&e),
+        Some(backend::auth::password::PolicyError::TooShort)
+    );
+    assert_eq!(w.audited("password_changed", None).await, 0);
+    assert!(live().await.unwrap());
+    // The right one: changed, audited once, this session replaced by a new one.
+    let new = password::change_password(ctx, &trader, change(PASSWORD, "a new long passphrase"))
+        .await
+        .unwrap();
+    assert_eq!(w.audited("password_changed", Some(w.trader.id)).await, 1);
+    assert!(!live().await.unwrap());
+    assert_ne!(new.session_id, w.trader.session_id);
+}
+
+#[tokio::test]
+async fn verification_links_go_to_signed_in_unconfirmed_users_within_the_limit() {
+    let w = world().await;
+    let ctx = &w.app.ctx;
+    let anonymous = Actor::anonymous(Surface::Web, meta(), None);
+    assert_eq!(
+        decision(&verify::resend_verification(ctx, &anonymous).await),
+        "unauthorized"
+    );
+    assert_eq!(
+        verify::resend_verification(ctx, &as_session(&w.trader))
+            .await
+            .unwrap(),
+        verify::Resent::AlreadyVerified
+    );
+    let unverified = as_session(&w.unverified);
+    for _ in 0..3 {
+        assert_eq!(
+            verify::resend_verification(ctx, &unverified).await.unwrap(),
+            verify::Resent::Sent
+        );
+    }
+    let r = verify::resend_verification(ctx, &unverified).await;
+    assert_eq!(decision(&r), "rate_limited");
+    assert_eq!(w.audited("verification_requested", None).await, 3);
+    let mails: i64 = sqlx::query_scalar("select count(*) from email_outbox")
+        .fetch_one(&ctx.db)
+        .await
+        .unwrap();
+    assert_eq!(mails, 3, "a mail exactly for each accepted request");
 }
