@@ -177,6 +177,22 @@ impl Actor {
         conn: &mut PgConnection,
         event: &str,
         subject: Option<Uuid>,
+        detail: serde_json::Value,
+    ) -> Result<()> {
+        self.audit_email(conn, event, subject, None, detail).await
+    }
+
+    /// [`Actor::audit`] with the email address the event is about (sign-up, reset and verification requests,
+    /// sign-ins: the per-address limits count these).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn audit_email(
+        &self,
+        conn: &mut PgConnection,
+        event: &str,
+        subject: Option<Uuid>,
+        subject_email: Option<&str>,
         mut detail: serde_json::Value,
     ) -> Result<()> {
         if let serde_json::Value::Object(map) = &mut detail {
@@ -192,8 +208,8 @@ impl Actor {
                 user_id: subject.or(actor_id),
                 actor_id,
                 event,
+                subject_email,
                 detail,
-                ..audit::Entry::default()
             },
         )
         .await?;

@@ -1,6 +1,7 @@
 //! Vortex's server-side library, shared by the web server, the workers, the CLI and `app`'s server functions:
 //! settings, Postgres, Redis, background jobs, mail and telemetry. Nothing here renders HTML.
 
+pub mod account;
 pub mod actor;
 pub mod auth;
 pub mod backtest;

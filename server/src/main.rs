@@ -175,8 +175,13 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         Command::Jobs { command } => jobs(ctx, command).await,
         Command::CreateAdmin { email } => {
             let password = read_admin_password()?;
-            let message =
-                server::routes::account::create_or_promote_admin(&ctx, &email, password).await?;
+            let message = backend::account::admin::create_or_promote(
+                &ctx,
+                &backend::Actor::system(backend::Surface::Cli),
+                &email,
+                password,
+            )
+            .await?;
             println!("{message}");
             Ok(ExitCode::SUCCESS)
         }

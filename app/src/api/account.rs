@@ -1,4 +1,5 @@
-//! Account data for the pages (reads only; all changes go through the HTML form handlers in `server`).
+//! Account data for the pages (reads only; all changes go through the HTML form handlers in `server`). Each
+//! function takes its actor from [`crate::api::actor`] and calls the `backend::account` action, which decides.
 
 use leptos::{prelude::*, server_fn::codec::GetUrl};
 use serde::{Deserialize, Serialize};
@@ -58,7 +59,8 @@ pub struct AccountView {
 /// The signed-in user, if any.
 #[server(endpoint = "viewer", input = GetUrl)]
 pub async fn get_viewer() -> Result<Option<Viewer>, AppError> {
-    Ok(ssr::current_user().await?.map(|u| ssr::viewer(&u)))
+    let actor = crate::api::actor().await?;
+    Ok(backend::account::profile::me(&actor).ok().map(ssr::viewer))
 }
 
 /// The account page's data; anonymous visitors are sent to the sign-in page.
@@ -71,23 +73,13 @@ pub async fn get_account() -> Result<AccountView, AppError> {
 pub(crate) mod ssr {
     use backend::{
         Ctx,
-        auth::{AuthUser, api_token, audit, session},
+        account::{events, profile, sessions, tokens},
+        auth::{AuthUser, api_token, session},
     };
     use chrono::{DateTime, Utc};
     use leptos::prelude::*;
 
     use super::*;
-
-    fn db_err(e: sqlx::Error) -> AppError {
-        if backend::db::is_unavailable(&e) {
-            AppError::Unavailable {
-                message: "the database is unavailable".into(),
-            }
-        } else {
-            tracing::error!(error = %e, "database error");
-            AppError::Internal
-        }
-    }
 
     /// The user of the current request's session cookie.
     pub async fn current_user() -> Result<Option<AuthUser>, AppError> {
@@ -101,7 +93,7 @@ pub(crate) mod ssr {
         };
         session::authenticate(&ctx.db, &ctx.keys, &ctx.settings, token)
             .await
-            .map_err(db_err)
+            .map_err(|e| backend::Error::Db(e).into())
     }
 
     pub fn viewer(u: &AuthUser) -> Viewer {
@@ -127,20 +119,13 @@ pub(crate) mod ssr {
     }
 
     pub async fn account() -> Result<AccountView, AppError> {
-        let Some(user) = current_user().await? else {
-            return Err(AppError::Unauthorized);
-        };
+        let actor = crate::api::actor().await?;
+        let user = profile::me(&actor)?;
         let ctx = expect_context::<Ctx>();
         let tz = user.time_zone.clone();
-        let sessions = session::list(&ctx.db, &ctx.settings, user.user_id, user.session_id())
-            .await
-            .map_err(db_err)?;
-        let tokens = api_token::list(&ctx.db, user.user_id)
-            .await
-            .map_err(db_err)?;
-        let events = audit::list(&ctx.db, Some(user.user_id), 50)
-            .await
-            .map_err(db_err)?;
+        let sessions = sessions::list(&ctx, &actor).await?;
+        let tokens = tokens::list(&ctx, &actor).await?;
+        let events = events::mine(&ctx, &actor, 50).await?;
         // A freshly created token travels in a short-lived cookie; show it once and delete the cookie.
         let mut new_token = None;
         let flash = use_context::<http::request::Parts>().and_then(|parts| {
@@ -159,7 +144,7 @@ pub(crate) mod ssr {
             }
         }
         Ok(AccountView {
-            viewer: viewer(&user),
+            viewer: viewer(user),
             time_zone: tz.clone(),
             sessions: sessions
                 .into_iter()

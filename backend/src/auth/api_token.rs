@@ -40,7 +40,7 @@ pub fn parse_name(input: &str) -> Result<String, &'static str> {
 /// # Errors
 /// Database errors.
 pub async fn create(
-    db: &PgPool,
+    db: impl sqlx::PgExecutor<'_>,
     user_id: Uuid,
     name: &str,
     scope: Scope,
@@ -112,7 +112,11 @@ pub async fn list(db: &PgPool, user_id: Uuid) -> sqlx::Result<Vec<ApiTokenInfo>>
 ///
 /// # Errors
 /// Database errors.
-pub async fn revoke(db: &PgPool, user_id: Uuid, token_id: Uuid) -> sqlx::Result<Option<String>> {
+pub async fn revoke(
+    db: impl sqlx::PgExecutor<'_>,
+    user_id: Uuid,
+    token_id: Uuid,
+) -> sqlx::Result<Option<String>> {
     sqlx::query_scalar(
         "update api_token set revoked_at = now() where api_token_id = $1 and user_id = $2 and revoked_at is null returning name",
     )

@@ -1,4 +1,4 @@
-//! Accounts and access control (OWASP ASVS L2; RELIABILITY.md §1.1–1.2).
+//! Accounts and access control (OWASP ASVS L2): the data layer and checks the actions in `crate::account` use.
 //!
 //! * Passwords: argon2id (m = 19 MiB, t = 2, p = 1), hashed off the async threads within a process-wide limit;
 //!   unknown accounts are checked against a dummy hash so timing does not reveal which emails exist
@@ -199,17 +199,4 @@ pub fn sha256(value: &str) -> Vec<u8> {
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq;
     a.len() == b.len() && bool::from(a.ct_eq(b))
-}
-
-/// Errors of the account flows that a user can act on. Messages never say whether an account exists.
-#[derive(Debug, thiserror::Error)]
-pub enum AuthError {
-    #[error("{0}")]
-    Invalid(String),
-    #[error("too many attempts; try again in {retry_after_secs} seconds")]
-    RateLimited { retry_after_secs: u64 },
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
-    #[error(transparent)]
-    Internal(#[from] anyhow::Error),
 }

@@ -48,6 +48,16 @@ pub enum PolicyError {
 }
 
 impl PolicyError {
+    /// Every rule.
+    pub const ALL: &[PolicyError] = &[
+        Self::TooShort,
+        Self::TooLong,
+        Self::Common,
+        Self::Repetitive,
+        Self::SameAsEmail,
+        Self::ControlCharacters,
+    ];
+
     pub fn code(self) -> &'static str {
         match self {
             Self::TooShort => "password_short",

@@ -82,7 +82,7 @@ pub struct NewSession {
 /// # Errors
 /// Database errors or a signing failure.
 pub async fn create(
-    db: &PgPool,
+    db: impl sqlx::PgExecutor<'_>,
     keys: &AuthKeys,
     settings: &Settings,
     user_id: Uuid,

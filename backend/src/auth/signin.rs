@@ -1,16 +1,13 @@
 //! Password checks with their limits: signing in, and confirming the current password before a sensitive
 //! change (password change, new API token). Each check is reserved first ([`rate_limit::reserve`]), then runs
-//! argon2 inside the process-wide hashing limit ([`password::verify`]), then records its outcome; failures are
-//! also written to the audit trail.
+//! argon2 inside the process-wide hashing limit ([`password::verify`]), then records its outcome. The actions in
+//! `crate::account` write failures to the audit trail (as their actor).
 
-use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::{
-    RequestMeta,
-    audit::{self, Entry, event},
-    password,
+    RequestMeta, password,
     rate_limit::{self, Kind},
     users::{self, User},
 };
@@ -86,24 +83,12 @@ pub async fn sign_in(
         (Check::Passed(()), Some(user)) => Check::Passed(user),
         (Check::Limited { retry_after_secs }, _) => Check::Limited { retry_after_secs },
         (Check::Busy(b), _) => Check::Busy(b),
-        (Check::Wrong | Check::Passed(()), _) => {
-            audit::record_now(
-                db,
-                meta,
-                Entry {
-                    event: event::SIGNIN_FAILED,
-                    subject_email: Some(email),
-                    ..Entry::default()
-                },
-            )
-            .await?;
-            Check::Wrong
-        }
+        (Check::Wrong | Check::Passed(()), _) => Check::Wrong,
     })
 }
 
-/// Confirms the signed-in user's current password before a sensitive change (`during` names it in the audit
-/// trail). Every confirmation counts towards the per-account limit, successful or not.
+/// Confirms the signed-in user's current password before a sensitive change. Every confirmation counts towards
+/// the per-account limit, successful or not.
 ///
 /// # Errors
 /// Database errors.
@@ -113,23 +98,7 @@ pub async fn confirm_password(
     email: &str,
     password: String,
     meta: &RequestMeta,
-    during: &str,
 ) -> sqlx::Result<Check<()>> {
     let stored = users::password_hash(db, user_id).await?;
-    let outcome = check(db, Kind::Reauth, email, password, stored, meta).await?;
-    if matches!(outcome, Check::Wrong) {
-        audit::record_now(
-            db,
-            meta,
-            Entry {
-                user_id: Some(user_id),
-                event: event::SIGNIN_FAILED,
-                subject_email: Some(email),
-                detail: json!({ "during": during }),
-                ..Entry::default()
-            },
-        )
-        .await?;
-    }
-    Ok(outcome)
+    check(db, Kind::Reauth, email, password, stored, meta).await
 }

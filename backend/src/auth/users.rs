@@ -180,7 +180,7 @@ pub async fn set_password(conn: &mut PgConnection, user_id: Uuid, hash: &str) ->
 /// # Errors
 /// Database errors.
 pub async fn update_profile(
-    db: &PgPool,
+    db: impl sqlx::PgExecutor<'_>,
     user_id: Uuid,
     display_name: &str,
     time_zone: &str,

@@ -11,7 +11,13 @@ use axum::{
     http::{StatusCode, request::Parts},
     routing::{any, get},
 };
-use backend::auth::{Scope, audit, users};
+use backend::{
+    account::{
+        events,
+        profile::{self, ProfileUpdate},
+    },
+    auth::{Scope, audit},
+};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::Value;
@@ -20,7 +26,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult},
-    extract::{ApiAdmin, ApiUser, ApiWriter, MaybeUser},
+    extract::{AnyWebActor, ApiActor},
     state::AppState,
 };
 
@@ -39,11 +45,8 @@ async fn unknown_path() -> ApiError {
 }
 
 /// `GET /api/session`: the browser session's user (cookie only), or 401. For scripts in the page and probes.
-async fn current_session(MaybeUser(user): MaybeUser) -> ApiResult<Json<Me>> {
-    match user {
-        Some(u) => Ok(Json(Me::from(&u))),
-        None => Err(ApiError::Unauthorized),
-    }
+async fn current_session(AnyWebActor(actor): AnyWebActor) -> ApiResult<Json<Me>> {
+    Ok(Json(Me::from(profile::me(&actor)?)))
 }
 
 /// JSON body extractor whose rejections are the API's JSON errors (415 wrong type, 400 malformed or unknown
@@ -145,8 +148,8 @@ impl From<&backend::auth::AuthUser> for Me {
         (status = 429, description = "Rate limit reached (see Retry-After)", body = crate::routes::openapi::ErrorBody),
     )
 )]
-pub async fn get_me(ApiUser(user): ApiUser) -> Json<Me> {
-    Json(Me::from(&user))
+pub async fn get_me(ApiActor(actor): ApiActor) -> ApiResult<Json<Me>> {
+    Ok(Json(Me::from(profile::me(&actor)?)))
 }
 
 /// What `PATCH /api/v1/me` accepts: nothing else (role, email, plan…) can be assigned (AC3).
@@ -174,23 +177,14 @@ pub struct UpdateMe {
 )]
 pub async fn update_me(
     State(state): State<AppState>,
-    ApiWriter(user): ApiWriter,
+    ApiActor(actor): ApiActor,
     ApiJson(body): ApiJson<UpdateMe>,
 ) -> ApiResult<Json<Me>> {
-    let name = match body.display_name {
-        Some(n) => users::parse_display_name(&n)
-            .map_err(|m| ApiError::BadRequest(format!("display_name: {m}")))?,
-        None => user.display_name.clone(),
+    let input = ProfileUpdate {
+        display_name: body.display_name,
+        time_zone: body.time_zone,
     };
-    let tz = match body.time_zone {
-        Some(t) => users::parse_time_zone(&t)
-            .map_err(|m| ApiError::BadRequest(format!("time_zone: {m}")))?,
-        None => user.time_zone.clone(),
-    };
-    users::update_profile(&state.ctx.db, user.user_id, &name, &tz).await?;
-    let mut updated = user;
-    updated.display_name = name;
-    updated.time_zone = tz;
+    let updated = profile::update(&state.ctx, &actor, input).await?;
     Ok(Json(Me::from(&updated)))
 }
 
@@ -256,10 +250,10 @@ impl From<Vec<audit::AuditRow>> for AuditEvents {
 )]
 pub async fn my_audit(
     State(state): State<AppState>,
-    ApiUser(user): ApiUser,
+    ApiActor(actor): ApiActor,
     ApiQuery(q): ApiQuery<Limit>,
 ) -> ApiResult<Json<AuditEvents>> {
-    let rows = audit::list(&state.ctx.db, Some(user.user_id), q.limit.unwrap_or(100)).await?;
+    let rows = events::mine(&state.ctx, &actor, q.limit.unwrap_or(100)).await?;
     Ok(Json(rows.into()))
 }
 
@@ -278,9 +272,9 @@ pub async fn my_audit(
 )]
 pub async fn all_audit(
     State(state): State<AppState>,
-    ApiAdmin(_): ApiAdmin,
+    ApiActor(actor): ApiActor,
     ApiQuery(q): ApiQuery<Limit>,
 ) -> ApiResult<Json<AuditEvents>> {
-    let rows = audit::list(&state.ctx.db, None, q.limit.unwrap_or(100)).await?;
+    let rows = events::all(&state.ctx, &actor, q.limit.unwrap_or(100)).await?;
     Ok(Json(rows.into()))
 }

@@ -15,6 +15,7 @@ mod jobs;
 mod jobs_hardening;
 mod market;
 mod nginx;
+mod policy_accounts;
 mod processes;
 mod research_cli;
 mod smtp;

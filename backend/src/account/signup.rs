@@ -1,0 +1,61 @@
+//! Sign-up: a new trader account and its verification mail.
+
+use crate::{
+    Actor, Ctx,
+    auth::{Role, audit::event, email_token, password, rate_limit, users},
+    error::{Error, Result},
+    mail::templates,
+};
+
+/// What the sign-up form sends.
+#[derive(Debug, Clone, Default)]
+pub struct SignUp {
+    pub email: String,
+    pub display_name: String,
+    pub password: String,
+}
+
+/// Creates a trader account and mails a verification link. Answers the same whether or not the address already
+/// has an account (no enumeration): an existing owner gets a mail about the attempt instead. Limited per client
+/// address ([`rate_limit::check_signup`]).
+///
+/// # Errors
+/// [`Error::RateLimited`], [`Error::Invalid`] (`email`, `display_name`, `password`), hashing busy, database.
+pub async fn sign_up(ctx: &Ctx, actor: &Actor, input: SignUp) -> Result<()> {
+    super::limited(rate_limit::check_signup(&ctx.db, &actor.meta.ip).await?)?;
+    let email = users::parse_email(&input.email).map_err(|m| Error::invalid("email", m))?;
+    let display_name = users::parse_display_name(&input.display_name)
+        .map_err(|m| Error::invalid("display_name", m))?;
+    super::check_policy(&input.password, &email)?;
+    let hash = password::hash(input.password).await?;
+    let mut tx = ctx.db.begin().await?;
+    let created = users::insert(&mut tx, &email, &display_name, &hash, Role::Trader).await?;
+    let job = match created {
+        Some(user_id) => {
+            let token =
+                email_token::create(&mut tx, user_id, email_token::Purpose::VerifyEmail).await?;
+            let rendered = templates::verify(&super::link(ctx, "/verify-email", &token))?;
+            super::queue_mail(ctx, actor, &mut tx, Some(user_id), &email, rendered).await?
+        }
+        None => {
+            // Tell the owner, at the address stored for the account (not the spelling just typed).
+            let owner = users::find_for_signin(&ctx.db, &email).await?;
+            let (owner_id, owner_email) =
+                owner.map_or((None, email.clone()), |(u, _)| (Some(u.user_id), u.email));
+            let rendered = templates::signup_existing(&super::forgot_url(ctx))?;
+            super::queue_mail(ctx, actor, &mut tx, owner_id, &owner_email, rendered).await?
+        }
+    };
+    actor
+        .audit_email(
+            &mut tx,
+            event::SIGNUP,
+            created,
+            Some(&email),
+            serde_json::Value::Null,
+        )
+        .await?;
+    tx.commit().await?;
+    super::push(ctx, job).await;
+    Ok(())
+}

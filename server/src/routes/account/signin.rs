@@ -1,0 +1,50 @@
+//! `POST /auth/signin` and `POST /auth/signout`.
+
+use axum::{
+    Form,
+    extract::State,
+    response::{AppendHeaders, IntoResponse, Redirect, Response},
+};
+use backend::{account::signin, auth::redirect};
+use serde::Deserialize;
+
+use super::{back, session_cookies, signed_out};
+use crate::{error::HtmlResult, extract::AnyWebActor, state::AppState};
+
+#[derive(Deserialize)]
+pub struct SignInForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// Unknown account and wrong password take the same time and give the same answer.
+pub async fn sign_in(
+    State(state): State<AppState>,
+    AnyWebActor(actor): AnyWebActor,
+    Form(f): Form<SignInForm>,
+) -> HtmlResult<Response> {
+    let signed_in = signin::sign_in(&state.ctx, &actor, &f.email, f.password)
+        .await
+        .map_err(back("/signin", ""))?;
+    Ok((
+        AppendHeaders(session_cookies(&state, &signed_in.session.token)),
+        Redirect::to(&redirect::after_signin(
+            &state.ctx.settings.public_url,
+            &f.next,
+        )),
+    )
+        .into_response())
+}
+
+/// Ends this session at once.
+pub async fn sign_out(
+    State(state): State<AppState>,
+    AnyWebActor(actor): AnyWebActor,
+) -> HtmlResult<Response> {
+    signin::sign_out(&state.ctx, &actor).await?;
+    Ok(signed_out(&state))
+}
