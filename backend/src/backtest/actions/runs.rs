@@ -187,3 +187,12 @@ pub async fn trace(
     super::rate_limit(ctx, actor, "trace", data::TRACE_RATE_PER_MINUTE).await?;
     data::trace(ctx, user, id, time, span).await
 }
+
+/// Whether the actor may submit backtests at all (for a form to say why not before anything is typed).
+///
+/// # Errors
+/// As [`submit`]'s permission check: [`Error::Unauthenticated`], [`Error::Forbidden`],
+/// [`Error::EmailUnconfirmed`].
+pub fn may_submit(actor: &Actor) -> Result<(), Error> {
+    actor.runner().map(|_| ())
+}
