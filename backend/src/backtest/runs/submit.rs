@@ -104,39 +104,7 @@ pub(crate) async fn create_as(
             "this strategy is archived; restore it to run it",
         ));
     }
-    // Parameter values are checked against the declared types and ranges; more values than declared
-    // parameters is refused at once (each name appears once in `new.params`).
-    if new.params.len() > version.params.len() {
-        return Err(Error::invalid(
-            "params",
-            format!(
-                "{} parameter values were sent but this strategy declares {}",
-                new.params.len(),
-                version.params.len()
-            ),
-        ));
-    }
-    let mut params: Vec<(String, String)> = Vec::new();
-    for (k, v) in &new.params {
-        let k = k.trim();
-        if !version.params.iter().any(|p| p.name == k) {
-            let names: Vec<&str> = version.params.iter().map(|p| p.name.as_str()).collect();
-            return Err(Error::invalid(
-                "params",
-                format!(
-                    "this strategy has no parameter `{k}` (it has: {})",
-                    if names.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        names.join(", ")
-                    }
-                ),
-            ));
-        }
-        if !v.trim().is_empty() {
-            params.push((k.to_owned(), v.trim().to_owned()));
-        }
-    }
+    let params = check_params(&version.params, &new.params)?;
     let compiled = compile(&version.source, &params)?;
     let timeframe = Timeframe::parse(new.timeframe.trim())
         .map_err(|e| Error::invalid("timeframe", e.to_string()))?;
@@ -158,73 +126,7 @@ pub(crate) async fn create_as(
     ids.sort_unstable();
     ids.dedup();
     for &instrument_id in &ids {
-        let inst = store::instrument(db, instrument_id).await?.ok_or_else(|| {
-            Error::invalid(
-                "instrument",
-                format!("there is no instrument {instrument_id}"),
-            )
-        })?;
-        let (count, first, last): (i64, Option<DateTime<Utc>>, Option<DateTime<Utc>>) =
-            sqlx::query_as(
-                r#"select count(*), min(open_time), max(open_time) from candle
-                   where instrument_id = $1 and timeframe = $2 and open_time >= $3 and open_time < $4"#,
-            )
-            .bind(instrument_id)
-            .bind(timeframe.as_str())
-            .bind(to_datetime(from))
-            .bind(to_datetime(to))
-            .fetch_one(db)
-            .await?;
-        let label = format!("{} {}", inst.pair_label(), timeframe.as_str());
-        if count == 0 {
-            let stored: (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = sqlx::query_as(
-                "select min(open_time), max(open_time) from candle where instrument_id = $1 and timeframe = $2",
-            )
-            .bind(instrument_id)
-            .bind(timeframe.as_str())
-            .fetch_one(db)
-            .await?;
-            let have = match stored {
-                (Some(a), Some(b)) => format!(
-                    "stored candles run from {} to {}",
-                    a.format("%Y-%m-%d"),
-                    b.format("%Y-%m-%d")
-                ),
-                _ => "no candles of this timeframe are stored".to_owned(),
-            };
-            return Err(Error::invalid(
-                "range",
-                format!(
-                    "there are no {label} candles between {} and {}; {have}",
-                    iso(from),
-                    iso(to)
-                ),
-            ));
-        }
-        if count < 2 {
-            return Err(Error::invalid(
-                "range",
-                format!("only one {label} candle in this range; a backtest needs at least two"),
-            ));
-        }
-        if count > ctx.settings.backtest.max_bars {
-            return Err(Error::invalid(
-                "range",
-                format!(
-                    "{count} {label} candles in this range; the limit is {} — shorten the range or use a longer timeframe",
-                    ctx.settings.backtest.max_bars
-                ),
-            ));
-        }
-        let _ = (first, last);
-        // The memory the run will need, from the compiled strategy and the bars (checked again by the worker).
-        crate::backtest::budget::check(
-            &ctx.settings.backtest,
-            &compiled,
-            usize::try_from(count).unwrap_or(usize::MAX),
-            false,
-        )
-        .map_err(|m| Error::invalid("range", format!("{label}: {m}")))?;
+        check_series(ctx, &compiled, instrument_id, timeframe, from, to).await?;
     }
 
     let batch_id = Uuid::new_v4();
@@ -234,20 +136,7 @@ pub(crate) async fn create_as(
         .bind(user)
         .execute(&mut *tx)
         .await?;
-    let active: i64 = sqlx::query_scalar(
-        r#"select count(*) from backtest_run r left join job j on j.job_id = r.job_id
-           where r.user_id = $1 and r.status in ('queued', 'running') and j.status in ('queued', 'running')"#,
-    )
-    .bind(user)
-    .fetch_one(&mut *tx)
-    .await?;
-    let limit = ctx.settings.backtest.max_concurrent;
-    if active + ids.len() as i64 > limit {
-        return Err(Error::Limit(format!(
-            "you have {active} backtest(s) queued or running and this would start {} more; the limit is {limit} at a time. Wait for one to finish or cancel one.",
-            ids.len()
-        )));
-    }
+    check_limit(ctx, &mut tx, user, ids.len()).await?;
     let mut run_ids = Vec::with_capacity(ids.len());
     let mut jobs = Vec::with_capacity(ids.len());
     for &instrument_id in &ids {
@@ -306,6 +195,151 @@ pub(crate) async fn create_as(
         ctx.jobs.push(job::QUEUE, job_id).await;
     }
     Ok(Created { batch_id, run_ids })
+}
+
+/// The parameter overrides, checked against the declared names (values are checked by compiling): more
+/// values than declared parameters is refused at once (each name appears once in `sent`); empty values are
+/// dropped (the default applies).
+fn check_params(
+    declared: &[engine::strategy::ParamInfo],
+    sent: &[(String, String)],
+) -> Result<Vec<(String, String)>, Error> {
+    if sent.len() > declared.len() {
+        return Err(Error::invalid(
+            "params",
+            format!(
+                "{} parameter values were sent but this strategy declares {}",
+                sent.len(),
+                declared.len()
+            ),
+        ));
+    }
+    let mut params: Vec<(String, String)> = Vec::new();
+    for (k, v) in sent {
+        let k = k.trim();
+        if !declared.iter().any(|p| p.name == k) {
+            let names: Vec<&str> = declared.iter().map(|p| p.name.as_str()).collect();
+            return Err(Error::invalid(
+                "params",
+                format!(
+                    "this strategy has no parameter `{k}` (it has: {})",
+                    if names.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        names.join(", ")
+                    }
+                ),
+            ));
+        }
+        if !v.trim().is_empty() {
+            params.push((k.to_owned(), v.trim().to_owned()));
+        }
+    }
+    Ok(params)
+}
+
+/// One instrument's candles in the range: it exists, has at least two candles and at most `max_bars`, and
+/// the run fits the memory budget (checked again by the worker).
+async fn check_series(
+    ctx: &Ctx,
+    compiled: &engine::strategy::CompiledStrategy,
+    instrument_id: i32,
+    timeframe: Timeframe,
+    from: i64,
+    to: i64,
+) -> Result<(), Error> {
+    let db = &ctx.db;
+    let inst = store::instrument(db, instrument_id).await?.ok_or_else(|| {
+        Error::invalid(
+            "instrument",
+            format!("there is no instrument {instrument_id}"),
+        )
+    })?;
+    let (count, first, last): (i64, Option<DateTime<Utc>>, Option<DateTime<Utc>>) = sqlx::query_as(
+        r#"select count(*), min(open_time), max(open_time) from candle
+               where instrument_id = $1 and timeframe = $2 and open_time >= $3 and open_time < $4"#,
+    )
+    .bind(instrument_id)
+    .bind(timeframe.as_str())
+    .bind(to_datetime(from))
+    .bind(to_datetime(to))
+    .fetch_one(db)
+    .await?;
+    let label = format!("{} {}", inst.pair_label(), timeframe.as_str());
+    if count == 0 {
+        let stored: (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = sqlx::query_as(
+            "select min(open_time), max(open_time) from candle where instrument_id = $1 and timeframe = $2",
+        )
+        .bind(instrument_id)
+        .bind(timeframe.as_str())
+        .fetch_one(db)
+        .await?;
+        let have = match stored {
+            (Some(a), Some(b)) => format!(
+                "stored candles run from {} to {}",
+                a.format("%Y-%m-%d"),
+                b.format("%Y-%m-%d")
+            ),
+            _ => "no candles of this timeframe are stored".to_owned(),
+        };
+        return Err(Error::invalid(
+            "range",
+            format!(
+                "there are no {label} candles between {} and {}; {have}",
+                iso(from),
+                iso(to)
+            ),
+        ));
+    }
+    if count < 2 {
+        return Err(Error::invalid(
+            "range",
+            format!("only one {label} candle in this range; a backtest needs at least two"),
+        ));
+    }
+    if count > ctx.settings.backtest.max_bars {
+        return Err(Error::invalid(
+            "range",
+            format!(
+                "{count} {label} candles in this range; the limit is {} — shorten the range or use a longer timeframe",
+                ctx.settings.backtest.max_bars
+            ),
+        ));
+    }
+    let _ = (first, last);
+    // The memory the run will need, from the compiled strategy and the bars (checked again by the worker).
+    crate::backtest::budget::check(
+        &ctx.settings.backtest,
+        compiled,
+        usize::try_from(count).unwrap_or(usize::MAX),
+        false,
+    )
+    .map_err(|m| Error::invalid("range", format!("{label}: {m}")))?;
+    Ok(())
+}
+
+/// The per-user limit of runs in flight (`BACKTEST_MAX_CONCURRENT`), counted under the caller's lock.
+async fn check_limit(
+    ctx: &Ctx,
+    tx: &mut sqlx::PgConnection,
+    user: Uuid,
+    adding: usize,
+) -> Result<(), Error> {
+    let active: i64 = sqlx::query_scalar(
+        r#"select count(*) from backtest_run r left join job j on j.job_id = r.job_id
+           where r.user_id = $1 and r.status in ('queued', 'running') and j.status in ('queued', 'running')"#,
+    )
+    .bind(user)
+    .fetch_one(&mut *tx)
+    .await?;
+    let limit = ctx.settings.backtest.max_concurrent;
+    if active + adding as i64 > limit {
+        return Err(Error::Limit(format!(
+            "you have {active} backtest(s) queued or running and this would start {} more; the limit is {limit} at a time. Wait for one to finish or cancel one.",
+            adding
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
