@@ -59,6 +59,6 @@ fn page(e: Error) -> HtmlError {
 }
 
 /// An id in a form or download path (a malformed one is "not found", like another user's).
-fn parse_id(text: &str) -> Result<Uuid, HtmlError> {
-    Uuid::parse_str(text).map_err(|_| Error::NotFound.into())
+fn parse_id(text: &str) -> Result<Uuid, Error> {
+    Uuid::parse_str(text).map_err(|_| Error::NotFound)
 }
