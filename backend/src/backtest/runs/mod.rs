@@ -197,8 +197,6 @@ pub struct RunFilter {
     pub offset: Option<i64>,
 }
 
-/// The statuses a run can have (as [`RunState::as_str`] spells them).
-pub const STATUSES: &[&str] = &["queued", "running", "done", "failed", "cancelled"];
 /// Sortable run columns.
 pub const RUN_SORTS: &[&str] = &[
     "created_at",

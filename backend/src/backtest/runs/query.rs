@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::{
     EquitySeries, RUN_SORTS, RunDetail, RunFilter, RunResult, RunState, RunStatus, RunSummary,
-    STATUSES, TRADE_SORTS, TradeRow, parse_dir,
+    TRADE_SORTS, TradeRow, parse_dir,
 };
 use crate::backtest::Error;
 
@@ -85,11 +85,14 @@ pub async fn list(db: &PgPool, user: Uuid, f: &RunFilter) -> Result<Vec<RunSumma
     };
     let dir = parse_dir(f.dir.as_deref(), true)?;
     if let Some(s) = f.status.as_deref().filter(|s| !s.is_empty())
-        && !STATUSES.contains(&s)
+        && RunState::parse(s).is_none()
     {
         return Err(Error::invalid(
             "status",
-            format!("`{s}` is not a status; use one of {}", STATUSES.join(", ")),
+            format!(
+                "`{s}` is not a status; use one of {}",
+                RunState::ALL.map(RunState::as_str).join(", ")
+            ),
         ));
     }
     let limit = f.limit.unwrap_or(100).clamp(1, 500);
