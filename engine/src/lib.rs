@@ -83,6 +83,7 @@ pub mod candles;
 pub mod catalogue;
 pub mod csv;
 pub mod indicators;
+pub mod run_state;
 pub mod strategy;
 pub mod time;
 

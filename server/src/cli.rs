@@ -95,22 +95,16 @@ fn bad(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(InputError(msg.into()))
 }
 
-/// Parses `2024-01-01` or `2024-01-01T12:00:00[Z]` to epoch ms; `end_of_day` makes a bare date inclusive.
+/// Parses `2024-01-01`, ISO 8601 or epoch ms (and `2024-01-01 12:00:00`) to epoch ms by
+/// `backend::backtest::range`; `end_of_day` makes a bare date inclusive (the bound is the next midnight).
 pub fn parse_time(flag: &str, s: &str, end_of_day: bool) -> anyhow::Result<i64> {
-    use chrono::{NaiveDate, NaiveDateTime, TimeZone, Utc};
+    use backend::backtest::range::{End, bound};
+    use chrono::{NaiveDateTime, TimeZone, Utc};
     let s = s.trim();
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        let t = if end_of_day {
-            d.and_hms_milli_opt(23, 59, 59, 999)
-        } else {
-            d.and_hms_opt(0, 0, 0)
-        };
-        return Ok(Utc
-            .from_utc_datetime(&t.expect("valid time of day"))
-            .timestamp_millis());
-    }
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Ok(t.timestamp_millis());
+    // The one date-range rule (a bare end date includes that day), as in the form and the API.
+    let end = if end_of_day { End::End } else { End::Start };
+    if let Ok(ms) = bound(flag, s, end) {
+        return Ok(ms);
     }
     for fmt in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M"] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {

@@ -85,10 +85,10 @@ pub struct RunEtlArgs {
     #[arg(long, value_parser = parse_timeframe)]
     timeframe: Option<Timeframe>,
     /// Start (inclusive): 2024-01-01, ISO 8601 or epoch ms.
-    #[arg(long, value_parser = parse_time)]
+    #[arg(long, value_parser = backend::backtest::range::start_arg)]
     from: Option<i64>,
-    /// End (exclusive), same formats; default now.
-    #[arg(long, value_parser = parse_time)]
+    /// End, same formats; a bare date includes that day (as everywhere), a timestamp is exclusive; default now.
+    #[arg(long, value_parser = backend::backtest::range::end_arg)]
     to: Option<i64>,
     /// binance (the REST API at MARKET_DATA_URL) or csv:PATH (a file, or a folder of BASE-QUOTE-TF.csv files).
     #[arg(long, default_value = "binance", value_parser = parse_source)]

@@ -1,7 +1,9 @@
 //! Data for the strategy and backtest pages (reads only; changes go through the HTML form handlers in
-//! `server::routes::backtests`). Every function acts for the signed-in user and sees only their rows.
+//! `server::routes::backtests`). Every function passes the call's [`crate::api::actor`] to the actions in
+//! `backend::backtest::actions`, which decide what it may see (only the signed-in user's rows).
 
 use engine::backtest::{BacktestConfig, Metrics, Provenance};
+pub use engine::run_state::RunState;
 use engine::strategy::ParamInfo;
 use leptos::{prelude::*, server_fn::codec::GetUrl};
 use serde::{Deserialize, Serialize};
@@ -71,7 +73,7 @@ pub struct RunRow {
     pub instrument: String,
     pub timeframe: String,
     pub range: String,
-    pub status: String,
+    pub status: RunState,
     pub progress: f32,
     pub message: String,
     pub total_return: Option<f64>,
@@ -83,7 +85,7 @@ pub struct RunRow {
 
 impl RunRow {
     pub fn active(&self) -> bool {
-        matches!(self.status.as_str(), "queued" | "running")
+        self.status.is_active()
     }
 }
 
@@ -246,37 +248,24 @@ pub fn metric_label(name: &str) -> String {
 #[cfg(feature = "ssr")]
 pub(crate) mod ssr {
     use backend::{
-        Ctx,
-        auth::AuthUser,
-        backtest::{Error, runs, strategies},
+        Actor, Ctx,
+        backtest::{
+            Error,
+            actions::{runs as act_runs, strategies as act_strategies},
+            runs, strategies,
+        },
     };
     use chrono::{DateTime, Utc};
     use leptos::prelude::*;
     use uuid::Uuid;
 
     use super::*;
-    use crate::api::account::ssr::current_user;
 
-    fn err(e: Error) -> AppError {
-        match e {
-            Error::NotFound => AppError::NotFound,
-            Error::Db(e) if backend::db::is_unavailable(&e) => AppError::Unavailable {
-                message: "the database is unavailable".into(),
-            },
-            Error::Db(e) => {
-                tracing::error!(error = %e, "database error");
-                AppError::Internal
-            }
-            Error::Invalid { field, message } => AppError::Validation { field, message },
-            other => AppError::Validation {
-                field: other.code().into(),
-                message: other.message(),
-            },
-        }
-    }
-
-    async fn user() -> Result<AuthUser, AppError> {
-        current_user().await?.ok_or(AppError::Unauthorized)
+    /// The call's actor, who must be signed in, with their time zone.
+    async fn actor() -> Result<(Actor, String), AppError> {
+        let actor = crate::api::actor().await?;
+        let tz = actor.reader()?.time_zone.clone();
+        Ok((actor, tz))
     }
 
     fn id(text: &str) -> Result<Uuid, AppError> {
@@ -316,7 +305,7 @@ pub(crate) mod ssr {
                 r.range_from.format("%Y-%m-%d"),
                 (r.range_to - chrono::Duration::milliseconds(1)).format("%Y-%m-%d")
             ),
-            status: r.status.clone(),
+            status: r.status,
             progress: r.progress,
             message: st.message,
             total_return: r.total_return,
@@ -338,31 +327,24 @@ pub(crate) mod ssr {
     }
 
     pub async fn strategies(archived: bool) -> Result<StrategiesView, AppError> {
-        let u = user().await?;
+        let (actor, tz) = actor().await?;
         let ctx = expect_context::<Ctx>();
-        let list = strategies::list(&ctx.db, u.user_id, archived)
-            .await
-            .map_err(err)?;
+        let list = act_strategies::list(&actor, &ctx, archived).await?;
         Ok(StrategiesView {
-            strategies: list
-                .into_iter()
-                .map(|s| strategy_row(s, &u.time_zone))
-                .collect(),
+            strategies: list.into_iter().map(|s| strategy_row(s, &tz)).collect(),
             templates: templates(),
-            can_write: u.can_write(),
+            can_write: actor.writer().is_ok(),
         })
     }
 
     pub async fn strategy(id_text: String) -> Result<StrategyView, AppError> {
-        let u = user().await?;
+        let (actor, tz) = actor().await?;
         let ctx = expect_context::<Ctx>();
         let sid = id(&id_text)?;
-        let d = strategies::get(&ctx.db, u.user_id, sid)
-            .await
-            .map_err(err)?;
+        let d = act_strategies::get(&actor, &ctx, sid).await?;
         let (source, draft, problems) = match &d.draft_source {
             Some(src) => {
-                let problems = match strategies::validate(src) {
+                let problems = match act_strategies::validate(&actor, src) {
                     Err(Error::Strategy(p)) => p
                         .into_iter()
                         .map(|p| ProblemView {
@@ -378,17 +360,12 @@ pub(crate) mod ssr {
             }
             None => (d.latest.source.clone(), false, Vec::new()),
         };
-        let recent = runs::list(
-            &ctx.db,
-            u.user_id,
-            &runs::RunFilter {
-                strategy_id: Some(sid),
-                limit: Some(10),
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(err)?;
+        let filter = runs::RunFilter {
+            strategy_id: Some(sid),
+            limit: Some(10),
+            ..Default::default()
+        };
+        let recent = act_runs::list(&actor, &ctx, &filter).await?;
         Ok(StrategyView {
             source,
             draft,
@@ -398,11 +375,11 @@ pub(crate) mod ssr {
             versions: d
                 .versions
                 .iter()
-                .map(|(v, t)| (*v, when(*t, &u.time_zone)))
+                .map(|(v, t)| (*v, when(*t, &tz)))
                 .collect(),
-            recent_runs: recent.iter().map(|r| run_row(r, &u.time_zone)).collect(),
-            row: strategy_row(d.summary, &u.time_zone),
-            can_write: u.can_write(),
+            recent_runs: recent.iter().map(|r| run_row(r, &tz)).collect(),
+            row: strategy_row(d.summary, &tz),
+            can_write: actor.writer().is_ok(),
         })
     }
 
@@ -415,27 +392,35 @@ pub(crate) mod ssr {
         Some(v)
     }
 
+    /// Why the actor cannot run backtests (the decision is the backend's; the words are the page's).
+    fn blocked(actor: &Actor) -> Option<String> {
+        match act_runs::may_submit(actor) {
+            Ok(()) => None,
+            Err(Error::EmailUnconfirmed) => Some(
+                "Confirm your email address (see your account page) before running backtests."
+                    .to_owned(),
+            ),
+            Err(_) => Some(
+                "Your account is read-only: you can look at runs but not start them.".to_owned(),
+            ),
+        }
+    }
+
     pub async fn run_form(
         strategy: Option<String>,
         version: Option<i32>,
     ) -> Result<RunFormView, AppError> {
-        let u = user().await?;
+        let (actor, _) = actor().await?;
         let ctx = expect_context::<Ctx>();
-        let list = strategies::list(&ctx.db, u.user_id, false)
-            .await
-            .map_err(err)?;
+        let list = act_strategies::list(&actor, &ctx, false).await?;
         let chosen = match strategy.as_deref().filter(|s| !s.is_empty()) {
             Some(s) => Some(id(s)?),
             None => list.first().map(|s| s.strategy_id),
         };
         let (versions, version, params) = match chosen {
             Some(sid) => {
-                let d = strategies::get(&ctx.db, u.user_id, sid)
-                    .await
-                    .map_err(err)?;
-                let v = strategies::version(&ctx.db, u.user_id, sid, version)
-                    .await
-                    .map_err(err)?;
+                let d = act_strategies::get(&actor, &ctx, sid).await?;
+                let v = act_strategies::version(&actor, &ctx, sid, version).await?;
                 (
                     d.versions.iter().map(|(v, _)| *v).collect(),
                     Some(v.version),
@@ -446,7 +431,7 @@ pub(crate) mod ssr {
         };
         let coverage = backend::market::coverage::coverage(&ctx.db, None, 0)
             .await
-            .map_err(|e| err(Error::Db(e)))?;
+            .map_err(Error::Db)?;
         let series = coverage
             .into_iter()
             .filter(|s| s.count > 0)
@@ -468,16 +453,7 @@ pub(crate) mod ssr {
                 missing: s.missing,
             })
             .collect();
-        let blocked = if !u.can_write() {
-            Some("Your account is read-only: you can look at runs but not start them.".to_owned())
-        } else if !u.email_verified {
-            Some(
-                "Confirm your email address (see your account page) before running backtests."
-                    .to_owned(),
-            )
-        } else {
-            None
-        };
+        let blocked = blocked(&actor);
         Ok(RunFormView {
             strategies: list
                 .iter()
@@ -502,7 +478,7 @@ pub(crate) mod ssr {
         sort: Option<String>,
         dir: Option<String>,
     ) -> Result<RunsView, AppError> {
-        let u = user().await?;
+        let (actor, tz) = actor().await?;
         let ctx = expect_context::<Ctx>();
         let opt_id = |s: Option<String>| -> Result<Option<Uuid>, AppError> {
             match s.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
@@ -525,23 +501,23 @@ pub(crate) mod ssr {
             limit: Some(200),
             offset: None,
         };
-        let list = runs::list(&ctx.db, u.user_id, &filter).await.map_err(err)?;
-        let strategies = strategies::list(&ctx.db, u.user_id, true)
-            .await
-            .map_err(err)?
+        let list = act_runs::list(&actor, &ctx, &filter).await?;
+        let strategies = act_strategies::list(&actor, &ctx, true)
+            .await?
             .into_iter()
             .map(|s| (s.strategy_id.to_string(), s.name))
             .collect();
+        let user = actor.reader()?.user_id;
         let instruments = sqlx::query_as::<_, (i32, String)>(
             r#"select distinct i.instrument_id, i.base || '/' || i.quote || ' · ' || i.exchange
                from backtest_run r join instrument i using (instrument_id) where r.user_id = $1 order by 2"#,
         )
-        .bind(u.user_id)
+        .bind(user)
         .fetch_all(&ctx.db)
         .await
-        .map_err(|e| err(Error::Db(e)))?;
+        .map_err(Error::Db)?;
         Ok(RunsView {
-            runs: list.iter().map(|r| run_row(r, &u.time_zone)).collect(),
+            runs: list.iter().map(|r| run_row(r, &tz)).collect(),
             strategies,
             instruments,
         })
@@ -553,29 +529,25 @@ pub(crate) mod ssr {
         dir: Option<String>,
         page: Option<i64>,
     ) -> Result<RunView, AppError> {
-        let u = user().await?;
+        let (actor, tz) = actor().await?;
         let ctx = expect_context::<Ctx>();
         let rid = id(&id_text)?;
-        let d = runs::get(&ctx.db, u.user_id, rid).await.map_err(err)?;
+        let d = act_runs::get(&actor, &ctx, rid).await?;
         let page = page.unwrap_or(1).max(1);
-        let (metrics, provenance, trades, total) = if d.summary.status == "done" {
-            let res = runs::result(&ctx.db, u.user_id, rid).await.map_err(err)?;
-            let (trades, total) = runs::trades(
-                &ctx.db,
-                u.user_id,
-                rid,
-                sort.as_deref(),
-                dir.as_deref(),
-                TRADES_PER_PAGE,
-                (page - 1) * TRADES_PER_PAGE,
-            )
-            .await
-            .map_err(err)?;
+        let (metrics, provenance, trades, total) = if d.summary.status.has_result() {
+            let res = act_runs::result(&actor, &ctx, rid).await?;
+            let window = act_runs::TradePage {
+                sort: sort.clone(),
+                dir: dir.clone(),
+                limit: TRADES_PER_PAGE,
+                offset: (page - 1) * TRADES_PER_PAGE,
+                max_limit: TRADES_PER_PAGE,
+            };
+            let (trades, total) = act_runs::trades(&actor, &ctx, rid, &window).await?;
             (Some(res.metrics), Some(res.provenance), trades, total)
         } else {
             (None, None, Vec::new(), 0)
         };
-        let tz = u.time_zone.clone();
         Ok(RunView {
             row: run_row(&d.summary, &tz),
             params: d.params,
@@ -619,29 +591,21 @@ pub(crate) mod ssr {
     }
 
     pub async fn compare(ids: Vec<String>) -> Result<CompareView, AppError> {
-        let u = user().await?;
+        let (actor, tz) = actor().await?;
         let ctx = expect_context::<Ctx>();
-        let mut out = Vec::new();
-        for text in ids
+        let ids = ids
             .iter()
             .flat_map(|s| s.split(','))
             .filter(|s| !s.trim().is_empty())
-            .take(10)
-        {
-            let rid = id(text)?;
-            let d = runs::get(&ctx.db, u.user_id, rid).await.map_err(err)?;
-            let metrics = if d.summary.status == "done" {
-                Some(
-                    runs::result(&ctx.db, u.user_id, rid)
-                        .await
-                        .map_err(err)?
-                        .metrics,
-                )
-            } else {
-                None
-            };
-            out.push((run_row(&d.summary, &u.time_zone), metrics));
-        }
-        Ok(CompareView { runs: out })
+            .take(act_runs::COMPARE_MAX)
+            .map(id)
+            .collect::<Result<Vec<_>, _>>()?;
+        let runs = act_runs::compare(&actor, &ctx, &ids).await?;
+        Ok(CompareView {
+            runs: runs
+                .into_iter()
+                .map(|(d, r)| (run_row(&d.summary, &tz), r.map(|r| r.metrics)))
+                .collect(),
+        })
     }
 }

@@ -119,9 +119,8 @@ pub async fn get_market_overview() -> Result<MarketOverview, AppError> {
         .await
         .map_err(fail)?;
     let runs = store::recent_runs(&ctx.db, 10).await.map_err(fail)?;
-    let admin = crate::api::account::ssr::current_user()
-        .await?
-        .is_some_and(|u| u.is_admin());
+    // Operator details (source, error, chunks) are for admins: the actor decides.
+    let admin = crate::api::actor().await?.admin().is_ok();
     let upload_detail = use_context::<http::request::Parts>().and_then(|p| {
         let raw = backend::web::read_cookie(&p.headers, backend::web::UPLOAD_RESULT_COOKIE)?;
         backend::web::decode_flash(raw)

@@ -3,10 +3,13 @@
 //! acting user's id and only ever reads or writes that user's rows: another user's strategy or run is
 //! [`Error::NotFound`], exactly like one that does not exist.
 //!
-//! The work itself runs in the `backtest` job ([`crate::jobs::backtest`]).
+//! Surfaces call the [`actions`] (they take the [`crate::Actor`] and enforce permission, limits, state rules and
+//! audit); the modules below them are the data layer. The work itself runs in the `backtest` job ([`crate::jobs::backtest`]).
 
+pub mod actions;
 pub mod budget;
 pub mod export;
+pub mod range;
 pub mod report;
 pub mod runs;
 pub mod strategies;
@@ -15,6 +18,7 @@ pub mod trace;
 use serde::{Deserialize, Serialize};
 
 pub use crate::error::Error;
+pub use engine::run_state::RunState;
 
 /// One problem in a strategy's source (1-based line and column; line 0 = not tied to a position).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

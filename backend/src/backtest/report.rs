@@ -168,7 +168,7 @@ dl{{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px}} dt{{color:
             s.range_from.format("%Y-%m-%d"),
             (s.range_to - chrono::Duration::milliseconds(1)).format("%Y-%m-%d")
         )),
-        status = escape(&s.status),
+        status = s.status,
         trade_count = total,
         left_out = if total > shown {
             format!(

@@ -104,7 +104,7 @@ async fn stored(
 /// are listed, or else its last bar. Computed by a backtest worker the first time, read from storage after.
 ///
 /// # Errors
-/// [`Error::NotFound`], [`Error::Conflict`] (run not done), [`Error::Invalid`] (time outside the run, span
+/// [`Error::NotFound`], [`Error::NotFinished`] (run not done), [`Error::Invalid`] (time outside the run, span
 /// too long, run too large to trace within the memory budget), [`Error::Limit`] (the workers are busy), database
 /// errors.
 pub async fn trace(ctx: &Ctx, user: Uuid, id: Uuid, time: i64, span: i64) -> Result<Trace, Error> {
@@ -119,7 +119,7 @@ pub async fn trace(ctx: &Ctx, user: Uuid, id: Uuid, time: i64, span: i64) -> Res
     .fetch_optional(db)
     .await?;
     let Some((first, last, tf)) = bounds else {
-        return Err(Error::Conflict(format!(
+        return Err(Error::NotFinished(format!(
             "the decision trace is available once the run is done (it is {})",
             run.summary.status
         )));
@@ -254,7 +254,7 @@ async fn compute(
     .fetch_optional(db)
     .await?
     else {
-        return Err(Error::Conflict(format!(
+        return Err(Error::NotFinished(format!(
             "the decision trace is available once the run is done (it is {})",
             run.summary.status
         )));

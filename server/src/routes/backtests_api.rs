@@ -1,21 +1,25 @@
 //! `/api/v1/backtests…`: create backtest runs (validated, limited per user, one run per instrument), list and
 //! inspect them, cancel, and read a finished run's result, trades (JSON or CSV) and decision trace. Reads need
-//! a token ([`ApiUser`]), writes a read-write token of a non-viewer ([`ApiWriter`]). Every call is scoped to the
+//! a token, writes a read-write token of a non-viewer, runs a confirmed email address: the actions in
+//! `backend::backtest::actions` decide, each handler parses, calls and maps. Every call is scoped to the
 //! token's user by `backend::backtest::runs`: another user's run answers 404.
 
 use std::collections::BTreeMap;
 
 use axum::{
-    Extension, Json, Router,
+    Json, Router,
     extract::State,
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
 use backend::{
-    backtest::{Error as BacktestError, runs},
+    backtest::{
+        Error as BacktestError,
+        actions::{exports, runs as act},
+        runs,
+    },
     market::parse_time,
-    web::RequestId,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -25,8 +29,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult},
-    extract::{ApiUser, ApiWriter, Meta},
-    routes::backtests::record_action,
+    extract::ApiActor,
     routes::{
         api::{ApiJson, ApiPath, ApiQuery},
         openapi::ErrorBody,
@@ -121,6 +124,29 @@ pub struct CreateBacktest {
     pub fill: String,
 }
 
+/// The REST body as the backend's one run request (the form and the REST API both convert into it).
+impl From<CreateBacktest> for runs::NewRun {
+    fn from(body: CreateBacktest) -> Self {
+        Self {
+            strategy_id: body.strategy_id,
+            version: body.version,
+            params: body
+                .params
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_text()))
+                .collect(),
+            instrument_ids: body.instrument_ids,
+            timeframe: body.timeframe,
+            from: body.from,
+            to: body.to,
+            initial_cash: body.initial_cash,
+            fee: body.fee,
+            slippage_bps: body.slippage_bps,
+            fill: body.fill,
+        }
+    }
+}
+
 /// Where to find a run and what can be done with it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RunLinks {
@@ -200,49 +226,12 @@ fn api_field(e: BacktestError) -> BacktestError {
 )]
 pub async fn create_backtest(
     State(state): State<AppState>,
-    ApiWriter(user): ApiWriter,
-    Meta(meta): Meta,
-    request_id: Option<Extension<RequestId>>,
+    ApiActor(actor): ApiActor,
     ApiJson(body): ApiJson<CreateBacktest>,
 ) -> ApiResult<Response> {
-    if !user.email_verified {
-        return Err(ApiError::Forbidden(
-            "confirm your email address before running backtests".into(),
-        ));
-    }
-    let new = runs::NewRun {
-        strategy_id: body.strategy_id,
-        version: body.version,
-        params: body
-            .params
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_text()))
-            .collect(),
-        instrument_ids: body.instrument_ids,
-        timeframe: body.timeframe,
-        from: body.from,
-        to: body.to,
-        initial_cash: body.initial_cash,
-        fee: body.fee,
-        slippage_bps: body.slippage_bps,
-        fill: body.fill,
-    };
-    let created = runs::create(
-        &state.ctx,
-        user.user_id,
-        &new,
-        request_id.map(|Extension(r)| r.0),
-    )
-    .await
-    .map_err(api_field)?;
-    record_action(
-        &state,
-        &meta,
-        &user,
-        "backtest_started",
-        serde_json::json!({ "batch_id": created.batch_id, "runs": created.run_ids, "via": "api" }),
-    )
-    .await;
+    let created = act::submit(&actor, &state.ctx, &body.into())
+        .await
+        .map_err(api_field)?;
     let body = CreatedBacktests {
         batch_id: created.batch_id,
         runs: created
@@ -250,7 +239,7 @@ pub async fn create_backtest(
             .into_iter()
             .map(|id| QueuedRun {
                 id,
-                status: "queued".into(),
+                status: runs::RunState::Queued.as_str().into(),
                 links: RunLinks::of(id),
             })
             .collect(),
@@ -304,7 +293,7 @@ impl From<runs::RunSummary> for Run {
             timeframe: r.timeframe,
             from: r.range_from,
             to: r.range_to,
-            status: r.status,
+            status: r.status.as_str().into(),
             progress: r.progress,
             cancel_requested: r.cancel_requested,
             error: r.error,
@@ -357,7 +346,7 @@ pub struct ListBacktestsQuery {
 )]
 pub async fn list_backtests(
     State(state): State<AppState>,
-    ApiUser(user): ApiUser,
+    ApiActor(actor): ApiActor,
     ApiQuery(q): ApiQuery<ListBacktestsQuery>,
 ) -> ApiResult<Json<RunList>> {
     let filter = runs::RunFilter {
@@ -370,7 +359,7 @@ pub async fn list_backtests(
         limit: q.limit,
         offset: q.offset,
     };
-    let list = runs::list(&state.ctx.db, user.user_id, &filter).await?;
+    let list = act::list(&actor, &state.ctx, &filter).await?;
     Ok(Json(RunList {
         runs: list.into_iter().map(Into::into).collect(),
     }))
@@ -411,10 +400,10 @@ pub struct RunDetail {
 )]
 pub async fn get_backtest(
     State(state): State<AppState>,
-    ApiUser(user): ApiUser,
+    ApiActor(actor): ApiActor,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<RunDetail>> {
-    let d = runs::get(&state.ctx.db, user.user_id, id).await?;
+    let d = act::get(&actor, &state.ctx, id).await?;
     let status_message = runs::RunStatus::from(&d.summary).message;
     Ok(Json(RunDetail {
         run: d.summary.into(),
@@ -428,23 +417,6 @@ pub async fn get_backtest(
 }
 
 /// The run must be done before its result, trades or CSV can be read.
-async fn finished(state: &AppState, user: Uuid, id: Uuid) -> ApiResult<runs::RunDetail> {
-    let run = runs::get(&state.ctx.db, user, id).await?;
-    if run.summary.status != "done" {
-        let status = runs::RunStatus::from(&run.summary);
-        return Err(ApiError::coded(
-            StatusCode::CONFLICT,
-            "not_finished",
-            format!(
-                "this backtest has no result: it is {} ({})",
-                status.status, status.message
-            ),
-        ));
-    }
-    Ok(run)
-}
-
-/// The equity curve, thinned to at most `BACKTEST_EQUITY_POINTS` points (extremes kept).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Equity {
     /// Bar open times, epoch ms UTC.
@@ -485,11 +457,10 @@ pub struct RunResult {
 )]
 pub async fn get_backtest_result(
     State(state): State<AppState>,
-    ApiUser(user): ApiUser,
+    ApiActor(actor): ApiActor,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<RunResult>> {
-    finished(&state, user.user_id, id).await?;
-    let r = runs::result(&state.ctx.db, user.user_id, id).await?;
+    let r = act::result(&actor, &state.ctx, id).await?;
     Ok(Json(RunResult {
         metrics: r.metrics,
         provenance: r.provenance,
@@ -605,32 +576,18 @@ pub struct TradesQuery {
 )]
 pub async fn list_backtest_trades(
     State(state): State<AppState>,
-    ApiUser(user): ApiUser,
+    ApiActor(actor): ApiActor,
     ApiPath(id): ApiPath<Uuid>,
     ApiQuery(q): ApiQuery<TradesQuery>,
 ) -> ApiResult<Json<TradePage>> {
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=MAX_TRADES_PAGE).contains(&limit) {
-        return Err(invalid(
-            "limit",
-            format!("must be between 1 and {MAX_TRADES_PAGE}"),
-        ));
-    }
-    let offset = q.offset.unwrap_or(0);
-    if offset < 0 {
-        return Err(invalid("offset", "must not be negative"));
-    }
-    finished(&state, user.user_id, id).await?;
-    let (trades, total) = runs::trades(
-        &state.ctx.db,
-        user.user_id,
-        id,
-        q.sort.as_deref(),
-        q.dir.as_deref(),
-        limit,
-        offset,
-    )
-    .await?;
+    let page = act::TradePage {
+        sort: q.sort,
+        dir: q.dir,
+        limit: q.limit.unwrap_or(100),
+        offset: q.offset.unwrap_or(0),
+        max_limit: MAX_TRADES_PAGE,
+    };
+    let (trades, total) = act::trades(&actor, &state.ctx, id, &page).await?;
     Ok(Json(TradePage {
         total,
         trades: trades.into_iter().map(Into::into).collect(),
@@ -662,13 +619,11 @@ fn invalid(field: &str, message: impl Into<String>) -> ApiError {
 )]
 pub async fn export_backtest_trades(
     State(state): State<AppState>,
-    ApiUser(user): ApiUser,
+    ApiActor(actor): ApiActor,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Response> {
-    finished(&state, user.user_id, id).await?;
-    let permit = crate::routes::backtests::admit_export(&state, &user).await?;
     let csv = axum::body::Body::from_stream(
-        backend::backtest::export::trades_csv(&state.ctx.db, user.user_id, id, permit).await?,
+        exports::trades_csv(&actor, &state.ctx, &state.limits.exports, id).await?,
     );
     let disposition = format!("attachment; filename=\"backtest-{id}-trades.csv\"");
     let mut resp = (
@@ -711,21 +666,12 @@ pub struct RunStatus {
 )]
 pub async fn cancel_backtest(
     State(state): State<AppState>,
-    ApiWriter(user): ApiWriter,
-    Meta(meta): Meta,
+    ApiActor(actor): ApiActor,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<RunStatus>> {
-    let s = runs::cancel(&state.ctx.db, user.user_id, id).await?;
-    record_action(
-        &state,
-        &meta,
-        &user,
-        "backtest_cancelled",
-        serde_json::json!({ "backtest_run_id": id, "via": "api" }),
-    )
-    .await;
+    let s = act::cancel(&actor, &state.ctx, id).await?;
     Ok(Json(RunStatus {
-        status: s.status,
+        status: s.status.as_str().into(),
         progress: s.progress,
         error: s.error,
         message: s.message,
@@ -798,7 +744,7 @@ fn rules(list: Vec<(String, bool)>) -> Vec<RuleState> {
 )]
 pub async fn trace_backtest(
     State(state): State<AppState>,
-    ApiUser(user): ApiUser,
+    ApiActor(actor): ApiActor,
     ApiPath(id): ApiPath<Uuid>,
     ApiQuery(q): ApiQuery<TraceQuery>,
 ) -> ApiResult<Json<Trace>> {
@@ -807,12 +753,7 @@ pub async fn trace_backtest(
         return Err(invalid("time", "give the bar's time in epoch milliseconds"));
     }
     let time = parse_time(text).map_err(|e| invalid("time", e))?;
-    let span = q.span.unwrap_or(0);
-    if span < 0 {
-        return Err(invalid("span", "must not be negative"));
-    }
-    crate::routes::backtests::trace_rate_limited(&state, &user).await?;
-    let t = runs::trace(&state.ctx, user.user_id, id, time, span).await?;
+    let t = act::trace(&actor, &state.ctx, id, time, q.span.unwrap_or(0)).await?;
     Ok(Json(Trace {
         bars: t
             .bars

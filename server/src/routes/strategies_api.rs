@@ -1,6 +1,7 @@
 //! `/api/v1/templates` and `/api/v1/strategies…`: the strategy catalogue and a trader's strategies (each save
-//! of changed source an immutable version). Reads need a token ([`ApiUser`]), writes a read-write token of a
-//! non-viewer ([`ApiWriter`]). Everything is scoped to the token's user by `backend::backtest::strategies`:
+//! of changed source an immutable version). Reads need a token, writes a read-write token of a non-viewer: the
+//! actions in `backend::backtest::actions::strategies` decide (and audit), each handler parses, calls and
+//! maps. Everything is scoped to the token's user:
 //! another user's strategy answers 404 exactly like one that does not exist.
 
 use axum::{
@@ -10,7 +11,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use backend::backtest::{Error as BacktestError, Problem, strategies};
+use backend::backtest::{Error as BacktestError, Problem, actions::strategies as act, strategies};
 use chrono::{DateTime, Utc};
 use engine::strategy::{ParamInfo, ParamValue};
 use serde::{Deserialize, Serialize};
@@ -19,8 +20,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult},
-    extract::{ApiUser, ApiWriter, Meta},
-    routes::backtests::record_action,
+    extract::ApiActor,
     routes::{
         api::{ApiJson, ApiPath, ApiQuery},
         openapi::ErrorBody,
@@ -269,7 +269,7 @@ impl From<strategies::StrategyDetail> for StrategyDetail {
         (status = 429, description = "Rate limit reached (see Retry-After)", body = ErrorBody),
     )
 )]
-pub async fn list_templates(ApiUser(_): ApiUser) -> Json<Templates> {
+pub async fn list_templates(ApiActor(_): ApiActor) -> Json<Templates> {
     let templates = engine::catalogue::templates()
         .iter()
         .map(|t| Template {
@@ -307,10 +307,10 @@ pub struct ListStrategiesQuery {
 )]
 pub async fn list_strategies(
     State(state): State<AppState>,
-    ApiUser(user): ApiUser,
+    ApiActor(actor): ApiActor,
     ApiQuery(q): ApiQuery<ListStrategiesQuery>,
 ) -> ApiResult<Json<StrategyList>> {
-    let list = strategies::list(&state.ctx.db, user.user_id, q.archived).await?;
+    let list = act::list(&actor, &state.ctx, q.archived).await?;
     Ok(Json(StrategyList {
         strategies: list.into_iter().map(Into::into).collect(),
     }))
@@ -357,32 +357,17 @@ fn created(location: &str, body: impl Serialize) -> Response {
 )]
 pub async fn create_strategy(
     State(state): State<AppState>,
-    ApiWriter(user): ApiWriter,
-    Meta(meta): Meta,
+    ApiActor(actor): ApiActor,
     ApiJson(body): ApiJson<CreateStrategy>,
 ) -> ApiResult<Response> {
-    let db = &state.ctx.db;
-    let id = strategies::create_within(
-        db,
-        user.user_id,
-        strategies::NewStrategy {
-            name: body.name,
-            description: body.description,
-            template: body.template,
-            source: body.source,
-        },
-        strategies::Quota::from_settings(&state.ctx.settings),
-    )
-    .await?;
-    record_action(
-        &state,
-        &meta,
-        &user,
-        "strategy_created",
-        serde_json::json!({ "strategy_id": id, "via": "api" }),
-    )
-    .await;
-    let detail = StrategyDetail::from(strategies::get(db, user.user_id, id).await?);
+    let new = strategies::NewStrategy {
+        name: body.name,
+        description: body.description,
+        template: body.template,
+        source: body.source,
+    };
+    let id = act::create(&actor, &state.ctx, new).await?;
+    let detail = StrategyDetail::from(act::get(&actor, &state.ctx, id).await?);
     Ok(created(&detail.summary.links.self_.clone(), detail))
 }
 
@@ -402,14 +387,10 @@ pub async fn create_strategy(
 )]
 pub async fn get_strategy(
     State(state): State<AppState>,
-    ApiUser(user): ApiUser,
+    ApiActor(actor): ApiActor,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<StrategyDetail>> {
-    Ok(Json(
-        strategies::get(&state.ctx.db, user.user_id, id)
-            .await?
-            .into(),
-    ))
+    Ok(Json(act::get(&actor, &state.ctx, id).await?.into()))
 }
 
 /// An edit. Changed source that compiles becomes a new version; source that does not compile is kept as the
@@ -457,35 +438,18 @@ pub struct Saved {
 )]
 pub async fn update_strategy(
     State(state): State<AppState>,
-    ApiWriter(user): ApiWriter,
-    Meta(meta): Meta,
+    ApiActor(actor): ApiActor,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<UpdateStrategy>,
 ) -> ApiResult<Json<Saved>> {
-    let saved = strategies::save(
-        &state.ctx.db,
-        user.user_id,
-        id,
-        strategies::SaveStrategy {
-            name: body.name,
-            description: body.description,
-            source: body.source,
-            base_version: body.base_version,
-            draft_rev: body.draft_rev,
-        },
-        strategies::Quota::from_settings(&state.ctx.settings),
-    )
-    .await?;
-    if saved.new_version {
-        record_action(
-            &state,
-            &meta,
-            &user,
-            "strategy_saved",
-            serde_json::json!({ "strategy_id": id, "version": saved.version, "via": "api" }),
-        )
-        .await;
-    }
+    let edit = strategies::SaveStrategy {
+        name: body.name,
+        description: body.description,
+        source: body.source,
+        base_version: body.base_version,
+        draft_rev: body.draft_rev,
+    };
+    let saved = act::save(&actor, &state.ctx, id, edit).await?;
     Ok(Json(Saved {
         version: saved.version,
         new_version: saved.new_version,
@@ -508,19 +472,10 @@ pub async fn update_strategy(
 )]
 pub async fn archive_strategy(
     State(state): State<AppState>,
-    ApiWriter(user): ApiWriter,
-    Meta(meta): Meta,
+    ApiActor(actor): ApiActor,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<StatusCode> {
-    strategies::set_archived(&state.ctx.db, user.user_id, id, true).await?;
-    record_action(
-        &state,
-        &meta,
-        &user,
-        "strategy_archived",
-        serde_json::json!({ "strategy_id": id, "via": "api" }),
-    )
-    .await;
+    act::set_archived(&actor, &state.ctx, id, true).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -540,19 +495,10 @@ pub async fn archive_strategy(
 )]
 pub async fn restore_strategy(
     State(state): State<AppState>,
-    ApiWriter(user): ApiWriter,
-    Meta(meta): Meta,
+    ApiActor(actor): ApiActor,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<StatusCode> {
-    strategies::set_archived(&state.ctx.db, user.user_id, id, false).await?;
-    record_action(
-        &state,
-        &meta,
-        &user,
-        "strategy_restored",
-        serde_json::json!({ "strategy_id": id, "via": "api" }),
-    )
-    .await;
+    act::set_archived(&actor, &state.ctx, id, false).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -572,27 +518,11 @@ pub async fn restore_strategy(
 )]
 pub async fn duplicate_strategy(
     State(state): State<AppState>,
-    ApiWriter(user): ApiWriter,
-    Meta(meta): Meta,
+    ApiActor(actor): ApiActor,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Response> {
-    let db = &state.ctx.db;
-    let copy = strategies::duplicate(
-        db,
-        user.user_id,
-        id,
-        strategies::Quota::from_settings(&state.ctx.settings),
-    )
-    .await?;
-    record_action(
-        &state,
-        &meta,
-        &user,
-        "strategy_created",
-        serde_json::json!({ "strategy_id": copy, "duplicate_of": id, "via": "api" }),
-    )
-    .await;
-    let detail = StrategyDetail::from(strategies::get(db, user.user_id, copy).await?);
+    let copy = act::duplicate(&actor, &state.ctx, id).await?;
+    let detail = StrategyDetail::from(act::get(&actor, &state.ctx, copy).await?);
     Ok(created(&detail.summary.links.self_.clone(), detail))
 }
 
@@ -615,11 +545,11 @@ pub async fn duplicate_strategy(
 )]
 pub async fn get_strategy_version(
     State(state): State<AppState>,
-    ApiUser(user): ApiUser,
+    ApiActor(actor): ApiActor,
     ApiPath((id, version)): ApiPath<(Uuid, i32)>,
 ) -> ApiResult<Json<StrategyVersion>> {
     Ok(Json(
-        strategies::version(&state.ctx.db, user.user_id, id, Some(version))
+        act::version(&actor, &state.ctx, id, Some(version))
             .await?
             .into(),
     ))
@@ -657,10 +587,10 @@ pub struct Validation {
     )
 )]
 pub async fn validate_strategy(
-    ApiUser(_): ApiUser,
+    ApiActor(actor): ApiActor,
     ApiJson(body): ApiJson<ValidateStrategy>,
 ) -> ApiResult<Json<Validation>> {
-    Ok(Json(match strategies::validate(&body.source) {
+    Ok(Json(match act::validate(&actor, &body.source) {
         Ok(p) => Validation {
             ok: true,
             diagnostics: Vec::new(),

@@ -23,23 +23,20 @@ use axum::{
     routing::post,
 };
 use backend::{
-    auth::{
-        audit::{self, Entry},
-        csrf,
-    },
+    auth::csrf,
+    backtest::actions::upload,
     market::{
         Pair,
-        csv_import::{ImportError, ImportOptions, import_text},
+        csv_import::{ImportError, ImportOptions},
         parse_exchange,
     },
     web::CsrfDeferred,
 };
 use engine::candles::Timeframe;
-use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
 use crate::{
-    extract::{Meta, SignedIn, html_error},
+    extract::{WebActor, html_error},
     middleware::UPLOAD_PATH,
     state::AppState,
 };
@@ -147,13 +144,12 @@ async fn receive_file(mut field: Field<'_>) -> Result<(tempfile::NamedTempFile, 
 /// `POST /market/upload` (multipart: csrf, pair, exchange, timeframe, file, skip_bad_rows).
 async fn upload_csv(
     State(state): State<AppState>,
-    Meta(meta): Meta,
-    SignedIn(user): SignedIn,
+    WebActor(actor): WebActor,
     deferred: Option<axum::Extension<CsrfDeferred>>,
     mut form: Multipart,
 ) -> Response {
     // The role first, from the session alone: a trader's upload is refused before its body is read.
-    if !user.is_admin() {
+    if upload::admit(&actor).is_err() {
         return html_error(
             StatusCode::FORBIDDEN,
             "Admins only",
@@ -278,21 +274,17 @@ async fn upload_csv(
         timeframe,
         skip_bad_rows: fields.contains_key("skip_bad_rows"),
     };
-    let outcome = import_text(&state.ctx.db, &text, &file_name, &opts).await;
+    let outcome = upload::import_csv(&actor, &state.ctx, &text, &file_name, size, &opts).await;
     drop(text);
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::error!(error = %e, "upload: storing the candles failed");
+            return refused(&state, "failed", None);
+        }
+    };
     match outcome {
         Ok(report) => {
-            let _ = audit::record_now(
-                &state.ctx.db,
-                &meta,
-                Entry {
-                    user_id: Some(user.user_id),
-                    event: "market_data_uploaded",
-                    detail: json!({ "file": file_name, "bytes": size, "rows": report.rows, "written": report.written, "rejected": report.rejected.len() }),
-                    ..Entry::default()
-                },
-            )
-            .await;
             let rejected: Vec<String> = report
                 .rejected
                 .iter()

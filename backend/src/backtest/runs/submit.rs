@@ -1,0 +1,366 @@
+//! Submitting backtests: the trading options and the checked, limited, all-or-nothing queueing of one run per
+//! instrument.
+
+use chrono::{DateTime, Utc};
+use engine::backtest::{BacktestConfig, Fill};
+use engine::candles::Timeframe;
+use uuid::Uuid;
+
+use super::{Created, MAX_INSTRUMENTS, NewRun};
+use crate::Ctx;
+use crate::backtest::{Error, compile, range};
+use crate::jobs::backtest as job;
+use crate::market::{iso, store, to_datetime};
+
+/// Checks the trading options and turns them into the engine's configuration.
+///
+/// # Errors
+/// [`Error::Invalid`] naming the field.
+pub fn config(
+    initial_cash: f64,
+    fee: f64,
+    slippage_bps: f64,
+    fill: &str,
+) -> Result<BacktestConfig, Error> {
+    if !initial_cash.is_finite() || initial_cash <= 0.0 || initial_cash > 1e12 {
+        return Err(Error::invalid(
+            "initial_cash",
+            "must be a positive amount up to 1,000,000,000,000",
+        ));
+    }
+    if !fee.is_finite() || !(0.0..0.1).contains(&fee) {
+        return Err(Error::invalid(
+            "fee",
+            "must be at least 0 and below 10 % per side",
+        ));
+    }
+    if !slippage_bps.is_finite() || !(0.0..=1000.0).contains(&slippage_bps) {
+        return Err(Error::invalid(
+            "slippage_bps",
+            "must be between 0 and 1000 basis points",
+        ));
+    }
+    let fill = Fill::parse(fill).ok_or_else(|| {
+        Error::invalid(
+            "fill",
+            format!("`{fill}` is not a fill model; use next_open or same_close"),
+        )
+    })?;
+    Ok(BacktestConfig {
+        initial_cash,
+        fee,
+        slippage_bps,
+        fill,
+        ..BacktestConfig::default()
+    })
+}
+
+/// Validates a submission and queues one run per instrument, all or none.
+///
+/// # Errors
+/// [`Error::NotFound`] (strategy), [`Error::Invalid`] naming the field, [`Error::Strategy`] (bad parameter
+/// values), [`Error::Limit`] (too many runs in flight), database errors.
+pub async fn create(
+    ctx: &Ctx,
+    user: Uuid,
+    new: &NewRun,
+    request_id: Option<String>,
+) -> Result<Created, Error> {
+    create_as(ctx, user, new, request_id, None).await
+}
+
+/// [`create`], recording `backtest_started` for `actor` in the queueing transaction.
+///
+/// # Errors
+/// As [`create`].
+pub(crate) async fn create_as(
+    ctx: &Ctx,
+    user: Uuid,
+    new: &NewRun,
+    request_id: Option<String>,
+    actor: Option<&crate::Actor>,
+) -> Result<Created, Error> {
+    let db = &ctx.db;
+    // The strategy first: one that is not the user's is "not found", never "has no version N".
+    let archived: bool = sqlx::query_scalar(
+        "select archived_at is not null from strategy where strategy_id = $1 and user_id = $2",
+    )
+    .bind(new.strategy_id)
+    .bind(user)
+    .fetch_optional(db)
+    .await?
+    .ok_or(Error::NotFound)?;
+    let version = crate::backtest::strategies::version(db, user, new.strategy_id, new.version)
+        .await
+        .map_err(|e| match (e, new.version) {
+            (Error::NotFound, Some(v)) => {
+                Error::invalid("version", format!("this strategy has no version {v}"))
+            }
+            (e, _) => e,
+        })?;
+    if archived {
+        return Err(Error::invalid(
+            "strategy",
+            "this strategy is archived; restore it to run it",
+        ));
+    }
+    let params = check_params(&version.params, &new.params)?;
+    let compiled = compile(&version.source, &params)?;
+    let timeframe = Timeframe::parse(new.timeframe.trim())
+        .map_err(|e| Error::invalid("timeframe", e.to_string()))?;
+    let (from, to) = range::range(&new.from, &new.to)?;
+    let config = config(new.initial_cash, new.fee, new.slippage_bps, &new.fill)?;
+    if new.instrument_ids.is_empty() {
+        return Err(Error::invalid(
+            "instrument",
+            "choose at least one instrument",
+        ));
+    }
+    if new.instrument_ids.len() > MAX_INSTRUMENTS {
+        return Err(Error::invalid(
+            "instrument",
+            format!("at most {MAX_INSTRUMENTS} instruments per submission"),
+        ));
+    }
+    let mut ids = new.instrument_ids.clone();
+    ids.sort_unstable();
+    ids.dedup();
+    for &instrument_id in &ids {
+        check_series(ctx, &compiled, instrument_id, timeframe, from, to).await?;
+    }
+
+    let batch_id = Uuid::new_v4();
+    let mut tx = db.begin().await?;
+    // One submission at a time per user, so two concurrent submissions cannot both pass the limit.
+    sqlx::query("select pg_advisory_xact_lock(hashtextextended('backtest:' || $1::text, 0))")
+        .bind(user)
+        .execute(&mut *tx)
+        .await?;
+    check_limit(ctx, &mut tx, user, ids.len()).await?;
+    let mut run_ids = Vec::with_capacity(ids.len());
+    let mut jobs = Vec::with_capacity(ids.len());
+    for &instrument_id in &ids {
+        let run_id = Uuid::new_v4();
+        let mut nj = ctx.jobs.new_job(
+            job::QUEUE,
+            job::KIND,
+            serde_json::json!({ "backtest_run_id": run_id }),
+        );
+        nj.request_id = request_id.clone();
+        // A backtest is deterministic: a failure is either permanent (reported on the run) or
+        // infrastructure, worth a few retries.
+        nj.max_attempts = nj.max_attempts.min(3);
+        let job_id = ctx
+            .jobs
+            .insert(&mut tx, &nj)
+            .await?
+            .ok_or_else(|| Error::Conflict("duplicate job".into()))?;
+        sqlx::query(
+            r#"insert into backtest_run (backtest_run_id, user_id, strategy_id, strategy_version_id, batch_id, job_id,
+                   instrument_id, timeframe, range_from, range_to, params, config, request_id)
+               values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"#,
+        )
+        .bind(run_id)
+        .bind(user)
+        .bind(new.strategy_id)
+        .bind(version.strategy_version_id)
+        .bind(batch_id)
+        .bind(job_id)
+        .bind(instrument_id)
+        .bind(timeframe.as_str())
+        .bind(to_datetime(from))
+        .bind(to_datetime(to))
+        .bind(sqlx::types::Json(&params))
+        .bind(sqlx::types::Json(&config))
+        .bind(&request_id)
+        .execute(&mut *tx)
+        .await?;
+        run_ids.push(run_id);
+        jobs.push(job_id);
+    }
+    if let Some(actor) = actor {
+        actor
+            .audit(
+                &mut tx,
+                "backtest_started",
+                None,
+                serde_json::json!({ "batch_id": batch_id, "runs": run_ids }),
+            )
+            .await?;
+    }
+    tx.commit().await?;
+    for job_id in jobs {
+        metrics::counter!("jobs_enqueued_total", "queue" => job::QUEUE, "kind" => job::KIND)
+            .increment(1);
+        ctx.jobs.push(job::QUEUE, job_id).await;
+    }
+    Ok(Created { batch_id, run_ids })
+}
+
+/// The parameter overrides, checked against the declared names (values are checked by compiling): more
+/// values than declared parameters is refused at once (each name appears once in `sent`); empty values are
+/// dropped (the default applies).
+fn check_params(
+    declared: &[engine::strategy::ParamInfo],
+    sent: &[(String, String)],
+) -> Result<Vec<(String, String)>, Error> {
+    if sent.len() > declared.len() {
+        return Err(Error::invalid(
+            "params",
+            format!(
+                "{} parameter values were sent but this strategy declares {}",
+                sent.len(),
+                declared.len()
+            ),
+        ));
+    }
+    let mut params: Vec<(String, String)> = Vec::new();
+    for (k, v) in sent {
+        let k = k.trim();
+        if !declared.iter().any(|p| p.name == k) {
+            let names: Vec<&str> = declared.iter().map(|p| p.name.as_str()).collect();
+            return Err(Error::invalid(
+                "params",
+                format!(
+                    "this strategy has no parameter `{k}` (it has: {})",
+                    if names.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        names.join(", ")
+                    }
+                ),
+            ));
+        }
+        if !v.trim().is_empty() {
+            params.push((k.to_owned(), v.trim().to_owned()));
+        }
+    }
+    Ok(params)
+}
+
+/// One instrument's candles in the range: it exists, has at least two candles and at most `max_bars`, and
+/// the run fits the memory budget (checked again by the worker).
+async fn check_series(
+    ctx: &Ctx,
+    compiled: &engine::strategy::CompiledStrategy,
+    instrument_id: i32,
+    timeframe: Timeframe,
+    from: i64,
+    to: i64,
+) -> Result<(), Error> {
+    let db = &ctx.db;
+    let inst = store::instrument(db, instrument_id).await?.ok_or_else(|| {
+        Error::invalid(
+            "instrument",
+            format!("there is no instrument {instrument_id}"),
+        )
+    })?;
+    let (count, first, last): (i64, Option<DateTime<Utc>>, Option<DateTime<Utc>>) = sqlx::query_as(
+        r#"select count(*), min(open_time), max(open_time) from candle
+               where instrument_id = $1 and timeframe = $2 and open_time >= $3 and open_time < $4"#,
+    )
+    .bind(instrument_id)
+    .bind(timeframe.as_str())
+    .bind(to_datetime(from))
+    .bind(to_datetime(to))
+    .fetch_one(db)
+    .await?;
+    let label = format!("{} {}", inst.pair_label(), timeframe.as_str());
+    if count == 0 {
+        let stored: (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = sqlx::query_as(
+            "select min(open_time), max(open_time) from candle where instrument_id = $1 and timeframe = $2",
+        )
+        .bind(instrument_id)
+        .bind(timeframe.as_str())
+        .fetch_one(db)
+        .await?;
+        let have = match stored {
+            (Some(a), Some(b)) => format!(
+                "stored candles run from {} to {}",
+                a.format("%Y-%m-%d"),
+                b.format("%Y-%m-%d")
+            ),
+            _ => "no candles of this timeframe are stored".to_owned(),
+        };
+        return Err(Error::invalid(
+            "range",
+            format!(
+                "there are no {label} candles between {} and {}; {have}",
+                iso(from),
+                iso(to)
+            ),
+        ));
+    }
+    if count < 2 {
+        return Err(Error::invalid(
+            "range",
+            format!("only one {label} candle in this range; a backtest needs at least two"),
+        ));
+    }
+    if count > ctx.settings.backtest.max_bars {
+        return Err(Error::invalid(
+            "range",
+            format!(
+                "{count} {label} candles in this range; the limit is {} — shorten the range or use a longer timeframe",
+                ctx.settings.backtest.max_bars
+            ),
+        ));
+    }
+    let _ = (first, last);
+    // The memory the run will need, from the compiled strategy and the bars (checked again by the worker).
+    crate::backtest::budget::check(
+        &ctx.settings.backtest,
+        compiled,
+        usize::try_from(count).unwrap_or(usize::MAX),
+        false,
+    )
+    .map_err(|m| Error::invalid("range", format!("{label}: {m}")))?;
+    Ok(())
+}
+
+/// The per-user limit of runs in flight (`BACKTEST_MAX_CONCURRENT`), counted under the caller's lock.
+async fn check_limit(
+    ctx: &Ctx,
+    tx: &mut sqlx::PgConnection,
+    user: Uuid,
+    adding: usize,
+) -> Result<(), Error> {
+    let active: i64 = sqlx::query_scalar(
+        r#"select count(*) from backtest_run r left join job j on j.job_id = r.job_id
+           where r.user_id = $1 and r.status in ('queued', 'running') and j.status in ('queued', 'running')"#,
+    )
+    .bind(user)
+    .fetch_one(&mut *tx)
+    .await?;
+    let limit = ctx.settings.backtest.max_concurrent;
+    if active + adding as i64 > limit {
+        return Err(Error::Limit(format!(
+            "you have {active} backtest(s) queued or running and this would start {} more; the limit is {limit} at a time. Wait for one to finish or cancel one.",
+            adding
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_are_checked_with_the_field_named() {
+        assert!(config(10_000.0, 0.001, 5.0, "next_open").is_ok());
+        for (cash, fee, slip, fill, field) in [
+            (0.0, 0.001, 0.0, "next_open", "initial_cash"),
+            (f64::NAN, 0.001, 0.0, "next_open", "initial_cash"),
+            (100.0, 0.2, 0.0, "next_open", "fee"),
+            (100.0, -0.1, 0.0, "next_open", "fee"),
+            (100.0, 0.001, 5000.0, "next_open", "slippage_bps"),
+            (100.0, 0.001, 0.0, "whenever", "fill"),
+        ] {
+            match config(cash, fee, slip, fill) {
+                Err(Error::Invalid { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+    }
+}
