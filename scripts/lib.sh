@@ -25,6 +25,36 @@ ensure_wasm_bindgen() {
   fi
 }
 
+# The sqlx version in Cargo.lock; sqlx-cli (`cargo sqlx prepare`) must be the same release.
+sqlx_version() {
+  awk '/^name = "sqlx"$/{getline; gsub(/"/,"",$3); print $3}' "$ROOT/Cargo.lock"
+}
+
+# Installs sqlx-cli of the Cargo.lock's sqlx version (Postgres only, into $VORTEX_TOOLS) unless it is there.
+ensure_sqlx_cli() {
+  local want; want="$(sqlx_version)"
+  if ! sqlx --version 2>/dev/null | grep -qx "sqlx-cli $want"; then
+    log "installing sqlx-cli $want into $VORTEX_TOOLS (one-time, ~5 min)"
+    cargo install sqlx-cli --version "$want" --no-default-features --features postgres,rustls --locked \
+      --root "$VORTEX_TOOLS"
+  fi
+}
+
+# Checks that the offline query data in .sqlx/ is complete and current: migrates a fresh database from
+# migrations/, re-derives every `query!`'s data from it and compares with .sqlx/ (docs/sql.md).
+# With `write`, rewrites .sqlx/ instead of comparing (after adding or changing a query or a migration).
+sqlx_prepare() {
+  local db="vortex_sqlx_prepare" check=(--check)
+  [ "${1:-}" = write ] && check=()
+  ensure_sqlx_cli
+  local url="postgres://${PGUSER:-postgres}${PGPASSWORD:+:$PGPASSWORD}@127.0.0.1:5432/$db"
+  psql_admin -c "drop database if exists \"$db\" with (force)" -c "create database \"$db\""
+  DATABASE_URL="$url" sqlx migrate run --source "$ROOT/migrations" >/dev/null
+  (cd "$ROOT" && DATABASE_URL="$url" SQLX_OFFLINE=false \
+    cargo sqlx prepare --workspace "${check[@]}" -- --all-targets --features app/ssr)
+  psql_admin -c "drop database \"$db\""
+}
+
 ensure_wasm_target() {
   rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown \
     || rustup target add wasm32-unknown-unknown
