@@ -44,15 +44,23 @@ ensure_sqlx_cli() {
 # migrations/, re-derives every `query!`'s data from it and compares with .sqlx/ (docs/sql.md).
 # With `write`, rewrites .sqlx/ instead of comparing (after adding or changing a query or a migration).
 sqlx_prepare() {
-  local db="vortex_sqlx_prepare" check=(--check)
+  local db="vortex_sqlx_prepare" check=(--check) out
   [ "${1:-}" = write ] && check=()
   ensure_sqlx_cli
   local url="postgres://${PGUSER:-postgres}${PGPASSWORD:+:$PGPASSWORD}@127.0.0.1:5432/$db"
   psql_admin -c "drop database if exists \"$db\" with (force)" -c "create database \"$db\""
-  DATABASE_URL="$url" sqlx migrate run --source "$ROOT/migrations" >/dev/null
-  (cd "$ROOT" && DATABASE_URL="$url" SQLX_OFFLINE=false \
-    cargo sqlx prepare --workspace "${check[@]}" -- --all-targets --features app/ssr)
+  out="$(mktemp)"
+  local rc=0
+  {
+    DATABASE_URL="$url" sqlx migrate run --source "$ROOT/migrations" >/dev/null \
+      && (cd "$ROOT" && DATABASE_URL="$url" SQLX_OFFLINE=false \
+            cargo sqlx prepare --workspace "${check[@]}" -- --all-targets --features app/ssr)
+  } 2>&1 | tee "$out" || rc=1
   psql_admin -c "drop database \"$db\""
+  # sqlx-cli only warns about files no query uses any more; a stale .sqlx/ fails the check all the same.
+  if [ ${#check[@]} -gt 0 ] && grep -q "unused queries found" "$out"; then rc=1; fi
+  rm -f "$out"
+  [ "$rc" = 0 ] || die ".sqlx/ is not current: run bash scripts/sqlx-prepare.sh and commit .sqlx/ (docs/sql.md)"
 }
 
 ensure_wasm_target() {

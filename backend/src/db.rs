@@ -49,7 +49,7 @@ pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
 pub async fn ping(pool: &PgPool, timeout: Duration) -> Result<(), String> {
     match tokio::time::timeout(
         timeout,
-        sqlx::query_scalar::<_, i32>("select 1").fetch_one(pool),
+        sqlx::query_scalar!(r#"select 1 as "one!""#).fetch_one(pool),
     )
     .await
     {

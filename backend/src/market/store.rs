@@ -30,9 +30,6 @@ impl Instrument {
     }
 }
 
-const INSTRUMENT_COLUMNS: &str =
-    "instrument_id, exchange, symbol, base, quote, price_tick, quantity_step, active";
-
 /// Finds or creates the instrument `pair` on `exchange`. Returns it.
 ///
 /// # Errors
@@ -43,16 +40,17 @@ pub async fn ensure_instrument(
     pair: &Pair,
 ) -> sqlx::Result<Instrument> {
     // `do update` (a no-op) rather than `do nothing`, so `returning` yields the existing row too.
-    sqlx::query_as::<_, Instrument>(&format!(
+    sqlx::query_as!(
+        Instrument,
         r#"insert into instrument (exchange, symbol, base, quote)
            values ($1, $2, $3, $4)
            on conflict (exchange, symbol) do update set exchange = excluded.exchange
-           returning {INSTRUMENT_COLUMNS}"#
-    ))
-    .bind(exchange)
-    .bind(pair.symbol())
-    .bind(pair.base.as_str())
-    .bind(pair.quote.as_str())
+           returning instrument_id, exchange, symbol, base, quote, price_tick, quantity_step, active"#,
+        exchange,
+        pair.symbol(),
+        pair.base.as_str(),
+        pair.quote.as_str(),
+    )
     .fetch_one(conn)
     .await
 }
@@ -62,10 +60,12 @@ pub async fn ensure_instrument(
 /// # Errors
 /// Database errors.
 pub async fn instrument(pool: &PgPool, instrument_id: i32) -> sqlx::Result<Option<Instrument>> {
-    sqlx::query_as::<_, Instrument>(&format!(
-        "select {INSTRUMENT_COLUMNS} from instrument where instrument_id = $1"
-    ))
-    .bind(instrument_id)
+    sqlx::query_as!(
+        Instrument,
+        r#"select instrument_id, exchange, symbol, base, quote, price_tick, quantity_step, active
+           from instrument where instrument_id = $1"#,
+        instrument_id,
+    )
     .fetch_optional(pool)
     .await
 }
@@ -75,9 +75,11 @@ pub async fn instrument(pool: &PgPool, instrument_id: i32) -> sqlx::Result<Optio
 /// # Errors
 /// Database errors.
 pub async fn instruments(pool: &PgPool) -> sqlx::Result<Vec<Instrument>> {
-    sqlx::query_as::<_, Instrument>(&format!(
-        "select {INSTRUMENT_COLUMNS} from instrument order by exchange, symbol"
-    ))
+    sqlx::query_as!(
+        Instrument,
+        r#"select instrument_id, exchange, symbol, base, quote, price_tick, quantity_step, active
+           from instrument order by exchange, symbol"#,
+    )
     .fetch_all(pool)
     .await
 }
@@ -126,20 +128,20 @@ async fn lock_coverage(
     instrument_id: i32,
     timeframe: Timeframe,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         r#"insert into market_coverage (instrument_id, timeframe) values ($1, $2)
            on conflict (instrument_id, timeframe) do nothing"#,
+        instrument_id,
+        timeframe.as_str(),
     )
-    .bind(instrument_id)
-    .bind(timeframe.as_str())
     .execute(&mut *conn)
     .await?;
-    sqlx::query(
-        "select 1 from market_coverage where instrument_id = $1 and timeframe = $2 for update",
+    sqlx::query!(
+        "select 1 as one from market_coverage where instrument_id = $1 and timeframe = $2 for update",
+        instrument_id,
+        timeframe.as_str(),
     )
-    .bind(instrument_id)
-    .bind(timeframe.as_str())
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn) // the row exists: inserted just above if it was missing
     .await?;
     Ok(())
 }
@@ -152,14 +154,14 @@ async fn count_range(
     first: i64,
     last: i64,
 ) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
-        r#"select count(*) from candle
+    sqlx::query_scalar!(
+        r#"select count(*) as "n!" from candle
            where instrument_id = $1 and timeframe = $2 and open_time between $3 and $4"#,
+        instrument_id,
+        timeframe.as_str(),
+        to_datetime(first),
+        to_datetime(last),
     )
-    .bind(instrument_id)
-    .bind(timeframe.as_str())
-    .bind(to_datetime(first))
-    .bind(to_datetime(last))
     .fetch_one(conn)
     .await
 }
@@ -178,32 +180,34 @@ async fn update_coverage(
 ) -> sqlx::Result<()> {
     let tf = timeframe.as_str();
     let step = timeframe.millis();
-    let (lo, hi): (DateTime<Utc>, DateTime<Utc>) = sqlx::query_as(
+    // `coalesce(…, $3)` with `$3` bound: never null.
+    let window = sqlx::query!(
         r#"select coalesce((select max(open_time) from candle
-                            where instrument_id = $1 and timeframe = $2 and open_time < $3), $3),
+                            where instrument_id = $1 and timeframe = $2 and open_time < $3), $3) as "lo!",
                   coalesce((select min(open_time) from candle
-                            where instrument_id = $1 and timeframe = $2 and open_time > $4), $4)"#,
+                            where instrument_id = $1 and timeframe = $2 and open_time > $4), $4) as "hi!""#,
+        instrument_id,
+        tf,
+        to_datetime(first),
+        to_datetime(last),
     )
-    .bind(instrument_id)
-    .bind(tf)
-    .bind(to_datetime(first))
-    .bind(to_datetime(last))
     .fetch_one(&mut *conn)
     .await?;
-    let (dropped, dropped_missing): (i64, i64) = sqlx::query_as(
+    let (lo, hi): (DateTime<Utc>, DateTime<Utc>) = (window.lo, window.hi);
+    let dropped = sqlx::query!(
         r#"with d as (
                delete from market_gap
                where instrument_id = $1 and timeframe = $2 and prev_open >= $3 and prev_open < $4
                returning missing)
-           select count(*), coalesce(sum(missing), 0)::bigint from d"#,
+           select count(*) as "gaps!", coalesce(sum(missing), 0)::bigint as "missing!" from d"#,
+        instrument_id,
+        tf,
+        lo,
+        hi,
     )
-    .bind(instrument_id)
-    .bind(tf)
-    .bind(lo)
-    .bind(hi)
     .fetch_one(&mut *conn)
     .await?;
-    let (found, found_missing): (i64, i64) = sqlx::query_as(
+    let found = sqlx::query!(
         r#"with steps as (
                select lag(open_time) over (order by open_time) as prev, open_time
                from candle
@@ -215,29 +219,29 @@ async fn update_coverage(
                from steps
                where prev is not null and open_time - prev > make_interval(secs => $5 / 1000.0)
                returning missing)
-           select count(*), coalesce(sum(missing), 0)::bigint from ins"#,
+           select count(*) as "gaps!", coalesce(sum(missing), 0)::bigint as "missing!" from ins"#,
+        instrument_id,
+        tf,
+        lo,
+        hi,
+        step,
     )
-    .bind(instrument_id)
-    .bind(tf)
-    .bind(lo)
-    .bind(hi)
-    .bind(step)
     .fetch_one(&mut *conn)
     .await?;
-    sqlx::query(
+    sqlx::query!(
         r#"update market_coverage
            set first_open = least(first_open, $3), last_open = greatest(last_open, $4),
                candles = candles + $5, gap_count = gap_count + $6, missing = missing + $7,
                updated_at = now()
            where instrument_id = $1 and timeframe = $2"#,
+        instrument_id,
+        tf,
+        to_datetime(first),
+        to_datetime(last),
+        added,
+        found.gaps - dropped.gaps,
+        found.missing - dropped.missing,
     )
-    .bind(instrument_id)
-    .bind(tf)
-    .bind(to_datetime(first))
-    .bind(to_datetime(last))
-    .bind(added)
-    .bind(found - dropped)
-    .bind(found_missing - dropped_missing)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -257,7 +261,7 @@ async fn upsert_candles_batched(
             .iter()
             .map(|&t| to_datetime(t))
             .collect();
-        let done = sqlx::query(
+        let done = sqlx::query!(
             r#"insert into candle (instrument_id, timeframe, open_time, open, high, low, close, volume)
                select $1, $2, t.* from unnest($3::timestamptz[], $4::float8[], $5::float8[], $6::float8[],
                                               $7::float8[], $8::float8[]) as t
@@ -267,15 +271,15 @@ async fn upsert_candles_batched(
                  where (candle.open, candle.high, candle.low, candle.close, candle.volume)
                        is distinct from
                        (excluded.open, excluded.high, excluded.low, excluded.close, excluded.volume)"#,
+            instrument_id,
+            tf,
+            &times,
+            &candles.open[start..end],
+            &candles.high[start..end],
+            &candles.low[start..end],
+            &candles.close[start..end],
+            &candles.volume[start..end],
         )
-        .bind(instrument_id)
-        .bind(tf)
-        .bind(&times)
-        .bind(&candles.open[start..end])
-        .bind(&candles.high[start..end])
-        .bind(&candles.low[start..end])
-        .bind(&candles.close[start..end])
-        .bind(&candles.volume[start..end])
         .execute(&mut *conn)
         .await?;
         written += done.rows_affected();
@@ -294,6 +298,7 @@ async fn upsert_candles_via_copy(
     candles: &Candles,
 ) -> sqlx::Result<u64> {
     use std::fmt::Write as _;
+    // Runtime SQL in this function: the temporary table `candle_stage` does not exist when the macros check.
     sqlx::query(
         r#"create temp table if not exists candle_stage (
                open_ms bigint, open float8, high float8, low float8, close float8, volume float8)"#,
@@ -332,14 +337,14 @@ async fn upsert_candles_via_copy(
     // upsert. Should another writer insert the same candles meanwhile, the primary key fails this transaction
     // and nothing is stored; a retry takes the upsert path.
     let (first, last) = (candles.time[0], candles.time[candles.len() - 1]);
-    let overlap: bool = sqlx::query_scalar(
+    let overlap = sqlx::query_scalar!(
         r#"select exists(select 1 from candle where instrument_id = $1 and timeframe = $2
-                                                   and open_time between $3 and $4)"#,
+                                                   and open_time between $3 and $4) as "overlap!""#,
+        instrument_id,
+        candles.timeframe.as_str(),
+        to_datetime(first),
+        to_datetime(last),
     )
-    .bind(instrument_id)
-    .bind(candles.timeframe.as_str())
-    .bind(to_datetime(first))
-    .bind(to_datetime(last))
     .fetch_one(&mut *conn)
     .await?;
     let conflict = if overlap {
@@ -379,17 +384,17 @@ pub async fn touch_series(
     tracked: Option<bool>,
     updated: bool,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         r#"insert into market_series (instrument_id, timeframe, tracked, last_update_at)
            values ($1, $2, coalesce($3, false), case when $4 then now() end)
            on conflict (instrument_id, timeframe) do update
              set tracked = coalesce($3, market_series.tracked),
                  last_update_at = case when $4 then now() else market_series.last_update_at end"#,
+        instrument_id,
+        timeframe.as_str(),
+        tracked,
+        updated,
     )
-    .bind(instrument_id)
-    .bind(timeframe.as_str())
-    .bind(tracked)
-    .bind(updated)
     .execute(conn)
     .await?;
     Ok(())
@@ -407,30 +412,30 @@ pub struct TrackedSeries {
 /// # Errors
 /// Database errors.
 pub async fn tracked_series(pool: &PgPool, exchange: &str) -> sqlx::Result<Vec<TrackedSeries>> {
-    let rows = sqlx::query_as::<_, (i32, String, String, String, String, Option<f64>, Option<f64>, bool, String)>(
+    let rows = sqlx::query!(
         r#"select i.instrument_id, i.exchange, i.symbol, i.base, i.quote, i.price_tick, i.quantity_step,
                   i.active, s.timeframe
            from market_series s join instrument i using (instrument_id)
            where s.tracked and i.active and i.exchange = $1
            order by i.symbol, s.timeframe"#,
+        exchange,
     )
-    .bind(exchange)
     .fetch_all(pool)
     .await?;
     Ok(rows
         .into_iter()
         .filter_map(|r| {
             Some(TrackedSeries {
-                timeframe: Timeframe::parse(&r.8).ok()?,
+                timeframe: Timeframe::parse(&r.timeframe).ok()?,
                 instrument: Instrument {
-                    instrument_id: r.0,
-                    exchange: r.1,
-                    symbol: r.2,
-                    base: r.3,
-                    quote: r.4,
-                    price_tick: r.5,
-                    quantity_step: r.6,
-                    active: r.7,
+                    instrument_id: r.instrument_id,
+                    exchange: r.exchange,
+                    symbol: r.symbol,
+                    base: r.base,
+                    quote: r.quote,
+                    price_tick: r.price_tick,
+                    quantity_step: r.quantity_step,
+                    active: r.active,
                 },
             })
         })
@@ -446,11 +451,11 @@ pub async fn last_open_time(
     instrument_id: i32,
     timeframe: Timeframe,
 ) -> sqlx::Result<Option<i64>> {
-    let t: Option<DateTime<Utc>> = sqlx::query_scalar(
+    let t: Option<DateTime<Utc>> = sqlx::query_scalar!(
         "select max(open_time) from candle where instrument_id = $1 and timeframe = $2",
+        instrument_id,
+        timeframe.as_str(),
     )
-    .bind(instrument_id)
-    .bind(timeframe.as_str())
     .fetch_one(pool)
     .await?;
     Ok(t.map(to_millis))
@@ -470,33 +475,57 @@ pub async fn load_candles(
     last: Option<i64>,
 ) -> sqlx::Result<Candles> {
     use futures::TryStreamExt;
-    let sql = if last.is_some() {
-        r#"select * from (
-             select open_time, open, high, low, close, volume from candle
-             where instrument_id = $1 and timeframe = $2
-               and ($3::timestamptz is null or open_time >= $3)
-               and ($4::timestamptz is null or open_time < $4)
-             order by open_time desc limit $5) t
-           order by open_time"#
+    let (from, to) = (from.map(to_datetime), to.map(to_datetime));
+    // Two statements: with `last`, the newest candles are taken by a backward index scan, then re-ordered.
+    let mut rows = if let Some(last) = last {
+        sqlx::query_as!(
+            CandleRow,
+            r#"select open_time as "open_time!", open as "open!", high as "high!", low as "low!",
+                      close as "close!", volume as "volume!"
+               from (
+                 select open_time, open, high, low, close, volume from candle
+                 where instrument_id = $1 and timeframe = $2
+                   and ($3::timestamptz is null or open_time >= $3)
+                   and ($4::timestamptz is null or open_time < $4)
+                 order by open_time desc limit $5) t
+               order by open_time"#,
+            instrument_id,
+            timeframe.as_str(),
+            from,
+            to,
+            last,
+        )
+        .fetch(pool)
     } else {
-        r#"select open_time, open, high, low, close, volume from candle
-           where instrument_id = $1 and timeframe = $2
-             and ($3::timestamptz is null or open_time >= $3)
-             and ($4::timestamptz is null or open_time < $4)
-           order by open_time"#
+        sqlx::query_as!(
+            CandleRow,
+            r#"select open_time, open, high, low, close, volume from candle
+               where instrument_id = $1 and timeframe = $2
+                 and ($3::timestamptz is null or open_time >= $3)
+                 and ($4::timestamptz is null or open_time < $4)
+               order by open_time"#,
+            instrument_id,
+            timeframe.as_str(),
+            from,
+            to,
+        )
+        .fetch(pool)
     };
-    let mut rows = sqlx::query_as::<_, (DateTime<Utc>, f64, f64, f64, f64, f64)>(sql)
-        .bind(instrument_id)
-        .bind(timeframe.as_str())
-        .bind(from.map(to_datetime))
-        .bind(to.map(to_datetime))
-        .bind(last.unwrap_or(i64::MAX))
-        .fetch(pool);
     let mut candles = Candles::with_capacity(timeframe, 1024);
-    while let Some((t, o, h, l, c, v)) = rows.try_next().await? {
-        candles.push(to_millis(t), o, h, l, c, v);
+    while let Some(r) = rows.try_next().await? {
+        candles.push(to_millis(r.open_time), r.open, r.high, r.low, r.close, r.volume);
     }
     Ok(candles)
+}
+
+/// One stored candle as [`load_candles`] reads it.
+struct CandleRow {
+    open_time: DateTime<Utc>,
+    open: f64,
+    high: f64,
+    low: f64,
+    close: f64,
+    volume: f64,
 }
 
 /// Whether the chunk starting at `chunk_start` was fetched completely before.
@@ -510,14 +539,15 @@ pub async fn chunk_done(
     chunk_start: i64,
     chunk_end: i64,
 ) -> sqlx::Result<bool> {
-    sqlx::query_scalar::<_, bool>(
+    sqlx::query_scalar!(
         r#"select exists(select 1 from market_chunk
-                         where instrument_id = $1 and timeframe = $2 and chunk_start = $3 and chunk_end >= $4)"#,
+                         where instrument_id = $1 and timeframe = $2 and chunk_start = $3 and chunk_end >= $4)
+                  as "done!""#,
+        instrument_id,
+        timeframe.as_str(),
+        to_datetime(chunk_start),
+        to_datetime(chunk_end),
     )
-    .bind(instrument_id)
-    .bind(timeframe.as_str())
-    .bind(to_datetime(chunk_start))
-    .bind(to_datetime(chunk_end))
     .fetch_one(pool)
     .await
 }
@@ -534,17 +564,17 @@ pub async fn record_chunk(
     chunk_end: i64,
     candles: usize,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         r#"insert into market_chunk (instrument_id, timeframe, chunk_start, chunk_end, candles)
            values ($1, $2, $3, $4, $5)
            on conflict (instrument_id, timeframe, chunk_start) do update
              set chunk_end = excluded.chunk_end, candles = excluded.candles, fetched_at = now()"#,
+        instrument_id,
+        timeframe.as_str(),
+        to_datetime(chunk_start),
+        to_datetime(chunk_end),
+        i32::try_from(candles).unwrap_or(i32::MAX),
     )
-    .bind(instrument_id)
-    .bind(timeframe.as_str())
-    .bind(to_datetime(chunk_start))
-    .bind(to_datetime(chunk_end))
-    .bind(i32::try_from(candles).unwrap_or(i32::MAX))
     .execute(conn)
     .await?;
     Ok(())
@@ -570,21 +600,21 @@ pub struct NewRun<'a> {
 /// Database errors.
 pub async fn insert_run(conn: &mut PgConnection, run: &NewRun<'_>) -> sqlx::Result<()> {
     let done = run.chunks_total == 0;
-    sqlx::query(
+    sqlx::query!(
         r#"insert into market_etl_run (market_etl_run_id, instrument_id, timeframe, mode, source, range_from,
                                        range_to, chunks_total, candles_expected, status)
            values ($1, $2, $3, $4, $5, $6, $7, $8, $9, case when $10 then 'done' else 'running' end)"#,
+        run.run_id,
+        run.instrument_id,
+        run.timeframe.as_str(),
+        run.mode,
+        run.source,
+        to_datetime(run.from),
+        to_datetime(run.to),
+        i32::try_from(run.chunks_total).unwrap_or(i32::MAX),
+        run.candles_expected,
+        done,
     )
-    .bind(run.run_id)
-    .bind(run.instrument_id)
-    .bind(run.timeframe.as_str())
-    .bind(run.mode)
-    .bind(run.source)
-    .bind(to_datetime(run.from))
-    .bind(to_datetime(run.to))
-    .bind(i32::try_from(run.chunks_total).unwrap_or(i32::MAX))
-    .bind(run.candles_expected)
-    .bind(done)
     .execute(conn)
     .await?;
     Ok(())
@@ -600,16 +630,16 @@ pub async fn add_progress(
     run_id: uuid::Uuid,
     fetched: usize,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         r#"update market_etl_run
            set chunks_done = chunks_done + 1,
                candles_fetched = candles_fetched + $2,
                status = case when chunks_done + 1 >= chunks_total then 'done' else status end,
                error = case when chunks_done + 1 >= chunks_total then null else error end
            where market_etl_run_id = $1"#,
+        run_id,
+        i64::try_from(fetched).unwrap_or(i64::MAX),
     )
-    .bind(run_id)
-    .bind(i64::try_from(fetched).unwrap_or(i64::MAX))
     .execute(conn)
     .await?;
     Ok(())
@@ -620,11 +650,11 @@ pub async fn add_progress(
 /// # Errors
 /// Database errors.
 pub async fn fail_run(pool: &PgPool, run_id: uuid::Uuid, error: &str) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "update market_etl_run set status = 'failed', error = left($2, 4000) where market_etl_run_id = $1",
+        run_id,
+        error,
     )
-    .bind(run_id)
-    .bind(error)
     .execute(pool)
     .await?;
     Ok(())
@@ -654,28 +684,31 @@ pub struct RunRow {
     pub updated_at: DateTime<Utc>,
 }
 
-const RUN_SELECT: &str = r#"
-    select r.market_etl_run_id, i.exchange, i.symbol, i.base, i.quote, r.timeframe, r.mode, r.source,
-           r.range_from, r.range_to, r.chunks_total, r.chunks_done, r.candles_expected, r.candles_fetched,
-           case when r.status = 'running' and f.last_error is not null then 'failed' else r.status end as status,
-           coalesce(r.error, f.last_error) as error, r.created_at, r.updated_at
-    from market_etl_run r
-    join instrument i using (instrument_id)
-    left join lateral (
-        select j.last_error from job j
-        where j.kind = 'market_chunk' and j.status = 'failed'
-          and j.payload ->> 'run_id' = r.market_etl_run_id::text
-        order by j.finished_at desc limit 1) f on true"#;
-
 /// One run with its derived status.
 ///
 /// # Errors
 /// Database errors.
 pub async fn run(pool: &PgPool, run_id: uuid::Uuid) -> sqlx::Result<Option<RunRow>> {
-    sqlx::query_as::<_, RunRow>(&format!("{RUN_SELECT} where r.market_etl_run_id = $1"))
-        .bind(run_id)
-        .fetch_optional(pool)
-        .await
+    // The select is the same in [`recent_runs`] (the macros take a literal, not a shared constant).
+    sqlx::query_as!(
+        RunRow,
+        r#"select r.market_etl_run_id, i.exchange, i.symbol, i.base, i.quote, r.timeframe, r.mode, r.source,
+                  r.range_from, r.range_to, r.chunks_total, r.chunks_done, r.candles_expected, r.candles_fetched,
+                  case when r.status = 'running' and f.last_error is not null then 'failed' else r.status end
+                    as "status!",
+                  coalesce(r.error, f.last_error) as error, r.created_at, r.updated_at
+           from market_etl_run r
+           join instrument i using (instrument_id)
+           left join lateral (
+               select j.last_error from job j
+               where j.kind = 'market_chunk' and j.status = 'failed'
+                 and j.payload ->> 'run_id' = r.market_etl_run_id::text
+               order by j.finished_at desc limit 1) f on true
+           where r.market_etl_run_id = $1"#,
+        run_id,
+    )
+    .fetch_optional(pool)
+    .await
 }
 
 /// The most recent runs.
@@ -683,8 +716,24 @@ pub async fn run(pool: &PgPool, run_id: uuid::Uuid) -> sqlx::Result<Option<RunRo
 /// # Errors
 /// Database errors.
 pub async fn recent_runs(pool: &PgPool, limit: i64) -> sqlx::Result<Vec<RunRow>> {
-    sqlx::query_as::<_, RunRow>(&format!("{RUN_SELECT} order by r.created_at desc limit $1"))
-        .bind(limit)
-        .fetch_all(pool)
-        .await
+    // The select is the same in [`run`].
+    sqlx::query_as!(
+        RunRow,
+        r#"select r.market_etl_run_id, i.exchange, i.symbol, i.base, i.quote, r.timeframe, r.mode, r.source,
+                  r.range_from, r.range_to, r.chunks_total, r.chunks_done, r.candles_expected, r.candles_fetched,
+                  case when r.status = 'running' and f.last_error is not null then 'failed' else r.status end
+                    as "status!",
+                  coalesce(r.error, f.last_error) as error, r.created_at, r.updated_at
+           from market_etl_run r
+           join instrument i using (instrument_id)
+           left join lateral (
+               select j.last_error from job j
+               where j.kind = 'market_chunk' and j.status = 'failed'
+                 and j.payload ->> 'run_id' = r.market_etl_run_id::text
+               order by j.finished_at desc limit 1) f on true
+           order by r.created_at desc limit $1"#,
+        limit,
+    )
+    .fetch_all(pool)
+    .await
 }
