@@ -139,11 +139,14 @@ pub async fn coverage(
                 continue;
             };
             let step = timeframe.millis();
-            listed.entry((r.instrument_id, r.timeframe)).or_default().push(Gap {
-                from: to_millis(r.prev_open) + step,
-                to: to_millis(r.next_open) - step,
-                missing: usize::try_from(r.missing).unwrap_or(0),
-            });
+            listed
+                .entry((r.instrument_id, r.timeframe))
+                .or_default()
+                .push(Gap {
+                    from: to_millis(r.prev_open) + step,
+                    to: to_millis(r.next_open) - step,
+                    missing: usize::try_from(r.missing).unwrap_or(0),
+                });
         }
     }
     let all = series(pool, instrument_id).await?;

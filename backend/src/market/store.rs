@@ -513,7 +513,14 @@ pub async fn load_candles(
     };
     let mut candles = Candles::with_capacity(timeframe, 1024);
     while let Some(r) = rows.try_next().await? {
-        candles.push(to_millis(r.open_time), r.open, r.high, r.low, r.close, r.volume);
+        candles.push(
+            to_millis(r.open_time),
+            r.open,
+            r.high,
+            r.low,
+            r.close,
+            r.volume,
+        );
     }
     Ok(candles)
 }
