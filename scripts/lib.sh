@@ -50,16 +50,20 @@ sqlx_prepare() {
   local url="postgres://${PGUSER:-postgres}${PGPASSWORD:+:$PGPASSWORD}@127.0.0.1:5432/$db"
   psql_admin -c "drop database if exists \"$db\" with (force)" -c "create database \"$db\""
   out="$(mktemp)"
-  local rc=0
+  local rc=0 stamps; stamps="$(mktemp)"
+  # sqlx-cli touches the crates' entry files so that the macros run again; their times are put back afterwards
+  # so the builds after the check (clippy, tests) do not recompile crates that did not change.
+  (cd "$ROOT" && find backend app server -name '*.rs' -printf '%T@ %p\n') > "$stamps"
   {
     DATABASE_URL="$url" sqlx migrate run --source "$ROOT/migrations" >/dev/null \
       && (cd "$ROOT" && DATABASE_URL="$url" SQLX_OFFLINE=false \
             cargo sqlx prepare --workspace "${check[@]}" -- --all-targets --features app/ssr)
   } 2>&1 | tee "$out" || rc=1
+  while read -r t p; do touch -m -d "@$t" "$ROOT/$p"; done < "$stamps"
   psql_admin -c "drop database \"$db\""
   # sqlx-cli only warns about files no query uses any more; a stale .sqlx/ fails the check all the same.
   if [ ${#check[@]} -gt 0 ] && grep -q "unused queries found" "$out"; then rc=1; fi
-  rm -f "$out"
+  rm -f "$out" "$stamps"
   [ "$rc" = 0 ] || die ".sqlx/ is not current: run bash scripts/sqlx-prepare.sh and commit .sqlx/ (docs/sql.md)"
 }
 
