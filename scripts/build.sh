@@ -2,7 +2,7 @@
 # Builds the `vortex` binary and the site it serves (wasm bundle, JS glue, CSS, public files) into target/site.
 #   scripts/build.sh [debug|release]
 # Download-free: wasm-bindgen-cli comes from crates.io; wasm-opt (release only, optional) from npm's binaryen,
-# never Debian's (its output breaks hydration, see ../shared/LEPTOS.md).
+# never Debian's (its output breaks hydration).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 MODE="${1:-debug}"

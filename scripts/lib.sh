@@ -20,7 +20,7 @@ ensure_wasm_bindgen() {
   local want; want="$(wasm_bindgen_version)"
   if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $want"; then
     log "installing wasm-bindgen-cli $want into $VORTEX_TOOLS (one-time, ~15 min)"
-    # not --locked: its lockfile wants a webpki-roots release this registry does not have (LEPTOS.md pitfall 3)
+    # not --locked: its lockfile wants a webpki-roots release this registry does not have
     cargo install wasm-bindgen-cli --version "$want" --root "$VORTEX_TOOLS"
   fi
 }
