@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it:
-#   formatting · clippy (server build and wasm build, -D warnings) · unit and integration tests against the
+#   formatting · compile-checked SQL (.sqlx/ complete and current, docs/sql.md) · clippy (server build and wasm
+#   build, -D warnings) · unit and integration tests against the
 #   real Postgres and Redis · the headless-browser test (Playwright + Debian Chromium).
 # Needs: Rust (rustup), Postgres and Redis on 127.0.0.1, Node.js + npm, chromium. `.ci/run` installs them.
 set -euo pipefail
@@ -11,6 +12,9 @@ ensure_wasm_target
 
 log "cargo fmt --check"
 cargo fmt --all --check
+
+log "SQL: .sqlx/ is complete and current (cargo sqlx prepare --check against a freshly migrated database)"
+bash scripts/sqlx-prepare.sh --check
 
 log "clippy: server build (engine, backend, app[ssr], server; all targets)"
 cargo clippy -p engine -p backend -p app -p server --all-targets --features app/ssr -- -D warnings

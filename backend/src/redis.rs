@@ -1,5 +1,5 @@
 //! Redis connection pool (deadpool-redis) with every timeout set: deadpool's defaults have none, so a
-//! black-holed Redis would hang request handlers forever (RELIABILITY.md §1.6).
+//! black-holed Redis would hang request handlers forever.
 
 use std::time::Duration;
 

@@ -55,22 +55,22 @@ pub(crate) async fn run(job: &JobCtx) -> Result<(), JobError> {
 
     let mut tx = job.ctx.db.begin().await?;
     // Runs whose job failed (or vanished) before they were marked: failed, before their job rows are pruned.
-    sqlx::query(
+    sqlx::query!(
         r#"update backtest_run r set status = 'failed', error = $1, finished_at = now()
            where r.status in ('queued', 'running')
              and not exists (select 1 from job j where j.job_id = r.job_id and j.status in ('queued', 'running', 'done'))"#,
+        super::FAILED_FOR_TRADER,
     )
-    .bind(super::FAILED_FOR_TRADER)
     .execute(&mut *tx)
     .await?;
-    let pruned = sqlx::query(
+    let pruned = sqlx::query!(
         r#"delete from job
            where status in ('done', 'failed', 'cancelled')
              and finished_at < now() - make_interval(secs => $1)
              and job_id <> $2"#,
+        retention.as_secs_f64(),
+        job.job.job_id,
     )
-    .bind(retention.as_secs_f64())
-    .bind(job.job.job_id)
     .execute(&mut *tx)
     .await?
     .rows_affected();
@@ -79,12 +79,14 @@ pub(crate) async fn run(job: &JobCtx) -> Result<(), JobError> {
     for (table, n) in &pruned_other {
         counts.insert((*table).into(), (*n).into());
     }
-    sqlx::query("insert into housekeeping_run (job_id, jobs_pruned, pruned) values ($1, $2, $3)")
-        .bind(job.job.job_id)
-        .bind(i64::try_from(pruned).unwrap_or(i64::MAX))
-        .bind(serde_json::Value::Object(counts.clone()))
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "insert into housekeeping_run (job_id, jobs_pruned, pruned) values ($1, $2, $3)",
+        job.job.job_id,
+        i64::try_from(pruned).unwrap_or(i64::MAX),
+        serde_json::Value::Object(counts.clone()),
+    )
+    .execute(&mut *tx)
+    .await?;
     job.complete(tx).await?;
     tracing::info!(jobs_pruned = pruned, pruned = %serde_json::Value::Object(counts), "housekeeping pruned old rows");
 
@@ -120,77 +122,76 @@ const PRUNE_BATCH: i64 = 5_000;
 /// Deletes, batch by batch, the rows past their retention. Returns how many were deleted per kind.
 async fn prune_retained(ctx: &Ctx) -> Result<Vec<(&'static str, u64)>, JobError> {
     let jobs = &ctx.settings.jobs;
-    // (what, statement with $1 = retention in seconds and $2 = batch size)
-    let rules: [(&'static str, std::time::Duration, &str); 6] = [
-        (
-            "sessions",
-            jobs.session_retention,
-            r#"delete from user_session where session_id in (
-                   select session_id from user_session
-                   where expires_at < now() - make_interval(secs => $1)
-                      or revoked_at < now() - make_interval(secs => $1)
-                   limit $2)"#,
-        ),
-        (
-            "one_time_tokens",
-            jobs.session_retention,
-            r#"delete from user_token where token_hash in (
-                   select token_hash from user_token
-                   where expires_at < now() - make_interval(secs => $1)
-                      or used_at < now() - make_interval(secs => $1)
-                   limit $2)"#,
-        ),
-        (
-            "failed_signins",
-            jobs.failed_signin_retention,
-            r#"delete from audit_event where audit_event_id in (
-                   select audit_event_id from audit_event
-                   where event = 'signin_failed' and created_at < now() - make_interval(secs => $1)
-                   limit $2)"#,
-        ),
-        (
-            // Password-check reservations: at least 30 days, the window in which a client counts as known to
-            // an account (`auth::signin`), whatever FAILED_SIGNIN_RETENTION_DAYS says.
-            "auth_attempts",
-            jobs.failed_signin_retention,
-            r#"delete from auth_attempt where auth_attempt_id in (
-                   select auth_attempt_id from auth_attempt
-                   where created_at < now() - greatest(make_interval(secs => $1), interval '30 days')
-                   limit $2)"#,
-        ),
-        (
-            "audit_events",
-            jobs.audit_retention,
-            r#"delete from audit_event where audit_event_id in (
-                   select audit_event_id from audit_event
-                   where created_at < now() - make_interval(secs => $1)
-                   limit $2)"#,
-        ),
-        (
-            "emails",
-            jobs.mail_retention,
-            r#"delete from email_outbox where email_id in (
-                   select email_id from email_outbox
-                   where status in ('sent', 'failed') and updated_at < now() - make_interval(secs => $1)
-                   limit $2)"#,
-        ),
-    ];
-    let mut out = Vec::with_capacity(rules.len());
-    for (what, retention, sql) in rules {
-        let mut total = 0u64;
-        loop {
-            let n = sqlx::query(sql)
-                .bind(retention.as_secs_f64())
-                .bind(PRUNE_BATCH)
-                .execute(&ctx.db)
-                .await?
-                .rows_affected();
-            total += n;
-            if n < PRUNE_BATCH as u64 {
-                break;
+    let mut out = Vec::with_capacity(6);
+    // One statement per kind, `$1` = retention in seconds and `$2` = batch size, repeated until a batch
+    // deletes fewer rows than it may.
+    macro_rules! prune {
+        ($what:literal, $retention:expr, $sql:literal) => {{
+            let mut total = 0u64;
+            loop {
+                let n = sqlx::query!($sql, $retention.as_secs_f64(), PRUNE_BATCH)
+                    .execute(&ctx.db)
+                    .await?
+                    .rows_affected();
+                total += n;
+                if n < PRUNE_BATCH as u64 {
+                    break;
+                }
             }
-        }
-        out.push((what, total));
+            out.push(($what, total));
+        }};
     }
+    prune!(
+        "sessions",
+        jobs.session_retention,
+        r#"delete from user_session where session_id in (
+               select session_id from user_session
+               where expires_at < now() - make_interval(secs => $1)
+                  or revoked_at < now() - make_interval(secs => $1)
+               limit $2)"#
+    );
+    prune!(
+        "one_time_tokens",
+        jobs.session_retention,
+        r#"delete from user_token where token_hash in (
+               select token_hash from user_token
+               where expires_at < now() - make_interval(secs => $1)
+                  or used_at < now() - make_interval(secs => $1)
+               limit $2)"#
+    );
+    prune!(
+        "failed_signins",
+        jobs.failed_signin_retention,
+        r#"delete from audit_event where audit_event_id in (
+               select audit_event_id from audit_event
+               where event = 'signin_failed' and created_at < now() - make_interval(secs => $1)
+               limit $2)"#
+    );
+    // Password-check reservations: at least 30 days, the window in which a client counts as known to
+    // an account (`auth::signin`), whatever FAILED_SIGNIN_RETENTION_DAYS says.
+    prune!(
+        "auth_attempts",
+        jobs.failed_signin_retention,
+        r#"delete from auth_attempt where auth_attempt_id in (
+               select auth_attempt_id from auth_attempt
+               where created_at < now() - greatest(make_interval(secs => $1), interval '30 days')
+               limit $2)"#
+    );
+    prune!(
+        "audit_events",
+        jobs.audit_retention,
+        r#"delete from audit_event where audit_event_id in (
+               select audit_event_id from audit_event
+               where created_at < now() - make_interval(secs => $1)
+               limit $2)"#
+    );
+    prune!(
+        "emails",
+        jobs.mail_retention,
+        r#"delete from email_outbox where email_id in (
+               select email_id from email_outbox
+               where status in ('sent', 'failed') and updated_at < now() - make_interval(secs => $1)
+               limit $2)"#
+    );
     Ok(out)
 }

@@ -1,4 +1,4 @@
-//! The `job` table: Postgres is the source of truth for every background job (RELIABILITY.md §1.4).
+//! The `job` table: Postgres is the source of truth for every background job.
 //!
 //! Life of a job: `queued` → (claimed with a lease) `running` → `done` | `failed` | `cancelled`. A worker claims a
 //! row only if it is queued, or running with an expired lease (its worker died). The handler commits its
@@ -51,9 +51,6 @@ pub struct JobRow {
     pub pushed_at: Option<DateTime<Utc>>,
 }
 
-const JOB_COLUMNS: &str = "job_id, queue, kind, payload, status, attempts, max_attempts, last_error, worker, \
-                           request_id, enqueued_at, started_at, finished_at, run_at, pushed_at";
-
 /// Inserts a queued job. Returns `None` when an unfinished job with the same dedupe key exists.
 ///
 /// # Errors
@@ -63,20 +60,20 @@ pub async fn insert(
     job_id: Uuid,
     new: &NewJob,
 ) -> sqlx::Result<Option<Uuid>> {
-    sqlx::query_scalar::<_, Uuid>(
+    sqlx::query_scalar!(
         r#"insert into job (job_id, queue, kind, payload, request_id, dedupe_key, max_attempts)
            values ($1, $2, $3, $4, $5, $6, $7)
            on conflict (dedupe_key) where dedupe_key is not null and status in ('queued', 'running')
            do nothing
            returning job_id"#,
+        job_id,
+        &new.queue,
+        &new.kind,
+        &new.payload,
+        new.request_id.as_deref(),
+        new.dedupe_key.as_deref(),
+        new.max_attempts,
     )
-    .bind(job_id)
-    .bind(&new.queue)
-    .bind(&new.kind)
-    .bind(&new.payload)
-    .bind(&new.request_id)
-    .bind(&new.dedupe_key)
-    .bind(new.max_attempts)
     .fetch_optional(conn)
     .await
 }
@@ -123,7 +120,7 @@ pub async fn claim(
     worker: &str,
     lease: Duration,
 ) -> sqlx::Result<Claim> {
-    let claimed = sqlx::query_as::<_, (String, serde_json::Value, i32, i32, Option<String>)>(
+    let claimed = sqlx::query!(
         r#"update job
            set status = 'running', attempts = attempts + 1, worker = $2,
                lease_until = now() + make_interval(secs => $3),
@@ -132,30 +129,32 @@ pub async fn claim(
              and attempts < max_attempts
              and ((status = 'queued' and run_at <= now()) or (status = 'running' and lease_until < now()))
            returning kind, payload, attempts, max_attempts, request_id"#,
+        job_id,
+        worker,
+        interval(lease),
     )
-    .bind(job_id)
-    .bind(worker)
-    .bind(interval(lease))
     .fetch_optional(pool)
     .await?;
-    if let Some((kind, payload, attempt, max_attempts, request_id)) = claimed {
+    if let Some(r) = claimed {
         return Ok(Claim::Run(ClaimedJob {
             job_id,
-            kind,
-            payload,
-            attempt,
-            max_attempts,
-            request_id,
+            kind: r.kind,
+            payload: r.payload,
+            attempt: r.attempts,
+            max_attempts: r.max_attempts,
+            request_id: r.request_id,
         }));
     }
-    let row = sqlx::query_as::<_, (String, bool, bool, bool)>(
-        r#"select status, coalesce(lease_until > now(), false), attempts >= max_attempts, run_at > now()
+    // Comparisons of not-null columns (and a coalesce to false): never null.
+    let row = sqlx::query!(
+        r#"select status, coalesce(lease_until > now(), false) as "held!",
+                  attempts >= max_attempts as "spent!", run_at > now() as "not_due!"
            from job where job_id = $1"#,
+        job_id,
     )
-    .bind(job_id)
     .fetch_optional(pool)
     .await?;
-    Ok(match row {
+    Ok(match row.map(|r| (r.status, r.held, r.spent, r.not_due)) {
         None => Claim::Missing,
         Some((status, _, _, _)) if matches!(status.as_str(), "done" | "failed" | "cancelled") => {
             Claim::Finished
@@ -163,12 +162,12 @@ pub async fn claim(
         Some((_, true, _, _)) => Claim::HeldElsewhere,
         Some((status, _, false, true)) if status == "queued" => Claim::NotDue,
         Some((_, _, true, _)) => {
-            sqlx::query(
+            sqlx::query!(
                 r#"update job set status = 'failed', finished_at = now(), lease_until = null,
                        last_error = coalesce(last_error, 'worker lost') || ' (gave up after ' || attempts || ' attempts)'
                    where job_id = $1 and status in ('queued', 'running')"#,
+                job_id,
             )
-            .bind(job_id)
             .execute(pool)
             .await?;
             Claim::Exhausted
@@ -188,13 +187,13 @@ pub async fn renew_lease(
     worker: &str,
     lease: Duration,
 ) -> sqlx::Result<bool> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         r#"update job set lease_until = now() + make_interval(secs => $3)
            where job_id = $1 and worker = $2 and status = 'running'"#,
+        job_id,
+        worker,
+        interval(lease),
     )
-    .bind(job_id)
-    .bind(worker)
-    .bind(interval(lease))
     .execute(pool)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -206,12 +205,12 @@ pub async fn renew_lease(
 /// # Errors
 /// Database errors.
 pub async fn complete(conn: &mut PgConnection, job_id: Uuid, worker: &str) -> sqlx::Result<bool> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         r#"update job set status = 'done', finished_at = now(), lease_until = null, last_error = null
            where job_id = $1 and worker = $2 and status = 'running'"#,
+        job_id,
+        worker,
     )
-    .bind(job_id)
-    .bind(worker)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -230,7 +229,7 @@ pub async fn record_failure(
     permanent: bool,
     retry_in: Duration,
 ) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar::<_, String>(
+    sqlx::query_scalar!(
         r#"update job
            set status = case when $4 or attempts >= max_attempts then 'failed' else 'queued' end,
                finished_at = case when $4 or attempts >= max_attempts then now() end,
@@ -239,12 +238,12 @@ pub async fn record_failure(
                last_error = left($3, 4000), lease_until = null
            where job_id = $1 and worker = $2 and status = 'running'
            returning status"#,
+        job_id,
+        worker,
+        error,
+        permanent,
+        interval(retry_in),
     )
-    .bind(job_id)
-    .bind(worker)
-    .bind(error)
-    .bind(permanent)
-    .bind(interval(retry_in))
     .fetch_optional(pool)
     .await
 }
@@ -255,15 +254,15 @@ pub async fn record_failure(
 /// # Errors
 /// Database errors.
 pub async fn take_for_push(pool: &PgPool, job_id: Uuid) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar::<_, String>(
+    sqlx::query_scalar!(
         r#"update job set pushed_at = now()
            where job_id = $1
              and ((status = 'queued' and run_at <= now() and pushed_at is null)
                or (status = 'running' and lease_until < now()
                    and (pushed_at is null or pushed_at < lease_until)))
            returning queue"#,
+        job_id,
     )
-    .bind(job_id)
     .fetch_optional(pool)
     .await
 }
@@ -273,10 +272,12 @@ pub async fn take_for_push(pool: &PgPool, job_id: Uuid) -> sqlx::Result<Option<S
 /// # Errors
 /// Database errors.
 pub async fn untake(pool: &PgPool, job_ids: &[Uuid]) -> sqlx::Result<()> {
-    sqlx::query("update job set pushed_at = null where job_id = any($1) and status in ('queued', 'running')")
-        .bind(job_ids)
-        .execute(pool)
-        .await?;
+    sqlx::query!(
+        "update job set pushed_at = null where job_id = any($1) and status in ('queued', 'running')",
+        job_ids,
+    )
+    .execute(pool)
+    .await?;
     Ok(())
 }
 
@@ -292,7 +293,7 @@ pub async fn take_due(
     queues: &[String],
     limit: i64,
 ) -> sqlx::Result<Vec<(Uuid, String)>> {
-    sqlx::query_as::<_, (Uuid, String)>(
+    let rows = sqlx::query!(
         r#"update job set pushed_at = now()
            where job_id in (
                select job_id from job
@@ -304,11 +305,12 @@ pub async fn take_due(
                limit $2
                for update skip locked)
            returning job_id, queue"#,
+        queues,
+        limit,
     )
-    .bind(queues)
-    .bind(limit)
     .fetch_all(pool)
-    .await
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.job_id, r.queue)).collect())
 }
 
 /// Queued jobs of `queue` pushed before `before` that Redis no longer holds (the caller saw the queue's task
@@ -322,7 +324,7 @@ pub async fn take_lost(
     before: DateTime<Utc>,
     limit: i64,
 ) -> sqlx::Result<Vec<Uuid>> {
-    sqlx::query_scalar::<_, Uuid>(
+    sqlx::query_scalar!(
         r#"update job set pushed_at = now()
            where job_id in (
                select job_id from job
@@ -331,10 +333,10 @@ pub async fn take_lost(
                limit $3
                for update skip locked)
            returning job_id"#,
+        queue,
+        before,
+        limit,
     )
-    .bind(queue)
-    .bind(before)
-    .bind(limit)
     .fetch_all(pool)
     .await
 }
@@ -344,11 +346,12 @@ pub async fn take_lost(
 /// # Errors
 /// Database errors.
 pub async fn pushed_since(pool: &PgPool, queue: &str, since: DateTime<Utc>) -> sqlx::Result<bool> {
-    sqlx::query_scalar::<_, bool>(
-        "select exists (select 1 from job where queue = $1 and status = 'queued' and pushed_at >= $2)",
+    sqlx::query_scalar!(
+        r#"select exists (select 1 from job where queue = $1 and status = 'queued' and pushed_at >= $2)
+                  as "pushed!""#,
+        queue,
+        since,
     )
-    .bind(queue)
-    .bind(since)
     .fetch_one(pool)
     .await
 }
@@ -359,15 +362,15 @@ pub async fn pushed_since(pool: &PgPool, queue: &str, since: DateTime<Utc>) -> s
 /// # Errors
 /// Database errors.
 pub async fn next_due_in(pool: &PgPool, queues: &[String]) -> sqlx::Result<Option<Duration>> {
-    let secs = sqlx::query_scalar::<_, Option<f64>>(
+    let secs: Option<f64> = sqlx::query_scalar!(
         r#"select extract(epoch from (least(
                (select min(run_at) from job
                 where status = 'queued' and pushed_at is null and queue = any($1)),
                (select min(lease_until) from job
                 where status = 'running' and queue = any($1)
                   and (pushed_at is null or pushed_at < lease_until))) - now()))::float8"#,
+        queues,
     )
-    .bind(queues)
     .fetch_one(pool)
     .await?;
     Ok(secs.map(|s| Duration::from_secs_f64(s.max(0.0))))
@@ -385,7 +388,7 @@ pub async fn take_stale(
     stale_after: Duration,
     limit: i64,
 ) -> sqlx::Result<Vec<Uuid>> {
-    sqlx::query_scalar::<_, Uuid>(
+    sqlx::query_scalar!(
         r#"update job set pushed_at = now()
            where job_id in (
                select job_id from job
@@ -395,10 +398,10 @@ pub async fn take_stale(
                limit $3
                for update skip locked)
            returning job_id"#,
+        queue,
+        interval(stale_after),
+        limit,
     )
-    .bind(queue)
-    .bind(interval(stale_after))
-    .bind(limit)
     .fetch_all(pool)
     .await
 }
@@ -408,13 +411,13 @@ pub async fn take_stale(
 /// # Errors
 /// Database errors.
 pub async fn redrive(pool: &PgPool, job_id: Uuid) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar::<_, String>(
+    sqlx::query_scalar!(
         r#"update job set status = 'queued', attempts = 0, finished_at = null, worker = null,
                lease_until = null, enqueued_at = now(), run_at = now(), pushed_at = null
            where job_id = $1 and status in ('failed', 'cancelled')
            returning queue"#,
+        job_id,
     )
-    .bind(job_id)
     .fetch_optional(pool)
     .await
 }
@@ -424,10 +427,15 @@ pub async fn redrive(pool: &PgPool, job_id: Uuid) -> sqlx::Result<Option<String>
 /// # Errors
 /// Database errors.
 pub async fn get(pool: &PgPool, job_id: Uuid) -> sqlx::Result<Option<JobRow>> {
-    sqlx::query_as::<_, JobRow>(&format!("select {JOB_COLUMNS} from job where job_id = $1"))
-        .bind(job_id)
-        .fetch_optional(pool)
-        .await
+    sqlx::query_as!(
+        JobRow,
+        r#"select job_id, queue, kind, payload, status, attempts, max_attempts, last_error, worker, request_id,
+                  enqueued_at, started_at, finished_at, run_at, pushed_at
+           from job where job_id = $1"#,
+        job_id,
+    )
+    .fetch_optional(pool)
+    .await
 }
 
 /// The most recent jobs, optionally with one status.
@@ -435,12 +443,15 @@ pub async fn get(pool: &PgPool, job_id: Uuid) -> sqlx::Result<Option<JobRow>> {
 /// # Errors
 /// Database errors.
 pub async fn list(pool: &PgPool, status: Option<&str>, limit: i64) -> sqlx::Result<Vec<JobRow>> {
-    sqlx::query_as::<_, JobRow>(&format!(
-        "select {JOB_COLUMNS} from job where ($1::text is null or status = $1) \
-         order by enqueued_at desc limit $2"
-    ))
-    .bind(status)
-    .bind(limit)
+    sqlx::query_as!(
+        JobRow,
+        r#"select job_id, queue, kind, payload, status, attempts, max_attempts, last_error, worker, request_id,
+                  enqueued_at, started_at, finished_at, run_at, pushed_at
+           from job where ($1::text is null or status = $1)
+           order by enqueued_at desc limit $2"#,
+        status,
+        limit,
+    )
     .fetch_all(pool)
     .await
 }
@@ -458,17 +469,13 @@ pub struct Counts {
 /// # Errors
 /// Database errors.
 pub async fn counts(pool: &PgPool) -> sqlx::Result<Counts> {
-    let (queued, running, failed) = sqlx::query_as::<_, (i64, i64, i64)>(
-        r#"select count(*) filter (where status = 'queued'),
-                  count(*) filter (where status = 'running'),
-                  count(*) filter (where status = 'failed')
+    sqlx::query_as!(
+        Counts,
+        r#"select count(*) filter (where status = 'queued') as "queued!",
+                  count(*) filter (where status = 'running') as "running!",
+                  count(*) filter (where status = 'failed') as "failed!"
            from job"#,
     )
     .fetch_one(pool)
-    .await?;
-    Ok(Counts {
-        queued,
-        running,
-        failed,
-    })
+    .await
 }

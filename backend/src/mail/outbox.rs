@@ -21,18 +21,18 @@ pub async fn queue(
     request_id: Option<String>,
 ) -> sqlx::Result<(Uuid, Uuid)> {
     let email_id = Uuid::new_v4();
-    sqlx::query(
+    sqlx::query!(
         r#"insert into email_outbox (email_id, user_id, to_address, template, subject, body_text, body_html, message_id)
            values ($1, $2, $3, $4, $5, $6, $7, $8)"#,
+        email_id,
+        user_id,
+        to,
+        rendered.template,
+        &rendered.subject,
+        &rendered.text,
+        &rendered.html,
+        format!("<email-{email_id}@{message_id_domain}>"),
     )
-    .bind(email_id)
-    .bind(user_id)
-    .bind(to)
-    .bind(rendered.template)
-    .bind(&rendered.subject)
-    .bind(&rendered.text)
-    .bind(&rendered.html)
-    .bind(format!("<email-{email_id}@{message_id_domain}>"))
     .execute(&mut *conn)
     .await?;
     let mut job = jobs.new_job(
@@ -50,22 +50,14 @@ pub async fn queue(
 /// # Errors
 /// Database errors.
 pub async fn pending(db: &PgPool, email_id: Uuid) -> sqlx::Result<Option<OutgoingEmail>> {
-    let row = sqlx::query_as::<_, (String, String, String, String, String)>(
-        r#"select to_address, subject, body_text, body_html, message_id
+    sqlx::query_as!(
+        OutgoingEmail,
+        r#"select to_address as "to", subject, body_text as text, body_html as html, message_id
            from email_outbox where email_id = $1 and status <> 'sent'"#,
+        email_id,
     )
-    .bind(email_id)
     .fetch_optional(db)
-    .await?;
-    Ok(
-        row.map(|(to, subject, text, html, message_id)| OutgoingEmail {
-            to,
-            subject,
-            text,
-            html,
-            message_id,
-        }),
-    )
+    .await
 }
 
 /// What replaces the secret of a one-time link (`token=<64 hex digits>`) once its email has been sent.
@@ -78,14 +70,14 @@ pub const REDACTED_TOKEN: &str = "token=redacted";
 /// # Errors
 /// Database errors.
 pub async fn mark_sent(conn: &mut PgConnection, email_id: Uuid) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         r#"update email_outbox set status = 'sent', sent_at = now(), attempts = attempts + 1, last_error = null,
                body_text = regexp_replace(body_text, 'token=[0-9a-fA-F]{64}', $2, 'g'),
                body_html = regexp_replace(body_html, 'token=[0-9a-fA-F]{64}', $2, 'g')
            where email_id = $1"#,
+        email_id,
+        REDACTED_TOKEN,
     )
-    .bind(email_id)
-    .bind(REDACTED_TOKEN)
     .execute(conn)
     .await?;
     Ok(())
@@ -101,14 +93,14 @@ pub async fn mark_failed(
     error: &str,
     is_final: bool,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         r#"update email_outbox set attempts = attempts + 1, last_error = left($2, 2000),
                status = case when $3 then 'failed' else status end
            where email_id = $1 and status <> 'sent'"#,
+        email_id,
+        error,
+        is_final,
     )
-    .bind(email_id)
-    .bind(error)
-    .bind(is_final)
     .execute(db)
     .await?;
     Ok(())

@@ -59,13 +59,9 @@ pub struct SeriesSummary {
 /// # Errors
 /// Database errors.
 pub async fn series(pool: &PgPool, instrument_id: Option<i32>) -> sqlx::Result<Vec<SeriesSummary>> {
-    #[allow(clippy::type_complexity)]
-    let rows = sqlx::query_as::<
-        _,
-        (i32, String, String, String, String, String, bool, Option<DateTime<Utc>>, Option<DateTime<Utc>>, i64, Option<DateTime<Utc>>),
-    >(
+    let rows = sqlx::query!(
         r#"select i.instrument_id, i.exchange, i.symbol, i.base, i.quote, s.timeframe, s.tracked,
-                  c.first, c.last, coalesce(c.n, 0), s.last_update_at
+                  c.first as "first?", c.last as "last?", coalesce(c.n, 0) as "count!", s.last_update_at
            from market_series s
            join instrument i using (instrument_id)
            left join lateral (
@@ -73,26 +69,26 @@ pub async fn series(pool: &PgPool, instrument_id: Option<i32>) -> sqlx::Result<V
                from market_coverage where instrument_id = s.instrument_id and timeframe = s.timeframe) c on true
            where $1::int is null or s.instrument_id = $1
            order by i.exchange, i.symbol, s.timeframe"#,
+        instrument_id,
     )
-    .bind(instrument_id)
     .fetch_all(pool)
     .await?;
     Ok(rows
         .into_iter()
         .filter_map(|r| {
-            let timeframe = Timeframe::parse(&r.5).ok()?;
+            let timeframe = Timeframe::parse(&r.timeframe).ok()?;
             Some(SeriesSummary {
-                instrument_id: r.0,
-                exchange: r.1,
-                symbol: r.2,
-                base: r.3,
-                quote: r.4,
+                instrument_id: r.instrument_id,
+                exchange: r.exchange,
+                symbol: r.symbol,
+                base: r.base,
+                quote: r.quote,
                 timeframe,
-                tracked: r.6,
-                first: r.7.map(to_millis),
-                last: r.8.map(to_millis),
-                count: r.9,
-                last_update: r.10,
+                tracked: r.tracked,
+                first: r.first.map(to_millis),
+                last: r.last.map(to_millis),
+                count: r.count,
+                last_update: r.last_update_at,
             })
         })
         .collect())
@@ -108,23 +104,24 @@ pub async fn coverage(
     instrument_id: Option<i32>,
     max_gaps: i64,
 ) -> sqlx::Result<Vec<SeriesCoverage>> {
-    #[allow(clippy::type_complexity)]
-    let totals = sqlx::query_as::<_, (i32, String, i64, i64)>(
+    let totals = sqlx::query!(
         r#"select instrument_id, timeframe, gap_count, missing from market_coverage
            where $1::int is null or instrument_id = $1"#,
+        instrument_id,
     )
-    .bind(instrument_id)
     .fetch_all(pool)
     .await?;
     let totals: std::collections::HashMap<(i32, String), (i64, i64)> = totals
         .into_iter()
-        .map(|(i, tf, n, m)| ((i, tf), (n, m)))
+        .map(|r| ((r.instrument_id, r.timeframe), (r.gap_count, r.missing)))
         .collect();
     let mut listed: std::collections::HashMap<(i32, String), Vec<Gap>> =
         std::collections::HashMap::new();
     if max_gaps > 0 {
-        let rows = sqlx::query_as::<_, (i32, String, DateTime<Utc>, DateTime<Utc>, i64)>(
-            r#"select s.instrument_id, s.timeframe, g.prev_open, g.next_open, g.missing
+        // `cross join lateral` over not-null columns: every listed value is present.
+        let rows = sqlx::query!(
+            r#"select s.instrument_id, s.timeframe, g.prev_open as "prev_open!", g.next_open as "next_open!",
+                      g.missing as "missing!"
                from market_series s
                cross join lateral (
                    select prev_open, next_open, missing from market_gap
@@ -132,21 +129,24 @@ pub async fn coverage(
                    order by prev_open limit $2) g
                where $1::int is null or s.instrument_id = $1
                order by s.instrument_id, s.timeframe, g.prev_open"#,
+            instrument_id,
+            max_gaps,
         )
-        .bind(instrument_id)
-        .bind(max_gaps)
         .fetch_all(pool)
         .await?;
-        for (i, tf, prev, next, missing) in rows {
-            let Ok(timeframe) = Timeframe::parse(&tf) else {
+        for r in rows {
+            let Ok(timeframe) = Timeframe::parse(&r.timeframe) else {
                 continue;
             };
             let step = timeframe.millis();
-            listed.entry((i, tf)).or_default().push(Gap {
-                from: to_millis(prev) + step,
-                to: to_millis(next) - step,
-                missing: usize::try_from(missing).unwrap_or(0),
-            });
+            listed
+                .entry((r.instrument_id, r.timeframe))
+                .or_default()
+                .push(Gap {
+                    from: to_millis(r.prev_open) + step,
+                    to: to_millis(r.next_open) - step,
+                    missing: usize::try_from(r.missing).unwrap_or(0),
+                });
         }
     }
     let all = series(pool, instrument_id).await?;
@@ -197,17 +197,17 @@ pub async fn scan(
 ) -> sqlx::Result<Vec<SeriesCoverage>> {
     let mut all = series(pool, instrument_id).await?;
     for s in &mut all {
-        let (first, last, count): (Option<DateTime<Utc>>, Option<DateTime<Utc>>, i64) =
-            sqlx::query_as(
-                "select min(open_time), max(open_time), count(*) from candle where instrument_id = $1 and timeframe = $2",
-            )
-            .bind(s.instrument_id)
-            .bind(s.timeframe.as_str())
-            .fetch_one(pool)
-            .await?;
-        s.first = first.map(to_millis);
-        s.last = last.map(to_millis);
-        s.count = count;
+        let r = sqlx::query!(
+            r#"select min(open_time) as first, max(open_time) as last, count(*) as "count!"
+               from candle where instrument_id = $1 and timeframe = $2"#,
+            s.instrument_id,
+            s.timeframe.as_str(),
+        )
+        .fetch_one(pool)
+        .await?;
+        s.first = r.first.map(to_millis);
+        s.last = r.last.map(to_millis);
+        s.count = r.count;
     }
     let mut out = Vec::with_capacity(all.len());
     for s in all {
@@ -230,7 +230,8 @@ pub async fn gaps(
 ) -> sqlx::Result<(Vec<Gap>, i64, i64)> {
     let step = timeframe.millis();
     // Weekly candles are 7 days apart; every timeframe is a fixed number of milliseconds.
-    let rows = sqlx::query_as::<_, (DateTime<Utc>, DateTime<Utc>, i64, i64, i64)>(
+    // `prev is not null` filters the one null `lag`; the window totals of a non-empty set are never null.
+    let rows = sqlx::query!(
         r#"with steps as (
                select lag(open_time) over (order by open_time) as prev, open_time
                from candle where instrument_id = $1 and timeframe = $2),
@@ -239,24 +240,25 @@ pub async fn gaps(
                       (extract(epoch from open_time - prev) * 1000)::bigint / $3 - 1 as missing
                from steps
                where prev is not null and open_time - prev > make_interval(secs => $3 / 1000.0))
-           select prev, open_time, missing, count(*) over (), sum(missing) over ()::bigint
+           select prev as "prev!", open_time as "next!", missing as "missing!", count(*) over () as "total!",
+                  sum(missing) over ()::bigint as "missing_total!"
            from g order by prev limit $4"#,
+        instrument_id,
+        timeframe.as_str(),
+        step,
+        max_gaps.max(1),
     )
-    .bind(instrument_id)
-    .bind(timeframe.as_str())
-    .bind(step)
-    .bind(max_gaps.max(1))
     .fetch_all(pool)
     .await?;
-    let total = rows.first().map_or(0, |r| r.3);
-    let missing = rows.first().map_or(0, |r| r.4);
+    let total = rows.first().map_or(0, |r| r.total);
+    let missing = rows.first().map_or(0, |r| r.missing_total);
     let gaps = rows
         .into_iter()
         .take(usize::try_from(max_gaps).unwrap_or(0))
-        .map(|(prev, next, n, _, _)| Gap {
-            from: to_millis(prev) + step,
-            to: to_millis(next) - step,
-            missing: usize::try_from(n).unwrap_or(0),
+        .map(|r| Gap {
+            from: to_millis(r.prev) + step,
+            to: to_millis(r.next) - step,
+            missing: usize::try_from(r.missing).unwrap_or(0),
         })
         .collect();
     Ok((gaps, total, missing))

@@ -187,11 +187,11 @@ pub async fn fetch_and_store_chunk(
         store::add_progress(&mut tx, run_id, fetched.candles.len()).await?;
     }
     // The series' newest stored candle (this chunk's included) for the ETL-lag metric.
-    let newest: Option<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
+    let newest: Option<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar!(
         "select max(open_time) from candle where instrument_id = $1 and timeframe = $2",
+        instrument.instrument_id,
+        timeframe.as_str(),
     )
-    .bind(instrument.instrument_id)
-    .bind(timeframe.as_str())
     .fetch_one(&mut *tx)
     .await?;
     if let Some(t) = newest {
