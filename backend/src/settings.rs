@@ -17,6 +17,11 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 /// Which kind of deployment this process is part of.
+/// Default number of password hashes/verifications a process runs at once (4 × 19 MiB = 76 MiB).
+pub const DEFAULT_HASH_CONCURRENCY: usize = 4;
+/// Default longest wait for a password-hashing slot before the request is refused as busy.
+pub const DEFAULT_HASH_WAIT: Duration = Duration::from_secs(2);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AppEnv {
     Development,
@@ -763,13 +768,13 @@ impl Settings {
             Duration::from_secs(r.bounded("SESSION_ABSOLUTE_HOURS", 12u64, 1, 720) * 3600);
         let password_hash_concurrency = r.bounded(
             "PASSWORD_HASH_CONCURRENCY",
-            crate::auth::password::DEFAULT_CONCURRENCY,
+            DEFAULT_HASH_CONCURRENCY,
             1,
             256,
         );
         let password_hash_wait = Duration::from_millis(r.bounded(
             "PASSWORD_HASH_WAIT_MS",
-            u64::try_from(crate::auth::password::DEFAULT_WAIT.as_millis()).unwrap_or(2000),
+            u64::try_from(DEFAULT_HASH_WAIT.as_millis()).unwrap_or(2000),
             0,
             60_000,
         ));

@@ -1,10 +1,10 @@
 //! No import circles between the modules of `backend` and of `server` (see docs/architecture.md).
 //!
-//! Reads the sources, resolves every `crate::…` and `super::…` path (in `use` trees and inline) to the file
-//! module that defines the item (following `pub use` re-exports), and fails on any cycle in the resulting
-//! graph, printing it. A module and its own ancestors/descendants do not count as edges (a `mod.rs` that
-//! re-exports its children, children that use their parent's items): the graph is between sibling areas,
-//! e.g. `jobs::worker → backtest::job → jobs`, not within one.
+//! Reads the sources, resolves every `crate::…`, `super::…` and child-module path (in `use` trees and inline)
+//! to the file module that defines the item (following `pub use` re-exports), and fails on any cycle in the
+//! resulting graph that crosses areas, printing it. An area is a top-level module (`jobs`, `backtest`, …),
+//! and in `server` each `routes::<area>`; cycles inside one area (a `mod.rs` and its children) are allowed,
+//! a cycle through two areas (`jobs → backtest::trace → jobs`) is not.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -58,7 +58,11 @@ fn collect(dir: &Path, root: &Path, skip: &[&str], out: &mut BTreeMap<ModPath, S
         if matches!(segs.last().map(String::as_str), Some("mod" | "lib")) {
             segs.pop();
         }
-        let src = fs::read_to_string(&p).expect("read source");
+        let mut src = fs::read_to_string(&p).expect("read source");
+        // Unit tests are not dependencies (and their `super::` means the file's module, not its parent).
+        if let Some(i) = src.find("#[cfg(test)]\nmod ") {
+            src.truncate(i);
+        }
         out.insert(segs, strip_comments(&src));
     }
 }
@@ -148,7 +152,11 @@ fn parse_tree(s: &str) -> Vec<(Vec<String>, Option<String>)> {
 }
 
 /// Turns a path written in module `me` into an absolute one, or `None` for external crates and std.
-fn absolute(me: &[String], path: &[String], modules: &BTreeMap<ModPath, String>) -> Option<ModPath> {
+fn absolute(
+    me: &[String],
+    path: &[String],
+    modules: &BTreeMap<ModPath, String>,
+) -> Option<ModPath> {
     let mut base: ModPath = me.to_vec();
     let mut rest = path;
     match rest.first().map(String::as_str) {
@@ -183,11 +191,18 @@ impl Crate {
         collect(src, src, skip, &mut modules);
         let mut reexports = BTreeMap::new();
         for (me, text) in &modules {
-            for (at, _) in text.match_indices("pub use ").chain(text.match_indices("pub(crate) use ")) {
+            for (at, _) in text
+                .match_indices("pub use ")
+                .chain(text.match_indices("pub(crate) use "))
+            {
                 let start = at + text[at..].find("use ").expect("use") + 4;
                 for (path, alias) in parse_tree(&text[start..]) {
-                    let Some(abs) = absolute(me, &path, &modules) else { continue };
-                    let Some(name) = alias.or_else(|| path.last().cloned()) else { continue };
+                    let Some(abs) = absolute(me, &path, &modules) else {
+                        continue;
+                    };
+                    let Some(name) = alias.or_else(|| path.last().cloned()) else {
+                        continue;
+                    };
                     reexports.insert((me.clone(), name), abs);
                 }
             }
@@ -210,7 +225,10 @@ impl Crate {
                 m = next;
                 i += 1;
             }
-            match path.get(i).and_then(|name| self.reexports.get(&(m.clone(), name.clone()))) {
+            match path
+                .get(i)
+                .and_then(|name| self.reexports.get(&(m.clone(), name.clone())))
+            {
                 Some(target) if target != &path => {
                     let mut p = target.clone();
                     p.extend(path[i + 1..].iter().cloned());
@@ -225,7 +243,18 @@ impl Crate {
     fn graph(&self) -> BTreeMap<ModPath, BTreeSet<ModPath>> {
         let mut g: BTreeMap<ModPath, BTreeSet<ModPath>> = BTreeMap::new();
         for (me, text) in &self.modules {
-            for prefix in ["crate::", "super::"] {
+            if me.is_empty() {
+                // The crate root only declares modules and re-exports (followed by `resolve`).
+                continue;
+            }
+            let children: Vec<String> = self
+                .modules
+                .keys()
+                .filter(|k| k.len() == me.len() + 1 && k.starts_with(me))
+                .map(|k| format!("{}::", k[me.len()]))
+                .collect();
+            let prefixes = ["crate::".to_owned(), "super::".to_owned()];
+            for prefix in prefixes.iter().chain(&children) {
                 for (at, _) in text.match_indices(prefix) {
                     let ok_before = text[..at]
                         .chars()
@@ -235,10 +264,11 @@ impl Crate {
                         continue;
                     }
                     for (path, _) in parse_tree(&text[at..]) {
-                        let Some(abs) = absolute(me, &path, &self.modules) else { continue };
+                        let Some(abs) = absolute(me, &path, &self.modules) else {
+                            continue;
+                        };
                         let target = self.resolve(&abs);
-                        let related = target.starts_with(me) || me.starts_with(&target);
-                        if !related {
+                        if &target != me {
                             g.entry(me.clone()).or_default().insert(target);
                         }
                     }
@@ -249,8 +279,22 @@ impl Crate {
     }
 }
 
+/// The area a module belongs to: its top-level module, or `routes::<area>` for route modules.
+fn area(m: &ModPath) -> ModPath {
+    let depth = if m.first().is_some_and(|s| s == "routes") {
+        2
+    } else {
+        1
+    };
+    m.iter().take(depth).cloned().collect()
+}
+
 fn name(m: &ModPath) -> String {
-    if m.is_empty() { "crate".into() } else { m.join("::") }
+    if m.is_empty() {
+        "crate".into()
+    } else {
+        m.join("::")
+    }
 }
 
 /// Every elementary cycle found by a depth-first search (one per back edge).
@@ -285,12 +329,56 @@ fn cycles(g: &BTreeMap<ModPath, BTreeSet<ModPath>>) -> Vec<Vec<ModPath>> {
     out
 }
 
+/// Circles other work on this issue removes (each a group of areas a circle may run through). The test
+/// fails once a group no longer has a circle, so the entry is deleted with the circle.
+/// * `error ↔ backtest`: `backend::Error` names `backtest::Problem`, which is declared in `backtest`.
+/// * `routes::openapi` and the API route areas: `ErrorBody` lives in the OpenAPI module the API routes
+///   are listed in.
+const KNOWN: &[&[&str]] = &[
+    &["error", "backtest"],
+    &[
+        "routes::api",
+        "routes::openapi",
+        "routes::backtests_api",
+        "routes::strategies_api",
+        "routes::market",
+    ],
+];
+
 fn assert_acyclic(dir: &str, skip: &[&str]) {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(dir);
     let krate = Crate::load(&src, skip);
-    assert!(krate.modules.len() > 5, "no sources found under {}", src.display());
+    assert!(
+        krate.modules.len() > 5,
+        "no sources found under {}",
+        src.display()
+    );
     let g = krate.graph();
-    let found = cycles(&g);
+    let found: Vec<_> = cycles(&g)
+        .into_iter()
+        .filter(|c| c.iter().any(|m| area(m) != area(&c[0])))
+        .collect();
+    let known = |c: &Vec<ModPath>, group: &[&str]| {
+        c.iter().all(|m| group.contains(&name(&area(m)).as_str()))
+    };
+    let stale: Vec<_> = KNOWN
+        .iter()
+        .filter(|g| {
+            let here = g.iter().all(|a| {
+                let m: ModPath = a.split("::").map(str::to_owned).collect();
+                krate.modules.contains_key(&m)
+            });
+            here && !found.iter().any(|c| known(c, g))
+        })
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "these known circles are gone, delete them from KNOWN: {stale:?}"
+    );
+    let found: Vec<_> = found
+        .into_iter()
+        .filter(|c| !KNOWN.iter().any(|g| known(c, g)))
+        .collect();
     let shown: Vec<String> = found
         .iter()
         .map(|c| c.iter().map(name).collect::<Vec<_>>().join(" → "))
@@ -316,8 +404,14 @@ fn server_modules_import_each_other_without_circles() {
 #[test]
 fn the_checker_sees_a_circle() {
     let g: BTreeMap<ModPath, BTreeSet<ModPath>> = [
-        (vec!["jobs".into()], [vec!["backtest".into(), "runs".into()]].into()),
-        (vec!["backtest".into(), "runs".into()], [vec!["jobs".into()]].into()),
+        (
+            vec!["jobs".into()],
+            [vec!["backtest".into(), "runs".into()]].into(),
+        ),
+        (
+            vec!["backtest".into(), "runs".into()],
+            [vec!["jobs".into()]].into(),
+        ),
     ]
     .into();
     assert_eq!(cycles(&g).len(), 1);
@@ -325,6 +419,11 @@ fn the_checker_sees_a_circle() {
     let flat: Vec<String> = paths.iter().map(|(p, _)| p.join("::")).collect();
     assert_eq!(
         flat,
-        ["crate::auth::AuthKeys", "crate::jobs::JobQueue", "crate::jobs::store", "crate::Ctx"]
+        [
+            "crate::auth::AuthKeys",
+            "crate::jobs::JobQueue",
+            "crate::jobs::store",
+            "crate::Ctx"
+        ]
     );
 }

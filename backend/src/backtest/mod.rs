@@ -3,10 +3,11 @@
 //! acting user's id and only ever reads or writes that user's rows: another user's strategy or run is
 //! [`Error::NotFound`], exactly like one that does not exist.
 //!
-//! The work itself runs in the `backtest` job ([`crate::jobs::backtest`]).
+//! The work itself runs in the `backtest` job ([`job`]).
 
 pub mod budget;
 pub mod export;
+pub mod job;
 pub mod report;
 pub mod runs;
 pub mod strategies;

@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
+use super::job;
 use super::{Error, compile};
 use crate::Ctx;
-use crate::jobs::backtest as job;
 use crate::market::{iso, parse_time, store, to_datetime};
 
 /// Most instruments one form submission may start runs for.
@@ -535,7 +535,7 @@ const RUN_SQL: &str = r#"
 fn run_sql() -> String {
     RUN_SQL.replace(
         "$99",
-        &format!("'{}'", crate::jobs::FAILED_FOR_TRADER.replace('\'', "''")),
+        &format!("'{}'", job::FAILED_FOR_TRADER.replace('\'', "''")),
     )
 }
 
