@@ -1,6 +1,6 @@
 //! Background jobs: Postgres holds each job's truth, apalis on Redis delivers job ids to workers.
 //!
-//! Why both (RELIABILITY.md §1.4): apalis-redis delivers at least once and loses queued work when Redis
+//! Why both: apalis-redis delivers at least once and loses queued work when Redis
 //! restarts without persistence. So a job is first a row in `job` (see [`store`]); Redis carries only its id.
 //! Workers claim the row with a lease, and a handler commits its effect together with marking the row done,
 //! so a job that is delivered twice, or re-run after its worker was killed, takes effect exactly once. Rows that

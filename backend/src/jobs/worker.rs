@@ -5,7 +5,7 @@
 //! Retries never use apalis' own schedule: a failed attempt acknowledges the delivery and records the next
 //! `run_at` (the kind's exponential back-off with jitter) in Postgres; the reconciler pushes the job when due.
 //!
-//! Rules from RELIABILITY.md §1.4, all applied here:
+//! The rules (see docs/architecture.md, "Jobs"), all applied here:
 //! * every apalis worker has a unique name (`{role}-{host}-{pid}-{random}`), new on every restart;
 //! * heartbeat and orphan timeouts come from settings, never from apalis defaults;
 //! * `worker.run()` returns `Err` when Redis drops, so each worker runs in a loop that rebuilds the connection
