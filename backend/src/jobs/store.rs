@@ -1,4 +1,4 @@
-//! The `job` table: Postgres is the source of truth for every background job (see docs/architecture.md, "Jobs").
+//! The `job` table: Postgres is the source of truth for every background job (RELIABILITY.md §1.4).
 //!
 //! Life of a job: `queued` → (claimed with a lease) `running` → `done` | `failed` | `cancelled`. A worker claims a
 //! row only if it is queued, or running with an expired lease (its worker died). The handler commits its
