@@ -1,6 +1,6 @@
-//! Command-line research tools that need no server: `vortex run-strategy` and `vortex indicator`.
-//! Both read candles from CSV files (the shared format) with `--csv`; `run-strategy` can also read them from
-//! the database. Bad input ends with a clear message and exit status 2, never a panic.
+//! `vortex run-strategy`: backtest a strategy on candles from CSV files (`--csv`, no server needed) or from
+//! the database (`--assets`), and print the result. `vortex indicator` shares the CSV loading.
+//! Bad input ends with a clear message and exit status 2, never a panic.
 
 use std::{path::PathBuf, time::Instant};
 
@@ -69,16 +69,6 @@ pub struct RunStrategyArgs {
     pub format: Format,
 }
 
-#[derive(Debug, Args)]
-pub struct IndicatorArgs {
-    /// Candle file.
-    #[arg(long)]
-    pub csv: PathBuf,
-    /// Indicator expressions, e.g. 'rsi(close, 14)' 'macd(close, 12, 26, 9)'.
-    #[arg(required = true)]
-    pub expressions: Vec<String>,
-}
-
 /// A user-facing error (exit status 2).
 #[derive(Debug)]
 pub struct InputError(pub String);
@@ -91,7 +81,7 @@ impl std::fmt::Display for InputError {
 
 impl std::error::Error for InputError {}
 
-fn bad(msg: impl Into<String>) -> anyhow::Error {
+pub(super) fn bad(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(InputError(msg.into()))
 }
 
@@ -477,44 +467,5 @@ pub fn print_runs(runs: &[Run], format: Format) -> anyhow::Result<()> {
             }
         }
     }
-    Ok(())
-}
-
-/// `vortex indicator --csv FILE EXPR…`: prints `timestamp,<columns>` CSV (empty cells during warm-up).
-pub fn indicator(args: &IndicatorArgs) -> anyhow::Result<()> {
-    let candles = load_csv(&args.csv, None, None, None)?;
-    let mut columns: Vec<(String, Vec<f64>)> = Vec::new();
-    for expr in &args.expressions {
-        let cols = engine::strategy::eval_series(expr, &candles).map_err(|diags| {
-            let text: Vec<String> = diags.iter().map(|d| d.render(expr)).collect();
-            bad(format!("`{expr}`:\n{}", text.join("\n")))
-        })?;
-        columns.extend(cols);
-    }
-    use std::io::Write;
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let header: Vec<String> = columns
-        .iter()
-        .map(|(n, _)| format!("\"{}\"", n.replace('"', "\"\"")))
-        .collect();
-    writeln!(out, "timestamp,{}", header.join(","))?;
-    for (i, t) in candles.time.iter().enumerate() {
-        let ts = chrono::DateTime::from_timestamp_millis(*t).map_or_else(
-            || t.to_string(),
-            |d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        );
-        write!(out, "{ts}")?;
-        for (_, col) in &columns {
-            let v = col[i];
-            if v.is_finite() {
-                write!(out, ",{v}")?;
-            } else {
-                write!(out, ",")?;
-            }
-        }
-        writeln!(out)?;
-    }
-    out.flush()?;
     Ok(())
 }

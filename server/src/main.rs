@@ -1,0 +1,5 @@
+//! `vortex`: one binary for every process type (see `server::commands` for the subcommands).
+
+fn main() -> std::process::ExitCode {
+    server::commands::main()
+}
