@@ -6,13 +6,15 @@ use backend::Ctx;
 use clap::Subcommand;
 use uuid::Uuid;
 
+use super::values::JobStatusArg;
+
 #[derive(Debug, Subcommand)]
 pub enum JobsCommand {
     /// List recent jobs.
     List {
         /// Only jobs with this status (queued, running, done, failed, cancelled).
-        #[arg(long)]
-        status: Option<String>,
+        #[arg(long, value_enum, ignore_case = true)]
+        status: Option<JobStatusArg>,
         #[arg(long, default_value_t = 50)]
         limit: i64,
     },
@@ -32,7 +34,13 @@ pub async fn run(ctx: Ctx, command: JobsCommand) -> anyhow::Result<ExitCode> {
     use backend::jobs::store;
     match command {
         JobsCommand::List { status, limit } => {
-            for j in store::list(&ctx.db, status.as_deref(), limit.clamp(1, 1000)).await? {
+            for j in store::list(
+                &ctx.db,
+                status.map(JobStatusArg::as_str),
+                limit.clamp(1, 1000),
+            )
+            .await?
+            {
                 // A queued job that already failed waits for its retry: say when.
                 let next = if j.status == "queued" && j.attempts > 0 {
                     format!("  next try {}", j.run_at.to_rfc3339())

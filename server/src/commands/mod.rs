@@ -24,6 +24,7 @@ pub mod mock_exchange;
 pub mod run_etl;
 pub mod run_strategy;
 pub mod serve;
+pub mod values;
 pub mod worker;
 
 use std::{process::ExitCode, time::Duration};

@@ -29,6 +29,8 @@ use backend::{
 };
 use clap::Args;
 
+use super::values::{ModeArg, TimeframeArg};
+
 /// Where candles come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
@@ -66,10 +68,6 @@ fn parse_assets(s: &str) -> Result<AssetList, String> {
     Ok(AssetList(list))
 }
 
-fn parse_timeframe(s: &str) -> Result<Timeframe, String> {
-    Timeframe::parse(s).map_err(|e| e.to_string())
-}
-
 /// `vortex run-etl`.
 #[derive(Debug, Args)]
 pub struct RunEtlArgs {
@@ -80,11 +78,11 @@ pub struct RunEtlArgs {
     #[arg(long, value_parser = Asset::parse)]
     quote: Option<Asset>,
     /// daily: from the newest stored candle up to now; backfill: the --from/--to range (default: 30 days).
-    #[arg(long, default_value = "daily", value_parser = clap::builder::PossibleValuesParser::new(["daily", "backfill"]))]
-    mode: String,
+    #[arg(long, value_enum, ignore_case = true, default_value_t = ModeArg::Daily)]
+    mode: ModeArg,
     /// Candle timeframe: 1m 5m 15m 30m 1h 4h 1d 1w (default 1h; a CSV's own when importing).
-    #[arg(long, value_parser = parse_timeframe)]
-    timeframe: Option<Timeframe>,
+    #[arg(long, value_enum, ignore_case = true)]
+    timeframe: Option<TimeframeArg>,
     /// Start (inclusive): 2024-01-01, ISO 8601 or epoch ms.
     #[arg(long, value_parser = parse_time)]
     from: Option<i64>,
@@ -113,7 +111,7 @@ pub struct RunEtlArgs {
 /// # Errors
 /// Unexpected failures (database unreachable); per-series failures are reported and give exit status 1.
 pub async fn run_etl(ctx: Ctx, args: RunEtlArgs) -> anyhow::Result<ExitCode> {
-    let mode: Mode = args.mode.parse().map_err(anyhow::Error::msg)?;
+    let mode = Mode::from(args.mode);
     if let (Some(f), Some(t)) = (args.from, args.to)
         && f >= t
     {
@@ -171,7 +169,7 @@ async fn fetch_from_exchange(
         .quote
         .clone()
         .unwrap_or_else(|| Asset::parse("USDT").expect("static"));
-    let timeframe = args.timeframe.unwrap_or(Timeframe::H1);
+    let timeframe = args.timeframe.map_or(Timeframe::H1, Timeframe::from);
     let client = BinanceClient::new(&ctx.settings.market)?;
     let now = match client.server_time().await {
         Ok(t) => t,
@@ -292,7 +290,9 @@ fn csv_targets(
                 .as_ref()
                 .is_none_or(|a| a.0.contains(&name.pair.base))
                 && args.quote.as_ref().is_none_or(|q| q == &name.pair.quote)
-                && args.timeframe.is_none_or(|tf| tf == name.timeframe)
+                && args
+                    .timeframe
+                    .is_none_or(|tf| Timeframe::from(tf) == name.timeframe)
         };
         let out: Vec<_> = files
             .into_iter()
@@ -332,7 +332,10 @@ fn csv_targets(
             return Err("give --quote for a CSV file not named BASE-QUOTE-TF.csv".into());
         }
     };
-    let tf = args.timeframe.or(named.map(|n| n.timeframe));
+    let tf = args
+        .timeframe
+        .map(Timeframe::from)
+        .or(named.map(|n| n.timeframe));
     Ok(vec![(path.to_owned(), Pair::new(base, quote), tf)])
 }
 

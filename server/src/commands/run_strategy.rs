@@ -11,6 +11,8 @@ use engine::{
 };
 use serde_json::json;
 
+use super::values::{FillArg, TimeframeArg};
+
 /// Output format of `run-strategy`.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Format {
@@ -42,8 +44,8 @@ pub struct RunStrategyArgs {
     #[arg(long)]
     pub quote: Option<String>,
     /// Timeframe to run on (candles are resampled up from the stored/CSV timeframe).
-    #[arg(long)]
-    pub timeframe: Option<String>,
+    #[arg(long, value_enum, ignore_case = true)]
+    pub timeframe: Option<TimeframeArg>,
     /// First candle to use (ISO date or date-time, UTC).
     #[arg(long)]
     pub from: Option<String>,
@@ -60,8 +62,8 @@ pub struct RunStrategyArgs {
     #[arg(long, default_value_t = 0.0)]
     pub slippage_bps: f64,
     /// Fill model: next-open (default: signal on bar t's close, fill at t+1's open) or close (same bar).
-    #[arg(long, default_value = "next-open")]
-    pub fill: String,
+    #[arg(long, value_enum, ignore_case = true, default_value_t = FillArg::NextOpen)]
+    pub fill: FillArg,
     /// Initial cash in the quote currency.
     #[arg(long, default_value_t = 10_000.0)]
     pub cash: f64,
@@ -200,8 +202,7 @@ pub fn compile(
 
 /// The backtest configuration from the flags.
 pub fn config(args: &RunStrategyArgs) -> anyhow::Result<BacktestConfig> {
-    let fill = Fill::parse(&args.fill)
-        .ok_or_else(|| bad(format!("--fill `{}`: use next-open or close", args.fill)))?;
+    let fill = Fill::from(args.fill);
     if !(0.0..0.1).contains(&args.fee) {
         return Err(bad(
             "--fee must be a fraction between 0 and 0.1 (0.001 = 0.1 %)",
@@ -253,12 +254,7 @@ pub fn run_one(
 
 /// `--timeframe`, `--from` and `--to` (a bare `--to` date includes that whole day).
 fn window(args: &RunStrategyArgs) -> anyhow::Result<(Option<Timeframe>, Option<i64>, Option<i64>)> {
-    let tf = args
-        .timeframe
-        .as_deref()
-        .map(Timeframe::parse)
-        .transpose()
-        .map_err(|e| bad(format!("--timeframe: {e}")))?;
+    let tf = args.timeframe.map(Timeframe::from);
     let from = args
         .from
         .as_deref()
