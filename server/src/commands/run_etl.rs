@@ -29,7 +29,7 @@ use backend::{
 };
 use clap::Args;
 
-use super::values::{ModeArg, TimeframeArg};
+use super::values::{self, ModeArg};
 
 /// Where candles come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,8 +81,8 @@ pub struct RunEtlArgs {
     #[arg(long, value_enum, ignore_case = true, default_value_t = ModeArg::Daily)]
     mode: ModeArg,
     /// Candle timeframe: 1m 5m 15m 30m 1h 4h 1d 1w (default 1h; a CSV's own when importing).
-    #[arg(long, value_enum, ignore_case = true)]
-    timeframe: Option<TimeframeArg>,
+    #[arg(long, value_parser = values::timeframe)]
+    timeframe: Option<Timeframe>,
     /// Start (inclusive): 2024-01-01, ISO 8601 or epoch ms.
     #[arg(long, value_parser = parse_time)]
     from: Option<i64>,
@@ -169,7 +169,7 @@ async fn fetch_from_exchange(
         .quote
         .clone()
         .unwrap_or_else(|| Asset::parse("USDT").expect("static"));
-    let timeframe = args.timeframe.map_or(Timeframe::H1, Timeframe::from);
+    let timeframe = args.timeframe.unwrap_or(Timeframe::H1);
     let client = BinanceClient::new(&ctx.settings.market)?;
     let now = match client.server_time().await {
         Ok(t) => t,
@@ -290,9 +290,7 @@ fn csv_targets(
                 .as_ref()
                 .is_none_or(|a| a.0.contains(&name.pair.base))
                 && args.quote.as_ref().is_none_or(|q| q == &name.pair.quote)
-                && args
-                    .timeframe
-                    .is_none_or(|tf| Timeframe::from(tf) == name.timeframe)
+                && args.timeframe.is_none_or(|tf| tf == name.timeframe)
         };
         let out: Vec<_> = files
             .into_iter()
@@ -332,10 +330,7 @@ fn csv_targets(
             return Err("give --quote for a CSV file not named BASE-QUOTE-TF.csv".into());
         }
     };
-    let tf = args
-        .timeframe
-        .map(Timeframe::from)
-        .or(named.map(|n| n.timeframe));
+    let tf = args.timeframe.or(named.map(|n| n.timeframe));
     Ok(vec![(path.to_owned(), Pair::new(base, quote), tf)])
 }
 

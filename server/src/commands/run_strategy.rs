@@ -11,7 +11,7 @@ use engine::{
 };
 use serde_json::json;
 
-use super::values::{FillArg, TimeframeArg};
+use super::values::{self, FillArg};
 
 /// Output format of `run-strategy`.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -43,9 +43,9 @@ pub struct RunStrategyArgs {
     /// Quote asset for `--assets` (default: the only stored pair of the asset, else USDT).
     #[arg(long)]
     pub quote: Option<String>,
-    /// Timeframe to run on (candles are resampled up from the stored/CSV timeframe).
-    #[arg(long, value_enum, ignore_case = true)]
-    pub timeframe: Option<TimeframeArg>,
+    /// Timeframe to run on: 1m 5m 15m 30m 1h 4h 1d 1w (candles are resampled up from the stored/CSV timeframe).
+    #[arg(long, value_parser = values::timeframe)]
+    pub timeframe: Option<Timeframe>,
     /// First candle to use (ISO date or date-time, UTC).
     #[arg(long)]
     pub from: Option<String>,
@@ -254,7 +254,7 @@ pub fn run_one(
 
 /// `--timeframe`, `--from` and `--to` (a bare `--to` date includes that whole day).
 fn window(args: &RunStrategyArgs) -> anyhow::Result<(Option<Timeframe>, Option<i64>, Option<i64>)> {
-    let tf = args.timeframe.map(Timeframe::from);
+    let tf = args.timeframe;
     let from = args
         .from
         .as_deref()

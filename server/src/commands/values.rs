@@ -26,40 +26,14 @@ impl From<FillArg> for Fill {
     }
 }
 
-/// `--timeframe`: a candle timeframe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum TimeframeArg {
-    #[value(name = "1m")]
-    M1,
-    #[value(name = "5m")]
-    M5,
-    #[value(name = "15m")]
-    M15,
-    #[value(name = "30m")]
-    M30,
-    #[value(name = "1h")]
-    H1,
-    #[value(name = "4h")]
-    H4,
-    #[value(name = "1d")]
-    D1,
-    #[value(name = "1w")]
-    W1,
-}
-
-impl From<TimeframeArg> for Timeframe {
-    fn from(t: TimeframeArg) -> Self {
-        match t {
-            TimeframeArg::M1 => Timeframe::M1,
-            TimeframeArg::M5 => Timeframe::M5,
-            TimeframeArg::M15 => Timeframe::M15,
-            TimeframeArg::M30 => Timeframe::M30,
-            TimeframeArg::H1 => Timeframe::H1,
-            TimeframeArg::H4 => Timeframe::H4,
-            TimeframeArg::D1 => Timeframe::D1,
-            TimeframeArg::W1 => Timeframe::W1,
-        }
-    }
+/// `--timeframe`: a candle timeframe (1m 5m 15m 30m 1h 4h 1d 1w, any case), typed at parse time. Not a
+/// `ValueEnum`: the engine's own message (`unknown timeframe `2h` (expected one of …)`) is kept, inside
+/// clap's error for the flag.
+///
+/// # Errors
+/// The engine's message for an unknown timeframe.
+pub fn timeframe(s: &str) -> Result<Timeframe, String> {
+    Timeframe::parse(s).map_err(|e| e.to_string())
 }
 
 /// `run-etl --mode`.
@@ -112,12 +86,13 @@ mod tests {
     #[test]
     fn every_timeframe_is_accepted_under_its_canonical_label() {
         for tf in Timeframe::ALL {
-            let arg = TimeframeArg::from_str(tf.as_str(), true).unwrap();
-            assert_eq!(Timeframe::from(arg), tf);
+            assert_eq!(timeframe(tf.as_str()), Ok(tf));
         }
-        assert_eq!(
-            Timeframe::from(TimeframeArg::from_str("1H", true).unwrap()),
-            Timeframe::H1
+        assert_eq!(timeframe("1H"), Ok(Timeframe::H1));
+        assert!(
+            timeframe("2h")
+                .unwrap_err()
+                .contains("unknown timeframe `2h`")
         );
     }
 
