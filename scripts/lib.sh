@@ -25,6 +25,48 @@ ensure_wasm_bindgen() {
   fi
 }
 
+# The sqlx version in Cargo.lock; sqlx-cli (`cargo sqlx prepare`) must be the same release.
+sqlx_version() {
+  awk '/^name = "sqlx"$/{getline; gsub(/"/,"",$3); print $3}' "$ROOT/Cargo.lock"
+}
+
+# Installs sqlx-cli of the Cargo.lock's sqlx version (Postgres only, into $VORTEX_TOOLS) unless it is there.
+ensure_sqlx_cli() {
+  local want; want="$(sqlx_version)"
+  if ! sqlx --version 2>/dev/null | grep -qx "sqlx-cli $want"; then
+    log "installing sqlx-cli $want into $VORTEX_TOOLS (one-time, ~5 min)"
+    cargo install sqlx-cli --version "$want" --no-default-features --features postgres,rustls --locked \
+      --root "$VORTEX_TOOLS"
+  fi
+}
+
+# Checks that the offline query data in .sqlx/ is complete and current: migrates a fresh database from
+# migrations/, re-derives every `query!`'s data from it and compares with .sqlx/ (docs/sql.md).
+# With `write`, rewrites .sqlx/ instead of comparing (after adding or changing a query or a migration).
+sqlx_prepare() {
+  local db="vortex_sqlx_prepare" check=(--check) out
+  [ "${1:-}" = write ] && check=()
+  ensure_sqlx_cli
+  local url="postgres://${PGUSER:-postgres}${PGPASSWORD:+:$PGPASSWORD}@127.0.0.1:5432/$db"
+  psql_admin -c "drop database if exists \"$db\" with (force)" -c "create database \"$db\""
+  out="$(mktemp)"
+  local rc=0 stamps; stamps="$(mktemp)"
+  # sqlx-cli touches the crates' entry files so that the macros run again; their times are put back afterwards
+  # so the builds after the check (clippy, tests) do not recompile crates that did not change.
+  (cd "$ROOT" && find backend app server -name '*.rs' -printf '%T@ %p\n') > "$stamps"
+  {
+    DATABASE_URL="$url" sqlx migrate run --source "$ROOT/migrations" >/dev/null \
+      && (cd "$ROOT" && DATABASE_URL="$url" SQLX_OFFLINE=false \
+            cargo sqlx prepare --workspace "${check[@]}" -- --all-targets --features app/ssr)
+  } 2>&1 | tee "$out" || rc=1
+  while read -r t p; do touch -m -d "@$t" "$ROOT/$p"; done < "$stamps"
+  psql_admin -c "drop database \"$db\""
+  # sqlx-cli only warns about files no query uses any more; a stale .sqlx/ fails the check all the same.
+  if [ ${#check[@]} -gt 0 ] && grep -q "unused queries found" "$out"; then rc=1; fi
+  rm -f "$out" "$stamps"
+  [ "$rc" = 0 ] || die ".sqlx/ is not current: run bash scripts/sqlx-prepare.sh and commit .sqlx/ (docs/sql.md)"
+}
+
 ensure_wasm_target() {
   rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown \
     || rustup target add wasm32-unknown-unknown

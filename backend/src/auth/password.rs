@@ -205,9 +205,9 @@ pub fn verify_blocking(password: &str, phc: &str) -> bool {
 /// Memory one hash or verification allocates (m = 19 MiB).
 pub const MIB_PER_HASH: usize = 19;
 /// Default number of hashes/verifications a process runs at once (4 × 19 MiB = 76 MiB).
-pub const DEFAULT_CONCURRENCY: usize = 4;
+pub const DEFAULT_CONCURRENCY: usize = crate::settings::DEFAULT_HASH_CONCURRENCY;
 /// Default longest wait for a slot before the request is refused as busy.
-pub const DEFAULT_WAIT: Duration = Duration::from_secs(2);
+pub const DEFAULT_WAIT: Duration = crate::settings::DEFAULT_HASH_WAIT;
 
 /// The process-wide limit on concurrent argon2 work.
 struct Limiter {

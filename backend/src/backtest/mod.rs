@@ -4,11 +4,12 @@
 //! [`Error::NotFound`], exactly like one that does not exist.
 //!
 //! Surfaces call the [`actions`] (they take the [`crate::Actor`] and enforce permission, limits, state rules and
-//! audit); the modules below them are the data layer. The work itself runs in the `backtest` job ([`crate::jobs::backtest`]).
+//! audit); the modules below them are the data layer. The work itself runs in the `backtest` job ([`job`]).
 
 pub mod actions;
 pub mod budget;
 pub mod export;
+pub mod job;
 pub mod range;
 pub mod report;
 pub mod runs;

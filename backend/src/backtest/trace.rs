@@ -147,7 +147,7 @@ pub async fn trace(ctx: &Ctx, user: Uuid, id: Uuid, time: i64, span: i64) -> Res
     }
     let key = format!("trace:{id}:{time}:{span}");
     let mut nj = ctx.jobs.new_job(
-        crate::jobs::backtest::QUEUE,
+        super::job::QUEUE,
         KIND,
         serde_json::to_value(Payload {
             backtest_run_id: id,

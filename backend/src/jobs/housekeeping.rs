@@ -11,10 +11,19 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{DEFAULT_QUEUE, JobCtx, JobError, JobMessage, QUEUES};
+use super::{DEFAULT_QUEUE, JobCtx, JobError, JobKind, JobMessage, QUEUES, Schedule};
 use crate::Ctx;
 
 pub const KIND: &str = "housekeeping";
+
+/// Scheduled every `HOUSEKEEPING_INTERVAL_SECS` by the workers that serve the `default` queue.
+pub const JOB: JobKind = JobKind {
+    schedule: Some(Schedule {
+        every: |s| s.jobs.housekeeping_interval,
+        enqueue: |ctx| Box::pin(enqueue(ctx, None, true)),
+    }),
+    ..JobKind::new(KIND, DEFAULT_QUEUE, |job| Box::pin(run(job)))
+};
 
 /// Payload: how old a finished job must be to be pruned (default: `JOB_RETENTION_DAYS`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -54,15 +63,10 @@ pub(crate) async fn run(job: &JobCtx) -> Result<(), JobError> {
     let pruned_other = prune_retained(&job.ctx).await?;
 
     let mut tx = job.ctx.db.begin().await?;
-    // Runs whose job failed (or vanished) before they were marked: failed, before their job rows are pruned.
-    sqlx::query!(
-        r#"update backtest_run r set status = 'failed', error = $1, finished_at = now()
-           where r.status in ('queued', 'running')
-             and not exists (select 1 from job j where j.job_id = r.job_id and j.status in ('queued', 'running', 'done'))"#,
-        super::FAILED_FOR_TRADER,
-    )
-    .execute(&mut *tx)
-    .await?;
+    // Rows whose job failed (or vanished) before they were marked: each kind's sweep, before the job rows go.
+    for sweep in super::registry::KINDS.iter().filter_map(|k| k.sweep) {
+        sweep(&mut tx).await?;
+    }
     let pruned = sqlx::query!(
         r#"delete from job
            where status in ('done', 'failed', 'cancelled')

@@ -1,31 +1,39 @@
 //! Background jobs: Postgres holds each job's truth, apalis on Redis delivers job ids to workers.
 //!
-//! Why both (RELIABILITY.md §1.4): apalis-redis delivers at least once and loses queued work when Redis
+//! Why both: apalis-redis delivers at least once and loses queued work when Redis
 //! restarts without persistence. So a job is first a row in `job` (see [`store`]); Redis carries only its id.
 //! Workers claim the row with a lease, and a handler commits its effect together with marking the row done,
 //! so a job that is delivered twice, or re-run after its worker was killed, takes effect exactly once. Rows that
 //! Redis lost are re-enqueued at worker start and periodically ([`worker`]).
 //!
-//! Adding a job: a module with `pub const KIND`, a payload type and `async fn run(job: &JobCtx) -> Result<(),
-//! JobError>`, plus one arm in [`dispatch`].
+//! This module is plumbing and knows no feature: each feature owns its job (`backtest::job`,
+//! `mail::delivery`, `market::job_chunk`, `market::job_update`) and describes it with a [`JobKind`] (how to
+//! run it, and hooks for what the plumbing cannot know: the rows that wait on a job that gave up, orphans to
+//! sweep, a schedule). [`registry`] is the one place every kind is listed; only the worker and housekeeping
+//! read it. See docs/architecture.md, "Jobs".
+//!
+//! Adding a job: in the feature, `pub const KIND`, a payload type, `async fn run(job: &JobCtx) -> Result<(),
+//! JobError>` and a `pub const JOB: JobKind`; then one line in [`registry::KINDS`].
 
-pub mod backtest;
 pub mod housekeeping;
-pub mod market_chunk;
-pub mod market_update;
 pub mod queue;
-pub mod send_email;
+pub mod registry;
 pub mod store;
 pub mod worker;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::{
+    sync::atomic::{AtomicBool, Ordering},
+    time::Duration,
+};
 
-use sqlx::{Postgres, Transaction};
+use futures::future::BoxFuture;
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use uuid::Uuid;
 
 pub use queue::{JobMessage, JobQueue};
 pub use store::{ClaimedJob, NewJob};
 
-use crate::Ctx;
+use crate::{Ctx, settings::Settings};
 
 /// The queue for short operational jobs (housekeeping).
 pub const DEFAULT_QUEUE: &str = "default";
@@ -36,8 +44,62 @@ pub const MAIL_QUEUE: &str = "mail";
 /// The queue for market-data ETL (network-bound chunks, kept apart from short operational jobs).
 pub const MARKET_QUEUE: &str = "market";
 
+/// The queue for backtests, so a burst of long runs never delays mail or housekeeping.
+pub const BACKTEST_QUEUE: &str = "backtest";
+
 /// Every queue; a worker process serves all of them unless `vortex worker --queues` names some.
-pub const QUEUES: &[&str] = &[DEFAULT_QUEUE, MAIL_QUEUE, MARKET_QUEUE, backtest::QUEUE];
+pub const QUEUES: &[&str] = &[DEFAULT_QUEUE, MAIL_QUEUE, MARKET_QUEUE, BACKTEST_QUEUE];
+
+/// Runs one attempt of a job.
+pub type RunFn = for<'a> fn(&'a JobCtx) -> BoxFuture<'a, Result<(), JobError>>;
+
+/// Called once a job of this kind gave up (attempts spent, or a permanent error), with its id: marks what
+/// waits on the job failed so it does not stay `queued`/`running` forever. Errors are the hook's to log;
+/// the `sweep` hook (run by housekeeping) is the backstop.
+pub type GaveUpFn = for<'a> fn(&'a PgPool, Uuid) -> BoxFuture<'a, ()>;
+
+/// Run by housekeeping inside its transaction, before old job rows are pruned: marks rows whose job failed
+/// or vanished without the `on_gave_up` hook having run. Returns how many rows it changed.
+pub type SweepFn = for<'a> fn(&'a mut PgConnection) -> BoxFuture<'a, sqlx::Result<u64>>;
+
+/// Enqueues a scheduled run (deduplicated: at most one pending). `Ok(None)` when one is already pending.
+pub type EnqueueFn = for<'a> fn(&'a Ctx) -> BoxFuture<'a, sqlx::Result<Option<Uuid>>>;
+
+/// A job that a worker serving its queue enqueues periodically.
+#[derive(Clone, Copy)]
+pub struct Schedule {
+    /// How often (zero: never), read from settings.
+    pub every: fn(&Settings) -> Duration,
+    pub enqueue: EnqueueFn,
+}
+
+/// One kind of job: what the plumbing needs to run it and to clean up after it. Each feature declares its
+/// own; [`registry::KINDS`] lists them all.
+#[derive(Clone, Copy)]
+pub struct JobKind {
+    /// The `job.kind` column.
+    pub kind: &'static str,
+    /// The queue its jobs are pushed to (one of [`QUEUES`]).
+    pub queue: &'static str,
+    pub run: RunFn,
+    pub on_gave_up: Option<GaveUpFn>,
+    pub sweep: Option<SweepFn>,
+    pub schedule: Option<Schedule>,
+}
+
+impl JobKind {
+    /// A kind with no hooks and no schedule.
+    pub const fn new(kind: &'static str, queue: &'static str, run: RunFn) -> Self {
+        Self {
+            kind,
+            queue,
+            run,
+            on_gave_up: None,
+            sweep: None,
+            schedule: None,
+        }
+    }
+}
 
 /// How a job attempt failed.
 #[derive(Debug, thiserror::Error)]
@@ -104,39 +166,5 @@ impl JobCtx {
     pub fn payload<T: serde::de::DeserializeOwned>(&self) -> Result<T, JobError> {
         serde_json::from_value(self.job.payload.clone())
             .map_err(|e| JobError::Permanent(format!("invalid payload for {}: {e}", self.job.kind)))
-    }
-}
-
-/// What a trader sees when a job behind their row ran out of attempts (the cause is in the logs and on the
-/// job row for operators, never shown to traders).
-pub const FAILED_FOR_TRADER: &str = "the worker could not finish this run: an infrastructure error repeated on every \
-     attempt (it has been logged). Run it again; if it keeps failing, tell your operator.";
-
-/// Marks the rows that wait on a job failed once the job itself is `failed` (attempts spent), so they do not
-/// stay `queued`/`running` forever. Today: backtest runs. Errors are logged; housekeeping repeats the sweep.
-pub async fn fail_dependents(db: &sqlx::PgPool, job_id: uuid::Uuid) {
-    let r = sqlx::query(
-        r#"update backtest_run set status = 'failed', error = $2, finished_at = now()
-           where job_id = $1 and status in ('queued', 'running')"#,
-    )
-    .bind(job_id)
-    .bind(FAILED_FOR_TRADER)
-    .execute(db)
-    .await;
-    if let Err(e) = r {
-        tracing::warn!(error = %e, %job_id, "could not mark the job's dependents failed; housekeeping will");
-    }
-}
-
-/// Runs the handler for the job's kind.
-pub(crate) async fn dispatch(job: &JobCtx) -> Result<(), JobError> {
-    match job.job.kind.as_str() {
-        housekeeping::KIND => housekeeping::run(job).await,
-        send_email::KIND => send_email::run(job).await,
-        market_chunk::KIND => market_chunk::run(job).await,
-        market_update::KIND => market_update::run(job).await,
-        backtest::KIND => backtest::run(job).await,
-        crate::backtest::trace::KIND => crate::backtest::trace::run_job(job).await,
-        other => Err(JobError::Permanent(format!("unknown job kind `{other}`"))),
     }
 }

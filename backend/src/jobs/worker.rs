@@ -5,7 +5,7 @@
 //! Retries never use apalis' own schedule: a failed attempt acknowledges the delivery and records the next
 //! `run_at` (the kind's exponential back-off with jitter) in Postgres; the reconciler pushes the job when due.
 //!
-//! Rules for running jobs on apalis and Redis, all applied here:
+//! The rules (see docs/architecture.md, "Jobs"), all applied here:
 //! * every apalis worker has a unique name (`{role}-{host}-{pid}-{random}`), new on every restart;
 //! * heartbeat and orphan timeouts come from settings, never from apalis defaults;
 //! * `worker.run()` returns `Err` when Redis drops, so each worker runs in a loop that rebuilds the connection
@@ -128,11 +128,17 @@ pub async fn run_queues(ctx: Ctx, queues: Vec<QueueSpec>, shutdown: watch::Recei
         ));
     }
     let names: Vec<String> = queues.iter().map(|q| q.name.clone()).collect();
-    if names.iter().any(|q| q == super::DEFAULT_QUEUE) {
-        tasks.spawn(schedule_loop(ctx.clone(), shutdown.clone()));
-    }
-    if names.iter().any(|q| q == super::MARKET_QUEUE) {
-        tasks.spawn(market_schedule_loop(ctx.clone(), shutdown.clone()));
+    for kind in super::registry::KINDS {
+        if let Some(schedule) = kind.schedule
+            && names.iter().any(|q| q == kind.queue)
+        {
+            tasks.spawn(schedule_loop(
+                ctx.clone(),
+                kind.kind,
+                schedule,
+                shutdown.clone(),
+            ));
+        }
     }
     tasks.spawn(reconcile_loop(ctx.clone(), names, shutdown.clone()));
     while tasks.join_next().await.is_some() {}
@@ -231,7 +237,7 @@ async fn handle(
         Ok(store::Claim::Run(job)) => job,
         Ok(store::Claim::Exhausted) => {
             // The last attempt's worker died: the row is failed now; so is what depends on it.
-            super::fail_dependents(&ctx.db, msg.job_id).await;
+            super::registry::fail_dependents(&ctx.db, msg.job_id).await;
             return Ok(());
         }
         Ok(other) => {
@@ -291,7 +297,7 @@ async fn run_claimed(
         })
     };
     let jctx = JobCtx::new(ctx.clone(), job, worker.clone());
-    let mut result = super::dispatch(&jctx).await;
+    let mut result = super::registry::dispatch(&jctx).await;
     if result.is_ok() && !jctx.is_completed() {
         // The handler had no transactional effect of its own: mark it done now.
         result = match ctx.db.begin().await {
@@ -337,7 +343,7 @@ async fn run_claimed(
             match status {
                 Ok(Some(s)) if s == "failed" => {
                     tracing::error!(error = %message, "job failed permanently");
-                    super::fail_dependents(&ctx.db, job_id).await;
+                    super::registry::gave_up(&ctx.db, &kind, job_id).await;
                 }
                 Ok(None) => {
                     tracing::warn!(error = %message, "job attempt failed after losing its lease; the new holder decides");
@@ -505,9 +511,15 @@ async fn redis_state(ctx: &Ctx, queue: &str) -> anyhow::Result<RedisQueueState> 
         .map_err(|_| anyhow::anyhow!("timed out"))?
 }
 
-/// Enqueues the housekeeping job every `HOUSEKEEPING_INTERVAL_SECS` (deduplicated across workers).
-async fn schedule_loop(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
-    let every = ctx.settings.jobs.housekeeping_interval;
+/// Enqueues a job of `kind` every `schedule.every` (deduplicated across workers): housekeeping every
+/// `HOUSEKEEPING_INTERVAL_SECS`, the market update every `MARKET_UPDATE_INTERVAL_SECS`.
+async fn schedule_loop(
+    ctx: Ctx,
+    kind: &'static str,
+    schedule: super::Schedule,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let every = (schedule.every)(&ctx.settings);
     if every.is_zero() {
         return;
     }
@@ -516,29 +528,10 @@ async fn schedule_loop(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
             () = tokio::time::sleep(every) => {}
             _ = shutdown.wait_for(|s| *s) => return,
         }
-        match super::housekeeping::enqueue(&ctx, None, true).await {
-            Ok(Some(id)) => tracing::info!(job_id = %id, "scheduled housekeeping"),
-            Ok(None) => tracing::debug!("housekeeping already pending"),
-            Err(e) => tracing::warn!(error = %e, "could not schedule housekeeping"),
-        }
-    }
-}
-
-/// Enqueues the market-data update every `MARKET_UPDATE_INTERVAL_SECS` (deduplicated across workers).
-async fn market_schedule_loop(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
-    let every = ctx.settings.market.update_interval;
-    if every.is_zero() {
-        return;
-    }
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(every) => {}
-            _ = shutdown.wait_for(|s| *s) => return,
-        }
-        match super::market_update::enqueue(&ctx, true).await {
-            Ok(Some(id)) => tracing::info!(job_id = %id, "scheduled market update"),
-            Ok(None) => tracing::debug!("market update already pending"),
-            Err(e) => tracing::warn!(error = %e, "could not schedule the market update"),
+        match (schedule.enqueue)(&ctx).await {
+            Ok(Some(id)) => tracing::info!(job_id = %id, kind, "scheduled job"),
+            Ok(None) => tracing::debug!(kind, "scheduled job already pending"),
+            Err(e) => tracing::warn!(error = %e, kind, "could not schedule job"),
         }
     }
 }

@@ -1,13 +1,14 @@
 //! Outgoing mail: templates, the outbox and the transports.
 //!
 //! Every email is first a row in `email_outbox` (inserted in the same transaction as whatever caused it), then
-//! delivered by a `send_email` job with retries and back-off (see [`crate::jobs::send_email`]). Each message
+//! delivered by a `send_email` job with retries and back-off (see [`delivery`]). Each message
 //! has a deterministic `Message-ID` (`<email-{id}@{host}>`), so the rare resend after a crash between the SMTP
 //! server's `250 OK` and our commit is recognisable as a duplicate.
 //!
 //! Transports (`MAIL_TRANSPORT`): `smtp` (lettre, STARTTLS/TLS per `SMTP_URL`), `file` (`.eml` files) and `log`
 //! (development).
 
+pub mod delivery;
 pub mod outbox;
 pub mod templates;
 

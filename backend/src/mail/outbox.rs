@@ -3,8 +3,9 @@
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use super::delivery as send_email;
 use super::{OutgoingEmail, templates::Rendered};
-use crate::jobs::{JobQueue, MAIL_QUEUE, send_email};
+use crate::jobs::{JobQueue, MAIL_QUEUE};
 
 /// Queues a rendered email inside the caller's transaction. Returns `(email_id, job_id)`; push the job with
 /// [`JobQueue::push`] after committing (if the push is lost, the reconciler delivers it).

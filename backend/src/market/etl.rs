@@ -8,7 +8,7 @@
 //! resumes where it stopped. Candles are upserted, so running anything twice stores each candle once.
 //!
 //! Runs execute inline ([`run_inline`], the CLI without `--enqueue`) or as one `market_chunk` job per chunk
-//! ([`enqueue_run`]); the scheduled update ([`crate::jobs::market_update`]) enqueues a `daily` run per tracked
+//! ([`enqueue_run`]); the scheduled update ([`super::job_update`]) enqueues a `daily` run per tracked
 //! series.
 
 use std::time::Duration;
@@ -354,7 +354,7 @@ pub async fn run_inline(
         .settings
         .jobs
         .retry
-        .for_kind(crate::jobs::market_chunk::KIND)
+        .for_kind(super::job_chunk::KIND)
         .max_attempts
         .max(1);
     for chunk in &run.chunks {
@@ -417,7 +417,7 @@ pub async fn enqueue_run(ctx: &Ctx, run: &PlannedRun) -> anyhow::Result<Vec<Uuid
         };
         let mut job: NewJob = ctx.jobs.new_job(
             crate::jobs::MARKET_QUEUE,
-            crate::jobs::market_chunk::KIND,
+            super::job_chunk::KIND,
             serde_json::to_value(&payload).context("chunk payload")?,
         );
         job.dedupe_key = Some(format!(

@@ -15,6 +15,8 @@ pub mod binance;
 pub mod coverage;
 pub mod csv_import;
 pub mod etl;
+pub mod job_chunk;
+pub mod job_update;
 pub mod lag;
 pub mod store;
 

@@ -32,7 +32,10 @@ const RUN_SQL: &str = r#"
 fn run_sql() -> String {
     RUN_SQL.replace(
         "$99",
-        &format!("'{}'", crate::jobs::FAILED_FOR_TRADER.replace('\'', "''")),
+        &format!(
+            "'{}'",
+            crate::backtest::job::FAILED_FOR_TRADER.replace('\'', "''")
+        ),
     )
 }
 

@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use super::{Created, MAX_INSTRUMENTS, NewRun};
 use crate::Ctx;
+use crate::backtest::job;
 use crate::backtest::{Error, compile, range};
-use crate::jobs::backtest as job;
 use crate::market::{iso, store, to_datetime};
 
 /// Checks the trading options and turns them into the engine's configuration.

@@ -1,6 +1,6 @@
-//! Command-line research tools that need no server: `vortex run-strategy` and `vortex indicator`.
-//! Both read candles from CSV files (the shared format) with `--csv`; `run-strategy` can also read them from
-//! the database. Bad input ends with a clear message and exit status 2, never a panic.
+//! `vortex run-strategy`: backtest a strategy on candles from CSV files (`--csv`, no server needed) or from
+//! the database (`--assets`), and print the result. `vortex indicator` shares the CSV loading.
+//! Bad input ends with a clear message and exit status 2, never a panic.
 
 use std::{path::PathBuf, time::Instant};
 
@@ -10,6 +10,8 @@ use engine::{
     candles::{Candles, Timeframe},
 };
 use serde_json::json;
+
+use super::values::{self, FillArg};
 
 /// Output format of `run-strategy`.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -41,9 +43,9 @@ pub struct RunStrategyArgs {
     /// Quote asset for `--assets` (default: the only stored pair of the asset, else USDT).
     #[arg(long)]
     pub quote: Option<String>,
-    /// Timeframe to run on (candles are resampled up from the stored/CSV timeframe).
-    #[arg(long)]
-    pub timeframe: Option<String>,
+    /// Timeframe to run on: 1m 5m 15m 30m 1h 4h 1d 1w (candles are resampled up from the stored/CSV timeframe).
+    #[arg(long, value_parser = values::timeframe)]
+    pub timeframe: Option<Timeframe>,
     /// First candle to use (ISO date or date-time, UTC).
     #[arg(long)]
     pub from: Option<String>,
@@ -60,23 +62,13 @@ pub struct RunStrategyArgs {
     #[arg(long, default_value_t = 0.0)]
     pub slippage_bps: f64,
     /// Fill model: next-open (default: signal on bar t's close, fill at t+1's open) or close (same bar).
-    #[arg(long, default_value = "next-open")]
-    pub fill: String,
+    #[arg(long, value_enum, ignore_case = true, default_value_t = FillArg::NextOpen)]
+    pub fill: FillArg,
     /// Initial cash in the quote currency.
     #[arg(long, default_value_t = 10_000.0)]
     pub cash: f64,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
-}
-
-#[derive(Debug, Args)]
-pub struct IndicatorArgs {
-    /// Candle file.
-    #[arg(long)]
-    pub csv: PathBuf,
-    /// Indicator expressions, e.g. 'rsi(close, 14)' 'macd(close, 12, 26, 9)'.
-    #[arg(required = true)]
-    pub expressions: Vec<String>,
 }
 
 /// A user-facing error (exit status 2).
@@ -91,7 +83,7 @@ impl std::fmt::Display for InputError {
 
 impl std::error::Error for InputError {}
 
-fn bad(msg: impl Into<String>) -> anyhow::Error {
+pub(super) fn bad(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(InputError(msg.into()))
 }
 
@@ -204,8 +196,7 @@ pub fn compile(
 
 /// The backtest configuration from the flags.
 pub fn config(args: &RunStrategyArgs) -> anyhow::Result<BacktestConfig> {
-    let fill = Fill::parse(&args.fill)
-        .ok_or_else(|| bad(format!("--fill `{}`: use next-open or close", args.fill)))?;
+    let fill = Fill::from(args.fill);
     if !(0.0..0.1).contains(&args.fee) {
         return Err(bad(
             "--fee must be a fraction between 0 and 0.1 (0.001 = 0.1 %)",
@@ -257,12 +248,7 @@ pub fn run_one(
 
 /// `--timeframe`, `--from` and `--to` (a bare `--to` date includes that whole day).
 fn window(args: &RunStrategyArgs) -> anyhow::Result<(Option<Timeframe>, Option<i64>, Option<i64>)> {
-    let tf = args
-        .timeframe
-        .as_deref()
-        .map(Timeframe::parse)
-        .transpose()
-        .map_err(|e| bad(format!("--timeframe: {e}")))?;
+    let tf = args.timeframe;
     let from = args
         .from
         .as_deref()
@@ -471,44 +457,5 @@ pub fn print_runs(runs: &[Run], format: Format) -> anyhow::Result<()> {
             }
         }
     }
-    Ok(())
-}
-
-/// `vortex indicator --csv FILE EXPR…`: prints `timestamp,<columns>` CSV (empty cells during warm-up).
-pub fn indicator(args: &IndicatorArgs) -> anyhow::Result<()> {
-    let candles = load_csv(&args.csv, None, None, None)?;
-    let mut columns: Vec<(String, Vec<f64>)> = Vec::new();
-    for expr in &args.expressions {
-        let cols = engine::strategy::eval_series(expr, &candles).map_err(|diags| {
-            let text: Vec<String> = diags.iter().map(|d| d.render(expr)).collect();
-            bad(format!("`{expr}`:\n{}", text.join("\n")))
-        })?;
-        columns.extend(cols);
-    }
-    use std::io::Write;
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let header: Vec<String> = columns
-        .iter()
-        .map(|(n, _)| format!("\"{}\"", n.replace('"', "\"\"")))
-        .collect();
-    writeln!(out, "timestamp,{}", header.join(","))?;
-    for (i, t) in candles.time.iter().enumerate() {
-        let ts = chrono::DateTime::from_timestamp_millis(*t).map_or_else(
-            || t.to_string(),
-            |d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        );
-        write!(out, "{ts}")?;
-        for (_, col) in &columns {
-            let v = col[i];
-            if v.is_finite() {
-                write!(out, ",{v}")?;
-            } else {
-                write!(out, ",")?;
-            }
-        }
-        writeln!(out)?;
-    }
-    out.flush()?;
     Ok(())
 }

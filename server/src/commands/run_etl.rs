@@ -1,4 +1,5 @@
-//! `vortex run-etl` and `vortex mock-exchange`: the command-line side of market data.
+//! `vortex run-etl`: market data from the exchange or CSV files into the database (`vortex mock-exchange`
+//! serves a local exchange to fetch from).
 //!
 //! ```text
 //! vortex run-etl --assets BTC,ETH --mode daily|backfill [--timeframe 1h] [--from 2024-01-01 --to …]
@@ -23,10 +24,12 @@ use backend::{
         binance::BinanceClient,
         csv_import::{self, FileName, ImportOptions, ImportReport},
         etl::{self, Mode, Progress, RunRequest},
-        iso, parse_exchange, parse_time,
+        iso, parse_exchange,
     },
 };
 use clap::Args;
+
+use super::values::{self, ModeArg};
 
 /// Where candles come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,10 +68,6 @@ fn parse_assets(s: &str) -> Result<AssetList, String> {
     Ok(AssetList(list))
 }
 
-fn parse_timeframe(s: &str) -> Result<Timeframe, String> {
-    Timeframe::parse(s).map_err(|e| e.to_string())
-}
-
 /// `vortex run-etl`.
 #[derive(Debug, Args)]
 pub struct RunEtlArgs {
@@ -79,10 +78,10 @@ pub struct RunEtlArgs {
     #[arg(long, value_parser = Asset::parse)]
     quote: Option<Asset>,
     /// daily: from the newest stored candle up to now; backfill: the --from/--to range (default: 30 days).
-    #[arg(long, default_value = "daily", value_parser = clap::builder::PossibleValuesParser::new(["daily", "backfill"]))]
-    mode: String,
+    #[arg(long, value_enum, ignore_case = true, default_value_t = ModeArg::Daily)]
+    mode: ModeArg,
     /// Candle timeframe: 1m 5m 15m 30m 1h 4h 1d 1w (default 1h; a CSV's own when importing).
-    #[arg(long, value_parser = parse_timeframe)]
+    #[arg(long, value_parser = values::timeframe)]
     timeframe: Option<Timeframe>,
     /// Start (inclusive): 2024-01-01, ISO 8601 or epoch ms.
     #[arg(long, value_parser = backend::backtest::range::start_arg)]
@@ -112,7 +111,7 @@ pub struct RunEtlArgs {
 /// # Errors
 /// Unexpected failures (database unreachable); per-series failures are reported and give exit status 1.
 pub async fn run_etl(ctx: Ctx, args: RunEtlArgs) -> anyhow::Result<ExitCode> {
-    let mode: Mode = args.mode.parse().map_err(anyhow::Error::msg)?;
+    let mode = Mode::from(args.mode);
     if let (Some(f), Some(t)) = (args.from, args.to)
         && f >= t
     {
@@ -392,46 +391,6 @@ fn print_import(exchange: &str, r: &ImportReport, took: std::time::Duration) {
     for e in &r.rejected {
         eprintln!("  skipped {e}");
     }
-}
-
-/// `vortex mock-exchange`.
-#[derive(Debug, Args)]
-pub struct MockExchangeArgs {
-    /// Port to listen on (127.0.0.1).
-    #[arg(long, default_value_t = 9100)]
-    port: u16,
-    /// Address to bind.
-    #[arg(long, default_value = "127.0.0.1")]
-    host: std::net::IpAddr,
-    /// Folder of BASE-QUOTE-TF.csv files to serve.
-    #[arg(long, default_value = "data/market")]
-    data: PathBuf,
-    /// Start the clock here (time replay), e.g. 2018-01-20T00:00:00Z; default: the real time.
-    #[arg(long, value_parser = parse_time)]
-    now: Option<i64>,
-    /// How many times faster than real time the clock runs.
-    #[arg(long, default_value_t = 1.0)]
-    speed: f64,
-}
-
-/// Runs `vortex mock-exchange` until Ctrl-C.
-///
-/// # Errors
-/// When the data cannot be loaded or the port bound.
-pub async fn mock_exchange(args: MockExchangeArgs) -> anyhow::Result<ExitCode> {
-    let mock = crate::mock_exchange::MockExchange::load(&args.data)?;
-    if let Some(now) = args.now {
-        mock.set_clock(now, args.speed);
-    } else if (args.speed - 1.0).abs() > f64::EPSILON {
-        mock.set_clock(mock.now(), args.speed);
-    }
-    let addr = mock.spawn((args.host, args.port).into()).await?;
-    println!(
-        "mock exchange on http://{addr} (clock {}); set MARKET_DATA_URL=http://{addr}",
-        iso(mock.now())
-    );
-    tokio::signal::ctrl_c().await?;
-    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

@@ -5,10 +5,12 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{JobCtx, JobError};
+use crate::jobs::{JobCtx, JobError, JobKind, MAIL_QUEUE};
 use crate::mail::outbox;
 
 pub const KIND: &str = "send_email";
+
+pub const JOB: JobKind = JobKind::new(KIND, MAIL_QUEUE, |job| Box::pin(run(job)));
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SendEmail {

@@ -21,14 +21,61 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::{JobCtx, JobError};
 use crate::backtest::finite;
 use crate::backtest::runs::thin_equity;
+use crate::jobs::{JobCtx, JobError, JobKind};
 use crate::market::{store, to_millis};
 
 pub const KIND: &str = "backtest";
 /// Backtests have their own queue so a burst of long runs never delays mail or housekeeping.
-pub const QUEUE: &str = "backtest";
+pub const QUEUE: &str = crate::jobs::BACKTEST_QUEUE;
+
+/// The backtest job, with the hooks that fail the run when its job gives up.
+pub const JOB: JobKind = JobKind {
+    on_gave_up: Some(|db, job_id| Box::pin(fail_runs_of(db, job_id))),
+    sweep: Some(|conn| Box::pin(sweep_orphaned_runs(conn))),
+    ..JobKind::new(KIND, QUEUE, |job| Box::pin(run(job)))
+};
+
+/// The decision-trace job ([`super::trace`]): no dependents, nothing to sweep.
+pub const TRACE_JOB: JobKind = JobKind::new(super::trace::KIND, QUEUE, |job| {
+    Box::pin(super::trace::run_job(job))
+});
+
+/// What a trader sees when a job behind their run ran out of attempts (the cause is in the logs and on the
+/// job row for operators, never shown to traders).
+pub const FAILED_FOR_TRADER: &str = "the worker could not finish this run: an infrastructure error repeated on every \
+     attempt (it has been logged). Run it again; if it keeps failing, tell your operator.";
+
+/// Marks the runs that wait on `job_id` failed once the job itself is `failed` (attempts spent), so they do
+/// not stay `queued`/`running` forever. Errors are logged; housekeeping's sweep repeats the work.
+async fn fail_runs_of(db: &sqlx::PgPool, job_id: Uuid) {
+    let r = sqlx::query(
+        r#"update backtest_run set status = 'failed', error = $2, finished_at = now()
+           where job_id = $1 and status in ('queued', 'running')"#,
+    )
+    .bind(job_id)
+    .bind(FAILED_FOR_TRADER)
+    .execute(db)
+    .await;
+    if let Err(e) = r {
+        tracing::warn!(error = %e, %job_id, "could not mark the job's runs failed; housekeeping will");
+    }
+}
+
+/// Runs whose job failed (or vanished) before they were marked: failed (run by housekeeping before it prunes
+/// job rows).
+async fn sweep_orphaned_runs(conn: &mut sqlx::PgConnection) -> sqlx::Result<u64> {
+    let r = sqlx::query(
+        r#"update backtest_run r set status = 'failed', error = $1, finished_at = now()
+           where r.status in ('queued', 'running')
+             and not exists (select 1 from job j where j.job_id = r.job_id and j.status in ('queued', 'running', 'done'))"#,
+    )
+    .bind(FAILED_FOR_TRADER)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected())
+}
 
 /// How often the run row's progress and cancel flag are synced while the engine runs.
 const SYNC_EVERY: Duration = Duration::from_millis(250);

@@ -2,7 +2,7 @@
 //! chunk record, the run's progress and the job's `done` mark commit in one transaction (see
 //! [`crate::market::etl`]), so a retried or duplicated chunk never stores anything twice or half.
 
-use super::{JobCtx, JobError};
+use crate::jobs::{JobCtx, JobError, JobKind, MARKET_QUEUE};
 use crate::market::{
     binance::BinanceClient,
     etl::{self, Chunk, ChunkJob},
@@ -10,6 +10,8 @@ use crate::market::{
 };
 
 pub const KIND: &str = "market_chunk";
+
+pub const JOB: JobKind = JobKind::new(KIND, MARKET_QUEUE, |job| Box::pin(run(job)));
 
 pub(crate) async fn run(job: &JobCtx) -> Result<(), JobError> {
     let p: ChunkJob = job.payload()?;

@@ -4,7 +4,7 @@
 
 use uuid::Uuid;
 
-use super::{JobCtx, JobError, MARKET_QUEUE};
+use crate::jobs::{JobCtx, JobError, JobKind, MARKET_QUEUE, Schedule};
 use crate::{
     Ctx,
     market::{
@@ -16,6 +16,15 @@ use crate::{
 };
 
 pub const KIND: &str = "market_update";
+
+/// Scheduled every `MARKET_UPDATE_INTERVAL_SECS` by the workers that serve the `market` queue.
+pub const JOB: JobKind = JobKind {
+    schedule: Some(Schedule {
+        every: |s| s.market.update_interval,
+        enqueue: |ctx| Box::pin(enqueue(ctx, true)),
+    }),
+    ..JobKind::new(KIND, MARKET_QUEUE, |job| Box::pin(run(job)))
+};
 
 /// Enqueues an update of every tracked series. With `scheduled`, at most one is pending at a time.
 ///

@@ -1,0 +1,252 @@
+use secrecy::ExposeSecret;
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+#[test]
+fn retry_policies_have_per_class_defaults_overrides_and_clear_errors() {
+    let s = Settings::from_map(&env(&[])).unwrap();
+    let r = s.jobs.retry;
+    assert_eq!(r.for_kind("send_email").max_attempts, 12);
+    assert_eq!(r.for_kind("backtest").max_attempts, 3);
+    assert_eq!(r.for_kind("housekeeping").max_attempts, 5);
+    // 10 s doubling, capped at 10 min: about an hour over 12 attempts.
+    let mail = r.mail;
+    let total: f64 = (1..12).map(|a| mail.nominal_delay(a).as_secs_f64()).sum();
+    assert_eq!(mail.nominal_delay(1), Duration::from_secs(10));
+    assert_eq!(mail.nominal_delay(3), Duration::from_secs(40));
+    assert_eq!(mail.nominal_delay(9), Duration::from_secs(600));
+    assert!((3000.0..4000.0).contains(&total), "{total}");
+    for a in 1..12 {
+        let d = mail.delay(a);
+        assert!(d <= mail.nominal_delay(a) && d >= mail.nominal_delay(a).mul_f64(0.8));
+    }
+
+    let s = Settings::from_map(&env(&[
+        ("JOB_RETRY_MAIL", "attempts=3, base_secs=0.5"),
+        ("JOB_MAX_ATTEMPTS", "7"),
+    ]))
+    .unwrap();
+    assert_eq!(s.jobs.retry.mail.max_attempts, 3);
+    assert_eq!(s.jobs.retry.mail.base, Duration::from_millis(500));
+    assert_eq!(
+        s.jobs.retry.market.max_attempts, 7,
+        "JOB_MAX_ATTEMPTS fills the rest"
+    );
+
+    let e = Settings::from_map(&env(&[(
+        "JOB_RETRY_BACKTEST",
+        "tries=2,base_secs=9,max_secs=1",
+    )]))
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("JOB_RETRY_BACKTEST: unknown key `tries`"), "{e}");
+    assert!(
+        e.contains("max_secs must not be smaller than base_secs"),
+        "{e}"
+    );
+}
+
+const GOOD_JWT: &str = "q8Zr3LkP0vN2xW7mB5tY9cF1hJ4sD6gA";
+const GOOD_OPS: &str = "Tn4Vb8Xc2Zq6Wm0Er5Ty7Ui9Op3As1Df";
+
+fn prod_base() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("APP_ENV", "production"),
+        ("PUBLIC_URL", "https://vortex.example.org"),
+        (
+            "DATABASE_URL",
+            "postgres://vortex:Hq7m2Lx9Pz4Kw8Rt@db:5432/vortex",
+        ),
+        ("REDIS_URL", "redis://redis:6379"),
+        (
+            "SMTP_URL",
+            "smtps://mailer:Zy6Uv3Nw9Bq2Cs5D@smtp.mail.net:465",
+        ),
+        ("JWT_SECRET", GOOD_JWT),
+        ("OPS_TOKEN", GOOD_OPS),
+    ]
+}
+
+fn with(
+    base: Vec<(&'static str, &'static str)>,
+    k: &'static str,
+    v: &'static str,
+) -> HashMap<String, String> {
+    let mut m = env(&base);
+    m.insert(k.into(), v.into());
+    m
+}
+
+fn problems_for(m: &HashMap<String, String>) -> Vec<ConfigProblem> {
+    Settings::from_map(m).err().map(|e| e.0).unwrap_or_default()
+}
+
+#[test]
+fn development_defaults_need_no_variables() {
+    let s = Settings::from_map(&HashMap::new()).expect("defaults are valid");
+    assert_eq!(s.app_env, AppEnv::Development);
+    assert_eq!(s.bind_addr.to_string(), "127.0.0.1:3000");
+    assert_eq!(s.log_format, LogFormat::Pretty);
+    assert_eq!(
+        s.allowed_origins(),
+        vec!["http://127.0.0.1:3000".to_owned()]
+    );
+}
+
+#[test]
+fn a_strong_production_configuration_is_accepted() {
+    let s = Settings::from_map(&env(&prod_base())).expect("valid");
+    assert!(s.is_production());
+    assert_eq!(s.log_format, LogFormat::Json);
+}
+
+#[test]
+fn production_refuses_a_placeholder_jwt_secret_without_printing_it() {
+    let m = with(prod_base(), "JWT_SECRET", "changeme");
+    let err = Settings::from_map(&m).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("JWT_SECRET"), "{text}");
+    assert!(!text.contains("changeme"), "secret value leaked: {text}");
+}
+
+#[test]
+fn production_refuses_short_repeated_and_sequential_secrets() {
+    for bad in [
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "abcdefghijklmnopqrstuvwxyz",
+        "Xk29fLq0",
+    ] {
+        let m = with(prod_base(), "JWT_SECRET", bad);
+        let p = problems_for(&m);
+        assert!(p.iter().any(|p| p.variable == "JWT_SECRET"), "{bad}: {p:?}");
+        assert!(p.iter().all(|p| !p.message.contains(bad)));
+    }
+}
+
+#[test]
+fn production_refuses_a_secret_reused_for_two_purposes() {
+    let m = with(prod_base(), "OPS_TOKEN", GOOD_JWT);
+    let p = problems_for(&m);
+    assert!(
+        p.iter()
+            .any(|p| p.variable == "OPS_TOKEN" && p.message.contains("JWT_SECRET")),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn production_refuses_missing_secrets_and_plain_http() {
+    let mut m = env(&prod_base());
+    m.remove("JWT_SECRET");
+    m.insert("PUBLIC_URL".into(), "http://vortex.example.org".into());
+    let vars: Vec<String> = problems_for(&m).into_iter().map(|p| p.variable).collect();
+    assert!(vars.contains(&"JWT_SECRET".to_owned()));
+    assert!(vars.contains(&"PUBLIC_URL".to_owned()));
+}
+
+#[test]
+fn production_refuses_placeholder_database_passwords() {
+    let m = with(
+        prod_base(),
+        "DATABASE_URL",
+        "postgres://vortex:changeme@db/vortex",
+    );
+    let p = problems_for(&m);
+    assert!(p.iter().any(|p| p.variable == "DATABASE_URL"), "{p:?}");
+}
+
+#[test]
+fn secrets_can_come_from_files_and_trailing_newlines_are_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jwt");
+    std::fs::write(&path, format!("{GOOD_JWT}\n")).unwrap();
+    let mut m = env(&prod_base());
+    m.remove("JWT_SECRET");
+    m.insert("JWT_SECRET_FILE".into(), path.display().to_string());
+    let s = Settings::from_map(&m).expect("valid");
+    assert_eq!(s.jwt_secret.expose_secret(), GOOD_JWT);
+}
+
+#[test]
+fn setting_a_secret_twice_or_from_a_missing_file_is_an_error() {
+    let m = with(prod_base(), "JWT_SECRET_FILE", "/nonexistent/jwt");
+    assert!(problems_for(&m).iter().any(|p| p.variable == "JWT_SECRET"));
+    let mut m = env(&prod_base());
+    m.remove("JWT_SECRET");
+    m.insert("JWT_SECRET_FILE".into(), "/nonexistent/jwt".into());
+    assert!(
+        problems_for(&m)
+            .iter()
+            .any(|p| p.variable == "JWT_SECRET_FILE")
+    );
+}
+
+#[test]
+fn malformed_values_name_their_variable() {
+    let m = env(&[
+        ("BIND_ADDR", "localhost"),
+        ("DATABASE_URL", "mysql://x"),
+        ("LOG_FORMAT", "xml"),
+        ("WORKER_CONCURRENCY", "0"),
+        ("CORS_ALLOWED_ORIGINS", "not a url"),
+        ("TRUSTED_PROXIES", "10.0.0.0/99"),
+    ]);
+    let vars: Vec<String> = problems_for(&m).into_iter().map(|p| p.variable).collect();
+    for v in [
+        "BIND_ADDR",
+        "DATABASE_URL",
+        "LOG_FORMAT",
+        "WORKER_CONCURRENCY",
+        "CORS_ALLOWED_ORIGINS",
+        "TRUSTED_PROXIES",
+    ] {
+        assert!(vars.contains(&v.to_owned()), "{v} missing from {vars:?}");
+    }
+}
+
+#[test]
+fn market_data_settings_have_defaults_and_are_validated() {
+    let s = Settings::from_map(&HashMap::new()).unwrap();
+    assert_eq!(s.market.data_url.as_str(), "https://api.binance.com/");
+    assert_eq!(s.market.exchange, "binance");
+    assert_eq!(s.market.page_limit, 1000);
+    let s = Settings::from_map(&env(&[
+        ("MARKET_DATA_URL", "http://127.0.0.1:9100"),
+        ("MARKET_UPDATE_INTERVAL_SECS", "0"),
+    ]))
+    .unwrap();
+    assert_eq!(s.market.data_url.port(), Some(9100));
+    assert!(s.market.update_interval.is_zero());
+    for (var, bad) in [
+        ("MARKET_DATA_URL", "ftp://x"),
+        ("MARKET_DATA_URL", "not a url"),
+        ("MARKET_DATA_URL", "https://u:p@api.binance.com"),
+        ("MARKET_DATA_EXCHANGE", "Binance!"),
+        ("MARKET_PAGE_LIMIT", "5000"),
+        ("MARKET_CHUNK_CANDLES", "1"),
+    ] {
+        let p = problems_for(&env(&[(var, bad)]));
+        assert!(p.iter().any(|p| p.variable == var), "{var}={bad}: {p:?}");
+    }
+    let p = problems_for(&with(prod_base(), "MARKET_DATA_URL", "http://mock:9100"));
+    assert!(p.iter().any(|p| p.variable == "MARKET_DATA_URL"), "{p:?}");
+}
+
+#[test]
+fn ip_networks_match_addresses() {
+    let n: IpNet = "10.0.0.0/8".parse().unwrap();
+    assert!(n.contains("10.1.2.3".parse().unwrap()));
+    assert!(!n.contains("11.0.0.1".parse().unwrap()));
+    let one: IpNet = "127.0.0.1".parse().unwrap();
+    assert!(one.contains("127.0.0.1".parse().unwrap()));
+    assert!(one.contains("::ffff:127.0.0.1".parse().unwrap()));
+    let v6: IpNet = "fd00::/8".parse().unwrap();
+    assert!(v6.contains("fd12::1".parse().unwrap()));
+}

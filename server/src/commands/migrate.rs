@@ -1,0 +1,15 @@
+//! `vortex migrate`: apply pending database migrations and exit.
+
+use std::process::ExitCode;
+
+use backend::Ctx;
+
+/// Runs `vortex migrate`.
+///
+/// # Errors
+/// A migration failed or the database is unreachable.
+pub async fn run(ctx: Ctx) -> anyhow::Result<ExitCode> {
+    backend::db::migrate(&ctx.db).await?;
+    tracing::info!("migrations applied");
+    Ok(ExitCode::SUCCESS)
+}
