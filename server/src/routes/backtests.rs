@@ -86,23 +86,9 @@ fn page_error(e: Error) -> Response {
     }
 }
 
-/// JSON errors for the pages' scripts (same shape as the REST API's).
+/// JSON errors for the pages' scripts: the REST API's problems.
 fn json_error(e: Error) -> Response {
-    match e {
-        Error::NotFound => ApiError::NotFound.into_response(),
-        Error::Db(e) => ApiError::Database(e).into_response(),
-        Error::Strategy(problems) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Json(json!({ "error": "invalid_strategy", "message": Error::Strategy(problems.clone()).message(), "problems": problems })),
-        )
-            .into_response(),
-        Error::Invalid { field, message } => (
-            StatusCode::BAD_REQUEST,
-            Json(json!({ "error": "invalid_input", "field": field, "message": format!("{field}: {message}") })),
-        )
-            .into_response(),
-        other => ApiError::Conflict(other.message()).into_response(),
-    }
+    ApiError::from(e).into_response()
 }
 
 fn writer(user: &AuthUser) -> Result<()> {

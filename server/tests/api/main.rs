@@ -15,6 +15,7 @@ mod jobs;
 mod jobs_hardening;
 mod market;
 mod nginx;
+mod problem_json;
 mod processes;
 mod research_cli;
 mod smtp;
