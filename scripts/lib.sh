@@ -100,3 +100,18 @@ ensure_database() {
     psql_admin -c "create database \"$db\""
   fi
 }
+
+# The Schemathesis version scripts/schemathesis.sh runs (PyPI), in its own venv under $VORTEX_TOOLS.
+SCHEMATHESIS_VERSION=4.32.5
+
+# Installs the pinned Schemathesis into $VORTEX_TOOLS/schemathesis unless it is already there.
+ensure_schemathesis() {
+  local st="$VORTEX_TOOLS/schemathesis/bin/st"
+  if ! "$st" --version 2>/dev/null | grep -q "version $SCHEMATHESIS_VERSION\$"; then
+    log "installing schemathesis $SCHEMATHESIS_VERSION into $VORTEX_TOOLS/schemathesis (one-time)"
+    command -v python3 >/dev/null || die "python3 is needed for schemathesis"
+    rm -rf "$VORTEX_TOOLS/schemathesis"
+    python3 -m venv "$VORTEX_TOOLS/schemathesis"
+    "$VORTEX_TOOLS/schemathesis/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
+  fi
+}

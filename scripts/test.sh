@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it:
 #   formatting · compile-checked SQL (.sqlx/ complete and current, docs/sql.md) · clippy (server build and wasm
-#   build, -D warnings) · unit and integration tests against the
-#   real Postgres and Redis · the headless-browser test (Playwright + Debian Chromium).
-# Needs: Rust (rustup), Postgres and Redis on 127.0.0.1, Node.js + npm, chromium. `.ci/run` installs them.
+#   build, -D warnings) · unit and integration tests against the real Postgres and Redis · the REST API against
+#   its OpenAPI document (Schemathesis, all checks, bounded in time; scripts/schemathesis.sh) · the
+#   headless-browser test (Playwright + Debian Chromium).
+# Needs: Rust (rustup), Postgres and Redis on 127.0.0.1, Node.js + npm, chromium, python3 (venv). `.ci/run`
+# installs them; the pinned Schemathesis is installed into $VORTEX_TOOLS on first use.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -30,6 +32,10 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test -p engine -p backend -p server --no-fail-fast
 fi
+
+log "REST API contract (schemathesis)"
+ensure_schemathesis
+bash scripts/schemathesis.sh "$CARGO_TARGET_DIR/debug/vortex"
 
 log "browser test"
 bash end2end/run.sh

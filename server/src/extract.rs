@@ -3,11 +3,14 @@
 //! * [`MaybeUser`] / [`SignedIn`]: browser pages and forms, from the session cookie only.
 //! * [`ApiUser`] / [`ApiWriter`] / [`ApiAdmin`]: the REST API, from `Authorization: Bearer vxt_…` only.
 //!
+//! * [`ApiJson`] / [`ApiPath`] / [`ApiQuery`]: the REST API's input, refused as problems (`crate::error`).
+//!
 //! A database error while authenticating is a 503, never an anonymous or allowed request (fail closed, AC4).
 
 use axum::{
-    extract::{FromRequestParts, OptionalFromRequestParts},
-    http::{header, request::Parts},
+    body::Bytes,
+    extract::{FromRequest, FromRequestParts, OptionalFromRequestParts, Path, Query, Request},
+    http::{HeaderMap, StatusCode, header, request::Parts},
     response::{IntoResponse, Redirect, Response},
 };
 use backend::{
@@ -15,6 +18,7 @@ use backend::{
     auth::{AuthUser, RequestMeta, api_token, session},
     web::ClientIp,
 };
+use serde::de::DeserializeOwned;
 
 use crate::{error::ApiError, state::AppState};
 
@@ -245,5 +249,125 @@ impl FromRequestParts<AppState> for ApiActor {
             request_meta(parts),
             request_id(parts),
         )))
+    }
+}
+
+/// Whether the body is declared as JSON (`application/json` or a `+json` type).
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// The REST API's JSON body: `application/json` (else 415), within the body limit (else 413), and a JSON
+/// **object** (an array or a scalar is refused even where serde would read a struct from a sequence), read into
+/// `T` strictly (unknown fields and wrong types are 400 `bad_request` naming the field).
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json(req.headers()) {
+            return Err(ApiError::UnsupportedMediaType(
+                "send the body as application/json".into(),
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge(e.body_text())
+            } else {
+                ApiError::BadRequest(e.body_text())
+            }
+        })?;
+        let value: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+        let mut value = value;
+        integral_numbers(&mut value);
+        if !value.is_object() {
+            return Err(ApiError::BadRequest(
+                "the body must be a JSON object".into(),
+            ));
+        }
+        serde_path_to_error::deserialize(value)
+            .map(ApiJson)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let message = format!("{}", e.inner());
+                if path.is_empty() || path == "." {
+                    ApiError::BadRequest(message)
+                } else {
+                    ApiError::Detailed {
+                        status: StatusCode::BAD_REQUEST,
+                        code: "bad_request",
+                        message: format!("{path}: {message}"),
+                        field: Some(path),
+                        problems: None,
+                    }
+                }
+            })
+    }
+}
+
+/// JSON Schema counts `3.0` as an integer, so the API reads it as one: every whole-valued float (within ±2⁵³)
+/// becomes an integer before the body is read into its type (a float field reads an integer as before).
+fn integral_numbers(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|_| !n.is_i64() && !n.is_u64())
+                && f.fract() == 0.0
+                && f.abs() <= 9_007_199_254_740_992.0
+            {
+                #[allow(clippy::cast_possible_truncation)]
+                let i = f as i64;
+                *v = Value::from(i);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(integral_numbers),
+        Value::Object(o) => o.values_mut().for_each(integral_numbers),
+        _ => {}
+    }
+}
+
+/// Path parameters whose rejections (e.g. an id that is not a UUID) are the API's 400 problem.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match <Path<T> as FromRequestParts<S>>::from_request_parts(parts, state).await {
+            Ok(Path(v)) => Ok(ApiPath(v)),
+            Err(e @ axum::extract::rejection::PathRejection::FailedToDeserializePathParams(_)) => {
+                Err(ApiError::BadRequest(e.body_text()))
+            }
+            Err(e) => Err(ApiError::Internal(anyhow::anyhow!("path parameters: {e}"))),
+        }
+    }
+}
+
+/// A query string whose rejections (wrong types, bad UUIDs) are the API's 400 problem.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        <Query<T> as FromRequestParts<S>>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| ApiQuery(v))
+            .map_err(|e| ApiError::BadRequest(e.body_text()))
     }
 }

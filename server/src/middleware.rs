@@ -3,15 +3,16 @@
 //! 0. client IP: the peer, or the forwarded client when the peer is a trusted proxy;
 //! 1. request id: keep a well-formed incoming `x-request-id` (nginx sets one) or mint a UUID; echoed on the
 //!    response and stored in request extensions for handlers and enqueued jobs;
-//! 2. trace: one span per request with `request_id`, method and path; logs status and latency (never headers);
-//! 3. metrics: `http_requests_total` and `http_request_duration_seconds` by matched route and status;
-//! 4. panic → 500 page;
-//! 5. timeout (`REQUEST_TIMEOUT_SECS`) → 408;
-//! 6. body limit (`BODY_LIMIT_BYTES`) → 413;
-//! 7. compression;
-//! 8. security headers (CSP with a per-response nonce, nosniff, frame-ancestors, referrer policy, …);
-//! 9. CORS for the configured origins only;
-//! 10. CSRF: Fetch-Metadata/Origin check and signed double-submit token on cookie-authenticated writes.
+//! 2. problems: API errors become RFC 9457 problems with the request id (see `crate::error::problem_details`);
+//! 3. trace: one span per request with `request_id`, method and path; logs status and latency (never headers);
+//! 4. metrics: `http_requests_total` and `http_request_duration_seconds` by matched route and status;
+//! 5. panic → 500 page;
+//! 6. timeout (`REQUEST_TIMEOUT_SECS`) → 408;
+//! 7. body limit (`BODY_LIMIT_BYTES`) → 413;
+//! 8. compression;
+//! 9. security headers (CSP with a per-response nonce, nosniff, frame-ancestors, referrer policy, …);
+//! 10. CORS for the configured origins only;
+//! 11. CSRF: Fetch-Metadata/Origin check and signed double-submit token on cookie-authenticated writes.
 
 use std::time::{Duration, Instant};
 
@@ -89,6 +90,7 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
                 })
                 .on_failure(()),
         )
+        .layer(middleware::from_fn(crate::error::problem_details))
         .layer(middleware::from_fn(request_id))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -410,7 +412,7 @@ async fn limit_body(
     if declared.is_some_and(|n| n > limit) {
         let message = format!("the request body is larger than {limit} bytes");
         // API clients get the API's JSON error format.
-        if req.uri().path().starts_with("/api/v1/") {
+        if crate::error::is_api_path(req.uri().path()) {
             return crate::error::ApiError::PayloadTooLarge(message).into_response();
         }
         return (StatusCode::PAYLOAD_TOO_LARGE, message).into_response();

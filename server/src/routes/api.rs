@@ -1,14 +1,9 @@
 //! The versioned REST API under `/api/v1`, authenticated by API tokens only (`Authorization: Bearer vxt_…`).
-//! Errors are JSON `{ "error": code, "message": … }`. Also the JSON extractors every API handler uses, so
-//! malformed input is always answered in that format.
+//! Errors are RFC 9457 problems (see `crate::error`); input is read with the extractors of `crate::extract`.
 
 use axum::{
     Json, Router,
-    extract::{
-        FromRequest, FromRequestParts, Path, Query, Request, State,
-        rejection::{JsonRejection, PathRejection, QueryRejection},
-    },
-    http::{StatusCode, request::Parts},
+    extract::State,
     routing::{any, get},
 };
 use backend::{
@@ -19,14 +14,15 @@ use backend::{
     auth::{Scope, audit},
 };
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult},
-    extract::{AnyWebActor, ApiActor},
+    extract::{AnyWebActor, ApiActor, ApiJson, ApiQuery},
+    routes::contract,
     state::AppState,
 };
 
@@ -47,59 +43,6 @@ async fn unknown_path() -> ApiError {
 /// `GET /api/session`: the browser session's user (cookie only), or 401. For scripts in the page and probes.
 async fn current_session(AnyWebActor(actor): AnyWebActor) -> ApiResult<Json<Me>> {
     Ok(Json(Me::from(profile::me(&actor)?)))
-}
-
-/// JSON body extractor whose rejections are the API's JSON errors (415 wrong type, 400 malformed or unknown
-/// fields), naming what is wrong.
-pub struct ApiJson<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(ApiJson(v)),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::UnsupportedMediaType(
-                "send the body as application/json".into(),
-            )),
-            // The body limit (BODY_LIMIT_BYTES) was hit while reading a body of undeclared length.
-            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Err(ApiError::PayloadTooLarge(e.body_text()))
-            }
-            Err(e) => Err(ApiError::BadRequest(e.body_text())),
-        }
-    }
-}
-
-/// Path parameters whose rejections (e.g. an id that is not a UUID) are the API's JSON 400.
-pub struct ApiPath<T>(pub T);
-
-impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match Path::<T>::from_request_parts(parts, state).await {
-            Ok(Path(v)) => Ok(ApiPath(v)),
-            Err(e @ PathRejection::FailedToDeserializePathParams(_)) => {
-                Err(ApiError::BadRequest(e.body_text()))
-            }
-            Err(e) => Err(ApiError::Internal(anyhow::anyhow!("path parameters: {e}"))),
-        }
-    }
-}
-
-/// A query string whose rejections (wrong types, bad UUIDs) are the API's JSON 400.
-pub struct ApiQuery<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|Query(v)| ApiQuery(v))
-            .map_err(|e: QueryRejection| ApiError::BadRequest(e.body_text()))
-    }
 }
 
 /// The authenticated user as the API shows it.
@@ -156,7 +99,13 @@ pub async fn get_me(ApiActor(actor): ApiActor) -> ApiResult<Json<Me>> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMe {
+    /// At most 80 characters, no control characters.
+    #[serde(default, deserialize_with = "contract::de_plain_text::<_, 80>")]
+    #[schema(value_type = String, max_length = 80, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     display_name: Option<String>,
+    /// An IANA time zone name, e.g. `Europe/Zurich`.
+    #[serde(default, deserialize_with = "contract::de_time_zone")]
+    #[schema(schema_with = contract::time_zone_schema)]
     time_zone: Option<String>,
 }
 
@@ -192,6 +141,8 @@ pub async fn update_me(
 #[into_params(parameter_in = Query)]
 pub struct Limit {
     /// At most this many events, newest first (1–1000, default 100).
+    #[serde(default, deserialize_with = "contract::de_range::<_, 1, 1000>")]
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 

@@ -29,11 +29,9 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult},
-    extract::ApiActor,
-    routes::{
-        api::{ApiJson, ApiPath, ApiQuery},
-        openapi::ErrorBody,
-    },
+    extract::{ApiActor, ApiJson, ApiPath, ApiQuery},
+    routes::contract,
+    routes::openapi::ErrorBody,
     state::AppState,
 };
 
@@ -55,13 +53,21 @@ pub fn router() -> Router<AppState> {
 }
 
 /// A parameter override: a number, a boolean or a string, checked against the declared type and range.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(untagged, expecting = "a number, a boolean or a string")]
 pub enum ParamInput {
     Bool(bool),
     Number(f64),
     Text(String),
 }
+
+impl utoipa::PartialSchema for ParamInput {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        contract::param_input_schema()
+    }
+}
+
+impl ToSchema for ParamInput {}
 
 impl ParamInput {
     /// As the strategy language reads it (`12`, `0.5`, `true`).
@@ -91,36 +97,42 @@ fn default_fill() -> String {
 pub struct CreateBacktest {
     pub strategy_id: Uuid,
     /// A saved version; default the newest.
+    #[schema(minimum = 1)]
     pub version: Option<i32>,
     /// Parameter overrides by name, e.g. `{"fast": 8}`.
     #[serde(default)]
     pub params: BTreeMap<String, ParamInput>,
     /// One run per instrument (1–10), see `GET /api/v1/market/instruments`.
     #[serde(default)]
+    #[schema(schema_with = contract::instrument_ids_schema, required = true)]
     pub instrument_ids: Vec<i32>,
     /// `1m`, `5m`, `15m`, `30m`, `1h`, `4h`, `1d` or `1w`.
-    #[serde(default)]
-    #[schema(example = "1h")]
+    #[serde(deserialize_with = "contract::de_timeframe_required")]
+    #[schema(schema_with = contract::timeframe_schema)]
     pub timeframe: String,
-    /// Start: `YYYY-MM-DD` (00:00 UTC) or RFC 3339.
-    #[serde(default)]
-    #[schema(example = "2018-01-10")]
+    /// Start: `YYYY-MM-DD` (00:00 UTC) or RFC 3339, years 1970–2099.
+    #[serde(deserialize_with = "contract::de_date")]
+    #[schema(schema_with = contract::date_schema, example = "2018-01-10")]
     pub from: String,
-    /// End: `YYYY-MM-DD` (inclusive: to the end of that day) or RFC 3339 (exclusive).
-    #[serde(default)]
-    #[schema(example = "2018-01-31")]
+    /// End: `YYYY-MM-DD` (inclusive: to the end of that day) or RFC 3339 (exclusive), years 1970–2099.
+    #[serde(deserialize_with = "contract::de_date")]
+    #[schema(schema_with = contract::date_schema, example = "2018-01-31")]
     pub to: String,
-    /// Starting cash in the quote currency (default 10 000).
+    /// Starting cash in the quote currency (default 10 000; above 0, at most 10¹²).
     #[serde(default = "default_initial_cash")]
+    #[schema(exclusive_minimum = 0, maximum = 1_000_000_000_000_f64)]
     pub initial_cash: f64,
-    /// Fee per side as a fraction (default 0.001 = 0.1 %).
+    /// Fee per side as a fraction (default 0.001 = 0.1 %; at least 0, below 0.1).
     #[serde(default = "default_fee")]
+    #[schema(minimum = 0, exclusive_maximum = 0.1)]
     pub fee: f64,
-    /// Slippage in basis points against every fill (default 0).
+    /// Slippage in basis points against every fill (default 0; 0–1000).
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1000)]
     pub slippage_bps: f64,
     /// `next_open` (default: fill at the next bar's open) or `same_close`.
-    #[serde(default = "default_fill")]
+    #[serde(default = "default_fill", deserialize_with = "contract::de_fill")]
+    #[schema(schema_with = contract::fill_schema)]
     pub fill: String,
 }
 
@@ -320,14 +332,28 @@ pub struct ListBacktestsQuery {
     strategy_id: Option<Uuid>,
     instrument_id: Option<i32>,
     /// `queued`, `running`, `done`, `failed` or `cancelled`.
+    #[serde(default, deserialize_with = "contract::de_status")]
+    #[param(schema_with = contract::status_schema)]
     status: Option<String>,
     batch_id: Option<Uuid>,
     /// `created_at` (default), `total_return`, `sharpe`, `max_drawdown`, `trade_count` or `final_equity`.
+    #[serde(default, deserialize_with = "contract::de_run_sort")]
+    #[param(schema_with = contract::run_sort_schema)]
     sort: Option<String>,
     /// `desc` (default) or `asc`; missing values sort last.
+    #[serde(default, deserialize_with = "contract::de_dir")]
+    #[param(schema_with = contract::dir_schema)]
     dir: Option<String>,
     /// 1–500, default 100.
+    #[serde(default, deserialize_with = "contract::de_range::<_, 1, 500>")]
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
+    /// Runs to skip (default 0).
+    #[serde(
+        default,
+        deserialize_with = "contract::de_range::<_, 0, 1_000_000_000>"
+    )]
+    #[param(minimum = 0, maximum = 1_000_000_000)]
     offset: Option<i64>,
 }
 
@@ -551,11 +577,23 @@ pub const MAX_TRADES_PAGE: i64 = 1000;
 #[into_params(parameter_in = Query)]
 pub struct TradesQuery {
     /// `seq` (default), `entry_time`, `exit_time`, `pnl`, `return_pct`, `bars_held` or `exit_reason`.
+    #[serde(default, deserialize_with = "contract::de_trade_sort")]
+    #[param(schema_with = contract::trade_sort_schema)]
     sort: Option<String>,
     /// `asc` (default) or `desc`.
+    #[serde(default, deserialize_with = "contract::de_dir")]
+    #[param(schema_with = contract::dir_schema)]
     dir: Option<String>,
     /// 1–1000, default 100.
+    #[serde(default, deserialize_with = "contract::de_range::<_, 1, 1000>")]
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
+    /// Trades to skip (default 0).
+    #[serde(
+        default,
+        deserialize_with = "contract::de_range::<_, 0, 1_000_000_000>"
+    )]
+    #[param(minimum = 0, maximum = 1_000_000_000)]
     offset: Option<i64>,
 }
 
@@ -682,8 +720,15 @@ pub async fn cancel_backtest(
 #[into_params(parameter_in = Query)]
 pub struct TraceQuery {
     /// The bar to explain: epoch ms (the open time of a bar or any time inside it), or RFC 3339. Required.
+    #[serde(default, deserialize_with = "contract::de_trace_time")]
+    #[param(inline, value_type = contract::TraceTimeParam, required = true)]
     time: Option<String>,
     /// Explain the bars in `[time, time + span)` (ms; a candle of a resampled chart). Default 0: one bar.
+    #[serde(
+        default,
+        deserialize_with = "contract::de_range::<_, 0, 31_536_000_000_000>"
+    )]
+    #[param(minimum = 0, maximum = 31_536_000_000_000_i64)]
     span: Option<i64>,
 }
 

@@ -5,6 +5,7 @@ pub mod account;
 pub mod api;
 pub mod backtests;
 pub mod backtests_api;
+pub mod contract;
 pub mod health;
 pub mod market;
 pub mod metrics;

@@ -12,9 +12,9 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use serde::Serialize;
+use serde_json::{Value, json};
 use utoipa::{
-    Modify, OpenApi, ToSchema,
+    Modify, OpenApi,
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
@@ -23,26 +23,8 @@ use crate::{
     state::AppState,
 };
 
-/// Every API error: `{"error": code, "message": text}`, plus `field` for `invalid_input` and `problems` for
-/// `invalid_strategy`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// `not_found`, `unauthorized`, `forbidden`, `bad_request`, `invalid_input`, `invalid_strategy`, `conflict`,
-    /// `limit_reached`, `not_finished`, `payload_too_large`, `unsupported_media_type`, `rate_limited`,
-    /// `unavailable` or `internal`.
-    #[schema(example = "invalid_input")]
-    pub error: String,
-    /// What is wrong, in words a person can act on.
-    #[schema(example = "to: the end must be after the start")]
-    pub message: String,
-    /// `invalid_input`: the request field at fault.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(example = "to")]
-    pub field: Option<String>,
-    /// `invalid_strategy`: every problem in the source (1-based line and column).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub problems: Option<Vec<strategies_api::Diagnostic>>,
-}
+/// The name the route attributes use for the error body: the RFC 9457 problem of `crate::error`.
+pub use crate::error::Problem as ErrorBody;
 
 /// The bearer scheme of API tokens (`vxt_…`, created on `/account`).
 struct BearerToken;
@@ -74,9 +56,11 @@ impl Modify for BearerToken {
             Authenticate with an API token from /account: `Authorization: Bearer vxt_…`. Reads accept `read` \
             and `read_write` tokens; writes need a `read_write` token of a trader or admin (403 otherwise). \
             Requests are limited per user per minute (429 with `Retry-After`).\n\n\
-            Errors are JSON `{\"error\": code, \"message\": text}`; `invalid_input` adds `field`, \
-            `invalid_strategy` adds `problems` (`line`, `column`, `len`, `message`). Another user's strategy or \
-            run is answered 404, like one that does not exist."
+            Every error is an RFC 9457 problem (`application/problem+json`): `type` (a stable URI per problem \
+            code, `/api/problems/<code>`, which GET describes), `title`, `status`, `detail`, `code` (the code to \
+            switch on) and `request_id` (as in the `x-request-id` header); `invalid_input` adds `field`, \
+            `invalid_strategy` adds `problems` (`line`, `column`, `len`, `message`); 429 and 503 carry \
+            `Retry-After`. Another user's strategy or run is answered 404, like one that does not exist."
     ),
     paths(
         api::get_me,
@@ -105,7 +89,7 @@ impl Modify for BearerToken {
         backtests_api::cancel_backtest,
         backtests_api::trace_backtest,
     ),
-    components(schemas(ErrorBody)),
+    components(schemas(crate::error::Problem, crate::error::SourceProblem)),
     modifiers(&BearerToken),
     tags(
         (name = "strategies", description = "The template catalogue and your strategies; each save of changed source is an immutable version."),
@@ -117,20 +101,104 @@ impl Modify for BearerToken {
 )]
 pub struct ApiDoc;
 
-/// The document as JSON, built once.
+/// The document as JSON, built once: the generated description with [`problem_responses`] applied.
 pub fn openapi_json() -> &'static str {
     static DOC: OnceLock<String> = OnceLock::new();
     DOC.get_or_init(|| {
-        ApiDoc::openapi()
-            .to_pretty_json()
-            .unwrap_or_else(|e| format!("{{\"error\":\"internal\",\"message\":\"{e}\"}}"))
+        let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+        problem_responses(&mut doc);
+        serde_json::to_string_pretty(&doc).unwrap_or_default()
     })
+}
+
+/// The error answers every operation can give, written once instead of on every route: each 4xx/5xx response is
+/// `application/problem+json` with the `Problem` schema (429 and 503 with `Retry-After`), and each operation
+/// lists the errors the shared layers give: 400 (unreadable parameters or body, when it has any), 401 and 429
+/// (the token and its rate limit, when it needs one), 413 and 415 (the body limit and type, when it has a body),
+/// 500 and 503 (unexpected error, database or Redis unavailable).
+fn problem_responses(doc: &mut Value) {
+    let problem = json!({ "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } });
+    let retry_after = json!({ "Retry-After": {
+        "description": "Seconds to wait before retrying.",
+        "required": true,
+        "schema": { "type": "integer", "minimum": 0 }
+    } });
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for item in paths.values_mut().filter_map(Value::as_object_mut) {
+        for op in item.values_mut().filter_map(Value::as_object_mut) {
+            let has_params = op
+                .get("parameters")
+                .and_then(Value::as_array)
+                .is_some_and(|p| !p.is_empty());
+            let has_body = op.contains_key("requestBody");
+            let secured = op
+                .get("security")
+                .is_some_and(|s| s.to_string().contains("bearer"));
+            let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+                continue;
+            };
+            let mut add = |status: &str, description: &str| {
+                responses
+                    .entry(status)
+                    .or_insert_with(|| json!({ "description": description }));
+            };
+            if has_params || has_body {
+                add(
+                    "400",
+                    "`bad_request`: a malformed parameter or body (wrong type, unknown field, not a JSON object)",
+                );
+            }
+            if secured {
+                add(
+                    "401",
+                    "`unauthorized`: no, unknown, revoked or expired token",
+                );
+                add(
+                    "429",
+                    "`rate_limited`: too many requests from this user (see `Retry-After`)",
+                );
+            }
+            if has_body {
+                add(
+                    "413",
+                    "`payload_too_large`: the body is larger than the server accepts",
+                );
+                add(
+                    "415",
+                    "`unsupported_media_type`: the body is not `application/json`",
+                );
+            }
+            add(
+                "500",
+                "`internal`: an unexpected error (logged under the request id)",
+            );
+            add(
+                "503",
+                "`unavailable`: the database or Redis cannot serve right now (see `Retry-After`)",
+            );
+            for (status, response) in responses.iter_mut() {
+                if !(status.starts_with('4') || status.starts_with('5')) {
+                    continue;
+                }
+                let Some(r) = response.as_object_mut() else {
+                    continue;
+                };
+                r.insert("content".into(), problem.clone());
+                if status == "429" || status == "503" {
+                    r.insert("headers".into(), retry_after.clone());
+                }
+            }
+        }
+    }
 }
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/openapi.json", get(get_openapi))
         .route("/api/docs", get(get_docs))
+        .merge(crate::error::router())
 }
 
 /// `GET /api/openapi.json`: the OpenAPI 3.1 description (public).

@@ -20,11 +20,9 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult},
-    extract::ApiActor,
-    routes::{
-        api::{ApiJson, ApiPath, ApiQuery},
-        openapi::ErrorBody,
-    },
+    extract::{ApiActor, ApiJson, ApiPath, ApiQuery},
+    routes::contract,
+    routes::openapi::ErrorBody,
     state::AppState,
 };
 
@@ -54,13 +52,21 @@ pub fn router() -> Router<AppState> {
 }
 
 /// A parameter value: an integer, a number or a boolean, as declared.
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Serialize)]
 #[serde(untagged)]
 pub enum ParamValueOut {
     Int(i64),
     Float(f64),
     Bool(bool),
 }
+
+impl utoipa::PartialSchema for ParamValueOut {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        contract::param_value_schema()
+    }
+}
+
+impl ToSchema for ParamValueOut {}
 
 impl From<ParamValue> for ParamValueOut {
     fn from(v: ParamValue) -> Self {
@@ -289,6 +295,7 @@ pub async fn list_templates(ApiActor(_): ApiActor) -> Json<Templates> {
 pub struct ListStrategiesQuery {
     /// Include archived strategies (default false).
     #[serde(default)]
+    #[param(required = false)]
     archived: bool,
 }
 
@@ -321,12 +328,20 @@ pub async fn list_strategies(
 #[serde(deny_unknown_fields)]
 pub struct CreateStrategy {
     /// Defaults to the template's name or "Untitled strategy" (1–80 characters).
+    #[serde(default, deserialize_with = "contract::de_name")]
+    #[schema(value_type = String, min_length = 1, max_length = 80, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub name: Option<String>,
     /// Up to 2000 characters.
+    #[serde(default, deserialize_with = "contract::de_description")]
+    #[schema(value_type = String, max_length = 2000, pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")]
     pub description: Option<String>,
     /// A template name from `GET /api/v1/templates`, e.g. `macd`; ignored when `source` is given.
+    #[serde(default, deserialize_with = "contract::de_template")]
+    #[schema(schema_with = contract::template_schema)]
     pub template: Option<String>,
-    /// Strategy source in the strategy language.
+    /// Strategy source in the strategy language (no NUL character).
+    #[serde(default, deserialize_with = "contract::de_source")]
+    #[schema(value_type = String, pattern = r"^[^\x00]*$")]
     pub source: Option<String>,
 }
 
@@ -351,6 +366,7 @@ fn created(location: &str, body: impl Serialize) -> Response {
         (status = 401, description = "No or invalid token", body = ErrorBody),
         (status = 403, description = "Read-only token or viewer", body = ErrorBody),
         (status = 413, description = "Body larger than the limit", body = ErrorBody),
+        (status = 409, description = "`limit_reached`: the account has as many strategies or versions as it may keep", body = ErrorBody),
         (status = 415, description = "Body is not application/json", body = ErrorBody),
         (status = 422, description = "`invalid_strategy`: the source does not compile; `problems` lists each", body = ErrorBody),
     )
@@ -371,26 +387,42 @@ pub async fn create_strategy(
     Ok(created(&detail.summary.links.self_.clone(), detail))
 }
 
-/// `GET /api/v1/strategies/{id}`: one strategy with its newest version.
+/// Whether a deleted (archived) strategy is still to be shown.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ArchivedQuery {
+    /// Also answer for a deleted (archived) strategy, which can be restored (default false: 404, as for any
+    /// deleted resource).
+    #[serde(default)]
+    #[param(required = false)]
+    archived: bool,
+}
+
+/// `GET /api/v1/strategies/{id}[?archived=true]`: one strategy with its newest version.
 #[utoipa::path(
     get,
     path = "/api/v1/strategies/{id}",
     tag = "strategies",
     security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Strategy id")),
+    params(("id" = Uuid, Path, description = "Strategy id"), ArchivedQuery),
     responses(
         (status = 200, description = "The strategy", body = StrategyDetail),
         (status = 400, description = "The id is not a UUID", body = ErrorBody),
         (status = 401, description = "No or invalid token", body = ErrorBody),
-        (status = 404, description = "No such strategy of yours", body = ErrorBody),
+        (status = 404, description = "No such strategy of yours, or a deleted one without `archived=true`", body = ErrorBody),
     )
 )]
 pub async fn get_strategy(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
     ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(q): ApiQuery<ArchivedQuery>,
 ) -> ApiResult<Json<StrategyDetail>> {
-    Ok(Json(act::get(&actor, &state.ctx, id).await?.into()))
+    let detail = act::get(&actor, &state.ctx, id).await?;
+    if detail.summary.archived && !q.archived {
+        return Err(ApiError::NotFound);
+    }
+    Ok(Json(detail.into()))
 }
 
 /// An edit. Changed source that compiles becomes a new version; source that does not compile is kept as the
@@ -398,8 +430,14 @@ pub async fn get_strategy(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateStrategy {
+    #[serde(default, deserialize_with = "contract::de_name")]
+    #[schema(value_type = String, min_length = 1, max_length = 80, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub name: Option<String>,
+    #[serde(default, deserialize_with = "contract::de_description")]
+    #[schema(value_type = String, max_length = 2000, pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")]
     pub description: Option<String>,
+    #[serde(default, deserialize_with = "contract::de_source")]
+    #[schema(value_type = String, pattern = r"^[^\x00]*$")]
     pub source: Option<String>,
     /// The version this edit started from; if a newer one was saved meanwhile, the save is refused (409).
     pub base_version: Option<i32>,
@@ -432,7 +470,7 @@ pub struct Saved {
         (status = 401, description = "No or invalid token", body = ErrorBody),
         (status = 403, description = "Read-only token or viewer", body = ErrorBody),
         (status = 404, description = "No such strategy of yours", body = ErrorBody),
-        (status = 409, description = "`conflict`: `base_version` is stale, or the strategy is archived", body = ErrorBody),
+        (status = 409, description = "`conflict`: `base_version` is stale, or the strategy is archived; `limit_reached`: the account has as many versions as it may keep", body = ErrorBody),
         (status = 422, description = "`invalid_strategy`: the source does not compile (kept as the draft)", body = ErrorBody),
     )
 )]
@@ -514,6 +552,7 @@ pub async fn restore_strategy(
         (status = 401, description = "No or invalid token", body = ErrorBody),
         (status = 403, description = "Read-only token or viewer", body = ErrorBody),
         (status = 404, description = "No such strategy of yours", body = ErrorBody),
+        (status = 409, description = "`limit_reached`: the account has as many strategies or versions as it may keep", body = ErrorBody),
     )
 )]
 pub async fn duplicate_strategy(
@@ -535,19 +574,24 @@ pub async fn duplicate_strategy(
     params(
         ("id" = Uuid, Path, description = "Strategy id"),
         ("version" = i32, Path, description = "Version number (1, 2, …)"),
+        ArchivedQuery,
     ),
     responses(
         (status = 200, description = "The version", body = StrategyVersion),
         (status = 400, description = "Malformed id or version", body = ErrorBody),
         (status = 401, description = "No or invalid token", body = ErrorBody),
-        (status = 404, description = "No such strategy of yours, or no such version", body = ErrorBody),
+        (status = 404, description = "No such strategy of yours (or a deleted one without `archived=true`), or no such version", body = ErrorBody),
     )
 )]
 pub async fn get_strategy_version(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
     ApiPath((id, version)): ApiPath<(Uuid, i32)>,
+    ApiQuery(q): ApiQuery<ArchivedQuery>,
 ) -> ApiResult<Json<StrategyVersion>> {
+    if !q.archived && act::get(&actor, &state.ctx, id).await?.summary.archived {
+        return Err(ApiError::NotFound);
+    }
     Ok(Json(
         act::version(&actor, &state.ctx, id, Some(version))
             .await?

@@ -882,7 +882,7 @@ async fn read_write_tokens_can_update_the_profile_but_never_assign_privileged_fi
     .unwrap();
     assert_eq!(escalate.status(), StatusCode::BAD_REQUEST);
     let body: Value = escalate.json().await.unwrap();
-    assert!(body["message"].as_str().unwrap().contains("role"), "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("role"), "{body}");
     let role: String = sqlx::query_scalar("select role from app_user")
         .fetch_one(&app.ctx.db)
         .await

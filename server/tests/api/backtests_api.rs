@@ -73,10 +73,10 @@ impl Resp {
         self.json["field"].as_str().unwrap_or("")
     }
     fn error(&self) -> &str {
-        self.json["error"].as_str().unwrap_or("")
+        self.json["code"].as_str().unwrap_or("")
     }
     fn message(&self) -> &str {
-        self.json["message"].as_str().unwrap_or("")
+        self.json["detail"].as_str().unwrap_or("")
     }
 }
 
@@ -1449,7 +1449,7 @@ async fn backtests_api_traces_need_a_finished_run() {
     .await;
     assert_eq!(t.status, StatusCode::CONFLICT, "{t:?}");
     assert!(
-        t.json["message"]
+        t.json["detail"]
             .as_str()
             .unwrap()
             .contains("once the run is done"),

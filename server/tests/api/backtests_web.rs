@@ -575,7 +575,7 @@ async fn the_editor_validation_answers_params_or_positioned_diagnostics_and_need
     let resp = validate(&anon, Some(&anon_token), macd).await.unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     let body: Value = resp.json().await.unwrap();
-    assert_eq!(body["error"], "unauthorized", "{body}");
+    assert_eq!(body["code"], "unauthorized", "{body}");
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -725,7 +725,7 @@ async fn a_run_on_real_candles_finishes_and_its_page_charts_trace_exports_and_co
     let (code, body) = get_json(&app, &ann, &format!("/backtests/{run}/trace.json?time=0")).await;
     assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
     assert!(
-        body["message"]
+        body["detail"]
             .as_str()
             .unwrap()
             .contains("outside this run"),
@@ -1121,7 +1121,7 @@ async fn another_trader_gets_not_found_everywhere_anonymous_visitors_are_sent_to
     ] {
         let (code, body) = get_json(&app, &bob, &path).await;
         assert_eq!(code, StatusCode::NOT_FOUND, "{path}: {body}");
-        assert_eq!(body["error"], "not_found", "{path}: {body}");
+        assert_eq!(body["code"], "not_found", "{path}: {body}");
     }
     // Downloads: the HTML 404 page.
     for path in [
@@ -1220,7 +1220,7 @@ async fn another_trader_gets_not_found_everywhere_anonymous_visitors_are_sent_to
     ] {
         let (code, body) = get_json(&app, &anon, &path).await;
         assert_eq!(code, StatusCode::UNAUTHORIZED, "{path}");
-        assert_eq!(body["error"], "unauthorized", "{path}");
+        assert_eq!(body["code"], "unauthorized", "{path}");
     }
     for action in [
         "/strategies/create".to_owned(),

@@ -363,7 +363,7 @@ async fn engine_hardening_runs_over_the_memory_budget_are_refused_at_submission_
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["field"], "range", "{body}");
-    let msg = body["message"].as_str().unwrap();
+    let msg = body["detail"].as_str().unwrap();
     for hint in [
         "more than the 16 MB",
         "fewer candles",
@@ -600,7 +600,7 @@ async fn engine_hardening_a_trace_over_the_memory_budget_is_refused_with_what_to
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    let msg = body["message"].as_str().unwrap();
+    let msg = body["detail"].as_str().unwrap();
     assert!(
         msg.contains("tracing this run needs about") && msg.contains("fewer candles"),
         "{msg}"

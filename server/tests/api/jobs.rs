@@ -224,7 +224,7 @@ async fn operator_endpoints_need_the_token_and_vanish_without_one() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     let body: Value = resp.json().await.unwrap();
-    assert_eq!(body["error"], "unauthorized");
+    assert_eq!(body["code"], "unauthorized");
 
     let mut env = Options::default();
     env.env.push(("OPS_TOKEN", String::new()));
@@ -251,7 +251,7 @@ async fn bad_operator_input_gets_a_clear_json_error() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     let body: Value = resp.json().await.unwrap();
-    assert!(body["message"].as_str().unwrap().contains("bogus"));
+    assert!(body["detail"].as_str().unwrap().contains("bogus"));
     let resp = app
         .client
         .get(app.url("/ops/jobs/not-a-uuid"))

@@ -17,6 +17,7 @@ mod market;
 mod nginx;
 mod policy_accounts;
 mod policy_backtests;
+mod problem_json;
 mod processes;
 mod research_cli;
 mod smtp;

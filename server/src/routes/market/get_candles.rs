@@ -1,7 +1,4 @@
-use axum::{
-    Json,
-    extract::{Query, State},
-};
+use axum::{Json, extract::State};
 use backend::market::{Timeframe, iso, parse_time, store};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -18,14 +15,26 @@ pub const MAX_CANDLES: i64 = 20_000;
 #[into_params(parameter_in = Query)]
 pub struct CandlesQuery {
     /// The instrument (see `GET /api/v1/market/instruments`). Required.
+    #[param(required = true)]
     instrument_id: Option<i32>,
     /// `1m`, `5m`, `15m`, `30m`, `1h`, `4h`, `1d` or `1w`. Required.
+    #[serde(default, deserialize_with = "crate::routes::contract::de_timeframe")]
+    #[param(inline, value_type = crate::routes::contract::TimeframeParam, required = true)]
     timeframe: Option<String>,
-    /// Start (inclusive): `YYYY-MM-DD` or RFC 3339.
+    /// Start (inclusive): `YYYY-MM-DD` or RFC 3339, years 1970–2099.
+    #[serde(default, deserialize_with = "crate::routes::contract::de_opt_date")]
+    #[param(schema_with = crate::routes::contract::date_schema)]
     from: Option<String>,
-    /// End (exclusive): `YYYY-MM-DD` or RFC 3339.
+    /// End (exclusive): `YYYY-MM-DD` or RFC 3339, years 1970–2099.
+    #[serde(default, deserialize_with = "crate::routes::contract::de_opt_date")]
+    #[param(schema_with = crate::routes::contract::date_schema)]
     to: Option<String>,
     /// At most this many candles, the newest ones (1–20 000, default 20 000).
+    #[serde(
+        default,
+        deserialize_with = "crate::routes::contract::de_range::<_, 1, 20_000>"
+    )]
+    #[param(minimum = 1, maximum = 20_000)]
     limit: Option<i64>,
 }
 
@@ -47,7 +56,7 @@ pub struct CandlesQuery {
 )]
 pub async fn get_candles(
     State(state): State<AppState>,
-    Query(q): Query<CandlesQuery>,
+    crate::extract::ApiQuery(q): crate::extract::ApiQuery<CandlesQuery>,
 ) -> ApiResult<Json<Value>> {
     let instrument_id = q
         .instrument_id
