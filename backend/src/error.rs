@@ -6,7 +6,7 @@
 //! infrastructure variants ([`Error::Db`], [`Error::Internal`]) are logged with their cause by the surface and
 //! shown to people as an opaque "internal error" (or "temporarily unavailable" when the database is down).
 
-use crate::backtest::Problem;
+use serde::{Deserialize, Serialize};
 
 /// Why an action was refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -150,6 +150,40 @@ impl<T> ResultExt<T> for std::result::Result<T, sqlx::Error> {
         match self {
             Err(sqlx::Error::Database(db)) if db.constraint() == Some(name) => Err(f()),
             other => other.map_err(Error::Db),
+        }
+    }
+}
+
+/// One problem in a strategy's source (1-based line and column; line 0 = not tied to a position).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    pub line: usize,
+    pub column: usize,
+    pub len: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line > 0 {
+            write!(
+                f,
+                "line {}, column {}: {}",
+                self.line, self.column, self.message
+            )
+        } else {
+            f.write_str(&self.message)
+        }
+    }
+}
+
+impl From<engine::strategy::Diagnostic> for Problem {
+    fn from(d: engine::strategy::Diagnostic) -> Self {
+        Self {
+            line: d.line,
+            column: d.column,
+            len: d.len,
+            message: d.message,
         }
     }
 }

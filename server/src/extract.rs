@@ -9,7 +9,7 @@
 
 use axum::{
     body::Bytes,
-    extract::{FromRequest, FromRequestParts, OptionalFromRequestParts, Path, Query, Request},
+    extract::{FromRequest, FromRequestParts, OptionalFromRequestParts, Path, Request},
     http::{HeaderMap, StatusCode, header, request::Parts},
     response::{IntoResponse, Redirect, Response},
 };
@@ -302,21 +302,29 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         }
         serde_path_to_error::deserialize(value)
             .map(ApiJson)
-            .map_err(|e| {
-                let path = e.path().to_string();
-                let message = format!("{}", e.inner());
-                if path.is_empty() || path == "." {
-                    ApiError::BadRequest(message)
-                } else {
-                    ApiError::Detailed {
-                        status: StatusCode::BAD_REQUEST,
-                        code: "bad_request",
-                        message: format!("{path}: {message}"),
-                        field: Some(path),
-                        problems: None,
-                    }
-                }
-            })
+            .map_err(|e| refusal(&e.path().to_string(), &e.inner().to_string()))
+    }
+}
+
+/// A body or query string that did not read into its type: 400 naming the field, `invalid_input` when a
+/// well-formed value broke a rule of `crate::routes::contract`, else `bad_request`.
+fn refusal(path: &str, message: &str) -> ApiError {
+    let (code, message) = crate::routes::contract::split_rule(message);
+    if path.is_empty() || path == "." {
+        return ApiError::Detailed {
+            status: StatusCode::BAD_REQUEST,
+            code,
+            message,
+            field: None,
+            problems: None,
+        };
+    }
+    ApiError::Detailed {
+        status: StatusCode::BAD_REQUEST,
+        code,
+        message: format!("{path}: {message}"),
+        field: Some(path.to_owned()),
+        problems: None,
     }
 }
 
@@ -364,10 +372,11 @@ pub struct ApiQuery<T>(pub T);
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        <Query<T> as FromRequestParts<S>>::from_request_parts(parts, state)
-            .await
-            .map(|Query(v)| ApiQuery(v))
-            .map_err(|e| ApiError::BadRequest(e.body_text()))
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(ApiQuery)
+            .map_err(|e| refusal(&e.path().to_string(), &e.inner().to_string()))
     }
 }

@@ -16,44 +16,8 @@ pub mod runs;
 pub mod strategies;
 pub mod trace;
 
-use serde::{Deserialize, Serialize};
-
-pub use crate::error::Error;
+pub use crate::error::{Error, Problem};
 pub use engine::run_state::RunState;
-
-/// One problem in a strategy's source (1-based line and column; line 0 = not tied to a position).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Problem {
-    pub line: usize,
-    pub column: usize,
-    pub len: usize,
-    pub message: String,
-}
-
-impl std::fmt::Display for Problem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.line > 0 {
-            write!(
-                f,
-                "line {}, column {}: {}",
-                self.line, self.column, self.message
-            )
-        } else {
-            f.write_str(&self.message)
-        }
-    }
-}
-
-impl From<engine::strategy::Diagnostic> for Problem {
-    fn from(d: engine::strategy::Diagnostic) -> Self {
-        Self {
-            line: d.line,
-            column: d.column,
-            len: d.len,
-            message: d.message,
-        }
-    }
-}
 
 /// Compiles a strategy's source (with parameter overrides), turning diagnostics into [`Problem`]s.
 ///

@@ -1,9 +1,11 @@
 //! The REST API's input contract in one place: the OpenAPI schemas of constrained inputs (built from the same
 //! lists the backend checks against, so they cannot drift) and the strict deserializers the DTOs use, so the
-//! server refuses exactly what the document calls invalid (400 `bad_request` naming the field) and accepts what it
-//! calls valid.
+//! server refuses exactly what the document calls invalid and accepts what it calls valid. A value of the wrong
+//! JSON type or an unknown field is 400 `bad_request`; a well-formed value that breaks a rule (a range, a date, a
+//! length, a list of allowed words) is 400 `invalid_input`, the same code the forms and server functions give.
+//! Both name the field.
 
-use serde::{Deserialize, Deserializer, de::Error as _};
+use serde::{Deserialize, Deserializer};
 use utoipa::openapi::{Object, ObjectBuilder, RefOr, Schema, Type, schema::AnyOfBuilder};
 
 /// The oldest and newest dates the API accepts: candles start in 1970 and no range runs past 2099 (a later
@@ -24,6 +26,25 @@ pub const NAME_PATTERN: &str =
 pub const DESCRIPTION_PATTERN: &str = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$";
 /// Strategy source: anything but NUL.
 pub const SOURCE_PATTERN: &str = r"^[^\x00]*$";
+
+/// Prefix of a deserializer's refusal that is a broken rule (`invalid_input`) rather than a malformed value;
+/// [`split_rule`] takes it off again.
+const RULE: &str = "\u{1f}rule:";
+
+fn rule<E: serde::de::Error>(message: impl std::fmt::Display) -> E {
+    E::custom(format_args!("{RULE}{message}"))
+}
+
+/// The problem code of a refusal read from a body or query string, and its message without the marker.
+pub fn split_rule(message: &str) -> (&'static str, String) {
+    match message.find(RULE) {
+        Some(at) => (
+            "invalid_input",
+            format!("{}{}", &message[..at], &message[at + RULE.len()..]),
+        ),
+        None => ("bad_request", message.to_owned()),
+    }
+}
 
 fn string_enum(values: impl IntoIterator<Item = String>, description: &str) -> Object {
     ObjectBuilder::new()
@@ -147,7 +168,7 @@ fn one_of<'de, D: Deserializer<'de>>(
     if allowed.contains(&s.as_str()) {
         Ok(Some(s))
     } else {
-        Err(D::Error::custom(format!(
+        Err(rule::<D::Error>(format!(
             "`{s}` is not a {what}; use one of {}",
             allowed.join(", ")
         )))
@@ -202,7 +223,7 @@ pub fn de_template<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D:
 pub fn de_time_zone<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let s = String::deserialize(d)?;
     if s.parse::<chrono_tz::Tz>().is_err() {
-        return Err(D::Error::custom(format!(
+        return Err(rule::<D::Error>(format!(
             "`{s}` is not an IANA time zone name (e.g. Europe/Zurich, UTC)"
         )));
     }
@@ -215,7 +236,7 @@ pub fn de_fill<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     if ["next_open", "same_close"].contains(&s.as_str()) {
         Ok(s)
     } else {
-        Err(D::Error::custom(format!(
+        Err(rule::<D::Error>(format!(
             "`{s}` is not a fill model; use next_open or same_close"
         )))
     }
@@ -229,7 +250,7 @@ pub fn de_range<'de, D: Deserializer<'de>, const MIN: i64, const MAX: i64>(
     if (MIN..=MAX).contains(&n) {
         Ok(Some(n))
     } else {
-        Err(D::Error::custom(format!(
+        Err(rule::<D::Error>(format!(
             "{n} is out of range; use {MIN} to {MAX}"
         )))
     }
@@ -237,13 +258,13 @@ pub fn de_range<'de, D: Deserializer<'de>, const MIN: i64, const MAX: i64>(
 
 /// Checks a date or timestamp against [`DATE_PATTERN`]'s rule: parseable, years [`MIN_YEAR`]–[`MAX_YEAR`].
 fn check_date<E: serde::de::Error>(s: &str) -> Result<(), E> {
-    let ms = backend::market::parse_time(s).map_err(E::custom)?;
+    let ms = backend::market::parse_time(s).map_err(rule::<E>)?;
     let year = s.get(..4).and_then(|y| y.parse::<i64>().ok());
     let in_range = s.len() >= 10
         && s.as_bytes()[4] == b'-'
         && year.is_some_and(|y| (MIN_YEAR..=MAX_YEAR).contains(&y));
     if !in_range || ms < 0 {
-        return Err(E::custom(format!(
+        return Err(rule::<E>(format!(
             "`{s}` is out of range; give a date between {MIN_YEAR}-01-01 and {MAX_YEAR}-12-31 as YYYY-MM-DD or RFC 3339"
         )));
     }
@@ -253,7 +274,10 @@ fn check_date<E: serde::de::Error>(s: &str) -> Result<(), E> {
 /// A required date or timestamp (1970–2099).
 pub fn de_date<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let s = String::deserialize(d)?;
-    check_date::<D::Error>(&s)?;
+    // Empty (or blank) means "not given": the backend's date-range rule names what is missing.
+    if !s.trim().is_empty() {
+        check_date::<D::Error>(&s)?;
+    }
     Ok(s)
 }
 
@@ -270,10 +294,10 @@ pub fn de_plain_text<'de, D: Deserializer<'de>, const MAX: usize>(
 ) -> Result<Option<String>, D::Error> {
     let s = String::deserialize(d)?;
     if s.chars().count() > MAX {
-        return Err(D::Error::custom(format!("at most {MAX} characters")));
+        return Err(rule::<D::Error>(format!("at most {MAX} characters")));
     }
     if s.chars().any(char::is_control) {
-        return Err(D::Error::custom("must not contain control characters"));
+        return Err(rule::<D::Error>("must not contain control characters"));
     }
     Ok(Some(s))
 }
@@ -282,13 +306,13 @@ pub fn de_plain_text<'de, D: Deserializer<'de>, const MAX: usize>(
 pub fn de_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let s = String::deserialize(d)?;
     if s.trim().is_empty() {
-        return Err(D::Error::custom("give the strategy a name"));
+        return Err(rule::<D::Error>("give the strategy a name"));
     }
     if s.chars().count() > 80 {
-        return Err(D::Error::custom("at most 80 characters"));
+        return Err(rule::<D::Error>("at most 80 characters"));
     }
     if s.chars().any(char::is_control) {
-        return Err(D::Error::custom("must not contain control characters"));
+        return Err(rule::<D::Error>("must not contain control characters"));
     }
     Ok(Some(s))
 }
@@ -297,12 +321,12 @@ pub fn de_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Err
 pub fn de_description<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let s = String::deserialize(d)?;
     if s.chars().count() > 2000 {
-        return Err(D::Error::custom("at most 2000 characters"));
+        return Err(rule::<D::Error>("at most 2000 characters"));
     }
     if s.chars()
         .any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
     {
-        return Err(D::Error::custom("must not contain control characters"));
+        return Err(rule::<D::Error>("must not contain control characters"));
     }
     Ok(Some(s))
 }

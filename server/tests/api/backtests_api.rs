@@ -696,7 +696,7 @@ async fn backtests_api_bad_input_is_refused_with_a_clear_status_and_the_field_na
             with(json!({"params": {"fast": null}})),
             StatusCode::BAD_REQUEST,
             "bad_request",
-            "",
+            "params.fast",
             "a number, a boolean or a string",
         ),
         (
@@ -731,7 +731,7 @@ async fn backtests_api_bad_input_is_refused_with_a_clear_status_and_the_field_na
             with(json!({"colour": "blue"})),
             StatusCode::BAD_REQUEST,
             "bad_request",
-            "",
+            "colour",
             "unknown field `colour`",
         ),
         (
@@ -745,7 +745,7 @@ async fn backtests_api_bad_input_is_refused_with_a_clear_status_and_the_field_na
             with(json!({"strategy_id": "not-a-uuid"})),
             StatusCode::BAD_REQUEST,
             "bad_request",
-            "",
+            "strategy_id",
             "strategy_id",
         ),
     ];
@@ -1223,7 +1223,7 @@ async fn backtests_api_the_openapi_document_is_3_1_public_and_lists_every_api_v1
         paths["/api/v1/strategies"]["post"]["security"],
         json!([{"bearer": []}])
     );
-    for schema in ["CreateBacktest", "RunDetail", "StrategyDetail", "ErrorBody"] {
+    for schema in ["CreateBacktest", "RunDetail", "StrategyDetail", "Problem"] {
         assert!(
             doc["components"]["schemas"][schema].is_object(),
             "{schema} schema"

@@ -1439,11 +1439,11 @@ async fn cancelling_a_running_backtest_stops_the_worker_and_stores_no_result() {
     let page = page_text(&app, &ann, &format!("/backtests/{run}")).await;
     assert!(page.contains(r#"id="run-cancelled""#));
     assert!(!page.contains(r#"id="metrics""#));
-    // Nothing to export.
+    // Nothing to export: the run exists but has no result, the same answer (409 not_finished) on every surface.
     let resp = ann
         .get(app.url(&format!("/backtests/{run}/trades.csv")))
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
 }

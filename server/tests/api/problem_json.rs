@@ -137,7 +137,7 @@ async fn every_error_class_is_a_problem_with_the_request_id() {
         Some(&rw),
         None,
         StatusCode::BAD_REQUEST,
-        "bad_request",
+        "invalid_input",
     )
     .await;
     problem(
@@ -191,7 +191,7 @@ async fn every_error_class_is_a_problem_with_the_request_id() {
         Some(&rw),
         json_body(json!({"name": "   "})),
         StatusCode::BAD_REQUEST,
-        "bad_request",
+        "invalid_input",
     )
     .await;
     assert_eq!(body["field"], "name", "{body}");
@@ -304,7 +304,7 @@ async fn a_json_array_is_not_an_object_body() {
         .await
         .unwrap();
     assert_eq!(me["display_name"], "Pat", "the array changed nothing: {me}");
-    // Values the document rules out are refused: an unknown time zone, a control character in the name.
+    // Well-formed values the document rules out are invalid_input: an unknown time zone, a control character.
     for body in [
         json!({"time_zone": "Mars/Olympus"}),
         json!({"display_name": "a\u{7}b"}),
@@ -316,7 +316,7 @@ async fn a_json_array_is_not_an_object_body() {
             Some(&rw),
             Some(("application/json", body.to_string())),
             StatusCode::BAD_REQUEST,
-            "bad_request",
+            "invalid_input",
         )
         .await;
     }
@@ -337,7 +337,7 @@ async fn far_dates_are_refused_with_a_clear_problem() {
         Some(&rw),
         Some(("application/json", body.to_string())),
         StatusCode::BAD_REQUEST,
-        "bad_request",
+        "invalid_input",
     )
     .await;
     assert_eq!(p["field"], "to", "{p}");
@@ -349,7 +349,7 @@ async fn far_dates_are_refused_with_a_clear_problem() {
         None,
         None,
         StatusCode::BAD_REQUEST,
-        "bad_request",
+        "invalid_input",
     )
     .await;
     assert!(

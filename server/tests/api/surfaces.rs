@@ -102,6 +102,11 @@ async fn rest(
     (status, json)
 }
 
+/// The code of a REST or page-script refusal (an RFC 9457 problem's `code`).
+fn code_of(body: &Value) -> Option<&str> {
+    body["code"].as_str()
+}
+
 /// A server function (GET): status and the `AppError` code (`refused` carries the backend code).
 async fn server_fn(app: &TestApp, client: &Client, path: &str) -> (StatusCode, String, Value) {
     let resp = client.get(app.url(path)).send().await.unwrap();
@@ -212,7 +217,7 @@ async fn surfaces_give_the_same_decision_for_permission_email_ownership_state_an
     )
     .await;
     assert_eq!(
-        (status, body["error"].as_str()),
+        (status, code_of(&body)),
         (StatusCode::CONFLICT, Some("limit_reached")),
         "{body}"
     );
@@ -241,7 +246,7 @@ async fn surfaces_give_the_same_decision_for_permission_email_ownership_state_an
     )
     .await;
     assert_eq!(
-        (status, body["error"].as_str()),
+        (status, code_of(&body)),
         (StatusCode::CONFLICT, Some("not_finished")),
         "{body}"
     );
@@ -254,7 +259,7 @@ async fn surfaces_give_the_same_decision_for_permission_email_ownership_state_an
     )
     .await;
     assert_eq!(
-        (status, body["error"].as_str()),
+        (status, code_of(&body)),
         (StatusCode::CONFLICT, Some("not_finished")),
         "{body}"
     );
@@ -265,7 +270,10 @@ async fn surfaces_give_the_same_decision_for_permission_email_ownership_state_an
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::CONFLICT);
-    assert_eq!(resp.json::<Value>().await.unwrap()["error"], "not_finished");
+    assert_eq!(
+        code_of(&resp.json::<Value>().await.unwrap()),
+        Some("not_finished")
+    );
     for download in ["trades.csv", "result.json", "report.html"] {
         let resp = ann
             .browser
@@ -290,7 +298,7 @@ async fn surfaces_give_the_same_decision_for_permission_email_ownership_state_an
     )
     .await;
     assert_eq!(
-        (status, body["error"].as_str()),
+        (status, code_of(&body)),
         (StatusCode::NOT_FOUND, Some("not_found"))
     );
     let (status, body) = rest(
@@ -302,7 +310,7 @@ async fn surfaces_give_the_same_decision_for_permission_email_ownership_state_an
     )
     .await;
     assert_eq!(
-        (status, body["error"].as_str()),
+        (status, code_of(&body)),
         (StatusCode::NOT_FOUND, Some("not_found"))
     );
     let resp = post_form(
@@ -350,7 +358,7 @@ async fn surfaces_give_the_same_decision_for_permission_email_ownership_state_an
     )
     .await;
     assert_eq!(
-        (status, body["error"].as_str()),
+        (status, code_of(&body)),
         (StatusCode::FORBIDDEN, Some("email_unconfirmed")),
         "{body}"
     );
@@ -392,7 +400,7 @@ async fn surfaces_give_the_same_decision_for_permission_email_ownership_state_an
     )
     .await;
     assert_eq!(
-        (status, body["error"].as_str()),
+        (status, code_of(&body)),
         (StatusCode::FORBIDDEN, Some("forbidden")),
         "{body}"
     );
@@ -420,7 +428,7 @@ async fn surfaces_give_the_same_decision_for_permission_email_ownership_state_an
     )
     .await;
     assert_eq!(
-        (status, body["error"].as_str()),
+        (status, code_of(&body)),
         (StatusCode::FORBIDDEN, Some("forbidden")),
         "{body}"
     );
@@ -451,7 +459,7 @@ async fn surfaces_give_the_same_decision_for_permission_email_ownership_state_an
     )
     .await;
     assert_eq!(
-        (status, body["error"].as_str()),
+        (status, code_of(&body)),
         (StatusCode::UNAUTHORIZED, Some("unauthorized"))
     );
     let resp = anon
