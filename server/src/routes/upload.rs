@@ -141,47 +141,44 @@ async fn receive_file(mut field: Field<'_>) -> Result<(tempfile::NamedTempFile, 
     Ok((tmp, size))
 }
 
-/// `POST /market/upload` (multipart: csrf, pair, exchange, timeframe, file, skip_bad_rows).
-async fn upload_csv(
-    State(state): State<AppState>,
-    WebActor(actor): WebActor,
-    deferred: Option<axum::Extension<CsrfDeferred>>,
+/// The upload form as received: its small text fields and the file (spooled to a temporary file), with the
+/// upload slot held until the candles are stored.
+struct UploadForm {
+    fields: std::collections::HashMap<String, String>,
+    file_name: String,
+    tmp: tempfile::NamedTempFile,
+    size: u64,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// Reads the multipart form: at most [`MAX_FIELDS`] fields, the CSRF token checked before the file is read, one
+/// upload at a time per process.
+async fn read_form(
+    state: &AppState,
+    deferred: Option<&CsrfDeferred>,
     mut form: Multipart,
-) -> Response {
-    // The role first, from the session alone: a trader's upload is refused before its body is read.
-    if upload::admit(&actor).is_err() {
-        return html_error(
-            StatusCode::FORBIDDEN,
-            "Admins only",
-            "Only admins can add market data.",
-        );
-    }
+) -> Result<UploadForm, Response> {
     // Without a deferred check, the token came in the x-csrf-token header and the middleware verified it.
     let mut token_ok = deferred.is_none();
     let mut fields = std::collections::HashMap::<String, String>::new();
     let mut file: Option<(String, tempfile::NamedTempFile, u64)> = None;
     let mut slot: Option<tokio::sync::OwnedSemaphorePermit> = None;
     let mut seen = 0usize;
-    loop {
-        let field = match form.next_field().await {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(e) => return upload_failed(&e),
-        };
+    while let Some(field) = form.next_field().await.map_err(|e| upload_failed(&e))? {
         seen += 1;
         if seen > MAX_FIELDS {
-            return html_error(
+            return Err(html_error(
                 StatusCode::BAD_REQUEST,
                 "Upload failed",
                 "The form has too many fields.",
-            );
+            ));
         }
         let name = field.name().unwrap_or_default().to_owned();
         if name == "file" {
             // The token must have been seen by now (it is the form's first field): the file is not read
             // for a forged or expired form.
             if !token_ok || file.is_some() {
-                return form_expired();
+                return Err(form_expired());
             }
             let Ok(permit) = state.limits.uploads.clone().try_acquire_owned() else {
                 metrics::counter!("market_uploads_refused_total", "reason" => "busy").increment(1);
@@ -192,7 +189,7 @@ async fn upload_csv(
                 );
                 r.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
-                return r;
+                return Err(r);
             };
             slot = Some(permit);
             let file_name: String = field
@@ -202,56 +199,92 @@ async fn upload_csv(
                 .filter(|c| !c.is_control())
                 .take(200)
                 .collect();
-            let (tmp, size) = match receive_file(field).await {
-                Ok(f) => f,
-                Err(r) => return r,
-            };
+            let (tmp, size) = receive_file(field).await?;
             file = Some((file_name, tmp, size));
             continue;
         }
-        let value = match small_text(field).await {
-            Ok(v) => v,
-            Err(r) => return r,
-        };
+        let value = small_text(field).await?;
         if name == csrf::FORM_FIELD
-            && let Some(axum::Extension(d)) = &deferred
+            && let Some(d) = deferred
         {
             token_ok = csrf::verify(&state.ctx.keys, &d.cookie_value, &value);
             if !token_ok {
-                return form_expired();
+                return Err(form_expired());
             }
         }
         fields.insert(name, value);
     }
     if !token_ok {
-        return form_expired();
+        return Err(form_expired());
     }
-    let _slot = slot;
-    let Some((file_name, tmp, size)) = file.filter(|(_, _, size)| *size > 0) else {
-        return refused(&state, "empty", None);
-    };
-    let pair = match Pair::parse(fields.get("pair").map(String::as_str).unwrap_or_default()) {
-        Ok(p) => p,
-        Err(e) => return refused(&state, "pair", Some(&e.to_string())),
-    };
-    let exchange = match parse_exchange(
+    match (file, slot) {
+        (Some((file_name, tmp, size)), Some(slot)) if size > 0 => Ok(UploadForm {
+            fields,
+            file_name,
+            tmp,
+            size,
+            _slot: slot,
+        }),
+        _ => Err(refused(state, "empty", None)),
+    }
+}
+
+/// The import options from the form's text fields.
+fn import_options(
+    state: &AppState,
+    fields: &std::collections::HashMap<String, String>,
+) -> Result<ImportOptions, Response> {
+    let pair = Pair::parse(fields.get("pair").map(String::as_str).unwrap_or_default())
+        .map_err(|e| refused(state, "pair", Some(&e.to_string())))?;
+    let exchange = parse_exchange(
         fields
             .get("exchange")
             .map_or("upload", |s| if s.trim().is_empty() { "upload" } else { s }),
-    ) {
-        Ok(e) => e,
-        Err(e) => return refused(&state, "exchange", Some(&e.to_string())),
-    };
-    let timeframe = match fields
+    )
+    .map_err(|e| refused(state, "exchange", Some(&e.to_string())))?;
+    let timeframe = fields
         .get("timeframe")
         .map(|s| s.trim())
         .filter(|s| !s.is_empty())
-    {
-        None => None,
-        Some(tf) => match Timeframe::parse(tf) {
-            Ok(t) => Some(t),
-            Err(e) => return refused(&state, "timeframe", Some(&e.to_string())),
-        },
+        .map(Timeframe::parse)
+        .transpose()
+        .map_err(|e| refused(state, "timeframe", Some(&e.to_string())))?;
+    Ok(ImportOptions {
+        exchange,
+        pair,
+        timeframe,
+        skip_bad_rows: fields.contains_key("skip_bad_rows"),
+    })
+}
+
+/// `POST /market/upload` (multipart: csrf, pair, exchange, timeframe, file, skip_bad_rows).
+async fn upload_csv(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    deferred: Option<axum::Extension<CsrfDeferred>>,
+    form: Multipart,
+) -> Response {
+    // The role first, from the session alone: a trader's upload is refused before its body is read.
+    if upload::admit(&actor).is_err() {
+        return html_error(
+            StatusCode::FORBIDDEN,
+            "Admins only",
+            "Only admins can add market data.",
+        );
+    }
+    let UploadForm {
+        fields,
+        file_name,
+        tmp,
+        size,
+        _slot,
+    } = match read_form(&state, deferred.as_ref().map(|d| &d.0), form).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let opts = match import_options(&state, &fields) {
+        Ok(o) => o,
+        Err(r) => return r,
     };
     // Read back once: the only copy of the text in memory.
     let text = match tokio::fs::read(tmp.path()).await {
@@ -268,23 +301,10 @@ async fn upload_csv(
     if text.trim().is_empty() {
         return refused(&state, "empty", None);
     }
-    let opts = ImportOptions {
-        exchange,
-        pair,
-        timeframe,
-        skip_bad_rows: fields.contains_key("skip_bad_rows"),
-    };
     let outcome = upload::import_csv(&actor, &state.ctx, &text, &file_name, size, &opts).await;
     drop(text);
-    let outcome = match outcome {
-        Ok(o) => o,
-        Err(e) => {
-            tracing::error!(error = %e, "upload: storing the candles failed");
-            return refused(&state, "failed", None);
-        }
-    };
     match outcome {
-        Ok(report) => {
+        Ok(Ok(report)) => {
             let rejected: Vec<String> = report
                 .rejected
                 .iter()
@@ -306,8 +326,12 @@ async fn upload_csv(
                 detail.as_deref(),
             )
         }
-        Err(e @ ImportError::Csv { .. }) => refused(&state, "csv", Some(&e.to_string())),
-        Err(e @ ImportError::Invalid(_)) => refused(&state, "invalid", Some(&e.to_string())),
+        Ok(Err(e @ ImportError::Csv { .. })) => refused(&state, "csv", Some(&e.to_string())),
+        Ok(Err(e @ ImportError::Invalid(_))) => refused(&state, "invalid", Some(&e.to_string())),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "upload: storing the candles failed");
+            refused(&state, "failed", None)
+        }
         Err(e) => {
             tracing::error!(error = %e, "upload: storing the candles failed");
             refused(&state, "failed", None)
