@@ -1,55 +1,14 @@
-//! `/api/v1/templates` and `/api/v1/strategies…`: the strategy catalogue and a trader's strategies (each save
-//! of changed source an immutable version). Reads need a token, writes a read-write token of a non-viewer: the
-//! actions in `backend::backtest::actions::strategies` decide (and audit), each handler parses, calls and
-//! maps. Everything is scoped to the token's user:
-//! another user's strategy answers 404 exactly like one that does not exist.
+//! The request and response types of the strategy API: strategies, versions, templates, declared parameters and
+//! compile diagnostics, with their conversions from the backend's types.
 
-use axum::{
-    Json, Router,
-    extract::State,
-    http::{HeaderValue, StatusCode, header},
-    response::{IntoResponse, Response},
-    routing::{get, post},
-};
-use backend::backtest::{Error as BacktestError, Problem, actions::strategies as act, strategies};
+use backend::backtest::{Problem, strategies};
 use chrono::{DateTime, Utc};
 use engine::strategy::{ParamInfo, ParamValue};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::{
-    error::{ApiError, ApiResult},
-    extract::{ApiActor, ApiJson, ApiPath, ApiQuery},
-    routes::contract,
-    routes::openapi::ErrorBody,
-    state::AppState,
-};
-
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/templates", get(list_templates))
-        .route(
-            "/api/v1/strategies",
-            get(list_strategies).post(create_strategy),
-        )
-        .route("/api/v1/strategies/validate", post(validate_strategy))
-        .route(
-            "/api/v1/strategies/{id}",
-            get(get_strategy)
-                .put(update_strategy)
-                .delete(archive_strategy),
-        )
-        .route("/api/v1/strategies/{id}/restore", post(restore_strategy))
-        .route(
-            "/api/v1/strategies/{id}/duplicate",
-            post(duplicate_strategy),
-        )
-        .route(
-            "/api/v1/strategies/{id}/versions/{version}",
-            get(get_strategy_version),
-        )
-}
+use crate::routes::contract;
 
 /// A parameter value: an integer, a number or a boolean, as declared.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -102,7 +61,7 @@ impl From<&ParamInfo> for Param {
     }
 }
 
-fn params(list: &[ParamInfo]) -> Vec<Param> {
+pub(super) fn params(list: &[ParamInfo]) -> Vec<Param> {
     list.iter().map(Param::from).collect()
 }
 
@@ -263,64 +222,13 @@ impl From<strategies::StrategyDetail> for StrategyDetail {
     }
 }
 
-/// `GET /api/v1/templates`: the strategy catalogue, with each template's declared parameters.
-#[utoipa::path(
-    get,
-    path = "/api/v1/templates",
-    tag = "strategies",
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "The catalogue", body = Templates),
-        (status = 401, description = "No or invalid token", body = ErrorBody),
-        (status = 429, description = "Rate limit reached (see Retry-After)", body = ErrorBody),
-    )
-)]
-pub async fn list_templates(ApiActor(_): ApiActor) -> Json<Templates> {
-    let templates = engine::catalogue::templates()
-        .iter()
-        .map(|t| Template {
-            name: t.name.to_owned(),
-            description: t.description.to_owned(),
-            source: t.source.to_owned(),
-            params: strategies::validate(t.source)
-                .map(|p| params(&p))
-                .unwrap_or_default(),
-        })
-        .collect();
-    Json(Templates { templates })
-}
-
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListStrategiesQuery {
     /// Include archived strategies (default false).
     #[serde(default)]
     #[param(required = false)]
-    archived: bool,
-}
-
-/// `GET /api/v1/strategies[?archived=true]`: the caller's strategies, most recently changed first.
-#[utoipa::path(
-    get,
-    path = "/api/v1/strategies",
-    tag = "strategies",
-    security(("bearer" = [])),
-    params(ListStrategiesQuery),
-    responses(
-        (status = 200, description = "The caller's strategies", body = StrategyList),
-        (status = 400, description = "Invalid query", body = ErrorBody),
-        (status = 401, description = "No or invalid token", body = ErrorBody),
-    )
-)]
-pub async fn list_strategies(
-    State(state): State<AppState>,
-    ApiActor(actor): ApiActor,
-    ApiQuery(q): ApiQuery<ListStrategiesQuery>,
-) -> ApiResult<Json<StrategyList>> {
-    let list = act::list(&actor, &state.ctx, q.archived).await?;
-    Ok(Json(StrategyList {
-        strategies: list.into_iter().map(Into::into).collect(),
-    }))
+    pub(super) archived: bool,
 }
 
 /// A new strategy: from `source`, else from a catalogue `template`, else a small starter strategy.
@@ -345,48 +253,6 @@ pub struct CreateStrategy {
     pub source: Option<String>,
 }
 
-fn created(location: &str, body: impl Serialize) -> Response {
-    let mut resp = (StatusCode::CREATED, Json(body)).into_response();
-    if let Ok(v) = HeaderValue::from_str(location) {
-        resp.headers_mut().insert(header::LOCATION, v);
-    }
-    resp
-}
-
-/// `POST /api/v1/strategies`: creates a strategy with version 1.
-#[utoipa::path(
-    post,
-    path = "/api/v1/strategies",
-    tag = "strategies",
-    security(("bearer" = [])),
-    request_body = CreateStrategy,
-    responses(
-        (status = 201, description = "Created (Location: the strategy)", body = StrategyDetail),
-        (status = 400, description = "`invalid_input` with `field` (name, description, unknown template), malformed JSON or unknown field", body = ErrorBody),
-        (status = 401, description = "No or invalid token", body = ErrorBody),
-        (status = 403, description = "Read-only token or viewer", body = ErrorBody),
-        (status = 413, description = "Body larger than the limit", body = ErrorBody),
-        (status = 409, description = "`limit_reached`: the account has as many strategies or versions as it may keep", body = ErrorBody),
-        (status = 415, description = "Body is not application/json", body = ErrorBody),
-        (status = 422, description = "`invalid_strategy`: the source does not compile; `problems` lists each", body = ErrorBody),
-    )
-)]
-pub async fn create_strategy(
-    State(state): State<AppState>,
-    ApiActor(actor): ApiActor,
-    ApiJson(body): ApiJson<CreateStrategy>,
-) -> ApiResult<Response> {
-    let new = strategies::NewStrategy {
-        name: body.name,
-        description: body.description,
-        template: body.template,
-        source: body.source,
-    };
-    let id = act::create(&actor, &state.ctx, new).await?;
-    let detail = StrategyDetail::from(act::get(&actor, &state.ctx, id).await?);
-    Ok(created(&detail.summary.links.self_.clone(), detail))
-}
-
 /// Whether a deleted (archived) strategy is still to be shown.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -395,34 +261,7 @@ pub struct ArchivedQuery {
     /// deleted resource).
     #[serde(default)]
     #[param(required = false)]
-    archived: bool,
-}
-
-/// `GET /api/v1/strategies/{id}[?archived=true]`: one strategy with its newest version.
-#[utoipa::path(
-    get,
-    path = "/api/v1/strategies/{id}",
-    tag = "strategies",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Strategy id"), ArchivedQuery),
-    responses(
-        (status = 200, description = "The strategy", body = StrategyDetail),
-        (status = 400, description = "The id is not a UUID", body = ErrorBody),
-        (status = 401, description = "No or invalid token", body = ErrorBody),
-        (status = 404, description = "No such strategy of yours, or a deleted one without `archived=true`", body = ErrorBody),
-    )
-)]
-pub async fn get_strategy(
-    State(state): State<AppState>,
-    ApiActor(actor): ApiActor,
-    ApiPath(id): ApiPath<Uuid>,
-    ApiQuery(q): ApiQuery<ArchivedQuery>,
-) -> ApiResult<Json<StrategyDetail>> {
-    let detail = act::get(&actor, &state.ctx, id).await?;
-    if detail.summary.archived && !q.archived {
-        return Err(ApiError::NotFound);
-    }
-    Ok(Json(detail.into()))
+    pub(super) archived: bool,
 }
 
 /// An edit. Changed source that compiles becomes a new version; source that does not compile is kept as the
@@ -456,149 +295,6 @@ pub struct Saved {
     pub new_version: bool,
 }
 
-/// `PUT /api/v1/strategies/{id}`: saves name, description and/or source.
-#[utoipa::path(
-    put,
-    path = "/api/v1/strategies/{id}",
-    tag = "strategies",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Strategy id")),
-    request_body = UpdateStrategy,
-    responses(
-        (status = 200, description = "Saved", body = Saved),
-        (status = 400, description = "`invalid_input` with `field`, malformed JSON or unknown field", body = ErrorBody),
-        (status = 401, description = "No or invalid token", body = ErrorBody),
-        (status = 403, description = "Read-only token or viewer", body = ErrorBody),
-        (status = 404, description = "No such strategy of yours", body = ErrorBody),
-        (status = 409, description = "`conflict`: `base_version` is stale, or the strategy is archived; `limit_reached`: the account has as many versions as it may keep", body = ErrorBody),
-        (status = 422, description = "`invalid_strategy`: the source does not compile (kept as the draft)", body = ErrorBody),
-    )
-)]
-pub async fn update_strategy(
-    State(state): State<AppState>,
-    ApiActor(actor): ApiActor,
-    ApiPath(id): ApiPath<Uuid>,
-    ApiJson(body): ApiJson<UpdateStrategy>,
-) -> ApiResult<Json<Saved>> {
-    let edit = strategies::SaveStrategy {
-        name: body.name,
-        description: body.description,
-        source: body.source,
-        base_version: body.base_version,
-        draft_rev: body.draft_rev,
-    };
-    let saved = act::save(&actor, &state.ctx, id, edit).await?;
-    Ok(Json(Saved {
-        version: saved.version,
-        new_version: saved.new_version,
-    }))
-}
-
-/// `DELETE /api/v1/strategies/{id}`: archives the strategy (hidden from the list, cannot be run; its runs stay).
-#[utoipa::path(
-    delete,
-    path = "/api/v1/strategies/{id}",
-    tag = "strategies",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Strategy id")),
-    responses(
-        (status = 204, description = "Archived"),
-        (status = 401, description = "No or invalid token", body = ErrorBody),
-        (status = 403, description = "Read-only token or viewer", body = ErrorBody),
-        (status = 404, description = "No such strategy of yours", body = ErrorBody),
-    )
-)]
-pub async fn archive_strategy(
-    State(state): State<AppState>,
-    ApiActor(actor): ApiActor,
-    ApiPath(id): ApiPath<Uuid>,
-) -> ApiResult<StatusCode> {
-    act::set_archived(&actor, &state.ctx, id, true).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// `POST /api/v1/strategies/{id}/restore`: un-archives the strategy.
-#[utoipa::path(
-    post,
-    path = "/api/v1/strategies/{id}/restore",
-    tag = "strategies",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Strategy id")),
-    responses(
-        (status = 204, description = "Restored"),
-        (status = 401, description = "No or invalid token", body = ErrorBody),
-        (status = 403, description = "Read-only token or viewer", body = ErrorBody),
-        (status = 404, description = "No such strategy of yours", body = ErrorBody),
-    )
-)]
-pub async fn restore_strategy(
-    State(state): State<AppState>,
-    ApiActor(actor): ApiActor,
-    ApiPath(id): ApiPath<Uuid>,
-) -> ApiResult<StatusCode> {
-    act::set_archived(&actor, &state.ctx, id, false).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// `POST /api/v1/strategies/{id}/duplicate`: copies the newest version into a new strategy "<name> (copy)".
-#[utoipa::path(
-    post,
-    path = "/api/v1/strategies/{id}/duplicate",
-    tag = "strategies",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Strategy id")),
-    responses(
-        (status = 201, description = "The copy (Location: the copy)", body = StrategyDetail),
-        (status = 401, description = "No or invalid token", body = ErrorBody),
-        (status = 403, description = "Read-only token or viewer", body = ErrorBody),
-        (status = 404, description = "No such strategy of yours", body = ErrorBody),
-        (status = 409, description = "`limit_reached`: the account has as many strategies or versions as it may keep", body = ErrorBody),
-    )
-)]
-pub async fn duplicate_strategy(
-    State(state): State<AppState>,
-    ApiActor(actor): ApiActor,
-    ApiPath(id): ApiPath<Uuid>,
-) -> ApiResult<Response> {
-    let copy = act::duplicate(&actor, &state.ctx, id).await?;
-    let detail = StrategyDetail::from(act::get(&actor, &state.ctx, copy).await?);
-    Ok(created(&detail.summary.links.self_.clone(), detail))
-}
-
-/// `GET /api/v1/strategies/{id}/versions/{version}`: one saved version.
-#[utoipa::path(
-    get,
-    path = "/api/v1/strategies/{id}/versions/{version}",
-    tag = "strategies",
-    security(("bearer" = [])),
-    params(
-        ("id" = Uuid, Path, description = "Strategy id"),
-        ("version" = i32, Path, description = "Version number (1, 2, …)"),
-        ArchivedQuery,
-    ),
-    responses(
-        (status = 200, description = "The version", body = StrategyVersion),
-        (status = 400, description = "Malformed id or version", body = ErrorBody),
-        (status = 401, description = "No or invalid token", body = ErrorBody),
-        (status = 404, description = "No such strategy of yours (or a deleted one without `archived=true`), or no such version", body = ErrorBody),
-    )
-)]
-pub async fn get_strategy_version(
-    State(state): State<AppState>,
-    ApiActor(actor): ApiActor,
-    ApiPath((id, version)): ApiPath<(Uuid, i32)>,
-    ApiQuery(q): ApiQuery<ArchivedQuery>,
-) -> ApiResult<Json<StrategyVersion>> {
-    if !q.archived && act::get(&actor, &state.ctx, id).await?.summary.archived {
-        return Err(ApiError::NotFound);
-    }
-    Ok(Json(
-        act::version(&actor, &state.ctx, id, Some(version))
-            .await?
-            .into(),
-    ))
-}
-
 /// Source to check.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -614,37 +310,4 @@ pub struct Validation {
     pub diagnostics: Vec<Diagnostic>,
     /// Empty when not `ok`.
     pub params: Vec<Param>,
-}
-
-/// `POST /api/v1/strategies/validate`: compiles a source without saving anything (a read: any token may).
-#[utoipa::path(
-    post,
-    path = "/api/v1/strategies/validate",
-    tag = "strategies",
-    security(("bearer" = [])),
-    request_body = ValidateStrategy,
-    responses(
-        (status = 200, description = "The verdict (`ok: false` with diagnostics when the source does not compile)", body = Validation),
-        (status = 400, description = "Malformed JSON or unknown field", body = ErrorBody),
-        (status = 401, description = "No or invalid token", body = ErrorBody),
-        (status = 415, description = "Body is not application/json", body = ErrorBody),
-    )
-)]
-pub async fn validate_strategy(
-    ApiActor(actor): ApiActor,
-    ApiJson(body): ApiJson<ValidateStrategy>,
-) -> ApiResult<Json<Validation>> {
-    Ok(Json(match act::validate(&actor, &body.source) {
-        Ok(p) => Validation {
-            ok: true,
-            diagnostics: Vec::new(),
-            params: params(&p),
-        },
-        Err(BacktestError::Strategy(problems)) => Validation {
-            ok: false,
-            diagnostics: problems.into_iter().map(Into::into).collect(),
-            params: Vec::new(),
-        },
-        Err(e) => return Err(ApiError::from(e)),
-    }))
 }

@@ -3,7 +3,50 @@
 //! actions in `backend::backtest::actions::strategies` decide (and audit), each handler parses, calls and
 //! maps. Everything is scoped to the token's user:
 //! another user's strategy answers 404 exactly like one that does not exist.
+//!
+//! * [`dto`]: the request and response types (strategies, versions, templates, parameters, diagnostics).
+//! * [`strategies`]: list, create, get, save, archive, restore and duplicate strategies, and read a version.
+//! * [`catalogue`]: the template catalogue, and checking a source without saving it.
 
-mod dto;
+pub mod catalogue;
+pub mod dto;
+pub mod strategies;
 
-pub use dto::*;
+use axum::{
+    Router,
+    routing::{get, post},
+};
+
+use self::{
+    catalogue::{list_templates, validate_strategy},
+    strategies::{
+        archive_strategy, create_strategy, duplicate_strategy, get_strategy, get_strategy_version,
+        list_strategies, restore_strategy, update_strategy,
+    },
+};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/templates", get(list_templates))
+        .route(
+            "/api/v1/strategies",
+            get(list_strategies).post(create_strategy),
+        )
+        .route("/api/v1/strategies/validate", post(validate_strategy))
+        .route(
+            "/api/v1/strategies/{id}",
+            get(get_strategy)
+                .put(update_strategy)
+                .delete(archive_strategy),
+        )
+        .route("/api/v1/strategies/{id}/restore", post(restore_strategy))
+        .route(
+            "/api/v1/strategies/{id}/duplicate",
+            post(duplicate_strategy),
+        )
+        .route(
+            "/api/v1/strategies/{id}/versions/{version}",
+            get(get_strategy_version),
+        )
+}
