@@ -1,202 +1,228 @@
-//! Data for the strategy and backtest pages (reads only; changes go through the HTML form handlers in
-//! `server::routes::backtests`). Every function passes the call's [`crate::api::actor`] to the actions in
-//! `backend::backtest::actions`, which decide what it may see (only the signed-in user's rows).
+//! The server side of the backtest server functions: each reads through the actions in
+//! `backend::backtest::actions` as the call's actor and shapes the result for the pages.
 
-use engine::backtest::{BacktestConfig, Metrics, Provenance};
-pub use engine::run_state::RunState;
-use engine::strategy::ParamInfo;
-use leptos::{prelude::*, server_fn::codec::GetUrl};
-use serde::{Deserialize, Serialize};
+use backend::{
+    Actor, Ctx,
+    backtest::{
+        Error,
+        actions::{runs as act_runs, strategies as act_strategies},
+        runs, strategies,
+    },
+};
+use chrono::{DateTime, Utc};
+use leptos::prelude::*;
+use uuid::Uuid;
 
-use crate::error::AppError;
+use super::*;
 
-/// A catalogue template for the "new strategy" form.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TemplateView {
-    pub name: String,
-    pub description: String,
+/// The call's actor, who must be signed in, with their time zone.
+async fn actor() -> Result<(Actor, String), AppError> {
+    let actor = crate::api::actor().await?;
+    let tz = actor.reader()?.time_zone.clone();
+    Ok((actor, tz))
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StrategyRow {
-    pub id: String,
-    pub name: String,
-    pub description: String,
-    pub template: Option<String>,
-    pub version: i32,
-    pub archived: bool,
-    pub has_draft: bool,
-    pub runs: i64,
-    pub updated: String,
+fn id(text: &str) -> Result<Uuid, AppError> {
+    Uuid::parse_str(text.trim()).map_err(|_| AppError::NotFound)
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StrategiesView {
-    pub strategies: Vec<StrategyRow>,
-    pub templates: Vec<TemplateView>,
-    pub can_write: bool,
+fn when(t: DateTime<Utc>, tz: &str) -> String {
+    backend::auth::users::format_time(t, tz)
 }
 
-/// A problem in a strategy's source.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ProblemView {
-    pub line: usize,
-    pub column: usize,
-    pub len: usize,
-    pub message: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StrategyView {
-    pub row: StrategyRow,
-    /// The text in the editor: the draft if there is one, else the newest version's source.
-    pub source: String,
-    pub draft: bool,
-    /// The draft slot's revision, sent back with a save (compare-and-swap of the draft).
-    pub draft_rev: i32,
-    pub problems: Vec<ProblemView>,
-    pub params: Vec<ParamInfo>,
-    /// `(version, created)`, newest first.
-    pub versions: Vec<(i32, String)>,
-    pub recent_runs: Vec<RunRow>,
-    pub can_write: bool,
-}
-
-/// A run in a list.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunRow {
-    pub id: String,
-    pub label: String,
-    pub strategy_id: String,
-    pub strategy: String,
-    pub version: i32,
-    pub instrument: String,
-    pub timeframe: String,
-    pub range: String,
-    pub status: RunState,
-    pub progress: f32,
-    pub message: String,
-    pub total_return: Option<f64>,
-    pub sharpe: Option<f64>,
-    pub max_drawdown: Option<f64>,
-    pub trade_count: Option<i32>,
-    pub created: String,
-}
-
-impl RunRow {
-    pub fn active(&self) -> bool {
-        self.status.is_active()
+fn strategy_row(s: strategies::StrategySummary, tz: &str) -> StrategyRow {
+    StrategyRow {
+        id: s.strategy_id.to_string(),
+        name: s.name,
+        description: s.description,
+        template: s.template,
+        version: s.latest_version,
+        archived: s.archived,
+        has_draft: s.has_draft,
+        runs: s.runs,
+        updated: when(s.updated_at, tz),
     }
 }
 
-/// A stored series and its coverage, for the run form.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SeriesOption {
-    pub instrument_id: i32,
-    pub pair: String,
-    pub exchange: String,
-    pub timeframe: String,
-    pub first: String,
-    pub last: String,
-    pub count: i64,
-    pub gap_count: i64,
-    pub missing: i64,
-    /// The form's default start for this series: a year before its last candle (or its first candle).
-    pub default_from: String,
+pub(crate) fn run_row(r: &runs::RunSummary, tz: &str) -> RunRow {
+    let st = runs::RunStatus::from(r);
+    RunRow {
+        id: r.backtest_run_id.to_string(),
+        label: r.label(),
+        strategy_id: r.strategy_id.to_string(),
+        strategy: r.strategy_name.clone(),
+        version: r.version,
+        instrument: r.instrument.clone(),
+        timeframe: r.timeframe.clone(),
+        range: format!(
+            "{} → {}",
+            r.range_from.format("%Y-%m-%d"),
+            (r.range_to - chrono::Duration::milliseconds(1)).format("%Y-%m-%d")
+        ),
+        status: r.status,
+        progress: r.progress,
+        message: st.message,
+        total_return: r.total_return,
+        sharpe: r.sharpe,
+        max_drawdown: r.max_drawdown,
+        trade_count: r.trade_count,
+        created: when(r.created_at, tz),
+    }
 }
 
-/// Everything the "new backtest" form needs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunFormView {
-    /// `(id, name, latest version)` of the user's active strategies.
-    pub strategies: Vec<(String, String, i32)>,
-    pub strategy_id: Option<String>,
-    pub versions: Vec<i32>,
-    pub version: Option<i32>,
-    pub params: Vec<ParamInfo>,
-    pub series: Vec<SeriesOption>,
-    pub can_run: bool,
-    /// Why the user cannot run (unconfirmed email, read-only account).
-    pub blocked: Option<String>,
-    /// The error of the last submission: `(field, message)`.
-    pub error: Option<(String, String)>,
+fn templates() -> Vec<TemplateView> {
+    engine::catalogue::templates()
+        .iter()
+        .map(|t| TemplateView {
+            name: t.name.into(),
+            description: t.description.into(),
+        })
+        .collect()
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunsView {
-    pub runs: Vec<RunRow>,
-    pub strategies: Vec<(String, String)>,
-    pub instruments: Vec<(i32, String)>,
+pub async fn strategies(archived: bool) -> Result<StrategiesView, AppError> {
+    let (actor, tz) = actor().await?;
+    let ctx = expect_context::<Ctx>();
+    let list = act_strategies::list(&actor, &ctx, archived).await?;
+    Ok(StrategiesView {
+        strategies: list.into_iter().map(|s| strategy_row(s, &tz)).collect(),
+        templates: templates(),
+        can_write: actor.writer().is_ok(),
+    })
 }
 
-/// One trade for the table.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TradeView {
-    pub seq: i32,
-    pub entry_ms: i64,
-    pub entry: String,
-    pub exit: String,
-    pub entry_price: f64,
-    pub exit_price: f64,
-    pub units: f64,
-    pub fees: f64,
-    pub pnl: f64,
-    pub return_pct: f64,
-    pub bars_held: i32,
-    pub exit_reason: String,
-    pub entry_rule: String,
-    pub exit_rule: Option<String>,
-    pub entry_values: Vec<(String, Option<f64>)>,
+pub async fn strategy(id_text: String) -> Result<StrategyView, AppError> {
+    let (actor, tz) = actor().await?;
+    let ctx = expect_context::<Ctx>();
+    let sid = id(&id_text)?;
+    let d = act_strategies::get(&actor, &ctx, sid).await?;
+    let (source, draft, problems) = match &d.draft_source {
+        Some(src) => {
+            let problems = match act_strategies::validate(&actor, src) {
+                Err(Error::Strategy(p)) => p
+                    .into_iter()
+                    .map(|p| ProblemView {
+                        line: p.line,
+                        column: p.column,
+                        len: p.len,
+                        message: p.message,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            (src.clone(), true, problems)
+        }
+        None => (d.latest.source.clone(), false, Vec::new()),
+    };
+    let filter = runs::RunFilter {
+        strategy_id: Some(sid),
+        limit: Some(10),
+        ..Default::default()
+    };
+    let recent = act_runs::list(&actor, &ctx, &filter).await?;
+    Ok(StrategyView {
+        source,
+        draft,
+        draft_rev: d.draft_rev,
+        problems,
+        params: d.latest.params.clone(),
+        versions: d
+            .versions
+            .iter()
+            .map(|(v, t)| (*v, when(*t, &tz)))
+            .collect(),
+        recent_runs: recent.iter().map(|r| run_row(r, &tz)).collect(),
+        row: strategy_row(d.summary, &tz),
+        can_write: actor.writer().is_ok(),
+    })
 }
 
-/// A run's page.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunView {
-    pub row: RunRow,
-    pub params: Vec<(String, String)>,
-    pub config: BacktestConfig,
-    pub error: Option<String>,
-    /// Where the time went, in words.
-    pub timing: Option<String>,
-    pub metrics: Option<Metrics>,
-    pub provenance: Option<Provenance>,
-    pub strategy_version_id: String,
-    pub trades: Vec<TradeView>,
-    pub trade_total: i64,
-    pub page: i64,
-    pub per_page: i64,
-    pub sort: String,
-    pub dir: String,
+/// Reads and clears nothing: the form error travels in a short-lived cookie set by the form handler.
+fn form_error() -> Option<(String, String)> {
+    let parts = use_context::<http::request::Parts>()?;
+    let raw = backend::web::read_cookie(&parts.headers, backend::web::FORM_ERROR_COOKIE)?;
+    let json = backend::web::decode_flash(raw)?;
+    let v: (String, String) = serde_json::from_str(&json).ok()?;
+    Some(v)
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CompareView {
-    pub runs: Vec<(RunRow, Option<Metrics>)>,
+/// Why the actor cannot run backtests (the decision is the backend's; the words are the page's).
+fn blocked(actor: &Actor) -> Option<String> {
+    match act_runs::may_submit(actor) {
+        Ok(()) => None,
+        Err(Error::EmailUnconfirmed) => Some(
+            "Confirm your email address (see your account page) before running backtests."
+                .to_owned(),
+        ),
+        Err(_) => {
+            Some("Your account is read-only: you can look at runs but not start them.".to_owned())
+        }
+    }
 }
 
-/// Trades per page on the run page.
-pub const TRADES_PER_PAGE: i64 = 50;
-
-#[server(endpoint = "strategies", input = GetUrl)]
-pub async fn get_strategies(archived: bool) -> Result<StrategiesView, AppError> {
-    ssr::strategies(archived).await
-}
-
-#[server(endpoint = "strategy", input = GetUrl)]
-pub async fn get_strategy(id: String) -> Result<StrategyView, AppError> {
-    ssr::strategy(id).await
-}
-
-#[server(endpoint = "run_form", input = GetUrl)]
-pub async fn get_run_form(
+pub async fn run_form(
     strategy: Option<String>,
     version: Option<i32>,
 ) -> Result<RunFormView, AppError> {
-    ssr::run_form(strategy, version).await
+    let (actor, _) = actor().await?;
+    let ctx = expect_context::<Ctx>();
+    let list = act_strategies::list(&actor, &ctx, false).await?;
+    let chosen = match strategy.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => Some(id(s)?),
+        None => list.first().map(|s| s.strategy_id),
+    };
+    let (versions, version, params) = match chosen {
+        Some(sid) => {
+            let d = act_strategies::get(&actor, &ctx, sid).await?;
+            let v = act_strategies::version(&actor, &ctx, sid, version).await?;
+            (
+                d.versions.iter().map(|(v, _)| *v).collect(),
+                Some(v.version),
+                v.params,
+            )
+        }
+        None => (Vec::new(), None, Vec::new()),
+    };
+    let coverage = backend::market::coverage::coverage(&ctx.db, None, 0)
+        .await
+        .map_err(Error::Db)?;
+    let series = coverage
+        .into_iter()
+        .filter(|s| s.count > 0)
+        .map(|s| SeriesOption {
+            default_from: match (s.first, s.last) {
+                (Some(f), Some(l)) => backend::market::iso(f.max(l - 365 * engine::time::DAY_MS)),
+                _ => String::new(),
+            },
+            instrument_id: s.instrument_id,
+            pair: format!("{}/{}", s.base, s.quote),
+            exchange: s.exchange,
+            timeframe: s.timeframe.as_str().to_owned(),
+            first: s.first.map(backend::market::iso).unwrap_or_default(),
+            last: s.last.map(backend::market::iso).unwrap_or_default(),
+            count: s.count,
+            gap_count: s.gap_count,
+            missing: s.missing,
+        })
+        .collect();
+    let blocked = blocked(&actor);
+    Ok(RunFormView {
+        strategies: list
+            .iter()
+            .map(|s| (s.strategy_id.to_string(), s.name.clone(), s.latest_version))
+            .collect(),
+        strategy_id: chosen.map(|s| s.to_string()),
+        versions,
+        version,
+        params,
+        series,
+        can_run: blocked.is_none(),
+        blocked,
+        error: form_error(),
+    })
 }
 
-#[server(endpoint = "runs", input = GetUrl)]
-pub async fn get_runs(
+pub async fn runs(
     strategy: Option<String>,
     instrument: Option<i32>,
     status: Option<String>,
@@ -204,408 +230,133 @@ pub async fn get_runs(
     sort: Option<String>,
     dir: Option<String>,
 ) -> Result<RunsView, AppError> {
-    ssr::runs(strategy, instrument, status, batch, sort, dir).await
+    let (actor, tz) = actor().await?;
+    let ctx = expect_context::<Ctx>();
+    let opt_id = |s: Option<String>| -> Result<Option<Uuid>, AppError> {
+        match s.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(s) => Ok(Some(Uuid::parse_str(s).map_err(|_| {
+                AppError::Validation {
+                    field: "strategy".into(),
+                    message: format!("`{s}` is not an id"),
+                }
+            })?)),
+            None => Ok(None),
+        }
+    };
+    let filter = runs::RunFilter {
+        strategy_id: opt_id(strategy)?,
+        instrument_id: instrument,
+        status,
+        batch_id: opt_id(batch)?,
+        sort,
+        dir,
+        limit: Some(200),
+        offset: None,
+    };
+    let list = act_runs::list(&actor, &ctx, &filter).await?;
+    let strategies = act_strategies::list(&actor, &ctx, true)
+        .await?
+        .into_iter()
+        .map(|s| (s.strategy_id.to_string(), s.name))
+        .collect();
+    let user = actor.reader()?.user_id;
+    let instruments = sqlx::query_as::<_, (i32, String)>(
+        r#"select distinct i.instrument_id, i.base || '/' || i.quote || ' · ' || i.exchange
+               from backtest_run r join instrument i using (instrument_id) where r.user_id = $1 order by 2"#,
+    )
+    .bind(user)
+    .fetch_all(&ctx.db)
+    .await
+    .map_err(Error::Db)?;
+    Ok(RunsView {
+        runs: list.iter().map(|r| run_row(r, &tz)).collect(),
+        strategies,
+        instruments,
+    })
 }
 
-#[server(endpoint = "run", input = GetUrl)]
-pub async fn get_run(
-    id: String,
+pub async fn run(
+    id_text: String,
     sort: Option<String>,
     dir: Option<String>,
     page: Option<i64>,
 ) -> Result<RunView, AppError> {
-    ssr::run(id, sort, dir, page).await
-}
-
-#[server(endpoint = "compare", input = GetUrl)]
-pub async fn get_compare(ids: Vec<String>) -> Result<CompareView, AppError> {
-    ssr::compare(ids).await
-}
-
-/// Formats a metric value by its unit.
-pub fn format_metric(value: Option<f64>, unit: &str) -> String {
-    match value {
-        None => "n/a".into(),
-        Some(v) => match unit {
-            "fraction" => format!("{:.2} %", v * 100.0),
-            "currency" => format!("{v:.2}"),
-            "count" | "bars" => format!("{v:.0}"),
-            _ => format!("{v:.2}"),
-        },
-    }
-}
-
-/// A metric's display name.
-pub fn metric_label(name: &str) -> String {
-    let s = name.replace('_', " ");
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
-        None => s,
-    }
-}
-
-#[cfg(feature = "ssr")]
-pub(crate) mod ssr {
-    use backend::{
-        Actor, Ctx,
-        backtest::{
-            Error,
-            actions::{runs as act_runs, strategies as act_strategies},
-            runs, strategies,
-        },
+    let (actor, tz) = actor().await?;
+    let ctx = expect_context::<Ctx>();
+    let rid = id(&id_text)?;
+    let d = act_runs::get(&actor, &ctx, rid).await?;
+    let page = page.unwrap_or(1).max(1);
+    let (metrics, provenance, trades, total) = if d.summary.status.has_result() {
+        let res = act_runs::result(&actor, &ctx, rid).await?;
+        let window = act_runs::TradePage {
+            sort: sort.clone(),
+            dir: dir.clone(),
+            limit: TRADES_PER_PAGE,
+            offset: (page - 1) * TRADES_PER_PAGE,
+            max_limit: TRADES_PER_PAGE,
+        };
+        let (trades, total) = act_runs::trades(&actor, &ctx, rid, &window).await?;
+        (Some(res.metrics), Some(res.provenance), trades, total)
+    } else {
+        (None, None, Vec::new(), 0)
     };
-    use chrono::{DateTime, Utc};
-    use leptos::prelude::*;
-    use uuid::Uuid;
-
-    use super::*;
-
-    /// The call's actor, who must be signed in, with their time zone.
-    async fn actor() -> Result<(Actor, String), AppError> {
-        let actor = crate::api::actor().await?;
-        let tz = actor.reader()?.time_zone.clone();
-        Ok((actor, tz))
-    }
-
-    fn id(text: &str) -> Result<Uuid, AppError> {
-        Uuid::parse_str(text.trim()).map_err(|_| AppError::NotFound)
-    }
-
-    fn when(t: DateTime<Utc>, tz: &str) -> String {
-        backend::auth::users::format_time(t, tz)
-    }
-
-    fn strategy_row(s: strategies::StrategySummary, tz: &str) -> StrategyRow {
-        StrategyRow {
-            id: s.strategy_id.to_string(),
-            name: s.name,
-            description: s.description,
-            template: s.template,
-            version: s.latest_version,
-            archived: s.archived,
-            has_draft: s.has_draft,
-            runs: s.runs,
-            updated: when(s.updated_at, tz),
-        }
-    }
-
-    pub(crate) fn run_row(r: &runs::RunSummary, tz: &str) -> RunRow {
-        let st = runs::RunStatus::from(r);
-        RunRow {
-            id: r.backtest_run_id.to_string(),
-            label: r.label(),
-            strategy_id: r.strategy_id.to_string(),
-            strategy: r.strategy_name.clone(),
-            version: r.version,
-            instrument: r.instrument.clone(),
-            timeframe: r.timeframe.clone(),
-            range: format!(
-                "{} → {}",
-                r.range_from.format("%Y-%m-%d"),
-                (r.range_to - chrono::Duration::milliseconds(1)).format("%Y-%m-%d")
-            ),
-            status: r.status,
-            progress: r.progress,
-            message: st.message,
-            total_return: r.total_return,
-            sharpe: r.sharpe,
-            max_drawdown: r.max_drawdown,
-            trade_count: r.trade_count,
-            created: when(r.created_at, tz),
-        }
-    }
-
-    fn templates() -> Vec<TemplateView> {
-        engine::catalogue::templates()
-            .iter()
-            .map(|t| TemplateView {
-                name: t.name.into(),
-                description: t.description.into(),
-            })
-            .collect()
-    }
-
-    pub async fn strategies(archived: bool) -> Result<StrategiesView, AppError> {
-        let (actor, tz) = actor().await?;
-        let ctx = expect_context::<Ctx>();
-        let list = act_strategies::list(&actor, &ctx, archived).await?;
-        Ok(StrategiesView {
-            strategies: list.into_iter().map(|s| strategy_row(s, &tz)).collect(),
-            templates: templates(),
-            can_write: actor.writer().is_ok(),
-        })
-    }
-
-    pub async fn strategy(id_text: String) -> Result<StrategyView, AppError> {
-        let (actor, tz) = actor().await?;
-        let ctx = expect_context::<Ctx>();
-        let sid = id(&id_text)?;
-        let d = act_strategies::get(&actor, &ctx, sid).await?;
-        let (source, draft, problems) = match &d.draft_source {
-            Some(src) => {
-                let problems = match act_strategies::validate(&actor, src) {
-                    Err(Error::Strategy(p)) => p
-                        .into_iter()
-                        .map(|p| ProblemView {
-                            line: p.line,
-                            column: p.column,
-                            len: p.len,
-                            message: p.message,
-                        })
-                        .collect(),
-                    _ => Vec::new(),
-                };
-                (src.clone(), true, problems)
-            }
-            None => (d.latest.source.clone(), false, Vec::new()),
-        };
-        let filter = runs::RunFilter {
-            strategy_id: Some(sid),
-            limit: Some(10),
-            ..Default::default()
-        };
-        let recent = act_runs::list(&actor, &ctx, &filter).await?;
-        Ok(StrategyView {
-            source,
-            draft,
-            draft_rev: d.draft_rev,
-            problems,
-            params: d.latest.params.clone(),
-            versions: d
-                .versions
-                .iter()
-                .map(|(v, t)| (*v, when(*t, &tz)))
-                .collect(),
-            recent_runs: recent.iter().map(|r| run_row(r, &tz)).collect(),
-            row: strategy_row(d.summary, &tz),
-            can_write: actor.writer().is_ok(),
-        })
-    }
-
-    /// Reads and clears nothing: the form error travels in a short-lived cookie set by the form handler.
-    fn form_error() -> Option<(String, String)> {
-        let parts = use_context::<http::request::Parts>()?;
-        let raw = backend::web::read_cookie(&parts.headers, backend::web::FORM_ERROR_COOKIE)?;
-        let json = backend::web::decode_flash(raw)?;
-        let v: (String, String) = serde_json::from_str(&json).ok()?;
-        Some(v)
-    }
-
-    /// Why the actor cannot run backtests (the decision is the backend's; the words are the page's).
-    fn blocked(actor: &Actor) -> Option<String> {
-        match act_runs::may_submit(actor) {
-            Ok(()) => None,
-            Err(Error::EmailUnconfirmed) => Some(
-                "Confirm your email address (see your account page) before running backtests."
-                    .to_owned(),
-            ),
-            Err(_) => Some(
-                "Your account is read-only: you can look at runs but not start them.".to_owned(),
-            ),
-        }
-    }
-
-    pub async fn run_form(
-        strategy: Option<String>,
-        version: Option<i32>,
-    ) -> Result<RunFormView, AppError> {
-        let (actor, _) = actor().await?;
-        let ctx = expect_context::<Ctx>();
-        let list = act_strategies::list(&actor, &ctx, false).await?;
-        let chosen = match strategy.as_deref().filter(|s| !s.is_empty()) {
-            Some(s) => Some(id(s)?),
-            None => list.first().map(|s| s.strategy_id),
-        };
-        let (versions, version, params) = match chosen {
-            Some(sid) => {
-                let d = act_strategies::get(&actor, &ctx, sid).await?;
-                let v = act_strategies::version(&actor, &ctx, sid, version).await?;
-                (
-                    d.versions.iter().map(|(v, _)| *v).collect(),
-                    Some(v.version),
-                    v.params,
-                )
-            }
-            None => (Vec::new(), None, Vec::new()),
-        };
-        let coverage = backend::market::coverage::coverage(&ctx.db, None, 0)
-            .await
-            .map_err(Error::Db)?;
-        let series = coverage
+    Ok(RunView {
+        row: run_row(&d.summary, &tz),
+        params: d.params,
+        config: d.config,
+        error: d.summary.error.clone(),
+        timing: d.timing.map(|t| {
+            format!(
+                "queue {} ms · load {} ms · engine {} ms · store {} ms · {} bars",
+                t["queue_ms"], t["load_ms"], t["engine_ms"], t["store_ms"], t["bars"]
+            )
+        }),
+        metrics,
+        provenance,
+        strategy_version_id: d.strategy_version_id.to_string(),
+        trades: trades
             .into_iter()
-            .filter(|s| s.count > 0)
-            .map(|s| SeriesOption {
-                default_from: match (s.first, s.last) {
-                    (Some(f), Some(l)) => {
-                        backend::market::iso(f.max(l - 365 * engine::time::DAY_MS))
-                    }
-                    _ => String::new(),
-                },
-                instrument_id: s.instrument_id,
-                pair: format!("{}/{}", s.base, s.quote),
-                exchange: s.exchange,
-                timeframe: s.timeframe.as_str().to_owned(),
-                first: s.first.map(backend::market::iso).unwrap_or_default(),
-                last: s.last.map(backend::market::iso).unwrap_or_default(),
-                count: s.count,
-                gap_count: s.gap_count,
-                missing: s.missing,
+            .map(|t| TradeView {
+                seq: t.seq,
+                entry_ms: t.entry_time.timestamp_millis(),
+                entry: when(t.entry_time, &tz),
+                exit: when(t.exit_time, &tz),
+                entry_price: t.entry_price,
+                exit_price: t.exit_price,
+                units: t.units,
+                fees: t.fees,
+                pnl: t.pnl,
+                return_pct: t.return_pct,
+                bars_held: t.bars_held,
+                exit_reason: t.exit_reason,
+                entry_rule: t.entry_rule,
+                exit_rule: t.exit_rule,
+                entry_values: t.entry_values,
             })
-            .collect();
-        let blocked = blocked(&actor);
-        Ok(RunFormView {
-            strategies: list
-                .iter()
-                .map(|s| (s.strategy_id.to_string(), s.name.clone(), s.latest_version))
-                .collect(),
-            strategy_id: chosen.map(|s| s.to_string()),
-            versions,
-            version,
-            params,
-            series,
-            can_run: blocked.is_none(),
-            blocked,
-            error: form_error(),
-        })
-    }
+            .collect(),
+        trade_total: total,
+        page,
+        per_page: TRADES_PER_PAGE,
+        sort: sort.unwrap_or_else(|| "seq".into()),
+        dir: dir.unwrap_or_else(|| "asc".into()),
+    })
+}
 
-    pub async fn runs(
-        strategy: Option<String>,
-        instrument: Option<i32>,
-        status: Option<String>,
-        batch: Option<String>,
-        sort: Option<String>,
-        dir: Option<String>,
-    ) -> Result<RunsView, AppError> {
-        let (actor, tz) = actor().await?;
-        let ctx = expect_context::<Ctx>();
-        let opt_id = |s: Option<String>| -> Result<Option<Uuid>, AppError> {
-            match s.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-                Some(s) => Ok(Some(Uuid::parse_str(s).map_err(|_| {
-                    AppError::Validation {
-                        field: "strategy".into(),
-                        message: format!("`{s}` is not an id"),
-                    }
-                })?)),
-                None => Ok(None),
-            }
-        };
-        let filter = runs::RunFilter {
-            strategy_id: opt_id(strategy)?,
-            instrument_id: instrument,
-            status,
-            batch_id: opt_id(batch)?,
-            sort,
-            dir,
-            limit: Some(200),
-            offset: None,
-        };
-        let list = act_runs::list(&actor, &ctx, &filter).await?;
-        let strategies = act_strategies::list(&actor, &ctx, true)
-            .await?
+pub async fn compare(ids: Vec<String>) -> Result<CompareView, AppError> {
+    let (actor, tz) = actor().await?;
+    let ctx = expect_context::<Ctx>();
+    let ids = ids
+        .iter()
+        .flat_map(|s| s.split(','))
+        .filter(|s| !s.trim().is_empty())
+        .take(act_runs::COMPARE_MAX)
+        .map(id)
+        .collect::<Result<Vec<_>, _>>()?;
+    let runs = act_runs::compare(&actor, &ctx, &ids).await?;
+    Ok(CompareView {
+        runs: runs
             .into_iter()
-            .map(|s| (s.strategy_id.to_string(), s.name))
-            .collect();
-        let user = actor.reader()?.user_id;
-        let instruments = sqlx::query_as::<_, (i32, String)>(
-            r#"select distinct i.instrument_id, i.base || '/' || i.quote || ' · ' || i.exchange
-               from backtest_run r join instrument i using (instrument_id) where r.user_id = $1 order by 2"#,
-        )
-        .bind(user)
-        .fetch_all(&ctx.db)
-        .await
-        .map_err(Error::Db)?;
-        Ok(RunsView {
-            runs: list.iter().map(|r| run_row(r, &tz)).collect(),
-            strategies,
-            instruments,
-        })
-    }
-
-    pub async fn run(
-        id_text: String,
-        sort: Option<String>,
-        dir: Option<String>,
-        page: Option<i64>,
-    ) -> Result<RunView, AppError> {
-        let (actor, tz) = actor().await?;
-        let ctx = expect_context::<Ctx>();
-        let rid = id(&id_text)?;
-        let d = act_runs::get(&actor, &ctx, rid).await?;
-        let page = page.unwrap_or(1).max(1);
-        let (metrics, provenance, trades, total) = if d.summary.status.has_result() {
-            let res = act_runs::result(&actor, &ctx, rid).await?;
-            let window = act_runs::TradePage {
-                sort: sort.clone(),
-                dir: dir.clone(),
-                limit: TRADES_PER_PAGE,
-                offset: (page - 1) * TRADES_PER_PAGE,
-                max_limit: TRADES_PER_PAGE,
-            };
-            let (trades, total) = act_runs::trades(&actor, &ctx, rid, &window).await?;
-            (Some(res.metrics), Some(res.provenance), trades, total)
-        } else {
-            (None, None, Vec::new(), 0)
-        };
-        Ok(RunView {
-            row: run_row(&d.summary, &tz),
-            params: d.params,
-            config: d.config,
-            error: d.summary.error.clone(),
-            timing: d.timing.map(|t| {
-                format!(
-                    "queue {} ms · load {} ms · engine {} ms · store {} ms · {} bars",
-                    t["queue_ms"], t["load_ms"], t["engine_ms"], t["store_ms"], t["bars"]
-                )
-            }),
-            metrics,
-            provenance,
-            strategy_version_id: d.strategy_version_id.to_string(),
-            trades: trades
-                .into_iter()
-                .map(|t| TradeView {
-                    seq: t.seq,
-                    entry_ms: t.entry_time.timestamp_millis(),
-                    entry: when(t.entry_time, &tz),
-                    exit: when(t.exit_time, &tz),
-                    entry_price: t.entry_price,
-                    exit_price: t.exit_price,
-                    units: t.units,
-                    fees: t.fees,
-                    pnl: t.pnl,
-                    return_pct: t.return_pct,
-                    bars_held: t.bars_held,
-                    exit_reason: t.exit_reason,
-                    entry_rule: t.entry_rule,
-                    exit_rule: t.exit_rule,
-                    entry_values: t.entry_values,
-                })
-                .collect(),
-            trade_total: total,
-            page,
-            per_page: TRADES_PER_PAGE,
-            sort: sort.unwrap_or_else(|| "seq".into()),
-            dir: dir.unwrap_or_else(|| "asc".into()),
-        })
-    }
-
-    pub async fn compare(ids: Vec<String>) -> Result<CompareView, AppError> {
-        let (actor, tz) = actor().await?;
-        let ctx = expect_context::<Ctx>();
-        let ids = ids
-            .iter()
-            .flat_map(|s| s.split(','))
-            .filter(|s| !s.trim().is_empty())
-            .take(act_runs::COMPARE_MAX)
-            .map(id)
-            .collect::<Result<Vec<_>, _>>()?;
-        let runs = act_runs::compare(&actor, &ctx, &ids).await?;
-        Ok(CompareView {
-            runs: runs
-                .into_iter()
-                .map(|(d, r)| (run_row(&d.summary, &tz), r.map(|r| r.metrics)))
-                .collect(),
-        })
-    }
+            .map(|(d, r)| (run_row(&d.summary, &tz), r.map(|r| r.metrics)))
+            .collect(),
+    })
 }
