@@ -1,7 +1,8 @@
 //! Authentication and authorization extractors: the one place that decides who a request is.
 //!
-//! * [`MaybeUser`] / [`SignedIn`]: browser pages and forms, from the session cookie only.
-//! * [`ApiUser`] / [`ApiWriter`] / [`ApiAdmin`]: the REST API, from `Authorization: Bearer vxt_…` only.
+//! * `MaybeUser` / [`SignedIn`]: browser pages and forms, from the session cookie only.
+//! * `ApiUser` / [`ApiActor`]: the REST API, from `Authorization: Bearer vxt_…` only; what the caller may do
+//!   is decided by the backend's actions it is passed to.
 //!
 //! * [`ApiJson`] / [`ApiPath`] / [`ApiQuery`]: the REST API's input, refused as problems (`crate::error`).
 //!
@@ -48,7 +49,7 @@ pub fn request_meta(parts: &Parts) -> RequestMeta {
 }
 
 /// The signed-in browser user, if any.
-pub struct MaybeUser(pub Option<AuthUser>);
+struct MaybeUser(Option<AuthUser>);
 
 impl FromRequestParts<AppState> for MaybeUser {
     type Rejection = Response;
@@ -109,7 +110,7 @@ impl OptionalFromRequestParts<AppState> for SignedIn {
 }
 
 /// An API caller authenticated by a bearer token. Cookies are ignored here on purpose.
-pub struct ApiUser(pub AuthUser);
+struct ApiUser(AuthUser);
 
 impl FromRequestParts<AppState> for ApiUser {
     type Rejection = ApiError;
@@ -139,46 +140,6 @@ impl FromRequestParts<AppState> for ApiUser {
             return Err(ApiError::RateLimited(wait));
         }
         Ok(ApiUser(user))
-    }
-}
-
-/// An API caller allowed to change data (read-write token, not a viewer).
-pub struct ApiWriter(pub AuthUser);
-
-impl FromRequestParts<AppState> for ApiWriter {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let ApiUser(user) = ApiUser::from_request_parts(parts, state).await?;
-        if user.can_write() {
-            Ok(ApiWriter(user))
-        } else {
-            Err(ApiError::Forbidden(
-                "this token or account is read-only".into(),
-            ))
-        }
-    }
-}
-
-/// An API caller with the admin role.
-pub struct ApiAdmin(pub AuthUser);
-
-impl FromRequestParts<AppState> for ApiAdmin {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let ApiUser(user) = ApiUser::from_request_parts(parts, state).await?;
-        if user.is_admin() {
-            Ok(ApiAdmin(user))
-        } else {
-            Err(ApiError::Forbidden("admins only".into()))
-        }
     }
 }
 

@@ -5,7 +5,7 @@ use backend::market::{coverage, iso, store};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::{error::ApiResult, extract::ApiUser, state::AppState};
+use crate::{error::ApiResult, extract::ApiActor, state::AppState};
 
 /// A stored series of an instrument.
 #[derive(Debug, Serialize, ToSchema)]
@@ -55,7 +55,7 @@ pub struct Instruments {
 )]
 pub async fn get_instruments(
     State(state): State<AppState>,
-    ApiUser(_): ApiUser,
+    ApiActor(_): ApiActor,
 ) -> ApiResult<Json<Instruments>> {
     let db = &state.ctx.db;
     let instruments = store::instruments(db).await?;

@@ -1,0 +1,313 @@
+//! The request and response types of the strategy API: strategies, versions, templates, declared parameters and
+//! compile diagnostics, with their conversions from the backend's types.
+
+use backend::backtest::{Problem, strategies};
+use chrono::{DateTime, Utc};
+use engine::strategy::{ParamInfo, ParamValue};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::routes::contract;
+
+/// A parameter value: an integer, a number or a boolean, as declared.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(untagged)]
+pub enum ParamValueOut {
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl utoipa::PartialSchema for ParamValueOut {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        contract::param_value_schema()
+    }
+}
+
+impl ToSchema for ParamValueOut {}
+
+impl From<ParamValue> for ParamValueOut {
+    fn from(v: ParamValue) -> Self {
+        match v {
+            ParamValue::Int(i) => Self::Int(i),
+            ParamValue::Float(f) => Self::Float(f),
+            ParamValue::Bool(b) => Self::Bool(b),
+        }
+    }
+}
+
+/// A declared parameter (`param fast: int = 12 in 2..200`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Param {
+    pub name: String,
+    /// `int`, `float` or `bool`.
+    pub kind: String,
+    pub default: ParamValueOut,
+    /// Inclusive range, when declared.
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+}
+
+impl From<&ParamInfo> for Param {
+    fn from(p: &ParamInfo) -> Self {
+        Self {
+            name: p.name.clone(),
+            kind: p.kind.clone(),
+            default: p.default.into(),
+            min: p.min,
+            max: p.max,
+        }
+    }
+}
+
+pub(super) fn params(list: &[ParamInfo]) -> Vec<Param> {
+    list.iter().map(Param::from).collect()
+}
+
+/// A problem in a strategy's source: 1-based line and column, and how many characters it spans (line 0 = not
+/// tied to a position).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Diagnostic {
+    pub line: usize,
+    pub column: usize,
+    pub len: usize,
+    pub message: String,
+}
+
+impl From<Problem> for Diagnostic {
+    fn from(p: Problem) -> Self {
+        Self {
+            line: p.line,
+            column: p.column,
+            len: p.len,
+            message: p.message,
+        }
+    }
+}
+
+/// A catalogue template.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Template {
+    /// Pass as `template` when creating a strategy.
+    pub name: String,
+    pub description: String,
+    pub source: String,
+    pub params: Vec<Param>,
+}
+
+/// The catalogue.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Templates {
+    pub templates: Vec<Template>,
+}
+
+/// Where to find a strategy.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StrategyLinks {
+    #[serde(rename = "self")]
+    pub self_: String,
+    /// `POST` here with `strategy_id` to run it.
+    pub backtests: String,
+}
+
+/// A strategy in a list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StrategySummary {
+    pub id: Uuid,
+    pub name: String,
+    pub description: String,
+    /// The catalogue template it was created from.
+    pub template: Option<String>,
+    pub latest_version: i32,
+    pub archived: bool,
+    /// Whether an edit that did not compile is kept as a draft.
+    pub has_draft: bool,
+    /// Backtest runs of this strategy.
+    pub runs: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub links: StrategyLinks,
+}
+
+impl From<strategies::StrategySummary> for StrategySummary {
+    fn from(s: strategies::StrategySummary) -> Self {
+        Self {
+            links: StrategyLinks {
+                self_: format!("/api/v1/strategies/{}", s.strategy_id),
+                backtests: format!("/api/v1/backtests?strategy_id={}", s.strategy_id),
+            },
+            id: s.strategy_id,
+            name: s.name,
+            description: s.description,
+            template: s.template,
+            latest_version: s.latest_version,
+            archived: s.archived,
+            has_draft: s.has_draft,
+            runs: s.runs,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+        }
+    }
+}
+
+/// The user's strategies.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StrategyList {
+    pub strategies: Vec<StrategySummary>,
+}
+
+/// One saved, immutable version.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StrategyVersion {
+    pub strategy_id: Uuid,
+    pub version: i32,
+    pub source: String,
+    /// SHA-256 of the source.
+    pub source_hash: String,
+    pub params: Vec<Param>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<strategies::Version> for StrategyVersion {
+    fn from(v: strategies::Version) -> Self {
+        Self {
+            params: params(&v.params),
+            strategy_id: v.strategy_id,
+            version: v.version,
+            source: v.source,
+            source_hash: v.source_hash,
+            created_at: v.created_at,
+        }
+    }
+}
+
+/// A version in the history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionRef {
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A strategy with its newest version, its draft and its history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StrategyDetail {
+    #[serde(flatten)]
+    pub summary: StrategySummary,
+    pub latest: StrategyVersion,
+    /// An edit that did not compile, kept so it is not lost (never run).
+    pub draft_source: Option<String>,
+    /// The draft slot's revision (bumped by every write of the draft); send it back with a save.
+    pub draft_rev: i32,
+    /// Newest first.
+    pub versions: Vec<VersionRef>,
+}
+
+impl From<strategies::StrategyDetail> for StrategyDetail {
+    fn from(d: strategies::StrategyDetail) -> Self {
+        Self {
+            summary: d.summary.into(),
+            latest: d.latest.into(),
+            draft_source: d.draft_source,
+            draft_rev: d.draft_rev,
+            versions: d
+                .versions
+                .into_iter()
+                .map(|(version, created_at)| VersionRef {
+                    version,
+                    created_at,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListStrategiesQuery {
+    /// Include archived strategies (default false).
+    #[serde(default)]
+    #[param(required = false)]
+    pub(super) archived: bool,
+}
+
+/// A new strategy: from `source`, else from a catalogue `template`, else a small starter strategy.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateStrategy {
+    /// Defaults to the template's name or "Untitled strategy" (1–80 characters).
+    #[serde(default, deserialize_with = "contract::de_name")]
+    #[schema(value_type = String, min_length = 1, max_length = 80, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
+    pub name: Option<String>,
+    /// Up to 2000 characters.
+    #[serde(default, deserialize_with = "contract::de_description")]
+    #[schema(value_type = String, max_length = 2000, pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")]
+    pub description: Option<String>,
+    /// A template name from `GET /api/v1/templates`, e.g. `macd`; ignored when `source` is given.
+    #[serde(default, deserialize_with = "contract::de_template")]
+    #[schema(schema_with = contract::template_schema)]
+    pub template: Option<String>,
+    /// Strategy source in the strategy language (no NUL character).
+    #[serde(default, deserialize_with = "contract::de_source")]
+    #[schema(value_type = String, pattern = r"^[^\x00]*$")]
+    pub source: Option<String>,
+}
+
+/// Whether a deleted (archived) strategy is still to be shown.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ArchivedQuery {
+    /// Also answer for a deleted (archived) strategy, which can be restored (default false: 404, as for any
+    /// deleted resource).
+    #[serde(default)]
+    #[param(required = false)]
+    pub(super) archived: bool,
+}
+
+/// An edit. Changed source that compiles becomes a new version; source that does not compile is kept as the
+/// draft and answered with 422.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateStrategy {
+    #[serde(default, deserialize_with = "contract::de_name")]
+    #[schema(value_type = String, min_length = 1, max_length = 80, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "contract::de_description")]
+    #[schema(value_type = String, max_length = 2000, pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")]
+    pub description: Option<String>,
+    #[serde(default, deserialize_with = "contract::de_source")]
+    #[schema(value_type = String, pattern = r"^[^\x00]*$")]
+    pub source: Option<String>,
+    /// The version this edit started from; if a newer one was saved meanwhile, the save is refused (409).
+    pub base_version: Option<i32>,
+    /// The `draft_rev` this edit started from. With it, source that is refused is kept as the draft only
+    /// while the draft is still at this revision (otherwise 409 and nothing is stored); without it the last
+    /// write wins.
+    pub draft_rev: Option<i32>,
+}
+
+/// What a save did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Saved {
+    /// The newest version after the save.
+    pub version: i32,
+    /// Whether the save added a version (false when the source is unchanged or only name/description changed).
+    pub new_version: bool,
+}
+
+/// Source to check.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateStrategy {
+    pub source: String,
+}
+
+/// Whether a source compiles: its declared parameters, or every problem.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Validation {
+    pub ok: bool,
+    /// Empty when `ok`.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Empty when not `ok`.
+    pub params: Vec<Param>,
+}
