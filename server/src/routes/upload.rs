@@ -229,26 +229,25 @@ async fn read_form(
     }
 }
 
-/// The import options from the form's text fields.
+/// The import options from the form's text fields, or the refusal code and what is wrong.
 fn import_options(
-    state: &AppState,
     fields: &std::collections::HashMap<String, String>,
-) -> Result<ImportOptions, Response> {
+) -> Result<ImportOptions, (&'static str, String)> {
     let pair = Pair::parse(fields.get("pair").map(String::as_str).unwrap_or_default())
-        .map_err(|e| refused(state, "pair", Some(&e.to_string())))?;
+        .map_err(|e| ("pair", e.to_string()))?;
     let exchange = parse_exchange(
         fields
             .get("exchange")
             .map_or("upload", |s| if s.trim().is_empty() { "upload" } else { s }),
     )
-    .map_err(|e| refused(state, "exchange", Some(&e.to_string())))?;
+    .map_err(|e| ("exchange", e.to_string()))?;
     let timeframe = fields
         .get("timeframe")
         .map(|s| s.trim())
         .filter(|s| !s.is_empty())
         .map(Timeframe::parse)
         .transpose()
-        .map_err(|e| refused(state, "timeframe", Some(&e.to_string())))?;
+        .map_err(|e| ("timeframe", e.to_string()))?;
     Ok(ImportOptions {
         exchange,
         pair,
@@ -282,9 +281,9 @@ async fn upload_csv(
         Ok(f) => f,
         Err(r) => return r,
     };
-    let opts = match import_options(&state, &fields) {
+    let opts = match import_options(&fields) {
         Ok(o) => o,
-        Err(r) => return r,
+        Err((code, detail)) => return refused(&state, code, Some(&detail)),
     };
     // Read back once: the only copy of the text in memory.
     let text = match tokio::fs::read(tmp.path()).await {
