@@ -258,12 +258,13 @@ pub fn de_range<'de, D: Deserializer<'de>, const MIN: i64, const MAX: i64>(
 
 /// Checks a date or timestamp against [`DATE_PATTERN`]'s rule: parseable, years [`MIN_YEAR`]–[`MAX_YEAR`].
 fn check_date<E: serde::de::Error>(s: &str) -> Result<(), E> {
-    let ms = backend::market::parse_time(s).map_err(rule::<E>)?;
+    backend::market::parse_time(s).map_err(rule::<E>)?;
     let year = s.get(..4).and_then(|y| y.parse::<i64>().ok());
     let in_range = s.len() >= 10
         && s.as_bytes()[4] == b'-'
         && year.is_some_and(|y| (MIN_YEAR..=MAX_YEAR).contains(&y));
-    if !in_range || ms < 0 {
+    // The year is checked as written: an offset may put the instant just before 1970, which is still valid.
+    if !in_range {
         return Err(rule::<E>(format!(
             "`{s}` is out of range; give a date between {MIN_YEAR}-01-01 and {MAX_YEAR}-12-31 as YYYY-MM-DD or RFC 3339"
         )));

@@ -253,17 +253,6 @@ pub struct CreateStrategy {
     pub source: Option<String>,
 }
 
-/// Whether a deleted (archived) strategy is still to be shown.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ArchivedQuery {
-    /// Also answer for a deleted (archived) strategy, which can be restored (default false: 404, as for any
-    /// deleted resource).
-    #[serde(default)]
-    #[param(required = false)]
-    pub(super) archived: bool,
-}
-
 /// An edit. Changed source that compiles becomes a new version; source that does not compile is kept as the
 /// draft and answered with 422.
 #[derive(Debug, Deserialize, ToSchema)]

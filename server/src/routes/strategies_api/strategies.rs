@@ -12,8 +12,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::dto::{
-    ArchivedQuery, CreateStrategy, ListStrategiesQuery, Saved, StrategyDetail, StrategyList,
-    StrategyVersion, UpdateStrategy,
+    CreateStrategy, ListStrategiesQuery, Saved, StrategyDetail, StrategyList, StrategyVersion,
+    UpdateStrategy,
 };
 use crate::{
     error::{ApiError, ApiResult},
@@ -88,28 +88,28 @@ pub async fn create_strategy(
     Ok(created(&detail.summary.links.self_.clone(), detail))
 }
 
-/// `GET /api/v1/strategies/{id}[?archived=true]`: one strategy with its newest version.
+/// `GET /api/v1/strategies/{id}`: one strategy with its newest version. A deleted strategy is 404 like any
+/// deleted resource; it is listed by `GET /api/v1/strategies?archived=true` and comes back with `POST …/restore`.
 #[utoipa::path(
     get,
     path = "/api/v1/strategies/{id}",
     tag = "strategies",
     security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Strategy id"), ArchivedQuery),
+    params(("id" = Uuid, Path, description = "Strategy id")),
     responses(
         (status = 200, description = "The strategy", body = StrategyDetail),
         (status = 400, description = "The id is not a UUID", body = ErrorBody),
         (status = 401, description = "No or invalid token", body = ErrorBody),
-        (status = 404, description = "No such strategy of yours, or a deleted one without `archived=true`", body = ErrorBody),
+        (status = 404, description = "No such strategy of yours, or a deleted one", body = ErrorBody),
     )
 )]
 pub async fn get_strategy(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
     ApiPath(id): ApiPath<Uuid>,
-    ApiQuery(q): ApiQuery<ArchivedQuery>,
 ) -> ApiResult<Json<StrategyDetail>> {
     let detail = act::get(&actor, &state.ctx, id).await?;
-    if detail.summary.archived && !q.archived {
+    if detail.summary.archived {
         return Err(ApiError::NotFound);
     }
     Ok(Json(detail.into()))
@@ -233,22 +233,20 @@ pub async fn duplicate_strategy(
     params(
         ("id" = Uuid, Path, description = "Strategy id"),
         ("version" = i32, Path, description = "Version number (1, 2, …)"),
-        ArchivedQuery,
     ),
     responses(
         (status = 200, description = "The version", body = StrategyVersion),
         (status = 400, description = "Malformed id or version", body = ErrorBody),
         (status = 401, description = "No or invalid token", body = ErrorBody),
-        (status = 404, description = "No such strategy of yours (or a deleted one without `archived=true`), or no such version", body = ErrorBody),
+        (status = 404, description = "No such strategy of yours (or a deleted one), or no such version", body = ErrorBody),
     )
 )]
 pub async fn get_strategy_version(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
     ApiPath((id, version)): ApiPath<(Uuid, i32)>,
-    ApiQuery(q): ApiQuery<ArchivedQuery>,
 ) -> ApiResult<Json<StrategyVersion>> {
-    if !q.archived && act::get(&actor, &state.ctx, id).await?.summary.archived {
+    if act::get(&actor, &state.ctx, id).await?.summary.archived {
         return Err(ApiError::NotFound);
     }
     Ok(Json(
