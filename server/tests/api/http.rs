@@ -267,23 +267,32 @@ async fn metrics_expose_http_job_and_pool_series_in_prometheus_format() {
         .unwrap();
     app.wait_for_job(job, &["done"], Duration::from_secs(15))
         .await;
-    let resp = app.get("/metrics").await;
-    assert_eq!(resp.status(), StatusCode::OK);
-    assert!(
-        resp.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain")
-    );
-    let text = resp.text().await.unwrap();
-    for needle in [
+    let needles = [
         r#"http_requests_total{method="GET",route="/health",status="200"}"#,
         "http_request_duration_seconds_bucket",
         r#"jobs_total{queue="default",kind="housekeeping",status="done"}"#,
         "job_duration_seconds_bucket",
         "db_pool_connections",
         "redis_pool_connections",
-    ] {
+    ];
+    // The worker counts the job just after its row says done: read until the series are there (or 5 s).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let text = loop {
+        let resp = app.get("/metrics").await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert!(
+            resp.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain")
+        );
+        let text = resp.text().await.unwrap();
+        if needles.iter().all(|n| text.contains(n)) || std::time::Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    for needle in needles {
         assert!(text.contains(needle), "missing {needle} in\n{text}");
     }
 }
