@@ -44,7 +44,7 @@ ensure_sqlx_cli() {
 # migrations/, re-derives every `query!`'s data from it and compares with .sqlx/ (docs/sql.md).
 # With `write`, rewrites .sqlx/ instead of comparing (after adding or changing a query or a migration).
 sqlx_prepare() {
-  local db="vortex_sqlx_prepare" check=(--check) out
+  local db="${SQLX_PREPARE_DB:-vortex_sqlx_prepare}" check=(--check) out
   [ "${1:-}" = write ] && check=()
   ensure_sqlx_cli
   local url="postgres://${PGUSER:-postgres}${PGPASSWORD:+:$PGPASSWORD}@127.0.0.1:5432/$db"

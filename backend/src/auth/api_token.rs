@@ -49,32 +49,32 @@ pub async fn create(
     let secret = format!("{PREFIX}{}", super::random_secret());
     let id = Uuid::new_v4();
     let prefix: String = secret.chars().take(PREFIX.len() + 6).collect();
-    let row = sqlx::query_as::<_, (Option<DateTime<Utc>>, DateTime<Utc>)>(
+    let row = sqlx::query!(
         r#"insert into api_token (api_token_id, user_id, name, scope, token_hash, token_prefix, expires_at)
            values ($1, $2, $3, $4, $5, $6,
                    case when $7::int is null then null else now() + make_interval(days => $7::int) end)
            on conflict (user_id, lower(name)) where revoked_at is null do nothing
            returning expires_at, created_at"#,
+        id,
+        user_id,
+        name,
+        scope.as_str(),
+        super::sha256(&secret),
+        prefix,
+        expires_in_days.map(|d| i32::try_from(d).unwrap_or(i32::MAX)),
     )
-    .bind(id)
-    .bind(user_id)
-    .bind(name)
-    .bind(scope.as_str())
-    .bind(super::sha256(&secret))
-    .bind(&prefix)
-    .bind(expires_in_days.map(|d| i32::try_from(d).unwrap_or(i32::MAX)))
     .fetch_optional(db)
     .await?;
-    Ok(row.map(|(expires_at, created_at)| {
+    Ok(row.map(|r| {
         (
             ApiTokenInfo {
                 api_token_id: id,
                 name: name.to_owned(),
                 scope,
                 token_prefix: prefix,
-                expires_at,
+                expires_at: r.expires_at,
                 last_used_at: None,
-                created_at,
+                created_at: r.created_at,
             },
             secret,
         )
@@ -86,24 +86,24 @@ pub async fn create(
 /// # Errors
 /// Database errors.
 pub async fn list(db: &PgPool, user_id: Uuid) -> sqlx::Result<Vec<ApiTokenInfo>> {
-    let rows = sqlx::query_as::<_, (Uuid, String, String, String, Option<DateTime<Utc>>, Option<DateTime<Utc>>, DateTime<Utc>)>(
+    let rows = sqlx::query!(
         r#"select api_token_id, name, scope, token_prefix, expires_at, last_used_at, created_at from api_token
            where user_id = $1 and revoked_at is null and (expires_at is null or expires_at > now())
            order by created_at desc"#,
+        user_id,
     )
-    .bind(user_id)
     .fetch_all(db)
     .await?;
     Ok(rows
         .into_iter()
         .map(|r| ApiTokenInfo {
-            api_token_id: r.0,
-            name: r.1,
-            scope: Scope::parse(&r.2).unwrap_or(Scope::Read),
-            token_prefix: r.3,
-            expires_at: r.4,
-            last_used_at: r.5,
-            created_at: r.6,
+            api_token_id: r.api_token_id,
+            name: r.name,
+            scope: Scope::parse(&r.scope).unwrap_or(Scope::Read),
+            token_prefix: r.token_prefix,
+            expires_at: r.expires_at,
+            last_used_at: r.last_used_at,
+            created_at: r.created_at,
         })
         .collect())
 }
@@ -117,11 +117,11 @@ pub async fn revoke(
     user_id: Uuid,
     token_id: Uuid,
 ) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "update api_token set revoked_at = now() where api_token_id = $1 and user_id = $2 and revoked_at is null returning name",
+        token_id,
+        user_id,
     )
-    .bind(token_id)
-    .bind(user_id)
     .fetch_optional(db)
     .await
 }
@@ -131,10 +131,10 @@ pub async fn revoke(
 /// # Errors
 /// Database errors.
 pub async fn revoke_all(db: impl sqlx::PgExecutor<'_>, user_id: Uuid) -> sqlx::Result<u64> {
-    let r = sqlx::query(
+    let r = sqlx::query!(
         "update api_token set revoked_at = now() where user_id = $1 and revoked_at is null",
+        user_id,
     )
-    .bind(user_id)
     .execute(db)
     .await?;
     Ok(r.rows_affected())
@@ -176,46 +176,40 @@ pub async fn authenticate(db: &PgPool, secret: &str) -> sqlx::Result<Option<Auth
     if !secret.starts_with(PREFIX) || secret.len() != PREFIX.len() + 64 {
         return Ok(None);
     }
-    let row = sqlx::query_as::<_, (Uuid, String, Uuid, String, String, String, bool, String, Option<DateTime<Utc>>)>(
+    let row = sqlx::query!(
         r#"select t.api_token_id, t.scope, u.user_id, u.email, u.display_name, u.role,
-                  u.email_verified_at is not null, u.time_zone, t.last_used_at
+                  u.email_verified_at is not null as "email_verified!", u.time_zone, t.last_used_at
            from api_token t join app_user u on u.user_id = t.user_id
            where t.token_hash = $1 and t.revoked_at is null and (t.expires_at is null or t.expires_at > now())
              and u.disabled_at is null"#,
+        super::sha256(secret),
     )
-    .bind(super::sha256(secret))
     .fetch_optional(db)
     .await?;
-    let Some((
-        token_id,
-        scope,
-        user_id,
-        email,
-        display_name,
-        role,
-        email_verified,
-        time_zone,
-        last_used,
-    )) = row
-    else {
+    let Some(r) = row else {
         return Ok(None);
     };
-    if last_used.is_none_or(|t| Utc::now() - t > chrono::Duration::seconds(60)) {
-        sqlx::query("update api_token set last_used_at = now() where api_token_id = $1")
-            .bind(token_id)
-            .execute(db)
-            .await?;
+    let token_id = r.api_token_id;
+    if r.last_used_at
+        .is_none_or(|t| Utc::now() - t > chrono::Duration::seconds(60))
+    {
+        sqlx::query!(
+            "update api_token set last_used_at = now() where api_token_id = $1",
+            token_id,
+        )
+        .execute(db)
+        .await?;
     }
     Ok(Some(AuthUser {
-        user_id,
-        email,
-        display_name,
-        role: Role::parse(&role).unwrap_or(Role::Viewer),
-        email_verified,
-        time_zone,
+        user_id: r.user_id,
+        email: r.email,
+        display_name: r.display_name,
+        role: Role::parse(&r.role).unwrap_or(Role::Viewer),
+        email_verified: r.email_verified,
+        time_zone: r.time_zone,
         credential: Credential::ApiToken {
             token_id,
-            scope: Scope::parse(&scope).unwrap_or(Scope::Read),
+            scope: Scope::parse(&r.scope).unwrap_or(Scope::Read),
         },
     }))
 }

@@ -58,17 +58,17 @@ pub async fn record(
     } else {
         entry.detail
     };
-    sqlx::query(
+    sqlx::query!(
         r#"insert into audit_event (user_id, actor_id, event, subject_email, ip, user_agent, detail)
            values ($1, $2, $3, $4, $5, $6, $7)"#,
+        entry.user_id,
+        entry.actor_id,
+        entry.event,
+        entry.subject_email,
+        meta.ip,
+        meta.user_agent,
+        detail,
     )
-    .bind(entry.user_id)
-    .bind(entry.actor_id)
-    .bind(entry.event)
-    .bind(entry.subject_email)
-    .bind(&meta.ip)
-    .bind(&meta.user_agent)
-    .bind(detail)
     .execute(conn)
     .await?;
     Ok(())
@@ -101,13 +101,14 @@ pub struct AuditRow {
 /// # Errors
 /// Database errors.
 pub async fn list(db: &PgPool, user_id: Option<Uuid>, limit: i64) -> sqlx::Result<Vec<AuditRow>> {
-    sqlx::query_as::<_, AuditRow>(
+    sqlx::query_as!(
+        AuditRow,
         r#"select audit_event_id, user_id, actor_id, event, ip, user_agent, detail, created_at
            from audit_event where ($1::uuid is null or user_id = $1)
            order by audit_event_id desc limit $2"#,
+        user_id,
+        limit.clamp(1, 1000),
     )
-    .bind(user_id)
-    .bind(limit.clamp(1, 1000))
     .fetch_all(db)
     .await
 }

@@ -39,18 +39,20 @@ pub async fn create(
     purpose: Purpose,
 ) -> sqlx::Result<String> {
     let token = super::random_secret();
-    sqlx::query("update user_token set used_at = now() where user_id = $1 and purpose = $2 and used_at is null")
-        .bind(user_id)
-        .bind(purpose.as_str())
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query(
-        "insert into user_token (token_hash, user_id, purpose, expires_at) values ($1, $2, $3, now() + make_interval(secs => $4))",
+    sqlx::query!(
+        "update user_token set used_at = now() where user_id = $1 and purpose = $2 and used_at is null",
+        user_id,
+        purpose.as_str(),
     )
-    .bind(super::sha256(&token))
-    .bind(user_id)
-    .bind(purpose.as_str())
-    .bind(purpose.ttl().as_secs_f64())
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "insert into user_token (token_hash, user_id, purpose, expires_at) values ($1, $2, $3, now() + make_interval(secs => $4))",
+        super::sha256(&token),
+        user_id,
+        purpose.as_str(),
+        purpose.ttl().as_secs_f64(),
+    )
     .execute(conn)
     .await?;
     Ok(token)
@@ -68,13 +70,13 @@ pub async fn consume(
     if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ok(None);
     }
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         r#"update user_token set used_at = now()
            where token_hash = $1 and purpose = $2 and used_at is null and expires_at > now()
            returning user_id"#,
+        super::sha256(token),
+        purpose.as_str(),
     )
-    .bind(super::sha256(token))
-    .bind(purpose.as_str())
     .fetch_optional(conn)
     .await
 }
@@ -87,11 +89,11 @@ pub async fn peek(db: &sqlx::PgPool, token: &str, purpose: Purpose) -> sqlx::Res
     if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ok(None);
     }
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "select user_id from user_token where token_hash = $1 and purpose = $2 and used_at is null and expires_at > now()",
+        super::sha256(token),
+        purpose.as_str(),
     )
-    .bind(super::sha256(token))
-    .bind(purpose.as_str())
     .fetch_optional(db)
     .await
 }

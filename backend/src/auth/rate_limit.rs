@@ -74,11 +74,11 @@ impl Reservation {
     /// # Errors
     /// Database errors.
     pub async fn finish(self, db: &PgPool, succeeded: bool) -> sqlx::Result<()> {
-        sqlx::query(
+        sqlx::query!(
             "update auth_attempt set outcome = $2, finished_at = now() where auth_attempt_id = $1",
+            self.id,
+            if succeeded { "succeeded" } else { "failed" },
         )
-        .bind(self.id)
-        .bind(if succeeded { "succeeded" } else { "failed" })
         .execute(db)
         .await?;
         Ok(())
@@ -89,10 +89,12 @@ impl Reservation {
     /// # Errors
     /// Database errors.
     pub async fn cancel(self, db: &PgPool) -> sqlx::Result<()> {
-        sqlx::query("delete from auth_attempt where auth_attempt_id = $1")
-            .bind(self.id)
-            .execute(db)
-            .await?;
+        sqlx::query!(
+            "delete from auth_attempt where auth_attempt_id = $1",
+            self.id
+        )
+        .execute(db)
+        .await?;
         Ok(())
     }
 }
@@ -130,12 +132,12 @@ pub async fn reserve(
     let mut tx = None;
     for _ in 0..LOCK_TRIES {
         let mut t = db.begin().await?;
-        let locked: bool = sqlx::query_scalar(
+        let locked = sqlx::query_scalar!(
             r#"select pg_try_advisory_xact_lock(hashtextextended('vortex/auth-account/' || $1, 0))
-                  and pg_try_advisory_xact_lock(hashtextextended('vortex/auth-client/' || $2, 0))"#,
+                  and pg_try_advisory_xact_lock(hashtextextended('vortex/auth-client/' || $2, 0)) as "locked!""#,
+            account,
+            client,
         )
-        .bind(&account)
-        .bind(client)
         .fetch_one(&mut *t)
         .await?;
         if locked {
@@ -151,60 +153,38 @@ pub async fn reserve(
     let window = SIGNIN_WINDOW.as_secs_f64();
     // Failures of this account from this client since the later of: the window start, the account's last
     // password change, this client's last success on this account; and how long ago the last one ended.
-    let (failures, last_failure_age, known): (i64, Option<f64>, bool) = sqlx::query_as(
+    let row = sqlx::query!(
         r#"with since as (
                select greatest(
                    now() - make_interval(secs => $3),
                    coalesce((select max(password_changed_at) from app_user where lower(email) = $1), '-infinity'),
                    coalesce((select max(created_at) from auth_attempt
                              where account = $1 and client = $2 and outcome = 'succeeded'), '-infinity')) as t)
-           select count(*),
+           select count(*) as "failures!",
                   -- a check still running counts as failing now (for at most a minute: a reservation whose
                   -- process died never finishes)
                   extract(epoch from now() - max(coalesce(finished_at,
-                      least(now(), created_at + interval '1 minute'))))::float8,
+                      least(now(), created_at + interval '1 minute'))))::float8 as "last_failure_age?",
                   exists (select 1 from auth_attempt where account = $1 and client = $2 and outcome = 'succeeded'
-                          and created_at > now() - make_interval(secs => $4))
+                          and created_at > now() - make_interval(secs => $4)) as "known!"
            from auth_attempt, since
            where account = $1 and client = $2 and outcome in ('pending', 'failed') and created_at > since.t"#,
+        account,
+        client,
+        window,
+        KNOWN_CLIENT.as_secs_f64(),
     )
-    .bind(&account)
-    .bind(client)
-    .bind(window)
-    .bind(KNOWN_CLIENT.as_secs_f64())
     .fetch_one(&mut *tx)
     .await?;
+    let (failures, last_failure_age, known) = (row.failures, row.last_failure_age, row.known);
     let delay = delay_after(failures).as_secs_f64();
     if let Some(age) = last_failure_age
         && delay > age
     {
         return Ok(Err(ceil_secs(delay - age)));
     }
-    // Failures since the window start (or the last password change), with the age of the oldest one.
-    let count = r#"with since as (
-                   select greatest(
-                       now() - make_interval(secs => $3),
-                       case when $4 then coalesce((select max(password_changed_at) from app_user
-                                                   where lower(email) = $1), '-infinity')
-                            else '-infinity' end) as t)
-               select count(*), extract(epoch from now() - min(created_at))::float8
-               from auth_attempt, since
-               where (case when $4 then account = $1 else client = $2 end)
-                 and outcome in ('pending', 'failed') and created_at > since.t"#;
-    let by_account: (i64, Option<f64>) = sqlx::query_as(count)
-        .bind(&account)
-        .bind(client)
-        .bind(window)
-        .bind(true)
-        .fetch_one(&mut *tx)
-        .await?;
-    let by_client: (i64, Option<f64>) = sqlx::query_as(count)
-        .bind(&account)
-        .bind(client)
-        .bind(window)
-        .bind(false)
-        .fetch_one(&mut *tx)
-        .await?;
+    let by_account = failures_since(&mut tx, &account, client, window, true).await?;
+    let by_client = failures_since(&mut tx, &account, client, window, false).await?;
     let over = |(n, oldest_age): (i64, Option<f64>), limit: i64| {
         (n >= limit).then(|| ceil_secs(window - oldest_age.unwrap_or(0.0)))
     };
@@ -216,28 +196,59 @@ pub async fn reserve(
     }
     if kind == Kind::Reauth {
         // Every confirmation counts, successful or not: each one costs two argon2 runs.
-        let (n, oldest_age): (i64, Option<f64>) = sqlx::query_as(
-            r#"select count(*), extract(epoch from now() - min(created_at))::float8 from auth_attempt
+        let r = sqlx::query!(
+            r#"select count(*) as "n!", extract(epoch from now() - min(created_at))::float8 as "oldest_age?"
+               from auth_attempt
                where account = $1 and kind = 'reauth' and created_at > now() - make_interval(secs => $2)"#,
+            account,
+            window,
         )
-        .bind(&account)
-        .bind(window)
         .fetch_one(&mut *tx)
         .await?;
-        if let Some(wait) = over((n, oldest_age), REAUTHS_PER_ACCOUNT) {
+        if let Some(wait) = over((r.n, r.oldest_age), REAUTHS_PER_ACCOUNT) {
             return Ok(Err(wait));
         }
     }
-    let id: i64 = sqlx::query_scalar(
+    let id = sqlx::query_scalar!(
         "insert into auth_attempt (kind, account, client) values ($1, $2, $3) returning auth_attempt_id",
+        kind.as_str(),
+        account,
+        client,
     )
-    .bind(kind.as_str())
-    .bind(&account)
-    .bind(client)
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
     Ok(Ok(Reservation { id }))
+}
+
+/// Failed (or pending) password checks since the window start, with the age in seconds of the oldest one:
+/// of the account (`by_account`, counted since its last password change too) or else of the client.
+async fn failures_since(
+    conn: &mut sqlx::PgConnection,
+    account: &str,
+    client: &str,
+    window: f64,
+    by_account: bool,
+) -> sqlx::Result<(i64, Option<f64>)> {
+    let r = sqlx::query!(
+        r#"with since as (
+               select greatest(
+                   now() - make_interval(secs => $3),
+                   case when $4 then coalesce((select max(password_changed_at) from app_user
+                                               where lower(email) = $1), '-infinity')
+                        else '-infinity' end) as t)
+           select count(*) as "n!", extract(epoch from now() - min(created_at))::float8 as "oldest_age?"
+           from auth_attempt, since
+           where (case when $4 then account = $1 else client = $2 end)
+             and outcome in ('pending', 'failed') and created_at > since.t"#,
+        account,
+        client,
+        window,
+        by_account,
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok((r.n, r.oldest_age))
 }
 
 /// `Err(seconds until the oldest counted event leaves the window)` when over the limit (counted from the audit
@@ -251,26 +262,27 @@ async fn over(
     limit: i64,
 ) -> sqlx::Result<Result<(), u64>> {
     let events: Vec<String> = events.iter().map(|e| (*e).to_owned()).collect();
-    let (count, retry): (i64, Option<f64>) = sqlx::query_as(
+    let r = sqlx::query!(
         r#"with since as (
                select greatest(now() - make_interval(secs => $4),
                                coalesce((select max(password_changed_at) from app_user
                                          where $2::text is not null and lower(email) = lower($2)), '-infinity'))
                       as t)
-           select count(*),
-                  extract(epoch from (min(created_at) + make_interval(secs => $4) - now()))::float8
+           select count(*) as "count!",
+                  extract(epoch from (min(created_at) + make_interval(secs => $4) - now()))::float8 as "retry?"
            from audit_event, since
            where event = any($1)
              and ($2::text is null or lower(subject_email) = lower($2))
              and ($3::text is null or ip = $3)
              and created_at > since.t"#,
+        &events,
+        email,
+        ip,
+        window.as_secs_f64(),
     )
-    .bind(&events)
-    .bind(email)
-    .bind(ip)
-    .bind(window.as_secs_f64())
     .fetch_one(db)
     .await?;
+    let (count, retry) = (r.count, r.retry);
     if count >= limit {
         Ok(Err(retry.unwrap_or(60.0).ceil().max(1.0) as u64))
     } else {

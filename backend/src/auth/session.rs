@@ -91,14 +91,14 @@ pub async fn create(
     let session_id = super::random_secret();
     let now = Utc::now();
     let expires_at = now + chrono::Duration::from_std(settings.session_absolute)?;
-    sqlx::query(
+    sqlx::query!(
         "insert into user_session (session_id, user_id, user_agent, ip, expires_at) values ($1, $2, $3, $4, $5)",
+        session_id,
+        user_id,
+        meta.user_agent,
+        meta.ip,
+        expires_at,
     )
-    .bind(&session_id)
-    .bind(user_id)
-    .bind(&meta.user_agent)
-    .bind(&meta.ip)
-    .bind(expires_at)
     .execute(db)
     .await?;
     let claims = Claims {
@@ -148,35 +148,38 @@ pub async fn authenticate(
     let (Ok(user_id), true) = (claims.sub.parse::<Uuid>(), claims.typ == TOKEN_TYPE) else {
         return Ok(None);
     };
-    let row = sqlx::query_as::<_, (String, String, String, bool, String, DateTime<Utc>)>(
-        r#"select u.email, u.display_name, u.role, u.email_verified_at is not null, u.time_zone, s.last_seen_at
+    let row = sqlx::query!(
+        r#"select u.email, u.display_name, u.role, u.email_verified_at is not null as "email_verified!",
+                  u.time_zone, s.last_seen_at
            from user_session s join app_user u on u.user_id = s.user_id
            where s.session_id = $1 and s.user_id = $2 and s.revoked_at is null
              and s.expires_at > now() and u.disabled_at is null
              and s.last_seen_at > now() - make_interval(secs => $3)"#,
+        claims.sid,
+        user_id,
+        settings.session_idle.as_secs_f64(),
     )
-    .bind(&claims.sid)
-    .bind(user_id)
-    .bind(settings.session_idle.as_secs_f64())
     .fetch_optional(db)
     .await?;
-    let Some((email, display_name, role, email_verified, time_zone, last_seen)) = row else {
+    let Some(r) = row else {
         return Ok(None);
     };
     // Sliding idle timeout; written at most once a minute per session.
-    if Utc::now() - last_seen > chrono::Duration::seconds(60) {
-        sqlx::query("update user_session set last_seen_at = now() where session_id = $1")
-            .bind(&claims.sid)
-            .execute(db)
-            .await?;
+    if Utc::now() - r.last_seen_at > chrono::Duration::seconds(60) {
+        sqlx::query!(
+            "update user_session set last_seen_at = now() where session_id = $1",
+            claims.sid,
+        )
+        .execute(db)
+        .await?;
     }
     Ok(Some(AuthUser {
         user_id,
-        email,
-        display_name,
-        role: Role::parse(&role).unwrap_or(Role::Viewer),
-        email_verified,
-        time_zone,
+        email: r.email,
+        display_name: r.display_name,
+        role: Role::parse(&r.role).unwrap_or(Role::Viewer),
+        email_verified: r.email_verified,
+        time_zone: r.time_zone,
         credential: Credential::Session(claims.sid),
     }))
 }
@@ -190,11 +193,11 @@ pub async fn revoke(
     user_id: Uuid,
     session_id: &str,
 ) -> sqlx::Result<bool> {
-    let r = sqlx::query(
+    let r = sqlx::query!(
         "update user_session set revoked_at = now() where session_id = $1 and user_id = $2 and revoked_at is null",
+        session_id,
+        user_id,
     )
-    .bind(session_id)
-    .bind(user_id)
     .execute(db)
     .await?;
     Ok(r.rows_affected() == 1)
@@ -209,12 +212,12 @@ pub async fn revoke_all(
     user_id: Uuid,
     keep: Option<&str>,
 ) -> sqlx::Result<u64> {
-    let r = sqlx::query(
+    let r = sqlx::query!(
         r#"update user_session set revoked_at = now()
            where user_id = $1 and revoked_at is null and ($2::text is null or session_id <> $2)"#,
+        user_id,
+        keep,
     )
-    .bind(user_id)
-    .bind(keep)
     .execute(db)
     .await?;
     Ok(r.rows_affected())
@@ -249,28 +252,26 @@ pub async fn list(
     user_id: Uuid,
     current: Option<&str>,
 ) -> sqlx::Result<Vec<SessionInfo>> {
-    let rows = sqlx::query_as::<_, (String, String, String, DateTime<Utc>, DateTime<Utc>)>(
+    let rows = sqlx::query!(
         r#"select session_id, user_agent, ip, created_at, last_seen_at from user_session
            where user_id = $1 and revoked_at is null and expires_at > now()
              and last_seen_at > now() - make_interval(secs => $2)
            order by last_seen_at desc"#,
+        user_id,
+        settings.session_idle.as_secs_f64(),
     )
-    .bind(user_id)
-    .bind(settings.session_idle.as_secs_f64())
     .fetch_all(db)
     .await?;
     Ok(rows
         .into_iter()
-        .map(
-            |(session_id, user_agent, ip, created_at, last_seen_at)| SessionInfo {
-                public_id: public_id(&session_id),
-                current: current == Some(session_id.as_str()),
-                user_agent,
-                ip,
-                created_at,
-                last_seen_at,
-                session_id,
-            },
-        )
+        .map(|r| SessionInfo {
+            public_id: public_id(&r.session_id),
+            current: current == Some(r.session_id.as_str()),
+            user_agent: r.user_agent,
+            ip: r.ip,
+            created_at: r.created_at,
+            last_seen_at: r.last_seen_at,
+            session_id: r.session_id,
+        })
         .collect())
 }

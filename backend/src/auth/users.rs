@@ -31,9 +31,6 @@ type UserRow = (
     DateTime<Utc>,
 );
 
-const USER_COLUMNS: &str = "user_id, email, display_name, role, time_zone, email_verified_at is not null, \
-                            disabled_at is not null, created_at";
-
 fn to_user(r: UserRow) -> User {
     User {
         user_id: r.0,
@@ -92,15 +89,15 @@ pub async fn insert(
     role: Role,
 ) -> sqlx::Result<Option<Uuid>> {
     let id = Uuid::new_v4();
-    let r = sqlx::query(
+    let r = sqlx::query!(
         r#"insert into app_user (user_id, email, display_name, password_hash, role) values ($1, $2, $3, $4, $5)
            on conflict ((lower(email))) do nothing"#,
+        id,
+        email,
+        display_name,
+        password_hash,
+        role.as_str(),
     )
-    .bind(id)
-    .bind(email)
-    .bind(display_name)
-    .bind(password_hash)
-    .bind(role.as_str())
     .execute(conn)
     .await?;
     Ok((r.rows_affected() == 1).then_some(id))
@@ -111,26 +108,27 @@ pub async fn insert(
 /// # Errors
 /// Database errors.
 pub async fn find_for_signin(db: &PgPool, email: &str) -> sqlx::Result<Option<(User, String)>> {
-    let row = sqlx::query_as::<
-        _,
-        (
-            Uuid,
-            String,
-            String,
-            String,
-            String,
-            bool,
-            bool,
-            DateTime<Utc>,
-            String,
-        ),
-    >(&format!(
-        "select {USER_COLUMNS}, password_hash from app_user where lower(email) = lower($1)"
-    ))
-    .bind(email)
+    let row = sqlx::query!(
+        r#"select user_id, email, display_name, role, time_zone, email_verified_at is not null as "email_verified!",
+                  disabled_at is not null as "disabled!", created_at, password_hash
+           from app_user where lower(email) = lower($1)"#,
+        email,
+    )
     .fetch_optional(db)
     .await?;
-    Ok(row.map(|r| (to_user((r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7)), r.8)))
+    Ok(row.map(|r| {
+        let user = (
+            r.user_id,
+            r.email,
+            r.display_name,
+            r.role,
+            r.time_zone,
+            r.email_verified,
+            r.disabled,
+            r.created_at,
+        );
+        (to_user(user), r.password_hash)
+    }))
 }
 
 /// One user.
@@ -138,13 +136,26 @@ pub async fn find_for_signin(db: &PgPool, email: &str) -> sqlx::Result<Option<(U
 /// # Errors
 /// Database errors.
 pub async fn get(db: &PgPool, user_id: Uuid) -> sqlx::Result<Option<User>> {
-    let row = sqlx::query_as::<_, UserRow>(&format!(
-        "select {USER_COLUMNS} from app_user where user_id = $1"
-    ))
-    .bind(user_id)
+    let row = sqlx::query!(
+        r#"select user_id, email, display_name, role, time_zone, email_verified_at is not null as "email_verified!",
+                  disabled_at is not null as "disabled!", created_at
+           from app_user where user_id = $1"#,
+        user_id,
+    )
     .fetch_optional(db)
     .await?;
-    Ok(row.map(to_user))
+    Ok(row.map(|r| {
+        to_user((
+            r.user_id,
+            r.email,
+            r.display_name,
+            r.role,
+            r.time_zone,
+            r.email_verified,
+            r.disabled,
+            r.created_at,
+        ))
+    }))
 }
 
 /// The stored password hash of a user.
@@ -152,10 +163,10 @@ pub async fn get(db: &PgPool, user_id: Uuid) -> sqlx::Result<Option<User>> {
 /// # Errors
 /// Database errors.
 pub async fn password_hash(db: &PgPool, user_id: Uuid) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "select password_hash from app_user where user_id = $1 and disabled_at is null",
+        user_id,
     )
-    .bind(user_id)
     .fetch_optional(db)
     .await
 }
@@ -165,11 +176,11 @@ pub async fn password_hash(db: &PgPool, user_id: Uuid) -> sqlx::Result<Option<St
 /// # Errors
 /// Database errors.
 pub async fn set_password(conn: &mut PgConnection, user_id: Uuid, hash: &str) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "update app_user set password_hash = $2, password_changed_at = now() where user_id = $1",
+        user_id,
+        hash,
     )
-    .bind(user_id)
-    .bind(hash)
     .execute(conn)
     .await?;
     Ok(())
@@ -185,12 +196,14 @@ pub async fn update_profile(
     display_name: &str,
     time_zone: &str,
 ) -> sqlx::Result<()> {
-    sqlx::query("update app_user set display_name = $2, time_zone = $3 where user_id = $1")
-        .bind(user_id)
-        .bind(display_name)
-        .bind(time_zone)
-        .execute(db)
-        .await?;
+    sqlx::query!(
+        "update app_user set display_name = $2, time_zone = $3 where user_id = $1",
+        user_id,
+        display_name,
+        time_zone,
+    )
+    .execute(db)
+    .await?;
     Ok(())
 }
 
@@ -199,10 +212,12 @@ pub async fn update_profile(
 /// # Errors
 /// Database errors.
 pub async fn mark_verified(conn: &mut PgConnection, user_id: Uuid) -> sqlx::Result<bool> {
-    let r = sqlx::query("update app_user set email_verified_at = now() where user_id = $1 and email_verified_at is null")
-        .bind(user_id)
-        .execute(conn)
-        .await?;
+    let r = sqlx::query!(
+        "update app_user set email_verified_at = now() where user_id = $1 and email_verified_at is null",
+        user_id,
+    )
+    .execute(conn)
+    .await?;
     Ok(r.rows_affected() == 1)
 }
 
@@ -215,12 +230,13 @@ pub async fn set_role(
     user_id: Uuid,
     role: Role,
 ) -> sqlx::Result<Option<Role>> {
-    let old: Option<String> =
-        sqlx::query_scalar("update app_user u set role = $2 from app_user old where u.user_id = $1 and old.user_id = $1 returning old.role")
-            .bind(user_id)
-            .bind(role.as_str())
-            .fetch_optional(conn)
-            .await?;
+    let old: Option<String> = sqlx::query_scalar!(
+        "update app_user u set role = $2 from app_user old where u.user_id = $1 and old.user_id = $1 returning old.role",
+        user_id,
+        role.as_str(),
+    )
+    .fetch_optional(conn)
+    .await?;
     Ok(old.and_then(|r| Role::parse(&r)))
 }
 

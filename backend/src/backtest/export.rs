@@ -10,6 +10,7 @@
 use futures::{StreamExt, TryStreamExt, stream::BoxStream};
 use serde_json::json;
 use sqlx::PgPool;
+use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::{Error, runs};
@@ -56,11 +57,12 @@ pub async fn result_json(
 ) -> Result<Chunks, Error> {
     let run = runs::get(db, user, id).await?;
     let result = runs::result(db, user, id).await?;
-    let source: String =
-        sqlx::query_scalar("select source from strategy_version where strategy_version_id = $1")
-            .bind(run.strategy_version_id)
-            .fetch_one(db)
-            .await?;
+    let source = sqlx::query_scalar!(
+        "select source from strategy_version where strategy_version_id = $1",
+        run.strategy_version_id,
+    )
+    .fetch_one(db)
+    .await?;
     // Everything but the trades, as the document's head: `serde_json` orders object keys, and "trades" sorts
     // last, so the head is the document up to the trades array.
     let head = json!({
@@ -100,19 +102,21 @@ fn stream_trades(
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(2);
     tokio::spawn(async move {
         let _hold = hold;
-        let sql = format!(
-            "select {} from backtest_trade where backtest_run_id = $1 order by seq",
-            runs::TRADE_COLUMNS
-        );
-        let mut rows = sqlx::query(&sql).bind(id).fetch(&db);
+        let mut rows = sqlx::query_as!(
+            runs::TradeRecord,
+            r#"select seq, entry_time, exit_time, entry_price, exit_price, units, fees, pnl, return_pct, bars_held,
+                      exit_reason, entry_rule, entry_values as "entry_values: Json<Vec<(String, Option<f64>)>>",
+                      exit_rule, exit_values as "exit_values: Json<Vec<(String, Option<f64>)>>"
+               from backtest_trade where backtest_run_id = $1 order by seq"#,
+            id,
+        )
+        .fetch(&db);
         let mut buf = head;
         let mut first = true;
         loop {
             match rows.try_next().await {
                 Ok(Some(row)) => {
-                    let piece = runs::trade_row(&row)
-                        .map_err(std::io::Error::other)
-                        .and_then(|t| line(&t, first));
+                    let piece = line(&runs::TradeRow::from(row), first);
                     first = false;
                     match piece {
                         Ok(p) => buf.push_str(&p),

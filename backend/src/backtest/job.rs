@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use engine::backtest::{BacktestConfig, BacktestError, BacktestResult};
 use engine::candles::Timeframe;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
+use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::backtest::finite;
@@ -50,12 +50,12 @@ pub const FAILED_FOR_TRADER: &str = "the worker could not finish this run: an in
 /// Marks the runs that wait on `job_id` failed once the job itself is `failed` (attempts spent), so they do
 /// not stay `queued`/`running` forever. Errors are logged; housekeeping's sweep repeats the work.
 async fn fail_runs_of(db: &sqlx::PgPool, job_id: Uuid) {
-    let r = sqlx::query(
+    let r = sqlx::query!(
         r#"update backtest_run set status = 'failed', error = $2, finished_at = now()
            where job_id = $1 and status in ('queued', 'running')"#,
+        job_id,
+        FAILED_FOR_TRADER,
     )
-    .bind(job_id)
-    .bind(FAILED_FOR_TRADER)
     .execute(db)
     .await;
     if let Err(e) = r {
@@ -66,12 +66,12 @@ async fn fail_runs_of(db: &sqlx::PgPool, job_id: Uuid) {
 /// Runs whose job failed (or vanished) before they were marked: failed (run by housekeeping before it prunes
 /// job rows).
 async fn sweep_orphaned_runs(conn: &mut sqlx::PgConnection) -> sqlx::Result<u64> {
-    let r = sqlx::query(
+    let r = sqlx::query!(
         r#"update backtest_run r set status = 'failed', error = $1, finished_at = now()
            where r.status in ('queued', 'running')
              and not exists (select 1 from job j where j.job_id = r.job_id and j.status in ('queued', 'running', 'done'))"#,
+        FAILED_FOR_TRADER,
     )
-    .bind(FAILED_FOR_TRADER)
     .execute(conn)
     .await?;
     Ok(r.rows_affected())
@@ -103,19 +103,23 @@ impl Watch {
                 let now = f32::from_bits(p.load(Ordering::Relaxed));
                 let changed = (now - written).abs() >= 0.01 || written.is_nan();
                 let q = if changed {
-                    sqlx::query_scalar::<_, bool>(
+                    sqlx::query_scalar!(
                         r#"update backtest_run set progress = greatest(progress, $2)
                            where backtest_run_id = $1 returning cancel_requested"#,
+                        run_id,
+                        now.clamp(0.0, 1.0),
                     )
-                    .bind(run_id)
-                    .bind(now.clamp(0.0, 1.0))
+                    .fetch_optional(&db)
+                    .await
                 } else {
-                    sqlx::query_scalar::<_, bool>(
+                    sqlx::query_scalar!(
                         "select cancel_requested from backtest_run where backtest_run_id = $1",
+                        run_id,
                     )
-                    .bind(run_id)
+                    .fetch_optional(&db)
+                    .await
                 };
-                match q.fetch_optional(&db).await {
+                match q {
                     Ok(Some(flag)) => {
                         if changed {
                             written = now;
@@ -152,45 +156,41 @@ pub(crate) async fn run(job: &JobCtx) -> Result<(), JobError> {
     let p: Payload = job.payload()?;
     let run_id = p.backtest_run_id;
     let db = &job.ctx.db;
-    let Some(row) = sqlx::query(
+    let Some(row) = sqlx::query!(
         r#"select r.status, r.cancel_requested, r.instrument_id, r.timeframe, r.range_from, r.range_to,
-                  r.params, r.config, r.created_at, v.source
+                  r.params as "params: Json<Vec<(String, String)>>", r.config as "config: Json<BacktestConfig>",
+                  r.created_at, v.source
            from backtest_run r join strategy_version v using (strategy_version_id)
            where r.backtest_run_id = $1"#,
+        run_id,
     )
-    .bind(run_id)
     .fetch_optional(db)
     .await?
     else {
         // The run was deleted with its owner: nothing to do.
         return job.complete(db.begin().await?).await;
     };
-    let status: String = row.try_get("status")?;
-    if !matches!(status.as_str(), "queued" | "running") {
+    if !matches!(row.status.as_str(), "queued" | "running") {
         return job.complete(db.begin().await?).await;
     }
-    if row.try_get::<bool, _>("cancel_requested")? {
+    if row.cancel_requested {
         return finish(job, run_id, "cancelled", None).await;
     }
-    let started = sqlx::query(
+    let started = sqlx::query!(
         r#"update backtest_run set status = 'running', started_at = coalesce(started_at, now()), error = null
            where backtest_run_id = $1 and status in ('queued', 'running')"#,
+        run_id,
     )
-    .bind(run_id)
     .execute(db)
     .await?;
     if started.rows_affected() == 0 {
         return job.complete(db.begin().await?).await;
     }
-    let created_at: DateTime<Utc> = row.try_get("created_at")?;
-    let queue_ms = (Utc::now() - created_at).num_milliseconds().max(0);
-    let instrument_id: i32 = row.try_get("instrument_id")?;
-    let timeframe: String = row.try_get("timeframe")?;
-    let range_from: DateTime<Utc> = row.try_get("range_from")?;
-    let range_to: DateTime<Utc> = row.try_get("range_to")?;
-    let params: sqlx::types::Json<Vec<(String, String)>> = row.try_get("params")?;
-    let config: sqlx::types::Json<BacktestConfig> = row.try_get("config")?;
-    let source: String = row.try_get("source")?;
+    let queue_ms = (Utc::now() - row.created_at).num_milliseconds().max(0);
+    let instrument_id = row.instrument_id;
+    let timeframe = row.timeframe;
+    let (range_from, range_to) = (row.range_from, row.range_to);
+    let (params, config, source) = (row.params, row.config, row.source);
     let Ok(tf) = Timeframe::parse(&timeframe) else {
         return finish(
             job,
@@ -214,14 +214,14 @@ pub(crate) async fn run(job: &JobCtx) -> Result<(), JobError> {
     };
     // The memory budget, before anything is loaded: the bars in the range (the count the submission checked
     // may have grown since) and the compiled strategy's columns.
-    let bars: i64 = sqlx::query_scalar(
-        r#"select count(*) from candle
+    let bars = sqlx::query_scalar!(
+        r#"select count(*) as "n!" from candle
            where instrument_id = $1 and timeframe = $2 and open_time >= $3 and open_time < $4"#,
+        instrument_id,
+        tf.as_str(),
+        range_from,
+        range_to,
     )
-    .bind(instrument_id)
-    .bind(tf.as_str())
-    .bind(range_from)
-    .bind(range_to)
     .fetch_one(db)
     .await?;
     let settings = &job.ctx.settings.backtest;
@@ -252,12 +252,13 @@ pub(crate) async fn run(job: &JobCtx) -> Result<(), JobError> {
         .record(t_load.elapsed().as_secs_f64());
     watch.set(0.3);
     // Cancelled while the candles loaded: stop before the engine.
-    let cancelled: bool =
-        sqlx::query_scalar("select cancel_requested from backtest_run where backtest_run_id = $1")
-            .bind(run_id)
-            .fetch_optional(db)
-            .await?
-            .unwrap_or(true);
+    let cancelled = sqlx::query_scalar!(
+        "select cancel_requested from backtest_run where backtest_run_id = $1",
+        run_id,
+    )
+    .fetch_optional(db)
+    .await?
+    .unwrap_or(true);
     if cancelled {
         drop(watch);
         return finish(job, run_id, "cancelled", None).await;
@@ -338,24 +339,24 @@ pub(crate) async fn run(job: &JobCtx) -> Result<(), JobError> {
     store_result(&mut tx, job.job.job_id, run_id, &result, &equity, &chart).await?;
     let store_ms = t_store.elapsed().as_millis() as u64;
     let m = &result.metrics;
-    sqlx::query(
+    sqlx::query!(
         r#"update backtest_run set status = 'done', progress = 1, finished_at = now(), error = null,
                total_return = $2, sharpe = $3, max_drawdown = $4, trade_count = $5, final_equity = $6, timing = $7
            where backtest_run_id = $1"#,
+        run_id,
+        m.total_return.value,
+        m.sharpe.value,
+        m.max_drawdown.value,
+        i32::try_from(result.trades.len()).unwrap_or(i32::MAX),
+        m.final_equity.value,
+        serde_json::json!({
+            "queue_ms": queue_ms,
+            "load_ms": load_ms,
+            "engine_ms": engine_ms,
+            "store_ms": store_ms,
+            "bars": candles.len(),
+        }),
     )
-    .bind(run_id)
-    .bind(m.total_return.value)
-    .bind(m.sharpe.value)
-    .bind(m.max_drawdown.value)
-    .bind(i32::try_from(result.trades.len()).unwrap_or(i32::MAX))
-    .bind(m.final_equity.value)
-    .bind(serde_json::json!({
-        "queue_ms": queue_ms,
-        "load_ms": load_ms,
-        "engine_ms": engine_ms,
-        "store_ms": store_ms,
-        "bars": candles.len(),
-    }))
     .execute(&mut *tx)
     .await?;
     job.complete(tx).await?;
@@ -388,13 +389,13 @@ async fn admit(
     }
     let db = &job.ctx.db;
     let attempt = |delta: i32| {
-        sqlx::query(
+        sqlx::query!(
             r#"update job set attempts = greatest(attempts + $3, 0)
                where job_id = $1 and worker = $2 and status = 'running'"#,
+            job.job.job_id,
+            job.worker,
+            delta,
         )
-        .bind(job.job.job_id)
-        .bind(&job.worker)
-        .bind(delta)
     };
     attempt(-1).execute(db).await?;
     tracing::info!(
@@ -414,13 +415,13 @@ async fn finish(
     error: Option<String>,
 ) -> Result<(), JobError> {
     let mut tx = job.ctx.db.begin().await?;
-    sqlx::query(
+    sqlx::query!(
         r#"update backtest_run set status = $2, error = $3, finished_at = now()
            where backtest_run_id = $1 and status in ('queued', 'running')"#,
+        run_id,
+        status,
+        error,
     )
-    .bind(run_id)
-    .bind(status)
-    .bind(&error)
     .execute(&mut *tx)
     .await?;
     tracing::info!(backtest_run_id = %run_id, status, error = error.as_deref().unwrap_or(""), "backtest finished");
@@ -443,19 +444,19 @@ async fn store_result(
     equity: &crate::backtest::runs::EquitySeries,
     chart: &crate::backtest::runs::ChartCandles,
 ) -> Result<(), JobError> {
-    sqlx::query(
+    sqlx::query!(
         r#"insert into backtest_result (backtest_run_id, job_id, metrics, provenance, equity, bars, skipped_entries,
                chart_candles)
            values ($1, $2, $3, $4, $5, $6, $7, $8)"#,
+        run_id,
+        job_id,
+        Json(&r.metrics) as _,
+        Json(&r.provenance) as _,
+        Json(equity) as _,
+        i32::try_from(r.provenance.bars).unwrap_or(i32::MAX),
+        i32::try_from(r.skipped_entries).unwrap_or(i32::MAX),
+        Json(chart) as _,
     )
-    .bind(run_id)
-    .bind(job_id)
-    .bind(sqlx::types::Json(&r.metrics))
-    .bind(sqlx::types::Json(&r.provenance))
-    .bind(sqlx::types::Json(equity))
-    .bind(i32::try_from(r.provenance.bars).unwrap_or(i32::MAX))
-    .bind(i32::try_from(r.skipped_entries).unwrap_or(i32::MAX))
-    .bind(sqlx::types::Json(chart))
     .execute(&mut *tx)
     .await?;
     if r.trades.is_empty() {
@@ -463,41 +464,36 @@ async fn store_result(
     }
     let ts = |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default();
     let t = &r.trades;
-    sqlx::query(
+    sqlx::query!(
         r#"insert into backtest_trade (backtest_run_id, seq, entry_time, exit_time, entry_price, exit_price, units,
                fees, pnl, return_pct, bars_held, exit_reason, entry_rule, entry_values, exit_rule, exit_values)
            select $1, * from unnest($2::int[], $3::timestamptz[], $4::timestamptz[], $5::float8[], $6::float8[],
                $7::float8[], $8::float8[], $9::float8[], $10::float8[], $11::int[], $12::text[], $13::text[],
                $14::jsonb[], $15::text[], $16::jsonb[])"#,
-    )
-    .bind(run_id)
-    .bind((1..=t.len() as i32).collect::<Vec<i32>>())
-    .bind(t.iter().map(|x| ts(x.entry_time)).collect::<Vec<_>>())
-    .bind(t.iter().map(|x| ts(x.exit_time)).collect::<Vec<_>>())
-    .bind(t.iter().map(|x| x.entry_price).collect::<Vec<_>>())
-    .bind(t.iter().map(|x| x.exit_price).collect::<Vec<_>>())
-    .bind(t.iter().map(|x| x.units).collect::<Vec<_>>())
-    .bind(t.iter().map(|x| x.fees).collect::<Vec<_>>())
-    .bind(t.iter().map(|x| x.pnl).collect::<Vec<_>>())
-    .bind(t.iter().map(|x| x.return_pct).collect::<Vec<_>>())
-    .bind(
-        t.iter()
+        run_id,
+        &(1..=t.len() as i32).collect::<Vec<i32>>(),
+        &t.iter().map(|x| ts(x.entry_time)).collect::<Vec<_>>(),
+        &t.iter().map(|x| ts(x.exit_time)).collect::<Vec<_>>(),
+        &t.iter().map(|x| x.entry_price).collect::<Vec<_>>(),
+        &t.iter().map(|x| x.exit_price).collect::<Vec<_>>(),
+        &t.iter().map(|x| x.units).collect::<Vec<_>>(),
+        &t.iter().map(|x| x.fees).collect::<Vec<_>>(),
+        &t.iter().map(|x| x.pnl).collect::<Vec<_>>(),
+        &t.iter().map(|x| x.return_pct).collect::<Vec<_>>(),
+        &t.iter()
             .map(|x| i32::try_from(x.bars_held).unwrap_or(i32::MAX))
             .collect::<Vec<_>>(),
-    )
-    .bind(
-        t.iter()
+        &t.iter()
             .map(|x| x.exit_reason.label().to_owned())
             .collect::<Vec<_>>(),
-    )
-    .bind(t.iter().map(|x| x.entry_rule.to_string()).collect::<Vec<_>>())
-    .bind(t.iter().map(|x| values(&x.entry_values)).collect::<Vec<_>>())
-    .bind(
-        t.iter()
+        &t.iter().map(|x| x.entry_rule.to_string()).collect::<Vec<_>>(),
+        &t.iter().map(|x| values(&x.entry_values)).collect::<Vec<_>>(),
+        // nullable elements: the macro's check knows `text[]` only as `Vec<String>`
+        &t.iter()
             .map(|x| x.exit_rule.as_ref().map(|s| s.to_string()))
-            .collect::<Vec<_>>(),
+            .collect::<Vec<_>>() as _,
+        &t.iter().map(|x| values(&x.exit_values)).collect::<Vec<_>>(),
     )
-    .bind(t.iter().map(|x| values(&x.exit_values)).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?;
     Ok(())

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use engine::candles::Timeframe;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
+use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::runs::{TRACE_MAX_BARS, TRACE_MAX_SPAN_BARS, Trace, TraceBar, get};
@@ -71,12 +72,6 @@ impl Refusal {
     }
 }
 
-/// A `backtest_trace` row: the trace or why it was refused.
-type StoredRow = (
-    Option<sqlx::types::Json<Trace>>,
-    Option<sqlx::types::Json<Refusal>>,
-);
-
 /// The stored answer for `(run, time, span)`, if computed.
 async fn stored(
     db: &PgPool,
@@ -84,15 +79,16 @@ async fn stored(
     time: i64,
     span: i64,
 ) -> Result<Option<Result<Trace, Error>>, Error> {
-    let row: Option<StoredRow> = sqlx::query_as(
-        "select result, error from backtest_trace where backtest_run_id = $1 and time_ms = $2 and span_ms = $3",
+    let row = sqlx::query!(
+        r#"select result as "result: Json<Trace>", error as "error: Json<Refusal>"
+           from backtest_trace where backtest_run_id = $1 and time_ms = $2 and span_ms = $3"#,
+        id,
+        time,
+        span,
     )
-    .bind(id)
-    .bind(time)
-    .bind(span)
     .fetch_optional(db)
     .await?;
-    Ok(match row {
+    Ok(match row.map(|r| (r.result, r.error)) {
         Some((Some(t), _)) => Some(Ok(t.0)),
         Some((None, Some(r))) => Some(Err(r.0.into_error())),
         _ => None,
@@ -110,15 +106,15 @@ async fn stored(
 pub async fn trace(ctx: &Ctx, user: Uuid, id: Uuid, time: i64, span: i64) -> Result<Trace, Error> {
     let db = &ctx.db;
     let run = get(db, user, id).await?;
-    let bounds: Option<(Option<i64>, Option<i64>, Option<String>)> = sqlx::query_as(
-        r#"select (provenance->>'first_time')::bigint, (provenance->>'last_time')::bigint,
-                  provenance->>'timeframe'
+    let bounds = sqlx::query!(
+        r#"select (provenance->>'first_time')::bigint as first, (provenance->>'last_time')::bigint as last,
+                  provenance->>'timeframe' as tf
            from backtest_result where backtest_run_id = $1"#,
+        id,
     )
-    .bind(id)
     .fetch_optional(db)
     .await?;
-    let Some((first, last, tf)) = bounds else {
+    let Some((first, last, tf)) = bounds.map(|b| (b.first, b.last, b.tf)) else {
         return Err(Error::NotFinished(format!(
             "the decision trace is available once the run is done (it is {})",
             run.summary.status
@@ -166,10 +162,10 @@ pub async fn trace(ctx: &Ctx, user: Uuid, id: Uuid, time: i64, span: i64) -> Res
         if let Some(answer) = stored(db, id, time, span).await? {
             return answer;
         }
-        let job: Option<String> = sqlx::query_scalar(
+        let job = sqlx::query_scalar!(
             "select status from job where dedupe_key = $1 order by enqueued_at desc limit 1",
+            key,
         )
-        .bind(&key)
         .fetch_optional(db)
         .await?;
         if matches!(job.as_deref(), Some("failed" | "cancelled")) {
@@ -191,36 +187,36 @@ pub(crate) async fn run_job(job: &crate::jobs::JobCtx) -> Result<(), crate::jobs
     let p: Payload = job.payload()?;
     let outcome = compute(job, p.backtest_run_id, p.time, p.span).await;
     let (result, error) = match outcome {
-        Ok(t) => (Some(sqlx::types::Json(t)), None),
+        Ok(t) => (Some(Json(t)), None),
         Err(Error::Db(e)) => return Err(e.into()),
         Err(Error::NotFound) => return job.complete(job.ctx.db.begin().await?).await,
         Err(e) => match Refusal::of(&e) {
-            Some(r) => (None, Some(sqlx::types::Json(r))),
+            Some(r) => (None, Some(Json(r))),
             None => return Err(crate::jobs::JobError::Permanent(e.to_string())),
         },
     };
     let mut tx = job.ctx.db.begin().await?;
-    sqlx::query(
+    sqlx::query!(
         r#"insert into backtest_trace (backtest_run_id, time_ms, span_ms, result, error)
            select $1, $2, $3, $4, $5 where exists (select 1 from backtest_run where backtest_run_id = $1)
            on conflict (backtest_run_id, time_ms, span_ms) do update set result = excluded.result,
                error = excluded.error, created_at = now()"#,
+        p.backtest_run_id,
+        p.time,
+        p.span,
+        result as _,
+        error as _,
     )
-    .bind(p.backtest_run_id)
-    .bind(p.time)
-    .bind(p.span)
-    .bind(result)
-    .bind(error)
     .execute(&mut *tx)
     .await?;
     // Bounded storage: the most recent answers per run are kept (older ones are recomputed when asked again).
-    sqlx::query(
+    sqlx::query!(
         r#"delete from backtest_trace t where t.backtest_run_id = $1 and t.created_at < (
                select created_at from backtest_trace where backtest_run_id = $1
                order by created_at desc offset $2 limit 1)"#,
+        p.backtest_run_id,
+        KEEP_PER_RUN - 1,
     )
-    .bind(p.backtest_run_id)
-    .bind(KEEP_PER_RUN - 1)
     .execute(&mut *tx)
     .await?;
     job.complete(tx).await
@@ -236,21 +232,23 @@ async fn compute(
 ) -> Result<Trace, Error> {
     let db = &job.ctx.db;
     let settings = &job.ctx.settings.backtest;
-    let user: Option<Uuid> =
-        sqlx::query_scalar("select user_id from backtest_run where backtest_run_id = $1")
-            .bind(id)
-            .fetch_optional(db)
-            .await?;
-    let run = get(db, user.ok_or(Error::NotFound)?, id).await?;
-    let version: String =
-        sqlx::query_scalar("select source from strategy_version where strategy_version_id = $1")
-            .bind(run.strategy_version_id)
-            .fetch_one(db)
-            .await?;
-    let Some(stored_hash) = sqlx::query_scalar::<_, Option<String>>(
-        "select provenance->>'candles_hash' from backtest_result where backtest_run_id = $1",
+    let user = sqlx::query_scalar!(
+        "select user_id from backtest_run where backtest_run_id = $1",
+        id,
     )
-    .bind(id)
+    .fetch_optional(db)
+    .await?;
+    let run = get(db, user.ok_or(Error::NotFound)?, id).await?;
+    let version = sqlx::query_scalar!(
+        "select source from strategy_version where strategy_version_id = $1",
+        run.strategy_version_id,
+    )
+    .fetch_one(db)
+    .await?;
+    let Some(stored_hash) = sqlx::query_scalar!(
+        "select provenance->>'candles_hash' as candles_hash from backtest_result where backtest_run_id = $1",
+        id,
+    )
     .fetch_optional(db)
     .await?
     else {
@@ -264,14 +262,14 @@ async fn compute(
     let compiled = compile(&version, &run.params)?;
     // The memory budget, before the candles are loaded (the trace holds the run's columns, the equity curve and
     // the position at every bar).
-    let bars: i64 = sqlx::query_scalar(
-        r#"select count(*) from candle
+    let bars = sqlx::query_scalar!(
+        r#"select count(*) as "n!" from candle
            where instrument_id = $1 and timeframe = $2 and open_time >= $3 and open_time < $4"#,
+        run.summary.instrument_id,
+        tf.as_str(),
+        run.summary.range_from,
+        run.summary.range_to,
     )
-    .bind(run.summary.instrument_id)
-    .bind(tf.as_str())
-    .bind(run.summary.range_from)
-    .bind(run.summary.range_to)
     .fetch_one(db)
     .await?;
     let (estimate, limits) = super::budget::check(

@@ -34,8 +34,7 @@ pub(crate) async fn dispatch(job: &JobCtx) -> Result<(), JobError> {
 /// Runs the `on_gave_up` hook of the job's kind once the job is `failed` (attempts spent), so what waits on
 /// it does not stay `queued`/`running` forever. Errors are logged; housekeeping's sweep repeats the work.
 pub async fn fail_dependents(db: &sqlx::PgPool, job_id: Uuid) {
-    let kind = sqlx::query_scalar::<_, String>("select kind from job where job_id = $1")
-        .bind(job_id)
+    let kind = sqlx::query_scalar!("select kind from job where job_id = $1", job_id)
         .fetch_optional(db)
         .await;
     match kind {

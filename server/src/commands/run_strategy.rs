@@ -299,14 +299,17 @@ pub async fn run_strategy_db(
     for asset in &args.assets {
         let base =
             backend::market::Asset::parse(asset).map_err(|e| bad(format!("--assets: {e}")))?;
-        let series: Vec<(i32, String, String, String)> = sqlx::query_as(
+        let series: Vec<(i32, String, String, String)> = sqlx::query!(
             r#"select i.instrument_id, i.exchange, i.quote, s.timeframe
                from instrument i join market_series s using (instrument_id)
                where i.base = $1 order by i.quote, i.exchange"#,
+            base.as_str(),
         )
-        .bind(base.as_str())
         .fetch_all(db)
-        .await?;
+        .await?
+        .into_iter()
+        .map(|r| (r.instrument_id, r.exchange, r.quote, r.timeframe))
+        .collect();
         if series.is_empty() {
             return Err(bad(format!(
                 "--assets: no {base} candles are stored; load them with `vortex run-etl --assets {base}` (or a CSV import)"

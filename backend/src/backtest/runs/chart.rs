@@ -108,11 +108,13 @@ async fn run_candles(db: &PgPool, run: &RunDetail) -> Result<Candles, Error> {
 pub async fn chart(db: &PgPool, user: Uuid, id: Uuid) -> Result<ChartData, Error> {
     let run = get(db, user, id).await?;
     let res = result(db, user, id).await?;
-    let stored: Option<sqlx::types::Json<ChartCandles>> =
-        sqlx::query_scalar("select chart_candles from backtest_result where backtest_run_id = $1")
-            .bind(id)
-            .fetch_one(db)
-            .await?;
+    let stored = sqlx::query_scalar!(
+        r#"select chart_candles as "chart_candles: sqlx::types::Json<ChartCandles>"
+           from backtest_result where backtest_run_id = $1"#,
+        id,
+    )
+    .fetch_one(db)
+    .await?;
     let candles = match stored {
         Some(c) => c.0,
         // Results stored before chart candles were kept: resample the stored candles now.

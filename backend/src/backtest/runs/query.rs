@@ -1,7 +1,9 @@
 //! Reading a user's runs (list, one, status, result, trades) and cancelling one.
 
+use chrono::{DateTime, Utc};
 use engine::backtest::{BacktestConfig, Metrics, Provenance};
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
+use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::{
@@ -10,65 +12,118 @@ use super::{
 };
 use crate::backtest::Error;
 
+/// The runs as [`RunRow`]s, `$tail` (the `where …` and anything after it) appended to the select; `$1` is bound
+/// to the trader's message for failed jobs, the caller's arguments are `$2`, `$3`, ….
+///
 /// The effective status: a run whose job ran out of attempts (or is gone) is failed, with a message for the
 /// trader (the job's own error is for operators: logs, `vortex jobs show`).
-const RUN_SQL: &str = r#"
+macro_rules! select_runs {
+    ($tail:literal, $($arg:expr),+ $(,)?) => {
+        sqlx::query_as!(
+            RunRow,
+            r#"
     select r.backtest_run_id, r.batch_id, r.strategy_id, s.name as strategy_name, v.version, r.instrument_id,
-           i.base || '/' || i.quote || ' · ' || i.exchange as instrument, r.timeframe, r.range_from, r.range_to,
-           case when r.status in ('queued', 'running') and (j.job_id is null or j.status in ('failed', 'cancelled'))
-                then 'failed' else r.status end as status,
+           i.base || '/' || i.quote || ' · ' || i.exchange as "instrument!", r.timeframe, r.range_from, r.range_to,
+           case when l.lost then 'failed' else r.status end as "status!",
            r.progress, r.cancel_requested,
-           case when r.status in ('queued', 'running') and (j.job_id is null or j.status in ('failed', 'cancelled'))
-                then $99 else r.error end as error,
+           case when l.lost then $1::text else r.error end as error,
            r.total_return, r.sharpe, r.max_drawdown, r.trade_count, r.final_equity, r.created_at, r.finished_at,
            r.strategy_version_id, r.params, r.config, r.timing, r.started_at
     from backtest_run r
     join strategy s on s.strategy_id = r.strategy_id
     join strategy_version v on v.strategy_version_id = r.strategy_version_id
     join instrument i on i.instrument_id = r.instrument_id
-    left join job j on j.job_id = r.job_id"#;
-
-/// [`RUN_SQL`] with the trader's message for failed jobs filled in.
-fn run_sql() -> String {
-    RUN_SQL.replace(
-        "$99",
-        &format!(
-            "'{}'",
-            crate::backtest::job::FAILED_FOR_TRADER.replace('\'', "''")
-        ),
-    )
+    left join job j on j.job_id = r.job_id
+    cross join lateral (
+        select r.status in ('queued', 'running') and (j.job_id is null or j.status in ('failed', 'cancelled')) as lost
+    ) l"# + $tail,
+            crate::backtest::job::FAILED_FOR_TRADER,
+            $($arg),+
+        )
+    };
 }
 
-fn run_summary(r: &sqlx::postgres::PgRow) -> Result<RunSummary, sqlx::Error> {
-    Ok(RunSummary {
-        backtest_run_id: r.try_get("backtest_run_id")?,
-        batch_id: r.try_get("batch_id")?,
-        strategy_id: r.try_get("strategy_id")?,
-        strategy_name: r.try_get("strategy_name")?,
-        version: r.try_get("version")?,
-        instrument_id: r.try_get("instrument_id")?,
-        instrument: r.try_get("instrument")?,
-        timeframe: r.try_get("timeframe")?,
-        range_from: r.try_get("range_from")?,
-        range_to: r.try_get("range_to")?,
-        status: {
-            let text: String = r.try_get("status")?;
-            RunState::parse(&text).ok_or_else(|| sqlx::Error::ColumnDecode {
-                index: "status".into(),
-                source: format!("unknown run status `{text}`").into(),
-            })?
-        },
-        progress: r.try_get("progress")?,
-        cancel_requested: r.try_get("cancel_requested")?,
-        error: r.try_get("error")?,
-        total_return: r.try_get("total_return")?,
-        sharpe: r.try_get("sharpe")?,
-        max_drawdown: r.try_get("max_drawdown")?,
-        trade_count: r.try_get("trade_count")?,
-        final_equity: r.try_get("final_equity")?,
-        created_at: r.try_get("created_at")?,
-        finished_at: r.try_get("finished_at")?,
+/// A row of [`select_runs!`]. `params` and `config` stay JSON until a [`RunDetail`] needs them (a list does not).
+struct RunRow {
+    backtest_run_id: Uuid,
+    batch_id: Uuid,
+    strategy_id: Uuid,
+    strategy_name: String,
+    version: i32,
+    instrument_id: i32,
+    instrument: String,
+    timeframe: String,
+    range_from: DateTime<Utc>,
+    range_to: DateTime<Utc>,
+    status: String,
+    progress: f32,
+    cancel_requested: bool,
+    error: Option<String>,
+    total_return: Option<f64>,
+    sharpe: Option<f64>,
+    max_drawdown: Option<f64>,
+    trade_count: Option<i32>,
+    final_equity: Option<f64>,
+    created_at: DateTime<Utc>,
+    finished_at: Option<DateTime<Utc>>,
+    strategy_version_id: Uuid,
+    params: serde_json::Value,
+    config: serde_json::Value,
+    timing: Option<serde_json::Value>,
+    started_at: Option<DateTime<Utc>>,
+}
+
+/// A JSON column decoded into `T`, failing as reading the column as `Json<T>` would.
+fn from_json<T: serde::de::DeserializeOwned>(
+    column: &str,
+    value: serde_json::Value,
+) -> Result<T, sqlx::Error> {
+    serde_json::from_value(value).map_err(|e| sqlx::Error::ColumnDecode {
+        index: format!("{column:?}"),
+        source: Box::new(e),
     })
+}
+
+impl RunRow {
+    fn summary(&self) -> Result<RunSummary, sqlx::Error> {
+        Ok(RunSummary {
+            backtest_run_id: self.backtest_run_id,
+            batch_id: self.batch_id,
+            strategy_id: self.strategy_id,
+            strategy_name: self.strategy_name.clone(),
+            version: self.version,
+            instrument_id: self.instrument_id,
+            instrument: self.instrument.clone(),
+            timeframe: self.timeframe.clone(),
+            range_from: self.range_from,
+            range_to: self.range_to,
+            status: RunState::parse(&self.status).ok_or_else(|| sqlx::Error::ColumnDecode {
+                index: "status".into(),
+                source: format!("unknown run status `{}`", self.status).into(),
+            })?,
+            progress: self.progress,
+            cancel_requested: self.cancel_requested,
+            error: self.error.clone(),
+            total_return: self.total_return,
+            sharpe: self.sharpe,
+            max_drawdown: self.max_drawdown,
+            trade_count: self.trade_count,
+            final_equity: self.final_equity,
+            created_at: self.created_at,
+            finished_at: self.finished_at,
+        })
+    }
+
+    fn detail(self) -> Result<RunDetail, sqlx::Error> {
+        Ok(RunDetail {
+            summary: self.summary()?,
+            strategy_version_id: self.strategy_version_id,
+            params: from_json("params", self.params)?,
+            config: from_json::<BacktestConfig>("config", self.config)?,
+            timing: self.timing,
+            started_at: self.started_at,
+        })
+    }
 }
 
 /// The user's runs, filtered and sorted (nulls last).
@@ -100,25 +155,40 @@ pub async fn list(db: &PgPool, user: Uuid, f: &RunFilter) -> Result<Vec<RunSumma
     }
     let limit = f.limit.unwrap_or(100).clamp(1, 500);
     let offset = f.offset.unwrap_or(0).max(0);
-    let sql = format!(
-        r#"select * from ({} where r.user_id = $1) t
-           where ($2::uuid is null or strategy_id = $2) and ($3::int is null or instrument_id = $3)
-             and ($4::text is null or status = $4) and ($5::uuid is null or batch_id = $5)
-           order by {sort} {dir} nulls last, created_at desc
-           limit $6 offset $7"#,
-        run_sql()
-    );
-    let rows = sqlx::query(&sql)
-        .bind(user)
-        .bind(f.strategy_id)
-        .bind(f.instrument_id)
-        .bind(f.status.as_deref().filter(|s| !s.is_empty()))
-        .bind(f.batch_id)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(db)
-        .await?;
-    Ok(rows.iter().map(run_summary).collect::<Result<_, _>>()?)
+    // The order is one of RUN_SORTS in either direction (nulls last): one `case` per choice, the others null.
+    let rows = select_runs!(
+        r#"
+    where r.user_id = $2
+      and ($3::uuid is null or r.strategy_id = $3) and ($4::int is null or r.instrument_id = $4)
+      and ($5::text is null or (case when l.lost then 'failed' else r.status end) = $5)
+      and ($6::uuid is null or r.batch_id = $6)
+    order by case when $7 = 'created_at' and $8 = 'asc' then r.created_at end asc nulls last,
+             case when $7 = 'created_at' and $8 = 'desc' then r.created_at end desc nulls last,
+             case when $7 = 'total_return' and $8 = 'asc' then r.total_return end asc nulls last,
+             case when $7 = 'total_return' and $8 = 'desc' then r.total_return end desc nulls last,
+             case when $7 = 'sharpe' and $8 = 'asc' then r.sharpe end asc nulls last,
+             case when $7 = 'sharpe' and $8 = 'desc' then r.sharpe end desc nulls last,
+             case when $7 = 'max_drawdown' and $8 = 'asc' then r.max_drawdown end asc nulls last,
+             case when $7 = 'max_drawdown' and $8 = 'desc' then r.max_drawdown end desc nulls last,
+             case when $7 = 'trade_count' and $8 = 'asc' then r.trade_count end asc nulls last,
+             case when $7 = 'trade_count' and $8 = 'desc' then r.trade_count end desc nulls last,
+             case when $7 = 'final_equity' and $8 = 'asc' then r.final_equity end asc nulls last,
+             case when $7 = 'final_equity' and $8 = 'desc' then r.final_equity end desc nulls last,
+             r.created_at desc
+    limit $9 offset $10"#,
+        user,
+        f.strategy_id,
+        f.instrument_id,
+        f.status.as_deref().filter(|s| !s.is_empty()),
+        f.batch_id,
+        sort,
+        dir,
+        limit,
+        offset,
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.iter().map(RunRow::summary).collect::<Result<_, _>>()?)
 }
 
 /// One of the user's runs.
@@ -126,25 +196,11 @@ pub async fn list(db: &PgPool, user: Uuid, f: &RunFilter) -> Result<Vec<RunSumma
 /// # Errors
 /// [`Error::NotFound`], database errors.
 pub async fn get(db: &PgPool, user: Uuid, id: Uuid) -> Result<RunDetail, Error> {
-    let r = sqlx::query(&format!(
-        "{} where r.user_id = $1 and r.backtest_run_id = $2",
-        run_sql()
-    ))
-    .bind(user)
-    .bind(id)
-    .fetch_optional(db)
-    .await?
-    .ok_or(Error::NotFound)?;
-    let params: sqlx::types::Json<Vec<(String, String)>> = r.try_get("params")?;
-    let config: sqlx::types::Json<BacktestConfig> = r.try_get("config")?;
-    Ok(RunDetail {
-        summary: run_summary(&r)?,
-        strategy_version_id: r.try_get("strategy_version_id")?,
-        params: params.0,
-        config: config.0,
-        timing: r.try_get("timing")?,
-        started_at: r.try_get("started_at")?,
-    })
+    let r = select_runs!(" where r.user_id = $2 and r.backtest_run_id = $3", user, id)
+        .fetch_optional(db)
+        .await?
+        .ok_or(Error::NotFound)?;
+    Ok(r.detail()?)
 }
 
 /// The live status of one of the user's runs.
@@ -182,35 +238,36 @@ pub(crate) async fn cancel_as(
         )));
     }
     let mut tx = db.begin().await?;
-    let (stored, job_id): (String, Option<Uuid>) = sqlx::query_as(
+    let row = sqlx::query!(
         "select status, job_id from backtest_run where backtest_run_id = $1 and user_id = $2 for update",
+        id,
+        user,
     )
-    .bind(id)
-    .bind(user)
     .fetch_one(&mut *tx)
     .await?;
+    let (stored, job_id) = (row.status, row.job_id);
     match RunState::parse(&stored) {
         Some(RunState::Queued) => {
-            sqlx::query(
+            sqlx::query!(
                 r#"update backtest_run set status = 'cancelled', cancel_requested = true, finished_at = now()
                    where backtest_run_id = $1"#,
+                id,
             )
-            .bind(id)
             .execute(&mut *tx)
             .await?;
             // A worker that already claimed the job sees the run cancelled and stops.
-            sqlx::query(
+            sqlx::query!(
                 "update job set status = 'cancelled', finished_at = now() where job_id = $1 and status = 'queued'",
+                job_id,
             )
-            .bind(job_id)
             .execute(&mut *tx)
             .await?;
         }
         Some(RunState::Running) => {
-            sqlx::query(
+            sqlx::query!(
                 "update backtest_run set cancel_requested = true where backtest_run_id = $1",
+                id,
             )
-            .bind(id)
             .execute(&mut *tx)
             .await?;
         }
@@ -239,25 +296,23 @@ pub(crate) async fn cancel_as(
 /// # Errors
 /// [`Error::NotFound`] (no run, or not finished), database errors.
 pub async fn result(db: &PgPool, user: Uuid, id: Uuid) -> Result<RunResult, Error> {
-    let r = sqlx::query(
-        r#"select res.metrics, res.provenance, res.equity, res.bars, res.skipped_entries
+    let r = sqlx::query!(
+        r#"select res.metrics as "metrics: Json<Metrics>", res.provenance as "provenance: Json<Provenance>",
+                  res.equity as "equity: Json<EquitySeries>", res.bars, res.skipped_entries
            from backtest_result res join backtest_run r using (backtest_run_id)
            where r.user_id = $1 and r.backtest_run_id = $2"#,
+        user,
+        id,
     )
-    .bind(user)
-    .bind(id)
     .fetch_optional(db)
     .await?
     .ok_or(Error::NotFound)?;
-    let metrics: sqlx::types::Json<Metrics> = r.try_get("metrics")?;
-    let provenance: sqlx::types::Json<Provenance> = r.try_get("provenance")?;
-    let equity: sqlx::types::Json<EquitySeries> = r.try_get("equity")?;
     Ok(RunResult {
-        metrics: metrics.0,
-        provenance: provenance.0,
-        equity: equity.0,
-        bars: r.try_get("bars")?,
-        skipped_entries: r.try_get("skipped_entries")?,
+        metrics: r.metrics.0,
+        provenance: r.provenance.0,
+        equity: r.equity.0,
+        bars: r.bars,
+        skipped_entries: r.skipped_entries,
     })
 }
 
@@ -287,16 +342,18 @@ pub async fn trades(
         })?,
     };
     let dir = parse_dir(dir, false)?;
-    let owner: Option<i64> = sqlx::query_scalar(
-        r#"select (select count(*) from backtest_trade t where t.backtest_run_id = r.backtest_run_id)
+    let owner = sqlx::query_scalar!(
+        r#"select (select count(*) from backtest_trade t where t.backtest_run_id = r.backtest_run_id) as "n!"
            from backtest_run r where r.user_id = $1 and r.backtest_run_id = $2"#,
+        user,
+        id,
     )
-    .bind(user)
-    .bind(id)
     .fetch_optional(db)
     .await?;
     let total = owner.ok_or(Error::NotFound)?;
-    let rows = sqlx::query(&format!(
+    // Runtime SQL: the order (one of TRADE_SORTS, either direction) is chosen at run time; a static
+    // `order by case …` would give up reading a run's trades in primary-key order for the default sort.
+    let rows = sqlx::query_as::<_, TradeRecord>(&format!(
         r#"select {TRADE_COLUMNS}
            from backtest_trade where backtest_run_id = $1
            order by {sort} {dir}, seq limit $2 offset $3"#
@@ -306,38 +363,54 @@ pub async fn trades(
     .bind(offset.max(0))
     .fetch_all(db)
     .await?;
-    let trades = rows
-        .iter()
-        .map(trade_row)
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    Ok((trades, total))
+    Ok((rows.into_iter().map(TradeRow::from).collect(), total))
 }
 
-/// The `backtest_trade` columns [`trade_row`] reads.
-pub(crate) const TRADE_COLUMNS: &str = "seq, entry_time, exit_time, entry_price, exit_price, units, fees, pnl, \
+/// The `backtest_trade` columns of a [`TradeRecord`], for the runtime statement of [`trades`]. The export
+/// reads the same record with a compile-checked statement, which checks the record against the schema.
+const TRADE_COLUMNS: &str = "seq, entry_time, exit_time, entry_price, exit_price, units, fees, pnl, \
      return_pct, bars_held, exit_reason, entry_rule, entry_values, exit_rule, exit_values";
 
-/// One trade from a row of [`TRADE_COLUMNS`].
-pub(crate) fn trade_row(r: &sqlx::postgres::PgRow) -> Result<TradeRow, sqlx::Error> {
-    let ev: sqlx::types::Json<Vec<(String, Option<f64>)>> = r.try_get("entry_values")?;
-    let xv: sqlx::types::Json<Vec<(String, Option<f64>)>> = r.try_get("exit_values")?;
-    Ok(TradeRow {
-        seq: r.try_get("seq")?,
-        entry_time: r.try_get("entry_time")?,
-        exit_time: r.try_get("exit_time")?,
-        entry_price: r.try_get("entry_price")?,
-        exit_price: r.try_get("exit_price")?,
-        units: r.try_get("units")?,
-        fees: r.try_get("fees")?,
-        pnl: r.try_get("pnl")?,
-        return_pct: r.try_get("return_pct")?,
-        bars_held: r.try_get("bars_held")?,
-        exit_reason: r.try_get("exit_reason")?,
-        entry_rule: r.try_get("entry_rule")?,
-        entry_values: ev.0,
-        exit_rule: r.try_get("exit_rule")?,
-        exit_values: xv.0,
-    })
+/// One `backtest_trade` row as stored.
+#[derive(sqlx::FromRow)]
+pub(crate) struct TradeRecord {
+    pub seq: i32,
+    pub entry_time: DateTime<Utc>,
+    pub exit_time: DateTime<Utc>,
+    pub entry_price: f64,
+    pub exit_price: f64,
+    pub units: f64,
+    pub fees: f64,
+    pub pnl: f64,
+    pub return_pct: f64,
+    pub bars_held: i32,
+    pub exit_reason: String,
+    pub entry_rule: String,
+    pub entry_values: Json<Vec<(String, Option<f64>)>>,
+    pub exit_rule: Option<String>,
+    pub exit_values: Json<Vec<(String, Option<f64>)>>,
+}
+
+impl From<TradeRecord> for TradeRow {
+    fn from(r: TradeRecord) -> Self {
+        Self {
+            seq: r.seq,
+            entry_time: r.entry_time,
+            exit_time: r.exit_time,
+            entry_price: r.entry_price,
+            exit_price: r.exit_price,
+            units: r.units,
+            fees: r.fees,
+            pnl: r.pnl,
+            return_pct: r.return_pct,
+            bars_held: r.bars_held,
+            exit_reason: r.exit_reason,
+            entry_rule: r.entry_rule,
+            entry_values: r.entry_values.0,
+            exit_rule: r.exit_rule,
+            exit_values: r.exit_values.0,
+        }
+    }
 }
 
 /// Every trade of a run, in order.

@@ -1,7 +1,6 @@
 //! Submitting backtests: the trading options and the checked, limited, all-or-nothing queueing of one run per
 //! instrument.
 
-use chrono::{DateTime, Utc};
 use engine::backtest::{BacktestConfig, Fill};
 use engine::candles::Timeframe;
 use uuid::Uuid;
@@ -82,11 +81,11 @@ pub(crate) async fn create_as(
 ) -> Result<Created, Error> {
     let db = &ctx.db;
     // The strategy first: one that is not the user's is "not found", never "has no version N".
-    let archived: bool = sqlx::query_scalar(
-        "select archived_at is not null from strategy where strategy_id = $1 and user_id = $2",
+    let archived = sqlx::query_scalar!(
+        r#"select archived_at is not null as "archived!" from strategy where strategy_id = $1 and user_id = $2"#,
+        new.strategy_id,
+        user,
     )
-    .bind(new.strategy_id)
-    .bind(user)
     .fetch_optional(db)
     .await?
     .ok_or(Error::NotFound)?;
@@ -132,10 +131,12 @@ pub(crate) async fn create_as(
     let batch_id = Uuid::new_v4();
     let mut tx = db.begin().await?;
     // One submission at a time per user, so two concurrent submissions cannot both pass the limit.
-    sqlx::query("select pg_advisory_xact_lock(hashtextextended('backtest:' || $1::text, 0))")
-        .bind(user)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "select pg_advisory_xact_lock(hashtextextended('backtest:' || $1::uuid::text, 0))",
+        user,
+    )
+    .execute(&mut *tx)
+    .await?;
     check_limit(ctx, &mut tx, user, ids.len()).await?;
     let mut run_ids = Vec::with_capacity(ids.len());
     let mut jobs = Vec::with_capacity(ids.len());
@@ -155,24 +156,24 @@ pub(crate) async fn create_as(
             .insert(&mut tx, &nj)
             .await?
             .ok_or_else(|| Error::Conflict("duplicate job".into()))?;
-        sqlx::query(
+        sqlx::query!(
             r#"insert into backtest_run (backtest_run_id, user_id, strategy_id, strategy_version_id, batch_id, job_id,
                    instrument_id, timeframe, range_from, range_to, params, config, request_id)
                values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"#,
+            run_id,
+            user,
+            new.strategy_id,
+            version.strategy_version_id,
+            batch_id,
+            job_id,
+            instrument_id,
+            timeframe.as_str(),
+            to_datetime(from),
+            to_datetime(to),
+            sqlx::types::Json(&params) as _,
+            sqlx::types::Json(&config) as _,
+            request_id,
         )
-        .bind(run_id)
-        .bind(user)
-        .bind(new.strategy_id)
-        .bind(version.strategy_version_id)
-        .bind(batch_id)
-        .bind(job_id)
-        .bind(instrument_id)
-        .bind(timeframe.as_str())
-        .bind(to_datetime(from))
-        .bind(to_datetime(to))
-        .bind(sqlx::types::Json(&params))
-        .bind(sqlx::types::Json(&config))
-        .bind(&request_id)
         .execute(&mut *tx)
         .await?;
         run_ids.push(run_id);
@@ -255,26 +256,27 @@ async fn check_series(
             format!("there is no instrument {instrument_id}"),
         )
     })?;
-    let (count, first, last): (i64, Option<DateTime<Utc>>, Option<DateTime<Utc>>) = sqlx::query_as(
-        r#"select count(*), min(open_time), max(open_time) from candle
+    let count = sqlx::query_scalar!(
+        r#"select count(*) as "n!" from candle
                where instrument_id = $1 and timeframe = $2 and open_time >= $3 and open_time < $4"#,
+        instrument_id,
+        timeframe.as_str(),
+        to_datetime(from),
+        to_datetime(to),
     )
-    .bind(instrument_id)
-    .bind(timeframe.as_str())
-    .bind(to_datetime(from))
-    .bind(to_datetime(to))
     .fetch_one(db)
     .await?;
     let label = format!("{} {}", inst.pair_label(), timeframe.as_str());
     if count == 0 {
-        let stored: (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = sqlx::query_as(
-            "select min(open_time), max(open_time) from candle where instrument_id = $1 and timeframe = $2",
+        let stored = sqlx::query!(
+            r#"select min(open_time) as "first?", max(open_time) as "last?"
+               from candle where instrument_id = $1 and timeframe = $2"#,
+            instrument_id,
+            timeframe.as_str(),
         )
-        .bind(instrument_id)
-        .bind(timeframe.as_str())
         .fetch_one(db)
         .await?;
-        let have = match stored {
+        let have = match (stored.first, stored.last) {
             (Some(a), Some(b)) => format!(
                 "stored candles run from {} to {}",
                 a.format("%Y-%m-%d"),
@@ -306,7 +308,6 @@ async fn check_series(
             ),
         ));
     }
-    let _ = (first, last);
     // The memory the run will need, from the compiled strategy and the bars (checked again by the worker).
     crate::backtest::budget::check(
         &ctx.settings.backtest,
@@ -325,11 +326,11 @@ async fn check_limit(
     user: Uuid,
     adding: usize,
 ) -> Result<(), Error> {
-    let active: i64 = sqlx::query_scalar(
-        r#"select count(*) from backtest_run r left join job j on j.job_id = r.job_id
+    let active = sqlx::query_scalar!(
+        r#"select count(*) as "n!" from backtest_run r left join job j on j.job_id = r.job_id
            where r.user_id = $1 and r.status in ('queued', 'running') and j.status in ('queued', 'running')"#,
+        user,
     )
-    .bind(user)
     .fetch_one(&mut *tx)
     .await?;
     let limit = ctx.settings.backtest.max_concurrent;

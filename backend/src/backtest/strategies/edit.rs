@@ -49,18 +49,21 @@ async fn check_new_strategy(
     user: Uuid,
     quota: Quota,
 ) -> Result<(), Error> {
-    sqlx::query("select 1 from app_user where user_id = $1 for update")
-        .bind(user)
-        .execute(&mut *tx)
-        .await?;
-    let (strategies, versions): (i64, i64) = sqlx::query_as(
-        r#"select (select count(*) from strategy where user_id = $1),
-                  (select count(*) from strategy_version v join strategy s using (strategy_id)
-                   where s.user_id = $1)"#,
+    sqlx::query!(
+        "select 1 as one from app_user where user_id = $1 for update",
+        user
     )
-    .bind(user)
+    .fetch_all(&mut *tx)
+    .await?;
+    let counts = sqlx::query!(
+        r#"select (select count(*) from strategy where user_id = $1) as "strategies!",
+                  (select count(*) from strategy_version v join strategy s using (strategy_id)
+                   where s.user_id = $1) as "versions!""#,
+        user,
+    )
     .fetch_one(&mut *tx)
     .await?;
+    let (strategies, versions) = (counts.strategies, counts.versions);
     if strategies >= quota.strategies {
         return Err(Error::Limit(format!(
             "you have {strategies} strategies, the most an account may keep"
@@ -126,14 +129,14 @@ pub(crate) async fn create_as(
     let id = Uuid::new_v4();
     let mut tx = db.begin().await?;
     check_new_strategy(&mut tx, user, quota).await?;
-    sqlx::query(
+    sqlx::query!(
         "insert into strategy (strategy_id, user_id, name, description, template) values ($1, $2, $3, $4, $5)",
+        id,
+        user,
+        name,
+        description,
+        template,
     )
-    .bind(id)
-    .bind(user)
-    .bind(&name)
-    .bind(&description)
-    .bind(&template)
     .execute(&mut *tx)
     .await?;
     insert_version(&mut tx, id, 1, &compiled).await?;
@@ -188,15 +191,16 @@ pub(crate) async fn save_as(
         .map(clean_description)
         .transpose();
     let mut tx = db.begin().await?;
-    let (latest, archived, draft_rev): (i32, bool, i32) = sqlx::query_as(
-        r#"select latest_version, archived_at is not null, draft_rev
+    let row = sqlx::query!(
+        r#"select latest_version, archived_at is not null as "archived!", draft_rev
            from strategy where strategy_id = $1 and user_id = $2 for update"#,
+        id,
+        user,
     )
-    .bind(id)
-    .bind(user)
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(Error::NotFound)?;
+    let (latest, archived, draft_rev) = (row.latest_version, row.archived, row.draft_rev);
     // Whether this edit may write the draft slot: it saw the current draft. Without a revision (API
     // clients that do not send one) the last write wins, as before.
     let draft_current = edit.draft_rev.is_none_or(|rev| rev == draft_rev);
@@ -235,11 +239,11 @@ pub(crate) async fn save_as(
         new_version: false,
     };
     if let Some(source) = &edit.source {
-        let current: String = sqlx::query_scalar(
+        let current = sqlx::query_scalar!(
             "select source from strategy_version where strategy_id = $1 and version = $2",
+            id,
+            latest,
         )
-        .bind(id)
-        .bind(latest)
         .fetch_one(&mut *tx)
         .await?;
         match compile(source, &[]) {
@@ -254,11 +258,11 @@ pub(crate) async fn save_as(
             }
             Ok(compiled) => {
                 if compiled.source() != current {
-                    let versions: i64 = sqlx::query_scalar(
-                        r#"select count(*) from strategy_version v join strategy s using (strategy_id)
+                    let versions = sqlx::query_scalar!(
+                        r#"select count(*) as "n!" from strategy_version v join strategy s using (strategy_id)
                            where s.user_id = $1"#,
+                        user,
                     )
-                    .bind(user)
                     .fetch_one(&mut *tx)
                     .await?;
                     if versions >= quota.versions {
@@ -267,33 +271,35 @@ pub(crate) async fn save_as(
                         )));
                     }
                     insert_version(&mut tx, id, latest + 1, &compiled).await?;
-                    sqlx::query("update strategy set latest_version = $2 where strategy_id = $1")
-                        .bind(id)
-                        .bind(latest + 1)
-                        .execute(&mut *tx)
-                        .await?;
+                    sqlx::query!(
+                        "update strategy set latest_version = $2 where strategy_id = $1",
+                        id,
+                        latest + 1,
+                    )
+                    .execute(&mut *tx)
+                    .await?;
                     outcome = Saved {
                         version: latest + 1,
                         new_version: true,
                     };
                 }
-                sqlx::query(
+                sqlx::query!(
                     r#"update strategy set draft_source = null,
                            draft_rev = draft_rev + case when draft_source is null then 0 else 1 end
                        where strategy_id = $1"#,
+                    id,
                 )
-                .bind(id)
                 .execute(&mut *tx)
                 .await?;
             }
         }
     }
-    sqlx::query(
+    sqlx::query!(
         "update strategy set name = coalesce($2, name), description = coalesce($3, description) where strategy_id = $1",
+        id,
+        name,
+        description,
     )
-    .bind(id)
-    .bind(&name)
-    .bind(&description)
     .execute(&mut *tx)
     .await?;
     if let Some(actor) = actor
@@ -320,14 +326,14 @@ async fn write_draft(
     source: &str,
     latest: i32,
 ) -> Result<(), Error> {
-    sqlx::query(
+    sqlx::query!(
         r#"update strategy s set draft_source = $2, draft_rev = draft_rev + 1
            where s.strategy_id = $1
              and $2 <> (select source from strategy_version v where v.strategy_id = $1 and v.version = $3)"#,
+        id,
+        source,
+        latest,
     )
-    .bind(id)
-    .bind(source)
-    .bind(latest)
     .execute(tx)
     .await?;
     Ok(())
@@ -349,13 +355,13 @@ pub(crate) async fn discard_draft_as(
     actor: Option<&crate::Actor>,
 ) -> Result<(), Error> {
     let mut tx = db.begin().await?;
-    let n = sqlx::query(
+    let n = sqlx::query!(
         r#"update strategy set draft_source = null,
                draft_rev = draft_rev + case when draft_source is null then 0 else 1 end
            where strategy_id = $1 and user_id = $2"#,
+        id,
+        user,
     )
-    .bind(id)
-    .bind(user)
     .execute(&mut *tx)
     .await?
     .rows_affected();
@@ -429,13 +435,13 @@ pub(crate) async fn set_archived_as(
     actor: Option<&crate::Actor>,
 ) -> Result<(), Error> {
     let mut tx = db.begin().await?;
-    let n = sqlx::query(
+    let n = sqlx::query!(
         r#"update strategy set archived_at = case when $3 then coalesce(archived_at, now()) else null end
            where strategy_id = $1 and user_id = $2"#,
+        id,
+        user,
+        archived,
     )
-    .bind(id)
-    .bind(user)
-    .bind(archived)
     .execute(&mut *tx)
     .await?
     .rows_affected();

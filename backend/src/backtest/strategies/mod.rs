@@ -5,7 +5,8 @@
 use chrono::{DateTime, Utc};
 use engine::strategy::ParamInfo;
 use serde::{Deserialize, Serialize};
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
+use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::{Error, compile};
@@ -182,40 +183,35 @@ pub(super) async fn insert_version(
     version: i32,
     compiled: &engine::strategy::CompiledStrategy,
 ) -> Result<(), Error> {
-    sqlx::query(
+    sqlx::query!(
         r#"insert into strategy_version (strategy_version_id, strategy_id, version, source, source_hash, params)
            values ($1, $2, $3, $4, $5, $6)"#,
+        Uuid::new_v4(),
+        strategy_id,
+        version,
+        compiled.source(),
+        compiled.source_hash(),
+        Json(compiled.params()) as _,
     )
-    .bind(Uuid::new_v4())
-    .bind(strategy_id)
-    .bind(version)
-    .bind(compiled.source())
-    .bind(compiled.source_hash())
-    .bind(sqlx::types::Json(compiled.params()))
     .execute(conn)
     .await?;
     Ok(())
 }
 
-const SUMMARY_SQL: &str = r#"
-    select s.strategy_id, s.name, s.description, s.template, s.latest_version, s.archived_at is not null as archived,
-           s.draft_source is not null as has_draft, s.created_at, s.updated_at,
-           (select count(*) from backtest_run r where r.strategy_id = s.strategy_id) as runs
-    from strategy s"#;
-
-fn summary(r: &sqlx::postgres::PgRow) -> Result<StrategySummary, sqlx::Error> {
-    Ok(StrategySummary {
-        strategy_id: r.try_get("strategy_id")?,
-        name: r.try_get("name")?,
-        description: r.try_get("description")?,
-        template: r.try_get("template")?,
-        latest_version: r.try_get("latest_version")?,
-        archived: r.try_get("archived")?,
-        has_draft: r.try_get("has_draft")?,
-        runs: r.try_get("runs")?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-    })
+/// The strategies as [`StrategySummary`]s, `$tail` (the `where …` and anything after it) appended to the select.
+macro_rules! select_summaries {
+    ($tail:literal, $($arg:expr),+ $(,)?) => {
+        sqlx::query_as!(
+            StrategySummary,
+            r#"
+    select s.strategy_id, s.name, s.description, s.template, s.latest_version,
+           s.archived_at is not null as "archived!", s.draft_source is not null as "has_draft!",
+           s.created_at, s.updated_at,
+           (select count(*) from backtest_run r where r.strategy_id = s.strategy_id) as "runs!"
+    from strategy s"# + $tail,
+            $($arg),+
+        )
+    };
 }
 
 /// The user's strategies, most recently changed first.
@@ -227,14 +223,13 @@ pub async fn list(
     user: Uuid,
     include_archived: bool,
 ) -> Result<Vec<StrategySummary>, Error> {
-    let rows = sqlx::query(&format!(
-        "{SUMMARY_SQL} where s.user_id = $1 and ($2 or s.archived_at is null) order by s.updated_at desc, s.name"
-    ))
-    .bind(user)
-    .bind(include_archived)
+    Ok(select_summaries!(
+        " where s.user_id = $1 and ($2 or s.archived_at is null) order by s.updated_at desc, s.name",
+        user,
+        include_archived,
+    )
     .fetch_all(db)
-    .await?;
-    Ok(rows.iter().map(summary).collect::<Result<_, _>>()?)
+    .await?)
 }
 
 /// One strategy with its newest version.
@@ -242,33 +237,32 @@ pub async fn list(
 /// # Errors
 /// [`Error::NotFound`], database errors.
 pub async fn get(db: &PgPool, user: Uuid, id: Uuid) -> Result<StrategyDetail, Error> {
-    let row = sqlx::query(&format!(
-        "{SUMMARY_SQL} where s.user_id = $1 and s.strategy_id = $2"
-    ))
-    .bind(user)
-    .bind(id)
-    .fetch_optional(db)
-    .await?
-    .ok_or(Error::NotFound)?;
-    let summary = summary(&row)?;
-    let (draft_source, draft_rev): (Option<String>, i32) =
-        sqlx::query_as("select draft_source, draft_rev from strategy where strategy_id = $1")
-            .bind(id)
-            .fetch_one(db)
-            .await?;
-    let latest = version(db, user, id, None).await?;
-    let versions = sqlx::query_as::<_, (i32, DateTime<Utc>)>(
-        "select version, created_at from strategy_version where strategy_id = $1 order by version desc",
+    let summary = select_summaries!(" where s.user_id = $1 and s.strategy_id = $2", user, id)
+        .fetch_optional(db)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let draft = sqlx::query!(
+        "select draft_source, draft_rev from strategy where strategy_id = $1",
+        id,
     )
-    .bind(id)
+    .fetch_one(db)
+    .await?;
+    let latest = version(db, user, id, None).await?;
+    let versions = sqlx::query!(
+        "select version, created_at from strategy_version where strategy_id = $1 order by version desc",
+        id,
+    )
     .fetch_all(db)
     .await?;
     Ok(StrategyDetail {
         summary,
         latest,
-        draft_source,
-        draft_rev,
-        versions,
+        draft_source: draft.draft_source,
+        draft_rev: draft.draft_rev,
+        versions: versions
+            .into_iter()
+            .map(|v| (v.version, v.created_at))
+            .collect(),
     })
 }
 
@@ -282,29 +276,25 @@ pub async fn version(
     strategy_id: Uuid,
     version: Option<i32>,
 ) -> Result<Version, Error> {
-    let row = sqlx::query(
-        r#"select v.strategy_version_id, v.strategy_id, v.version, v.source, v.source_hash, v.params, v.created_at
+    let r = sqlx::query!(
+        r#"select v.strategy_version_id, v.strategy_id, v.version, v.source, v.source_hash,
+                  v.params as "params: Json<Vec<ParamInfo>>", v.created_at
            from strategy_version v join strategy s using (strategy_id)
            where s.user_id = $1 and v.strategy_id = $2 and v.version = coalesce($3, s.latest_version)"#,
+        user,
+        strategy_id,
+        version,
     )
-    .bind(user)
-    .bind(strategy_id)
-    .bind(version)
     .fetch_optional(db)
     .await?
     .ok_or(Error::NotFound)?;
-    version_from_row(&row).map_err(Error::from)
-}
-
-pub(crate) fn version_from_row(r: &sqlx::postgres::PgRow) -> Result<Version, sqlx::Error> {
-    let params: sqlx::types::Json<Vec<ParamInfo>> = r.try_get("params")?;
     Ok(Version {
-        strategy_version_id: r.try_get("strategy_version_id")?,
-        strategy_id: r.try_get("strategy_id")?,
-        version: r.try_get("version")?,
-        source: r.try_get("source")?,
-        source_hash: r.try_get("source_hash")?,
-        params: params.0,
-        created_at: r.try_get("created_at")?,
+        strategy_version_id: r.strategy_version_id,
+        strategy_id: r.strategy_id,
+        version: r.version,
+        source: r.source,
+        source_hash: r.source_hash,
+        params: r.params.0,
+        created_at: r.created_at,
     })
 }
