@@ -185,6 +185,11 @@ async fn backtests_api_strategies_are_created_validated_versioned_duplicated_arc
         .find(|s| s["id"] == id.as_str())
         .unwrap();
     assert_eq!(archived["archived"], true);
+    // A deleted strategy is gone for reads by id, like any deleted resource, until it is restored.
+    let gone = get(&app, &path, &token).await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND, "{gone:?}");
+    let gone = get(&app, &format!("{path}/versions/1"), &token).await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND, "{gone:?}");
     let strategy: Uuid = id.parse().unwrap();
     let run = post(
         &app,
@@ -199,6 +204,9 @@ async fn backtests_api_strategies_are_created_validated_versioned_duplicated_arc
     assert!(run.message().contains("archived"), "{run:?}");
     let restore = post(&app, &format!("{path}/restore"), &token, &json!({})).await;
     assert_eq!(restore.status, StatusCode::NO_CONTENT);
+    let back = get(&app, &path, &token).await;
+    assert_eq!(back.status, StatusCode::OK, "{back:?}");
+    assert_eq!(back.json["archived"], false);
     assert_eq!(
         get(&app, "/api/v1/strategies", &token).await.json["strategies"]
             .as_array()
