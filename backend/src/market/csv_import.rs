@@ -75,28 +75,77 @@ pub async fn import_text(
     source_name: &str,
     opts: &ImportOptions,
 ) -> Result<ImportReport, ImportError> {
+    let parsed = parse_text(text, source_name, opts)?;
+    let mut tx = db.begin().await?;
+    let report = store_parsed(&mut tx, parsed, source_name, opts).await?;
+    tx.commit().await?;
+    Ok(report)
+}
+
+/// CSV text read into candles, not stored yet.
+pub struct Parsed {
+    candles: engine::candles::Candles,
+    rejected: Vec<CsvError>,
+    gaps: Vec<super::Gap>,
+}
+
+/// Reads CSV text (all rows valid unless `opts.skip_bad_rows`).
+///
+/// # Errors
+/// [`ImportError::Csv`] naming the first bad line.
+pub fn parse_text(
+    text: &str,
+    source_name: &str,
+    opts: &ImportOptions,
+) -> Result<Parsed, ImportError> {
     let csv_err = |error| ImportError::Csv {
         source_name: source_name.to_owned(),
         error,
     };
     let parse_started = std::time::Instant::now();
     let read = parse_candles_skipping_bad_rows(text, opts.timeframe).map_err(csv_err)?;
-    let parse_ms = parse_started.elapsed().as_millis() as u64;
+    tracing::debug!(
+        source_name,
+        rows = read.candles.len(),
+        parse_ms = parse_started.elapsed().as_millis() as u64,
+        "CSV parsed"
+    );
     if !opts.skip_bad_rows
         && let Some(first) = read.rejected.first()
     {
         return Err(csv_err(first.clone()));
     }
-    let candles = read.candles;
+    Ok(Parsed {
+        candles: read.candles,
+        rejected: read.rejected,
+        gaps: read.gaps,
+    })
+}
+
+/// Stores parsed candles and their run record in the caller's transaction (which may add its own effects,
+/// e.g. the audit entry of an upload, before committing).
+///
+/// # Errors
+/// Database errors.
+pub async fn store_parsed(
+    tx: &mut sqlx::PgConnection,
+    parsed: Parsed,
+    source_name: &str,
+    opts: &ImportOptions,
+) -> Result<ImportReport, ImportError> {
+    let Parsed {
+        candles,
+        rejected,
+        gaps,
+    } = parsed;
     let tf = candles.timeframe;
-    let mut tx = db.begin().await?;
-    let instrument = store::ensure_instrument(&mut tx, &opts.exchange, &opts.pair).await?;
-    let written = store::upsert_candles(&mut tx, instrument.instrument_id, &candles).await?;
-    store::touch_series(&mut tx, instrument.instrument_id, tf, None, written > 0).await?;
+    let instrument = store::ensure_instrument(&mut *tx, &opts.exchange, &opts.pair).await?;
+    let written = store::upsert_candles(&mut *tx, instrument.instrument_id, &candles).await?;
+    store::touch_series(&mut *tx, instrument.instrument_id, tf, None, written > 0).await?;
     let (first, last) = (candles.time[0], candles.time[candles.len() - 1]);
     let run_id = Uuid::new_v4();
     store::insert_run(
-        &mut tx,
+        &mut *tx,
         &store::NewRun {
             run_id,
             instrument_id: instrument.instrument_id,
@@ -110,22 +159,15 @@ pub async fn import_text(
         },
     )
     .await?;
-    store::add_progress(&mut tx, run_id, candles.len()).await?;
-    tx.commit().await?;
-    tracing::debug!(
-        source_name,
-        rows = candles.len(),
-        parse_ms,
-        "CSV parsed and stored"
-    );
+    store::add_progress(&mut *tx, run_id, candles.len()).await?;
     Ok(ImportReport {
         instrument_id: instrument.instrument_id,
         pair: opts.pair.clone(),
         timeframe: tf,
         rows: candles.len(),
         written,
-        rejected: read.rejected,
-        gaps: read.gaps,
+        rejected,
+        gaps,
     })
 }
 

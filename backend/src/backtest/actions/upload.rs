@@ -3,7 +3,7 @@
 use crate::{
     Actor, Ctx,
     backtest::Error,
-    market::csv_import::{ImportError, ImportOptions, ImportReport, import_text},
+    market::csv_import::{ImportError, ImportOptions, ImportReport, parse_text, store_parsed},
 };
 
 /// Whether the actor may upload candles at all: checked before the request body is read.
@@ -15,7 +15,7 @@ pub fn admit(actor: &Actor) -> Result<(), Error> {
 }
 
 /// Stores the candles of `text` (all or nothing unless `opts.skip_bad_rows`) and records
-/// `market_data_uploaded` (right after the import's own transaction commits).
+/// `market_data_uploaded` in the same transaction.
 ///
 /// # Errors
 /// [`Error::Unauthenticated`], [`Error::Forbidden`]; the import's own refusal as `Ok(Err(..))` so the
@@ -29,19 +29,24 @@ pub async fn import_csv(
     opts: &ImportOptions,
 ) -> Result<Result<ImportReport, ImportError>, Error> {
     admit(actor)?;
-    let report = match import_text(&ctx.db, text, file_name, opts).await {
+    let parsed = match parse_text(text, file_name, opts) {
+        Ok(p) => p,
+        Err(e) => return Ok(Err(e)),
+    };
+    let mut tx = ctx.db.begin().await?;
+    let report = match store_parsed(&mut tx, parsed, file_name, opts).await {
         Ok(r) => r,
         Err(e) => return Ok(Err(e)),
     };
-    let mut conn = ctx.db.acquire().await?;
     actor
         .audit(
-            &mut conn,
+            &mut tx,
             "market_data_uploaded",
             None,
             serde_json::json!({ "file": file_name, "bytes": bytes, "rows": report.rows,
                 "written": report.written, "rejected": report.rejected.len() }),
         )
         .await?;
+    tx.commit().await?;
     Ok(Ok(report))
 }
