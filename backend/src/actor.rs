@@ -153,6 +153,28 @@ impl Actor {
         Ok(user)
     }
 
+    /// May change their own notification settings and read marks: any signed-in user with a session or a
+    /// read-write token, viewers included (their notifications are theirs; [`Actor::writer`] would refuse
+    /// them).
+    ///
+    /// # Errors
+    /// [`Error::Unauthenticated`], or [`Error::Forbidden`] for a read-only API token.
+    pub fn settings_writer(&self) -> Result<&AuthUser> {
+        let user = self.reader()?;
+        if matches!(
+            user.credential,
+            crate::auth::Credential::ApiToken {
+                scope: crate::auth::Scope::Read,
+                ..
+            }
+        ) {
+            return Err(Error::Forbidden(
+                "this API token is read-only; create a read-write token to change data".into(),
+            ));
+        }
+        Ok(user)
+    }
+
     /// An administrator (or the operator at the command line).
     ///
     /// # Errors

@@ -7,7 +7,7 @@ use std::{
 
 use sqlx::PgPool;
 
-use crate::{auth::AuthKeys, jobs::JobQueue, mail::Mailer, settings::Settings};
+use crate::{auth::AuthKeys, clock::Clock, jobs::JobQueue, mail::Mailer, settings::Settings};
 
 /// Handles to everything a request or job may need. Cheap to clone.
 #[derive(Clone)]
@@ -18,6 +18,9 @@ pub struct Ctx {
     pub jobs: JobQueue,
     pub mailer: Mailer,
     pub keys: Arc<AuthKeys>,
+    /// The clock of everything time-based in notifications: the system clock, or a manual one in tests
+    /// ([`Ctx::with_clock`]).
+    pub clock: Clock,
 }
 
 /// One dependency's readiness.
@@ -67,7 +70,15 @@ impl Ctx {
             redis,
             jobs,
             mailer,
+            clock: Clock::system(),
         })
+    }
+
+    /// The same context with another clock (tests: a manual clock they set and advance).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Pings Postgres and Redis concurrently, each bounded by [`PROBE_TIMEOUT`].

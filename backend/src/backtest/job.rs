@@ -21,10 +21,15 @@ use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
 use uuid::Uuid;
 
+use crate::Ctx;
 use crate::backtest::finite;
 use crate::backtest::runs::thin_equity;
 use crate::jobs::{JobCtx, JobError, JobKind};
 use crate::market::{store, to_millis};
+use crate::notify::{
+    self,
+    event::{BacktestFailed, BacktestFinished, Event},
+};
 
 pub const KIND: &str = "backtest";
 /// Backtests have their own queue so a burst of long runs never delays mail or housekeeping.
@@ -32,8 +37,8 @@ pub const QUEUE: &str = crate::jobs::BACKTEST_QUEUE;
 
 /// The backtest job, with the hooks that fail the run when its job gives up.
 pub const JOB: JobKind = JobKind {
-    on_gave_up: Some(|db, job_id| Box::pin(fail_runs_of(db, job_id))),
-    sweep: Some(|conn| Box::pin(sweep_orphaned_runs(conn))),
+    on_gave_up: Some(|ctx, job_id| Box::pin(fail_runs_of(ctx, job_id))),
+    sweep: Some(|ctx, conn| Box::pin(sweep_orphaned_runs(ctx, conn))),
     ..JobKind::new(KIND, QUEUE, |job| Box::pin(run(job)))
 };
 
@@ -48,33 +53,108 @@ pub const FAILED_FOR_TRADER: &str = "the worker could not finish this run: an in
      attempt (it has been logged). Run it again; if it keeps failing, tell your operator.";
 
 /// Marks the runs that wait on `job_id` failed once the job itself is `failed` (attempts spent), so they do
-/// not stay `queued`/`running` forever. Errors are logged; housekeeping's sweep repeats the work.
-async fn fail_runs_of(db: &sqlx::PgPool, job_id: Uuid) {
-    let r = sqlx::query!(
-        r#"update backtest_run set status = 'failed', error = $2, finished_at = now()
-           where job_id = $1 and status in ('queued', 'running')"#,
-        job_id,
-        FAILED_FOR_TRADER,
-    )
-    .execute(db)
+/// not stay `queued`/`running` forever, and tells their owners (`backtest.failed`) in the same transaction.
+/// Errors are logged; housekeeping's sweep repeats the work.
+async fn fail_runs_of(ctx: &Ctx, job_id: Uuid) {
+    let r = async {
+        let mut tx = ctx.db.begin().await?;
+        let runs = sqlx::query_scalar!(
+            r#"update backtest_run set status = 'failed', error = $2, finished_at = now()
+               where job_id = $1 and status in ('queued', 'running')
+               returning backtest_run_id"#,
+            job_id,
+            FAILED_FOR_TRADER,
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut emitted = Vec::new();
+        for run_id in runs {
+            emitted.extend(notify_run(&mut tx, ctx, run_id, Vec::new()).await?);
+        }
+        tx.commit().await?;
+        notify::push(&ctx.jobs, &emitted).await;
+        Ok::<_, sqlx::Error>(())
+    }
     .await;
     if let Err(e) = r {
         tracing::warn!(error = %e, %job_id, "could not mark the job's runs failed; housekeeping will");
     }
 }
 
-/// Runs whose job failed (or vanished) before they were marked: failed (run by housekeeping before it prunes
-/// job rows).
-async fn sweep_orphaned_runs(conn: &mut sqlx::PgConnection) -> sqlx::Result<u64> {
-    let r = sqlx::query!(
+/// Runs whose job failed (or vanished) before they were marked: failed, with their `backtest.failed` events
+/// (run by housekeeping before it prunes job rows; the reconciler pushes the fan-out jobs).
+async fn sweep_orphaned_runs(ctx: &Ctx, conn: &mut sqlx::PgConnection) -> sqlx::Result<u64> {
+    let runs = sqlx::query_scalar!(
         r#"update backtest_run r set status = 'failed', error = $1, finished_at = now()
            where r.status in ('queued', 'running')
-             and not exists (select 1 from job j where j.job_id = r.job_id and j.status in ('queued', 'running', 'done'))"#,
+             and not exists (select 1 from job j where j.job_id = r.job_id and j.status in ('queued', 'running', 'done'))
+           returning r.backtest_run_id"#,
         FAILED_FOR_TRADER,
     )
-    .execute(conn)
+    .fetch_all(&mut *conn)
     .await?;
-    Ok(r.rows_affected())
+    for &run_id in &runs {
+        notify_run(conn, ctx, run_id, Vec::new()).await?;
+    }
+    Ok(runs.len() as u64)
+}
+
+/// Emits the notification of a run that just reached a final status, in the caller's transaction (so the
+/// event exists if and only if the status committed): `backtest.finished` for `done`, `backtest.failed` for
+/// `failed`, nothing for `cancelled` (the trader did that). `sparkline` is the equity curve, if stored.
+async fn notify_run(
+    conn: &mut sqlx::PgConnection,
+    ctx: &Ctx,
+    run_id: Uuid,
+    sparkline: Vec<f32>,
+) -> sqlx::Result<Option<notify::Emitted>> {
+    let Some(r) = sqlx::query!(
+        r#"select r.user_id, r.batch_id, r.strategy_id, s.name as strategy_name, i.symbol, r.timeframe,
+                  r.range_from, r.range_to, r.status, r.error, r.total_return, r.sharpe, r.max_drawdown,
+                  r.trade_count, r.final_equity
+           from backtest_run r
+           join strategy s on s.strategy_id = r.strategy_id
+           join instrument i on i.instrument_id = r.instrument_id
+           where r.backtest_run_id = $1"#,
+        run_id,
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let event = match r.status.as_str() {
+        "done" => Event::BacktestFinished(BacktestFinished {
+            user_id: r.user_id,
+            run_id,
+            batch_id: r.batch_id,
+            strategy_id: r.strategy_id,
+            strategy_name: r.strategy_name,
+            symbol: r.symbol,
+            timeframe: r.timeframe,
+            range_from: r.range_from,
+            range_to: r.range_to,
+            total_return: r.total_return.filter(|x| x.is_finite()),
+            sharpe: r.sharpe.filter(|x| x.is_finite()),
+            max_drawdown: r.max_drawdown.filter(|x| x.is_finite()),
+            trade_count: r.trade_count.unwrap_or(0),
+            final_equity: r.final_equity.filter(|x| x.is_finite()),
+            sparkline,
+        }),
+        "failed" => Event::BacktestFailed(BacktestFailed {
+            user_id: r.user_id,
+            run_id,
+            batch_id: r.batch_id,
+            strategy_name: r.strategy_name,
+            symbol: r.symbol,
+            timeframe: r.timeframe,
+            error: r.error.unwrap_or_default(),
+        }),
+        _ => return Ok(None),
+    };
+    notify::emit(conn, &ctx.jobs, &ctx.clock, &event)
+        .await
+        .map(Some)
 }
 
 /// How often the run row's progress and cancel flag are synced while the engine runs.
@@ -359,7 +439,15 @@ pub(crate) async fn run(job: &JobCtx) -> Result<(), JobError> {
     )
     .execute(&mut *tx)
     .await?;
+    let emitted = notify_run(
+        &mut tx,
+        &job.ctx,
+        run_id,
+        notify::event::sparkline(&equity.equity),
+    )
+    .await?;
     job.complete(tx).await?;
+    notify::push(&job.ctx.jobs, emitted.as_slice()).await;
     metrics::histogram!("backtest_phase_seconds", "phase" => "store")
         .record(t_store.elapsed().as_secs_f64());
     tracing::info!(
@@ -415,7 +503,7 @@ async fn finish(
     error: Option<String>,
 ) -> Result<(), JobError> {
     let mut tx = job.ctx.db.begin().await?;
-    sqlx::query!(
+    let changed = sqlx::query!(
         r#"update backtest_run set status = $2, error = $3, finished_at = now()
            where backtest_run_id = $1 and status in ('queued', 'running')"#,
         run_id,
@@ -423,9 +511,17 @@ async fn finish(
         error,
     )
     .execute(&mut *tx)
-    .await?;
+    .await?
+    .rows_affected();
+    let emitted = if changed > 0 {
+        notify_run(&mut tx, &job.ctx, run_id, Vec::new()).await?
+    } else {
+        None
+    };
     tracing::info!(backtest_run_id = %run_id, status, error = error.as_deref().unwrap_or(""), "backtest finished");
-    job.complete(tx).await
+    job.complete(tx).await?;
+    notify::push(&job.ctx.jobs, emitted.as_slice()).await;
+    Ok(())
 }
 
 fn values(v: &[(Arc<str>, f64)]) -> serde_json::Value {

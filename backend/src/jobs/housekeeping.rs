@@ -65,7 +65,7 @@ pub(crate) async fn run(job: &JobCtx) -> Result<(), JobError> {
     let mut tx = job.ctx.db.begin().await?;
     // Rows whose job failed (or vanished) before they were marked: each kind's sweep, before the job rows go.
     for sweep in super::registry::KINDS.iter().filter_map(|k| k.sweep) {
-        sweep(&mut tx).await?;
+        sweep(&job.ctx, &mut tx).await?;
     }
     let pruned = sqlx::query!(
         r#"delete from job

@@ -27,7 +27,7 @@ use std::{
 };
 
 use futures::future::BoxFuture;
-use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use sqlx::{PgConnection, Postgres, Transaction};
 use uuid::Uuid;
 
 pub use queue::{JobMessage, JobQueue};
@@ -47,8 +47,18 @@ pub const MARKET_QUEUE: &str = "market";
 /// The queue for backtests, so a burst of long runs never delays mail or housekeeping.
 pub const BACKTEST_QUEUE: &str = "backtest";
 
+/// The queue for notifications (fan-out, and later the tick and webhooks), so a burst of events never waits
+/// behind backtests or delays account mail.
+pub const NOTIFY_QUEUE: &str = "notify";
+
 /// Every queue; a worker process serves all of them unless `vortex worker --queues` names some.
-pub const QUEUES: &[&str] = &[DEFAULT_QUEUE, MAIL_QUEUE, MARKET_QUEUE, BACKTEST_QUEUE];
+pub const QUEUES: &[&str] = &[
+    DEFAULT_QUEUE,
+    MAIL_QUEUE,
+    MARKET_QUEUE,
+    BACKTEST_QUEUE,
+    NOTIFY_QUEUE,
+];
 
 /// Runs one attempt of a job.
 pub type RunFn = for<'a> fn(&'a JobCtx) -> BoxFuture<'a, Result<(), JobError>>;
@@ -56,11 +66,12 @@ pub type RunFn = for<'a> fn(&'a JobCtx) -> BoxFuture<'a, Result<(), JobError>>;
 /// Called once a job of this kind gave up (attempts spent, or a permanent error), with its id: marks what
 /// waits on the job failed so it does not stay `queued`/`running` forever. Errors are the hook's to log;
 /// the `sweep` hook (run by housekeeping) is the backstop.
-pub type GaveUpFn = for<'a> fn(&'a PgPool, Uuid) -> BoxFuture<'a, ()>;
+pub type GaveUpFn = for<'a> fn(&'a Ctx, Uuid) -> BoxFuture<'a, ()>;
 
 /// Run by housekeeping inside its transaction, before old job rows are pruned: marks rows whose job failed
-/// or vanished without the `on_gave_up` hook having run. Returns how many rows it changed.
-pub type SweepFn = for<'a> fn(&'a mut PgConnection) -> BoxFuture<'a, sqlx::Result<u64>>;
+/// or vanished without the `on_gave_up` hook having run. Returns how many rows it changed. Jobs it inserts
+/// (e.g. a notification's fan-out) are pushed by the reconciler.
+pub type SweepFn = for<'a> fn(&'a Ctx, &'a mut PgConnection) -> BoxFuture<'a, sqlx::Result<u64>>;
 
 /// Enqueues a scheduled run (deduplicated: at most one pending). `Ok(None)` when one is already pending.
 pub type EnqueueFn = for<'a> fn(&'a Ctx) -> BoxFuture<'a, sqlx::Result<Option<Uuid>>>;

@@ -4,6 +4,7 @@
 use uuid::Uuid;
 
 use super::{JobCtx, JobError, JobKind, housekeeping};
+use crate::Ctx;
 
 /// Every kind a worker can run.
 pub static KINDS: &[JobKind] = &[
@@ -13,6 +14,7 @@ pub static KINDS: &[JobKind] = &[
     crate::market::job_update::JOB,
     crate::backtest::job::JOB,
     crate::backtest::job::TRACE_JOB,
+    crate::notify::fanout::JOB,
 ];
 
 /// The kind called `kind`, if registered.
@@ -33,12 +35,12 @@ pub(crate) async fn dispatch(job: &JobCtx) -> Result<(), JobError> {
 
 /// Runs the `on_gave_up` hook of the job's kind once the job is `failed` (attempts spent), so what waits on
 /// it does not stay `queued`/`running` forever. Errors are logged; housekeeping's sweep repeats the work.
-pub async fn fail_dependents(db: &sqlx::PgPool, job_id: Uuid) {
+pub async fn fail_dependents(ctx: &Ctx, job_id: Uuid) {
     let kind = sqlx::query_scalar!("select kind from job where job_id = $1", job_id)
-        .fetch_optional(db)
+        .fetch_optional(&ctx.db)
         .await;
     match kind {
-        Ok(Some(kind)) => gave_up(db, &kind, job_id).await,
+        Ok(Some(kind)) => gave_up(ctx, &kind, job_id).await,
         Ok(None) => {}
         Err(e) => {
             tracing::warn!(error = %e, %job_id, "could not mark the job's dependents failed; housekeeping will");
@@ -47,9 +49,9 @@ pub async fn fail_dependents(db: &sqlx::PgPool, job_id: Uuid) {
 }
 
 /// Runs the `on_gave_up` hook of `kind` for `job_id`.
-pub(crate) async fn gave_up(db: &sqlx::PgPool, kind: &str, job_id: Uuid) {
+pub(crate) async fn gave_up(ctx: &Ctx, kind: &str, job_id: Uuid) {
     if let Some(hook) = find(kind).and_then(|k| k.on_gave_up) {
-        hook(db, job_id).await;
+        hook(ctx, job_id).await;
     }
 }
 
@@ -76,6 +78,7 @@ mod tests {
         assert!(find("backtest").is_some_and(|k| k.on_gave_up.is_some() && k.sweep.is_some()));
         assert!(find("market_update").is_some_and(|k| k.schedule.is_some()));
         assert!(find("housekeeping").is_some_and(|k| k.schedule.is_some()));
+        assert!(find("notify_fanout").is_some_and(|k| k.queue == crate::jobs::NOTIFY_QUEUE));
         assert!(find("nope").is_none());
     }
 }

@@ -237,7 +237,7 @@ async fn handle(
         Ok(store::Claim::Run(job)) => job,
         Ok(store::Claim::Exhausted) => {
             // The last attempt's worker died: the row is failed now; so is what depends on it.
-            super::registry::fail_dependents(&ctx.db, msg.job_id).await;
+            super::registry::fail_dependents(&ctx, msg.job_id).await;
             return Ok(());
         }
         Ok(other) => {
@@ -343,7 +343,7 @@ async fn run_claimed(
             match status {
                 Ok(Some(s)) if s == "failed" => {
                     tracing::error!(error = %message, "job failed permanently");
-                    super::registry::gave_up(&ctx.db, &kind, job_id).await;
+                    super::registry::gave_up(&ctx, &kind, job_id).await;
                 }
                 Ok(None) => {
                     tracing::warn!(error = %message, "job attempt failed after losing its lease; the new holder decides");

@@ -140,7 +140,7 @@ async fn backtests_api_a_run_whose_job_gave_up_is_failed_for_the_trader_and_free
     .await;
     assert_eq!(c.status, StatusCode::CONFLICT, "{c:?}");
     // The worker's bookkeeping writes the outcome onto the run row itself…
-    backend::jobs::registry::fail_dependents(&app.ctx.db, job_id).await;
+    backend::jobs::registry::fail_dependents(&app.ctx, job_id).await;
     let stored: String =
         sqlx::query_scalar("select status from backtest_run where backtest_run_id = $1")
             .bind(id)

@@ -1,0 +1,251 @@
+//! The `notify_fanout` job: turns one event into its in-app rows and per-channel delivery rows, in the
+//! transaction that marks the job done (docs/design/notifications.md §4.1).
+//!
+//! Exactly once: the event row is locked and marked `fanned_out_at`; every row written has a deterministic id
+//! ([`super::ids`]) and is inserted with `on conflict do nothing`, so a worker killed before the commit leaves
+//! nothing and a re-run (or a duplicate delivery of the job) writes nothing twice.
+
+use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::{
+    PG_CHANNEL,
+    catalogue::{self, Channel, EventSpec, Mode},
+    channel::{CHANNELS, UNAVAILABLE},
+    event::Event,
+    ids::{self, Target},
+    prefs,
+};
+use crate::{
+    clock::Clock,
+    jobs::{JobCtx, JobError, JobKind, NOTIFY_QUEUE},
+};
+
+pub const KIND: &str = "notify_fanout";
+
+/// The fan-out job (queue `notify`): no dependents, nothing to sweep.
+pub const JOB: JobKind = JobKind::new(KIND, NOTIFY_QUEUE, |job| Box::pin(run(job)));
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Payload {
+    pub event_id: Uuid,
+}
+
+/// What one fan-out wrote (rows newly inserted).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FanOut {
+    pub recipients: usize,
+    pub notifications: u64,
+    pub deliveries: u64,
+}
+
+async fn run(job: &JobCtx) -> Result<(), JobError> {
+    let p: Payload = job.payload()?;
+    let mut tx = job.ctx.db.begin().await?;
+    let out = fan_out(&mut tx, &job.ctx.clock, p.event_id).await?;
+    job.complete(tx).await?;
+    if let Some(out) = out {
+        tracing::debug!(event_id = %p.event_id, ?out, "notification fanned out");
+    }
+    Ok(())
+}
+
+/// What a notification shows, from the event's payload (a payload this version cannot read still gets a
+/// plain notification naming its type).
+fn content(spec: &EventSpec, payload: serde_json::Value) -> (String, String, Option<String>) {
+    match serde_json::from_value::<Event>(payload) {
+        Ok(e) => (e.title(), e.body(), e.url()),
+        Err(e) => {
+            tracing::warn!(error = %e, event_type = spec.name, "notification payload not readable");
+            (spec.name.to_owned(), String::new(), None)
+        }
+    }
+}
+
+/// Fans out `event_id` inside the caller's transaction (which should also mark the job done). `None` when the
+/// event is gone (deleted with its user); an empty [`FanOut`] when it was fanned out already.
+///
+/// # Errors
+/// Database errors ([`JobError::Retry`]); an unknown event type ([`JobError::Permanent`]).
+pub async fn fan_out(
+    conn: &mut PgConnection,
+    clock: &Clock,
+    event_id: Uuid,
+) -> Result<Option<FanOut>, JobError> {
+    let Some(ev) = sqlx::query!(
+        r#"select event_type, critical, audience, user_id, paper_run_id, payload, fanned_out_at
+           from notify_event where event_id = $1 for update"#,
+        event_id,
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    if ev.fanned_out_at.is_some() {
+        return Ok(Some(FanOut::default()));
+    }
+    let spec = catalogue::find(&ev.event_type).ok_or_else(|| {
+        JobError::Permanent(format!("unknown notification type `{}`", ev.event_type))
+    })?;
+    let (title, body, url) = content(spec, ev.payload);
+    let recipients = sqlx::query_scalar!(
+        r#"select user_id from app_user
+           where disabled_at is null
+             and (($1 = 'user' and user_id = $2) or ($1 = 'admins' and role = 'admin'))
+           order by user_id"#,
+        ev.audience,
+        ev.user_id,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = FanOut {
+        recipients: recipients.len(),
+        ..FanOut::default()
+    };
+    for user_id in recipients {
+        let rules = prefs::load(conn, user_id).await?;
+        for ch in CHANNELS {
+            let mode = prefs::resolve(spec, ch.channel, ev.paper_run_id, &rules);
+            match ch.channel {
+                Channel::InApp => {
+                    if mode == Mode::Off {
+                        continue;
+                    }
+                    let n = sqlx::query!(
+                        r#"insert into notification (notification_id, user_id, event_id, event_type, category,
+                               critical, title, body, url)
+                           values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                           on conflict do nothing"#,
+                        ids::notification(event_id, user_id),
+                        user_id,
+                        event_id,
+                        spec.name,
+                        spec.category.as_str(),
+                        ev.critical,
+                        &title,
+                        &body,
+                        url.as_deref(),
+                    )
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected();
+                    if n > 0 {
+                        changed(conn, user_id).await?;
+                    }
+                    out.notifications += n;
+                }
+                Channel::Email => {
+                    out.deliveries += record(
+                        conn,
+                        Delivery {
+                            event_id,
+                            user_id,
+                            channel: ch.channel,
+                            target: Target::SelfAddress,
+                            spec,
+                            critical: ev.critical,
+                            mode,
+                            delivers: ch.delivers,
+                        },
+                    )
+                    .await?;
+                }
+                Channel::Webhook => {
+                    let hooks = sqlx::query_scalar!(
+                        r#"select webhook_id from notify_webhook
+                           where user_id = $1 and disabled_at is null and $2 = any(categories)
+                           order by webhook_id"#,
+                        user_id,
+                        spec.category.as_str(),
+                    )
+                    .fetch_all(&mut *conn)
+                    .await?;
+                    for webhook_id in hooks {
+                        out.deliveries += record(
+                            conn,
+                            Delivery {
+                                event_id,
+                                user_id,
+                                channel: ch.channel,
+                                target: Target::Webhook(webhook_id),
+                                spec,
+                                critical: ev.critical,
+                                mode,
+                                delivers: ch.delivers,
+                            },
+                        )
+                        .await?;
+                    }
+                }
+            }
+        }
+    }
+    sqlx::query!(
+        "update notify_event set fanned_out_at = $2 where event_id = $1",
+        event_id,
+        clock.now(),
+    )
+    .execute(&mut *conn)
+    .await?;
+    metrics::counter!("notify_notifications_total").increment(out.notifications);
+    Ok(Some(out))
+}
+
+/// Tells the in-app listeners (on commit) that `user_id`'s notifications changed.
+pub(crate) async fn changed(conn: &mut PgConnection, user_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query!(
+        "select pg_notify($1, $2)",
+        PG_CHANNEL,
+        serde_json::json!({ "u": user_id }).to_string(),
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+struct Delivery<'a> {
+    event_id: Uuid,
+    user_id: Uuid,
+    channel: Channel,
+    target: Target,
+    spec: &'a EventSpec,
+    critical: bool,
+    mode: Mode,
+    delivers: bool,
+}
+
+/// Records one delivery decision. Returns 1 when the row is new, 0 when a previous run wrote it.
+async fn record(conn: &mut PgConnection, d: Delivery<'_>) -> sqlx::Result<u64> {
+    let (status, reason) = match (d.mode, d.delivers) {
+        (Mode::Off, _) => ("suppressed", Some("off")),
+        (_, false) => ("suppressed", Some(UNAVAILABLE)),
+        // The release decision (quiet hours, coalescing, cap, digest) and the delivery job come with the
+        // channels' senders (steps 2 and 3).
+        (_, true) => ("pending", None),
+    };
+    let webhook_id = match d.target {
+        Target::Webhook(id) => Some(id),
+        Target::SelfAddress => None,
+    };
+    let n = sqlx::query!(
+        r#"insert into notify_delivery (delivery_id, user_id, event_id, channel, webhook_id, category, critical,
+               status, reason)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+           on conflict do nothing"#,
+        ids::delivery(d.event_id, d.user_id, d.channel, d.target),
+        d.user_id,
+        d.event_id,
+        d.channel.as_str(),
+        webhook_id,
+        d.spec.category.as_str(),
+        d.critical,
+        status,
+        reason,
+    )
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(n)
+}

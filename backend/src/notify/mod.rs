@@ -1,0 +1,30 @@
+//! Notifications: one event stream, fanned out to an in-app centre, email and chat webhooks according to each
+//! user's preferences. The design is docs/design/notifications.md; this is its step 1 (the stream, the
+//! fan-out, the in-app rows and the clock); email and webhook delivery come in steps 2 and 3.
+//!
+//! * [`emit`] writes a `notify_event` row and its `notify_fanout` job row in the caller's transaction, so an
+//!   event exists if and only if the effect that caused it committed; [`push`] the job after committing (the
+//!   reconciler pushes it otherwise).
+//! * [`fanout`] (the `notify_fanout` job) resolves preferences ([`prefs`]) per recipient and channel
+//!   ([`channel`]) and writes the in-app rows and delivery rows with deterministic ids ([`ids`]), in the
+//!   transaction that marks the job done: a re-run or a duplicate delivery writes nothing twice.
+//! * [`inapp`] holds the actions of the in-app centre (list, unread count, mark read).
+//!
+//! Layering: `notify` uses `jobs`, `clock` and `actor`; emitters (`backtest`, later `account`, `market`,
+//! `paper`, `billing`) use `notify`, never the reverse, so payloads carry everything a message needs.
+
+pub mod catalogue;
+pub mod channel;
+pub mod emit;
+pub mod event;
+pub mod fanout;
+pub mod ids;
+pub mod inapp;
+pub mod prefs;
+
+pub use catalogue::{Category, Channel, EventSpec, Mode};
+pub use emit::{Emitted, emit, push};
+pub use event::Event;
+
+/// The Postgres channel of in-app changes (`pg_notify`, delivered on commit): `{"u": "<user id>"}`.
+pub const PG_CHANNEL: &str = "vortex_notify";
