@@ -21,6 +21,7 @@ pub mod fanout;
 pub mod ids;
 pub mod inapp;
 pub mod prefs;
+pub mod webhook;
 
 pub use catalogue::{Category, Channel, EventSpec, Mode};
 pub use emit::{Emitted, emit, push};

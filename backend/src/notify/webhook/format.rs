@@ -1,0 +1,317 @@
+//! The bodies of a webhook delivery, one function per kind (docs/design/notifications.md §6, "Formats"):
+//!
+//! * Slack: `{"text": fallback ≤ 3 000, "blocks": [header, section (mrkdwn), context (link)]}` with `&<>`
+//!   escaped as Slack requires;
+//! * Discord: `{"content": ≤ 2 000, "embeds": [one embed within Discord's limits], "allowed_mentions":
+//!   {"parse": []}}` so text such as a strategy name never pings `@everyone`; trimmed, never split, so one
+//!   delivery stays one message;
+//! * generic: `{"type", "timestamp", "data": {event_id, category, critical, title, body, url, …payload}}`.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Map, Value, json};
+use url::Url;
+use uuid::Uuid;
+
+use crate::notify::event::Event;
+
+/// Slack: the fallback `text` and a section's text.
+pub const SLACK_TEXT_MAX: usize = 3000;
+/// Slack: a header block's plain text.
+pub const SLACK_HEADER_MAX: usize = 150;
+/// Discord: message content.
+pub const DISCORD_CONTENT_MAX: usize = 2000;
+pub const DISCORD_TITLE_MAX: usize = 256;
+pub const DISCORD_DESCRIPTION_MAX: usize = 4096;
+pub const DISCORD_FIELDS_MAX: usize = 25;
+pub const DISCORD_FIELD_NAME_MAX: usize = 256;
+pub const DISCORD_FIELD_VALUE_MAX: usize = 1024;
+/// Discord: all text of all embeds of a message together.
+pub const DISCORD_EMBED_TOTAL_MAX: usize = 6000;
+
+/// One event as a webhook sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Message<'a> {
+    pub event_id: Uuid,
+    pub event: &'a Event,
+    /// When it happened (clock time).
+    pub occurred_at: DateTime<Utc>,
+    /// `PUBLIC_URL`, to make the event's path absolute.
+    pub public_url: &'a Url,
+}
+
+impl Message<'_> {
+    fn link(&self) -> Option<String> {
+        self.event
+            .url()
+            .and_then(|p| self.public_url.join(&p).ok())
+            .map(String::from)
+    }
+}
+
+/// Cuts `s` to at most `max` characters, ending in `…` when cut.
+pub fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+        out.push('…');
+        out
+    }
+}
+
+fn pct(x: Option<f64>) -> String {
+    x.filter(|v| v.is_finite())
+        .map_or_else(|| "–".to_owned(), |v| format!("{:+.2} %", v * 100.0))
+}
+
+/// The key figures of an event, as name/value pairs (Discord fields, Slack lines).
+pub fn facts(event: &Event) -> Vec<(String, String)> {
+    match event {
+        Event::BacktestFinished(e) => vec![
+            ("Return".into(), pct(e.total_return)),
+            (
+                "Sharpe".into(),
+                e.sharpe
+                    .filter(|v| v.is_finite())
+                    .map_or_else(|| "–".into(), |v| format!("{v:.2}")),
+            ),
+            ("Max drawdown".into(), pct(e.max_drawdown)),
+            ("Trades".into(), e.trade_count.to_string()),
+            ("Market".into(), format!("{} {}", e.symbol, e.timeframe)),
+        ],
+        Event::BacktestFailed(e) => {
+            vec![("Market".into(), format!("{} {}", e.symbol, e.timeframe))]
+        }
+        Event::SystemTest(e) => vec![("Sent by".into(), e.sent_by.clone())],
+    }
+}
+
+/// Escapes the three characters Slack reserves in text (`&`, `<`, `>`).
+pub fn slack_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Slack's incoming-webhook body.
+pub fn slack(m: &Message<'_>) -> Value {
+    let title = m.event.title();
+    let body = m.event.body();
+    let link = m.link();
+    let facts = facts(m.event)
+        .into_iter()
+        .map(|(k, v)| format!("*{}:* {}", slack_escape(&k), slack_escape(&v)))
+        .collect::<Vec<_>>()
+        .join("  ·  ");
+    let mut section = slack_escape(&body);
+    if !facts.is_empty() {
+        section = format!("{facts}\n{section}");
+    }
+    let fallback = match &link {
+        Some(l) => format!("{} <{}|Open>", slack_escape(&title), l),
+        None => slack_escape(&title),
+    };
+    let mut blocks = vec![
+        json!({"type": "header", "text": {"type": "plain_text", "text": clip(&title, SLACK_HEADER_MAX), "emoji": false}}),
+        json!({"type": "section", "text": {"type": "mrkdwn", "text": clip(&section, SLACK_TEXT_MAX)}}),
+    ];
+    if let Some(l) = &link {
+        blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": format!("<{l}|Open in Vortex>")}]}));
+    }
+    json!({"text": clip(&fallback, SLACK_TEXT_MAX), "blocks": blocks})
+}
+
+/// Discord's execute-webhook body (sent to `{url}?wait=true`).
+pub fn discord(m: &Message<'_>) -> Value {
+    let title = clip(&m.event.title(), DISCORD_TITLE_MAX);
+    let mut budget = DISCORD_EMBED_TOTAL_MAX.saturating_sub(title.chars().count());
+    let mut fields = Vec::new();
+    for (name, value) in facts(m.event).into_iter().take(DISCORD_FIELDS_MAX) {
+        let name = clip(&name, DISCORD_FIELD_NAME_MAX);
+        let value = clip(&value, DISCORD_FIELD_VALUE_MAX);
+        let cost = name.chars().count() + value.chars().count();
+        if cost > budget {
+            break;
+        }
+        budget -= cost;
+        fields.push(json!({"name": name, "value": value, "inline": true}));
+    }
+    let description = clip(&m.event.body(), DISCORD_DESCRIPTION_MAX.min(budget));
+    let color = if m.event.spec().critical {
+        0x00d9_3025
+    } else {
+        0x0034_6fd0
+    };
+    let mut embed = json!({
+        "title": title,
+        "description": description,
+        "fields": fields,
+        "timestamp": m.occurred_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        "color": color,
+    });
+    if let Some(l) = m.link() {
+        embed["url"] = Value::String(l);
+    }
+    json!({
+        "content": clip(&m.event.title(), DISCORD_CONTENT_MAX),
+        "embeds": [embed],
+        "allowed_mentions": {"parse": []},
+    })
+}
+
+/// The generic JSON body.
+pub fn generic(m: &Message<'_>) -> Value {
+    let spec = m.event.spec();
+    let mut data = Map::new();
+    data.insert("event_id".into(), json!(m.event_id));
+    data.insert("category".into(), json!(spec.category.as_str()));
+    data.insert("critical".into(), json!(spec.critical));
+    data.insert("title".into(), json!(m.event.title()));
+    data.insert("body".into(), json!(m.event.body()));
+    data.insert("url".into(), json!(m.link()));
+    if let Ok(Value::Object(payload)) = serde_json::to_value(m.event) {
+        for (k, v) in payload {
+            if k != "type" {
+                data.entry(k).or_insert(v);
+            }
+        }
+    }
+    json!({
+        "type": m.event.type_name(),
+        "timestamp": m.occurred_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        "data": data,
+    })
+}
+
+/// The body for a webhook kind (`slack`, `discord`, `generic`).
+pub fn body(kind: &str, m: &Message<'_>) -> Value {
+    match kind {
+        "slack" => slack(m),
+        "discord" => discord(m),
+        _ => generic(m),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notify::event::{Event, TYPES};
+
+    fn public() -> Url {
+        Url::parse("https://vortex.example.org/").unwrap()
+    }
+
+    fn sample(t: &str) -> Event {
+        Event::sample(t, Uuid::from_u128(7)).unwrap()
+    }
+
+    fn huge() -> Event {
+        let mut e = sample("backtest.failed");
+        if let Event::BacktestFailed(f) = &mut e {
+            f.strategy_name = format!("@everyone <!channel> & {}", "x".repeat(10_000));
+            f.error = "e".repeat(10_000);
+            f.symbol = "s".repeat(5_000);
+        }
+        e
+    }
+
+    fn msg<'a>(e: &'a Event, url: &'a Url) -> Message<'a> {
+        Message {
+            event_id: Uuid::from_u128(42),
+            event: e,
+            occurred_at: DateTime::parse_from_rfc3339("2027-03-14T12:00:00Z")
+                .unwrap()
+                .to_utc(),
+            public_url: url,
+        }
+    }
+
+    fn chars(v: &Value) -> usize {
+        v.as_str().map_or(0, |s| s.chars().count())
+    }
+
+    #[test]
+    fn slack_shape_and_limits() {
+        let url = public();
+        for t in TYPES {
+            let e = sample(t);
+            let v = slack(&msg(&e, &url));
+            assert!(chars(&v["text"]) <= SLACK_TEXT_MAX);
+            let blocks = v["blocks"].as_array().unwrap();
+            assert_eq!(blocks.len(), 3);
+            assert_eq!(blocks[0]["type"], "header");
+            assert!(
+                blocks[2]["elements"][0]["text"]
+                    .as_str()
+                    .unwrap()
+                    .contains("https://vortex.example.org/")
+            );
+        }
+        let e = huge();
+        let v = slack(&msg(&e, &url));
+        assert!(chars(&v["text"]) <= SLACK_TEXT_MAX);
+        assert!(chars(&v["blocks"][0]["text"]["text"]) <= SLACK_HEADER_MAX);
+        assert!(chars(&v["blocks"][1]["text"]["text"]) <= SLACK_TEXT_MAX);
+        let text = v["text"].as_str().unwrap();
+        assert!(text.contains("&lt;!channel&gt; &amp;"), "{}", &text[..80]);
+        assert!(!text.contains("<!channel>"));
+    }
+
+    #[test]
+    fn discord_shape_and_limits() {
+        let url = public();
+        for t in TYPES.iter().map(|t| sample(t)).chain([huge()]) {
+            let v = discord(&msg(&t, &url));
+            assert_eq!(v["allowed_mentions"], json!({"parse": []}));
+            assert!(chars(&v["content"]) <= DISCORD_CONTENT_MAX);
+            let embeds = v["embeds"].as_array().unwrap();
+            assert_eq!(embeds.len(), 1);
+            let e = &embeds[0];
+            assert!(chars(&e["title"]) <= DISCORD_TITLE_MAX);
+            assert!(chars(&e["description"]) <= DISCORD_DESCRIPTION_MAX);
+            let fields = e["fields"].as_array().unwrap();
+            assert!(fields.len() <= DISCORD_FIELDS_MAX);
+            let mut total = chars(&e["title"]) + chars(&e["description"]);
+            for f in fields {
+                assert!(chars(&f["name"]) <= DISCORD_FIELD_NAME_MAX);
+                assert!(chars(&f["value"]) <= DISCORD_FIELD_VALUE_MAX);
+                total += chars(&f["name"]) + chars(&f["value"]);
+            }
+            assert!(total <= DISCORD_EMBED_TOTAL_MAX, "{total}");
+            assert_eq!(e["timestamp"], "2027-03-14T12:00:00Z");
+        }
+        let finished = sample("backtest.finished");
+        let v = discord(&msg(&finished, &url));
+        assert_eq!(
+            v["embeds"][0]["url"],
+            "https://vortex.example.org/backtests/00000000-0000-0000-0000-00005a4d91e2"
+        );
+        assert_eq!(v["embeds"][0]["fields"][0]["name"], "Return");
+    }
+
+    #[test]
+    fn generic_carries_the_payload() {
+        let url = public();
+        let e = sample("backtest.finished");
+        let v = generic(&msg(&e, &url));
+        assert_eq!(v["type"], "backtest.finished");
+        assert_eq!(v["timestamp"], "2027-03-14T12:00:00Z");
+        let d = &v["data"];
+        assert_eq!(d["event_id"], "00000000-0000-0000-0000-00000000002a");
+        assert_eq!(d["category"], "backtests");
+        assert_eq!(d["critical"], false);
+        assert_eq!(d["title"], json!(e.title()));
+        assert_eq!(d["strategy_name"], "MACD crossover");
+        assert_eq!(d["trade_count"], 17);
+        assert!(d.get("type").is_none());
+        assert_eq!(body("generic", &msg(&e, &url)), v);
+        assert_eq!(body("slack", &msg(&e, &url)), slack(&msg(&e, &url)));
+        assert_eq!(body("discord", &msg(&e, &url)), discord(&msg(&e, &url)));
+    }
+
+    #[test]
+    fn clip_counts_characters() {
+        assert_eq!(clip("héllo", 5), "héllo");
+        assert_eq!(clip("héllo!", 5), "héll…");
+    }
+}
