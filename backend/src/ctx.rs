@@ -21,6 +21,8 @@ pub struct Ctx {
     /// The clock of everything time-based in notifications: the system clock, or a manual one in tests
     /// ([`Ctx::with_clock`]).
     pub clock: Clock,
+    /// Where webhooks may connect (SSRF guard; test host names are re-pointable in tests only).
+    pub net: Arc<crate::notify::webhook::NetGuard>,
 }
 
 /// One dependency's readiness.
@@ -58,6 +60,7 @@ impl Ctx {
         let mailer = Mailer::new(&settings).context("SMTP_URL")?;
         let jobs = JobQueue::new(db.clone(), &settings);
         let keys = Arc::new(AuthKeys::from_settings(&settings));
+        let net = Arc::new(crate::notify::webhook::NetGuard::from_settings(&settings));
         // One limit per process; the first context built (there is one per process outside tests) sets it.
         crate::auth::password::configure(
             settings.password_hash_concurrency,
@@ -71,6 +74,7 @@ impl Ctx {
             jobs,
             mailer,
             clock: Clock::system(),
+            net,
         })
     }
 

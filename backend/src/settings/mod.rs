@@ -19,6 +19,7 @@ mod problems;
 mod reader;
 mod retention;
 mod web;
+mod webhook;
 
 use std::{
     collections::HashMap, fmt, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration,
@@ -34,6 +35,7 @@ pub use mail::MailTransport;
 pub use market::MarketSettings;
 pub use problems::{ConfigErrors, ConfigProblem, MIN_SECRET_BYTES, secret_weakness};
 pub use web::{IpNet, LogFormat};
+pub use webhook::{AllowEntry, WebhookSettings};
 
 use reader::Reader;
 
@@ -111,6 +113,7 @@ pub struct Settings {
     pub jobs: JobSettings,
     pub market: MarketSettings,
     pub backtest: BacktestSettings,
+    pub webhook: WebhookSettings,
 }
 
 impl fmt::Debug for Settings {
@@ -198,6 +201,7 @@ impl Settings {
         let jobs = jobs::parse(&mut r);
         let market = market::parse(&mut r);
         let backtest = backtest::parse(&mut r);
+        let webhook = webhook::parse(&mut r, app_env);
         if prod && market.data_url.scheme() != "https" {
             r.problem("MARKET_DATA_URL", "must use https:// in production");
         }
@@ -261,6 +265,7 @@ impl Settings {
             jobs,
             market,
             backtest,
+            webhook,
         })
     }
 

@@ -250,3 +250,50 @@ fn ip_networks_match_addresses() {
     let v6: IpNet = "fd00::/8".parse().unwrap();
     assert!(v6.contains("fd12::1".parse().unwrap()));
 }
+
+#[test]
+fn webhook_test_hosts_are_refused_outside_app_env_test() {
+    let m = with(prod_base(), "WEBHOOK_TEST_HOSTS", "sink.test=127.0.0.1");
+    let p = problems_for(&m);
+    assert!(
+        p.iter().any(|p| p.variable == "WEBHOOK_TEST_HOSTS"),
+        "{p:?}"
+    );
+    let dev = env(&[("WEBHOOK_TEST_HOSTS", "sink.test=127.0.0.1")]);
+    assert!(
+        problems_for(&dev)
+            .iter()
+            .any(|p| p.variable == "WEBHOOK_TEST_HOSTS")
+    );
+    let test = env(&[
+        ("APP_ENV", "test"),
+        ("DATABASE_URL", "postgres://postgres@127.0.0.1/x"),
+        ("REDIS_URL", "redis://127.0.0.1"),
+        (
+            "JWT_SECRET",
+            "test-secret-that-is-long-enough-for-tests-0123456789",
+        ),
+        ("WEBHOOK_TEST_HOSTS", "Sink.test=127.0.0.1, other.test=::1"),
+        (
+            "WEBHOOK_ALLOW_HOSTS",
+            "127.0.0.1:4000,10.0.0.0/8,hooks.internal",
+        ),
+    ]);
+    match Settings::from_map(&test) {
+        Ok(s) => {
+            assert_eq!(
+                s.webhook.test_hosts.get("sink.test"),
+                Some(&vec!["127.0.0.1".parse().unwrap()])
+            );
+            assert_eq!(s.webhook.allow_hosts.len(), 3);
+            assert_eq!(s.webhook.disable_after, 5);
+        }
+        Err(e) => panic!("{e:?}"),
+    }
+    let bad = with(prod_base(), "WEBHOOK_ALLOW_HOSTS", "hooks.internal:x");
+    assert!(
+        problems_for(&bad)
+            .iter()
+            .any(|p| p.variable == "WEBHOOK_ALLOW_HOSTS")
+    );
+}

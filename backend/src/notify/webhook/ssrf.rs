@@ -13,14 +13,13 @@
 use std::{
     collections::HashMap,
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
-    str::FromStr,
     sync::RwLock,
     time::Duration,
 };
 
 use url::{Host, Url};
 
-use crate::settings::IpNet;
+pub use crate::settings::AllowEntry;
 
 /// Why a destination is refused. The message is safe to show to the webhook's owner.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,69 +36,6 @@ pub enum Refusal {
     Forbidden,
     #[error("does not resolve to any address")]
     Unresolvable,
-}
-
-/// One entry of `WEBHOOK_ALLOW_HOSTS`: `host`, `host:port` or a CIDR network.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AllowEntry {
-    /// A host name or IP literal, with an optional port (any port when `None`).
-    Host { host: String, port: Option<u16> },
-    /// Every address in a network, any port.
-    Net(IpNet),
-}
-
-impl FromStr for AllowEntry {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let s = s.trim();
-        if s.is_empty() {
-            return Err("empty entry".into());
-        }
-        if s.contains('/') {
-            return s.parse::<IpNet>().map(AllowEntry::Net);
-        }
-        // `[v6]:port`, `[v6]`, a bare v6 address, `host:port`, `host`.
-        if let Some(rest) = s.strip_prefix('[') {
-            let (addr, tail) = rest
-                .split_once(']')
-                .ok_or_else(|| format!("`{s}`: missing `]`"))?;
-            let ip: Ipv6Addr = addr
-                .parse()
-                .map_err(|_| format!("`{s}`: bad IPv6 address"))?;
-            let port = match tail {
-                "" => None,
-                t => Some(parse_port(s, t.strip_prefix(':').unwrap_or(t))?),
-            };
-            return Ok(AllowEntry::Host {
-                host: ip.to_string(),
-                port,
-            });
-        }
-        if let Ok(ip) = s.parse::<IpAddr>() {
-            return Ok(AllowEntry::Host {
-                host: ip.to_string(),
-                port: None,
-            });
-        }
-        let (host, port) = match s.rsplit_once(':') {
-            Some((h, p)) => (h, Some(parse_port(s, p)?)),
-            None => (s, None),
-        };
-        if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c == '@' || c == '/') {
-            return Err(format!("`{s}` is not a host, host:port or CIDR network"));
-        }
-        Ok(AllowEntry::Host {
-            host: host.to_ascii_lowercase(),
-            port,
-        })
-    }
-}
-
-fn parse_port(entry: &str, p: &str) -> Result<u16, String> {
-    p.parse::<u16>()
-        .ok()
-        .filter(|p| *p != 0)
-        .ok_or_else(|| format!("`{entry}`: bad port"))
 }
 
 /// How strict the guard is. Built from the settings (`WEBHOOK_*`, `APP_ENV`).
@@ -160,6 +96,16 @@ pub struct NetGuard {
 }
 
 impl NetGuard {
+    /// The guard of a deployment's settings.
+    pub fn from_settings(s: &crate::settings::Settings) -> Self {
+        Self::new(GuardConfig::new(
+            s.app_env,
+            s.webhook.allow_hosts.clone(),
+            s.webhook.test_hosts.clone(),
+            s.webhook.timeout,
+        ))
+    }
+
     pub fn new(config: GuardConfig) -> Self {
         let test_hosts = RwLock::new(config.test_hosts.clone());
         Self { config, test_hosts }
