@@ -121,6 +121,10 @@ pub enum JobError {
     /// Possibly transient (database or network trouble): retried with back-off until attempts run out.
     #[error(transparent)]
     Retry(#[from] anyhow::Error),
+    /// Possibly transient, and the other side said when to come back (HTTP 429 `Retry-After`): retried after
+    /// the longer of that and the policy's back-off, at most an hour.
+    #[error("{1:#}")]
+    RetryAfter(std::time::Duration, anyhow::Error),
     /// Another worker took the job over (this worker's lease expired); this attempt's work is discarded.
     #[error("lease lost: another worker owns this job now")]
     LeaseLost,

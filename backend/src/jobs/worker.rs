@@ -336,7 +336,13 @@ async fn run_claimed(
             // The retry is scheduled in Postgres (`run_at`), never by apalis: its hard-coded 1 s, 2 s, 3 s …
             // schedule would spend five attempts in ten seconds. The delivery itself is acknowledged.
             let policy = ctx.settings.jobs.retry.for_kind(&kind);
-            let retry_in = policy.delay(attempt);
+            let retry_in = match &e {
+                JobError::RetryAfter(wait, _) => policy
+                    .delay(attempt)
+                    .max(*wait)
+                    .min(std::time::Duration::from_secs(3600)),
+                _ => policy.delay(attempt),
+            };
             let status =
                 store::record_failure(&ctx.db, job_id, &worker, &message, permanent, retry_in)
                     .await;

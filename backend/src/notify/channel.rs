@@ -1,5 +1,5 @@
-//! The channels the fan-out iterates. Each says whether it can deliver yet: in step 1 only in-app does; email
-//! (step 2) and webhooks (step 3) record their decision as a delivery row without sending (status
+//! The channels the fan-out iterates. Each says whether it can deliver yet: in-app and webhooks (step 3) do;
+//! email (step 2) records its decision as a delivery row without sending (status
 //! `suppressed`, reason `channel_unavailable` when it would have gone out), so nothing queued before their
 //! sender existed is sent late.
 
@@ -25,7 +25,7 @@ pub static CHANNELS: &[ChannelSpec] = &[
     },
     ChannelSpec {
         channel: Channel::Webhook,
-        delivers: false,
+        delivers: true,
     },
 ];
 

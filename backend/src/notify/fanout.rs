@@ -15,11 +15,11 @@ use super::{
     channel::{CHANNELS, UNAVAILABLE},
     event::Event,
     ids::{self, Target},
-    prefs,
+    prefs, webhook,
 };
 use crate::{
     clock::Clock,
-    jobs::{JobCtx, JobError, JobKind, NOTIFY_QUEUE},
+    jobs::{JobCtx, JobError, JobKind, JobQueue, NOTIFY_QUEUE},
 };
 
 pub const KIND: &str = "notify_fanout";
@@ -33,19 +33,24 @@ pub struct Payload {
 }
 
 /// What one fan-out wrote (rows newly inserted).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FanOut {
     pub recipients: usize,
     pub notifications: u64,
     pub deliveries: u64,
+    /// Delivery jobs inserted (push them after committing; the reconciler does otherwise).
+    pub jobs: Vec<Uuid>,
 }
 
 async fn run(job: &JobCtx) -> Result<(), JobError> {
     let p: Payload = job.payload()?;
     let mut tx = job.ctx.db.begin().await?;
-    let out = fan_out(&mut tx, &job.ctx.clock, p.event_id).await?;
+    let out = fan_out(&mut tx, &job.ctx.jobs, &job.ctx.clock, p.event_id).await?;
     job.complete(tx).await?;
     if let Some(out) = out {
+        for job_id in &out.jobs {
+            job.ctx.jobs.push(NOTIFY_QUEUE, *job_id).await;
+        }
         tracing::debug!(event_id = %p.event_id, ?out, "notification fanned out");
     }
     Ok(())
@@ -70,6 +75,7 @@ fn content(spec: &EventSpec, payload: serde_json::Value) -> (String, String, Opt
 /// Database errors ([`JobError::Retry`]); an unknown event type ([`JobError::Permanent`]).
 pub async fn fan_out(
     conn: &mut PgConnection,
+    jobs: &JobQueue,
     clock: &Clock,
     event_id: Uuid,
 ) -> Result<Option<FanOut>, JobError> {
@@ -139,6 +145,9 @@ pub async fn fan_out(
                 Channel::Email => {
                     out.deliveries += record(
                         conn,
+                        jobs,
+                        clock,
+                        &mut out.jobs,
                         Delivery {
                             event_id,
                             user_id,
@@ -165,6 +174,9 @@ pub async fn fan_out(
                     for webhook_id in hooks {
                         out.deliveries += record(
                             conn,
+                            jobs,
+                            clock,
+                            &mut out.jobs,
                             Delivery {
                                 event_id,
                                 user_id,
@@ -216,25 +228,35 @@ struct Delivery<'a> {
     delivers: bool,
 }
 
-/// Records one delivery decision. Returns 1 when the row is new, 0 when a previous run wrote it.
-async fn record(conn: &mut PgConnection, d: Delivery<'_>) -> sqlx::Result<u64> {
-    let (status, reason) = match (d.mode, d.delivers) {
-        (Mode::Off, _) => ("suppressed", Some("off")),
-        (_, false) => ("suppressed", Some(UNAVAILABLE)),
-        // The release decision (quiet hours, coalescing, cap, digest) and the delivery job come with the
-        // channels' senders (steps 2 and 3).
-        (_, true) => ("pending", None),
-    };
+/// Records one delivery decision. Returns 1 when the row is new, 0 when a previous run wrote it. A new
+/// immediate webhook delivery is `queued` with its `notify_webhook` job (pushed after commit).
+async fn record(
+    conn: &mut PgConnection,
+    jobs: &JobQueue,
+    clock: &Clock,
+    job_ids: &mut Vec<Uuid>,
+    d: Delivery<'_>,
+) -> sqlx::Result<u64> {
     let webhook_id = match d.target {
         Target::Webhook(id) => Some(id),
         Target::SelfAddress => None,
     };
+    // The release decision (quiet hours, coalescing, cap, digest) comes with the batching step; until then an
+    // immediate webhook delivery goes out at once and a digest one waits as `pending`.
+    let send_now = d.delivers && d.mode == Mode::Immediate && webhook_id.is_some();
+    let (status, reason) = match (d.mode, d.delivers) {
+        (Mode::Off, _) => ("suppressed", Some("off")),
+        (_, false) => ("suppressed", Some(UNAVAILABLE)),
+        _ if send_now => ("queued", None),
+        (_, true) => ("pending", None),
+    };
+    let delivery_id = ids::delivery(d.event_id, d.user_id, d.channel, d.target);
     let n = sqlx::query!(
         r#"insert into notify_delivery (delivery_id, user_id, event_id, channel, webhook_id, category, critical,
-               status, reason)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+               status, reason, released_at)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
            on conflict do nothing"#,
-        ids::delivery(d.event_id, d.user_id, d.channel, d.target),
+        delivery_id,
         d.user_id,
         d.event_id,
         d.channel.as_str(),
@@ -243,9 +265,28 @@ async fn record(conn: &mut PgConnection, d: Delivery<'_>) -> sqlx::Result<u64> {
         d.critical,
         status,
         reason,
+        send_now.then(|| clock.now()),
     )
-    .execute(conn)
+    .execute(&mut *conn)
     .await?
     .rows_affected();
+    if n > 0 && send_now {
+        let mut job = jobs.new_job(
+            NOTIFY_QUEUE,
+            webhook::job::KIND,
+            serde_json::json!(webhook::job::Payload { delivery_id }),
+        );
+        job.dedupe_key = Some(format!("{}:{delivery_id}", webhook::job::KIND));
+        if let Some(job_id) = jobs.insert(conn, &job).await? {
+            sqlx::query!(
+                "update notify_delivery set job_id = $2 where delivery_id = $1",
+                delivery_id,
+                job_id,
+            )
+            .execute(&mut *conn)
+            .await?;
+            job_ids.push(job_id);
+        }
+    }
     Ok(n)
 }

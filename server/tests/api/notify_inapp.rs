@@ -259,7 +259,7 @@ async fn notif_a_finished_backtest_notifies_its_owner_once_and_nobody_else() {
         .await;
     assert_eq!(row_counts(&app).await, before);
     let mut tx = app.ctx.db.begin().await.unwrap();
-    let out = fanout::fan_out(&mut tx, &app.ctx.clock, event_id)
+    let out = fanout::fan_out(&mut tx, &app.ctx.jobs, &app.ctx.clock, event_id)
         .await
         .unwrap()
         .unwrap();
@@ -374,7 +374,7 @@ async fn notif_an_event_exists_iff_its_transaction_committed_and_is_emitted_once
         .unwrap();
         tx.commit().await.unwrap();
         let mut tx = ctx.db.begin().await.unwrap();
-        fanout::fan_out(&mut tx, &ctx.clock, e.event_id)
+        fanout::fan_out(&mut tx, &ctx.jobs, &ctx.clock, e.event_id)
             .await
             .unwrap();
         tx.commit().await.unwrap();
@@ -469,7 +469,7 @@ async fn notif_a_backtest_whose_job_gave_up_emits_one_failed_event_in_the_same_t
     assert_eq!(p.error, backend::backtest::job::FAILED_FOR_TRADER);
     // Its fan-out (run here by hand: no workers) gives the owner one notification.
     let mut tx = app.ctx.db.begin().await.unwrap();
-    let out = fanout::fan_out(&mut tx, &app.ctx.clock, event_id)
+    let out = fanout::fan_out(&mut tx, &app.ctx.jobs, &app.ctx.clock, event_id)
         .await
         .unwrap()
         .unwrap();
