@@ -50,7 +50,10 @@ async fn app_with_sink(extra: Vec<(&'static str, String)>) -> (TestApp, WebhookS
     let sink = WebhookSink::start().await;
     let mut env = vec![
         ("WEBHOOK_ALLOW_HOSTS", format!("127.0.0.1:{}", sink.port)),
-        ("WEBHOOK_TEST_HOSTS", "loopback.test=127.0.0.1".to_owned()),
+        (
+            "WEBHOOK_TEST_HOSTS",
+            "loopback.test=127.0.0.1,rebind.test=127.0.0.1".to_owned(),
+        ),
         ("WEBHOOK_TIMEOUT_SECS", "5".to_owned()),
         (
             "JOB_RETRY_DEFAULT",
@@ -247,6 +250,20 @@ async fn webhook_a_500_then_200_is_retried_into_exactly_one_delivery() {
     .unwrap();
     assert_eq!(outcomes, ["retry", "ok"]);
     assert_eq!(webhook_state(&app, h.webhook.id).await, (None, 0));
+
+    // During a rotation every message carries two signatures: the new secret's and the old one's.
+    let new_secret = webhook::rotate_secret(&app.ctx, &wes, h.webhook.id)
+        .await
+        .unwrap();
+    assert_ne!(new_secret, secret);
+    let next = emit_test(&app, &wes).await;
+    wait_delivery(&app, next, h.webhook.id, &["sent"]).await;
+    let last = sink.received().pop().unwrap();
+    assert_eq!(
+        last.header("webhook-signature").unwrap().split(' ').count(),
+        2
+    );
+    assert!(last.verifies(&new_secret) && last.verifies(&secret));
 }
 
 #[tokio::test]
@@ -288,6 +305,13 @@ async fn webhook_410_disables_it_at_once() {
     .await
     .unwrap();
     assert_eq!(n, 0);
+
+    // Enabling resets it; the next event is delivered.
+    webhook::enable(&app.ctx, &wes, h.webhook.id).await.unwrap();
+    assert_eq!(webhook_state(&app, h.webhook.id).await, (None, 0));
+    let third = emit_test(&app, &wes).await;
+    wait_delivery(&app, third, h.webhook.id, &["sent"]).await;
+    assert_eq!(sink.received().len(), 2);
 }
 
 #[tokio::test]
@@ -355,4 +379,40 @@ async fn webhook_ssrf_targets_are_refused_at_creation() {
         .unwrap();
     assert_eq!(n, 0, "nothing stored");
     assert!(sink.received().is_empty());
+}
+
+#[tokio::test]
+async fn webhook_destination_is_vetted_again_at_delivery() {
+    let (app, sink) = app_with_sink(vec![]).await;
+    let wes = person(&app, "wes@example.org").await;
+    // rebind.test resolves to the sink's allow-listed address and port: accepted.
+    let h = create(
+        &app,
+        &wes,
+        "mine",
+        "generic",
+        format!("http://rebind.test:{}/hook", sink.port),
+    )
+    .await;
+    // Its DNS answer changes to a private address between creation and delivery.
+    app.ctx
+        .net
+        .set_test_host("rebind.test", vec!["10.0.0.1".parse().unwrap()]);
+    let event_id = emit_test(&app, &wes).await;
+    let (_, attempts) = wait_delivery(&app, event_id, h.webhook.id, &["failed"]).await;
+    assert_eq!(attempts, 1, "a refused destination is not retried");
+    let (outcome, reason): (String, String) = sqlx::query_as(
+        "select a.outcome, d.reason from notify_attempt a join notify_delivery d using (delivery_id)
+         where d.event_id = $1",
+    )
+    .bind(event_id)
+    .fetch_one(&app.ctx.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        (outcome.as_str(), reason.as_str()),
+        ("refused", "refused_destination")
+    );
+    assert!(sink.received().is_empty(), "nothing reached any address");
+    assert_eq!(webhook_state(&app, h.webhook.id).await, (None, 1));
 }

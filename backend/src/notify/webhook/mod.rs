@@ -3,7 +3,8 @@
 //! attempt ([`send`]) and the `notify_webhook` delivery job ([`job`]).
 //!
 //! The actions here manage a user's destinations: [`create`] (the generic secret is returned once),
-//! [`list`] (the URL is never returned, only its hint), [`test`] (one signed request, now) and [`delete`].
+//! [`list`] (the URL is never returned, only its hint), [`test`] (one signed request, now), [`enable`] (after
+//! it was disabled), [`rotate_secret`] (generic; the old secret signs too for 24 hours) and [`delete`].
 //! Each checks the actor's permission and writes its audit entry in the effect's transaction. A URL is vetted
 //! when it is created or tested and again before every delivery attempt.
 
@@ -235,6 +236,85 @@ pub async fn delete(ctx: &Ctx, actor: &Actor, webhook_id: Uuid) -> Result<()> {
         .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Enables one of the actor's destinations again (after `gone`, `failing` or a user's pause): the URL is
+/// vetted again and the failure counter reset.
+///
+/// # Errors
+/// [`Error::NotFound`]; [`Error::Invalid`] on `url` when the destination is refused now; permission and
+/// database errors.
+pub async fn enable(ctx: &Ctx, actor: &Actor, webhook_id: Uuid) -> Result<()> {
+    let user = actor.runner()?;
+    let hook = send::Destination::load(&ctx.db, webhook_id)
+        .await?
+        .filter(|h| h.user_id == user.user_id)
+        .ok_or(Error::NotFound)?;
+    ctx.net.vet(&hook.url).await.map_err(|r| refusal(&r))?;
+    let mut tx = ctx.db.begin().await?;
+    let was = sqlx::query_scalar!(
+        r#"update notify_webhook n set disabled_at = null, disabled_reason = null, consecutive_failures = 0
+           from notify_webhook o
+           where n.webhook_id = o.webhook_id and n.webhook_id = $1 and n.user_id = $2
+           returning o.disabled_reason"#,
+        webhook_id,
+        user.user_id,
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(Error::NotFound)?;
+    actor
+        .audit(
+            &mut tx,
+            "webhook_enabled",
+            None,
+            serde_json::json!({ "webhook_id": webhook_id, "was_disabled": was }),
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Gives a generic destination a new signing secret (returned this once). The old one keeps signing too,
+/// for 24 hours, so the receiver can switch without dropping a message.
+///
+/// # Errors
+/// [`Error::NotFound`]; [`Error::Invalid`] on `kind` for a Slack or Discord destination (they are not
+/// signed); permission and database errors.
+pub async fn rotate_secret(ctx: &Ctx, actor: &Actor, webhook_id: Uuid) -> Result<String> {
+    let user = actor.runner()?;
+    let secret = sign::generate_secret();
+    let mut tx = ctx.db.begin().await?;
+    let kind = sqlx::query_scalar!(
+        "select kind from notify_webhook where webhook_id = $1 and user_id = $2 for update",
+        webhook_id,
+        user.user_id,
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(Error::NotFound)?;
+    if kind != Kind::Generic.as_str() {
+        return Err(Error::invalid("kind", "only generic webhooks are signed"));
+    }
+    sqlx::query!(
+        r#"update notify_webhook
+           set previous_secret = secret, previous_secret_until = now() + interval '24 hours', secret = $2
+           where webhook_id = $1"#,
+        webhook_id,
+        &secret,
+    )
+    .execute(&mut *tx)
+    .await?;
+    actor
+        .audit(
+            &mut tx,
+            "webhook_secret_rotated",
+            None,
+            serde_json::json!({ "webhook_id": webhook_id }),
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(secret)
 }
 
 /// What a test request got back.

@@ -8,7 +8,8 @@
 //! 4. pin: [`NetGuard::client`] builds a one-off `reqwest::Client` that connects only to the vetted addresses
 //!    (no second lookup, so no DNS rebinding), follows no redirect and uses no proxy.
 //!
-//! `WEBHOOK_ALLOW_HOSTS` (admins) lets a matching host skip step 3; it is still pinned and never redirected.
+//! `WEBHOOK_ALLOW_HOSTS` (admins) lets a matching host, or an address matching an IP (`ip:port`) or CIDR entry,
+//! skip step 3; it is still pinned and never redirected.
 
 use std::{
     collections::HashMap,
@@ -180,7 +181,7 @@ impl NetGuard {
         }
         let host_ok = self.host_allowed(&url);
         for ip in &ips {
-            if forbidden(*ip) && !host_ok && !self.net_allowed(*ip) {
+            if forbidden(*ip) && !host_ok && !self.addr_allowed(*ip, port) {
                 return Err(Refusal::Forbidden);
             }
         }
@@ -228,10 +229,14 @@ impl NetGuard {
         })
     }
 
-    fn net_allowed(&self, ip: IpAddr) -> bool {
+    /// Whether an address (whatever name led to it) is allow-listed: inside a CIDR entry, or equal to an IP
+    /// entry (and its port, when the entry has one).
+    fn addr_allowed(&self, ip: IpAddr, port: u16) -> bool {
         self.config.allow_hosts.iter().any(|e| match e {
             AllowEntry::Net(n) => n.contains(ip),
-            AllowEntry::Host { .. } => false,
+            AllowEntry::Host { host, port: p } => {
+                host.parse::<IpAddr>().is_ok_and(|h| h == ip) && p.is_none_or(|p| p == port)
+            }
         })
     }
 
@@ -619,6 +624,23 @@ mod tests {
         );
         assert!(g.vet("https://10.20.3.4/").await.is_ok());
         assert_eq!(g.vet("https://10.21.3.4/").await, Err(Refusal::Forbidden));
+        // A name is judged by its addresses: one resolving to an allow-listed address and port passes, and
+        // re-pointing it elsewhere is caught by the next check.
+        let t = guard(
+            AppEnv::Test,
+            &["127.0.0.1:4000"],
+            &[("rebind.test", "127.0.0.1")],
+        );
+        assert!(t.vet("http://rebind.test:4000/").await.is_ok());
+        assert_eq!(
+            t.vet("http://rebind.test:4001/").await,
+            Err(Refusal::Forbidden)
+        );
+        t.set_test_host("rebind.test", vec!["10.0.0.1".parse().unwrap()]);
+        assert_eq!(
+            t.vet("http://rebind.test:4000/").await,
+            Err(Refusal::Forbidden)
+        );
         // Production never consults test hosts, so this name goes to DNS (and `.test` does not resolve).
         assert_eq!(
             g.vet("https://nothing.invalid/").await,
