@@ -55,6 +55,19 @@ pub struct SystemTest {
     pub note: String,
 }
 
+/// A webhook was disabled: its destination is gone (HTTP 410/404) or failed too often in a row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookDisabled {
+    /// The webhook's owner.
+    pub user_id: Uuid,
+    pub webhook_id: Uuid,
+    pub name: String,
+    /// `gone` or `failing`.
+    pub reason: String,
+    /// The delivery whose failure disabled it (one event per disabling).
+    pub delivery_id: Uuid,
+}
+
 /// Every event with a payload. The `type` tag is the catalogue name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
@@ -65,10 +78,17 @@ pub enum Event {
     BacktestFailed(BacktestFailed),
     #[serde(rename = "system.test")]
     SystemTest(SystemTest),
+    #[serde(rename = "notify.webhook_disabled")]
+    WebhookDisabled(WebhookDisabled),
 }
 
 /// Every type name with a payload variant (for tests and samples).
-pub const TYPES: &[&str] = &["backtest.finished", "backtest.failed", "system.test"];
+pub const TYPES: &[&str] = &[
+    "backtest.finished",
+    "backtest.failed",
+    "system.test",
+    "notify.webhook_disabled",
+];
 
 fn clip(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
@@ -92,6 +112,7 @@ impl Event {
             Event::BacktestFinished(_) => "backtest.finished",
             Event::BacktestFailed(_) => "backtest.failed",
             Event::SystemTest(_) => "system.test",
+            Event::WebhookDisabled(_) => "notify.webhook_disabled",
         }
     }
 
@@ -109,6 +130,7 @@ impl Event {
             Event::BacktestFinished(e) => Some(e.user_id),
             Event::BacktestFailed(e) => Some(e.user_id),
             Event::SystemTest(e) => Some(e.user_id),
+            Event::WebhookDisabled(e) => Some(e.user_id),
         }
     }
 
@@ -118,6 +140,7 @@ impl Event {
             Event::BacktestFinished(e) => Some(format!("backtest.finished:{}", e.run_id)),
             Event::BacktestFailed(e) => Some(format!("backtest.failed:{}", e.run_id)),
             Event::SystemTest(_) => None,
+            Event::WebhookDisabled(e) => Some(format!("notify.webhook_disabled:{}", e.delivery_id)),
         }
     }
 
@@ -128,7 +151,7 @@ impl Event {
             | Event::BacktestFailed(BacktestFailed { batch_id, .. }) => {
                 Some(format!("backtest.batch:{batch_id}"))
             }
-            Event::SystemTest(_) => None,
+            Event::SystemTest(_) | Event::WebhookDisabled(_) => None,
         }
     }
 
@@ -147,6 +170,7 @@ impl Event {
                 e.strategy_name, e.symbol, e.timeframe
             ),
             Event::SystemTest(_) => "Test notification".to_owned(),
+            Event::WebhookDisabled(e) => format!("Webhook disabled: {}", e.name),
         };
         clip(&t, 200)
     }
@@ -170,6 +194,17 @@ impl Event {
                     format!("Sent by {}: {}", e.sent_by, e.note)
                 }
             }
+            Event::WebhookDisabled(e) => {
+                if e.reason == "gone" {
+                    "The destination says this webhook no longer exists (HTTP 410 or 404), so nothing more is \
+                     sent to it. Enable it again once it is fixed."
+                        .to_owned()
+                } else {
+                    "Deliveries to this webhook failed too many times in a row, so nothing more is sent to it. \
+                     Check the delivery log, fix the receiver and enable it again."
+                        .to_owned()
+                }
+            }
         };
         clip(&b, 2000)
     }
@@ -182,6 +217,7 @@ impl Event {
                 Some(format!("/backtests/{run_id}"))
             }
             Event::SystemTest(_) => Some("/notifications".to_owned()),
+            Event::WebhookDisabled(_) => Some("/notifications/settings".to_owned()),
         }
     }
 
@@ -225,6 +261,13 @@ impl Event {
                 user_id,
                 sent_by: "self".into(),
                 note: String::new(),
+            }),
+            "notify.webhook_disabled" => Event::WebhookDisabled(WebhookDisabled {
+                user_id,
+                webhook_id: run_id,
+                name: "Team channel".into(),
+                reason: "failing".into(),
+                delivery_id: run_id,
             }),
             _ => return None,
         })

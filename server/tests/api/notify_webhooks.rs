@@ -126,6 +126,28 @@ async fn wait_delivery(
     }
 }
 
+/// Waits until the owner has `n` in-app `notify.webhook_disabled` notifications.
+async fn wait_disabled_notice(app: &TestApp, actor: &Actor, n: i64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let got: i64 = sqlx::query_scalar(
+            "select count(*) from notification where user_id = $1 and event_type = 'notify.webhook_disabled'",
+        )
+        .bind(actor.user_id().unwrap())
+        .fetch_one(&app.ctx.db)
+        .await
+        .unwrap();
+        if got == n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{got} webhook_disabled notices, want {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn webhook_state(app: &TestApp, id: Uuid) -> (Option<String>, i32) {
     sqlx::query_as(
         "select disabled_reason, consecutive_failures from notify_webhook where webhook_id = $1",
@@ -293,6 +315,8 @@ async fn webhook_410_disables_it_at_once() {
         webhook_state(&app, h.webhook.id).await,
         (Some("gone".into()), 1)
     );
+    // Its owner is told, in-app (and by email once that channel delivers).
+    wait_disabled_notice(&app, &wes, 1).await;
     // A disabled webhook receives nothing more.
     let again = emit_test(&app, &wes).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -332,6 +356,7 @@ async fn webhook_repeated_failures_disable_it() {
         webhook_state(&app, h.webhook.id).await,
         (Some("failing".into()), 2)
     );
+    wait_disabled_notice(&app, &wes, 1).await;
     let job_failed: i64 = sqlx::query_scalar(
         "select count(*) from job where kind = 'notify_webhook' and status = 'failed'",
     )

@@ -83,6 +83,10 @@ pub fn facts(event: &Event) -> Vec<(String, String)> {
             vec![("Market".into(), format!("{} {}", e.symbol, e.timeframe))]
         }
         Event::SystemTest(e) => vec![("Sent by".into(), e.sent_by.clone())],
+        Event::WebhookDisabled(e) => vec![
+            ("Webhook".into(), e.name.clone()),
+            ("Reason".into(), e.reason.clone()),
+        ],
     }
 }
 

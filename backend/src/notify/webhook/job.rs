@@ -8,7 +8,8 @@
 //!    errors → retried with back-off until the job's attempts run out, then failed. 410 (or 404 from
 //!    Slack/Discord) → failed and the webhook disabled at once (`gone`). Other 4xx/3xx and refusals → failed.
 //!    Each failed delivery adds one to the webhook's consecutive failures; at `WEBHOOK_DISABLE_AFTER` the
-//!    webhook is disabled (`failing`) and its open deliveries cancelled.
+//!    webhook is disabled (`failing`), its open deliveries cancelled and `notify.webhook_disabled` emitted
+//!    to its owner in the same transaction.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -21,7 +22,7 @@ use super::{
 };
 use crate::{
     jobs::{JobCtx, JobError, JobKind, NOTIFY_QUEUE},
-    notify::event::Event,
+    notify::event::{Event, WebhookDisabled},
 };
 
 pub const KIND: &str = "notify_webhook";
@@ -227,5 +228,22 @@ async fn fail(
         .await?;
         tracing::warn!(webhook_id = %hook.webhook_id, reason, "webhook disabled");
     }
-    job.complete(tx).await
+    // The owner hears of it (email and in-app) in the transaction that disabled it.
+    let emitted = if disabled && hook.disabled_at.is_none() {
+        let event = Event::WebhookDisabled(WebhookDisabled {
+            user_id: hook.user_id,
+            webhook_id: hook.webhook_id,
+            name: hook.name.clone(),
+            reason: if gone { "gone" } else { "failing" }.to_owned(),
+            delivery_id,
+        });
+        Some(crate::notify::emit(&mut tx, &ctx.jobs, &ctx.clock, &event).await?)
+    } else {
+        None
+    };
+    job.complete(tx).await?;
+    if let Some(e) = emitted {
+        crate::notify::push(&ctx.jobs, &[e]).await;
+    }
+    Ok(())
 }
