@@ -60,18 +60,35 @@ pub enum RateCheck {
 /// The one mechanism behind [`rate_limit`] (cheap endpoints: fail open) and [`rate_limit_strict`] (expensive
 /// endpoints: fail closed).
 pub async fn check_rate(pool: &Pool, namespace: &str, subject: &str, limit: u64) -> RateCheck {
+    check_rate_window(pool, namespace, subject, limit, 60).await
+}
+
+/// [`check_rate`] with a fixed window of `window_secs` seconds (at least 1) instead of a minute: e.g. one
+/// request per second to a Slack webhook.
+pub async fn check_rate_window(
+    pool: &Pool,
+    namespace: &str,
+    subject: &str,
+    limit: u64,
+    window_secs: u64,
+) -> RateCheck {
+    let secs = window_secs.max(1);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let window = now / 60;
-    let key = format!("{namespace}:ratelimit:{subject}:{window}");
+    let window = now / secs;
+    let key = if secs == 60 {
+        format!("{namespace}:ratelimit:{subject}:{window}")
+    } else {
+        format!("{namespace}:ratelimit:{subject}:{secs}s:{window}")
+    };
     let fut = async {
         let mut conn = pool.get().await.map_err(|e| e.to_string())?;
         let (count,): (u64,) = deadpool_redis::redis::pipe()
             .atomic()
             .incr(&key, 1u64)
-            .expire(&key, 120)
+            .expire(&key, i64::try_from(secs * 2).unwrap_or(i64::MAX))
             .ignore()
             .query_async(&mut *conn)
             .await
@@ -79,7 +96,7 @@ pub async fn check_rate(pool: &Pool, namespace: &str, subject: &str, limit: u64)
         Ok::<u64, String>(count)
     };
     match tokio::time::timeout(Duration::from_millis(500), fut).await {
-        Ok(Ok(count)) if count > limit => RateCheck::Over(60 - now % 60),
+        Ok(Ok(count)) if count > limit => RateCheck::Over(secs - now % secs),
         Ok(Ok(_)) => RateCheck::Allowed,
         Ok(Err(e)) => {
             tracing::warn!(error = %e, subject, "rate limit not checked: Redis error");

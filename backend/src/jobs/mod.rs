@@ -125,6 +125,10 @@ pub enum JobError {
     /// the longer of that and the policy's back-off, at most an hour.
     #[error("{1:#}")]
     RetryAfter(std::time::Duration, anyhow::Error),
+    /// Not now, and not a failure: a local limit (a destination's rate window) says to come back after this
+    /// long. The attempt is given back (it does not count against `max_attempts`).
+    #[error("deferred for {0:?}")]
+    Defer(std::time::Duration),
     /// Another worker took the job over (this worker's lease expired); this attempt's work is discarded.
     #[error("lease lost: another worker owns this job now")]
     LeaseLost,

@@ -248,6 +248,32 @@ pub async fn record_failure(
     .await
 }
 
+/// Puts a running job back in the queue for `run_in` without spending an attempt (a local rate limit said
+/// "later"). Returns false when this worker no longer holds the job.
+///
+/// # Errors
+/// Database errors.
+pub async fn defer(
+    pool: &PgPool,
+    job_id: Uuid,
+    worker: &str,
+    run_in: Duration,
+) -> sqlx::Result<bool> {
+    let n = sqlx::query!(
+        r#"update job
+           set status = 'queued', attempts = greatest(attempts - 1, 0), worker = null, lease_until = null,
+               run_at = now() + make_interval(secs => $3), pushed_at = null
+           where job_id = $1 and worker = $2 and status = 'running'"#,
+        job_id,
+        worker,
+        interval(run_in),
+    )
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(n > 0)
+}
+
 /// Takes the right to push `job_id` to Redis now: succeeds (returning its queue) only if the job is due and not
 /// in Redis (`pushed_at` NULL), or running under an expired lease and not re-pushed since. Marks it pushed.
 ///

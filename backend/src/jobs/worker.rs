@@ -313,6 +313,7 @@ async fn run_claimed(
     let outcome = match &result {
         Ok(()) => "done",
         Err(JobError::LeaseLost) => "lease_lost",
+        Err(JobError::Defer(_)) => "deferred",
         Err(_) => "error",
     };
     metrics::counter!("jobs_total", "queue" => queue.to_string(), "kind" => kind.clone(), "status" => outcome)
@@ -328,6 +329,19 @@ async fn run_claimed(
         }
         Err(JobError::LeaseLost) => {
             tracing::warn!("job finished after losing its lease; its work was discarded");
+            Ok(())
+        }
+        Err(JobError::Defer(wait)) => {
+            match store::defer(&ctx.db, job_id, &worker, wait).await {
+                Ok(true) => {
+                    tracing::debug!(wait_ms = wait.as_millis() as u64, "job deferred");
+                    ctx.jobs.wake();
+                }
+                Ok(false) => tracing::warn!("job deferred after losing its lease"),
+                Err(e) => {
+                    tracing::error!(error = %e, "job deferral could not be stored; the lease will expire");
+                }
+            }
             Ok(())
         }
         Err(e) => {

@@ -441,3 +441,33 @@ async fn webhook_destination_is_vetted_again_at_delivery() {
     assert!(sink.received().is_empty(), "nothing reached any address");
     assert_eq!(webhook_state(&app, h.webhook.id).await, (None, 1));
 }
+
+#[tokio::test]
+async fn webhook_slack_rate_window_defers_without_spending_attempts() {
+    let (app, sink) = app_with_sink(vec![]).await;
+    let wes = person(&app, "wes@example.org").await;
+    let h = create(&app, &wes, "team", "slack", sink.url("/slack")).await;
+    let mut events = Vec::new();
+    for _ in 0..3 {
+        events.push(emit_test(&app, &wes).await);
+    }
+    for e in &events {
+        let (_, attempts) = wait_delivery(&app, *e, h.webhook.id, &["sent"]).await;
+        assert_eq!(attempts, 1);
+    }
+    let mut at: Vec<Instant> = sink.received().iter().map(|r| r.at).collect();
+    assert_eq!(at.len(), 3);
+    at.sort();
+    assert!(
+        at[2] - at[0] >= Duration::from_millis(1000),
+        "Slack gets at most one message a second: {:?}",
+        at[2] - at[0]
+    );
+    let attempts: Vec<i32> = sqlx::query_scalar(
+        "select attempts from job where kind = 'notify_webhook' and status = 'done'",
+    )
+    .fetch_all(&app.ctx.db)
+    .await
+    .unwrap();
+    assert_eq!(attempts, [1, 1, 1], "a deferral is not an attempt");
+}

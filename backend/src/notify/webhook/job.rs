@@ -3,13 +3,16 @@
 //! 1. A delivery already `sent`/`failed`/`suppressed`/`cancelled` is done (a duplicate job).
 //! 2. Send-time re-checks: the webhook still exists and is enabled (else `suppressed`, `channel_disabled`);
 //!    the SSRF guard vets the URL again (a refusal is a failed attempt).
-//! 3. Post (pinned, signed, with a timeout); every try is logged in `notify_attempt`.
+//! 3. Per-destination rate window in Redis (over → deferred, not an attempt); post (pinned, signed, with a
+//!    timeout); every try is logged in `notify_attempt`.
 //! 4. 2xx → `sent`, the webhook's failure counter reset. 429 → retried after `Retry-After`. 5xx and network
 //!    errors → retried with back-off until the job's attempts run out, then failed. 410 (or 404 from
 //!    Slack/Discord) → failed and the webhook disabled at once (`gone`). Other 4xx/3xx and refusals → failed.
 //!    Each failed delivery adds one to the webhook's consecutive failures; at `WEBHOOK_DISABLE_AFTER` the
 //!    webhook is disabled (`failing`), its open deliveries cancelled and `notify.webhook_disabled` emitted
 //!    to its owner in the same transaction.
+
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -23,6 +26,7 @@ use super::{
 use crate::{
     jobs::{JobCtx, JobError, JobKind, NOTIFY_QUEUE},
     notify::event::{Event, WebhookDisabled},
+    redis::{RateCheck, check_rate_window},
 };
 
 pub const KIND: &str = "notify_webhook";
@@ -79,6 +83,24 @@ async fn run(job: &JobCtx) -> Result<(), JobError> {
         occurred_at,
         public_url: &ctx.settings.public_url,
     };
+    // The destination's own limits (Slack 1/s, Discord 25/min, generic WEBHOOK_RATE_PER_MIN): over → come
+    // back when the window ends, without spending an attempt. Redis down → send (a 429 is the backstop).
+    let (limit, window) = match hook.kind.as_str() {
+        "slack" => (1, 1),
+        "discord" => (25, 60),
+        _ => (ctx.settings.webhook.rate_per_min, 60),
+    };
+    if let RateCheck::Over(wait) = check_rate_window(
+        &ctx.redis,
+        &ctx.settings.redis_namespace,
+        &format!("webhook:{webhook_id}"),
+        limit,
+        window,
+    )
+    .await
+    {
+        return Err(JobError::Defer(Duration::from_secs(wait.max(1))));
+    }
     let message_id = sign::message_id(p.delivery_id);
     let a = send::attempt(ctx, &hook, &message_id, &msg).await;
     log_attempt(ctx, p.delivery_id, &a).await?;
