@@ -277,6 +277,8 @@ async fn record(
             serde_json::json!(webhook::job::Payload { delivery_id }),
         );
         job.dedupe_key = Some(format!("{}:{delivery_id}", webhook::job::KIND));
+        // The endpoint's budget is counted on the delivery; the spare attempts are for our own failures.
+        job.max_attempts += webhook::job::SPARE_ATTEMPTS;
         if let Some(job_id) = jobs.insert(conn, &job).await? {
             sqlx::query!(
                 "update notify_delivery set job_id = $2 where delivery_id = $1",

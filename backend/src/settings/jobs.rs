@@ -77,6 +77,9 @@ pub struct RetryPolicies {
     pub market: RetryPolicy,
     /// `backtest`.
     pub backtest: RetryPolicy,
+    /// `notify_webhook`: a user's endpoint, retried for about a day. Its job rows get 3 more attempts than
+    /// this budget, so only infrastructure errors (not the endpoint) ever fail the job.
+    pub webhook: RetryPolicy,
 }
 
 impl RetryPolicies {
@@ -86,6 +89,7 @@ impl RetryPolicies {
             "send_email" => &self.mail,
             "market_chunk" | "market_update" => &self.market,
             "backtest" => &self.backtest,
+            "notify_webhook" => &self.webhook,
             _ => &self.default,
         }
     }
@@ -134,6 +138,16 @@ pub(super) fn parse(r: &mut Reader<'_>) -> JobSettings {
                 max_attempts: 3,
                 base: secs(30),
                 max_delay: secs(300),
+            },
+            explicit_attempts,
+        ),
+        webhook: r.retry_policy(
+            "JOB_RETRY_WEBHOOK",
+            // 30 s doubling, capped at 4 h: 15 attempts span about a day.
+            RetryPolicy {
+                max_attempts: 15,
+                base: secs(30),
+                max_delay: secs(14_400),
             },
             explicit_attempts,
         ),

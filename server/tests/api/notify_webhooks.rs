@@ -56,7 +56,7 @@ async fn app_with_sink(extra: Vec<(&'static str, String)>) -> (TestApp, WebhookS
         ),
         ("WEBHOOK_TIMEOUT_SECS", "5".to_owned()),
         (
-            "JOB_RETRY_DEFAULT",
+            "JOB_RETRY_WEBHOOK",
             "attempts=4,base_secs=0.2,max_secs=0.5".to_owned(),
         ),
     ];
@@ -351,7 +351,7 @@ async fn webhook_repeated_failures_disable_it() {
     sink.always(503);
     let second = emit_test(&app, &wes).await;
     let (_, attempts) = wait_delivery(&app, second, h.webhook.id, &["failed"]).await;
-    assert_eq!(attempts, 4, "JOB_RETRY_DEFAULT attempts");
+    assert_eq!(attempts, 4, "the JOB_RETRY_WEBHOOK budget");
     assert_eq!(
         webhook_state(&app, h.webhook.id).await,
         (Some("failing".into()), 2)

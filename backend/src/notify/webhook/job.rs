@@ -6,8 +6,9 @@
 //! 3. Per-destination rate window in Redis (over → deferred, not an attempt); post (pinned, signed, with a
 //!    timeout); every try is logged in `notify_attempt`.
 //! 4. 2xx → `sent`, the webhook's failure counter reset. 429 → retried after `Retry-After`. 5xx and network
-//!    errors → retried with back-off until the job's attempts run out, then failed. 410 (or 404 from
-//!    Slack/Discord) → failed and the webhook disabled at once (`gone`). Other 4xx/3xx and refusals → failed.
+//!    errors → retried with back-off (`JOB_RETRY_WEBHOOK`, about a day) until the delivery's attempts reach
+//!    its budget, then failed. 410 (or 404 from Slack/Discord) → failed and the webhook disabled at once
+//!    (`gone`). Other 4xx/3xx and refusals → failed.
 //!    Each failed delivery adds one to the webhook's consecutive failures; at `WEBHOOK_DISABLE_AFTER` the
 //!    webhook is disabled (`failing`), its open deliveries cancelled and `notify.webhook_disabled` emitted
 //!    to its owner in the same transaction.
@@ -30,6 +31,10 @@ use crate::{
 };
 
 pub const KIND: &str = "notify_webhook";
+
+/// Job attempts beyond the `JOB_RETRY_WEBHOOK` budget: only infrastructure errors (database) use them, so a
+/// user's broken endpoint completes the job with the delivery `failed` instead of failing the job.
+pub const SPARE_ATTEMPTS: i32 = 3;
 
 pub const JOB: JobKind = JobKind::new(KIND, NOTIFY_QUEUE, |job| Box::pin(run(job)));
 
@@ -103,8 +108,9 @@ async fn run(job: &JobCtx) -> Result<(), JobError> {
     }
     let message_id = sign::message_id(p.delivery_id);
     let a = send::attempt(ctx, &hook, &message_id, &msg).await;
-    log_attempt(ctx, p.delivery_id, &a).await?;
-    let last_try = job.job.attempt >= job.job.max_attempts;
+    let tries = log_attempt(ctx, p.delivery_id, &a).await?;
+    let last_try = tries >= ctx.settings.jobs.retry.webhook.max_attempts
+        || job.job.attempt >= job.job.max_attempts;
     let error = a.error.clone().unwrap_or_default();
     match a.outcome {
         Outcome::Ok => {
@@ -154,7 +160,7 @@ async fn run(job: &JobCtx) -> Result<(), JobError> {
 }
 
 /// Records one try (its own statement, so failed tries are logged too) and counts it on the delivery.
-async fn log_attempt(ctx: &crate::Ctx, delivery_id: Uuid, a: &Attempted) -> sqlx::Result<()> {
+async fn log_attempt(ctx: &crate::Ctx, delivery_id: Uuid, a: &Attempted) -> sqlx::Result<i32> {
     let n = sqlx::query_scalar!(
         r#"update notify_delivery set attempts = attempts + 1, last_error = $2 where delivery_id = $1
            returning attempts"#,
@@ -176,7 +182,7 @@ async fn log_attempt(ctx: &crate::Ctx, delivery_id: Uuid, a: &Attempted) -> sqlx
     )
     .execute(&ctx.db)
     .await?;
-    Ok(())
+    Ok(n)
 }
 
 /// Ends the delivery without sending (and without touching the webhook's counters).

@@ -134,6 +134,16 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         .map(Duration::from_secs_f64)
 }
 
+/// `{"retry_after": 1.5, …}` (Discord's 429 body).
+fn body_retry_after(body: &[u8]) -> Option<Duration> {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()?
+        .get("retry_after")?
+        .as_f64()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+}
+
 /// Vets, renders, signs and posts one message; never returns an error (every failure is an [`Outcome`]).
 pub async fn attempt(
     ctx: &Ctx,
@@ -189,14 +199,17 @@ pub async fn attempt(
         Ok(resp) => {
             let status = resp.status().as_u16();
             let remote = resp.remote_addr().map(|a| a.to_string());
-            let outcome = classify(&hook.kind, status, retry_after(resp.headers()));
-            let error = if outcome.is_ok() {
-                None
-            } else {
-                let bytes = resp.bytes().await.unwrap_or_default();
-                let text = String::from_utf8_lossy(&bytes[..bytes.len().min(BODY_LOG_BYTES)]);
-                Some(format::clip(&format!("HTTP {status}: {text}"), 2000))
-            };
+            let header_wait = retry_after(resp.headers());
+            if (200..300).contains(&status) {
+                return done(Outcome::Ok, Some(status), remote, None);
+            }
+            let bytes = resp.bytes().await.unwrap_or_default();
+            let bytes = &bytes[..bytes.len().min(BODY_LOG_BYTES)];
+            // Discord also says when in its JSON body (`retry_after`, seconds).
+            let wait = header_wait.or_else(|| body_retry_after(bytes));
+            let outcome = classify(&hook.kind, status, wait);
+            let text = String::from_utf8_lossy(bytes);
+            let error = Some(format::clip(&format!("HTTP {status}: {text}"), 2000));
             done(outcome, Some(status), remote, error)
         }
         Err(e) => {
@@ -238,6 +251,16 @@ mod tests {
         assert_eq!(classify("generic", 302, None), Outcome::Rejected);
         assert_eq!(classify("generic", 500, None), Outcome::Retry);
         assert_eq!(classify("generic", 503, None), Outcome::Retry);
+    }
+
+    #[test]
+    fn discord_body_retry_after() {
+        assert_eq!(
+            body_retry_after(br#"{"message": "You are being rate limited.", "retry_after": 1.5, "global": false}"#),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(body_retry_after(b"not json"), None);
+        assert_eq!(body_retry_after(br#"{"retry_after": -1}"#), None);
     }
 
     #[test]
