@@ -1,6 +1,6 @@
 //! Notifications: one event stream, fanned out to an in-app centre, email and chat webhooks according to each
-//! user's preferences. The design is docs/design/notifications.md; this is its step 1 (the stream, the
-//! fan-out, the in-app rows and the clock); email and webhook delivery come in steps 2 and 3.
+//! user's preferences. The design is docs/design/notifications.md; this holds its step 1 (the stream, the
+//! fan-out, the in-app rows and the clock) and step 3 (webhook delivery); email delivery comes in step 2.
 //!
 //! * [`emit`] writes a `notify_event` row and its `notify_fanout` job row in the caller's transaction, so an
 //!   event exists if and only if the effect that caused it committed; [`push`] the job after committing (the
@@ -9,6 +9,8 @@
 //!   ([`channel`]) and writes the in-app rows and delivery rows with deterministic ids ([`ids`]), in the
 //!   transaction that marks the job done: a re-run or a duplicate delivery writes nothing twice.
 //! * [`inapp`] holds the actions of the in-app centre (list, unread count, mark read).
+//! * [`webhook`] (step 3): the webhook actions, the SSRF guard, signing, the chat/generic bodies and the
+//!   `notify_webhook` delivery job.
 //!
 //! Layering: `notify` uses `jobs`, `clock` and `actor`; emitters (`backtest`, later `account`, `market`,
 //! `paper`, `billing`) use `notify`, never the reverse, so payloads carry everything a message needs.
