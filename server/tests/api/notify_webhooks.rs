@@ -419,6 +419,14 @@ async fn webhook_destination_is_vetted_again_at_delivery() {
         format!("http://rebind.test:{}/hook", sink.port),
     )
     .await;
+    // The connection goes to the vetted address (the name is pinned; `.test` has no DNS at all).
+    let t = webhook::test(&app.ctx, &wes, h.webhook.id).await.unwrap();
+    assert!(t.ok, "{t:?}");
+    let got = sink.wait_for(1, Duration::from_secs(5)).await;
+    assert_eq!(
+        got[0].header("host"),
+        Some(format!("rebind.test:{}", sink.port).as_str())
+    );
     // Its DNS answer changes to a private address between creation and delivery.
     app.ctx
         .net
@@ -438,7 +446,7 @@ async fn webhook_destination_is_vetted_again_at_delivery() {
         (outcome.as_str(), reason.as_str()),
         ("refused", "refused_destination")
     );
-    assert!(sink.received().is_empty(), "nothing reached any address");
+    assert_eq!(sink.received().len(), 1, "the delivery reached no address");
     assert_eq!(webhook_state(&app, h.webhook.id).await, (None, 1));
 }
 
