@@ -87,6 +87,8 @@ pub struct Settings {
     pub ops_token: Option<SecretString>,
     pub smtp_url: Option<SecretString>,
     pub mail_from: String,
+    /// The sender of subscription mail (notifications); `None`: [`Settings::mail_from`].
+    pub mail_from_notifications: Option<String>,
     pub mail_transport: MailTransport,
     pub mail_file_dir: PathBuf,
     /// A session ends after this much inactivity.
@@ -177,6 +179,7 @@ impl Settings {
         let mail::Mail {
             smtp_url,
             mail_from,
+            mail_from_notifications,
             mail_transport,
             mail_file_dir,
         } = mail::parse(&mut r, prod);
@@ -244,6 +247,7 @@ impl Settings {
             ops_token,
             smtp_url,
             mail_from,
+            mail_from_notifications,
             mail_transport,
             mail_file_dir,
             session_idle,
