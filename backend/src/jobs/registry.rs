@@ -15,6 +15,7 @@ pub static KINDS: &[JobKind] = &[
     crate::backtest::job::JOB,
     crate::backtest::job::TRACE_JOB,
     crate::notify::fanout::JOB,
+    crate::notify::email::JOB,
 ];
 
 /// The kind called `kind`, if registered.

@@ -12,14 +12,15 @@ use uuid::Uuid;
 use super::{
     PG_CHANNEL,
     catalogue::{self, Channel, EventSpec, Mode},
-    channel::{CHANNELS, UNAVAILABLE},
+    channel::{CHANNELS, DIGEST_UNAVAILABLE, UNAVAILABLE},
+    email,
     event::Event,
     ids::{self, Target},
     prefs,
 };
 use crate::{
     clock::Clock,
-    jobs::{JobCtx, JobError, JobKind, NOTIFY_QUEUE},
+    jobs::{JobCtx, JobError, JobKind, JobQueue, MAIL_QUEUE, NOTIFY_QUEUE},
 };
 
 pub const KIND: &str = "notify_fanout";
@@ -33,19 +34,24 @@ pub struct Payload {
 }
 
 /// What one fan-out wrote (rows newly inserted).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FanOut {
     pub recipients: usize,
     pub notifications: u64,
     pub deliveries: u64,
+    /// Delivery jobs inserted (queue `mail`): push them after committing.
+    pub jobs: Vec<Uuid>,
 }
 
 async fn run(job: &JobCtx) -> Result<(), JobError> {
     let p: Payload = job.payload()?;
     let mut tx = job.ctx.db.begin().await?;
-    let out = fan_out(&mut tx, &job.ctx.clock, p.event_id).await?;
+    let out = fan_out(&mut tx, &job.ctx.jobs, &job.ctx.clock, p.event_id).await?;
     job.complete(tx).await?;
     if let Some(out) = out {
+        for id in &out.jobs {
+            job.ctx.jobs.push(MAIL_QUEUE, *id).await;
+        }
         tracing::debug!(event_id = %p.event_id, ?out, "notification fanned out");
     }
     Ok(())
@@ -64,12 +70,14 @@ fn content(spec: &EventSpec, payload: serde_json::Value) -> (String, String, Opt
 }
 
 /// Fans out `event_id` inside the caller's transaction (which should also mark the job done). `None` when the
-/// event is gone (deleted with its user); an empty [`FanOut`] when it was fanned out already.
+/// event is gone (deleted with its user); an empty [`FanOut`] when it was fanned out already. Delivery jobs
+/// are inserted for new deliveries that go out now ([`FanOut::jobs`]; push them after committing).
 ///
 /// # Errors
 /// Database errors ([`JobError::Retry`]); an unknown event type ([`JobError::Permanent`]).
 pub async fn fan_out(
     conn: &mut PgConnection,
+    jobs: &JobQueue,
     clock: &Clock,
     event_id: Uuid,
 ) -> Result<Option<FanOut>, JobError> {
@@ -139,6 +147,9 @@ pub async fn fan_out(
                 Channel::Email => {
                     out.deliveries += record(
                         conn,
+                        jobs,
+                        clock,
+                        &mut out.jobs,
                         Delivery {
                             event_id,
                             user_id,
@@ -165,6 +176,9 @@ pub async fn fan_out(
                     for webhook_id in hooks {
                         out.deliveries += record(
                             conn,
+                            jobs,
+                            clock,
+                            &mut out.jobs,
                             Delivery {
                                 event_id,
                                 user_id,
@@ -216,25 +230,40 @@ struct Delivery<'a> {
     delivers: bool,
 }
 
-/// Records one delivery decision. Returns 1 when the row is new, 0 when a previous run wrote it.
-async fn record(conn: &mut PgConnection, d: Delivery<'_>) -> sqlx::Result<u64> {
+/// Records one delivery decision. Returns 1 when the row is new, 0 when a previous run wrote it. A new email
+/// delivery in immediate mode is `queued` with its `notify_email` job (id added to `new_jobs`); only a newly
+/// inserted row gets a job, so a re-run never creates a second one.
+///
+/// Not yet applied (later steps): quiet hours, coalescing and the hourly cap (`release::decide`); digest mode
+/// is recorded as not delivered ([`DIGEST_UNAVAILABLE`]).
+async fn record(
+    conn: &mut PgConnection,
+    jobs: &JobQueue,
+    clock: &Clock,
+    new_jobs: &mut Vec<Uuid>,
+    d: Delivery<'_>,
+) -> sqlx::Result<u64> {
+    let queue_email = d.channel == Channel::Email && d.delivers && d.mode == Mode::Immediate;
     let (status, reason) = match (d.mode, d.delivers) {
         (Mode::Off, _) => ("suppressed", Some("off")),
         (_, false) => ("suppressed", Some(UNAVAILABLE)),
-        // The release decision (quiet hours, coalescing, cap, digest) and the delivery job come with the
-        // channels' senders (steps 2 and 3).
+        _ if queue_email => ("queued", None),
+        (Mode::Digest, true) if d.channel == Channel::Email => {
+            ("suppressed", Some(DIGEST_UNAVAILABLE))
+        }
         (_, true) => ("pending", None),
     };
     let webhook_id = match d.target {
         Target::Webhook(id) => Some(id),
         Target::SelfAddress => None,
     };
+    let delivery_id = ids::delivery(d.event_id, d.user_id, d.channel, d.target);
     let n = sqlx::query!(
         r#"insert into notify_delivery (delivery_id, user_id, event_id, channel, webhook_id, category, critical,
-               status, reason)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+               status, reason, released_at)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
            on conflict do nothing"#,
-        ids::delivery(d.event_id, d.user_id, d.channel, d.target),
+        delivery_id,
         d.user_id,
         d.event_id,
         d.channel.as_str(),
@@ -243,9 +272,27 @@ async fn record(conn: &mut PgConnection, d: Delivery<'_>) -> sqlx::Result<u64> {
         d.critical,
         status,
         reason,
+        queue_email.then(|| clock.now()),
     )
-    .execute(conn)
+    .execute(&mut *conn)
     .await?
     .rows_affected();
+    if n > 0 && queue_email {
+        let job = jobs.new_job(
+            MAIL_QUEUE,
+            email::KIND,
+            serde_json::to_value(email::Payload { delivery_id }).unwrap_or_default(),
+        );
+        if let Some(job_id) = jobs.insert(conn, &job).await? {
+            sqlx::query!(
+                "update notify_delivery set job_id = $2 where delivery_id = $1",
+                delivery_id,
+                job_id,
+            )
+            .execute(&mut *conn)
+            .await?;
+            new_jobs.push(job_id);
+        }
+    }
     Ok(n)
 }

@@ -1,6 +1,6 @@
 //! Notifications: one event stream, fanned out to an in-app centre, email and chat webhooks according to each
-//! user's preferences. The design is docs/design/notifications.md; this is its step 1 (the stream, the
-//! fan-out, the in-app rows and the clock); email and webhook delivery come in steps 2 and 3.
+//! user's preferences. The design is docs/design/notifications.md; steps 1 (the stream, the fan-out, the
+//! in-app rows and the clock) and the email channel of step 2 are here; webhook delivery comes in step 3.
 //!
 //! * [`emit`] writes a `notify_event` row and its `notify_fanout` job row in the caller's transaction, so an
 //!   event exists if and only if the effect that caused it committed; [`push`] the job after committing (the
@@ -9,18 +9,23 @@
 //!   ([`channel`]) and writes the in-app rows and delivery rows with deterministic ids ([`ids`]), in the
 //!   transaction that marks the job done: a re-run or a duplicate delivery writes nothing twice.
 //! * [`inapp`] holds the actions of the in-app centre (list, unread count, mark read).
+//! * [`email`] (the `notify_email` job) renders and sends one email delivery, re-checking preferences,
+//!   unsubscribes and the undeliverable mark at send time; [`unsubscribe`] signs and verifies the one-click
+//!   tokens of subscription mail and turns a category's email off.
 //!
 //! Layering: `notify` uses `jobs`, `clock` and `actor`; emitters (`backtest`, later `account`, `market`,
 //! `paper`, `billing`) use `notify`, never the reverse, so payloads carry everything a message needs.
 
 pub mod catalogue;
 pub mod channel;
+pub mod email;
 pub mod emit;
 pub mod event;
 pub mod fanout;
 pub mod ids;
 pub mod inapp;
 pub mod prefs;
+pub mod unsubscribe;
 
 pub use catalogue::{Category, Channel, EventSpec, Mode};
 pub use emit::{Emitted, emit, push};

@@ -224,7 +224,8 @@ async fn notif_a_finished_backtest_notifies_its_owner_once_and_nobody_else() {
     };
     assert_eq!((p.run_id, p.symbol.as_str()), (run, "XRPETH"));
     assert!(!p.sparkline.is_empty() && p.sparkline.len() <= 200);
-    // Email has no sender yet (step 2): its decision is logged, nothing is queued.
+    // Backtest results go to email as a digest by default, and digests are not sent yet: the decision is
+    // logged, nothing is queued (immediate email is covered by notify_email.rs).
     let (status, reason): (String, Option<String>) = sqlx::query_as(
         "select status, reason from notify_delivery where event_id = $1 and channel = 'email'",
     )
@@ -234,7 +235,7 @@ async fn notif_a_finished_backtest_notifies_its_owner_once_and_nobody_else() {
     .unwrap();
     assert_eq!(
         (status.as_str(), reason.as_deref()),
-        ("suppressed", Some("channel_unavailable"))
+        ("suppressed", Some("digest_unavailable"))
     );
 
     // A second fan-out of the same event (a re-run after a crash, a duplicate delivery) writes nothing twice.
@@ -259,7 +260,7 @@ async fn notif_a_finished_backtest_notifies_its_owner_once_and_nobody_else() {
         .await;
     assert_eq!(row_counts(&app).await, before);
     let mut tx = app.ctx.db.begin().await.unwrap();
-    let out = fanout::fan_out(&mut tx, &app.ctx.clock, event_id)
+    let out = fanout::fan_out(&mut tx, &app.ctx.jobs, &app.ctx.clock, event_id)
         .await
         .unwrap()
         .unwrap();
@@ -374,7 +375,7 @@ async fn notif_an_event_exists_iff_its_transaction_committed_and_is_emitted_once
         .unwrap();
         tx.commit().await.unwrap();
         let mut tx = ctx.db.begin().await.unwrap();
-        fanout::fan_out(&mut tx, &ctx.clock, e.event_id)
+        fanout::fan_out(&mut tx, &ctx.jobs, &ctx.clock, e.event_id)
             .await
             .unwrap();
         tx.commit().await.unwrap();
@@ -469,7 +470,7 @@ async fn notif_a_backtest_whose_job_gave_up_emits_one_failed_event_in_the_same_t
     assert_eq!(p.error, backend::backtest::job::FAILED_FOR_TRADER);
     // Its fan-out (run here by hand: no workers) gives the owner one notification.
     let mut tx = app.ctx.db.begin().await.unwrap();
-    let out = fanout::fan_out(&mut tx, &app.ctx.clock, event_id)
+    let out = fanout::fan_out(&mut tx, &app.ctx.jobs, &app.ctx.clock, event_id)
         .await
         .unwrap()
         .unwrap();
