@@ -182,7 +182,13 @@ impl AuthKeys {
             jwt_encoding: jsonwebtoken::EncodingKey::from_secret(&jwt),
             jwt_decoding: jsonwebtoken::DecodingKey::from_secret(&jwt),
             csrf: derive(secret, "vortex/csrf/v1"),
-            unsubscribe: derive(secret, "vortex/unsubscribe/v1"),
+            unsubscribe: derive(
+                settings
+                    .unsubscribe_secret
+                    .as_ref()
+                    .map_or(secret, |s| s.expose_secret().as_bytes()),
+                "vortex/unsubscribe/v1",
+            ),
         }
     }
 }

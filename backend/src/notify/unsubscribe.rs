@@ -3,9 +3,9 @@
 //! category's email off.
 //!
 //! Token: `v1.{user_id, base64url}.{category}.{mac}` with `mac = base64url(HMAC-SHA256(k,
-//! "vortex-unsubscribe\0v1\0{user_id}\0{category}")[..16])`, `k` derived from `JWT_SECRET` with the label
-//! `vortex/unsubscribe/v1`. No expiry: all it can do is turn one category's email off. Rotating `JWT_SECRET`
-//! invalidates the links in delivered mail.
+//! "vortex-unsubscribe\0v1\0{user_id}\0{category}")[..16])`, `k` derived with the label `vortex/unsubscribe/v1`
+//! from `UNSUBSCRIBE_SECRET` if set, else from `JWT_SECRET`. No expiry: all it can do is turn one category's
+//! email off. Rotating that secret invalidates the links in delivered mail.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use hmac::{KeyInit, Mac};
@@ -134,6 +134,27 @@ mod tests {
         let mut env = std::collections::HashMap::new();
         env.insert("JWT_SECRET".to_owned(), secret.to_owned());
         AuthKeys::from_settings(&Settings::from_map(&env).expect("settings"))
+    }
+
+    #[test]
+    fn unsubscribe_secret_when_set_keys_the_tokens() {
+        let mut env = std::collections::HashMap::new();
+        env.insert(
+            "JWT_SECRET".to_owned(),
+            "0123456789abcdef0123456789abcdef-one".to_owned(),
+        );
+        let from_jwt = AuthKeys::from_settings(&Settings::from_map(&env).unwrap());
+        env.insert(
+            "UNSUBSCRIBE_SECRET".to_owned(),
+            "fedcba9876543210fedcba9876543210-uns".to_owned(),
+        );
+        let own = AuthKeys::from_settings(&Settings::from_map(&env).unwrap());
+        let user = Uuid::new_v4();
+        let t = sign(&own, user, Category::Backtests);
+        assert_eq!(verify(&own, &t), Some((user, Category::Backtests)));
+        assert_eq!(verify(&from_jwt, &t), None);
+        // The session keys do not depend on it.
+        assert_eq!(own.csrf, from_jwt.csrf);
     }
 
     #[test]

@@ -85,6 +85,8 @@ pub struct Settings {
     pub jwt_secret: SecretString,
     /// Bearer token for the operator endpoints under `/ops`; `None` disables them.
     pub ops_token: Option<SecretString>,
+    /// Signs one-click unsubscribe links; `None`: a key derived from `jwt_secret`.
+    pub unsubscribe_secret: Option<SecretString>,
     pub smtp_url: Option<SecretString>,
     pub mail_from: String,
     /// The sender of subscription mail (notifications); `None`: [`Settings::mail_from`].
@@ -176,6 +178,7 @@ impl Settings {
             redis_namespace,
         } = database::stores(&mut r, prod);
         let (jwt_secret, ops_token) = auth::secrets(&mut r, prod);
+        let unsubscribe_secret = r.secret("UNSUBSCRIBE_SECRET");
         let mail::Mail {
             smtp_url,
             mail_from,
@@ -214,6 +217,7 @@ impl Settings {
                 &mut r,
                 &jwt_secret,
                 &ops_token,
+                &unsubscribe_secret,
                 &database_url,
                 &redis_url,
                 &smtp_url,
@@ -245,6 +249,7 @@ impl Settings {
             redis_namespace,
             jwt_secret,
             ops_token,
+            unsubscribe_secret,
             smtp_url,
             mail_from,
             mail_from_notifications,

@@ -396,4 +396,25 @@ mod tests {
         assert_eq!(r.template, "notify/backtest.failed");
         assert!(r.text.contains("failed"));
     }
+
+    #[test]
+    fn transactional_notification_emails_have_no_unsubscribe() {
+        let keys = keys();
+        let site = Site {
+            public_url: "https://v.example",
+            domain: "v.example",
+            keys: &keys,
+        };
+        let user = Uuid::from_u128(7);
+        let spec = find("security.password_changed").unwrap();
+        assert_eq!(spec.mail_class(), MailClass::Transactional);
+        let e = Event::sample("system.test", user).unwrap();
+        let r = render(&site, spec, &e, user).unwrap();
+        assert_eq!(r.class, MailClass::Transactional);
+        let names: Vec<&str> = r.headers.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["Auto-Submitted", "X-Vortex-Event"]);
+        assert!(!r.html.contains("/unsubscribe") && !r.text.contains("/unsubscribe"));
+        assert!(r.text.contains("an action on your Vortex account"));
+        assert!(r.html.contains("https://v.example/notifications/settings"));
+    }
 }
