@@ -399,3 +399,77 @@ async fn notif_email_a_permanently_rejected_address_is_marked_undeliverable() {
     assert_eq!(tries, 0);
     assert!(sink.messages().is_empty());
 }
+
+#[tokio::test]
+async fn notif_email_an_smtp_outage_is_retried_and_a_duplicate_job_sends_nothing_twice() {
+    let mut sink = SmtpSink::start().await;
+    let app = spawn_app_with(Options {
+        workers: true,
+        env: vec![
+            ("SMTP_URL", sink.url()),
+            (
+                "JOB_RETRY_MAIL",
+                "attempts=20,base_secs=0.2,max_secs=0.5".into(),
+            ),
+        ],
+    })
+    .await;
+    let cy = person(&app, "cy@example.org").await;
+    let cy_id = cy.user_id().unwrap();
+
+    // The relay is down: the delivery stays queued, each try logged as a retry.
+    sink.stop();
+    let event = emit(&app, &Event::sample("backtest.failed", cy_id).unwrap()).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let retries: i64 = sqlx::query_scalar(
+            "select count(*) from notify_attempt a join notify_delivery d using (delivery_id)
+             where d.event_id = $1 and a.outcome = 'retry'",
+        )
+        .bind(event)
+        .fetch_one(&app.ctx.db)
+        .await
+        .unwrap();
+        if retries >= 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no retries logged");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    wait_for_value(&app, DELIVERY_OF_EVENT, event, "queued/").await;
+
+    // Back up: delivered once, with the Message-ID rendered on the first try.
+    sink.restart().await;
+    let mails = sink
+        .wait_for("cy@example.org", 1, Duration::from_secs(30))
+        .await;
+    wait_for_value(&app, DELIVERY_OF_EVENT, event, "sent/").await;
+    let (delivery_id, provider_ref): (Uuid, String) = sqlx::query_as(
+        "select delivery_id, provider_ref from notify_delivery where event_id = $1 and channel = 'email'",
+    )
+    .bind(event)
+    .fetch_one(&app.ctx.db)
+    .await
+    .unwrap();
+    assert_eq!(header(&mails[0], "Message-ID").unwrap(), provider_ref);
+    assert!(provider_ref.starts_with(&format!("<n-{delivery_id}@")));
+    // backtest.failed is subscription mail too.
+    assert!(header(&mails[0], "List-Unsubscribe").is_some());
+
+    // A second job for the same delivery (a duplicate) finds it sent and sends nothing.
+    let dup = app
+        .ctx
+        .jobs
+        .enqueue(&app.ctx.jobs.new_job(
+            backend::jobs::MAIL_QUEUE,
+            notify::email::KIND,
+            serde_json::json!({ "delivery_id": delivery_id }),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    app.wait_for_job(dup, &["done"], Duration::from_secs(20))
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(to_count(&sink, "cy@example.org"), 1);
+}
