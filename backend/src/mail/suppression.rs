@@ -17,6 +17,7 @@ pub async fn is_suppressed(conn: &mut PgConnection, address: &str) -> sqlx::Resu
 }
 
 /// Marks `address` undeliverable after a permanent rejection (the first rejection's code and text are kept).
+/// Returns whether the mark is new.
 ///
 /// # Errors
 /// Database errors.
@@ -25,8 +26,8 @@ pub async fn record_rejection(
     address: &str,
     smtp_code: Option<u16>,
     smtp_message: &str,
-) -> sqlx::Result<()> {
-    sqlx::query!(
+) -> sqlx::Result<bool> {
+    let new = sqlx::query!(
         r#"insert into mail_suppression (address, reason, smtp_code, smtp_message)
            values (lower($1), 'rejected', $2, left($3, 2000))
            on conflict (address) do nothing"#,
@@ -35,7 +36,9 @@ pub async fn record_rejection(
         smtp_message,
     )
     .execute(&mut *conn)
-    .await?;
+    .await?
+    .rows_affected()
+        > 0;
     // Mail still waiting for the address will not be accepted either.
     sqlx::query!(
         r#"update email_outbox set status = 'suppressed', last_error = 'address rejected permanently'
@@ -44,5 +47,5 @@ pub async fn record_rejection(
     )
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(new)
 }

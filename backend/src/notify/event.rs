@@ -55,6 +55,15 @@ pub struct SystemTest {
     pub note: String,
 }
 
+/// The relay refused the user's address for good: no more email goes to it until the mark is cleared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmailUndeliverable {
+    pub user_id: Uuid,
+    pub smtp_code: Option<u16>,
+    /// The relay's reply (clipped to 500 characters).
+    pub smtp_message: String,
+}
+
 /// Every event with a payload. The `type` tag is the catalogue name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
@@ -65,10 +74,17 @@ pub enum Event {
     BacktestFailed(BacktestFailed),
     #[serde(rename = "system.test")]
     SystemTest(SystemTest),
+    #[serde(rename = "notify.email_undeliverable")]
+    EmailUndeliverable(EmailUndeliverable),
 }
 
 /// Every type name with a payload variant (for tests and samples).
-pub const TYPES: &[&str] = &["backtest.finished", "backtest.failed", "system.test"];
+pub const TYPES: &[&str] = &[
+    "backtest.finished",
+    "backtest.failed",
+    "system.test",
+    "notify.email_undeliverable",
+];
 
 fn clip(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
@@ -92,6 +108,7 @@ impl Event {
             Event::BacktestFinished(_) => "backtest.finished",
             Event::BacktestFailed(_) => "backtest.failed",
             Event::SystemTest(_) => "system.test",
+            Event::EmailUndeliverable(_) => "notify.email_undeliverable",
         }
     }
 
@@ -109,6 +126,7 @@ impl Event {
             Event::BacktestFinished(e) => Some(e.user_id),
             Event::BacktestFailed(e) => Some(e.user_id),
             Event::SystemTest(e) => Some(e.user_id),
+            Event::EmailUndeliverable(e) => Some(e.user_id),
         }
     }
 
@@ -117,7 +135,7 @@ impl Event {
         match self {
             Event::BacktestFinished(e) => Some(format!("backtest.finished:{}", e.run_id)),
             Event::BacktestFailed(e) => Some(format!("backtest.failed:{}", e.run_id)),
-            Event::SystemTest(_) => None,
+            Event::SystemTest(_) | Event::EmailUndeliverable(_) => None,
         }
     }
 
@@ -128,7 +146,7 @@ impl Event {
             | Event::BacktestFailed(BacktestFailed { batch_id, .. }) => {
                 Some(format!("backtest.batch:{batch_id}"))
             }
-            Event::SystemTest(_) => None,
+            Event::SystemTest(_) | Event::EmailUndeliverable(_) => None,
         }
     }
 
@@ -147,6 +165,7 @@ impl Event {
                 e.strategy_name, e.symbol, e.timeframe
             ),
             Event::SystemTest(_) => "Test notification".to_owned(),
+            Event::EmailUndeliverable(_) => "We cannot deliver email to your address".to_owned(),
         };
         clip(&t, 200)
     }
@@ -170,6 +189,12 @@ impl Event {
                     format!("Sent by {}: {}", e.sent_by, e.note)
                 }
             }
+            Event::EmailUndeliverable(e) => format!(
+                "The mail server refused your address for good{}: {}. No more email is sent to it until you \
+                 check the address and retry.",
+                e.smtp_code.map(|c| format!(" ({c})")).unwrap_or_default(),
+                e.smtp_message
+            ),
         };
         clip(&b, 2000)
     }
@@ -182,6 +207,7 @@ impl Event {
                 Some(format!("/backtests/{run_id}"))
             }
             Event::SystemTest(_) => Some("/notifications".to_owned()),
+            Event::EmailUndeliverable(_) => Some("/account".to_owned()),
         }
     }
 
@@ -225,6 +251,11 @@ impl Event {
                 user_id,
                 sent_by: "self".into(),
                 note: String::new(),
+            }),
+            "notify.email_undeliverable" => Event::EmailUndeliverable(EmailUndeliverable {
+                user_id,
+                smtp_code: Some(550),
+                smtp_message: "5.1.1 no such user".into(),
             }),
             _ => return None,
         })

@@ -385,6 +385,22 @@ async fn notif_email_a_permanently_rejected_address_is_marked_undeliverable() {
         vec![("rejected_address".to_owned(), Some(550))],
         "one try, no retry"
     );
+    // The user learns it in-app (that event's email is off by default, and could not arrive anyway).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let told: i64 = sqlx::query_scalar(
+            "select count(*) from notification where user_id = $1 and event_type = 'notify.email_undeliverable'",
+        )
+        .bind(bob_id)
+        .fetch_one(&app.ctx.db)
+        .await
+        .unwrap();
+        if told == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no in-app notice");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // Further subscription mail to the address is not attempted.
     let second = emit(&app, &Event::sample("system.test", bob_id).unwrap()).await;

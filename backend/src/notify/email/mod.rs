@@ -10,8 +10,8 @@
 //!    never change.
 //! 4. Send; each try is a `notify_attempt` row.
 //! 5. Success: delivery `sent` (with the `Message-ID`), outbox `sent` and the job done, in one transaction.
-//!    A permanent rejection of the address marks it undeliverable, fails the delivery (`rejected_address`) and
-//!    suppresses the user's other waiting email; another permanent refusal fails the delivery; transient
+//!    A permanent rejection of the address marks it undeliverable, fails the delivery (`rejected_address`),
+//!    suppresses the user's other waiting email and tells the user in-app (`notify.email_undeliverable`); another permanent refusal fails the delivery; transient
 //!    failures are retried with the `mail` back-off, re-checking at every attempt.
 
 pub mod render;
@@ -24,7 +24,8 @@ use uuid::Uuid;
 
 use super::{
     catalogue::{self, Category, Channel, Mode},
-    event::Event,
+    emit,
+    event::{EmailUndeliverable, Event},
     prefs::{self, RuleSource},
 };
 use crate::{
@@ -219,8 +220,19 @@ async fn run(job: &JobCtx) -> Result<(), JobError> {
         }
         Err(e) if e.kind != SendErrorKind::Transient => {
             let mut tx = ctx.db.begin().await?;
+            let mut emitted = Vec::new();
             let reason = if e.kind == SendErrorKind::RejectedAddress {
-                suppression::record_rejection(&mut tx, &email.to, e.smtp_code, &e.message).await?;
+                if suppression::record_rejection(&mut tx, &email.to, e.smtp_code, &e.message)
+                    .await?
+                {
+                    // Tell the user in-app (their email cannot reach them).
+                    let event = Event::EmailUndeliverable(EmailUndeliverable {
+                        user_id: d.user_id,
+                        smtp_code: e.smtp_code,
+                        smtp_message: e.message.chars().take(500).collect(),
+                    });
+                    emitted.push(emit::emit(&mut tx, &ctx.jobs, &ctx.clock, &event).await?);
+                }
                 // The user's other waiting email would be refused too.
                 sqlx::query!(
                     r#"update notify_delivery set status = 'suppressed', reason = 'undeliverable'
@@ -238,6 +250,7 @@ async fn run(job: &JobCtx) -> Result<(), JobError> {
             mark_failed(&mut tx, delivery_id, reason, &e.message).await?;
             outbox::mark_failed(&mut tx, delivery_id, &e.message, true).await?;
             job.complete(tx).await?;
+            emit::push(&ctx.jobs, &emitted).await;
             tracing::warn!(%delivery_id, error = %e, "notification email refused permanently");
             Ok(())
         }

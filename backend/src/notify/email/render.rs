@@ -358,6 +358,11 @@ mod tests {
             assert!(!r.html.contains("<img"), "no images: {}", r.html);
             assert!(r.html.contains("https://v.example/notifications/settings"));
             assert!(r.text.contains("https://v.example/notifications/settings"));
+            assert_eq!(r.class, e.spec().mail_class());
+            if r.class == MailClass::Transactional {
+                // Covered by the transactional test below.
+                continue;
+            }
             let token = unsubscribe::sign(&keys, user, e.spec().category);
             assert!(
                 r.text
