@@ -163,6 +163,8 @@ pub struct AuthKeys {
     pub(crate) jwt_encoding: jsonwebtoken::EncodingKey,
     pub(crate) jwt_decoding: jsonwebtoken::DecodingKey,
     pub(crate) csrf: [u8; 32],
+    /// Signs one-click unsubscribe tokens (`notify::unsubscribe`).
+    pub(crate) unsubscribe: [u8; 32],
 }
 
 fn derive(secret: &[u8], label: &str) -> [u8; 32] {
@@ -180,6 +182,13 @@ impl AuthKeys {
             jwt_encoding: jsonwebtoken::EncodingKey::from_secret(&jwt),
             jwt_decoding: jsonwebtoken::DecodingKey::from_secret(&jwt),
             csrf: derive(secret, "vortex/csrf/v1"),
+            unsubscribe: derive(
+                settings
+                    .unsubscribe_secret
+                    .as_ref()
+                    .map_or(secret, |s| s.expose_secret().as_bytes()),
+                "vortex/unsubscribe/v1",
+            ),
         }
     }
 }

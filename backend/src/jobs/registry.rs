@@ -16,6 +16,7 @@ pub static KINDS: &[JobKind] = &[
     crate::backtest::job::TRACE_JOB,
     crate::notify::fanout::JOB,
     crate::notify::webhook::job::JOB,
+    crate::notify::email::JOB,
 ];
 
 /// The kind called `kind`, if registered.

@@ -1,10 +1,15 @@
 //! Delivers one email from the outbox. SMTP cannot be exactly-once: the row is marked sent right after the
 //! server's `250`, in the job's completing transaction, and the deterministic `Message-ID` identifies the rare
 //! duplicate after a crash in between.
+//!
+//! Failures are classified ([`super::classify`]): transient ones are retried with back-off; a permanent
+//! rejection of the address marks it undeliverable ([`super::suppression`]) and, like any other permanent
+//! refusal, fails the message at once.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::{SendErrorKind, suppression};
 use crate::jobs::{JobCtx, JobError, JobKind, MAIL_QUEUE};
 use crate::mail::outbox;
 
@@ -31,10 +36,21 @@ pub(crate) async fn run(job: &JobCtx) -> Result<(), JobError> {
             tracing::info!(%email_id, message_id = %email.message_id, "email sent");
             Ok(())
         }
+        Err(e) if e.kind != SendErrorKind::Transient => {
+            let mut tx = job.ctx.db.begin().await?;
+            if e.kind == SendErrorKind::RejectedAddress {
+                suppression::record_rejection(&mut tx, &email.to, e.smtp_code, &e.message).await?;
+            }
+            outbox::mark_failed(&mut tx, email_id, &e.message, true).await?;
+            job.complete(tx).await?;
+            tracing::warn!(%email_id, error = %e, "email refused permanently; not retried");
+            Ok(())
+        }
         Err(e) => {
             let is_final = job.job.attempt >= job.job.max_attempts;
             let message = format!("{e:#}");
-            outbox::mark_failed(&job.ctx.db, email_id, &message, is_final).await?;
+            let mut conn = job.ctx.db.acquire().await?;
+            outbox::mark_failed(&mut conn, email_id, &message, is_final).await?;
             Err(JobError::Retry(anyhow::anyhow!(
                 "sending email {email_id}: {message}"
             )))

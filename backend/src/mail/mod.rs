@@ -10,13 +10,17 @@
 
 pub mod delivery;
 pub mod outbox;
+pub mod suppression;
 pub mod templates;
 
 use std::time::Duration;
 
 use lettre::{
     AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
-    message::{Mailbox, MultiPart, header::MessageId},
+    message::{
+        Mailbox, MultiPart,
+        header::{HeaderName, HeaderValue, MessageId},
+    },
 };
 use secrecy::ExposeSecret;
 
@@ -30,6 +34,69 @@ pub struct OutgoingEmail {
     pub text: String,
     pub html: String,
     pub message_id: String,
+    /// Subscription mail (notifications one can unsubscribe from) goes out from `MAIL_FROM_NOTIFICATIONS`;
+    /// transactional mail (account flows, security) from `MAIL_FROM`.
+    pub subscription: bool,
+    /// Extra headers (`List-Id`, `List-Unsubscribe`, …), name and value.
+    pub headers: Vec<(String, String)>,
+}
+
+/// Why a message was not delivered.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct SendError {
+    pub kind: SendErrorKind,
+    /// The SMTP reply code, when the server gave one.
+    pub smtp_code: Option<u16>,
+    pub message: String,
+}
+
+/// How a delivery failure is handled (docs/design/notifications.md §5, "SMTP results").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendErrorKind {
+    /// The server refused the recipient address for good (550, 551, 553, enhanced `5.1.x`, `5.2.1`): the address
+    /// is marked undeliverable.
+    RejectedAddress,
+    /// Another permanent (5xx) refusal of this message: no retry.
+    Permanent,
+    /// 4xx, timeouts, connection errors, a message that could not be built: retried with back-off.
+    Transient,
+}
+
+impl SendError {
+    fn transient(e: impl std::fmt::Display) -> Self {
+        Self {
+            kind: SendErrorKind::Transient,
+            smtp_code: None,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Classifies a permanent SMTP reply by its code and text.
+pub fn classify(code: Option<u16>, permanent: bool, message: &str) -> SendErrorKind {
+    if !permanent {
+        return SendErrorKind::Transient;
+    }
+    let enhanced_address = message.contains(" 5.1.") || message.contains(" 5.2.1");
+    match code {
+        Some(550 | 551 | 553) => SendErrorKind::RejectedAddress,
+        _ if enhanced_address => SendErrorKind::RejectedAddress,
+        _ => SendErrorKind::Permanent,
+    }
+}
+
+impl From<lettre::transport::smtp::Error> for SendError {
+    fn from(e: lettre::transport::smtp::Error) -> Self {
+        let smtp_code = e.status().and_then(|c| c.to_string().parse::<u16>().ok());
+        let message = format!("{e}");
+        let kind = classify(smtp_code, e.is_permanent(), &message);
+        Self {
+            kind,
+            smtp_code,
+            message,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -44,6 +111,7 @@ enum Transport {
 pub struct Mailer {
     transport: Transport,
     from: Mailbox,
+    from_notifications: Mailbox,
     smtp_configured: bool,
 }
 
@@ -75,6 +143,11 @@ impl Mailer {
         Ok(Self {
             transport,
             from: settings.mail_from.parse()?,
+            from_notifications: settings
+                .mail_from_notifications
+                .as_deref()
+                .unwrap_or(&settings.mail_from)
+                .parse()?,
             smtp_configured: smtp.is_some(),
         })
     }
@@ -105,27 +178,43 @@ impl Mailer {
         self.from.email.domain().to_owned()
     }
 
-    /// Sends one message.
+    /// Sends one message. `lettre` adds the `Date` header (send time).
     ///
     /// # Errors
-    /// Building or delivery errors (the caller records them and retries).
-    pub async fn send(&self, email: &OutgoingEmail) -> anyhow::Result<()> {
-        let to: Mailbox = email.to.parse()?;
-        let message = Message::builder()
-            .from(self.from.clone())
+    /// Building or delivery errors, classified ([`SendErrorKind`]): the caller records them and retries
+    /// transient ones.
+    pub async fn send(&self, email: &OutgoingEmail) -> Result<(), SendError> {
+        let to: Mailbox = email.to.parse().map_err(|e| SendError {
+            kind: SendErrorKind::Permanent,
+            smtp_code: None,
+            message: format!("bad recipient address: {e}"),
+        })?;
+        let from = if email.subscription {
+            &self.from_notifications
+        } else {
+            &self.from
+        };
+        let mut builder = Message::builder()
+            .from(from.clone())
             .to(to)
             .subject(email.subject.clone())
-            .header(MessageId::from(email.message_id.clone()))
+            .header(MessageId::from(email.message_id.clone()));
+        for (name, value) in &email.headers {
+            let name = HeaderName::new_from_ascii(name.clone()).map_err(SendError::transient)?;
+            builder = builder.raw_header(HeaderValue::new(name, value.clone()));
+        }
+        let message = builder
             .multipart(MultiPart::alternative_plain_html(
                 email.text.clone(),
                 email.html.clone(),
-            ))?;
+            ))
+            .map_err(SendError::transient)?;
         match &self.transport {
             Transport::Smtp(t) => {
                 t.send(message).await?;
             }
             Transport::File(t) => {
-                t.send(message).await?;
+                t.send(message).await.map_err(SendError::transient)?;
             }
             Transport::Log => {
                 tracing::info!(to = %email.to, subject = %email.subject, text = %email.text, "email (MAIL_TRANSPORT=log)");

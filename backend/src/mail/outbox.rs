@@ -51,14 +51,33 @@ pub async fn queue(
 /// # Errors
 /// Database errors.
 pub async fn pending(db: &PgPool, email_id: Uuid) -> sqlx::Result<Option<OutgoingEmail>> {
-    sqlx::query_as!(
-        OutgoingEmail,
-        r#"select to_address as "to", subject, body_text as text, body_html as html, message_id
-           from email_outbox where email_id = $1 and status <> 'sent'"#,
+    let row = sqlx::query!(
+        r#"select to_address, subject, body_text, body_html, message_id, mail_class, headers
+           from email_outbox where email_id = $1 and status in ('queued', 'failed')"#,
         email_id,
     )
     .fetch_optional(db)
-    .await
+    .await?;
+    Ok(row.map(|r| OutgoingEmail {
+        to: r.to_address,
+        subject: r.subject,
+        text: r.body_text,
+        html: r.body_html,
+        message_id: r.message_id,
+        subscription: r.mail_class == "subscription",
+        headers: headers_from_json(&r.headers),
+    }))
+}
+
+/// The `headers` column (`{"List-Id": "…"}`) as name/value pairs, in name order.
+pub fn headers_from_json(v: &serde_json::Value) -> Vec<(String, String)> {
+    v.as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// What replaces the secret of a one-time link (`token=<64 hex digits>`) once its email has been sent.
@@ -89,7 +108,7 @@ pub async fn mark_sent(conn: &mut PgConnection, email_id: Uuid) -> sqlx::Result<
 /// # Errors
 /// Database errors.
 pub async fn mark_failed(
-    db: &PgPool,
+    conn: &mut PgConnection,
     email_id: Uuid,
     error: &str,
     is_final: bool,
@@ -102,7 +121,7 @@ pub async fn mark_failed(
         error,
         is_final,
     )
-    .execute(db)
+    .execute(conn)
     .await?;
     Ok(())
 }

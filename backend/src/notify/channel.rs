@@ -1,7 +1,7 @@
-//! The channels the fan-out iterates. Each says whether it can deliver yet: in-app and webhooks (step 3) do;
-//! email (step 2) records its decision as a delivery row without sending (status
-//! `suppressed`, reason `channel_unavailable` when it would have gone out), so nothing queued before their
-//! sender existed is sent late.
+//! The channels the fan-out iterates. In-app, email (step 2) and webhooks (step 3) deliver; a channel that
+//! could not deliver yet records its decision as a delivery row without sending (status `suppressed`, reason
+//! `channel_unavailable` when it would have gone out), so nothing queued before its sender existed is sent
+//! late. Email in digest mode waits for the digest machinery the same way (reason [`DIGEST_UNAVAILABLE`]).
 
 use super::catalogue::Channel;
 
@@ -21,7 +21,7 @@ pub static CHANNELS: &[ChannelSpec] = &[
     },
     ChannelSpec {
         channel: Channel::Email,
-        delivers: false,
+        delivers: true,
     },
     ChannelSpec {
         channel: Channel::Webhook,
@@ -31,3 +31,6 @@ pub static CHANNELS: &[ChannelSpec] = &[
 
 /// The reason recorded on a delivery whose channel has no sender yet.
 pub const UNAVAILABLE: &str = "channel_unavailable";
+
+/// The reason recorded on an email delivery in digest mode until digests are sent.
+pub const DIGEST_UNAVAILABLE: &str = "digest_unavailable";

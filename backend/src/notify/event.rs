@@ -68,6 +68,15 @@ pub struct WebhookDisabled {
     pub delivery_id: Uuid,
 }
 
+/// The relay refused the user's address for good: no more email goes to it until the mark is cleared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmailUndeliverable {
+    pub user_id: Uuid,
+    pub smtp_code: Option<u16>,
+    /// The relay's reply (clipped to 500 characters).
+    pub smtp_message: String,
+}
+
 /// Every event with a payload. The `type` tag is the catalogue name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
@@ -80,6 +89,8 @@ pub enum Event {
     SystemTest(SystemTest),
     #[serde(rename = "notify.webhook_disabled")]
     WebhookDisabled(WebhookDisabled),
+    #[serde(rename = "notify.email_undeliverable")]
+    EmailUndeliverable(EmailUndeliverable),
 }
 
 /// Every type name with a payload variant (for tests and samples).
@@ -88,6 +99,7 @@ pub const TYPES: &[&str] = &[
     "backtest.failed",
     "system.test",
     "notify.webhook_disabled",
+    "notify.email_undeliverable",
 ];
 
 fn clip(s: &str, max: usize) -> String {
@@ -113,6 +125,7 @@ impl Event {
             Event::BacktestFailed(_) => "backtest.failed",
             Event::SystemTest(_) => "system.test",
             Event::WebhookDisabled(_) => "notify.webhook_disabled",
+            Event::EmailUndeliverable(_) => "notify.email_undeliverable",
         }
     }
 
@@ -131,6 +144,7 @@ impl Event {
             Event::BacktestFailed(e) => Some(e.user_id),
             Event::SystemTest(e) => Some(e.user_id),
             Event::WebhookDisabled(e) => Some(e.user_id),
+            Event::EmailUndeliverable(e) => Some(e.user_id),
         }
     }
 
@@ -139,7 +153,7 @@ impl Event {
         match self {
             Event::BacktestFinished(e) => Some(format!("backtest.finished:{}", e.run_id)),
             Event::BacktestFailed(e) => Some(format!("backtest.failed:{}", e.run_id)),
-            Event::SystemTest(_) => None,
+            Event::SystemTest(_) | Event::EmailUndeliverable(_) => None,
             Event::WebhookDisabled(e) => Some(format!("notify.webhook_disabled:{}", e.delivery_id)),
         }
     }
@@ -151,7 +165,7 @@ impl Event {
             | Event::BacktestFailed(BacktestFailed { batch_id, .. }) => {
                 Some(format!("backtest.batch:{batch_id}"))
             }
-            Event::SystemTest(_) | Event::WebhookDisabled(_) => None,
+            Event::SystemTest(_) | Event::WebhookDisabled(_) | Event::EmailUndeliverable(_) => None,
         }
     }
 
@@ -171,6 +185,7 @@ impl Event {
             ),
             Event::SystemTest(_) => "Test notification".to_owned(),
             Event::WebhookDisabled(e) => format!("Webhook disabled: {}", e.name),
+            Event::EmailUndeliverable(_) => "We cannot deliver email to your address".to_owned(),
         };
         clip(&t, 200)
     }
@@ -205,6 +220,12 @@ impl Event {
                         .to_owned()
                 }
             }
+            Event::EmailUndeliverable(e) => format!(
+                "The mail server refused your address for good{}: {}. No more email is sent to it until you \
+                 check the address and retry.",
+                e.smtp_code.map(|c| format!(" ({c})")).unwrap_or_default(),
+                e.smtp_message
+            ),
         };
         clip(&b, 2000)
     }
@@ -218,6 +239,7 @@ impl Event {
             }
             Event::SystemTest(_) => Some("/notifications".to_owned()),
             Event::WebhookDisabled(_) => Some("/notifications/settings".to_owned()),
+            Event::EmailUndeliverable(_) => Some("/account".to_owned()),
         }
     }
 
@@ -268,6 +290,11 @@ impl Event {
                 name: "Team channel".into(),
                 reason: "failing".into(),
                 delivery_id: run_id,
+            }),
+            "notify.email_undeliverable" => Event::EmailUndeliverable(EmailUndeliverable {
+                user_id,
+                smtp_code: Some(550),
+                smtp_message: "5.1.1 no such user".into(),
             }),
             _ => return None,
         })

@@ -12,14 +12,15 @@ use uuid::Uuid;
 use super::{
     PG_CHANNEL,
     catalogue::{self, Channel, EventSpec, Mode},
-    channel::{CHANNELS, UNAVAILABLE},
+    channel::{CHANNELS, DIGEST_UNAVAILABLE, UNAVAILABLE},
+    email,
     event::Event,
     ids::{self, Target},
     prefs, webhook,
 };
 use crate::{
     clock::Clock,
-    jobs::{JobCtx, JobError, JobKind, JobQueue, NOTIFY_QUEUE},
+    jobs::{JobCtx, JobError, JobKind, JobQueue, MAIL_QUEUE, NOTIFY_QUEUE},
 };
 
 pub const KIND: &str = "notify_fanout";
@@ -38,8 +39,8 @@ pub struct FanOut {
     pub recipients: usize,
     pub notifications: u64,
     pub deliveries: u64,
-    /// Delivery jobs inserted (push them after committing; the reconciler does otherwise).
-    pub jobs: Vec<Uuid>,
+    /// Delivery jobs inserted, with their queue: push them after committing (the reconciler does otherwise).
+    pub jobs: Vec<(&'static str, Uuid)>,
 }
 
 async fn run(job: &JobCtx) -> Result<(), JobError> {
@@ -48,8 +49,8 @@ async fn run(job: &JobCtx) -> Result<(), JobError> {
     let out = fan_out(&mut tx, &job.ctx.jobs, &job.ctx.clock, p.event_id).await?;
     job.complete(tx).await?;
     if let Some(out) = out {
-        for job_id in &out.jobs {
-            job.ctx.jobs.push(NOTIFY_QUEUE, *job_id).await;
+        for (queue, job_id) in &out.jobs {
+            job.ctx.jobs.push(queue, *job_id).await;
         }
         tracing::debug!(event_id = %p.event_id, ?out, "notification fanned out");
     }
@@ -69,7 +70,8 @@ fn content(spec: &EventSpec, payload: serde_json::Value) -> (String, String, Opt
 }
 
 /// Fans out `event_id` inside the caller's transaction (which should also mark the job done). `None` when the
-/// event is gone (deleted with its user); an empty [`FanOut`] when it was fanned out already.
+/// event is gone (deleted with its user); an empty [`FanOut`] when it was fanned out already. Delivery jobs
+/// are inserted for new deliveries that go out now ([`FanOut::jobs`]; push them after committing).
 ///
 /// # Errors
 /// Database errors ([`JobError::Retry`]); an unknown event type ([`JobError::Permanent`]).
@@ -229,25 +231,34 @@ struct Delivery<'a> {
 }
 
 /// Records one delivery decision. Returns 1 when the row is new, 0 when a previous run wrote it. A new
-/// immediate webhook delivery is `queued` with its `notify_webhook` job (pushed after commit).
+/// immediate email delivery is `queued` with its `notify_email` job (queue `mail`), a new immediate webhook
+/// delivery with its `notify_webhook` job (queue `notify`); only a newly inserted row gets a job, so a re-run
+/// never creates a second one.
+///
+/// Not yet applied (later steps): quiet hours, coalescing and the hourly cap (`release::decide`); digest mode
+/// is recorded as not delivered for email ([`DIGEST_UNAVAILABLE`]) and `pending` for webhooks.
 async fn record(
     conn: &mut PgConnection,
     jobs: &JobQueue,
     clock: &Clock,
-    job_ids: &mut Vec<Uuid>,
+    new_jobs: &mut Vec<(&'static str, Uuid)>,
     d: Delivery<'_>,
 ) -> sqlx::Result<u64> {
     let webhook_id = match d.target {
         Target::Webhook(id) => Some(id),
         Target::SelfAddress => None,
     };
-    // The release decision (quiet hours, coalescing, cap, digest) comes with the batching step; until then an
-    // immediate webhook delivery goes out at once and a digest one waits as `pending`.
-    let send_now = d.delivers && d.mode == Mode::Immediate && webhook_id.is_some();
+    // Only email and webhook deliveries have a sender job (in-app rows are written by the fan-out itself).
+    let send_now = d.delivers
+        && d.mode == Mode::Immediate
+        && matches!(d.channel, Channel::Email | Channel::Webhook);
     let (status, reason) = match (d.mode, d.delivers) {
         (Mode::Off, _) => ("suppressed", Some("off")),
         (_, false) => ("suppressed", Some(UNAVAILABLE)),
         _ if send_now => ("queued", None),
+        (Mode::Digest, true) if d.channel == Channel::Email => {
+            ("suppressed", Some(DIGEST_UNAVAILABLE))
+        }
         (_, true) => ("pending", None),
     };
     let delivery_id = ids::delivery(d.event_id, d.user_id, d.channel, d.target);
@@ -270,15 +281,31 @@ async fn record(
     .execute(&mut *conn)
     .await?
     .rows_affected();
-    if n > 0 && send_now {
-        let mut job = jobs.new_job(
-            NOTIFY_QUEUE,
-            webhook::job::KIND,
-            serde_json::json!(webhook::job::Payload { delivery_id }),
-        );
-        job.dedupe_key = Some(format!("{}:{delivery_id}", webhook::job::KIND));
-        // The endpoint's budget is counted on the delivery; the spare attempts are for our own failures.
-        job.max_attempts += webhook::job::SPARE_ATTEMPTS;
+    let job = match (send_now, d.channel) {
+        (true, Channel::Email) => Some((
+            MAIL_QUEUE,
+            jobs.new_job(
+                MAIL_QUEUE,
+                email::KIND,
+                serde_json::to_value(email::Payload { delivery_id }).unwrap_or_default(),
+            ),
+        )),
+        (true, Channel::Webhook) => {
+            let mut job = jobs.new_job(
+                NOTIFY_QUEUE,
+                webhook::job::KIND,
+                serde_json::json!(webhook::job::Payload { delivery_id }),
+            );
+            job.dedupe_key = Some(format!("{}:{delivery_id}", webhook::job::KIND));
+            // The endpoint's budget is counted on the delivery; the spare attempts are for our own failures.
+            job.max_attempts += webhook::job::SPARE_ATTEMPTS;
+            Some((NOTIFY_QUEUE, job))
+        }
+        _ => None,
+    };
+    if n > 0
+        && let Some((queue, job)) = job
+    {
         if let Some(job_id) = jobs.insert(conn, &job).await? {
             sqlx::query!(
                 "update notify_delivery set job_id = $2 where delivery_id = $1",
@@ -287,7 +314,7 @@ async fn record(
             )
             .execute(&mut *conn)
             .await?;
-            job_ids.push(job_id);
+            new_jobs.push((queue, job_id));
         }
     }
     Ok(n)

@@ -86,7 +86,7 @@ impl RetryPolicies {
     /// The policy of a job kind.
     pub fn for_kind(&self, kind: &str) -> &RetryPolicy {
         match kind {
-            "send_email" => &self.mail,
+            "send_email" | "notify_email" => &self.mail,
             "market_chunk" | "market_update" => &self.market,
             "backtest" => &self.backtest,
             "notify_webhook" => &self.webhook,

@@ -33,11 +33,12 @@ impl FromStr for MailTransport {
 pub(super) struct Mail {
     pub smtp_url: Option<SecretString>,
     pub mail_from: String,
+    pub mail_from_notifications: Option<String>,
     pub mail_transport: MailTransport,
     pub mail_file_dir: PathBuf,
 }
 
-/// `SMTP_URL`, `MAIL_FROM`, `MAIL_TRANSPORT`, `MAIL_FILE_DIR`.
+/// `SMTP_URL`, `MAIL_FROM`, `MAIL_FROM_NOTIFICATIONS`, `MAIL_TRANSPORT`, `MAIL_FILE_DIR`.
 pub(super) fn parse(r: &mut Reader<'_>, prod: bool) -> Mail {
     let smtp_url = r.secret("SMTP_URL");
     if let Some(u) = &smtp_url {
@@ -71,6 +72,15 @@ pub(super) fn parse(r: &mut Reader<'_>, prod: bool) -> Mail {
             "is not a valid mailbox (e.g. `Vortex <no-reply@example.org>`)",
         );
     }
+    let mail_from_notifications = r.raw("MAIL_FROM_NOTIFICATIONS");
+    if let Some(f) = &mail_from_notifications
+        && f.parse::<lettre::message::Mailbox>().is_err()
+    {
+        r.problem(
+            "MAIL_FROM_NOTIFICATIONS",
+            "is not a valid mailbox (e.g. `Vortex alerts <alerts@alerts.example.org>`)",
+        );
+    }
     let default_transport = if smtp_url.is_some() || prod {
         MailTransport::Smtp
     } else {
@@ -87,6 +97,7 @@ pub(super) fn parse(r: &mut Reader<'_>, prod: bool) -> Mail {
     Mail {
         smtp_url,
         mail_from,
+        mail_from_notifications,
         mail_transport,
         mail_file_dir,
     }

@@ -87,8 +87,12 @@ pub struct Settings {
     pub jwt_secret: SecretString,
     /// Bearer token for the operator endpoints under `/ops`; `None` disables them.
     pub ops_token: Option<SecretString>,
+    /// Signs one-click unsubscribe links; `None`: a key derived from `jwt_secret`.
+    pub unsubscribe_secret: Option<SecretString>,
     pub smtp_url: Option<SecretString>,
     pub mail_from: String,
+    /// The sender of subscription mail (notifications); `None`: [`Settings::mail_from`].
+    pub mail_from_notifications: Option<String>,
     pub mail_transport: MailTransport,
     pub mail_file_dir: PathBuf,
     /// A session ends after this much inactivity.
@@ -177,9 +181,11 @@ impl Settings {
             redis_namespace,
         } = database::stores(&mut r, prod);
         let (jwt_secret, ops_token) = auth::secrets(&mut r, prod);
+        let unsubscribe_secret = r.secret("UNSUBSCRIBE_SECRET");
         let mail::Mail {
             smtp_url,
             mail_from,
+            mail_from_notifications,
             mail_transport,
             mail_file_dir,
         } = mail::parse(&mut r, prod);
@@ -215,6 +221,7 @@ impl Settings {
                 &mut r,
                 &jwt_secret,
                 &ops_token,
+                &unsubscribe_secret,
                 &database_url,
                 &redis_url,
                 &smtp_url,
@@ -246,8 +253,10 @@ impl Settings {
             redis_namespace,
             jwt_secret,
             ops_token,
+            unsubscribe_secret,
             smtp_url,
             mail_from,
+            mail_from_notifications,
             mail_transport,
             mail_file_dir,
             session_idle,

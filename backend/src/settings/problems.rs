@@ -94,6 +94,7 @@ pub(super) fn production_secrets(
     r: &mut Reader<'_>,
     jwt_secret: &Option<SecretString>,
     ops_token: &Option<SecretString>,
+    unsubscribe_secret: &Option<SecretString>,
     database_url: &Option<SecretString>,
     redis_url: &Option<SecretString>,
     smtp_url: &Option<SecretString>,
@@ -104,6 +105,9 @@ pub(super) fn production_secrets(
     }
     if let Some(s) = ops_token {
         named.push(("OPS_TOKEN", s.expose_secret().to_owned()));
+    }
+    if let Some(s) = unsubscribe_secret {
+        named.push(("UNSUBSCRIBE_SECRET", s.expose_secret().to_owned()));
     }
     for (var, value) in &named {
         if let Some(why) = secret_weakness(value, MIN_SECRET_BYTES) {

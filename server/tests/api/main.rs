@@ -15,6 +15,7 @@ mod jobs;
 mod jobs_hardening;
 mod market;
 mod nginx;
+mod notify_email;
 mod notify_inapp;
 mod notify_webhooks;
 mod policy_accounts;

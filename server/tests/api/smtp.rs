@@ -1,5 +1,7 @@
 //! A real SMTP server for tests: speaks enough ESMTP for lettre (EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT),
-//! keeps every received message, and can be stopped and restarted on the same port.
+//! keeps every received message, and can be stopped and restarted on the same port. Recipients registered with
+//! [`SmtpSink::reject_rcpt`] are refused at `RCPT TO` with a permanent reply, as a real server refuses an
+//! unknown mailbox.
 
 use std::{
     sync::{Arc, Mutex},
@@ -12,35 +14,67 @@ use tokio::{
     task::JoinHandle,
 };
 
+type Rejections = Arc<Mutex<Vec<(String, String)>>>;
+
 pub struct SmtpSink {
     pub port: u16,
     messages: Arc<Mutex<Vec<String>>>,
+    rejections: Rejections,
     task: Option<JoinHandle<()>>,
 }
 
 impl SmtpSink {
     pub async fn start() -> Self {
-        Self::start_on(0, Arc::default()).await
+        Self::start_on(0, Arc::default(), Arc::default()).await
     }
 
-    async fn start_on(port: u16, messages: Arc<Mutex<Vec<String>>>) -> Self {
+    /// Refuses `RCPT TO:<address>` with `reply` (e.g. `550 5.1.1 no such user`) from now on.
+    pub fn reject_rcpt(&self, address: &str, reply: &str) {
+        self.rejections
+            .lock()
+            .unwrap()
+            .push((address.to_ascii_lowercase(), reply.to_owned()));
+    }
+
+    async fn start_on(
+        port: u16,
+        messages: Arc<Mutex<Vec<String>>>,
+        rejections: Rejections,
+    ) -> Self {
         let listener = TcpListener::bind(("127.0.0.1", port))
             .await
             .expect("bind smtp sink");
         let port = listener.local_addr().unwrap().port();
         let store = messages.clone();
+        let refused = rejections.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
                 let store = store.clone();
+                let refused = refused.clone();
                 tokio::spawn(async move {
                     let (r, mut w) = stream.into_split();
                     let mut lines = BufReader::new(r).lines();
                     let _ = w.write_all(b"220 sink ESMTP ready\r\n").await;
                     while let Ok(Some(line)) = lines.next_line().await {
                         let cmd = line.to_ascii_uppercase();
+                        if cmd.starts_with("RCPT") {
+                            let lower = line.to_ascii_lowercase();
+                            let refusal = refused
+                                .lock()
+                                .unwrap()
+                                .iter()
+                                .find(|(a, _)| lower.contains(&format!("<{a}>")))
+                                .map(|(_, r)| r.clone());
+                            if let Some(r) = refusal {
+                                if w.write_all(format!("{r}\r\n").as_bytes()).await.is_err() {
+                                    return;
+                                }
+                                continue;
+                            }
+                        }
                         let reply: &[u8] = if cmd.starts_with("EHLO") || cmd.starts_with("HELO") {
                             b"250-sink\r\n250 8BITMIME\r\n"
                         } else if cmd.starts_with("DATA") {
@@ -71,6 +105,7 @@ impl SmtpSink {
         Self {
             port,
             messages,
+            rejections,
             task: Some(task),
         }
     }
@@ -90,7 +125,8 @@ impl SmtpSink {
     pub async fn restart(&mut self) {
         self.stop();
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let mut again = Self::start_on(self.port, self.messages.clone()).await;
+        let mut again =
+            Self::start_on(self.port, self.messages.clone(), self.rejections.clone()).await;
         self.task = again.task.take();
     }
 
@@ -145,4 +181,29 @@ pub fn token(link: &str) -> String {
         .chars()
         .take_while(char::is_ascii_hexdigit)
         .collect()
+}
+
+/// The header fields of a raw message (folded lines joined), in order; names as written.
+pub fn headers(message: &str) -> Vec<(String, String)> {
+    let head = message.split("\n\n").next().unwrap_or_default();
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in head.lines() {
+        if line.starts_with([' ', '\t']) {
+            if let Some(last) = out.last_mut() {
+                last.1.push(' ');
+                last.1.push_str(line.trim());
+            }
+        } else if let Some((name, value)) = line.split_once(':') {
+            out.push((name.to_owned(), value.trim().to_owned()));
+        }
+    }
+    out
+}
+
+/// The value of the header `name` (case-insensitive), if present once or more (the first).
+pub fn header(message: &str, name: &str) -> Option<String> {
+    headers(message)
+        .into_iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
 }

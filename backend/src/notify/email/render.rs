@@ -1,0 +1,425 @@
+//! Renders a notification email: subject, HTML and text parts (askama, sharing `templates/mail/base.*` through
+//! `mail/notify/base.*`), the mail class and the headers (docs/design/notifications.md §5).
+
+use askama::Template;
+use uuid::Uuid;
+
+use crate::{
+    auth::AuthKeys,
+    notify::{
+        catalogue::{Category, EventSpec, MailClass},
+        event::{BacktestFailed, BacktestFinished, Event},
+        unsubscribe,
+    },
+};
+
+/// Where links point and how ids are spelled.
+pub struct Site<'a> {
+    /// `PUBLIC_URL`, without a trailing slash.
+    pub public_url: &'a str,
+    /// The domain of `Message-ID`s and `List-Id`s.
+    pub domain: &'a str,
+    pub keys: &'a AuthKeys,
+}
+
+impl Site<'_> {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.public_url.trim_end_matches('/'))
+    }
+}
+
+/// A rendered notification email.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    /// `notify/<type>` (or `notify/generic`), stored on the outbox row.
+    pub template: String,
+    pub class: MailClass,
+    /// Extra headers in the order they are written.
+    pub headers: Vec<(String, String)>,
+}
+
+/// The footer's links and the names templates share.
+struct Common {
+    subject: String,
+    prefs_url: String,
+    unsubscribe_url: Option<String>,
+    category_label: &'static str,
+    link: String,
+}
+
+#[derive(Template)]
+#[template(path = "mail/notify/backtest_finished.html")]
+struct FinishedHtml<'a> {
+    subject: &'a str,
+    prefs_url: &'a str,
+    unsubscribe_url: Option<&'a str>,
+    category_label: &'a str,
+    link: &'a str,
+    strategy_name: &'a str,
+    symbol: &'a str,
+    timeframe: &'a str,
+    range: &'a str,
+    total_return: &'a str,
+    sharpe: &'a str,
+    max_drawdown: &'a str,
+    trades: i32,
+    final_equity: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/notify/backtest_finished.txt")]
+struct FinishedText<'a> {
+    #[allow(dead_code)] // the text layout has no title line; the struct shape follows the HTML one
+    subject: &'a str,
+    prefs_url: &'a str,
+    unsubscribe_url: Option<&'a str>,
+    category_label: &'a str,
+    link: &'a str,
+    strategy_name: &'a str,
+    symbol: &'a str,
+    timeframe: &'a str,
+    range: &'a str,
+    total_return: &'a str,
+    sharpe: &'a str,
+    max_drawdown: &'a str,
+    trades: i32,
+    final_equity: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/notify/backtest_failed.html")]
+struct FailedHtml<'a> {
+    subject: &'a str,
+    prefs_url: &'a str,
+    unsubscribe_url: Option<&'a str>,
+    category_label: &'a str,
+    link: &'a str,
+    strategy_name: &'a str,
+    symbol: &'a str,
+    timeframe: &'a str,
+    error: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/notify/backtest_failed.txt")]
+struct FailedText<'a> {
+    #[allow(dead_code)] // the text layout has no title line; the struct shape follows the HTML one
+    subject: &'a str,
+    prefs_url: &'a str,
+    unsubscribe_url: Option<&'a str>,
+    category_label: &'a str,
+    link: &'a str,
+    strategy_name: &'a str,
+    symbol: &'a str,
+    timeframe: &'a str,
+    error: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/notify/generic.html")]
+struct GenericHtml<'a> {
+    subject: &'a str,
+    prefs_url: &'a str,
+    unsubscribe_url: Option<&'a str>,
+    category_label: &'a str,
+    link: &'a str,
+    title: &'a str,
+    body: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/notify/generic.txt")]
+struct GenericText<'a> {
+    #[allow(dead_code)] // the text layout has no title line; the struct shape follows the HTML one
+    subject: &'a str,
+    prefs_url: &'a str,
+    unsubscribe_url: Option<&'a str>,
+    category_label: &'a str,
+    link: &'a str,
+    title: &'a str,
+    body: &'a str,
+}
+
+fn pct(x: Option<f64>) -> String {
+    x.filter(|v| v.is_finite())
+        .map_or_else(|| "–".to_owned(), |v| format!("{:+.2} %", v * 100.0))
+}
+
+fn num(x: Option<f64>) -> String {
+    x.filter(|v| v.is_finite())
+        .map_or_else(|| "–".to_owned(), |v| format!("{v:.2}"))
+}
+
+/// What a reader calls the category in the footer.
+fn category_label(c: Category) -> &'static str {
+    match c {
+        Category::Backtests => "backtest",
+        Category::Paper => "paper trading",
+        Category::Risk => "risk",
+        Category::Billing => "billing",
+        Category::Security => "security",
+        Category::Account => "account",
+        Category::Admin => "admin",
+        Category::System => "system",
+    }
+}
+
+/// Renders `event` for `user_id`; the class comes from its spec. Subscription mail gets `List-Id`, the RFC 8058
+/// one-click headers and a footer with the preferences and unsubscribe links; transactional mail none of them.
+///
+/// # Errors
+/// Template rendering errors.
+pub fn render(
+    site: &Site<'_>,
+    spec: &EventSpec,
+    event: &Event,
+    user_id: Uuid,
+) -> anyhow::Result<Rendered> {
+    let class = spec.mail_class();
+    let category = spec.category.as_str();
+    let token = unsubscribe::sign(site.keys, user_id, spec.category);
+    let subscription = class == MailClass::Subscription;
+    let c = Common {
+        subject: event.title(),
+        prefs_url: site.url("/notifications/settings"),
+        unsubscribe_url: subscription.then(|| site.url(&format!("/unsubscribe?t={token}"))),
+        category_label: category_label(spec.category),
+        link: site.url(event.url().as_deref().unwrap_or("/notifications")),
+    };
+    let mut headers = Vec::new();
+    if subscription {
+        headers.push((
+            "List-Id".to_owned(),
+            format!("Vortex {category} <{category}.notify.{}>", site.domain),
+        ));
+        headers.push((
+            "List-Unsubscribe".to_owned(),
+            format!(
+                "<{}>",
+                site.url(&format!("/unsubscribe/one-click?t={token}"))
+            ),
+        ));
+        headers.push((
+            "List-Unsubscribe-Post".to_owned(),
+            "List-Unsubscribe=One-Click".to_owned(),
+        ));
+    }
+    headers.push(("Auto-Submitted".to_owned(), "auto-generated".to_owned()));
+    headers.push(("X-Vortex-Event".to_owned(), spec.name.to_owned()));
+    let (template, html, text) = parts(&c, event)?;
+    Ok(Rendered {
+        subject: c.subject.clone(),
+        text,
+        html,
+        template,
+        class,
+        headers,
+    })
+}
+
+fn parts(c: &Common, event: &Event) -> anyhow::Result<(String, String, String)> {
+    let (subject, prefs_url, unsubscribe_url, category_label, link) = (
+        c.subject.as_str(),
+        c.prefs_url.as_str(),
+        c.unsubscribe_url.as_deref(),
+        c.category_label,
+        c.link.as_str(),
+    );
+    Ok(match event {
+        Event::BacktestFinished(BacktestFinished {
+            strategy_name,
+            symbol,
+            timeframe,
+            range_from,
+            range_to,
+            total_return,
+            sharpe,
+            max_drawdown,
+            trade_count,
+            final_equity,
+            ..
+        }) => {
+            let range = format!(
+                "{} to {}",
+                range_from.format("%Y-%m-%d"),
+                range_to.format("%Y-%m-%d")
+            );
+            let (total_return, sharpe, max_drawdown, final_equity) = (
+                pct(*total_return),
+                num(*sharpe),
+                pct(*max_drawdown),
+                num(*final_equity),
+            );
+            macro_rules! finished {
+                ($t:ident) => {
+                    $t {
+                        subject,
+                        prefs_url,
+                        unsubscribe_url,
+                        category_label,
+                        link,
+                        strategy_name,
+                        symbol,
+                        timeframe,
+                        range: &range,
+                        total_return: &total_return,
+                        sharpe: &sharpe,
+                        max_drawdown: &max_drawdown,
+                        trades: *trade_count,
+                        final_equity: &final_equity,
+                    }
+                    .render()?
+                };
+            }
+            (
+                "notify/backtest.finished".to_owned(),
+                finished!(FinishedHtml),
+                finished!(FinishedText),
+            )
+        }
+        Event::BacktestFailed(BacktestFailed {
+            strategy_name,
+            symbol,
+            timeframe,
+            error,
+            ..
+        }) => {
+            macro_rules! failed {
+                ($t:ident) => {
+                    $t {
+                        subject,
+                        prefs_url,
+                        unsubscribe_url,
+                        category_label,
+                        link,
+                        strategy_name,
+                        symbol,
+                        timeframe,
+                        error,
+                    }
+                    .render()?
+                };
+            }
+            (
+                "notify/backtest.failed".to_owned(),
+                failed!(FailedHtml),
+                failed!(FailedText),
+            )
+        }
+        other => {
+            let (title, body) = (other.title(), other.body());
+            macro_rules! generic {
+                ($t:ident) => {
+                    $t {
+                        subject,
+                        prefs_url,
+                        unsubscribe_url,
+                        category_label,
+                        link,
+                        title: &title,
+                        body: &body,
+                    }
+                    .render()?
+                };
+            }
+            (
+                "notify/generic".to_owned(),
+                generic!(GenericHtml),
+                generic!(GenericText),
+            )
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{notify::catalogue::find, settings::Settings};
+
+    fn keys() -> AuthKeys {
+        AuthKeys::from_settings(&Settings::from_map(&std::collections::HashMap::new()).unwrap())
+    }
+
+    #[test]
+    fn notification_emails_render_both_parts_with_class_headers_and_footer() {
+        let keys = keys();
+        let site = Site {
+            public_url: "https://v.example/",
+            domain: "v.example",
+            keys: &keys,
+        };
+        let user = Uuid::from_u128(7);
+        for ty in crate::notify::event::TYPES {
+            let e = Event::sample(ty, user).unwrap();
+            let r = render(&site, e.spec(), &e, user).unwrap();
+            assert!(!r.html.contains("<img"), "no images: {}", r.html);
+            assert!(r.html.contains("https://v.example/notifications/settings"));
+            assert!(r.text.contains("https://v.example/notifications/settings"));
+            assert_eq!(r.class, e.spec().mail_class());
+            if r.class == MailClass::Transactional {
+                // Covered by the transactional test below.
+                continue;
+            }
+            let token = unsubscribe::sign(&keys, user, e.spec().category);
+            assert!(
+                r.text
+                    .contains(&format!("https://v.example/unsubscribe?t={token}"))
+            );
+            let h = |n: &str| {
+                r.headers
+                    .iter()
+                    .find(|(k, _)| k == n)
+                    .map(|(_, v)| v.clone())
+            };
+            assert_eq!(
+                h("List-Unsubscribe").unwrap(),
+                format!("<https://v.example/unsubscribe/one-click?t={token}>")
+            );
+            assert_eq!(
+                h("List-Unsubscribe-Post").unwrap(),
+                "List-Unsubscribe=One-Click"
+            );
+            assert!(h("List-Id").unwrap().ends_with(".notify.v.example>"));
+            assert_eq!(h("X-Vortex-Event").unwrap(), *ty);
+        }
+        let e = Event::sample("backtest.finished", user).unwrap();
+        let r = render(&site, find("backtest.finished").unwrap(), &e, user).unwrap();
+        assert_eq!(r.template, "notify/backtest.finished");
+        assert!(r.html.contains("Sharpe ratio") && r.html.contains("Max drawdown"));
+        assert!(r.text.contains(&format!(
+            "https://v.example/backtests/{}",
+            match &e {
+                Event::BacktestFinished(b) => b.run_id,
+                _ => unreachable!(),
+            }
+        )));
+        let e = Event::sample("backtest.failed", user).unwrap();
+        let r = render(&site, e.spec(), &e, user).unwrap();
+        assert_eq!(r.template, "notify/backtest.failed");
+        assert!(r.text.contains("failed"));
+    }
+
+    #[test]
+    fn transactional_notification_emails_have_no_unsubscribe() {
+        let keys = keys();
+        let site = Site {
+            public_url: "https://v.example",
+            domain: "v.example",
+            keys: &keys,
+        };
+        let user = Uuid::from_u128(7);
+        let spec = find("security.password_changed").unwrap();
+        assert_eq!(spec.mail_class(), MailClass::Transactional);
+        let e = Event::sample("system.test", user).unwrap();
+        let r = render(&site, spec, &e, user).unwrap();
+        assert_eq!(r.class, MailClass::Transactional);
+        let names: Vec<&str> = r.headers.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["Auto-Submitted", "X-Vortex-Event"]);
+        assert!(!r.html.contains("/unsubscribe") && !r.text.contains("/unsubscribe"));
+        assert!(r.text.contains("an action on your Vortex account"));
+        assert!(r.html.contains("https://v.example/notifications/settings"));
+    }
+}

@@ -1,0 +1,185 @@
+//! One-click unsubscribe (RFC 8058; docs/design/notifications.md §5): a signed token per user and category,
+//! carried by the `List-Unsubscribe` header and the footer of subscription mail, and the action that turns that
+//! category's email off.
+//!
+//! Token: `v1.{user_id, base64url}.{category}.{mac}` with `mac = base64url(HMAC-SHA256(k,
+//! "vortex-unsubscribe\0v1\0{user_id}\0{category}")[..16])`, `k` derived with the label `vortex/unsubscribe/v1`
+//! from `UNSUBSCRIBE_SECRET` if set, else from `JWT_SECRET`. No expiry: all it can do is turn one category's
+//! email off. Rotating that secret invalidates the links in delivered mail.
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use hmac::{KeyInit, Mac};
+use uuid::Uuid;
+
+use super::catalogue::Category;
+use crate::{
+    Ctx,
+    actor::Actor,
+    auth::{AuthKeys, constant_time_eq},
+    error::{Error, Result},
+};
+
+/// The audit event of a one-click unsubscribe.
+pub const AUDIT_EVENT: &str = "notify_unsubscribed";
+
+fn mac(keys: &AuthKeys, user_id: Uuid, category: &str) -> String {
+    let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(&keys.unsubscribe)
+        .expect("HMAC takes keys of any length");
+    m.update(format!("vortex-unsubscribe\0v1\0{user_id}\0{category}").as_bytes());
+    let tag = m.finalize().into_bytes();
+    URL_SAFE_NO_PAD.encode(&tag[..16])
+}
+
+/// The token that unsubscribes `user_id` from `category`'s email.
+pub fn sign(keys: &AuthKeys, user_id: Uuid, category: Category) -> String {
+    let c = category.as_str();
+    format!(
+        "v1.{}.{c}.{}",
+        URL_SAFE_NO_PAD.encode(user_id.as_bytes()),
+        mac(keys, user_id, c)
+    )
+}
+
+/// The user and category of a genuine token; `None` for anything else (malformed, tampered, other key).
+pub fn verify(keys: &AuthKeys, token: &str) -> Option<(Uuid, Category)> {
+    let mut parts = token.split('.');
+    let (Some("v1"), Some(user), Some(category), Some(tag), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return None;
+    };
+    let user_id = Uuid::from_slice(&URL_SAFE_NO_PAD.decode(user).ok()?).ok()?;
+    let category = Category::parse(category)?;
+    constant_time_eq(
+        mac(keys, user_id, category.as_str()).as_bytes(),
+        tag.as_bytes(),
+    )
+    .then_some((user_id, category))
+}
+
+/// What a one-click unsubscribe did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unsubscribed {
+    pub user_id: Uuid,
+    pub category: Category,
+    /// Email deliveries of the category that were waiting and are now cancelled.
+    pub cancelled: u64,
+}
+
+/// Turns off the email of the token's category for the token's user (a `source = 'unsubscribe'` rule, a veto
+/// until the user sets that category's email again), cancels the category's waiting email deliveries and
+/// audits, in one transaction. Any actor (the token is the authority); idempotent.
+///
+/// # Errors
+/// [`Error::invalid`] on `token` for a bad token or a user that no longer exists; database errors.
+pub async fn one_click(ctx: &Ctx, actor: &Actor, token: &str) -> Result<Unsubscribed> {
+    let bad = || Error::invalid("token", "this unsubscribe link is not valid");
+    let (user_id, category) = verify(&ctx.keys, token).ok_or_else(bad)?;
+    let mut tx = ctx.db.begin().await?;
+    let exists = sqlx::query_scalar!(
+        r#"select exists (select 1 from app_user where user_id = $1) as "x!""#,
+        user_id,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if !exists {
+        return Err(bad());
+    }
+    sqlx::query!(
+        r#"insert into notify_rule (rule_id, user_id, paper_run_id, category, event_type, channel, mode, source)
+           values ($1, $2, null, $3, '*', 'email', 'off', 'unsubscribe')
+           on conflict (user_id, paper_run_id, category, event_type, channel)
+           do update set mode = 'off', source = 'unsubscribe', updated_at = now()"#,
+        Uuid::new_v4(),
+        user_id,
+        category.as_str(),
+    )
+    .execute(&mut *tx)
+    .await?;
+    let cancelled = sqlx::query!(
+        r#"update notify_delivery set status = 'cancelled', reason = 'unsubscribed'
+           where user_id = $1 and category = $2 and channel = 'email' and status in ('pending', 'queued')"#,
+        user_id,
+        category.as_str(),
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    actor
+        .audit(
+            &mut tx,
+            AUDIT_EVENT,
+            Some(user_id),
+            serde_json::json!({ "category": category.as_str(), "cancelled": cancelled }),
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(Unsubscribed {
+        user_id,
+        category,
+        cancelled,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Settings;
+
+    fn keys(secret: &str) -> AuthKeys {
+        let mut env = std::collections::HashMap::new();
+        env.insert("JWT_SECRET".to_owned(), secret.to_owned());
+        AuthKeys::from_settings(&Settings::from_map(&env).expect("settings"))
+    }
+
+    #[test]
+    fn unsubscribe_secret_when_set_keys_the_tokens() {
+        let mut env = std::collections::HashMap::new();
+        env.insert(
+            "JWT_SECRET".to_owned(),
+            "0123456789abcdef0123456789abcdef-one".to_owned(),
+        );
+        let from_jwt = AuthKeys::from_settings(&Settings::from_map(&env).unwrap());
+        env.insert(
+            "UNSUBSCRIBE_SECRET".to_owned(),
+            "fedcba9876543210fedcba9876543210-uns".to_owned(),
+        );
+        let own = AuthKeys::from_settings(&Settings::from_map(&env).unwrap());
+        let user = Uuid::new_v4();
+        let t = sign(&own, user, Category::Backtests);
+        assert_eq!(verify(&own, &t), Some((user, Category::Backtests)));
+        assert_eq!(verify(&from_jwt, &t), None);
+        // The session keys do not depend on it.
+        assert_eq!(own.csrf, from_jwt.csrf);
+    }
+
+    #[test]
+    fn unsubscribe_token_round_trips_and_refuses_tampering() {
+        let k = keys("0123456789abcdef0123456789abcdef-one");
+        let user = Uuid::new_v4();
+        let t = sign(&k, user, Category::Backtests);
+        assert!(t.starts_with("v1.") && t.contains(".backtests."), "{t}");
+        assert_eq!(verify(&k, &t), Some((user, Category::Backtests)));
+        // Another category, another user, a cut or extended token, another key: refused.
+        assert_eq!(verify(&k, &t.replace(".backtests.", ".paper.")), None);
+        let other = sign(&k, Uuid::new_v4(), Category::Backtests);
+        let forged = format!(
+            "{}.{}",
+            t.rsplit_once('.').unwrap().0,
+            other.rsplit_once('.').unwrap().1
+        );
+        assert_eq!(verify(&k, &forged), None);
+        assert_eq!(verify(&k, &t[..t.len() - 1]), None);
+        assert_eq!(verify(&k, &format!("{t}.x")), None);
+        assert_eq!(verify(&k, ""), None);
+        assert_eq!(verify(&k, "v1.x.backtests.y"), None);
+        let k2 = keys("0123456789abcdef0123456789abcdef-two");
+        assert_eq!(verify(&k2, &t), None);
+        // Deterministic: the same mail always carries the same link.
+        assert_eq!(sign(&k, user, Category::Backtests), t);
+    }
+}
