@@ -275,6 +275,12 @@ async fn notif_email_a_finished_backtest_mails_its_owner_once_and_one_click_turn
     .unwrap();
     assert_eq!((class.as_str(), status.as_str()), ("subscription", "sent"));
 
+    // The page's preview changes nothing and shows the category and the masked address.
+    let p = unsubscribe::preview(&app.ctx, &token).await.unwrap();
+    assert_eq!(
+        (p.category, p.masked_email.as_str()),
+        (Category::Backtests, "a•••@example.org")
+    );
     // A tampered token changes nothing; the genuine one turns exactly (backtests, email) off.
     let anon = Actor::anonymous(
         Surface::Web,
