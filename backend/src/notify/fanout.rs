@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::{
     PG_CHANNEL,
-    catalogue::{self, Channel, EventSpec, Mode},
+    catalogue::{self, Category, Channel, EventSpec, Mode},
     channel::{CHANNELS, DIGEST_UNAVAILABLE, UNAVAILABLE},
     email,
     event::Event,
@@ -98,11 +98,14 @@ pub async fn fan_out(
         JobError::Permanent(format!("unknown notification type `{}`", ev.event_type))
     })?;
     let (title, body, url) = content(spec, ev.payload);
-    let recipients = sqlx::query_scalar!(
-        r#"select user_id from app_user
-           where disabled_at is null
-             and (($1 = 'user' and user_id = $2) or ($1 = 'admins' and role = 'admin'))
-           order by user_id"#,
+    let recipients = sqlx::query!(
+        r#"select u.user_id,
+                  u.email_verified_at is not null as "verified!",
+                  exists (select 1 from mail_suppression s where s.address = lower(u.email)) as "undeliverable!"
+           from app_user u
+           where u.disabled_at is null
+             and (($1 = 'user' and u.user_id = $2) or ($1 = 'admins' and u.role = 'admin'))
+           order by u.user_id"#,
         ev.audience,
         ev.user_id,
     )
@@ -112,7 +115,10 @@ pub async fn fan_out(
         recipients: recipients.len(),
         ..FanOut::default()
     };
-    for user_id in recipients {
+    for r in recipients {
+        let user_id = r.user_id;
+        // Email needs a confirmed address (security mail excepted) the relay has not refused for good.
+        let mailable = !r.undeliverable && (r.verified || spec.category == Category::Security);
         let rules = prefs::load(conn, user_id).await?;
         for ch in CHANNELS {
             let mode = prefs::resolve(spec, ch.channel, ev.paper_run_id, &rules);
@@ -159,6 +165,7 @@ pub async fn fan_out(
                             critical: ev.critical,
                             mode,
                             delivers: ch.delivers,
+                            undeliverable: !mailable,
                         },
                     )
                     .await?;
@@ -188,6 +195,7 @@ pub async fn fan_out(
                                 critical: ev.critical,
                                 mode,
                                 delivers: ch.delivers,
+                                undeliverable: false,
                             },
                         )
                         .await?;
@@ -228,6 +236,8 @@ struct Delivery<'a> {
     critical: bool,
     mode: Mode,
     delivers: bool,
+    /// The destination cannot receive anything (an unconfirmed or refused email address).
+    undeliverable: bool,
 }
 
 /// Records one delivery decision. Returns 1 when the row is new, 0 when a previous run wrote it. A new
@@ -251,9 +261,11 @@ async fn record(
     // Only email and webhook deliveries have a sender job (in-app rows are written by the fan-out itself).
     let send_now = d.delivers
         && d.mode == Mode::Immediate
+        && !d.undeliverable
         && matches!(d.channel, Channel::Email | Channel::Webhook);
     let (status, reason) = match (d.mode, d.delivers) {
         (Mode::Off, _) => ("suppressed", Some("off")),
+        _ if d.undeliverable => ("suppressed", Some("undeliverable")),
         (_, false) => ("suppressed", Some(UNAVAILABLE)),
         _ if send_now => ("queued", None),
         (Mode::Digest, true) if d.channel == Channel::Email => {

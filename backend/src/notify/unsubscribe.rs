@@ -61,6 +61,43 @@ pub fn verify(keys: &AuthKeys, token: &str) -> Option<(Uuid, Category)> {
     .then_some((user_id, category))
 }
 
+/// What the unsubscribe page shows before the reader confirms (nothing changes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preview {
+    pub category: Category,
+    /// The address, masked: `a•••@example.org`.
+    pub masked_email: String,
+}
+
+/// Masks the local part of an address but its first character: `ann@example.org` → `a•••@example.org`.
+pub fn mask_email(address: &str) -> String {
+    match address.split_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}•••@{domain}")
+        }
+        None => "•••".to_owned(),
+    }
+}
+
+/// The category and masked address of a genuine token, for the page a footer link opens. Changes nothing
+/// (link scanners follow GETs). Any actor.
+///
+/// # Errors
+/// [`Error::invalid`] on `token` for a bad token or a user that no longer exists; database errors.
+pub async fn preview(ctx: &Ctx, token: &str) -> Result<Preview> {
+    let bad = || Error::invalid("token", "this unsubscribe link is not valid");
+    let (user_id, category) = verify(&ctx.keys, token).ok_or_else(bad)?;
+    let email = sqlx::query_scalar!("select email from app_user where user_id = $1", user_id)
+        .fetch_optional(&ctx.db)
+        .await?
+        .ok_or_else(bad)?;
+    Ok(Preview {
+        category,
+        masked_email: mask_email(&email),
+    })
+}
+
 /// What a one-click unsubscribe did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Unsubscribed {
@@ -134,6 +171,13 @@ mod tests {
         let mut env = std::collections::HashMap::new();
         env.insert("JWT_SECRET".to_owned(), secret.to_owned());
         AuthKeys::from_settings(&Settings::from_map(&env).expect("settings"))
+    }
+
+    #[test]
+    fn unsubscribe_preview_masks_the_address() {
+        assert_eq!(mask_email("ann@example.org"), "a•••@example.org");
+        assert_eq!(mask_email("x@y.z"), "x•••@y.z");
+        assert_eq!(mask_email("nonsense"), "•••");
     }
 
     #[test]

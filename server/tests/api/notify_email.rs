@@ -275,6 +275,12 @@ async fn notif_email_a_finished_backtest_mails_its_owner_once_and_one_click_turn
     .unwrap();
     assert_eq!((class.as_str(), status.as_str()), ("subscription", "sent"));
 
+    // The page's preview changes nothing and shows the category and the masked address.
+    let p = unsubscribe::preview(&app.ctx, &token).await.unwrap();
+    assert_eq!(
+        (p.category, p.masked_email.as_str()),
+        (Category::Backtests, "a•••@example.org")
+    );
     // A tampered token changes nothing; the genuine one turns exactly (backtests, email) off.
     let anon = Actor::anonymous(
         Surface::Web,
@@ -402,9 +408,18 @@ async fn notif_email_a_permanently_rejected_address_is_marked_undeliverable() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    // Further subscription mail to the address is not attempted.
+    // Further subscription mail to the address is not attempted: the fan-out records it as undeliverable and
+    // queues no job.
     let second = emit(&app, &Event::sample("system.test", bob_id).unwrap()).await;
     wait_for_value(&app, DELIVERY_OF_EVENT, second, "suppressed/undeliverable").await;
+    let job: Option<Uuid> = sqlx::query_scalar(
+        "select job_id from notify_delivery where event_id = $1 and channel = 'email'",
+    )
+    .bind(second)
+    .fetch_one(&app.ctx.db)
+    .await
+    .unwrap();
+    assert_eq!(job, None);
     let tries: i64 = sqlx::query_scalar(
         "select count(*) from notify_attempt a join notify_delivery d using (delivery_id) where d.event_id = $1",
     )
