@@ -317,17 +317,16 @@ async fn record(
     };
     if n > 0
         && let Some((queue, job)) = job
+        && let Some(job_id) = jobs.insert(conn, &job).await?
     {
-        if let Some(job_id) = jobs.insert(conn, &job).await? {
-            sqlx::query!(
-                "update notify_delivery set job_id = $2 where delivery_id = $1",
-                delivery_id,
-                job_id,
-            )
-            .execute(&mut *conn)
-            .await?;
-            new_jobs.push((queue, job_id));
-        }
+        sqlx::query!(
+            "update notify_delivery set job_id = $2 where delivery_id = $1",
+            delivery_id,
+            job_id,
+        )
+        .execute(&mut *conn)
+        .await?;
+        new_jobs.push((queue, job_id));
     }
     Ok(n)
 }

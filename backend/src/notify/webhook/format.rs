@@ -87,6 +87,13 @@ pub fn facts(event: &Event) -> Vec<(String, String)> {
             ("Webhook".into(), e.name.clone()),
             ("Reason".into(), e.reason.clone()),
         ],
+        Event::EmailUndeliverable(e) => vec![(
+            "SMTP reply".into(),
+            match e.smtp_code {
+                Some(code) => format!("{code} {}", e.smtp_message),
+                None => e.smtp_message.clone(),
+            },
+        )],
     }
 }
 
