@@ -264,7 +264,7 @@ async fn webhook_a_500_then_200_is_retried_into_exactly_one_delivery() {
     assert!(got.iter().all(|r| r.verifies(&secret)));
     let outcomes: Vec<String> = sqlx::query_scalar(
         "select a.outcome from notify_attempt a join notify_delivery d using (delivery_id)
-         where d.event_id = $1 order by a.attempt_id",
+         where d.event_id = $1 and d.channel = 'webhook' order by a.attempt_id",
     )
     .bind(event_id)
     .fetch_all(&app.ctx.db)
@@ -436,7 +436,7 @@ async fn webhook_destination_is_vetted_again_at_delivery() {
     assert_eq!(attempts, 1, "a refused destination is not retried");
     let (outcome, reason): (String, String) = sqlx::query_as(
         "select a.outcome, d.reason from notify_attempt a join notify_delivery d using (delivery_id)
-         where d.event_id = $1",
+         where d.event_id = $1 and d.channel = 'webhook'",
     )
     .bind(event_id)
     .fetch_one(&app.ctx.db)
