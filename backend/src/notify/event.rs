@@ -102,7 +102,8 @@ pub const TYPES: &[&str] = &[
     "notify.email_undeliverable",
 ];
 
-fn clip(s: &str, max: usize) -> String {
+/// Cuts `s` to at most `max` characters, ending in `…` when cut.
+pub fn clip(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_owned()
     } else {
@@ -112,7 +113,8 @@ fn clip(s: &str, max: usize) -> String {
     }
 }
 
-fn pct(x: Option<f64>) -> String {
+/// A fraction as a signed percentage (`+1.23 %`), `–` when missing or not finite.
+pub fn pct(x: Option<f64>) -> String {
     x.filter(|v| v.is_finite())
         .map_or_else(|| "–".to_owned(), |v| format!("{:+.2} %", v * 100.0))
 }

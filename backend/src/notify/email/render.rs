@@ -8,7 +8,7 @@ use crate::{
     auth::AuthKeys,
     notify::{
         catalogue::{Category, EventSpec, MailClass},
-        event::{BacktestFailed, BacktestFinished, Event},
+        event::{BacktestFailed, BacktestFinished, Event, pct},
         unsubscribe,
     },
 };
@@ -141,11 +141,6 @@ struct GenericText<'a> {
     link: &'a str,
     title: &'a str,
     body: &'a str,
-}
-
-fn pct(x: Option<f64>) -> String {
-    x.filter(|v| v.is_finite())
-        .map_or_else(|| "–".to_owned(), |v| format!("{:+.2} %", v * 100.0))
 }
 
 fn num(x: Option<f64>) -> String {

@@ -12,7 +12,8 @@ use serde_json::{Map, Value, json};
 use url::Url;
 use uuid::Uuid;
 
-use crate::notify::event::Event;
+pub use crate::notify::event::clip;
+use crate::notify::event::{Event, pct};
 
 /// Slack: the fallback `text` and a section's text.
 pub const SLACK_TEXT_MAX: usize = 3000;
@@ -46,22 +47,6 @@ impl Message<'_> {
             .and_then(|p| self.public_url.join(&p).ok())
             .map(String::from)
     }
-}
-
-/// Cuts `s` to at most `max` characters, ending in `…` when cut.
-pub fn clip(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_owned()
-    } else {
-        let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-        out.push('…');
-        out
-    }
-}
-
-fn pct(x: Option<f64>) -> String {
-    x.filter(|v| v.is_finite())
-        .map_or_else(|| "–".to_owned(), |v| format!("{:+.2} %", v * 100.0))
 }
 
 /// The key figures of an event, as name/value pairs (Discord fields, Slack lines).
