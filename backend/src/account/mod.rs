@@ -122,6 +122,16 @@ async fn queue_mail(
     Ok(job)
 }
 
+/// Emits a notification event about the account in the caller's transaction (push it after committing with
+/// [`crate::notify::push`]).
+async fn emit(
+    ctx: &Ctx,
+    conn: &mut PgConnection,
+    event: &crate::notify::Event,
+) -> Result<crate::notify::Emitted> {
+    Ok(crate::notify::emit(conn, &ctx.jobs, &ctx.clock, event).await?)
+}
+
 /// Pushes a committed mail job (if the push is lost, the reconciler delivers it).
 async fn push(ctx: &Ctx, job: Uuid) {
     ctx.jobs.push(crate::jobs::DEFAULT_QUEUE, job).await;

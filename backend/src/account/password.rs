@@ -6,8 +6,9 @@ use crate::{
     Actor, Ctx,
     auth::{api_token, audit::event, password, session, signin, users},
     error::{Error, Result},
-    mail::templates,
+    notify::{self, Event, event::PasswordChanged},
 };
+use uuid::Uuid;
 
 /// The refusal for a wrong current password.
 pub fn wrong_current_password() -> Error {
@@ -83,23 +84,17 @@ pub async fn change_password(
             None => 0,
         }
     };
-    let rendered = templates::password_changed(
-        &user.display_name,
-        &super::forgot_url(ctx),
-        templates::PasswordChange {
+    let emitted = super::emit(
+        ctx,
+        &mut tx,
+        &Event::PasswordChanged(PasswordChanged {
+            user_id: user.user_id,
             reset: false,
             everywhere: input.sign_out_others,
             sessions_ended: ended,
             tokens_revoked: tokens,
-        },
-    )?;
-    let job = super::queue_mail(
-        ctx,
-        actor,
-        &mut tx,
-        Some(user.user_id),
-        &user.email,
-        rendered,
+            change_id: Uuid::new_v4(),
+        }),
     )
     .await?;
     actor
@@ -123,6 +118,6 @@ pub async fn change_password(
     )
     .await?;
     tx.commit().await?;
-    super::push(ctx, job).await;
+    notify::push(&ctx.jobs, &[emitted]).await;
     Ok(new)
 }

@@ -12,7 +12,9 @@ use crate::{
     },
     error::{Error, Result},
     mail::templates,
+    notify::{self, Event, event::PasswordChanged},
 };
+use uuid::Uuid;
 
 /// Mails a reset link if an enabled account has this address; the same answer either way. Limited per
 /// address and client ([`rate_limit::check_email_request`]).
@@ -88,17 +90,19 @@ pub async fn reset_password(
     users::set_password(&mut tx, user_id, &hash).await?;
     let ended = session::revoke_all(&mut *tx, user_id, None).await?;
     let tokens = api_token::revoke_all(&mut *tx, user_id).await?;
-    let rendered = templates::password_changed(
-        &user.display_name,
-        &super::forgot_url(ctx),
-        templates::PasswordChange {
+    let emitted = super::emit(
+        ctx,
+        &mut tx,
+        &Event::PasswordChanged(PasswordChanged {
+            user_id,
             reset: true,
             everywhere: true,
             sessions_ended: ended,
             tokens_revoked: tokens,
-        },
-    )?;
-    let job = super::queue_mail(ctx, actor, &mut tx, Some(user_id), &user.email, rendered).await?;
+            change_id: Uuid::new_v4(),
+        }),
+    )
+    .await?;
     actor
         .audit(
             &mut tx,
@@ -108,6 +112,6 @@ pub async fn reset_password(
         )
         .await?;
     tx.commit().await?;
-    super::push(ctx, job).await;
+    notify::push(&ctx.jobs, &[emitted]).await;
     Ok(())
 }

@@ -1,11 +1,17 @@
 //! Sign-in and sign-out of browser sessions.
 
 use serde_json::json;
+use sqlx::PgConnection;
+use uuid::Uuid;
 
 use crate::{
     Actor, Ctx,
-    auth::{audit::event, password, session, signin, users::User},
+    auth::{RequestMeta, audit::event, password, session, signin, users::User},
     error::{Error, Result},
+    notify::{
+        self, Event,
+        event::{SigninNewDevice, device},
+    },
 };
 
 /// The refusal for a wrong email or password (unknown and disabled accounts answer the same).
@@ -46,6 +52,7 @@ pub async fn sign_in(ctx: &Ctx, actor: &Actor, email: &str, password: String) ->
     }
     let user = super::checked(check, wrong_credentials)?;
     let mut tx = ctx.db.begin().await?;
+    let new_device = is_new_client(&mut tx, user.user_id, &actor.meta).await?;
     let new = session::create(
         &mut *tx,
         &ctx.keys,
@@ -60,11 +67,47 @@ pub async fn sign_in(ctx: &Ctx, actor: &Actor, email: &str, password: String) ->
             event::SIGNIN_SUCCEEDED,
             Some(user.user_id),
             Some(&user.email),
-            json!({ "session": session::public_id(&new.session_id) }),
+            json!({ "session": session::public_id(&new.session_id), "new_device": new_device }),
         )
         .await?;
+    let mut emitted = Vec::new();
+    if new_device {
+        let event = Event::SigninNewDevice(SigninNewDevice {
+            user_id: user.user_id,
+            ip: actor.meta.ip.clone(),
+            device: device(&actor.meta.user_agent),
+            at: ctx.clock.now(),
+            session_public_id: session::public_id(&new.session_id),
+        });
+        emitted.push(super::emit(ctx, &mut tx, &event).await?);
+    }
     tx.commit().await?;
+    notify::push(&ctx.jobs, &emitted).await;
     Ok(SignedIn { user, session: new })
+}
+
+/// How long a client (address and user agent) stays known after a successful sign-in or the sign-up.
+pub const KNOWN_CLIENT_DAYS: i32 = 30;
+
+/// Whether this sign-in comes from a client the account has not used in [`KNOWN_CLIENT_DAYS`] (judged on the
+/// audit trail). The first sign-in after sign-up is never new: there is nothing to compare it with.
+async fn is_new_client(conn: &mut PgConnection, user_id: Uuid, meta: &RequestMeta) -> Result<bool> {
+    let r = sqlx::query!(
+        r#"select
+             exists (select 1 from audit_event where user_id = $1 and event = $2) as "signed_in_before!",
+             exists (select 1 from audit_event
+                     where user_id = $1 and event in ($2, $3) and ip = $4 and user_agent = $5
+                       and created_at > now() - make_interval(days => $6)) as "known!""#,
+        user_id,
+        event::SIGNIN_SUCCEEDED,
+        event::SIGNUP,
+        meta.ip,
+        meta.user_agent,
+        KNOWN_CLIENT_DAYS,
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(r.signed_in_before && !r.known)
 }
 
 /// Ends the actor's current session at once (anonymous actors: nothing to do).

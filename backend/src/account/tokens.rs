@@ -7,6 +7,7 @@ use crate::{
     Actor, Ctx,
     auth::{Scope, api_token, audit::event},
     error::{Error, Result},
+    notify::{self, Event, event::TokenCreated},
 };
 
 /// What the new-token form sends (as typed; the action validates it).
@@ -78,7 +79,20 @@ pub async fn create(
             json!({ "token": info.api_token_id, "name": info.name, "scope": scope.as_str() }),
         )
         .await?;
+    let emitted = super::emit(
+        ctx,
+        &mut tx,
+        &Event::TokenCreated(TokenCreated {
+            user_id: user.user_id,
+            token_id: info.api_token_id,
+            token_name: info.name.clone(),
+            scope: scope.as_str().to_owned(),
+            expires_at: info.expires_at,
+        }),
+    )
+    .await?;
     tx.commit().await?;
+    notify::push(&ctx.jobs, &[emitted]).await;
     Ok((info, secret))
 }
 

@@ -31,9 +31,6 @@ macro_rules! email {
 
 email!(verify_email, "mail/verify_email.html", "mail/verify_email.txt", "verify_email", { link: &'a str });
 email!(reset_password, "mail/reset_password.html", "mail/reset_password.txt", "reset_password", { name: &'a str, link: &'a str });
-email!(password_changed, "mail/password_changed.html", "mail/password_changed.txt", "password_changed", {
-    name: &'a str, link: &'a str, reset: bool, everywhere: bool, sessions_ended: u64, tokens_revoked: u64,
-});
 email!(signup_existing, "mail/signup_existing.html", "mail/signup_existing.txt", "signup_existing", { link: &'a str });
 
 fn render(
@@ -87,61 +84,6 @@ pub fn reset(name: &str, link: &str) -> anyhow::Result<Rendered> {
     )
 }
 
-/// What happened to the account's access when its password changed, for [`password_changed`].
-#[derive(Debug, Clone, Copy, Default)]
-pub struct PasswordChange {
-    /// Reset through an emailed link (else changed while signed in).
-    pub reset: bool,
-    /// Every session ended and every API token revoked.
-    pub everywhere: bool,
-    pub sessions_ended: u64,
-    pub tokens_revoked: u64,
-}
-
-/// "Your password was changed", saying whether sessions and API tokens were ended.
-///
-/// # Errors
-/// Template rendering errors.
-pub fn password_changed(
-    name: &str,
-    link: &str,
-    change: PasswordChange,
-) -> anyhow::Result<Rendered> {
-    let subject = if change.reset {
-        "Your Vortex password was reset"
-    } else {
-        "Your Vortex password was changed"
-    };
-    let PasswordChange {
-        reset,
-        everywhere,
-        sessions_ended,
-        tokens_revoked,
-    } = change;
-    render(
-        subject,
-        password_changed::KEY,
-        &password_changed::Html {
-            subject,
-            name,
-            link,
-            reset,
-            everywhere,
-            sessions_ended,
-            tokens_revoked,
-        },
-        &password_changed::Text {
-            subject,
-            name,
-            link,
-            reset,
-            everywhere,
-            sessions_ended,
-            tokens_revoked,
-        },
-    )
-}
-
 /// "Someone tried to sign up with your address" (sent instead of revealing that the account exists).
 ///
 /// # Errors
@@ -160,12 +102,7 @@ pub fn signup_existing(link: &str) -> anyhow::Result<Rendered> {
 mod tests {
     #[test]
     fn templates_render_both_parts_and_escape_names() {
-        let r = super::password_changed(
-            "<b>Ann</b>",
-            "https://v.example/verify-email?token=abc",
-            super::PasswordChange::default(),
-        )
-        .unwrap();
+        let r = super::reset("<b>Ann</b>", "https://v.example/verify-email?token=abc").unwrap();
         assert!(
             !r.html.contains("<b>Ann") && r.html.contains("&#60;b&#62;Ann"),
             "{}",

@@ -11,7 +11,11 @@ use crate::market::{
 
 pub const KIND: &str = "market_chunk";
 
-pub const JOB: JobKind = JobKind::new(KIND, MARKET_QUEUE, |job| Box::pin(run(job)));
+/// Tells the admins when a chunk runs out of attempts ([`super::alerts`]).
+pub const JOB: JobKind = JobKind {
+    on_gave_up: Some(|ctx, job_id| Box::pin(super::alerts::etl_gave_up(ctx, job_id))),
+    ..JobKind::new(KIND, MARKET_QUEUE, |job| Box::pin(run(job)))
+};
 
 pub(crate) async fn run(job: &JobCtx) -> Result<(), JobError> {
     let p: ChunkJob = job.payload()?;

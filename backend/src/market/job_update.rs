@@ -17,8 +17,10 @@ use crate::{
 
 pub const KIND: &str = "market_update";
 
-/// Scheduled every `MARKET_UPDATE_INTERVAL_SECS` by the workers that serve the `market` queue.
+/// Scheduled every `MARKET_UPDATE_INTERVAL_SECS` by the workers that serve the `market` queue; tells the
+/// admins when it runs out of attempts ([`super::alerts`]).
 pub const JOB: JobKind = JobKind {
+    on_gave_up: Some(|ctx, job_id| Box::pin(super::alerts::etl_gave_up(ctx, job_id))),
     schedule: Some(Schedule {
         every: |s| s.market.update_interval,
         enqueue: |ctx| Box::pin(enqueue(ctx, true)),

@@ -11,6 +11,7 @@
 //!
 //! Timestamps are epoch milliseconds (the engine's unit) everywhere in Rust, `timestamptz` in Postgres.
 
+pub mod alerts;
 pub mod binance;
 pub mod coverage;
 pub mod csv_import;

@@ -8,6 +8,11 @@ use uuid::Uuid;
 
 use super::catalogue::{self, EventSpec};
 
+mod admin;
+mod security;
+pub use admin::EtlFailing;
+pub use security::{PasswordChanged, SigninNewDevice, TokenCreated, device};
+
 /// At most this many points in a payload's sparkline.
 pub const SPARKLINE_POINTS: usize = 200;
 
@@ -91,6 +96,14 @@ pub enum Event {
     WebhookDisabled(WebhookDisabled),
     #[serde(rename = "notify.email_undeliverable")]
     EmailUndeliverable(EmailUndeliverable),
+    #[serde(rename = "security.signin_new_device")]
+    SigninNewDevice(SigninNewDevice),
+    #[serde(rename = "security.password_changed")]
+    PasswordChanged(PasswordChanged),
+    #[serde(rename = "security.token_created")]
+    TokenCreated(TokenCreated),
+    #[serde(rename = "admin.etl_failing")]
+    EtlFailing(EtlFailing),
 }
 
 /// Every type name with a payload variant (for tests and samples).
@@ -100,6 +113,10 @@ pub const TYPES: &[&str] = &[
     "system.test",
     "notify.webhook_disabled",
     "notify.email_undeliverable",
+    "security.signin_new_device",
+    "security.password_changed",
+    "security.token_created",
+    "admin.etl_failing",
 ];
 
 /// Cuts `s` to at most `max` characters, ending in `…` when cut.
@@ -128,6 +145,10 @@ impl Event {
             Event::SystemTest(_) => "system.test",
             Event::WebhookDisabled(_) => "notify.webhook_disabled",
             Event::EmailUndeliverable(_) => "notify.email_undeliverable",
+            Event::SigninNewDevice(_) => "security.signin_new_device",
+            Event::PasswordChanged(_) => "security.password_changed",
+            Event::TokenCreated(_) => "security.token_created",
+            Event::EtlFailing(_) => "admin.etl_failing",
         }
     }
 
@@ -147,6 +168,10 @@ impl Event {
             Event::SystemTest(e) => Some(e.user_id),
             Event::WebhookDisabled(e) => Some(e.user_id),
             Event::EmailUndeliverable(e) => Some(e.user_id),
+            Event::SigninNewDevice(e) => Some(e.user_id),
+            Event::PasswordChanged(e) => Some(e.user_id),
+            Event::TokenCreated(e) => Some(e.user_id),
+            Event::EtlFailing(_) => None,
         }
     }
 
@@ -157,6 +182,19 @@ impl Event {
             Event::BacktestFailed(e) => Some(format!("backtest.failed:{}", e.run_id)),
             Event::SystemTest(_) | Event::EmailUndeliverable(_) => None,
             Event::WebhookDisabled(e) => Some(format!("notify.webhook_disabled:{}", e.delivery_id)),
+            Event::SigninNewDevice(e) => Some(format!(
+                "security.signin_new_device:{}",
+                e.session_public_id
+            )),
+            Event::PasswordChanged(e) => Some(format!("security.password_changed:{}", e.change_id)),
+            Event::TokenCreated(e) => Some(format!("security.token_created:{}", e.token_id)),
+            Event::EtlFailing(e) => Some(format!(
+                "admin.etl_failing:{}:{}:{}:{}",
+                e.source,
+                e.symbol.as_deref().unwrap_or("*"),
+                e.timeframe.as_deref().unwrap_or("*"),
+                e.hour.timestamp()
+            )),
         }
     }
 
@@ -167,7 +205,13 @@ impl Event {
             | Event::BacktestFailed(BacktestFailed { batch_id, .. }) => {
                 Some(format!("backtest.batch:{batch_id}"))
             }
-            Event::SystemTest(_) | Event::WebhookDisabled(_) | Event::EmailUndeliverable(_) => None,
+            Event::SystemTest(_)
+            | Event::WebhookDisabled(_)
+            | Event::EmailUndeliverable(_)
+            | Event::SigninNewDevice(_)
+            | Event::PasswordChanged(_)
+            | Event::TokenCreated(_)
+            | Event::EtlFailing(_) => None,
         }
     }
 
@@ -188,6 +232,16 @@ impl Event {
             Event::SystemTest(_) => "Test notification".to_owned(),
             Event::WebhookDisabled(e) => format!("Webhook disabled: {}", e.name),
             Event::EmailUndeliverable(_) => "We cannot deliver email to your address".to_owned(),
+            Event::SigninNewDevice(e) => {
+                format!("New sign-in to your Vortex account from {}", e.device)
+            }
+            Event::PasswordChanged(e) if e.reset => "Your Vortex password was reset".to_owned(),
+            Event::PasswordChanged(_) => "Your Vortex password was changed".to_owned(),
+            Event::TokenCreated(e) => format!("New API token: {}", e.token_name),
+            Event::EtlFailing(e) => match (&e.symbol, &e.timeframe) {
+                (Some(s), Some(t)) => format!("Market data failing: {s} {t} from {}", e.source),
+                _ => format!("Market data update failing from {}", e.source),
+            },
         };
         clip(&t, 200)
     }
@@ -228,6 +282,52 @@ impl Event {
                 e.smtp_code.map(|c| format!(" ({c})")).unwrap_or_default(),
                 e.smtp_message
             ),
+            Event::SigninNewDevice(e) => format!(
+                "Someone signed in to your account from {} at address {} on {} UTC. If this was you,                  nothing needs doing. If not, reset your password and end that session on your account page.",
+                e.device,
+                e.ip,
+                e.at.format("%Y-%m-%d %H:%M")
+            ),
+            Event::PasswordChanged(e) => {
+                let how = if e.reset {
+                    "reset through an emailed link"
+                } else {
+                    "changed"
+                };
+                let what = if e.everywhere {
+                    format!(
+                        "Every session was signed out and every API token was revoked ({} session(s), {} \
+                         token(s)); create new tokens for your scripts on your account page.",
+                        e.sessions_ended, e.tokens_revoked
+                    )
+                } else {
+                    "Your other sessions and your API tokens still work; you can end them on your account \
+                     page."
+                        .to_owned()
+                };
+                format!(
+                    "The password of your Vortex account was just {how}. {what} If this was not you, reset \
+                     your password now and review your sessions and API tokens."
+                )
+            }
+            Event::TokenCreated(e) => format!(
+                "An API token named \"{}\" with {} access was created on your account{}. If this was not \
+                 you, revoke it on your account page and change your password.",
+                e.token_name,
+                if e.scope == "read" {
+                    "read-only"
+                } else {
+                    "read-write"
+                },
+                e.expires_at
+                    .map(|t| format!(" (it expires on {})", t.format("%Y-%m-%d")))
+                    .unwrap_or_default()
+            ),
+            Event::EtlFailing(e) => format!(
+                "The {} job gave up after its last attempt: {}. Candles stop arriving until the source \
+                 answers again; check the source, the workers' logs and the failed jobs.",
+                e.job_kind, e.last_error
+            ),
         };
         clip(&b, 2000)
     }
@@ -241,7 +341,11 @@ impl Event {
             }
             Event::SystemTest(_) => Some("/notifications".to_owned()),
             Event::WebhookDisabled(_) => Some("/notifications/settings".to_owned()),
-            Event::EmailUndeliverable(_) => Some("/account".to_owned()),
+            Event::EmailUndeliverable(_)
+            | Event::SigninNewDevice(_)
+            | Event::PasswordChanged(_)
+            | Event::TokenCreated(_) => Some("/account".to_owned()),
+            Event::EtlFailing(_) => Some("/market".to_owned()),
         }
     }
 
@@ -297,6 +401,37 @@ impl Event {
                 user_id,
                 smtp_code: Some(550),
                 smtp_message: "5.1.1 no such user".into(),
+            }),
+            "security.signin_new_device" => Event::SigninNewDevice(SigninNewDevice {
+                user_id,
+                ip: "203.0.113.7".into(),
+                device: "Firefox on Linux".into(),
+                at: t0,
+                session_public_id: "a1b2c3d4".into(),
+            }),
+            "security.password_changed" => Event::PasswordChanged(PasswordChanged {
+                user_id,
+                reset: false,
+                everywhere: true,
+                sessions_ended: 2,
+                tokens_revoked: 1,
+                change_id: run_id,
+            }),
+            "security.token_created" => Event::TokenCreated(TokenCreated {
+                user_id,
+                token_id: run_id,
+                token_name: "backtest script".into(),
+                scope: "read".into(),
+                expires_at: Some(t0 + chrono::Duration::days(90)),
+            }),
+            "admin.etl_failing" => Event::EtlFailing(EtlFailing {
+                source: "binance".into(),
+                symbol: Some("ETHBTC".into()),
+                timeframe: Some("1m".into()),
+                job_id: run_id,
+                job_kind: "market_chunk".into(),
+                last_error: "the source answered 503 Service Unavailable".into(),
+                hour: t0,
             }),
             _ => return None,
         })

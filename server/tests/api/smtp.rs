@@ -157,6 +157,28 @@ impl SmtpSink {
     }
 }
 
+impl SmtpSink {
+    /// The first message to `to` whose unfolded text (quoted-printable soft breaks undone) contains every one
+    /// of `needles`, waiting for it up to `timeout`.
+    pub async fn wait_for_text(&self, to: &str, needles: &[&str], timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(m) = self.messages().into_iter().find(|m| {
+                let flat = m.replace("=\r\n", "").replace("=\n", "");
+                m.contains(&format!("To: {to}")) && needles.iter().all(|n| flat.contains(n))
+            }) {
+                return m;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no message to {to} containing {needles:?}: {:?}",
+                self.messages()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
 impl Drop for SmtpSink {
     fn drop(&mut self) {
         self.stop();

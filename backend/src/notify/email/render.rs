@@ -48,6 +48,8 @@ struct Common {
     unsubscribe_url: Option<String>,
     category_label: &'static str,
     link: String,
+    /// The forgot-password page (security mail: "if this was not you").
+    reset_url: String,
 }
 
 #[derive(Template)]
@@ -119,6 +121,33 @@ struct FailedText<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "mail/notify/security.html")]
+struct SecurityHtml<'a> {
+    subject: &'a str,
+    prefs_url: &'a str,
+    unsubscribe_url: Option<&'a str>,
+    category_label: &'a str,
+    link: &'a str,
+    title: &'a str,
+    body: &'a str,
+    reset_url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/notify/security.txt")]
+struct SecurityText<'a> {
+    #[allow(dead_code)] // the text layout has no title line; the struct shape follows the HTML one
+    subject: &'a str,
+    prefs_url: &'a str,
+    unsubscribe_url: Option<&'a str>,
+    category_label: &'a str,
+    link: &'a str,
+    title: &'a str,
+    body: &'a str,
+    reset_url: &'a str,
+}
+
+#[derive(Template)]
 #[template(path = "mail/notify/generic.html")]
 struct GenericHtml<'a> {
     subject: &'a str,
@@ -183,6 +212,7 @@ pub fn render(
         unsubscribe_url: subscription.then(|| site.url(&format!("/unsubscribe?t={token}"))),
         category_label: category_label(spec.category),
         link: site.url(event.url().as_deref().unwrap_or("/notifications")),
+        reset_url: site.url("/forgot-password"),
     };
     let mut headers = Vec::new();
     if subscription {
@@ -304,6 +334,31 @@ fn parts(c: &Common, event: &Event) -> anyhow::Result<(String, String, String)> 
                 failed!(FailedText),
             )
         }
+        security @ (Event::SigninNewDevice(_)
+        | Event::PasswordChanged(_)
+        | Event::TokenCreated(_)) => {
+            let (title, body) = (security.title(), security.body());
+            macro_rules! security {
+                ($t:ident) => {
+                    $t {
+                        subject,
+                        prefs_url,
+                        unsubscribe_url,
+                        category_label,
+                        link,
+                        title: &title,
+                        body: &body,
+                        reset_url: &c.reset_url,
+                    }
+                    .render()?
+                };
+            }
+            (
+                format!("notify/{}", security.type_name()),
+                security!(SecurityHtml),
+                security!(SecurityText),
+            )
+        }
         other => {
             let (title, body) = (other.title(), other.body());
             macro_rules! generic {
@@ -395,6 +450,39 @@ mod tests {
         let r = render(&site, e.spec(), &e, user).unwrap();
         assert_eq!(r.template, "notify/backtest.failed");
         assert!(r.text.contains("failed"));
+    }
+
+    #[test]
+    fn security_emails_name_what_happened_and_link_the_account_and_password_reset() {
+        let keys = keys();
+        let site = Site {
+            public_url: "https://v.example",
+            domain: "v.example",
+            keys: &keys,
+        };
+        let user = Uuid::from_u128(7);
+        for ty in [
+            "security.signin_new_device",
+            "security.password_changed",
+            "security.token_created",
+        ] {
+            let e = Event::sample(ty, user).unwrap();
+            let r = render(&site, e.spec(), &e, user).unwrap();
+            assert_eq!(r.class, MailClass::Transactional, "{ty}");
+            assert_eq!(r.template, format!("notify/{ty}"));
+            for part in [&r.html, &r.text] {
+                assert!(part.contains("https://v.example/account"), "{ty}: {part}");
+                assert!(part.contains("https://v.example/forgot-password"), "{ty}");
+            }
+            assert!(!r.headers.iter().any(|(k, _)| k.starts_with("List-")));
+        }
+        let e = Event::sample("security.password_changed", user).unwrap();
+        let r = render(&site, e.spec(), &e, user).unwrap();
+        assert_eq!(r.subject, "Your Vortex password was changed");
+        assert!(r.text.contains("2 session(s), 1 token(s)"), "{}", r.text);
+        let e = Event::sample("security.signin_new_device", user).unwrap();
+        let r = render(&site, e.spec(), &e, user).unwrap();
+        assert!(r.text.contains("Firefox on Linux") && r.text.contains("203.0.113.7"));
     }
 
     #[test]

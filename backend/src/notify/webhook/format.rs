@@ -79,6 +79,35 @@ pub fn facts(event: &Event) -> Vec<(String, String)> {
                 None => e.smtp_message.clone(),
             },
         )],
+        Event::SigninNewDevice(e) => vec![
+            ("Device".into(), e.device.clone()),
+            ("Address".into(), e.ip.clone()),
+        ],
+        Event::PasswordChanged(e) => vec![(
+            "Sessions ended".into(),
+            if e.everywhere {
+                format!(
+                    "{} session(s), {} token(s)",
+                    e.sessions_ended, e.tokens_revoked
+                )
+            } else {
+                "this session only".into()
+            },
+        )],
+        Event::TokenCreated(e) => vec![
+            ("Token".into(), e.token_name.clone()),
+            ("Scope".into(), e.scope.clone()),
+        ],
+        Event::EtlFailing(e) => vec![
+            ("Source".into(), e.source.clone()),
+            (
+                "Series".into(),
+                match (&e.symbol, &e.timeframe) {
+                    (Some(s), Some(t)) => format!("{s} {t}"),
+                    _ => "every tracked series".into(),
+                },
+            ),
+        ],
     }
 }
 
