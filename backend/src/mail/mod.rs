@@ -18,8 +18,8 @@ use std::time::Duration;
 use lettre::{
     AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
     message::{
-        Mailbox, MultiPart,
-        header::{HeaderName, HeaderValue, MessageId},
+        Attachment, Mailbox, MultiPart, SinglePart,
+        header::{ContentType, HeaderName, HeaderValue, MessageId},
     },
 };
 use secrecy::ExposeSecret;
@@ -39,6 +39,16 @@ pub struct OutgoingEmail {
     pub subscription: bool,
     /// Extra headers (`List-Id`, `List-Unsubscribe`, …), name and value.
     pub headers: Vec<(String, String)>,
+    /// Images the HTML part shows by `cid:` (sent as a `multipart/related` part with it).
+    pub inline: Vec<InlinePart>,
+}
+
+/// An image inside a message, referred to from the HTML as `cid:{content_id}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InlinePart {
+    pub content_id: String,
+    pub content_type: &'static str,
+    pub bytes: Vec<u8>,
 }
 
 /// Why a message was not delivered.
@@ -203,12 +213,23 @@ impl Mailer {
             let name = HeaderName::new_from_ascii(name.clone()).map_err(SendError::transient)?;
             builder = builder.raw_header(HeaderValue::new(name, value.clone()));
         }
-        let message = builder
-            .multipart(MultiPart::alternative_plain_html(
-                email.text.clone(),
-                email.html.clone(),
-            ))
-            .map_err(SendError::transient)?;
+        let body = if email.inline.is_empty() {
+            MultiPart::alternative_plain_html(email.text.clone(), email.html.clone())
+        } else {
+            let mut related = MultiPart::related().singlepart(SinglePart::html(email.html.clone()));
+            for part in &email.inline {
+                let content_type =
+                    ContentType::parse(part.content_type).map_err(SendError::transient)?;
+                related = related.singlepart(
+                    Attachment::new_inline(part.content_id.clone())
+                        .body(part.bytes.clone(), content_type),
+                );
+            }
+            MultiPart::alternative()
+                .singlepart(SinglePart::plain(email.text.clone()))
+                .multipart(related)
+        };
+        let message = builder.multipart(body).map_err(SendError::transient)?;
         match &self.transport {
             Transport::Smtp(t) => {
                 t.send(message).await?;

@@ -66,6 +66,8 @@ pub async fn pending(db: &PgPool, email_id: Uuid) -> sqlx::Result<Option<Outgoin
         message_id: r.message_id,
         subscription: r.mail_class == "subscription",
         headers: headers_from_json(&r.headers),
+        // Inline images are not stored: their sender adds them (drawn again from the event, the same bytes).
+        inline: Vec::new(),
     }))
 }
 

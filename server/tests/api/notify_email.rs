@@ -174,6 +174,34 @@ fn to_count(sink: &SmtpSink, to: &str) -> usize {
         .count()
 }
 
+/// The decoded body of the part with `Content-ID: {cid}` (base64, as lettre encodes binary parts).
+fn inline_part(message: &str, cid: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    let at = message
+        .find(&format!("Content-ID: {cid}"))
+        .unwrap_or_else(|| panic!("no part {cid} in:\n{message}"));
+    let part = &message[at..];
+    let head = part.find("\n\n").expect("part headers end");
+    assert!(
+        part[..head].contains("Content-Type: image/png"),
+        "{}",
+        &part[..head]
+    );
+    assert!(
+        part[..head].contains("Content-Disposition: inline"),
+        "{}",
+        &part[..head]
+    );
+    assert!(part[..head].contains("Content-Transfer-Encoding: base64"));
+    let body = &part[head + 2..];
+    let body: String = body[..body.find("\n--").expect("part end")]
+        .split_whitespace()
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .expect("base64 body")
+}
+
 #[tokio::test]
 async fn notif_email_a_finished_backtest_mails_its_owner_once_and_one_click_turns_it_off() {
     let (app, sink) = app_with_sink().await;
@@ -261,7 +289,20 @@ async fn notif_email_a_finished_backtest_mails_its_owner_once_and_one_click_turn
     ] {
         assert!(unfolded.contains(s), "{s} missing in:\n{m}");
     }
-    assert!(!unfolded.contains("<img"), "no images in:\n{m}");
+    // One image: the equity sparkline, inside the message (no remote image, no tracking pixel).
+    assert_eq!(unfolded.matches("<img").count(), 1, "{m}");
+    assert!(
+        unfolded.contains("<img src=\"cid:equity-sparkline@vortex\""),
+        "{m}"
+    );
+    assert!(m.contains("multipart/related"), "{m}");
+    let png = inline_part(&m, "<equity-sparkline@vortex>");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "a PNG");
+    let (w, h) = (
+        u32::from_be_bytes(png[16..20].try_into().unwrap()),
+        u32::from_be_bytes(png[20..24].try_into().unwrap()),
+    );
+    assert_eq!((w, h), (480, 96), "drawn at twice its 240x48 size");
 
     // Exactly once: nothing more arrives; the outbox row is the delivery's and marked sent.
     tokio::time::sleep(Duration::from_secs(2)).await;

@@ -15,6 +15,7 @@
 //!    failures are retried with the `mail` back-off, re-checking at every attempt.
 
 pub mod render;
+pub mod sparkline;
 
 use std::time::Instant;
 
@@ -171,7 +172,7 @@ async fn run(job: &JobCtx) -> Result<(), JobError> {
     )
     .execute(&mut *conn)
     .await?;
-    let Some(email) = outbox::pending(&ctx.db, delivery_id).await? else {
+    let Some(mut email) = outbox::pending(&ctx.db, delivery_id).await? else {
         // Sent before, but the delivery was not marked (a crash in between): record it now.
         let mut tx = ctx.db.begin().await?;
         mark_sent(&mut tx, delivery_id, None).await?;
@@ -179,6 +180,10 @@ async fn run(job: &JobCtx) -> Result<(), JobError> {
         return Ok(());
     };
 
+    // Only when the stored HTML refers to them (rendered by this version of the template).
+    if email.html.contains("cid:") {
+        email.inline = render::inline_parts(&event);
+    }
     let attempt = d.attempts + 1;
     let started = Instant::now();
     let result = ctx.mailer.send(&email).await;

@@ -4,8 +4,10 @@
 use askama::Template;
 use uuid::Uuid;
 
+use super::sparkline;
 use crate::{
     auth::AuthKeys,
+    mail::InlinePart,
     notify::{
         catalogue::{Category, EventSpec, MailClass},
         event::{BacktestFailed, BacktestFinished, Event, pct},
@@ -69,6 +71,9 @@ struct FinishedHtml<'a> {
     max_drawdown: &'a str,
     trades: i32,
     final_equity: &'a str,
+    /// The inline equity image's `Content-ID`, when the run has a curve to draw.
+    #[allow(dead_code)] // used by the HTML part only
+    sparkline_cid: Option<&'a str>,
 }
 
 #[derive(Template)]
@@ -89,6 +94,9 @@ struct FinishedText<'a> {
     max_drawdown: &'a str,
     trades: i32,
     final_equity: &'a str,
+    /// The inline equity image's `Content-ID`, when the run has a curve to draw.
+    #[allow(dead_code)] // used by the HTML part only
+    sparkline_cid: Option<&'a str>,
 }
 
 #[derive(Template)]
@@ -245,6 +253,22 @@ pub fn render(
     })
 }
 
+/// The images sent inside the message (`cid:` parts): the equity sparkline of a finished backtest. Drawn from
+/// the payload, so the render that puts the `<img>` in the stored HTML and the send (every attempt) agree.
+pub fn inline_parts(event: &Event) -> Vec<InlinePart> {
+    match event {
+        Event::BacktestFinished(b) => sparkline::png(&b.sparkline)
+            .map(|bytes| InlinePart {
+                content_id: sparkline::CONTENT_ID.to_owned(),
+                content_type: "image/png",
+                bytes,
+            })
+            .into_iter()
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 fn parts(c: &Common, event: &Event) -> anyhow::Result<(String, String, String)> {
     let (subject, prefs_url, unsubscribe_url, category_label, link) = (
         c.subject.as_str(),
@@ -272,6 +296,8 @@ fn parts(c: &Common, event: &Event) -> anyhow::Result<(String, String, String)> 
                 range_from.format("%Y-%m-%d"),
                 range_to.format("%Y-%m-%d")
             );
+            let sparkline_cid =
+                (!inline_parts(event).is_empty()).then(|| sparkline::CONTENT_ID.to_owned());
             let (total_return, sharpe, max_drawdown, final_equity) = (
                 pct(*total_return),
                 num(*sharpe),
@@ -295,6 +321,7 @@ fn parts(c: &Common, event: &Event) -> anyhow::Result<(String, String, String)> 
                         max_drawdown: &max_drawdown,
                         trades: *trade_count,
                         final_equity: &final_equity,
+                        sparkline_cid: sparkline_cid.as_deref(),
                     }
                     .render()?
                 };
@@ -405,7 +432,13 @@ mod tests {
         for ty in crate::notify::event::TYPES {
             let e = Event::sample(ty, user).unwrap();
             let r = render(&site, e.spec(), &e, user).unwrap();
-            assert!(!r.html.contains("<img"), "no images: {}", r.html);
+            // No remote images (tracking, blocked content): only the inline `cid:` sparkline.
+            assert_eq!(
+                r.html.matches("<img").count(),
+                r.html.matches("<img src=\"cid:").count(),
+                "{}",
+                r.html
+            );
             assert!(r.html.contains("https://v.example/notifications/settings"));
             assert!(r.text.contains("https://v.example/notifications/settings"));
             assert_eq!(r.class, e.spec().mail_class());
