@@ -296,7 +296,7 @@ async fn notif_email_a_finished_backtest_mails_its_owner_once_and_one_click_turn
         "{m}"
     );
     assert!(m.contains("multipart/related"), "{m}");
-    let png = inline_part(&m, "<equity-sparkline@vortex>");
+    let png = inline_part(m, "<equity-sparkline@vortex>");
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "a PNG");
     let (w, h) = (
         u32::from_be_bytes(png[16..20].try_into().unwrap()),
