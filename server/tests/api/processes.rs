@@ -15,13 +15,13 @@ use uuid::Uuid;
 use crate::helpers::{OPS_TOKEN, TestDb, base_env, free_port, vortex_bin, wait_for_job};
 
 /// A running `vortex` process whose stdout (JSON log lines) is collected.
-struct Proc {
+pub(crate) struct Proc {
     child: Child,
     lines: Arc<Mutex<Vec<String>>>,
 }
 
 impl Proc {
-    fn start(args: &[&str], env: &HashMap<String, String>) -> Self {
+    pub(crate) fn start(args: &[&str], env: &HashMap<String, String>) -> Self {
         let mut child = Command::new(vortex_bin())
             .args(args)
             .env_clear()
@@ -71,7 +71,7 @@ impl Proc {
         }
     }
 
-    fn sigkill(&mut self) {
+    pub(crate) fn sigkill(&mut self) {
         self.child.kill().expect("SIGKILL");
         let _ = self.child.wait();
     }

@@ -4,7 +4,10 @@
 //! unknown mailbox.
 
 use std::{
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -16,16 +19,36 @@ use tokio::{
 
 type Rejections = Arc<Mutex<Vec<(String, String)>>>;
 
+/// Withholding the `250` after `DATA`: armed by [`SmtpSink::hold_next`], counted when a message is held.
+#[derive(Default)]
+struct Hold {
+    next: AtomicBool,
+    held: AtomicUsize,
+}
+
 pub struct SmtpSink {
     pub port: u16,
     messages: Arc<Mutex<Vec<String>>>,
     rejections: Rejections,
+    hold: Arc<Hold>,
     task: Option<JoinHandle<()>>,
 }
 
 impl SmtpSink {
     pub async fn start() -> Self {
-        Self::start_on(0, Arc::default(), Arc::default()).await
+        Self::start_on(0, Arc::default(), Arc::default(), Arc::default()).await
+    }
+
+    /// Withholds the reply to the next message's `DATA`: the client waits for a `250` that never comes. A
+    /// message whose connection drops while held is discarded, as a real server discards an unfinished
+    /// transaction.
+    pub fn hold_next(&self) {
+        self.hold.next.store(true, Ordering::SeqCst);
+    }
+
+    /// How many messages were held so far.
+    pub fn held(&self) -> usize {
+        self.hold.held.load(Ordering::SeqCst)
     }
 
     /// Refuses `RCPT TO:<address>` with `reply` (e.g. `550 5.1.1 no such user`) from now on.
@@ -40,6 +63,7 @@ impl SmtpSink {
         port: u16,
         messages: Arc<Mutex<Vec<String>>>,
         rejections: Rejections,
+        hold: Arc<Hold>,
     ) -> Self {
         let listener = TcpListener::bind(("127.0.0.1", port))
             .await
@@ -47,6 +71,7 @@ impl SmtpSink {
         let port = listener.local_addr().unwrap().port();
         let store = messages.clone();
         let refused = rejections.clone();
+        let holding = hold.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
@@ -54,6 +79,7 @@ impl SmtpSink {
                 };
                 let store = store.clone();
                 let refused = refused.clone();
+                let holding = holding.clone();
                 tokio::spawn(async move {
                     let (r, mut w) = stream.into_split();
                     let mut lines = BufReader::new(r).lines();
@@ -87,6 +113,12 @@ impl SmtpSink {
                                 body.push_str(l.strip_prefix('.').unwrap_or(&l));
                                 body.push('\n');
                             }
+                            if holding.next.swap(false, Ordering::SeqCst) {
+                                holding.held.fetch_add(1, Ordering::SeqCst);
+                                // No reply; drop the message when the client goes away.
+                                while let Ok(Some(_)) = lines.next_line().await {}
+                                return;
+                            }
                             store.lock().unwrap().push(body);
                             b"250 queued\r\n"
                         } else if cmd.starts_with("QUIT") {
@@ -106,6 +138,7 @@ impl SmtpSink {
             port,
             messages,
             rejections,
+            hold,
             task: Some(task),
         }
     }
@@ -125,8 +158,13 @@ impl SmtpSink {
     pub async fn restart(&mut self) {
         self.stop();
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let mut again =
-            Self::start_on(self.port, self.messages.clone(), self.rejections.clone()).await;
+        let mut again = Self::start_on(
+            self.port,
+            self.messages.clone(),
+            self.rejections.clone(),
+            self.hold.clone(),
+        )
+        .await;
         self.task = again.task.take();
     }
 

@@ -73,6 +73,9 @@ struct Inner {
     /// The answer once the script is spent.
     default: (u16, Option<u64>),
     received: Vec<Received>,
+    /// Hold the next request: record it (the receiver processed it) but answer only after a minute, as if the
+    /// answer were lost; the sender's attempt never learns the outcome.
+    hold_next: bool,
 }
 
 /// A running sink; dropped with the test's runtime.
@@ -111,6 +114,11 @@ impl WebhookSink {
             .extend(answers.iter().copied());
     }
 
+    /// Records the next request but withholds its answer for a minute (see [`Inner::hold_next`]).
+    pub fn hold_next(&self) {
+        self.inner.lock().unwrap().hold_next = true;
+    }
+
     /// The answer once the script is spent (200 unless set).
     pub fn always(&self, status: u16) {
         self.inner.lock().unwrap().default = (status, None);
@@ -144,8 +152,9 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (status, retry_after) = {
+    let (status, retry_after, hold) = {
         let mut g = inner.lock().unwrap();
+        let hold = std::mem::take(&mut g.hold_next);
         g.received.push(Received {
             path: uri.path().to_owned(),
             query: uri.query().map(str::to_owned),
@@ -154,8 +163,12 @@ async fn handle(
             at: Instant::now(),
         });
         let d = g.default;
-        g.script.pop_front().unwrap_or(d)
+        let (status, retry_after) = g.script.pop_front().unwrap_or(d);
+        (status, retry_after, hold)
     };
+    if hold {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    }
     let status = StatusCode::from_u16(status).unwrap();
     match retry_after {
         Some(s) => (status, [("retry-after", s.to_string())], "").into_response(),
