@@ -18,6 +18,7 @@ mod nginx;
 mod notify_email;
 mod notify_inapp;
 mod notify_kill;
+mod notify_outage;
 mod notify_security;
 mod notify_webhooks;
 mod policy_accounts;
