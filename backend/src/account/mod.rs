@@ -99,7 +99,8 @@ fn forgot_url(ctx: &Ctx) -> String {
     url.to_string()
 }
 
-/// Queues a mail in the caller's transaction; returns the job to push after committing.
+/// Queues an account flow mail (confirmation link, reset link, sign-up attempt notice) in the caller's
+/// transaction with its `account.*` event; returns the job to push after committing.
 async fn queue_mail(
     ctx: &Ctx,
     actor: &Actor,
@@ -108,8 +109,10 @@ async fn queue_mail(
     to: &str,
     rendered: templates::Rendered,
 ) -> Result<Uuid> {
+    use crate::notify::{Event, event::FlowMail};
     let domain = ctx.mailer.message_id_domain();
-    let (_, job) = outbox::queue(
+    let template = rendered.template;
+    let (email_id, job) = outbox::queue(
         conn,
         &ctx.jobs,
         &domain,
@@ -118,6 +121,22 @@ async fn queue_mail(
         rendered,
         actor.request_id.clone(),
     )
+    .await?;
+    // The flow mail is an event of the stream too (born fanned out: the mail above is its only delivery).
+    let flow = FlowMail { user_id, email_id };
+    let event = match template {
+        templates::reset_password::KEY => Event::PasswordResetRequested(flow),
+        templates::signup_existing::KEY => Event::SignupAttemptExisting(flow),
+        _ => Event::VerificationRequested(flow),
+    };
+    let emitted = emit(ctx, conn, &event).await?;
+    sqlx::query!(
+        "update email_outbox set event_id = $2, category = 'account', mail_class = 'transactional'
+         where email_id = $1",
+        email_id,
+        emitted.event_id,
+    )
+    .execute(&mut *conn)
     .await?;
     Ok(job)
 }

@@ -11,7 +11,7 @@ use super::catalogue::{self, EventSpec};
 mod admin;
 mod security;
 pub use admin::EtlFailing;
-pub use security::{PasswordChanged, SigninNewDevice, TokenCreated, device};
+pub use security::{FlowMail, PasswordChanged, SigninNewDevice, TokenCreated, device};
 
 /// At most this many points in a payload's sparkline.
 pub const SPARKLINE_POINTS: usize = 200;
@@ -104,6 +104,12 @@ pub enum Event {
     TokenCreated(TokenCreated),
     #[serde(rename = "admin.etl_failing")]
     EtlFailing(EtlFailing),
+    #[serde(rename = "account.verification_requested")]
+    VerificationRequested(FlowMail),
+    #[serde(rename = "account.password_reset_requested")]
+    PasswordResetRequested(FlowMail),
+    #[serde(rename = "account.signup_attempt_existing")]
+    SignupAttemptExisting(FlowMail),
 }
 
 /// Every type name with a payload variant (for tests and samples).
@@ -117,6 +123,9 @@ pub const TYPES: &[&str] = &[
     "security.password_changed",
     "security.token_created",
     "admin.etl_failing",
+    "account.verification_requested",
+    "account.password_reset_requested",
+    "account.signup_attempt_existing",
 ];
 
 /// Cuts `s` to at most `max` characters, ending in `…` when cut.
@@ -149,6 +158,9 @@ impl Event {
             Event::PasswordChanged(_) => "security.password_changed",
             Event::TokenCreated(_) => "security.token_created",
             Event::EtlFailing(_) => "admin.etl_failing",
+            Event::VerificationRequested(_) => "account.verification_requested",
+            Event::PasswordResetRequested(_) => "account.password_reset_requested",
+            Event::SignupAttemptExisting(_) => "account.signup_attempt_existing",
         }
     }
 
@@ -172,6 +184,9 @@ impl Event {
             Event::PasswordChanged(e) => Some(e.user_id),
             Event::TokenCreated(e) => Some(e.user_id),
             Event::EtlFailing(_) => None,
+            Event::VerificationRequested(e)
+            | Event::PasswordResetRequested(e)
+            | Event::SignupAttemptExisting(e) => e.user_id,
         }
     }
 
@@ -195,6 +210,11 @@ impl Event {
                 e.timeframe.as_deref().unwrap_or("*"),
                 e.hour.timestamp()
             )),
+            Event::VerificationRequested(e)
+            | Event::PasswordResetRequested(e)
+            | Event::SignupAttemptExisting(e) => {
+                Some(format!("{}:{}", self.type_name(), e.email_id))
+            }
         }
     }
 
@@ -211,7 +231,10 @@ impl Event {
             | Event::SigninNewDevice(_)
             | Event::PasswordChanged(_)
             | Event::TokenCreated(_)
-            | Event::EtlFailing(_) => None,
+            | Event::EtlFailing(_)
+            | Event::VerificationRequested(_)
+            | Event::PasswordResetRequested(_)
+            | Event::SignupAttemptExisting(_) => None,
         }
     }
 
@@ -242,6 +265,11 @@ impl Event {
                 (Some(s), Some(t)) => format!("Market data failing: {s} {t} from {}", e.source),
                 _ => format!("Market data update failing from {}", e.source),
             },
+            Event::VerificationRequested(_) => "Email address confirmation sent".to_owned(),
+            Event::PasswordResetRequested(_) => "Password reset link sent".to_owned(),
+            Event::SignupAttemptExisting(_) => {
+                "Sign-up attempt with the account's address".to_owned()
+            }
         };
         clip(&t, 200)
     }
@@ -328,6 +356,12 @@ impl Event {
                  answers again; check the source, the workers' logs and the failed jobs.",
                 e.job_kind, e.last_error
             ),
+            Event::VerificationRequested(_)
+            | Event::PasswordResetRequested(_)
+            | Event::SignupAttemptExisting(_) => {
+                "An account email with a one-time link or notice was sent to the address."
+                    .to_owned()
+            }
         };
         clip(&b, 2000)
     }
@@ -346,6 +380,9 @@ impl Event {
             | Event::PasswordChanged(_)
             | Event::TokenCreated(_) => Some("/account".to_owned()),
             Event::EtlFailing(_) => Some("/market".to_owned()),
+            Event::VerificationRequested(_)
+            | Event::PasswordResetRequested(_)
+            | Event::SignupAttemptExisting(_) => None,
         }
     }
 
@@ -432,6 +469,18 @@ impl Event {
                 job_kind: "market_chunk".into(),
                 last_error: "the source answered 503 Service Unavailable".into(),
                 hour: t0,
+            }),
+            "account.verification_requested" => Event::VerificationRequested(FlowMail {
+                user_id: Some(user_id),
+                email_id: run_id,
+            }),
+            "account.password_reset_requested" => Event::PasswordResetRequested(FlowMail {
+                user_id: Some(user_id),
+                email_id: run_id,
+            }),
+            "account.signup_attempt_existing" => Event::SignupAttemptExisting(FlowMail {
+                user_id: Some(user_id),
+                email_id: run_id,
             }),
             _ => return None,
         })

@@ -292,3 +292,94 @@ async fn notif_a_failing_market_job_alerts_every_admin_once_per_series_and_hour(
         "traders get no operator alerts"
     );
 }
+
+#[tokio::test]
+async fn notif_account_flow_mails_are_events_of_the_stream_without_their_secret() {
+    let (app, sink) = app_with_sink().await;
+    let actor = browser("198.51.100.7", FIREFOX);
+    backend::account::signup::sign_up(
+        &app.ctx,
+        &actor,
+        backend::account::signup::SignUp {
+            email: "uma@example.com".into(),
+            display_name: "Uma".into(),
+            password: PASSWORD.into(),
+        },
+    )
+    .await
+    .unwrap();
+    // The same address again: the owner is told (no new account), and a reset link.
+    backend::account::signup::sign_up(
+        &app.ctx,
+        &browser("198.51.100.8", FIREFOX),
+        backend::account::signup::SignUp {
+            email: "uma@example.com".into(),
+            display_name: "Not Uma".into(),
+            password: PASSWORD.into(),
+        },
+    )
+    .await
+    .unwrap();
+    backend::account::reset::request_reset(&app.ctx, &actor, "uma@example.com")
+        .await
+        .unwrap();
+    let mails = sink
+        .wait_for("uma@example.com", 3, Duration::from_secs(20))
+        .await;
+    let rows: Vec<(
+        String,
+        serde_json::Value,
+        Option<chrono::DateTime<chrono::Utc>>,
+        String,
+    )> = sqlx::query_as(
+        "select e.event_type, e.payload, e.fanned_out_at, o.mail_class
+             from email_outbox o join notify_event e using (event_id)
+             where o.to_address = 'uma@example.com' order by o.created_at",
+    )
+    .fetch_all(&app.ctx.db)
+    .await
+    .unwrap();
+    let types: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "account.verification_requested",
+            "account.signup_attempt_existing",
+            "account.password_reset_requested"
+        ]
+    );
+    for (ty, _, fanned_out, class) in &rows {
+        assert!(fanned_out.is_some(), "{ty} is born fanned out");
+        assert_eq!(class, "transactional");
+    }
+    // The one-time secrets of the links are in the mails only, never in the events.
+    let secrets: Vec<String> = mails
+        .iter()
+        .filter(|m| {
+            let flat = m.replace("=\n", "").replace("=3D", "=");
+            flat.contains("/verify-email?token=") || flat.contains("/reset-password?token=")
+        })
+        .map(|m| {
+            let path = if m.replace("=\n", "").contains("/verify-email") {
+                "/verify-email"
+            } else {
+                "/reset-password"
+            };
+            crate::smtp::token(&crate::smtp::link(m, path))
+        })
+        .collect();
+    assert_eq!(secrets.len(), 2, "a confirmation link and a reset link");
+    for (ty, payload, ..) in &rows {
+        for secret in &secrets {
+            assert!(
+                !payload.to_string().contains(secret.as_str()),
+                "{ty} carries no secret"
+            );
+        }
+    }
+    let inapp: i64 = sqlx::query_scalar("select count(*) from notification")
+        .fetch_one(&app.ctx.db)
+        .await
+        .unwrap();
+    assert_eq!(inapp, 0, "flow mails are not in-app notifications");
+}

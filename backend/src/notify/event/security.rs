@@ -42,6 +42,16 @@ pub struct TokenCreated {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// An account flow mail (a one-time link, or the notice of a sign-up attempt with an existing address) was
+/// queued. Its audience is the address: the event is born fanned out and the mail goes by the outbox row
+/// `email_id` directly; the link's secret lives only there, never in a `notify_*` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlowMail {
+    /// The account the address belongs to, when there is one.
+    pub user_id: Option<Uuid>,
+    pub email_id: Uuid,
+}
+
 /// What a reader calls a browser: "Firefox on Linux" (or "an unknown browser"), from a user agent string.
 pub fn device(user_agent: &str) -> String {
     let ua = user_agent;

@@ -108,6 +108,9 @@ pub fn facts(event: &Event) -> Vec<(String, String)> {
                 },
             ),
         ],
+        Event::VerificationRequested(_)
+        | Event::PasswordResetRequested(_)
+        | Event::SignupAttemptExisting(_) => Vec::new(),
     }
 }
 
