@@ -128,6 +128,19 @@ pub enum Refused {
     Unavailable,
 }
 
+impl Refused {
+    /// The action error: 429 over the limit, 503 (retry in 5 s) when the limit cannot be checked.
+    pub fn into_error(self) -> crate::Error {
+        match self {
+            Refused::Over(retry_after) => crate::Error::RateLimited { retry_after },
+            Refused::Unavailable => crate::Error::Unavailable {
+                message: "request limits cannot be checked right now; try again shortly".into(),
+                retry_after: 5,
+            },
+        }
+    }
+}
+
 /// Rate limit for expensive requests (decision traces, exports): like [`rate_limit`], but when Redis cannot
 /// count the request it is refused. An unbounded stream of expensive work while Redis is down is exactly
 /// what the limit exists to prevent.

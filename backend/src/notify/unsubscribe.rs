@@ -130,7 +130,9 @@ pub async fn one_click(ctx: &Ctx, actor: &Actor, token: &str) -> Result<Unsubscr
         r#"insert into notify_rule (rule_id, user_id, paper_run_id, category, event_type, channel, mode, source)
            values ($1, $2, null, $3, '*', 'email', 'off', 'unsubscribe')
            on conflict (user_id, paper_run_id, category, event_type, channel)
-           do update set mode = 'off', source = 'unsubscribe', updated_at = now()"#,
+           do update set mode = 'off', source = 'unsubscribe', updated_at = now()
+           -- an admin's rule that already turns it off stays the admin's (the user cannot lift it)
+           where not (notify_rule.source = 'admin' and notify_rule.mode = 'off')"#,
         Uuid::new_v4(),
         user_id,
         category.as_str(),

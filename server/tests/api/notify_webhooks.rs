@@ -303,6 +303,45 @@ async fn webhook_429_retry_after_is_honoured() {
 }
 
 #[tokio::test]
+async fn webhook_a_huge_hostile_error_body_is_read_only_up_to_4_kb_and_stored_printable() {
+    let (app, sink) = app_with_sink(vec![]).await;
+    let wes = person(&app, "wes@example.org").await;
+    let h = create(&app, &wes, "mine", "generic", sink.url("/hook")).await;
+    // NUL (Postgres refuses it in text) and a terminal escape, then 16 MB more.
+    let mut body = b"bad\0request \x1b]52;c;cHduZWQ=\x07 ".to_vec();
+    body.extend(std::iter::repeat_n(b'x', 16 << 20));
+    sink.body(body);
+    sink.always(400);
+    let event_id = emit_test(&app, &wes).await;
+    let (status, attempts) = wait_delivery(&app, event_id, h.webhook.id, &["failed"]).await;
+    assert_eq!(
+        (status.as_str(), attempts),
+        ("failed", 1),
+        "a 400 is the receiver's refusal"
+    );
+    let (error, job_status): (String, String) = sqlx::query_as(
+        "select d.last_error, j.status from notify_delivery d
+         join job j on j.kind = 'notify_webhook' and j.payload->>'delivery_id' = d.delivery_id::text
+         where d.event_id = $1 and d.webhook_id = $2",
+    )
+    .bind(event_id)
+    .bind(h.webhook.id)
+    .fetch_one(&app.ctx.db)
+    .await
+    .unwrap();
+    assert!(
+        error.starts_with("HTTP 400: bad request  ]52;c;cHduZWQ= "),
+        "{error:?}"
+    );
+    assert!(!error.chars().any(|c| c.is_control()), "{error:?}");
+    assert!(error.chars().count() <= 2000);
+    assert_eq!(
+        job_status, "done",
+        "the user's endpoint never fails the job"
+    );
+}
+
+#[tokio::test]
 async fn webhook_410_disables_it_at_once() {
     let (app, sink) = app_with_sink(vec![]).await;
     let wes = person(&app, "wes@example.org").await;

@@ -76,6 +76,8 @@ struct Inner {
     /// Hold the next request: record it (the receiver processed it) but answer only after a minute, as if the
     /// answer were lost; the sender's attempt never learns the outcome.
     hold_next: bool,
+    /// The body of every answer (empty unless set).
+    body: Bytes,
 }
 
 /// A running sink; dropped with the test's runtime.
@@ -112,6 +114,11 @@ impl WebhookSink {
             .unwrap()
             .script
             .extend(answers.iter().copied());
+    }
+
+    /// Answers every request with `body` from now on.
+    pub fn body(&self, body: Vec<u8>) {
+        self.inner.lock().unwrap().body = Bytes::from(body);
     }
 
     /// Records the next request but withholds its answer for a minute (see [`Inner::hold_next`]).
@@ -152,7 +159,7 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (status, retry_after, hold) = {
+    let (status, retry_after, hold, answer) = {
         let mut g = inner.lock().unwrap();
         let hold = std::mem::take(&mut g.hold_next);
         g.received.push(Received {
@@ -164,14 +171,14 @@ async fn handle(
         });
         let d = g.default;
         let (status, retry_after) = g.script.pop_front().unwrap_or(d);
-        (status, retry_after, hold)
+        (status, retry_after, hold, g.body.clone())
     };
     if hold {
         tokio::time::sleep(Duration::from_secs(60)).await;
     }
     let status = StatusCode::from_u16(status).unwrap();
     match retry_after {
-        Some(s) => (status, [("retry-after", s.to_string())], "").into_response(),
-        None => (status, "").into_response(),
+        Some(s) => (status, [("retry-after", s.to_string())], answer).into_response(),
+        None => (status, answer).into_response(),
     }
 }

@@ -26,13 +26,7 @@ use crate::{Actor, Ctx, backtest::Error};
 
 /// Maps a strict rate-limit refusal (`redis::rate_limit_strict`) to the action error.
 pub(crate) fn refused(r: crate::redis::Refused) -> Error {
-    match r {
-        crate::redis::Refused::Over(retry_after) => Error::RateLimited { retry_after },
-        crate::redis::Refused::Unavailable => Error::Unavailable {
-            message: "request limits cannot be checked right now; try again shortly".into(),
-            retry_after: 5,
-        },
-    }
+    r.into_error()
 }
 
 /// Counts one request of `kind` for the actor's user against `per_minute` (fails closed without Redis).

@@ -340,16 +340,15 @@ pub async fn test(ctx: &Ctx, actor: &Actor, webhook_id: Uuid) -> Result<TestOutc
         .await?
         .filter(|h| h.user_id == user.user_id)
         .ok_or(Error::NotFound)?;
-    if let Some(retry_after) = crate::redis::rate_limit(
+    // Outbound traffic on demand: when Redis cannot count it, it is refused (fails closed).
+    crate::redis::rate_limit_strict(
         &ctx.redis,
         &ctx.settings.redis_namespace,
         &format!("webhook_test:{}", user.user_id),
         TEST_RATE_PER_MIN,
     )
     .await
-    {
-        return Err(Error::RateLimited { retry_after });
-    }
+    .map_err(crate::redis::Refused::into_error)?;
     let event = super::Event::SystemTest(super::event::SystemTest {
         user_id: user.user_id,
         sent_by: "self".into(),

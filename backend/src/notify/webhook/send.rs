@@ -144,6 +144,36 @@ fn body_retry_after(body: &[u8]) -> Option<Duration> {
         .map(Duration::from_secs_f64)
 }
 
+/// At most the first `max` bytes of a response body: the rest is never read (a receiver streaming an endless
+/// error page cannot make us hold it), and the connection is dropped.
+async fn body_prefix(mut resp: reqwest::Response, max: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    while out.len() < max {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                let take = chunk.len().min(max - out.len());
+                out.extend_from_slice(&chunk[..take]);
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    out
+}
+
+/// A receiver's text made safe to store and print: control characters (NUL, which Postgres refuses in text,
+/// and terminal escapes) become spaces; line breaks and tabs stay.
+pub fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 /// Vets, renders, signs and posts one message; never returns an error (every failure is an [`Outcome`]).
 pub async fn attempt(
     ctx: &Ctx,
@@ -203,12 +233,11 @@ pub async fn attempt(
             if (200..300).contains(&status) {
                 return done(Outcome::Ok, Some(status), remote, None);
             }
-            let bytes = resp.bytes().await.unwrap_or_default();
-            let bytes = &bytes[..bytes.len().min(BODY_LOG_BYTES)];
+            let bytes = body_prefix(resp, BODY_LOG_BYTES).await;
             // Discord also says when in its JSON body (`retry_after`, seconds).
-            let wait = header_wait.or_else(|| body_retry_after(bytes));
+            let wait = header_wait.or_else(|| body_retry_after(&bytes));
             let outcome = classify(&hook.kind, status, wait);
-            let text = String::from_utf8_lossy(bytes);
+            let text = printable(&String::from_utf8_lossy(&bytes));
             let error = Some(format::clip(&format!("HTTP {status}: {text}"), 2000));
             done(outcome, Some(status), remote, error)
         }
