@@ -79,6 +79,9 @@ pub fn base_env(db: &TestDb, namespace: &str) -> HashMap<String, String> {
         ("JOB_LEASE_SECS", "4"),
         ("JOB_RECONCILE_SECS", "1"),
         ("HOUSEKEEPING_INTERVAL_SECS", "0"),
+        // Notification windows in test time: coalesced messages go out within about two seconds.
+        ("NOTIFY_TICK_SECS", "1"),
+        ("NOTIFY_COALESCE_SECS", "1"),
     ] {
         env.insert(k.to_owned(), v.to_owned());
     }
@@ -169,9 +172,11 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
 }
 
 /// [`spawn_app_with`] on a manual notification clock (quiet hours, windows, the cap, digests), with
-/// `NOTIFY_TICK_SECS=0`: the test moves the clock and calls `notify::tick::run_once` itself.
+/// `NOTIFY_TICK_SECS=0` (the test moves the clock and calls `notify::tick::run_once` itself) and the default
+/// 60-second coalescing window.
 pub async fn spawn_app_with_clock(mut opts: Options, clock: backend::clock::Clock) -> TestApp {
     opts.env.insert(0, ("NOTIFY_TICK_SECS", "0".into()));
+    opts.env.insert(0, ("NOTIFY_COALESCE_SECS", "60".into()));
     spawn(opts, Some(clock)).await
 }
 

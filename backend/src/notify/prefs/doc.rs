@@ -420,7 +420,7 @@ pub struct TypeEntry {
     pub locked: Vec<Channel>,
 }
 
-fn category_label(c: Category) -> &'static str {
+pub(crate) fn category_label(c: Category) -> &'static str {
     match c {
         Category::Backtests => "Backtests",
         Category::Paper => "Paper trading",
@@ -434,7 +434,7 @@ fn category_label(c: Category) -> &'static str {
 }
 
 /// `backtest.finished` → `Backtest finished`.
-fn type_label(name: &str) -> String {
+pub(crate) fn type_label(name: &str) -> String {
     let words = name.replace(['.', '_'], " ");
     let mut c = words.chars();
     c.next()
