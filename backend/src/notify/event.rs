@@ -77,6 +77,16 @@ pub struct EmailUndeliverable {
     pub smtp_message: String,
 }
 
+/// A background job gave up (attempts spent or a permanent error): for the administrators.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobDead {
+    pub job_id: Uuid,
+    pub kind: String,
+    pub queue: String,
+    /// The job's last error (first 500 characters).
+    pub last_error: String,
+}
+
 /// Every event with a payload. The `type` tag is the catalogue name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
@@ -91,6 +101,8 @@ pub enum Event {
     WebhookDisabled(WebhookDisabled),
     #[serde(rename = "notify.email_undeliverable")]
     EmailUndeliverable(EmailUndeliverable),
+    #[serde(rename = "admin.job_dead")]
+    JobDead(JobDead),
 }
 
 /// Every type name with a payload variant (for tests and samples).
@@ -100,6 +112,7 @@ pub const TYPES: &[&str] = &[
     "system.test",
     "notify.webhook_disabled",
     "notify.email_undeliverable",
+    "admin.job_dead",
 ];
 
 /// Cuts `s` to at most `max` characters, ending in `…` when cut.
@@ -128,6 +141,7 @@ impl Event {
             Event::SystemTest(_) => "system.test",
             Event::WebhookDisabled(_) => "notify.webhook_disabled",
             Event::EmailUndeliverable(_) => "notify.email_undeliverable",
+            Event::JobDead(_) => "admin.job_dead",
         }
     }
 
@@ -147,6 +161,8 @@ impl Event {
             Event::SystemTest(e) => Some(e.user_id),
             Event::WebhookDisabled(e) => Some(e.user_id),
             Event::EmailUndeliverable(e) => Some(e.user_id),
+            // Every administrator.
+            Event::JobDead(_) => None,
         }
     }
 
@@ -157,6 +173,7 @@ impl Event {
             Event::BacktestFailed(e) => Some(format!("backtest.failed:{}", e.run_id)),
             Event::SystemTest(_) | Event::EmailUndeliverable(_) => None,
             Event::WebhookDisabled(e) => Some(format!("notify.webhook_disabled:{}", e.delivery_id)),
+            Event::JobDead(e) => Some(format!("job_dead:{}", e.job_id)),
         }
     }
 
@@ -167,6 +184,7 @@ impl Event {
             | Event::BacktestFailed(BacktestFailed { batch_id, .. }) => {
                 Some(format!("backtest.batch:{batch_id}"))
             }
+            Event::JobDead(_) => Some("admin.job_dead".to_owned()),
             Event::SystemTest(_) | Event::WebhookDisabled(_) | Event::EmailUndeliverable(_) => None,
         }
     }
@@ -188,6 +206,7 @@ impl Event {
             Event::SystemTest(_) => "Test notification".to_owned(),
             Event::WebhookDisabled(e) => format!("Webhook disabled: {}", e.name),
             Event::EmailUndeliverable(_) => "We cannot deliver email to your address".to_owned(),
+            Event::JobDead(e) => format!("Job gave up: {} ({})", e.kind, e.queue),
         };
         clip(&t, 200)
     }
@@ -228,6 +247,11 @@ impl Event {
                 e.smtp_code.map(|c| format!(" ({c})")).unwrap_or_default(),
                 e.smtp_message
             ),
+            Event::JobDead(e) => format!(
+                "Job {} ({} on queue {}) spent its attempts and is marked failed: {}. Inspect it with \
+                 `vortex jobs show {}` and retry it once the cause is fixed.",
+                e.job_id, e.kind, e.queue, e.last_error, e.job_id
+            ),
         };
         clip(&b, 2000)
     }
@@ -242,6 +266,8 @@ impl Event {
             Event::SystemTest(_) => Some("/notifications".to_owned()),
             Event::WebhookDisabled(_) => Some("/notifications/settings".to_owned()),
             Event::EmailUndeliverable(_) => Some("/account".to_owned()),
+            // No admin job page yet: the notification centre.
+            Event::JobDead(_) => Some("/notifications".to_owned()),
         }
     }
 
@@ -297,6 +323,12 @@ impl Event {
                 user_id,
                 smtp_code: Some(550),
                 smtp_message: "5.1.1 no such user".into(),
+            }),
+            "admin.job_dead" => Event::JobDead(JobDead {
+                job_id: run_id,
+                kind: "market_update".into(),
+                queue: "market".into(),
+                last_error: "exchange answered 503 for an hour".into(),
             }),
             _ => return None,
         })

@@ -10,7 +10,9 @@
 //!    changed) waits for their end instead.
 //! 2. Users whose `next_digest_at` passed get their next one computed (their due digest batches were flushed
 //!    by 1.; no items → no digest).
-//! 3. Backstop: events left unfanned for five minutes without a pending fan-out job get one again.
+//! 3. Jobs that failed (gave up) in the last hour without an `admin.job_dead` event get one (dedupe key
+//!    `job_dead:<job id>`), so administrators hear of them in-app and by email (coalesced).
+//! 4. Backstop: events left unfanned for five minutes without a pending fan-out job get one again.
 
 use std::time::Duration;
 
@@ -20,6 +22,7 @@ use uuid::Uuid;
 
 use super::{
     catalogue::Channel,
+    event::{Event, JobDead, clip},
     fanout, ids, prefs,
     release::{self, BatchKind, Decision},
 };
@@ -73,6 +76,8 @@ pub struct Tick {
     pub released: u64,
     /// Users whose next digest was scheduled.
     pub digests_scheduled: u64,
+    /// `admin.job_dead` events emitted.
+    pub jobs_dead: u64,
     /// Fan-out jobs enqueued again by the backstop.
     pub refanned: u64,
 }
@@ -143,7 +148,32 @@ pub async fn run_once(ctx: &Ctx) -> sqlx::Result<Tick> {
         }
     }
 
-    // 3. Backstop: events whose fan-out job went missing (database time: rows' `created_at`).
+    // 3. Jobs that gave up in the last hour tell the administrators (once per job: the dedupe key).
+    let dead = sqlx::query!(
+        r#"select j.job_id, j.kind, j.queue, coalesce(j.last_error, '') as "last_error!"
+           from job j
+           where j.status = 'failed' and j.finished_at > now() - interval '1 hour'
+             and not exists (select 1 from notify_event e where e.dedupe_key = 'job_dead:' || j.job_id::text)
+           order by j.finished_at limit $1"#,
+        BATCH_LIMIT,
+    )
+    .fetch_all(&ctx.db)
+    .await?;
+    for j in dead {
+        let event = Event::JobDead(JobDead {
+            job_id: j.job_id,
+            kind: j.kind,
+            queue: j.queue,
+            last_error: clip(&j.last_error, 500),
+        });
+        let mut tx = ctx.db.begin().await?;
+        let e = super::emit(&mut tx, &ctx.jobs, &ctx.clock, &event).await?;
+        tx.commit().await?;
+        super::push(&ctx.jobs, &[e]).await;
+        tick.jobs_dead += 1;
+    }
+
+    // 4. Backstop: events whose fan-out job went missing (database time: rows' `created_at`).
     let lost = sqlx::query_scalar!(
         r#"select e.event_id from notify_event e
            where e.fanned_out_at is null and e.created_at < now() - interval '5 minutes'

@@ -268,3 +268,55 @@ async fn notify_storm_the_hourly_cap_holds_the_rest_for_one_more_message_and_cri
     assert!(more[0].contains("/notifications"));
     assert_eq!(settled(&sink, "bob@example.org").await.len(), 21);
 }
+
+#[tokio::test]
+async fn notify_tick_tells_admins_once_about_a_job_that_gave_up() {
+    let clock = Clock::manual(z("2027-03-10T12:00:00Z"));
+    let (app, sink) = app(&clock).await;
+    let admin = person(&app, "root@example.org", "UTC").await;
+    let admin_id = admin.user_id().unwrap();
+    sqlx::query("update app_user set role = 'admin' where user_id = $1")
+        .bind(admin_id)
+        .execute(&app.ctx.db)
+        .await
+        .unwrap();
+    let trader = person(&app, "t@example.org", "UTC").await;
+    let job_id = Uuid::new_v4();
+    sqlx::query(
+        "insert into job (job_id, queue, kind, status, attempts, last_error, finished_at)
+         values ($1, 'market', 'market_update', 'failed', 5, $2, now())",
+    )
+    .bind(job_id)
+    .bind(format!("exchange answered 503 {}", "x".repeat(900)))
+    .execute(&app.ctx.db)
+    .await
+    .unwrap();
+    assert_eq!(tick::run_once(&app.ctx).await.unwrap().jobs_dead, 1);
+    assert_eq!(tick::run_once(&app.ctx).await.unwrap().jobs_dead, 0);
+    fanned_out(&app).await;
+    let (title, body): (String, String) = sqlx::query_as(
+        "select title, body from notification where user_id = $1 and event_type = 'admin.job_dead'",
+    )
+    .bind(admin_id)
+    .fetch_one(&app.ctx.db)
+    .await
+    .unwrap();
+    assert_eq!(title, "Job gave up: market_update (market)");
+    assert!(body.contains(&job_id.to_string()) && body.chars().count() < 800);
+    assert_eq!(
+        count(
+            &app,
+            "select count(*) from notification where user_id = $1",
+            trader.user_id().unwrap()
+        )
+        .await,
+        0
+    );
+    // By email after the coalescing window (admin.job_dead coalesces), as itself.
+    clock.advance(chrono::Duration::seconds(61));
+    assert_eq!(tick::run_once(&app.ctx).await.unwrap().released, 1);
+    let mail = sink
+        .wait_for("root@example.org", 1, Duration::from_secs(30))
+        .await;
+    assert_eq!(subject(&mail[0]), "Job gave up: market_update (market)");
+}

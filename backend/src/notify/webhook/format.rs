@@ -75,6 +75,11 @@ pub fn facts(event: &Event) -> Vec<(String, String)> {
             ("Webhook".into(), e.name.clone()),
             ("Reason".into(), e.reason.clone()),
         ],
+        Event::JobDead(e) => vec![
+            ("Kind".into(), e.kind.clone()),
+            ("Queue".into(), e.queue.clone()),
+            ("Job".into(), e.job_id.to_string()),
+        ],
         Event::EmailUndeliverable(e) => vec![(
             "SMTP reply".into(),
             match e.smtp_code {
