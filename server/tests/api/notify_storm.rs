@@ -2,7 +2,7 @@
 //! real workers and the SMTP sink: a burst of one kind is one message after its window, listing at most
 //! `NOTIFY_DIGEST_MAX_ITEMS` and "and N more"; the same event emitted twice is one delivery; more distinct
 //! messages than the hourly cap send the cap, then one "N more" when the hour ends; criticals bypass the cap
-//! and quiet hours.
+//! and quiet hours. A webhook gets the burst as one `notification.batch` body.
 
 use std::time::Duration;
 
@@ -11,10 +11,11 @@ use backend::{
     notify::{
         Channel, Mode,
         catalogue::find,
-        prefs::{self, DigestDoc, Preferences, QuietAction, QuietHours},
+        prefs::{self, DigestDoc, Preferences, QuietAction, QuietHours, RuleDoc, RuleSource},
         release::{self, BatchKind, Candidate, Decision},
         schedule::Frequency,
         tick,
+        webhook::{self, NewWebhook},
     },
 };
 use uuid::Uuid;
@@ -23,19 +24,29 @@ use crate::{
     helpers::{Options, TestApp, spawn_app_with_clock},
     notify_volume::{emit, failed, fanned_out, person, settled, subject, unfold, z},
     smtp::SmtpSink,
+    webhook_sink::WebhookSink,
 };
 
 async fn app(clock: &Clock) -> (TestApp, SmtpSink) {
+    let (app, sink, _) = app_with_hooks(clock).await;
+    (app, sink)
+}
+
+async fn app_with_hooks(clock: &Clock) -> (TestApp, SmtpSink, WebhookSink) {
     let sink = SmtpSink::start().await;
+    let hooks = WebhookSink::start().await;
     let app = spawn_app_with_clock(
         Options {
             workers: true,
-            env: vec![("SMTP_URL", sink.url())],
+            env: vec![
+                ("SMTP_URL", sink.url()),
+                ("WEBHOOK_ALLOW_HOSTS", format!("127.0.0.1:{}", hooks.port)),
+            ],
         },
         clock.clone(),
     )
     .await;
-    (app, sink)
+    (app, sink, hooks)
 }
 
 async fn count(app: &TestApp, sql: &str, user: Uuid) -> i64 {
@@ -50,9 +61,32 @@ async fn count(app: &TestApp, sql: &str, user: Uuid) -> i64 {
 async fn notify_storm_a_burst_is_one_message_and_a_duplicate_one_delivery() {
     let t0 = z("2027-03-10T12:00:00Z");
     let clock = Clock::manual(t0);
-    let (app, sink) = app(&clock).await;
+    let (app, sink, hooks) = app_with_hooks(&clock).await;
     let ann = person(&app, "ann@example.org", "UTC").await;
     let uid = ann.user_id().unwrap();
+    // Backtest notifications also to a generic webhook, immediately.
+    let hook = webhook::create(
+        &app.ctx,
+        &ann,
+        NewWebhook {
+            name: "Desk".into(),
+            kind: "generic".into(),
+            url: hooks.url("/hook"),
+            categories: vec!["backtests".into()],
+        },
+    )
+    .await
+    .unwrap();
+    let mut doc = prefs::get(&app.ctx, &ann).await.unwrap();
+    doc.rules = vec![RuleDoc {
+        category: "backtests".into(),
+        event_type: "*".into(),
+        channel: "webhook".into(),
+        mode: Mode::Immediate,
+        paper_run_id: None,
+        source: RuleSource::User,
+    }];
+    prefs::put(&app.ctx, &ann, doc).await.unwrap();
 
     // 100 failed runs of one sweep within a second.
     let sweep = Uuid::new_v4();
@@ -64,13 +98,14 @@ async fn notify_storm_a_burst_is_one_message_and_a_duplicate_one_delivery() {
     assert_eq!(
         count(
             &app,
-            "select count(*) from notify_delivery where user_id = $1 and channel = 'email'
-               and status = 'pending' and reason = 'coalesced'",
+            "select count(*) from notify_delivery where user_id = $1 and status = 'pending'
+               and reason = 'coalesced'",
             uid
         )
         .await,
-        100
+        200
     );
+    // One window per destination: the address and the webhook.
     assert_eq!(
         count(
             &app,
@@ -78,7 +113,7 @@ async fn notify_storm_a_burst_is_one_message_and_a_duplicate_one_delivery() {
             uid
         )
         .await,
-        1
+        2
     );
     // Within the window nothing goes out.
     clock.set(t0 + chrono::Duration::seconds(30));
@@ -86,7 +121,7 @@ async fn notify_storm_a_burst_is_one_message_and_a_duplicate_one_delivery() {
     // After it: one message.
     clock.set(t0 + chrono::Duration::seconds(61));
     let t = tick::run_once(&app.ctx).await.unwrap();
-    assert_eq!((t.batches, t.messages, t.released), (1, 1, 0));
+    assert_eq!((t.batches, t.messages, t.released), (2, 2, 0));
     let mail = sink
         .wait_for("ann@example.org", 1, Duration::from_secs(30))
         .await;
@@ -103,7 +138,27 @@ async fn notify_storm_a_burst_is_one_message_and_a_duplicate_one_delivery() {
             uid
         )
         .await,
-        100
+        200
+    );
+    // The webhook got one message listing the same, signed, with its delivery's webhook-id.
+    let got = hooks.wait_for(1, Duration::from_secs(30)).await;
+    let body = got[0].json();
+    assert_eq!(body["type"], "notification.batch");
+    assert_eq!(body["data"]["total"], 100);
+    assert_eq!(body["data"]["more"], 50);
+    assert_eq!(body["data"]["items"].as_array().unwrap().len(), 50);
+    assert_eq!(body["data"]["items"][0]["type"], "backtest.failed");
+    assert!(got[0].verifies(hook.secret.as_deref().unwrap()));
+    let message_id: Uuid = sqlx::query_scalar(
+        "select delivery_id from notify_delivery where user_id = $1 and is_batch_message and channel = 'webhook'",
+    )
+    .bind(uid)
+    .fetch_one(&app.ctx.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        got[0].header("webhook-id"),
+        Some(format!("msg_{}", message_id.simple()).as_str())
     );
 
     // The same event twice (one dedupe key): one event, one delivery, one mail (a window of one is sent as
@@ -115,7 +170,7 @@ async fn notify_storm_a_burst_is_one_message_and_a_duplicate_one_delivery() {
     fanned_out(&app).await;
     clock.advance(chrono::Duration::seconds(61));
     let t = tick::run_once(&app.ctx).await.unwrap();
-    assert_eq!((t.messages, t.released), (0, 1));
+    assert_eq!((t.messages, t.released), (0, 2));
     let all = settled(&sink, "ann@example.org").await;
     assert_eq!(all.len(), 2, "{all:?}");
     assert!(all.iter().any(|m| subject(m).contains("Twice")));
@@ -127,6 +182,9 @@ async fn notify_storm_a_burst_is_one_message_and_a_duplicate_one_delivery() {
     .await
     .unwrap();
     assert_eq!(rows, 1);
+    assert_eq!(hooks.wait_for(2, Duration::from_secs(30)).await.len(), 2);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(hooks.received().len(), 2);
 }
 
 #[tokio::test]
