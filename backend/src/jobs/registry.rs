@@ -17,6 +17,7 @@ pub static KINDS: &[JobKind] = &[
     crate::notify::fanout::JOB,
     crate::notify::webhook::job::JOB,
     crate::notify::email::JOB,
+    crate::notify::tick::JOB,
 ];
 
 /// The kind called `kind`, if registered.
@@ -81,6 +82,10 @@ mod tests {
         assert!(find("market_update").is_some_and(|k| k.schedule.is_some()));
         assert!(find("housekeeping").is_some_and(|k| k.schedule.is_some()));
         assert!(find("notify_fanout").is_some_and(|k| k.queue == crate::jobs::NOTIFY_QUEUE));
+        assert!(
+            find("notify_tick")
+                .is_some_and(|k| k.schedule.is_some() && k.queue == crate::jobs::NOTIFY_QUEUE)
+        );
         assert!(find("nope").is_none());
     }
 }

@@ -1,7 +1,8 @@
 //! The channels the fan-out iterates. In-app, email (step 2) and webhooks (step 3) deliver; a channel that
 //! could not deliver yet records its decision as a delivery row without sending (status `suppressed`, reason
 //! `channel_unavailable` when it would have gone out), so nothing queued before its sender existed is sent
-//! late. Email in digest mode waits for the digest machinery the same way (reason [`DIGEST_UNAVAILABLE`]).
+//! late. What goes out when (quiet hours, coalescing, the cap, digests) is the release decision's
+//! (`super::release`).
 
 use super::catalogue::Channel;
 
@@ -31,6 +32,3 @@ pub static CHANNELS: &[ChannelSpec] = &[
 
 /// The reason recorded on a delivery whose channel has no sender yet.
 pub const UNAVAILABLE: &str = "channel_unavailable";
-
-/// The reason recorded on an email delivery in digest mode until digests are sent.
-pub const DIGEST_UNAVAILABLE: &str = "digest_unavailable";

@@ -82,6 +82,16 @@ pub struct EmailUndeliverable {
     pub smtp_message: String,
 }
 
+/// A background job gave up (attempts spent or a permanent error): for the administrators.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobDead {
+    pub job_id: Uuid,
+    pub kind: String,
+    pub queue: String,
+    /// The job's last error (first 500 characters).
+    pub last_error: String,
+}
+
 /// Every event with a payload. The `type` tag is the catalogue name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
@@ -110,6 +120,8 @@ pub enum Event {
     PasswordResetRequested(FlowMail),
     #[serde(rename = "account.signup_attempt_existing")]
     SignupAttemptExisting(FlowMail),
+    #[serde(rename = "admin.job_dead")]
+    JobDead(JobDead),
 }
 
 /// Every type name with a payload variant (for tests and samples).
@@ -126,6 +138,7 @@ pub const TYPES: &[&str] = &[
     "account.verification_requested",
     "account.password_reset_requested",
     "account.signup_attempt_existing",
+    "admin.job_dead",
 ];
 
 /// Cuts `s` to at most `max` characters, ending in `…` when cut.
@@ -161,6 +174,7 @@ impl Event {
             Event::VerificationRequested(_) => "account.verification_requested",
             Event::PasswordResetRequested(_) => "account.password_reset_requested",
             Event::SignupAttemptExisting(_) => "account.signup_attempt_existing",
+            Event::JobDead(_) => "admin.job_dead",
         }
     }
 
@@ -187,6 +201,8 @@ impl Event {
             Event::VerificationRequested(e)
             | Event::PasswordResetRequested(e)
             | Event::SignupAttemptExisting(e) => e.user_id,
+            // Every administrator.
+            Event::JobDead(_) => None,
         }
     }
 
@@ -215,6 +231,7 @@ impl Event {
             | Event::SignupAttemptExisting(e) => {
                 Some(format!("{}:{}", self.type_name(), e.email_id))
             }
+            Event::JobDead(e) => Some(format!("job_dead:{}", e.job_id)),
         }
     }
 
@@ -235,6 +252,7 @@ impl Event {
             | Event::VerificationRequested(_)
             | Event::PasswordResetRequested(_)
             | Event::SignupAttemptExisting(_) => None,
+            Event::JobDead(_) => Some("admin.job_dead".to_owned()),
         }
     }
 
@@ -270,6 +288,7 @@ impl Event {
             Event::SignupAttemptExisting(_) => {
                 "Sign-up attempt with the account's address".to_owned()
             }
+            Event::JobDead(e) => format!("Job gave up: {} ({})", e.kind, e.queue),
         };
         clip(&t, 200)
     }
@@ -362,6 +381,11 @@ impl Event {
                 "An account email with a one-time link or notice was sent to the address."
                     .to_owned()
             }
+            Event::JobDead(e) => format!(
+                "Job {} ({} on queue {}) spent its attempts and is marked failed: {}. Inspect it with \
+                 `vortex jobs show {}` and retry it once the cause is fixed.",
+                e.job_id, e.kind, e.queue, e.last_error, e.job_id
+            ),
         };
         clip(&b, 2000)
     }
@@ -383,6 +407,8 @@ impl Event {
             Event::VerificationRequested(_)
             | Event::PasswordResetRequested(_)
             | Event::SignupAttemptExisting(_) => None,
+            // No admin job page yet: the notification centre.
+            Event::JobDead(_) => Some("/notifications".to_owned()),
         }
     }
 
@@ -481,6 +507,12 @@ impl Event {
             "account.signup_attempt_existing" => Event::SignupAttemptExisting(FlowMail {
                 user_id: Some(user_id),
                 email_id: run_id,
+            }),
+            "admin.job_dead" => Event::JobDead(JobDead {
+                job_id: run_id,
+                kind: "market_update".into(),
+                queue: "market".into(),
+                last_error: "exchange answered 503 for an hour".into(),
             }),
             _ => return None,
         })

@@ -12,15 +12,18 @@ use uuid::Uuid;
 use super::{
     PG_CHANNEL,
     catalogue::{self, Category, Channel, EventSpec, Mode},
-    channel::{CHANNELS, DIGEST_UNAVAILABLE, UNAVAILABLE},
+    channel::{CHANNELS, UNAVAILABLE},
     email,
     event::Event,
     ids::{self, Target},
-    prefs, webhook,
+    prefs,
+    release::{self, Candidate, Decision},
+    webhook,
 };
 use crate::{
     clock::Clock,
-    jobs::{JobCtx, JobError, JobKind, JobQueue, MAIL_QUEUE, NOTIFY_QUEUE},
+    jobs::{JobCtx, JobError, JobKind, JobQueue, MAIL_QUEUE, NOTIFY_QUEUE, NewJob},
+    settings::NotifySettings,
 };
 
 pub const KIND: &str = "notify_fanout";
@@ -46,7 +49,14 @@ pub struct FanOut {
 async fn run(job: &JobCtx) -> Result<(), JobError> {
     let p: Payload = job.payload()?;
     let mut tx = job.ctx.db.begin().await?;
-    let out = fan_out(&mut tx, &job.ctx.jobs, &job.ctx.clock, p.event_id).await?;
+    let out = fan_out_with(
+        &mut tx,
+        &job.ctx.jobs,
+        &job.ctx.clock,
+        &job.ctx.settings.notify,
+        p.event_id,
+    )
+    .await?;
     job.complete(tx).await?;
     if let Some(out) = out {
         for (queue, job_id) in &out.jobs {
@@ -69,20 +79,37 @@ fn content(spec: &EventSpec, payload: serde_json::Value) -> (String, String, Opt
     }
 }
 
-/// Fans out `event_id` inside the caller's transaction (which should also mark the job done). `None` when the
-/// event is gone (deleted with its user); an empty [`FanOut`] when it was fanned out already. Delivery jobs
-/// are inserted for new deliveries that go out now ([`FanOut::jobs`]; push them after committing).
+/// [`fan_out_with`] with the default volume settings (`NOTIFY_*` defaults).
 ///
 /// # Errors
-/// Database errors ([`JobError::Retry`]); an unknown event type ([`JobError::Permanent`]).
+/// As [`fan_out_with`].
 pub async fn fan_out(
     conn: &mut PgConnection,
     jobs: &JobQueue,
     clock: &Clock,
     event_id: Uuid,
 ) -> Result<Option<FanOut>, JobError> {
+    fan_out_with(conn, jobs, clock, &NotifySettings::default(), event_id).await
+}
+
+/// Fans out `event_id` inside the caller's transaction (which should also mark the job done). `None` when the
+/// event is gone (deleted with its user); an empty [`FanOut`] when it was fanned out already. Each new email
+/// and webhook delivery goes through the release decision ([`release::decide`]: quiet hours, coalescing, the
+/// hourly cap, digests); delivery jobs are inserted for those that go out now ([`FanOut::jobs`]; push them
+/// after committing).
+///
+/// # Errors
+/// Database errors ([`JobError::Retry`]); an unknown event type ([`JobError::Permanent`]).
+pub async fn fan_out_with(
+    conn: &mut PgConnection,
+    jobs: &JobQueue,
+    clock: &Clock,
+    volume: &NotifySettings,
+    event_id: Uuid,
+) -> Result<Option<FanOut>, JobError> {
     let Some(ev) = sqlx::query!(
-        r#"select event_type, critical, audience, user_id, paper_run_id, payload, fanned_out_at
+        r#"select event_type, critical, audience, user_id, paper_run_id, payload, fanned_out_at,
+                  coalesce_key, occurred_at
            from notify_event where event_id = $1 for update"#,
         event_id,
     )
@@ -120,6 +147,16 @@ pub async fn fan_out(
         // Email needs a confirmed address (security mail excepted) the relay has not refused for good.
         let mailable = !r.undeliverable && (r.verified || spec.category == Category::Security);
         let rules = prefs::load(conn, user_id).await?;
+        let Some(schedule) = prefs::schedule_of(conn, user_id).await? else {
+            continue;
+        };
+        let at = Release {
+            volume,
+            schedule: &schedule,
+            coalesce_key: ev.coalesce_key.as_deref(),
+            occurred_at: ev.occurred_at,
+            paper_run_id: ev.paper_run_id,
+        };
         for ch in CHANNELS {
             let mode = prefs::resolve(spec, ch.channel, ev.paper_run_id, &rules);
             match ch.channel {
@@ -155,6 +192,7 @@ pub async fn fan_out(
                         conn,
                         jobs,
                         clock,
+                        &at,
                         &mut out.jobs,
                         Delivery {
                             event_id,
@@ -185,6 +223,7 @@ pub async fn fan_out(
                             conn,
                             jobs,
                             clock,
+                            &at,
                             &mut out.jobs,
                             Delivery {
                                 event_id,
@@ -240,61 +279,24 @@ struct Delivery<'a> {
     undeliverable: bool,
 }
 
-/// Records one delivery decision. Returns 1 when the row is new, 0 when a previous run wrote it. A new
-/// immediate email delivery is `queued` with its `notify_email` job (queue `mail`), a new immediate webhook
-/// delivery with its `notify_webhook` job (queue `notify`); only a newly inserted row gets a job, so a re-run
-/// never creates a second one.
-///
-/// Not yet applied (later steps): quiet hours, coalescing and the hourly cap (`release::decide`); digest mode
-/// is recorded as not delivered for email ([`DIGEST_UNAVAILABLE`]) and `pending` for webhooks.
-async fn record(
-    conn: &mut PgConnection,
+/// What the release decision needs besides the delivery (the same for every channel of one recipient).
+struct Release<'a> {
+    volume: &'a NotifySettings,
+    schedule: &'a prefs::UserSchedule,
+    coalesce_key: Option<&'a str>,
+    occurred_at: chrono::DateTime<chrono::Utc>,
+    paper_run_id: Option<Uuid>,
+}
+
+/// The sender job of an email (`notify_email`, queue `mail`) or webhook (`notify_webhook`, queue `notify`)
+/// delivery, with its queue.
+pub(crate) fn delivery_job(
     jobs: &JobQueue,
-    clock: &Clock,
-    new_jobs: &mut Vec<(&'static str, Uuid)>,
-    d: Delivery<'_>,
-) -> sqlx::Result<u64> {
-    let webhook_id = match d.target {
-        Target::Webhook(id) => Some(id),
-        Target::SelfAddress => None,
-    };
-    // Only email and webhook deliveries have a sender job (in-app rows are written by the fan-out itself).
-    let send_now = d.delivers
-        && d.mode == Mode::Immediate
-        && !d.undeliverable
-        && matches!(d.channel, Channel::Email | Channel::Webhook);
-    let (status, reason) = match (d.mode, d.delivers) {
-        (Mode::Off, _) => ("suppressed", Some("off")),
-        _ if d.undeliverable => ("suppressed", Some("undeliverable")),
-        (_, false) => ("suppressed", Some(UNAVAILABLE)),
-        _ if send_now => ("queued", None),
-        (Mode::Digest, true) if d.channel == Channel::Email => {
-            ("suppressed", Some(DIGEST_UNAVAILABLE))
-        }
-        (_, true) => ("pending", None),
-    };
-    let delivery_id = ids::delivery(d.event_id, d.user_id, d.channel, d.target);
-    let n = sqlx::query!(
-        r#"insert into notify_delivery (delivery_id, user_id, event_id, channel, webhook_id, category, critical,
-               status, reason, released_at)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-           on conflict do nothing"#,
-        delivery_id,
-        d.user_id,
-        d.event_id,
-        d.channel.as_str(),
-        webhook_id,
-        d.spec.category.as_str(),
-        d.critical,
-        status,
-        reason,
-        send_now.then(|| clock.now()),
-    )
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    let job = match (send_now, d.channel) {
-        (true, Channel::Email) => Some((
+    channel: Channel,
+    delivery_id: Uuid,
+) -> Option<(&'static str, NewJob)> {
+    match channel {
+        Channel::Email => Some((
             MAIL_QUEUE,
             jobs.new_job(
                 MAIL_QUEUE,
@@ -302,7 +304,7 @@ async fn record(
                 serde_json::to_value(email::Payload { delivery_id }).unwrap_or_default(),
             ),
         )),
-        (true, Channel::Webhook) => {
+        Channel::Webhook => {
             let mut job = jobs.new_job(
                 NOTIFY_QUEUE,
                 webhook::job::KIND,
@@ -313,20 +315,131 @@ async fn record(
             job.max_attempts += webhook::job::SPARE_ATTEMPTS;
             Some((NOTIFY_QUEUE, job))
         }
-        _ => None,
+        Channel::InApp => None,
+    }
+}
+
+/// Inserts the sender job of `delivery_id` and records its id on the delivery; returns (queue, job id).
+///
+/// # Errors
+/// Database errors.
+pub(crate) async fn insert_delivery_job(
+    conn: &mut PgConnection,
+    jobs: &JobQueue,
+    channel: Channel,
+    delivery_id: Uuid,
+) -> sqlx::Result<Option<(&'static str, Uuid)>> {
+    let Some((queue, job)) = delivery_job(jobs, channel, delivery_id) else {
+        return Ok(None);
     };
+    let Some(job_id) = jobs.insert(conn, &job).await? else {
+        return Ok(None);
+    };
+    sqlx::query!(
+        "update notify_delivery set job_id = $2 where delivery_id = $1",
+        delivery_id,
+        job_id,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(Some((queue, job_id)))
+}
+
+/// Records one delivery decision. Returns 1 when the row is new, 0 when a previous run wrote it. A delivery that
+/// should go out passes the release decision ([`release::decide`]): out now (`queued`, with its `notify_email`
+/// or `notify_webhook` job), waiting in a batch (`pending`, `batch_id`, `not_before`) or `suppressed`. Only a
+/// newly inserted row gets a job, so a re-run never creates a second one.
+async fn record(
+    conn: &mut PgConnection,
+    jobs: &JobQueue,
+    clock: &Clock,
+    at: &Release<'_>,
+    new_jobs: &mut Vec<(&'static str, Uuid)>,
+    d: Delivery<'_>,
+) -> sqlx::Result<u64> {
+    let webhook_id = match d.target {
+        Target::Webhook(id) => Some(id),
+        Target::SelfAddress => None,
+    };
+    let now = clock.now();
+    let delivery_id = ids::delivery(d.event_id, d.user_id, d.channel, d.target);
+    // A re-run: the row is there already (and, if it was to go out, its job).
+    let exists = sqlx::query_scalar!(
+        r#"select exists (select 1 from notify_delivery where delivery_id = $1) as "x!""#,
+        delivery_id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if exists {
+        return Ok(0);
+    }
+    let decision = match (d.mode, d.delivers) {
+        (Mode::Off, _) => Decision::Suppress("off".into()),
+        _ if d.undeliverable => Decision::Suppress("undeliverable".into()),
+        (_, false) => Decision::Suppress(UNAVAILABLE.into()),
+        _ => {
+            release::decide(
+                conn,
+                at.volume,
+                now,
+                at.schedule,
+                &Candidate {
+                    user_id: d.user_id,
+                    channel: d.channel,
+                    webhook_id,
+                    spec: d.spec,
+                    critical: d.critical,
+                    mode: d.mode,
+                    event_type: d.spec.name,
+                    coalesce_key: at.coalesce_key,
+                    occurred_at: at.occurred_at,
+                    paper_run_id: at.paper_run_id,
+                },
+            )
+            .await?
+        }
+    };
+    let (status, reason, batch_id, not_before, released_at) = match &decision {
+        Decision::Queue => ("queued", None, None, None, Some(now)),
+        Decision::Suppress(r) => ("suppressed", Some(r.clone()), None, None, None),
+        Decision::Batch {
+            batch_id,
+            kind,
+            flush_at,
+        } => (
+            "pending",
+            Some(kind.reason().to_owned()),
+            Some(*batch_id),
+            Some(*flush_at),
+            None,
+        ),
+    };
+    let n = sqlx::query!(
+        r#"insert into notify_delivery (delivery_id, user_id, event_id, channel, webhook_id, category, critical,
+               status, reason, released_at, batch_id, not_before)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+           on conflict do nothing"#,
+        delivery_id,
+        d.user_id,
+        d.event_id,
+        d.channel.as_str(),
+        webhook_id,
+        d.spec.category.as_str(),
+        d.critical,
+        status,
+        reason,
+        released_at,
+        batch_id,
+        not_before,
+    )
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
     if n > 0
-        && let Some((queue, job)) = job
-        && let Some(job_id) = jobs.insert(conn, &job).await?
+        && decision == Decision::Queue
+        && let Some(job) = insert_delivery_job(conn, jobs, d.channel, delivery_id).await?
     {
-        sqlx::query!(
-            "update notify_delivery set job_id = $2 where delivery_id = $1",
-            delivery_id,
-            job_id,
-        )
-        .execute(&mut *conn)
-        .await?;
-        new_jobs.push((queue, job_id));
+        new_jobs.push(job);
     }
     Ok(n)
 }

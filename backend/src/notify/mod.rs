@@ -1,6 +1,7 @@
 //! Notifications: one event stream, fanned out to an in-app centre, email and chat webhooks according to each
 //! user's preferences. The design is docs/design/notifications.md; this holds its step 1 (the stream, the
-//! fan-out, the in-app rows and the clock), the email channel of step 2 and step 3 (webhook delivery).
+//! fan-out, the in-app rows and the clock), step 2 (email, preferences, quiet hours, coalescing, the hourly cap
+//! and digests) and step 3 (webhook delivery).
 //!
 //! * [`emit`] writes a `notify_event` row and its `notify_fanout` job row in the caller's transaction, so an
 //!   event exists if and only if the effect that caused it committed; [`push`] the job after committing (the
@@ -8,6 +9,11 @@
 //! * [`fanout`] (the `notify_fanout` job) resolves preferences ([`prefs`]) per recipient and channel
 //!   ([`channel`]) and writes the in-app rows and delivery rows with deterministic ids ([`ids`]), in the
 //!   transaction that marks the job done: a re-run or a duplicate delivery writes nothing twice.
+//! * [`prefs`]: rules, quiet hours and the digest schedule (the preferences document and its actions);
+//!   [`schedule`]: the time-zone and DST-safe maths of digests and quiet hours.
+//! * [`release`] decides, per new email or webhook delivery, whether it goes out now or waits in a batch (quiet
+//!   hours, a coalescing window, the hourly cap, the digest); [`tick`] (the `notify_tick` job) flushes due
+//!   batches into one batch message each and schedules digests; [`digest`] is what a batch message lists.
 //! * [`inapp`] holds the actions of the in-app centre (list, unread count, mark read).
 //! * [`webhook`] (step 3): the webhook actions, the SSRF guard, signing, the chat/generic bodies and the
 //!   `notify_webhook` delivery job.
@@ -20,6 +26,7 @@
 
 pub mod catalogue;
 pub mod channel;
+pub mod digest;
 pub mod email;
 pub mod emit;
 pub mod event;
@@ -27,6 +34,9 @@ pub mod fanout;
 pub mod ids;
 pub mod inapp;
 pub mod prefs;
+pub mod release;
+pub mod schedule;
+pub mod tick;
 pub mod unsubscribe;
 pub mod webhook;
 

@@ -297,3 +297,27 @@ fn webhook_test_hosts_are_refused_outside_app_env_test() {
             .any(|p| p.variable == "WEBHOOK_ALLOW_HOSTS")
     );
 }
+
+#[test]
+fn notify_volume_settings_have_defaults_and_bounds() {
+    let s = Settings::from_map(&env(&[])).unwrap();
+    let n = s.notify;
+    assert_eq!((n.tick_secs, n.coalesce_secs, n.hourly_cap), (10, 60, 20));
+    assert_eq!((n.digest_max_items, n.digest_lookback_days), (50, 8));
+    let s = Settings::from_map(&env(&[
+        ("NOTIFY_TICK_SECS", "0"),
+        ("NOTIFY_HOURLY_CAP", "5"),
+    ]))
+    .unwrap();
+    assert_eq!((s.notify.tick_secs, s.notify.hourly_cap), (0, 5));
+    let e = Settings::from_map(&env(&[
+        ("NOTIFY_HOURLY_CAP", "0"),
+        ("NOTIFY_COALESCE_SECS", "soon"),
+    ]))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("NOTIFY_HOURLY_CAP") && e.contains("NOTIFY_COALESCE_SECS"),
+        "{e}"
+    );
+}

@@ -224,8 +224,8 @@ async fn notif_a_finished_backtest_notifies_its_owner_once_and_nobody_else() {
     };
     assert_eq!((p.run_id, p.symbol.as_str()), (run, "XRPETH"));
     assert!(!p.sparkline.is_empty() && p.sparkline.len() <= 200);
-    // Backtest results go to email as a digest by default, and digests are not sent yet: the decision is
-    // logged, nothing is queued (immediate email is covered by notify_email.rs).
+    // Backtest results go to email as a digest by default: the delivery waits in the user's digest batch
+    // (digests are covered by notify_schedule.rs, immediate email by notify_email.rs).
     let (status, reason): (String, Option<String>) = sqlx::query_as(
         "select status, reason from notify_delivery where event_id = $1 and channel = 'email'",
     )
@@ -235,7 +235,7 @@ async fn notif_a_finished_backtest_notifies_its_owner_once_and_nobody_else() {
     .unwrap();
     assert_eq!(
         (status.as_str(), reason.as_deref()),
-        ("suppressed", Some("digest_unavailable"))
+        ("pending", Some("digest"))
     );
 
     // A second fan-out of the same event (a re-run after a crash, a duplicate delivery) writes nothing twice.

@@ -7,7 +7,9 @@
 //!    ([`crate::mail::suppression`]). A failed check marks the delivery `suppressed` with its reason.
 //! 3. The first attempt renders ([`render`]) and inserts the outbox row with `email_id = delivery_id`
 //!    (`on conflict do nothing`); retries reuse it, so content and `Message-ID <n-{delivery_id}@{domain}>`
-//!    never change.
+//!    never change. A batch message (`is_batch_message`: coalesced, quiet hours, the cap's "N more", a
+//!    digest) renders its items at this moment ([`digest::load`]), dropping those unsubscribed since; with
+//!    none left it is `suppressed` (`unsubscribed`).
 //! 4. Send; each try is a `notify_attempt` row.
 //! 5. Success: delivery `sent` (with the `Message-ID`), outbox `sent` and the job done, in one transaction.
 //!    A permanent rejection of the address marks it undeliverable, fails the delivery (`rejected_address`),
@@ -25,7 +27,7 @@ use uuid::Uuid;
 
 use super::{
     catalogue::{self, Category, Channel, Mode},
-    emit,
+    digest, emit,
     event::{EmailUndeliverable, Event},
     prefs::{self, RuleSource},
 };
@@ -91,10 +93,11 @@ async fn run(job: &JobCtx) -> Result<(), JobError> {
     let ctx = &job.ctx;
     let mut conn = ctx.db.acquire().await?;
     let Some(d) = sqlx::query!(
-        r#"select d.status, d.user_id, d.attempts, e.event_type, e.payload, e.paper_run_id,
+        r#"select d.status, d.user_id, d.attempts, d.is_batch_message, d.batch_id,
+                  e.event_type as "event_type?", e.payload as "payload?", e.paper_run_id,
                   u.email, u.disabled_at is not null as "disabled!", u.email_verified_at is not null as "verified!"
            from notify_delivery d
-           join notify_event e on e.event_id = d.event_id
+           left join notify_event e on e.event_id = d.event_id
            join app_user u on u.user_id = d.user_id
            where d.delivery_id = $1 and d.channel = 'email'"#,
         delivery_id,
@@ -109,42 +112,86 @@ async fn run(job: &JobCtx) -> Result<(), JobError> {
         tracing::info!(%delivery_id, status = %d.status, "email delivery already handled; nothing to do");
         return Ok(());
     }
-    let spec = catalogue::find(&d.event_type).ok_or_else(|| {
-        JobError::Permanent(format!("unknown notification type `{}`", d.event_type))
-    })?;
-    if let Some(reason) = recheck(
-        &mut conn,
-        d.user_id,
-        spec,
-        d.paper_run_id,
-        &d.email,
-        d.disabled,
-        d.verified,
-    )
-    .await?
-    {
-        sqlx::query!(
-            r#"update notify_delivery set status = 'suppressed', reason = $2
-               where delivery_id = $1 and status = 'queued'"#,
-            delivery_id,
-            reason,
-        )
-        .execute(&mut *conn)
-        .await?;
-        tracing::info!(%delivery_id, reason, "email not sent (send-time check)");
-        return Ok(());
-    }
-
-    // Render once: retries send the stored row, so the content and the Message-ID never change.
     let domain = ctx.mailer.message_id_domain();
-    let event: Event = serde_json::from_value(d.payload)
-        .map_err(|e| JobError::Permanent(format!("notification payload not readable: {e}")))?;
     let site = render::Site {
         public_url: ctx.settings.public_url.as_str(),
         domain: &domain,
         keys: &ctx.keys,
     };
-    let r = render::render(&site, spec, &event, d.user_id).map_err(JobError::Retry)?;
+    // A batch message renders its items now, dropping those unsubscribed since; an event's email renders the
+    // event. Each re-checks what may have changed since the delivery was queued.
+    let rendered = if d.is_batch_message {
+        let content = match d.batch_id {
+            Some(b) => {
+                digest::load(
+                    &mut conn,
+                    &ctx.settings.notify,
+                    ctx.clock.now(),
+                    b,
+                    Channel::Email,
+                )
+                .await?
+            }
+            None => None,
+        };
+        let reason = if d.disabled {
+            Some("user_disabled")
+        } else if !d.verified || suppression::is_suppressed(&mut conn, &d.email).await? {
+            Some("undeliverable")
+        } else if content.as_ref().is_none_or(|c| c.total == 0) {
+            Some("unsubscribed")
+        } else {
+            None
+        };
+        match (reason, content) {
+            (None, Some(c)) => Ok(render::render_batch(&site, &c).map_err(JobError::Retry)?),
+            (r, _) => Err(r.unwrap_or("unsubscribed")),
+        }
+    } else {
+        let (Some(event_type), Some(payload)) = (d.event_type, d.payload) else {
+            return Err(JobError::Permanent(
+                "email delivery without its event".into(),
+            ));
+        };
+        let spec = catalogue::find(&event_type).ok_or_else(|| {
+            JobError::Permanent(format!("unknown notification type `{event_type}`"))
+        })?;
+        match recheck(
+            &mut conn,
+            d.user_id,
+            spec,
+            d.paper_run_id,
+            &d.email,
+            d.disabled,
+            d.verified,
+        )
+        .await?
+        {
+            Some(reason) => Err(reason),
+            None => {
+                // Render once: retries send the stored row, so the content and the Message-ID never change.
+                let event: Event = serde_json::from_value(payload).map_err(|e| {
+                    JobError::Permanent(format!("notification payload not readable: {e}"))
+                })?;
+                Ok(render::render(&site, spec, &event, d.user_id).map_err(JobError::Retry)?)
+            }
+        }
+    };
+    let r = match rendered {
+        Ok(r) => r,
+        Err(reason) => {
+            sqlx::query!(
+                r#"update notify_delivery set status = 'suppressed', reason = $2
+                   where delivery_id = $1 and status = 'queued'"#,
+                delivery_id,
+                reason,
+            )
+            .execute(&mut *conn)
+            .await?;
+            tracing::info!(%delivery_id, reason, "email not sent (send-time check)");
+            return Ok(());
+        }
+    };
     let headers: serde_json::Map<String, serde_json::Value> = r
         .headers
         .iter()
@@ -182,7 +229,7 @@ async fn run(job: &JobCtx) -> Result<(), JobError> {
 
     // Only when the stored HTML refers to them (rendered by this version of the template).
     if email.html.contains("cid:") {
-        email.inline = render::inline_parts(&event);
+        email.inline = r.inline;
     }
     let attempt = d.attempts + 1;
     let started = Instant::now();

@@ -10,7 +10,9 @@ use crate::{
     mail::InlinePart,
     notify::{
         catalogue::{Category, EventSpec, MailClass},
+        digest::Content,
         event::{BacktestFailed, BacktestFinished, Event, pct},
+        release::BatchKind,
         unsubscribe,
     },
 };
@@ -41,6 +43,8 @@ pub struct Rendered {
     pub class: MailClass,
     /// Extra headers in the order they are written.
     pub headers: Vec<(String, String)>,
+    /// Images the HTML shows by `cid:` (not stored: every attempt renders them again, the same bytes).
+    pub inline: Vec<InlinePart>,
 }
 
 /// The footer's links and the names templates share.
@@ -250,6 +254,7 @@ pub fn render(
         template,
         class,
         headers,
+        inline: inline_parts(event),
     })
 }
 
@@ -411,6 +416,136 @@ fn parts(c: &Common, event: &Event) -> anyhow::Result<(String, String, String)> 
     })
 }
 
+/// One listed item of a batch message, ready for a template.
+struct ItemView {
+    title: String,
+    body: String,
+    link: String,
+    when: String,
+}
+
+struct SectionView {
+    label: &'static str,
+    total: usize,
+    more: usize,
+    items: Vec<ItemView>,
+}
+
+macro_rules! batch_template {
+    ($name:ident, $path:literal) => {
+        #[derive(Template)]
+        #[template(path = $path)]
+        #[allow(dead_code)] // each layout uses some of the shared fields
+        struct $name<'a> {
+            subject: &'a str,
+            prefs_url: &'a str,
+            unsubscribe_url: Option<&'a str>,
+            category_label: &'a str,
+            link: &'a str,
+            title: &'a str,
+            intro: &'a str,
+            sections: &'a [SectionView],
+            counts: &'a [(String, usize)],
+        }
+    };
+}
+
+batch_template!(BatchHtml, "mail/notify/batch.html");
+batch_template!(BatchText, "mail/notify/batch.txt");
+batch_template!(DigestHtml, "mail/notify/digest.html");
+batch_template!(DigestText, "mail/notify/digest.txt");
+batch_template!(CapHtml, "mail/notify/cap.html");
+batch_template!(CapText, "mail/notify/cap.txt");
+
+/// Renders a batch message (coalesced, quiet hours, the cap's "N more", a digest) for its user. Subscription
+/// mail whose items share one category gets that category's `List-Id` and one-click unsubscribe headers; the
+/// footer always links the preferences.
+///
+/// # Errors
+/// Template rendering errors.
+pub fn render_batch(site: &Site<'_>, content: &Content) -> anyhow::Result<Rendered> {
+    let subscription = content.class == MailClass::Subscription;
+    let unsubscribe_category = content.category.filter(|_| subscription);
+    let token = unsubscribe_category.map(|c| unsubscribe::sign(site.keys, content.user_id, c));
+    let unsubscribe_url = token
+        .as_ref()
+        .map(|t| site.url(&format!("/unsubscribe?t={t}")));
+    let mut headers = Vec::new();
+    if let (Some(c), Some(t)) = (unsubscribe_category, &token) {
+        let category = c.as_str();
+        headers.push((
+            "List-Id".to_owned(),
+            format!("Vortex {category} <{category}.notify.{}>", site.domain),
+        ));
+        headers.push((
+            "List-Unsubscribe".to_owned(),
+            format!("<{}>", site.url(&format!("/unsubscribe/one-click?t={t}"))),
+        ));
+        headers.push((
+            "List-Unsubscribe-Post".to_owned(),
+            "List-Unsubscribe=One-Click".to_owned(),
+        ));
+    }
+    headers.push(("Auto-Submitted".to_owned(), "auto-generated".to_owned()));
+    headers.push(("X-Vortex-Event".to_owned(), content.type_name().to_owned()));
+    let sections: Vec<SectionView> = content
+        .sections
+        .iter()
+        .map(|s| SectionView {
+            label: s.label,
+            total: s.total,
+            more: s.more(),
+            items: s
+                .items
+                .iter()
+                .map(|i| ItemView {
+                    title: i.title.clone(),
+                    body: crate::notify::event::clip(&i.body, 300),
+                    link: site.url(i.url.as_deref().unwrap_or("/notifications")),
+                    when: content.when(i),
+                })
+                .collect(),
+        })
+        .collect();
+    let title = content.title();
+    let intro = content.intro();
+    let prefs_url = site.url("/notifications/settings");
+    let link = site.url("/notifications");
+    let category_label = content.category.map_or("these", category_label);
+    macro_rules! view {
+        ($t:ident) => {
+            $t {
+                subject: &title,
+                prefs_url: &prefs_url,
+                unsubscribe_url: unsubscribe_url.as_deref(),
+                category_label,
+                link: &link,
+                title: &title,
+                intro: &intro,
+                sections: &sections,
+                counts: &content.counts,
+            }
+            .render()?
+        };
+    }
+    let (template, html, text) = match content.kind {
+        BatchKind::Digest => ("notify/digest", view!(DigestHtml), view!(DigestText)),
+        BatchKind::Cap => ("notify/cap", view!(CapHtml), view!(CapText)),
+        BatchKind::Coalesce | BatchKind::Quiet => {
+            ("notify/batch", view!(BatchHtml), view!(BatchText))
+        }
+    };
+    Ok(Rendered {
+        subject: title.clone(),
+        text,
+        html,
+        template: template.to_owned(),
+        class: content.class,
+        headers,
+        inline: Vec::new(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -516,6 +651,91 @@ mod tests {
         let e = Event::sample("security.signin_new_device", user).unwrap();
         let r = render(&site, e.spec(), &e, user).unwrap();
         assert!(r.text.contains("Firefox on Linux") && r.text.contains("203.0.113.7"));
+    }
+
+    #[test]
+    fn batch_emails_list_items_with_and_n_more_and_class_headers() {
+        let keys = keys();
+        let site = Site {
+            public_url: "https://v.example",
+            domain: "v.example",
+            keys: &keys,
+        };
+        let user = Uuid::from_u128(7);
+        let at = chrono::DateTime::parse_from_rfc3339("2027-03-12T22:05:00Z")
+            .unwrap()
+            .to_utc();
+        let item = |i: u32, ty: &str, c: Category| crate::notify::digest::Item {
+            event_id: Uuid::from_u128(u128::from(i)),
+            event_type: ty.into(),
+            category: c,
+            title: format!("Backtest failed: run {i}"),
+            body: "no data".into(),
+            url: Some(format!("/backtests/{i}")),
+            occurred_at: at,
+        };
+        let items: Vec<_> = (0..60)
+            .map(|i| item(i, "backtest.failed", Category::Backtests))
+            .collect();
+        let c = crate::notify::digest::group(
+            BatchKind::Coalesce,
+            user,
+            chrono_tz::Tz::UTC,
+            items,
+            &[],
+            50,
+        );
+        let r = render_batch(&site, &c).unwrap();
+        assert_eq!(r.subject, "Backtest failed (60)");
+        assert!(r.text.contains("run 49") && !r.text.contains("run 50 "));
+        assert!(r.text.contains("and 10 more") && r.html.contains("and 10 more"));
+        assert!(r.text.contains("https://v.example/backtests/3"));
+        let token = unsubscribe::sign(&keys, user, Category::Backtests);
+        assert!(
+            r.text
+                .contains(&format!("https://v.example/unsubscribe?t={token}"))
+        );
+        assert!(r.headers.iter().any(|(k, _)| k == "List-Unsubscribe"));
+        assert_eq!(r.template, "notify/batch");
+        // A digest of two categories: sections, no single-category unsubscribe.
+        let mixed = vec![
+            item(1, "backtest.failed", Category::Backtests),
+            item(2, "system.test", Category::System),
+        ];
+        let d = crate::notify::digest::group(
+            BatchKind::Digest,
+            user,
+            chrono_tz::Tz::UTC,
+            mixed,
+            &[],
+            50,
+        );
+        let r = render_batch(&site, &d).unwrap();
+        assert_eq!(r.template, "notify/digest");
+        assert!(r.html.contains("Backtests (1)") && r.text.contains("System (1)"));
+        assert!(!r.headers.iter().any(|(k, _)| k == "List-Unsubscribe"));
+        assert!(r.text.contains("https://v.example/notifications/settings"));
+        let h = |n: &str| {
+            r.headers
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(h("X-Vortex-Event").unwrap(), "notification.digest");
+        // The cap's "N more": counts per type.
+        let cap = crate::notify::digest::group(
+            BatchKind::Cap,
+            user,
+            chrono_tz::Tz::UTC,
+            (0..5)
+                .map(|i| item(i, "backtest.failed", Category::Backtests))
+                .collect(),
+            &[],
+            50,
+        );
+        let r = render_batch(&site, &cap).unwrap();
+        assert_eq!(r.subject, "5 more notifications");
+        assert!(r.text.contains("- Backtest failed: 5"), "{}", r.text);
     }
 
     #[test]

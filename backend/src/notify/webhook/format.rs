@@ -13,7 +13,10 @@ use url::Url;
 use uuid::Uuid;
 
 pub use crate::notify::event::clip;
-use crate::notify::event::{Event, pct};
+use crate::notify::{
+    digest::{Content, Item},
+    event::{Event, pct},
+};
 
 /// Slack: the fallback `text` and a section's text.
 pub const SLACK_TEXT_MAX: usize = 3000;
@@ -71,6 +74,11 @@ pub fn facts(event: &Event) -> Vec<(String, String)> {
         Event::WebhookDisabled(e) => vec![
             ("Webhook".into(), e.name.clone()),
             ("Reason".into(), e.reason.clone()),
+        ],
+        Event::JobDead(e) => vec![
+            ("Kind".into(), e.kind.clone()),
+            ("Queue".into(), e.queue.clone()),
+            ("Job".into(), e.job_id.to_string()),
         ],
         Event::EmailUndeliverable(e) => vec![(
             "SMTP reply".into(),
@@ -220,9 +228,154 @@ pub fn body(kind: &str, m: &Message<'_>) -> Value {
     }
 }
 
+/// Slack: lines a batch message lists before "and N more".
+pub const SLACK_BATCH_LINES: usize = 20;
+
+/// The body of a batch message (coalesced, quiet hours, the cap's "N more", a digest) for a webhook kind.
+pub fn batch_body(kind: &str, c: &Content, public_url: &Url, at: DateTime<Utc>) -> Value {
+    let link = |p: Option<&str>| {
+        public_url
+            .join(p.unwrap_or("/notifications"))
+            .map(String::from)
+            .unwrap_or_default()
+    };
+    let title = c.title();
+    let listed: Vec<&Item> = c.items().collect();
+    let more = c.total.saturating_sub(listed.len());
+    match kind {
+        "slack" => {
+            // Whole lines within Slack's section limit, so "and N more" always fits.
+            let mut lines: Vec<String> = Vec::new();
+            let mut used = 0;
+            for i in listed.iter().take(SLACK_BATCH_LINES) {
+                let line = format!(
+                    "• <{}|{}>",
+                    link(i.url.as_deref()),
+                    slack_escape(&clip(&i.title, 150))
+                );
+                if used + line.chars().count() + 1 > SLACK_TEXT_MAX - 40 {
+                    break;
+                }
+                used += line.chars().count() + 1;
+                lines.push(line);
+            }
+            let rest = c.total - lines.len();
+            if rest > 0 {
+                lines.push(format!("and {rest} more"));
+            }
+            let text = clip(&lines.join("\n"), SLACK_TEXT_MAX);
+            json!({
+                "text": clip(&slack_escape(&title), SLACK_TEXT_MAX),
+                "blocks": [
+                    {"type": "header", "text": {"type": "plain_text", "text": clip(&title, SLACK_HEADER_MAX), "emoji": false}},
+                    {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+                    {"type": "context", "elements": [{"type": "mrkdwn", "text": format!("<{}|Open in Vortex>", link(None))}]},
+                ],
+            })
+        }
+        "discord" => {
+            let title = clip(&title, DISCORD_TITLE_MAX);
+            let budget =
+                DISCORD_DESCRIPTION_MAX.min(DISCORD_EMBED_TOTAL_MAX - title.chars().count()) - 40;
+            let mut description = String::new();
+            let mut shown = 0;
+            for i in &listed {
+                let line = format!("• [{}]({})\n", clip(&i.title, 200), link(i.url.as_deref()));
+                if description.chars().count() + line.chars().count() > budget {
+                    break;
+                }
+                description.push_str(&line);
+                shown += 1;
+            }
+            let rest = c.total - shown;
+            if rest > 0 {
+                description.push_str(&format!("and {rest} more"));
+            }
+            json!({
+                "content": clip(&title, DISCORD_CONTENT_MAX),
+                "embeds": [{
+                    "title": title,
+                    "description": description,
+                    "url": link(None),
+                    "timestamp": at.to_rfc3339_opts(SecondsFormat::Secs, true),
+                    "color": 0x0034_6fd0,
+                }],
+                "allowed_mentions": {"parse": []},
+            })
+        }
+        _ => json!({
+            "type": c.type_name(),
+            "timestamp": at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            "data": {
+                "kind": c.kind.as_str(),
+                "title": title,
+                "total": c.total,
+                "more": more,
+                "url": link(None),
+                "items": listed.iter().map(|i| json!({
+                    "event_id": i.event_id,
+                    "type": i.event_type,
+                    "category": i.category.as_str(),
+                    "title": i.title,
+                    "url": link(i.url.as_deref()),
+                    "occurred_at": i.occurred_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+                })).collect::<Vec<_>>(),
+            },
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn notif_batch_bodies_stay_within_limits_and_say_and_n_more() {
+        use crate::notify::{catalogue::Category, digest, release::BatchKind};
+        let at = DateTime::parse_from_rfc3339("2027-03-12T22:05:00Z")
+            .unwrap()
+            .to_utc();
+        let items: Vec<Item> = (0..300u32)
+            .map(|i| Item {
+                event_id: Uuid::from_u128(u128::from(i)),
+                event_type: "backtest.failed".into(),
+                category: Category::Backtests,
+                title: format!("@everyone {} {i}", "x".repeat(300)),
+                body: String::new(),
+                url: Some(format!("/backtests/{i}")),
+                occurred_at: at,
+            })
+            .collect();
+        let c = digest::group(
+            BatchKind::Coalesce,
+            Uuid::nil(),
+            chrono_tz::Tz::UTC,
+            items,
+            &[],
+            50,
+        );
+        let s = batch_body("slack", &c, &public(), at);
+        let text = s["blocks"][1]["text"]["text"].as_str().unwrap();
+        let listed = text.lines().count() - 1;
+        assert!(
+            text.chars().count() <= SLACK_TEXT_MAX && (1..=SLACK_BATCH_LINES).contains(&listed)
+        );
+        assert!(
+            text.ends_with(&format!("and {} more", 300 - listed)),
+            "{text}"
+        );
+        let d = batch_body("discord", &c, &public(), at);
+        let desc = d["embeds"][0]["description"].as_str().unwrap();
+        assert!(desc.chars().count() <= DISCORD_DESCRIPTION_MAX && desc.contains(" more"));
+        assert_eq!(d["allowed_mentions"]["parse"], json!([]));
+        let g = batch_body("generic", &c, &public(), at);
+        assert_eq!(g["type"], "notification.batch");
+        assert_eq!(
+            (g["data"]["total"].as_u64(), g["data"]["more"].as_u64()),
+            (Some(300), Some(250))
+        );
+        assert_eq!(g["data"]["items"].as_array().unwrap().len(), 50);
+    }
     use crate::notify::event::{Event, TYPES};
 
     fn public() -> Url {

@@ -26,7 +26,11 @@ use super::{
 };
 use crate::{
     jobs::{JobCtx, JobError, JobKind, NOTIFY_QUEUE},
-    notify::event::{Event, WebhookDisabled},
+    notify::{
+        catalogue::Channel,
+        digest,
+        event::{Event, WebhookDisabled},
+    },
     redis::{RateCheck, check_rate_window},
 };
 
@@ -48,7 +52,8 @@ async fn run(job: &JobCtx) -> Result<(), JobError> {
     let p: Payload = job.payload()?;
     let ctx = &job.ctx;
     let Some(d) = sqlx::query!(
-        r#"select d.status, d.webhook_id, d.event_id, e.payload as "payload?", e.occurred_at as "occurred_at?"
+        r#"select d.status, d.webhook_id, d.event_id, d.is_batch_message, d.batch_id,
+                  e.payload as "payload?", e.occurred_at as "occurred_at?"
            from notify_delivery d left join notify_event e on e.event_id = d.event_id
            where d.delivery_id = $1"#,
         p.delivery_id,
@@ -70,23 +75,49 @@ async fn run(job: &JobCtx) -> Result<(), JobError> {
     if hook.disabled_at.is_some() {
         return close(job, p.delivery_id, "suppressed", "channel_disabled", None).await;
     }
-    let (Some(event_id), Some(payload), Some(occurred_at)) = (d.event_id, d.payload, d.occurred_at)
-    else {
-        // Batch messages come with the release step (coalescing, quiet hours, digests).
-        return close(job, p.delivery_id, "failed", "unsupported", None).await;
-    };
-    let event: Event = match serde_json::from_value(payload) {
-        Ok(e) => e,
-        Err(e) => {
-            let msg = format!("payload not readable: {e}");
-            return close(job, p.delivery_id, "failed", "unreadable", Some(&msg)).await;
+    let body = if d.is_batch_message {
+        // A batch message lists its items as they are wanted now (unsubscribed or turned off since: dropped).
+        let content = match d.batch_id {
+            Some(b) => {
+                digest::load(
+                    &mut *ctx.db.acquire().await?,
+                    &ctx.settings.notify,
+                    ctx.clock.now(),
+                    b,
+                    Channel::Webhook,
+                )
+                .await?
+            }
+            None => None,
+        };
+        match content {
+            Some(c) if c.total > 0 => {
+                format::batch_body(&hook.kind, &c, &ctx.settings.public_url, ctx.clock.now())
+            }
+            _ => return close(job, p.delivery_id, "suppressed", "off", None).await,
         }
-    };
-    let msg = format::Message {
-        event_id,
-        event: &event,
-        occurred_at,
-        public_url: &ctx.settings.public_url,
+    } else {
+        let (Some(event_id), Some(payload), Some(occurred_at)) =
+            (d.event_id, d.payload, d.occurred_at)
+        else {
+            return close(job, p.delivery_id, "failed", "unreadable", None).await;
+        };
+        let event: Event = match serde_json::from_value(payload) {
+            Ok(e) => e,
+            Err(e) => {
+                let msg = format!("payload not readable: {e}");
+                return close(job, p.delivery_id, "failed", "unreadable", Some(&msg)).await;
+            }
+        };
+        format::body(
+            &hook.kind,
+            &format::Message {
+                event_id,
+                event: &event,
+                occurred_at,
+                public_url: &ctx.settings.public_url,
+            },
+        )
     };
     // The destination's own limits (Slack 1/s, Discord 25/min, generic WEBHOOK_RATE_PER_MIN): over → come
     // back when the window ends, without spending an attempt. Redis down → send (a 429 is the backstop).
@@ -107,7 +138,7 @@ async fn run(job: &JobCtx) -> Result<(), JobError> {
         return Err(JobError::Defer(Duration::from_secs(wait.max(1))));
     }
     let message_id = sign::message_id(p.delivery_id);
-    let a = send::attempt(ctx, &hook, &message_id, &msg).await;
+    let a = send::attempt_body(ctx, &hook, &message_id, &body).await;
     let tries = log_attempt(ctx, p.delivery_id, &a).await?;
     let last_try = tries >= ctx.settings.jobs.retry.webhook.max_attempts
         || job.job.attempt >= job.job.max_attempts;

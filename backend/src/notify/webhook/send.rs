@@ -181,6 +181,16 @@ pub async fn attempt(
     message_id: &str,
     msg: &format::Message<'_>,
 ) -> Attempted {
+    attempt_body(ctx, hook, message_id, &format::body(&hook.kind, msg)).await
+}
+
+/// [`attempt`] with a rendered body (batch messages).
+pub async fn attempt_body(
+    ctx: &Ctx,
+    hook: &Destination,
+    message_id: &str,
+    body: &serde_json::Value,
+) -> Attempted {
     let started = Instant::now();
     let done = |outcome, http_status, remote_addr, error: Option<String>| Attempted {
         outcome,
@@ -200,8 +210,7 @@ pub async fn attempt(
         Ok(c) => c,
         Err(e) => return done(Outcome::Retry, None, None, Some(format!("client: {e}"))),
     };
-    let body = format::body(&hook.kind, msg);
-    let body = match serde_json::to_vec(&body) {
+    let body = match serde_json::to_vec(body) {
         Ok(b) => b,
         Err(e) => return done(Outcome::Rejected, None, None, Some(format!("body: {e}"))),
     };
