@@ -217,6 +217,38 @@ impl SmtpSink {
     }
 }
 
+impl SmtpSink {
+    /// Waits until `n` messages to `to` contain `needle` (quoted-printable soft breaks undone); returns them.
+    pub async fn wait_for_n_with(
+        &self,
+        to: &str,
+        needle: &str,
+        n: usize,
+        timeout: Duration,
+    ) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let found: Vec<String> = self
+                .messages()
+                .into_iter()
+                .filter(|m| {
+                    m.contains(&format!("To: {to}"))
+                        && m.replace("=\r\n", "").replace("=\n", "").contains(needle)
+                })
+                .collect();
+            if found.len() >= n {
+                return found;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected {n} message(s) to {to} with {needle:?}, got {}",
+                found.len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
 impl Drop for SmtpSink {
     fn drop(&mut self) {
         self.stop();

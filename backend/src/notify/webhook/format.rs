@@ -382,6 +382,14 @@ mod tests {
         Url::parse("https://vortex.example.org/").unwrap()
     }
 
+    /// The types a webhook can carry (the account flow mails go to their address only).
+    fn webhook_types() -> impl Iterator<Item = &'static str> {
+        TYPES.iter().copied().filter(|t| {
+            crate::notify::catalogue::find(t).map(|s| s.audience)
+                != Some(crate::notify::catalogue::Audience::Address)
+        })
+    }
+
     fn sample(t: &str) -> Event {
         Event::sample(t, Uuid::from_u128(7)).unwrap()
     }
@@ -414,7 +422,7 @@ mod tests {
     #[test]
     fn slack_shape_and_limits() {
         let url = public();
-        for t in TYPES {
+        for t in webhook_types() {
             let e = sample(t);
             let v = slack(&msg(&e, &url));
             assert!(chars(&v["text"]) <= SLACK_TEXT_MAX);
@@ -441,7 +449,7 @@ mod tests {
     #[test]
     fn discord_shape_and_limits() {
         let url = public();
-        for t in TYPES.iter().map(|t| sample(t)).chain([huge()]) {
+        for t in webhook_types().map(sample).chain([huge()]) {
             let v = discord(&msg(&t, &url));
             assert_eq!(v["allowed_mentions"], json!({"parse": []}));
             assert!(chars(&v["content"]) <= DISCORD_CONTENT_MAX);
