@@ -15,6 +15,9 @@
 //!    failures are retried with the `mail` back-off, re-checking at every attempt.
 
 pub mod render;
+pub mod undeliverable;
+
+pub use undeliverable::{clear_undeliverable, clear_undeliverable_for};
 
 use std::time::Instant;
 
