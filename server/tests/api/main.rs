@@ -19,6 +19,7 @@ mod notify_api;
 mod notify_email;
 mod notify_inapp;
 mod notify_live;
+mod notify_prefs;
 mod notify_webhooks;
 mod policy_accounts;
 mod policy_backtests;
