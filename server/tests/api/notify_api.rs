@@ -236,10 +236,14 @@ async fn in_app_notifications_list_count_and_read_marks_over_rest() {
         Method::POST,
         "/api/v1/notifications/read-all",
         &ann_rw,
-        Some(json!({})),
+        Some(json!({ "up_to": null })),
     )
     .await;
-    assert_eq!((s, marked), (StatusCode::OK, json!({ "marked": 1 })));
+    assert_eq!(
+        (s, marked),
+        (StatusCode::OK, json!({ "marked": 1 })),
+        "null is absent"
+    );
     let (_, count) = call(
         &app,
         Method::GET,
@@ -802,8 +806,15 @@ async fn admins_read_a_users_delivery_log_and_send_a_test_on_one_channel() {
             .unwrap();
     assert_eq!(deliveries, 0, "a test of the in-app channel sends no mail");
 
-    // Every channel: the email delivery shows in the admin's view of the log.
-    let (s, _) = call(&app, Method::POST, &test, &admin, Some(json!({}))).await;
+    // Every channel (null is the same as absent): the email delivery shows in the admin's view of the log.
+    let (s, _) = call(
+        &app,
+        Method::POST,
+        &test,
+        &admin,
+        Some(json!({ "channel": null })),
+    )
+    .await;
     assert_eq!(s, StatusCode::ACCEPTED);
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     let page = loop {

@@ -309,10 +309,14 @@ async fn the_stream_needs_a_session_and_a_user_gets_five() {
 }
 
 #[tokio::test]
-async fn a_stream_ends_after_notify_sse_max_secs() {
+async fn a_stream_outlives_the_request_timeout_and_ends_after_notify_sse_max_secs() {
     let app = spawn_app_with(Options {
         workers: false,
-        env: vec![("NOTIFY_SSE_MAX_SECS", "10".into())],
+        env: vec![
+            ("NOTIFY_SSE_MAX_SECS", "10".into()),
+            // The request timeout bounds the handler, not the stream's body.
+            ("REQUEST_TIMEOUT_SECS", "2".into()),
+        ],
     })
     .await;
     let (_, cookie) = signed_in(&app, "ann@example.org").await;
@@ -330,5 +334,51 @@ async fn a_stream_ends_after_notify_sse_max_secs() {
     assert!(
         took >= Duration::from_secs(8) && took < Duration::from_secs(15),
         "ended after {took:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_lost_listener_connection_reconnects_and_tells_streams_to_resync() {
+    let app = spawn_app_with(Options {
+        workers: false,
+        env: vec![],
+    })
+    .await;
+    let (ann, cookie) = signed_in(&app, "ann@example.org").await;
+    let client = stream_client();
+    let mut s = EventStream::new(open(&app, &client, &cookie).await);
+    assert_eq!(
+        s.next_event(Duration::from_secs(5)).await.unwrap().0,
+        "unread"
+    );
+    wait_listening(&app.ctx.db).await;
+
+    // Postgres drops the listener's connection (a failover, a restart, an idle reaper).
+    let killed: i64 = sqlx::query_scalar(
+        "select count(*) from (select pg_terminate_backend(pid) from pg_stat_activity
+           where datname = current_database() and query ilike 'listen%') t",
+    )
+    .fetch_one(&app.ctx.db)
+    .await
+    .unwrap();
+    assert_eq!(killed, 1);
+    let (name, data, _) = s
+        .next_event(Duration::from_secs(10))
+        .await
+        .expect("a resync after the reconnect");
+    assert_eq!(
+        (name.as_str(), data["unread"].as_i64()),
+        ("resync", Some(0))
+    );
+    // And live again.
+    wait_listening(&app.ctx.db).await;
+    let id = notify_in_app(&app.ctx, ann, "after the reconnect").await;
+    let (name, data, _) = s
+        .next_event(Duration::from_secs(5))
+        .await
+        .expect("live again");
+    assert_eq!(
+        (name.as_str(), data["id"].as_str()),
+        ("notification", Some(id.to_string().as_str()))
     );
 }

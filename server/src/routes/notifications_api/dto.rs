@@ -112,13 +112,21 @@ pub struct UnreadCount {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReadAll {
-    /// Only notifications up to this `seq` (what the list showed); all unread ones when absent.
-    #[serde(
-        default,
-        deserialize_with = "contract::de_range::<_, 0, 9_007_199_254_740_991>"
-    )]
+    /// Only notifications up to this `seq` (what the list showed); all unread ones when absent or null.
+    #[serde(default, deserialize_with = "de_opt_seq")]
     #[schema(minimum = 0, maximum = 9_007_199_254_740_991_i64)]
     pub up_to: Option<i64>,
+}
+
+/// An optional `seq` (0 … 2⁵³ − 1); null is the same as absent.
+fn de_opt_seq<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    match Option::<i64>::deserialize(d)? {
+        None => Ok(None),
+        Some(n) if (0..=9_007_199_254_740_991).contains(&n) => Ok(Some(n)),
+        Some(n) => Err(contract::rule::<D::Error>(format!(
+            "{n} is out of range; use 0 to 9007199254740991"
+        ))),
+    }
 }
 
 /// How many notifications were marked read.
@@ -333,6 +341,8 @@ pub struct DeliveryOut {
     pub id: Uuid,
     /// `email` or `webhook`.
     pub channel: String,
+    /// The webhook of a webhook delivery (absent for email).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub webhook_id: Option<Uuid>,
     pub category: String,
     /// The event type, `notification.batch`, or an account mail's template.
@@ -396,7 +406,9 @@ pub struct Replayed {
 }
 
 fn de_channel<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    let s = String::deserialize(d)?;
+    let Some(s) = Option::<String>::deserialize(d)? else {
+        return Ok(None);
+    };
     if backend::notify::Channel::parse(&s).is_some() {
         Ok(Some(s))
     } else {
@@ -411,7 +423,7 @@ fn de_channel<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Erro
 #[serde(deny_unknown_fields)]
 pub struct SendTest {
     /// Only this channel (`inapp`, `email` or `webhook`); every channel the user's preferences allow when
-    /// absent.
+    /// absent or null.
     #[serde(default, deserialize_with = "de_channel")]
     #[schema(value_type = Option<String>, pattern = "^(inapp|email|webhook)$")]
     pub channel: Option<String>,
