@@ -198,8 +198,9 @@ async fn listen(hub: Weak<Inner>, db: PgPool) {
                 .store(true, std::sync::atomic::Ordering::Relaxed);
             if !first {
                 tracing::info!("notification listener reconnected; streams resync");
-                inner.resync_all();
             }
+            // Streams opened while it was away (or before a slow first connect) may have missed changes.
+            inner.resync_all();
         }
         first = false;
         loop {

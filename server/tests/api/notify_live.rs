@@ -178,6 +178,8 @@ async fn the_stream_sends_the_count_then_each_new_notification_and_read_marks_li
     notify_in_app(&app.ctx, ann, "before the stream").await;
     let client = stream_client();
 
+    // The listener is up before the stream opens (a stream that opens earlier gets a `resync` first).
+    wait_listening(&app.ctx.db).await;
     let resp = open(&app, &client, &cookie).await;
     assert_eq!(resp.status(), StatusCode::OK);
     let h = resp.headers();
@@ -197,7 +199,6 @@ async fn the_stream_sends_the_count_then_each_new_notification_and_read_marks_li
         raw.contains("retry: 5000") || raw.contains("retry:5000"),
         "{raw}"
     );
-    wait_listening(&app.ctx.db).await;
 
     // Bob's notification says nothing to Ann's stream; Ann's arrives within a second of its commit.
     notify_in_app(&app.ctx, bob, "for bob").await;
@@ -321,6 +322,7 @@ async fn a_stream_outlives_the_request_timeout_and_ends_after_notify_sse_max_sec
     .await;
     let (_, cookie) = signed_in(&app, "ann@example.org").await;
     let client = stream_client();
+    wait_listening(&app.ctx.db).await;
     let mut s = EventStream::new(open(&app, &client, &cookie).await);
     assert_eq!(
         s.next_event(Duration::from_secs(5)).await.unwrap().0,
@@ -346,12 +348,12 @@ async fn a_lost_listener_connection_reconnects_and_tells_streams_to_resync() {
     .await;
     let (ann, cookie) = signed_in(&app, "ann@example.org").await;
     let client = stream_client();
+    wait_listening(&app.ctx.db).await;
     let mut s = EventStream::new(open(&app, &client, &cookie).await);
     assert_eq!(
         s.next_event(Duration::from_secs(5)).await.unwrap().0,
         "unread"
     );
-    wait_listening(&app.ctx.db).await;
 
     // Postgres drops the listener's connection (a failover, a restart, an idle reaper).
     let killed: i64 = sqlx::query_scalar(

@@ -52,6 +52,7 @@ async fn a_notification_arrives_through_nginx_within_a_second_and_the_sixth_stre
             .send()
     };
 
+    wait_listening(&ctx.db).await;
     let resp = open().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.headers()["content-type"], "text/event-stream");
@@ -68,7 +69,6 @@ async fn a_notification_arrives_through_nginx_within_a_second_and_the_sixth_stre
         (name.as_str(), data["unread"].as_i64()),
         ("unread", Some(0))
     );
-    wait_listening(&ctx.db).await;
 
     let t = Instant::now();
     let id = notify_in_app(&ctx, user, "through nginx").await;
@@ -77,6 +77,7 @@ async fn a_notification_arrives_through_nginx_within_a_second_and_the_sixth_stre
         .await
         .expect("the notification through nginx");
     let took = t.elapsed();
+    eprintln!("notification through nginx after {took:?} (emit, fan-out and commit included)");
     assert_eq!(name, "notification");
     assert_eq!(data["id"], id.to_string());
     assert!(
