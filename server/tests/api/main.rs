@@ -23,6 +23,7 @@ mod notify_prefs;
 mod notify_webhooks;
 mod policy_accounts;
 mod policy_backtests;
+mod policy_notify;
 mod problem_json;
 mod processes;
 mod research_cli;

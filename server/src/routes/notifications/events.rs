@@ -68,14 +68,22 @@ pub async fn notifications_stream(
     }
 }
 
+fn signed_out() -> ApiError {
+    ApiError::coded(
+        axum::http::StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "sign in first: the stream needs a browser session",
+    )
+}
+
 async fn open(state: &AppState, parts: &axum::http::request::Parts) -> Result<Response, ApiError> {
     let ctx = &state.ctx;
     let token = session::read_cookie(&parts.headers, session::cookie_name(&ctx.settings))
-        .ok_or(ApiError::Unauthorized)?
+        .ok_or_else(signed_out)?
         .to_owned();
     let user = session::authenticate(&ctx.db, &ctx.keys, &ctx.settings, &token)
         .await?
-        .ok_or(ApiError::Unauthorized)?;
+        .ok_or_else(signed_out)?;
     let user_id = user.user_id;
     let slot = state
         .limits
