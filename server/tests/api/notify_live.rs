@@ -384,3 +384,54 @@ async fn a_lost_listener_connection_reconnects_and_tells_streams_to_resync() {
         ("notification", Some(id.to_string().as_str()))
     );
 }
+
+#[tokio::test]
+async fn a_signed_out_session_gets_nothing_more_and_its_stream_ends() {
+    let app = spawn_app_with(Options {
+        workers: false,
+        env: vec![],
+    })
+    .await;
+    let (ann, cookie) = signed_in(&app, "ann@example.org").await;
+    wait_listening(&app.ctx.db).await;
+    let client = stream_client();
+    let mut s = EventStream::new(open(&app, &client, &cookie).await);
+    assert_eq!(
+        s.next_event(Duration::from_secs(5)).await.unwrap().0,
+        "unread"
+    );
+    let idle_before: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("select last_seen_at from user_session where user_id = $1")
+            .bind(ann)
+            .fetch_one(&app.ctx.db)
+            .await
+            .unwrap();
+
+    // Signed out elsewhere (the session row revoked), then a notification arrives.
+    sqlx::query("update user_session set revoked_at = now() where user_id = $1")
+        .bind(ann)
+        .execute(&app.ctx.db)
+        .await
+        .unwrap();
+    notify_in_app(&app.ctx, ann, "after sign-out").await;
+    let next = s.next_event(Duration::from_secs(5)).await;
+    assert!(
+        next.is_none(),
+        "the stream must end without the notification: {next:?}"
+    );
+    let idle_after: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("select last_seen_at from user_session where user_id = $1")
+            .bind(ann)
+            .fetch_one(&app.ctx.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        idle_before, idle_after,
+        "the stream's checks are not activity"
+    );
+    // And a new stream is refused.
+    assert_eq!(
+        open(&app, &client, &cookie).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}

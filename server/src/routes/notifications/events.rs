@@ -13,8 +13,9 @@
 //!   reconnected, or the stream fell behind): re-read the list.
 //! * A comment line every `NOTIFY_SSE_HEARTBEAT_SECS` (15 s) keeps proxies from closing the stream.
 //!
-//! Headers `Cache-Control: no-store` and `X-Accel-Buffering: no`. The session is checked again every 60 s
-//! (signed out, revoked or expired: the stream ends) and the stream ends after `NOTIFY_SSE_MAX_SECS`; the
+//! Headers `Cache-Control: no-store` and `X-Accel-Buffering: no`. The session is checked again every 60 s and
+//! before anything is sent (signed out, revoked or expired: the stream ends; the checks do not count as
+//! activity, so an open tab does not keep an idle session alive) and the stream ends after `NOTIFY_SSE_MAX_SECS`; the
 //! browser reconnects by itself. At most `NOTIFY_SSE_MAX_PER_USER` streams per user and
 //! `NOTIFY_SSE_MAX_TOTAL` per process: beyond, 429 with `Retry-After: 30`.
 
@@ -138,9 +139,9 @@ async fn feed(
             () = tx.closed() => return,
             () = tokio::time::sleep_until(deadline) => return,
             _ = recheck.tick() => {
-                match session::authenticate(&ctx.db, &ctx.keys, &ctx.settings, &token).await {
-                    Ok(Some(_)) => continue,
-                    Ok(None) => return,
+                match session::is_live(&ctx.db, &ctx.keys, &ctx.settings, &token).await {
+                    Ok(true) => continue,
+                    Ok(false) => return,
                     // The database is away: keep the stream; the next check decides.
                     Err(e) => {
                         tracing::warn!(error = %e, "live stream: session check failed");
@@ -153,6 +154,13 @@ async fn feed(
                 None => return,
             },
         };
+        // Nothing more for a session that ended (signed out, revoked, expired) since the last check.
+        if matches!(
+            session::is_live(&ctx.db, &ctx.keys, &ctx.settings, &token).await,
+            Ok(false)
+        ) {
+            return;
+        }
         let u = match live::updates(ctx, &actor, Some(last_seq), ITEMS_PER_CHANGE).await {
             Ok(u) => u,
             Err(e) => {
