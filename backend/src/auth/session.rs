@@ -184,6 +184,39 @@ pub async fn authenticate(
     }))
 }
 
+/// Whether a session token is still good (signed, not expired, idle, revoked, nor of a disabled account),
+/// WITHOUT counting as activity: long-lived connections (the notification stream) re-check their session with
+/// this, so an open tab does not keep an idle session alive.
+///
+/// # Errors
+/// Database errors only.
+pub async fn is_live(
+    db: &PgPool,
+    keys: &AuthKeys,
+    settings: &Settings,
+    token: &str,
+) -> sqlx::Result<bool> {
+    let Ok(data) = jsonwebtoken::decode::<Claims>(token, &keys.jwt_decoding, &validation()) else {
+        return Ok(false);
+    };
+    let claims = data.claims;
+    let (Ok(user_id), true) = (claims.sub.parse::<Uuid>(), claims.typ == TOKEN_TYPE) else {
+        return Ok(false);
+    };
+    sqlx::query_scalar!(
+        r#"select exists (
+               select 1 from user_session s join app_user u on u.user_id = s.user_id
+               where s.session_id = $1 and s.user_id = $2 and s.revoked_at is null
+                 and s.expires_at > now() and u.disabled_at is null
+                 and s.last_seen_at > now() - make_interval(secs => $3)) as "live!""#,
+        claims.sid,
+        user_id,
+        settings.session_idle.as_secs_f64(),
+    )
+    .fetch_one(db)
+    .await
+}
+
 /// Ends one session of `user_id`. Returns false when there is no such live session of that user.
 ///
 /// # Errors

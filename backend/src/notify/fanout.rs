@@ -124,6 +124,13 @@ pub async fn fan_out_with(
     let spec = catalogue::find(&ev.event_type).ok_or_else(|| {
         JobError::Permanent(format!("unknown notification type `{}`", ev.event_type))
     })?;
+    // A test of one channel (`system.test` with `channel`) skips the others.
+    let only = ev
+        .payload
+        .get("channel")
+        .and_then(|c| c.as_str())
+        .and_then(Channel::parse)
+        .filter(|_| spec.name == "system.test");
     let (title, body, url) = content(spec, ev.payload);
     let recipients = sqlx::query!(
         r#"select u.user_id,
@@ -157,7 +164,10 @@ pub async fn fan_out_with(
             occurred_at: ev.occurred_at,
             paper_run_id: ev.paper_run_id,
         };
-        for ch in CHANNELS {
+        for ch in CHANNELS
+            .iter()
+            .filter(|c| only.is_none_or(|o| o == c.channel))
+        {
             let mode = prefs::resolve(spec, ch.channel, ev.paper_run_id, &rules);
             match ch.channel {
                 Channel::InApp => {

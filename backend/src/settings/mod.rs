@@ -35,6 +35,7 @@ pub use jobs::{JobSettings, RETRY_JITTER, RetryPolicies, RetryPolicy};
 pub use mail::MailTransport;
 pub use market::MarketSettings;
 pub use notify::NotifySettings;
+pub use notify::NotifySseSettings;
 pub use problems::{ConfigErrors, ConfigProblem, MIN_SECRET_BYTES, secret_weakness};
 pub use web::{IpNet, LogFormat};
 pub use webhook::{AllowEntry, WebhookSettings};
@@ -121,6 +122,8 @@ pub struct Settings {
     pub backtest: BacktestSettings,
     pub webhook: WebhookSettings,
     pub notify: NotifySettings,
+    /// `NOTIFY_SSE_*`: live in-app updates.
+    pub notify_sse: NotifySseSettings,
 }
 
 impl fmt::Debug for Settings {
@@ -212,6 +215,7 @@ impl Settings {
         let backtest = backtest::parse(&mut r);
         let webhook = webhook::parse(&mut r, app_env);
         let notify = notify::parse(&mut r);
+        let notify_sse = notify::parse_sse(&mut r);
         if prod && market.data_url.scheme() != "https" {
             r.problem("MARKET_DATA_URL", "must use https:// in production");
         }
@@ -280,6 +284,7 @@ impl Settings {
             backtest,
             webhook,
             notify,
+            notify_sse,
         })
     }
 

@@ -9,6 +9,8 @@ pub mod contract;
 pub mod health;
 pub mod market;
 pub mod metrics;
+pub mod notifications;
+pub mod notifications_api;
 pub mod openapi;
 pub mod ops;
 pub mod strategies_api;
@@ -30,5 +32,7 @@ pub fn router() -> Router<AppState> {
         .merge(backtests::router())
         .merge(strategies_api::router())
         .merge(backtests_api::router())
+        .merge(notifications::router())
+        .merge(notifications_api::router())
         .merge(openapi::router())
 }

@@ -18,6 +18,9 @@
 
 pub mod render;
 pub mod sparkline;
+pub mod undeliverable;
+
+pub use undeliverable::{clear_undeliverable, clear_undeliverable_for};
 
 use std::time::Instant;
 
