@@ -9,6 +9,7 @@ pub mod contract;
 pub mod health;
 pub mod market;
 pub mod metrics;
+pub mod notifications;
 pub mod openapi;
 pub mod ops;
 pub mod strategies_api;
@@ -28,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .merge(account::router())
         .merge(api::router())
         .merge(backtests::router())
+        .merge(notifications::router())
         .merge(strategies_api::router())
         .merge(backtests_api::router())
         .merge(openapi::router())

@@ -1,0 +1,92 @@
+//! The header's notification bell and the undeliverable-address banner (docs/design/notifications.md §7).
+//!
+//! The server renders the unread count into the badge (hidden at 0), so the bell is right without
+//! JavaScript. Once hydrated, the bell opens an `EventSource` on `/api/events/notifications` and keeps the
+//! badge current: `unread` (`{"unread": n}`) and `notification` (`{"id", "title", "url", "unread"}`) set
+//! the count, `resync` re-reads it. The stream is closed when the bell is dropped (sign-out, full reload);
+//! the header outlives client-side navigation, so a tab holds one stream.
+
+use leptos::prelude::*;
+
+use crate::api::notifications::Summary;
+
+/// The unread count as the bell's accessible name says it.
+fn label(n: i64) -> String {
+    format!("Notifications, {n} unread")
+}
+
+#[component]
+pub fn NotificationBell(unread: i64) -> impl IntoView {
+    let count = RwSignal::new(unread.max(0));
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| live::connect(count));
+    view! {
+        <a id="notif-bell" class="bell" href="/notifications" aria-label=move || label(count.get())>
+            <span aria-hidden="true" class="bell-icon">"🔔"</span>
+            <span class="badge" aria-hidden="true" hidden=move || count.get() == 0>
+                {move || count.get().to_string()}
+            </span>
+        </a>
+    }
+}
+
+/// The banner under the header while the user's address is marked undeliverable.
+#[component]
+pub fn MailBanner(summary: Option<Summary>) -> impl IntoView {
+    summary.filter(|s| s.undeliverable).map(|_| {
+        view! {
+            <div class="mail-banner" role="alert" id="mail-banner">
+                <div class="container">
+                    "We cannot deliver email to your address: your mail server refused it. "
+                    <a href="/notifications/settings#email">"Check your notification settings"</a>
+                </div>
+            </div>
+        }
+    })
+}
+
+#[cfg(feature = "hydrate")]
+mod live {
+    use leptos::prelude::*;
+    use send_wrapper::SendWrapper;
+    use wasm_bindgen::{JsCast, JsValue, closure::Closure};
+    use web_sys::{Event, EventSource, MessageEvent};
+
+    use crate::api::notifications::notification_summary;
+
+    /// The `unread` field of an event's JSON data.
+    fn unread_of(e: &MessageEvent) -> Option<i64> {
+        let data = e.data().as_string()?;
+        let v = js_sys::JSON::parse(&data).ok()?;
+        let n = js_sys::Reflect::get(&v, &JsValue::from_str("unread"))
+            .ok()?
+            .as_f64()?;
+        (n.is_finite() && n >= 0.0).then_some(n as i64)
+    }
+
+    /// Opens the stream and keeps `count` current until the owner is cleaned up.
+    pub fn connect(count: RwSignal<i64>) {
+        let Ok(source) = EventSource::new("/api/events/notifications") else {
+            return;
+        };
+        let set = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+            if let Some(n) = unread_of(&e) {
+                count.set(n);
+            }
+        });
+        let resync = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+            leptos::task::spawn_local(async move {
+                if let Ok(Some(s)) = notification_summary().await {
+                    count.set(s.unread.max(0));
+                }
+            });
+        });
+        let f = set.as_ref().unchecked_ref();
+        let _ = source.add_event_listener_with_callback("unread", f);
+        let _ = source.add_event_listener_with_callback("notification", f);
+        let _ = source.add_event_listener_with_callback("resync", resync.as_ref().unchecked_ref());
+        // The listeners live as long as the stream; both go when the bell does.
+        let held = SendWrapper::new((source, set, resync));
+        on_cleanup(move || held.0.close());
+    }
+}

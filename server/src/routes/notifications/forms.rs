@@ -1,0 +1,234 @@
+//! The in-app centre's and the settings page's form posts (no JavaScript needed): open a notification, mark
+//! all read, and manage webhooks. Each calls one `backend::notify` action and answers with Post/Redirect/Get.
+//! A refused input goes back to the settings page with its field and message in the short-lived form-error
+//! cookie (as the run form does); a generic webhook's new secret travels once in its own short-lived
+//! HttpOnly cookie, which the settings page shows and deletes.
+
+use app::{api::notifications::WEBHOOK_SECRET_COOKIE, flash::Flash};
+use axum::{
+    Form,
+    extract::{Path, State},
+    http::{HeaderValue, header},
+    response::Response,
+};
+use backend::{
+    Error,
+    notify::{inapp, webhook},
+};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{page, parse_id, to};
+use crate::{error::HtmlResult, extract::WebActor, state::AppState};
+
+const SETTINGS: &str = "/notifications/settings";
+
+/// Back to the settings page's webhooks section with a flash code.
+fn to_webhooks(flash: Flash) -> Response {
+    to(&format!("{}#webhooks", flash.redirect_to(SETTINGS)))
+}
+
+/// `POST /notifications/{id}/open`: marks it read and goes where it leads.
+pub(super) async fn open(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Path(id): Path<String>,
+) -> HtmlResult {
+    let id = parse_id(&id)?;
+    let url = inapp::open(&state.ctx, &actor, id).await.map_err(page)?;
+    // A path on this site only (never `//host` or a backslash trick), whatever the row holds.
+    let safe = url.starts_with('/') && !url.starts_with("//") && !url.contains('\\');
+    Ok(to(if safe { &url } else { "/notifications" }))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct ReadAllForm {
+    /// The newest `seq` the list showed: what arrived later stays unread.
+    #[serde(default)]
+    up_to: String,
+    /// `unread` to go back to the unread filter.
+    #[serde(default)]
+    filter: String,
+}
+
+/// `POST /notifications/read-all`.
+pub(super) async fn read_all(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Form(form): Form<ReadAllForm>,
+) -> HtmlResult {
+    let up_to = match form.up_to.trim() {
+        "" => None,
+        v => Some(v.parse::<i64>().map_err(|_| Error::Invalid {
+            field: "up_to".into(),
+            message: format!(
+                "`{}` is not a position in the list",
+                v.chars().take(20).collect::<String>()
+            ),
+        })?),
+    };
+    inapp::mark_all_read(&state.ctx, &actor, up_to)
+        .await
+        .map_err(page)?;
+    let back = if form.filter == "unread" {
+        "/notifications?filter=unread"
+    } else {
+        "/notifications"
+    };
+    Ok(to(&Flash::AllRead.redirect_to(back)))
+}
+
+/// Back to the settings page with the refused field and its message (short-lived cookie) and a flash code.
+fn back_with_error(state: &AppState, flash: Flash, field: &str, message: &str) -> Response {
+    let mut resp = to(&flash.redirect_to(SETTINGS));
+    let field: String = field.chars().take(40).collect();
+    let message: String = message.chars().take(400).collect();
+    let value = backend::web::encode_flash(&json!([field, message]).to_string());
+    let cookie = backend::auth::session::cookie(
+        &state.ctx.settings,
+        backend::web::FORM_ERROR_COOKIE,
+        &value,
+        std::time::Duration::from_secs(120),
+    );
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+/// A webhook action's refusal: input and state problems back on the page, the rest as an error page.
+fn webhook_refusal(state: &AppState, e: Error) -> HtmlResult {
+    match e {
+        Error::Invalid { field, message } => Ok(back_with_error(
+            state,
+            Flash::WebhookInvalid,
+            &field,
+            &message,
+        )),
+        e @ (Error::Limit(_) | Error::Conflict(_) | Error::EmailUnconfirmed) => Ok(
+            back_with_error(state, Flash::WebhookInvalid, e.code(), &e.message()),
+        ),
+        e => Err(page(e)),
+    }
+}
+
+/// The new generic secret, once, in a short-lived HttpOnly cookie the settings page reads and deletes.
+fn with_secret(state: &AppState, mut resp: Response, secret: &str) -> Response {
+    let cookie = backend::auth::session::cookie(
+        &state.ctx.settings,
+        WEBHOOK_SECRET_COOKIE,
+        &backend::web::encode_flash(secret),
+        std::time::Duration::from_secs(120),
+    );
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+/// `POST /notifications/webhooks`: name, kind, url and the ticked categories.
+pub(super) async fn webhook_create(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> HtmlResult {
+    let get = |k: &str| {
+        fields
+            .iter()
+            .rev()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let categories: Vec<String> = fields
+        .iter()
+        .filter(|(k, _)| k == "categories")
+        .take(32)
+        .map(|(_, v)| v.trim().to_owned())
+        .collect();
+    let new = webhook::NewWebhook {
+        name: get("name"),
+        kind: get("kind"),
+        url: get("url"),
+        categories,
+    };
+    match webhook::create(&state.ctx, &actor, new).await {
+        Ok(created) => {
+            let resp = to_webhooks(Flash::WebhookCreated);
+            Ok(match created.secret {
+                Some(s) => with_secret(&state, resp, &s),
+                None => resp,
+            })
+        }
+        Err(e) => webhook_refusal(&state, e),
+    }
+}
+
+/// `POST /notifications/webhooks/{id}/test`: one signed request now.
+pub(super) async fn webhook_test(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Path(id): Path<String>,
+) -> HtmlResult {
+    let id = parse_id(&id)?;
+    match webhook::test(&state.ctx, &actor, id).await {
+        Ok(outcome) if outcome.ok => Ok(to_webhooks(Flash::WebhookTestOk)),
+        Ok(outcome) => {
+            let detail = match (outcome.http_status, outcome.error) {
+                (Some(s), _) => format!("the receiver answered HTTP {s}"),
+                (None, Some(e)) => e,
+                (None, None) => "the receiver did not answer".to_owned(),
+            };
+            Ok(back_with_error(
+                &state,
+                Flash::WebhookTestFailed,
+                "webhook",
+                &detail,
+            ))
+        }
+        Err(e) => webhook_refusal(&state, e),
+    }
+}
+
+/// `POST /notifications/webhooks/{id}/enable`: after it was disabled (the URL is vetted again).
+pub(super) async fn webhook_enable(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Path(id): Path<String>,
+) -> HtmlResult {
+    let id = parse_id(&id)?;
+    match webhook::enable(&state.ctx, &actor, id).await {
+        Ok(()) => Ok(to_webhooks(Flash::WebhookEnabled)),
+        Err(e) => webhook_refusal(&state, e),
+    }
+}
+
+/// `POST /notifications/webhooks/{id}/rotate`: a new signing secret (generic only), shown once.
+pub(super) async fn webhook_rotate(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Path(id): Path<String>,
+) -> HtmlResult {
+    let id = parse_id(&id)?;
+    match webhook::rotate_secret(&state.ctx, &actor, id).await {
+        Ok(secret) => Ok(with_secret(
+            &state,
+            to_webhooks(Flash::WebhookRotated),
+            &secret,
+        )),
+        Err(e) => webhook_refusal(&state, e),
+    }
+}
+
+/// `POST /notifications/webhooks/{id}/delete`.
+pub(super) async fn webhook_delete(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Path(id): Path<String>,
+) -> HtmlResult {
+    let id = parse_id(&id)?;
+    webhook::delete(&state.ctx, &actor, id)
+        .await
+        .map_err(page)?;
+    Ok(to_webhooks(Flash::WebhookDeleted))
+}
