@@ -17,6 +17,8 @@ mod market;
 mod nginx;
 mod notify_email;
 mod notify_inapp;
+mod notify_unsubscribe;
+mod notify_web;
 mod notify_webhooks;
 mod policy_accounts;
 mod policy_backtests;

@@ -1,0 +1,348 @@
+//! The in-app centre and the settings page without JavaScript (docs/design/notifications.md §7, §10): plain
+//! HTML form posts with the CSRF field, Post/Redirect/Get. Opening a notification marks it read and goes where
+//! it leads; another user's notification is 404; a post without the CSRF token is 403; "mark all read"; the
+//! webhook forms (add, test, rotate, delete) with the secret shown once.
+
+use std::time::{Duration, Instant};
+
+use backend::notify::{self, Event};
+use reqwest::{Client, StatusCode};
+use uuid::Uuid;
+
+use crate::{
+    auth::{PASSWORD, browser, csrf, location, page_text, post_form, sign_in},
+    helpers::{Options, TestApp, spawn_app_with},
+    webhook_sink::WebhookSink,
+};
+
+/// A signed-up, confirmed and signed-in browser; returns it and the user's id.
+async fn browser_user(app: &TestApp, email: &str) -> (Client, Uuid) {
+    let client = browser();
+    let resp = post_form(
+        app,
+        &client,
+        "/signup",
+        "/auth/signup",
+        &[
+            ("email", email),
+            ("display_name", "Trader"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(location(&resp), "/signin?ok=check_email");
+    let id: Uuid = sqlx::query_scalar(
+        "update app_user set email_verified_at = now() where email = $1 returning user_id",
+    )
+    .bind(email)
+    .fetch_one(&app.ctx.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        location(&sign_in(app, &client, email, PASSWORD).await),
+        "/account"
+    );
+    (client, id)
+}
+
+async fn emit(app: &TestApp, event: &Event) {
+    let mut tx = app.ctx.db.begin().await.unwrap();
+    let e = notify::emit(&mut tx, &app.ctx.jobs, &app.ctx.clock, event)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    notify::push(&app.ctx.jobs, std::slice::from_ref(&e)).await;
+}
+
+/// Waits until the user has `n` notifications; returns (id, url, read) newest first.
+async fn notifications(app: &TestApp, user: Uuid, n: usize) -> Vec<(Uuid, Option<String>, bool)> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows: Vec<(Uuid, Option<String>, bool)> = sqlx::query_as(
+            "select notification_id, url, read_at is not null from notification where user_id = $1
+             order by seq desc",
+        )
+        .bind(user)
+        .fetch_all(&app.ctx.db)
+        .await
+        .unwrap();
+        if rows.len() >= n {
+            return rows;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {n} notifications",
+            rows.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn post(
+    client: &Client,
+    app: &TestApp,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let token = csrf(app, client, "/notifications").await;
+    let mut form = fields.to_vec();
+    form.push(("csrf", &token));
+    client
+        .post(app.url(action))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn finished(user: Uuid) -> (Event, Uuid) {
+    let mut e = Event::sample("backtest.finished", user).unwrap();
+    let run = Uuid::new_v4();
+    if let Event::BacktestFinished(b) = &mut e {
+        b.run_id = run;
+        b.batch_id = run;
+    }
+    (e, run)
+}
+
+#[tokio::test]
+async fn notify_web_the_centre_works_with_plain_form_posts() {
+    let app = spawn_app_with(Options {
+        workers: true,
+        env: Vec::new(),
+    })
+    .await;
+    let (ann, ann_id) = browser_user(&app, "ann@example.org").await;
+    let (bob, bob_id) = browser_user(&app, "bob@example.org").await;
+    let (event, run) = finished(ann_id);
+    emit(&app, &event).await;
+    emit(&app, &Event::sample("system.test", ann_id).unwrap()).await;
+    emit(&app, &Event::sample("system.test", ann_id).unwrap()).await;
+    emit(&app, &Event::sample("system.test", bob_id).unwrap()).await;
+    let rows = notifications(&app, ann_id, 3).await;
+    let bobs = notifications(&app, bob_id, 1).await;
+    let (run_item, _, _) = rows
+        .iter()
+        .find(|r| r.1.as_deref() == Some(&format!("/backtests/{run}")))
+        .cloned()
+        .expect("the run's notification");
+
+    // The list is server-rendered: every item is a form, the bell shows the count.
+    let html = page_text(&app, &ann, "/notifications").await;
+    for (id, _, _) in &rows {
+        assert!(
+            html.contains(&format!(r#"action="/notifications/{id}/open""#)),
+            "{html}"
+        );
+    }
+    assert!(!html.contains(&bobs[0].0.to_string()), "only Ann's own");
+    assert!(
+        html.contains(r#"aria-label="Notifications, 3 unread""#),
+        "{html}"
+    );
+    assert!(html.contains("Backtest finished"), "{html}");
+
+    // Without the CSRF token: 403, nothing read.
+    let resp = ann
+        .post(app.url(&format!("/notifications/{run_item}/open")))
+        .form(&[("x", "y")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert!(notifications(&app, ann_id, 3).await.iter().all(|r| !r.2));
+
+    // Another user's notification, or no such id: 404, and Bob's stays unread.
+    let resp = post(
+        &ann,
+        &app,
+        &format!("/notifications/{}/open", bobs[0].0),
+        &[],
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let resp = post(&ann, &app, "/notifications/not-an-id/open", &[]).await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    assert!(!notifications(&app, bob_id, 1).await[0].2);
+
+    // Open: marked read, 303 to where it leads.
+    let resp = post(&ann, &app, &format!("/notifications/{run_item}/open"), &[]).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&resp), format!("/backtests/{run}"));
+    let now = notifications(&app, ann_id, 3).await;
+    assert!(now.iter().find(|r| r.0 == run_item).unwrap().2);
+    assert_eq!(now.iter().filter(|r| !r.2).count(), 2);
+    let unread_page = page_text(&app, &ann, "/notifications?filter=unread").await;
+    assert!(
+        !unread_page.contains(&run_item.to_string()),
+        "read items leave the unread filter"
+    );
+    assert!(unread_page.contains(r#"aria-label="Notifications, 2 unread""#));
+
+    // Mark all read up to the newest shown; a later one stays unread.
+    let newest: i64 = sqlx::query_scalar("select max(seq) from notification where user_id = $1")
+        .bind(ann_id)
+        .fetch_one(&app.ctx.db)
+        .await
+        .unwrap();
+    emit(&app, &Event::sample("system.test", ann_id).unwrap()).await;
+    notifications(&app, ann_id, 4).await;
+    let resp = post(
+        &ann,
+        &app,
+        "/notifications/read-all",
+        &[("up_to", &newest.to_string()), ("filter", "")],
+    )
+    .await;
+    assert_eq!(location(&resp), "/notifications?ok=all_read");
+    let after = notifications(&app, ann_id, 4).await;
+    assert_eq!(
+        after.iter().filter(|r| !r.2).count(),
+        1,
+        "the later one is unread"
+    );
+    let html = page_text(&app, &ann, "/notifications?ok=all_read").await;
+    assert!(html.contains("All notifications are marked read."));
+    assert!(html.contains(r#"aria-label="Notifications, 1 unread""#));
+
+    // Anonymous: the page sends to sign-in, a form post too.
+    let anon = browser();
+    let resp = anon.get(app.url("/notifications")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert!(location(&resp).starts_with("/signin"));
+    drop(bob);
+}
+
+#[tokio::test]
+async fn notify_web_webhook_forms_add_test_rotate_and_delete_with_the_secret_shown_once() {
+    let sink = WebhookSink::start().await;
+    let app = spawn_app_with(Options {
+        workers: true,
+        env: vec![("WEBHOOK_ALLOW_HOSTS", format!("127.0.0.1:{}", sink.port))],
+    })
+    .await;
+    let (ann, ann_id) = browser_user(&app, "ann@example.org").await;
+    let settings = "/notifications/settings";
+
+    // A refused destination: back to the page with the field's message; nothing stored.
+    let resp = post(
+        &ann,
+        &app,
+        "/notifications/webhooks",
+        &[
+            ("name", "internal"),
+            ("kind", "generic"),
+            ("url", "http://10.0.0.5/hook"),
+            ("categories", "backtests"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        location(&resp),
+        "/notifications/settings?error=webhook_invalid"
+    );
+    let html = page_text(&app, &ann, &location(&resp)).await;
+    assert!(html.contains(r#"data-field="url""#), "{html}");
+    let count = || async {
+        sqlx::query_scalar::<_, i64>("select count(*) from notify_webhook where user_id = $1")
+            .bind(ann_id)
+            .fetch_one(&app.ctx.db)
+            .await
+            .unwrap()
+    };
+    assert_eq!(count().await, 0);
+
+    // Add a generic one: the secret is on the next page once, never again.
+    let resp = post(
+        &ann,
+        &app,
+        "/notifications/webhooks",
+        &[
+            ("name", "My receiver"),
+            ("kind", "generic"),
+            ("url", &sink.url("/hook")),
+            ("categories", "backtests"),
+            ("categories", "system"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        location(&resp),
+        "/notifications/settings?ok=webhook_created#webhooks"
+    );
+    let secret: String = sqlx::query_scalar("select secret from notify_webhook where user_id = $1")
+        .bind(ann_id)
+        .fetch_one(&app.ctx.db)
+        .await
+        .unwrap();
+    let html = page_text(&app, &ann, "/notifications/settings?ok=webhook_created").await;
+    assert!(html.contains(&secret), "the secret is shown once: {html}");
+    assert!(html.contains("My receiver") && html.contains("active"));
+    let again = page_text(&app, &ann, settings).await;
+    assert!(!again.contains(&secret), "and only once");
+    let id: Uuid = sqlx::query_scalar("select webhook_id from notify_webhook where user_id = $1")
+        .bind(ann_id)
+        .fetch_one(&app.ctx.db)
+        .await
+        .unwrap();
+
+    // Test: one signed request now.
+    let resp = post(
+        &ann,
+        &app,
+        &format!("/notifications/webhooks/{id}/test"),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        location(&resp),
+        "/notifications/settings?ok=webhook_test_ok#webhooks"
+    );
+    let got = sink.wait_for(1, Duration::from_secs(10)).await;
+    assert!(got[0].verifies(&secret));
+
+    // Rotate: a new secret, shown once.
+    let resp = post(
+        &ann,
+        &app,
+        &format!("/notifications/webhooks/{id}/rotate"),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        location(&resp),
+        "/notifications/settings?ok=webhook_rotated#webhooks"
+    );
+    let new_secret: String =
+        sqlx::query_scalar("select secret from notify_webhook where user_id = $1")
+            .bind(ann_id)
+            .fetch_one(&app.ctx.db)
+            .await
+            .unwrap();
+    assert_ne!(new_secret, secret);
+    assert!(page_text(&app, &ann, settings).await.contains(&new_secret));
+
+    // Another user cannot touch it (404); its owner deletes it.
+    let (bob, _) = browser_user(&app, "bob@example.org").await;
+    let resp = post(
+        &bob,
+        &app,
+        &format!("/notifications/webhooks/{id}/delete"),
+        &[],
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    assert_eq!(count().await, 1);
+    let resp = post(
+        &ann,
+        &app,
+        &format!("/notifications/webhooks/{id}/delete"),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        location(&resp),
+        "/notifications/settings?ok=webhook_deleted#webhooks"
+    );
+    assert_eq!(count().await, 0);
+}
