@@ -39,6 +39,10 @@ pub async fn update(ctx: &Ctx, actor: &Actor, input: ProfileUpdate) -> Result<Au
     };
     let mut tx = ctx.db.begin().await?;
     users::update_profile(&mut *tx, user.user_id, &name, &tz).await?;
+    if tz != user.time_zone {
+        // Digests and quiet hours are local times: move the next digest and waiting batches with the zone.
+        crate::notify::prefs::reschedule(&mut tx, user.user_id, &ctx.clock).await?;
+    }
     actor
         .audit(
             &mut tx,

@@ -8,6 +8,8 @@
 //! * [`fanout`] (the `notify_fanout` job) resolves preferences ([`prefs`]) per recipient and channel
 //!   ([`channel`]) and writes the in-app rows and delivery rows with deterministic ids ([`ids`]), in the
 //!   transaction that marks the job done: a re-run or a duplicate delivery writes nothing twice.
+//! * [`prefs`]: rules, quiet hours and the digest schedule (the preferences document and its actions);
+//!   [`schedule`]: the time-zone and DST-safe maths of digests and quiet hours.
 //! * [`inapp`] holds the actions of the in-app centre (list, unread count, mark read).
 //! * [`webhook`] (step 3): the webhook actions, the SSRF guard, signing, the chat/generic bodies and the
 //!   `notify_webhook` delivery job.
@@ -27,6 +29,7 @@ pub mod fanout;
 pub mod ids;
 pub mod inapp;
 pub mod prefs;
+pub mod schedule;
 pub mod unsubscribe;
 pub mod webhook;
 

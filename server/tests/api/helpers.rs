@@ -165,6 +165,17 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(opts: Options) -> TestApp {
+    spawn(opts, None).await
+}
+
+/// [`spawn_app_with`] on a manual notification clock (quiet hours, windows, the cap, digests), with
+/// `NOTIFY_TICK_SECS=0`: the test moves the clock and calls `notify::tick::run_once` itself.
+pub async fn spawn_app_with_clock(mut opts: Options, clock: backend::clock::Clock) -> TestApp {
+    opts.env.insert(0, ("NOTIFY_TICK_SECS", "0".into()));
+    spawn(opts, Some(clock)).await
+}
+
+async fn spawn(opts: Options, clock: Option<backend::clock::Clock>) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
         backend::telemetry::init("info", backend::settings::LogFormat::Pretty);
     }
@@ -180,7 +191,10 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         env.insert(k.to_owned(), v);
     }
     let settings = Settings::from_map(&env).expect("test settings are valid");
-    let ctx = Ctx::new(settings).expect("ctx");
+    let mut ctx = Ctx::new(settings).expect("ctx");
+    if let Some(clock) = clock {
+        ctx = ctx.with_clock(clock);
+    }
     let app = server::Application::build(ctx.clone()).await.expect("bind");
     let address = format!("http://127.0.0.1:{}", app.port());
     let (tx, rx) = watch::channel(false);

@@ -17,6 +17,7 @@ mod market;
 mod nginx;
 mod notify_email;
 mod notify_inapp;
+mod notify_prefs;
 mod notify_unsubscribe;
 mod notify_web;
 mod notify_webhooks;
