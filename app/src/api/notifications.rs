@@ -57,9 +57,52 @@ pub struct WebhookView {
     pub last_result: String,
 }
 
-/// Everything the settings page shows besides the preference grid.
+/// One select of the preference grid (category × channel). Its field is `pref.<category>.<channel>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrefCell {
+    pub channel: String,
+    /// `default`, `off`, `immediate` or `digest`.
+    pub value: String,
+    /// (value, label) of each choice.
+    pub options: Vec<(String, String)>,
+    /// Why the select cannot be changed (locked on, or set by an administrator).
+    pub locked: Option<String>,
+    /// A remark under the select (an unsubscribe link turned it off).
+    pub note: Option<String>,
+}
+
+/// One category's row of the grid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrefRow {
+    pub category: String,
+    pub label: String,
+    pub cells: Vec<PrefCell>,
+    /// A remark for the whole row (critical events always arrive).
+    pub note: Option<String>,
+}
+
+/// The preferences form: the grid, quiet hours and the digest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrefsView {
+    /// (name, label) of the channels, the grid's columns.
+    pub channels: Vec<(String, String)>,
+    pub rows: Vec<PrefRow>,
+    /// The stored rules the grid does not show (per event or run, administrators'), sent back unchanged as
+    /// JSON so that saving the grid keeps them.
+    pub keep: String,
+    pub quiet_enabled: bool,
+    pub quiet_start: String,
+    pub quiet_end: String,
+    pub quiet_action: String,
+    pub digest_frequency: String,
+    pub digest_weekday: u8,
+    pub digest_time: String,
+}
+
+/// Everything the settings page shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SettingsView {
+    pub prefs: PrefsView,
     pub email: String,
     pub email_verified: bool,
     pub undeliverable: bool,
@@ -128,8 +171,8 @@ pub async fn unsubscribe_preview(t: String) -> Result<Option<UnsubscribeView>, A
 mod ssr {
     use backend::{
         Ctx, Error,
-        auth::users::format_time,
-        notify::{Category, email, inapp, unsubscribe, webhook},
+        auth::{Role, users::format_time},
+        notify::{Category, Mode, email, inapp, prefs, unsubscribe, webhook},
     };
     use leptos::prelude::*;
 
@@ -212,6 +255,8 @@ mod ssr {
         let ctx = expect_context::<Ctx>();
         let tz = user.time_zone.clone();
         let undeliverable = email::undeliverable(&ctx, &actor).await?;
+        let stored = prefs::get(&ctx, &actor).await?;
+        let prefs = prefs_view(stored, user.role == Role::Admin);
         let hooks = webhook::list(&ctx, &actor).await?;
         let when = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| format_time(t, &tz));
         let webhooks = hooks
@@ -255,6 +300,7 @@ mod ssr {
         let form_error = take_cookie(backend::web::FORM_ERROR_COOKIE)
             .and_then(|json| serde_json::from_str::<(String, String)>(&json).ok());
         Ok(SettingsView {
+            prefs,
             email: user.email.clone(),
             email_verified: user.email_verified,
             undeliverable,
@@ -267,6 +313,130 @@ mod ssr {
                 .map(|c| (c.as_str().to_owned(), category_label(c.as_str()).to_owned()))
                 .collect(),
         })
+    }
+
+    fn mode_label(m: Mode) -> &'static str {
+        match m {
+            Mode::Off => "Off",
+            Mode::Immediate => "Immediately",
+            Mode::Digest => "In the digest",
+        }
+    }
+
+    /// The grid of category × channel selects from the catalogue and the stored preferences.
+    fn prefs_view(p: prefs::Preferences, admin: bool) -> PrefsView {
+        use prefs::RuleSource;
+        let cat = prefs::catalogue();
+        let shown: Vec<_> = cat
+            .categories
+            .iter()
+            .filter(|c| admin || c.name != Category::Admin)
+            .filter(|c| cat.types.iter().any(|t| t.category == c.name))
+            .collect();
+        // A grid cell's rule: a category, every event, one channel, every run.
+        let cell_rule = |category: &str, channel: &str| {
+            p.rules.iter().find(|r| {
+                r.category == category
+                    && r.event_type == "*"
+                    && r.channel == channel
+                    && r.paper_run_id.is_none()
+            })
+        };
+        let in_grid = |r: &prefs::RuleDoc| {
+            r.event_type == "*"
+                && r.paper_run_id.is_none()
+                && r.channel != "*"
+                && r.source != RuleSource::Admin
+                && shown.iter().any(|c| c.name.as_str() == r.category)
+        };
+        let rows = shown
+            .iter()
+            .map(|c| {
+                let types: Vec<_> = cat.types.iter().filter(|t| t.category == c.name).collect();
+                let cells = cat
+                    .channels
+                    .iter()
+                    .map(|ch| {
+                        let chan = ch.name.as_str();
+                        let defaults: Vec<Mode> =
+                            types.iter().filter_map(|t| t.defaults.get(chan).copied()).collect();
+                        let default_label = match defaults.first() {
+                            Some(&d) if defaults.iter().all(|&m| m == d) => {
+                                format!("Default ({})", mode_label(d).to_lowercase())
+                            }
+                            _ => "Default (depends on the event)".to_owned(),
+                        };
+                        let mut options = vec![("default".to_owned(), default_label)];
+                        options.extend(
+                            ch.modes
+                                .iter()
+                                .map(|m| (m.as_str().to_owned(), mode_label(*m).to_owned())),
+                        );
+                        if c.locked.contains(&ch.name) {
+                            return PrefCell {
+                                channel: chan.to_owned(),
+                                value: "immediate".to_owned(),
+                                options: vec![("immediate".to_owned(), "Immediately".to_owned())],
+                                locked: Some(format!(
+                                    "{} messages are always sent by {}.",
+                                    c.label,
+                                    ch.label.to_lowercase()
+                                )),
+                                note: None,
+                            };
+                        }
+                        let rule = cell_rule(c.name.as_str(), chan);
+                        let (value, locked, note) = match rule {
+                            Some(r) if r.source == RuleSource::Admin => (
+                                r.mode.as_str().to_owned(),
+                                Some("Set by an administrator.".to_owned()),
+                                None,
+                            ),
+                            Some(r) if r.source == RuleSource::Unsubscribe => (
+                                "off".to_owned(),
+                                None,
+                                Some("Turned off by an unsubscribe link in an email.".to_owned()),
+                            ),
+                            Some(r) => (r.mode.as_str().to_owned(), None, None),
+                            None => ("default".to_owned(), None, None),
+                        };
+                        PrefCell {
+                            channel: chan.to_owned(),
+                            value,
+                            options,
+                            locked,
+                            note,
+                        }
+                    })
+                    .collect();
+                PrefRow {
+                    category: c.name.as_str().to_owned(),
+                    label: c.label.clone(),
+                    cells,
+                    note: types.iter().any(|t| t.critical).then(|| {
+                        "Critical events of this category always arrive in-app and by email, at once."
+                            .to_owned()
+                    }),
+                }
+            })
+            .collect();
+        let keep: Vec<&prefs::RuleDoc> = p.rules.iter().filter(|r| !in_grid(r)).collect();
+        PrefsView {
+            channels: cat
+                .channels
+                .iter()
+                .map(|c| (c.name.as_str().to_owned(), c.label.clone()))
+                .collect(),
+            rows,
+            keep: serde_json::to_string(&keep).unwrap_or_else(|_| "[]".to_owned()),
+            quiet_enabled: p.quiet_hours.enabled,
+            quiet_start: p.quiet_hours.start,
+            quiet_end: p.quiet_hours.end,
+            quiet_action: p.quiet_hours.action.as_str().to_owned(),
+            digest_frequency: p.digest.frequency.as_str().to_owned(),
+            digest_weekday: p.digest.weekday,
+            digest_time: p.digest.time,
+        }
     }
 
     pub async fn preview(t: String) -> Result<Option<UnsubscribeView>, AppError> {

@@ -6,7 +6,9 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::{
-    api::notifications::{SettingsView, WebhookView, category_label, get_notification_settings},
+    api::notifications::{
+        PrefsView, SettingsView, WebhookView, category_label, get_notification_settings,
+    },
     components::forms::{CsrfField, Flash},
     pages::error::ErrorTemplate,
 };
@@ -34,6 +36,7 @@ pub fn NotificationSettingsPage() -> impl IntoView {
 #[component]
 fn SettingsSections(v: SettingsView) -> impl IntoView {
     let SettingsView {
+        prefs,
         email,
         email_verified,
         undeliverable,
@@ -61,6 +64,7 @@ fn SettingsSections(v: SettingsView) -> impl IntoView {
             }}
             <p class="small muted">"Times below are in your time zone, " <strong id="time-zone">{time_zone}</strong> " (change it on your " <a href="/account">"account page"</a> ")."</p>
         </section>
+        <PrefsForm prefs />
         <section class="card" id="webhooks">
             <h2>"Webhooks"</h2>
             <p class="muted small">"Send notifications to Slack, Discord or your own HTTPS receiver (signed with Standard Webhooks). The URL is a secret: it is never shown again, only its hint."</p>
@@ -137,4 +141,108 @@ fn WebhookList(webhooks: Vec<WebhookView>) -> impl IntoView {
             </tbody>
         </table></div>
     }.into_any()
+}
+
+const WEEKDAYS: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
+
+/// What goes where (category × channel), quiet hours and the digest: one form, one save.
+#[component]
+fn PrefsForm(prefs: PrefsView) -> impl IntoView {
+    let PrefsView {
+        channels,
+        rows,
+        keep,
+        quiet_enabled,
+        quiet_start,
+        quiet_end,
+        quiet_action,
+        digest_frequency,
+        digest_weekday,
+        digest_time,
+    } = prefs;
+    view! {
+        <form method="post" action="/notifications/settings" id="prefs-form">
+            <CsrfField />
+            <input type="hidden" name="keep" value=keep />
+            <section class="card" id="preferences">
+                <h2>"What goes where"</h2>
+                <p class="muted small">"For each kind of notification: in the app (the bell), by email, to your webhooks. \"In the digest\" collects them into one email at the time set below."</p>
+                <div class="table-wrap"><table class="data pref-grid">
+                    <thead><tr>
+                        <th scope="col">"Category"</th>
+                        {channels.iter().map(|(_, label)| view! { <th scope="col">{label.clone()}</th> }).collect_view()}
+                    </tr></thead>
+                    <tbody>
+                        {rows.into_iter().map(|row| {
+                            let category = row.category.clone();
+                            view! {
+                                <tr data-category=row.category.clone()>
+                                    <th scope="row">{row.label.clone()}
+                                        {row.note.clone().map(|n| view! { <div class="small muted">{n}</div> })}
+                                    </th>
+                                    {row.cells.into_iter().map(|cell| {
+                                        let id = format!("pref-{category}-{}", cell.channel);
+                                        let name = format!("pref.{category}.{}", cell.channel);
+                                        let label = format!("{} – {}", row.label, cell.channel);
+                                        let disabled = cell.locked.is_some();
+                                        let value = cell.value.clone();
+                                        view! {
+                                            <td>
+                                                <select id=id name=name disabled=disabled aria-label=label>
+                                                    {cell.options.into_iter().map(|(v, l)| {
+                                                        let selected = v == value;
+                                                        view! { <option value=v selected=selected>{l}</option> }
+                                                    }).collect_view()}
+                                                </select>
+                                                {cell.locked.map(|why| view! { <div class="small muted">{why}</div> })}
+                                                {cell.note.map(|n| view! { <div class="small field-error">{n}</div> })}
+                                            </td>
+                                        }
+                                    }).collect_view()}
+                                </tr>
+                            }
+                        }).collect_view()}
+                    </tbody>
+                </table></div>
+            </section>
+            <section class="card" id="schedule">
+                <h2>"Quiet hours and digest"</h2>
+                <fieldset class="inline-form">
+                    <legend>"Quiet hours"</legend>
+                    <label class="check"><input type="checkbox" name="quiet_enabled" value="on" checked=quiet_enabled /> "Hold email and webhook messages"</label>
+                    <label>"from " <input type="time" name="quiet_start" value=quiet_start required /></label>
+                    <label>"until " <input type="time" name="quiet_end" value=quiet_end required /></label>
+                    <label>"then " <select name="quiet_action">
+                        <option value="defer" selected=quiet_action == "defer">"send them together"</option>
+                        <option value="digest" selected=quiet_action == "digest">"put them in the digest"</option>
+                    </select></label>
+                </fieldset>
+                <fieldset class="inline-form">
+                    <legend>"Digest email"</legend>
+                    <label>"Frequency " <select name="digest_frequency" id="digest-frequency">
+                        <option value="off" selected=digest_frequency == "off">"Off"</option>
+                        <option value="daily" selected=digest_frequency == "daily">"Daily"</option>
+                        <option value="weekly" selected=digest_frequency == "weekly">"Weekly"</option>
+                    </select></label>
+                    <label>"On (weekly) " <select name="digest_weekday">
+                        {WEEKDAYS.iter().enumerate().map(|(i, d)| {
+                            let n = i + 1;
+                            view! { <option value=n.to_string() selected=usize::from(digest_weekday) == n>{*d}</option> }
+                        }).collect_view()}
+                    </select></label>
+                    <label>"At " <input type="time" name="digest_time" value=digest_time required /></label>
+                </fieldset>
+                <p class="small muted">"Critical events are never held or collected."</p>
+            </section>
+            <p><button class="button primary" type="submit" id="save-prefs">"Save notification settings"</button></p>
+        </form>
+    }
 }

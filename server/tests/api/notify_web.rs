@@ -346,3 +346,210 @@ async fn notify_web_webhook_forms_add_test_rotate_and_delete_with_the_secret_sho
     );
     assert_eq!(count().await, 0);
 }
+
+/// The value of the hidden `keep` field as the page rendered it (attribute entities undone).
+fn keep_field(html: &str) -> String {
+    const NEEDLE: &str = r#"name="keep" value=""#;
+    let start = html.find(NEEDLE).expect("keep field") + NEEDLE.len();
+    html[start..]
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// The `<select>` element with this id, as rendered.
+fn select<'a>(html: &'a str, id: &str) -> &'a str {
+    let start = html
+        .find(&format!(r#"id="{id}""#))
+        .unwrap_or_else(|| panic!("no #{id} in {html}"));
+    let from = html[..start].rfind("<select").unwrap();
+    let end = start + html[start..].find("</select>").unwrap();
+    &html[from..end]
+}
+
+async fn rules_of(app: &TestApp, user: Uuid) -> Vec<(String, String, String, String, String)> {
+    sqlx::query_as(
+        "select category, event_type, channel, mode, source from notify_rule where user_id = $1
+         order by category, event_type, channel",
+    )
+    .bind(user)
+    .fetch_all(&app.ctx.db)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn notify_web_the_preferences_form_round_trips_without_javascript() {
+    let app = spawn_app_with(Options::default()).await;
+    let (ann, ann_id) = browser_user(&app, "ann@example.org").await;
+    let settings = "/notifications/settings";
+    // A per-event rule the grid does not show, and an unsubscribe link's veto on paper email.
+    sqlx::query(
+        "insert into notify_rule (rule_id, user_id, category, event_type, channel, mode)
+         values ($1, $2, 'backtests', 'backtest.failed', 'email', 'off')",
+    )
+    .bind(Uuid::new_v4())
+    .bind(ann_id)
+    .execute(&app.ctx.db)
+    .await
+    .unwrap();
+    let anon = backend::Actor::anonymous(
+        backend::Surface::Web,
+        backend::auth::RequestMeta::new("127.0.0.1", "tests"),
+        None,
+    );
+    let veto =
+        backend::notify::unsubscribe::sign(&app.ctx.keys, ann_id, backend::notify::Category::Paper);
+    backend::notify::unsubscribe::one_click(&app.ctx, &anon, &veto)
+        .await
+        .unwrap();
+
+    let html = page_text(&app, &ann, settings).await;
+    assert!(
+        select(&html, "pref-security-email").contains("disabled"),
+        "security email is locked"
+    );
+    assert!(
+        html.contains("Security messages are always sent by email."),
+        "and explained"
+    );
+    assert!(select(&html, "pref-backtests-email").contains(r#"<option value="default" selected"#));
+    assert!(select(&html, "pref-paper-email").contains(r#"<option value="off" selected"#));
+    assert!(html.contains("Turned off by an unsubscribe link"));
+    assert!(
+        html.contains(r#"id="time-zone">UTC<"#),
+        "the profile's time zone is shown"
+    );
+    let keep = keep_field(&html);
+    assert!(keep.contains("backtest.failed"), "{keep}");
+
+    // Without the CSRF token: 403.
+    let resp = ann
+        .post(app.url(settings))
+        .form(&[("pref.backtests.email", "immediate")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+
+    let form = |quiet_start: &'static str, security: Option<&'static str>| {
+        let mut f: Vec<(&str, String)> = vec![
+            ("keep", keep.clone()),
+            ("pref.backtests.inapp", "default".into()),
+            ("pref.backtests.email", "immediate".into()),
+            ("pref.backtests.webhook", "default".into()),
+            ("pref.paper.email", "off".into()),
+            ("pref.system.email", "digest".into()),
+            ("quiet_enabled", "on".into()),
+            ("quiet_start", quiet_start.into()),
+            ("quiet_end", "07:00".into()),
+            ("quiet_action", "defer".into()),
+            ("digest_frequency", "weekly".into()),
+            ("digest_weekday", "3".into()),
+            ("digest_time", "09:30".into()),
+        ];
+        if let Some(m) = security {
+            f.push(("pref.security.email", m.into()));
+        }
+        f
+    };
+    let send = |fields: Vec<(&'static str, String)>| {
+        let (app, ann) = (&app, &ann);
+        async move {
+            let token = csrf(app, ann, settings).await;
+            let mut fields = fields;
+            fields.push(("csrf", token));
+            ann.post(app.url(settings))
+                .form(&fields)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+
+    // A bad time, or a locked cell sent anyway: refused with the field named, nothing stored.
+    let before = rules_of(&app, ann_id).await;
+    let resp = send(form("25:00", None)).await;
+    assert_eq!(
+        location(&resp),
+        "/notifications/settings?error=prefs_invalid"
+    );
+    let page = page_text(&app, &ann, &location(&resp)).await;
+    assert!(page.contains(r#"data-field="quiet_hours.start""#), "{page}");
+    let resp = send(form("22:00", Some("off"))).await;
+    assert_eq!(
+        location(&resp),
+        "/notifications/settings?error=prefs_invalid"
+    );
+    assert_eq!(rules_of(&app, ann_id).await, before);
+
+    // Saved: the grid's choices, the kept per-event rule; the veto replaced by the user's own "off".
+    let resp = send(form("22:00", None)).await;
+    assert_eq!(location(&resp), "/notifications/settings?ok=prefs_saved");
+    assert_eq!(
+        rules_of(&app, ann_id).await,
+        vec![
+            (
+                "backtests".into(),
+                "*".into(),
+                "email".into(),
+                "immediate".into(),
+                "user".into()
+            ),
+            (
+                "backtests".into(),
+                "backtest.failed".into(),
+                "email".into(),
+                "off".into(),
+                "user".into()
+            ),
+            (
+                "paper".into(),
+                "*".into(),
+                "email".into(),
+                "off".into(),
+                "user".into()
+            ),
+            (
+                "system".into(),
+                "*".into(),
+                "email".into(),
+                "digest".into(),
+                "user".into()
+            ),
+        ]
+    );
+    let (qs, qe, freq, wd, dt): (
+        Option<chrono::NaiveTime>,
+        Option<chrono::NaiveTime>,
+        String,
+        i16,
+        chrono::NaiveTime,
+    ) = sqlx::query_as(
+        "select quiet_start, quiet_end, digest_frequency, digest_weekday, digest_time
+             from notify_settings where user_id = $1",
+    )
+    .bind(ann_id)
+    .fetch_one(&app.ctx.db)
+    .await
+    .unwrap();
+    assert_eq!(qs.map(|t| t.to_string()).as_deref(), Some("22:00:00"));
+    assert_eq!(qe.map(|t| t.to_string()).as_deref(), Some("07:00:00"));
+    assert_eq!(
+        (freq.as_str(), wd, dt.to_string().as_str()),
+        ("weekly", 3, "09:30:00")
+    );
+    // The page shows what was saved.
+    let html = page_text(&app, &ann, "/notifications/settings?ok=prefs_saved").await;
+    assert!(html.contains("Notification settings saved."));
+    assert!(
+        select(&html, "pref-backtests-email").contains(r#"<option value="immediate" selected"#)
+    );
+    assert!(select(&html, "pref-system-email").contains(r#"<option value="digest" selected"#));
+    assert!(!html.contains("Turned off by an unsubscribe link"));
+}

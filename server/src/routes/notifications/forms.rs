@@ -13,7 +13,7 @@ use axum::{
 };
 use backend::{
     Error,
-    notify::{inapp, webhook},
+    notify::{Mode, inapp, prefs, webhook},
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -231,4 +231,108 @@ pub(super) async fn webhook_delete(
         .await
         .map_err(page)?;
     Ok(to_webhooks(Flash::WebhookDeleted))
+}
+
+/// Builds the preferences document from the settings form: the grid's `pref.<category>.<channel>` selects
+/// (`default` = no rule), the rules the grid does not show (`keep`, JSON as the page rendered them), quiet
+/// hours and the digest. Validation (categories, channels, locks, times) is the action's.
+fn preferences(fields: &[(String, String)]) -> Result<prefs::Preferences, Error> {
+    let get = |k: &str| {
+        fields
+            .iter()
+            .rev()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let keep = get("keep");
+    let mut rules: Vec<prefs::RuleDoc> = if keep.is_empty() {
+        Vec::new()
+    } else {
+        serde_json::from_str(&keep).map_err(|_| Error::Invalid {
+            field: "keep".into(),
+            message: "the form's kept rules are not valid; reload the page and try again".into(),
+        })?
+    };
+    for (k, v) in fields {
+        let Some(cell) = k.strip_prefix("pref.") else {
+            continue;
+        };
+        if rules.len() > prefs::MAX_RULES {
+            break; // the action refuses it with its own message
+        }
+        let Some((category, channel)) = cell.split_once('.') else {
+            return Err(Error::invalid(
+                "pref",
+                format!("`{}` is not a grid cell", clip(k)),
+            ));
+        };
+        let v = v.trim();
+        if v == "default" {
+            continue;
+        }
+        let mode = Mode::parse(v).ok_or_else(|| {
+            Error::invalid(
+                &format!("{category}.{channel}"),
+                format!("`{}` is not off, immediate or digest", clip(v)),
+            )
+        })?;
+        rules.push(prefs::RuleDoc {
+            category: category.to_owned(),
+            event_type: "*".to_owned(),
+            channel: channel.to_owned(),
+            mode,
+            paper_run_id: None,
+            source: prefs::RuleSource::User,
+        });
+    }
+    Ok(prefs::Preferences {
+        rules,
+        quiet_hours: prefs::QuietHours {
+            enabled: get("quiet_enabled") == "on",
+            start: get("quiet_start"),
+            end: get("quiet_end"),
+            action: prefs::QuietAction::parse(&get("quiet_action")).ok_or_else(|| {
+                Error::invalid(
+                    "quiet_hours.action",
+                    "choose what happens after quiet hours",
+                )
+            })?,
+        },
+        digest: prefs::DigestDoc {
+            frequency: backend::notify::schedule::Frequency::parse(&get("digest_frequency"))
+                .ok_or_else(|| Error::invalid("digest.frequency", "off, daily or weekly"))?,
+            weekday: get("digest_weekday").parse().map_err(|_| {
+                Error::invalid("digest.weekday", "a weekday from 1 (Monday) to 7 (Sunday)")
+            })?,
+            time: get("digest_time"),
+        },
+        time_zone: String::new(),
+    })
+}
+
+fn clip(s: &str) -> String {
+    s.chars().take(40).collect()
+}
+
+/// `POST /notifications/settings`: the preference grid, quiet hours and digest, saved as one document.
+pub(super) async fn save_prefs(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> HtmlResult {
+    let outcome = match preferences(&fields) {
+        Ok(doc) => prefs::put(&state.ctx, &actor, doc).await.map(drop),
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(()) => Ok(to(&Flash::PrefsSaved.redirect_to(SETTINGS))),
+        Err(Error::Invalid { field, message }) => Ok(back_with_error(
+            &state,
+            Flash::PrefsInvalid,
+            &field,
+            &message,
+        )),
+        Err(e) => Err(page(e)),
+    }
 }

@@ -30,6 +30,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/unsubscribe", post(unsubscribe::confirm))
         .route("/notifications/read-all", post(forms::read_all))
+        .route("/notifications/settings", post(forms::save_prefs))
         .route("/notifications/{id}/open", post(forms::open))
         .route("/notifications/webhooks", post(forms::webhook_create))
         .route(
