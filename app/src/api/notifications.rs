@@ -186,7 +186,7 @@ mod ssr {
         }
         let ctx = expect_context::<Ctx>();
         let unread = inapp::unread_count(&ctx, &actor).await?;
-        let undeliverable = email::undeliverable(&ctx, &actor).await?;
+        let undeliverable = email::address_undeliverable(&ctx, &actor).await?;
         Ok(Some(Summary {
             unread,
             undeliverable,
@@ -254,7 +254,7 @@ mod ssr {
         let user = actor.reader().map_err(AppError::from)?.clone();
         let ctx = expect_context::<Ctx>();
         let tz = user.time_zone.clone();
-        let undeliverable = email::undeliverable(&ctx, &actor).await?;
+        let undeliverable = email::address_undeliverable(&ctx, &actor).await?;
         let stored = prefs::get(&ctx, &actor).await?;
         let prefs = prefs_view(stored, user.role == Role::Admin);
         let hooks = webhook::list(&ctx, &actor).await?;

@@ -53,6 +53,9 @@ pub struct SystemTest {
     /// `admin` or `self`.
     pub sent_by: String,
     pub note: String,
+    /// Only this channel (a test of one channel); `None`: every channel, as the preferences say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<super::catalogue::Channel>,
 }
 
 /// A webhook was disabled: its destination is gone (HTTP 410/404) or failed too often in a row.
@@ -285,6 +288,7 @@ impl Event {
                 user_id,
                 sent_by: "self".into(),
                 note: String::new(),
+                channel: None,
             }),
             "notify.webhook_disabled" => Event::WebhookDisabled(WebhookDisabled {
                 user_id,

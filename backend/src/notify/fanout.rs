@@ -97,6 +97,13 @@ pub async fn fan_out(
     let spec = catalogue::find(&ev.event_type).ok_or_else(|| {
         JobError::Permanent(format!("unknown notification type `{}`", ev.event_type))
     })?;
+    // A test of one channel (`system.test` with `channel`) skips the others.
+    let only = ev
+        .payload
+        .get("channel")
+        .and_then(|c| c.as_str())
+        .and_then(Channel::parse)
+        .filter(|_| spec.name == "system.test");
     let (title, body, url) = content(spec, ev.payload);
     let recipients = sqlx::query!(
         r#"select u.user_id,
@@ -120,7 +127,10 @@ pub async fn fan_out(
         // Email needs a confirmed address (security mail excepted) the relay has not refused for good.
         let mailable = !r.undeliverable && (r.verified || spec.category == Category::Security);
         let rules = prefs::load(conn, user_id).await?;
-        for ch in CHANNELS {
+        for ch in CHANNELS
+            .iter()
+            .filter(|c| only.is_none_or(|o| o == c.channel))
+        {
             let mode = prefs::resolve(spec, ch.channel, ev.paper_run_id, &rules);
             match ch.channel {
                 Channel::InApp => {

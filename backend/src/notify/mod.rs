@@ -20,6 +20,7 @@
 //! Layering: `notify` uses `jobs`, `clock` and `actor`; emitters (`backtest`, later `account`, `market`,
 //! `paper`, `billing`) use `notify`, never the reverse, so payloads carry everything a message needs.
 
+pub mod admin;
 pub mod catalogue;
 pub mod channel;
 pub mod email;
@@ -28,6 +29,8 @@ pub mod event;
 pub mod fanout;
 pub mod ids;
 pub mod inapp;
+pub mod live;
+pub mod log;
 pub mod prefs;
 pub mod schedule;
 pub mod unsubscribe;

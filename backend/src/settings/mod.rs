@@ -15,6 +15,7 @@ mod database;
 mod jobs;
 mod mail;
 mod market;
+mod notify;
 mod problems;
 mod reader;
 mod retention;
@@ -33,6 +34,7 @@ pub use backtest::BacktestSettings;
 pub use jobs::{JobSettings, RETRY_JITTER, RetryPolicies, RetryPolicy};
 pub use mail::MailTransport;
 pub use market::MarketSettings;
+pub use notify::NotifySseSettings;
 pub use problems::{ConfigErrors, ConfigProblem, MIN_SECRET_BYTES, secret_weakness};
 pub use web::{IpNet, LogFormat};
 pub use webhook::{AllowEntry, WebhookSettings};
@@ -118,6 +120,8 @@ pub struct Settings {
     pub market: MarketSettings,
     pub backtest: BacktestSettings,
     pub webhook: WebhookSettings,
+    /// `NOTIFY_SSE_*`: live in-app updates.
+    pub notify_sse: NotifySseSettings,
 }
 
 impl fmt::Debug for Settings {
@@ -208,6 +212,7 @@ impl Settings {
         let market = market::parse(&mut r);
         let backtest = backtest::parse(&mut r);
         let webhook = webhook::parse(&mut r, app_env);
+        let notify_sse = notify::parse_sse(&mut r);
         if prod && market.data_url.scheme() != "https" {
             r.problem("MARKET_DATA_URL", "must use https:// in production");
         }
@@ -275,6 +280,7 @@ impl Settings {
             market,
             backtest,
             webhook,
+            notify_sse,
         })
     }
 

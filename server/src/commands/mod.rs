@@ -7,6 +7,7 @@
 //! vortex check-config [--verify-connections]
 //! vortex jobs list|show|retry|housekeeping operator commands for the job queue
 //! vortex create-admin --email …           create or promote an admin (password from stdin or a file)
+//! vortex notify test|deliveries|clear-undeliverable --email …   notification operator commands
 //! vortex run-strategy --strategy macd --csv … | --assets BTC   backtest from the command line
 //! vortex indicator --csv FILE EXPR…        indicator series as CSV
 //! vortex run-etl --assets BTC,ETH --mode daily|backfill …   market data from the exchange or CSV
@@ -21,6 +22,7 @@ pub mod indicator;
 pub mod jobs;
 pub mod migrate;
 pub mod mock_exchange;
+pub mod notify;
 pub mod run_etl;
 pub mod run_strategy;
 pub mod serve;
@@ -65,6 +67,11 @@ enum Command {
     Jobs {
         #[command(subcommand)]
         command: jobs::JobsCommand,
+    },
+    /// Notifications: send a test, show a user's delivery log, clear an undeliverable address.
+    Notify {
+        #[command(subcommand)]
+        command: notify::NotifyCommand,
     },
     /// Fetch market data from the exchange (or import CSV) into the database.
     RunEtl(run_etl::RunEtlArgs),
@@ -132,6 +139,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         Command::Migrate => migrate::run(ctx).await,
         Command::Jobs { command } => jobs::run(ctx, command).await,
         Command::CreateAdmin(args) => create_admin::run(ctx, args).await,
+        Command::Notify { command } => notify::run(ctx, command).await,
         Command::RunStrategy(args) => {
             let runs = match run_strategy::run_strategy_db(&ctx.db, &args).await {
                 Ok(runs) => runs,

@@ -31,7 +31,7 @@ pub const SOURCE_PATTERN: &str = r"^[^\x00]*$";
 /// [`split_rule`] takes it off again.
 const RULE: &str = "\u{1f}rule:";
 
-fn rule<E: serde::de::Error>(message: impl std::fmt::Display) -> E {
+pub(crate) fn rule<E: serde::de::Error>(message: impl std::fmt::Display) -> E {
     E::custom(format_args!("{RULE}{message}"))
 }
 

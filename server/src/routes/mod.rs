@@ -10,6 +10,7 @@ pub mod health;
 pub mod market;
 pub mod metrics;
 pub mod notifications;
+pub mod notifications_api;
 pub mod openapi;
 pub mod ops;
 pub mod strategies_api;
@@ -32,5 +33,6 @@ pub fn router() -> Router<AppState> {
         .merge(notifications::router())
         .merge(strategies_api::router())
         .merge(backtests_api::router())
+        .merge(notifications_api::router())
         .merge(openapi::router())
 }

@@ -19,7 +19,7 @@ use utoipa::{
 };
 
 use crate::{
-    routes::{api, backtests_api, market, strategies_api},
+    routes::{api, backtests_api, market, notifications_api, strategies_api},
     state::AppState,
 };
 
@@ -52,7 +52,7 @@ impl Modify for BearerToken {
     info(
         title = "Vortex API",
         version = "1",
-        description = "The versioned REST API of Vortex: strategies, backtests and market data.\n\n\
+        description = "The versioned REST API of Vortex: strategies, backtests, market data and notifications.\n\n\
             Authenticate with an API token from /account: `Authorization: Bearer vxt_…`. Reads accept `read` \
             and `read_write` tokens; writes need a `read_write` token of a trader or admin (403 otherwise). \
             Requests are limited per user per minute (429 with `Retry-After`).\n\n\
@@ -88,6 +88,20 @@ impl Modify for BearerToken {
         backtests_api::results::export_backtest_trades,
         backtests_api::runs::cancel_backtest,
         backtests_api::trace::trace_backtest,
+        notifications_api::api::list_notifications,
+        notifications_api::api::unread_count,
+        notifications_api::api::mark_read,
+        notifications_api::api::mark_all_read,
+        notifications_api::api::list_webhooks,
+        notifications_api::api::create_webhook,
+        notifications_api::api::delete_webhook,
+        notifications_api::api::test_webhook,
+        notifications_api::api::enable_webhook,
+        notifications_api::api::rotate_secret,
+        notifications_api::api::list_deliveries,
+        notifications_api::api::replay_delivery,
+        notifications_api::admin::user_deliveries,
+        notifications_api::admin::send_test,
     ),
     components(schemas(crate::error::Problem, crate::error::SourceProblem)),
     modifiers(&BearerToken),
@@ -95,6 +109,7 @@ impl Modify for BearerToken {
         (name = "strategies", description = "The template catalogue and your strategies; each save of changed source is an immutable version."),
         (name = "backtests", description = "Backtest runs: queue (one run per instrument), follow, cancel, and read results, trades and the decision trace."),
         (name = "market", description = "Instruments and candles stored for backtests."),
+        (name = "notifications", description = "In-app notifications, webhooks (Slack, Discord, generic signed) and the delivery log of email and webhook messages."),
         (name = "account", description = "The token's user and security events."),
         (name = "admin", description = "Admin-only reads."),
     )

@@ -15,6 +15,9 @@
 //!    failures are retried with the `mail` back-off, re-checking at every attempt.
 
 pub mod render;
+pub mod undeliverable;
+
+pub use undeliverable::{clear_undeliverable, clear_undeliverable_for};
 
 use std::time::Instant;
 
@@ -53,7 +56,7 @@ pub fn message_id(delivery_id: Uuid, domain: &str) -> String {
 ///
 /// # Errors
 /// [`crate::Error::Unauthenticated`], database errors.
-pub async fn undeliverable(ctx: &crate::Ctx, actor: &crate::Actor) -> crate::Result<bool> {
+pub async fn address_undeliverable(ctx: &crate::Ctx, actor: &crate::Actor) -> crate::Result<bool> {
     let user = actor.reader()?;
     let mut conn = ctx.db.acquire().await?;
     Ok(suppression::is_suppressed(&mut conn, &user.email).await?)

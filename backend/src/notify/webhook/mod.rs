@@ -354,6 +354,7 @@ pub async fn test(ctx: &Ctx, actor: &Actor, webhook_id: Uuid) -> Result<TestOutc
         user_id: user.user_id,
         sent_by: "self".into(),
         note: format!("Test of the webhook “{}”.", hook.name),
+        channel: Some(super::Channel::Webhook),
     });
     let event_id = Uuid::new_v4();
     let msg = format::Message {

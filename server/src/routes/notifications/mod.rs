@@ -1,9 +1,11 @@
-//! The browser side of notifications (docs/design/notifications.md §5, §7): the one-click unsubscribe of
-//! subscription mail and its confirmation page's form ([`unsubscribe`]), and the HTML form posts of the
-//! in-app centre and the settings page ([`forms`]). Every handler parses its input, calls ONE action of
+//! The browser side of notifications (docs/design/notifications.md §5, §7): the live stream of in-app
+//! notifications ([`events`]), the one-click unsubscribe of subscription mail and its confirmation page's form
+//! ([`unsubscribe`]), and the HTML form posts of the in-app centre and the settings page ([`forms`]). The REST
+//! API is `routes::notifications_api`. Every handler parses its input, calls ONE action of
 //! `backend::notify` (which checks permission and state and writes the audit entry) and maps the outcome:
 //! Post/Redirect/Get with an [`app::flash::Flash`] code, or an HTML error page ([`HtmlError`]).
 
+pub mod events;
 mod forms;
 mod unsubscribe;
 
@@ -11,7 +13,7 @@ use axum::{
     Router,
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
-    routing::post,
+    routing::{get, post},
 };
 use backend::Error;
 use uuid::Uuid;
@@ -24,6 +26,7 @@ pub const ONE_CLICK_PATH: &str = "/unsubscribe/one-click";
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route(events::PATH, get(events::notifications_stream))
         .route(
             ONE_CLICK_PATH,
             post(unsubscribe::one_click).get(unsubscribe::to_page),
