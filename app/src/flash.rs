@@ -31,6 +31,7 @@ pub enum Flash {
     WebhookEnabled,
     WebhookRotated,
     WebhookDeleted,
+    EmailRetried,
     // errors
     Invalid,
     StrategyInvalid,
@@ -97,6 +98,7 @@ impl Flash {
         Flash::WebhookEnabled,
         Flash::WebhookRotated,
         Flash::WebhookDeleted,
+        Flash::EmailRetried,
         Flash::Invalid,
         Flash::StrategyInvalid,
         Flash::StrategyStale,
@@ -191,6 +193,7 @@ impl Flash {
             Flash::WebhookEnabled => "webhook_enabled",
             Flash::WebhookRotated => "webhook_rotated",
             Flash::WebhookDeleted => "webhook_deleted",
+            Flash::EmailRetried => "email_retried",
             Flash::UnsubscribeInvalid => "unsubscribe_invalid",
             Flash::PrefsInvalid => "prefs_invalid",
             Flash::WebhookInvalid => "webhook_invalid",
@@ -347,6 +350,9 @@ impl Flash {
                 "A new signing secret was made. The old one keeps signing for 24 hours."
             }
             Flash::WebhookDeleted => "The webhook was deleted.",
+            Flash::EmailRetried => {
+                "The mark was cleared and a test notification is on its way. If it arrives, notification email works again."
+            }
             Flash::UnsubscribeInvalid => {
                 "This unsubscribe link is not valid. Sign in to manage your notifications."
             }

@@ -8,7 +8,7 @@
 
 use leptos::prelude::*;
 
-use crate::api::notifications::Summary;
+use crate::{api::notifications::Summary, components::forms::CsrfField};
 
 /// The unread count as the bell's accessible name says it.
 fn label(n: i64) -> String {
@@ -39,6 +39,10 @@ pub fn MailBanner(summary: Option<Summary>) -> impl IntoView {
                 <div class="container">
                     "We cannot deliver email to your address: your mail server refused it. "
                     <a href="/notifications/settings#email">"Check your notification settings"</a>
+                    <form method="post" action="/notifications/email/retry" class="inline">
+                        <CsrfField />
+                        <button class="button small" type="submit">"Retry"</button>
+                    </form>
                 </div>
             </div>
         }

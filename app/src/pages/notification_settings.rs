@@ -55,7 +55,11 @@ fn SettingsSections(v: SettingsView) -> impl IntoView {
             <p>"Notifications are emailed to " <strong>{email}</strong> "."</p>
             {if undeliverable {
                 view! {
-                    <p class="field-error" id="email-undeliverable">"Your mail server refused this address permanently, so we send it no more notification email. Check the address (on your account page) or ask your mail provider; security messages are still attempted."</p>
+                    <p class="field-error" id="email-undeliverable">"Your mail server refused this address permanently, so we send it no more notification email. Check the address (on your account page) or ask your mail provider, then try again."</p>
+                    <form method="post" action="/notifications/email/retry">
+                        <CsrfField />
+                        <button class="button" type="submit" id="email-retry">"Try this address again"</button>
+                    </form>
                 }.into_any()
             } else if !email_verified {
                 view! { <p class="field-error">"This address is not confirmed yet: only security messages are sent to it. Confirm it from your account page."</p> }.into_any()

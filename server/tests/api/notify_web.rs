@@ -553,3 +553,43 @@ async fn notify_web_the_preferences_form_round_trips_without_javascript() {
     assert!(select(&html, "pref-system-email").contains(r#"<option value="digest" selected"#));
     assert!(!html.contains("Turned off by an unsubscribe link"));
 }
+
+#[tokio::test]
+async fn notify_web_an_undeliverable_address_shows_the_banner_and_retry_clears_it() {
+    let app = spawn_app_with(Options::default()).await;
+    let (ann, _) = browser_user(&app, "Ann@example.org").await;
+    let html = page_text(&app, &ann, "/notifications").await;
+    assert!(!html.contains(r#"id="mail-banner""#));
+    sqlx::query(
+        "insert into mail_suppression (address, reason, smtp_code) values ('ann@example.org', 'rejected', 550)",
+    )
+    .execute(&app.ctx.db)
+    .await
+    .unwrap();
+    for page in ["/notifications", "/backtests", "/notifications/settings"] {
+        let html = page_text(&app, &ann, page).await;
+        assert!(html.contains(r#"id="mail-banner""#), "{page}: {html}");
+        assert!(
+            html.contains(r#"href="/notifications/settings#email""#),
+            "{page}"
+        );
+    }
+    assert!(
+        page_text(&app, &ann, "/notifications/settings")
+            .await
+            .contains(r#"id="email-undeliverable""#)
+    );
+    let resp = post(&ann, &app, "/notifications/email/retry", &[]).await;
+    assert_eq!(
+        location(&resp),
+        "/notifications/settings?ok=email_retried#email"
+    );
+    let left: i64 = sqlx::query_scalar("select count(*) from mail_suppression")
+        .fetch_one(&app.ctx.db)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    let html = page_text(&app, &ann, "/notifications/settings?ok=email_retried").await;
+    assert!(!html.contains(r#"id="mail-banner""#));
+    assert!(html.contains("a test notification is on its way"));
+}

@@ -13,7 +13,7 @@ use axum::{
 };
 use backend::{
     Error,
-    notify::{Mode, inapp, prefs, webhook},
+    notify::{Mode, email, inapp, prefs, webhook},
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -335,4 +335,19 @@ pub(super) async fn save_prefs(
         )),
         Err(e) => Err(page(e)),
     }
+}
+
+/// `POST /notifications/email/retry`: clears the undeliverable mark of the user's address (a few times a day)
+/// and sends a test notification to check it.
+pub(super) async fn email_retry(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+) -> HtmlResult {
+    email::clear_undeliverable(&state.ctx, &actor)
+        .await
+        .map_err(page)?;
+    Ok(to(&format!(
+        "{}#email",
+        Flash::EmailRetried.redirect_to(SETTINGS)
+    )))
 }

@@ -34,6 +34,7 @@ pub fn router() -> Router<AppState> {
         .route("/unsubscribe", post(unsubscribe::confirm))
         .route("/notifications/read-all", post(forms::read_all))
         .route("/notifications/settings", post(forms::save_prefs))
+        .route("/notifications/email/retry", post(forms::email_retry))
         .route("/notifications/{id}/open", post(forms::open))
         .route("/notifications/webhooks", post(forms::webhook_create))
         .route(
