@@ -279,10 +279,12 @@ try {
     await p.evaluate(() => { window.__noReload = 'still here'; });
     const runner = await ctx.newPage();
     await runner.goto(trader.newRun ?? BASE + '/backtests/new');
+    const started = Date.now();
     await runner.click('#start-backtest');
     await runner.waitForURL(/\/backtests\/[0-9a-f-]{36}$/);
     const runPath = new URL(runner.url()).pathname;
     await p.locator('#notif-bell .badge', { hasText: /^1$/ }).waitFor({ state: 'visible', timeout: 60000 });
+    console.log(`        (badge rose ${Date.now() - started} ms after the run was started)`);
     assert(await p.evaluate(() => window.__noReload) === 'still here', 'the page was reloaded');
     assert((await p.locator('#notif-bell').getAttribute('aria-label')) === 'Notifications, 1 unread', 'bell label at 1');
     await runner.close();

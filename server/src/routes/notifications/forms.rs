@@ -97,18 +97,15 @@ fn back_with_error(state: &AppState, flash: Flash, field: &str, message: &str) -
 }
 
 /// A webhook action's refusal: input and state problems back on the page, the rest as an error page.
-fn webhook_refusal(state: &AppState, e: Error) -> HtmlResult {
+fn webhook_refusal(state: &AppState, e: Error) -> Response {
     match e {
-        Error::Invalid { field, message } => Ok(back_with_error(
-            state,
-            Flash::WebhookInvalid,
-            &field,
-            &message,
-        )),
-        e @ (Error::Limit(_) | Error::Conflict(_) | Error::EmailUnconfirmed) => Ok(
-            back_with_error(state, Flash::WebhookInvalid, e.code(), &e.message()),
-        ),
-        e => Err(page(e)),
+        Error::Invalid { field, message } => {
+            back_with_error(state, Flash::WebhookInvalid, &field, &message)
+        }
+        e @ (Error::Limit(_) | Error::Conflict(_) | Error::EmailUnconfirmed) => {
+            back_with_error(state, Flash::WebhookInvalid, e.code(), &e.message())
+        }
+        e => page(e).0,
     }
 }
 
@@ -160,7 +157,7 @@ pub(super) async fn webhook_create(
                 None => resp,
             })
         }
-        Err(e) => webhook_refusal(&state, e),
+        Err(e) => Ok(webhook_refusal(&state, e)),
     }
 }
 
@@ -186,7 +183,7 @@ pub(super) async fn webhook_test(
                 &detail,
             ))
         }
-        Err(e) => webhook_refusal(&state, e),
+        Err(e) => Ok(webhook_refusal(&state, e)),
     }
 }
 
@@ -199,7 +196,7 @@ pub(super) async fn webhook_enable(
     let id = parse_id(&id)?;
     match webhook::enable(&state.ctx, &actor, id).await {
         Ok(()) => Ok(to_webhooks(Flash::WebhookEnabled)),
-        Err(e) => webhook_refusal(&state, e),
+        Err(e) => Ok(webhook_refusal(&state, e)),
     }
 }
 
@@ -216,7 +213,7 @@ pub(super) async fn webhook_rotate(
             to_webhooks(Flash::WebhookRotated),
             &secret,
         )),
-        Err(e) => webhook_refusal(&state, e),
+        Err(e) => Ok(webhook_refusal(&state, e)),
     }
 }
 
