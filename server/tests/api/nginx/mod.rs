@@ -23,6 +23,7 @@ use crate::helpers::{TestDb, base_env, free_port, vortex_bin};
 
 mod https;
 mod rate_limits;
+mod unsubscribe;
 mod upstreams;
 
 /// A running `vortex` process whose stdout (JSON log lines) is collected.
@@ -404,6 +405,9 @@ struct Stack {
     _db: TestDb,
 }
 
+/// The replicas' `JWT_SECRET` (test only).
+const STACK_JWT_SECRET: &str = "nginx-stack-test-secret-0123456789abcdef";
+
 const CSS: &str = "body { font-family: system-ui, sans-serif; }\n";
 const HASHED_JS: &str = "pkg/vortex.3f9a1c7be2d04a6f.js";
 
@@ -417,6 +421,8 @@ impl Stack {
         let mut env = base_env(&db, &format!("vortex-test-{}", Uuid::new_v4().simple()));
         env.insert("TRUSTED_PROXIES".into(), "127.0.0.1".into());
         env.insert("SITE_ROOT".into(), site.path().display().to_string());
+        // Known keys, so a test can sign what the replicas verify (unsubscribe links).
+        env.insert("JWT_SECRET".into(), STACK_JWT_SECRET.into());
         let mut apps = Vec::new();
         for _ in 0..replicas {
             apps.push(VortexProc::start(&["serve", "--no-worker"], &env).await);
