@@ -1050,3 +1050,191 @@ async fn the_operator_sends_a_test_reads_the_log_and_clears_an_address_from_the_
     .unwrap();
     assert_eq!(cleared, 1);
 }
+
+#[tokio::test]
+async fn preferences_over_rest_viewers_may_set_theirs_and_the_locks_hold() {
+    let app = app(false, vec![]).await;
+    let (vic, viewer) =
+        user_with_token(&app, "vic@example.org", Role::Viewer, Scope::ReadWrite).await;
+    let viewer_ro = token_for(&app, vic, Scope::Read).await;
+
+    let (s, cat) = call(
+        &app,
+        Method::GET,
+        "/api/v1/notifications/catalogue",
+        &viewer_ro,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{cat}");
+    let token_created = cat["types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "security.token_created")
+        .expect("security type listed");
+    assert!(
+        token_created["locked"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("email")),
+        "{token_created}"
+    );
+    assert!(
+        cat["channels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "webhook")
+    );
+
+    let (s, mut doc) = call(
+        &app,
+        Method::GET,
+        "/api/v1/notifications/preferences",
+        &viewer_ro,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{doc}");
+    assert_eq!(doc["time_zone"], "UTC");
+    doc["rules"] = json!([
+        { "category": "backtests", "channel": "email", "mode": "off" },
+        { "category": "system", "event_type": "system.test", "channel": "inapp", "mode": "immediate" },
+    ]);
+    doc["digest"] = json!({ "frequency": "weekly", "weekday": 5, "time": "07:30" });
+    doc["quiet_hours"] =
+        json!({ "enabled": true, "start": "22:00", "end": "06:00", "action": "defer" });
+
+    let (s, _) = call(
+        &app,
+        Method::PUT,
+        "/api/v1/notifications/preferences",
+        &viewer_ro,
+        Some(doc.clone()),
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::FORBIDDEN,
+        "a read-only token cannot change preferences"
+    );
+    let (s, stored) = call(
+        &app,
+        Method::PUT,
+        "/api/v1/notifications/preferences",
+        &viewer,
+        Some(doc.clone()),
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::OK,
+        "a viewer may change their own preferences: {stored}"
+    );
+    assert_eq!(
+        stored["digest"],
+        json!({ "frequency": "weekly", "weekday": 5, "time": "07:30" })
+    );
+    assert_eq!(stored["rules"].as_array().unwrap().len(), 2, "{stored}");
+    let (_, again) = call(
+        &app,
+        Method::GET,
+        "/api/v1/notifications/preferences",
+        &viewer,
+        None,
+    )
+    .await;
+    assert_eq!(again, stored);
+
+    let mut bad = doc.clone();
+    bad["rules"] = json!([
+        { "category": "backtests", "mode": "immediate" },
+        { "category": "security", "channel": "email", "mode": "off" },
+    ]);
+    let (s, p) = call(
+        &app,
+        Method::PUT,
+        "/api/v1/notifications/preferences",
+        &viewer,
+        Some(bad),
+    )
+    .await;
+    assert_eq!(
+        (s, p["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("rules[1].mode")),
+        "{p}"
+    );
+    let mut bad = doc.clone();
+    bad["digest"]["weekday"] = json!(8);
+    let (s, p) = call(
+        &app,
+        Method::PUT,
+        "/api/v1/notifications/preferences",
+        &viewer,
+        Some(bad),
+    )
+    .await;
+    assert_eq!(
+        (s, p["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("digest.weekday")),
+        "{p}"
+    );
+    let mut bad = doc.clone();
+    bad["rules"][0]["colour"] = json!("red");
+    let (s, p) = call(
+        &app,
+        Method::PUT,
+        "/api/v1/notifications/preferences",
+        &viewer,
+        Some(bad),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        p["field"].as_str().unwrap().starts_with("rules[0]"),
+        "unknown field named: {p}"
+    );
+    let mut bad = doc.clone();
+    bad["rules"][0]["mode"] = json!("loudly");
+    let (s, p) = call(
+        &app,
+        Method::PUT,
+        "/api/v1/notifications/preferences",
+        &viewer,
+        Some(bad),
+    )
+    .await;
+    assert_eq!(
+        (s, p["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("rules[0].mode")),
+        "{p}"
+    );
+    let resp = app
+        .client
+        .put(app.url("/api/v1/notifications/preferences"))
+        .bearer_auth(&viewer)
+        .body(doc.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // Nothing of the refused documents was stored.
+    let (_, after) = call(
+        &app,
+        Method::GET,
+        "/api/v1/notifications/preferences",
+        &viewer,
+        None,
+    )
+    .await;
+    assert_eq!(after, stored);
+    let audit: i64 = sqlx::query_scalar(
+        "select count(*) from audit_event where user_id = $1 and event = 'notify_preferences_changed'",
+    )
+    .bind(vic)
+    .fetch_one(&app.ctx.db)
+    .await
+    .unwrap();
+    assert_eq!(audit, 1);
+}

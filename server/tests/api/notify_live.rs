@@ -213,6 +213,7 @@ async fn the_stream_sends_the_count_then_each_new_notification_and_read_marks_li
     assert_eq!(data["title"], "Test notification", "{data}");
     assert_eq!(data["url"], "/notifications");
     assert_eq!(data["unread"], 2);
+    eprintln!("notification on the direct stream after {took:?}");
     assert!(took < Duration::from_secs(1), "arrived after {took:?}");
 
     // Read marks (from another tab, the API, …) update the count.

@@ -5,11 +5,13 @@
 //!
 //! * [`dto`]: the request and response types.
 //! * [`api`]: the caller's notifications, webhooks and delivery log.
+//! * [`prefs`]: the catalogue and the caller's preferences.
 //! * [`admin`]: a user's delivery log and a test notification (admins).
 
 pub mod admin;
 pub mod api;
 pub mod dto;
+pub mod prefs;
 
 use axum::{
     Router,
@@ -24,6 +26,11 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/notifications/unread-count", get(api::unread_count))
         .route("/api/v1/notifications/{id}/read", post(api::mark_read))
         .route("/api/v1/notifications/read-all", post(api::mark_all_read))
+        .route("/api/v1/notifications/catalogue", get(prefs::get_catalogue))
+        .route(
+            "/api/v1/notifications/preferences",
+            get(prefs::get_preferences).put(prefs::put_preferences),
+        )
         .route(
             "/api/v1/notifications/webhooks",
             get(api::list_webhooks).post(api::create_webhook),

@@ -23,6 +23,7 @@ use crate::helpers::{TestDb, base_env, free_port, vortex_bin};
 
 mod https;
 mod rate_limits;
+mod sse;
 mod unsubscribe;
 mod upstreams;
 
@@ -401,18 +402,22 @@ impl Drop for Nginx {
 struct Stack {
     nginx: Nginx,
     apps: Vec<VortexProc>,
+    /// The apps' environment (a test builds a `Ctx` on the same database from it).
+    env: HashMap<String, String>,
     _site: tempfile::TempDir,
     _db: TestDb,
 }
-
-/// The replicas' `JWT_SECRET` (test only).
-const STACK_JWT_SECRET: &str = "nginx-stack-test-secret-0123456789abcdef";
 
 const CSS: &str = "body { font-family: system-ui, sans-serif; }\n";
 const HASHED_JS: &str = "pkg/vortex.3f9a1c7be2d04a6f.js";
 
 impl Stack {
     async fn start(replicas: usize) -> Self {
+        Self::start_with(replicas, &[]).await
+    }
+
+    /// [`Stack::start`] with extra variables for the apps.
+    async fn start_with(replicas: usize, extra: &[(&str, &str)]) -> Self {
         let db = TestDb::new().await;
         let site = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(site.path().join("pkg")).unwrap();
@@ -421,8 +426,9 @@ impl Stack {
         let mut env = base_env(&db, &format!("vortex-test-{}", Uuid::new_v4().simple()));
         env.insert("TRUSTED_PROXIES".into(), "127.0.0.1".into());
         env.insert("SITE_ROOT".into(), site.path().display().to_string());
-        // Known keys, so a test can sign what the replicas verify (unsubscribe links).
-        env.insert("JWT_SECRET".into(), STACK_JWT_SECRET.into());
+        for (k, v) in extra {
+            env.insert((*k).to_owned(), (*v).to_owned());
+        }
         let mut apps = Vec::new();
         for _ in 0..replicas {
             apps.push(VortexProc::start(&["serve", "--no-worker"], &env).await);
@@ -432,6 +438,7 @@ impl Stack {
         Self {
             nginx,
             apps,
+            env,
             _site: site,
             _db: db,
         }

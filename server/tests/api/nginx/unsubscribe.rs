@@ -14,13 +14,16 @@ use reqwest::StatusCode;
 use super::{Stack, header};
 use crate::helpers::base_env;
 
+/// The replicas' key, so the test signs what they verify.
+const SECRET: &str = "nginx-unsubscribe-test-secret-0123456789abcdef";
+
 #[tokio::test]
 async fn nginx_one_click_unsubscribe_passes_without_cookies_bounds_the_body_and_redacts_the_token()
 {
-    let stack = Stack::start(1).await;
+    let stack = Stack::start_with(1, &[("JWT_SECRET", SECRET)]).await;
     let nginx = &stack.nginx;
     let mut env = base_env(&stack._db, "unused");
-    env.insert("JWT_SECRET".into(), super::STACK_JWT_SECRET.into());
+    env.insert("JWT_SECRET".into(), SECRET.into());
     let keys = AuthKeys::from_settings(&Settings::from_map(&env).unwrap());
     let db = sqlx::PgPool::connect(&stack._db.url).await.unwrap();
     let mut conn = db.acquire().await.unwrap();
