@@ -108,6 +108,10 @@ try {
     assert(await page.locator('[data-dependency="postgres"] .dep-state').innerText() === 'Up', 'postgres not up');
     assert(await page.locator('[data-dependency="redis"] .dep-state').innerText() === 'Up', 'redis not up');
     const first = await page.locator('#checked-at').innerText();
+    // The click may have been a full page load (the reload above only waited for the DOM): the refresh
+    // button works once this page is hydrated (the theme toggle leaves its "system" state then).
+    await page.waitForFunction(() =>
+      document.querySelector('#theme-toggle')?.getAttribute('data-theme-state') !== 'system', null, { timeout: 15000 });
     await page.waitForTimeout(1100);
     // The refresh button re-runs the server function (a GET to /api/status) and re-renders the result.
     const [resp] = await Promise.all([
