@@ -291,7 +291,6 @@ try {
     console.log(`        (badge rose ${Date.now() - started} ms after the run was started)`);
     assert(await p.evaluate(() => window.__noReload) === 'still here', 'the page was reloaded');
     assert((await p.locator('#notif-bell').getAttribute('aria-label')) === 'Notifications, 1 unread', 'bell label at 1');
-    await runner.close();
     // The email with its one-click header arrived too.
     let mail = null;
     for (const deadline = Date.now() + 30000; !mail && Date.now() < deadline;) {
@@ -308,6 +307,16 @@ try {
     await p.waitForURL((u) => u.pathname === runPath);
     await p.locator('#notif-bell').waitFor();
     assert(await p.locator('#notif-bell .badge').isHidden(), 'badge gone after opening');
+    // On the centre's page, what arrives meanwhile shows up above the list, without a reload.
+    await p.goto(BASE + '/notifications');
+    await p.locator('#theme-toggle[data-theme-state="dark"], #theme-toggle[data-theme-state="light"]').waitFor({ timeout: 15000 });
+    await p.evaluate(() => { window.__noReload = 'still here'; });
+    await runner.goto(trader.newRun ?? BASE + '/backtests/new');
+    await runner.click('#start-backtest');
+    await p.locator('#live-notifications li.unread', { hasText: 'Backtest finished' }).waitFor({ timeout: 60000 });
+    await p.locator('#notif-bell .badge', { hasText: /^1$/ }).waitFor({ state: 'visible', timeout: 15000 });
+    assert(await p.evaluate(() => window.__noReload) === 'still here', 'the centre was reloaded');
+    await runner.close();
     assert(errors.length === 0, `console errors: ${errors.join(' | ')}`);
     await ctx.close();
   });

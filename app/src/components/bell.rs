@@ -3,12 +3,29 @@
 //! The server renders the unread count into the badge (hidden at 0), so the bell is right without
 //! JavaScript. Once hydrated, the bell opens an `EventSource` on `/api/events/notifications` and keeps the
 //! badge current: `unread` (`{"unread": n}`) and `notification` (`{"id", "title", "url", "unread"}`) set
-//! the count, `resync` re-reads it. The stream is closed when the bell is dropped (sign-out, full reload);
+//! the count, `resync` re-reads it; each new notification is also added to [`LiveNotifications`], which the
+//! centre's page shows above its list. The stream is closed when the bell is dropped (sign-out, full reload);
 //! the header outlives client-side navigation, so a tab holds one stream.
 
 use leptos::prelude::*;
 
 use crate::{api::notifications::Summary, components::forms::CsrfField};
+
+/// A notification that arrived on the live stream after the page was rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveItem {
+    pub id: String,
+    pub title: String,
+    pub has_url: bool,
+}
+
+/// The notifications that arrived live in this tab, newest first (provided by the layout, filled by the
+/// bell, shown by the centre's page).
+#[derive(Debug, Clone, Copy)]
+pub struct LiveNotifications(pub RwSignal<Vec<LiveItem>>);
+
+/// The most live items kept in a tab.
+pub const LIVE_MAX: usize = 50;
 
 /// The unread count as the bell's accessible name says it.
 fn label(n: i64) -> String {
@@ -19,7 +36,10 @@ fn label(n: i64) -> String {
 pub fn NotificationBell(unread: i64) -> impl IntoView {
     let count = RwSignal::new(unread.max(0));
     #[cfg(feature = "hydrate")]
-    Effect::new(move |_| live::connect(count));
+    {
+        let items = use_context::<LiveNotifications>();
+        Effect::new(move |_| live::connect(count, items));
+    }
     view! {
         <a id="notif-bell" class="bell" href="/notifications" aria-label=move || label(count.get())>
             <span aria-hidden="true" class="bell-icon">"🔔"</span>
@@ -56,26 +76,55 @@ mod live {
     use wasm_bindgen::{JsCast, JsValue, closure::Closure};
     use web_sys::{Event, EventSource, MessageEvent};
 
+    use super::{LIVE_MAX, LiveItem, LiveNotifications};
     use crate::api::notifications::notification_summary;
 
-    /// The `unread` field of an event's JSON data.
-    fn unread_of(e: &MessageEvent) -> Option<i64> {
-        let data = e.data().as_string()?;
-        let v = js_sys::JSON::parse(&data).ok()?;
-        let n = js_sys::Reflect::get(&v, &JsValue::from_str("unread"))
-            .ok()?
-            .as_f64()?;
+    /// An event's JSON data.
+    fn data_of(e: &MessageEvent) -> Option<JsValue> {
+        js_sys::JSON::parse(&e.data().as_string()?).ok()
+    }
+
+    fn field(v: &JsValue, name: &str) -> Option<JsValue> {
+        js_sys::Reflect::get(v, &JsValue::from_str(name)).ok()
+    }
+
+    /// The `unread` field of an event's data.
+    fn unread_of(v: &JsValue) -> Option<i64> {
+        let n = field(v, "unread")?.as_f64()?;
         (n.is_finite() && n >= 0.0).then_some(n as i64)
     }
 
+    /// The notification of a `notification` event's data.
+    fn item_of(v: &JsValue) -> Option<LiveItem> {
+        Some(LiveItem {
+            id: field(v, "id")?.as_string()?,
+            title: field(v, "title")?.as_string()?,
+            has_url: field(v, "url").and_then(|u| u.as_string()).is_some(),
+        })
+    }
+
     /// Opens the stream and keeps `count` current until the owner is cleaned up.
-    pub fn connect(count: RwSignal<i64>) {
+    pub fn connect(count: RwSignal<i64>, items: Option<LiveNotifications>) {
         let Ok(source) = EventSource::new("/api/events/notifications") else {
             return;
         };
         let set = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
-            if let Some(n) = unread_of(&e) {
+            if let Some(n) = data_of(&e).as_ref().and_then(unread_of) {
                 count.set(n);
+            }
+        });
+        let added = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+            let Some(v) = data_of(&e) else { return };
+            if let Some(n) = unread_of(&v) {
+                count.set(n);
+            }
+            if let (Some(LiveNotifications(list)), Some(item)) = (items, item_of(&v)) {
+                list.update(|l| {
+                    if !l.iter().any(|i| i.id == item.id) {
+                        l.insert(0, item);
+                        l.truncate(LIVE_MAX);
+                    }
+                });
             }
         });
         let resync = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
@@ -85,12 +134,12 @@ mod live {
                 }
             });
         });
-        let f = set.as_ref().unchecked_ref();
-        let _ = source.add_event_listener_with_callback("unread", f);
-        let _ = source.add_event_listener_with_callback("notification", f);
+        let _ = source.add_event_listener_with_callback("unread", set.as_ref().unchecked_ref());
+        let _ =
+            source.add_event_listener_with_callback("notification", added.as_ref().unchecked_ref());
         let _ = source.add_event_listener_with_callback("resync", resync.as_ref().unchecked_ref());
         // The listeners live as long as the stream; both go when the bell does.
-        let held = SendWrapper::new((source, set, resync));
+        let held = SendWrapper::new((source, set, added, resync));
         on_cleanup(move || held.0.close());
     }
 }

@@ -6,7 +6,7 @@ use leptos_router::components::A;
 use crate::{
     api::{account::get_viewer, notifications::notification_summary},
     components::{
-        bell::{MailBanner, NotificationBell},
+        bell::{LiveNotifications, MailBanner, NotificationBell},
         forms::CsrfField,
         theme::ThemeToggle,
     },
@@ -16,6 +16,8 @@ use crate::{
 pub fn Layout(children: Children) -> impl IntoView {
     // The bell's count and the undeliverable flag, read once per page load (the bell then follows live).
     let summary = Resource::new(|| (), |_| notification_summary());
+    // Notifications that arrive while a page is open (the bell fills it, the centre's page shows it).
+    provide_context(LiveNotifications(RwSignal::new(Vec::new())));
     view! {
         <a class="skip-link" href="#main">"Skip to content"</a>
         <header class="site-header">

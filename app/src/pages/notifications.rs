@@ -9,7 +9,10 @@ use leptos_router::hooks::use_query_map;
 
 use crate::{
     api::notifications::{ListView, category_label, get_notifications},
-    components::forms::{CsrfField, Flash},
+    components::{
+        bell::LiveNotifications,
+        forms::{CsrfField, Flash},
+    },
     pages::error::ErrorTemplate,
 };
 
@@ -34,8 +37,8 @@ pub fn NotificationsPage() -> impl IntoView {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             <ErrorBoundary fallback=|errors| view! { <ErrorTemplate errors /> }>
                 {move || Suspend::new(async move {
-                    let (unread, _) = args();
-                    data.await.map(|v| view! { <NotificationList v unread_only=unread /> })
+                    let (unread, before) = args();
+                    data.await.map(|v| view! { <NotificationList v unread_only=unread first_page=before.is_none() /> })
                 })}
             </ErrorBoundary>
         </Transition>
@@ -43,7 +46,19 @@ pub fn NotificationsPage() -> impl IntoView {
 }
 
 #[component]
-fn NotificationList(v: ListView, unread_only: bool) -> impl IntoView {
+fn NotificationList(v: ListView, unread_only: bool, first_page: bool) -> impl IntoView {
+    // What arrived live since this list was read, newest first (empty when rendered on the server).
+    let known: Vec<String> = v.items.iter().map(|n| n.id.clone()).collect();
+    let live = use_context::<LiveNotifications>().filter(|_| first_page);
+    let arrived = move || {
+        live.map(|LiveNotifications(l)| {
+            l.get()
+                .into_iter()
+                .filter(|i| !known.contains(&i.id))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default()
+    };
     let filter = if unread_only { "unread" } else { "" };
     let older = v.next_before.map(|b| {
         if unread_only {
@@ -70,6 +85,24 @@ fn NotificationList(v: ListView, unread_only: bool) -> impl IntoView {
                 </form>
             })}
         </div>
+        <ul class="notif-list" id="live-notifications" aria-live="polite">
+            {move || arrived().into_iter().map(|n| {
+                let action = format!("/notifications/{}/open", n.id);
+                let label = if n.has_url { "Open" } else { "Mark read" };
+                view! {
+                    <li class="notif-item unread" data-notification-id=n.id.clone()>
+                        <div class="notif-main">
+                            <p class="notif-title"><span class="visually-hidden">"Unread: "</span>{n.title.clone()}</p>
+                            <p class="small muted">"just now"</p>
+                        </div>
+                        <form method="post" action=action class="notif-open">
+                            <CsrfField />
+                            <button class="button small" type="submit" aria-label=format!("{label}: {}", n.title)>{label}</button>
+                        </form>
+                    </li>
+                }
+            }).collect_view()}
+        </ul>
         {if empty {
             view! {
                 <p class="muted" id="no-notifications">
