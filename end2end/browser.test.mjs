@@ -108,6 +108,10 @@ try {
     assert(await page.locator('[data-dependency="postgres"] .dep-state').innerText() === 'Up', 'postgres not up');
     assert(await page.locator('[data-dependency="redis"] .dep-state').innerText() === 'Up', 'redis not up');
     const first = await page.locator('#checked-at').innerText();
+    // The click may have been a full page load (the reload above only waited for the DOM): the refresh
+    // button works once this page is hydrated (the theme toggle leaves its "system" state then).
+    await page.waitForFunction(() =>
+      document.querySelector('#theme-toggle')?.getAttribute('data-theme-state') !== 'system', null, { timeout: 15000 });
     await page.waitForTimeout(1100);
     // The refresh button re-runs the server function (a GET to /api/status) and re-renders the result.
     const [resp] = await Promise.all([
@@ -208,6 +212,7 @@ try {
     assert(await p.locator('#params tbody tr').count() === 3, 'macd declares fast, slow and signal');
     await p.click('#run-strategy');
     await p.waitForURL(/\/backtests\/new\?strategy=/);
+    trader.newRun = p.url();
     assert((await p.locator('#instruments').innerText()).includes('ADA/BTC'), 'coverage of the demo data is listed');
     await p.click('#start-backtest');
     await p.waitForURL(/\/backtests\/[0-9a-f-]{36}$/);
@@ -242,6 +247,76 @@ try {
     assert(await r.locator('canvas').count() >= 3, 'report charts drawn offline');
     assert(fetched.length === 0, `report fetched ${fetched.join(', ')}`);
     await offline.close();
+    assert(errors.length === 0, `console errors: ${errors.join(' | ')}`);
+    await ctx.close();
+  });
+
+  await check('notifications: backtest email on, run a backtest, the bell rises live, open it → the run, badge gone', async () => {
+    const ctx = await browser.newContext();
+    const p = await ctx.newPage();
+    const errors = [];
+    p.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    p.on('pageerror', (e) => errors.push(String(e)));
+    await p.goto(BASE + '/signin');
+    await p.fill('input[name=email]', trader.email);
+    await p.fill('input[name=password]', trader.password);
+    await p.click('form[action="/auth/signin"] button[type=submit]');
+    await p.waitForURL(/\/account/);
+    // Start from nothing unread (the earlier backtest left one notification).
+    await p.goto(BASE + '/notifications');
+    if (await p.locator('#read-all').count()) {
+      await p.click('#read-all');
+      await p.waitForURL(/\/notifications\?ok=all_read/);
+    }
+    assert(await p.locator('#notif-bell .badge').isHidden(), 'badge hidden at 0');
+    assert((await p.locator('#notif-bell').getAttribute('aria-label')) === 'Notifications, 0 unread', 'bell label at 0');
+    // Backtests → Email: Immediately.
+    await p.goto(BASE + '/notifications/settings');
+    assert(await p.locator('#pref-security-email').isDisabled(), 'security email is locked on');
+    await p.selectOption('#pref-backtests-email', 'immediate');
+    await p.click('#save-prefs');
+    await p.waitForURL(/\/notifications\/settings\?ok=prefs_saved/);
+    assert((await p.locator('#pref-backtests-email').inputValue()) === 'immediate', 'the choice was saved');
+    // This tab stays put (hydrated, listening); another tab runs the backtest.
+    await p.goto(BASE + '/notifications/settings');
+    await p.locator('#theme-toggle[data-theme-state="dark"], #theme-toggle[data-theme-state="light"]').waitFor({ timeout: 15000 });
+    await p.evaluate(() => { window.__noReload = 'still here'; });
+    const runner = await ctx.newPage();
+    await runner.goto(trader.newRun ?? BASE + '/backtests/new');
+    const started = Date.now();
+    await runner.click('#start-backtest');
+    await runner.waitForURL(/\/backtests\/[0-9a-f-]{36}$/);
+    const runPath = new URL(runner.url()).pathname;
+    await p.locator('#notif-bell .badge', { hasText: /^1$/ }).waitFor({ state: 'visible', timeout: 60000 });
+    console.log(`        (badge rose ${Date.now() - started} ms after the run was started)`);
+    assert(await p.evaluate(() => window.__noReload) === 'still here', 'the page was reloaded');
+    assert((await p.locator('#notif-bell').getAttribute('aria-label')) === 'Notifications, 1 unread', 'bell label at 1');
+    // The email with its one-click header arrived too.
+    let mail = null;
+    for (const deadline = Date.now() + 30000; !mail && Date.now() < deadline;) {
+      mail = mailbox.find((b) => b.includes(`To: ${trader.email}`) && b.includes('X-Vortex-Event: backtest.finished'));
+      if (!mail) await new Promise((r) => setTimeout(r, 200));
+    }
+    assert(mail && /List-Unsubscribe: <http[^>]+\/unsubscribe\/one-click\?t=/.test(mail), 'backtest email with List-Unsubscribe');
+    // Open the bell, then the item: marked read, on the run's page, badge gone.
+    await p.click('#notif-bell');
+    await p.waitForURL(/\/notifications$/);
+    const item = p.locator('#notifications li.unread').first();
+    assert((await item.innerText()).includes('Backtest finished'), 'the new notification is listed first');
+    await item.locator('button[type=submit]').click();
+    await p.waitForURL((u) => u.pathname === runPath);
+    await p.locator('#notif-bell').waitFor();
+    assert(await p.locator('#notif-bell .badge').isHidden(), 'badge gone after opening');
+    // On the centre's page, what arrives meanwhile shows up above the list, without a reload.
+    await p.goto(BASE + '/notifications');
+    await p.locator('#theme-toggle[data-theme-state="dark"], #theme-toggle[data-theme-state="light"]').waitFor({ timeout: 15000 });
+    await p.evaluate(() => { window.__noReload = 'still here'; });
+    await runner.goto(trader.newRun ?? BASE + '/backtests/new');
+    await runner.click('#start-backtest');
+    await p.locator('#live-notifications li.unread', { hasText: 'Backtest finished' }).waitFor({ timeout: 60000 });
+    await p.locator('#notif-bell .badge', { hasText: /^1$/ }).waitFor({ state: 'visible', timeout: 15000 });
+    assert(await p.evaluate(() => window.__noReload) === 'still here', 'the centre was reloaded');
+    await runner.close();
     assert(errors.length === 0, `console errors: ${errors.join(' | ')}`);
     await ctx.close();
   });

@@ -23,6 +23,15 @@ pub enum Flash {
     StrategyRestored,
     DraftDiscarded,
     CancelRequested,
+    Unsubscribed,
+    AllRead,
+    PrefsSaved,
+    WebhookCreated,
+    WebhookTestOk,
+    WebhookEnabled,
+    WebhookRotated,
+    WebhookDeleted,
+    EmailRetried,
     // errors
     Invalid,
     StrategyInvalid,
@@ -53,6 +62,10 @@ pub enum Flash {
     PasswordRepetitive,
     PasswordEmail,
     PasswordControl,
+    UnsubscribeInvalid,
+    PrefsInvalid,
+    WebhookInvalid,
+    WebhookTestFailed,
 }
 
 impl Flash {
@@ -77,6 +90,15 @@ impl Flash {
         Flash::StrategyRestored,
         Flash::DraftDiscarded,
         Flash::CancelRequested,
+        Flash::Unsubscribed,
+        Flash::AllRead,
+        Flash::PrefsSaved,
+        Flash::WebhookCreated,
+        Flash::WebhookTestOk,
+        Flash::WebhookEnabled,
+        Flash::WebhookRotated,
+        Flash::WebhookDeleted,
+        Flash::EmailRetried,
         Flash::Invalid,
         Flash::StrategyInvalid,
         Flash::StrategyStale,
@@ -106,6 +128,10 @@ impl Flash {
         Flash::PasswordRepetitive,
         Flash::PasswordEmail,
         Flash::PasswordControl,
+        Flash::UnsubscribeInvalid,
+        Flash::PrefsInvalid,
+        Flash::WebhookInvalid,
+        Flash::WebhookTestFailed,
     ];
 
     /// The code in the query string.
@@ -159,6 +185,19 @@ impl Flash {
             Flash::PasswordRepetitive => "password_repetitive",
             Flash::PasswordEmail => "password_email",
             Flash::PasswordControl => "password_control",
+            Flash::Unsubscribed => "unsubscribed",
+            Flash::AllRead => "all_read",
+            Flash::PrefsSaved => "prefs_saved",
+            Flash::WebhookCreated => "webhook_created",
+            Flash::WebhookTestOk => "webhook_test_ok",
+            Flash::WebhookEnabled => "webhook_enabled",
+            Flash::WebhookRotated => "webhook_rotated",
+            Flash::WebhookDeleted => "webhook_deleted",
+            Flash::EmailRetried => "email_retried",
+            Flash::UnsubscribeInvalid => "unsubscribe_invalid",
+            Flash::PrefsInvalid => "prefs_invalid",
+            Flash::WebhookInvalid => "webhook_invalid",
+            Flash::WebhookTestFailed => "webhook_test_failed",
         }
     }
 
@@ -195,6 +234,10 @@ impl Flash {
                 | Flash::PasswordRepetitive
                 | Flash::PasswordEmail
                 | Flash::PasswordControl
+                | Flash::UnsubscribeInvalid
+                | Flash::PrefsInvalid
+                | Flash::WebhookInvalid
+                | Flash::WebhookTestFailed
         )
     }
 
@@ -295,6 +338,27 @@ impl Flash {
             }
             Flash::PasswordEmail => "The password must not be your email address.",
             Flash::PasswordControl => "The password contains invisible control characters.",
+            Flash::Unsubscribed => {
+                "You are unsubscribed: no more email of this kind. In-app notifications are unchanged; turn the email on again in the settings below."
+            }
+            Flash::AllRead => "All notifications are marked read.",
+            Flash::PrefsSaved => "Notification settings saved.",
+            Flash::WebhookCreated => "Webhook added.",
+            Flash::WebhookTestOk => "The test message was delivered.",
+            Flash::WebhookEnabled => "The webhook is enabled again.",
+            Flash::WebhookRotated => {
+                "A new signing secret was made. The old one keeps signing for 24 hours."
+            }
+            Flash::WebhookDeleted => "The webhook was deleted.",
+            Flash::EmailRetried => {
+                "The mark was cleared and a test notification is on its way. If it arrives, notification email works again."
+            }
+            Flash::UnsubscribeInvalid => {
+                "This unsubscribe link is not valid. Sign in to manage your notifications."
+            }
+            Flash::PrefsInvalid => "The settings were not saved; see the message below.",
+            Flash::WebhookInvalid => "The webhook was not changed; see the message below.",
+            Flash::WebhookTestFailed => "The test message was not accepted; see the message below.",
         }
     }
 }

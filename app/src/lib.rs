@@ -28,8 +28,11 @@ use crate::{
         home::HomePage,
         market::MarketPage,
         not_found::NotFound,
+        notification_settings::NotificationSettingsPage,
+        notifications::NotificationsPage,
         status::StatusPage,
         strategies::{StrategiesPage, StrategyPage},
+        unsubscribe::UnsubscribePage,
     },
 };
 
@@ -137,6 +140,9 @@ pub fn App() -> impl IntoView {
                     <Route path=(StaticSegment("backtests"), StaticSegment("new")) view=NewBacktestPage ssr=SsrMode::Async />
                     <Route path=(StaticSegment("backtests"), StaticSegment("compare")) view=ComparePage ssr=SsrMode::Async />
                     <Route path=(StaticSegment("backtests"), ParamSegment("id")) view=RunPage ssr=SsrMode::Async />
+                    <Route path=StaticSegment("notifications") view=NotificationsPage ssr=SsrMode::Async />
+                    <Route path=(StaticSegment("notifications"), StaticSegment("settings")) view=NotificationSettingsPage ssr=SsrMode::Async />
+                    <Route path=StaticSegment("unsubscribe") view=UnsubscribePage ssr=SsrMode::Async />
                 </Routes>
             </Layout>
         </Router>

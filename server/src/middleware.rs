@@ -244,9 +244,13 @@ fn cors(origins: &[String]) -> CorsLayer {
 }
 
 /// Paths whose writes are authenticated by bearer tokens only (no ambient cookie authority), so CSRF does
-/// not apply: the REST API and the operator API.
-fn csrf_exempt(path: &str) -> bool {
-    path.starts_with("/api/v1/") || path.starts_with("/ops/")
+/// not apply: the REST API and the operator API; and the one-click unsubscribe POST (RFC 8058), compared
+/// exactly (not as a prefix): its signed token is the authority, no cookie is read, and all it can do is
+/// stop one category's email.
+fn csrf_exempt(method: &Method, path: &str) -> bool {
+    path.starts_with("/api/v1/")
+        || path.starts_with("/ops/")
+        || (*method == Method::POST && path == crate::routes::notifications::ONE_CLICK_PATH)
 }
 
 /// CSRF defence (see `backend::auth::csrf`). Also makes sure every browser has a CSRF cookie and puts the
@@ -268,8 +272,11 @@ async fn csrf_protect(
     let token = csrf::token_for(keys, &cookie_value);
 
     let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    // Mail providers' one-click POSTs (and scanners' GETs of that URL) get no cookie: they are not browsers
+    // with a session, and a Set-Cookie there would only be noise.
+    let one_click = req.uri().path() == crate::routes::notifications::ONE_CLICK_PATH;
     let mut req = req;
-    if unsafe_method && !csrf_exempt(req.uri().path()) {
+    if unsafe_method && !csrf_exempt(req.method(), req.uri().path()) {
         if let Some(problem) = csrf::origin_problem(req.headers(), settings) {
             tracing::warn!(problem, "CSRF check failed");
             return csrf_refused();
@@ -338,7 +345,7 @@ async fn csrf_protect(
         .get_all(header::SET_COOKIE)
         .iter()
         .any(|v| v.to_str().is_ok_and(|v| v.starts_with(&format!("{name}="))));
-    if fresh && !already_set {
+    if fresh && !already_set && !one_click {
         let cookie = backend::auth::session::cookie(
             settings,
             name,

@@ -4,12 +4,20 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 
 use crate::{
-    api::account::get_viewer,
-    components::{forms::CsrfField, theme::ThemeToggle},
+    api::{account::get_viewer, notifications::notification_summary},
+    components::{
+        bell::{LiveNotifications, MailBanner, NotificationBell},
+        forms::CsrfField,
+        theme::ThemeToggle,
+    },
 };
 
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {
+    // The bell's count and the undeliverable flag, read once per page load (the bell then follows live).
+    let summary = Resource::new(|| (), |_| notification_summary());
+    // Notifications that arrive while a page is open (the bell fills it, the centre's page shows it).
+    provide_context(LiveNotifications(RwSignal::new(Vec::new())));
     view! {
         <a class="skip-link" href="#main">"Skip to content"</a>
         <header class="site-header">
@@ -25,10 +33,15 @@ pub fn Layout(children: Children) -> impl IntoView {
                     <A href="/market">"Market data"</A>
                     <A href="/status">"Status"</A>
                 </nav>
-                <UserMenu />
+                <UserMenu summary />
                 <ThemeToggle />
             </div>
         </header>
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                view! { <MailBanner summary=summary.await.ok().flatten() /> }
+            })}
+        </Transition>
         <main id="main" class="container site-main">{children()}</main>
         <footer class="site-footer">
             <div class="container footer-row">
@@ -41,16 +54,20 @@ pub fn Layout(children: Children) -> impl IntoView {
 
 /// Sign-in links, or the signed-in user's name with account and sign-out.
 #[component]
-fn UserMenu() -> impl IntoView {
+fn UserMenu(
+    summary: Resource<Result<Option<crate::api::notifications::Summary>, crate::error::AppError>>,
+) -> impl IntoView {
     let viewer = Resource::new(|| (), |_| get_viewer());
     view! {
         <div class="user-menu">
             <Transition fallback=|| ()>
                 {move || Suspend::new(async move {
+                    let unread = summary.await.ok().flatten().map_or(0, |s| s.unread);
                     match viewer.await.ok().flatten() {
                         Some(v) => {
                             let name = if v.display_name.is_empty() { v.email.clone() } else { v.display_name.clone() };
                             view! {
+                                <NotificationBell unread />
                                 <A href="/account" attr:class="user-name" attr:id="account-link">{name}</A>
                                 <form method="post" action="/auth/signout" class="signout-form">
                                     <CsrfField />

@@ -7,5 +7,8 @@ pub mod error;
 pub mod home;
 pub mod market;
 pub mod not_found;
+pub mod notification_settings;
+pub mod notifications;
 pub mod status;
 pub mod strategies;
+pub mod unsubscribe;

@@ -30,9 +30,9 @@ pub fn router() -> Router<AppState> {
         .merge(account::router())
         .merge(api::router())
         .merge(backtests::router())
+        .merge(notifications::router())
         .merge(strategies_api::router())
         .merge(backtests_api::router())
-        .merge(notifications::router())
         .merge(notifications_api::router())
         .merge(openapi::router())
 }

@@ -54,6 +54,17 @@ pub fn message_id(delivery_id: Uuid, domain: &str) -> String {
     format!("<n-{delivery_id}@{domain}>")
 }
 
+/// Whether the actor's own address is marked undeliverable (`mail_suppression`): the header banner and the
+/// settings page's email status. Any signed-in reader, about their own address only.
+///
+/// # Errors
+/// [`crate::Error::Unauthenticated`], database errors.
+pub async fn address_undeliverable(ctx: &crate::Ctx, actor: &crate::Actor) -> crate::Result<bool> {
+    let user = actor.reader()?;
+    let mut conn = ctx.db.acquire().await?;
+    Ok(suppression::is_suppressed(&mut conn, &user.email).await?)
+}
+
 /// Why a queued email is not sent (`None`: send it).
 async fn recheck(
     conn: &mut PgConnection,

@@ -24,6 +24,7 @@ use crate::helpers::{TestDb, base_env, free_port, vortex_bin};
 mod https;
 mod rate_limits;
 mod sse;
+mod unsubscribe;
 mod upstreams;
 
 /// A running `vortex` process whose stdout (JSON log lines) is collected.
