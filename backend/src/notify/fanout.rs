@@ -124,7 +124,7 @@ pub async fn fan_out_with(
     let spec = catalogue::find(&ev.event_type).ok_or_else(|| {
         JobError::Permanent(format!("unknown notification type `{}`", ev.event_type))
     })?;
-    let (title, body, url) = content(spec, ev.payload);
+    let (title, body, url) = content(spec, ev.payload.clone());
     let recipients = sqlx::query!(
         r#"select u.user_id,
                   u.email_verified_at is not null as "verified!",
@@ -156,6 +156,7 @@ pub async fn fan_out_with(
             coalesce_key: ev.coalesce_key.as_deref(),
             occurred_at: ev.occurred_at,
             paper_run_id: ev.paper_run_id,
+            payload: &ev.payload,
         };
         for ch in CHANNELS {
             let mode = prefs::resolve(spec, ch.channel, ev.paper_run_id, &rules);
@@ -286,6 +287,7 @@ struct Release<'a> {
     coalesce_key: Option<&'a str>,
     occurred_at: chrono::DateTime<chrono::Utc>,
     paper_run_id: Option<Uuid>,
+    payload: &'a serde_json::Value,
 }
 
 /// The sender job of an email (`notify_email`, queue `mail`) or webhook (`notify_webhook`, queue `notify`)
@@ -394,6 +396,7 @@ async fn record(
                     coalesce_key: at.coalesce_key,
                     occurred_at: at.occurred_at,
                     paper_run_id: at.paper_run_id,
+                    payload: Some(at.payload),
                 },
             )
             .await?
