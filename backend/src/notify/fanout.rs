@@ -131,7 +131,7 @@ pub async fn fan_out_with(
         .and_then(|c| c.as_str())
         .and_then(Channel::parse)
         .filter(|_| spec.name == "system.test");
-    let (title, body, url) = content(spec, ev.payload);
+    let (title, body, url) = content(spec, ev.payload.clone());
     let recipients = sqlx::query!(
         r#"select u.user_id,
                   u.email_verified_at is not null as "verified!",
@@ -163,6 +163,7 @@ pub async fn fan_out_with(
             coalesce_key: ev.coalesce_key.as_deref(),
             occurred_at: ev.occurred_at,
             paper_run_id: ev.paper_run_id,
+            payload: &ev.payload,
         };
         for ch in CHANNELS
             .iter()
@@ -296,6 +297,7 @@ struct Release<'a> {
     coalesce_key: Option<&'a str>,
     occurred_at: chrono::DateTime<chrono::Utc>,
     paper_run_id: Option<Uuid>,
+    payload: &'a serde_json::Value,
 }
 
 /// The sender job of an email (`notify_email`, queue `mail`) or webhook (`notify_webhook`, queue `notify`)
@@ -404,6 +406,7 @@ async fn record(
                     coalesce_key: at.coalesce_key,
                     occurred_at: at.occurred_at,
                     paper_run_id: at.paper_run_id,
+                    payload: Some(at.payload),
                 },
             )
             .await?

@@ -5,7 +5,9 @@
 //!
 //! For a non-critical delivery in mode `immediate`, in order: a live storm suppression → `suppressed`; quiet
 //! hours → the `quiet` batch (flushed when they end) or the digest; a coalescible type → the `coalesce` batch of
-//! its key (the window opens with the first event and does not slide); over `NOTIFY_HOURLY_CAP` → the `cap`
+//! its key (the window opens with the first event and does not slide); the same message again (same type and
+//! payload to the same destination within ten minutes) → a `coalesce` batch of its own whose window doubles
+//! per repeat, up to four hours; over `NOTIFY_HOURLY_CAP` → the `cap`
 //! batch (flushed as one "N more" message when the hour ends); else out now. Mode `digest` → the `digest` batch
 //! (`digest_off` when the user has no digest). Criticals go out at once, and count for the cap.
 //!
@@ -74,6 +76,8 @@ pub struct Candidate<'a> {
     /// Clock time of the event.
     pub occurred_at: DateTime<Utc>,
     pub paper_run_id: Option<Uuid>,
+    /// The event's payload: an identical one sent to the same destination lately is a repeat.
+    pub payload: Option<&'a serde_json::Value>,
 }
 
 impl Candidate<'_> {
@@ -134,7 +138,67 @@ pub async fn decide(
             + Duration::seconds(settings.coalesce_secs);
         return join(conn, c.dest(), BatchKind::Coalesce, key, flush_at).await;
     }
+    if let Some(payload) = c.payload.filter(|_| !ON_REQUEST.contains(&c.event_type)) {
+        let repeats = repeats(conn, c, payload, now).await?;
+        if repeats > 0 {
+            // The window doubles per repeat in the last ten minutes, up to four hours.
+            let secs =
+                (settings.coalesce_secs << (repeats - 1).min(12)).min(REPEAT_WINDOW_MAX_SECS);
+            let key = repeat_key(c.event_type, payload);
+            return join(
+                conn,
+                c.dest(),
+                BatchKind::Coalesce,
+                &key,
+                now + Duration::seconds(secs),
+            )
+            .await;
+        }
+    }
     cap(conn, settings, now, c.user_id, c.channel, c.webhook_id).await
+}
+
+/// Types sent because the user asked (a test notification): each one goes out, however alike.
+pub const ON_REQUEST: &[&str] = &["system.test"];
+
+/// The longest window of a repeated identical message.
+pub const REPEAT_WINDOW_MAX_SECS: i64 = 4 * 3600;
+
+/// The coalescing key of repeats of one message: its type and a hash of its payload.
+fn repeat_key(event_type: &str, payload: &serde_json::Value) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{event_type}|{payload}").as_bytes());
+    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+    format!("repeat:{event_type}:{hex}")
+}
+
+/// How many identical messages (same type and payload) went to the candidate's destination in the last ten
+/// minutes (clock time), sent on their own or in a batch message.
+async fn repeats(
+    conn: &mut PgConnection,
+    c: &Candidate<'_>,
+    payload: &serde_json::Value,
+    now: DateTime<Utc>,
+) -> sqlx::Result<i32> {
+    let since = now - Duration::minutes(10);
+    let n = sqlx::query_scalar!(
+        r#"select count(*) as "n!" from notify_delivery d join notify_event e on e.event_id = d.event_id
+           where d.user_id = $1 and d.channel = $2 and d.webhook_id is not distinct from $3
+             and e.event_type = $4 and e.payload = $5
+             and (d.released_at > $6
+                  or (d.status = 'batched' and exists (
+                      select 1 from notify_delivery m
+                      where m.batch_id = d.batch_id and m.is_batch_message and m.released_at > $6)))"#,
+        c.user_id,
+        c.channel.as_str(),
+        c.webhook_id,
+        c.event_type,
+        payload,
+        since,
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(i32::try_from(n).unwrap_or(i32::MAX))
 }
 
 /// The hourly cap for one message to `user_id` × `channel` × destination: [`Decision::Queue`] under

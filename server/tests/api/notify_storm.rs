@@ -185,6 +185,47 @@ async fn notify_storm_a_burst_is_one_message_and_a_duplicate_one_delivery() {
     assert_eq!(hooks.wait_for(2, Duration::from_secs(30)).await.len(), 2);
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(hooks.received().len(), 2);
+
+    // The same message three times (no dedupe key): the first at once, the repeats held for one message.
+    let mut doc = prefs::get(&app.ctx, &ann).await.unwrap();
+    doc.rules.push(RuleDoc {
+        category: "account".into(),
+        event_type: "notify.email_undeliverable".into(),
+        channel: "email".into(),
+        mode: Mode::Immediate,
+        paper_run_id: None,
+        source: RuleSource::User,
+    });
+    prefs::put(&app.ctx, &ann, doc).await.unwrap();
+    let test = backend::notify::Event::sample("notify.email_undeliverable", uid).unwrap();
+    for _ in 0..3 {
+        emit(&app, &test).await;
+        fanned_out(&app).await;
+    }
+    assert_eq!(
+        count(
+            &app,
+            "select count(*) from notify_delivery where user_id = $1 and status = 'pending'
+               and reason = 'coalesced'",
+            uid
+        )
+        .await,
+        2
+    );
+    sink.wait_for("ann@example.org", 3, Duration::from_secs(30))
+        .await;
+    clock.advance(chrono::Duration::seconds(61));
+    assert_eq!(tick::run_once(&app.ctx).await.unwrap().messages, 1);
+    let all = sink
+        .wait_for("ann@example.org", 4, Duration::from_secs(30))
+        .await;
+    assert!(
+        all.iter()
+            .any(|m| subject(m) == "Notify email undeliverable (2)"),
+        "{:?}",
+        all.iter().map(|m| subject(m)).collect::<Vec<_>>()
+    );
+    assert_eq!(settled(&sink, "ann@example.org").await.len(), 4);
 }
 
 #[tokio::test]
@@ -246,6 +287,7 @@ async fn notify_storm_the_hourly_cap_holds_the_rest_for_one_more_message_and_cri
         coalesce_key: None,
         occurred_at: t1,
         paper_run_id: None,
+        payload: None,
     };
     let now = clock.now();
     assert_eq!(
