@@ -188,6 +188,29 @@ impl Actor {
         }
     }
 
+    /// An administrator allowed to change things: a read-only API token of an admin may read admin data but
+    /// not act on other users (send them messages, clear their marks).
+    ///
+    /// # Errors
+    /// As [`Actor::admin`]; [`Error::Forbidden`] for a read-only token.
+    pub fn admin_writer(&self) -> Result<Option<&AuthUser>> {
+        let admin = self.admin()?;
+        if let Some(u) = admin
+            && matches!(
+                u.credential,
+                crate::auth::Credential::ApiToken {
+                    scope: crate::auth::Scope::Read,
+                    ..
+                }
+            )
+        {
+            return Err(Error::Forbidden(
+                "this API token is read-only; create a read-write token to change data".into(),
+            ));
+        }
+        Ok(admin)
+    }
+
     /// Records an audit entry for this actor in the caller's transaction, so the entry exists if and only if
     /// the effect committed. `subject` is the user the event is about (defaults to the actor); the surface is
     /// added to `detail`.

@@ -31,7 +31,7 @@ pub async fn send_test(
     user_id: Uuid,
     channel: Option<Channel>,
 ) -> Result<TestSent> {
-    let admin = actor.admin()?;
+    let admin = actor.admin_writer()?;
     let mut tx = ctx.db.begin().await?;
     let disabled = sqlx::query_scalar!(
         r#"select disabled_at is not null as "d!" from app_user where user_id = $1"#,

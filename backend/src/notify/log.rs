@@ -209,6 +209,9 @@ pub struct Replayed {
     pub job_id: Uuid,
 }
 
+/// Replays one user may ask for per minute.
+pub const REPLAYS_PER_MIN: u64 = 10;
+
 /// Sends one of the actor's failed webhook deliveries again: the delivery goes back to `queued` with a fresh
 /// attempt budget and a new `notify_webhook` job (the same `webhook-id`, so a receiver that did get it
 /// deduplicates). The destination is vetted again now (and before every attempt), so a URL that points at a
@@ -217,9 +220,19 @@ pub struct Replayed {
 /// # Errors
 /// [`Error::NotFound`] (also another user's delivery, and account-flow mails); [`Error::Conflict`] for an
 /// email delivery, a delivery that did not fail, or a disabled webhook (enable it first); [`Error::Invalid`]
-/// on `url` when the destination is refused; permission and database errors.
+/// on `url` when the destination is refused; [`Error::RateLimited`] past [`REPLAYS_PER_MIN`]; permission and
+/// database errors.
 pub async fn replay(ctx: &Ctx, actor: &Actor, delivery_id: Uuid) -> Result<Replayed> {
     let user = actor.runner()?;
+    // Each replay is a new attempt budget against the user's endpoint: bounded, and refused without Redis.
+    crate::redis::rate_limit_strict(
+        &ctx.redis,
+        &ctx.settings.redis_namespace,
+        &format!("notify_replay:{}", user.user_id),
+        REPLAYS_PER_MIN,
+    )
+    .await
+    .map_err(crate::redis::Refused::into_error)?;
     let d = sqlx::query!(
         r#"select d.channel, d.status, d.webhook_id, w.url as "url?", w.disabled_at
            from notify_delivery d left join notify_webhook w on w.webhook_id = d.webhook_id

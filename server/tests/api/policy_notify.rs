@@ -248,6 +248,20 @@ async fn notification_actions_decide_the_same_for_each_kind_of_actor() {
             "clear_undeliverable_for: {who}"
         );
     }
+    // An admin's read-only token reads the log but sends and clears nothing.
+    let admin_ro = person(&app, "root-ro@example.org", Role::Admin, true, Scope::Read).await;
+    assert_eq!(
+        code(&log::for_user(ctx, &admin_ro, trader_id, log::Query::default()).await),
+        "ok"
+    );
+    assert_eq!(
+        code(&admin::send_test(ctx, &admin_ro, trader_id, None).await),
+        "forbidden"
+    );
+    assert_eq!(
+        code(&email::clear_undeliverable_for(ctx, &admin_ro, trader_id).await),
+        "forbidden"
+    );
     assert_eq!(
         code(&log::for_user(ctx, &c.admin, nothing, log::Query::default()).await),
         "not_found"

@@ -46,7 +46,7 @@ pub async fn clear_undeliverable(ctx: &Ctx, actor: &Actor) -> Result<Cleared> {
 /// # Errors
 /// [`Error::NotFound`] for an unknown user; [`Error::Forbidden`] for non-admins; database errors.
 pub async fn clear_undeliverable_for(ctx: &Ctx, actor: &Actor, user_id: Uuid) -> Result<Cleared> {
-    actor.admin()?;
+    actor.admin_writer()?;
     clear(ctx, actor, user_id, false).await
 }
 

@@ -37,7 +37,11 @@ pub(super) async fn open(
     let id = parse_id(&id)?;
     let url = inapp::open(&state.ctx, &actor, id).await.map_err(page)?;
     // A path on this site only (never `//host` or a backslash trick), whatever the row holds.
-    let safe = url.starts_with('/') && !url.starts_with("//") && !url.contains('\\');
+    let safe = url.starts_with('/')
+        && !url.starts_with("//")
+        && url
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/-_.~?=&%:+".contains(c));
     Ok(to(if safe { &url } else { "/notifications" }))
 }
 
