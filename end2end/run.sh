@@ -24,6 +24,9 @@ trap cleanup EXIT
 export APP_ENV=test DATABASE_URL="postgres://${PGUSER:-postgres}@127.0.0.1:5432/$DB" \
   REDIS_NAMESPACE="vortex-e2e-$$" BIND_ADDR="127.0.0.1:$PORT" SITE_ROOT="$SITE_DIR" LOG_FORMAT=json \
   PUBLIC_URL="http://127.0.0.1:$PORT" SMTP_URL="smtp://127.0.0.1:$SMTP_PORT"
+# A finished backtest's email waits out its coalescing window (a sweep of runs becomes one message), released
+# by the notifications tick: one second each here, so the browser test sees the mail promptly.
+export NOTIFY_COALESCE_SECS=1 NOTIFY_TICK_SECS=1
 "$BIN" migrate
 LOG_LEVEL=warn "$BIN" run-etl --source csv:data/market/ADA-BTC-5m.csv >/dev/null
 "$BIN" serve >"$LOG" 2>&1 &
