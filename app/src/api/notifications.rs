@@ -446,7 +446,12 @@ mod ssr {
         let ctx = expect_context::<Ctx>();
         match unsubscribe::preview(&ctx, &t).await {
             Ok(p) => Ok(Some(UnsubscribeView {
-                category: category_label(p.category.as_str()).to_owned(),
+                category: p
+                    .categories
+                    .iter()
+                    .map(|c| category_label(c.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(" and "),
                 masked_email: p.masked_email,
             })),
             Err(Error::Invalid { .. }) => Ok(None),

@@ -2,8 +2,9 @@
 //! carried by the `List-Unsubscribe` header and the footer of subscription mail, and the action that turns that
 //! category's email off.
 //!
-//! Token: `v1.{user_id, base64url}.{category}.{mac}` with `mac = base64url(HMAC-SHA256(k,
-//! "vortex-unsubscribe\0v1\0{user_id}\0{category}")[..16])`, `k` derived with the label `vortex/unsubscribe/v1`
+//! Token: `v1.{user_id, base64url}.{categories}.{mac}` with `mac = base64url(HMAC-SHA256(k,
+//! "vortex-unsubscribe\0v1\0{user_id}\0{categories}")[..16])`, where `categories` is one category or, for a
+//! summary mixing several (a digest), their names in catalogue order joined by `+`; `k` derived with the label `vortex/unsubscribe/v1`
 //! from `UNSUBSCRIBE_SECRET` if set, else from `JWT_SECRET`. No expiry: all it can do is turn one category's
 //! email off. Rotating that secret invalidates the links in delivered mail.
 
@@ -32,16 +33,42 @@ fn mac(keys: &AuthKeys, user_id: Uuid, category: &str) -> String {
 
 /// The token that unsubscribes `user_id` from `category`'s email.
 pub fn sign(keys: &AuthKeys, user_id: Uuid, category: Category) -> String {
-    let c = category.as_str();
+    sign_set(keys, user_id, &[category])
+}
+
+/// The token that unsubscribes `user_id` from the email of every category in `categories` (a summary that
+/// mixes them). The set is put in catalogue order without repeats, so one set has one token.
+pub fn sign_set(keys: &AuthKeys, user_id: Uuid, categories: &[Category]) -> String {
+    let c = canonical(categories)
+        .iter()
+        .map(|c| c.as_str())
+        .collect::<Vec<_>>()
+        .join("+");
     format!(
         "v1.{}.{c}.{}",
         URL_SAFE_NO_PAD.encode(user_id.as_bytes()),
-        mac(keys, user_id, c)
+        mac(keys, user_id, &c)
     )
 }
 
-/// The user and category of a genuine token; `None` for anything else (malformed, tampered, other key).
+fn canonical(categories: &[Category]) -> Vec<Category> {
+    let mut v = categories.to_vec();
+    v.sort_by_key(|c| Category::ALL.iter().position(|x| x == c));
+    v.dedup();
+    v
+}
+
+/// The user and category of a genuine single-category token; `None` for anything else (malformed, tampered,
+/// another key, a set).
 pub fn verify(keys: &AuthKeys, token: &str) -> Option<(Uuid, Category)> {
+    match verify_set(keys, token)? {
+        (user, set) if set.len() == 1 => Some((user, set[0])),
+        _ => None,
+    }
+}
+
+/// The user and categories of a genuine token (one or several); `None` for anything else.
+pub fn verify_set(keys: &AuthKeys, token: &str) -> Option<(Uuid, Vec<Category>)> {
     let mut parts = token.split('.');
     let (Some("v1"), Some(user), Some(category), Some(tag), None) = (
         parts.next(),
@@ -53,18 +80,23 @@ pub fn verify(keys: &AuthKeys, token: &str) -> Option<(Uuid, Category)> {
         return None;
     };
     let user_id = Uuid::from_slice(&URL_SAFE_NO_PAD.decode(user).ok()?).ok()?;
-    let category = Category::parse(category)?;
-    constant_time_eq(
-        mac(keys, user_id, category.as_str()).as_bytes(),
-        tag.as_bytes(),
-    )
-    .then_some((user_id, category))
+    let set = category
+        .split('+')
+        .map(Category::parse)
+        .collect::<Option<Vec<_>>>()?;
+    // Only the canonical spelling of a set (no repeats, catalogue order) is genuine.
+    if set.is_empty() || set != canonical(&set) {
+        return None;
+    }
+    constant_time_eq(mac(keys, user_id, category).as_bytes(), tag.as_bytes())
+        .then_some((user_id, set))
 }
 
 /// What the unsubscribe page shows before the reader confirms (nothing changes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Preview {
-    pub category: Category,
+    /// The categories the link turns off (one, or several for a digest).
+    pub categories: Vec<Category>,
     /// The address, masked: `a•••@example.org`.
     pub masked_email: String,
 }
@@ -87,23 +119,23 @@ pub fn mask_email(address: &str) -> String {
 /// [`Error::invalid`] on `token` for a bad token or a user that no longer exists; database errors.
 pub async fn preview(ctx: &Ctx, token: &str) -> Result<Preview> {
     let bad = || Error::invalid("token", "this unsubscribe link is not valid");
-    let (user_id, category) = verify(&ctx.keys, token).ok_or_else(bad)?;
+    let (user_id, categories) = verify_set(&ctx.keys, token).ok_or_else(bad)?;
     let email = sqlx::query_scalar!("select email from app_user where user_id = $1", user_id)
         .fetch_optional(&ctx.db)
         .await?
         .ok_or_else(bad)?;
     Ok(Preview {
-        category,
+        categories,
         masked_email: mask_email(&email),
     })
 }
 
 /// What a one-click unsubscribe did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unsubscribed {
     pub user_id: Uuid,
-    pub category: Category,
-    /// Email deliveries of the category that were waiting and are now cancelled.
+    pub categories: Vec<Category>,
+    /// Email deliveries of these categories that were waiting and are now cancelled.
     pub cancelled: u64,
 }
 
@@ -115,7 +147,7 @@ pub struct Unsubscribed {
 /// [`Error::invalid`] on `token` for a bad token or a user that no longer exists; database errors.
 pub async fn one_click(ctx: &Ctx, actor: &Actor, token: &str) -> Result<Unsubscribed> {
     let bad = || Error::invalid("token", "this unsubscribe link is not valid");
-    let (user_id, category) = verify(&ctx.keys, token).ok_or_else(bad)?;
+    let (user_id, categories) = verify_set(&ctx.keys, token).ok_or_else(bad)?;
     let mut tx = ctx.db.begin().await?;
     let exists = sqlx::query_scalar!(
         r#"select exists (select 1 from app_user where user_id = $1) as "x!""#,
@@ -126,7 +158,9 @@ pub async fn one_click(ctx: &Ctx, actor: &Actor, token: &str) -> Result<Unsubscr
     if !exists {
         return Err(bad());
     }
-    sqlx::query!(
+    let names: Vec<String> = categories.iter().map(|c| c.as_str().to_owned()).collect();
+    for category in &categories {
+        sqlx::query!(
         r#"insert into notify_rule (rule_id, user_id, paper_run_id, category, event_type, channel, mode, source)
            values ($1, $2, null, $3, '*', 'email', 'off', 'unsubscribe')
            on conflict (user_id, paper_run_id, category, event_type, channel)
@@ -139,11 +173,12 @@ pub async fn one_click(ctx: &Ctx, actor: &Actor, token: &str) -> Result<Unsubscr
     )
     .execute(&mut *tx)
     .await?;
+    }
     let cancelled = sqlx::query!(
         r#"update notify_delivery set status = 'cancelled', reason = 'unsubscribed'
-           where user_id = $1 and category = $2 and channel = 'email' and status in ('pending', 'queued')"#,
+           where user_id = $1 and category = any($2) and channel = 'email' and status in ('pending', 'queued')"#,
         user_id,
-        category.as_str(),
+        &names,
     )
     .execute(&mut *tx)
     .await?
@@ -153,13 +188,13 @@ pub async fn one_click(ctx: &Ctx, actor: &Actor, token: &str) -> Result<Unsubscr
             &mut tx,
             AUDIT_EVENT,
             Some(user_id),
-            serde_json::json!({ "category": category.as_str(), "cancelled": cancelled }),
+            serde_json::json!({ "categories": names, "cancelled": cancelled }),
         )
         .await?;
     tx.commit().await?;
     Ok(Unsubscribed {
         user_id,
-        category,
+        categories,
         cancelled,
     })
 }
@@ -227,5 +262,40 @@ mod tests {
         assert_eq!(verify(&k2, &t), None);
         // Deterministic: the same mail always carries the same link.
         assert_eq!(sign(&k, user, Category::Backtests), t);
+    }
+
+    #[test]
+    fn unsubscribe_set_tokens_are_canonical_and_tamper_proof() {
+        let k = keys("0123456789abcdef0123456789abcdef-one");
+        let user = Uuid::new_v4();
+        let t = sign_set(
+            &k,
+            user,
+            &[Category::Paper, Category::Backtests, Category::Paper],
+        );
+        assert!(t.contains(".backtests+paper."), "{t}");
+        assert_eq!(
+            verify_set(&k, &t),
+            Some((user, vec![Category::Backtests, Category::Paper]))
+        );
+        // A set is not a single-category token, and one category's set token is the single token.
+        assert_eq!(verify(&k, &t), None);
+        assert_eq!(
+            sign_set(&k, user, &[Category::Backtests]),
+            sign(&k, user, Category::Backtests)
+        );
+        // Widening, reordering or repeating the set breaks it.
+        for bad in [
+            t.replace(".backtests+paper.", ".backtests+paper+risk."),
+            t.replace(".backtests+paper.", ".paper+backtests."),
+            t.replace(".backtests+paper.", ".backtests+backtests+paper."),
+            t.replace(".backtests+paper.", ".backtests+."),
+        ] {
+            assert_eq!(verify_set(&k, &bad), None, "{bad}");
+        }
+        assert_eq!(
+            sign_set(&k, user, &[Category::Paper, Category::Backtests]),
+            t
+        );
     }
 }

@@ -319,8 +319,8 @@ async fn notif_email_a_finished_backtest_mails_its_owner_once_and_one_click_turn
     // The page's preview changes nothing and shows the category and the masked address.
     let p = unsubscribe::preview(&app.ctx, &token).await.unwrap();
     assert_eq!(
-        (p.category, p.masked_email.as_str()),
-        (Category::Backtests, "a•••@example.org")
+        (p.categories, p.masked_email.as_str()),
+        (vec![Category::Backtests], "a•••@example.org")
     );
     // A tampered token changes nothing; the genuine one turns exactly (backtests, email) off.
     let anon = Actor::anonymous(
@@ -339,7 +339,10 @@ async fn notif_email_a_finished_backtest_mails_its_owner_once_and_one_click_turn
     let done = unsubscribe::one_click(&app.ctx, &anon, &token)
         .await
         .unwrap();
-    assert_eq!((done.user_id, done.category), (ann_id, Category::Backtests));
+    assert_eq!(
+        (done.user_id, done.categories),
+        (ann_id, vec![Category::Backtests])
+    );
     // Idempotent.
     unsubscribe::one_click(&app.ctx, &anon, &token)
         .await
@@ -398,6 +401,52 @@ async fn emit(app: &TestApp, event: &Event) -> Uuid {
 
 const DELIVERY_OF_EVENT: &str = "select status || '/' || coalesce(reason, '') from notify_delivery
      where channel = 'email' and event_id = $1";
+
+#[tokio::test]
+async fn notif_email_one_click_from_a_mixed_digest_turns_off_each_of_its_categories() {
+    let (app, _sink) = app_with_sink().await;
+    let dee = person(&app, "dee@example.org").await;
+    let dee_id = dee.user_id().unwrap();
+    let both = unsubscribe::sign_set(
+        &app.ctx.keys,
+        dee_id,
+        &[Category::Backtests, Category::System],
+    );
+    let p = unsubscribe::preview(&app.ctx, &both).await.unwrap();
+    assert_eq!(p.categories, vec![Category::Backtests, Category::System]);
+    let anon = Actor::anonymous(
+        Surface::Web,
+        RequestMeta::new("127.0.0.1", "mail client"),
+        None,
+    );
+    let done = unsubscribe::one_click(&app.ctx, &anon, &both)
+        .await
+        .unwrap();
+    assert_eq!(done.categories, vec![Category::Backtests, Category::System]);
+    let rules: Vec<(String, String, String, String)> = sqlx::query_as(
+        "select category, channel, mode, source from notify_rule where user_id = $1 order by category",
+    )
+    .bind(dee_id)
+    .fetch_all(&app.ctx.db)
+    .await
+    .unwrap();
+    let want = |c: &str| {
+        (
+            c.to_owned(),
+            "email".to_owned(),
+            "off".to_owned(),
+            "unsubscribe".to_owned(),
+        )
+    };
+    assert_eq!(rules, vec![want("backtests"), want("system")]);
+    // Someone else's set, or a widened one, changes nothing.
+    let widened = both.replace(".backtests+system.", ".backtests+security+system.");
+    assert!(
+        unsubscribe::one_click(&app.ctx, &anon, &widened)
+            .await
+            .is_err()
+    );
+}
 
 #[tokio::test]
 async fn notif_email_a_permanently_rejected_address_is_marked_undeliverable() {

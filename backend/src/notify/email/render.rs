@@ -465,17 +465,29 @@ batch_template!(CapText, "mail/notify/cap.txt");
 /// Template rendering errors.
 pub fn render_batch(site: &Site<'_>, content: &Content) -> anyhow::Result<Rendered> {
     let subscription = content.class == MailClass::Subscription;
-    let unsubscribe_category = content.category.filter(|_| subscription);
-    let token = unsubscribe_category.map(|c| unsubscribe::sign(site.keys, content.user_id, c));
+    // The categories the message speaks for: its one category, or every section's (a summary mixing
+    // them unsubscribes from all of them at once). Security mail is never batched nor unsubscribable.
+    let categories: Vec<Category> = match content.category {
+        Some(c) => vec![c],
+        None => content.sections.iter().map(|s| s.category).collect(),
+    }
+    .into_iter()
+    .filter(|c| subscription && *c != Category::Security)
+    .collect();
+    let token = (!categories.is_empty())
+        .then(|| unsubscribe::sign_set(site.keys, content.user_id, &categories));
     let unsubscribe_url = token
         .as_ref()
         .map(|t| site.url(&format!("/unsubscribe?t={t}")));
     let mut headers = Vec::new();
-    if let (Some(c), Some(t)) = (unsubscribe_category, &token) {
-        let category = c.as_str();
+    if let Some(t) = &token {
+        let list = match content.category {
+            Some(c) => c.as_str(),
+            None => "summary",
+        };
         headers.push((
             "List-Id".to_owned(),
-            format!("Vortex {category} <{category}.notify.{}>", site.domain),
+            format!("Vortex {list} <{list}.notify.{}>", site.domain),
         ));
         headers.push((
             "List-Unsubscribe".to_owned(),
@@ -511,7 +523,7 @@ pub fn render_batch(site: &Site<'_>, content: &Content) -> anyhow::Result<Render
     let intro = content.intro();
     let prefs_url = site.url("/notifications/settings");
     let link = site.url("/notifications");
-    let category_label = content.category.map_or("these", category_label);
+    let category_label = content.category.map_or("these kinds of", category_label);
     macro_rules! view {
         ($t:ident) => {
             $t {
@@ -697,7 +709,7 @@ mod tests {
         );
         assert!(r.headers.iter().any(|(k, _)| k == "List-Unsubscribe"));
         assert_eq!(r.template, "notify/batch");
-        // A digest of two categories: sections, no single-category unsubscribe.
+        // A digest of two categories: sections, and one-click unsubscribe from both.
         let mixed = vec![
             item(1, "backtest.failed", Category::Backtests),
             item(2, "system.test", Category::System),
@@ -713,7 +725,23 @@ mod tests {
         let r = render_batch(&site, &d).unwrap();
         assert_eq!(r.template, "notify/digest");
         assert!(r.html.contains("Backtests (1)") && r.text.contains("System (1)"));
-        assert!(!r.headers.iter().any(|(k, _)| k == "List-Unsubscribe"));
+        let both = unsubscribe::sign_set(&keys, user, &[Category::Backtests, Category::System]);
+        assert!(r.headers.iter().any(|(k, v)| k == "List-Unsubscribe"
+            && v == &format!("<https://v.example/unsubscribe/one-click?t={both}>")));
+        assert!(
+            r.headers
+                .iter()
+                .any(|(k, v)| k == "List-Unsubscribe-Post" && v == "List-Unsubscribe=One-Click")
+        );
+        assert!(
+            r.text
+                .contains(&format!("https://v.example/unsubscribe?t={both}"))
+        );
+        assert!(
+            r.text.contains("Unsubscribe from these kinds of email"),
+            "{}",
+            r.text
+        );
         assert!(r.text.contains("https://v.example/notifications/settings"));
         let h = |n: &str| {
             r.headers
