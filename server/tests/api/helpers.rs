@@ -7,7 +7,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use backend::{Ctx, settings::Settings};
+use backend::{
+    Actor, Ctx, Surface,
+    auth::{AuthUser, Credential, RequestMeta, Role, Scope, users},
+    settings::Settings,
+};
 use sqlx::{Connection, Executor, PgConnection};
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -298,4 +302,34 @@ pub fn vortex_bin() -> String {
     .iter()
     .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
     .unwrap_or_else(|| env!("CARGO_BIN_EXE_vortex").to_owned())
+}
+
+/// A user inserted straight into the database (display name "Tess", time zone UTC) acting through an API
+/// token of `scope`: the actor that action-level tests call backend actions with.
+pub async fn api_actor(ctx: &Ctx, email: &str, role: Role, verified: bool, scope: Scope) -> Actor {
+    let mut conn = ctx.db.acquire().await.unwrap();
+    let id = users::insert(&mut conn, email, "Tess", "not-a-password-hash", role)
+        .await
+        .unwrap()
+        .expect("new email");
+    if verified {
+        users::mark_verified(&mut conn, id).await.unwrap();
+    }
+    Actor::user(
+        AuthUser {
+            user_id: id,
+            email: email.into(),
+            display_name: "Tess".into(),
+            role,
+            email_verified: verified,
+            time_zone: "UTC".into(),
+            credential: Credential::ApiToken {
+                token_id: Uuid::new_v4(),
+                scope,
+            },
+        },
+        Surface::Api,
+        RequestMeta::new("127.0.0.1", "tests"),
+        None,
+    )
 }

@@ -10,7 +10,7 @@ use std::{
 
 use backend::{
     Actor, Surface,
-    auth::{AuthUser, Credential, RequestMeta, Role, Scope, users},
+    auth::{RequestMeta, Role, Scope},
     backtest::{
         actions::{runs, strategies},
         runs::NewRun,
@@ -37,35 +37,7 @@ async fn app_with_sink() -> (TestApp, SmtpSink) {
 }
 
 async fn person(app: &TestApp, email: &str) -> Actor {
-    let mut conn = app.ctx.db.acquire().await.unwrap();
-    let id = users::insert(
-        &mut conn,
-        email,
-        "Tess",
-        "not-a-password-hash",
-        Role::Trader,
-    )
-    .await
-    .unwrap()
-    .expect("new email");
-    users::mark_verified(&mut conn, id).await.unwrap();
-    Actor::user(
-        AuthUser {
-            user_id: id,
-            email: email.into(),
-            display_name: "Tess".into(),
-            role: Role::Trader,
-            email_verified: true,
-            time_zone: "UTC".into(),
-            credential: Credential::ApiToken {
-                token_id: Uuid::new_v4(),
-                scope: Scope::ReadWrite,
-            },
-        },
-        Surface::Api,
-        RequestMeta::new("127.0.0.1", "tests"),
-        None,
-    )
+    crate::helpers::api_actor(&app.ctx, email, Role::Trader, true, Scope::ReadWrite).await
 }
 
 /// Backtest results by email at once (their default is the digest), as the preferences page would set.

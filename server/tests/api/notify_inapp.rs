@@ -7,7 +7,7 @@ use std::{path::Path, time::Duration};
 
 use backend::{
     Actor, Surface,
-    auth::{AuthUser, Credential, RequestMeta, Role, Scope, users},
+    auth::{Credential, RequestMeta, Role, Scope},
     backtest::{
         actions::{runs, strategies},
         runs::NewRun,
@@ -22,29 +22,7 @@ use uuid::Uuid;
 use crate::helpers::{Options, TestApp, spawn_app_with};
 
 async fn person(app: &TestApp, email: &str, role: Role, scope: Scope) -> Actor {
-    let mut conn = app.ctx.db.acquire().await.unwrap();
-    let id = users::insert(&mut conn, email, "Tess", "not-a-password-hash", role)
-        .await
-        .unwrap()
-        .expect("new email");
-    users::mark_verified(&mut conn, id).await.unwrap();
-    Actor::user(
-        AuthUser {
-            user_id: id,
-            email: email.into(),
-            display_name: "Tess".into(),
-            role,
-            email_verified: true,
-            time_zone: "UTC".into(),
-            credential: Credential::ApiToken {
-                token_id: Uuid::new_v4(),
-                scope,
-            },
-        },
-        Surface::Api,
-        RequestMeta::new("127.0.0.1", "tests"),
-        None,
-    )
+    crate::helpers::api_actor(&app.ctx, email, role, true, scope).await
 }
 
 /// The same user through a read-only token.

@@ -11,8 +11,8 @@
 use std::time::{Duration, Instant};
 
 use backend::{
-    Actor, Ctx, Surface,
-    auth::{AuthUser, Credential, RequestMeta, Role, Scope, users},
+    Actor, Ctx,
+    auth::{Role, Scope},
     notify::{
         self, Event,
         webhook::{self, NewWebhook},
@@ -29,29 +29,7 @@ use crate::{
 };
 
 async fn person(ctx: &Ctx, email: &str) -> Actor {
-    let mut conn = ctx.db.acquire().await.unwrap();
-    let id = users::insert(&mut conn, email, "Kit", "not-a-password-hash", Role::Trader)
-        .await
-        .unwrap()
-        .expect("new email");
-    users::mark_verified(&mut conn, id).await.unwrap();
-    Actor::user(
-        AuthUser {
-            user_id: id,
-            email: email.into(),
-            display_name: "Kit".into(),
-            role: Role::Trader,
-            email_verified: true,
-            time_zone: "UTC".into(),
-            credential: Credential::ApiToken {
-                token_id: Uuid::new_v4(),
-                scope: Scope::ReadWrite,
-            },
-        },
-        Surface::Api,
-        RequestMeta::new("127.0.0.1", "tests"),
-        None,
-    )
+    crate::helpers::api_actor(ctx, email, Role::Trader, true, Scope::ReadWrite).await
 }
 
 async fn emit_test(ctx: &Ctx, user_id: Uuid) -> Uuid {

@@ -6,8 +6,8 @@
 use std::time::{Duration, Instant};
 
 use backend::{
-    Actor, Error, Surface,
-    auth::{AuthUser, Credential, RequestMeta, Role, Scope, users},
+    Actor, Error,
+    auth::{Role, Scope},
     notify::{
         self, Event,
         webhook::{self, NewWebhook},
@@ -21,29 +21,7 @@ use crate::{
 };
 
 async fn person(app: &TestApp, email: &str) -> Actor {
-    let mut conn = app.ctx.db.acquire().await.unwrap();
-    let id = users::insert(&mut conn, email, "Wes", "not-a-password-hash", Role::Trader)
-        .await
-        .unwrap()
-        .expect("new email");
-    users::mark_verified(&mut conn, id).await.unwrap();
-    Actor::user(
-        AuthUser {
-            user_id: id,
-            email: email.into(),
-            display_name: "Wes".into(),
-            role: Role::Trader,
-            email_verified: true,
-            time_zone: "UTC".into(),
-            credential: Credential::ApiToken {
-                token_id: Uuid::new_v4(),
-                scope: Scope::ReadWrite,
-            },
-        },
-        Surface::Api,
-        RequestMeta::new("127.0.0.1", "tests"),
-        None,
-    )
+    crate::helpers::api_actor(&app.ctx, email, Role::Trader, true, Scope::ReadWrite).await
 }
 
 async fn app_with_sink(extra: Vec<(&'static str, String)>) -> (TestApp, WebhookSink) {

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use backend::{
     Actor, Surface,
-    auth::{AuthUser, Credential, RequestMeta, Role, Scope, users},
+    auth::{RequestMeta, Role, Scope},
     backtest::{
         actions::{exports, runs, strategies, upload},
         runs::NewRun,
@@ -32,32 +32,7 @@ struct Cast {
 }
 
 async fn person(app: &TestApp, email: &str, role: Role, verified: bool, scope: Scope) -> Actor {
-    let mut conn = app.ctx.db.acquire().await.unwrap();
-    let id = users::insert(&mut conn, email, "Tess", "not-a-password-hash", role)
-        .await
-        .unwrap()
-        .expect("new email");
-    if verified {
-        users::mark_verified(&mut conn, id).await.unwrap();
-    }
-    let user = AuthUser {
-        user_id: id,
-        email: email.into(),
-        display_name: "Tess".into(),
-        role,
-        email_verified: verified,
-        time_zone: "UTC".into(),
-        credential: Credential::ApiToken {
-            token_id: Uuid::new_v4(),
-            scope,
-        },
-    };
-    Actor::user(
-        user,
-        Surface::Api,
-        RequestMeta::new("127.0.0.1", "tests"),
-        None,
-    )
+    crate::helpers::api_actor(&app.ctx, email, role, verified, scope).await
 }
 
 async fn cast(app: &TestApp) -> Cast {

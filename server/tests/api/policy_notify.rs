@@ -5,7 +5,7 @@
 
 use backend::{
     Actor, Surface,
-    auth::{AuthUser, Credential, RequestMeta, Role, Scope, users},
+    auth::{RequestMeta, Role, Scope},
     notify::{
         self, Channel, Event, admin, email, event::SystemTest, fanout, inapp, log, prefs, webhook,
     },
@@ -26,31 +26,7 @@ struct Cast {
 }
 
 async fn person(app: &TestApp, email: &str, role: Role, verified: bool, scope: Scope) -> Actor {
-    let mut conn = app.ctx.db.acquire().await.unwrap();
-    let id = users::insert(&mut conn, email, "Tess", "not-a-password-hash", role)
-        .await
-        .unwrap()
-        .expect("new email");
-    if verified {
-        users::mark_verified(&mut conn, id).await.unwrap();
-    }
-    Actor::user(
-        AuthUser {
-            user_id: id,
-            email: email.into(),
-            display_name: "Tess".into(),
-            role,
-            email_verified: verified,
-            time_zone: "UTC".into(),
-            credential: Credential::ApiToken {
-                token_id: Uuid::new_v4(),
-                scope,
-            },
-        },
-        Surface::Api,
-        RequestMeta::new("127.0.0.1", "tests"),
-        None,
-    )
+    crate::helpers::api_actor(&app.ctx, email, role, verified, scope).await
 }
 
 async fn cast(app: &TestApp) -> Cast {
