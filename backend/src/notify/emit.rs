@@ -39,8 +39,9 @@ pub async fn emit(
     let payload = serde_json::to_value(event).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     let inserted = sqlx::query_scalar!(
         r#"insert into notify_event (event_id, critical, event_type, category, audience, user_id, dedupe_key,
-               coalesce_key, payload, occurred_at, fanned_out_at)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, case when $11 then null else $10::timestamptz end)
+               coalesce_key, payload, occurred_at, fanned_out_at, paper_run_id)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, case when $11 then null else $10::timestamptz end,
+                   $12)
            on conflict do nothing
            returning event_id"#,
         event_id,
@@ -54,6 +55,7 @@ pub async fn emit(
         payload,
         occurred_at,
         needs_fanout,
+        event.paper_run().map(|r| r.run_id),
     )
     .fetch_optional(&mut *conn)
     .await?;
