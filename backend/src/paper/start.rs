@@ -96,8 +96,8 @@ pub(crate) async fn create(
         configs.push((instrument_id, cfg));
     }
 
-    let now = ctx.clock.now();
-    let (warmup_from, live_from) = window(timeframe, now.timestamp_millis(), warmup);
+    let now = feed_now(ctx).await;
+    let (warmup_from, live_from) = window(timeframe, now, warmup);
     let batch_id = Uuid::new_v4();
     let mut tx = db.begin().await?;
     // One start at a time per user, so two concurrent starts cannot both pass the limit.
@@ -162,6 +162,20 @@ pub(crate) async fn create(
     tx.commit().await?;
     metrics::counter!("paper_runs_started_total").increment(run_ids.len() as u64);
     Ok(Started { batch_id, run_ids })
+}
+
+/// The market source's clock (epoch ms): "now" for the feed, which is what a run's start is measured against
+/// (the mock exchange replays history on its own clock). The local clock when the source does not answer
+/// within 3 seconds.
+async fn feed_now(ctx: &Ctx) -> i64 {
+    let source = async {
+        let client = crate::market::binance::BinanceClient::new(&ctx.settings.market).ok()?;
+        client.server_time().await.ok()
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(3), source).await {
+        Ok(Some(ms)) => ms,
+        _ => ctx.clock.now().timestamp_millis(),
+    }
 }
 
 /// The instrument, if it has a live feed for `timeframe`: active, on the configured exchange, and tracked
