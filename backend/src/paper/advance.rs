@@ -279,8 +279,33 @@ pub async fn advance(
         out.emitted
             .push(emit::emit(conn, &ctx.jobs, &ctx.clock, e).await?);
     }
+    // Live run pages listen (delivered at commit; nothing if the job rolls back).
+    let changed: Vec<String> = w
+        .state
+        .iter()
+        .map(|s| s.run)
+        .chain(w.finished.iter().map(|f| f.0))
+        .map(|id| id.to_string())
+        .collect();
+    notify_changed(conn, &changed).await?;
     metrics::counter!("paper_candles_processed_total").increment(out.candles as u64);
     Ok(out)
+}
+
+/// Tells listeners (`LISTEN paper_run`) that these runs changed, when the transaction commits.
+///
+/// # Errors
+/// Database errors.
+pub async fn notify_changed(conn: &mut PgConnection, runs: &[String]) -> sqlx::Result<()> {
+    if !runs.is_empty() {
+        sqlx::query!(
+            "select pg_notify('paper_run', id) from unnest($1::text[]) as id",
+            runs
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
 
 /// Steps every run, computing each distinct input once (runs started together from one strategy share it).

@@ -95,6 +95,7 @@ pub(crate) async fn apply(
             serde_json::json!({ "paper_run_id": id, "from": status.as_str(), "to": next.as_str(), "flatten": flatten }),
         )
         .await?;
+    super::advance::notify_changed(&mut tx, &[id.to_string()]).await?;
     tx.commit().await?;
     Ok(Controlled { status: next })
 }
