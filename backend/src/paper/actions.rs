@@ -12,6 +12,39 @@ use super::query::{self, PaperRunDetail, PaperTrade, Processed, RunFilter};
 use super::{Error, Fill, NewPaperRun, PaperRunSummary, Result, Started, start};
 use crate::{Actor, Ctx};
 
+/// Whose runs an action touches: the acting user's own, or (`Some(user)`) a named user's, for operators at the
+/// command line and administrators (reads need [`Actor::admin`], changes [`Actor::admin_writer`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Owner {
+    #[default]
+    Me,
+    User(Uuid),
+}
+
+#[derive(Clone, Copy)]
+enum Need {
+    Read,
+    Write,
+    Run,
+}
+
+fn owner(actor: &Actor, owner: Owner, need: Need) -> Result<Uuid> {
+    match owner {
+        Owner::Me => Ok(match need {
+            Need::Read => actor.reader()?.user_id,
+            Need::Write => actor.writer()?.user_id,
+            Need::Run => actor.runner()?.user_id,
+        }),
+        Owner::User(u) => {
+            match need {
+                Need::Read => actor.admin().map(|_| ())?,
+                Need::Write | Need::Run => actor.admin_writer().map(|_| ())?,
+            }
+            Ok(u)
+        }
+    }
+}
+
 /// Parity reports one user may ask for per minute.
 pub const PARITY_RATE_PER_MINUTE: u64 = 10;
 /// Most rows one page of fills, trades or candles returns.
@@ -24,8 +57,8 @@ pub const MAX_EQUITY_POINTS: usize = 5000;
 /// # Errors
 /// [`Error::Unauthenticated`], [`Error::Forbidden`], [`Error::EmailUnconfirmed`], [`Error::NotFound`]
 /// (strategy), [`Error::Invalid`], [`Error::Strategy`], [`Error::Limit`], database errors.
-pub async fn start(actor: &Actor, ctx: &Ctx, new: &NewPaperRun) -> Result<Started> {
-    let user = actor.runner()?.user_id;
+pub async fn start(actor: &Actor, ctx: &Ctx, who: Owner, new: &NewPaperRun) -> Result<Started> {
+    let user = owner(actor, who, Need::Run)?;
     start::create(ctx, actor, user, new).await
 }
 
@@ -41,16 +74,21 @@ pub fn may_start(actor: &Actor) -> Result<()> {
 ///
 /// # Errors
 /// [`Error::Unauthenticated`], [`Error::Invalid`], database errors.
-pub async fn list(actor: &Actor, ctx: &Ctx, filter: &RunFilter) -> Result<Vec<PaperRunSummary>> {
-    query::list(&ctx.db, actor.reader()?.user_id, filter).await
+pub async fn list(
+    actor: &Actor,
+    ctx: &Ctx,
+    who: Owner,
+    filter: &RunFilter,
+) -> Result<Vec<PaperRunSummary>> {
+    query::list(&ctx.db, owner(actor, who, Need::Read)?, filter).await
 }
 
 /// One of the actor's runs.
 ///
 /// # Errors
 /// [`Error::Unauthenticated`], [`Error::NotFound`], database errors.
-pub async fn get(actor: &Actor, ctx: &Ctx, id: Uuid) -> Result<PaperRunDetail> {
-    query::get(&ctx.db, actor.reader()?.user_id, id).await
+pub async fn get(actor: &Actor, ctx: &Ctx, who: Owner, id: Uuid) -> Result<PaperRunDetail> {
+    query::get(&ctx.db, owner(actor, who, Need::Read)?, id).await
 }
 
 fn page(limit: i64) -> Result<i64> {
@@ -127,8 +165,14 @@ pub async fn equity(
 /// # Errors
 /// [`Error::Unauthenticated`], [`Error::Forbidden`], [`Error::NotFound`], [`Error::Conflict`], database
 /// errors.
-pub async fn control(actor: &Actor, ctx: &Ctx, id: Uuid, command: Command) -> Result<Controlled> {
-    let user = actor.writer()?.user_id;
+pub async fn control(
+    actor: &Actor,
+    ctx: &Ctx,
+    who: Owner,
+    id: Uuid,
+    command: Command,
+) -> Result<Controlled> {
+    let user = owner(actor, who, Need::Write)?;
     control::apply(ctx, actor, user, id, command).await
 }
 
@@ -137,9 +181,11 @@ pub async fn control(actor: &Actor, ctx: &Ctx, id: Uuid, command: Command) -> Re
 /// # Errors
 /// As [`get`], plus [`Error::RateLimited`], [`Error::Conflict`] (nothing processed yet), [`Error::Limit`]
 /// (window too long).
-pub async fn parity(actor: &Actor, ctx: &Ctx, id: Uuid) -> Result<ParityReport> {
-    let user = actor.reader()?.user_id;
+pub async fn parity(actor: &Actor, ctx: &Ctx, who: Owner, id: Uuid) -> Result<ParityReport> {
+    let user = owner(actor, who, Need::Read)?;
     query::owned(&ctx.db, user, id).await?;
-    crate::backtest::actions::rate_limit(ctx, actor, "parity", PARITY_RATE_PER_MINUTE).await?;
+    if actor.auth_user().is_some() {
+        crate::backtest::actions::rate_limit(ctx, actor, "parity", PARITY_RATE_PER_MINUTE).await?;
+    }
     parity::report(&ctx.db, user, id, ctx.settings.paper.max_window_bars).await
 }

@@ -23,6 +23,7 @@ pub mod jobs;
 pub mod migrate;
 pub mod mock_exchange;
 pub mod notify;
+pub mod paper;
 pub mod run_etl;
 pub mod run_strategy;
 pub mod serve;
@@ -72,6 +73,11 @@ enum Command {
     Notify {
         #[command(subcommand)]
         command: notify::NotifyCommand,
+    },
+    /// Paper runs for a user: start, list, show, pause, resume, stop (optionally flattening), parity report.
+    Paper {
+        #[command(subcommand)]
+        command: paper::PaperCommand,
     },
     /// Fetch market data from the exchange (or import CSV) into the database.
     RunEtl(run_etl::RunEtlArgs),
@@ -140,6 +146,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         Command::Jobs { command } => jobs::run(ctx, command).await,
         Command::CreateAdmin(args) => create_admin::run(ctx, args).await,
         Command::Notify { command } => notify::run(ctx, command).await,
+        Command::Paper { command } => paper::run(ctx, command).await,
         Command::RunStrategy(args) => {
             let runs = match run_strategy::run_strategy_db(&ctx.db, &args).await {
                 Ok(runs) => runs,
