@@ -91,7 +91,7 @@ pub(crate) async fn apply(
         .audit(
             &mut tx,
             event,
-            Some(id),
+            Some(user),
             serde_json::json!({ "paper_run_id": id, "from": status.as_str(), "to": next.as_str(), "flatten": flatten }),
         )
         .await?;
