@@ -275,10 +275,7 @@ pub async fn advance(
         .execute(&mut *conn)
         .await?;
     }
-    for e in &w.events {
-        out.emitted
-            .push(emit::emit(conn, &ctx.jobs, &ctx.clock, e).await?);
-    }
+    out.emitted = emit::emit_many(conn, &ctx.jobs, &ctx.clock, &w.events).await?;
     // Live run pages listen (delivered at commit; nothing if the job rolls back).
     let changed: Vec<String> = w
         .state
@@ -594,32 +591,58 @@ impl Writes {
             .execute(&mut *conn)
             .await?;
         }
-        for StateUpdate {
-            run,
-            state: s,
-            candles: n,
-            realised,
-            fees,
-            last,
-            notice,
-        } in &self.state
-        {
+        if !self.state.is_empty() {
+            let n = self.state.len();
+            let (mut ids, mut last, mut count) = (
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+            );
+            let (mut cash, mut equity, mut trades) = (
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+            );
+            let (mut realised, mut fees) = (Vec::with_capacity(n), Vec::with_capacity(n));
+            let (mut position, mut pending, mut notice) = (
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+            );
+            for u in &self.state {
+                ids.push(u.run);
+                last.push(to_datetime(u.last));
+                count.push(u.candles);
+                cash.push(u.state.cash);
+                equity.push(u.state.equity);
+                trades.push(i32::try_from(u.state.trade_count).unwrap_or(i32::MAX));
+                realised.push(u.realised);
+                fees.push(u.fees);
+                position.push(u.state.position.as_ref().map(|p| serde_json::json!(p)));
+                pending.push(u.state.pending.as_ref().map(|p| serde_json::json!(p)));
+                notice.push(u.notice.clone());
+            }
+            // One statement for every run (the fan-out's biggest cost when done per run).
             sqlx::query!(
-                r#"update paper_run set last_open_time = $2, candles_processed = candles_processed + $3,
-                       cash = $4, equity = $5, position = $6, pending = $7, trade_count = $8,
-                       realised_pnl = realised_pnl + $9, fees_paid = fees_paid + $10, notice = coalesce($11, notice)
-                   where paper_run_id = $1"#,
-                run,
-                to_datetime(*last),
-                n,
-                s.cash,
-                s.equity,
-                s.position.as_ref().map(|p| serde_json::json!(p)),
-                s.pending.as_ref().map(|p| serde_json::json!(p)),
-                i32::try_from(s.trade_count).unwrap_or(i32::MAX),
-                realised,
-                fees,
-                notice.as_deref(),
+                r#"update paper_run r set last_open_time = u.last, candles_processed = r.candles_processed + u.n,
+                       cash = u.cash, equity = u.equity, position = u.position, pending = u.pending,
+                       trade_count = u.trades, realised_pnl = r.realised_pnl + u.realised,
+                       fees_paid = r.fees_paid + u.fees, notice = coalesce(u.notice, r.notice)
+                   from unnest($1::uuid[], $2::timestamptz[], $3::int4[], $4::float8[], $5::float8[], $6::jsonb[],
+                               $7::jsonb[], $8::int4[], $9::float8[], $10::float8[], $11::text[])
+                        as u(id, last, n, cash, equity, position, pending, trades, realised, fees, notice)
+                   where r.paper_run_id = u.id"#,
+                &ids,
+                &last,
+                &count,
+                &cash,
+                &equity,
+                &position as &[Option<serde_json::Value>],
+                &pending as &[Option<serde_json::Value>],
+                &trades,
+                &realised,
+                &fees,
+                &notice as &[Option<String>],
             )
             .execute(&mut *conn)
             .await?;
