@@ -23,6 +23,7 @@ use crate::{
     components::layout::Layout,
     pages::{
         account::AccountPage,
+        admin_notifications::AdminNotificationsPage,
         auth::{ForgotPasswordPage, ResetPasswordPage, SignInPage, SignUpPage, VerifyEmailPage},
         backtests::{ComparePage, NewBacktestPage, RunPage, RunsPage},
         home::HomePage,
@@ -143,6 +144,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("notifications") view=NotificationsPage ssr=SsrMode::Async />
                     <Route path=(StaticSegment("notifications"), StaticSegment("settings")) view=NotificationSettingsPage ssr=SsrMode::Async />
                     <Route path=StaticSegment("unsubscribe") view=UnsubscribePage ssr=SsrMode::Async />
+                    <Route path=(StaticSegment("admin"), StaticSegment("notifications")) view=AdminNotificationsPage ssr=SsrMode::Async />
                 </Routes>
             </Layout>
         </Router>

@@ -73,6 +73,9 @@ fn AccountSections(a: AccountView) -> impl IntoView {
             <section class="card" id="profile">
                 <h2>"Profile"</h2>
                 <p class="muted">{viewer.email.clone()} " · " <span class="role">{viewer.role.clone()}</span></p>
+                {(viewer.role == "admin").then(|| view! {
+                    <p class="small"><a href="/admin/notifications" id="admin-notifications-link">"Notification deliveries (admin)"</a></p>
+                })}
                 <form method="post" action="/account/profile" class="stack">
                     <CsrfField />
                     <label>"Name" <input type="text" name="display_name" maxlength="80" value=viewer.display_name.clone() /></label>
