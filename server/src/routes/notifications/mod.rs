@@ -1,10 +1,10 @@
 //! The browser side of notifications (docs/design/notifications.md §5, §7): the live stream of in-app
 //! notifications ([`events`]), the one-click unsubscribe of subscription mail and its confirmation page's form
 //! ([`unsubscribe`]), the HTML form posts of the in-app centre and the settings page ([`forms`]) and of the
-//! admin notifications page ([`admin_forms`]). The REST
-//! API is `routes::notifications_api`. Every handler parses its input, calls ONE action of
-//! `backend::notify` (which checks permission and state and writes the audit entry) and maps the outcome:
-//! Post/Redirect/Get with an [`app::flash::Flash`] code, or an HTML error page ([`HtmlError`]).
+//! admin notifications page ([`admin_forms`]). The REST API is `routes::notifications_api`. Every handler
+//! parses its input, calls ONE action of `backend::notify` (which checks permission and state and writes the
+//! audit entry) and maps the outcome: Post/Redirect/Get with an [`app::flash::Flash`] code, or an HTML error
+//! page ([`HtmlError`]).
 
 mod admin_forms;
 pub mod events;
