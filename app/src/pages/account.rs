@@ -72,7 +72,8 @@ fn AccountSections(a: AccountView) -> impl IntoView {
         <div class="account-grid">
             <section class="card" id="profile">
                 <h2>"Profile"</h2>
-                <p class="muted">{viewer.email.clone()} " · " <span class="role">{viewer.role.clone()}</span></p>
+                <p class="muted">{viewer.email.clone()} " · " <span class="role">{viewer.role.clone()}</span>
+                    " · " <a href="/account/plan" id="plan-link">"Plan and usage"</a></p>
                 <form method="post" action="/account/profile" class="stack">
                     <CsrfField />
                     <label>"Name" <input type="text" name="display_name" maxlength="80" value=viewer.display_name.clone() /></label>
