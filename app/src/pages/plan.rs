@@ -48,13 +48,14 @@ fn PlanSections(v: MyPlanView) -> impl IntoView {
         </section>
         <section class="card">
             <h2>"Limits and usage"</h2>
+            <p class="small muted">"Used shows what counts against a limit now; limits per backtest or export have no running count (—)."</p>
             <table id="plan-limits">
                 <thead><tr><th>"Limit"</th><th>"Used"</th><th>"Allowed"</th><th>"From"</th></tr></thead>
                 <tbody>
                     {limits.into_iter().map(|l| view! {
                         <tr data-limit=l.key.clone() class:warn=l.full>
                             <td>{l.label}</td>
-                            <td>{l.usage.map_or_else(|| "per request".to_owned(), |u| u.to_string())}</td>
+                            <td>{l.usage.map_or_else(|| "—".to_owned(), |u| u.to_string())}</td>
                             <td>{l.value}</td>
                             <td class="small muted">{l.source}</td>
                         </tr>

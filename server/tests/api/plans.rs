@@ -484,6 +484,18 @@ async fn plans_validation_names_the_field() {
     let (status, b) =
         create(json!({ "slug": "a", "name": "A", "limits": { "gold_bars": 1 } })).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{b}");
+    let (status, b) = create(json!({ "slug": "a", "name": "A", "limits": [null, null] })).await;
+    assert_eq!(
+        (status, b["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("limits")),
+        "{b}"
+    );
+    let (status, b) =
+        create(json!({ "slug": "a", "name": "A", "limits": { "strategies": "many" } })).await;
+    assert!(
+        b["detail"].as_str().unwrap().contains("strategies"),
+        "{status} {b}"
+    );
     assert_eq!(audits(&app, "plan_created").await, 0);
 
     // The default plan cannot be archived or stop being the default.

@@ -17,6 +17,18 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Er
     Option::<i64>::deserialize(d).map(Some)
 }
 
+/// A limits object, refused unless it is a JSON object (or `null`): a derived struct would also read an
+/// array. Errors name the limit (`strategies: invalid type …`) under the field.
+fn limits_object<'de, D: Deserializer<'de>>(d: D) -> Result<Option<LimitsIn>, D::Error> {
+    use serde::de::Error as _;
+    let Some(map) = Option::<serde_json::Map<String, serde_json::Value>>::deserialize(d)? else {
+        return Ok(None);
+    };
+    serde_path_to_error::deserialize(serde_json::Value::Object(map))
+        .map(Some)
+        .map_err(|e| D::Error::custom(format!("{}: {}", e.path(), e.inner())))
+}
+
 /// A plan's limits, as stored: `null` = no plan-specific value (the instance setting where there is one,
 /// otherwise unlimited).
 #[derive(Debug, Default, Serialize, ToSchema)]
@@ -190,7 +202,7 @@ pub struct NewPlan {
     /// Make this the default plan (the previous default stops being it).
     #[serde(default)]
     pub is_default: Option<bool>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "limits_object")]
     pub limits: Option<LimitsIn>,
 }
 
@@ -245,7 +257,7 @@ pub struct PlanPatch {
     /// Archive (`true`) or restore (`false`); the default plan cannot be archived. Plans are never deleted.
     #[serde(default)]
     pub archived: Option<bool>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "limits_object")]
     pub limits: Option<LimitsIn>,
 }
 
@@ -277,7 +289,7 @@ pub struct AssignPlan {
     #[schema(max_length = 64)]
     pub plan: Option<String>,
     /// Per-user values over the plan's (a comp); absent limits are not overridden.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "limits_object")]
     pub overrides: Option<LimitsIn>,
     /// Why (kept in the audit trail).
     #[serde(default)]
