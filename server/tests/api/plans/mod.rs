@@ -9,6 +9,7 @@
 mod admin;
 mod cli;
 mod enforcement;
+mod exports;
 
 use std::path::Path;
 
@@ -183,4 +184,41 @@ async fn plans_the_default_plan_is_the_instance_settings() {
     );
     assert!(page.contains(r#"data-limit="strategies""#), "{page}");
     assert!(page.contains(r#"data-plan="free""#), "{page}");
+}
+
+#[tokio::test]
+async fn plans_the_api_rate_limit_is_the_plans() {
+    let app = app(vec![]).await;
+    let root = person(&app, "root@example.org", "admin").await;
+    let ann = person(&app, "ann@example.org", "trader").await;
+    let (status, body) = rest(
+        &app,
+        Method::PUT,
+        &format!("/api/v1/admin/users/{}/plan", ann.id),
+        Some(&root.token),
+        Some(json!({ "overrides": { "api_requests_per_minute": 3 } })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Three a minute: a minute boundary may reset the window once, so a 429 comes within seven requests.
+    let mut answers = Vec::new();
+    for _ in 0..7 {
+        let (status, _) = rest(&app, Method::GET, "/api/v1/me", Some(&ann.token), None).await;
+        answers.push(status);
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            break;
+        }
+    }
+    assert!(
+        answers[..3].iter().all(|s| *s == StatusCode::OK),
+        "{answers:?}"
+    );
+    assert_eq!(
+        answers.last(),
+        Some(&StatusCode::TOO_MANY_REQUESTS),
+        "{answers:?}"
+    );
+    // The admin's own limit is the instance's.
+    let (status, _) = rest(&app, Method::GET, "/api/v1/me", Some(&root.token), None).await;
+    assert_eq!(status, StatusCode::OK);
 }
