@@ -72,8 +72,7 @@ fn AccountSections(a: AccountView) -> impl IntoView {
         <div class="account-grid">
             <section class="card" id="profile">
                 <h2>"Profile"</h2>
-                <p class="muted">{viewer.email.clone()} " · " <span class="role">{viewer.role.clone()}</span>
-                    " · " <a href="/account/plan" id="plan-link">"Plan and usage"</a></p>
+                <p class="muted">{viewer.email.clone()} " · " <span class="role">{viewer.role.clone()}</span></p>
                 <form method="post" action="/account/profile" class="stack">
                     <CsrfField />
                     <label>"Name" <input type="text" name="display_name" maxlength="80" value=viewer.display_name.clone() /></label>
@@ -85,6 +84,7 @@ fn AccountSections(a: AccountView) -> impl IntoView {
                     </label>
                     <button class="button" type="submit">"Save profile"</button>
                 </form>
+                <p class="small"><a href="/account/plan" id="plan-link">"Your plan, limits and usage"</a></p>
             </section>
             <section class="card" id="password">
                 <h2>"Password"</h2>
