@@ -320,7 +320,7 @@ impl Flash {
                 "The draft was changed in another tab or window after this page was opened, so this edit was not stored (the editor shows that newer draft). Copy your change in again and save."
             }
             Flash::StrategyQuota => {
-                "Your account has reached its limit of strategies or saved versions, so nothing was stored."
+                "Your account has reached its limit of strategies or saved versions, so nothing was stored (your limits: Account → Plan and usage, /account/plan)."
             }
             Flash::StrategyName => "Give the strategy a name of 1 to 80 characters.",
             Flash::StrategyDescription => "Use at most 2000 characters for the description.",

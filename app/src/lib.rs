@@ -31,6 +31,7 @@ use crate::{
         not_found::NotFound,
         notification_settings::NotificationSettingsPage,
         notifications::NotificationsPage,
+        plan::PlanPage,
         status::StatusPage,
         strategies::{StrategiesPage, StrategyPage},
         unsubscribe::UnsubscribePage,
@@ -134,6 +135,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("forgot-password") view=ForgotPasswordPage ssr=SsrMode::InOrder />
                     <Route path=StaticSegment("reset-password") view=ResetPasswordPage ssr=SsrMode::InOrder />
                     <Route path=StaticSegment("account") view=AccountPage ssr=SsrMode::Async />
+                    <Route path=(StaticSegment("account"), StaticSegment("plan")) view=PlanPage ssr=SsrMode::Async />
                     <Route path=StaticSegment("market") view=MarketPage ssr=SsrMode::InOrder />
                     <Route path=StaticSegment("strategies") view=StrategiesPage ssr=SsrMode::Async />
                     <Route path=(StaticSegment("strategies"), ParamSegment("id")) view=StrategyPage ssr=SsrMode::Async />

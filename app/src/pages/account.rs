@@ -87,6 +87,7 @@ fn AccountSections(a: AccountView) -> impl IntoView {
                     </label>
                     <button class="button" type="submit">"Save profile"</button>
                 </form>
+                <p class="small"><a href="/account/plan" id="plan-link">"Your plan, limits and usage"</a></p>
             </section>
             <section class="card" id="password">
                 <h2>"Password"</h2>
