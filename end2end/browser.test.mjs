@@ -2,6 +2,7 @@
 // Run through end2end/run.sh (it starts a fresh Vortex and sets BASE_URL).
 import { chromium } from 'playwright-core';
 import net from 'node:net';
+import { execFileSync } from 'node:child_process';
 
 const BASE = process.env.BASE_URL ?? 'http://127.0.0.1:3000';
 const results = [];
@@ -317,6 +318,37 @@ try {
     await p.locator('#notif-bell .badge', { hasText: /^1$/ }).waitFor({ state: 'visible', timeout: 15000 });
     assert(await p.evaluate(() => window.__noReload) === 'still here', 'the centre was reloaded');
     await runner.close();
+    assert(errors.length === 0, `console errors: ${errors.join(' | ')}`);
+    await ctx.close();
+  });
+
+  await check('plans: a plan without room refuses the next backtest in place; the plan page shows the plan', async () => {
+    // The operator gives the trader a plan with no concurrent backtests (the same action as the admin API).
+    const vortex = (...args) => execFileSync(process.env.VORTEX_BIN, args, { env: { ...process.env, LOG_LEVEL: 'warn' } }).toString();
+    vortex('plans', 'create', '--slug', 'paused', '--name', 'Paused', '--limit', 'concurrent_backtests=0');
+    vortex('plans', 'assign', '--email', trader.email, '--plan', 'paused', '--reason', 'browser test');
+    const ctx = await browser.newContext();
+    const p = await ctx.newPage();
+    const errors = [];
+    p.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    p.on('pageerror', (e) => errors.push(String(e)));
+    await p.goto(BASE + '/signin');
+    await p.fill('input[name=email]', trader.email);
+    await p.fill('input[name=password]', trader.password);
+    await p.click('form[action="/auth/signin"] button[type=submit]');
+    await p.waitForURL(/\/account/);
+    await p.goto(trader.newRun ?? BASE + '/backtests/new');
+    await p.click('#start-backtest');
+    await p.waitForURL(/\/backtests\/new\?.*failed=1/);
+    const message = await p.locator('.field-error').first().innerText();
+    assert(/concurrent backtests/.test(message) && /your plan \(Paused\)/.test(message), `in-place message: ${message}`);
+    await p.click('a[href="/account/plan"]');
+    await p.waitForURL(/\/account\/plan$/);
+    assert((await p.locator('#plan-name').innerText()) === 'Paused', 'the plan page names the plan');
+    const row = p.locator('#plan-limits tr[data-limit="concurrent_backtests"]');
+    assert(/\b0\b/.test(await row.innerText()), 'the limit row shows 0 allowed');
+    assert(await p.locator('#plan-compare tr[data-plan="free"]').count() === 1, 'the plans are compared');
+    vortex('plans', 'assign', '--email', trader.email, '--plan', 'default', '--reason', 'browser test done');
     assert(errors.length === 0, `console errors: ${errors.join(' | ')}`);
     await ctx.close();
   });

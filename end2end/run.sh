@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Starts a fresh Vortex (own database, own Redis namespace, free port) from the debug build and runs the
-# Playwright browser test against it. Expects `scripts/build.sh debug` to have run.
+# Playwright browser test against it. Expects `scripts/build.sh debug` to have run (VORTEX_BIN: another binary).
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
 cd "$ROOT"
-BIN="$CARGO_TARGET_DIR/debug/vortex"
+BIN="${VORTEX_BIN:-$CARGO_TARGET_DIR/debug/vortex}"
 [ -x "$BIN" ] || die "build first: scripts/build.sh debug"
 [ -f "$SITE_DIR/pkg/vortex_bg.wasm" ] || die "site not built: scripts/build.sh debug"
 command -v chromium >/dev/null || die "chromium is not installed (apt-get install chromium)"
@@ -36,5 +36,5 @@ curl -sf "http://127.0.0.1:$PORT/health" >/dev/null || { cat "$LOG"; die "vortex
 
 cd end2end
 [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund
-BASE_URL="http://127.0.0.1:$PORT" SMTP_PORT="$SMTP_PORT" node browser.test.mjs || {
+BASE_URL="http://127.0.0.1:$PORT" SMTP_PORT="$SMTP_PORT" VORTEX_BIN="$BIN" node browser.test.mjs || {
   echo "--- server log: warnings and errors ---"; grep -v '"level":"INFO"' "$LOG" | tail -40; exit 1; }

@@ -32,6 +32,9 @@ pub enum Flash {
     WebhookRotated,
     WebhookDeleted,
     EmailRetried,
+    AdminTestSent,
+    AdminCleared,
+    AdminNotMarked,
     // errors
     Invalid,
     StrategyInvalid,
@@ -66,6 +69,7 @@ pub enum Flash {
     PrefsInvalid,
     WebhookInvalid,
     WebhookTestFailed,
+    AdminRefused,
 }
 
 impl Flash {
@@ -99,6 +103,9 @@ impl Flash {
         Flash::WebhookRotated,
         Flash::WebhookDeleted,
         Flash::EmailRetried,
+        Flash::AdminTestSent,
+        Flash::AdminCleared,
+        Flash::AdminNotMarked,
         Flash::Invalid,
         Flash::StrategyInvalid,
         Flash::StrategyStale,
@@ -132,6 +139,7 @@ impl Flash {
         Flash::PrefsInvalid,
         Flash::WebhookInvalid,
         Flash::WebhookTestFailed,
+        Flash::AdminRefused,
     ];
 
     /// The code in the query string.
@@ -198,6 +206,10 @@ impl Flash {
             Flash::PrefsInvalid => "prefs_invalid",
             Flash::WebhookInvalid => "webhook_invalid",
             Flash::WebhookTestFailed => "webhook_test_failed",
+            Flash::AdminTestSent => "admin_test_sent",
+            Flash::AdminCleared => "admin_cleared",
+            Flash::AdminNotMarked => "admin_not_marked",
+            Flash::AdminRefused => "admin_refused",
         }
     }
 
@@ -238,6 +250,7 @@ impl Flash {
                 | Flash::PrefsInvalid
                 | Flash::WebhookInvalid
                 | Flash::WebhookTestFailed
+                | Flash::AdminRefused
         )
     }
 
@@ -307,7 +320,7 @@ impl Flash {
                 "The draft was changed in another tab or window after this page was opened, so this edit was not stored (the editor shows that newer draft). Copy your change in again and save."
             }
             Flash::StrategyQuota => {
-                "Your account has reached its limit of strategies or saved versions, so nothing was stored."
+                "Your account has reached its limit of strategies or saved versions, so nothing was stored (your limits: Account → Plan and usage, /account/plan)."
             }
             Flash::StrategyName => "Give the strategy a name of 1 to 80 characters.",
             Flash::StrategyDescription => "Use at most 2000 characters for the description.",
@@ -359,6 +372,16 @@ impl Flash {
             Flash::PrefsInvalid => "The settings were not saved; see the message below.",
             Flash::WebhookInvalid => "The webhook was not changed; see the message below.",
             Flash::WebhookTestFailed => "The test message was not accepted; see the message below.",
+            Flash::AdminTestSent => {
+                "A test notification is on its way; its deliveries show below in a moment (reload)."
+            }
+            Flash::AdminCleared => {
+                "The undeliverable mark was cleared and a test notification is on its way to the address."
+            }
+            Flash::AdminNotMarked => {
+                "The address was not marked undeliverable; nothing was changed."
+            }
+            Flash::AdminRefused => "Nothing was done; see the message below.",
         }
     }
 }

@@ -23,6 +23,7 @@ use crate::{
     components::layout::Layout,
     pages::{
         account::AccountPage,
+        admin_notifications::AdminNotificationsPage,
         auth::{ForgotPasswordPage, ResetPasswordPage, SignInPage, SignUpPage, VerifyEmailPage},
         backtests::{ComparePage, NewBacktestPage, RunPage, RunsPage},
         home::HomePage,
@@ -30,6 +31,7 @@ use crate::{
         not_found::NotFound,
         notification_settings::NotificationSettingsPage,
         notifications::NotificationsPage,
+        plan::PlanPage,
         status::StatusPage,
         strategies::{StrategiesPage, StrategyPage},
         unsubscribe::UnsubscribePage,
@@ -133,6 +135,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("forgot-password") view=ForgotPasswordPage ssr=SsrMode::InOrder />
                     <Route path=StaticSegment("reset-password") view=ResetPasswordPage ssr=SsrMode::InOrder />
                     <Route path=StaticSegment("account") view=AccountPage ssr=SsrMode::Async />
+                    <Route path=(StaticSegment("account"), StaticSegment("plan")) view=PlanPage ssr=SsrMode::Async />
                     <Route path=StaticSegment("market") view=MarketPage ssr=SsrMode::InOrder />
                     <Route path=StaticSegment("strategies") view=StrategiesPage ssr=SsrMode::Async />
                     <Route path=(StaticSegment("strategies"), ParamSegment("id")) view=StrategyPage ssr=SsrMode::Async />
@@ -143,6 +146,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("notifications") view=NotificationsPage ssr=SsrMode::Async />
                     <Route path=(StaticSegment("notifications"), StaticSegment("settings")) view=NotificationSettingsPage ssr=SsrMode::Async />
                     <Route path=StaticSegment("unsubscribe") view=UnsubscribePage ssr=SsrMode::Async />
+                    <Route path=(StaticSegment("admin"), StaticSegment("notifications")) view=AdminNotificationsPage ssr=SsrMode::Async />
                 </Routes>
             </Layout>
         </Router>

@@ -35,6 +35,10 @@ pub enum Error {
     /// A per-user limit (concurrent runs, quotas, plan limits).
     #[error("{0}")]
     Limit(String),
+    /// A limit of the user's plan (or their override) is reached: which, the usage and the value, and how to
+    /// raise it (`backend::plans`).
+    #[error("{}", .0.message)]
+    PlanLimit(Box<PlanRefusal>),
     /// The request conflicts with the row's state (e.g. cancelling a finished run, a stale save).
     #[error("{0}")]
     Conflict(String),
@@ -75,6 +79,7 @@ impl Error {
             Error::Invalid { .. } => "invalid_input",
             Error::Strategy(_) => "invalid_strategy",
             Error::Limit(_) => "limit_reached",
+            Error::PlanLimit(_) => "plan_limit",
             Error::Conflict(_) => "conflict",
             Error::NotFinished(_) => "not_finished",
             Error::RateLimited { .. } => "rate_limited",
@@ -89,7 +94,7 @@ impl Error {
         match self.code() {
             "not_found" => 404,
             "unauthorized" => 401,
-            "forbidden" | "email_unconfirmed" => 403,
+            "forbidden" | "email_unconfirmed" | "plan_limit" => 403,
             "invalid_input" => 400,
             "invalid_strategy" => 422,
             "limit_reached" | "conflict" | "not_finished" => 409,
@@ -134,6 +139,17 @@ impl Error {
             other => other.to_string(),
         }
     }
+}
+
+/// Why a plan refused: the limit's name (`concurrent_backtests`, `strategies`, …: `backend::plans::Limit`), the
+/// user's current usage (with what the action would add), the limit's value and a sentence for people that
+/// says how to raise it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanRefusal {
+    pub limit: String,
+    pub usage: i64,
+    pub value: i64,
+    pub message: String,
 }
 
 /// Maps a unique-constraint violation to a domain error where it happens (instead of check-then-insert).

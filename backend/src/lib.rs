@@ -14,6 +14,7 @@ pub mod mail;
 pub mod market;
 pub mod notify;
 pub mod paper;
+pub mod plans;
 pub mod redis;
 pub mod settings;
 pub mod telemetry;

@@ -135,7 +135,8 @@ impl FromRequestParts<AppState> for ApiUser {
             &ctx.redis,
             &ctx.settings.redis_namespace,
             &format!("api:{}", user.user_id),
-            ctx.settings.backtest.api_rate_per_minute,
+            // The plan's API requests per minute (cached in-process; see backend::plans).
+            backend::plans::api_rate_for(ctx, user.user_id).await,
         )
         .await
         {

@@ -4,6 +4,8 @@ pub mod account;
 pub mod backtest;
 pub mod market;
 pub mod notifications;
+pub mod notifications_admin;
+pub mod plans;
 pub mod status;
 
 /// The [`backend::Actor`] of the current server function call: the session cookie's user (or nobody), with

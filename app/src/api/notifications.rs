@@ -81,14 +81,30 @@ pub struct PrefRow {
     pub note: Option<String>,
 }
 
-/// The preferences form: the grid, quiet hours and the digest.
+/// One per-event override (an event type on one channel, for every run). Its fields are
+/// `override.<i>.event`, `override.<i>.channel` and `override.<i>.mode` (`remove` drops it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OverrideRow {
+    pub event_type: String,
+    /// The event type's name for people, with its category.
+    pub label: String,
+    pub channel: String,
+    /// `off`, `immediate` or `digest`.
+    pub mode: String,
+}
+
+/// The preferences form: the grid, the per-event overrides, quiet hours and the digest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PrefsView {
     /// (name, label) of the channels, the grid's columns.
     pub channels: Vec<(String, String)>,
     pub rows: Vec<PrefRow>,
-    /// The stored rules the grid does not show (per event or run, administrators'), sent back unchanged as
-    /// JSON so that saving the grid keeps them.
+    /// The user's per-event overrides.
+    pub overrides: Vec<OverrideRow>,
+    /// (name, label) of the event types an override may name (the catalogue's, grouped by category).
+    pub event_types: Vec<(String, String)>,
+    /// The stored rules neither the grid nor the overrides show (per run, administrators', wildcards), sent
+    /// back unchanged as JSON so that saving the form keeps them.
     pub keep: String,
     pub quiet_enabled: bool,
     pub quiet_start: String,
@@ -168,7 +184,7 @@ pub async fn unsubscribe_preview(t: String) -> Result<Option<UnsubscribeView>, A
 }
 
 #[cfg(feature = "ssr")]
-mod ssr {
+pub(crate) mod ssr {
     use backend::{
         Ctx, Error,
         auth::{Role, users::format_time},
@@ -233,7 +249,7 @@ mod ssr {
     }
 
     /// Reads a short-lived cookie set by a form handler, and deletes it (shown once).
-    fn take_cookie(name: &str) -> Option<String> {
+    pub(crate) fn take_cookie(name: &str) -> Option<String> {
         let ctx = expect_context::<Ctx>();
         let parts = use_context::<http::request::Parts>()?;
         let raw = backend::web::read_cookie(&parts.headers, name)?;
@@ -420,7 +436,41 @@ mod ssr {
                 }
             })
             .collect();
-        let keep: Vec<&prefs::RuleDoc> = p.rules.iter().filter(|r| !in_grid(r)).collect();
+        // An override: the user's own rule for one event type on one channel, for every run.
+        let is_override = |r: &prefs::RuleDoc| {
+            r.event_type != "*"
+                && r.paper_run_id.is_none()
+                && r.channel != "*"
+                && r.source == RuleSource::User
+        };
+        let type_label = |name: &str| {
+            cat.types.iter().find(|t| t.name == name).map_or_else(
+                || name.to_owned(),
+                |t| format!("{} · {}", category_label(t.category.as_str()), t.label),
+            )
+        };
+        let overrides = p
+            .rules
+            .iter()
+            .filter(|r| is_override(r))
+            .map(|r| OverrideRow {
+                event_type: r.event_type.clone(),
+                label: type_label(&r.event_type),
+                channel: r.channel.clone(),
+                mode: r.mode.as_str().to_owned(),
+            })
+            .collect();
+        let event_types = cat
+            .types
+            .iter()
+            .filter(|t| shown.iter().any(|c| c.name == t.category))
+            .map(|t| (t.name.clone(), type_label(&t.name)))
+            .collect();
+        let keep: Vec<&prefs::RuleDoc> = p
+            .rules
+            .iter()
+            .filter(|r| !in_grid(r) && !is_override(r))
+            .collect();
         PrefsView {
             channels: cat
                 .channels
@@ -428,6 +478,8 @@ mod ssr {
                 .map(|c| (c.name.as_str().to_owned(), c.label.clone()))
                 .collect(),
             rows,
+            overrides,
+            event_types,
             keep: serde_json::to_string(&keep).unwrap_or_else(|_| "[]".to_owned()),
             quiet_enabled: p.quiet_hours.enabled,
             quiet_start: p.quiet_hours.start,

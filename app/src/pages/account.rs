@@ -73,6 +73,9 @@ fn AccountSections(a: AccountView) -> impl IntoView {
             <section class="card" id="profile">
                 <h2>"Profile"</h2>
                 <p class="muted">{viewer.email.clone()} " · " <span class="role">{viewer.role.clone()}</span></p>
+                {(viewer.role == "admin").then(|| view! {
+                    <p class="small"><a href="/admin/notifications" id="admin-notifications-link">"Notification deliveries (admin)"</a></p>
+                })}
                 <form method="post" action="/account/profile" class="stack">
                     <CsrfField />
                     <label>"Name" <input type="text" name="display_name" maxlength="80" value=viewer.display_name.clone() /></label>
@@ -84,6 +87,7 @@ fn AccountSections(a: AccountView) -> impl IntoView {
                     </label>
                     <button class="button" type="submit">"Save profile"</button>
                 </form>
+                <p class="small"><a href="/account/plan" id="plan-link">"Your plan, limits and usage"</a></p>
             </section>
             <section class="card" id="password">
                 <h2>"Password"</h2>

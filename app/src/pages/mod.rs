@@ -1,6 +1,7 @@
 //! One module per page.
 
 pub mod account;
+pub mod admin_notifications;
 pub mod auth;
 pub mod backtests;
 pub mod error;
@@ -9,6 +10,7 @@ pub mod market;
 pub mod not_found;
 pub mod notification_settings;
 pub mod notifications;
+pub mod plan;
 pub mod status;
 pub mod strategies;
 pub mod unsubscribe;

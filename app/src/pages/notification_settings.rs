@@ -46,6 +46,11 @@ fn SettingsSections(v: SettingsView) -> impl IntoView {
         form_error,
         categories,
     } = v;
+    // A refused override is shown at its row; anything else at the top.
+    let (override_error, form_error) = match form_error {
+        Some((f, m)) if f.starts_with("override.") => (Some((f, m)), None),
+        other => (None, other),
+    };
     view! {
         {form_error.map(|(field, message)| view! {
             <p class="flash error" role="alert" id="form-error" data-field=field>{message}</p>
@@ -68,7 +73,7 @@ fn SettingsSections(v: SettingsView) -> impl IntoView {
             }}
             <p class="small muted">"Times below are in your time zone, " <strong id="time-zone">{time_zone}</strong> " (change it on your " <a href="/account">"account page"</a> ")."</p>
         </section>
-        <PrefsForm prefs />
+        <PrefsForm prefs override_error />
         <section class="card" id="webhooks">
             <h2>"Webhooks"</h2>
             <p class="muted small">"Send notifications to Slack, Discord or your own HTTPS receiver (signed with Standard Webhooks). The URL is a secret: it is never shown again, only its hint."</p>
@@ -157,12 +162,14 @@ const WEEKDAYS: [&str; 7] = [
     "Sunday",
 ];
 
-/// What goes where (category × channel), quiet hours and the digest: one form, one save.
+/// What goes where (category × channel, per-event overrides), quiet hours and the digest: one form, one save.
 #[component]
-fn PrefsForm(prefs: PrefsView) -> impl IntoView {
+fn PrefsForm(prefs: PrefsView, override_error: Option<(String, String)>) -> impl IntoView {
     let PrefsView {
         channels,
         rows,
+        overrides,
+        event_types,
         keep,
         quiet_enabled,
         quiet_start,
@@ -172,6 +179,7 @@ fn PrefsForm(prefs: PrefsView) -> impl IntoView {
         digest_weekday,
         digest_time,
     } = prefs;
+    let override_channels = channels.clone();
     view! {
         <form method="post" action="/notifications/settings" id="prefs-form">
             <CsrfField />
@@ -217,6 +225,7 @@ fn PrefsForm(prefs: PrefsView) -> impl IntoView {
                     </tbody>
                 </table></div>
             </section>
+            <Overrides overrides event_types channels=override_channels error=override_error />
             <section class="card" id="schedule">
                 <h2>"Quiet hours and digest"</h2>
                 <fieldset class="inline-form">
@@ -248,5 +257,105 @@ fn PrefsForm(prefs: PrefsView) -> impl IntoView {
             </section>
             <p><button class="button primary" type="submit" id="save-prefs">"Save notification settings"</button></p>
         </form>
+    }
+}
+
+/// The modes an override may set, and `remove` (back to the category's setting).
+const OVERRIDE_MODES: [(&str, &str); 4] = [
+    ("off", "Off"),
+    ("immediate", "Immediately"),
+    ("digest", "In the digest"),
+    ("remove", "Remove the override"),
+];
+
+/// The refusal of one override row, where it was made (`override.<i>.…`).
+fn row_error(error: Option<&(String, String)>, row: &str) -> Option<impl IntoView + use<>> {
+    error
+        .filter(|(f, _)| f == row || f.starts_with(&format!("{row}.")))
+        .map(|(field, message)| {
+            view! {
+                <p class="field-error" role="alert" id="override-error" data-field=field.clone()>{message.clone()}</p>
+            }
+        })
+}
+
+/// Per-event overrides: one kind of event on one channel, whatever its category's cell says. Each row's mode
+/// can be changed or the row removed; the last row adds one. Part of the preferences form.
+#[component]
+fn Overrides(
+    overrides: Vec<crate::api::notifications::OverrideRow>,
+    event_types: Vec<(String, String)>,
+    channels: Vec<(String, String)>,
+    error: Option<(String, String)>,
+) -> impl IntoView {
+    let channel_label = {
+        let channels = channels.clone();
+        move |c: &str| {
+            channels
+                .iter()
+                .find(|(n, _)| n == c)
+                .map_or_else(|| c.to_owned(), |(_, l)| l.clone())
+        }
+    };
+    let new_error = row_error(error.as_ref(), "override.new");
+    view! {
+        <section class="card" id="overrides">
+            <h2>"Per-event overrides"</h2>
+            <p class="muted small">"An override sets one kind of event on one channel, whatever its category says above (for example: every backtest failure by email at once, finished backtests only in the app). Security email and critical events cannot be turned off."</p>
+            <div class="table-wrap"><table class="data" id="override-list">
+                <thead><tr>
+                    <th scope="col">"Event"</th>
+                    <th scope="col">"Channel"</th>
+                    <th scope="col">"Setting"</th>
+                </tr></thead>
+                <tbody>
+                    {overrides.into_iter().enumerate().map(|(i, o)| {
+                        let row = format!("override.{i}");
+                        let err = row_error(error.as_ref(), &row);
+                        let mode = o.mode.clone();
+                        let label = format!("{} – {}", o.label, o.channel);
+                        view! {
+                            <tr data-override=format!("{}.{}", o.event_type, o.channel)>
+                                <td>{o.label.clone()} <div class="small muted"><code>{o.event_type.clone()}</code></div>
+                                    <input type="hidden" name=format!("{row}.event") value=o.event_type.clone() />
+                                </td>
+                                <td>{channel_label(&o.channel)}
+                                    <input type="hidden" name=format!("{row}.channel") value=o.channel.clone() />
+                                </td>
+                                <td>
+                                    <select id=format!("override-{i}-mode") name=format!("{row}.mode") aria-label=label>
+                                        {OVERRIDE_MODES.iter().map(|(v, l)| {
+                                            let selected = *v == mode;
+                                            view! { <option value=*v selected=selected>{*l}</option> }
+                                        }).collect_view()}
+                                    </select>
+                                    {err}
+                                </td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                    <tr id="override-new">
+                        <td>
+                            <select id="override-new-event" name="override.new.event" aria-label="Event of a new override">
+                                <option value="" selected>"Add an override for…"</option>
+                                {event_types.into_iter().map(|(v, l)| view! { <option value=v>{l}</option> }).collect_view()}
+                            </select>
+                        </td>
+                        <td>
+                            <select id="override-new-channel" name="override.new.channel" aria-label="Channel of a new override">
+                                {channels.into_iter().map(|(v, l)| view! { <option value=v>{l}</option> }).collect_view()}
+                            </select>
+                        </td>
+                        <td>
+                            <select id="override-new-mode" name="override.new.mode" aria-label="Setting of a new override">
+                                {OVERRIDE_MODES[..3].iter().map(|(v, l)| view! { <option value=*v>{*l}</option> }).collect_view()}
+                            </select>
+                            {new_error}
+                        </td>
+                    </tr>
+                </tbody>
+            </table></div>
+            <p class="small muted">"Overrides are saved with the button at the bottom of the page."</p>
+        </section>
     }
 }

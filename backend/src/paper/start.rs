@@ -107,19 +107,15 @@ pub(crate) async fn create(
     )
     .execute(&mut *tx)
     .await?;
-    let active = sqlx::query_scalar!(
-        r#"select count(*) as "n!" from paper_run
-           where user_id = $1 and status in ('active', 'paused', 'stopping')"#,
-        user,
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    let limit = s.max_active_runs;
-    if active + ids.len() as i64 > limit {
-        return Err(Error::Limit(format!(
-            "you have {active} active paper run(s) and may have at most {limit}; stop one first"
-        )));
-    }
+    let active = crate::plans::active_paper_runs(&mut tx, user).await?;
+    // The plan's limit (default PAPER_MAX_ACTIVE_RUNS), read here under the lock.
+    crate::plans::limits_in(&mut tx, &ctx.settings, user)
+        .await?
+        .check(
+            crate::plans::Limit::ActivePaperRuns,
+            active,
+            ids.len() as i64,
+        )?;
     let mut run_ids = Vec::with_capacity(ids.len());
     for (instrument_id, cfg) in &configs {
         let run_id = Uuid::new_v4();

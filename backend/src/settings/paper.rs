@@ -11,7 +11,8 @@ pub struct PaperSettings {
     pub warmup_bars: i64,
     /// Most warm-up candles a start request may ask for (`PAPER_MAX_WARMUP_BARS`).
     pub max_warmup_bars: i64,
-    /// Active (or paused, or stopping) runs one user may have (`PAPER_MAX_ACTIVE_RUNS`).
+    /// Active (or paused, or stopping) runs one user may have unless their plan says otherwise
+    /// (`PAPER_MAX_ACTIVE_RUNS`; the default plan's value).
     pub max_active_runs: i64,
     /// Most candles one run processes in one `paper_advance` job; more are left to the next job, which is
     /// enqueued at once (`PAPER_CATCHUP_CANDLES`).

@@ -8,6 +8,7 @@
 //! vortex jobs list|show|retry|housekeeping operator commands for the job queue
 //! vortex create-admin --email …           create or promote an admin (password from stdin or a file)
 //! vortex notify test|deliveries|clear-undeliverable --email …   notification operator commands
+//! vortex plans list|create|set-limit|assign --email … --plan …   plans and users' plans
 //! vortex run-strategy --strategy macd --csv … | --assets BTC   backtest from the command line
 //! vortex indicator --csv FILE EXPR…        indicator series as CSV
 //! vortex run-etl --assets BTC,ETH --mode daily|backfill …   market data from the exchange or CSV
@@ -24,6 +25,7 @@ pub mod migrate;
 pub mod mock_exchange;
 pub mod notify;
 pub mod paper;
+pub mod plans;
 pub mod run_etl;
 pub mod run_strategy;
 pub mod serve;
@@ -78,6 +80,11 @@ enum Command {
     Paper {
         #[command(subcommand)]
         command: paper::PaperCommand,
+    },
+    /// Plans: list, create, set a limit, assign a plan (and overrides) to a user.
+    Plans {
+        #[command(subcommand)]
+        command: plans::PlansCommand,
     },
     /// Fetch market data from the exchange (or import CSV) into the database.
     RunEtl(run_etl::RunEtlArgs),
@@ -147,6 +154,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         Command::CreateAdmin(args) => create_admin::run(ctx, args).await,
         Command::Notify { command } => notify::run(ctx, command).await,
         Command::Paper { command } => paper::run(ctx, command).await,
+        Command::Plans { command } => plans::run(ctx, command).await,
         Command::RunStrategy(args) => {
             let runs = match run_strategy::run_strategy_db(&ctx.db, &args).await {
                 Ok(runs) => runs,

@@ -62,6 +62,9 @@ pub enum ApiError {
         field: Option<String>,
         problems: Option<Vec<SourceProblem>>,
     },
+    /// A limit of the caller's plan (`plan_limit`, 403): the limit's name, the usage and the allowed value.
+    #[error("{}", .0.message)]
+    PlanLimit(Box<backend::error::PlanRefusal>),
     /// A dependency cannot serve now (`Retry-After: 5`).
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -167,6 +170,7 @@ impl ApiError {
                 };
                 (*status, *code, message.clone(), retry)
             }
+            Self::PlanLimit(r) => (StatusCode::FORBIDDEN, "plan_limit", r.message.clone(), None),
             Self::Unavailable(m) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -218,6 +222,10 @@ impl ApiError {
             } => (field.clone(), problems.clone()),
             _ => (None, None),
         };
+        let plan = match self {
+            Self::PlanLimit(r) => Some(r),
+            _ => None,
+        };
         (
             Problem {
                 type_: problem_type(code),
@@ -228,6 +236,9 @@ impl ApiError {
                 request_id: None,
                 field,
                 problems,
+                limit: plan.map(|r| r.limit.clone()),
+                usage: plan.map(|r| r.usage),
+                allowed: plan.map(|r| r.value),
             },
             retry,
         )
@@ -247,7 +258,7 @@ impl From<backend::redis::Refused> for ApiError {
 }
 
 /// Every backend refusal with its code and status (see `backend::Error::code`): 404 `not_found`, 401
-/// `unauthorized`, 403 `forbidden`/`email_unconfirmed`, 400 `invalid_input` (+ `field`), 422 `invalid_strategy`
+/// `unauthorized`, 403 `forbidden`/`email_unconfirmed`/`plan_limit` (+ `limit`, `usage`, `allowed`), 400 `invalid_input` (+ `field`), 422 `invalid_strategy`
 /// (+ `problems`), 409 `limit_reached`/`conflict`/`not_finished`, 429 `rate_limited` and 503 `unavailable` (with
 /// `Retry-After`), database and internal errors as usual.
 impl From<backend::Error> for ApiError {
@@ -271,6 +282,7 @@ impl From<backend::Error> for ApiError {
             E::EmailUnconfirmed | E::Limit(_) | E::NotFinished(_) => {
                 Self::coded(status, e.code(), message)
             }
+            E::PlanLimit(r) => Self::PlanLimit(r),
             E::RateLimited { retry_after } => Self::RateLimited(retry_after),
             E::Unavailable {
                 message,

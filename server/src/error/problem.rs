@@ -82,6 +82,12 @@ pub const PROBLEMS: &[(&str, u16, &str, &str)] = &[
         "A per-user limit (strategies, versions, concurrent backtests) is reached.",
     ),
     (
+        "plan_limit",
+        403,
+        "Plan limit reached",
+        "A limit of your plan is reached: `limit` names it (e.g. `concurrent_backtests`, `backtests_per_day`, `candles_per_backtest`, `history_days`, `strategies`, `export_rows`), `usage` is your current usage and `allowed` the limit's value. Nothing was changed. Wait for running work to finish, make the request smaller, or ask an administrator for a larger plan or a higher limit; `GET /api/v1/me/plan` shows your limits and usage.",
+    ),
+    (
         "not_finished",
         409,
         "Not finished",
@@ -175,7 +181,7 @@ pub struct Problem {
     /// What is wrong in this occurrence, in words a person can act on.
     pub detail: String,
     /// The problem code to switch on: `bad_request`, `invalid_input`, `unauthorized`, `forbidden`,
-    /// `email_unconfirmed`, `not_found`, `method_not_allowed`, `timeout`, `conflict`, `limit_reached`,
+    /// `email_unconfirmed`, `plan_limit`, `not_found`, `method_not_allowed`, `timeout`, `conflict`, `limit_reached`,
     /// `not_finished`, `payload_too_large`, `unsupported_media_type`, `invalid_strategy`, `rate_limited`,
     /// `internal` or `unavailable`.
     #[schema(example = "invalid_input")]
@@ -189,6 +195,15 @@ pub struct Problem {
     /// `invalid_strategy`: every problem in the source.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problems: Option<Vec<SourceProblem>>,
+    /// `plan_limit`: the limit that refused (`concurrent_backtests`, `strategies`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<String>,
+    /// `plan_limit`: the current usage (or the size of the request, for per-run limits).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<i64>,
+    /// `plan_limit`: the limit's value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<i64>,
 }
 
 impl Problem {

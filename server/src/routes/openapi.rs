@@ -19,7 +19,7 @@ use utoipa::{
 };
 
 use crate::{
-    routes::{api, backtests_api, market, notifications_api, paper_api, strategies_api},
+    routes::{api, backtests_api, market, notifications_api, paper_api, plans_api, strategies_api},
     state::AppState,
 };
 
@@ -59,7 +59,8 @@ impl Modify for BearerToken {
             Every error is an RFC 9457 problem (`application/problem+json`): `type` (a stable URI per problem \
             code, `/api/problems/<code>`, which GET describes), `title`, `status`, `detail`, `code` (the code to \
             switch on) and `request_id` (as in the `x-request-id` header); `invalid_input` adds `field`, \
-            `invalid_strategy` adds `problems` (`line`, `column`, `len`, `message`); 429 and 503 carry \
+            `invalid_strategy` adds `problems` (`line`, `column`, `len`, `message`); `plan_limit` (403: a limit of \
+            the user's plan) adds `limit`, `usage` and `allowed`; 429 and 503 carry \
             `Retry-After`. Another user's strategy or run is answered 404, like one that does not exist."
     ),
     paths(
@@ -116,6 +117,13 @@ impl Modify for BearerToken {
         paper_api::runs::pause_paper_run,
         paper_api::runs::resume_paper_run,
         paper_api::runs::stop_paper_run,
+        plans_api::my_plan,
+        plans_api::list_plans,
+        plans_api::create_plan,
+        plans_api::get_plan,
+        plans_api::update_plan,
+        plans_api::get_user_plan,
+        plans_api::assign_user_plan,
     ),
     components(schemas(crate::error::Problem, crate::error::SourceProblem)),
     modifiers(&BearerToken),
@@ -126,7 +134,7 @@ impl Modify for BearerToken {
         (name = "market", description = "Instruments and candles stored for backtests."),
         (name = "notifications", description = "In-app notifications, webhooks (Slack, Discord, generic signed) and the delivery log of email and webhook messages."),
         (name = "account", description = "The token's user and security events."),
-        (name = "admin", description = "Admin-only reads."),
+        (name = "admin", description = "Admin-only routes: the audit trail, notification tools, plans and users' plans."),
     )
 )]
 pub struct ApiDoc;

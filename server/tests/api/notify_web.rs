@@ -425,8 +425,13 @@ async fn notify_web_the_preferences_form_round_trips_without_javascript() {
         html.contains(r#"id="time-zone">UTC<"#),
         "the profile's time zone is shown"
     );
+    // The per-event rule is an override of its own (not a kept rule).
     let keep = keep_field(&html);
-    assert!(keep.contains("backtest.failed"), "{keep}");
+    assert!(!keep.contains("backtest.failed"), "{keep}");
+    assert!(
+        html.contains(r#"data-override="backtest.failed.email""#),
+        "{html}"
+    );
 
     // Without the CSRF token: 403.
     let resp = ann
@@ -440,6 +445,10 @@ async fn notify_web_the_preferences_form_round_trips_without_javascript() {
     let form = |quiet_start: &'static str, security: Option<&'static str>| {
         let mut f: Vec<(&str, String)> = vec![
             ("keep", keep.clone()),
+            ("override.0.event", "backtest.failed".into()),
+            ("override.0.channel", "email".into()),
+            ("override.0.mode", "off".into()),
+            ("override.new.event", String::new()),
             ("pref.backtests.inapp", "default".into()),
             ("pref.backtests.email", "immediate".into()),
             ("pref.backtests.webhook", "default".into()),
@@ -488,7 +497,7 @@ async fn notify_web_the_preferences_form_round_trips_without_javascript() {
     );
     assert_eq!(rules_of(&app, ann_id).await, before);
 
-    // Saved: the grid's choices, the kept per-event rule; the veto replaced by the user's own "off".
+    // Saved: the grid's choices, the per-event override; the veto replaced by the user's own "off".
     let resp = send(form("22:00", None)).await;
     assert_eq!(location(&resp), "/notifications/settings?ok=prefs_saved");
     assert_eq!(

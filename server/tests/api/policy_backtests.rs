@@ -224,7 +224,7 @@ async fn policy_backtests_runs_need_a_confirmed_runner_respect_the_limit_and_are
         .unwrap();
     assert_eq!(rows, 0, "a refused submission queued a run");
 
-    // The owner's runs: queued and audited, up to the limit (2 here), then `limit_reached` and no audit.
+    // The owner's runs: queued and audited, up to the limit (2 here), then `plan_limit` and no audit.
     let first = runs::submit(&c.trader, ctx, &run_request(strategy, instrument))
         .await
         .unwrap();
@@ -233,8 +233,8 @@ async fn policy_backtests_runs_need_a_confirmed_runner_respect_the_limit_and_are
         .unwrap();
     assert_eq!(audited(&app, "backtest_started", &c.trader).await, 2);
     let over = runs::submit(&c.trader, ctx, &run_request(strategy, instrument)).await;
-    assert_eq!(code(&over), "limit_reached", "{over:?}");
-    assert!(matches!(over, Err(backend::Error::Limit(_))));
+    assert_eq!(code(&over), "plan_limit", "{over:?}");
+    assert!(matches!(over, Err(backend::Error::PlanLimit(_))));
     assert_eq!(audited(&app, "backtest_started", &c.trader).await, 2);
 
     // "to 2019-10-12" includes the 12th: the stored range ends at the next midnight.

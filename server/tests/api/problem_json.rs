@@ -372,6 +372,9 @@ async fn the_openapi_document_describes_problems() {
         "request_id",
         "field",
         "problems",
+        "limit",
+        "usage",
+        "allowed",
     ] {
         assert!(problem["properties"][member].is_object(), "{member}");
     }

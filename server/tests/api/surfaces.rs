@@ -207,7 +207,7 @@ async fn surfaces_give_the_same_decision_for_permission_email_ownership_state_an
     .unwrap();
     assert_eq!(ends, vec!["2019-10-12 00:00".to_owned()]);
 
-    // 2. The run limit (1 here): `limit_reached` in the API; the form goes back with the same code.
+    // 2. The run limit (1 here): `plan_limit` (403) in the API; the form goes back with the same code.
     let (status, body) = rest(
         &app,
         post.clone(),
@@ -218,7 +218,7 @@ async fn surfaces_give_the_same_decision_for_permission_email_ownership_state_an
     .await;
     assert_eq!(
         (status, code_of(&body)),
-        (StatusCode::CONFLICT, Some("limit_reached")),
+        (StatusCode::FORBIDDEN, Some("plan_limit")),
         "{body}"
     );
     let resp = submit_form(

@@ -13,7 +13,8 @@ use crate::{
 };
 
 /// Lets one export start: the run is the actor's and done, the user is under the per-minute export limit
-/// (counted first, so a refused export counts too), and a slot of `slots` is free.
+/// (counted first, so a refused export counts too), a slot of `slots` is free, and the run's trades fit the
+/// plan's rows per export.
 ///
 /// # Errors
 /// [`Error::Unauthenticated`], [`Error::RateLimited`], [`Error::Unavailable`] (Redis down, or every slot
@@ -40,7 +41,13 @@ pub async fn admit(
             retry_after: 5,
         }
     })?;
-    super::runs::finished(actor, ctx, id).await?;
+    let run = super::runs::finished(actor, ctx, id).await?;
+    let limits = crate::plans::limits_for(ctx, actor.reader()?.user_id).await?;
+    limits.check(
+        crate::plans::Limit::ExportRows,
+        i64::from(run.summary.trade_count.unwrap_or(0)),
+        0,
+    )?;
     Ok(permit)
 }
 

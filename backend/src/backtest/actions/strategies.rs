@@ -67,7 +67,7 @@ pub fn validate(actor: &Actor, source: &str) -> Result<Vec<ParamInfo>, Error> {
 /// [`Error::Limit`] (quota), database errors.
 pub async fn create(actor: &Actor, ctx: &Ctx, new: NewStrategy) -> Result<Uuid, Error> {
     let user = actor.writer()?.user_id;
-    let quota = Quota::from_settings(&ctx.settings);
+    let quota = Quota::for_user(ctx, user).await?;
     data::create_as(
         &ctx.db,
         user,
@@ -85,7 +85,7 @@ pub async fn create(actor: &Actor, ctx: &Ctx, new: NewStrategy) -> Result<Uuid, 
 /// [`Error::Unauthenticated`], [`Error::Forbidden`], and as [`data::save`].
 pub async fn save(actor: &Actor, ctx: &Ctx, id: Uuid, edit: SaveStrategy) -> Result<Saved, Error> {
     let user = actor.writer()?.user_id;
-    let quota = Quota::from_settings(&ctx.settings);
+    let quota = Quota::for_user(ctx, user).await?;
     data::save_as(&ctx.db, user, id, edit, quota, Some(actor)).await
 }
 
@@ -95,7 +95,7 @@ pub async fn save(actor: &Actor, ctx: &Ctx, id: Uuid, edit: SaveStrategy) -> Res
 /// [`Error::Unauthenticated`], [`Error::Forbidden`], [`Error::NotFound`], [`Error::Limit`], database errors.
 pub async fn duplicate(actor: &Actor, ctx: &Ctx, id: Uuid) -> Result<Uuid, Error> {
     let user = actor.writer()?.user_id;
-    let quota = Quota::from_settings(&ctx.settings);
+    let quota = Quota::for_user(ctx, user).await?;
     data::duplicate_as(&ctx.db, user, id, quota, Some(actor)).await
 }
 

@@ -124,8 +124,13 @@ pub(crate) async fn create_as(
     let mut ids = new.instrument_ids.clone();
     ids.sort_unstable();
     ids.dedup();
+    // The user's plan limits (backend::plans): history depth and candles per run here, runs in flight and per
+    // day under the lock below.
+    let limits = crate::plans::limits_for(ctx, user).await?;
+    let days_back = (chrono::Utc::now().timestamp_millis() - from).div_euclid(86_400_000) + 1;
+    limits.check(crate::plans::Limit::HistoryDays, days_back.max(0), 0)?;
     for &instrument_id in &ids {
-        check_series(ctx, &compiled, instrument_id, timeframe, from, to).await?;
+        check_series(ctx, &limits, &compiled, instrument_id, timeframe, from, to).await?;
     }
 
     let batch_id = Uuid::new_v4();
@@ -137,7 +142,7 @@ pub(crate) async fn create_as(
     )
     .execute(&mut *tx)
     .await?;
-    check_limit(ctx, &mut tx, user, ids.len()).await?;
+    check_limit(&limits, &mut tx, user, ids.len()).await?;
     let mut run_ids = Vec::with_capacity(ids.len());
     let mut jobs = Vec::with_capacity(ids.len());
     for &instrument_id in &ids {
@@ -239,10 +244,11 @@ pub(crate) fn check_params(
     Ok(params)
 }
 
-/// One instrument's candles in the range: it exists, has at least two candles and at most `max_bars`, and
+/// One instrument's candles in the range: it exists, has at least two candles and at most the plan's candles per backtest, and
 /// the run fits the memory budget (checked again by the worker).
 async fn check_series(
     ctx: &Ctx,
+    limits: &crate::plans::Limits,
     compiled: &engine::strategy::CompiledStrategy,
     instrument_id: i32,
     timeframe: Timeframe,
@@ -299,15 +305,7 @@ async fn check_series(
             format!("only one {label} candle in this range; a backtest needs at least two"),
         ));
     }
-    if count > ctx.settings.backtest.max_bars {
-        return Err(Error::invalid(
-            "range",
-            format!(
-                "{count} {label} candles in this range; the limit is {} — shorten the range or use a longer timeframe",
-                ctx.settings.backtest.max_bars
-            ),
-        ));
-    }
+    limits.check(crate::plans::Limit::CandlesPerBacktest, count, 0)?;
     // The memory the run will need, from the compiled strategy and the bars (checked again by the worker).
     crate::backtest::budget::check(
         &ctx.settings.backtest,
@@ -319,26 +317,20 @@ async fn check_series(
     Ok(())
 }
 
-/// The per-user limit of runs in flight (`BACKTEST_MAX_CONCURRENT`), counted under the caller's lock.
+/// The plan's limits on runs in flight and runs per day, counted under the caller's lock.
 async fn check_limit(
-    ctx: &Ctx,
+    limits: &crate::plans::Limits,
     tx: &mut sqlx::PgConnection,
     user: Uuid,
     adding: usize,
 ) -> Result<(), Error> {
-    let active = sqlx::query_scalar!(
-        r#"select count(*) as "n!" from backtest_run r left join job j on j.job_id = r.job_id
-           where r.user_id = $1 and r.status in ('queued', 'running') and j.status in ('queued', 'running')"#,
-        user,
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    let limit = ctx.settings.backtest.max_concurrent;
-    if active + adding as i64 > limit {
-        return Err(Error::Limit(format!(
-            "you have {active} backtest(s) queued or running and this would start {} more; the limit is {limit} at a time. Wait for one to finish or cancel one.",
-            adding
-        )));
+    use crate::plans::{self, Limit};
+    let adding = i64::try_from(adding).unwrap_or(i64::MAX);
+    let active = plans::active_backtests(tx, user).await?;
+    limits.check(Limit::ConcurrentBacktests, active, adding)?;
+    if limits.get(Limit::BacktestsPerDay).is_some() {
+        let today = plans::backtests_today(tx, user).await?;
+        limits.check(Limit::BacktestsPerDay, today, adding)?;
     }
     Ok(())
 }

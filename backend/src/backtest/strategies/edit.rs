@@ -19,12 +19,15 @@ pub async fn create(db: &PgPool, user: Uuid, new: NewStrategy) -> Result<Uuid, E
     create_within(db, user, new, Quota::UNLIMITED).await
 }
 
-/// Per-user bounds on stored strategies (`STRATEGY_QUOTA`) and versions (`STRATEGY_VERSION_QUOTA`), checked
-/// under a lock on the user's row so parallel requests cannot overshoot them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Per-user bounds on stored strategies (the plan's `strategies` limit, see [`crate::plans`]) and versions
+/// (`STRATEGY_VERSION_QUOTA`), checked under a lock on the user's row so parallel requests cannot overshoot
+/// them.
+#[derive(Debug, Clone)]
 pub struct Quota {
     pub strategies: i64,
     pub versions: i64,
+    /// The user's plan limits, when `strategies` comes from them (a refusal then names the plan).
+    pub plan: Option<crate::plans::Limits>,
 }
 
 impl Quota {
@@ -32,13 +35,31 @@ impl Quota {
     pub const UNLIMITED: Self = Self {
         strategies: i64::MAX,
         versions: i64::MAX,
+        plan: None,
     };
 
+    /// The instance settings (`STRATEGY_QUOTA`, `STRATEGY_VERSION_QUOTA`), without a plan.
     pub fn from_settings(s: &crate::settings::Settings) -> Self {
         Self {
             strategies: s.backtest.strategy_quota,
             versions: s.backtest.version_quota,
+            plan: None,
         }
+    }
+
+    /// The user's quota: the plan's `strategies` limit and the instance's version quota.
+    ///
+    /// # Errors
+    /// As [`crate::plans::limits_for`].
+    pub async fn for_user(ctx: &crate::Ctx, user: Uuid) -> Result<Self, Error> {
+        let limits = crate::plans::limits_for(ctx, user).await?;
+        Ok(Self {
+            strategies: limits
+                .get(crate::plans::Limit::Strategies)
+                .unwrap_or(i64::MAX),
+            versions: ctx.settings.backtest.version_quota,
+            plan: Some(limits),
+        })
     }
 }
 
@@ -47,7 +68,7 @@ impl Quota {
 async fn check_new_strategy(
     tx: &mut sqlx::PgConnection,
     user: Uuid,
-    quota: Quota,
+    quota: &Quota,
 ) -> Result<(), Error> {
     sqlx::query!(
         "select 1 as one from app_user where user_id = $1 for update",
@@ -65,6 +86,9 @@ async fn check_new_strategy(
     .await?;
     let (strategies, versions) = (counts.strategies, counts.versions);
     if strategies >= quota.strategies {
+        if let Some(plan) = &quota.plan {
+            return Err(plan.refuse(crate::plans::Limit::Strategies, strategies, 1));
+        }
         return Err(Error::Limit(format!(
             "you have {strategies} strategies, the most an account may keep"
         )));
@@ -128,7 +152,7 @@ pub(crate) async fn create_as(
     let compiled = compile(&source, &[])?;
     let id = Uuid::new_v4();
     let mut tx = db.begin().await?;
-    check_new_strategy(&mut tx, user, quota).await?;
+    check_new_strategy(&mut tx, user, &quota).await?;
     sqlx::query!(
         "insert into strategy (strategy_id, user_id, name, description, template) values ($1, $2, $3, $4, $5)",
         id,

@@ -178,9 +178,9 @@ pub(super) async fn create(
         Err(Error::Invalid { field, message }) => {
             Ok(back_to_form(&state, &fields, &field, &message))
         }
-        Err(e @ (Error::Strategy(_) | Error::Limit(_) | Error::Conflict(_))) => {
-            Ok(back_to_form(&state, &fields, e.code(), &e.message()))
-        }
+        Err(
+            e @ (Error::Strategy(_) | Error::Limit(_) | Error::PlanLimit(_) | Error::Conflict(_)),
+        ) => Ok(back_to_form(&state, &fields, e.code(), &e.message())),
         // No such strategy in this account (or someone else's, which looks the same): back to the form without
         // it, so the form opens on one of the user's own strategies and shows why.
         Err(Error::NotFound) => {

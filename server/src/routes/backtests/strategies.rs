@@ -46,7 +46,9 @@ pub(super) async fn create(
         Err(Error::Invalid { field, .. }) => {
             Ok(to(&field_flash(&field).redirect_to("/strategies")))
         }
-        Err(Error::Limit(_)) => Ok(to(&Flash::StrategyQuota.redirect_to("/strategies"))),
+        Err(Error::Limit(_) | Error::PlanLimit(_)) => {
+            Ok(to(&Flash::StrategyQuota.redirect_to("/strategies")))
+        }
         Err(e) => Err(page(e)),
     }
 }
@@ -83,7 +85,7 @@ pub(super) async fn save(
         Err(Error::Conflict(m)) if m == strategies::ARCHIVED => Flash::StrategyIsArchived,
         Err(Error::Conflict(m)) if m == strategies::STALE_DRAFT => Flash::StrategyDraftStale,
         Err(Error::Conflict(_)) => Flash::StrategyStale,
-        Err(Error::Limit(_)) => Flash::StrategyQuota,
+        Err(Error::Limit(_) | Error::PlanLimit(_)) => Flash::StrategyQuota,
         Err(Error::Invalid { field, .. }) => field_flash(&field),
         Err(e) => return Err(page(e)),
     };
@@ -100,7 +102,7 @@ pub(super) async fn duplicate(
         Ok(new) => Ok(to(
             &Flash::StrategyDuplicated.redirect_to(&format!("/strategies/{new}"))
         )),
-        Err(Error::Limit(_)) => Ok(to(
+        Err(Error::Limit(_) | Error::PlanLimit(_)) => Ok(to(
             &Flash::StrategyQuota.redirect_to(&format!("/strategies/{id}"))
         )),
         Err(e) => Err(page(e)),

@@ -210,6 +210,7 @@ pub async fn list_backtest_trades(
     responses(
         (status = 200, description = "`seq,entry_time,exit_time,entry_price,exit_price,units,fees,pnl,return_pct,bars_held,exit_reason,entry_rule,exit_rule`, one line per trade", content_type = "text/csv", body = String),
         (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "`plan_limit`: the run has more trades than the plan's `export_rows`", body = ErrorBody),
         (status = 404, description = "No such run of yours", body = ErrorBody),
         (status = 409, description = "`not_finished`", body = ErrorBody),
         (status = 429, description = "Over `EXPORT_RATE_LIMIT_PER_MINUTE` (`Retry-After`)", body = ErrorBody),

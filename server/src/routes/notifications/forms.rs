@@ -1,6 +1,6 @@
 //! The in-app centre's and the settings page's form posts (no JavaScript needed): open a notification, mark
-//! all read, and manage webhooks. Each calls one `backend::notify` action and answers with Post/Redirect/Get.
-//! A refused input goes back to the settings page with its field and message in the short-lived form-error
+//! all read, save the preferences (grid, per-event overrides, quiet hours, digest), and manage webhooks. Each
+//! calls one `backend::notify` action and answers with Post/Redirect/Get. A refused input goes back to the settings page with its field and message in the short-lived form-error
 //! cookie (as the run form does); a generic webhook's new secret travels once in its own short-lived
 //! HttpOnly cookie, which the settings page shows and deletes.
 
@@ -82,9 +82,16 @@ pub(super) async fn read_all(
     Ok(to(&Flash::AllRead.redirect_to(back)))
 }
 
-/// Back to the settings page with the refused field and its message (short-lived cookie) and a flash code.
-fn back_with_error(state: &AppState, flash: Flash, field: &str, message: &str) -> Response {
-    let mut resp = to(&flash.redirect_to(SETTINGS));
+/// Back to the settings page (at `anchor`) with the refused field and its message (short-lived cookie) and a
+/// flash code.
+fn back_with_error(
+    state: &AppState,
+    flash: Flash,
+    anchor: &str,
+    field: &str,
+    message: &str,
+) -> Response {
+    let mut resp = to(&format!("{}{anchor}", flash.redirect_to(SETTINGS)));
     let field: String = field.chars().take(40).collect();
     let message: String = message.chars().take(400).collect();
     let value = backend::web::encode_flash(&json!([field, message]).to_string());
@@ -104,10 +111,10 @@ fn back_with_error(state: &AppState, flash: Flash, field: &str, message: &str) -
 fn webhook_refusal(state: &AppState, e: Error) -> Response {
     match e {
         Error::Invalid { field, message } => {
-            back_with_error(state, Flash::WebhookInvalid, &field, &message)
+            back_with_error(state, Flash::WebhookInvalid, "", &field, &message)
         }
         e @ (Error::Limit(_) | Error::Conflict(_) | Error::EmailUnconfirmed) => {
-            back_with_error(state, Flash::WebhookInvalid, e.code(), &e.message())
+            back_with_error(state, Flash::WebhookInvalid, "", e.code(), &e.message())
         }
         e => page(e).0,
     }
@@ -183,6 +190,7 @@ pub(super) async fn webhook_test(
             Ok(back_with_error(
                 &state,
                 Flash::WebhookTestFailed,
+                "",
                 "webhook",
                 &detail,
             ))
@@ -235,9 +243,11 @@ pub(super) async fn webhook_delete(
 }
 
 /// Builds the preferences document from the settings form: the grid's `pref.<category>.<channel>` selects
-/// (`default` = no rule), the rules the grid does not show (`keep`, JSON as the page rendered them), quiet
-/// hours and the digest. Validation (categories, channels, locks, times) is the action's.
-fn preferences(fields: &[(String, String)]) -> Result<prefs::Preferences, Error> {
+/// (`default` = no rule), the per-event overrides (`override.<i>.event|channel|mode`, `remove` = no rule;
+/// `override.new.*` adds one), the rules the form does not show (`keep`, JSON as the page rendered them), quiet
+/// hours and the digest. Validation (categories, event types, channels, locks, times) is the action's.
+/// Returns the document and, for each of its rules, the form field it came from ([`form_field`]).
+fn preferences(fields: &[(String, String)]) -> Result<(prefs::Preferences, Vec<String>), Error> {
     let get = |k: &str| {
         fields
             .iter()
@@ -255,6 +265,7 @@ fn preferences(fields: &[(String, String)]) -> Result<prefs::Preferences, Error>
             message: "the form's kept rules are not valid; reload the page and try again".into(),
         })?
     };
+    let mut origins = vec!["keep".to_owned(); rules.len()];
     for (k, v) in fields {
         let Some(cell) = k.strip_prefix("pref.") else {
             continue;
@@ -286,8 +297,33 @@ fn preferences(fields: &[(String, String)]) -> Result<prefs::Preferences, Error>
             paper_run_id: None,
             source: prefs::RuleSource::User,
         });
+        origins.push(format!("pref.{category}.{channel}"));
     }
-    Ok(prefs::Preferences {
+    for (row, o) in overrides(fields)? {
+        if rules.len() > prefs::MAX_RULES {
+            break;
+        }
+        let field = format!("override.{row}");
+        if o.event.is_empty() || o.mode == "remove" {
+            continue; // the unused "add" row, or a removed override
+        }
+        let mode = Mode::parse(o.mode).ok_or_else(|| {
+            Error::invalid(
+                &format!("{field}.mode"),
+                format!("`{}` is not off, immediate, digest or remove", clip(o.mode)),
+            )
+        })?;
+        rules.push(prefs::RuleDoc {
+            category: "*".to_owned(),
+            event_type: o.event.to_owned(),
+            channel: o.channel.to_owned(),
+            mode,
+            paper_run_id: None,
+            source: prefs::RuleSource::User,
+        });
+        origins.push(field);
+    }
+    let doc = prefs::Preferences {
         rules,
         quiet_hours: prefs::QuietHours {
             enabled: get("quiet_enabled") == "on",
@@ -309,7 +345,81 @@ fn preferences(fields: &[(String, String)]) -> Result<prefs::Preferences, Error>
             time: get("digest_time"),
         },
         time_zone: String::new(),
-    })
+    };
+    Ok((doc, origins))
+}
+
+/// One override row of the form.
+#[derive(Debug, Default)]
+struct OverrideFields<'a> {
+    event: &'a str,
+    channel: &'a str,
+    mode: &'a str,
+}
+
+/// The override rows of the form (`override.<i>.<part>`), the listed ones in order and then `new`.
+fn overrides(fields: &[(String, String)]) -> Result<Vec<(String, OverrideFields<'_>)>, Error> {
+    let mut rows: std::collections::BTreeMap<(bool, u16), OverrideFields<'_>> =
+        std::collections::BTreeMap::new();
+    for (k, v) in fields {
+        let Some(rest) = k.strip_prefix("override.") else {
+            continue;
+        };
+        let bad = || {
+            Error::invalid(
+                "override",
+                format!("`{}` is not a field of an override", clip(k)),
+            )
+        };
+        let (row, part) = rest.split_once('.').ok_or_else(bad)?;
+        let key = match row {
+            "new" => (true, 0),
+            n => (false, n.parse::<u16>().map_err(|_| bad())?),
+        };
+        if !rows.contains_key(&key) && rows.len() > prefs::MAX_RULES {
+            return Err(Error::invalid(
+                "override",
+                format!("at most {} overrides", prefs::MAX_RULES),
+            ));
+        }
+        let o = rows.entry(key).or_default();
+        let v = v.trim();
+        match part {
+            "event" => o.event = v,
+            "channel" => o.channel = v,
+            "mode" => o.mode = v,
+            _ => return Err(bad()),
+        }
+    }
+    Ok(rows
+        .into_iter()
+        .map(|((new, i), o)| (if new { "new".to_owned() } else { i.to_string() }, o))
+        .collect())
+}
+
+/// The form field a refusal of the action names: `rules[<i>].<part>` becomes the field of the rule's origin
+/// (`pref.<category>.<channel>` for a grid cell, `override.<i>.<part>` for an override), so the page shows the
+/// message where the choice was made. Other fields stay as they are.
+fn form_field(field: &str, origins: &[String]) -> String {
+    let Some((i, part)) = field.strip_prefix("rules[").and_then(|r| r.split_once(']')) else {
+        return field.to_owned();
+    };
+    let Some(origin) = i.parse::<usize>().ok().and_then(|i| origins.get(i)) else {
+        return field.to_owned();
+    };
+    if origin.starts_with("pref.") {
+        origin.clone()
+    } else if origin.starts_with("override.") {
+        let part = match part.trim_start_matches('.') {
+            "" => "",
+            "event_type" | "category" => ".event",
+            "channel" => ".channel",
+            _ => ".mode",
+        };
+        format!("{origin}{part}")
+    } else {
+        field.to_owned()
+    }
 }
 
 fn clip(s: &str) -> String {
@@ -322,18 +432,28 @@ pub(super) async fn save_prefs(
     WebActor(actor): WebActor,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> HtmlResult {
-    let outcome = match preferences(&fields) {
-        Ok(doc) => prefs::put(&state.ctx, &actor, doc).await.map(drop),
-        Err(e) => Err(e),
+    let (outcome, origins) = match preferences(&fields) {
+        Ok((doc, origins)) => (prefs::put(&state.ctx, &actor, doc).await.map(drop), origins),
+        Err(e) => (Err(e), Vec::new()),
     };
     match outcome {
         Ok(()) => Ok(to(&Flash::PrefsSaved.redirect_to(SETTINGS))),
-        Err(Error::Invalid { field, message }) => Ok(back_with_error(
-            &state,
-            Flash::PrefsInvalid,
-            &field,
-            &message,
-        )),
+        Err(Error::Invalid { field, message }) => {
+            let field = form_field(&field, &origins);
+            // A refused override: straight to its row.
+            let anchor = if field.starts_with("override.") {
+                "#overrides"
+            } else {
+                ""
+            };
+            Ok(back_with_error(
+                &state,
+                Flash::PrefsInvalid,
+                anchor,
+                &field,
+                &message,
+            ))
+        }
         Err(e) => Err(page(e)),
     }
 }

@@ -1,10 +1,12 @@
 //! The browser side of notifications (docs/design/notifications.md §5, §7): the live stream of in-app
 //! notifications ([`events`]), the one-click unsubscribe of subscription mail and its confirmation page's form
-//! ([`unsubscribe`]), and the HTML form posts of the in-app centre and the settings page ([`forms`]). The REST
-//! API is `routes::notifications_api`. Every handler parses its input, calls ONE action of
-//! `backend::notify` (which checks permission and state and writes the audit entry) and maps the outcome:
-//! Post/Redirect/Get with an [`app::flash::Flash`] code, or an HTML error page ([`HtmlError`]).
+//! ([`unsubscribe`]), the HTML form posts of the in-app centre and the settings page ([`forms`]) and of the
+//! admin notifications page ([`admin_forms`]). The REST API is `routes::notifications_api`. Every handler
+//! parses its input, calls ONE action of `backend::notify` (which checks permission and state and writes the
+//! audit entry) and maps the outcome: Post/Redirect/Get with an [`app::flash::Flash`] code, or an HTML error
+//! page ([`HtmlError`]).
 
+mod admin_forms;
 pub mod events;
 mod forms;
 mod unsubscribe;
@@ -32,6 +34,11 @@ pub fn router() -> Router<AppState> {
             post(unsubscribe::one_click).get(unsubscribe::to_page),
         )
         .route("/unsubscribe", post(unsubscribe::confirm))
+        .route("/admin/notifications/test", post(admin_forms::send_test))
+        .route(
+            "/admin/notifications/clear-undeliverable",
+            post(admin_forms::clear_undeliverable),
+        )
         .route("/notifications/read-all", post(forms::read_all))
         .route("/notifications/settings", post(forms::save_prefs))
         .route("/notifications/email/retry", post(forms::email_retry))

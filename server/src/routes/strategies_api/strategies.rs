@@ -65,9 +65,9 @@ fn created(location: &str, body: impl Serialize) -> Response {
         (status = 201, description = "Created (Location: the strategy)", body = StrategyDetail),
         (status = 400, description = "`invalid_input` with `field` (name, description, unknown template), malformed JSON or unknown field", body = ErrorBody),
         (status = 401, description = "No or invalid token", body = ErrorBody),
-        (status = 403, description = "Read-only token or viewer", body = ErrorBody),
+        (status = 403, description = "Read-only token or viewer; `plan_limit`: the plan's `strategies` limit is reached", body = ErrorBody),
         (status = 413, description = "Body larger than the limit", body = ErrorBody),
-        (status = 409, description = "`limit_reached`: the account has as many strategies or versions as it may keep", body = ErrorBody),
+        (status = 409, description = "`limit_reached`: the account has as many versions as it may keep (`STRATEGY_VERSION_QUOTA`)", body = ErrorBody),
         (status = 415, description = "Body is not application/json", body = ErrorBody),
         (status = 422, description = "`invalid_strategy`: the source does not compile; `problems` lists each", body = ErrorBody),
     )
@@ -209,9 +209,9 @@ pub async fn restore_strategy(
     responses(
         (status = 201, description = "The copy (Location: the copy)", body = StrategyDetail),
         (status = 401, description = "No or invalid token", body = ErrorBody),
-        (status = 403, description = "Read-only token or viewer", body = ErrorBody),
+        (status = 403, description = "Read-only token or viewer; `plan_limit`: the plan's `strategies` limit is reached", body = ErrorBody),
         (status = 404, description = "No such strategy of yours", body = ErrorBody),
-        (status = 409, description = "`limit_reached`: the account has as many strategies or versions as it may keep", body = ErrorBody),
+        (status = 409, description = "`limit_reached`: the account has as many versions as it may keep (`STRATEGY_VERSION_QUOTA`)", body = ErrorBody),
     )
 )]
 pub async fn duplicate_strategy(

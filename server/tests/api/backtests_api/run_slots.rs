@@ -22,8 +22,8 @@ async fn backtests_api_the_concurrency_limit_refuses_a_second_run_until_the_firs
         &submission(strategy, xrp),
     )
     .await;
-    assert_eq!(second.status, StatusCode::CONFLICT, "{second:?}");
-    assert_eq!(second.error(), "limit_reached");
+    assert_eq!(second.status, StatusCode::FORBIDDEN, "{second:?}");
+    assert_eq!(second.error(), "plan_limit");
     assert!(
         second.message().contains("the limit is 1"),
         "says why: {second:?}"

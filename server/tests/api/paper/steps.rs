@@ -344,3 +344,39 @@ async fn paper_a_revised_candle_under_the_run_is_noticed_and_the_parity_report_n
         report.differences
     );
 }
+
+#[tokio::test]
+async fn paper_the_plan_limits_active_runs_and_a_stopped_run_frees_its_place() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        workers: false,
+        env: vec![
+            ("MARKET_DATA_URL", "http://127.0.0.1:9".into()),
+            ("PAPER_MAX_ACTIVE_RUNS", "2".into()),
+        ],
+    })
+    .await;
+    let (history, _) = shifted("ETH-BTC-5m.csv", 1000);
+    let inst = series(&app, &history).await;
+    let ann = trader(&app, "ann@example.org").await;
+    let sid = strategy(&app, &ann, SMA).await;
+    let a = start(&app, &ann, &new_run(sid, inst)).await;
+    start(&app, &ann, &new_run(sid, inst)).await;
+    let e = act::start(&ann, &app.ctx, Owner::Me, &new_run(sid, inst))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "plan_limit", "{e}");
+    assert!(e.to_string().contains('2'), "{e}");
+    // Another trader is not affected; stopping one run frees a place.
+    let bob = trader(&app, "bob@example.org").await;
+    let bob_sid = strategy(&app, &bob, SMA).await;
+    start(&app, &bob, &new_run(bob_sid, inst)).await;
+    act::control(&ann, &app.ctx, Owner::Me, a, Command::Stop { flatten: false })
+        .await
+        .unwrap();
+    start(&app, &ann, &new_run(sid, inst)).await;
+    let runs: i64 = sqlx::query_scalar("select count(*) from paper_run")
+        .fetch_one(&app.ctx.db)
+        .await
+        .unwrap();
+    assert_eq!(runs, 4);
+}
