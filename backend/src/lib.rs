@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod mail;
 pub mod market;
 pub mod notify;
+pub mod paper;
 pub mod plans;
 pub mod redis;
 pub mod settings;

@@ -10,7 +10,9 @@
 
 use axum::{
     body::Bytes,
-    extract::{FromRequest, FromRequestParts, OptionalFromRequestParts, Path, Request},
+    extract::{
+        FromRequest, FromRequestParts, OptionalFromRequest, OptionalFromRequestParts, Path, Request,
+    },
     http::{HeaderMap, StatusCode, header, request::Parts},
     response::{IntoResponse, Redirect, Response},
 };
@@ -265,6 +267,25 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         serde_path_to_error::deserialize(value)
             .map(ApiJson)
             .map_err(|e| refusal(&e.path().to_string(), &e.inner().to_string()))
+    }
+}
+
+/// An optional JSON body: no body at all (no `Content-Type`, no or zero `Content-Length`) is `None`; anything
+/// else is read as [`ApiJson`] with its rules.
+impl<T: DeserializeOwned, S: Send + Sync> OptionalFromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        let h = req.headers();
+        let empty = h.get(axum::http::header::CONTENT_TYPE).is_none()
+            && h.get(axum::http::header::CONTENT_LENGTH)
+                .is_none_or(|v| v.as_bytes() == b"0");
+        if empty {
+            return Ok(None);
+        }
+        <Self as FromRequest<S>>::from_request(req, state)
+            .await
+            .map(Some)
     }
 }
 

@@ -51,6 +51,10 @@ pub const BACKTEST_QUEUE: &str = "backtest";
 /// behind backtests or delays account mail.
 pub const NOTIFY_QUEUE: &str = "notify";
 
+/// The queue for paper trading (advancing runs on new candles), kept apart so a long backtest never delays a
+/// live run's next decision.
+pub const PAPER_QUEUE: &str = "paper";
+
 /// Every queue; a worker process serves all of them unless `vortex worker --queues` names some.
 pub const QUEUES: &[&str] = &[
     DEFAULT_QUEUE,
@@ -58,6 +62,7 @@ pub const QUEUES: &[&str] = &[
     MARKET_QUEUE,
     BACKTEST_QUEUE,
     NOTIFY_QUEUE,
+    PAPER_QUEUE,
 ];
 
 /// Runs one attempt of a job.

@@ -18,6 +18,8 @@ pub static KINDS: &[JobKind] = &[
     crate::notify::webhook::job::JOB,
     crate::notify::email::JOB,
     crate::notify::tick::JOB,
+    crate::paper::advance::JOB,
+    crate::paper::feed::TICK_JOB,
 ];
 
 /// The kind called `kind`, if registered.

@@ -372,8 +372,22 @@ pub async fn run_inline(
             )
             .await;
             match result {
-                Ok((tx, outcome)) => {
+                Ok((mut tx, outcome)) => {
+                    let advance = if outcome.written > 0 {
+                        crate::paper::feed::candles_stored(
+                            &ctx.jobs,
+                            &mut tx,
+                            run.instrument.instrument_id,
+                            run.timeframe,
+                        )
+                        .await?
+                    } else {
+                        None
+                    };
                     tx.commit().await?;
+                    if let Some(id) = advance {
+                        ctx.jobs.push(crate::jobs::PAPER_QUEUE, id).await;
+                    }
                     break outcome;
                 }
                 Err(e) if e.is_transient() && attempt < attempts => {

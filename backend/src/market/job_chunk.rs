@@ -41,7 +41,25 @@ pub(crate) async fn run(job: &JobCtx) -> Result<(), JobError> {
     )
     .await
     {
-        Ok((tx, _)) => job.complete(tx).await,
+        Ok((mut tx, outcome)) => {
+            // New candles reach the paper runs on this series (the job commits with them).
+            let advance = if outcome.written > 0 {
+                crate::paper::feed::candles_stored(
+                    &ctx.jobs,
+                    &mut tx,
+                    instrument.instrument_id,
+                    p.timeframe,
+                )
+                .await?
+            } else {
+                None
+            };
+            job.complete(tx).await?;
+            if let Some(id) = advance {
+                ctx.jobs.push(crate::jobs::PAPER_QUEUE, id).await;
+            }
+            Ok(())
+        }
         Err(e) if e.is_transient() => Err(JobError::Retry(anyhow::Error::new(e))),
         Err(e) => Err(JobError::Permanent(e.to_string())),
     }

@@ -9,8 +9,12 @@ use uuid::Uuid;
 use super::catalogue::{self, EventSpec};
 
 mod admin;
+mod paper;
 mod security;
 pub use admin::EtlFailing;
+pub use paper::{
+    PaperDataGap, PaperFill, PaperOrderCancelled, PaperRunRef, PaperSignal, PaperStoppedError,
+};
 pub use security::{FlowMail, PasswordChanged, SigninNewDevice, TokenCreated, device};
 
 /// At most this many points in a payload's sparkline.
@@ -125,6 +129,16 @@ pub enum Event {
     SignupAttemptExisting(FlowMail),
     #[serde(rename = "admin.job_dead")]
     JobDead(JobDead),
+    #[serde(rename = "paper.signal")]
+    PaperSignal(PaperSignal),
+    #[serde(rename = "paper.fill")]
+    PaperFill(PaperFill),
+    #[serde(rename = "paper.order_cancelled")]
+    PaperOrderCancelled(PaperOrderCancelled),
+    #[serde(rename = "paper.stopped_error")]
+    PaperStoppedError(PaperStoppedError),
+    #[serde(rename = "paper.data_gap")]
+    PaperDataGap(PaperDataGap),
 }
 
 /// Every type name with a payload variant (for tests and samples).
@@ -142,6 +156,11 @@ pub const TYPES: &[&str] = &[
     "account.password_reset_requested",
     "account.signup_attempt_existing",
     "admin.job_dead",
+    "paper.signal",
+    "paper.fill",
+    "paper.order_cancelled",
+    "paper.stopped_error",
+    "paper.data_gap",
 ];
 
 /// Cuts `s` to at most `max` characters, ending in `…` when cut.
@@ -178,6 +197,23 @@ impl Event {
             Event::PasswordResetRequested(_) => "account.password_reset_requested",
             Event::SignupAttemptExisting(_) => "account.signup_attempt_existing",
             Event::JobDead(_) => "admin.job_dead",
+            Event::PaperSignal(_) => "paper.signal",
+            Event::PaperFill(_) => "paper.fill",
+            Event::PaperOrderCancelled(_) => "paper.order_cancelled",
+            Event::PaperStoppedError(_) => "paper.stopped_error",
+            Event::PaperDataGap(_) => "paper.data_gap",
+        }
+    }
+
+    /// The paper run the event is about (per-run preference overrides match it).
+    pub fn paper_run(&self) -> Option<&PaperRunRef> {
+        match self {
+            Event::PaperSignal(PaperSignal { run, .. })
+            | Event::PaperFill(PaperFill { run, .. })
+            | Event::PaperOrderCancelled(PaperOrderCancelled { run, .. })
+            | Event::PaperStoppedError(PaperStoppedError { run, .. })
+            | Event::PaperDataGap(PaperDataGap { run, .. }) => Some(run),
+            _ => None,
         }
     }
 
@@ -206,6 +242,7 @@ impl Event {
             | Event::SignupAttemptExisting(e) => e.user_id,
             // Every administrator.
             Event::JobDead(_) => None,
+            paper => paper.paper_run().map(|r| r.user_id),
         }
     }
 
@@ -235,6 +272,30 @@ impl Event {
                 Some(format!("{}:{}", self.type_name(), e.email_id))
             }
             Event::JobDead(e) => Some(format!("job_dead:{}", e.job_id)),
+            // One per run and candle (and side): a replayed candle never notifies twice.
+            Event::PaperSignal(e) => Some(format!(
+                "paper.signal:{}:{}:{}",
+                e.run.run_id,
+                e.candle_time.timestamp_millis(),
+                e.side
+            )),
+            Event::PaperFill(e) => Some(format!(
+                "paper.fill:{}:{}:{}",
+                e.run.run_id,
+                e.candle_time.timestamp_millis(),
+                e.side
+            )),
+            Event::PaperOrderCancelled(e) => Some(format!(
+                "paper.order_cancelled:{}:{}",
+                e.run.run_id,
+                e.candle_time.timestamp_millis()
+            )),
+            Event::PaperStoppedError(e) => Some(format!("paper.stopped_error:{}", e.run.run_id)),
+            Event::PaperDataGap(e) => Some(format!(
+                "paper.data_gap:{}:{}",
+                e.run.run_id,
+                e.gap_from.timestamp_millis()
+            )),
         }
     }
 
@@ -256,6 +317,10 @@ impl Event {
             | Event::PasswordResetRequested(_)
             | Event::SignupAttemptExisting(_) => None,
             Event::JobDead(_) => Some("admin.job_dead".to_owned()),
+            Event::PaperSignal(_) | Event::PaperFill(_) | Event::PaperOrderCancelled(_) => self
+                .paper_run()
+                .map(|r| format!("{}:{}", self.type_name(), r.run_id)),
+            Event::PaperStoppedError(_) | Event::PaperDataGap(_) => None,
         }
     }
 
@@ -292,6 +357,11 @@ impl Event {
                 "Sign-up attempt with the account's address".to_owned()
             }
             Event::JobDead(e) => format!("Job gave up: {} ({})", e.kind, e.queue),
+            Event::PaperSignal(e) => e.title(),
+            Event::PaperFill(e) => e.title(),
+            Event::PaperOrderCancelled(e) => e.title(),
+            Event::PaperStoppedError(e) => e.title(),
+            Event::PaperDataGap(e) => e.title(),
         };
         clip(&t, 200)
     }
@@ -389,6 +459,11 @@ impl Event {
                  `vortex jobs show {}` and retry it once the cause is fixed.",
                 e.job_id, e.kind, e.queue, e.last_error, e.job_id
             ),
+            Event::PaperSignal(e) => e.body(),
+            Event::PaperFill(e) => e.body(),
+            Event::PaperOrderCancelled(e) => e.body(),
+            Event::PaperStoppedError(e) => e.body(),
+            Event::PaperDataGap(e) => e.body(),
         };
         clip(&b, 2000)
     }
@@ -412,6 +487,7 @@ impl Event {
             | Event::SignupAttemptExisting(_) => None,
             // No admin job page yet: the notification centre.
             Event::JobDead(_) => Some("/notifications".to_owned()),
+            paper => paper.paper_run().map(PaperRunRef::url),
         }
     }
 
@@ -517,6 +593,39 @@ impl Event {
                 kind: "market_update".into(),
                 queue: "market".into(),
                 last_error: "exchange answered 503 for an hour".into(),
+            }),
+            "paper.signal" => Event::PaperSignal(PaperSignal {
+                run: paper::sample_run(user_id, run_id),
+                side: "buy".into(),
+                rule: "entry long when crosses_above(fast_ma, slow_ma)".into(),
+                candle_time: t0,
+                close: 0.021_43,
+            }),
+            "paper.fill" => Event::PaperFill(PaperFill {
+                run: paper::sample_run(user_id, run_id),
+                side: "sell".into(),
+                price: 0.021_57,
+                units: 463.1,
+                fee: 0.009_99,
+                reason: "signal".into(),
+                pnl: Some(0.045),
+                candle_time: t0,
+            }),
+            "paper.order_cancelled" => Event::PaperOrderCancelled(PaperOrderCancelled {
+                run: paper::sample_run(user_id, run_id),
+                side: "buy".into(),
+                gate: "halt".into(),
+                candle_time: t0,
+            }),
+            "paper.stopped_error" => Event::PaperStoppedError(PaperStoppedError {
+                run: paper::sample_run(user_id, run_id),
+                error: "the run reached its limit of 200000 candles; start a new run".into(),
+            }),
+            "paper.data_gap" => Event::PaperDataGap(PaperDataGap {
+                run: paper::sample_run(user_id, run_id),
+                gap_from: t0,
+                gap_to: t0 + chrono::Duration::minutes(3),
+                candles: 3,
             }),
             _ => return None,
         })

@@ -157,8 +157,8 @@ pub fn instance_default(settings: &Settings, limit: Limit) -> Option<i64> {
         Limit::ApiRequestsPerMinute => {
             Some(i64::try_from(b.api_rate_per_minute).unwrap_or(i64::MAX))
         }
+        Limit::ActivePaperRuns => Some(settings.paper.max_active_runs),
         Limit::BacktestsPerDay
-        | Limit::ActivePaperRuns
         | Limit::HistoryDays
         | Limit::ExportRows
         | Limit::OptimisationTrials => None,
@@ -295,6 +295,20 @@ pub(crate) fn forget(user: Option<Uuid>) {
 ///
 /// # Errors
 /// Database errors.
+/// Paper runs that count against [`Limit::ActivePaperRuns`]: active, paused or stopping.
+///
+/// # Errors
+/// Database errors.
+pub async fn active_paper_runs(conn: &mut PgConnection, user: Uuid) -> Result<i64> {
+    Ok(sqlx::query_scalar!(
+        r#"select count(*) as "n!" from paper_run
+           where user_id = $1 and status in ('active', 'paused', 'stopping')"#,
+        user,
+    )
+    .fetch_one(conn)
+    .await?)
+}
+
 pub async fn active_backtests(conn: &mut PgConnection, user: Uuid) -> Result<i64> {
     Ok(sqlx::query_scalar!(
         r#"select count(*) as "n!" from backtest_run r left join job j on j.job_id = r.job_id
@@ -345,5 +359,6 @@ pub async fn usage(conn: &mut PgConnection, user: Uuid) -> Result<BTreeMap<Limit
     );
     u.insert(Limit::BacktestsPerDay, backtests_today(conn, user).await?);
     u.insert(Limit::Strategies, strategies(conn, user).await?);
+    u.insert(Limit::ActivePaperRuns, active_paper_runs(conn, user).await?);
     Ok(u)
 }

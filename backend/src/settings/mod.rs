@@ -16,6 +16,7 @@ mod jobs;
 mod mail;
 mod market;
 mod notify;
+mod paper;
 mod problems;
 mod reader;
 mod retention;
@@ -36,6 +37,7 @@ pub use mail::MailTransport;
 pub use market::MarketSettings;
 pub use notify::NotifySettings;
 pub use notify::NotifySseSettings;
+pub use paper::PaperSettings;
 pub use problems::{ConfigErrors, ConfigProblem, MIN_SECRET_BYTES, secret_weakness};
 pub use web::{IpNet, LogFormat};
 pub use webhook::{AllowEntry, WebhookSettings};
@@ -124,6 +126,8 @@ pub struct Settings {
     pub notify: NotifySettings,
     /// `NOTIFY_SSE_*`: live in-app updates.
     pub notify_sse: NotifySseSettings,
+    /// `PAPER_*`: paper trading.
+    pub paper: PaperSettings,
 }
 
 impl fmt::Debug for Settings {
@@ -216,6 +220,7 @@ impl Settings {
         let webhook = webhook::parse(&mut r, app_env);
         let notify = notify::parse(&mut r);
         let notify_sse = notify::parse_sse(&mut r);
+        let paper = paper::parse(&mut r);
         if prod && market.data_url.scheme() != "https" {
             r.problem("MARKET_DATA_URL", "must use https:// in production");
         }
@@ -285,6 +290,7 @@ impl Settings {
             webhook,
             notify,
             notify_sse,
+            paper,
         })
     }
 

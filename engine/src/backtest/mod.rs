@@ -12,15 +12,19 @@
 //! - An open position is closed at the last bar's close ("end of data").
 
 mod config;
+mod gate;
 mod memory;
 mod metrics;
+mod replay;
 mod result;
 mod simulate;
 mod trace;
 
 pub use config::{BacktestConfig, BacktestError, Fill, RunLimits};
+pub use gate::Gate;
 pub use memory::{CANDLE_BYTES, MemoryEstimate, estimate_memory};
 pub use metrics::{Metric, Metrics};
+pub use replay::{OpenPosition, PendingOrder, Refusal, RefusalKind, Replay, replay, run_gated};
 pub use result::{BacktestResult, ExitReason, Provenance, Trade};
 pub use simulate::MAX_TRADE_VALUES;
 pub use trace::{BarTrace, trace, trace_limited};
@@ -77,7 +81,9 @@ pub fn run_limited(
         return Err(BacktestError::Cancelled);
     }
     let mut ev = strategy.evaluate(candles);
-    let sim = simulate(candles, strategy, config, &mut ev, progress, false, limits)?;
+    let sim = simulate(
+        candles, strategy, config, &mut ev, progress, false, limits, None,
+    )?;
     drop(ev);
     let metrics = metrics::compute(candles, config, &sim.trades, &sim.equity);
     Ok(BacktestResult {
@@ -91,3 +97,6 @@ pub fn run_limited(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod replay_tests;

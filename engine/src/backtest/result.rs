@@ -19,6 +19,8 @@ pub enum ExitReason {
     TrailingStop,
     MaxBars,
     EndOfData,
+    /// Closed by a kill switch or risk limit in flatten mode (paper trading).
+    Flatten,
 }
 
 impl ExitReason {
@@ -31,6 +33,7 @@ impl ExitReason {
             ExitReason::TrailingStop => "trailing stop",
             ExitReason::MaxBars => "max bars in trade",
             ExitReason::EndOfData => "end of data",
+            ExitReason::Flatten => "flattened (kill switch or risk limit)",
         }
     }
 }

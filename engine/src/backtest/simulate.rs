@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use super::{BacktestConfig, BacktestError, ExitReason, Fill, RunLimits, Trade};
+use super::replay::{OpenPosition, PendingOrder, Refusal, RefusalKind};
+use super::{BacktestConfig, BacktestError, ExitReason, Fill, Gate, RunLimits, Trade};
 use crate::candles::Candles;
 use crate::strategy::{CompiledStrategy, Evaluation, PositionSize};
 
@@ -13,6 +14,26 @@ pub(crate) struct Simulation {
     pub skipped: usize,
     /// Per bar (only when recording): position held at the close.
     pub in_position: Vec<bool>,
+    /// Cash after the last bar.
+    pub cash: f64,
+    /// Open-ended runs only: the position still open after the last bar, and the order decided at its close.
+    pub open: Option<OpenPosition>,
+    pub pending: Option<PendingOrder>,
+    /// Decisions a gate refused.
+    pub refused: Vec<Refusal>,
+}
+
+/// How a paper run differs from a backtest: a gate per bar, and no end of data (the last bar decides, an open
+/// position stays open).
+pub(crate) struct Live<'a> {
+    pub gates: &'a [Gate],
+    pub open_ended: bool,
+}
+
+impl Live<'_> {
+    fn gate(&self, t: usize) -> Gate {
+        self.gates.get(t).copied().unwrap_or(Gate::Open)
+    }
 }
 
 struct Open {
@@ -90,8 +111,12 @@ pub(crate) fn simulate(
     progress: &mut dyn FnMut(usize, usize) -> bool,
     record: bool,
     limits: RunLimits,
+    live: Option<&Live<'_>>,
 ) -> Result<Simulation, BacktestError> {
     let n = c.len();
+    let gate = |t: usize| live.map_or(Gate::Open, |l| l.gate(t));
+    let open_ended = live.is_some_and(|l| l.open_ended);
+    let mut refused = Vec::new();
     // The equity curve is written over a retained numeric column (when not recording a trace,
     // nothing reads the columns afterwards): bar t's values are read at t's close, before
     // equity[t] is written. This saves faulting in a fresh n-bar buffer.
@@ -234,7 +259,7 @@ pub(crate) fn simulate(
         if t % CHUNK == 0 && t > 0 && !progress(t, n) {
             return Err(BacktestError::Cancelled);
         }
-        if pending.is_none() {
+        if pending.is_none() && live.is_none() {
             let from = t;
             let to = (n - 1).min((t / CHUNK + 1) * CHUNK);
             match &pos {
@@ -273,7 +298,15 @@ pub(crate) fn simulate(
             match p {
                 Pending::Entry { rule } => {
                     let values = std::mem::take(&mut pending_values);
-                    pos = open_pos(t, c.open[t], rule, values, &mut cash, &mut skipped);
+                    if gate(t).allows_entry() {
+                        pos = open_pos(t, c.open[t], rule, values, &mut cash, &mut skipped);
+                    } else {
+                        refused.push(Refusal {
+                            index: t,
+                            kind: RefusalKind::PendingEntryCancelled,
+                            gate: gate(t),
+                        });
+                    }
                 }
                 Pending::Exit { rule, reason } => {
                     let values = std::mem::take(&mut pending_values);
@@ -344,19 +377,31 @@ pub(crate) fn simulate(
             }
         }
         // 3. Decisions at this close.
-        let last = t + 1 == n;
-        if !last {
+        let last = t + 1 == n && !open_ended;
+        let g = gate(t);
+        if !last && g != Gate::Warmup {
             match &pos {
                 Some(o) => {
                     let exit_rule = first_true(&ev.exit, t);
                     let held = t + 1 - o.index;
-                    let decision = if let Some(k) = exit_rule {
+                    let mut decision = if let Some(k) = exit_rule {
                         Some((Some(k), ExitReason::Signal))
                     } else if risk.max_bars.is_some_and(|m| held >= m) {
                         Some((None, ExitReason::MaxBars))
                     } else {
                         None
                     };
+                    if decision.is_some() && !g.allows_exit() {
+                        refused.push(Refusal {
+                            index: t,
+                            kind: RefusalKind::ExitSignal,
+                            gate: g,
+                        });
+                        decision = None;
+                    }
+                    if g == Gate::Flatten && decision.is_none() {
+                        decision = Some((None, ExitReason::Flatten));
+                    }
                     if let Some((rule, reason)) = decision {
                         let values = match rule {
                             Some(k) => rule_values(n_entry + k, t, &equity),
@@ -385,7 +430,14 @@ pub(crate) fn simulate(
                     }
                 }
                 None => {
-                    if let Some(rule) = first_true(&ev.entry, t) {
+                    let rule = first_true(&ev.entry, t);
+                    if rule.is_some() && !g.allows_entry() {
+                        refused.push(Refusal {
+                            index: t,
+                            kind: RefusalKind::EntrySignal,
+                            gate: g,
+                        });
+                    } else if let Some(rule) = rule {
                         let values = rule_values(rule, t, &equity);
                         match config.fill {
                             Fill::NextOpen => {
@@ -427,10 +479,44 @@ pub(crate) fn simulate(
     if !progress(n, n) {
         return Err(BacktestError::Cancelled);
     }
+    let open = pos.map(|o| OpenPosition {
+        entry_index: o.index,
+        entry_time: c.time[o.index],
+        entry_price: o.price,
+        units: o.units,
+        cost: o.cost,
+        entry_fee: o.fee,
+        peak: o.peak,
+        entry_rule: rule_texts
+            .get(o.rule)
+            .cloned()
+            .unwrap_or_else(|| Arc::from("")),
+        entry_values: o.values,
+    });
+    let pending = pending.map(|p| match p {
+        Pending::Entry { rule } => PendingOrder {
+            decided_index: n - 1,
+            entry: true,
+            reason: None,
+            rule: rule_texts.get(rule).cloned(),
+            values: std::mem::take(&mut pending_values),
+        },
+        Pending::Exit { rule, reason } => PendingOrder {
+            decided_index: n - 1,
+            entry: false,
+            reason: Some(reason),
+            rule: rule.and_then(|k| rule_texts.get(n_entry + k).cloned()),
+            values: std::mem::take(&mut pending_values),
+        },
+    });
     Ok(Simulation {
         trades,
         equity,
         skipped,
         in_position,
+        cash,
+        open,
+        pending,
+        refused,
     })
 }

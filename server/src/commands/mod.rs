@@ -24,6 +24,7 @@ pub mod jobs;
 pub mod migrate;
 pub mod mock_exchange;
 pub mod notify;
+pub mod paper;
 pub mod plans;
 pub mod run_etl;
 pub mod run_strategy;
@@ -74,6 +75,11 @@ enum Command {
     Notify {
         #[command(subcommand)]
         command: notify::NotifyCommand,
+    },
+    /// Paper runs for a user: start, list, show, pause, resume, stop (optionally flattening), parity report.
+    Paper {
+        #[command(subcommand)]
+        command: paper::PaperCommand,
     },
     /// Plans: list, create, set a limit, assign a plan (and overrides) to a user.
     Plans {
@@ -147,6 +153,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         Command::Jobs { command } => jobs::run(ctx, command).await,
         Command::CreateAdmin(args) => create_admin::run(ctx, args).await,
         Command::Notify { command } => notify::run(ctx, command).await,
+        Command::Paper { command } => paper::run(ctx, command).await,
         Command::Plans { command } => plans::run(ctx, command).await,
         Command::RunStrategy(args) => {
             let runs = match run_strategy::run_strategy_db(&ctx.db, &args).await {

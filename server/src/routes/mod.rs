@@ -13,6 +13,7 @@ pub mod notifications;
 pub mod notifications_api;
 pub mod openapi;
 pub mod ops;
+pub mod paper_api;
 pub mod plans_api;
 pub mod strategies_api;
 pub mod upload;
@@ -35,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .merge(strategies_api::router())
         .merge(backtests_api::router())
         .merge(notifications_api::router())
+        .merge(paper_api::router())
         .merge(plans_api::router())
         .merge(openapi::router())
 }

@@ -19,7 +19,7 @@ use utoipa::{
 };
 
 use crate::{
-    routes::{api, backtests_api, market, notifications_api, plans_api, strategies_api},
+    routes::{api, backtests_api, market, notifications_api, paper_api, plans_api, strategies_api},
     state::AppState,
 };
 
@@ -106,6 +106,17 @@ impl Modify for BearerToken {
         notifications_api::api::replay_delivery,
         notifications_api::admin::user_deliveries,
         notifications_api::admin::send_test,
+        paper_api::runs::start_paper_run,
+        paper_api::runs::list_paper_runs,
+        paper_api::runs::get_paper_run,
+        paper_api::runs::list_paper_fills,
+        paper_api::runs::list_paper_trades,
+        paper_api::runs::list_paper_candles,
+        paper_api::runs::paper_equity,
+        paper_api::runs::paper_parity,
+        paper_api::runs::pause_paper_run,
+        paper_api::runs::resume_paper_run,
+        paper_api::runs::stop_paper_run,
         plans_api::my_plan,
         plans_api::list_plans,
         plans_api::create_plan,
@@ -119,6 +130,7 @@ impl Modify for BearerToken {
     tags(
         (name = "strategies", description = "The template catalogue and your strategies; each save of changed source is an immutable version."),
         (name = "backtests", description = "Backtest runs: queue (one run per instrument), follow, cancel, and read results, trades and the decision trace."),
+        (name = "paper", description = "Paper runs on live candles: start (one run per instrument), follow fills, trades, equity and each candle's decision, pause, resume, stop (optionally flattening first) and the parity report against a backtest of the same window."),
         (name = "market", description = "Instruments and candles stored for backtests."),
         (name = "notifications", description = "In-app notifications, webhooks (Slack, Discord, generic signed) and the delivery log of email and webhook messages."),
         (name = "account", description = "The token's user and security events."),

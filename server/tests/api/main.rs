@@ -31,6 +31,7 @@ mod notify_unsubscribe;
 mod notify_volume;
 mod notify_web;
 mod notify_webhooks;
+mod paper;
 mod plans;
 mod policy_accounts;
 mod policy_backtests;

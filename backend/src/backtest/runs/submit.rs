@@ -206,7 +206,7 @@ pub(crate) async fn create_as(
 /// The parameter overrides, checked against the declared names (values are checked by compiling): more
 /// values than declared parameters is refused at once (each name appears once in `sent`); empty values are
 /// dropped (the default applies).
-fn check_params(
+pub(crate) fn check_params(
     declared: &[engine::strategy::ParamInfo],
     sent: &[(String, String)],
 ) -> Result<Vec<(String, String)>, Error> {

@@ -119,6 +119,34 @@ pub fn facts(event: &Event) -> Vec<(String, String)> {
         Event::VerificationRequested(_)
         | Event::PasswordResetRequested(_)
         | Event::SignupAttemptExisting(_) => Vec::new(),
+        Event::PaperSignal(e) => vec![
+            ("Run".into(), e.run.label()),
+            ("Side".into(), e.side.clone()),
+            ("Rule".into(), e.rule.clone()),
+        ],
+        Event::PaperFill(e) => vec![
+            ("Run".into(), e.run.label()),
+            ("Side".into(), e.side.clone()),
+            ("Price".into(), e.price.to_string()),
+            ("Units".into(), e.units.to_string()),
+            ("Reason".into(), e.reason.clone()),
+        ],
+        Event::PaperOrderCancelled(e) => {
+            vec![
+                ("Run".into(), e.run.label()),
+                ("Gate".into(), e.gate.clone()),
+            ]
+        }
+        Event::PaperStoppedError(e) => {
+            vec![
+                ("Run".into(), e.run.label()),
+                ("Error".into(), e.error.clone()),
+            ]
+        }
+        Event::PaperDataGap(e) => vec![
+            ("Run".into(), e.run.label()),
+            ("Missing candles".into(), e.candles.to_string()),
+        ],
     }
 }
 

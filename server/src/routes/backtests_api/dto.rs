@@ -31,7 +31,7 @@ impl ToSchema for ParamInput {}
 
 impl ParamInput {
     /// As the strategy language reads it (`12`, `0.5`, `true`).
-    fn as_text(&self) -> String {
+    pub(crate) fn as_text(&self) -> String {
         match self {
             Self::Bool(b) => b.to_string(),
             // f64's Display never uses exponents and prints whole numbers without a fraction.

@@ -1,0 +1,194 @@
+//! The payloads of paper-trading events (audience: the run's owner). Each names the run, so per-run
+//! preference overrides apply (`notify_event.paper_run_id`).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// What every paper event says about its run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaperRunRef {
+    pub user_id: Uuid,
+    pub run_id: Uuid,
+    pub strategy_name: String,
+    pub symbol: String,
+    pub timeframe: String,
+}
+
+impl PaperRunRef {
+    /// `MACD crossover on ETHBTC 5m`.
+    pub fn label(&self) -> String {
+        format!(
+            "{} on {} {}",
+            self.strategy_name, self.symbol, self.timeframe
+        )
+    }
+
+    pub fn url(&self) -> String {
+        format!("/paper/{}", self.run_id)
+    }
+}
+
+/// A rule fired at a candle's close and an order was submitted (fills at the next open).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaperSignal {
+    #[serde(flatten)]
+    pub run: PaperRunRef,
+    /// `buy` or `sell`.
+    pub side: String,
+    /// The rule's text, or the exit reason when no rule fired (max bars, flatten).
+    pub rule: String,
+    /// Open time of the candle whose close decided it.
+    pub candle_time: DateTime<Utc>,
+    pub close: f64,
+}
+
+/// An order filled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaperFill {
+    #[serde(flatten)]
+    pub run: PaperRunRef,
+    pub side: String,
+    pub price: f64,
+    pub units: f64,
+    pub fee: f64,
+    /// `entry`, or the exit reason (`signal`, `stop_loss`, …).
+    pub reason: String,
+    /// Net profit of the round trip this fill closed.
+    pub pnl: Option<f64>,
+    pub candle_time: DateTime<Utc>,
+}
+
+/// An order decided at the previous close was cancelled before it filled (a kill switch or risk lock).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaperOrderCancelled {
+    #[serde(flatten)]
+    pub run: PaperRunRef,
+    pub side: String,
+    /// The gate that cancelled it (`reduce_only`, `halt`, `flatten`).
+    pub gate: String,
+    pub candle_time: DateTime<Utc>,
+}
+
+/// The run stopped because of an error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaperStoppedError {
+    #[serde(flatten)]
+    pub run: PaperRunRef,
+    pub error: String,
+}
+
+/// Candles are missing between two the run processed (a gap in the feed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaperDataGap {
+    #[serde(flatten)]
+    pub run: PaperRunRef,
+    pub gap_from: DateTime<Utc>,
+    pub gap_to: DateTime<Utc>,
+    pub candles: i32,
+}
+
+fn num(x: f64) -> String {
+    if x.abs() >= 1000.0 {
+        format!("{x:.2}")
+    } else {
+        format!("{x:.6}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_owned()
+    }
+}
+
+impl PaperSignal {
+    pub fn title(&self) -> String {
+        format!("Paper {} signal: {}", self.side, self.run.label())
+    }
+    pub fn body(&self) -> String {
+        format!(
+            "At the close of the {} UTC candle ({}), `{}` fired: a {} order fills at the next open.",
+            self.candle_time.format("%Y-%m-%d %H:%M"),
+            num(self.close),
+            self.rule,
+            self.side
+        )
+    }
+}
+
+impl PaperFill {
+    pub fn title(&self) -> String {
+        let verb = if self.side == "buy" { "Bought" } else { "Sold" };
+        format!(
+            "{verb} {} at {}: {}",
+            num(self.units),
+            num(self.price),
+            self.run.label()
+        )
+    }
+    pub fn body(&self) -> String {
+        let pnl = self
+            .pnl
+            .map(|p| format!(" The round trip made {}.", num(p)))
+            .unwrap_or_default();
+        format!(
+            "{} {} units at {} (fee {}) in the {} UTC candle, reason: {}.{pnl}",
+            if self.side == "buy" { "Bought" } else { "Sold" },
+            num(self.units),
+            num(self.price),
+            num(self.fee),
+            self.candle_time.format("%Y-%m-%d %H:%M"),
+            self.reason.replace('_', " "),
+        )
+    }
+}
+
+impl PaperOrderCancelled {
+    pub fn title(&self) -> String {
+        format!("Paper order cancelled: {}", self.run.label())
+    }
+    pub fn body(&self) -> String {
+        format!(
+            "The {} order decided before the {} UTC candle was cancelled: the run is {}.",
+            self.side,
+            self.candle_time.format("%Y-%m-%d %H:%M"),
+            self.gate.replace('_', "-")
+        )
+    }
+}
+
+impl PaperStoppedError {
+    pub fn title(&self) -> String {
+        format!("Paper run stopped by an error: {}", self.run.label())
+    }
+    pub fn body(&self) -> String {
+        format!(
+            "The run stopped and processes no more candles: {}",
+            self.error
+        )
+    }
+}
+
+impl PaperDataGap {
+    pub fn title(&self) -> String {
+        format!("Data gap in a paper run: {}", self.run.label())
+    }
+    pub fn body(&self) -> String {
+        format!(
+            "{} candle(s) from {} to {} UTC are missing from the feed. The run went on with the next stored \
+             candle; nothing was filled in. The parity report lists the gap.",
+            self.candles,
+            self.gap_from.format("%Y-%m-%d %H:%M"),
+            self.gap_to.format("%Y-%m-%d %H:%M")
+        )
+    }
+}
+
+/// Samples (tests, previews, "send a test").
+pub(super) fn sample_run(user_id: Uuid, run_id: Uuid) -> PaperRunRef {
+    PaperRunRef {
+        user_id,
+        run_id,
+        strategy_name: "SMA crossover".into(),
+        symbol: "ETHBTC".into(),
+        timeframe: "1m".into(),
+    }
+}

@@ -1,0 +1,191 @@
+//! Paper-run actions, the policy every surface calls: starting needs a runner (a writer with a confirmed
+//! email address) and stays within the active-run limit; pause, resume and stop need a writer; reads need a
+//! reader and see only the actor's own runs (another user's run is [`Error::NotFound`]); the parity report is
+//! rate-limited per user (it re-runs a backtest).
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::control::{self, Command, Controlled};
+use super::parity::{self, ParityReport};
+use super::query::{self, PaperRunDetail, PaperTrade, Processed, RunFilter};
+use super::{Error, Fill, NewPaperRun, PaperRunSummary, Result, Started, start};
+use crate::{Actor, Ctx};
+
+/// Whose runs an action touches: the acting user's own, or (`Some(user)`) a named user's, for operators at the
+/// command line and administrators (reads need [`Actor::admin`], changes [`Actor::admin_writer`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Owner {
+    #[default]
+    Me,
+    User(Uuid),
+}
+
+#[derive(Clone, Copy)]
+enum Need {
+    Read,
+    Write,
+    Run,
+}
+
+fn owner(actor: &Actor, owner: Owner, need: Need) -> Result<Uuid> {
+    match owner {
+        Owner::Me => Ok(match need {
+            Need::Read => actor.reader()?.user_id,
+            Need::Write => actor.writer()?.user_id,
+            Need::Run => actor.runner()?.user_id,
+        }),
+        Owner::User(u) => {
+            match need {
+                Need::Read => actor.admin().map(|_| ())?,
+                Need::Write | Need::Run => actor.admin_writer().map(|_| ())?,
+            }
+            Ok(u)
+        }
+    }
+}
+
+/// Parity reports one user may ask for per minute.
+pub const PARITY_RATE_PER_MINUTE: u64 = 10;
+/// Most rows one page of fills, trades or candles returns.
+pub const MAX_PAGE: i64 = 500;
+/// Most points of an equity curve.
+pub const MAX_EQUITY_POINTS: usize = 5000;
+
+/// Starts one run per instrument; audited as `paper_started`.
+///
+/// # Errors
+/// [`Error::Unauthenticated`], [`Error::Forbidden`], [`Error::EmailUnconfirmed`], [`Error::NotFound`]
+/// (strategy), [`Error::Invalid`], [`Error::Strategy`], [`Error::Limit`], database errors.
+pub async fn start(actor: &Actor, ctx: &Ctx, who: Owner, new: &NewPaperRun) -> Result<Started> {
+    let user = owner(actor, who, Need::Run)?;
+    start::create(ctx, actor, user, new).await
+}
+
+/// Whether the actor may start paper runs at all (for a form to say why not before anything is typed).
+///
+/// # Errors
+/// As [`start`]'s permission check.
+pub fn may_start(actor: &Actor) -> Result<()> {
+    actor.runner().map(|_| ())
+}
+
+/// The actor's runs, filtered.
+///
+/// # Errors
+/// [`Error::Unauthenticated`], [`Error::Invalid`], database errors.
+pub async fn list(
+    actor: &Actor,
+    ctx: &Ctx,
+    who: Owner,
+    filter: &RunFilter,
+) -> Result<Vec<PaperRunSummary>> {
+    query::list(&ctx.db, owner(actor, who, Need::Read)?, filter).await
+}
+
+/// One of the actor's runs.
+///
+/// # Errors
+/// [`Error::Unauthenticated`], [`Error::NotFound`], database errors.
+pub async fn get(actor: &Actor, ctx: &Ctx, who: Owner, id: Uuid) -> Result<PaperRunDetail> {
+    query::get(&ctx.db, owner(actor, who, Need::Read)?, id).await
+}
+
+fn page(limit: i64) -> Result<i64> {
+    if (1..=MAX_PAGE).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(Error::invalid(
+            "limit",
+            format!("must be between 1 and {MAX_PAGE}"),
+        ))
+    }
+}
+
+/// A page of the run's fills, newest first.
+///
+/// # Errors
+/// As [`get`], plus [`Error::Invalid`] for the limit.
+pub async fn fills(
+    actor: &Actor,
+    ctx: &Ctx,
+    id: Uuid,
+    before: Option<DateTime<Utc>>,
+    limit: i64,
+) -> Result<Vec<Fill>> {
+    let limit = page(limit)?;
+    query::fills(&ctx.db, actor.reader()?.user_id, id, before, limit).await
+}
+
+/// The run's closed trades, newest first.
+///
+/// # Errors
+/// As [`fills`].
+pub async fn trades(actor: &Actor, ctx: &Ctx, id: Uuid, limit: i64) -> Result<Vec<PaperTrade>> {
+    let limit = page(limit)?;
+    query::trades(&ctx.db, actor.reader()?.user_id, id, limit).await
+}
+
+/// A page of processed candles with their decisions, newest first.
+///
+/// # Errors
+/// As [`fills`].
+pub async fn candles(
+    actor: &Actor,
+    ctx: &Ctx,
+    id: Uuid,
+    before: Option<DateTime<Utc>>,
+    limit: i64,
+) -> Result<Vec<Processed>> {
+    let limit = page(limit)?;
+    query::candles(&ctx.db, actor.reader()?.user_id, id, before, limit).await
+}
+
+/// The equity curve (at most `points`, 1..=5000).
+///
+/// # Errors
+/// As [`get`], plus [`Error::Invalid`] for the points.
+pub async fn equity(
+    actor: &Actor,
+    ctx: &Ctx,
+    id: Uuid,
+    points: usize,
+) -> Result<Vec<(DateTime<Utc>, f64)>> {
+    if !(1..=MAX_EQUITY_POINTS).contains(&points) {
+        return Err(Error::invalid(
+            "points",
+            format!("must be between 1 and {MAX_EQUITY_POINTS}"),
+        ));
+    }
+    query::equity(&ctx.db, actor.reader()?.user_id, id, points).await
+}
+
+/// Pauses, resumes or stops one of the actor's runs; audited.
+///
+/// # Errors
+/// [`Error::Unauthenticated`], [`Error::Forbidden`], [`Error::NotFound`], [`Error::Conflict`], database
+/// errors.
+pub async fn control(
+    actor: &Actor,
+    ctx: &Ctx,
+    who: Owner,
+    id: Uuid,
+    command: Command,
+) -> Result<Controlled> {
+    let user = owner(actor, who, Need::Write)?;
+    control::apply(ctx, actor, user, id, command).await
+}
+
+/// The parity report of one of the actor's runs.
+///
+/// # Errors
+/// As [`get`], plus [`Error::RateLimited`], [`Error::Conflict`] (nothing processed yet), [`Error::Limit`]
+/// (window too long).
+pub async fn parity(actor: &Actor, ctx: &Ctx, who: Owner, id: Uuid) -> Result<ParityReport> {
+    let user = owner(actor, who, Need::Read)?;
+    query::owned(&ctx.db, user, id).await?;
+    if actor.auth_user().is_some() {
+        crate::backtest::actions::rate_limit(ctx, actor, "parity", PARITY_RATE_PER_MINUTE).await?;
+    }
+    parity::report(&ctx.db, user, id, ctx.settings.paper.max_window_bars).await
+}

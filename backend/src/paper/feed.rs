@@ -1,0 +1,105 @@
+//! How stored candles reach paper runs.
+//!
+//! * [`candles_stored`]: the market ETL calls it in the transaction that stored new candles of a series; if
+//!   any run is live on that series it inserts a `paper_advance` job (at most one unfinished per series), so
+//!   the job exists if and only if the candles committed.
+//! * `paper_tick` (every `PAPER_TICK_SECS`): the backstop. It enqueues `paper_advance` for every series where
+//!   a live run is behind the newest stored candle (candles imported from CSV, a job lost with Redis, a
+//!   worker that was down), so catch-up after downtime needs nobody.
+
+use engine::candles::Timeframe;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::advance;
+use crate::Ctx;
+use crate::jobs::{JobCtx, JobError, JobKind, JobQueue, PAPER_QUEUE, Schedule};
+
+pub const TICK_KIND: &str = "paper_tick";
+
+/// Scheduled every `PAPER_TICK_SECS` by the workers that serve the `paper` queue.
+pub const TICK_JOB: JobKind = JobKind {
+    schedule: Some(Schedule {
+        every: |s| s.paper.tick,
+        enqueue: |ctx| Box::pin(enqueue_tick(ctx)),
+    }),
+    ..JobKind::new(TICK_KIND, PAPER_QUEUE, |job| Box::pin(tick(job)))
+};
+
+/// Called in the transaction that stored new candles of a series: enqueues `paper_advance` for it when a run
+/// is live on it. Push the returned job after committing (the reconciler pushes it otherwise).
+///
+/// # Errors
+/// Database errors.
+pub async fn candles_stored(
+    jobs: &JobQueue,
+    conn: &mut PgConnection,
+    instrument_id: i32,
+    timeframe: Timeframe,
+) -> sqlx::Result<Option<Uuid>> {
+    let live = sqlx::query_scalar!(
+        r#"select exists (select 1 from paper_run where instrument_id = $1 and timeframe = $2
+                          and status in ('active', 'paused', 'stopping')) as "live!""#,
+        instrument_id,
+        timeframe.as_str(),
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if !live {
+        return Ok(None);
+    }
+    jobs.insert(conn, &advance::new_job(jobs, instrument_id, timeframe))
+        .await
+}
+
+async fn enqueue_tick(ctx: &Ctx) -> sqlx::Result<Option<Uuid>> {
+    let mut job = ctx
+        .jobs
+        .new_job(PAPER_QUEUE, TICK_KIND, serde_json::json!({}));
+    job.dedupe_key = Some("paper_tick:scheduled".into());
+    ctx.jobs.enqueue(&job).await
+}
+
+/// Series with a live run behind the newest stored candle.
+///
+/// # Errors
+/// Database errors.
+pub async fn behind(conn: &mut PgConnection) -> sqlx::Result<Vec<(i32, Timeframe)>> {
+    let rows = sqlx::query!(
+        r#"select distinct r.instrument_id, r.timeframe from paper_run r
+           where r.status in ('active', 'paused', 'stopping')
+             and exists (select 1 from candle c
+                         where c.instrument_id = r.instrument_id and c.timeframe = r.timeframe
+                           and c.open_time >= r.live_from
+                           and (r.last_open_time is null or c.open_time > r.last_open_time))"#,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| Some((r.instrument_id, Timeframe::parse(&r.timeframe).ok()?)))
+        .collect())
+}
+
+async fn tick(job: &JobCtx) -> Result<(), JobError> {
+    let ctx = &job.ctx;
+    let mut tx = ctx.db.begin().await?;
+    let mut ids = Vec::new();
+    for (instrument_id, timeframe) in behind(&mut tx).await? {
+        if let Some(id) = ctx
+            .jobs
+            .insert(
+                &mut tx,
+                &advance::new_job(&ctx.jobs, instrument_id, timeframe),
+            )
+            .await?
+        {
+            ids.push(id);
+        }
+    }
+    job.complete(tx).await?;
+    for id in ids {
+        ctx.jobs.push(PAPER_QUEUE, id).await;
+    }
+    Ok(())
+}

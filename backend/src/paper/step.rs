@@ -1,0 +1,302 @@
+//! One run's step over newly stored candles: pure computation, no I/O (the `paper_advance` job loads the
+//! inputs and writes the outputs in one transaction).
+//!
+//! For each new candle in order, the engine replays the run's window (warm-up plus every candle processed so
+//! far plus this one, without the ranges recorded as gaps) with the gate each candle was processed under. The
+//! replay is the run's state: its fills in this candle, the trades it closed, the position and the order
+//! decided at this close. Because the replay of a longer window extends the shorter one (the engine's prefix
+//! property, tested there), a candle processed twice yields the same effects, and a run's history can be
+//! recomputed from the candles and gates alone.
+
+use std::sync::Arc;
+
+use engine::backtest::{
+    BacktestConfig, Gate, OpenPosition, PendingOrder, RefusalKind, RunLimits, Trade, replay,
+};
+use engine::candles::Candles;
+use engine::strategy::CompiledStrategy;
+use uuid::Uuid;
+
+/// What one run needs for a step.
+#[derive(Clone)]
+pub struct RunInput {
+    pub run_id: Uuid,
+    pub strategy: Arc<CompiledStrategy>,
+    pub config: BacktestConfig,
+    pub warmup_from: i64,
+    pub live_from: i64,
+    /// The last candle processed.
+    pub cursor: Option<i64>,
+    /// Equity after `cursor` as stored (checks that history did not change).
+    pub equity: f64,
+    pub trade_count: usize,
+    /// Gates other than `open` of processed candles, by open time (sorted).
+    pub stored_gates: Vec<(i64, Gate)>,
+    /// Recorded gaps `[from, to)` (sorted).
+    pub gaps: Vec<(i64, i64)>,
+    /// The gate new candles are processed under.
+    pub gate_now: Gate,
+    /// Stopping with "flatten first": stops once flat.
+    pub stopping: bool,
+}
+
+/// A fill in a processed candle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FillOut {
+    pub buy: bool,
+    pub price: f64,
+    pub units: f64,
+    pub fee: f64,
+    /// `entry` or the exit reason.
+    pub reason: String,
+    pub rule: Option<String>,
+    pub values: Vec<(String, f64)>,
+    /// The round trip's net profit (exits).
+    pub pnl: Option<f64>,
+}
+
+/// One processed candle's effects.
+#[derive(Debug, Clone)]
+pub struct CandleEffect {
+    pub time: i64,
+    pub ohlcv: [f64; 5],
+    pub gate: Gate,
+    pub equity: f64,
+    pub cash: f64,
+    pub units: f64,
+    /// The engine's bar trace (rules, values, actions) as JSON.
+    pub decision: serde_json::Value,
+    pub fills: Vec<FillOut>,
+    /// Trades closed in this candle, with their number (1-based).
+    pub trades: Vec<(i32, Trade)>,
+    /// Candles missing before this one: `[from, to)` and how many.
+    pub gap: Option<(i64, i64, i32)>,
+    /// The order decided at this close.
+    pub signal: Option<PendingOrder>,
+    /// An order decided at the previous close and cancelled before this open (by the gate).
+    pub cancelled: Option<(bool, Gate)>,
+}
+
+/// The state after the last processed candle.
+#[derive(Debug, Clone)]
+pub struct FinalState {
+    pub cash: f64,
+    pub equity: f64,
+    pub position: Option<OpenPosition>,
+    pub pending: Option<PendingOrder>,
+    pub trade_count: usize,
+}
+
+/// A step's outcome.
+#[derive(Debug, Clone, Default)]
+pub struct StepOutput {
+    pub effects: Vec<CandleEffect>,
+    pub state: Option<FinalState>,
+    /// History before the cursor changed since it was processed (a revised or late candle): what was noticed.
+    pub revised: Option<String>,
+    /// The run cannot go on (shown on the run; it fails).
+    pub error: Option<String>,
+    /// More new candles remain than one step processes.
+    pub more: bool,
+    /// A stopping run is flat: it stops.
+    pub stopped: bool,
+}
+
+/// Runs one step over `candles` (the series, sorted, covering at least the run's window).
+pub fn step(
+    candles: &Candles,
+    input: &RunInput,
+    max_candles: usize,
+    max_window: usize,
+) -> StepOutput {
+    let in_gap = |t: i64| input.gaps.iter().any(|&(a, b)| a <= t && t < b);
+    let idx: Vec<usize> = (0..candles.len())
+        .filter(|&i| candles.time[i] >= input.warmup_from && !in_gap(candles.time[i]))
+        .collect();
+    let mut window = Candles::with_capacity(candles.timeframe, idx.len());
+    for &i in &idx {
+        let b = candles.bar(i);
+        window.push(candles.time[i], b.open, b.high, b.low, b.close, b.volume);
+    }
+    let is_new = |t: i64| t >= input.live_from && input.cursor.is_none_or(|c| t > c);
+    let first_new = window.time.iter().position(|&t| is_new(t));
+    let Some(first_new) = first_new else {
+        return StepOutput::default();
+    };
+    let total_new = window.len() - first_new;
+    let last = first_new + total_new.min(max_candles);
+    let mut out = StepOutput {
+        more: total_new > max_candles,
+        ..StepOutput::default()
+    };
+    if last > max_window {
+        out.error = Some(format!(
+            "the run reached its limit of {max_window} candles (warm-up plus processed); start a new run \
+             to go on (its history stays here)"
+        ));
+        out.more = false;
+        return out;
+    }
+    let gates: Vec<Gate> = window.time[..last]
+        .iter()
+        .enumerate()
+        .map(|(j, &t)| {
+            if t < input.live_from {
+                Gate::Warmup
+            } else if j >= first_new {
+                input.gate_now
+            } else {
+                input
+                    .stored_gates
+                    .binary_search_by_key(&t, |&(x, _)| x)
+                    .map_or(Gate::Open, |k| input.stored_gates[k].1)
+            }
+        })
+        .collect();
+    let tf = candles.timeframe.millis();
+    let mut prev_time = input.cursor.unwrap_or(input.live_from - tf);
+    let mut trade_count = input.trade_count;
+    let fee = input.config.fee;
+    for k in first_new..last {
+        let w = window.slice(0..k + 1);
+        let r = match replay(
+            &w,
+            &input.strategy,
+            &input.config,
+            &gates[..=k],
+            RunLimits::default(),
+        ) {
+            Ok(r) => r,
+            Err(e) => {
+                out.error = Some(format!("the engine stopped: {e}"));
+                out.more = false;
+                break;
+            }
+        };
+        if k == first_new
+            && input.cursor.is_some()
+            && k > 0
+            && r.equity[k - 1].to_bits() != input.equity.to_bits()
+        {
+            out.revised = Some(format!(
+                "stored candles up to the last processed one changed since they were processed (a revised \
+                 or late candle): equity there is now {} instead of {}; the run goes on from the stored data",
+                r.equity[k - 1],
+                input.equity
+            ));
+        }
+        if r.trades.len() < trade_count {
+            // History lost trades (revised candles): keep numbering after the stored ones.
+            trade_count = r.trades.len();
+        }
+        let time = w.time[k];
+        let gap = (time > prev_time + tf).then(|| {
+            let from = prev_time + tf;
+            (
+                from,
+                time,
+                i32::try_from((time - from) / tf).unwrap_or(i32::MAX),
+            )
+        });
+        let mut fills = Vec::new();
+        for t in r
+            .trades
+            .iter()
+            .filter(|t| t.entry_index == k || t.exit_index == k)
+        {
+            if t.entry_index == k {
+                fills.push(entry_fill(
+                    t.entry_price,
+                    t.units,
+                    fee,
+                    &t.entry_rule,
+                    &t.entry_values,
+                ));
+            }
+            if t.exit_index == k {
+                fills.push(FillOut {
+                    buy: false,
+                    price: t.exit_price,
+                    units: t.units,
+                    fee: t.units * t.exit_price * fee,
+                    reason: serde_json::to_value(t.exit_reason)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                    rule: t.exit_rule.as_deref().map(str::to_owned),
+                    values: t
+                        .exit_values
+                        .iter()
+                        .map(|(l, v)| (l.to_string(), *v))
+                        .collect(),
+                    pnl: Some(t.pnl),
+                });
+            }
+        }
+        if let Some(p) = r.position.as_ref().filter(|p| p.entry_index == k) {
+            fills.push(FillOut {
+                fee: p.entry_fee,
+                ..entry_fill(p.entry_price, p.units, fee, &p.entry_rule, &p.entry_values)
+            });
+        }
+        let trades: Vec<(i32, Trade)> = r.trades[trade_count..]
+            .iter()
+            .enumerate()
+            .map(|(j, t)| {
+                (
+                    i32::try_from(trade_count + j + 1).unwrap_or(i32::MAX),
+                    t.clone(),
+                )
+            })
+            .collect();
+        trade_count = r.trades.len();
+        let cancelled = r
+            .refused
+            .iter()
+            .find(|x| x.index == k && x.kind == RefusalKind::PendingEntryCancelled)
+            .map(|x| (true, x.gate));
+        let b = w.bar(k);
+        out.effects.push(CandleEffect {
+            time,
+            ohlcv: [b.open, b.high, b.low, b.close, b.volume],
+            gate: gates[k],
+            equity: r.equity[k],
+            cash: r.cash,
+            units: r.position.as_ref().map_or(0.0, |p| p.units),
+            decision: serde_json::to_value(&r.decision).unwrap_or(serde_json::Value::Null),
+            fills,
+            trades,
+            gap,
+            signal: r.pending.clone(),
+            cancelled,
+        });
+        prev_time = time;
+        let flat = r.position.is_none() && r.pending.is_none();
+        out.state = Some(FinalState {
+            cash: r.cash,
+            equity: r.equity[k],
+            position: r.position,
+            pending: r.pending,
+            trade_count,
+        });
+        if input.stopping && flat {
+            out.stopped = true;
+            out.more = false;
+            break;
+        }
+    }
+    out
+}
+
+fn entry_fill(price: f64, units: f64, fee: f64, rule: &str, values: &[(Arc<str>, f64)]) -> FillOut {
+    FillOut {
+        buy: true,
+        price,
+        units,
+        fee: units * price * fee,
+        reason: "entry".into(),
+        rule: Some(rule.to_owned()),
+        values: values.iter().map(|(l, v)| (l.to_string(), *v)).collect(),
+        pnl: None,
+    }
+}
