@@ -370,9 +370,15 @@ async fn paper_the_plan_limits_active_runs_and_a_stopped_run_frees_its_place() {
     let bob = trader(&app, "bob@example.org").await;
     let bob_sid = strategy(&app, &bob, SMA).await;
     start(&app, &bob, &new_run(bob_sid, inst)).await;
-    act::control(&ann, &app.ctx, Owner::Me, a, Command::Stop { flatten: false })
-        .await
-        .unwrap();
+    act::control(
+        &ann,
+        &app.ctx,
+        Owner::Me,
+        a,
+        Command::Stop { flatten: false },
+    )
+    .await
+    .unwrap();
     start(&app, &ann, &new_run(sid, inst)).await;
     let runs: i64 = sqlx::query_scalar("select count(*) from paper_run")
         .fetch_one(&app.ctx.db)
