@@ -248,44 +248,53 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 "send the body as application/json".into(),
             ));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge(e.body_text())
-            } else {
-                ApiError::BadRequest(e.body_text())
-            }
-        })?;
-        let value: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
-        let mut value = value;
-        integral_numbers(&mut value);
-        if !value.is_object() {
-            return Err(ApiError::BadRequest(
-                "the body must be a JSON object".into(),
-            ));
-        }
-        serde_path_to_error::deserialize(value)
-            .map(ApiJson)
-            .map_err(|e| refusal(&e.path().to_string(), &e.inner().to_string()))
+        let bytes = body_bytes(req, state).await?;
+        json_object(&bytes).map(ApiJson)
     }
 }
 
-/// An optional JSON body: no body at all (no `Content-Type`, no or zero `Content-Length`) is `None`; anything
-/// else is read as [`ApiJson`] with its rules.
+async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge(e.body_text())
+        } else {
+            ApiError::BadRequest(e.body_text())
+        }
+    })
+}
+
+/// Reads a JSON object into `T` (see [`ApiJson`]).
+fn json_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    integral_numbers(&mut value);
+    if !value.is_object() {
+        return Err(ApiError::BadRequest(
+            "the body must be a JSON object".into(),
+        ));
+    }
+    serde_path_to_error::deserialize(value)
+        .map_err(|e| refusal(&e.path().to_string(), &e.inner().to_string()))
+}
+
+/// An optional JSON body: none at all, whitespace, or JSON `null` is `None`; anything else is read as
+/// [`ApiJson`] with its rules (type, size, an object, the fields).
 impl<T: DeserializeOwned, S: Send + Sync> OptionalFromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
-        let h = req.headers();
-        let empty = h.get(axum::http::header::CONTENT_TYPE).is_none()
-            && h.get(axum::http::header::CONTENT_LENGTH)
-                .is_none_or(|v| v.as_bytes() == b"0");
-        if empty {
+        let json = is_json(req.headers());
+        let bytes = body_bytes(req, state).await?;
+        let text = bytes.trim_ascii();
+        if text.is_empty() || text == b"null" {
             return Ok(None);
         }
-        <Self as FromRequest<S>>::from_request(req, state)
-            .await
-            .map(Some)
+        if !json {
+            return Err(ApiError::UnsupportedMediaType(
+                "send the body as application/json".into(),
+            ));
+        }
+        json_object(text).map(|v| Some(ApiJson(v)))
     }
 }
 

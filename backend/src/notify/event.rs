@@ -13,7 +13,8 @@ mod paper;
 mod security;
 pub use admin::EtlFailing;
 pub use paper::{
-    PaperDataGap, PaperFill, PaperOrderCancelled, PaperRunRef, PaperSignal, PaperStoppedError,
+    KillSwitchChange, PaperDataGap, PaperFill, PaperOrderCancelled, PaperRunRef, PaperSignal,
+    PaperStoppedError,
 };
 pub use security::{FlowMail, PasswordChanged, SigninNewDevice, TokenCreated, device};
 
@@ -139,6 +140,10 @@ pub enum Event {
     PaperStoppedError(PaperStoppedError),
     #[serde(rename = "paper.data_gap")]
     PaperDataGap(PaperDataGap),
+    #[serde(rename = "kill_switch.thrown")]
+    KillSwitchThrown(KillSwitchChange),
+    #[serde(rename = "kill_switch.released")]
+    KillSwitchReleased(KillSwitchChange),
 }
 
 /// Every type name with a payload variant (for tests and samples).
@@ -161,6 +166,8 @@ pub const TYPES: &[&str] = &[
     "paper.order_cancelled",
     "paper.stopped_error",
     "paper.data_gap",
+    "kill_switch.thrown",
+    "kill_switch.released",
 ];
 
 /// Cuts `s` to at most `max` characters, ending in `…` when cut.
@@ -202,6 +209,8 @@ impl Event {
             Event::PaperOrderCancelled(_) => "paper.order_cancelled",
             Event::PaperStoppedError(_) => "paper.stopped_error",
             Event::PaperDataGap(_) => "paper.data_gap",
+            Event::KillSwitchThrown(_) => "kill_switch.thrown",
+            Event::KillSwitchReleased(_) => "kill_switch.released",
         }
     }
 
@@ -242,6 +251,7 @@ impl Event {
             | Event::SignupAttemptExisting(e) => e.user_id,
             // Every administrator.
             Event::JobDead(_) => None,
+            Event::KillSwitchThrown(e) | Event::KillSwitchReleased(e) => Some(e.user_id),
             paper => paper.paper_run().map(|r| r.user_id),
         }
     }
@@ -296,6 +306,13 @@ impl Event {
                 e.run.run_id,
                 e.gap_from.timestamp_millis()
             )),
+            Event::KillSwitchThrown(e) => {
+                Some(format!("kill_switch.thrown:{}:{}", e.switch_id, e.user_id))
+            }
+            Event::KillSwitchReleased(e) => Some(format!(
+                "kill_switch.released:{}:{}",
+                e.switch_id, e.user_id
+            )),
         }
     }
 
@@ -320,7 +337,10 @@ impl Event {
             Event::PaperSignal(_) | Event::PaperFill(_) | Event::PaperOrderCancelled(_) => self
                 .paper_run()
                 .map(|r| format!("{}:{}", self.type_name(), r.run_id)),
-            Event::PaperStoppedError(_) | Event::PaperDataGap(_) => None,
+            Event::PaperStoppedError(_)
+            | Event::PaperDataGap(_)
+            | Event::KillSwitchThrown(_)
+            | Event::KillSwitchReleased(_) => None,
         }
     }
 
@@ -362,6 +382,8 @@ impl Event {
             Event::PaperOrderCancelled(e) => e.title(),
             Event::PaperStoppedError(e) => e.title(),
             Event::PaperDataGap(e) => e.title(),
+            Event::KillSwitchThrown(e) => e.title(true),
+            Event::KillSwitchReleased(e) => e.title(false),
         };
         clip(&t, 200)
     }
@@ -464,6 +486,8 @@ impl Event {
             Event::PaperOrderCancelled(e) => e.body(),
             Event::PaperStoppedError(e) => e.body(),
             Event::PaperDataGap(e) => e.body(),
+            Event::KillSwitchThrown(e) => e.body(true),
+            Event::KillSwitchReleased(e) => e.body(false),
         };
         clip(&b, 2000)
     }
@@ -487,6 +511,7 @@ impl Event {
             | Event::SignupAttemptExisting(_) => None,
             // No admin job page yet: the notification centre.
             Event::JobDead(_) => Some("/notifications".to_owned()),
+            Event::KillSwitchThrown(e) | Event::KillSwitchReleased(e) => Some(e.url()),
             paper => paper.paper_run().map(PaperRunRef::url),
         }
     }
@@ -627,6 +652,22 @@ impl Event {
                 gap_to: t0 + chrono::Duration::minutes(3),
                 candles: 3,
             }),
+            "kill_switch.thrown" | "kill_switch.released" => {
+                let change = KillSwitchChange {
+                    user_id,
+                    switch_id: run_id,
+                    scope: "platform".into(),
+                    run_id: None,
+                    mode: "halt".into(),
+                    reason: "exchange maintenance at 02:00 UTC".into(),
+                    by: "an administrator".into(),
+                };
+                if type_name == "kill_switch.thrown" {
+                    Event::KillSwitchThrown(change)
+                } else {
+                    Event::KillSwitchReleased(change)
+                }
+            }
             _ => return None,
         })
     }

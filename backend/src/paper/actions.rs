@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::control::{self, Command, Controlled};
+use super::kill::{self, KillSwitch, Scope};
 use super::parity::{self, ParityReport};
 use super::query::{self, PaperRunDetail, PaperTrade, Processed, RunFilter};
 use super::{Error, Fill, NewPaperRun, PaperRunSummary, Result, Started, start};
@@ -188,4 +189,64 @@ pub async fn parity(actor: &Actor, ctx: &Ctx, who: Owner, id: Uuid) -> Result<Pa
         crate::backtest::actions::rate_limit(ctx, actor, "parity", PARITY_RATE_PER_MINUTE).await?;
     }
     parity::report(&ctx.db, user, id, ctx.settings.paper.max_window_bars).await
+}
+
+/// Throws a kill switch: over the platform (administrators), a user (administrators, or the user for
+/// themselves) or a run (its owner, or administrators); audited, announced to the affected users.
+///
+/// # Errors
+/// [`Error::Unauthenticated`], [`Error::Forbidden`], [`Error::NotFound`] (a run or user the actor may not
+/// see), [`Error::Invalid`] (`mode`, `reason`), database errors.
+pub async fn throw_switch(
+    actor: &Actor,
+    ctx: &Ctx,
+    scope: Scope,
+    mode: &str,
+    reason: &str,
+) -> Result<KillSwitch> {
+    kill::throw(ctx, actor, scope, mode, reason).await
+}
+
+/// [`throw_switch`] as an administrator (the admin API and console): refused for anyone else, whatever the
+/// scope.
+///
+/// # Errors
+/// As [`throw_switch`].
+pub async fn throw_switch_as_admin(
+    actor: &Actor,
+    ctx: &Ctx,
+    scope: Scope,
+    mode: &str,
+    reason: &str,
+) -> Result<KillSwitch> {
+    actor.admin_writer()?;
+    kill::throw(ctx, actor, scope, mode, reason).await
+}
+
+/// Releases an active kill switch (one an administrator threw needs an administrator).
+///
+/// # Errors
+/// As [`throw_switch`].
+pub async fn release_switch(
+    actor: &Actor,
+    ctx: &Ctx,
+    switch_id: Uuid,
+    reason: Option<&str>,
+) -> Result<KillSwitch> {
+    kill::release(ctx, actor, switch_id, reason).await
+}
+
+/// The active kill switches that affect the actor (the platform's, theirs, their runs'); administrators
+/// with `all` see every active switch.
+///
+/// # Errors
+/// [`Error::Unauthenticated`], [`Error::Forbidden`] (`all` for a non-admin), database errors.
+pub async fn switches(actor: &Actor, ctx: &Ctx, all: bool) -> Result<Vec<KillSwitch>> {
+    let mut conn = ctx.db.acquire().await?;
+    if all {
+        actor.admin()?;
+        return Ok(kill::active_all(&mut conn).await?);
+    }
+    let user = actor.reader()?.user_id;
+    Ok(kill::active_for(&mut conn, user).await?)
 }

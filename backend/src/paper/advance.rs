@@ -5,7 +5,6 @@
 //! last commit left them.
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -15,7 +14,6 @@ use engine::candles::{Candles, Timeframe};
 use engine::strategy::CompiledStrategy;
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
-use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::step::{RunInput, StepOutput, step};
@@ -31,6 +29,9 @@ use crate::notify::event::{
 pub const KIND: &str = "paper_advance";
 
 pub const JOB: JobKind = JobKind::new(KIND, PAPER_QUEUE, |job| Box::pin(run(job)));
+
+/// Candle-effects one job writes at most, shared by the series' runs.
+pub const JOB_CANDLES: usize = 20_000;
 
 /// The series to advance.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -105,8 +106,9 @@ struct RunRow {
     version_id: Uuid,
     strategy_name: String,
     source: String,
-    params: Vec<(String, String)>,
-    config: BacktestConfig,
+    /// `None` when the stored row no longer decodes (the run fails alone).
+    config: Option<BacktestConfig>,
+    params: Option<Vec<(String, String)>>,
     status: String,
     run_gate: String,
     warmup_from: i64,
@@ -128,7 +130,7 @@ pub async fn advance(
 ) -> anyhow::Result<Advanced> {
     let rows = sqlx::query!(
         r#"select r.paper_run_id, r.user_id, r.strategy_version_id, s.name as strategy_name, v.source,
-                  r.params as "params: Json<Vec<(String, String)>>", r.config as "config: Json<BacktestConfig>",
+                  r.params, r.config,
                   r.status, r.run_gate, r.warmup_from, r.live_from, r.last_open_time, r.equity, r.trade_count
            from paper_run r
            join strategy s on s.strategy_id = r.strategy_id
@@ -153,8 +155,8 @@ pub async fn advance(
             version_id: r.strategy_version_id,
             strategy_name: r.strategy_name,
             source: r.source,
-            params: r.params.0,
-            config: r.config.0,
+            params: serde_json::from_value(r.params).ok(),
+            config: serde_json::from_value(r.config).ok(),
             status: r.status,
             run_gate: r.run_gate,
             warmup_from: r.warmup_from.timestamp_millis(),
@@ -196,6 +198,9 @@ pub async fn advance(
             .or_default()
             .push((g.gap_from.timestamp_millis(), g.gap_to.timestamp_millis()));
     }
+    // Kill switches, read under the shared lock a switch change waits for (so it applies from the next candle).
+    let users: Vec<Uuid> = runs.iter().map(|r| r.user_id).collect();
+    let switches = super::kill::active_gates(conn, &users, &ids).await?;
     let from = runs.iter().map(|r| r.warmup_from).min().unwrap_or(0);
     let candles = store::load_candles(&ctx.db, instrument_id, timeframe, Some(from), None, None)
         .await
@@ -208,14 +213,21 @@ pub async fn advance(
     let mut inputs = Vec::with_capacity(runs.len());
     let mut failed: Vec<(usize, String)> = Vec::new();
     for (i, r) in runs.iter().enumerate() {
+        let (Some(config), Some(params)) = (r.config.clone(), r.params.clone()) else {
+            failed.push((
+                i,
+                "the run's stored settings can no longer be read".to_owned(),
+            ));
+            continue;
+        };
         let key = (
             r.version_id,
-            serde_json::to_string(&r.params).unwrap_or_default(),
+            serde_json::to_string(&params).unwrap_or_default(),
         );
         let strategy = compiled
             .entry(key)
             .or_insert_with(|| {
-                engine::strategy::compile(&r.source, &r.params)
+                engine::strategy::compile(&r.source, &params)
                     .map(Arc::new)
                     .map_err(|d| {
                         format!("the strategy no longer compiles ({} problem(s))", d.len())
@@ -228,7 +240,7 @@ pub async fn advance(
                 RunInput {
                     run_id: r.id,
                     strategy,
-                    config: r.config.clone(),
+                    config,
                     warmup_from: r.warmup_from,
                     live_from: r.live_from,
                     cursor: r.cursor,
@@ -236,7 +248,11 @@ pub async fn advance(
                     trade_count: usize::try_from(r.trade_count).unwrap_or(0),
                     stored_gates: gates.remove(&r.id).unwrap_or_default(),
                     gaps: gaps.remove(&r.id).unwrap_or_default(),
-                    gate_now: Gate::parse(&r.run_gate).unwrap_or(Gate::Halt),
+                    gate_now: switches.effective(
+                        Gate::parse(&r.run_gate).unwrap_or(Gate::Halt),
+                        r.user_id,
+                        r.id,
+                    ),
                     stopping: r.status == "stopping",
                 },
             )),
@@ -244,12 +260,26 @@ pub async fn advance(
         }
     }
     let s = &ctx.settings.paper;
-    let (max_candles, max_window) = (s.catchup_candles, s.max_window_bars);
+    // Each job handles at most JOB_CANDLES candle-effects in all, shared by the runs (memory and statement
+    // size stay bounded however many runs catch up at once); the rest goes to the next job.
+    let max_candles = s.catchup_candles.min((JOB_CANDLES / runs.len()).max(1));
+    let max_window = s.max_window_bars;
+    // While the ETL still has chunks of this series to store, a hole may be candles on their way (chunks commit
+    // in any order): hold there instead of recording a gap.
+    let hold_at_holes = sqlx::query_scalar!(
+        r#"select exists (select 1 from job where kind = 'market_chunk' and status in ('queued', 'running')
+                          and (payload->>'instrument_id')::int = $1 and payload->>'timeframe' = $2) as "pending!""#,
+        instrument_id,
+        timeframe.as_str(),
+    )
+    .fetch_one(&mut *conn)
+    .await?;
     let candles = Arc::new(candles);
-    let steps =
-        tokio::task::spawn_blocking(move || compute(&candles, inputs, max_candles, max_window))
-            .await
-            .context("paper step panicked")?;
+    let steps = tokio::task::spawn_blocking(move || {
+        compute(&candles, inputs, max_candles, max_window, hold_at_holes)
+    })
+    .await
+    .context("paper step panicked")?;
 
     let mut w = Writes::default();
     for (i, error) in failed {
@@ -305,49 +335,64 @@ pub async fn notify_changed(conn: &mut PgConnection, runs: &[String]) -> sqlx::R
     Ok(())
 }
 
-/// Steps every run, computing each distinct input once (runs started together from one strategy share it).
+/// Steps every run, computing each distinct input once (runs started together from one strategy share it). A
+/// run whose step panics fails alone.
 fn compute(
     candles: &Candles,
     inputs: Vec<(usize, RunInput)>,
     max_candles: usize,
     max_window: usize,
+    hold_at_holes: bool,
 ) -> Vec<(usize, Arc<StepOutput>)> {
-    let mut memo: HashMap<u64, Arc<StepOutput>> = HashMap::new();
+    let mut memo: HashMap<String, Arc<StepOutput>> = HashMap::new();
     inputs
         .into_iter()
         .map(|(i, input)| {
-            let key = input_key(&input);
             let o = memo
-                .entry(key)
-                .or_insert_with(|| Arc::new(step(candles, &input, max_candles, max_window)))
+                .entry(input_key(&input))
+                .or_insert_with(|| {
+                    let run = || step(candles, &input, max_candles, max_window, hold_at_holes);
+                    Arc::new(
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|_| {
+                            tracing::error!(run = %input.run_id, "paper step panicked; the run fails");
+                            StepOutput {
+                                error: Some("an internal error stopped the run (reported to the operators)".into()),
+                                ..StepOutput::default()
+                            }
+                        }),
+                    )
+                })
                 .clone();
             (i, o)
         })
         .collect()
 }
 
-/// Everything a step's output depends on, hashed (the run id excluded).
-fn input_key(i: &RunInput) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    i.strategy.source().hash(&mut h);
-    for p in i.strategy.params() {
-        (&p.name, p.value.to_string()).hash(&mut h);
-    }
-    serde_json::to_string(&i.config)
-        .unwrap_or_default()
-        .hash(&mut h);
-    (
-        i.warmup_from,
-        i.live_from,
+/// Everything a step's output depends on, written out (the run id excluded): equal keys, equal outputs.
+fn input_key(i: &RunInput) -> String {
+    let params: Vec<(String, String)> = i
+        .strategy
+        .params()
+        .iter()
+        .map(|p| (p.name.clone(), p.value.to_string()))
+        .collect();
+    serde_json::json!([
+        i.strategy.source(),
+        params,
+        i.config,
+        [i.warmup_from, i.live_from],
         i.cursor,
         i.equity.to_bits(),
         i.trade_count,
-    )
-        .hash(&mut h);
-    i.stored_gates.hash(&mut h);
-    i.gaps.hash(&mut h);
-    (i.gate_now, i.stopping).hash(&mut h);
-    h.finish()
+        i.stored_gates
+            .iter()
+            .map(|(t, g)| (t, g.as_str()))
+            .collect::<Vec<_>>(),
+        i.gaps,
+        i.gate_now.as_str(),
+        i.stopping,
+    ])
+    .to_string()
 }
 
 fn run_ref(run: &RunRow, symbol: &str, timeframe: Timeframe) -> PaperRunRef {
@@ -412,7 +457,6 @@ impl Writes {
 
     fn add(&mut self, run: &RunRow, symbol: &str, timeframe: Timeframe, o: &StepOutput) {
         let rref = run_ref(run, symbol, timeframe);
-        let (mut realised, mut fees) = (0.0, 0.0);
         for e in &o.effects {
             let t = to_datetime(e.time);
             self.candle_run.push(run.id);
@@ -436,7 +480,6 @@ impl Writes {
                 self.fill_reason.push(f.reason.clone());
                 self.fill_rule.push(f.rule.clone());
                 self.fill_values.push(serde_json::json!(f.values));
-                fees += f.fee;
                 self.events.push(Event::PaperFill(PaperFill {
                     run: rref.clone(),
                     side: side.to_owned(),
@@ -449,7 +492,6 @@ impl Writes {
                 }));
             }
             for (seq, tr) in &e.trades {
-                realised += tr.pnl;
                 self.trades.push((run.id, *seq, tr.clone()));
             }
             if let Some((from, to, n)) = e.gap {
@@ -489,8 +531,8 @@ impl Writes {
                 run: run.id,
                 state: s.clone(),
                 candles: i32::try_from(o.effects.len()).unwrap_or(i32::MAX),
-                realised,
-                fees,
+                realised: s.realised,
+                fees: s.fees,
                 last,
                 notice: o.revised.clone(),
             });
@@ -626,8 +668,8 @@ impl Writes {
             sqlx::query!(
                 r#"update paper_run r set last_open_time = u.last, candles_processed = r.candles_processed + u.n,
                        cash = u.cash, equity = u.equity, position = u.position, pending = u.pending,
-                       trade_count = u.trades, realised_pnl = r.realised_pnl + u.realised,
-                       fees_paid = r.fees_paid + u.fees, notice = coalesce(u.notice, r.notice)
+                       trade_count = u.trades, realised_pnl = u.realised,
+                       fees_paid = u.fees, notice = coalesce(u.notice, r.notice)
                    from unnest($1::uuid[], $2::timestamptz[], $3::int4[], $4::float8[], $5::float8[], $6::jsonb[],
                                $7::jsonb[], $8::int4[], $9::float8[], $10::float8[], $11::text[])
                         as u(id, last, n, cash, equity, position, pending, trades, realised, fees, notice)

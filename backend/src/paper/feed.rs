@@ -71,7 +71,13 @@ pub async fn behind(conn: &mut PgConnection) -> sqlx::Result<Vec<(i32, Timeframe
              and exists (select 1 from candle c
                          where c.instrument_id = r.instrument_id and c.timeframe = r.timeframe
                            and c.open_time >= r.live_from
-                           and (r.last_open_time is null or c.open_time > r.last_open_time))"#,
+                           and (r.last_open_time is null or c.open_time > r.last_open_time))
+             -- a series whose step failed for good lately waits ten minutes (no retry storm; admins are told)
+             and not exists (select 1 from job j
+                             where j.kind = 'paper_advance' and j.status = 'failed'
+                               and (j.payload->>'instrument_id')::int = r.instrument_id
+                               and j.payload->>'timeframe' = r.timeframe
+                               and j.updated_at > now() - interval '10 minutes')"#,
     )
     .fetch_all(&mut *conn)
     .await?;

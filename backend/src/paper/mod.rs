@@ -11,6 +11,7 @@
 //!   up anything the hook missed.
 //! * [`query`]: lists, one run, fills, trades, equity, decisions, gaps.
 //! * [`control`]: pause, resume, stop (optionally flattening first).
+//! * [`kill`]: kill switches (platform, user, run; reduce-only, halt, flatten).
 //! * [`parity`]: the parity report (a backtest of the run's window, diffed trade by trade).
 //! * [`actions`]: the policy every surface calls (who may, limits, audit).
 
@@ -18,6 +19,7 @@ pub mod actions;
 pub mod advance;
 pub mod control;
 pub mod feed;
+pub mod kill;
 pub mod parity;
 pub mod query;
 pub mod start;

@@ -36,6 +36,10 @@ pub struct PaperRunDetail {
     pub notice: Option<String>,
     /// Gaps found in the feed.
     pub gaps: Vec<Gap>,
+    /// Active kill switches over this run (the platform's, its owner's, its own).
+    pub kill_switches: Vec<super::kill::KillSwitch>,
+    /// The gate its next candle is processed under: the strictest of the run's own and those switches.
+    pub effective_gate: String,
 }
 
 /// Candles missing from the feed.
@@ -117,7 +121,7 @@ macro_rules! summary_row {
 /// [`Error::Invalid`] (status, limit), database errors.
 pub async fn list(db: &PgPool, user: Uuid, f: &RunFilter) -> Result<Vec<PaperRunSummary>> {
     let statuses: Vec<String> = match f.status.as_deref().map(str::trim) {
-        None | Some("") => Status::ALL.iter().map(|s| s.as_str().to_owned()).collect(),
+        None => Status::ALL.iter().map(|s| s.as_str().to_owned()).collect(),
         Some("live") => vec!["active".into(), "paused".into(), "stopping".into()],
         Some(s) => vec![Status::parse(s)
             .ok_or_else(|| {
@@ -194,6 +198,26 @@ pub async fn get(db: &PgPool, user: Uuid, id: Uuid) -> Result<PaperRunDetail> {
     )
     .fetch_all(db)
     .await?;
+    let kill_switches = sqlx::query_as!(
+        super::kill::KillSwitch,
+        "select switch_id, scope, user_id, paper_run_id, mode, reason, thrown_by_admin, thrown_at, released_at,
+                release_reason
+         from kill_switch
+         where released_at is null
+           and (scope = 'platform' or (scope = 'user' and user_id = $1) or (scope = 'run' and paper_run_id = $2))
+         order by thrown_at",
+        user,
+        id,
+    )
+    .fetch_all(db)
+    .await?;
+    let own = engine::backtest::Gate::parse(&r.run_gate).unwrap_or(engine::backtest::Gate::Halt);
+    let effective_gate = kill_switches
+        .iter()
+        .filter_map(|k| engine::backtest::Gate::parse(&k.mode))
+        .fold(own, engine::backtest::Gate::strictest)
+        .as_str()
+        .to_owned();
     let params = serde_json::from_value(r.params.clone()).unwrap_or_default();
     let config = serde_json::from_value(r.config.clone())
         .map_err(|e| Error::Internal(anyhow::anyhow!("paper run {id} has a bad config: {e}")))?;
@@ -207,6 +231,8 @@ pub async fn get(db: &PgPool, user: Uuid, id: Uuid) -> Result<PaperRunDetail> {
         fees_paid: r.fees_paid,
         notice: r.notice.clone(),
         gaps,
+        kill_switches,
+        effective_gate,
         summary: summary_row!(r),
     })
 }
@@ -229,10 +255,21 @@ pub async fn fills(
            order by open_time desc, side desc limit $3"#,
         id,
         before,
-        limit,
+        limit + 2,
     )
     .fetch_all(db)
     .await?;
+    // A page never splits a candle's fills (the next page starts before the last candle returned): if the
+    // row after the page is in the page's last candle, that candle goes to the next page.
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut rows = rows;
+    if rows.len() > limit {
+        let cut = rows[limit - 1].open_time;
+        if rows[limit].open_time == cut && rows.iter().any(|r| r.open_time != cut) {
+            rows.retain(|r| r.open_time != cut);
+        }
+        rows.truncate(limit);
+    }
     Ok(rows
         .into_iter()
         .map(|r| Fill {
@@ -314,11 +351,15 @@ pub async fn equity(
     if all.len() <= points || points == 0 {
         return Ok(all);
     }
-    let step = all.len().div_ceil(points);
+    // At most `points`: every n-th point, the last one always kept (it replaces the last sampled one).
+    let step = all.len().div_ceil(points.max(2) - 1);
     let mut out: Vec<_> = all.iter().step_by(step).copied().collect();
     if let (Some(l), Some(&last)) = (out.last(), all.last())
         && l.0 != last.0
     {
+        if out.len() >= points {
+            out.pop();
+        }
         out.push(last);
     }
     Ok(out)

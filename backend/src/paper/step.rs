@@ -84,7 +84,12 @@ pub struct FinalState {
     pub equity: f64,
     pub position: Option<OpenPosition>,
     pub pending: Option<PendingOrder>,
+    /// Trades stored for the run (numbering goes on from here).
     pub trade_count: usize,
+    /// Net profit of every closed trade, and every fee paid (closed trades and the open position's entry),
+    /// from the replay: absolute values, never accumulated.
+    pub realised: f64,
+    pub fees: f64,
 }
 
 /// A step's outcome.
@@ -102,33 +107,62 @@ pub struct StepOutput {
     pub stopped: bool,
 }
 
-/// Runs one step over `candles` (the series, sorted, covering at least the run's window).
+/// Most characters of a rule's text kept in a stored decision (the full text is in the strategy version).
+const DECISION_RULE_CHARS: usize = 200;
+
+/// Runs one step over `candles` (the series, sorted, covering at least the run's window). With `hold_at_holes`
+/// (market data for the series is still being fetched), a missing candle ends the step instead of being
+/// recorded as a gap: it may still arrive out of order.
 pub fn step(
     candles: &Candles,
     input: &RunInput,
     max_candles: usize,
     max_window: usize,
+    hold_at_holes: bool,
 ) -> StepOutput {
-    let in_gap = |t: i64| input.gaps.iter().any(|&(a, b)| a <= t && t < b);
-    let idx: Vec<usize> = (0..candles.len())
-        .filter(|&i| candles.time[i] >= input.warmup_from && !in_gap(candles.time[i]))
-        .collect();
-    let mut window = Candles::with_capacity(candles.timeframe, idx.len());
-    for &i in &idx {
+    // The window: every candle from the warm-up start, without the ranges recorded as gaps (both sorted).
+    let mut window = Candles::with_capacity(candles.timeframe, 0);
+    let mut g = 0;
+    for i in 0..candles.len() {
+        let t = candles.time[i];
+        if t < input.warmup_from {
+            continue;
+        }
+        while g < input.gaps.len() && input.gaps[g].1 <= t {
+            g += 1;
+        }
+        if g < input.gaps.len() && input.gaps[g].0 <= t {
+            continue;
+        }
         let b = candles.bar(i);
-        window.push(candles.time[i], b.open, b.high, b.low, b.close, b.volume);
+        window.push(t, b.open, b.high, b.low, b.close, b.volume);
     }
     let is_new = |t: i64| t >= input.live_from && input.cursor.is_none_or(|c| t > c);
-    let first_new = window.time.iter().position(|&t| is_new(t));
-    let Some(first_new) = first_new else {
+    let Some(first_new) = window.time.iter().position(|&t| is_new(t)) else {
         return StepOutput::default();
     };
+    let tf = candles.timeframe.millis();
     let total_new = window.len() - first_new;
-    let last = first_new + total_new.min(max_candles);
+    let mut last = first_new + total_new.min(max_candles);
     let mut out = StepOutput {
         more: total_new > max_candles,
         ..StepOutput::default()
     };
+    if hold_at_holes {
+        let mut prev = input.cursor.unwrap_or(input.live_from - tf);
+        let hole = window.time[first_new..last].iter().position(|&t| {
+            let missing = t > prev + tf;
+            prev = t;
+            missing
+        });
+        if let Some(h) = hole {
+            last = first_new + h;
+            out.more = false;
+        }
+        if last == first_new {
+            return out;
+        }
+    }
     if last > max_window {
         out.error = Some(format!(
             "the run reached its limit of {max_window} candles (warm-up plus processed); start a new run \
@@ -153,42 +187,42 @@ pub fn step(
             }
         })
         .collect();
-    let tf = candles.timeframe.millis();
-    let mut prev_time = input.cursor.unwrap_or(input.live_from - tf);
-    let mut trade_count = input.trade_count;
+    // One replay up to the last new candle: each new candle's effects are read off it (the engine's prefix
+    // property: the replay ending at k says the same about bars up to k).
+    let w = window.slice(0..last);
+    let r = match replay(
+        &w,
+        &input.strategy,
+        &input.config,
+        &gates,
+        RunLimits::default(),
+        first_new,
+    ) {
+        Ok(r) => r,
+        Err(e) => {
+            out.error = Some(format!("the engine stopped: {e}"));
+            out.more = false;
+            return out;
+        }
+    };
+    if input.cursor.is_some()
+        && first_new > 0
+        && r.equity[first_new - 1].to_bits() != input.equity.to_bits()
+    {
+        out.revised = Some(format!(
+            "stored candles up to the last processed one changed since they were processed (a revised \
+             or late candle): equity there is now {} instead of {}; the run goes on from the stored data",
+            r.equity[first_new - 1],
+            input.equity
+        ));
+    }
     let fee = input.config.fee;
+    let mut prev_time = input.cursor.unwrap_or(input.live_from - tf);
+    let mut seq = input.trade_count;
+    let mut end = last;
+    #[allow(clippy::needless_range_loop)]
+    // k indexes the window, the gates and the replay's columns alike
     for k in first_new..last {
-        let w = window.slice(0..k + 1);
-        let r = match replay(
-            &w,
-            &input.strategy,
-            &input.config,
-            &gates[..=k],
-            RunLimits::default(),
-        ) {
-            Ok(r) => r,
-            Err(e) => {
-                out.error = Some(format!("the engine stopped: {e}"));
-                out.more = false;
-                break;
-            }
-        };
-        if k == first_new
-            && input.cursor.is_some()
-            && k > 0
-            && r.equity[k - 1].to_bits() != input.equity.to_bits()
-        {
-            out.revised = Some(format!(
-                "stored candles up to the last processed one changed since they were processed (a revised \
-                 or late candle): equity there is now {} instead of {}; the run goes on from the stored data",
-                r.equity[k - 1],
-                input.equity
-            ));
-        }
-        if r.trades.len() < trade_count {
-            // History lost trades (revised candles): keep numbering after the stored ones.
-            trade_count = r.trades.len();
-        }
         let time = w.time[k];
         let gap = (time > prev_time + tf).then(|| {
             let from = prev_time + tf;
@@ -199,6 +233,7 @@ pub fn step(
             )
         });
         let mut fills = Vec::new();
+        let mut trades = Vec::new();
         for t in r
             .trades
             .iter()
@@ -219,10 +254,7 @@ pub fn step(
                     price: t.exit_price,
                     units: t.units,
                     fee: t.units * t.exit_price * fee,
-                    reason: serde_json::to_value(t.exit_reason)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default(),
+                    reason: reason_text(t.exit_reason),
                     rule: t.exit_rule.as_deref().map(str::to_owned),
                     values: t
                         .exit_values
@@ -231,6 +263,8 @@ pub fn step(
                         .collect(),
                     pnl: Some(t.pnl),
                 });
+                seq += 1;
+                trades.push((i32::try_from(seq).unwrap_or(i32::MAX), t.clone()));
             }
         }
         if let Some(p) = r.position.as_ref().filter(|p| p.entry_index == k) {
@@ -239,53 +273,90 @@ pub fn step(
                 ..entry_fill(p.entry_price, p.units, fee, &p.entry_rule, &p.entry_values)
             });
         }
-        let trades: Vec<(i32, Trade)> = r.trades[trade_count..]
-            .iter()
-            .enumerate()
-            .map(|(j, t)| {
-                (
-                    i32::try_from(trade_count + j + 1).unwrap_or(i32::MAX),
-                    t.clone(),
-                )
+        // Units held at k's close: the open position, or a trade entered by k and closed after it.
+        let units = r
+            .position
+            .as_ref()
+            .filter(|p| p.entry_index <= k)
+            .map(|p| p.units)
+            .or_else(|| {
+                r.trades
+                    .iter()
+                    .find(|t| t.entry_index <= k && k < t.exit_index)
+                    .map(|t| t.units)
             })
-            .collect();
-        trade_count = r.trades.len();
+            .unwrap_or(0.0);
+        let signal = r.signals.iter().find(|x| x.decided_index == k).cloned();
         let cancelled = r
             .refused
             .iter()
             .find(|x| x.index == k && x.kind == RefusalKind::PendingEntryCancelled)
             .map(|x| (true, x.gate));
+        let cash = if k + 1 == last {
+            r.cash
+        } else {
+            r.equity[k] - units * w.close[k]
+        };
         let b = w.bar(k);
+        let mut decision = r.decisions.get(k - first_new).cloned();
+        if let Some(d) = &mut decision {
+            for (text, _) in d.entry_rules.iter_mut().chain(d.exit_rules.iter_mut()) {
+                if text.chars().count() > DECISION_RULE_CHARS {
+                    *text = text
+                        .chars()
+                        .take(DECISION_RULE_CHARS - 1)
+                        .collect::<String>()
+                        + "…";
+                }
+            }
+        }
+        let flat = units == 0.0 && signal.is_none();
         out.effects.push(CandleEffect {
             time,
             ohlcv: [b.open, b.high, b.low, b.close, b.volume],
             gate: gates[k],
             equity: r.equity[k],
-            cash: r.cash,
-            units: r.position.as_ref().map_or(0.0, |p| p.units),
-            decision: serde_json::to_value(&r.decision).unwrap_or(serde_json::Value::Null),
+            cash,
+            units,
+            decision: serde_json::to_value(&decision).unwrap_or(serde_json::Value::Null),
             fills,
             trades,
             gap,
-            signal: r.pending.clone(),
+            signal,
             cancelled,
         });
         prev_time = time;
-        let flat = r.position.is_none() && r.pending.is_none();
-        out.state = Some(FinalState {
-            cash: r.cash,
-            equity: r.equity[k],
-            position: r.position,
-            pending: r.pending,
-            trade_count,
-        });
         if input.stopping && flat {
             out.stopped = true;
             out.more = false;
+            end = k + 1;
             break;
         }
     }
+    // The state after the last processed candle.
+    let closed: Vec<&Trade> = r.trades.iter().filter(|t| t.exit_index < end).collect();
+    let position = r.position.clone().filter(|_| end == last);
+    out.state = Some(FinalState {
+        cash: if end == last {
+            r.cash
+        } else {
+            r.equity[end - 1]
+        },
+        equity: r.equity[end - 1],
+        position: position.clone(),
+        pending: if end == last { r.pending.clone() } else { None },
+        trade_count: seq,
+        realised: closed.iter().map(|t| t.pnl).sum(),
+        fees: closed.iter().map(|t| t.fees).sum::<f64>() + position.map_or(0.0, |p| p.entry_fee),
+    });
     out
+}
+
+fn reason_text(r: engine::backtest::ExitReason) -> String {
+    serde_json::to_value(r)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 fn entry_fill(price: f64, units: f64, fee: f64, rule: &str, values: &[(Arc<str>, f64)]) -> FillOut {

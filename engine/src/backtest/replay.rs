@@ -90,11 +90,14 @@ pub struct Replay {
     pub pending: Option<PendingOrder>,
     pub skipped_entries: usize,
     pub refused: Vec<Refusal>,
-    /// The last bar's decision trace (rules, values, what was done), `None` for no bars.
-    pub decision: Option<BarTrace>,
+    /// Every order decided at a close (entries and the strategy's exits, not stops), in order.
+    pub signals: Vec<PendingOrder>,
+    /// The decision trace (rules, values, what was done) of each bar from `trace_from` on.
+    pub decisions: Vec<BarTrace>,
 }
 
-/// Replays `candles` with `gates` (one per bar; missing = open), open-ended.
+/// Replays `candles` with `gates` (one per bar; missing = open), open-ended, with the decision trace of every
+/// bar from `trace_from` on.
 ///
 /// # Errors
 /// As [`super::run`] (bad candles or configuration, too many trades).
@@ -104,6 +107,7 @@ pub fn replay(
     config: &BacktestConfig,
     gates: &[Gate],
     limits: RunLimits,
+    trace_from: usize,
 ) -> Result<Replay, BacktestError> {
     check(candles, config)?;
     let mut ev = strategy.evaluate(candles);
@@ -122,7 +126,9 @@ pub fn replay(
         Some(&live),
     )?;
     let n = candles.len();
-    let decision = (n > 0).then(|| bar_trace(candles, strategy, config, &ev, &sim, n - 1, false));
+    let decisions = (trace_from.min(n)..n)
+        .map(|t| bar_trace(candles, strategy, config, &ev, &sim, t, false))
+        .collect();
     Ok(Replay {
         trades: sim.trades,
         equity: sim.equity,
@@ -131,7 +137,8 @@ pub fn replay(
         pending: sim.pending,
         skipped_entries: sim.skipped,
         refused: sim.refused,
-        decision,
+        signals: sim.signals,
+        decisions,
     })
 }
 

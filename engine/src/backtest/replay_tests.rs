@@ -61,6 +61,7 @@ fn replay_of_every_prefix_extends_the_previous_one() {
                 &cfg,
                 &open_gates(k),
                 RunLimits::default(),
+                0,
             )
             .unwrap();
             if let Some(p) = &prev {
@@ -109,7 +110,7 @@ fn warmup_bars_decide_nothing_and_match_a_backtest_started_late() {
     let r = run_gated(&c, &s, &cfg, &gates, RunLimits::default()).unwrap();
     assert!(r.trades.iter().all(|t| t.entry_index > 200));
     assert!(r.equity[..200].iter().all(|&e| e == cfg.initial_cash));
-    let p = replay(&c, &s, &cfg, &gates, RunLimits::default()).unwrap();
+    let p = replay(&c, &s, &cfg, &gates, RunLimits::default(), 0).unwrap();
     assert_eq!(&r.trades[..p.trades.len()], &p.trades[..]);
 }
 
@@ -138,7 +139,15 @@ fn gated(gates: &[(usize, Gate)]) -> Replay {
     for &(i, x) in gates {
         g[i] = x;
     }
-    replay(&c, &s, &BacktestConfig::default(), &g, RunLimits::default()).unwrap()
+    replay(
+        &c,
+        &s,
+        &BacktestConfig::default(),
+        &g,
+        RunLimits::default(),
+        0,
+    )
+    .unwrap()
 }
 
 #[test]
@@ -150,13 +159,15 @@ fn open_replay_keeps_the_position_and_the_last_decision() {
         &BacktestConfig::default(),
         &open_gates(4),
         RunLimits::default(),
+        3,
     )
     .unwrap();
     assert!(r.trades.is_empty());
     let p = r.position.as_ref().unwrap();
     assert_eq!((p.entry_index, p.entry_price), (2, 12.0));
     assert!(r.pending.is_none());
-    let d = r.decision.unwrap();
+    let d = r.decisions.last().unwrap();
+    assert_eq!(r.decisions.len(), 1);
     assert_eq!(d.index, 3);
     assert!(d.in_position);
     // At bar 0..1: the entry at bar 1's close is pending.
@@ -166,14 +177,15 @@ fn open_replay_keeps_the_position_and_the_last_decision() {
         &BacktestConfig::default(),
         &open_gates(2),
         RunLimits::default(),
+        1,
     )
     .unwrap();
-    let pend = r.pending.unwrap();
+    let pend = r.pending.clone().unwrap();
     assert!(pend.entry);
     assert_eq!(pend.decided_index, 1);
+    assert_eq!(r.signals, vec![pend]);
     assert!(
-        r.decision
-            .unwrap()
+        r.decisions[0]
             .actions
             .iter()
             .any(|a| a.contains("buy at the next bar's open")),
@@ -219,7 +231,15 @@ fn halt_refuses_signal_exits_but_stops_keep_working() {
     .unwrap();
     let mut g = open_gates(c.len());
     g[3..].fill(Gate::Halt);
-    let r = replay(&c, &s, &BacktestConfig::default(), &g, RunLimits::default()).unwrap();
+    let r = replay(
+        &c,
+        &s,
+        &BacktestConfig::default(),
+        &g,
+        RunLimits::default(),
+        0,
+    )
+    .unwrap();
     assert_eq!(r.trades.len(), 1);
     assert_eq!(r.trades[0].exit_reason, ExitReason::StopLoss);
 }
@@ -237,4 +257,43 @@ fn flatten_closes_at_the_next_open_then_holds_flat() {
     assert_eq!(t.exit_reason, ExitReason::Flatten);
     assert_eq!((t.entry_index, t.exit_index, t.exit_price), (2, 4, 13.0));
     assert!(r.position.is_none() && r.pending.is_none());
+}
+
+#[test]
+fn one_replay_gives_every_bar_what_the_replay_ending_there_gives() {
+    // What a paper step over many new candles relies on: one replay up to the last one yields, for each bar k,
+    // the same decision trace and the same order decided at k as the replay that ends at k.
+    let c = wave(300);
+    for t in templates() {
+        let s = compile(t.source, &[]).unwrap();
+        let cfg = BacktestConfig::default();
+        let mut gates = open_gates(c.len());
+        gates[..50].fill(Gate::Warmup);
+        gates[200..220].fill(Gate::Halt);
+        let full = replay(&c, &s, &cfg, &gates, RunLimits::default(), 50).unwrap();
+        for k in 50..c.len() {
+            let p = replay(
+                &c.slice(0..k + 1),
+                &s,
+                &cfg,
+                &gates[..=k],
+                RunLimits::default(),
+                k,
+            )
+            .unwrap();
+            assert_eq!(full.decisions[k - 50], p.decisions[0], "{} at {k}", t.name);
+            let decided: Vec<_> = full
+                .signals
+                .iter()
+                .filter(|x| x.decided_index == k)
+                .collect();
+            assert_eq!(
+                decided.first().copied(),
+                p.pending.as_ref(),
+                "{} at {k}",
+                t.name
+            );
+            assert_eq!(full.equity[k].to_bits(), p.equity[k].to_bits());
+        }
+    }
 }

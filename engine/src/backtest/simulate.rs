@@ -21,6 +21,8 @@ pub(crate) struct Simulation {
     pub pending: Option<PendingOrder>,
     /// Decisions a gate refused.
     pub refused: Vec<Refusal>,
+    /// Only when recording: every order decided at a close (entries and the strategy's exits), in order.
+    pub signals: Vec<PendingOrder>,
 }
 
 /// How a paper run differs from a backtest: a gate per bar, and no end of data (the last bar decides, an open
@@ -117,6 +119,7 @@ pub(crate) fn simulate(
     let gate = |t: usize| live.map_or(Gate::Open, |l| l.gate(t));
     let open_ended = live.is_some_and(|l| l.open_ended);
     let mut refused = Vec::new();
+    let mut signals = Vec::new();
     // The equity curve is written over a retained numeric column (when not recording a trace,
     // nothing reads the columns afterwards): bar t's values are read at t's close, before
     // equity[t] is written. This saves faulting in a fresh n-bar buffer.
@@ -407,6 +410,15 @@ pub(crate) fn simulate(
                             Some(k) => rule_values(n_entry + k, t, &equity),
                             None => Vec::new(),
                         };
+                        if record {
+                            signals.push(PendingOrder {
+                                decided_index: t,
+                                entry: false,
+                                reason: Some(reason),
+                                rule: rule.and_then(|k| rule_texts.get(n_entry + k).cloned()),
+                                values: values.clone(),
+                            });
+                        }
                         match config.fill {
                             Fill::NextOpen => {
                                 pending = Some(Pending::Exit { rule, reason });
@@ -439,6 +451,15 @@ pub(crate) fn simulate(
                         });
                     } else if let Some(rule) = rule {
                         let values = rule_values(rule, t, &equity);
+                        if record {
+                            signals.push(PendingOrder {
+                                decided_index: t,
+                                entry: true,
+                                reason: None,
+                                rule: rule_texts.get(rule).cloned(),
+                                values: values.clone(),
+                            });
+                        }
                         match config.fill {
                             Fill::NextOpen => {
                                 pending = Some(Pending::Entry { rule });
@@ -518,5 +539,6 @@ pub(crate) fn simulate(
         open,
         pending,
         refused,
+        signals,
     })
 }

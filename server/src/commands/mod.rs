@@ -19,6 +19,7 @@
 
 pub mod check_config;
 pub mod create_admin;
+pub mod halt;
 pub mod indicator;
 pub mod jobs;
 pub mod migrate;
@@ -76,6 +77,8 @@ enum Command {
         #[command(subcommand)]
         command: notify::NotifyCommand,
     },
+    /// Kill switches over the platform, a user's runs or one run (works when the web is down).
+    Halt(halt::HaltArgs),
     /// Paper runs for a user: start, list, show, pause, resume, stop (optionally flattening), parity report.
     Paper {
         #[command(subcommand)]
@@ -154,6 +157,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         Command::CreateAdmin(args) => create_admin::run(ctx, args).await,
         Command::Notify { command } => notify::run(ctx, command).await,
         Command::Paper { command } => paper::run(ctx, command).await,
+        Command::Halt(args) => halt::run(ctx, args).await,
         Command::Plans { command } => plans::run(ctx, command).await,
         Command::RunStrategy(args) => {
             let runs = match run_strategy::run_strategy_db(&ctx.db, &args).await {

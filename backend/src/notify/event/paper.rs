@@ -192,3 +192,84 @@ pub(super) fn sample_run(user_id: Uuid, run_id: Uuid) -> PaperRunRef {
         timeframe: "1m".into(),
     }
 }
+
+/// A kill switch was thrown or released over some of the user's runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KillSwitchChange {
+    /// The recipient (a user whose runs it affects).
+    pub user_id: Uuid,
+    pub switch_id: Uuid,
+    /// `platform`, `user` or `run`.
+    pub scope: String,
+    pub run_id: Option<Uuid>,
+    /// `reduce_only`, `halt` or `flatten`.
+    pub mode: String,
+    pub reason: String,
+    /// `an administrator` or `you`.
+    pub by: String,
+}
+
+impl KillSwitchChange {
+    fn what(&self) -> &'static str {
+        match self.scope.as_str() {
+            "platform" => "every paper run on the platform",
+            "user" => "all your paper runs",
+            _ => "one of your paper runs",
+        }
+    }
+
+    fn mode_words(&self) -> &'static str {
+        match self.mode.as_str() {
+            "reduce_only" => "reduce-only: exits still work, no new entries",
+            "flatten" => "flatten: open positions are sold at the next open, then no new orders",
+            _ => "halt: no new orders (protective stops and targets keep working)",
+        }
+    }
+
+    pub fn title(&self, thrown: bool) -> String {
+        if thrown {
+            format!(
+                "Kill switch thrown: {} ({})",
+                self.what(),
+                self.mode.replace('_', "-")
+            )
+        } else {
+            format!("Kill switch released: {}", self.what())
+        }
+    }
+
+    pub fn body(&self, thrown: bool) -> String {
+        if thrown {
+            format!(
+                "{} threw a kill switch over {} from their next candle — {}. Reason: {}",
+                capitalised(&self.by),
+                self.what(),
+                self.mode_words(),
+                self.reason
+            )
+        } else {
+            let why = if self.reason.is_empty() {
+                String::new()
+            } else {
+                format!(" Reason: {}", self.reason)
+            };
+            format!(
+                "{} released the kill switch over {}; the runs trade normally again from their next candle.{why}",
+                capitalised(&self.by),
+                self.what()
+            )
+        }
+    }
+
+    pub fn url(&self) -> String {
+        self.run_id
+            .map_or_else(|| "/paper".to_owned(), |r| format!("/paper/{r}"))
+    }
+}
+
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
+}

@@ -189,6 +189,27 @@ pub async fn put(ctx: &Ctx, actor: &Actor, doc: Preferences) -> Result<Preferenc
     .await?;
     let stored = load(&mut tx, user_id).await?;
     let v = doc::validate(&doc, &stored)?;
+    // Per-run rules name one of the user's own paper runs.
+    let runs: Vec<Uuid> = v.rules.iter().filter_map(|r| r.paper_run_id).collect();
+    if !runs.is_empty() {
+        let owned: Vec<Uuid> = sqlx::query_scalar!(
+            "select paper_run_id from paper_run where user_id = $1 and paper_run_id = any($2)",
+            user_id,
+            &runs,
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        if let Some(i) = doc
+            .rules
+            .iter()
+            .position(|r| r.paper_run_id.is_some_and(|id| !owned.contains(&id)))
+        {
+            return Err(crate::Error::invalid(
+                &format!("rules[{i}].paper_run_id"),
+                "no paper run of yours has this id",
+            ));
+        }
+    }
 
     sqlx::query!(
         "delete from notify_rule where user_id = $1 and source = 'user'",

@@ -143,6 +143,11 @@ pub fn facts(event: &Event) -> Vec<(String, String)> {
                 ("Error".into(), e.error.clone()),
             ]
         }
+        Event::KillSwitchThrown(e) | Event::KillSwitchReleased(e) => vec![
+            ("Scope".into(), e.scope.clone()),
+            ("Mode".into(), e.mode.clone()),
+            ("Reason".into(), e.reason.clone()),
+        ],
         Event::PaperDataGap(e) => vec![
             ("Run".into(), e.run.label()),
             ("Missing candles".into(), e.candles.to_string()),

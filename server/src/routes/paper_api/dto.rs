@@ -55,8 +55,9 @@ pub struct StartPaperRun {
     #[serde(default = "default_fill", deserialize_with = "contract::de_fill")]
     #[schema(schema_with = contract::fill_schema)]
     pub fill: String,
-    /// Candles of history the indicators warm up on (default `PAPER_WARMUP_BARS`, 500).
-    #[schema(minimum = 0, maximum = 100_000)]
+    /// Candles of history the indicators warm up on (default `PAPER_WARMUP_BARS`, 500; at most
+    /// `PAPER_MAX_WARMUP_BARS`, 5000 unless the operator changed it).
+    #[schema(minimum = 0, maximum = 5000)]
     pub warmup_bars: Option<i64>,
 }
 
@@ -250,6 +251,11 @@ pub struct PaperRunDetail {
     /// The latest notice about the run's data (history revised under it).
     pub notice: Option<String>,
     pub gaps: Vec<GapDto>,
+    /// Active kill switches over this run (the platform's, its owner's, its own).
+    pub kill_switches: Vec<super::kill::KillSwitchDto>,
+    /// The gate its next candle is processed under (`open`, `reduce_only`, `halt`, `flatten`): the strictest
+    /// of the run's own and those switches.
+    pub effective_gate: String,
 }
 
 impl From<query::PaperRunDetail> for PaperRunDetail {
@@ -272,6 +278,8 @@ impl From<query::PaperRunDetail> for PaperRunDetail {
                     candles: g.candles,
                 })
                 .collect(),
+            kill_switches: d.kill_switches.into_iter().map(Into::into).collect(),
+            effective_gate: d.effective_gate,
             run: d.summary.into(),
         }
     }
@@ -419,6 +427,16 @@ pub struct PageQuery {
     /// Older than this candle open time (RFC 3339), for the next page.
     pub before: Option<DateTime<Utc>>,
     /// 1–500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+}
+
+/// A page of trades.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TradesQuery {
+    /// 1–500 (default 100), newest first.
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }

@@ -5,6 +5,7 @@
 //! token's user: another user's run answers 404.
 
 pub mod dto;
+pub mod kill;
 pub mod runs;
 
 use axum::{
@@ -33,4 +34,16 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/paper-runs/{id}/pause", post(pause_paper_run))
         .route("/api/v1/paper-runs/{id}/resume", post(resume_paper_run))
         .route("/api/v1/paper-runs/{id}/stop", post(stop_paper_run))
+        .route(
+            "/api/v1/kill-switches",
+            get(kill::list_kill_switches).post(kill::throw_kill_switch),
+        )
+        .route(
+            "/api/v1/kill-switches/{id}/release",
+            post(kill::release_kill_switch),
+        )
+        .route(
+            "/api/v1/admin/kill-switches",
+            get(kill::admin_list_kill_switches).post(kill::admin_throw_kill_switch),
+        )
 }

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::dto::{
     CandleList, ControlledRun, EquityCurve, EquityQuery, FillList, ListPaperRunsQuery, PageQuery,
     PaperLinks, PaperRunDetail, PaperRunList, PaperTradeList, ParityDto, StartPaperRun,
-    StartedPaperRuns, StartedRun, StopPaperRun,
+    StartedPaperRuns, StartedRun, StopPaperRun, TradesQuery,
 };
 use crate::{
     error::ApiResult,
@@ -169,7 +169,7 @@ pub async fn list_paper_fills(
     path = "/api/v1/paper-runs/{id}/trades",
     tag = "paper",
     security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Paper run id"), PageQuery),
+    params(("id" = Uuid, Path, description = "Paper run id"), TradesQuery),
     responses(
         (status = 200, description = "Closed trades", body = PaperTradeList),
         (status = 400, description = "`invalid_input` (`limit`), a malformed query or id", body = ErrorBody),
@@ -181,7 +181,7 @@ pub async fn list_paper_trades(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
     ApiPath(id): ApiPath<Uuid>,
-    ApiQuery(q): ApiQuery<PageQuery>,
+    ApiQuery(q): ApiQuery<TradesQuery>,
 ) -> ApiResult<Json<PaperTradeList>> {
     let trades = act::trades(&actor, &state.ctx, id, q.limit.unwrap_or(100)).await?;
     Ok(Json(PaperTradeList {
@@ -252,7 +252,8 @@ pub async fn paper_equity(
         (status = 400, description = "The id is not a UUID", body = ErrorBody),
         (status = 401, description = "No or invalid token", body = ErrorBody),
         (status = 404, description = "No such run of yours", body = ErrorBody),
-        (status = 409, description = "`conflict`: the run has processed no candle yet; `limit_reached`: the window is too long", body = ErrorBody),
+        (status = 409, description = "`conflict`: the run has processed no candle yet, or the backtest of its window failed; `limit_reached`: the window is too long", body = ErrorBody),
+        (status = 422, description = "`invalid_strategy`: the run's strategy version no longer compiles", body = ErrorBody),
         (status = 429, description = "`rate_limited`: at most 10 reports per minute", body = ErrorBody),
         (status = 503, description = "Request limits cannot be checked (Redis down)", body = ErrorBody),
     )

@@ -274,4 +274,54 @@ async fn paper_rest_starts_reads_and_controls_runs_for_their_owner_only() {
             .await
             .unwrap();
     assert_eq!(started, 1, "refused starts leave no audit entry");
+
+    // A per-run notification rule must name one of the user's own runs (another's, or none: 400 on the field).
+    for run in [Uuid::new_v4(), id] {
+        let who = if run == id { &bob } else { &ann };
+        let (s, e) = call(
+            &app,
+            Method::PUT,
+            "/api/v1/notifications/preferences",
+            Some(who),
+            Some(json!({"rules": [{"category": "paper", "mode": "off", "paper_run_id": run}], "quiet_hours": {"enabled": false, "start": "22:00", "end": "07:00", "action": "defer"}, "digest": {"frequency": "off", "time": "08:00", "weekday": 1}})),
+        )
+        .await;
+        assert_eq!(
+            (s, e["field"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("rules[0].paper_run_id")),
+            "{e}"
+        );
+    }
+    let (s, _) = call(
+        &app,
+        Method::PUT,
+        "/api/v1/notifications/preferences",
+        Some(&ann),
+        Some(json!({"rules": [{"category": "paper", "mode": "off", "paper_run_id": id}], "quiet_hours": {"enabled": false, "start": "22:00", "end": "07:00", "action": "defer"}, "digest": {"frequency": "off", "time": "08:00", "weekday": 1}})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    // An optional body may be empty or JSON null.
+    let (s, _) = call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/paper-runs/{id}/stop"),
+        Some(&ann),
+        Some(Value::Null),
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::CONFLICT,
+        "null is no body; the run is already stopped"
+    );
+    let (s, _) = call(
+        &app,
+        Method::GET,
+        "/api/v1/paper-runs?status=",
+        Some(&ann),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
 }

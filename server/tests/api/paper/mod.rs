@@ -7,6 +7,7 @@
 
 mod api;
 mod bench;
+mod kill;
 mod live;
 mod steps;
 
