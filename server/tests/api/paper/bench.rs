@@ -57,7 +57,7 @@ async fn paper_fanout_figures() {
             .unwrap();
             // Warm: the first candles (compiles, caches, first rows).
             store_candles(&app, inst, &live.slice(0..3)).await;
-            advance(&app, inst).await;
+            while advance(&app, inst).await.candles > 0 {}
             let (rss0, _) = rss_kib();
             let mut times = Vec::new();
             for k in 3..8 {
