@@ -34,19 +34,23 @@ async fn forty_parallel_password_changes_of_forty_users_share_a_bounded_number_o
         .iter()
         .filter(|(s, l, _)| *s == StatusCode::SEE_OTHER && l == "/account?ok=password")
         .count();
+    // Refused while busy: 503 (every hashing slot taken), or 429 when the per-client attempt lock stayed taken
+    // for its second of tries (under a loaded machine; the check fails closed). Both carry Retry-After.
     let busy = results
         .iter()
-        .filter(|(s, _, _)| *s == StatusCode::SERVICE_UNAVAILABLE)
+        .filter(|(s, _, _)| {
+            *s == StatusCode::SERVICE_UNAVAILABLE || *s == StatusCode::TOO_MANY_REQUESTS
+        })
         .count();
     eprintln!(
         "40 users, 2 slots: {ok} changed, {busy} busy (503) in {elapsed:?}; peak {} at once",
         password::peak_in_flight()
     );
-    assert_eq!(ok + busy, 40, "only success or 503: {results:?}");
+    assert_eq!(ok + busy, 40, "only success, 503 or 429: {results:?}");
     assert!(ok >= 1 && busy >= 1, "{results:?}");
     for (s, _, retry) in &results {
-        if *s == StatusCode::SERVICE_UNAVAILABLE {
-            assert!(retry.is_some_and(|r| r >= 1), "503 without Retry-After");
+        if *s != StatusCode::SEE_OTHER {
+            assert!(retry.is_some_and(|r| r >= 1), "{s} without Retry-After");
         }
     }
     assert!(
@@ -58,7 +62,7 @@ async fn forty_parallel_password_changes_of_forty_users_share_a_bounded_number_o
     let (i, _) = results
         .iter()
         .enumerate()
-        .find(|(_, (s, _, _))| *s == StatusCode::SERVICE_UNAVAILABLE)
+        .find(|(_, (s, _, _))| *s != StatusCode::SEE_OTHER)
         .unwrap();
     let (client, email, csrf) = &users[i];
     let again = client
