@@ -33,6 +33,7 @@ mod notify_web;
 mod notify_webhooks;
 mod paper;
 mod plans;
+mod paper_web;
 mod policy_accounts;
 mod policy_backtests;
 mod policy_notify;

@@ -5,7 +5,8 @@ use backend::{
     Actor, Ctx, Error,
     backtest::actions::strategies as act_strategies,
     paper::{
-        PaperRunSummary, actions as act,
+        PaperRunSummary,
+        actions::{self as act, Owner as RunOwner},
         parity::{Difference, TradeView},
         query::{Processed, RunFilter},
     },
@@ -104,7 +105,7 @@ pub async fn runs(
         batch_id: opt_uuid("batch", batch)?,
         limit: Some(200),
     };
-    let list = act::list(&actor, &ctx, &filter).await?;
+    let list = act::list(&actor, &ctx, RunOwner::Me, &filter).await?;
     let strategies = act_strategies::list(&actor, &ctx, true)
         .await?
         .into_iter()
@@ -262,7 +263,7 @@ pub async fn run(id_text: String) -> Result<PaperRunView, AppError> {
     let (actor, tz) = actor().await?;
     let ctx = expect_context::<Ctx>();
     let rid = id(&id_text)?;
-    let d = act::get(&actor, &ctx, rid).await?;
+    let d = act::get(&actor, &ctx, RunOwner::Me, rid).await?;
     let fills = act::fills(&actor, &ctx, rid, None, FILLS_SHOWN).await?;
     let candles = act::candles(&actor, &ctx, rid, None, CANDLES_SHOWN).await?;
     let equity = act::equity(&actor, &ctx, rid, EQUITY_POINTS).await?;
@@ -385,8 +386,8 @@ pub async fn parity(id_text: String) -> Result<ParityView, AppError> {
     let (actor, tz) = actor().await?;
     let ctx = expect_context::<Ctx>();
     let rid = id(&id_text)?;
-    let d = act::get(&actor, &ctx, rid).await?;
-    let r = act::parity(&actor, &ctx, rid).await?;
+    let d = act::get(&actor, &ctx, RunOwner::Me, rid).await?;
+    let r = act::parity(&actor, &ctx, RunOwner::Me, rid).await?;
     Ok(ParityView {
         row: row(&d.summary, &tz),
         summary: r.summary.clone(),

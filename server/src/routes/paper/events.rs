@@ -25,7 +25,12 @@ use axum::{
         sse::{Event, KeepAlive, Sse},
     },
 };
-use backend::{Actor, Error, actor::Surface, auth::session, paper::actions as act};
+use backend::{
+    Actor, Error,
+    actor::Surface,
+    auth::session,
+    paper::actions::{self as act, Owner},
+};
 use futures::StreamExt;
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -63,7 +68,7 @@ fn signed_out() -> ApiError {
 
 /// The run's state as the event's data, or why it cannot be read.
 async fn changed(state: &AppState, actor: &Actor, id: Uuid) -> Result<Event, Error> {
-    let d = act::get(actor, &state.ctx, id).await?;
+    let d = act::get(actor, &state.ctx, Owner::Me, id).await?;
     let s = &d.summary;
     Ok(Event::default().event("changed").data(
         json!({
@@ -91,7 +96,7 @@ async fn open(
     let user_id = user.user_id;
     let actor = Actor::user(user, Surface::Web, request_meta(parts), None);
     // Another user's run is 404 before any slot is taken.
-    act::get(&actor, ctx, run).await?;
+    act::get(&actor, ctx, Owner::Me, run).await?;
     let slot = state
         .limits
         .paper_sse

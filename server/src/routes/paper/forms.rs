@@ -9,7 +9,11 @@ use axum::{
 };
 use backend::{
     Error,
-    paper::{NewPaperRun, Status, actions as act, control::Command},
+    paper::{
+        NewPaperRun, Status,
+        actions::{self as act, Owner},
+        control::Command,
+    },
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -176,7 +180,7 @@ pub(super) async fn create(
     Form(fields): Form<Vec<(String, String)>>,
 ) -> HtmlResult {
     let outcome = match new_run(&fields) {
-        Ok(new) => act::start(&actor, &state.ctx, &new).await,
+        Ok(new) => act::start(&actor, &state.ctx, Owner::Me, &new).await,
         Err(e) => Err(e),
     };
     match outcome {
@@ -233,7 +237,7 @@ async fn control(
 ) -> HtmlResult {
     let id = Uuid::parse_str(id).map_err(|_| page(Error::NotFound))?;
     let back = format!("/paper/{id}");
-    match act::control(actor, &state.ctx, id, command).await {
+    match act::control(actor, &state.ctx, Owner::Me, id, command).await {
         Ok(done) => {
             let flash = match done.status {
                 Status::Paused => Flash::PaperPaused,
