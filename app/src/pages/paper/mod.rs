@@ -56,7 +56,9 @@ pub fn start_link(
     }
     if let Some(c) = config {
         q.push(("initial_cash".into(), c.initial_cash.to_string()));
-        q.push(("fee_pct".into(), (c.fee * 100.0).to_string()));
+        // In percent, without the float noise of the multiplication (0.001 × 100 = 0.1, not 0.10000000000000002).
+        let fee_pct = (c.fee * 100.0 * 1e9).round() / 1e9;
+        q.push(("fee_pct".into(), fee_pct.to_string()));
         q.push(("slippage_bps".into(), c.slippage_bps.to_string()));
         let fill = match c.fill {
             engine::backtest::Fill::NextOpen => "next_open",
