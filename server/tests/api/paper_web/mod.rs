@@ -205,12 +205,17 @@ async fn status_of(app: &TestApp, run: Uuid) -> String {
 
 /// Waits until the app's paper listener is connected (a signal sent before would not be heard).
 async fn wait_listening(app: &TestApp) {
+    wait_listening_db(&app.ctx.db).await;
+}
+
+/// [`wait_listening`] for any process on the database.
+pub async fn wait_listening_db(db: &sqlx::PgPool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let n: i64 = sqlx::query_scalar(
             "select count(*) from pg_stat_activity where datname = current_database() and query ilike '%listen%paper_run%'",
         )
-        .fetch_one(&app.ctx.db)
+        .fetch_one(db)
         .await
         .unwrap();
         if n > 0 {
