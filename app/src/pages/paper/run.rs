@@ -183,12 +183,17 @@ fn EquityCurve(points: Vec<(i64, f64)>) -> impl IntoView {
     let lo = points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
     let hi = points.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
     let span_t = (t1 - t0).max(1.0);
-    let span_v = if hi > lo { hi - lo } else { 1.0 };
+    // A flat curve is drawn across the middle.
+    let span_v = if hi > lo { hi - lo } else { 0.0 };
     let line = points
         .iter()
         .map(|(t, e)| {
             let x = (*t as f64 - t0) / span_t * w;
-            let y = h - 4.0 - (e - lo) / span_v * (h - 8.0);
+            let y = if span_v > 0.0 {
+                h - 4.0 - (e - lo) / span_v * (h - 8.0)
+            } else {
+                h / 2.0
+            };
             format!("{x:.1},{y:.1}")
         })
         .collect::<Vec<_>>()
