@@ -404,7 +404,7 @@ impl Flash {
             Flash::PaperResumed => "Resumed: the run decides again from its next candle.",
             Flash::PaperStopped => "Stopped: no more candles are processed.",
             Flash::PaperStopping => {
-                "Stopping: the position is sold at the next open, then the run stops."
+                "Stopping: the position is sold at the next fill (decided at the next close), then the run stops."
             }
             Flash::PaperNotNow => {
                 "The run's state does not allow that (it changed meanwhile?); see its status below."

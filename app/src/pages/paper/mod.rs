@@ -26,7 +26,7 @@ pub(crate) fn gate_words(gate: &str) -> &'static str {
             "halt: no new orders; protective stops and targets attached at entry keep working"
         }
         "reduce_only" => "reduce-only: exits allowed, no new entries",
-        "flatten" => "flatten: the position is sold at the next open, then the run halts",
+        "flatten" => "flatten: the position is sold at the next fill, then the run halts",
         "warmup" => "warm-up: indicators see the candle, nothing is decided",
         _ => "unknown gate",
     }

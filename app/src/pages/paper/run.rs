@@ -165,7 +165,7 @@ fn Controls(id: String, status: String, holding: bool) -> impl IntoView {
             </form>
             <p class="small muted">
                 "Pause: the run keeps processing candles (equity, protective stops and targets keep working) but places no new orders. "
-                {holding.then_some("Stop, selling first: the position is sold at the next candle's open, then the run stops. Stop, keep the position: the run stops now and the position stays as it is, valued at the last close, with no stops managed any more. ")}
+                {holding.then_some("Stop, selling first: the run decides to sell at the next candle's close and the sale fills at the open after it (with the next-open fill model), then the run stops. Stop, keep the position: the run stops now and the position stays as it is, valued at the last close, with no stops managed any more. ")}
                 "A stopped run cannot be restarted; start a new one."
             </p>
         </div>

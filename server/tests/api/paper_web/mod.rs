@@ -5,6 +5,7 @@
 
 mod access;
 mod flow;
+mod position;
 
 use std::time::{Duration, Instant};
 
