@@ -217,6 +217,7 @@ try {
     assert((await p.locator('#instruments').innerText()).includes('ADA/BTC'), 'coverage of the demo data is listed');
     await p.click('#start-backtest');
     await p.waitForURL(/\/backtests\/[0-9a-f-]{36}$/);
+    trader.backtest = p.url();
     // Live status: the page polls and reloads itself when the run is done.
     await p.locator('#metrics').waitFor({ timeout: 30000 });
     const finalEquity = await p.locator('[data-metric=final_equity] .metric-value').innerText();
@@ -318,6 +319,54 @@ try {
     await p.locator('#notif-bell .badge', { hasText: /^1$/ }).waitFor({ state: 'visible', timeout: 15000 });
     assert(await p.evaluate(() => window.__noReload) === 'still here', 'the centre was reloaded');
     await runner.close();
+    assert(errors.length === 0, `console errors: ${errors.join(' | ')}`);
+    await ctx.close();
+  });
+
+  await check('paper trading: "Paper-trade this" on the finished backtest → the run → a candle arrives → the page updates without a reload', async () => {
+    assert(trader.backtest, 'no finished backtest to start from');
+    const ctx = await browser.newContext();
+    const p = await ctx.newPage();
+    const errors = [];
+    p.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    p.on('pageerror', (e) => errors.push(String(e)));
+    await p.goto(BASE + '/signin');
+    await p.fill('input[name=email]', trader.email);
+    await p.fill('input[name=password]', trader.password);
+    await p.click('form[action="/auth/signin"] button[type=submit]');
+    await p.waitForURL(/\/account/);
+    await p.goto(trader.backtest);
+    await p.click('#paper-trade-this');
+    await p.waitForURL(/\/paper\/new\?/);
+    assert(Number(await p.inputValue('input[name=fee_pct]')) === 0.1, 'the backtest\'s fee is carried over');
+    assert((await p.locator('#instruments option:checked').textContent()).includes('ADA/BTC'), 'the backtest\'s instrument is chosen');
+    await p.click('#start-paper');
+    await p.waitForURL(/\/paper\/[0-9a-f-]{36}$/);
+    assert((await p.locator('#run-status').innerText()) === 'active', 'the run is active');
+    assert((await p.locator('#candles-processed').innerText()) === '0', 'nothing processed yet');
+    // Hydrated (the theme toggle knows its state), then the page must not reload from here on.
+    await p.locator('#theme-toggle[data-theme-state="dark"], #theme-toggle[data-theme-state="light"]').waitFor({ timeout: 15000 });
+    await p.evaluate(() => { window.__noReload = 'still here'; });
+    // Two candles arrive: stored by `vortex run-etl` from a CSV; the paper tick hands them to the run.
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const run = p.url().split('/').pop();
+    const liveFrom = Number(execFileSync('psql', ['-X', '-tA', process.env.DATABASE_URL, '-c',
+      `select (extract(epoch from live_from) * 1000)::bigint from paper_run where paper_run_id = '${run}'`]).toString().trim());
+    assert(liveFrom > 0, 'the run\'s first live candle');
+    const dir = fs.mkdtempSync(os.tmpdir() + '/vortex-e2e-');
+    const rows = [0, 1].map((i) => `${new Date(liveFrom + i * 300000).toISOString().replace('.000Z', 'Z')},5.1e-05,5.2e-05,5.0e-05,5.15e-05,1000`);
+    fs.writeFileSync(dir + '/ADA-BTC-5m.csv', ['timestamp,open,high,low,close,volume', ...rows].join('\n') + '\n');
+    execFileSync(process.env.VORTEX_BIN, ['run-etl', '--source', `csv:${dir}/ADA-BTC-5m.csv`], { env: { ...process.env, LOG_LEVEL: 'warn' } });
+    await p.waitForFunction(() => document.querySelector('#candles-processed')?.innerText === '2', null, { timeout: 20000 });
+    assert(await p.locator('tr.processed-candle').count() === 2, 'the two decisions are listed');
+    assert(await p.evaluate(() => window.__noReload) === 'still here', 'the run page was reloaded');
+    // Pause through the form (a plain post and redirect), then the parity report.
+    await p.click('#pause-run');
+    await p.waitForURL(/\?ok=paper_paused/);
+    assert((await p.locator('#run-status').innerText()) === 'paused', 'paused');
+    await p.click('#parity-link');
+    await p.locator('#parity-summary').waitFor({ timeout: 15000 });
     assert(errors.length === 0, `console errors: ${errors.join(' | ')}`);
     await ctx.close();
   });

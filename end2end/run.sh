@@ -27,8 +27,13 @@ export APP_ENV=test DATABASE_URL="postgres://${PGUSER:-postgres}@127.0.0.1:5432/
 # A finished backtest's email waits out its coalescing window (a sweep of runs becomes one message), released
 # by the notifications tick: one second each here, so the browser test sees the mail promptly.
 export NOTIFY_COALESCE_SECS=1 NOTIFY_TICK_SECS=1
+# Paper trading: the demo data is the live feed (tracked, on the configured exchange); there is no market
+# source to ask for the time (the start falls back to the local clock), and the paper tick looks for new
+# candles every second, so a candle the browser test stores reaches its run at once.
+export MARKET_DATA_EXCHANGE=demo MARKET_DATA_URL="http://127.0.0.1:9" PAPER_TICK_SECS=1
 "$BIN" migrate
 LOG_LEVEL=warn "$BIN" run-etl --source csv:data/market/ADA-BTC-5m.csv >/dev/null
+psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -U "${PGUSER:-postgres}" -d "$DB" -c "update market_series set tracked = true"
 "$BIN" serve >"$LOG" 2>&1 &
 PID=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.2; done

@@ -35,6 +35,10 @@ pub enum Flash {
     AdminTestSent,
     AdminCleared,
     AdminNotMarked,
+    PaperPaused,
+    PaperResumed,
+    PaperStopped,
+    PaperStopping,
     // errors
     Invalid,
     StrategyInvalid,
@@ -70,6 +74,7 @@ pub enum Flash {
     WebhookInvalid,
     WebhookTestFailed,
     AdminRefused,
+    PaperNotNow,
 }
 
 impl Flash {
@@ -106,6 +111,10 @@ impl Flash {
         Flash::AdminTestSent,
         Flash::AdminCleared,
         Flash::AdminNotMarked,
+        Flash::PaperPaused,
+        Flash::PaperResumed,
+        Flash::PaperStopped,
+        Flash::PaperStopping,
         Flash::Invalid,
         Flash::StrategyInvalid,
         Flash::StrategyStale,
@@ -140,6 +149,7 @@ impl Flash {
         Flash::WebhookInvalid,
         Flash::WebhookTestFailed,
         Flash::AdminRefused,
+        Flash::PaperNotNow,
     ];
 
     /// The code in the query string.
@@ -205,6 +215,11 @@ impl Flash {
             Flash::UnsubscribeInvalid => "unsubscribe_invalid",
             Flash::PrefsInvalid => "prefs_invalid",
             Flash::WebhookInvalid => "webhook_invalid",
+            Flash::PaperPaused => "paper_paused",
+            Flash::PaperResumed => "paper_resumed",
+            Flash::PaperStopped => "paper_stopped",
+            Flash::PaperStopping => "paper_stopping",
+            Flash::PaperNotNow => "paper_not_now",
             Flash::WebhookTestFailed => "webhook_test_failed",
             Flash::AdminTestSent => "admin_test_sent",
             Flash::AdminCleared => "admin_cleared",
@@ -251,6 +266,7 @@ impl Flash {
                 | Flash::WebhookInvalid
                 | Flash::WebhookTestFailed
                 | Flash::AdminRefused
+                | Flash::PaperNotNow
         )
     }
 
@@ -382,6 +398,17 @@ impl Flash {
                 "The address was not marked undeliverable; nothing was changed."
             }
             Flash::AdminRefused => "Nothing was done; see the message below.",
+            Flash::PaperPaused => {
+                "Paused: the run keeps marking its position and protective stops, but places no new orders."
+            }
+            Flash::PaperResumed => "Resumed: the run decides again from its next candle.",
+            Flash::PaperStopped => "Stopped: no more candles are processed.",
+            Flash::PaperStopping => {
+                "Stopping: the position is sold at the next fill (decided at the next close), then the run stops."
+            }
+            Flash::PaperNotNow => {
+                "The run's state does not allow that (it changed meanwhile?); see its status below."
+            }
         }
     }
 }

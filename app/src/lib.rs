@@ -31,6 +31,7 @@ use crate::{
         not_found::NotFound,
         notification_settings::NotificationSettingsPage,
         notifications::NotificationsPage,
+        paper::{NewPaperRunPage, PaperRunPage, PaperRunsPage, ParityPage},
         plan::PlanPage,
         status::StatusPage,
         strategies::{StrategiesPage, StrategyPage},
@@ -143,6 +144,10 @@ pub fn App() -> impl IntoView {
                     <Route path=(StaticSegment("backtests"), StaticSegment("new")) view=NewBacktestPage ssr=SsrMode::Async />
                     <Route path=(StaticSegment("backtests"), StaticSegment("compare")) view=ComparePage ssr=SsrMode::Async />
                     <Route path=(StaticSegment("backtests"), ParamSegment("id")) view=RunPage ssr=SsrMode::Async />
+                    <Route path=StaticSegment("paper") view=PaperRunsPage ssr=SsrMode::Async />
+                    <Route path=(StaticSegment("paper"), StaticSegment("new")) view=NewPaperRunPage ssr=SsrMode::Async />
+                    <Route path=(StaticSegment("paper"), ParamSegment("id")) view=PaperRunPage ssr=SsrMode::Async />
+                    <Route path=(StaticSegment("paper"), ParamSegment("id"), StaticSegment("parity")) view=ParityPage ssr=SsrMode::Async />
                     <Route path=StaticSegment("notifications") view=NotificationsPage ssr=SsrMode::Async />
                     <Route path=(StaticSegment("notifications"), StaticSegment("settings")) view=NotificationSettingsPage ssr=SsrMode::Async />
                     <Route path=StaticSegment("unsubscribe") view=UnsubscribePage ssr=SsrMode::Async />

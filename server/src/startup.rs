@@ -92,9 +92,11 @@ pub fn router(ctx: Ctx, addr: SocketAddr) -> Router {
         ctx: ctx.clone(),
         limits: WebLimits::new(&ctx.settings),
         hub: backend::notify::live::Hub::new(),
+        paper_hub: crate::routes::paper::live::Hub::new(),
     };
     // One Postgres listener per web process feeds the live in-app streams.
     state.hub.start(&ctx.db);
+    state.paper_hub.start(&ctx.db);
     let page_ctx = ctx.clone();
     let router = Router::new()
         .leptos_routes_with_context(&state, routes, move || provide_context(page_ctx.clone()), {

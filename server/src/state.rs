@@ -11,6 +11,8 @@ pub struct AppState {
     pub limits: WebLimits,
     /// Live in-app updates: the process's Postgres listener and its per-user channels.
     pub hub: backend::notify::live::Hub,
+    /// Live paper-run updates: the process's `LISTEN paper_run` and its per-run channels.
+    pub paper_hub: crate::routes::paper::live::Hub,
 }
 
 /// Per-process limits on the web routes that do heavy work (refused with 503/429 and `Retry-After` when
@@ -23,6 +25,8 @@ pub struct WebLimits {
     pub uploads: std::sync::Arc<tokio::sync::Semaphore>,
     /// Open live-update streams (`NOTIFY_SSE_MAX_PER_USER`, `NOTIFY_SSE_MAX_TOTAL`).
     pub sse: SseSlots,
+    /// Open paper-run streams (same limits as `sse`, counted apart).
+    pub paper_sse: SseSlots,
 }
 
 impl WebLimits {
@@ -33,6 +37,10 @@ impl WebLimits {
             )),
             uploads: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
             sse: SseSlots::new(
+                settings.notify_sse.max_per_user,
+                settings.notify_sse.max_total,
+            ),
+            paper_sse: SseSlots::new(
                 settings.notify_sse.max_per_user,
                 settings.notify_sse.max_total,
             ),

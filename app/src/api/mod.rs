@@ -5,6 +5,7 @@ pub mod backtest;
 pub mod market;
 pub mod notifications;
 pub mod notifications_admin;
+pub mod paper;
 pub mod plans;
 pub mod status;
 

@@ -30,6 +30,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                     <A href="/" exact=true>"Home"</A>
                     <A href="/strategies">"Strategies"</A>
                     <A href="/backtests">"Backtests"</A>
+                    <A href="/paper">"Paper trading"</A>
                     <A href="/market">"Market data"</A>
                     <A href="/status">"Status"</A>
                 </nav>

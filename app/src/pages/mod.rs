@@ -10,6 +10,7 @@ pub mod market;
 pub mod not_found;
 pub mod notification_settings;
 pub mod notifications;
+pub mod paper;
 pub mod plan;
 pub mod status;
 pub mod strategies;

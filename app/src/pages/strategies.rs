@@ -172,6 +172,7 @@ fn StrategyEditor(v: StrategyView) -> impl IntoView {
             <div class="actions">
                 <Show when=move || editable>
                     <a class="button primary" href=format!("/backtests/new?strategy={}", row.id) id="run-strategy">"Run backtest"</a>
+                    <a class="button" href=format!("/paper/new?strategy={}&version={}", row.id, row.version) id="paper-strategy">"Paper-trade this"</a>
                 </Show>
                 <a class="button" href=format!("/backtests?strategy={}", id)>"Runs"</a>
             </div>

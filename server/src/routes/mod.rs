@@ -13,6 +13,7 @@ pub mod notifications;
 pub mod notifications_api;
 pub mod openapi;
 pub mod ops;
+pub mod paper;
 pub mod paper_api;
 pub mod plans_api;
 pub mod strategies_api;
@@ -33,6 +34,7 @@ pub fn router() -> Router<AppState> {
         .merge(api::router())
         .merge(backtests::router())
         .merge(notifications::router())
+        .merge(paper::router())
         .merge(strategies_api::router())
         .merge(backtests_api::router())
         .merge(notifications_api::router())

@@ -32,6 +32,7 @@ mod notify_volume;
 mod notify_web;
 mod notify_webhooks;
 mod paper;
+mod paper_web;
 mod plans;
 mod policy_accounts;
 mod policy_backtests;

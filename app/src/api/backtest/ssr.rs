@@ -52,6 +52,7 @@ pub(crate) fn run_row(r: &runs::RunSummary, tz: &str) -> RunRow {
         strategy_id: r.strategy_id.to_string(),
         strategy: r.strategy_name.clone(),
         version: r.version,
+        instrument_id: r.instrument_id,
         instrument: r.instrument.clone(),
         timeframe: r.timeframe.clone(),
         range: format!(

@@ -67,6 +67,7 @@ pub struct RunRow {
     pub strategy_id: String,
     pub strategy: String,
     pub version: i32,
+    pub instrument_id: i32,
     pub instrument: String,
     pub timeframe: String,
     pub range: String,

@@ -120,6 +120,10 @@ fn RunResults(v: RunView) -> impl IntoView {
             <div class="actions">
                 <a class="button" href=format!("/strategies/{}", row.strategy_id)>"Strategy"</a>
                 <a class="button" href=format!("/backtests/new?strategy={}&version={}", row.strategy_id, row.version)>"Run again"</a>
+                {done.then(|| {
+                    let href = crate::pages::paper::start_link(&row.strategy_id, row.version, &params, Some(row.instrument_id), Some(&row.timeframe), Some(&config));
+                    view! { <a class="button" href=href id="paper-trade-this">"Paper-trade this"</a> }
+                })}
             </div>
         </div>
         <p class="muted">{row.instrument.clone()} " · " {row.timeframe.clone()} " · " {row.range.clone()} " · created " {row.created.clone()}</p>

@@ -22,6 +22,7 @@ use uuid::Uuid;
 use crate::helpers::{TestDb, base_env, free_port, vortex_bin};
 
 mod https;
+mod paper_sse;
 mod rate_limits;
 mod sse;
 mod unsubscribe;

@@ -1,0 +1,297 @@
+//! One paper run's page: status and gate, controls (pause, resume, stop with or without flattening),
+//! account and position, equity curve, fills, recent decisions, gaps and settings. Updates live after
+//! hydration ([`super::live`]).
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+use super::gate_words;
+use crate::{
+    api::paper::{CandleView, PaperRunView, get_paper_run, money, status_badge},
+    components::forms::{CsrfField, Flash},
+    pages::error::ErrorTemplate,
+};
+
+#[component]
+pub fn PaperRunPage() -> impl IntoView {
+    let params = use_params_map();
+    let changes = RwSignal::new(0u32);
+    let id = move || params.read().get("id").unwrap_or_default();
+    let data = Resource::new(move || (id(), changes.get()), |(id, _)| get_paper_run(id));
+    Effect::new(move |_| super::live::connect(id(), changes));
+    view! {
+        <Title text="Paper run" />
+        <Flash />
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            <ErrorBoundary fallback=|errors| view! { <ErrorTemplate errors /> }>
+                {move || Suspend::new(async move { data.await.map(|v| view! { <RunDetail v /> }) })}
+            </ErrorBoundary>
+        </Transition>
+    }
+}
+
+#[component]
+fn RunDetail(v: PaperRunView) -> impl IntoView {
+    let r = v.row.clone();
+    let id = r.id.clone();
+    let live = r.live();
+    let label = format!("{} · {} {}", r.label(), r.symbol, r.timeframe);
+    let strategy_href = format!("/strategies/{}", r.strategy_id);
+    let parity_href = format!("/paper/{id}/parity");
+    let again = super::start_link(
+        &r.strategy_id,
+        r.version,
+        &v.params,
+        Some(r.instrument_id),
+        Some(&r.timeframe),
+        None,
+    );
+    view! {
+        <Title text=label.clone() />
+        <div class="page-head">
+            <h1>{label}</h1>
+            <div class="actions">
+                <a class="button" href=strategy_href>"Strategy"</a>
+                <a class="button" href=parity_href id="parity-link">"Compare with a backtest"</a>
+                <a class="button" href=again>"Start another like it"</a>
+            </div>
+        </div>
+        <section class="card" id="paper-status" aria-labelledby="status-head" data-status=r.status.clone()>
+            <h2 id="status-head">"Status"</h2>
+            <p>
+                <span class=status_badge(&r.status) id="run-status">{r.status.clone()}</span>
+                {(r.gate != "open").then(|| view! { " " <span class="badge warn" id="run-gate">{format!("gate: {}", r.gate)}</span> })}
+            </p>
+            <p class="small muted" id="gate-words">{format!("Gate {}", gate_words(&r.gate))}</p>
+            {r.error.clone().map(|e| view! { <p class="flash error" id="run-error">"Stopped by an error: " {e}</p> })}
+            {r.stop_reason.clone().map(|s| view! { <p class="notice" id="stop-reason">"Stop reason: " {s}</p> })}
+            {v.notice.clone().map(|n| view! { <p class="notice" id="run-notice">{n}</p> })}
+            <dl class="kv">
+                <dt>"Candles processed"</dt><dd id="candles-processed">{r.candles}</dd>
+                <dt>"Last candle processed"</dt><dd id="last-candle">{r.last_candle.clone().unwrap_or_else(|| "none yet".into())}</dd>
+                <dt>"Feed lag"</dt><dd id="feed-lag">{v.feed_lag.clone().map_or_else(|| "—".into(), |l| format!("{l} since that candle closed"))}</dd>
+                <dt>"Deciding from"</dt><dd>{r.live_from.clone()} " (warm-up from " {v.warmup_from.clone()} ")"</dd>
+                <dt>"Started"</dt><dd>{r.started.clone()}</dd>
+                {r.stopped.clone().map(|s| view! { <dt>"Stopped"</dt><dd>{s}</dd> })}
+            </dl>
+            {live.then(|| view! { <p class="small muted">"This page updates by itself as candles arrive; without JavaScript, reload it."</p> })}
+            {(live && v.can_control).then(|| view! { <Controls id=id.clone() status=r.status.clone() holding=v.position.is_some() /> })}
+        </section>
+        <div class="two-col">
+            <section class="card" aria-labelledby="account-head" id="account">
+                <h2 id="account-head">"Account"</h2>
+                <dl class="kv">
+                    <dt>"Equity"</dt><dd id="equity">{money(r.equity)}</dd>
+                    <dt>"Cash"</dt><dd id="cash">{money(r.cash)}</dd>
+                    <dt>"Initial cash"</dt><dd>{money(r.initial_cash)}</dd>
+                    <dt>"Realised P&L"</dt><dd id="realised-pnl">{money(r.realised_pnl)}</dd>
+                    <dt>"Fees paid"</dt><dd>{money(v.fees_paid)}</dd>
+                    <dt>"Closed trades"</dt><dd id="trade-count">{r.trades}</dd>
+                </dl>
+            </section>
+            <section class="card" aria-labelledby="position-head" id="position">
+                <h2 id="position-head">"Position"</h2>
+                {match v.position.clone() {
+                    None => view! { <p class="muted" id="flat">"Flat (no position)."</p> }.into_any(),
+                    Some(p) => view! {
+                        <dl class="kv">
+                            <dt>"Units"</dt><dd id="position-units">{format!("{:.8}", p.units)}</dd>
+                            <dt>"Entry price"</dt><dd>{format!("{:.8}", p.entry_price)}</dd>
+                            <dt>"Entered"</dt><dd>{p.entry_time.clone()} " · " <code>{p.entry_rule.clone()}</code></dd>
+                            <dt>"Unrealised P&L"</dt>
+                            <dd id="unrealised">{match (p.unrealised, p.last_close) {
+                                (Some(u), Some(c)) => format!("{} at the last close ({c:.8})", money(u)),
+                                _ => "—".into(),
+                            }}</dd>
+                        </dl>
+                    }.into_any(),
+                }}
+                {v.pending.clone().map(|p| view! { <p class="small" id="pending">"Order pending: " {p}</p> })}
+            </section>
+        </div>
+        <section aria-labelledby="equity-head">
+            <h2 id="equity-head">"Equity"</h2>
+            <EquityCurve points=v.equity.clone() />
+        </section>
+        <Fills v=v.clone() />
+        <Decisions candles=v.candles.clone() />
+        {(!v.gaps.is_empty()).then(|| view! {
+            <section class="card" id="gaps" aria-labelledby="gaps-head">
+                <h2 id="gaps-head">"Gaps in the feed"</h2>
+                <p class="small muted">"Candles missing from the feed are never filled in or skipped silently; the run processed the next candle it got."</p>
+                <ul>{v.gaps.iter().map(|g| view! { <li>{format!("{} → {}: {} candle(s) missing", g.from, g.to, g.candles)}</li> }).collect_view()}</ul>
+            </section>
+        })}
+        <section class="card" aria-labelledby="settings-head">
+            <h2 id="settings-head">"Settings"</h2>
+            <dl class="kv">
+                <dt>"Parameters"</dt>
+                <dd>{if v.params.is_empty() { "defaults".to_owned() } else { v.params.iter().map(|(k, x)| format!("{k} = {x}")).collect::<Vec<_>>().join(", ") }}</dd>
+                <dt>"Fee per side"</dt><dd>{format!("{} %", v.fee * 100.0)}</dd>
+                <dt>"Slippage"</dt><dd>{format!("{} bps", v.slippage_bps)}</dd>
+                <dt>"Fill"</dt><dd>{v.fill.clone()}</dd>
+                <dt>"Batch"</dt><dd><a href=format!("/paper?batch={}", r.batch_id)>{r.batch_id.clone()}</a></dd>
+            </dl>
+        </section>
+    }
+}
+
+/// Pause / Resume / Stop (with or without flattening first).
+#[component]
+fn Controls(id: String, status: String, holding: bool) -> impl IntoView {
+    let pause = format!("/paper/{id}/pause");
+    let resume = format!("/paper/{id}/resume");
+    let stop = format!("/paper/{id}/stop");
+    let stopping = status == "stopping";
+    view! {
+        <div class="controls" id="controls">
+            {(status == "active").then(|| view! {
+                <form method="post" action=pause.clone() class="inline"><CsrfField />
+                    <button class="button" type="submit" id="pause-run">"Pause"</button></form>
+            })}
+            {(status == "paused").then(|| view! {
+                <form method="post" action=resume.clone() class="inline"><CsrfField />
+                    <button class="button" type="submit" id="resume-run">"Resume"</button></form>
+            })}
+            <form method="post" action=stop class="inline" id="stop-form"><CsrfField />
+                {(holding && !stopping).then(|| view! {
+                    <button class="button" type="submit" name="flatten" value="1" id="stop-flatten">"Stop, selling first"</button>
+                    " "
+                })}
+                <button class="button danger" type="submit" name="flatten" value="0" id="stop-run">
+                    {if holding { "Stop, keep the position" } else { "Stop" }}
+                </button>
+            </form>
+            <p class="small muted">
+                "Pause: the run keeps processing candles (equity, protective stops and targets keep working) but places no new orders. "
+                {holding.then_some("Stop, selling first: the run decides to sell at the next candle's close and the sale fills at the open after it (with the next-open fill model), then the run stops. Stop, keep the position: the run stops now and the position stays as it is, valued at the last close, with no stops managed any more. ")}
+                "A stopped run cannot be restarted; start a new one."
+            </p>
+        </div>
+    }
+}
+
+/// The equity curve as a server-rendered SVG line.
+#[component]
+fn EquityCurve(points: Vec<(i64, f64)>) -> impl IntoView {
+    if points.len() < 2 {
+        return view! { <p class="muted" id="equity-curve-empty">"The curve appears after two processed candles."</p> }.into_any();
+    }
+    let (w, h) = (600.0_f64, 160.0_f64);
+    let (t0, t1) = (points[0].0 as f64, points[points.len() - 1].0 as f64);
+    let lo = points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+    let hi = points.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+    let span_t = (t1 - t0).max(1.0);
+    // A flat curve is drawn across the middle.
+    let span_v = if hi > lo { hi - lo } else { 0.0 };
+    let line = points
+        .iter()
+        .map(|(t, e)| {
+            let x = (*t as f64 - t0) / span_t * w;
+            let y = if span_v > 0.0 {
+                h - 4.0 - (e - lo) / span_v * (h - 8.0)
+            } else {
+                h / 2.0
+            };
+            format!("{x:.1},{y:.1}")
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let last = points[points.len() - 1].1;
+    view! {
+        <figure class="equity-curve" id="equity-curve" data-points=points.len().to_string()>
+            <svg viewBox=format!("0 0 {w} {h}") preserveAspectRatio="none" role="img" width="100%" height="160"
+                aria-label=format!("Equity from {:.2} to {:.2}, low {lo:.2}, high {hi:.2}", points[0].1, last)>
+                <polyline points=line fill="none" stroke="currentColor" stroke-width="1.5" vector-effect="non-scaling-stroke" />
+            </svg>
+            <figcaption class="small muted">{format!("{} candles · low {lo:.2} · high {hi:.2} · now {last:.2}", points.len())}</figcaption>
+        </figure>
+    }
+    .into_any()
+}
+
+#[component]
+fn Fills(v: PaperRunView) -> impl IntoView {
+    view! {
+        <section aria-labelledby="fills-head" id="fills">
+            <h2 id="fills-head">{format!("Fills ({})", v.fills.len())}</h2>
+            {if v.fills.is_empty() {
+                view! { <p class="muted" id="no-fills">"No fills yet."</p> }.into_any()
+            } else {
+                view! {
+                    <div class="table-wrap"><table class="data">
+                        <thead><tr>
+                            <th scope="col">"Candle"</th><th scope="col">"Side"</th>
+                            <th scope="col" class="num">"Price"</th><th scope="col" class="num">"Units"</th>
+                            <th scope="col" class="num">"Fee"</th><th scope="col">"Reason"</th><th scope="col">"Rule and values"</th>
+                        </tr></thead>
+                        <tbody>
+                            {v.fills.iter().map(|f| view! {
+                                <tr class="fill" data-side=f.side.clone()>
+                                    <td class="small">{f.time.clone()}</td>
+                                    <td>{f.side.clone()}</td>
+                                    <td class="num">{format!("{:.8}", f.price)}</td>
+                                    <td class="num">{format!("{:.8}", f.units)}</td>
+                                    <td class="num">{format!("{:.4}", f.fee)}</td>
+                                    <td>{f.reason.clone()}</td>
+                                    <td class="small">{f.rule.clone().map(|r| view! { <code>{r}</code> })}
+                                        <div class="muted">{f.values.clone()}</div></td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table></div>
+                }.into_any()
+            }}
+        </section>
+    }
+}
+
+/// The recent processed candles with what each rule said and what the engine did (the backtest's "why").
+#[component]
+fn Decisions(candles: Vec<CandleView>) -> impl IntoView {
+    let rules = |list: &[(String, bool)]| {
+        list.iter()
+            .map(|(text, ok)| {
+                let class = if *ok { "rule true" } else { "rule false" };
+                view! { <li class=class><span aria-hidden="true">{if *ok { "✓ " } else { "✗ " }}</span>
+                    <code>{text.clone()}</code> <span class="visually-hidden">{if *ok { " (true)" } else { " (false)" }}</span></li> }
+            })
+            .collect_view()
+    };
+    view! {
+        <section aria-labelledby="decisions-head" id="decisions">
+            <h2 id="decisions-head">"Recent candles and decisions"</h2>
+            {if candles.is_empty() {
+                view! { <p class="muted" id="no-candles">"No candle processed yet: the first decision is on the first candle that closes after the start."</p> }.into_any()
+            } else {
+                view! {
+                    <div class="table-wrap"><table class="data decisions">
+                        <thead><tr>
+                            <th scope="col">"Candle"</th><th scope="col" class="num">"Open / high / low / close"</th>
+                            <th scope="col">"Gate"</th><th scope="col">"Entry rules"</th><th scope="col">"Exit rules"</th>
+                            <th scope="col">"Values"</th><th scope="col">"Actions"</th><th scope="col" class="num">"Equity"</th>
+                        </tr></thead>
+                        <tbody>
+                            {candles.iter().map(|c| {
+                                let values = c.values.iter().map(|(k, x)| format!("{k} = {}", x.map_or_else(|| "n/a".into(), |x| format!("{x:.6}")))).collect::<Vec<_>>().join(", ");
+                                view! {
+                                    <tr class="processed-candle">
+                                        <td class="small">{c.time.clone()}</td>
+                                        <td class="num small">{format!("{:.8} / {:.8} / {:.8} / {:.8}", c.open, c.high, c.low, c.close)}</td>
+                                        <td>{c.gate.clone()}</td>
+                                        <td><ul class="rules">{rules(&c.entry_rules)}</ul></td>
+                                        <td><ul class="rules">{rules(&c.exit_rules)}</ul></td>
+                                        <td class="small muted">{values}</td>
+                                        <td class="small">{if c.actions.is_empty() { "nothing".to_owned() } else { c.actions.join("; ") }}</td>
+                                        <td class="num">{money(c.equity)}</td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table></div>
+                }.into_any()
+            }}
+        </section>
+    }
+}
