@@ -4,8 +4,8 @@
 //! * **Pause**: the run keeps processing candles (equity, protective stops and targets keep working) under
 //!   the gate `halt`: no new orders. Resume sets it back to `open`.
 //! * **Stop**: no more candles are processed; the position (if any) stays as it was, marked at the last close.
-//! * **Stop, flattening first**: the gate becomes `flatten`: the position is sold at the next open, then the
-//!   run stops (at once when it is flat already).
+//! * **Stop, flattening first**: the gate becomes `flatten`: the next processed close decides the sale, which
+//!   fills at the open after it (the fill model), then the run stops (at once when it is flat already).
 
 use uuid::Uuid;
 
