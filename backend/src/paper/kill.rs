@@ -77,10 +77,15 @@ fn check_reason(reason: &str) -> Result<String> {
             "say why (it is shown to the traders it affects)",
         ));
     }
-    if r.chars().count() > MAX_REASON || r.chars().any(|c| c.is_control() && c != '\n') {
+    if r.chars().count() > MAX_REASON
+        || r.chars()
+            .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
         return Err(Error::invalid(
             "reason",
-            format!("at most {MAX_REASON} characters, no control characters"),
+            format!(
+                "at most {MAX_REASON} characters, no control characters but tab and line breaks"
+            ),
         ));
     }
     Ok(r.to_owned())

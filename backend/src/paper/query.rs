@@ -133,6 +133,12 @@ pub async fn list(db: &PgPool, user: Uuid, f: &RunFilter) -> Result<Vec<PaperRun
             .as_str()
             .to_owned()],
     };
+    if f.instrument_id.is_some_and(|i| i < 1) {
+        return Err(Error::invalid(
+            "instrument_id",
+            "must be a positive instrument id",
+        ));
+    }
     let limit = f.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(Error::invalid("limit", "must be between 1 and 200"));

@@ -26,7 +26,11 @@ pub struct KillSwitchDto {
     pub id: Uuid,
     /// `platform`, `user` or `run`.
     pub scope: String,
+    /// The user (scopes `user` and `run`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub user_id: Option<Uuid>,
+    /// The run (scope `run`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub paper_run_id: Option<Uuid>,
     /// `reduce_only` (exits only), `halt` (no new orders; protective stops keep working) or `flatten` (sell
     /// open positions at the next open, then no new orders).
@@ -73,8 +77,13 @@ pub struct ThrowSwitch {
     /// `reduce_only`, `halt` or `flatten`.
     #[schema(pattern = "^(reduce_only|halt|flatten)$")]
     pub mode: String,
-    /// Why (1–500 characters), shown to whoever it affects and kept in the audit log.
-    #[schema(min_length = 1, max_length = 500)]
+    /// Why (1–500 characters, not only spaces, no control characters but tab and line breaks), shown to
+    /// whoever it affects and kept in the audit log.
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+    )]
     pub reason: String,
 }
 
@@ -89,7 +98,12 @@ pub struct AdminThrowSwitch {
     pub paper_run_id: Option<Uuid>,
     #[schema(pattern = "^(reduce_only|halt|flatten)$")]
     pub mode: String,
-    #[schema(min_length = 1, max_length = 500)]
+    /// As for a trader's switch.
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+    )]
     pub reason: String,
 }
 
@@ -97,7 +111,10 @@ pub struct AdminThrowSwitch {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseSwitch {
-    #[schema(max_length = 500)]
+    #[schema(
+        max_length = 500,
+        pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+    )]
     pub reason: Option<String>,
 }
 
