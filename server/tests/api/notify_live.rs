@@ -150,7 +150,7 @@ pub async fn wait_listening(db: &sqlx::PgPool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let n: i64 = sqlx::query_scalar(
-            "select count(*) from pg_stat_activity where datname = current_database() and query ilike 'listen%'",
+            "select count(*) from pg_stat_activity where datname = current_database() and query ilike 'listen%vortex_notify%'",
         )
         .fetch_one(db)
         .await
@@ -355,10 +355,11 @@ async fn a_lost_listener_connection_reconnects_and_tells_streams_to_resync() {
         "unread"
     );
 
-    // Postgres drops the listener's connection (a failover, a restart, an idle reaper).
+    // Postgres drops the notification listener's connection (a failover, a restart, an idle reaper); the paper
+    // runs' listener (channel `paper_run`) is another connection.
     let killed: i64 = sqlx::query_scalar(
         "select count(*) from (select pg_terminate_backend(pid) from pg_stat_activity
-           where datname = current_database() and query ilike 'listen%') t",
+           where datname = current_database() and query ilike 'listen%vortex_notify%') t",
     )
     .fetch_one(&app.ctx.db)
     .await
