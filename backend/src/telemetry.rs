@@ -1,6 +1,8 @@
 //! Logging and metrics set-up.
 //!
-//! Logs go to stdout: JSON lines in production (`LOG_FORMAT=json`), human-readable otherwise. Span fields (for
+//! Logs go to stdout for the long-running processes (`serve`, `worker`, `mock-exchange`) and to stderr for
+//! the one-shot commands, whose stdout is their answer (JSON, tables) for scripts to read: JSON lines in
+//! production (`LOG_FORMAT=json`), human-readable otherwise. Span fields (for
 //! example the `request_id` recorded by the HTTP trace layer, or a job's `job_id` and `request_id`) are
 //! included in every JSON line emitted inside the span, which is how a request can be followed into the jobs it
 //! enqueued. Nothing here logs headers; the HTTP layer only records method, path, status and latency.
@@ -12,11 +14,24 @@ use tracing_subscriber::{EnvFilter, fmt, layer::SubscriberExt, util::SubscriberI
 
 use crate::settings::LogFormat;
 
+/// Where logs go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogTo {
+    /// Services: the log is the output.
+    Stdout,
+    /// One-shot commands: stdout carries the answer.
+    Stderr,
+}
+
 /// Installs the global tracing subscriber. Safe to call more than once (later calls are ignored), so tests
 /// that build several apps in one process work.
-pub fn init(level: &str, format: LogFormat) {
+pub fn init(level: &str, format: LogFormat, to: LogTo) {
     let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
     let registry = tracing_subscriber::registry().with(filter);
+    let writer = match to {
+        LogTo::Stdout => fmt::writer::BoxMakeWriter::new(std::io::stdout),
+        LogTo::Stderr => fmt::writer::BoxMakeWriter::new(std::io::stderr),
+    };
     let result = match format {
         LogFormat::Json => registry
             .with(
@@ -25,11 +40,17 @@ pub fn init(level: &str, format: LogFormat) {
                     .flatten_event(true)
                     .with_current_span(true)
                     .with_span_list(false)
-                    .with_target(true),
+                    .with_target(true)
+                    .with_writer(writer),
             )
             .try_init(),
         LogFormat::Pretty => registry
-            .with(fmt::layer().compact().with_target(false))
+            .with(
+                fmt::layer()
+                    .compact()
+                    .with_target(false)
+                    .with_writer(writer),
+            )
             .try_init(),
     };
     // Already initialised (tests): keep the first subscriber.

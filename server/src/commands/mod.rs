@@ -146,7 +146,13 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         }
         other => other,
     };
-    backend::telemetry::init(&settings.log_level, settings.log_format);
+    let to = match command {
+        Command::Serve(_) | Command::Worker(_) | Command::MockExchange(_) => {
+            backend::telemetry::LogTo::Stdout
+        }
+        _ => backend::telemetry::LogTo::Stderr,
+    };
+    backend::telemetry::init(&settings.log_level, settings.log_format, to);
     let _ = backend::telemetry::prometheus();
     let ctx = Ctx::new(settings)?;
     match command {

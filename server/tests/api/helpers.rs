@@ -12,6 +12,7 @@ use backend::{
     auth::{AuthUser, Credential, RequestMeta, Role, Scope, users},
     settings::Settings,
 };
+use secrecy::ExposeSecret;
 use sqlx::{Connection, Executor, PgConnection};
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -186,7 +187,11 @@ pub async fn spawn_app_with_clock(mut opts: Options, clock: backend::clock::Cloc
 
 async fn spawn(opts: Options, clock: Option<backend::clock::Clock>) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
-        backend::telemetry::init("info", backend::settings::LogFormat::Pretty);
+        backend::telemetry::init(
+            "info",
+            backend::settings::LogFormat::Pretty,
+            backend::telemetry::LogTo::Stdout,
+        );
     }
     let _ = backend::telemetry::prometheus();
     let db = TestDb::new().await;
@@ -302,6 +307,28 @@ pub fn vortex_bin() -> String {
     .iter()
     .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
     .unwrap_or_else(|| env!("CARGO_BIN_EXE_vortex").to_owned())
+}
+
+/// Runs the `vortex` command line against `app`'s database and Redis (nothing else in its environment):
+/// (exit code, stdout, stderr).
+pub fn vortex_cli(app: &TestApp, args: &[&str]) -> (i32, String, String) {
+    let s = &app.ctx.settings;
+    let out = Command::new(vortex_bin())
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("APP_ENV", "test")
+        .env("DATABASE_URL", s.database_url.expose_secret())
+        .env("REDIS_URL", s.redis_url.expose_secret())
+        .env("REDIS_NAMESPACE", &s.redis_namespace)
+        .env("LOG_LEVEL", "warn")
+        .output()
+        .expect("run vortex");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// A user inserted straight into the database (display name "Tess", time zone UTC) acting through an API

@@ -3,7 +3,7 @@
 //! webhook receiver; the delivery-log and undeliverable-address actions; and `vortex notify …` as an operator
 //! runs it.
 
-use std::{process::Command, time::Duration};
+use std::time::Duration;
 
 use backend::{
     Actor, Error, Surface,
@@ -11,12 +11,11 @@ use backend::{
     notify::{self, Channel, Event, email, event::SystemTest, fanout},
 };
 use reqwest::{Method, StatusCode};
-use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::{
-    helpers::{Options, TestApp, spawn_app_with, vortex_bin},
+    helpers::{Options, TestApp, spawn_app_with, vortex_cli as vortex},
     webhook_sink::WebhookSink,
 };
 
@@ -931,26 +930,6 @@ async fn a_user_clears_their_undeliverable_address_three_times_a_day_viewers_inc
     .await
     .unwrap();
     assert_eq!(audit, 3);
-}
-
-fn vortex(app: &TestApp, args: &[&str]) -> (i32, String, String) {
-    let s = &app.ctx.settings;
-    let out = Command::new(vortex_bin())
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("APP_ENV", "test")
-        .env("DATABASE_URL", s.database_url.expose_secret())
-        .env("REDIS_URL", s.redis_url.expose_secret())
-        .env("REDIS_NAMESPACE", &s.redis_namespace)
-        .env("LOG_LEVEL", "warn")
-        .output()
-        .expect("run vortex");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[tokio::test]

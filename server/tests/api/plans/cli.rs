@@ -1,32 +1,9 @@
 //! `vortex plans …`: the operator's commands go through the same actions (audited with surface `cli`).
 
-use std::process::Command;
-
 use reqwest::Method;
-use secrecy::ExposeSecret;
 
 use super::{app, limit, person, rest};
-use crate::helpers::{TestApp, vortex_bin};
-
-fn vortex(app: &TestApp, args: &[&str]) -> (i32, String, String) {
-    let s = &app.ctx.settings;
-    let out = Command::new(vortex_bin())
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("APP_ENV", "test")
-        .env("DATABASE_URL", s.database_url.expose_secret())
-        .env("REDIS_URL", s.redis_url.expose_secret())
-        .env("REDIS_NAMESPACE", &s.redis_namespace)
-        .env("LOG_LEVEL", "warn")
-        .output()
-        .expect("run vortex");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use crate::helpers::vortex_cli as vortex;
 
 #[tokio::test]
 async fn plans_the_operator_creates_sets_and_assigns_plans_from_the_command_line() {
