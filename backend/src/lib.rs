@@ -10,6 +10,7 @@ pub mod ctx;
 pub mod db;
 pub mod error;
 pub mod jobs;
+pub mod live;
 pub mod mail;
 pub mod market;
 pub mod notify;

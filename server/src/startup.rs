@@ -91,12 +91,14 @@ pub fn router(ctx: Ctx, addr: SocketAddr) -> Router {
         leptos: leptos.clone(),
         ctx: ctx.clone(),
         limits: WebLimits::new(&ctx.settings),
-        hub: backend::notify::live::Hub::new(),
-        paper_hub: crate::routes::paper::live::Hub::new(),
+        hub: backend::notify::live::hub(),
+        paper_hub: crate::routes::paper::live::hub(),
     };
-    // One Postgres listener per web process feeds the live in-app streams.
-    state.hub.start(&ctx.db);
-    state.paper_hub.start(&ctx.db);
+    // One Postgres listener per web process feeds the live streams (notifications and paper runs).
+    backend::live::Listener::start(
+        &ctx.db,
+        vec![state.hub.handle(), state.paper_hub.handle()],
+    );
     let page_ctx = ctx.clone();
     let router = Router::new()
         .leptos_routes_with_context(&state, routes, move || provide_context(page_ctx.clone()), {

@@ -355,8 +355,8 @@ async fn a_lost_listener_connection_reconnects_and_tells_streams_to_resync() {
         "unread"
     );
 
-    // Postgres drops the notification listener's connection (a failover, a restart, an idle reaper); the paper
-    // runs' listener (channel `paper_run`) is another connection.
+    // Postgres drops the process's listener connection (a failover, a restart, an idle reaper); it carries
+    // both live channels (`vortex_notify`, `paper_run`).
     let killed: i64 = sqlx::query_scalar(
         "select count(*) from (select pg_terminate_backend(pid) from pg_stat_activity
            where datname = current_database() and query ilike 'listen%vortex_notify%') t",

@@ -215,3 +215,47 @@ pub(super) async fn ann_cookie(app: &TestApp) -> String {
     .unwrap();
     format!("{}={}", session::cookie_name(&app.ctx.settings), s.token)
 }
+
+#[tokio::test]
+async fn a_lost_listener_connection_reconnects_and_paper_streams_re_read() {
+    let app = app().await;
+    let ann = trader(&app, "ann@example.org").await;
+    let strategy = create_strategy(&app, &ann).await;
+    let instrument = live_series(&app).await;
+    let run = start_run(&app, &ann, strategy, instrument).await;
+    wait_listening(&app).await;
+    let cookie = ann_cookie(&app).await;
+    let resp = stream_client()
+        .get(app.url(&format!("/api/events/paper/{run}")))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    let mut events = EventStream::new(resp);
+    let (name, _, _) = events.next_event(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(name, "changed");
+
+    // Postgres drops the process's one listener connection (it carries both channels).
+    let killed: i64 = sqlx::query_scalar(
+        "select count(*) from (select pg_terminate_backend(pid) from pg_stat_activity
+           where datname = current_database() and query ilike 'listen%paper_run%') t",
+    )
+    .fetch_one(&app.ctx.db)
+    .await
+    .unwrap();
+    assert_eq!(killed, 1);
+    // Nothing changed, yet the stream re-reads: changes while nobody listened would not have been heard.
+    let (name, data, _) = events
+        .next_event(Duration::from_secs(10))
+        .await
+        .expect("a re-read after the reconnect");
+    assert_eq!(
+        (name.as_str(), data["candles"].as_i64()),
+        ("changed", Some(0))
+    );
+    // And live again.
+    wait_listening(&app).await;
+    arrive(&app, instrument, run, 2).await;
+    let (_, data, _) = events.next_event(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(data["candles"].as_i64(), Some(2));
+}

@@ -214,7 +214,7 @@ pub async fn wait_listening_db(db: &sqlx::PgPool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let n: i64 = sqlx::query_scalar(
-            "select count(*) from pg_stat_activity where datname = current_database() and query ilike '%listen%paper_run%'",
+            "select count(*) from pg_stat_activity where datname = current_database() and query ilike 'listen%paper_run%'",
         )
         .fetch_one(db)
         .await
