@@ -16,6 +16,7 @@ pub mod ops;
 pub mod paper;
 pub mod paper_api;
 pub mod plans_api;
+pub mod run_form;
 pub mod strategies_api;
 pub mod upload;
 

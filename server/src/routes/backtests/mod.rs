@@ -13,14 +13,15 @@ mod strategies;
 
 use axum::{
     Router,
-    http::StatusCode,
-    response::{IntoResponse, Redirect, Response},
     routing::{get, post},
 };
 use backend::Error;
 use uuid::Uuid;
 
-use crate::{error::HtmlError, state::AppState};
+use crate::{
+    routes::run_form::{page, to},
+    state::AppState,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -43,19 +44,6 @@ pub fn router() -> Router<AppState> {
         .route("/backtests/{id}/trades.csv", get(downloads::trades_csv))
         .route("/backtests/{id}/result.json", get(downloads::result_json))
         .route("/backtests/{id}/report.html", get(downloads::report_html))
-}
-
-/// A Post/Redirect/Get answer.
-fn to(path: &str) -> Response {
-    Redirect::to(path).into_response()
-}
-
-/// A refusal as an HTML page; a refused write of a read-only account says so in its title.
-fn page(e: Error) -> HtmlError {
-    match e {
-        Error::Forbidden(m) => HtmlError::page(StatusCode::FORBIDDEN, "Read-only account", &m),
-        other => other.into(),
-    }
 }
 
 /// An id in a form or download path (a malformed one is "not found", like another user's).
