@@ -7,6 +7,8 @@
 
 mod api;
 mod bench;
+mod cli;
+mod crash;
 mod kill;
 mod live;
 mod steps;
