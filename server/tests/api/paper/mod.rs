@@ -9,6 +9,7 @@ mod api;
 mod bench;
 mod kill;
 mod live;
+mod risk;
 mod steps;
 
 use std::path::Path;
@@ -128,6 +129,7 @@ pub fn new_run(strategy_id: Uuid, instrument_id: i32) -> NewPaperRun {
         slippage_bps: 2.0,
         fill: "next_open".into(),
         warmup_bars: None,
+        risk: Default::default(),
     }
 }
 
