@@ -270,16 +270,12 @@ pub async fn run(ctx: Ctx, command: PaperCommand) -> anyhow::Result<ExitCode> {
         }
         PaperCommand::Risk {
             id,
-            risk,
             release: true,
             reason,
             ..
-        } => {
-            let _ = risk;
-            act::release_risk_locks(&actor, &ctx, who, id, None, reason.as_deref())
-                .await
-                .map(|l| serde_json::json!(l))
-        }
+        } => act::release_risk_locks(&actor, &ctx, who, id, None, reason.as_deref())
+            .await
+            .map(|l| serde_json::json!(l)),
         PaperCommand::Risk { id, risk, .. } => {
             act::set_risk_limits(&actor, &ctx, who, id, &risk.into())
                 .await

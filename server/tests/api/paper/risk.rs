@@ -628,3 +628,102 @@ async fn paper_risk_limits_trip_through_the_real_etl_and_workers() {
         report.differences
     );
 }
+
+#[tokio::test]
+async fn paper_risk_the_cli_sets_limits_at_start_and_later_and_releases_locks() {
+    use clap::Parser;
+    use server::commands::paper::{PaperCommand, run};
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: PaperCommand,
+    }
+    let cli = |args: &[&str]| {
+        Cli::try_parse_from(std::iter::once("paper").chain(args.iter().copied()))
+            .unwrap()
+            .command
+    };
+    let app = app_without_workers().await;
+    let (history, _) = shifted("ETH-BTC-5m.csv", 1000);
+    series(&app, &history).await;
+    let ann = trader(&app, "ann@example.org").await;
+    let s = strategy(&app, &ann, SMA).await;
+    let sid = s.to_string();
+    let code = run(
+        app.ctx.clone(),
+        cli(&[
+            "start",
+            "--email",
+            "ann@example.org",
+            "--strategy",
+            &sid,
+            "--instrument",
+            "ETHBTC",
+            "--timeframe",
+            "5m",
+            "--fee",
+            "0.001",
+            "--max-drawdown-pct",
+            "12",
+            "--risk-mode",
+            "flatten",
+        ]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(code, std::process::ExitCode::SUCCESS);
+    let (id, limits): (Uuid, Value) =
+        sqlx::query_as("select paper_run_id, risk_limits from paper_run")
+            .fetch_one(&app.ctx.db)
+            .await
+            .unwrap();
+    assert_eq!(limits["max_drawdown_pct"], 12.0);
+    assert_eq!(limits["mode"], "flatten");
+    let idt = id.to_string();
+    let code = run(
+        app.ctx.clone(),
+        cli(&[
+            "risk",
+            "--email",
+            "ann@example.org",
+            &idt,
+            "--max-drawdown-pct",
+            "0",
+            "--max-orders-per-day",
+            "3",
+        ]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(code, std::process::ExitCode::SUCCESS);
+    let limits: Value = sqlx::query_scalar("select risk_limits from paper_run")
+        .fetch_one(&app.ctx.db)
+        .await
+        .unwrap();
+    assert_eq!(limits["max_drawdown_pct"], Value::Null);
+    assert_eq!(limits["max_orders_per_day"], 3);
+    assert_eq!(limits["mode"], "flatten");
+    // A refused change (a bad value; nothing to release) exits 1 and changes nothing.
+    for args in [
+        vec![
+            "risk",
+            "--email",
+            "ann@example.org",
+            &idt,
+            "--risk-mode",
+            "open",
+        ],
+        vec!["risk", "--email", "ann@example.org", &idt, "--release"],
+    ] {
+        let code = run(app.ctx.clone(), cli(&args)).await.unwrap();
+        assert_eq!(code, std::process::ExitCode::FAILURE, "{args:?}");
+    }
+    let audited: i64 = sqlx::query_scalar(
+        "select count(*) from audit_event where event = 'paper_risk_limits_changed'",
+    )
+    .fetch_one(&app.ctx.db)
+    .await
+    .unwrap();
+    assert_eq!(audited, 1);
+}
