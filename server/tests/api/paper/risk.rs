@@ -307,13 +307,36 @@ async fn paper_risk_a_stale_feed_trips_without_a_candle_and_the_next_candles_are
     store_candles(&app, inst, &live.slice(0..3)).await;
     advance(&app, inst).await;
     assert!(locks(&app, run).await.is_empty(), "candles on time");
-    // Nothing arrives for an hour (the clock moves; the feed does not).
+    // Nothing arrives for an hour (the clock moves; the feed does not): the tick asks for the series.
+    let mut conn = app.ctx.db.acquire().await.unwrap();
+    assert!(
+        backend::paper::feed::stale(&mut conn, clock.now())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     clock.advance(chrono::Duration::hours(1));
+    assert_eq!(
+        backend::paper::feed::stale(&mut conn, clock.now())
+            .await
+            .unwrap(),
+        vec![(inst, backend::market::Timeframe::M5)]
+    );
+    drop(conn);
     advance(&app, inst).await;
     advance(&app, inst).await;
     let l = locks(&app, run).await;
     assert_eq!(l.len(), 1, "{l:?}");
     assert_eq!(l[0].0, "stale_feed");
+    // The tick no longer asks for this series: the lock holds the run (and the other run has no limit).
+    let mut conn = app.ctx.db.acquire().await.unwrap();
+    assert!(
+        backend::paper::feed::stale(&mut conn, clock.now())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    drop(conn);
     assert_eq!(l[0].2, live.time[2], "found at the last candle processed");
     assert_eq!(events(&app, run).await.len(), 1);
     assert!(locks(&app, unlimited).await.is_empty());
