@@ -39,6 +39,10 @@ pub enum Flash {
     PaperResumed,
     PaperStopped,
     PaperStopping,
+    PaperRiskChanged,
+    PaperRiskReleased,
+    PaperSwitchThrown,
+    PaperSwitchReleased,
     // errors
     Invalid,
     StrategyInvalid,
@@ -75,6 +79,7 @@ pub enum Flash {
     WebhookTestFailed,
     AdminRefused,
     PaperNotNow,
+    PaperFormInvalid,
 }
 
 impl Flash {
@@ -115,6 +120,10 @@ impl Flash {
         Flash::PaperResumed,
         Flash::PaperStopped,
         Flash::PaperStopping,
+        Flash::PaperRiskChanged,
+        Flash::PaperRiskReleased,
+        Flash::PaperSwitchThrown,
+        Flash::PaperSwitchReleased,
         Flash::Invalid,
         Flash::StrategyInvalid,
         Flash::StrategyStale,
@@ -150,6 +159,7 @@ impl Flash {
         Flash::WebhookTestFailed,
         Flash::AdminRefused,
         Flash::PaperNotNow,
+        Flash::PaperFormInvalid,
     ];
 
     /// The code in the query string.
@@ -220,6 +230,11 @@ impl Flash {
             Flash::PaperStopped => "paper_stopped",
             Flash::PaperStopping => "paper_stopping",
             Flash::PaperNotNow => "paper_not_now",
+            Flash::PaperRiskChanged => "paper_risk_changed",
+            Flash::PaperRiskReleased => "paper_risk_released",
+            Flash::PaperSwitchThrown => "paper_switch_thrown",
+            Flash::PaperSwitchReleased => "paper_switch_released",
+            Flash::PaperFormInvalid => "paper_form_invalid",
             Flash::WebhookTestFailed => "webhook_test_failed",
             Flash::AdminTestSent => "admin_test_sent",
             Flash::AdminCleared => "admin_cleared",
@@ -267,6 +282,7 @@ impl Flash {
                 | Flash::WebhookTestFailed
                 | Flash::AdminRefused
                 | Flash::PaperNotNow
+                | Flash::PaperFormInvalid
         )
     }
 
@@ -406,6 +422,19 @@ impl Flash {
             Flash::PaperStopping => {
                 "Stopping: the position is sold at the next fill (decided at the next close), then the run stops."
             }
+            Flash::PaperRiskChanged => {
+                "Risk limits changed: they apply from the run's next candle."
+            }
+            Flash::PaperRiskReleased => {
+                "Risk locks released: the run trades again from its next candle unless another gate applies."
+            }
+            Flash::PaperSwitchThrown => {
+                "Kill switch thrown: it applies from the run's next candle (protective stops keep working)."
+            }
+            Flash::PaperSwitchReleased => {
+                "Kill switch released: it no longer applies from the run's next candle."
+            }
+            Flash::PaperFormInvalid => "Nothing was changed; see the message below.",
             Flash::PaperNotNow => {
                 "The run's state does not allow that (it changed meanwhile?); see its status below."
             }

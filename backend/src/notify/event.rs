@@ -14,7 +14,7 @@ mod security;
 pub use admin::EtlFailing;
 pub use paper::{
     KillSwitchChange, PaperDataGap, PaperFill, PaperOrderCancelled, PaperRunRef, PaperSignal,
-    PaperStoppedError,
+    PaperStoppedError, RiskLimitHit,
 };
 pub use security::{FlowMail, PasswordChanged, SigninNewDevice, TokenCreated, device};
 
@@ -140,6 +140,8 @@ pub enum Event {
     PaperStoppedError(PaperStoppedError),
     #[serde(rename = "paper.data_gap")]
     PaperDataGap(PaperDataGap),
+    #[serde(rename = "risk.limit_hit")]
+    RiskLimitHit(RiskLimitHit),
     #[serde(rename = "kill_switch.thrown")]
     KillSwitchThrown(KillSwitchChange),
     #[serde(rename = "kill_switch.released")]
@@ -166,6 +168,7 @@ pub const TYPES: &[&str] = &[
     "paper.order_cancelled",
     "paper.stopped_error",
     "paper.data_gap",
+    "risk.limit_hit",
     "kill_switch.thrown",
     "kill_switch.released",
 ];
@@ -209,6 +212,7 @@ impl Event {
             Event::PaperOrderCancelled(_) => "paper.order_cancelled",
             Event::PaperStoppedError(_) => "paper.stopped_error",
             Event::PaperDataGap(_) => "paper.data_gap",
+            Event::RiskLimitHit(_) => "risk.limit_hit",
             Event::KillSwitchThrown(_) => "kill_switch.thrown",
             Event::KillSwitchReleased(_) => "kill_switch.released",
         }
@@ -221,7 +225,8 @@ impl Event {
             | Event::PaperFill(PaperFill { run, .. })
             | Event::PaperOrderCancelled(PaperOrderCancelled { run, .. })
             | Event::PaperStoppedError(PaperStoppedError { run, .. })
-            | Event::PaperDataGap(PaperDataGap { run, .. }) => Some(run),
+            | Event::PaperDataGap(PaperDataGap { run, .. })
+            | Event::RiskLimitHit(RiskLimitHit { run, .. }) => Some(run),
             _ => None,
         }
     }
@@ -306,6 +311,13 @@ impl Event {
                 e.run.run_id,
                 e.gap_from.timestamp_millis()
             )),
+            // One per run, limit and candle: a recomputed or duplicate step never notifies twice.
+            Event::RiskLimitHit(e) => Some(format!(
+                "risk.limit_hit:{}:{}:{}",
+                e.run.run_id,
+                e.limit,
+                e.candle_time.timestamp_millis()
+            )),
             Event::KillSwitchThrown(e) => {
                 Some(format!("kill_switch.thrown:{}:{}", e.switch_id, e.user_id))
             }
@@ -339,6 +351,7 @@ impl Event {
                 .map(|r| format!("{}:{}", self.type_name(), r.run_id)),
             Event::PaperStoppedError(_)
             | Event::PaperDataGap(_)
+            | Event::RiskLimitHit(_)
             | Event::KillSwitchThrown(_)
             | Event::KillSwitchReleased(_) => None,
         }
@@ -382,6 +395,7 @@ impl Event {
             Event::PaperOrderCancelled(e) => e.title(),
             Event::PaperStoppedError(e) => e.title(),
             Event::PaperDataGap(e) => e.title(),
+            Event::RiskLimitHit(e) => e.title(),
             Event::KillSwitchThrown(e) => e.title(true),
             Event::KillSwitchReleased(e) => e.title(false),
         };
@@ -486,6 +500,7 @@ impl Event {
             Event::PaperOrderCancelled(e) => e.body(),
             Event::PaperStoppedError(e) => e.body(),
             Event::PaperDataGap(e) => e.body(),
+            Event::RiskLimitHit(e) => e.body(),
             Event::KillSwitchThrown(e) => e.body(true),
             Event::KillSwitchReleased(e) => e.body(false),
         };
@@ -651,6 +666,16 @@ impl Event {
                 gap_from: t0,
                 gap_to: t0 + chrono::Duration::minutes(3),
                 candles: 3,
+            }),
+            "risk.limit_hit" => Event::RiskLimitHit(RiskLimitHit {
+                run: paper::sample_run(user_id, run_id),
+                limit: "max_drawdown".into(),
+                value: 21.3,
+                threshold: 20.0,
+                mode: "halt".into(),
+                reason: "drawdown 21.30 % from the peak equity 10250 reached the limit of 20 %".into(),
+                candle_time: t0,
+                until: None,
             }),
             "kill_switch.thrown" | "kill_switch.released" => {
                 let change = KillSwitchChange {

@@ -10,6 +10,7 @@ use super::control::{self, Command, Controlled};
 use super::kill::{self, KillSwitch, Scope};
 use super::parity::{self, ParityReport};
 use super::query::{self, PaperRunDetail, PaperTrade, Processed, RunFilter};
+use super::risk::{self, RiskInput, RiskLimits, RiskLock};
 use super::{Error, Fill, NewPaperRun, PaperRunSummary, Result, Started, start};
 use crate::{Actor, Ctx};
 
@@ -249,4 +250,39 @@ pub async fn switches(actor: &Actor, ctx: &Ctx, all: bool) -> Result<Vec<KillSwi
     }
     let user = actor.reader()?.user_id;
     Ok(kill::active_for(&mut conn, user).await?)
+}
+
+/// Changes one of the actor's runs' risk limits (absent fields unchanged, 0 = no such limit); audited. Applies
+/// from the run's next candle.
+///
+/// # Errors
+/// [`Error::Unauthenticated`], [`Error::Forbidden`], [`Error::NotFound`], [`Error::Conflict`] (not live),
+/// [`Error::Invalid`] naming the field, database errors.
+pub async fn set_risk_limits(
+    actor: &Actor,
+    ctx: &Ctx,
+    who: Owner,
+    id: Uuid,
+    input: &RiskInput,
+) -> Result<RiskLimits> {
+    let user = owner(actor, who, Need::Write)?;
+    risk::set_limits(ctx, actor, user, id, input).await
+}
+
+/// Releases one of the actor's runs' risk locks (`lock_id`, or all of them); audited. The run trades again
+/// from its next candle unless another gate applies; the limits measure again from there.
+///
+/// # Errors
+/// [`Error::Unauthenticated`], [`Error::Forbidden`], [`Error::NotFound`], [`Error::Conflict`] (not live, or
+/// nothing to release), [`Error::Invalid`] (`reason`), database errors.
+pub async fn release_risk_locks(
+    actor: &Actor,
+    ctx: &Ctx,
+    who: Owner,
+    id: Uuid,
+    lock_id: Option<Uuid>,
+    reason: Option<&str>,
+) -> Result<Vec<RiskLock>> {
+    let user = owner(actor, who, Need::Write)?;
+    risk::release(ctx, actor, user, id, lock_id, reason).await
 }

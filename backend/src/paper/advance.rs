@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::risk::{Breach, Limit, Lock, RiskLimits};
 use super::step::{RunInput, StepOutput, step};
 use crate::Ctx;
 use crate::jobs::{JobCtx, JobError, JobKind, JobQueue, NewJob, PAPER_QUEUE};
@@ -23,7 +24,7 @@ use crate::market::{store, to_datetime};
 use crate::notify::emit::{self, Emitted};
 use crate::notify::event::{
     Event, PaperDataGap, PaperFill, PaperOrderCancelled, PaperRunRef, PaperSignal,
-    PaperStoppedError,
+    PaperStoppedError, RiskLimitHit,
 };
 
 pub const KIND: &str = "paper_advance";
@@ -100,6 +101,9 @@ pub struct Advanced {
     pub newest: Option<i64>,
 }
 
+/// A run's risk locks (active ones) and, per limit, where it measures again (released ones).
+type RunLocks = (Vec<Lock>, Vec<(Limit, i64)>);
+
 struct RunRow {
     id: Uuid,
     user_id: Uuid,
@@ -116,6 +120,8 @@ struct RunRow {
     cursor: Option<i64>,
     equity: f64,
     trade_count: i32,
+    /// `None` when the stored limits no longer decode (the run fails alone).
+    risk: Option<RiskLimits>,
 }
 
 /// Advances every live run on the series inside `conn`'s transaction (see the module docs).
@@ -131,7 +137,8 @@ pub async fn advance(
     let rows = sqlx::query!(
         r#"select r.paper_run_id, r.user_id, r.strategy_version_id, s.name as strategy_name, v.source,
                   r.params, r.config,
-                  r.status, r.run_gate, r.warmup_from, r.live_from, r.last_open_time, r.equity, r.trade_count
+                  r.status, r.run_gate, r.warmup_from, r.live_from, r.last_open_time, r.equity, r.trade_count,
+                  r.risk_limits
            from paper_run r
            join strategy s on s.strategy_id = r.strategy_id
            join strategy_version v on v.strategy_version_id = r.strategy_version_id
@@ -164,6 +171,7 @@ pub async fn advance(
             cursor: r.last_open_time.map(|t| t.timestamp_millis()),
             equity: r.equity,
             trade_count: r.trade_count,
+            risk: serde_json::from_value(r.risk_limits).ok(),
         })
         .collect();
     let ids: Vec<Uuid> = runs.iter().map(|r| r.id).collect();
@@ -198,6 +206,32 @@ pub async fn advance(
             .or_default()
             .push((g.gap_from.timestamp_millis(), g.gap_to.timestamp_millis()));
     }
+    // Risk locks: active ones gate candles; released ones say where a limit measures again.
+    let mut locks: HashMap<Uuid, RunLocks> = HashMap::new();
+    for l in sqlx::query!(
+        r#"select paper_run_id, limit_kind, mode, applies_from, until, released_at, released_after
+           from paper_risk_lock where paper_run_id = any($1) order by paper_run_id, applies_from"#,
+        &ids,
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        let (Some(limit), Some(gate)) = (Limit::parse(&l.limit_kind), Gate::parse(&l.mode)) else {
+            continue;
+        };
+        let e = locks.entry(l.paper_run_id).or_default();
+        if l.released_at.is_none() {
+            e.0.push(Lock {
+                limit,
+                gate,
+                from: l.applies_from.timestamp_millis(),
+                until: l.until.map(|u| u.timestamp_millis()),
+            });
+        } else if let Some(after) = l.released_after {
+            e.1.push((limit, after.timestamp_millis()));
+        }
+    }
+    let now_ms = ctx.clock.now().timestamp_millis();
     // Kill switches, read under the shared lock a switch change waits for (so it applies from the next candle).
     let users: Vec<Uuid> = runs.iter().map(|r| r.user_id).collect();
     let switches = super::kill::active_gates(conn, &users, &ids).await?;
@@ -213,7 +247,8 @@ pub async fn advance(
     let mut inputs = Vec::with_capacity(runs.len());
     let mut failed: Vec<(usize, String)> = Vec::new();
     for (i, r) in runs.iter().enumerate() {
-        let (Some(config), Some(params)) = (r.config.clone(), r.params.clone()) else {
+        let (Some(config), Some(params), Some(risk)) = (r.config.clone(), r.params.clone(), r.risk)
+        else {
             failed.push((
                 i,
                 "the run's stored settings can no longer be read".to_owned(),
@@ -254,6 +289,10 @@ pub async fn advance(
                         r.id,
                     ),
                     stopping: r.status == "stopping",
+                    risk,
+                    locks: locks.get(&r.id).map(|l| l.0.clone()).unwrap_or_default(),
+                    since: locks.get(&r.id).map(|l| l.1.clone()).unwrap_or_default(),
+                    now_ms,
                 },
             )),
             Err(e) => failed.push((i, e)),
@@ -312,6 +351,7 @@ pub async fn advance(
         .iter()
         .map(|s| s.run)
         .chain(w.finished.iter().map(|f| f.0))
+        .chain(w.locks.iter().map(|l| l.0))
         .map(|id| id.to_string())
         .collect();
     notify_changed(conn, &changed).await?;
@@ -391,6 +431,13 @@ fn input_key(i: &RunInput) -> String {
         i.gaps,
         i.gate_now.as_str(),
         i.stopping,
+        i.risk,
+        i.locks
+            .iter()
+            .map(|l| (l.limit, l.gate.as_str(), l.from, l.until))
+            .collect::<Vec<_>>(),
+        i.since,
+        i.now_ms,
     ])
     .to_string()
 }
@@ -441,6 +488,8 @@ struct Writes {
     state: Vec<StateUpdate>,
     /// (run, status, error) for runs that stop now.
     finished: Vec<(Uuid, &'static str, Option<String>)>,
+    /// (run, candle whose close breached, the breach).
+    locks: Vec<(Uuid, i64, Breach)>,
     events: Vec<Event>,
 }
 
@@ -453,6 +502,20 @@ impl Writes {
                 run: run_ref(run, symbol, timeframe),
                 error: error.to_owned(),
             }));
+    }
+
+    fn lock(&mut self, run: &PaperRunRef, candle: i64, b: &Breach) {
+        self.locks.push((run.run_id, candle, b.clone()));
+        self.events.push(Event::RiskLimitHit(RiskLimitHit {
+            run: run.clone(),
+            limit: b.limit.as_str().to_owned(),
+            value: b.value,
+            threshold: b.threshold,
+            mode: b.lock.gate.as_str().to_owned(),
+            reason: b.reason.clone(),
+            candle_time: to_datetime(candle),
+            until: b.lock.until.map(to_datetime),
+        }));
     }
 
     fn add(&mut self, run: &RunRow, symbol: &str, timeframe: Timeframe, o: &StepOutput) {
@@ -515,6 +578,9 @@ impl Writes {
                     close: e.ohlcv[3],
                 }));
             }
+            for b in &e.breaches {
+                self.lock(&rref, e.time, b);
+            }
             if let Some((buy, gate)) = e.cancelled {
                 self.events
                     .push(Event::PaperOrderCancelled(PaperOrderCancelled {
@@ -524,6 +590,9 @@ impl Writes {
                         candle_time: t,
                     }));
             }
+        }
+        if let Some((t, b)) = &o.stale {
+            self.lock(&rref, *t, b);
         }
         if let Some(s) = &o.state {
             let last = o.effects.last().map_or(0, |e| e.time);
@@ -617,6 +686,26 @@ impl Writes {
                     .unwrap_or_default(),
                 &*t.entry_rule,
                 t.exit_rule.as_deref(),
+            )
+            .execute(&mut *conn)
+            .await?;
+        }
+        for (run, candle, b) in &self.locks {
+            sqlx::query!(
+                r#"insert into paper_risk_lock (lock_id, paper_run_id, limit_kind, mode, reason, value, threshold,
+                       candle_time, applies_from, until, locked_at)
+                   values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now())
+                   on conflict do nothing"#,
+                Uuid::new_v4(),
+                run,
+                b.limit.as_str(),
+                b.lock.gate.as_str(),
+                b.reason,
+                b.value,
+                b.threshold,
+                to_datetime(*candle),
+                to_datetime(b.lock.from),
+                b.lock.until.map(to_datetime),
             )
             .execute(&mut *conn)
             .await?;

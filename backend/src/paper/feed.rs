@@ -87,11 +87,56 @@ pub async fn behind(conn: &mut PgConnection) -> sqlx::Result<Vec<(i32, Timeframe
         .collect())
 }
 
+/// Series with a live run whose stale-feed limit has run out without a candle (its step records the breach):
+/// the next candle after the run's last one closed more than the limit ago, and no stale-feed lock holds it.
+///
+/// # Errors
+/// Database errors.
+pub async fn stale(
+    conn: &mut PgConnection,
+    now: chrono::DateTime<chrono::Utc>,
+) -> sqlx::Result<Vec<(i32, Timeframe)>> {
+    let rows = sqlx::query!(
+        r#"select distinct r.instrument_id, r.timeframe, r.last_open_time, r.live_from,
+                  (r.risk_limits->>'stale_feed_secs')::bigint as "secs!"
+           from paper_run r
+           where r.status in ('active', 'paused', 'stopping')
+             and jsonb_typeof(r.risk_limits->'stale_feed_secs') = 'number'
+             and not exists (select 1 from paper_risk_lock l
+                             where l.paper_run_id = r.paper_run_id and l.limit_kind = 'stale_feed'
+                               and l.released_at is null)"#,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            let tf = Timeframe::parse(&r.timeframe).ok()?;
+            let ms = tf.millis();
+            // The next candle closes two timeframes after the last one opened (one after the start).
+            let due = r
+                .last_open_time
+                .map_or(r.live_from.timestamp_millis(), |t| {
+                    t.timestamp_millis() + ms
+                })
+                + ms;
+            (now.timestamp_millis() - due > r.secs.saturating_mul(1000))
+                .then_some((r.instrument_id, tf))
+        })
+        .collect())
+}
+
 async fn tick(job: &JobCtx) -> Result<(), JobError> {
     let ctx = &job.ctx;
     let mut tx = ctx.db.begin().await?;
     let mut ids = Vec::new();
-    for (instrument_id, timeframe) in behind(&mut tx).await? {
+    let mut series = behind(&mut tx).await?;
+    for s in stale(&mut tx, ctx.clock.now()).await? {
+        if !series.contains(&s) {
+            series.push(s);
+        }
+    }
+    for (instrument_id, timeframe) in series {
         if let Some(id) = ctx
             .jobs
             .insert(

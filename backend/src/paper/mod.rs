@@ -12,6 +12,8 @@
 //! * [`query`]: lists, one run, fills, trades, equity, decisions, gaps.
 //! * [`control`]: pause, resume, stop (optionally flattening first).
 //! * [`kill`]: kill switches (platform, user, run; reduce-only, halt, flatten).
+//! * [`risk`]: risk limits per run (drawdown, daily loss, losing streak, position value, orders per day, stale
+//!   feed): breaches found by the step become risk locks (a gate, like a kill switch).
 //! * [`parity`]: the parity report (a backtest of the run's window, diffed trade by trade).
 //! * [`actions`]: the policy every surface calls (who may, limits, audit).
 
@@ -22,6 +24,7 @@ pub mod feed;
 pub mod kill;
 pub mod parity;
 pub mod query;
+pub mod risk;
 pub mod start;
 pub mod step;
 
@@ -106,6 +109,9 @@ pub struct NewPaperRun {
     /// Candles of history the indicators warm up on (default `PAPER_WARMUP_BARS`).
     #[serde(default)]
     pub warmup_bars: Option<i64>,
+    /// Risk limits (absent fields: the `PAPER_RISK_*` defaults; 0 = no such limit).
+    #[serde(default)]
+    pub risk: risk::RiskInput,
 }
 
 /// The runs a start request created (one per instrument).

@@ -28,7 +28,7 @@ pub struct Difference {
     pub fields: Vec<String>,
     pub paper: Option<TradeView>,
     pub backtest: Option<TradeView>,
-    /// Why: `kill switch or risk action`, `revised candle`, `missed candle`, `settings changed`, or
+    /// Why: `risk action` (a risk lock gated the run), `kill switch or pause`, `revised candle`, `missed candle`, `settings changed`, or
     /// `unexplained`.
     pub cause: String,
     pub detail: String,
@@ -123,7 +123,8 @@ pub async fn report(db: &PgPool, user: Uuid, id: Uuid, max_window: usize) -> Res
     let paper = query::trades(db, user, id, i64::MAX).await?;
     // What the run saw, to attribute differences.
     let seen = sqlx::query!(
-        "select open_time, open, high, low, close, gate from paper_candle where paper_run_id = $1 order by open_time",
+        "select open_time, open, high, low, close, gate, decision->'risk'->>'lock' as risk_lock
+         from paper_candle where paper_run_id = $1 order by open_time",
         id
     )
     .fetch_all(db)
@@ -145,7 +146,8 @@ pub async fn report(db: &PgPool, user: Uuid, id: Uuid, max_window: usize) -> Res
     for c in &seen {
         let t = c.open_time.timestamp_millis();
         if c.gate != "open" {
-            causes.gated.push(t);
+            causes.gated.push((t, c.risk_lock.clone()));
+            causes.gates.push((t, c.gate.clone()));
         }
         match stored.get(&t) {
             Some(&(o, h, l, cl)) if (o, h, l, cl) != (c.open, c.high, c.low, c.close) => {
@@ -272,23 +274,44 @@ pub async fn report(db: &PgPool, user: Uuid, id: Uuid, max_window: usize) -> Res
 
 #[derive(Default)]
 struct Causes {
-    gated: Vec<i64>,
+    /// Candles processed under a gate other than `open`, with the risk limit whose lock set it (if one did).
+    gated: Vec<(i64, Option<String>)>,
+    gates: Vec<(i64, String)>,
     revised: Vec<i64>,
     missed: Vec<(i64, i64)>,
 }
 
 impl Causes {
+    fn gate_at(&self, t: i64) -> String {
+        self.gates
+            .iter()
+            .find(|(x, _)| *x == t)
+            .map_or_else(|| "gated".to_owned(), |(_, g)| g.replace('_', "-"))
+    }
+
     /// The first cause found between `from` and `to` (or before: a change earlier moves later trades).
     fn explain(&self, from: i64, to: i64) -> (String, String) {
         let upto = |t: i64| t <= to.max(from);
-        if let Some(t) = self.gated.iter().find(|&&t| upto(t)) {
-            return (
-                "kill switch or risk action".into(),
-                format!(
-                    "the run was gated (halt, reduce-only or flatten) at {}",
-                    to_datetime(*t)
+        if let Some((t, lock)) = self.gated.iter().find(|(t, _)| upto(*t)) {
+            return match lock {
+                Some(limit) => (
+                    "risk action".into(),
+                    format!(
+                        "the run's {} risk lock gated it ({}) from {}",
+                        limit.replace('_', " "),
+                        self.gate_at(*t),
+                        to_datetime(*t)
+                    ),
                 ),
-            );
+                None => (
+                    "kill switch or pause".into(),
+                    format!(
+                        "the run was gated ({}: a pause, a stop or a kill switch) at {}",
+                        self.gate_at(*t),
+                        to_datetime(*t)
+                    ),
+                ),
+            };
         }
         if let Some(t) = self.revised.iter().find(|&&t| upto(t)) {
             return (

@@ -38,8 +38,12 @@ pub struct PaperRunDetail {
     pub gaps: Vec<Gap>,
     /// Active kill switches over this run (the platform's, its owner's, its own).
     pub kill_switches: Vec<super::kill::KillSwitch>,
-    /// The gate its next candle is processed under: the strictest of the run's own and those switches.
+    /// The gate its next candle is processed under: the strictest of the run's own, those switches and its
+    /// active risk locks.
     pub effective_gate: String,
+    /// Its risk limits, and its risk locks (newest first; `active` ones gate its next candle).
+    pub risk_limits: super::risk::RiskLimits,
+    pub risk_locks: Vec<super::risk::RiskLock>,
 }
 
 /// Candles missing from the feed.
@@ -184,7 +188,7 @@ pub async fn get(db: &PgPool, user: Uuid, id: Uuid) -> Result<PaperRunDetail> {
                   coalesce((r.position->>'units')::float8, 0) as "position_units!", r.realised_pnl,
                   r.trade_count, r.candles_processed, r.live_from, r.last_open_time, r.error, r.stop_reason,
                   r.created_at, r.stopped_at, r.strategy_version_id, r.params, r.config, r.warmup_from,
-                  r.position, r.pending, r.fees_paid, r.notice
+                  r.position, r.pending, r.fees_paid, r.notice, r.risk_limits
            from paper_run r
            join strategy s on s.strategy_id = r.strategy_id
            join strategy_version v on v.strategy_version_id = r.strategy_version_id
@@ -218,9 +222,22 @@ pub async fn get(db: &PgPool, user: Uuid, id: Uuid) -> Result<PaperRunDetail> {
     .fetch_all(db)
     .await?;
     let own = engine::backtest::Gate::parse(&r.run_gate).unwrap_or(engine::backtest::Gate::Halt);
+    let tf = engine::candles::Timeframe::parse(&r.timeframe)
+        .map_or(0, engine::candles::Timeframe::millis);
+    let next = r
+        .last_open_time
+        .map_or(r.live_from, |t| t + chrono::Duration::milliseconds(tf));
+    let risk_locks = super::risk::locks(&mut *db.acquire().await?, id, next).await?;
+    let risk_limits = serde_json::from_value(r.risk_limits.clone()).unwrap_or_default();
     let effective_gate = kill_switches
         .iter()
         .filter_map(|k| engine::backtest::Gate::parse(&k.mode))
+        .chain(
+            risk_locks
+                .iter()
+                .filter(|l| l.active)
+                .filter_map(|l| engine::backtest::Gate::parse(&l.mode)),
+        )
         .fold(own, engine::backtest::Gate::strictest)
         .as_str()
         .to_owned();
@@ -239,6 +256,8 @@ pub async fn get(db: &PgPool, user: Uuid, id: Uuid) -> Result<PaperRunDetail> {
         gaps,
         kill_switches,
         effective_gate,
+        risk_limits,
+        risk_locks,
         summary: summary_row!(r),
     })
 }

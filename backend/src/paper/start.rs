@@ -72,6 +72,7 @@ pub(crate) async fn create(
             format!("must be between 0 and {}", s.max_warmup_bars),
         ));
     }
+    let risk = super::risk::RiskLimits::apply(s.risk, &new.risk)?;
     if new.instrument_ids.is_empty() {
         return Err(Error::invalid(
             "instrument",
@@ -121,8 +122,9 @@ pub(crate) async fn create(
         let run_id = Uuid::new_v4();
         sqlx::query!(
             r#"insert into paper_run (paper_run_id, user_id, strategy_id, strategy_version_id, batch_id,
-                   instrument_id, timeframe, params, config, warmup_from, live_from, cash, equity, request_id)
-               values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13)"#,
+                   instrument_id, timeframe, params, config, warmup_from, live_from, cash, equity, request_id,
+                   risk_limits)
+               values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14)"#,
             run_id,
             user,
             new.strategy_id,
@@ -136,6 +138,7 @@ pub(crate) async fn create(
             to_datetime(live_from),
             cfg.initial_cash,
             actor.request_id.as_deref(),
+            Json(&risk) as _,
         )
         .execute(&mut *tx)
         .await?;

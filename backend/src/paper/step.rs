@@ -17,6 +17,8 @@ use engine::candles::Candles;
 use engine::strategy::CompiledStrategy;
 use uuid::Uuid;
 
+use super::risk::{self, Breach, Limit, Lock, RiskLimits, lock_gate};
+
 /// What one run needs for a step.
 #[derive(Clone)]
 pub struct RunInput {
@@ -38,6 +40,13 @@ pub struct RunInput {
     pub gate_now: Gate,
     /// Stopping with "flatten first": stops once flat.
     pub stopping: bool,
+    /// The run's risk limits, its risk locks (active or time-boxed) and, per limit, the last candle before it
+    /// measures again (a released lock).
+    pub risk: RiskLimits,
+    pub locks: Vec<Lock>,
+    pub since: Vec<(Limit, i64)>,
+    /// Clock time of the step (ms; the stale-feed limit).
+    pub now_ms: i64,
 }
 
 /// A fill in a processed candle.
@@ -75,6 +84,10 @@ pub struct CandleEffect {
     pub signal: Option<PendingOrder>,
     /// An order decided at the previous close and cancelled before this open (by the gate).
     pub cancelled: Option<(bool, Gate)>,
+    /// Risk limits breached at this close (each a lock from the next candle on).
+    pub breaches: Vec<Breach>,
+    /// The risk lock that made this candle's gate stricter than the run's own and the kill switches'.
+    pub risk_lock: Option<Limit>,
 }
 
 /// The state after the last processed candle.
@@ -105,10 +118,16 @@ pub struct StepOutput {
     pub more: bool,
     /// A stopping run is flat: it stops.
     pub stopped: bool,
+    /// No new candle, and the last one closed longer ago than the stale-feed timeout: the breach, at the last
+    /// candle processed.
+    pub stale: Option<(i64, Breach)>,
 }
 
 /// Most characters of a rule's text kept in a stored decision (the full text is in the strategy version).
 const DECISION_RULE_CHARS: usize = 200;
+
+/// Most replays one step makes for risk locks found on the way (each breach costs one).
+const MAX_RISK_REPLAYS: usize = 16;
 
 /// Runs one step over `candles` (the series, sorted, covering at least the run's window). With `hold_at_holes`
 /// (market data for the series is still being fetched), a missing candle ends the step instead of being
@@ -138,10 +157,13 @@ pub fn step(
         window.push(t, b.open, b.high, b.low, b.close, b.volume);
     }
     let is_new = |t: i64| t >= input.live_from && input.cursor.is_none_or(|c| t > c);
-    let Some(first_new) = window.time.iter().position(|&t| is_new(t)) else {
-        return StepOutput::default();
-    };
     let tf = candles.timeframe.millis();
+    let Some(first_new) = window.time.iter().position(|&t| is_new(t)) else {
+        return StepOutput {
+            stale: stale_without_candles(input, tf),
+            ..StepOutput::default()
+        };
+    };
     let total_new = window.len() - first_new;
     let mut last = first_new + total_new.min(max_candles);
     let mut out = StepOutput {
@@ -171,40 +193,92 @@ pub fn step(
         out.more = false;
         return out;
     }
-    let gates: Vec<Gate> = window.time[..last]
-        .iter()
-        .enumerate()
-        .map(|(j, &t)| {
-            if t < input.live_from {
-                Gate::Warmup
-            } else if j >= first_new {
-                input.gate_now
-            } else {
-                input
-                    .stored_gates
-                    .binary_search_by_key(&t, |&(x, _)| x)
-                    .map_or(Gate::Open, |k| input.stored_gates[k].1)
-            }
-        })
-        .collect();
+    // Gates: stored ones for processed candles; for new ones the run's gate and the kill switches, made
+    // stricter by the risk locks covering them.
+    let mut locks = input.locks.clone();
+    let gates_for = |locks: &[Lock], last: usize| -> (Vec<Gate>, Vec<Option<Limit>>) {
+        let mut by_lock = vec![None; last];
+        let g = window.time[..last]
+            .iter()
+            .enumerate()
+            .map(|(j, &t)| {
+                if t < input.live_from {
+                    Gate::Warmup
+                } else if j >= first_new {
+                    match lock_gate(locks, t) {
+                        Some((g, limit)) if g > input.gate_now => {
+                            by_lock[j] = Some(limit);
+                            g
+                        }
+                        _ => input.gate_now,
+                    }
+                } else {
+                    input
+                        .stored_gates
+                        .binary_search_by_key(&t, |&(x, _)| x)
+                        .map_or(Gate::Open, |k| input.stored_gates[k].1)
+                }
+            })
+            .collect();
+        (g, by_lock)
+    };
+    let live_index = window.time.partition_point(|&x| x < input.live_from);
+    let cx = risk::Context {
+        limits: &input.risk,
+        initial_cash: input.config.initial_cash,
+        live_index,
+        since: &input.since,
+        now_ms: input.now_ms,
+        timeframe: candles.timeframe,
+    };
     // One replay up to the last new candle: each new candle's effects are read off it (the engine's prefix
-    // property: the replay ending at k says the same about bars up to k).
-    let w = window.slice(0..last);
-    let r = match replay(
-        &w,
-        &input.strategy,
-        &input.config,
-        &gates,
-        RunLimits::default(),
-        first_new,
-    ) {
-        Ok(r) => r,
-        Err(e) => {
-            out.error = Some(format!("the engine stopped: {e}"));
-            out.more = false;
-            return out;
+    // property: the replay ending at k says the same about bars up to k). A risk limit breached at a close
+    // locks the candles after it: replay again with that lock (the candles up to the breach stay the same).
+    let mut breaches: Vec<(usize, Vec<Breach>)> = Vec::new();
+    let mut replays = 0;
+    let (r, gates, by_lock) = loop {
+        let (gates, by_lock) = gates_for(&locks, last);
+        let r = match replay(
+            &window.slice(0..last),
+            &input.strategy,
+            &input.config,
+            &gates,
+            RunLimits::default(),
+            first_new,
+        ) {
+            Ok(r) => r,
+            Err(e) => {
+                out.error = Some(format!("the engine stopped: {e}"));
+                out.more = false;
+                return out;
+            }
+        };
+        replays += 1;
+        if !input.risk.any() {
+            break (r, gates, by_lock);
+        }
+        let from = breaches.last().map_or(first_new, |(k, _)| k + 1);
+        let found = (from..last).find_map(|k| {
+            let b = risk::breaches_at(&window, &r, &cx, &locks, k);
+            (!b.is_empty()).then_some((k, b))
+        });
+        match found {
+            Some((k, b)) => {
+                locks.extend(b.iter().map(|x| x.lock));
+                breaches.push((k, b));
+                if k + 1 == last {
+                    break (r, gates, by_lock);
+                }
+                if replays >= MAX_RISK_REPLAYS {
+                    // Enough for one step: the rest waits for the next one (with the locks stored).
+                    last = k + 1;
+                    out.more = true;
+                }
+            }
+            None => break (r, gates, by_lock),
         }
     };
+    let w = window.slice(0..last);
     if input.cursor.is_some()
         && first_new > 0
         && r.equity[first_new - 1].to_bits() != input.equity.to_bits()
@@ -318,12 +392,25 @@ pub fn step(
             equity: r.equity[k],
             cash,
             units,
-            decision: serde_json::to_value(&decision).unwrap_or(serde_json::Value::Null),
+            decision: with_risk(
+                serde_json::to_value(&decision).unwrap_or(serde_json::Value::Null),
+                by_lock[k],
+                breaches
+                    .iter()
+                    .find(|(b, _)| *b == k)
+                    .map(|(_, b)| b.as_slice()),
+            ),
             fills,
             trades,
             gap,
             signal,
             cancelled,
+            breaches: breaches
+                .iter()
+                .find(|(b, _)| *b == k)
+                .map(|(_, b)| b.clone())
+                .unwrap_or_default(),
+            risk_lock: by_lock[k],
         });
         prev_time = time;
         if input.stopping && flat {
@@ -350,6 +437,70 @@ pub fn step(
         fees: closed.iter().map(|t| t.fees).sum::<f64>() + position.map_or(0.0, |p| p.entry_fee),
     });
     out
+}
+
+/// The stale-feed breach of a run that got no new candle: its last candle (or, before its first, the one
+/// before its start) closed longer ago than the timeout, and no stale-feed lock covers the next candle.
+fn stale_without_candles(input: &RunInput, tf: i64) -> Option<(i64, Breach)> {
+    let max = input.risk.stale_feed_secs?;
+    let last = input.cursor.unwrap_or(input.live_from - tf);
+    let next = last + tf;
+    if input
+        .locks
+        .iter()
+        .any(|l| l.limit == Limit::StaleFeed && l.covers(next))
+        || input
+            .since
+            .iter()
+            .any(|(l, t)| *l == Limit::StaleFeed && *t >= last)
+    {
+        return None;
+    }
+    // The next candle closes at next + tf; it is late once that is more than the timeout ago.
+    let late = (input.now_ms - (next + tf)) / 1000;
+    (late > max).then(|| {
+        (
+            last,
+            Breach {
+                limit: Limit::StaleFeed,
+                value: late as f64,
+                threshold: max as f64,
+                reason: format!(
+                    "no candle arrived for {late} s after the next one was due, over the stale-feed timeout of \
+                     {max} s"
+                ),
+                lock: Lock {
+                    limit: Limit::StaleFeed,
+                    gate: input.risk.mode,
+                    from: next,
+                    until: None,
+                },
+            },
+        )
+    })
+}
+
+/// The decision with what risk did at this candle: `risk.lock` (the limit whose lock gated the candle) and
+/// `risk.breaches` (limits breached at its close, each locking the candles after it).
+fn with_risk(
+    mut decision: serde_json::Value,
+    lock: Option<Limit>,
+    breaches: Option<&[Breach]>,
+) -> serde_json::Value {
+    if lock.is_none() && breaches.is_none_or(<[Breach]>::is_empty) {
+        return decision;
+    }
+    let risk = serde_json::json!({
+        "lock": lock.map(Limit::as_str),
+        "breaches": breaches.unwrap_or_default(),
+    });
+    match &mut decision {
+        serde_json::Value::Object(m) => {
+            m.insert("risk".into(), risk);
+            decision
+        }
+        _ => serde_json::json!({ "risk": risk }),
+    }
 }
 
 fn reason_text(r: engine::backtest::ExitReason) -> String {

@@ -79,7 +79,8 @@ enum Command {
     },
     /// Kill switches over the platform, a user's runs or one run (works when the web is down).
     Halt(halt::HaltArgs),
-    /// Paper runs for a user: start, list, show, pause, resume, stop (optionally flattening), parity report.
+    /// Paper runs for a user: start, list, show, pause, resume, stop (optionally flattening), parity report,
+    /// risk limits (change, release locks).
     Paper {
         #[command(subcommand)]
         command: paper::PaperCommand,

@@ -13,6 +13,7 @@ use backend::{
         actions::{self as act, Owner},
         control::Command,
         query::RunFilter,
+        risk::RiskInput,
     },
 };
 use clap::Subcommand;
@@ -52,6 +53,8 @@ pub enum PaperCommand {
         /// Warm-up candles (default PAPER_WARMUP_BARS).
         #[arg(long)]
         warmup_bars: Option<i64>,
+        #[command(flatten)]
+        risk: RiskArgs,
     },
     /// List a user's paper runs, newest first.
     List {
@@ -95,6 +98,66 @@ pub enum PaperCommand {
         email: String,
         id: Uuid,
     },
+    /// Change a run's risk limits (flags not given stay as they are; 0 turns a limit off), or with --release
+    /// release its risk locks.
+    Risk {
+        #[arg(long)]
+        email: String,
+        id: Uuid,
+        #[command(flatten)]
+        risk: RiskArgs,
+        /// Release the run's risk locks instead (it trades again from its next candle).
+        #[arg(long)]
+        release: bool,
+        /// Why (with --release; kept in the audit log).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+/// Risk limit flags (docs/paper-trading.md, "Risk limits"); absent = the default (at start, `PAPER_RISK_*`)
+/// or unchanged, 0 = off.
+#[derive(Debug, clap::Args)]
+pub struct RiskArgs {
+    /// What a breach does: reduce_only, halt or flatten.
+    #[arg(long = "risk-mode")]
+    mode: Option<String>,
+    /// Max drawdown from the peak equity, percent.
+    #[arg(long)]
+    max_drawdown_pct: Option<f64>,
+    /// Max loss since the start of the UTC day, quote currency.
+    #[arg(long)]
+    daily_loss: Option<f64>,
+    /// Max loss since the start of the UTC day, percent.
+    #[arg(long)]
+    daily_loss_pct: Option<f64>,
+    /// Max losing trades in a row.
+    #[arg(long)]
+    max_consecutive_losses: Option<i32>,
+    /// Max value of the open position at a close, quote currency.
+    #[arg(long)]
+    max_position_value: Option<f64>,
+    /// Max fills per UTC day.
+    #[arg(long)]
+    max_orders_per_day: Option<i32>,
+    /// Seconds without a (timely) candle before the run trips.
+    #[arg(long)]
+    stale_feed_secs: Option<i64>,
+}
+
+impl From<RiskArgs> for RiskInput {
+    fn from(a: RiskArgs) -> Self {
+        RiskInput {
+            mode: a.mode,
+            max_drawdown_pct: a.max_drawdown_pct,
+            daily_loss: a.daily_loss,
+            daily_loss_pct: a.daily_loss_pct,
+            max_consecutive_losses: a.max_consecutive_losses,
+            max_position_value: a.max_position_value,
+            max_orders_per_day: a.max_orders_per_day,
+            stale_feed_secs: a.stale_feed_secs,
+        }
+    }
 }
 
 fn parse_param(s: &str) -> Result<(String, String), String> {
@@ -111,7 +174,8 @@ fn email_of(c: &PaperCommand) -> &str {
         | PaperCommand::Pause { email, .. }
         | PaperCommand::Resume { email, .. }
         | PaperCommand::Stop { email, .. }
-        | PaperCommand::Parity { email, .. } => email,
+        | PaperCommand::Parity { email, .. }
+        | PaperCommand::Risk { email, .. } => email,
     }
 }
 
@@ -139,6 +203,7 @@ pub async fn run(ctx: Ctx, command: PaperCommand) -> anyhow::Result<ExitCode> {
             fill,
             params,
             warmup_bars,
+            risk,
             ..
         } => {
             let known = store::instruments(&ctx.db).await?;
@@ -167,6 +232,7 @@ pub async fn run(ctx: Ctx, command: PaperCommand) -> anyhow::Result<ExitCode> {
                 slippage_bps,
                 fill,
                 warmup_bars,
+                risk: risk.into(),
             };
             act::start(&actor, &ctx, who, &new)
                 .await
@@ -201,6 +267,19 @@ pub async fn run(ctx: Ctx, command: PaperCommand) -> anyhow::Result<ExitCode> {
                 }
                 Err(e) => Err(e),
             }
+        }
+        PaperCommand::Risk {
+            id,
+            release: true,
+            reason,
+            ..
+        } => act::release_risk_locks(&actor, &ctx, who, id, None, reason.as_deref())
+            .await
+            .map(|l| serde_json::json!(l)),
+        PaperCommand::Risk { id, risk, .. } => {
+            act::set_risk_limits(&actor, &ctx, who, id, &risk.into())
+                .await
+                .map(|l| serde_json::json!(l))
         }
         PaperCommand::Show { id, .. } => act::get(&actor, &ctx, who, id)
             .await

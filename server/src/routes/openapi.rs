@@ -117,6 +117,8 @@ impl Modify for BearerToken {
         paper_api::runs::pause_paper_run,
         paper_api::runs::resume_paper_run,
         paper_api::runs::stop_paper_run,
+        paper_api::runs::set_paper_risk_limits,
+        paper_api::runs::release_paper_risk_locks,
         paper_api::kill::list_kill_switches,
         paper_api::kill::throw_kill_switch,
         paper_api::kill::release_kill_switch,

@@ -13,8 +13,9 @@ pub(crate) mod ssr;
 use leptos::{prelude::*, server_fn::codec::GetUrl};
 
 pub use self::views::{
-    CandleView, FeedOption, FillView, GapView, PaperFormView, PaperListView, PaperRow,
-    PaperRunView, ParityDifference, ParityTrade, ParityView, PositionView,
+    CandleView, FeedOption, FillView, GapView, KillSwitchView, PaperFormView, PaperListView,
+    PaperRow, PaperRunView, ParityDifference, ParityTrade, ParityView, PositionView,
+    RiskLimitsView, RiskLockView,
 };
 use crate::error::AppError;
 

@@ -187,7 +187,21 @@ pub async fn form(
         can_start: blocked.is_none(),
         blocked,
         error: form_error(),
+        risk_defaults: risk_view(&ctx.settings.paper.risk),
     })
+}
+
+fn risk_view(l: &backend::paper::risk::RiskLimits) -> RiskLimitsView {
+    RiskLimitsView {
+        mode: l.mode.as_str().to_owned(),
+        max_drawdown_pct: l.max_drawdown_pct,
+        daily_loss: l.daily_loss,
+        daily_loss_pct: l.daily_loss_pct,
+        max_consecutive_losses: l.max_consecutive_losses,
+        max_position_value: l.max_position_value,
+        max_orders_per_day: l.max_orders_per_day,
+        stale_feed_secs: l.stale_feed_secs,
+    }
 }
 
 fn values_text(values: &[(String, Option<f64>)]) -> String {
@@ -242,10 +256,35 @@ fn candle(p: Processed, tz: &str) -> CandleView {
             .map(|a| {
                 a.iter()
                     .filter_map(|s| s.as_str().map(str::to_owned))
-                    .collect()
+                    .collect::<Vec<_>>()
             })
-            .unwrap_or_default(),
+            .unwrap_or_default()
+            .into_iter()
+            .chain(risk_words(d))
+            .collect(),
     }
+}
+
+/// What risk did at a candle (`decision.risk`): the lock that gated it, the limits breached at its close.
+fn risk_words(d: &serde_json::Value) -> Vec<String> {
+    let Some(r) = d.get("risk") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if let Some(l) = r.get("lock").and_then(|l| l.as_str()) {
+        out.push(format!("gated by the {} risk lock", l.replace('_', " ")));
+    }
+    for b in r
+        .get("breaches")
+        .and_then(|b| b.as_array())
+        .into_iter()
+        .flatten()
+    {
+        if let Some(reason) = b.get("reason").and_then(|x| x.as_str()) {
+            out.push(format!("risk limit hit: {reason}"));
+        }
+    }
+    out
 }
 
 /// "3 min 12 s" and the like.
@@ -355,6 +394,34 @@ pub async fn run(id_text: String) -> Result<PaperRunView, AppError> {
             .collect(),
         candles: candles.into_iter().map(|c| candle(c, &tz)).collect(),
         can_control: actor.writer().is_ok(),
+        effective_gate: d.effective_gate.clone(),
+        error: form_error(),
+        kill_switches: d
+            .kill_switches
+            .iter()
+            .map(|k| KillSwitchView {
+                id: k.switch_id.to_string(),
+                scope: k.scope.clone(),
+                mode: k.mode.clone(),
+                reason: k.reason.clone(),
+                by_admin: k.thrown_by_admin,
+                thrown: when(k.thrown_at, &tz),
+            })
+            .collect(),
+        risk_limits: risk_view(&d.risk_limits),
+        risk_locks: d
+            .risk_locks
+            .iter()
+            .map(|l| RiskLockView {
+                limit: l.limit.clone(),
+                mode: l.mode.clone(),
+                reason: l.reason.clone(),
+                candle: when(l.candle_time, &tz),
+                until: l.until.map(|u| when(u, &tz)),
+                released: l.released_at.map(|u| when(u, &tz)),
+                active: l.active,
+            })
+            .collect(),
     })
 }
 

@@ -83,6 +83,8 @@ pub struct PaperFormView {
     pub blocked: Option<String>,
     /// The error of the last submission: `(field, message)`.
     pub error: Option<(String, String)>,
+    /// The risk limits a run starts with (`PAPER_RISK_*`).
+    pub risk_defaults: RiskLimitsView,
 }
 
 /// The open position at the last close.
@@ -159,6 +161,54 @@ pub struct PaperRunView {
     /// Newest first.
     pub candles: Vec<CandleView>,
     pub can_control: bool,
+    /// The gate the next candle is processed under (the run's own, kill switches, risk locks).
+    pub effective_gate: String,
+    /// Active kill switches over the run.
+    pub kill_switches: Vec<KillSwitchView>,
+    pub risk_limits: RiskLimitsView,
+    /// Newest first.
+    pub risk_locks: Vec<RiskLockView>,
+    /// The error of the last risk or kill-switch form: `(field, message)`.
+    pub error: Option<(String, String)>,
+}
+
+/// An active kill switch over a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KillSwitchView {
+    pub id: String,
+    /// `platform`, `user` or `run`.
+    pub scope: String,
+    pub mode: String,
+    pub reason: String,
+    /// Thrown by an administrator: only administrators release it.
+    pub by_admin: bool,
+    pub thrown: String,
+}
+
+/// A run's risk limits (`None`: off).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RiskLimitsView {
+    pub mode: String,
+    pub max_drawdown_pct: Option<f64>,
+    pub daily_loss: Option<f64>,
+    pub daily_loss_pct: Option<f64>,
+    pub max_consecutive_losses: Option<i32>,
+    pub max_position_value: Option<f64>,
+    pub max_orders_per_day: Option<i32>,
+    pub stale_feed_secs: Option<i64>,
+}
+
+/// A risk lock on a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RiskLockView {
+    pub limit: String,
+    pub mode: String,
+    pub reason: String,
+    pub candle: String,
+    /// When it ends by itself, in words (`None`: when released).
+    pub until: Option<String>,
+    pub released: Option<String>,
+    pub active: bool,
 }
 
 /// A trade as the parity report shows it.

@@ -200,6 +200,36 @@ fn StartForm(v: PaperFormView) -> impl IntoView {
                 {field_error("slippage_bps")}
                 {field_error("fill")}
             </fieldset>
+            <fieldset id="risk-fieldset">
+                <legend>"Risk limits"</legend>
+                <p class="small muted">"A breach puts the run in the chosen mode from its next candle, like a kill switch. Empty keeps the default shown; 0 turns a limit off."</p>
+                <div class="inline-form">
+                    <label>"On a breach "
+                        <select name="risk_mode">
+                            {["halt", "reduce_only", "flatten"].into_iter().map(|m| {
+                                let sel = if prev("risk_mode").is_empty() { m == v.risk_defaults.mode } else { prev("risk_mode") == m };
+                                view! { <option value=m selected=sel>{m.replace('_', "-")}</option> }
+                            }).collect_view()}
+                        </select>
+                    </label>
+                    {[
+                        ("max_drawdown_pct", "Max drawdown (%)", v.risk_defaults.max_drawdown_pct.map(|x| x.to_string())),
+                        ("daily_loss", "Daily loss (quote)", v.risk_defaults.daily_loss.map(|x| x.to_string())),
+                        ("daily_loss_pct", "Daily loss (%)", v.risk_defaults.daily_loss_pct.map(|x| x.to_string())),
+                        ("max_consecutive_losses", "Losing trades in a row", v.risk_defaults.max_consecutive_losses.map(|x| x.to_string())),
+                        ("max_position_value", "Max position value (quote)", v.risk_defaults.max_position_value.map(|x| x.to_string())),
+                        ("max_orders_per_day", "Max orders per day", v.risk_defaults.max_orders_per_day.map(|x| x.to_string())),
+                        ("stale_feed_secs", "Stale-feed timeout (s)", v.risk_defaults.stale_feed_secs.map(|x| x.to_string())),
+                    ].into_iter().map(|(name, label, default)| view! {
+                        <label>{label} " "
+                            <input type="number" name=name min="0" step="any" value=prev(name)
+                                placeholder=default.map_or_else(|| "off".to_owned(), |d| format!("default {d}")) />
+                        </label>
+                    }).collect_view()}
+                </div>
+                {["risk_mode", "max_drawdown_pct", "daily_loss", "daily_loss_pct", "max_consecutive_losses",
+                  "max_position_value", "max_orders_per_day", "stale_feed_secs"].into_iter().map(&field_error).collect_view()}
+            </fieldset>
             {field_error("limit_reached")}
             {field_error("email")}
             <div><button class="button primary" type="submit" id="start-paper" disabled=!v.can_start>"Start paper run"</button></div>

@@ -64,6 +64,9 @@ fn RunDetail(v: PaperRunView) -> impl IntoView {
                 {(r.gate != "open").then(|| view! { " " <span class="badge warn" id="run-gate">{format!("gate: {}", r.gate)}</span> })}
             </p>
             <p class="small muted" id="gate-words">{format!("Gate {}", gate_words(&r.gate))}</p>
+            {(v.effective_gate != r.gate).then(|| view! {
+                <p class="notice" id="effective-gate">{format!("From its next candle: {} (a kill switch or a risk lock).", gate_words(&v.effective_gate))}</p>
+            })}
             {r.error.clone().map(|e| view! { <p class="flash error" id="run-error">"Stopped by an error: " {e}</p> })}
             {r.stop_reason.clone().map(|s| view! { <p class="notice" id="stop-reason">"Stop reason: " {s}</p> })}
             {v.notice.clone().map(|n| view! { <p class="notice" id="run-notice">{n}</p> })}
@@ -78,6 +81,8 @@ fn RunDetail(v: PaperRunView) -> impl IntoView {
             {live.then(|| view! { <p class="small muted">"This page updates by itself as candles arrive; without JavaScript, reload it."</p> })}
             {(live && v.can_control).then(|| view! { <Controls id=id.clone() status=r.status.clone() holding=v.position.is_some() /> })}
         </section>
+        <KillSwitches v=v.clone() />
+        <RiskLimits v=v.clone() />
         <div class="two-col">
             <section class="card" aria-labelledby="account-head" id="account">
                 <h2 id="account-head">"Account"</h2>
@@ -169,6 +174,174 @@ fn Controls(id: String, status: String, holding: bool) -> impl IntoView {
                 "A stopped run cannot be restarted; start a new one."
             </p>
         </div>
+    }
+}
+
+/// The error of a form on this page, if it was about one of `fields`.
+fn form_error(v: &PaperRunView, fields: &[&str]) -> Option<String> {
+    v.error
+        .as_ref()
+        .filter(|(f, _)| fields.contains(&f.as_str()))
+        .map(|(f, m)| format!("{}: {m}", f.trim_start_matches("kill_").replace('_', " ")))
+}
+
+/// Active kill switches over the run; the owner throws or releases the run's own (modes as the gate table).
+#[component]
+fn KillSwitches(v: PaperRunView) -> impl IntoView {
+    let id = v.row.id.clone();
+    let throw = format!("/paper/{id}/kill");
+    let error = form_error(&v, &["kill_mode", "kill_reason"]);
+    let can = v.can_control && v.row.live();
+    view! {
+        <section class="card" id="kill-switch" aria-labelledby="kill-head">
+            <h2 id="kill-head">"Kill switch"</h2>
+            {if v.kill_switches.is_empty() {
+                view! { <p class="muted" id="no-switches">"No kill switch applies to this run."</p> }.into_any()
+            } else {
+                view! {
+                    <ul id="switches">
+                        {v.kill_switches.iter().map(|k| {
+                            let release = format!("/paper/{id}/kill/{}/release", k.id);
+                            let mine = k.scope == "run" && !k.by_admin;
+                            view! {
+                                <li class="switch" data-scope=k.scope.clone()>
+                                    <strong>{format!("{} ({} level)", k.mode.replace('_', "-"), k.scope)}</strong>
+                                    {format!(" since {}: {}", k.thrown, k.reason)}
+                                    {k.by_admin.then_some(" — thrown by an administrator, who alone can release it")}
+                                    {(mine && can).then(|| view! {
+                                        <form method="post" action=release class="inline"><CsrfField />
+                                            <button class="button" type="submit" id="release-switch">"Release"</button></form>
+                                    })}
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
+            {error.map(|e| view! { <p class="flash error" role="alert" id="kill-error">{e}</p> })}
+            {can.then(|| view! {
+                <form method="post" action=throw id="kill-form" class="stack">
+                    <CsrfField />
+                    <label for="kill-mode">"Mode"</label>
+                    <select id="kill-mode" name="mode">
+                        <option value="halt">"halt: no new orders"</option>
+                        <option value="reduce_only">"reduce-only: exits only"</option>
+                        <option value="flatten">"flatten: sell the position, then halt"</option>
+                    </select>
+                    <label for="kill-reason">"Reason (required, at most 500 characters)"</label>
+                    <input id="kill-reason" name="reason" type="text" maxlength="500" required />
+                    <button class="button danger" type="submit" id="throw-switch">"Throw the run's kill switch"</button>
+                    <p class="small muted">"Applies from the run's next candle; protective stops keep working in every mode. Throwing again replaces the run's switch."</p>
+                </form>
+            })}
+        </section>
+    }
+}
+
+fn opt<T: std::fmt::Display>(x: Option<T>) -> String {
+    x.map_or_else(String::new, |x| x.to_string())
+}
+
+/// The run's risk limits, its locks (release) and the form to change the limits.
+#[component]
+fn RiskLimits(v: PaperRunView) -> impl IntoView {
+    let id = v.row.id.clone();
+    let l = v.risk_limits.clone();
+    let set = format!("/paper/{id}/risk");
+    let release = format!("/paper/{id}/risk/release");
+    let fields = [
+        "risk_mode",
+        "mode",
+        "max_drawdown_pct",
+        "daily_loss",
+        "daily_loss_pct",
+        "max_consecutive_losses",
+        "max_position_value",
+        "max_orders_per_day",
+        "stale_feed_secs",
+        "reason",
+        "risk",
+    ];
+    let error = form_error(&v, &fields);
+    let can = v.can_control && v.row.live();
+    let any_active = v.risk_locks.iter().any(|x| x.active);
+    let shown = |x: Option<String>| x.unwrap_or_else(|| "off".into());
+    let mode = l.mode.clone();
+    view! {
+        <section class="card" id="risk" aria-labelledby="risk-head">
+            <h2 id="risk-head">"Risk limits"</h2>
+            <dl class="kv" id="risk-limits">
+                <dt>"On a breach"</dt><dd id="risk-mode">{gate_words(&l.mode)}</dd>
+                <dt>"Max drawdown"</dt><dd>{shown(l.max_drawdown_pct.map(|x| format!("{x} %")))}</dd>
+                <dt>"Daily loss"</dt><dd>{shown(match (l.daily_loss, l.daily_loss_pct) {
+                    (None, None) => None,
+                    (a, p) => Some([a.map(money), p.map(|p| format!("{p} %"))].into_iter().flatten().collect::<Vec<_>>().join(" or ")),
+                })}</dd>
+                <dt>"Losing trades in a row"</dt><dd>{shown(l.max_consecutive_losses.map(|x| x.to_string()))}</dd>
+                <dt>"Max position value"</dt><dd>{shown(l.max_position_value.map(money))}</dd>
+                <dt>"Max orders per day"</dt><dd>{shown(l.max_orders_per_day.map(|x| x.to_string()))}</dd>
+                <dt>"Stale-feed timeout"</dt><dd>{shown(l.stale_feed_secs.map(|x| format!("{x} s")))}</dd>
+            </dl>
+            {(!v.risk_locks.is_empty()).then(|| view! {
+                <h3>"Risk locks"</h3>
+                <div class="table-wrap"><table class="data" id="risk-locks">
+                    <thead><tr>
+                        <th scope="col">"Limit"</th><th scope="col">"Mode"</th><th scope="col">"Found at"</th>
+                        <th scope="col">"Why"</th><th scope="col">"Until"</th><th scope="col">"State"</th>
+                    </tr></thead>
+                    <tbody>
+                        {v.risk_locks.iter().map(|x| view! {
+                            <tr class="risk-lock" data-limit=x.limit.clone() data-active=x.active.to_string()>
+                                <td>{x.limit.replace('_', " ")}</td>
+                                <td>{x.mode.replace('_', "-")}</td>
+                                <td class="small">{x.candle.clone()}</td>
+                                <td class="small">{x.reason.clone()}</td>
+                                <td class="small">{x.until.clone().unwrap_or_else(|| "released".into())}</td>
+                                <td>{if x.active { "active".to_owned() } else { x.released.clone().map_or_else(|| "ended".into(), |r| format!("released {r}")) }}</td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table></div>
+            })}
+            {error.map(|e| view! { <p class="flash error" role="alert" id="risk-error">{e}</p> })}
+            {(can && any_active).then(|| view! {
+                <form method="post" action=release id="risk-release-form" class="inline"><CsrfField />
+                    <label for="risk-release-reason">"Reason (optional)"</label>
+                    <input id="risk-release-reason" name="reason" type="text" maxlength="500" />
+                    <button class="button" type="submit" id="release-risk">"Release the risk locks"</button>
+                </form>
+            })}
+            {can.then(|| view! {
+                <details id="risk-change">
+                    <summary>"Change the limits"</summary>
+                    <form method="post" action=set id="risk-form" class="stack">
+                        <CsrfField />
+                        <p class="small muted">"Empty keeps a limit as it is; 0 turns it off. Changes apply from the run's next candle."</p>
+                        <label for="risk_mode">"On a breach"</label>
+                        <select id="risk_mode" name="risk_mode">
+                            {["halt", "reduce_only", "flatten"].into_iter().map(|m| view! {
+                                <option value=m selected=m == mode>{gate_words(m)}</option>
+                            }).collect_view()}
+                        </select>
+                        <label for="max_drawdown_pct">"Max drawdown (%)"</label>
+                        <input id="max_drawdown_pct" name="max_drawdown_pct" type="number" min="0" max="100" step="any" placeholder=opt(l.max_drawdown_pct) />
+                        <label for="daily_loss">"Daily loss (quote currency)"</label>
+                        <input id="daily_loss" name="daily_loss" type="number" min="0" step="any" placeholder=opt(l.daily_loss) />
+                        <label for="daily_loss_pct">"Daily loss (%)"</label>
+                        <input id="daily_loss_pct" name="daily_loss_pct" type="number" min="0" max="100" step="any" placeholder=opt(l.daily_loss_pct) />
+                        <label for="max_consecutive_losses">"Losing trades in a row"</label>
+                        <input id="max_consecutive_losses" name="max_consecutive_losses" type="number" min="0" max="100000" step="1" placeholder=opt(l.max_consecutive_losses) />
+                        <label for="max_position_value">"Max position value (quote currency)"</label>
+                        <input id="max_position_value" name="max_position_value" type="number" min="0" step="any" placeholder=opt(l.max_position_value) />
+                        <label for="max_orders_per_day">"Max orders per day"</label>
+                        <input id="max_orders_per_day" name="max_orders_per_day" type="number" min="0" max="100000" step="1" placeholder=opt(l.max_orders_per_day) />
+                        <label for="stale_feed_secs">"Stale-feed timeout (seconds)"</label>
+                        <input id="stale_feed_secs" name="stale_feed_secs" type="number" min="0" max="2592000" step="1" placeholder=opt(l.stale_feed_secs) />
+                        <button class="button" type="submit" id="set-risk">"Save the limits"</button>
+                    </form>
+                </details>
+            })}
+        </section>
     }
 }
 

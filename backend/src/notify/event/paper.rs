@@ -182,6 +182,47 @@ impl PaperDataGap {
     }
 }
 
+/// A paper run breached one of its risk limits: from its next candle it runs under `mode`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RiskLimitHit {
+    #[serde(flatten)]
+    pub run: PaperRunRef,
+    /// `max_drawdown`, `daily_loss`, `consecutive_losses`, `max_position_value`, `max_orders_per_day`,
+    /// `stale_feed`.
+    pub limit: String,
+    pub value: f64,
+    pub threshold: f64,
+    /// `reduce_only`, `halt` or `flatten`.
+    pub mode: String,
+    pub reason: String,
+    /// The candle at whose close it was found.
+    pub candle_time: DateTime<Utc>,
+    /// When the lock ends by itself (daily limits), else it holds until released on the run page.
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl RiskLimitHit {
+    pub fn title(&self) -> String {
+        format!(
+            "Risk limit hit ({}): {}",
+            self.limit.replace('_', " "),
+            self.run.label()
+        )
+    }
+    pub fn body(&self) -> String {
+        let until = self.until.map_or_else(
+            || "until you release it on the run page".to_owned(),
+            |u| format!("until {} UTC", u.format("%Y-%m-%d %H:%M")),
+        );
+        format!(
+            "At the close of the {} UTC candle {}. The run is {} from its next candle, {until}.",
+            self.candle_time.format("%Y-%m-%d %H:%M"),
+            self.reason,
+            self.mode.replace('_', "-"),
+        )
+    }
+}
+
 /// Samples (tests, previews, "send a test").
 pub(super) fn sample_run(user_id: Uuid, run_id: Uuid) -> PaperRunRef {
     PaperRunRef {

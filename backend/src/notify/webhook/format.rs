@@ -152,6 +152,12 @@ pub fn facts(event: &Event) -> Vec<(String, String)> {
             ("Run".into(), e.run.label()),
             ("Missing candles".into(), e.candles.to_string()),
         ],
+        Event::RiskLimitHit(e) => vec![
+            ("Run".into(), e.run.label()),
+            ("Limit".into(), e.limit.replace('_', " ")),
+            ("Mode".into(), e.mode.replace('_', "-")),
+            ("Why".into(), e.reason.clone()),
+        ],
     }
 }
 

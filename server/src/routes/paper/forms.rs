@@ -4,6 +4,8 @@ use app::flash::Flash;
 use axum::{
     Form as AxumForm,
     extract::{Path, State},
+    http::{HeaderValue, StatusCode, header},
+    response::Response,
 };
 use backend::{
     Error,
@@ -11,12 +13,14 @@ use backend::{
         NewPaperRun, Status,
         actions::{self as act, Owner},
         control::Command,
+        risk::RiskInput,
     },
 };
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::{
-    error::HtmlResult,
+    error::{HtmlError, HtmlResult},
     extract::WebActor,
     routes::run_form::{Fields, Form, page, to},
     state::AppState,
@@ -39,6 +43,14 @@ const FORM: Form = Form {
         "slippage_bps",
         "fill",
         "warmup_bars",
+        "risk_mode",
+        "max_drawdown_pct",
+        "daily_loss",
+        "daily_loss_pct",
+        "max_consecutive_losses",
+        "max_position_value",
+        "max_orders_per_day",
+        "stale_feed_secs",
     ],
     unconfirmed: "Confirm your email address (see your account page) before starting paper runs.",
 };
@@ -62,6 +74,25 @@ fn new_run(fields: &[(String, String)]) -> Result<NewPaperRun, Error> {
         slippage_bps: f.number("slippage_bps", "slippage_bps")?,
         fill: f.fill(),
         warmup_bars: f.optional("warmup_bars", "warmup_bars", "a whole number")?,
+        risk: risk_input(&f)?,
+    })
+}
+
+/// The risk limit fields of a form (`risk_mode`, `max_drawdown_pct`, `daily_loss`, `daily_loss_pct`,
+/// `max_consecutive_losses`, `max_position_value`, `max_orders_per_day`, `stale_feed_secs`): empty = unchanged
+/// (at start: the default), 0 = off.
+fn risk_input(f: &Fields<'_>) -> Result<RiskInput, Error> {
+    let number = |k: &str| f.optional::<f64>(k, k, "a number");
+    let whole = |k: &str| f.optional::<i32>(k, k, "a whole number below 2,147,483,648");
+    Ok(RiskInput {
+        mode: Some(f.get("risk_mode")).filter(|m| !m.is_empty()),
+        max_drawdown_pct: number("max_drawdown_pct")?,
+        daily_loss: number("daily_loss")?,
+        daily_loss_pct: number("daily_loss_pct")?,
+        max_consecutive_losses: whole("max_consecutive_losses")?,
+        max_position_value: number("max_position_value")?,
+        max_orders_per_day: whole("max_orders_per_day")?,
+        stale_feed_secs: f.optional::<i64>("stale_feed_secs", "stale_feed_secs", "a whole number")?,
     })
 }
 
@@ -133,4 +164,133 @@ pub(super) async fn stop(
 ) -> HtmlResult {
     let flatten = matches!(form.flatten.trim(), "1" | "true" | "on");
     control(&state, &actor, &id, Command::Stop { flatten }).await
+}
+
+/// Back to the run page with the error of one of its forms (field and message in the short-lived form-error
+/// cookie, shown next to that form).
+fn back_to_run(state: &AppState, id: Uuid, field: &str, message: &str) -> Response {
+    let mut resp = to(&Flash::PaperFormInvalid.redirect_to(&format!("/paper/{id}")));
+    let field: String = field.chars().take(40).collect();
+    let message: String = message.chars().take(400).collect();
+    let value = backend::web::encode_flash(&json!([field, message]).to_string());
+    let cookie = backend::auth::session::cookie(
+        &state.ctx.settings,
+        backend::web::FORM_ERROR_COOKIE,
+        &value,
+        std::time::Duration::from_secs(120),
+    );
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+/// After a change on the run page: the flash, and the form-error cookie cleared.
+fn done_on_run(state: &AppState, id: Uuid, flash: Flash) -> Response {
+    let mut resp = to(&flash.redirect_to(&format!("/paper/{id}")));
+    let clear =
+        backend::auth::session::clear_cookie(&state.ctx.settings, backend::web::FORM_ERROR_COOKIE);
+    if let Ok(v) = HeaderValue::from_str(&clear) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+/// A run (or switch) id from the path; anything else is "not found".
+fn run_id(id: &str) -> Result<Uuid, Error> {
+    Uuid::parse_str(id).map_err(|_| Error::NotFound)
+}
+
+/// The run page's risk limits form (fields as [`risk_input`]: empty = unchanged, 0 = off).
+pub(super) async fn risk(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Path(id): Path<String>,
+    AxumForm(fields): AxumForm<Vec<(String, String)>>,
+) -> HtmlResult {
+    let id = run_id(&id).map_err(page)?;
+    let outcome = match Fields::at_most(&fields, MAX_FIELDS).and_then(|f| risk_input(&f)) {
+        Ok(input) => act::set_risk_limits(&actor, &state.ctx, Owner::Me, id, &input).await,
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(_) => Ok(done_on_run(&state, id, Flash::PaperRiskChanged)),
+        Err(Error::Invalid { field, message }) => Ok(back_to_run(&state, id, &field, &message)),
+        Err(Error::Conflict(_)) => Ok(to(&Flash::PaperNotNow.redirect_to(&format!("/paper/{id}")))),
+        Err(e) => Err(page(e)),
+    }
+}
+
+/// Releasing the run's risk locks (an optional `reason`).
+#[derive(serde::Deserialize)]
+pub(super) struct ReasonForm {
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    mode: String,
+}
+
+pub(super) async fn risk_release(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Path(id): Path<String>,
+    AxumForm(form): AxumForm<ReasonForm>,
+) -> HtmlResult {
+    let id = run_id(&id).map_err(page)?;
+    let reason = Some(form.reason.as_str()).filter(|r| !r.trim().is_empty());
+    match act::release_risk_locks(&actor, &state.ctx, Owner::Me, id, None, reason).await {
+        Ok(_) => Ok(done_on_run(&state, id, Flash::PaperRiskReleased)),
+        Err(Error::Invalid { field, message }) => Ok(back_to_run(&state, id, &field, &message)),
+        Err(Error::Conflict(_)) => Ok(to(&Flash::PaperNotNow.redirect_to(&format!("/paper/{id}")))),
+        Err(e) => Err(page(e)),
+    }
+}
+
+/// Throwing the run's own kill switch (`mode`, `reason`).
+pub(super) async fn kill(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Path(id): Path<String>,
+    AxumForm(form): AxumForm<ReasonForm>,
+) -> HtmlResult {
+    let id = run_id(&id).map_err(page)?;
+    match act::throw_switch(
+        &actor,
+        &state.ctx,
+        backend::paper::kill::Scope::Run(id),
+        &form.mode,
+        &form.reason,
+    )
+    .await
+    {
+        Ok(_) => Ok(done_on_run(&state, id, Flash::PaperSwitchThrown)),
+        Err(Error::Invalid { field, message }) => {
+            Ok(back_to_run(&state, id, &format!("kill_{field}"), &message))
+        }
+        Err(e) => Err(page(e)),
+    }
+}
+
+/// Releasing a kill switch over the run (one an administrator threw needs an administrator).
+pub(super) async fn kill_release(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Path((id, switch)): Path<(String, String)>,
+    AxumForm(form): AxumForm<ReasonForm>,
+) -> HtmlResult {
+    let id = run_id(&id).map_err(page)?;
+    let switch = run_id(&switch).map_err(page)?;
+    let reason = Some(form.reason.as_str()).filter(|r| !r.trim().is_empty());
+    match act::release_switch(&actor, &state.ctx, switch, reason).await {
+        Ok(_) => Ok(done_on_run(&state, id, Flash::PaperSwitchReleased)),
+        Err(Error::Invalid { field, message }) => {
+            Ok(back_to_run(&state, id, &format!("kill_{field}"), &message))
+        }
+        Err(Error::Forbidden(m)) => Err(HtmlError::page(
+            StatusCode::FORBIDDEN,
+            "Only an administrator can release this switch",
+            &m,
+        )),
+        Err(e) => Err(page(e)),
+    }
 }

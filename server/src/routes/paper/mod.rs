@@ -22,5 +22,12 @@ pub fn router() -> Router<AppState> {
         .route("/paper/{id}/pause", post(forms::pause))
         .route("/paper/{id}/resume", post(forms::resume))
         .route("/paper/{id}/stop", post(forms::stop))
+        .route("/paper/{id}/risk", post(forms::risk))
+        .route("/paper/{id}/risk/release", post(forms::risk_release))
+        .route("/paper/{id}/kill", post(forms::kill))
+        .route(
+            "/paper/{id}/kill/{switch}/release",
+            post(forms::kill_release),
+        )
         .route("/api/events/paper/{id}", get(events::stream))
 }

@@ -59,6 +59,155 @@ pub struct StartPaperRun {
     /// `PAPER_MAX_WARMUP_BARS`, 5000 unless the operator changed it).
     #[schema(minimum = 0, maximum = 5000)]
     pub warmup_bars: Option<i64>,
+    /// Risk limits; absent fields take the operator's defaults (`PAPER_RISK_*`), 0 turns a limit off.
+    #[serde(default)]
+    pub risk: Option<RiskLimitsInput>,
+}
+
+/// Risk limits to set: absent fields stay as they are (at start: the operator's defaults), `0` turns a limit
+/// off. A breach puts the run in `mode` from its next candle (docs/paper-trading.md, "Risk limits").
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RiskLimitsInput {
+    /// What a breach does: `reduce_only`, `halt` or `flatten`.
+    #[schema(pattern = "^(reduce_only|halt|flatten)$")]
+    pub mode: Option<String>,
+    /// Equity this many percent below its peak (0–100).
+    #[schema(minimum = 0, maximum = 100)]
+    pub max_drawdown_pct: Option<f64>,
+    /// Loss since the start of the UTC day in the quote currency (0–10¹⁵).
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_000_f64)]
+    pub daily_loss: Option<f64>,
+    /// Loss since the start of the UTC day in percent of the equity then (0–100).
+    #[schema(minimum = 0, maximum = 100)]
+    pub daily_loss_pct: Option<f64>,
+    /// Losing trades in a row (0–100000).
+    #[schema(minimum = 0, maximum = 100_000)]
+    pub max_consecutive_losses: Option<i32>,
+    /// Value of the open position at a close, in the quote currency (0–10¹⁵).
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_000_f64)]
+    pub max_position_value: Option<f64>,
+    /// Fills in one UTC day (0–100000).
+    #[schema(minimum = 0, maximum = 100_000)]
+    pub max_orders_per_day: Option<i32>,
+    /// Seconds after which a candle that has not arrived (or arrived late) trips the run (0–2592000).
+    #[schema(minimum = 0, maximum = 2_592_000)]
+    pub stale_feed_secs: Option<i64>,
+}
+
+impl From<RiskLimitsInput> for paper::risk::RiskInput {
+    fn from(b: RiskLimitsInput) -> Self {
+        Self {
+            mode: b.mode,
+            max_drawdown_pct: b.max_drawdown_pct,
+            daily_loss: b.daily_loss,
+            daily_loss_pct: b.daily_loss_pct,
+            max_consecutive_losses: b.max_consecutive_losses,
+            max_position_value: b.max_position_value,
+            max_orders_per_day: b.max_orders_per_day,
+            stale_feed_secs: b.stale_feed_secs,
+        }
+    }
+}
+
+/// A run's risk limits (`null`: no such limit).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RiskLimitsDto {
+    /// `reduce_only`, `halt` or `flatten`.
+    pub mode: String,
+    pub max_drawdown_pct: Option<f64>,
+    pub daily_loss: Option<f64>,
+    pub daily_loss_pct: Option<f64>,
+    pub max_consecutive_losses: Option<i32>,
+    pub max_position_value: Option<f64>,
+    pub max_orders_per_day: Option<i32>,
+    pub stale_feed_secs: Option<i64>,
+}
+
+impl From<paper::risk::RiskLimits> for RiskLimitsDto {
+    fn from(l: paper::risk::RiskLimits) -> Self {
+        Self {
+            mode: l.mode.as_str().to_owned(),
+            max_drawdown_pct: l.max_drawdown_pct,
+            daily_loss: l.daily_loss,
+            daily_loss_pct: l.daily_loss_pct,
+            max_consecutive_losses: l.max_consecutive_losses,
+            max_position_value: l.max_position_value,
+            max_orders_per_day: l.max_orders_per_day,
+            stale_feed_secs: l.stale_feed_secs,
+        }
+    }
+}
+
+/// A risk lock: a breached limit holding the run in `mode`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RiskLockDto {
+    pub id: Uuid,
+    /// `max_drawdown`, `daily_loss`, `consecutive_losses`, `max_position_value`, `max_orders_per_day`,
+    /// `stale_feed`.
+    pub limit: String,
+    /// `reduce_only`, `halt` or `flatten`.
+    pub mode: String,
+    /// What was measured, in words.
+    pub reason: String,
+    pub value: f64,
+    pub threshold: f64,
+    /// The candle at whose close it was found.
+    pub candle_time: DateTime<Utc>,
+    /// The first candle it gates; the first it no longer gates (`null`: until released).
+    pub applies_from: DateTime<Utc>,
+    pub until: Option<DateTime<Utc>>,
+    pub locked_at: DateTime<Utc>,
+    pub released_at: Option<DateTime<Utc>>,
+    pub release_reason: Option<String>,
+    /// It gates the run's next candle.
+    pub active: bool,
+}
+
+impl From<paper::risk::RiskLock> for RiskLockDto {
+    fn from(l: paper::risk::RiskLock) -> Self {
+        Self {
+            id: l.lock_id,
+            limit: l.limit,
+            mode: l.mode,
+            reason: l.reason,
+            value: l.value,
+            threshold: l.threshold,
+            candle_time: l.candle_time,
+            applies_from: l.applies_from,
+            until: l.until,
+            locked_at: l.locked_at,
+            released_at: l.released_at,
+            release_reason: l.release_reason,
+            active: l.active,
+        }
+    }
+}
+
+/// The run's risk limits after a change.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RiskLimitsChanged {
+    pub paper_run_id: Uuid,
+    pub risk_limits: RiskLimitsDto,
+}
+
+/// Releasing risk locks: one (`lock_id`) or all of the run's.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseRiskLocks {
+    pub lock_id: Option<Uuid>,
+    /// Why (kept in the audit log; at most 500 characters).
+    #[schema(
+        max_length = 500,
+        pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+    )]
+    pub reason: Option<String>,
+}
+
+/// The run's risk locks after a release (newest first).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RiskLockList {
+    pub risk_locks: Vec<RiskLockDto>,
 }
 
 impl From<StartPaperRun> for paper::NewPaperRun {
@@ -78,6 +227,7 @@ impl From<StartPaperRun> for paper::NewPaperRun {
             slippage_bps: b.slippage_bps,
             fill: b.fill,
             warmup_bars: b.warmup_bars,
+            risk: b.risk.map(Into::into).unwrap_or_default(),
         }
     }
 }
@@ -254,8 +404,11 @@ pub struct PaperRunDetail {
     /// Active kill switches over this run (the platform's, its owner's, its own).
     pub kill_switches: Vec<super::kill::KillSwitchDto>,
     /// The gate its next candle is processed under (`open`, `reduce_only`, `halt`, `flatten`): the strictest
-    /// of the run's own and those switches.
+    /// of the run's own, those switches and its active risk locks.
     pub effective_gate: String,
+    pub risk_limits: RiskLimitsDto,
+    /// Its risk locks, newest first (at most 100; `active` ones gate its next candle).
+    pub risk_locks: Vec<RiskLockDto>,
 }
 
 impl From<query::PaperRunDetail> for PaperRunDetail {
@@ -280,6 +433,8 @@ impl From<query::PaperRunDetail> for PaperRunDetail {
                 .collect(),
             kill_switches: d.kill_switches.into_iter().map(Into::into).collect(),
             effective_gate: d.effective_gate,
+            risk_limits: d.risk_limits.into(),
+            risk_locks: d.risk_locks.into_iter().map(Into::into).collect(),
             run: d.summary.into(),
         }
     }
@@ -482,7 +637,7 @@ pub struct ParityDto {
     /// Closed trades equal in entry and exit time, prices, units and fees.
     pub matched: usize,
     /// Each difference: `kind` (`missing_in_paper`, `missing_in_backtest`, `different`), `entry_time`,
-    /// `fields`, the `paper` and `backtest` trades, `cause` (`kill switch or risk action`, `revised candle`,
+    /// `fields`, the `paper` and `backtest` trades, `cause` (`risk action`, `kill switch or pause`, `revised candle`,
     /// `missed candle`, `unexplained`) and `detail`.
     #[schema(value_type = Vec<Object>)]
     pub differences: Value,

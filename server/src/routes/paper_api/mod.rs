@@ -10,12 +10,13 @@ pub mod runs;
 
 use axum::{
     Router,
-    routing::{get, post},
+    routing::{get, patch, post},
 };
 
 use self::runs::{
     get_paper_run, list_paper_candles, list_paper_fills, list_paper_runs, list_paper_trades,
-    paper_equity, paper_parity, pause_paper_run, resume_paper_run, start_paper_run, stop_paper_run,
+    paper_equity, paper_parity, pause_paper_run, release_paper_risk_locks, resume_paper_run,
+    set_paper_risk_limits, start_paper_run, stop_paper_run,
 };
 use crate::state::AppState;
 
@@ -34,6 +35,11 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/paper-runs/{id}/pause", post(pause_paper_run))
         .route("/api/v1/paper-runs/{id}/resume", post(resume_paper_run))
         .route("/api/v1/paper-runs/{id}/stop", post(stop_paper_run))
+        .route("/api/v1/paper-runs/{id}/risk", patch(set_paper_risk_limits))
+        .route(
+            "/api/v1/paper-runs/{id}/risk/release",
+            post(release_paper_risk_locks),
+        )
         .route(
             "/api/v1/kill-switches",
             get(kill::list_kill_switches).post(kill::throw_kill_switch),

@@ -16,8 +16,9 @@ use uuid::Uuid;
 
 use super::dto::{
     CandleList, ControlledRun, EquityCurve, EquityQuery, FillList, ListPaperRunsQuery, PageQuery,
-    PaperLinks, PaperRunDetail, PaperRunList, PaperTradeList, ParityDto, StartPaperRun,
-    StartedPaperRuns, StartedRun, StopPaperRun, TradesQuery,
+    PaperLinks, PaperRunDetail, PaperRunList, PaperTradeList, ParityDto, ReleaseRiskLocks,
+    RiskLimitsChanged, RiskLimitsInput, RiskLockList, StartPaperRun, StartedPaperRuns, StartedRun,
+    StopPaperRun, TradesQuery,
 };
 use crate::{
     error::ApiResult,
@@ -33,6 +34,14 @@ fn api_field(e: PaperError) -> PaperError {
             let field = match field.as_str() {
                 "instrument" => "instrument_ids".to_owned(),
                 "strategy" => "strategy_id".to_owned(),
+                "risk_mode" => "risk.mode".to_owned(),
+                "max_drawdown_pct"
+                | "daily_loss"
+                | "daily_loss_pct"
+                | "max_consecutive_losses"
+                | "max_position_value"
+                | "max_orders_per_day"
+                | "stale_feed_secs" => format!("risk.{field}"),
                 _ => field,
             };
             PaperError::Invalid { field, message }
@@ -50,7 +59,7 @@ fn api_field(e: PaperError) -> PaperError {
     request_body = StartPaperRun,
     responses(
         (status = 201, description = "Started", body = StartedPaperRuns),
-        (status = 400, description = "`invalid_input` with `field` (`fee` when missing, `instrument_ids` without a live feed, `timeframe`, `strategy_id` for an archived strategy, `params`, `version`, `warmup_bars`, `initial_cash`, `slippage_bps`, `fill`), malformed JSON or unknown field", body = ErrorBody),
+        (status = 400, description = "`invalid_input` with `field` (`fee` when missing, `instrument_ids` without a live feed, `timeframe`, `strategy_id` for an archived strategy, `params`, `version`, `warmup_bars`, `initial_cash`, `slippage_bps`, `fill`, `risk.<limit>`), malformed JSON or unknown field", body = ErrorBody),
         (status = 401, description = "No or invalid token", body = ErrorBody),
         (status = 403, description = "Read-only token, viewer, or an account whose email address is not confirmed; `plan_limit` (with `limit`, `usage`, `allowed`): the plan's `active_paper_runs` is reached", body = ErrorBody),
         (status = 404, description = "No such strategy of yours", body = ErrorBody),
@@ -357,4 +366,86 @@ pub async fn stop_paper_run(
 ) -> ApiResult<Json<ControlledRun>> {
     let flatten = body.is_some_and(|ApiJson(b)| b.flatten);
     control(&state, &actor, id, Command::Stop { flatten }).await
+}
+
+/// `PATCH /api/v1/paper-runs/{id}/risk`: changes the run's risk limits (absent fields unchanged, 0 = off),
+/// from its next candle.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/paper-runs/{id}/risk",
+    tag = "paper",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Paper run id")),
+    request_body = RiskLimitsInput,
+    responses(
+        (status = 200, description = "The run's limits now", body = RiskLimitsChanged),
+        (status = 400, description = "`invalid_input` with `field` (`mode` and each limit), the id is not a UUID, malformed JSON or unknown field", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Read-only token or viewer", body = ErrorBody),
+        (status = 404, description = "No such run of yours", body = ErrorBody),
+        (status = 409, description = "`conflict`: the run is stopped or failed", body = ErrorBody),
+        (status = 413, description = "Body larger than the limit", body = ErrorBody),
+        (status = 415, description = "Body is not application/json", body = ErrorBody),
+    )
+)]
+pub async fn set_paper_risk_limits(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<RiskLimitsInput>,
+) -> ApiResult<Json<RiskLimitsChanged>> {
+    let limits = act::set_risk_limits(&actor, &state.ctx, Owner::Me, id, &body.into())
+        .await
+        .map_err(|e| match e {
+            PaperError::Invalid { field, message } if field == "risk_mode" => PaperError::Invalid {
+                field: "mode".into(),
+                message,
+            },
+            other => other,
+        })?;
+    Ok(Json(RiskLimitsChanged {
+        paper_run_id: id,
+        risk_limits: limits.into(),
+    }))
+}
+
+/// `POST /api/v1/paper-runs/{id}/risk/release`: releases the run's risk locks (all, or `lock_id`); it trades
+/// again from its next candle unless another gate applies, and the limits measure again from there.
+#[utoipa::path(
+    post,
+    path = "/api/v1/paper-runs/{id}/risk/release",
+    tag = "paper",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Paper run id")),
+    request_body(content = Option<ReleaseRiskLocks>, description = "Optional; default: release every lock"),
+    responses(
+        (status = 200, description = "The run's locks now", body = RiskLockList),
+        (status = 400, description = "`invalid_input` (`reason`), the id is not a UUID, malformed JSON or unknown field", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Read-only token or viewer", body = ErrorBody),
+        (status = 404, description = "No such run of yours, or no such unreleased lock on it", body = ErrorBody),
+        (status = 409, description = "`conflict`: the run is stopped or failed, or has no lock to release", body = ErrorBody),
+        (status = 413, description = "Body larger than the limit", body = ErrorBody),
+        (status = 415, description = "Body is not application/json", body = ErrorBody),
+    )
+)]
+pub async fn release_paper_risk_locks(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiPath(id): ApiPath<Uuid>,
+    body: Option<ApiJson<ReleaseRiskLocks>>,
+) -> ApiResult<Json<RiskLockList>> {
+    let b = body.map(|ApiJson(b)| b).unwrap_or_default();
+    let locks = act::release_risk_locks(
+        &actor,
+        &state.ctx,
+        Owner::Me,
+        id,
+        b.lock_id,
+        b.reason.as_deref(),
+    )
+    .await?;
+    Ok(Json(RiskLockList {
+        risk_locks: locks.into_iter().map(Into::into).collect(),
+    }))
 }

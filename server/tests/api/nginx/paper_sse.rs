@@ -99,6 +99,7 @@ async fn a_processed_candle_reaches_the_run_page_stream_through_nginx_within_a_s
             slippage_bps: 0.0,
             fill: "next_open".into(),
             warmup_bars: Some(0),
+            risk: Default::default(),
         },
     )
     .await

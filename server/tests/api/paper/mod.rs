@@ -11,6 +11,7 @@ mod cli;
 mod crash;
 mod kill;
 mod live;
+mod risk;
 mod steps;
 
 use std::path::Path;
@@ -130,6 +131,7 @@ pub fn new_run(strategy_id: Uuid, instrument_id: i32) -> NewPaperRun {
         slippage_bps: 2.0,
         fill: "next_open".into(),
         warmup_bars: None,
+        risk: Default::default(),
     }
 }
 

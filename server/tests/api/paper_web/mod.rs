@@ -6,6 +6,7 @@
 mod access;
 mod flow;
 mod position;
+mod risk;
 
 use std::time::{Duration, Instant};
 
