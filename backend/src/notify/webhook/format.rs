@@ -152,6 +152,16 @@ pub fn facts(event: &Event) -> Vec<(String, String)> {
             ("Run".into(), e.run.label()),
             ("Missing candles".into(), e.candles.to_string()),
         ],
+        Event::BillingPlanChanged(e) => vec![
+            ("From".into(), e.from.clone()),
+            ("To".into(), e.to.clone()),
+            ("Subscription".into(), e.status.clone()),
+        ],
+        Event::BillingPaymentFailed(e) => vec![
+            ("Plan".into(), e.plan.clone()),
+            ("Subscription".into(), e.status.clone()),
+        ],
+        Event::BillingTrialEnding(e) => vec![("Plan".into(), e.plan.clone())],
     }
 }
 
