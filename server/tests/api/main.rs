@@ -5,6 +5,7 @@ mod accounts_hardening;
 mod auth;
 mod backtests_api;
 mod backtests_web;
+mod billing;
 mod backup;
 mod config;
 mod engine_hardening;
