@@ -38,6 +38,7 @@ pub fn router() -> Router<AppState> {
     post,
     path = "/api/v1/billing/webhook",
     tag = "billing",
+    security(()),
     params(("Stripe-Signature" = String, Header, description = "`t=<unix seconds>,v1=<hex HMAC-SHA256 of \"t.body\">` (several `v1` during a secret rotation)")),
     request_body(content = Object, content_type = "application/json", description = "A Stripe event: `id`, `type`, `data.object` (at most 256 KiB)"),
     responses(
