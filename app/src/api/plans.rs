@@ -140,7 +140,9 @@ mod ssr {
     fn status_text(status: Option<&str>, cancel_at_period_end: bool) -> String {
         let s = match status {
             None => "No subscription yet: choose a plan below.",
-            Some("trialing") => "Trial: the plan's limits apply; the first payment is taken when the trial ends.",
+            Some("trialing") => {
+                "Trial: the plan's limits apply; the first payment is taken when the trial ends."
+            }
             Some("active") if cancel_at_period_end => {
                 "Active until the end of the period, then canceled: you are back on the default plan then."
             }
@@ -148,7 +150,9 @@ mod ssr {
             Some("past_due") => {
                 "Past due: a payment failed and the provider is retrying it. You keep the plan meanwhile; update your payment method under Manage billing."
             }
-            Some("unpaid") => "Unpaid: the payment could not be collected; you are on the default plan.",
+            Some("unpaid") => {
+                "Unpaid: the payment could not be collected; you are on the default plan."
+            }
             Some("canceled") => "Canceled: you are on the default plan.",
             Some("incomplete") => "Incomplete: the first payment is not confirmed yet.",
             Some("incomplete_expired") => "Expired: the first payment was never confirmed.",
@@ -158,7 +162,12 @@ mod ssr {
     }
 
     fn money(minor: i64, currency: &str) -> String {
-        format!("{} {}.{:02}", currency.to_uppercase(), minor / 100, (minor % 100).abs())
+        format!(
+            "{} {}.{:02}",
+            currency.to_uppercase(),
+            minor / 100,
+            (minor % 100).abs()
+        )
     }
 
     async fn billing(

@@ -155,7 +155,10 @@ pub async fn checkout(actor: &Actor, ctx: &Ctx, plan: &str) -> Result<String> {
     let price = plan.provider_price_id.clone().ok_or_else(|| {
         Error::invalid(
             "plan",
-            format!("the plan `{}` cannot be bought (it has no price)", plan.slug),
+            format!(
+                "the plan `{}` cannot be bought (it has no price)",
+                plan.slug
+            ),
         )
     })?;
     let existing = sqlx::query!(
@@ -230,9 +233,7 @@ pub async fn portal(actor: &Actor, ctx: &Ctx) -> Result<String> {
     )
     .fetch_optional(&ctx.db)
     .await?
-    .ok_or_else(|| {
-        Error::Conflict("you have no billing account yet: buy a plan first".into())
-    })?;
+    .ok_or_else(|| Error::Conflict("you have no billing account yet: buy a plan first".into()))?;
     Stripe::from_settings(&ctx.settings.billing)?
         .create_portal(&customer, &return_url(ctx, None))
         .await

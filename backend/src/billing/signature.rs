@@ -22,7 +22,9 @@ pub enum SignatureError {
     Missing,
     #[error("the Stripe-Signature header is malformed: {0}")]
     Malformed(&'static str),
-    #[error("the signature's timestamp is more than {TOLERANCE_SECS} seconds from now (a stale or replayed delivery)")]
+    #[error(
+        "the signature's timestamp is more than {TOLERANCE_SECS} seconds from now (a stale or replayed delivery)"
+    )]
     Stale,
     #[error("no v1 signature matches a configured webhook secret")]
     NoMatch,
@@ -120,7 +122,11 @@ pub fn verify(
             ok |= constant_time_eq(&expected, s);
         }
     }
-    if ok { Ok(t) } else { Err(SignatureError::NoMatch) }
+    if ok {
+        Ok(t)
+    } else {
+        Err(SignatureError::NoMatch)
+    }
 }
 
 #[cfg(test)]
@@ -128,7 +134,9 @@ mod tests {
     use super::*;
 
     fn secrets(s: &[&str]) -> Vec<SecretString> {
-        s.iter().map(|s| SecretString::from((*s).to_owned())).collect()
+        s.iter()
+            .map(|s| SecretString::from((*s).to_owned()))
+            .collect()
     }
 
     #[test]
@@ -136,24 +144,65 @@ mod tests {
         let body = br#"{"id":"evt_1","type":"invoice.paid"}"#;
         let now = 1_700_000_000;
         let h = header(&["whsec_a"], now, body);
-        assert_eq!(verify(Some(&h), body, &secrets(&["whsec_a"]), now + 10), Ok(now));
+        assert_eq!(
+            verify(Some(&h), body, &secrets(&["whsec_a"]), now + 10),
+            Ok(now)
+        );
         // Any configured secret (rotation), any of several v1.
         let h2 = header(&["whsec_old", "whsec_new"], now, body);
-        assert_eq!(verify(Some(&h2), body, &secrets(&["whsec_new"]), now), Ok(now));
-        assert_eq!(verify(Some(&h), body, &secrets(&["whsec_b", "whsec_a"]), now), Ok(now));
+        assert_eq!(
+            verify(Some(&h2), body, &secrets(&["whsec_new"]), now),
+            Ok(now)
+        );
+        assert_eq!(
+            verify(Some(&h), body, &secrets(&["whsec_b", "whsec_a"]), now),
+            Ok(now)
+        );
         // One byte changed, a wrong secret, stale or future timestamps, no header.
         let mut other = body.to_vec();
         other[3] = b'X';
-        assert_eq!(verify(Some(&h), &other, &secrets(&["whsec_a"]), now), Err(SignatureError::NoMatch));
-        assert_eq!(verify(Some(&h), body, &secrets(&["whsec_b"]), now), Err(SignatureError::NoMatch));
-        assert_eq!(verify(Some(&h), body, &secrets(&["whsec_a"]), now + 301), Err(SignatureError::Stale));
-        assert_eq!(verify(Some(&h), body, &secrets(&["whsec_a"]), now - 301), Err(SignatureError::Stale));
-        assert_eq!(verify(None, body, &secrets(&["whsec_a"]), now), Err(SignatureError::Missing));
-        assert!(matches!(verify(Some("v1=00"), body, &secrets(&["whsec_a"]), now), Err(SignatureError::Malformed(_))));
-        assert!(matches!(verify(Some("t=x,v1=00"), body, &secrets(&["whsec_a"]), now), Err(SignatureError::Malformed(_))));
-        assert_eq!(verify(Some(&format!("t={now},v1=zz")), body, &secrets(&["whsec_a"]), now), Err(SignatureError::NoMatch));
+        assert_eq!(
+            verify(Some(&h), &other, &secrets(&["whsec_a"]), now),
+            Err(SignatureError::NoMatch)
+        );
+        assert_eq!(
+            verify(Some(&h), body, &secrets(&["whsec_b"]), now),
+            Err(SignatureError::NoMatch)
+        );
+        assert_eq!(
+            verify(Some(&h), body, &secrets(&["whsec_a"]), now + 301),
+            Err(SignatureError::Stale)
+        );
+        assert_eq!(
+            verify(Some(&h), body, &secrets(&["whsec_a"]), now - 301),
+            Err(SignatureError::Stale)
+        );
+        assert_eq!(
+            verify(None, body, &secrets(&["whsec_a"]), now),
+            Err(SignatureError::Missing)
+        );
+        assert!(matches!(
+            verify(Some("v1=00"), body, &secrets(&["whsec_a"]), now),
+            Err(SignatureError::Malformed(_))
+        ));
+        assert!(matches!(
+            verify(Some("t=x,v1=00"), body, &secrets(&["whsec_a"]), now),
+            Err(SignatureError::Malformed(_))
+        ));
+        assert_eq!(
+            verify(
+                Some(&format!("t={now},v1=zz")),
+                body,
+                &secrets(&["whsec_a"]),
+                now
+            ),
+            Err(SignatureError::NoMatch)
+        );
         // v0 is not a v1.
         let v0 = format!("t={now},v0={}", sign("whsec_a", now, body));
-        assert_eq!(verify(Some(&v0), body, &secrets(&["whsec_a"]), now), Err(SignatureError::NoMatch));
+        assert_eq!(
+            verify(Some(&v0), body, &secrets(&["whsec_a"]), now),
+            Err(SignatureError::NoMatch)
+        );
     }
 }

@@ -180,7 +180,9 @@ impl Stripe {
             .map_err(|e| unavailable(e.without_url().to_string()))?
         {
             if body.len() + chunk.len() > MAX_RESPONSE {
-                return Err(unavailable(format!("answer larger than {MAX_RESPONSE} bytes")));
+                return Err(unavailable(format!(
+                    "answer larger than {MAX_RESPONSE} bytes"
+                )));
             }
             body.extend_from_slice(&chunk);
         }
@@ -245,10 +247,19 @@ impl Stripe {
             ("subscription_data[metadata][user_id]", user.to_string()),
         ];
         if trial_days > 0 {
-            form.push(("subscription_data[trial_period_days]", trial_days.to_string()));
+            form.push((
+                "subscription_data[trial_period_days]",
+                trial_days.to_string(),
+            ));
         }
-        let req = self.http.post(self.url("/v1/checkout/sessions")?).form(&form);
-        Ok(self.send::<WithUrl>("create checkout session", req).await?.url)
+        let req = self
+            .http
+            .post(self.url("/v1/checkout/sessions")?)
+            .form(&form);
+        Ok(self
+            .send::<WithUrl>("create checkout session", req)
+            .await?
+            .url)
     }
 
     /// A Billing Portal session (payment method, invoices, cancel) returning to `return_url`.
@@ -260,7 +271,10 @@ impl Stripe {
             .http
             .post(self.url("/v1/billing_portal/sessions")?)
             .form(&[("customer", customer), ("return_url", return_url)]);
-        Ok(self.send::<WithUrl>("create portal session", req).await?.url)
+        Ok(self
+            .send::<WithUrl>("create portal session", req)
+            .await?
+            .url)
     }
 
     /// One subscription, as the provider knows it now (a canceled one too).
@@ -281,10 +295,11 @@ impl Stripe {
     /// # Errors
     /// As [`Stripe::create_customer`].
     pub async fn subscriptions_of(&self, customer: &str) -> Result<Vec<Subscription>> {
-        let req = self
-            .http
-            .get(self.url("/v1/subscriptions")?)
-            .query(&[("customer", customer), ("status", "all"), ("limit", "10")]);
+        let req = self.http.get(self.url("/v1/subscriptions")?).query(&[
+            ("customer", customer),
+            ("status", "all"),
+            ("limit", "10"),
+        ]);
         Ok(self
             .send::<List<Subscription>>("list subscriptions", req)
             .await?

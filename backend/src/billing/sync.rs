@@ -65,17 +65,17 @@ pub(crate) async fn apply(
         });
     }
     let stored_live = row.status.as_deref().is_some_and(entitled);
-    if row
-        .subscription_id
-        .as_deref()
-        .is_some_and(|s| s != sub.id)
+    if row.subscription_id.as_deref().is_some_and(|s| s != sub.id)
         && stored_live
         && !entitled(&sub.status)
     {
         // One subscription per customer: an old or abandoned one does not replace the live one.
         return Ok(Applied {
             user: Some(user),
-            outcome: format!("ignored: {} is not the user's live subscription", clip(&sub.id)),
+            outcome: format!(
+                "ignored: {} is not the user's live subscription",
+                clip(&sub.id)
+            ),
             ..Applied::default()
         });
     }
@@ -177,8 +177,10 @@ pub(crate) async fn apply(
         )
         .await?;
         if after.plan.id != current.plan.id {
-            out.outcome
-                .push_str(&format!("; plan {} → {}", current.plan.slug, after.plan.slug));
+            out.outcome.push_str(&format!(
+                "; plan {} → {}",
+                current.plan.slug, after.plan.slug
+            ));
             let e = notify::emit(
                 &mut *tx,
                 &ctx.jobs,

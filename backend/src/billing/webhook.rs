@@ -52,10 +52,12 @@ fn subscription_of(kind: &str, object: &Value) -> Option<String> {
             str_at(object, &["subscription"])
         }
         k if k.starts_with("customer.subscription.") => str_at(object, &["id"]),
-        "invoice.paid" | "invoice.payment_failed" => str_at(object, &["subscription"]).or_else(|| {
-            // API versions from 2025 move it under `parent`.
-            str_at(object, &["parent", "subscription_details", "subscription"])
-        }),
+        "invoice.paid" | "invoice.payment_failed" => {
+            str_at(object, &["subscription"]).or_else(|| {
+                // API versions from 2025 move it under `parent`.
+                str_at(object, &["parent", "subscription_details", "subscription"])
+            })
+        }
         _ => None,
     }?;
     (!s.is_empty() && s.len() <= 255).then(|| s.to_owned())
@@ -82,9 +84,12 @@ pub async fn handle(ctx: &Ctx, body: &[u8]) -> Result<Handled> {
         .and_then(|d| d.get("object"))
         .filter(|o| o.is_object())
         .ok_or_else(|| Error::invalid("data.object", "the event's object is required"))?;
-    let seen = sqlx::query_scalar!("select 1 as \"one!\" from billing_event where event_id = $1", id)
-        .fetch_optional(&ctx.db)
-        .await?;
+    let seen = sqlx::query_scalar!(
+        "select 1 as \"one!\" from billing_event where event_id = $1",
+        id
+    )
+    .fetch_optional(&ctx.db)
+    .await?;
     if seen.is_some() {
         return Ok(Handled::Duplicate);
     }
@@ -122,18 +127,20 @@ pub async fn handle(ctx: &Ctx, body: &[u8]) -> Result<Handled> {
                     None => plans::limits_in(&mut tx, &ctx.settings, u).await?.plan.name,
                 };
                 let extra = match kind.as_str() {
-                    "invoice.payment_failed" => Some(Event::BillingPaymentFailed(BillingPaymentFailed {
-                        user_id: u,
-                        plan,
-                        amount_minor: object.get("amount_due").and_then(Value::as_i64),
-                        currency: str_at(object, &["currency"]).map(|c| sync::clip(c)),
-                        retry_at: object
-                            .get("next_payment_attempt")
-                            .and_then(Value::as_i64)
-                            .and_then(|t| DateTime::from_timestamp(t, 0)),
-                        status: sub.status.clone(),
-                        change_id: id.clone(),
-                    })),
+                    "invoice.payment_failed" => {
+                        Some(Event::BillingPaymentFailed(BillingPaymentFailed {
+                            user_id: u,
+                            plan,
+                            amount_minor: object.get("amount_due").and_then(Value::as_i64),
+                            currency: str_at(object, &["currency"]).map(|c| sync::clip(c)),
+                            retry_at: object
+                                .get("next_payment_attempt")
+                                .and_then(Value::as_i64)
+                                .and_then(|t| DateTime::from_timestamp(t, 0)),
+                            status: sub.status.clone(),
+                            change_id: id.clone(),
+                        }))
+                    }
                     // It can fire at once (a short trial, or a trial ended early): only while still trialing.
                     "customer.subscription.trial_will_end" if sub.status == "trialing" => {
                         Some(Event::BillingTrialEnding(BillingTrialEnding {

@@ -19,7 +19,10 @@ use utoipa::{
 };
 
 use crate::{
-    routes::{api, backtests_api, billing_api, market, notifications_api, paper_api, plans_api, strategies_api},
+    routes::{
+        api, backtests_api, billing_api, market, notifications_api, paper_api, plans_api,
+        strategies_api,
+    },
     state::AppState,
 };
 

@@ -63,7 +63,10 @@ impl BillingPlanChanged {
         let why = match self.status.as_str() {
             "active" => "your subscription is active".to_owned(),
             "trialing" => "your trial started".to_owned(),
-            "past_due" => "your subscription is past due (you keep the plan while payment is retried)".to_owned(),
+            "past_due" => {
+                "your subscription is past due (you keep the plan while payment is retried)"
+                    .to_owned()
+            }
             "canceled" => "your subscription ended".to_owned(),
             "unpaid" => "the payment could not be collected".to_owned(),
             other => format!("your subscription is {other}"),
@@ -86,7 +89,12 @@ impl BillingPaymentFailed {
     pub fn body(&self) -> String {
         let retry = self.retry_at.map_or_else(
             || "The provider will not retry automatically.".to_owned(),
-            |t| format!("The provider tries again on {} UTC.", t.format("%Y-%m-%d %H:%M")),
+            |t| {
+                format!(
+                    "The provider tries again on {} UTC.",
+                    t.format("%Y-%m-%d %H:%M")
+                )
+            },
         );
         format!(
             "We could not collect {} for your {} plan. {retry} You keep your plan while the payment is retried; \
@@ -104,9 +112,10 @@ impl BillingTrialEnding {
     }
 
     pub fn body(&self) -> String {
-        let when = self
-            .ends_at
-            .map_or_else(|| "soon".to_owned(), |t| format!("on {} UTC", t.format("%Y-%m-%d %H:%M")));
+        let when = self.ends_at.map_or_else(
+            || "soon".to_owned(),
+            |t| format!("on {} UTC", t.format("%Y-%m-%d %H:%M")),
+        );
         format!(
             "The trial of your {} plan ends {when}. The subscription then continues with the payment method on \
              file; to change or cancel it, use \"Manage billing\" on /account/plan.",

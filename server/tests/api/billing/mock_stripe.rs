@@ -99,7 +99,10 @@ async fn create_session(
         return stripe_error(StatusCode::UNAUTHORIZED, "Invalid API Key provided");
     }
     let mut inner = s.inner.lock().unwrap();
-    let Some(customer) = f.get("customer").filter(|c| inner.customers.contains_key(*c)) else {
+    let Some(customer) = f
+        .get("customer")
+        .filter(|c| inner.customers.contains_key(*c))
+    else {
         return stripe_error(StatusCode::BAD_REQUEST, "No such customer");
     };
     if f.get("mode").map(String::as_str) != Some("subscription") {
@@ -136,13 +139,20 @@ async fn create_portal(
     .into_response()
 }
 
-async fn get_subscription(State(s): State<MockStripe>, h: HeaderMap, Path(id): Path<String>) -> Response {
+async fn get_subscription(
+    State(s): State<MockStripe>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
     if !authorized(&h) {
         return stripe_error(StatusCode::UNAUTHORIZED, "Invalid API Key provided");
     }
     match s.subscription(&id) {
         Some(sub) => Json(sub).into_response(),
-        None => stripe_error(StatusCode::NOT_FOUND, &format!("No such subscription: '{id}'")),
+        None => stripe_error(
+            StatusCode::NOT_FOUND,
+            &format!("No such subscription: '{id}'"),
+        ),
     }
 }
 
@@ -159,7 +169,10 @@ async fn list_subscriptions(
         .subscriptions
         .iter()
         .rev()
-        .filter(|sub| q.get("customer").is_none_or(|c| sub["customer"] == c.as_str()))
+        .filter(|sub| {
+            q.get("customer")
+                .is_none_or(|c| sub["customer"] == c.as_str())
+        })
         .cloned()
         .collect();
     Json(json!({ "object": "list", "url": "/v1/subscriptions", "has_more": false, "data": data }))
@@ -179,7 +192,10 @@ async fn list_invoices(
         .invoices
         .iter()
         .rev()
-        .filter(|i| q.get("customer").is_none_or(|c| i["customer"] == c.as_str()))
+        .filter(|i| {
+            q.get("customer")
+                .is_none_or(|c| i["customer"] == c.as_str())
+        })
         .cloned()
         .collect();
     Json(json!({ "object": "list", "url": "/v1/invoices", "has_more": false, "data": data }))
@@ -231,7 +247,13 @@ impl MockStripe {
     }
 
     pub fn customers(&self) -> Vec<Value> {
-        self.inner.lock().unwrap().customers.values().cloned().collect()
+        self.inner
+            .lock()
+            .unwrap()
+            .customers
+            .values()
+            .cloned()
+            .collect()
     }
 
     pub fn subscription(&self, id: &str) -> Option<Value> {
@@ -266,7 +288,11 @@ impl MockStripe {
             .as_str()
             .and_then(|d| d.parse::<i64>().ok());
         let t = now();
-        let status = if trial.is_some() { "trialing" } else { "active" };
+        let status = if trial.is_some() {
+            "trialing"
+        } else {
+            "active"
+        };
         let sub = json!({
             "id": sub_id, "object": "subscription", "customer": session["customer"], "status": status,
             "cancel_at_period_end": false, "created": t, "start_date": t,
@@ -350,7 +376,10 @@ impl MockStripe {
             .http
             .post(format!("{app_url}/api/v1/billing/webhook"))
             .header("content-type", "application/json; charset=utf-8")
-            .header("user-agent", "Stripe/1.0 (+https://stripe.com/docs/webhooks)")
+            .header(
+                "user-agent",
+                "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+            )
             .body(body.to_owned());
         if let Some(secrets) = secrets {
             let mut h = format!("t={t}");

@@ -89,7 +89,14 @@ pub(super) async fn my_plan(app: &TestApp, who: &Person) -> Value {
 }
 
 pub(super) async fn my_billing(app: &TestApp, who: &Person) -> Value {
-    let (status, b) = rest(app, Method::GET, "/api/v1/me/billing", Some(&who.token), None).await;
+    let (status, b) = rest(
+        app,
+        Method::GET,
+        "/api/v1/me/billing",
+        Some(&who.token),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{b}");
     b
 }
@@ -137,16 +144,18 @@ async fn billing_checkout_webhook_past_due_canceled_moves_the_plan() {
     let sub_id = session["subscription"].as_str().unwrap().to_owned();
     // Before the webhook nothing changed.
     assert_eq!(entitlement(&app, &ann).await, ("free".into(), 5));
-    let outcome = ack(
-        mock.deliver(
+    let outcome = ack(mock
+        .deliver(
             &app.address,
             &mock.event("checkout.session.completed", session),
             SECRET,
         )
-        .await,
-    )
+        .await)
     .await;
-    assert!(outcome.contains("active") && outcome.contains("free → pro"), "{outcome}");
+    assert!(
+        outcome.contains("active") && outcome.contains("free → pro"),
+        "{outcome}"
+    );
     assert_eq!(entitlement(&app, &ann).await, ("pro".into(), 50));
     let b = my_billing(&app, &ann).await;
     assert_eq!(b["enabled"], true);
@@ -170,14 +179,20 @@ async fn billing_checkout_webhook_past_due_canceled_moves_the_plan() {
     // A payment fails: past_due keeps the plan while the provider retries; the trader is told.
     mock.set(&sub_id, |s| s["status"] = json!("past_due"));
     let inv = mock.failed_invoice(&sub_id);
-    let outcome = ack(
-        mock.deliver(&app.address, &mock.event("invoice.payment_failed", inv), SECRET)
-            .await,
-    )
+    let outcome = ack(mock
+        .deliver(
+            &app.address,
+            &mock.event("invoice.payment_failed", inv),
+            SECRET,
+        )
+        .await)
     .await;
     assert!(outcome.contains("past_due"), "{outcome}");
     assert_eq!(entitlement(&app, &ann).await, ("pro".into(), 50));
-    assert_eq!(my_billing(&app, &ann).await["subscription"]["status"], "past_due");
+    assert_eq!(
+        my_billing(&app, &ann).await["subscription"]["status"],
+        "past_due"
+    );
     assert_eq!(events_of(&app, ann.id, "billing.payment_failed").await, 1);
     let payload: Value = sqlx::query_scalar(
         "select payload from notify_event where user_id = $1 and event_type = 'billing.payment_failed'",
@@ -191,18 +206,23 @@ async fn billing_checkout_webhook_past_due_canceled_moves_the_plan() {
 
     // The provider gives up and deletes the subscription: back to the default plan's limits.
     let sub = mock.set(&sub_id, |s| s["status"] = json!("canceled"));
-    let outcome = ack(
-        mock.deliver(
+    let outcome = ack(mock
+        .deliver(
             &app.address,
             &mock.event("customer.subscription.deleted", sub),
             SECRET,
         )
-        .await,
-    )
+        .await)
     .await;
-    assert!(outcome.contains("canceled") && outcome.contains("pro → free"), "{outcome}");
+    assert!(
+        outcome.contains("canceled") && outcome.contains("pro → free"),
+        "{outcome}"
+    );
     assert_eq!(entitlement(&app, &ann).await, ("free".into(), 5));
-    assert_eq!(my_billing(&app, &ann).await["subscription"]["status"], "canceled");
+    assert_eq!(
+        my_billing(&app, &ann).await["subscription"]["status"],
+        "canceled"
+    );
     assert_eq!(events_of(&app, ann.id, "billing.plan_changed").await, 2);
     assert_eq!(
         count(
@@ -232,10 +252,20 @@ async fn billing_is_off_without_a_provider() {
     .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(
-        body["detail"].as_str().unwrap().contains("PAYMENT_PROVIDER=none"),
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("PAYMENT_PROVIDER=none"),
         "{body}"
     );
-    let (status, body) = rest(&app, Method::POST, "/api/v1/me/billing/portal", Some(&ann.token), None).await;
+    let (status, body) = rest(
+        &app,
+        Method::POST,
+        "/api/v1/me/billing/portal",
+        Some(&ann.token),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     let b = my_billing(&app, &ann).await;
     assert_eq!(b["enabled"], false);
@@ -263,16 +293,37 @@ async fn billing_routes_are_authorized() {
     let bob = person(&app, "bob@example.org", "trader").await;
     let session = buy_pro(&app, &mock, &ann).await;
     ack(mock
-        .deliver(&app.address, &mock.event("checkout.session.completed", session), SECRET)
+        .deliver(
+            &app.address,
+            &mock.event("checkout.session.completed", session),
+            SECRET,
+        )
         .await)
     .await;
     // Bob sees only his own billing (none), never Ann's.
     let b = my_billing(&app, &bob).await;
-    assert!(b.get("subscription").is_none() && b["invoices"] == json!([]), "{b}");
-    let (status, _) = rest(&app, Method::POST, "/api/v1/me/billing/portal", Some(&bob.token), None).await;
+    assert!(
+        b.get("subscription").is_none() && b["invoices"] == json!([]),
+        "{b}"
+    );
+    let (status, _) = rest(
+        &app,
+        Method::POST,
+        "/api/v1/me/billing/portal",
+        Some(&bob.token),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::CONFLICT);
     // Ann's portal.
-    let (status, p) = rest(&app, Method::POST, "/api/v1/me/billing/portal", Some(&ann.token), None).await;
+    let (status, p) = rest(
+        &app,
+        Method::POST,
+        "/api/v1/me/billing/portal",
+        Some(&ann.token),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{p}");
     assert!(p["url"].as_str().unwrap().starts_with(&mock.url), "{p}");
     // A second checkout while subscribed is refused (one subscription per customer).
@@ -294,15 +345,33 @@ async fn billing_routes_are_authorized() {
         Some(json!({ "plan": "free" })),
     )
     .await;
-    assert_eq!((status, &body["field"]), (StatusCode::BAD_REQUEST, &json!("plan")), "{body}");
+    assert_eq!(
+        (status, &body["field"]),
+        (StatusCode::BAD_REQUEST, &json!("plan")),
+        "{body}"
+    );
     // The admin list: admins only.
     for who in [&ann, &bob] {
-        let (status, _) = rest(&app, Method::GET, "/api/v1/admin/subscriptions", Some(&who.token), None).await;
+        let (status, _) = rest(
+            &app,
+            Method::GET,
+            "/api/v1/admin/subscriptions",
+            Some(&who.token),
+            None,
+        )
+        .await;
         assert_eq!(status, StatusCode::FORBIDDEN);
     }
     let (status, _) = rest(&app, Method::GET, "/api/v1/admin/subscriptions", None, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, list) = rest(&app, Method::GET, "/api/v1/admin/subscriptions", Some(&root.token), None).await;
+    let (status, list) = rest(
+        &app,
+        Method::GET,
+        "/api/v1/admin/subscriptions",
+        Some(&root.token),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{list}");
     let rows = list["subscriptions"].as_array().unwrap();
     assert_eq!(rows.len(), 1, "{list}");
@@ -317,7 +386,10 @@ async fn billing_returning_from_checkout_syncs_before_the_webhook() {
     let (app, _root, ann) = setup(&mock, SECRET).await;
     // The page offers the paid plan.
     let page = crate::auth::page_text(&app, &ann.browser, "/account/plan").await;
-    assert!(page.contains(r#"action="/account/plan/checkout""#), "{page}");
+    assert!(
+        page.contains(r#"action="/account/plan/checkout""#),
+        "{page}"
+    );
     buy_pro(&app, &mock, &ann).await;
     // No webhook yet: the trader's return to the success page reads the subscription from the provider.
     let page = crate::auth::page_text(&app, &ann.browser, "/account/plan?billing=success").await;
@@ -328,7 +400,11 @@ async fn billing_returning_from_checkout_syncs_before_the_webhook() {
     // The webhook that follows changes nothing more.
     let session = mock.last_session();
     ack(mock
-        .deliver(&app.address, &mock.event("checkout.session.completed", session), SECRET)
+        .deliver(
+            &app.address,
+            &mock.event("checkout.session.completed", session),
+            SECRET,
+        )
         .await)
     .await;
     assert_eq!(events_of(&app, ann.id, "billing.plan_changed").await, 1);
@@ -348,7 +424,10 @@ async fn billing_upgrade_form_sends_the_trader_to_the_checkout() {
     .await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     let session = mock.last_session();
-    assert_eq!(crate::auth::location(&resp), session["url"].as_str().unwrap());
+    assert_eq!(
+        crate::auth::location(&resp),
+        session["url"].as_str().unwrap()
+    );
     // Without the CSRF token the post is refused.
     let resp = ann
         .browser

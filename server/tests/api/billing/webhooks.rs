@@ -47,7 +47,11 @@ async fn billing_duplicates_and_replays_do_nothing_twice() {
     // not bring the paid plan back.
     let sub = mock.set(&sub_id, |s| s["status"] = json!("canceled"));
     ack(mock
-        .deliver(&app.address, &mock.event("customer.subscription.deleted", sub), SECRET)
+        .deliver(
+            &app.address,
+            &mock.event("customer.subscription.deleted", sub),
+            SECRET,
+        )
         .await)
     .await;
     assert_eq!(entitlement(&app, &ann).await, ("free".into(), 5));
@@ -57,8 +61,14 @@ async fn billing_duplicates_and_replays_do_nothing_twice() {
         "already processed"
     );
     assert_eq!(entitlement(&app, &ann).await, ("free".into(), 5));
-    assert_eq!(events_of(&app, ann.id, "billing.plan_changed").await, plan_changes);
-    assert_eq!(my_billing(&app, &ann).await["subscription"]["status"], "canceled");
+    assert_eq!(
+        events_of(&app, ann.id, "billing.plan_changed").await,
+        plan_changes
+    );
+    assert_eq!(
+        my_billing(&app, &ann).await["subscription"]["status"],
+        "canceled"
+    );
 }
 
 #[tokio::test]
@@ -114,13 +124,30 @@ async fn billing_refused_signatures_change_nothing() {
     let tampered = body.replace("\"livemode\":false", "\"livemode\":true ");
     assert_ne!(tampered, body);
     let cases: Vec<(&str, String, Option<Vec<&str>>, i64)> = vec![
-        ("unknown secret", body.clone(), Some(vec!["whsec_someone_else"]), now),
-        ("stale timestamp", body.clone(), Some(vec![SECRET]), now - 301),
-        ("future timestamp", body.clone(), Some(vec![SECRET]), now + 301),
+        (
+            "unknown secret",
+            body.clone(),
+            Some(vec!["whsec_someone_else"]),
+            now,
+        ),
+        (
+            "stale timestamp",
+            body.clone(),
+            Some(vec![SECRET]),
+            now - 301,
+        ),
+        (
+            "future timestamp",
+            body.clone(),
+            Some(vec![SECRET]),
+            now + 301,
+        ),
         ("no header", body.clone(), None, now),
     ];
     for (what, b, secrets, t) in cases {
-        let resp = mock.deliver_at(&app.address, &b, secrets.as_deref(), t).await;
+        let resp = mock
+            .deliver_at(&app.address, &b, secrets.as_deref(), t)
+            .await;
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{what}");
         assert!(
             resp.headers()["content-type"]
@@ -137,7 +164,11 @@ async fn billing_refused_signatures_change_nothing() {
     let old_sig = super::mock_stripe::sign(SECRET, now - 10, &body);
     for (what, b, header) in [
         ("changed body", tampered, format!("t={now},v1={sig}")),
-        ("other timestamp", body.clone(), format!("t={now},v1={old_sig}")),
+        (
+            "other timestamp",
+            body.clone(),
+            format!("t={now},v1={old_sig}"),
+        ),
     ] {
         let resp = reqwest::Client::new()
             .post(format!("{}/api/v1/billing/webhook", app.address))
@@ -151,7 +182,11 @@ async fn billing_refused_signatures_change_nothing() {
     // Nothing was recorded or changed.
     assert_eq!(processed(&app).await, 0);
     assert_eq!(entitlement(&app, &ann).await, ("free".into(), 5));
-    assert!(my_billing(&app, &ann).await["subscription"].get("status").is_none());
+    assert!(
+        my_billing(&app, &ann).await["subscription"]
+            .get("status")
+            .is_none()
+    );
     // The same body, properly signed, is then processed (the refusals did not consume its id).
     ack(mock.deliver(&app.address, &body, SECRET).await).await;
     assert_eq!(entitlement(&app, &ann).await, ("pro".into(), 50));
@@ -168,10 +203,19 @@ async fn billing_both_secrets_of_a_rotation_are_accepted() {
     // Signed with the old secret only, with the new one only, and with both (as Stripe does while rolling).
     let e1 = mock.event("checkout.session.completed", session);
     ack(mock.deliver_at(&app.address, &e1, Some(&[old]), now).await).await;
-    let e2 = mock.event("customer.subscription.updated", mock.subscription(&sub_id).unwrap());
+    let e2 = mock.event(
+        "customer.subscription.updated",
+        mock.subscription(&sub_id).unwrap(),
+    );
     ack(mock.deliver_at(&app.address, &e2, Some(&[new]), now).await).await;
-    let e3 = mock.event("invoice.paid", json!({ "id": "in_x", "subscription": sub_id }));
-    ack(mock.deliver_at(&app.address, &e3, Some(&["whsec_retired", new]), now).await).await;
+    let e3 = mock.event(
+        "invoice.paid",
+        json!({ "id": "in_x", "subscription": sub_id }),
+    );
+    ack(mock
+        .deliver_at(&app.address, &e3, Some(&["whsec_retired", new]), now)
+        .await)
+    .await;
     assert_eq!(processed(&app).await, 3);
     assert_eq!(entitlement(&app, &ann).await, ("pro".into(), 50));
 }
@@ -197,12 +241,22 @@ async fn billing_trial_will_end_mails_only_while_trialing() {
     let session = buy_pro(&app, &mock, &ann).await;
     let sub_id = session["subscription"].as_str().unwrap().to_owned();
     ack(mock
-        .deliver(&app.address, &mock.event("checkout.session.completed", session), SECRET)
+        .deliver(
+            &app.address,
+            &mock.event("checkout.session.completed", session),
+            SECRET,
+        )
         .await)
     .await;
-    assert_eq!(my_billing(&app, &ann).await["subscription"]["status"], "trialing");
+    assert_eq!(
+        my_billing(&app, &ann).await["subscription"]["status"],
+        "trialing"
+    );
     assert_eq!(entitlement(&app, &ann).await, ("pro".into(), 50));
-    let ending = mock.event("customer.subscription.trial_will_end", mock.subscription(&sub_id).unwrap());
+    let ending = mock.event(
+        "customer.subscription.trial_will_end",
+        mock.subscription(&sub_id).unwrap(),
+    );
     ack(mock.deliver(&app.address, &ending, SECRET).await).await;
     assert_eq!(events_of(&app, ann.id, "billing.trial_ending").await, 1);
 
