@@ -132,7 +132,7 @@ pub async fn handle(ctx: &Ctx, body: &[u8]) -> Result<Handled> {
                             user_id: u,
                             plan,
                             amount_minor: object.get("amount_due").and_then(Value::as_i64),
-                            currency: str_at(object, &["currency"]).map(|c| sync::clip(c)),
+                            currency: str_at(object, &["currency"]).map(sync::clip),
                             retry_at: object
                                 .get("next_payment_attempt")
                                 .and_then(Value::as_i64)
