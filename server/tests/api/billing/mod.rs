@@ -24,7 +24,11 @@ pub(super) const SECRET: &str = "whsec_vortex_test_endpoint_secret";
 pub(super) async fn setup(mock: &MockStripe, secrets: &str) -> (TestApp, Person, Person) {
     let mut env = mock.env(secrets);
     env.push(("STRATEGY_QUOTA", "5".into()));
-    let app = app(env).await;
+    setup_on(app(env).await).await
+}
+
+/// [`setup`] on a spawned app.
+pub(super) async fn setup_on(app: TestApp) -> (TestApp, Person, Person) {
     let root = person(&app, "root@example.org", "admin").await;
     let ann = person(&app, "ann@example.org", "trader").await;
     let (status, body) = rest(
@@ -437,4 +441,32 @@ async fn billing_upgrade_form_sends_the_trader_to_the_checkout() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn billing_a_failed_payment_is_mailed_to_the_trader() {
+    let mock = MockStripe::start().await;
+    let (app, sink) = crate::auth::app_with_mail_env(mock.env(SECRET)).await;
+    let (app, _root, ann) = setup_on(app).await;
+    let session = buy_pro(&app, &mock, &ann).await;
+    let sub_id = session["subscription"].as_str().unwrap().to_owned();
+    ack(mock
+        .deliver(
+            &app.address,
+            &mock.event("checkout.session.completed", session),
+            SECRET,
+        )
+        .await)
+    .await;
+    mock.set(&sub_id, |s| s["status"] = json!("past_due"));
+    let failed = mock.event("invoice.payment_failed", mock.failed_invoice(&sub_id));
+    ack(mock.deliver(&app.address, &failed, SECRET).await).await;
+    let mail = sink
+        .wait_for_text(
+            "ann@example.org",
+            &["Payment failed", "19.00 USD"],
+            std::time::Duration::from_secs(60),
+        )
+        .await;
+    assert!(mail.contains("/account/plan"), "{mail}");
 }
