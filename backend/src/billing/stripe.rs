@@ -189,6 +189,9 @@ impl Stripe {
         if status.is_server_error() || status.as_u16() == 429 {
             return Err(unavailable(format!("HTTP {status}")));
         }
+        if status.as_u16() == 404 {
+            return Err(Error::NotFound);
+        }
         if !status.is_success() {
             let msg = serde_json::from_slice::<ErrorBody>(&body)
                 .ok()
@@ -280,7 +283,7 @@ impl Stripe {
     /// One subscription, as the provider knows it now (a canceled one too).
     ///
     /// # Errors
-    /// As [`Stripe::create_customer`].
+    /// [`Error::NotFound`] when the provider has no such subscription; as [`Stripe::create_customer`].
     pub async fn subscription(&self, id: &str) -> Result<Subscription> {
         let mut url = self.url("/v1/subscriptions/")?;
         url.path_segments_mut()

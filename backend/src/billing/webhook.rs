@@ -93,11 +93,20 @@ pub async fn handle(ctx: &Ctx, body: &[u8]) -> Result<Handled> {
     if seen.is_some() {
         return Ok(Handled::Duplicate);
     }
+    let mut missing = None;
     let sub = match subscription_of(&kind, object) {
         Some(s) if EVENTS.contains(&kind.as_str()) => {
             let observed_at = Utc::now();
             let stripe = Stripe::from_settings(&ctx.settings.billing)?;
-            Some((stripe.subscription(&s).await?, observed_at))
+            match stripe.subscription(&s).await {
+                Ok(sub) => Some((sub, observed_at)),
+                // Another account's or test mode's subscription: recorded as ignored, not retried for days.
+                Err(Error::NotFound) => {
+                    missing = Some(s);
+                    None
+                }
+                Err(e) => return Err(e),
+            }
         }
         _ => None,
     };
@@ -116,7 +125,13 @@ pub async fn handle(ctx: &Ctx, body: &[u8]) -> Result<Handled> {
     let mut emitted = Vec::new();
     let mut user = None;
     let outcome = match &sub {
-        None => format!("ignored: {} is not acted on", sync::clip(&kind)),
+        None => match &missing {
+            Some(m) => format!(
+                "ignored: the provider has no subscription {}",
+                sync::clip(m)
+            ),
+            None => format!("ignored: {} is not acted on", sync::clip(&kind)),
+        },
         Some((sub, observed_at)) => {
             let applied = sync::apply(ctx, &mut tx, sub, *observed_at, &id).await?;
             emitted.extend(applied.emitted);

@@ -269,3 +269,29 @@ async fn billing_trial_will_end_mails_only_while_trialing() {
     ack(mock.deliver(&app.address, &late, SECRET).await).await;
     assert_eq!(events_of(&app, ann.id, "billing.trial_ending").await, 1);
 }
+
+#[tokio::test]
+async fn billing_events_about_unknown_subscriptions_or_types_are_recorded_as_ignored() {
+    let mock = MockStripe::start().await;
+    let (app, _root, ann) = setup(&mock, SECRET).await;
+    let unknown = mock.event(
+        "invoice.paid",
+        json!({ "id": "in_1", "subscription": "sub_not_here" }),
+    );
+    let outcome = super::ack(mock.deliver(&app.address, &unknown, SECRET).await).await;
+    assert!(
+        outcome.starts_with("ignored: the provider has no subscription"),
+        "{outcome}"
+    );
+    let other = mock.event("customer.created", json!({ "id": "cus_1" }));
+    let outcome = super::ack(mock.deliver(&app.address, &other, SECRET).await).await;
+    assert!(outcome.starts_with("ignored:"), "{outcome}");
+    assert_eq!(processed(&app).await, 2);
+    // Not an event at all: 400 naming what is missing, nothing recorded.
+    let resp = mock
+        .deliver(&app.address, r#"{"type": "invoice.paid"}"#, SECRET)
+        .await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(processed(&app).await, 2);
+    assert_eq!(entitlement(&app, &ann).await, ("free".into(), 5));
+}
