@@ -170,6 +170,16 @@ impl<T> ResultExt<T> for std::result::Result<T, sqlx::Error> {
     }
 }
 
+/// Chains a second constraint mapping after a first one.
+impl<T> ResultExt<T> for Result<T> {
+    fn on_constraint(self, name: &str, f: impl FnOnce() -> Error) -> Result<T> {
+        match self {
+            Err(Error::Db(sqlx::Error::Database(db))) if db.constraint() == Some(name) => Err(f()),
+            other => other,
+        }
+    }
+}
+
 /// One problem in a strategy's source (1-based line and column; line 0 = not tied to a position).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {

@@ -5,6 +5,7 @@ pub mod account;
 pub mod actor;
 pub mod auth;
 pub mod backtest;
+pub mod billing;
 pub mod clock;
 pub mod ctx;
 pub mod db;

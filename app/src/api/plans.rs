@@ -18,6 +18,37 @@ pub struct PlanView {
     pub is_default: bool,
     /// (label, value) of each limit, in the order of the usage table ("unlimited" or a number).
     pub limits: Vec<(String, String)>,
+    /// The plan has a provider price id (it can be bought when billing is on).
+    pub buyable: bool,
+}
+
+/// One invoice from the payment provider.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InvoiceView {
+    pub number: String,
+    pub date: String,
+    pub amount: String,
+    pub status: String,
+    pub url: Option<String>,
+}
+
+/// The billing part of the plan page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BillingSection {
+    /// `PAYMENT_PROVIDER` is not `none`.
+    pub enabled: bool,
+    /// The subscription's state (`active`, `past_due`, …), if there is one.
+    pub status: Option<String>,
+    /// What the state means for the trader.
+    pub status_text: String,
+    pub period_end: Option<String>,
+    pub cancel_at_period_end: bool,
+    /// A provider customer exists (the portal can be opened).
+    pub has_customer: bool,
+    /// A subscription that keeps the plan is live (no new checkout).
+    pub live: bool,
+    pub invoices: Vec<InvoiceView>,
+    pub invoices_unavailable: bool,
 }
 
 /// One limit of the user.
@@ -42,12 +73,15 @@ pub struct MyPlanView {
     pub limits: Vec<LimitView>,
     pub ends: Option<String>,
     pub plans: Vec<PlanView>,
+    pub billing: BillingSection,
 }
 
-/// The signed-in user's plan, limits, usage and the plans to compare.
+/// The signed-in user's plan, limits, usage, the plans to compare and their billing. With `sync` (the trader
+/// is back from the provider's checkout, which often beats the webhook) the subscription is read from the
+/// provider first.
 #[server(endpoint = "my_plan", input = GetUrl)]
-pub async fn get_my_plan() -> Result<MyPlanView, AppError> {
-    ssr::my_plan().await
+pub async fn get_my_plan(sync: bool) -> Result<MyPlanView, AppError> {
+    ssr::my_plan(sync).await
 }
 
 #[cfg(feature = "ssr")]
@@ -88,6 +122,7 @@ mod ssr {
             price: price(p),
             trial_days: p.trial_days,
             is_default: p.is_default,
+            buyable: p.provider_price_id.is_some(),
             limits: Limit::ALL
                 .into_iter()
                 .map(|l| {
@@ -102,9 +137,90 @@ mod ssr {
         }
     }
 
-    pub async fn my_plan() -> Result<MyPlanView, AppError> {
+    fn status_text(status: Option<&str>, cancel_at_period_end: bool) -> String {
+        let s = match status {
+            None => "No subscription yet: choose a plan below.",
+            Some("trialing") => {
+                "Trial: the plan's limits apply; the first payment is taken when the trial ends."
+            }
+            Some("active") if cancel_at_period_end => {
+                "Active until the end of the period, then canceled: you are back on the default plan then."
+            }
+            Some("active") => "Active: the plan's limits apply.",
+            Some("past_due") => {
+                "Past due: a payment failed and the provider is retrying it. You keep the plan meanwhile; update your payment method under Manage billing."
+            }
+            Some("unpaid") => {
+                "Unpaid: the payment could not be collected; you are on the default plan."
+            }
+            Some("canceled") => "Canceled: you are on the default plan.",
+            Some("incomplete") => "Incomplete: the first payment is not confirmed yet.",
+            Some("incomplete_expired") => "Expired: the first payment was never confirmed.",
+            Some(_) => "Paused.",
+        };
+        s.to_owned()
+    }
+
+    fn money(minor: i64, currency: &str) -> String {
+        format!(
+            "{} {}.{:02}",
+            currency.to_uppercase(),
+            minor / 100,
+            (minor % 100).abs()
+        )
+    }
+
+    async fn billing(
+        actor: &backend::Actor,
+        ctx: &Ctx,
+        tz: &str,
+        sync: bool,
+    ) -> Result<BillingSection, AppError> {
+        if sync && let Err(e) = backend::billing::actions::sync_mine(actor, ctx).await {
+            tracing::warn!(error = %e, "billing sync on return from checkout failed");
+        }
+        let v = backend::billing::actions::mine(actor, ctx).await?;
+        let sub = v.subscription.as_ref();
+        let status = sub.and_then(|s| s.status.clone());
+        let cancel = sub.is_some_and(|s| s.cancel_at_period_end);
+        Ok(BillingSection {
+            enabled: v.enabled,
+            status_text: status_text(status.as_deref(), cancel),
+            live: status.as_deref().is_some_and(backend::billing::entitled),
+            status,
+            period_end: sub
+                .and_then(|s| s.current_period_end)
+                .map(|t| backend::auth::users::format_time(t, tz)),
+            cancel_at_period_end: cancel,
+            has_customer: sub.is_some(),
+            invoices: v
+                .invoices
+                .iter()
+                .map(|i| InvoiceView {
+                    number: i.number.clone().unwrap_or_else(|| i.id.clone()),
+                    date: chrono::DateTime::from_timestamp(i.created, 0)
+                        .map(|t| backend::auth::users::format_time(t, tz))
+                        .unwrap_or_default(),
+                    amount: money(i.amount_due, &i.currency),
+                    status: i.status.clone().unwrap_or_default(),
+                    url: i
+                        .hosted_invoice_url
+                        .clone()
+                        .filter(|u| u.starts_with("https://")),
+                })
+                .collect(),
+            invoices_unavailable: v.invoices_unavailable,
+        })
+    }
+
+    pub async fn my_plan(sync: bool) -> Result<MyPlanView, AppError> {
         let actor = crate::api::actor().await?;
         let ctx = expect_context::<Ctx>();
+        let tz0 = actor
+            .auth_user()
+            .map(|u| u.time_zone.clone())
+            .unwrap_or_default();
+        let billing = billing(&actor, &ctx, &tz0, sync).await?;
         let mine = actions::mine(&actor, &ctx).await?;
         let plans = actions::catalogue(&actor, &ctx).await?;
         let tz = actor
@@ -135,6 +251,7 @@ mod ssr {
                 .ends_at
                 .map(|t| backend::auth::users::format_time(t, &tz)),
             plans: plans.iter().map(|p| plan_view(p, &ctx.settings)).collect(),
+            billing,
         })
     }
 }

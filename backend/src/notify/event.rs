@@ -9,9 +9,11 @@ use uuid::Uuid;
 use super::catalogue::{self, EventSpec};
 
 mod admin;
+mod billing;
 mod paper;
 mod security;
 pub use admin::EtlFailing;
+pub use billing::{BillingPaymentFailed, BillingPlanChanged, BillingTrialEnding};
 pub use paper::{
     KillSwitchChange, PaperDataGap, PaperFill, PaperOrderCancelled, PaperRunRef, PaperSignal,
     PaperStoppedError, RiskLimitHit,
@@ -146,6 +148,12 @@ pub enum Event {
     KillSwitchThrown(KillSwitchChange),
     #[serde(rename = "kill_switch.released")]
     KillSwitchReleased(KillSwitchChange),
+    #[serde(rename = "billing.plan_changed")]
+    BillingPlanChanged(BillingPlanChanged),
+    #[serde(rename = "billing.payment_failed")]
+    BillingPaymentFailed(BillingPaymentFailed),
+    #[serde(rename = "billing.trial_ending")]
+    BillingTrialEnding(BillingTrialEnding),
 }
 
 /// Every type name with a payload variant (for tests and samples).
@@ -171,6 +179,9 @@ pub const TYPES: &[&str] = &[
     "risk.limit_hit",
     "kill_switch.thrown",
     "kill_switch.released",
+    "billing.plan_changed",
+    "billing.payment_failed",
+    "billing.trial_ending",
 ];
 
 /// Cuts `s` to at most `max` characters, ending in `…` when cut.
@@ -215,6 +226,9 @@ impl Event {
             Event::RiskLimitHit(_) => "risk.limit_hit",
             Event::KillSwitchThrown(_) => "kill_switch.thrown",
             Event::KillSwitchReleased(_) => "kill_switch.released",
+            Event::BillingPlanChanged(_) => "billing.plan_changed",
+            Event::BillingPaymentFailed(_) => "billing.payment_failed",
+            Event::BillingTrialEnding(_) => "billing.trial_ending",
         }
     }
 
@@ -257,6 +271,9 @@ impl Event {
             // Every administrator.
             Event::JobDead(_) => None,
             Event::KillSwitchThrown(e) | Event::KillSwitchReleased(e) => Some(e.user_id),
+            Event::BillingPlanChanged(e) => Some(e.user_id),
+            Event::BillingPaymentFailed(e) => Some(e.user_id),
+            Event::BillingTrialEnding(e) => Some(e.user_id),
             paper => paper.paper_run().map(|r| r.user_id),
         }
     }
@@ -325,6 +342,15 @@ impl Event {
                 "kill_switch.released:{}:{}",
                 e.switch_id, e.user_id
             )),
+            Event::BillingPlanChanged(e) => Some(format!("billing.plan_changed:{}", e.change_id)),
+            Event::BillingPaymentFailed(e) => {
+                Some(format!("billing.payment_failed:{}", e.change_id))
+            }
+            Event::BillingTrialEnding(e) => Some(format!(
+                "billing.trial_ending:{}:{}",
+                e.subscription_id,
+                e.ends_at.map_or(0, |t| t.timestamp())
+            )),
         }
     }
 
@@ -353,7 +379,10 @@ impl Event {
             | Event::PaperDataGap(_)
             | Event::RiskLimitHit(_)
             | Event::KillSwitchThrown(_)
-            | Event::KillSwitchReleased(_) => None,
+            | Event::KillSwitchReleased(_)
+            | Event::BillingPlanChanged(_)
+            | Event::BillingPaymentFailed(_)
+            | Event::BillingTrialEnding(_) => None,
         }
     }
 
@@ -398,6 +427,9 @@ impl Event {
             Event::RiskLimitHit(e) => e.title(),
             Event::KillSwitchThrown(e) => e.title(true),
             Event::KillSwitchReleased(e) => e.title(false),
+            Event::BillingPlanChanged(e) => e.title(),
+            Event::BillingPaymentFailed(e) => e.title(),
+            Event::BillingTrialEnding(e) => e.title(),
         };
         clip(&t, 200)
     }
@@ -503,6 +535,9 @@ impl Event {
             Event::RiskLimitHit(e) => e.body(),
             Event::KillSwitchThrown(e) => e.body(true),
             Event::KillSwitchReleased(e) => e.body(false),
+            Event::BillingPlanChanged(e) => e.body(),
+            Event::BillingPaymentFailed(e) => e.body(),
+            Event::BillingTrialEnding(e) => e.body(),
         };
         clip(&b, 2000)
     }
@@ -527,6 +562,9 @@ impl Event {
             // No admin job page yet: the notification centre.
             Event::JobDead(_) => Some("/notifications".to_owned()),
             Event::KillSwitchThrown(e) | Event::KillSwitchReleased(e) => Some(e.url()),
+            Event::BillingPlanChanged(_)
+            | Event::BillingPaymentFailed(_)
+            | Event::BillingTrialEnding(_) => Some("/account/plan".to_owned()),
             paper => paper.paper_run().map(PaperRunRef::url),
         }
     }
@@ -693,6 +731,29 @@ impl Event {
                     Event::KillSwitchReleased(change)
                 }
             }
+            "billing.plan_changed" => Event::BillingPlanChanged(BillingPlanChanged {
+                user_id,
+                from: "Free".into(),
+                to: "Pro".into(),
+                status: "active".into(),
+                effective_at: t0,
+                change_id: "evt_sample".into(),
+            }),
+            "billing.payment_failed" => Event::BillingPaymentFailed(BillingPaymentFailed {
+                user_id,
+                plan: "Pro".into(),
+                amount_minor: Some(1900),
+                currency: Some("usd".into()),
+                retry_at: Some(t0 + chrono::Duration::days(3)),
+                status: "past_due".into(),
+                change_id: "evt_sample".into(),
+            }),
+            "billing.trial_ending" => Event::BillingTrialEnding(BillingTrialEnding {
+                user_id,
+                plan: "Pro".into(),
+                ends_at: Some(t0 + chrono::Duration::days(3)),
+                subscription_id: "sub_sample".into(),
+            }),
             _ => return None,
         })
     }

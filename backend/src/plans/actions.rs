@@ -38,6 +38,9 @@ pub struct Plan {
     pub limits: LimitValues,
     /// Users assigned this plan explicitly (users on the default plan without an assignment not counted).
     pub users: i64,
+    /// The payment provider's price id (Stripe `price_…`) a checkout for this plan buys; `None`: not for sale
+    /// (docs/billing.md).
+    pub provider_price_id: Option<String>,
 }
 
 /// A new plan, or the changes to one (`None` = unchanged; required on create: `slug`, `name`).
@@ -52,6 +55,8 @@ pub struct PlanInput {
     pub trial_days: Option<i64>,
     pub is_default: Option<bool>,
     pub archived: Option<bool>,
+    /// The provider's price id: `Some("")` removes it.
+    pub provider_price_id: Option<String>,
     /// Limit name → value; `null` removes the plan's value.
     pub limits: BTreeMap<String, Option<serde_json::Value>>,
 }
@@ -94,6 +99,7 @@ async fn all(conn: &mut PgConnection) -> Result<Vec<Plan>> {
     let rows = sqlx::query!(
         r#"select p.plan_id, p.slug, p.name, p.description, p.price_minor, p.currency, p.billing_period,
                   p.trial_days, p.is_default, p.archived_at is not null as "archived!", p.limits,
+                  p.provider_price_id,
                   (select count(*) from user_plan up where up.plan_id = p.plan_id
                      and (up.ends_at is null or up.ends_at > now())) as "users!"
            from plan p order by p.archived_at is not null, p.price_minor, p.name"#
@@ -115,6 +121,7 @@ async fn all(conn: &mut PgConnection) -> Result<Vec<Plan>> {
             archived: r.archived,
             limits: parse_values(&r.limits),
             users: r.users,
+            provider_price_id: r.provider_price_id,
         })
         .collect())
 }
@@ -251,6 +258,19 @@ fn merge(mut plan: Plan, input: &PlanInput) -> Result<Plan> {
             .ok_or_else(|| Error::invalid("trial_days", "must be from 0 to 365"))?;
     }
     apply(&mut plan.limits, "limits", &input.limits)?;
+    if let Some(p) = &input.provider_price_id {
+        let p = p.trim();
+        if p.is_empty() {
+            plan.provider_price_id = None;
+        } else if p.len() > 100 || !p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(Error::invalid(
+                "provider_price_id",
+                "the provider's price id, e.g. price_1PqXyZ…: at most 100 letters, digits and underscores",
+            ));
+        } else {
+            plan.provider_price_id = Some(p.to_owned());
+        }
+    }
     if let Some(a) = input.archived {
         plan.archived = a;
     }
@@ -299,6 +319,7 @@ pub async fn create(actor: &Actor, ctx: &Ctx, input: &PlanInput) -> Result<Plan>
             archived: false,
             limits: LimitValues::new(),
             users: 0,
+            provider_price_id: None,
         },
         input,
     )?;
@@ -322,8 +343,8 @@ pub async fn create(actor: &Actor, ctx: &Ctx, input: &PlanInput) -> Result<Plan>
     }
     sqlx::query!(
         r#"insert into plan (plan_id, slug, name, description, price_minor, currency, billing_period, trial_days,
-                             is_default, limits, archived_at)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, case when $11 then now() end)"#,
+                             is_default, limits, archived_at, provider_price_id)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, case when $11 then now() end, $12)"#,
         plan.id,
         plan.slug,
         plan.name,
@@ -335,12 +356,14 @@ pub async fn create(actor: &Actor, ctx: &Ctx, input: &PlanInput) -> Result<Plan>
         plan.is_default,
         to_json(&plan.limits),
         plan.archived,
+        plan.provider_price_id,
     )
     .execute(&mut *tx)
     .await
     .on_constraint("plan_slug_key", || {
         Error::invalid("slug", "a plan with this slug exists")
-    })?;
+    })
+    .on_constraint("plan_provider_price_key", price_taken)?;
     actor
         .audit(&mut tx, "plan_created", None, audit_detail(&plan))
         .await?;
@@ -349,11 +372,19 @@ pub async fn create(actor: &Actor, ctx: &Ctx, input: &PlanInput) -> Result<Plan>
     Ok(plan)
 }
 
+fn price_taken() -> Error {
+    Error::invalid(
+        "provider_price_id",
+        "another plan has this price id: one price entitles to one plan",
+    )
+}
+
 fn audit_detail(p: &Plan) -> serde_json::Value {
     serde_json::json!({
         "plan_id": p.id, "slug": p.slug, "name": p.name, "price_minor": p.price_minor,
         "currency": p.currency, "billing_period": p.billing_period, "trial_days": p.trial_days,
         "is_default": p.is_default, "archived": p.archived, "limits": to_json(&p.limits),
+        "provider_price_id": p.provider_price_id,
     })
 }
 
@@ -380,7 +411,8 @@ pub async fn update(actor: &Actor, ctx: &Ctx, id: Uuid, input: &PlanInput) -> Re
     sqlx::query!(
         r#"update plan set slug = $2, name = $3, description = $4, price_minor = $5, currency = $6,
                   billing_period = $7, trial_days = $8, is_default = $9, limits = $10,
-                  archived_at = case when not $11 then null else coalesce(archived_at, now()) end
+                  archived_at = case when not $11 then null else coalesce(archived_at, now()) end,
+                  provider_price_id = $12
            where plan_id = $1"#,
         id,
         plan.slug,
@@ -393,12 +425,14 @@ pub async fn update(actor: &Actor, ctx: &Ctx, id: Uuid, input: &PlanInput) -> Re
         plan.is_default,
         to_json(&plan.limits),
         plan.archived,
+        plan.provider_price_id,
     )
     .execute(&mut *tx)
     .await
     .on_constraint("plan_slug_key", || {
         Error::invalid("slug", "a plan with this slug exists")
-    })?;
+    })
+    .on_constraint("plan_provider_price_key", price_taken)?;
     actor
         .audit(
             &mut tx,
@@ -421,6 +455,26 @@ pub async fn update(actor: &Actor, ctx: &Ctx, id: Uuid, input: &PlanInput) -> Re
 /// the field (`plan` unknown or archived, `overrides.<limit>`, `reason`, `ends_at` in the past), database
 /// errors.
 pub async fn assign(actor: &Actor, ctx: &Ctx, user: Uuid, a: &Assignment) -> Result<UserPlan> {
+    actor.admin_writer()?;
+    let mut tx = ctx.db.begin().await?;
+    let out = assign_in(actor, ctx, &mut tx, user, a).await?;
+    tx.commit().await?;
+    forget(Some(user));
+    Ok(out)
+}
+
+/// [`assign`] inside the caller's transaction (billing assigns the plan a subscription entitles to in the
+/// transaction that records the provider's event). The caller commits, then calls [`forget_user`].
+///
+/// # Errors
+/// As [`assign`].
+pub async fn assign_in(
+    actor: &Actor,
+    ctx: &Ctx,
+    tx: &mut PgConnection,
+    user: Uuid,
+    a: &Assignment,
+) -> Result<UserPlan> {
     let admin = actor.admin_writer()?.map(|u| u.user_id);
     let mut overrides = LimitValues::new();
     apply(&mut overrides, "overrides", &a.overrides)?;
@@ -435,7 +489,6 @@ pub async fn assign(actor: &Actor, ctx: &Ctx, user: Uuid, a: &Assignment) -> Res
     {
         return Err(Error::invalid("ends_at", "must be in the future"));
     }
-    let mut tx = ctx.db.begin().await?;
     let exists = sqlx::query_scalar!(
         "select user_id from app_user where user_id = $1 for update",
         user
@@ -447,7 +500,7 @@ pub async fn assign(actor: &Actor, ctx: &Ctx, user: Uuid, a: &Assignment) -> Res
     }
     let plan = match &a.plan {
         Some(key) if !key.trim().is_empty() => {
-            let p = lookup(&mut tx, key).await?;
+            let p = lookup(&mut *tx, key).await?;
             if p.archived {
                 return Err(Error::invalid(
                     "plan",
@@ -458,7 +511,7 @@ pub async fn assign(actor: &Actor, ctx: &Ctx, user: Uuid, a: &Assignment) -> Res
         }
         _ => None,
     };
-    let before = limits_in(&mut tx, &ctx.settings, user).await?;
+    let before = limits_in(&mut *tx, &ctx.settings, user).await?;
     sqlx::query!(
         r#"insert into user_plan (user_id, plan_id, overrides, reason, assigned_by, ends_at, assigned_at)
            values ($1, $2, $3, $4, $5, $6, now())
@@ -475,7 +528,7 @@ pub async fn assign(actor: &Actor, ctx: &Ctx, user: Uuid, a: &Assignment) -> Res
     .await?;
     actor
         .audit(
-            &mut tx,
+            &mut *tx,
             "plan_assigned",
             Some(user),
             serde_json::json!({
@@ -487,10 +540,12 @@ pub async fn assign(actor: &Actor, ctx: &Ctx, user: Uuid, a: &Assignment) -> Res
             }),
         )
         .await?;
-    let out = user_plan(&mut tx, ctx, user).await?;
-    tx.commit().await?;
+    user_plan(&mut *tx, ctx, user).await
+}
+
+/// Forgets the cached values of `user` in this process (after [`assign_in`] committed).
+pub fn forget_user(user: Uuid) {
     forget(Some(user));
-    Ok(out)
 }
 
 async fn user_plan(conn: &mut PgConnection, ctx: &Ctx, user: Uuid) -> Result<UserPlan> {

@@ -11,6 +11,7 @@
 
 mod auth;
 mod backtest;
+mod billing;
 mod database;
 mod jobs;
 mod mail;
@@ -32,6 +33,7 @@ use url::Url;
 
 pub use auth::{DEFAULT_HASH_CONCURRENCY, DEFAULT_HASH_WAIT};
 pub use backtest::BacktestSettings;
+pub use billing::{BillingSettings, MAX_WEBHOOK_SECRETS, PaymentProvider};
 pub use jobs::{JobSettings, RETRY_JITTER, RetryPolicies, RetryPolicy};
 pub use mail::MailTransport;
 pub use market::MarketSettings;
@@ -128,6 +130,8 @@ pub struct Settings {
     pub notify_sse: NotifySseSettings,
     /// `PAPER_*`: paper trading.
     pub paper: PaperSettings,
+    /// `PAYMENT_PROVIDER`, `STRIPE_*`: payments (docs/billing.md).
+    pub billing: BillingSettings,
 }
 
 impl fmt::Debug for Settings {
@@ -221,6 +225,7 @@ impl Settings {
         let notify = notify::parse(&mut r);
         let notify_sse = notify::parse_sse(&mut r);
         let paper = paper::parse(&mut r);
+        let billing = billing::parse(&mut r, prod);
         if prod && market.data_url.scheme() != "https" {
             r.problem("MARKET_DATA_URL", "must use https:// in production");
         }
@@ -291,6 +296,7 @@ impl Settings {
             notify,
             notify_sse,
             paper,
+            billing,
         })
     }
 

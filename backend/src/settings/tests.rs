@@ -321,3 +321,37 @@ fn notify_volume_settings_have_defaults_and_bounds() {
         "{e}"
     );
 }
+
+#[test]
+fn billing_is_off_by_default_and_stripe_needs_its_secrets() {
+    let s = Settings::from_map(&env(&[])).unwrap();
+    assert_eq!(s.billing.provider, PaymentProvider::None);
+    assert!(!s.billing.enabled());
+    let p = problems_for(&env(&[("PAYMENT_PROVIDER", "stripe")]));
+    let vars: Vec<&str> = p.iter().map(|p| p.variable.as_str()).collect();
+    assert!(
+        vars.contains(&"STRIPE_API_KEY") && vars.contains(&"STRIPE_WEBHOOK_SECRET"),
+        "{p:?}"
+    );
+    let p = problems_for(&env(&[("PAYMENT_PROVIDER", "paypal")]));
+    assert_eq!(p[0].variable, "PAYMENT_PROVIDER");
+    let s = Settings::from_map(&env(&[
+        ("PAYMENT_PROVIDER", "stripe"),
+        ("STRIPE_API_KEY", "rk_test_abc"),
+        ("STRIPE_WEBHOOK_SECRET", "whsec_old, whsec_new,"),
+    ]))
+    .unwrap();
+    let secrets: Vec<&str> = s
+        .billing
+        .webhook_secrets
+        .iter()
+        .map(|s| s.expose_secret())
+        .collect();
+    assert_eq!(secrets, ["whsec_old", "whsec_new"]);
+    assert_eq!(s.billing.api_base.as_str(), "https://api.stripe.com/");
+    // Debug output names no secret.
+    let dbg = format!("{:?}", s.billing);
+    assert!(!dbg.contains("whsec_") && !dbg.contains("rk_test"), "{dbg}");
+    let p = problems_for(&env(&[("STRIPE_API_BASE", "ftp://x")]));
+    assert_eq!(p[0].variable, "STRIPE_API_BASE");
+}

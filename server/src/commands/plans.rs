@@ -41,6 +41,9 @@ pub enum PlansCommand {
         /// A limit, as NAME=VALUE (repeatable), e.g. --limit concurrent_backtests=2.
         #[arg(long = "limit", value_name = "NAME=VALUE", allow_hyphen_values = true)]
         limits: Vec<String>,
+        /// The payment provider's price id a checkout for this plan buys (docs/billing.md).
+        #[arg(long)]
+        price_id: Option<String>,
     },
     /// Set (or, with the value `default`, remove) one limit of a plan.
     SetLimit {
@@ -143,6 +146,7 @@ pub async fn run(ctx: Ctx, command: PlansCommand) -> anyhow::Result<ExitCode> {
             trial_days,
             default,
             limits,
+            price_id,
         } => {
             let limits = match pairs(&limits, "limit") {
                 Ok(l) => l,
@@ -161,6 +165,7 @@ pub async fn run(ctx: Ctx, command: PlansCommand) -> anyhow::Result<ExitCode> {
                 trial_days: Some(trial_days),
                 is_default: Some(default),
                 archived: None,
+                provider_price_id: price_id,
                 limits,
             };
             actions::create(&actor, &ctx, &input).await.map(|p| {

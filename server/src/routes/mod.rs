@@ -5,6 +5,7 @@ pub mod account;
 pub mod api;
 pub mod backtests;
 pub mod backtests_api;
+pub mod billing_api;
 pub mod contract;
 pub mod health;
 pub mod market;
@@ -41,5 +42,6 @@ pub fn router() -> Router<AppState> {
         .merge(notifications_api::router())
         .merge(paper_api::router())
         .merge(plans_api::router())
+        .merge(billing_api::router())
         .merge(openapi::router())
 }

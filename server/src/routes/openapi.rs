@@ -19,7 +19,10 @@ use utoipa::{
 };
 
 use crate::{
-    routes::{api, backtests_api, market, notifications_api, paper_api, plans_api, strategies_api},
+    routes::{
+        api, backtests_api, billing_api, market, notifications_api, paper_api, plans_api,
+        strategies_api,
+    },
     state::AppState,
 };
 
@@ -131,6 +134,11 @@ impl Modify for BearerToken {
         plans_api::update_plan,
         plans_api::get_user_plan,
         plans_api::assign_user_plan,
+        billing_api::billing_webhook,
+        billing_api::my_billing,
+        billing_api::billing_checkout,
+        billing_api::billing_portal,
+        billing_api::admin_subscriptions,
     ),
     components(schemas(crate::error::Problem, crate::error::SourceProblem)),
     modifiers(&BearerToken),
@@ -141,7 +149,8 @@ impl Modify for BearerToken {
         (name = "market", description = "Instruments and candles stored for backtests."),
         (name = "notifications", description = "In-app notifications, webhooks (Slack, Discord, generic signed) and the delivery log of email and webhook messages."),
         (name = "account", description = "The token's user and security events."),
-        (name = "admin", description = "Admin-only routes: the audit trail, notification tools, plans and users' plans."),
+        (name = "billing", description = "Payments (when the instance takes them): your subscription and invoices, checkout and the billing portal of the provider, and the provider's signed webhook."),
+        (name = "admin", description = "Admin-only routes: the audit trail, notification tools, plans, users' plans and subscriptions."),
     )
 )]
 pub struct ApiDoc;

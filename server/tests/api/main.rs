@@ -6,6 +6,7 @@ mod auth;
 mod backtests_api;
 mod backtests_web;
 mod backup;
+mod billing;
 mod config;
 mod engine_hardening;
 mod helpers;

@@ -158,6 +158,16 @@ pub fn facts(event: &Event) -> Vec<(String, String)> {
             ("Mode".into(), e.mode.replace('_', "-")),
             ("Why".into(), e.reason.clone()),
         ],
+        Event::BillingPlanChanged(e) => vec![
+            ("From".into(), e.from.clone()),
+            ("To".into(), e.to.clone()),
+            ("Subscription".into(), e.status.clone()),
+        ],
+        Event::BillingPaymentFailed(e) => vec![
+            ("Plan".into(), e.plan.clone()),
+            ("Subscription".into(), e.status.clone()),
+        ],
+        Event::BillingTrialEnding(e) => vec![("Plan".into(), e.plan.clone())],
     }
 }
 

@@ -4,6 +4,7 @@
 //! answers with a redirect (Post/Redirect/Get) carrying an [`Flash`] code that the page shows as a message.
 //! CSRF is checked by the middleware before any of these run.
 
+mod billing_forms;
 mod password;
 mod profile;
 mod reset;
@@ -49,6 +50,8 @@ pub fn router() -> Router<AppState> {
             post(sessions::revoke_session),
         )
         .route("/account/tokens", post(tokens::create_token))
+        .route("/account/plan/checkout", post(billing_forms::checkout))
+        .route("/account/plan/portal", post(billing_forms::portal))
         .route(
             "/account/tokens/{token_id}/revoke",
             post(tokens::revoke_token),

@@ -145,6 +145,10 @@ pub struct PlanOut {
     pub limits: LimitsOut,
     /// Users assigned this plan explicitly (0 in a user's own view).
     pub users: i64,
+    /// The payment provider's price id a checkout for this plan buys (docs/billing.md); absent: not for sale.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "price_1PqXyZAbCdEf")]
+    pub provider_price_id: Option<String>,
 }
 
 impl From<&Plan> for PlanOut {
@@ -162,6 +166,7 @@ impl From<&Plan> for PlanOut {
             archived: p.archived,
             limits: LimitsOut::from(&p.limits),
             users: p.users,
+            provider_price_id: p.provider_price_id.clone(),
         }
     }
 }
@@ -204,6 +209,10 @@ pub struct NewPlan {
     pub is_default: Option<bool>,
     #[serde(default, deserialize_with = "limits_object")]
     pub limits: Option<LimitsIn>,
+    /// The payment provider's price id (Stripe `price_…`) a checkout for this plan buys; one plan per price.
+    #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_]{1,100}$")]
+    pub provider_price_id: Option<String>,
 }
 
 impl From<&NewPlan> for PlanInput {
@@ -218,6 +227,7 @@ impl From<&NewPlan> for PlanInput {
             trial_days: n.trial_days,
             is_default: n.is_default,
             archived: None,
+            provider_price_id: n.provider_price_id.clone(),
             limits: n.limits.as_ref().map(LimitsIn::changes).unwrap_or_default(),
         }
     }
@@ -259,6 +269,10 @@ pub struct PlanPatch {
     pub archived: Option<bool>,
     #[serde(default, deserialize_with = "limits_object")]
     pub limits: Option<LimitsIn>,
+    /// The payment provider's price id; an empty string removes it (the plan is then not for sale).
+    #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_]{0,100}$")]
+    pub provider_price_id: Option<String>,
 }
 
 impl From<&PlanPatch> for PlanInput {
@@ -273,6 +287,7 @@ impl From<&PlanPatch> for PlanInput {
             trial_days: n.trial_days,
             is_default: n.is_default,
             archived: n.archived,
+            provider_price_id: n.provider_price_id.clone(),
             limits: n.limits.as_ref().map(LimitsIn::changes).unwrap_or_default(),
         }
     }

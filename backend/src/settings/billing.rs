@@ -1,0 +1,126 @@
+//! Payments: the provider, its API key, webhook signing secrets and API address (docs/billing.md).
+
+use std::{fmt, str::FromStr};
+
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+use super::reader::Reader;
+
+/// `PAYMENT_PROVIDER`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentProvider {
+    /// No billing: plans are assigned by administrators only (the default; a self-hosted install).
+    None,
+    /// Stripe (or a server speaking its API): Checkout, the Billing Portal and signed webhooks.
+    Stripe,
+}
+
+impl FromStr for PaymentProvider {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "none" => Ok(Self::None),
+            "stripe" => Ok(Self::Stripe),
+            _ => Err("must be none or stripe".into()),
+        }
+    }
+}
+
+impl fmt::Display for PaymentProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::None => "none",
+            Self::Stripe => "stripe",
+        })
+    }
+}
+
+/// `PAYMENT_PROVIDER`, `STRIPE_*`.
+#[derive(Clone)]
+pub struct BillingSettings {
+    pub provider: PaymentProvider,
+    /// `STRIPE_API_KEY` / `STRIPE_API_KEY_FILE` (a secret or restricted key); required with `stripe`.
+    pub api_key: Option<SecretString>,
+    /// `STRIPE_WEBHOOK_SECRET` / `_FILE`: one or more `whsec_…` signing secrets, comma-separated (several during
+    /// a rotation: a signature by any of them is accepted); at least one with `stripe`.
+    pub webhook_secrets: Vec<SecretString>,
+    /// `STRIPE_API_BASE`: the API's address (`https://api.stripe.com`; tests point it at a local mock).
+    pub api_base: Url,
+}
+
+impl fmt::Debug for BillingSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BillingSettings")
+            .field("provider", &self.provider)
+            .field("api_base", &self.api_base.as_str())
+            .field("webhook_secrets", &self.webhook_secrets.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl BillingSettings {
+    /// Whether a payment provider is configured.
+    pub fn enabled(&self) -> bool {
+        self.provider != PaymentProvider::None
+    }
+}
+
+/// Most webhook secrets accepted at once (a rotation needs two).
+pub const MAX_WEBHOOK_SECRETS: usize = 5;
+
+pub(super) fn parse(r: &mut Reader<'_>, prod: bool) -> BillingSettings {
+    let provider: PaymentProvider = r.parsed("PAYMENT_PROVIDER", PaymentProvider::None);
+    let api_key = r.secret("STRIPE_API_KEY");
+    let webhook_secrets: Vec<SecretString> = r
+        .secret("STRIPE_WEBHOOK_SECRET")
+        .map(|s| {
+            s.expose_secret()
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| SecretString::from(p.to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let base = r.string("STRIPE_API_BASE", "https://api.stripe.com");
+    let api_base = match Url::parse(&base) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => u,
+        _ => {
+            r.problem(
+                "STRIPE_API_BASE",
+                "must be an http(s) URL such as https://api.stripe.com",
+            );
+            Url::parse("https://api.stripe.com").expect("static URL")
+        }
+    };
+    if provider == PaymentProvider::Stripe {
+        if api_key.is_none() {
+            r.problem(
+                "STRIPE_API_KEY",
+                "is required with PAYMENT_PROVIDER=stripe (a secret or restricted key, see docs/billing.md)",
+            );
+        }
+        if webhook_secrets.is_empty() {
+            r.problem(
+                "STRIPE_WEBHOOK_SECRET",
+                "is required with PAYMENT_PROVIDER=stripe (the endpoint's signing secret, whsec_…)",
+            );
+        }
+        if webhook_secrets.len() > MAX_WEBHOOK_SECRETS {
+            r.problem(
+                "STRIPE_WEBHOOK_SECRET",
+                format!("at most {MAX_WEBHOOK_SECRETS} comma-separated secrets"),
+            );
+        }
+        if prod && api_base.scheme() != "https" {
+            r.problem("STRIPE_API_BASE", "must use https:// in production");
+        }
+    }
+    BillingSettings {
+        provider,
+        api_key,
+        webhook_secrets,
+        api_base,
+    }
+}
