@@ -2,6 +2,7 @@
 //! REST API.
 
 pub mod account;
+pub mod admin_api;
 pub mod api;
 pub mod backtests;
 pub mod backtests_api;
@@ -40,5 +41,6 @@ pub fn router() -> Router<AppState> {
         .merge(notifications_api::router())
         .merge(paper_api::router())
         .merge(plans_api::router())
+        .merge(admin_api::router())
         .merge(openapi::router())
 }

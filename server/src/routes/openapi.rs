@@ -19,7 +19,10 @@ use utoipa::{
 };
 
 use crate::{
-    routes::{api, backtests_api, market, notifications_api, paper_api, plans_api, strategies_api},
+    routes::{
+        admin_api, api, backtests_api, market, notifications_api, paper_api, plans_api,
+        strategies_api,
+    },
     state::AppState,
 };
 
@@ -129,6 +132,13 @@ impl Modify for BearerToken {
         plans_api::update_plan,
         plans_api::get_user_plan,
         plans_api::assign_user_plan,
+        admin_api::list_users,
+        admin_api::get_user,
+        admin_api::update_user,
+        admin_api::suspend_user,
+        admin_api::unsuspend_user,
+        admin_api::sign_out_user,
+        admin_api::list_admin_jobs,
     ),
     components(schemas(crate::error::Problem, crate::error::SourceProblem)),
     modifiers(&BearerToken),
@@ -139,7 +149,7 @@ impl Modify for BearerToken {
         (name = "market", description = "Instruments and candles stored for backtests."),
         (name = "notifications", description = "In-app notifications, webhooks (Slack, Discord, generic signed) and the delivery log of email and webhook messages."),
         (name = "account", description = "The token's user and security events."),
-        (name = "admin", description = "Admin-only routes: the audit trail, notification tools, plans and users' plans."),
+        (name = "admin", description = "Admin-only routes: users (list, detail, suspend, role, sign-out), jobs, the audit trail, notification tools, plans and users' plans, kill switches."),
     )
 )]
 pub struct ApiDoc;

@@ -1,0 +1,1 @@
+//! The admin pages (next commit).
