@@ -35,6 +35,16 @@ pub enum Flash {
     AdminTestSent,
     AdminCleared,
     AdminNotMarked,
+    AdminSuspended,
+    AdminUnsuspended,
+    AdminRoleChanged,
+    AdminSignedOut,
+    AdminPlanAssigned,
+    AdminPlanSaved,
+    AdminJobRetried,
+    AdminHousekeeping,
+    AdminSwitchThrown,
+    AdminSwitchReleased,
     PaperPaused,
     PaperResumed,
     PaperStopped,
@@ -111,6 +121,16 @@ impl Flash {
         Flash::AdminTestSent,
         Flash::AdminCleared,
         Flash::AdminNotMarked,
+        Flash::AdminSuspended,
+        Flash::AdminUnsuspended,
+        Flash::AdminRoleChanged,
+        Flash::AdminSignedOut,
+        Flash::AdminPlanAssigned,
+        Flash::AdminPlanSaved,
+        Flash::AdminJobRetried,
+        Flash::AdminHousekeeping,
+        Flash::AdminSwitchThrown,
+        Flash::AdminSwitchReleased,
         Flash::PaperPaused,
         Flash::PaperResumed,
         Flash::PaperStopped,
@@ -224,6 +244,16 @@ impl Flash {
             Flash::AdminTestSent => "admin_test_sent",
             Flash::AdminCleared => "admin_cleared",
             Flash::AdminNotMarked => "admin_not_marked",
+            Flash::AdminSuspended => "admin_suspended",
+            Flash::AdminUnsuspended => "admin_unsuspended",
+            Flash::AdminRoleChanged => "admin_role_changed",
+            Flash::AdminSignedOut => "admin_signed_out",
+            Flash::AdminPlanAssigned => "admin_plan_assigned",
+            Flash::AdminPlanSaved => "admin_plan_saved",
+            Flash::AdminJobRetried => "admin_job_retried",
+            Flash::AdminHousekeeping => "admin_housekeeping",
+            Flash::AdminSwitchThrown => "admin_switch_thrown",
+            Flash::AdminSwitchReleased => "admin_switch_released",
             Flash::AdminRefused => "admin_refused",
         }
     }
@@ -398,6 +428,20 @@ impl Flash {
                 "The address was not marked undeliverable; nothing was changed."
             }
             Flash::AdminRefused => "Nothing was done; see the message below.",
+            Flash::AdminSuspended => {
+                "Suspended: the user's sessions ended, their API tokens were revoked and their active paper runs paused."
+            }
+            Flash::AdminUnsuspended => {
+                "The suspension is lifted: the user can sign in again (paused paper runs stay paused until they resume them)."
+            }
+            Flash::AdminRoleChanged => "The role was changed; the user's sessions ended.",
+            Flash::AdminSignedOut => "Every browser session of the user ended.",
+            Flash::AdminPlanAssigned => "The plan was assigned.",
+            Flash::AdminPlanSaved => "The plan was saved.",
+            Flash::AdminJobRetried => "The job is queued again with a fresh attempt budget.",
+            Flash::AdminHousekeeping => "A housekeeping run is queued.",
+            Flash::AdminSwitchThrown => "The kill switch is thrown; affected users are notified.",
+            Flash::AdminSwitchReleased => "The kill switch is released.",
             Flash::PaperPaused => {
                 "Paused: the run keeps marking its position and protective stops, but places no new orders."
             }

@@ -69,6 +69,7 @@ fn UserMenu(
                             let name = if v.display_name.is_empty() { v.email.clone() } else { v.display_name.clone() };
                             view! {
                                 <NotificationBell unread />
+                                {(v.role == "admin").then(|| view! { <A href="/admin" attr:id="admin-link">"Admin"</A> })}
                                 <A href="/account" attr:class="user-name" attr:id="account-link">{name}</A>
                                 <form method="post" action="/auth/signout" class="signout-form">
                                     <CsrfField />

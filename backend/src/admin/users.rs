@@ -603,3 +603,19 @@ pub async fn sign_out_everywhere(actor: &Actor, ctx: &Ctx, user_id: Uuid) -> Res
     tx.commit().await?;
     Ok(ended)
 }
+
+/// The id of the account with this email address (admins only), e.g. for a form that names a user by address.
+///
+/// # Errors
+/// [`Error::Unauthenticated`], [`Error::Forbidden`], [`Error::Invalid`] (`email`), database.
+pub async fn find_by_email(actor: &Actor, ctx: &Ctx, email: &str) -> Result<Uuid> {
+    actor.admin()?;
+    let email = email.trim();
+    if email.is_empty() || email.chars().count() > 254 {
+        return Err(Error::invalid("email", "give the user's email address"));
+    }
+    crate::auth::users::find_for_signin(&ctx.db, email)
+        .await?
+        .map(|(u, _)| u.user_id)
+        .ok_or_else(|| Error::invalid("email", "no account has this email address"))
+}

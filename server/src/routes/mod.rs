@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod admin_api;
+pub mod admin_forms;
 pub mod api;
 pub mod backtests;
 pub mod backtests_api;
@@ -42,5 +43,6 @@ pub fn router() -> Router<AppState> {
         .merge(paper_api::router())
         .merge(plans_api::router())
         .merge(admin_api::router())
+        .merge(admin_forms::router())
         .merge(openapi::router())
 }
