@@ -53,8 +53,8 @@ fn to(path: &str) -> Response {
 }
 
 /// An id in the path (anything else: no such page).
-fn id(text: &str) -> Result<Uuid, HtmlError> {
-    Uuid::parse_str(text.trim()).map_err(|_| HtmlError::from(Error::NotFound))
+fn id(text: &str) -> Result<Uuid, Error> {
+    Uuid::parse_str(text.trim()).map_err(|_| Error::NotFound)
 }
 
 /// Back to `page` with the refused field and its message (short-lived cookie).
@@ -77,19 +77,17 @@ fn refused(state: &AppState, page: &str, field: &str, message: &str) -> Response
 
 /// The action's answer: success back to `page` with `flash`; its rules back on the page; permission, "not
 /// found" and the rest as an error page.
-fn answer<T>(state: &AppState, page: &str, flash: Flash, r: Result<T, Error>) -> HtmlResult {
+fn answer<T>(state: &AppState, page: &str, flash: Flash, r: Result<T, Error>) -> Response {
     match r {
-        Ok(_) => Ok(to(&flash.redirect_to(page))),
-        Err(Error::Invalid { field, message }) => Ok(refused(state, page, &field, &message)),
+        Ok(_) => to(&flash.redirect_to(page)),
+        Err(Error::Invalid { field, message }) => refused(state, page, &field, &message),
         Err(e @ (Error::Conflict(_) | Error::RateLimited { .. } | Error::Limit(_))) => {
-            Ok(refused(state, page, e.code(), &e.message()))
+            refused(state, page, e.code(), &e.message())
         }
-        Err(Error::Forbidden(m)) => Err(HtmlError::page(
-            StatusCode::FORBIDDEN,
-            "Administrators only",
-            &m,
-        )),
-        Err(e) => Err(e.into()),
+        Err(Error::Forbidden(m)) => {
+            HtmlError::page(StatusCode::FORBIDDEN, "Administrators only", &m).into_response()
+        }
+        Err(e) => HtmlError::from(e).into_response(),
     }
 }
 
@@ -126,7 +124,7 @@ async fn suspend(
         },
     };
     let r = users::suspend(&actor, &state.ctx, user, &form.reason, until).await;
-    answer(&state, &page, Flash::AdminSuspended, r)
+    Ok(answer(&state, &page, Flash::AdminSuspended, r))
 }
 
 /// `POST /admin/users/{id}/unsuspend`.
@@ -137,12 +135,12 @@ async fn unsuspend(
 ) -> HtmlResult {
     let user = id(&user)?;
     let r = users::unsuspend(&actor, &state.ctx, user).await;
-    answer(
+    Ok(answer(
         &state,
         &format!("/admin/users/{user}"),
         Flash::AdminUnsuspended,
         r,
-    )
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -169,7 +167,7 @@ async fn change_role(
         ));
     };
     let r = users::set_role(&actor, &state.ctx, user, role).await;
-    answer(&state, &page, Flash::AdminRoleChanged, r)
+    Ok(answer(&state, &page, Flash::AdminRoleChanged, r))
 }
 
 /// `POST /admin/users/{id}/sign-out`.
@@ -180,12 +178,12 @@ async fn sign_out(
 ) -> HtmlResult {
     let user = id(&user)?;
     let r = users::sign_out_everywhere(&actor, &state.ctx, user).await;
-    answer(
+    Ok(answer(
         &state,
         &format!("/admin/users/{user}"),
         Flash::AdminSignedOut,
         r,
-    )
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -211,12 +209,12 @@ async fn assign_plan(
         ends_at: None,
     };
     let r = plans::assign(&actor, &state.ctx, user, &a).await;
-    answer(
+    Ok(answer(
         &state,
         &format!("/admin/users/{user}"),
         Flash::AdminPlanAssigned,
         r,
-    )
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -280,7 +278,7 @@ async fn create_plan(
         Ok(input) => plans::create(&actor, &state.ctx, &input).await,
         Err(e) => Err(e),
     };
-    answer(&state, PLANS, Flash::AdminPlanSaved, r)
+    Ok(answer(&state, PLANS, Flash::AdminPlanSaved, r))
 }
 
 /// `POST /admin/plans/{id}`: changes a plan's name, description, price, period, trial and archived flag.
@@ -295,7 +293,7 @@ async fn update_plan(
         Ok(input) => plans::update(&actor, &state.ctx, plan, &input).await,
         Err(e) => Err(e),
     };
-    answer(&state, PLANS, Flash::AdminPlanSaved, r)
+    Ok(answer(&state, PLANS, Flash::AdminPlanSaved, r))
 }
 
 const JOBS: &str = "/admin/jobs";
@@ -308,13 +306,13 @@ async fn retry_job(
 ) -> HtmlResult {
     let job = id(&job)?;
     let r = jobs::retry(&actor, &state.ctx, job).await;
-    answer(&state, JOBS, Flash::AdminJobRetried, r)
+    Ok(answer(&state, JOBS, Flash::AdminJobRetried, r))
 }
 
 /// `POST /admin/jobs/housekeeping`.
 async fn housekeeping(State(state): State<AppState>, WebActor(actor): WebActor) -> HtmlResult {
     let r = jobs::housekeeping(&actor, &state.ctx).await;
-    answer(&state, JOBS, Flash::AdminHousekeeping, r)
+    Ok(answer(&state, JOBS, Flash::AdminHousekeeping, r))
 }
 
 const KILL: &str = "/admin/kill";
@@ -351,7 +349,7 @@ async fn throw_switch(
         }
         Err(e) => Err(e),
     };
-    answer(&state, KILL, Flash::AdminSwitchThrown, r)
+    Ok(answer(&state, KILL, Flash::AdminSwitchThrown, r))
 }
 
 #[derive(Debug, Deserialize)]
@@ -370,5 +368,5 @@ async fn release_switch(
     let switch = id(&switch)?;
     let reason = Some(form.reason.trim()).filter(|r| !r.is_empty());
     let r = paper::release_switch_as_admin(&actor, &state.ctx, switch, reason).await;
-    answer(&state, KILL, Flash::AdminSwitchReleased, r)
+    Ok(answer(&state, KILL, Flash::AdminSwitchReleased, r))
 }
