@@ -45,6 +45,7 @@ pub enum Flash {
     AdminHousekeeping,
     AdminSwitchThrown,
     AdminSwitchReleased,
+    AdminSettingsSaved,
     PaperPaused,
     PaperResumed,
     PaperStopped,
@@ -131,6 +132,7 @@ impl Flash {
         Flash::AdminHousekeeping,
         Flash::AdminSwitchThrown,
         Flash::AdminSwitchReleased,
+        Flash::AdminSettingsSaved,
         Flash::PaperPaused,
         Flash::PaperResumed,
         Flash::PaperStopped,
@@ -254,6 +256,7 @@ impl Flash {
             Flash::AdminHousekeeping => "admin_housekeeping",
             Flash::AdminSwitchThrown => "admin_switch_thrown",
             Flash::AdminSwitchReleased => "admin_switch_released",
+            Flash::AdminSettingsSaved => "admin_settings_saved",
             Flash::AdminRefused => "admin_refused",
         }
     }
@@ -442,6 +445,7 @@ impl Flash {
             Flash::AdminHousekeeping => "A housekeeping run is queued.",
             Flash::AdminSwitchThrown => "The kill switch is thrown; affected users are notified.",
             Flash::AdminSwitchReleased => "The kill switch is released.",
+            Flash::AdminSettingsSaved => "The platform settings were saved.",
             Flash::PaperPaused => {
                 "Paused: the run keeps marking its position and protective stops, but places no new orders."
             }

@@ -46,6 +46,10 @@ pub struct OverviewView {
     pub jobs_running: i64,
     pub jobs_failed: i64,
     pub switches: Vec<SwitchView>,
+    /// `open` or `closed`.
+    pub signup_policy: String,
+    pub banner: String,
+    pub form_error: Option<(String, String)>,
 }
 
 /// A user in the list.
@@ -176,6 +180,12 @@ pub struct KillView {
     pub form_error: Option<(String, String)>,
 }
 
+/// The maintenance banner an admin set (`None`: none), for every page (anyone may read it).
+#[server(endpoint = "banner", input = GetUrl)]
+pub async fn get_banner() -> Result<Option<String>, AppError> {
+    ssr::banner().await
+}
+
 /// The overview (admins only).
 #[server(endpoint = "admin_overview", input = GetUrl)]
 pub async fn get_admin_overview() -> Result<OverviewView, AppError> {
@@ -270,12 +280,22 @@ mod ssr {
         }
     }
 
+    pub async fn banner() -> Result<Option<String>, AppError> {
+        let ctx = expect_context::<Ctx>();
+        let s = backend::admin::settings::current(&ctx).await?;
+        Ok(Some(s.banner).filter(|b| !b.is_empty()))
+    }
+
     pub async fn overview() -> Result<OverviewView, AppError> {
         let actor = actor().await?;
         let ctx = expect_context::<Ctx>();
         let o = admin_overview::get(&actor, &ctx).await?;
+        let settings = backend::admin::settings::current(&ctx).await?;
         let tz = tz_of(&actor);
         Ok(OverviewView {
+            signup_policy: settings.signup_policy,
+            banner: settings.banner,
+            form_error: form_error(),
             users: o.users,
             admins: o.admins,
             suspended: o.suspended,

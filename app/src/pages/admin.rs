@@ -58,6 +58,7 @@ pub fn AdminOverviewPage() -> impl IntoView {
         <Title text="Admin" />
         <div class="page-head"><h1>"Admin"</h1></div>
         <AdminNav current="/admin" />
+        <Flash />
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             <ErrorBoundary fallback=|errors| view! { <ErrorTemplate errors /> }>
                 {move || Suspend::new(async move { data.await.map(|v| view! { <Overview v /> }) })}
@@ -106,6 +107,20 @@ fn Overview(v: OverviewView) -> impl IntoView {
                 view! { <SwitchTable switches=v.switches release=false /> }.into_any()
             }}
             <p class="small"><a href="/admin/kill">"Throw or release switches"</a></p>
+        </section>
+        <section class="card" id="settings">
+            <h2>"Platform settings"</h2>
+            <FormError error=v.form_error />
+            <form method="post" action="/admin/settings" class="stack-form" id="settings-form">
+                <CsrfField />
+                <label>"Sign-up " <select name="signup_policy" id="signup-policy">
+                    <option value="open" selected=v.signup_policy == "open">"open: anyone may sign up"</option>
+                    <option value="closed" selected=v.signup_policy == "closed">"closed: admins create accounts"</option>
+                </select></label>
+                <label>"Maintenance banner (empty: none) " <input type="text" name="banner" maxlength="500" id="banner-text" value=v.banner /></label>
+                <button class="button" type="submit" id="save-settings">"Save"</button>
+            </form>
+            <p class="small muted">"The banner shows at the top of every page, for everyone."</p>
         </section>
     }
 }

@@ -17,11 +17,12 @@ pub struct SignUp {
 
 /// Creates a trader account and mails a verification link. Answers the same whether or not the address already
 /// has an account (no enumeration): an existing owner gets a mail about the attempt instead. Limited per client
-/// address ([`rate_limit::check_signup`]).
+/// address ([`rate_limit::check_signup`]). Refused while an administrator has closed sign-up.
 ///
 /// # Errors
-/// [`Error::RateLimited`], [`Error::Invalid`] (`email`, `display_name`, `password`), hashing busy, database.
+/// [`Error::Forbidden`] (sign-up closed), [`Error::RateLimited`], [`Error::Invalid`] (`email`, `display_name`, `password`), hashing busy, database.
 pub async fn sign_up(ctx: &Ctx, actor: &Actor, input: SignUp) -> Result<()> {
+    crate::admin::settings::check_signup_open(ctx).await?;
     super::limited(rate_limit::check_signup(&ctx.db, &actor.meta.ip).await?)?;
     let email = users::parse_email(&input.email).map_err(|m| Error::invalid("email", m))?;
     let display_name = users::parse_display_name(&input.display_name)

@@ -1,6 +1,7 @@
 //! The admin console's form posts (docs/admin.md; no JavaScript needed): suspend, unsuspend, change role, force
 //! sign-out and assign a plan on `/admin/users/{id}`; create and edit plans on `/admin/plans`; retry a failed
-//! job and queue housekeeping on `/admin/jobs`; throw and release kill switches on `/admin/kill`. Each parses
+//! job and queue housekeeping on `/admin/jobs`; throw and release kill switches on `/admin/kill`; the sign-up
+//! policy and maintenance banner on `/admin`. Each parses
 //! the form, calls ONE backend action (which checks that the actor is an admin and writes the audit entry) and
 //! answers with Post/Redirect/Get back to the page. A refusal of the action's rules (a missing reason, the
 //! last admin) goes back to the page with its field and message; not an admin is a 403 page; an unknown id is
@@ -46,6 +47,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/jobs/{id}/retry", post(retry_job))
         .route("/admin/kill", post(throw_switch))
         .route("/admin/kill/{id}/release", post(release_switch))
+        .route("/admin/settings", post(save_settings))
 }
 
 fn to(path: &str) -> Response {
@@ -369,4 +371,23 @@ async fn release_switch(
     let reason = Some(form.reason.trim()).filter(|r| !r.is_empty());
     let r = paper::release_switch_as_admin(&actor, &state.ctx, switch, reason).await;
     Ok(answer(&state, KILL, Flash::AdminSwitchReleased, r))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct SettingsForm {
+    #[serde(default)]
+    signup_policy: String,
+    #[serde(default)]
+    banner: String,
+}
+
+/// `POST /admin/settings`: the sign-up policy and the maintenance banner.
+async fn save_settings(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Form(form): Form<SettingsForm>,
+) -> HtmlResult {
+    let r = backend::admin::settings::update(&actor, &state.ctx, &form.signup_policy, &form.banner)
+        .await;
+    Ok(answer(&state, "/admin", Flash::AdminSettingsSaved, r))
 }

@@ -1,12 +1,19 @@
 //! `POST /auth/signup`.
 
 use app::flash::Flash;
-use axum::{Form, extract::State, response::Response};
-use backend::account::signup::{self, SignUp};
+use axum::{Form, extract::State, http::StatusCode, response::Response};
+use backend::{
+    Error,
+    account::signup::{self, SignUp},
+};
 use serde::Deserialize;
 
 use super::{back, to};
-use crate::{error::HtmlResult, extract::AnyWebActor, state::AppState};
+use crate::{
+    error::{HtmlError, HtmlResult},
+    extract::AnyWebActor,
+    state::AppState,
+};
 
 #[derive(Deserialize)]
 pub struct SignUpForm {
@@ -29,8 +36,17 @@ pub async fn sign_up(
         display_name: f.display_name,
         password: f.password,
     };
-    signup::sign_up(&state.ctx, &actor, input)
-        .await
-        .map_err(back("/signup", ""))?;
+    match signup::sign_up(&state.ctx, &actor, input).await {
+        Ok(()) => {}
+        // Closed by an administrator: the action's sentence, as a page.
+        Err(Error::Forbidden(message)) => {
+            return Err(HtmlError::page(
+                StatusCode::FORBIDDEN,
+                "Sign-up closed",
+                &message,
+            ));
+        }
+        Err(e) => return Err(back("/signup", "")(e)),
+    }
     Ok(to("/signin", Flash::CheckEmail, ""))
 }

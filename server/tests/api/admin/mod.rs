@@ -6,8 +6,10 @@
 //!   anonymous callers.
 //! * [`pages`]: the admin pages and their forms: each action through its form, CSRF-less posts refused,
 //!   traders and viewers get 403 and anonymous visitors are sent to sign in.
+//! * [`settings`]: closing sign-up and the maintenance banner.
 
 mod pages;
+mod settings;
 mod users;
 
 use backend::{

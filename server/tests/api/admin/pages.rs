@@ -64,6 +64,10 @@ fn forms(user: Uuid) -> Vec<(String, Vec<(&'static str, &'static str)>)> {
             vec![("scope", "platform"), ("mode", "halt"), ("reason", "no")],
         ),
         (format!("/admin/kill/{some}/release"), vec![]),
+        (
+            "/admin/settings".into(),
+            vec![("signup_policy", "closed"), ("banner", "no")],
+        ),
     ]
 }
 
@@ -133,7 +137,7 @@ async fn admin_pages_refuse_traders_and_viewers_and_send_the_anonymous_to_sign_i
     let changed: i64 = sqlx::query_scalar(
         "select count(*) from audit_event where event in
            ('user_suspended', 'role_changed', 'sessions_revoked_by_admin', 'plan_assigned', 'plan_created',
-            'job_retried', 'kill_switch_thrown')",
+            'job_retried', 'kill_switch_thrown', 'platform_settings_changed')",
     )
     .fetch_one(&app.ctx.db)
     .await
