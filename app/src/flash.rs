@@ -46,6 +46,7 @@ pub enum Flash {
     AdminSwitchThrown,
     AdminSwitchReleased,
     AdminSettingsSaved,
+    AdminInviteCreated,
     PaperPaused,
     PaperResumed,
     PaperStopped,
@@ -133,6 +134,7 @@ impl Flash {
         Flash::AdminSwitchThrown,
         Flash::AdminSwitchReleased,
         Flash::AdminSettingsSaved,
+        Flash::AdminInviteCreated,
         Flash::PaperPaused,
         Flash::PaperResumed,
         Flash::PaperStopped,
@@ -257,6 +259,7 @@ impl Flash {
             Flash::AdminSwitchThrown => "admin_switch_thrown",
             Flash::AdminSwitchReleased => "admin_switch_released",
             Flash::AdminSettingsSaved => "admin_settings_saved",
+            Flash::AdminInviteCreated => "admin_invite_created",
             Flash::AdminRefused => "admin_refused",
         }
     }
@@ -446,6 +449,9 @@ impl Flash {
             Flash::AdminSwitchThrown => "The kill switch is thrown; affected users are notified.",
             Flash::AdminSwitchReleased => "The kill switch is released.",
             Flash::AdminSettingsSaved => "The platform settings were saved.",
+            Flash::AdminInviteCreated => {
+                "An invitation link was created; copy it now, it is shown only once."
+            }
             Flash::PaperPaused => {
                 "Paused: the run keeps marking its position and protective stops, but places no new orders."
             }

@@ -49,6 +49,8 @@ pub struct OverviewView {
     /// `open` or `closed`.
     pub signup_policy: String,
     pub banner: String,
+    /// An invitation link just created (shown once).
+    pub new_invite: Option<String>,
     pub form_error: Option<(String, String)>,
 }
 
@@ -295,6 +297,7 @@ mod ssr {
         Ok(OverviewView {
             signup_policy: settings.signup_policy,
             banner: settings.banner,
+            new_invite: take_cookie(backend::admin::settings::INVITE_COOKIE),
             form_error: form_error(),
             users: o.users,
             admins: o.admins,

@@ -115,12 +115,21 @@ fn Overview(v: OverviewView) -> impl IntoView {
                 <CsrfField />
                 <label>"Sign-up " <select name="signup_policy" id="signup-policy">
                     <option value="open" selected=v.signup_policy == "open">"open: anyone may sign up"</option>
+                    <option value="invite" selected=v.signup_policy == "invite">"by invitation: with a single-use link"</option>
                     <option value="closed" selected=v.signup_policy == "closed">"closed: admins create accounts"</option>
                 </select></label>
                 <label>"Maintenance banner (empty: none) " <input type="text" name="banner" maxlength="500" id="banner-text" value=v.banner /></label>
                 <button class="button" type="submit" id="save-settings">"Save"</button>
             </form>
             <p class="small muted">"The banner shows at the top of every page, for everyone."</p>
+            <h3>"Invitations"</h3>
+            {v.new_invite.map(|link| view! {
+                <p class="flash ok" id="new-invite">"New invitation link (shown once, works once, for 14 days): " <code id="invite-link">{link}</code></p>
+            })}
+            <form method="post" action="/admin/invites" class="inline-form" id="invite-form">
+                <CsrfField />
+                <button class="button" type="submit" id="create-invite">"Create an invitation link"</button>
+            </form>
         </section>
     }
 }

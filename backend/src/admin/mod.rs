@@ -18,4 +18,5 @@ pub mod event {
     pub const SESSIONS_REVOKED: &str = "sessions_revoked_by_admin";
     pub const JOB_RETRIED: &str = "job_retried";
     pub const SETTINGS_CHANGED: &str = "platform_settings_changed";
+    pub const INVITE_CREATED: &str = "invite_created";
 }

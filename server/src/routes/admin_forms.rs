@@ -1,7 +1,7 @@
 //! The admin console's form posts (docs/admin.md; no JavaScript needed): suspend, unsuspend, change role, force
 //! sign-out and assign a plan on `/admin/users/{id}`; create and edit plans on `/admin/plans`; retry a failed
 //! job and queue housekeeping on `/admin/jobs`; throw and release kill switches on `/admin/kill`; the sign-up
-//! policy and maintenance banner on `/admin`. Each parses
+//! policy, invitation links and maintenance banner on `/admin`. Each parses
 //! the form, calls ONE backend action (which checks that the actor is an admin and writes the audit entry) and
 //! answers with Post/Redirect/Get back to the page. A refusal of the action's rules (a missing reason, the
 //! last admin) goes back to the page with its field and message; not an admin is a 403 page; an unknown id is
@@ -48,6 +48,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/kill", post(throw_switch))
         .route("/admin/kill/{id}/release", post(release_switch))
         .route("/admin/settings", post(save_settings))
+        .route("/admin/invites", post(create_invite))
 }
 
 fn to(path: &str) -> Response {
@@ -390,4 +391,23 @@ async fn save_settings(
     let r = backend::admin::settings::update(&actor, &state.ctx, &form.signup_policy, &form.banner)
         .await;
     Ok(answer(&state, "/admin", Flash::AdminSettingsSaved, r))
+}
+
+/// `POST /admin/invites`: a single-use invitation link, shown once on `/admin` (short-lived cookie).
+async fn create_invite(State(state): State<AppState>, WebActor(actor): WebActor) -> HtmlResult {
+    let r = backend::admin::settings::create_invite(&actor, &state.ctx).await;
+    let link = r.as_ref().ok().cloned();
+    let mut resp = answer(&state, "/admin", Flash::AdminInviteCreated, r);
+    if let Some(link) = link {
+        let cookie = backend::auth::session::cookie(
+            &state.ctx.settings,
+            backend::admin::settings::INVITE_COOKIE,
+            &backend::web::encode_flash(&link),
+            std::time::Duration::from_secs(120),
+        );
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            resp.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    Ok(resp)
 }

@@ -23,6 +23,9 @@ pub struct SignUpForm {
     display_name: String,
     #[serde(default)]
     password: String,
+    /// The invitation token (from `/signup?invite=…`), when sign-up is by invitation.
+    #[serde(default)]
+    invite: String,
 }
 
 /// Answers the same whether or not the address already has an account (no enumeration).
@@ -35,14 +38,15 @@ pub async fn sign_up(
         email: f.email,
         display_name: f.display_name,
         password: f.password,
+        invite: Some(f.invite).filter(|i| !i.trim().is_empty()),
     };
     match signup::sign_up(&state.ctx, &actor, input).await {
         Ok(()) => {}
-        // Closed by an administrator: the action's sentence, as a page.
+        // Closed by an administrator, or by invitation without a valid one: the action's sentence, as a page.
         Err(Error::Forbidden(message)) => {
             return Err(HtmlError::page(
                 StatusCode::FORBIDDEN,
-                "Sign-up closed",
+                "Sign-up not open",
                 &message,
             ));
         }

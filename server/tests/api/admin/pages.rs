@@ -64,6 +64,7 @@ fn forms(user: Uuid) -> Vec<(String, Vec<(&'static str, &'static str)>)> {
             vec![("scope", "platform"), ("mode", "halt"), ("reason", "no")],
         ),
         (format!("/admin/kill/{some}/release"), vec![]),
+        ("/admin/invites".into(), vec![]),
         (
             "/admin/settings".into(),
             vec![("signup_policy", "closed"), ("banner", "no")],
@@ -137,7 +138,7 @@ async fn admin_pages_refuse_traders_and_viewers_and_send_the_anonymous_to_sign_i
     let changed: i64 = sqlx::query_scalar(
         "select count(*) from audit_event where event in
            ('user_suspended', 'role_changed', 'sessions_revoked_by_admin', 'plan_assigned', 'plan_created',
-            'job_retried', 'kill_switch_thrown', 'platform_settings_changed')",
+            'job_retried', 'kill_switch_thrown', 'platform_settings_changed', 'invite_created')",
     )
     .fetch_one(&app.ctx.db)
     .await
