@@ -35,6 +35,18 @@ pub enum Flash {
     AdminTestSent,
     AdminCleared,
     AdminNotMarked,
+    AdminSuspended,
+    AdminUnsuspended,
+    AdminRoleChanged,
+    AdminSignedOut,
+    AdminPlanAssigned,
+    AdminPlanSaved,
+    AdminJobRetried,
+    AdminHousekeeping,
+    AdminSwitchThrown,
+    AdminSwitchReleased,
+    AdminSettingsSaved,
+    AdminInviteCreated,
     PaperPaused,
     PaperResumed,
     PaperStopped,
@@ -116,6 +128,18 @@ impl Flash {
         Flash::AdminTestSent,
         Flash::AdminCleared,
         Flash::AdminNotMarked,
+        Flash::AdminSuspended,
+        Flash::AdminUnsuspended,
+        Flash::AdminRoleChanged,
+        Flash::AdminSignedOut,
+        Flash::AdminPlanAssigned,
+        Flash::AdminPlanSaved,
+        Flash::AdminJobRetried,
+        Flash::AdminHousekeeping,
+        Flash::AdminSwitchThrown,
+        Flash::AdminSwitchReleased,
+        Flash::AdminSettingsSaved,
+        Flash::AdminInviteCreated,
         Flash::PaperPaused,
         Flash::PaperResumed,
         Flash::PaperStopped,
@@ -239,6 +263,18 @@ impl Flash {
             Flash::AdminTestSent => "admin_test_sent",
             Flash::AdminCleared => "admin_cleared",
             Flash::AdminNotMarked => "admin_not_marked",
+            Flash::AdminSuspended => "admin_suspended",
+            Flash::AdminUnsuspended => "admin_unsuspended",
+            Flash::AdminRoleChanged => "admin_role_changed",
+            Flash::AdminSignedOut => "admin_signed_out",
+            Flash::AdminPlanAssigned => "admin_plan_assigned",
+            Flash::AdminPlanSaved => "admin_plan_saved",
+            Flash::AdminJobRetried => "admin_job_retried",
+            Flash::AdminHousekeeping => "admin_housekeeping",
+            Flash::AdminSwitchThrown => "admin_switch_thrown",
+            Flash::AdminSwitchReleased => "admin_switch_released",
+            Flash::AdminSettingsSaved => "admin_settings_saved",
+            Flash::AdminInviteCreated => "admin_invite_created",
             Flash::AdminRefused => "admin_refused",
         }
     }
@@ -414,6 +450,24 @@ impl Flash {
                 "The address was not marked undeliverable; nothing was changed."
             }
             Flash::AdminRefused => "Nothing was done; see the message below.",
+            Flash::AdminSuspended => {
+                "Suspended: the user's sessions ended, their API tokens were revoked and their active paper runs paused."
+            }
+            Flash::AdminUnsuspended => {
+                "The suspension is lifted: the user can sign in again (paused paper runs stay paused until they resume them)."
+            }
+            Flash::AdminRoleChanged => "The role was changed; the user's sessions ended.",
+            Flash::AdminSignedOut => "Every browser session of the user ended.",
+            Flash::AdminPlanAssigned => "The plan was assigned.",
+            Flash::AdminPlanSaved => "The plan was saved.",
+            Flash::AdminJobRetried => "The job is queued again with a fresh attempt budget.",
+            Flash::AdminHousekeeping => "A housekeeping run is queued.",
+            Flash::AdminSwitchThrown => "The kill switch is thrown; affected users are notified.",
+            Flash::AdminSwitchReleased => "The kill switch is released.",
+            Flash::AdminSettingsSaved => "The platform settings were saved.",
+            Flash::AdminInviteCreated => {
+                "An invitation link was created; copy it now, it is shown only once."
+            }
             Flash::PaperPaused => {
                 "Paused: the run keeps marking its position and protective stops, but places no new orders."
             }

@@ -23,6 +23,10 @@ use crate::{
     components::layout::Layout,
     pages::{
         account::AccountPage,
+        admin::{
+            AdminJobsPage, AdminKillPage, AdminOverviewPage, AdminPlansPage, AdminUserPage,
+            AdminUsersPage,
+        },
         admin_notifications::AdminNotificationsPage,
         auth::{ForgotPasswordPage, ResetPasswordPage, SignInPage, SignUpPage, VerifyEmailPage},
         backtests::{ComparePage, NewBacktestPage, RunPage, RunsPage},
@@ -152,6 +156,12 @@ pub fn App() -> impl IntoView {
                     <Route path=(StaticSegment("notifications"), StaticSegment("settings")) view=NotificationSettingsPage ssr=SsrMode::Async />
                     <Route path=StaticSegment("unsubscribe") view=UnsubscribePage ssr=SsrMode::Async />
                     <Route path=(StaticSegment("admin"), StaticSegment("notifications")) view=AdminNotificationsPage ssr=SsrMode::Async />
+                    <Route path=StaticSegment("admin") view=AdminOverviewPage ssr=SsrMode::Async />
+                    <Route path=(StaticSegment("admin"), StaticSegment("users")) view=AdminUsersPage ssr=SsrMode::Async />
+                    <Route path=(StaticSegment("admin"), StaticSegment("users"), ParamSegment("id")) view=AdminUserPage ssr=SsrMode::Async />
+                    <Route path=(StaticSegment("admin"), StaticSegment("plans")) view=AdminPlansPage ssr=SsrMode::Async />
+                    <Route path=(StaticSegment("admin"), StaticSegment("jobs")) view=AdminJobsPage ssr=SsrMode::Async />
+                    <Route path=(StaticSegment("admin"), StaticSegment("kill")) view=AdminKillPage ssr=SsrMode::Async />
                 </Routes>
             </Layout>
         </Router>

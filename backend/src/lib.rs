@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod actor;
+pub mod admin;
 pub mod auth;
 pub mod backtest;
 pub mod billing;

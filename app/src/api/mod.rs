@@ -1,6 +1,7 @@
 //! `#[server]` functions: the UI's reads and writes. Each calls into `backend` under the `ssr` feature.
 
 pub mod account;
+pub mod admin;
 pub mod backtest;
 pub mod market;
 pub mod notifications;

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 
 use crate::{
-    api::{account::get_viewer, notifications::notification_summary},
+    api::{account::get_viewer, admin::get_banner, notifications::notification_summary},
     components::{
         bell::{LiveNotifications, MailBanner, NotificationBell},
         forms::CsrfField,
@@ -16,6 +16,8 @@ use crate::{
 pub fn Layout(children: Children) -> impl IntoView {
     // The bell's count and the undeliverable flag, read once per page load (the bell then follows live).
     let summary = Resource::new(|| (), |_| notification_summary());
+    // The maintenance banner an admin set (docs/admin.md), read once per page load.
+    let banner = Resource::new(|| (), |_| get_banner());
     // Notifications that arrive while a page is open (the bell fills it, the centre's page shows it).
     provide_context(LiveNotifications(RwSignal::new(Vec::new())));
     view! {
@@ -41,6 +43,15 @@ pub fn Layout(children: Children) -> impl IntoView {
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
                 view! { <MailBanner summary=summary.await.ok().flatten() /> }
+            })}
+        </Transition>
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                banner.await.ok().flatten().map(|text| view! {
+                    <div class="maintenance-banner" role="status" id="maintenance-banner">
+                        <div class="container">{text}</div>
+                    </div>
+                })
             })}
         </Transition>
         <main id="main" class="container site-main">{children()}</main>
@@ -69,6 +80,7 @@ fn UserMenu(
                             let name = if v.display_name.is_empty() { v.email.clone() } else { v.display_name.clone() };
                             view! {
                                 <NotificationBell unread />
+                                {(v.role == "admin").then(|| view! { <A href="/admin" attr:id="admin-link">"Admin"</A> })}
                                 <A href="/account" attr:class="user-name" attr:id="account-link">{name}</A>
                                 <form method="post" action="/auth/signout" class="signout-form">
                                     <CsrfField />

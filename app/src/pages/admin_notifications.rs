@@ -28,6 +28,7 @@ pub fn AdminNotificationsPage() -> impl IntoView {
         <div class="page-head">
             <h1>"Notification deliveries"</h1>
         </div>
+        <crate::pages::admin::AdminNav current=PATH />
         <Flash />
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             <ErrorBoundary fallback=|errors| view! { <ErrorTemplate errors /> }>

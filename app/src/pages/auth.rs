@@ -36,6 +36,8 @@ pub fn SignInPage() -> impl IntoView {
 
 #[component]
 pub fn SignUpPage() -> impl IntoView {
+    // An invitation link's token (sign-up by invitation, docs/admin.md), passed on with the form.
+    let invite = query("invite");
     view! {
         <Title text="Create an account" />
         <section class="auth-card">
@@ -43,6 +45,7 @@ pub fn SignUpPage() -> impl IntoView {
             <Flash />
             <form method="post" action="/auth/signup" class="stack">
                 <CsrfField />
+                <input type="hidden" name="invite" value=invite />
                 <label>"Email" <input type="email" name="email" autocomplete="email" required maxlength="254" /></label>
                 <label>"Name " <span class="muted">"(optional)"</span>
                     <input type="text" name="display_name" autocomplete="name" maxlength="80" />

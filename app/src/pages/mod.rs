@@ -1,6 +1,7 @@
 //! One module per page.
 
 pub mod account;
+pub mod admin;
 pub mod admin_notifications;
 pub mod auth;
 pub mod backtests;

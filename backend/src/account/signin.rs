@@ -26,10 +26,13 @@ pub struct SignedIn {
 }
 
 /// Checks the email and password (with the attempt limits of [`signin::sign_in`]) and starts a new session.
-/// Unknown account and wrong password take the same time and give the same answer.
+/// Unknown account and wrong password take the same time and give the same answer. The right password of a
+/// suspended account is refused with the suspension's reason and end (a suspension whose end has passed is
+/// lifted, and the sign-in goes on).
 ///
 /// # Errors
-/// [`wrong_credentials`], [`Error::RateLimited`], hashing busy ([`Error::Unavailable`]), database.
+/// [`wrong_credentials`], [`Error::Forbidden`] (suspended, the message says why and until when),
+/// [`Error::RateLimited`], hashing busy ([`Error::Unavailable`]), database.
 pub async fn sign_in(ctx: &Ctx, actor: &Actor, email: &str, password: String) -> Result<SignedIn> {
     let email = email.trim();
     if email.is_empty() || email.len() > 254 || password.chars().count() > password::MAX_CHARS {
@@ -51,6 +54,22 @@ pub async fn sign_in(ctx: &Ctx, actor: &Actor, email: &str, password: String) ->
             .await?;
     }
     let user = super::checked(check, wrong_credentials)?;
+    if user.disabled
+        && let Some(suspension) =
+            crate::admin::users::suspension_at_signin(ctx, actor, user.user_id).await?
+    {
+        let mut conn = ctx.db.acquire().await?;
+        actor
+            .audit_email(
+                &mut conn,
+                event::SIGNIN_FAILED,
+                Some(user.user_id),
+                Some(&user.email),
+                json!({ "suspended": true }),
+            )
+            .await?;
+        return Err(Error::Forbidden(suspension.message()));
+    }
     let mut tx = ctx.db.begin().await?;
     let new_device = is_new_client(&mut tx, user.user_id, &actor.meta).await?;
     let new = session::create(

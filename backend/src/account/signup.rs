@@ -13,15 +13,19 @@ pub struct SignUp {
     pub email: String,
     pub display_name: String,
     pub password: String,
+    /// The invitation token from the link (needed while sign-up is by invitation).
+    pub invite: Option<String>,
 }
 
 /// Creates a trader account and mails a verification link. Answers the same whether or not the address already
 /// has an account (no enumeration): an existing owner gets a mail about the attempt instead. Limited per client
-/// address ([`rate_limit::check_signup`]).
+/// address ([`rate_limit::check_signup`]). Refused while an administrator has closed sign-up, and without a
+/// valid invitation while sign-up is by invitation (the invitation is used up by the new account).
 ///
 /// # Errors
-/// [`Error::RateLimited`], [`Error::Invalid`] (`email`, `display_name`, `password`), hashing busy, database.
+/// [`Error::Forbidden`] (sign-up closed, no or a used invitation), [`Error::RateLimited`], [`Error::Invalid`] (`email`, `display_name`, `password`), hashing busy, database.
 pub async fn sign_up(ctx: &Ctx, actor: &Actor, input: SignUp) -> Result<()> {
+    let invite = crate::admin::settings::check_signup(ctx, input.invite.as_deref()).await?;
     super::limited(rate_limit::check_signup(&ctx.db, &actor.meta.ip).await?)?;
     let email = users::parse_email(&input.email).map_err(|m| Error::invalid("email", m))?;
     let display_name = users::parse_display_name(&input.display_name)
@@ -32,6 +36,9 @@ pub async fn sign_up(ctx: &Ctx, actor: &Actor, input: SignUp) -> Result<()> {
     let created = users::insert(&mut tx, &email, &display_name, &hash, Role::Trader).await?;
     let job = match created {
         Some(user_id) => {
+            if let Some(hash) = &invite {
+                crate::admin::settings::use_invite(&mut tx, hash, user_id).await?;
+            }
             let token =
                 email_token::create(&mut tx, user_id, email_token::Purpose::VerifyEmail).await?;
             let rendered = templates::verify(&super::link(ctx, "/verify-email", &token))?;

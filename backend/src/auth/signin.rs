@@ -17,7 +17,7 @@ use super::{
 pub enum Check<T> {
     /// The password is right.
     Passed(T),
-    /// Wrong password, unknown or disabled account (indistinguishable on purpose).
+    /// Wrong password or unknown account (indistinguishable on purpose).
     Wrong,
     /// Too many attempts: try again after this many seconds (nothing was checked).
     Limited { retry_after_secs: u64 },
@@ -63,7 +63,9 @@ async fn check(
     finished.unwrap_or_else(|e| Err(sqlx::Error::Protocol(format!("password check task: {e}"))))
 }
 
-/// Checks a sign-in. Unknown accounts are verified against a dummy hash (same time, same answer).
+/// Checks a sign-in. Unknown accounts are verified against a dummy hash (same time, same answer). A disabled
+/// (suspended) account is checked against its own hash and passes with [`User::disabled`] set: whoever knows
+/// the password is told about the suspension by the caller, nobody else learns of it.
 ///
 /// # Errors
 /// Database errors.
@@ -75,8 +77,8 @@ pub async fn sign_in(
 ) -> sqlx::Result<Check<User>> {
     let found = users::find_for_signin(db, email).await?;
     let (user, hash) = match found {
-        Some((u, h)) if !u.disabled => (Some(u), Some(h)),
-        _ => (None, None),
+        Some((u, h)) => (Some(u), Some(h)),
+        None => (None, None),
     };
     let outcome = check(db, Kind::SignIn, email, password, hash, meta).await?;
     Ok(match (outcome, user) {

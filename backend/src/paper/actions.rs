@@ -237,6 +237,20 @@ pub async fn release_switch(
     kill::release(ctx, actor, switch_id, reason).await
 }
 
+/// [`release_switch`] as an administrator (the admin console): refused for anyone else, whatever the switch.
+///
+/// # Errors
+/// As [`release_switch`].
+pub async fn release_switch_as_admin(
+    actor: &Actor,
+    ctx: &Ctx,
+    switch_id: Uuid,
+    reason: Option<&str>,
+) -> Result<KillSwitch> {
+    actor.admin_writer()?;
+    kill::release(ctx, actor, switch_id, reason).await
+}
+
 /// The active kill switches that affect the actor (the platform's, theirs, their runs'); administrators
 /// with `all` see every active switch.
 ///

@@ -2,6 +2,8 @@
 //! REST API.
 
 pub mod account;
+pub mod admin_api;
+pub mod admin_forms;
 pub mod api;
 pub mod backtests;
 pub mod backtests_api;
@@ -43,5 +45,7 @@ pub fn router() -> Router<AppState> {
         .merge(paper_api::router())
         .merge(plans_api::router())
         .merge(billing_api::router())
+        .merge(admin_api::router())
+        .merge(admin_forms::router())
         .merge(openapi::router())
 }

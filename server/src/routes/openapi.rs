@@ -20,7 +20,7 @@ use utoipa::{
 
 use crate::{
     routes::{
-        api, backtests_api, billing_api, market, notifications_api, paper_api, plans_api,
+        admin_api, api, backtests_api, billing_api, market, notifications_api, paper_api, plans_api,
         strategies_api,
     },
     state::AppState,
@@ -139,6 +139,13 @@ impl Modify for BearerToken {
         billing_api::billing_checkout,
         billing_api::billing_portal,
         billing_api::admin_subscriptions,
+        admin_api::list_users,
+        admin_api::get_user,
+        admin_api::update_user,
+        admin_api::suspend_user,
+        admin_api::unsuspend_user,
+        admin_api::sign_out_user,
+        admin_api::list_admin_jobs,
     ),
     components(schemas(crate::error::Problem, crate::error::SourceProblem)),
     modifiers(&BearerToken),
@@ -150,7 +157,7 @@ impl Modify for BearerToken {
         (name = "notifications", description = "In-app notifications, webhooks (Slack, Discord, generic signed) and the delivery log of email and webhook messages."),
         (name = "account", description = "The token's user and security events."),
         (name = "billing", description = "Payments (when the instance takes them): your subscription and invoices, checkout and the billing portal of the provider, and the provider's signed webhook."),
-        (name = "admin", description = "Admin-only routes: the audit trail, notification tools, plans, users' plans and subscriptions."),
+        (name = "admin", description = "Admin-only routes: users (list, detail, suspend, role, sign-out), jobs, the audit trail, notification tools, plans, users' plans and subscriptions, kill switches."),
     )
 )]
 pub struct ApiDoc;

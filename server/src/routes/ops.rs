@@ -7,7 +7,7 @@ use axum::{
     http::{StatusCode, header, request::Parts},
     routing::{get, post},
 };
-use backend::{jobs::store, web::RequestId};
+use backend::{Actor, Surface, admin::jobs, web::RequestId};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -74,21 +74,19 @@ struct ListQuery {
     limit: Option<i64>,
 }
 
+/// The operator acts as the system (audited without a user).
+fn operator() -> Actor {
+    Actor::system(Surface::Api)
+}
+
 /// `GET /ops/jobs?status=failed&limit=50`: most recent jobs.
 async fn list_jobs(
     _: Operator,
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Value>> {
-    if let Some(s) = &q.status
-        && !["queued", "running", "done", "failed", "cancelled"].contains(&s.as_str())
-    {
-        return Err(ApiError::BadRequest(format!(
-            "status `{s}` is not one of queued, running, done, failed, cancelled"
-        )));
-    }
-    let limit = q.limit.unwrap_or(50).clamp(1, 500);
-    let jobs = store::list(&state.ctx.db, q.status.as_deref(), limit).await?;
+    let limit = q.limit.unwrap_or(50).clamp(1, jobs::MAX_LIST);
+    let jobs = jobs::list(&operator(), &state.ctx, q.status.as_deref(), limit).await?;
     Ok(Json(json!({ "jobs": jobs })))
 }
 
@@ -98,11 +96,9 @@ async fn enqueue_housekeeping(
     State(state): State<AppState>,
     request_id: Option<Extension<RequestId>>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let rid = request_id.map(|Extension(r)| r.0);
-    let id = backend::jobs::housekeeping::enqueue(&state.ctx, rid, false)
-        .await?
-        .ok_or_else(|| ApiError::Conflict("a housekeeping job is already pending".into()))?;
-    tracing::info!(job_id = %id, "housekeeping enqueued by operator");
+    let mut actor = operator();
+    actor.request_id = request_id.map(|Extension(r)| r.0);
+    let id = jobs::housekeeping(&actor, &state.ctx).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "job_id": id, "status": "queued" })),
@@ -115,28 +111,17 @@ async fn get_job(
     State(state): State<AppState>,
     Path(job_id): Path<Uuid>,
 ) -> ApiResult<Json<Value>> {
-    let job = store::get(&state.ctx.db, job_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let job = jobs::get(&operator(), &state.ctx, job_id).await?;
     Ok(Json(json!(job)))
 }
 
-/// `POST /ops/jobs/{id}/retry`: re-drive a failed or cancelled job with a fresh attempt budget.
+/// `POST /ops/jobs/{id}/retry`: re-drive a failed or cancelled job with a fresh attempt budget (the same action
+/// as the admin jobs page).
 async fn retry_job(
     _: Operator,
     State(state): State<AppState>,
     Path(job_id): Path<Uuid>,
 ) -> ApiResult<Json<Value>> {
-    let Some(queue) = store::redrive(&state.ctx.db, job_id).await? else {
-        return match store::get(&state.ctx.db, job_id).await? {
-            None => Err(ApiError::NotFound),
-            Some(j) => Err(ApiError::Conflict(format!(
-                "job is {}; only failed or cancelled jobs can be retried",
-                j.status
-            ))),
-        };
-    };
-    state.ctx.jobs.push(&queue, job_id).await;
-    tracing::info!(%job_id, "job re-driven by operator");
+    jobs::retry(&operator(), &state.ctx, job_id).await?;
     Ok(Json(json!({ "job_id": job_id, "status": "queued" })))
 }

@@ -2,6 +2,7 @@
 //! Redis namespace per test, and (where processes matter) the real `vortex` binary.
 
 mod accounts_hardening;
+mod admin;
 mod auth;
 mod backtests_api;
 mod backtests_web;

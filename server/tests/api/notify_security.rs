@@ -314,6 +314,7 @@ async fn notif_account_flow_mails_are_events_of_the_stream_without_their_secret(
             email: "uma@example.com".into(),
             display_name: "Uma".into(),
             password: PASSWORD.into(),
+            invite: None,
         },
     )
     .await
@@ -326,6 +327,7 @@ async fn notif_account_flow_mails_are_events_of_the_stream_without_their_secret(
             email: "uma@example.com".into(),
             display_name: "Not Uma".into(),
             password: PASSWORD.into(),
+            invite: None,
         },
     )
     .await

@@ -3,13 +3,18 @@
 use axum::{
     Form,
     extract::State,
+    http::StatusCode,
     response::{AppendHeaders, IntoResponse, Redirect, Response},
 };
-use backend::{account::signin, auth::redirect};
+use backend::{Error, account::signin, auth::redirect};
 use serde::Deserialize;
 
 use super::{back, session_cookies, signed_out};
-use crate::{error::HtmlResult, extract::AnyWebActor, state::AppState};
+use crate::{
+    error::{HtmlError, HtmlResult},
+    extract::AnyWebActor,
+    state::AppState,
+};
 
 #[derive(Deserialize)]
 pub struct SignInForm {
@@ -27,9 +32,18 @@ pub async fn sign_in(
     AnyWebActor(actor): AnyWebActor,
     Form(f): Form<SignInForm>,
 ) -> HtmlResult<Response> {
-    let signed_in = signin::sign_in(&state.ctx, &actor, &f.email, f.password)
-        .await
-        .map_err(back("/signin", ""))?;
+    let signed_in = match signin::sign_in(&state.ctx, &actor, &f.email, f.password).await {
+        Ok(s) => s,
+        // A suspended account (right password): the reason and end, as the action words them.
+        Err(Error::Forbidden(message)) => {
+            return Err(HtmlError::page(
+                StatusCode::FORBIDDEN,
+                "Account suspended",
+                &message,
+            ));
+        }
+        Err(e) => return Err(back("/signin", "")(e)),
+    };
     Ok((
         AppendHeaders(session_cookies(&state, &signed_in.session.token)),
         Redirect::to(&redirect::after_signin(

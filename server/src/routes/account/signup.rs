@@ -1,12 +1,19 @@
 //! `POST /auth/signup`.
 
 use app::flash::Flash;
-use axum::{Form, extract::State, response::Response};
-use backend::account::signup::{self, SignUp};
+use axum::{Form, extract::State, http::StatusCode, response::Response};
+use backend::{
+    Error,
+    account::signup::{self, SignUp},
+};
 use serde::Deserialize;
 
 use super::{back, to};
-use crate::{error::HtmlResult, extract::AnyWebActor, state::AppState};
+use crate::{
+    error::{HtmlError, HtmlResult},
+    extract::AnyWebActor,
+    state::AppState,
+};
 
 #[derive(Deserialize)]
 pub struct SignUpForm {
@@ -16,6 +23,9 @@ pub struct SignUpForm {
     display_name: String,
     #[serde(default)]
     password: String,
+    /// The invitation token (from `/signup?invite=…`), when sign-up is by invitation.
+    #[serde(default)]
+    invite: String,
 }
 
 /// Answers the same whether or not the address already has an account (no enumeration).
@@ -28,9 +38,19 @@ pub async fn sign_up(
         email: f.email,
         display_name: f.display_name,
         password: f.password,
+        invite: Some(f.invite).filter(|i| !i.trim().is_empty()),
     };
-    signup::sign_up(&state.ctx, &actor, input)
-        .await
-        .map_err(back("/signup", ""))?;
+    match signup::sign_up(&state.ctx, &actor, input).await {
+        Ok(()) => {}
+        // Closed by an administrator, or by invitation without a valid one: the action's sentence, as a page.
+        Err(Error::Forbidden(message)) => {
+            return Err(HtmlError::page(
+                StatusCode::FORBIDDEN,
+                "Sign-up not open",
+                &message,
+            ));
+        }
+        Err(e) => return Err(back("/signup", "")(e)),
+    }
     Ok(to("/signin", Flash::CheckEmail, ""))
 }

@@ -1,0 +1,512 @@
+//! The admin console's reads (docs/admin.md): the overview, the users list and one user, plans, jobs and kill
+//! switches. Each server function calls one read action of `backend::admin` (or the plans and paper actions),
+//! which refuses everyone but admins (403; anonymous visitors are sent to sign in by the page). The changes are
+//! HTML form posts handled in `server::routes::admin_forms`, each calling one backend action.
+
+use leptos::{prelude::*, server_fn::codec::GetUrl};
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+
+/// Users per page of the list.
+pub const PAGE: i64 = 50;
+
+/// One day's sign-ups.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DayView {
+    pub day: String,
+    pub signups: i64,
+}
+
+/// An active kill switch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SwitchView {
+    pub id: String,
+    /// `platform`, `user` or `run`.
+    pub scope: String,
+    /// The user or run it covers (empty for the platform).
+    pub target: String,
+    pub mode: String,
+    pub reason: String,
+    pub thrown_at: String,
+}
+
+/// The overview page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OverviewView {
+    pub users: i64,
+    pub admins: i64,
+    pub suspended: i64,
+    pub signups: Vec<DayView>,
+    pub backtests_queued: i64,
+    pub backtests_running: i64,
+    pub paper_runs_active: i64,
+    pub paper_runs_paused: i64,
+    pub jobs_queued: i64,
+    pub jobs_running: i64,
+    pub jobs_failed: i64,
+    pub switches: Vec<SwitchView>,
+    /// `open` or `closed`.
+    pub signup_policy: String,
+    pub banner: String,
+    /// An invitation link just created (shown once).
+    pub new_invite: Option<String>,
+    pub form_error: Option<(String, String)>,
+}
+
+/// A user in the list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserRowView {
+    pub id: String,
+    pub email: String,
+    pub display_name: String,
+    pub role: String,
+    pub verified: bool,
+    pub suspended: bool,
+    pub plan: String,
+    pub created_at: String,
+}
+
+/// The users page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UsersView {
+    pub q: String,
+    pub role: String,
+    pub status: String,
+    pub page: i64,
+    pub total: i64,
+    pub users: Vec<UserRowView>,
+    pub form_error: Option<(String, String)>,
+}
+
+/// One limit of the user's plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LimitView {
+    pub label: String,
+    pub value: String,
+    pub usage: String,
+}
+
+/// One audit entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditView {
+    pub event: String,
+    pub at: String,
+    pub detail: String,
+}
+
+/// A plan to choose from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanChoice {
+    pub slug: String,
+    pub name: String,
+}
+
+/// The user page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserView {
+    pub user: UserRowView,
+    pub time_zone: String,
+    /// The reason, end and start of a suspension, as the page words them.
+    pub suspension: Option<String>,
+    pub plan_name: String,
+    pub plan_note: String,
+    pub limits: Vec<LimitView>,
+    pub plans: Vec<PlanChoice>,
+    pub sessions: i64,
+    pub tokens: i64,
+    pub active_paper_runs: i64,
+    pub audit: Vec<AuditView>,
+    pub form_error: Option<(String, String)>,
+}
+
+/// A plan as the plans page shows and edits it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanView {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    pub price_minor: i64,
+    pub currency: String,
+    pub billing_period: String,
+    pub trial_days: i32,
+    pub is_default: bool,
+    pub archived: bool,
+    pub users: i64,
+}
+
+/// The plans page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlansView {
+    pub plans: Vec<PlanView>,
+    pub form_error: Option<(String, String)>,
+}
+
+/// One queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueView {
+    pub queue: String,
+    pub queued: i64,
+    pub scheduled: i64,
+    pub running: i64,
+    pub failed: i64,
+}
+
+/// A job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobView {
+    pub id: String,
+    pub queue: String,
+    pub kind: String,
+    pub attempts: i32,
+    pub worker: String,
+    /// Lease end (running) or finish time (failed).
+    pub at: String,
+    pub error: String,
+}
+
+/// The jobs page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobsView {
+    pub queues: Vec<QueueView>,
+    pub running: Vec<JobView>,
+    pub failed: Vec<JobView>,
+    pub form_error: Option<(String, String)>,
+}
+
+/// The kill switch page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KillView {
+    pub switches: Vec<SwitchView>,
+    pub form_error: Option<(String, String)>,
+}
+
+/// The maintenance banner an admin set (`None`: none), for every page (anyone may read it).
+#[server(endpoint = "banner", input = GetUrl)]
+pub async fn get_banner() -> Result<Option<String>, AppError> {
+    ssr::banner().await
+}
+
+/// The overview (admins only).
+#[server(endpoint = "admin_overview", input = GetUrl)]
+pub async fn get_admin_overview() -> Result<OverviewView, AppError> {
+    ssr::overview().await
+}
+
+/// A page of users (admins only).
+#[server(endpoint = "admin_users", input = GetUrl)]
+pub async fn get_admin_users(
+    q: String,
+    role: String,
+    status: String,
+    page: i64,
+) -> Result<UsersView, AppError> {
+    ssr::users(q, role, status, page).await
+}
+
+/// One user (admins only).
+#[server(endpoint = "admin_user", input = GetUrl)]
+pub async fn get_admin_user(id: String) -> Result<UserView, AppError> {
+    ssr::user(id).await
+}
+
+/// Every plan (admins only).
+#[server(endpoint = "admin_plans", input = GetUrl)]
+pub async fn get_admin_plans() -> Result<PlansView, AppError> {
+    ssr::plans().await
+}
+
+/// Queues, running and failed jobs (admins only).
+#[server(endpoint = "admin_jobs", input = GetUrl)]
+pub async fn get_admin_jobs() -> Result<JobsView, AppError> {
+    ssr::jobs().await
+}
+
+/// The active kill switches (admins only).
+#[server(endpoint = "admin_kill", input = GetUrl)]
+pub async fn get_admin_kill() -> Result<KillView, AppError> {
+    ssr::kill().await
+}
+
+#[cfg(feature = "ssr")]
+mod ssr {
+    use backend::{
+        Ctx,
+        admin::{jobs as admin_jobs, overview as admin_overview, users},
+        auth::{Role, users::format_time},
+        paper::{actions as paper, kill::KillSwitch},
+        plans::actions as plans,
+    };
+    use leptos::prelude::*;
+
+    use super::*;
+    use crate::api::{actor, notifications::ssr::take_cookie};
+
+    fn form_error() -> Option<(String, String)> {
+        take_cookie(backend::web::FORM_ERROR_COOKIE)
+            .and_then(|json| serde_json::from_str::<(String, String)>(&json).ok())
+    }
+
+    fn tz_of(actor: &backend::Actor) -> String {
+        actor
+            .auth_user()
+            .map_or_else(|| "UTC".to_owned(), |u| u.time_zone.clone())
+    }
+
+    fn switch(s: KillSwitch, tz: &str) -> SwitchView {
+        SwitchView {
+            id: s.switch_id.to_string(),
+            target: s
+                .user_id
+                .map(|u| u.to_string())
+                .or(s.paper_run_id.map(|r| r.to_string()))
+                .unwrap_or_default(),
+            scope: s.scope,
+            mode: s.mode,
+            reason: s.reason,
+            thrown_at: format_time(s.thrown_at, tz),
+        }
+    }
+
+    fn row(u: users::UserRow, tz: &str) -> UserRowView {
+        UserRowView {
+            id: u.user_id.to_string(),
+            email: u.email,
+            display_name: u.display_name,
+            role: u.role.as_str().to_owned(),
+            verified: u.email_verified,
+            suspended: u.suspended,
+            plan: u.plan,
+            created_at: format_time(u.created_at, tz),
+        }
+    }
+
+    pub async fn banner() -> Result<Option<String>, AppError> {
+        let ctx = expect_context::<Ctx>();
+        let s = backend::admin::settings::current(&ctx).await?;
+        Ok(Some(s.banner).filter(|b| !b.is_empty()))
+    }
+
+    pub async fn overview() -> Result<OverviewView, AppError> {
+        let actor = actor().await?;
+        let ctx = expect_context::<Ctx>();
+        let o = admin_overview::get(&actor, &ctx).await?;
+        let settings = backend::admin::settings::current(&ctx).await?;
+        let tz = tz_of(&actor);
+        Ok(OverviewView {
+            signup_policy: settings.signup_policy,
+            banner: settings.banner,
+            new_invite: take_cookie(backend::admin::settings::INVITE_COOKIE),
+            form_error: form_error(),
+            users: o.users,
+            admins: o.admins,
+            suspended: o.suspended,
+            signups: o
+                .signups
+                .into_iter()
+                .map(|d| DayView {
+                    day: d.day.to_string(),
+                    signups: d.signups,
+                })
+                .collect(),
+            backtests_queued: o.backtests_queued,
+            backtests_running: o.backtests_running,
+            paper_runs_active: o.paper_runs_active,
+            paper_runs_paused: o.paper_runs_paused,
+            jobs_queued: o.jobs.queued,
+            jobs_running: o.jobs.running,
+            jobs_failed: o.jobs.failed,
+            switches: o.switches.into_iter().map(|s| switch(s, &tz)).collect(),
+        })
+    }
+
+    pub async fn users(
+        q: String,
+        role: String,
+        status: String,
+        page: i64,
+    ) -> Result<UsersView, AppError> {
+        let actor = actor().await?;
+        let ctx = expect_context::<Ctx>();
+        let page = page.clamp(1, 10_000);
+        let query = users::UserQuery {
+            q: Some(q.clone()),
+            role: Role::parse(role.trim()),
+            status: users::Status::parse(status.trim()),
+            limit: Some(PAGE),
+            offset: Some((page - 1) * PAGE),
+        };
+        let found = users::list(&actor, &ctx, &query).await?;
+        let tz = tz_of(&actor);
+        Ok(UsersView {
+            q,
+            role: query.role.map(Role::as_str).unwrap_or_default().to_owned(),
+            status: query
+                .status
+                .map(users::Status::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            page,
+            total: found.total,
+            users: found.users.into_iter().map(|u| row(u, &tz)).collect(),
+            form_error: form_error(),
+        })
+    }
+
+    pub async fn user(id: String) -> Result<UserView, AppError> {
+        let actor = actor().await?;
+        let ctx = expect_context::<Ctx>();
+        // Refuse non-admins before saying anything about the id.
+        actor.admin().map_err(AppError::from)?;
+        let id = uuid::Uuid::parse_str(id.trim()).map_err(|_| AppError::NotFound)?;
+        let d = users::get(&actor, &ctx, id).await?;
+        let all = plans::list(&actor, &ctx).await?;
+        let tz = tz_of(&actor);
+        let suspension = d.suspension.as_ref().map(|s| {
+            format!(
+                "Suspended since {}{}. Reason: {}",
+                format_time(s.since, &tz),
+                s.until
+                    .map(|u| format!(" until {}", format_time(u, &tz)))
+                    .unwrap_or_else(|| " until an admin lifts it".into()),
+                s.reason.clone().unwrap_or_else(|| "(none given)".into())
+            )
+        });
+        let plan_note = match (&d.plan.reason, d.plan.ends_at) {
+            (Some(r), Some(e)) => format!("{r} (until {})", format_time(e, &tz)),
+            (Some(r), None) => r.clone(),
+            (None, Some(e)) => format!("until {}", format_time(e, &tz)),
+            (None, None) => String::new(),
+        };
+        Ok(UserView {
+            time_zone: d.time_zone.clone(),
+            suspension,
+            plan_name: d.plan.plan.name.clone(),
+            plan_note,
+            limits: d
+                .plan
+                .limits
+                .iter()
+                .map(|l| LimitView {
+                    label: l.label.to_owned(),
+                    value: l
+                        .value
+                        .map_or_else(|| "unlimited".to_owned(), |v| v.to_string()),
+                    usage: l.usage.map(|u| u.to_string()).unwrap_or_default(),
+                })
+                .collect(),
+            plans: all
+                .into_iter()
+                .filter(|p| !p.archived)
+                .map(|p| PlanChoice {
+                    slug: p.slug,
+                    name: p.name,
+                })
+                .collect(),
+            sessions: d.sessions,
+            tokens: d.tokens,
+            active_paper_runs: d.active_paper_runs,
+            audit: d
+                .recent_audit
+                .into_iter()
+                .map(|a| AuditView {
+                    event: a.event,
+                    at: format_time(a.created_at, &tz),
+                    detail: a.detail.to_string().chars().take(300).collect(),
+                })
+                .collect(),
+            user: row(d.user, &tz),
+            form_error: form_error(),
+        })
+    }
+
+    pub async fn plans() -> Result<PlansView, AppError> {
+        let actor = actor().await?;
+        let ctx = expect_context::<Ctx>();
+        let all = plans::list(&actor, &ctx).await?;
+        Ok(PlansView {
+            plans: all
+                .into_iter()
+                .map(|p| PlanView {
+                    id: p.id.to_string(),
+                    slug: p.slug,
+                    name: p.name,
+                    description: p.description,
+                    price_minor: p.price_minor,
+                    currency: p.currency,
+                    billing_period: p.billing_period,
+                    trial_days: p.trial_days,
+                    is_default: p.is_default,
+                    archived: p.archived,
+                    users: p.users,
+                })
+                .collect(),
+            form_error: form_error(),
+        })
+    }
+
+    pub async fn jobs() -> Result<JobsView, AppError> {
+        let actor = actor().await?;
+        let ctx = expect_context::<Ctx>();
+        let o = admin_jobs::overview(&actor, &ctx, 100).await?;
+        let tz = tz_of(&actor);
+        Ok(JobsView {
+            queues: o
+                .queues
+                .into_iter()
+                .map(|q| QueueView {
+                    queue: q.queue,
+                    queued: q.queued,
+                    scheduled: q.scheduled,
+                    running: q.running,
+                    failed: q.failed,
+                })
+                .collect(),
+            running: o
+                .running
+                .into_iter()
+                .map(|r| JobView {
+                    id: r.job_id.to_string(),
+                    queue: r.queue,
+                    kind: r.kind,
+                    attempts: r.attempts,
+                    worker: r.worker.unwrap_or_default(),
+                    at: r
+                        .lease_until
+                        .map(|t| format_time(t, &tz))
+                        .unwrap_or_default(),
+                    error: String::new(),
+                })
+                .collect(),
+            failed: o
+                .failed
+                .into_iter()
+                .map(|j| JobView {
+                    id: j.job_id.to_string(),
+                    queue: j.queue,
+                    kind: j.kind,
+                    attempts: j.attempts,
+                    worker: j.worker.unwrap_or_default(),
+                    at: j
+                        .finished_at
+                        .map(|t| format_time(t, &tz))
+                        .unwrap_or_default(),
+                    error: j.last_error.unwrap_or_default().chars().take(500).collect(),
+                })
+                .collect(),
+            form_error: form_error(),
+        })
+    }
+
+    pub async fn kill() -> Result<KillView, AppError> {
+        let actor = actor().await?;
+        let ctx = expect_context::<Ctx>();
+        let all = paper::switches(&actor, &ctx, true).await?;
+        let tz = tz_of(&actor);
+        Ok(KillView {
+            switches: all.into_iter().map(|s| switch(s, &tz)).collect(),
+            form_error: form_error(),
+        })
+    }
+}

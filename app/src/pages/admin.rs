@@ -1,0 +1,613 @@
+//! The admin console (docs/admin.md): `/admin` (overview), `/admin/users` and `/admin/users/{id}`,
+//! `/admin/plans`, `/admin/jobs` and `/admin/kill`, with the notifications page (`/admin/notifications`) under
+//! the same navigation. Each page reads through one server function of `crate::api::admin` (admins only: 403
+//! for everyone else, anonymous visitors are sent to sign in); each change is a plain HTML form post with the
+//! CSRF field, handled in `server::routes::admin_forms` by one backend action, and answered with
+//! Post/Redirect/Get back to the page (a refusal names the field in place). No JavaScript is needed.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+use crate::{
+    api::admin::{
+        self as api, JobView, KillView, OverviewView, PlansView, SwitchView, UserView, UsersView,
+    },
+    components::forms::{CsrfField, Flash},
+    pages::error::ErrorTemplate,
+};
+
+/// The admin pages, in the navigation's order.
+const SECTIONS: &[(&str, &str)] = &[
+    ("/admin", "Overview"),
+    ("/admin/users", "Users"),
+    ("/admin/plans", "Plans"),
+    ("/admin/jobs", "Jobs"),
+    ("/admin/kill", "Kill switches"),
+    ("/admin/notifications", "Notifications"),
+];
+
+/// The navigation shared by the admin pages.
+#[component]
+pub fn AdminNav(current: &'static str) -> impl IntoView {
+    view! {
+        <nav class="admin-nav tabs" aria-label="Admin" id="admin-nav">
+            {SECTIONS.iter().map(|(href, label)| {
+                let here = *href == current;
+                view! {
+                    <a href=*href class=if here { "tab active" } else { "tab" }
+                       aria-current=if here { Some("page") } else { None }>{*label}</a>
+                }
+            }).collect_view()}
+        </nav>
+    }
+}
+
+/// The refused field and message of the last form post (from the form handler's cookie).
+#[component]
+fn FormError(error: Option<(String, String)>) -> impl IntoView {
+    error.map(|(field, message)| {
+        view! { <p class="flash error" role="alert" id="form-error" data-field=field>{message}</p> }
+    })
+}
+
+#[component]
+pub fn AdminOverviewPage() -> impl IntoView {
+    let data = Resource::new(|| (), |_| api::get_admin_overview());
+    view! {
+        <Title text="Admin" />
+        <div class="page-head"><h1>"Admin"</h1></div>
+        <AdminNav current="/admin" />
+        <Flash />
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            <ErrorBoundary fallback=|errors| view! { <ErrorTemplate errors /> }>
+                {move || Suspend::new(async move { data.await.map(|v| view! { <Overview v /> }) })}
+            </ErrorBoundary>
+        </Transition>
+    }
+}
+
+#[component]
+fn Overview(v: OverviewView) -> impl IntoView {
+    let max = v
+        .signups
+        .iter()
+        .map(|d| d.signups)
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    view! {
+        <section class="card" id="overview">
+            <div class="stat-grid">
+                <div class="stat"><span class="stat-label">"Users"</span><span class="stat-value" id="stat-users">{v.users}</span></div>
+                <div class="stat"><span class="stat-label">"Active admins"</span><span class="stat-value">{v.admins}</span></div>
+                <div class="stat"><span class="stat-label">"Suspended"</span><span class="stat-value" id="stat-suspended">{v.suspended}</span></div>
+                <div class="stat"><span class="stat-label">"Backtests queued / running"</span><span class="stat-value">{v.backtests_queued} " / " {v.backtests_running}</span></div>
+                <div class="stat"><span class="stat-label">"Paper runs active / paused"</span><span class="stat-value" id="stat-paper">{v.paper_runs_active} " / " {v.paper_runs_paused}</span></div>
+                <div class="stat"><span class="stat-label">"Jobs queued / running / failed"</span><span class="stat-value" id="stat-jobs">{v.jobs_queued} " / " {v.jobs_running} " / " {v.jobs_failed}</span></div>
+            </div>
+        </section>
+        <section class="card" id="signups">
+            <h2>"Sign-ups, last 14 days (UTC)"</h2>
+            <div class="table-wrap"><table class="data">
+                <thead><tr><th scope="col">"Day"</th><th scope="col">"Sign-ups"</th><th scope="col"></th></tr></thead>
+                <tbody>
+                    {v.signups.into_iter().map(|d| {
+                        let width = format!("width: {}%", d.signups * 100 / max);
+                        view! { <tr><td>{d.day}</td><td>{d.signups}</td><td><span class="bar" style=width></span></td></tr> }
+                    }).collect_view()}
+                </tbody>
+            </table></div>
+        </section>
+        <section class="card" id="switch-state">
+            <h2>"Kill switches"</h2>
+            {if v.switches.is_empty() {
+                view! { <p class="muted" id="no-switches">"No kill switch is thrown."</p> }.into_any()
+            } else {
+                view! { <SwitchTable switches=v.switches release=false /> }.into_any()
+            }}
+            <p class="small"><a href="/admin/kill">"Throw or release switches"</a></p>
+        </section>
+        <section class="card" id="settings">
+            <h2>"Platform settings"</h2>
+            <FormError error=v.form_error />
+            <form method="post" action="/admin/settings" class="stack-form" id="settings-form">
+                <CsrfField />
+                <label>"Sign-up " <select name="signup_policy" id="signup-policy">
+                    <option value="open" selected=v.signup_policy == "open">"open: anyone may sign up"</option>
+                    <option value="invite" selected=v.signup_policy == "invite">"by invitation: with a single-use link"</option>
+                    <option value="closed" selected=v.signup_policy == "closed">"closed: admins create accounts"</option>
+                </select></label>
+                <label>"Maintenance banner (empty: none) " <input type="text" name="banner" maxlength="500" id="banner-text" value=v.banner /></label>
+                <button class="button" type="submit" id="save-settings">"Save"</button>
+            </form>
+            <p class="small muted">"The banner shows at the top of every page, for everyone."</p>
+            <h3>"Invitations"</h3>
+            {v.new_invite.map(|link| view! {
+                <p class="flash ok" id="new-invite">"New invitation link (shown once, works once, for 14 days): " <code id="invite-link">{link}</code></p>
+            })}
+            <form method="post" action="/admin/invites" class="inline-form" id="invite-form">
+                <CsrfField />
+                <button class="button" type="submit" id="create-invite">"Create an invitation link"</button>
+            </form>
+        </section>
+    }
+}
+
+#[component]
+pub fn AdminUsersPage() -> impl IntoView {
+    let query = use_query_map();
+    let args = move || {
+        let q = query.read();
+        (
+            q.get("q").unwrap_or_default(),
+            q.get("role").unwrap_or_default(),
+            q.get("status").unwrap_or_default(),
+            q.get("page")
+                .and_then(|p| p.parse::<i64>().ok())
+                .unwrap_or(1),
+        )
+    };
+    let data = Resource::new(args, |(q, role, status, page)| {
+        api::get_admin_users(q, role, status, page)
+    });
+    view! {
+        <Title text="Users · Admin" />
+        <div class="page-head"><h1>"Users"</h1></div>
+        <AdminNav current="/admin/users" />
+        <Flash />
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            <ErrorBoundary fallback=|errors| view! { <ErrorTemplate errors /> }>
+                {move || Suspend::new(async move { data.await.map(|v| view! { <Users v /> }) })}
+            </ErrorBoundary>
+        </Transition>
+    }
+}
+
+#[component]
+fn Users(v: UsersView) -> impl IntoView {
+    let UsersView {
+        q,
+        role,
+        status,
+        page,
+        total,
+        users,
+        form_error,
+    } = v;
+    let pages = (total + api::PAGE - 1) / api::PAGE;
+    let link = {
+        let (q, role, status) = (q.clone(), role.clone(), status.clone());
+        move |p: i64| {
+            let query = url_query(&[
+                ("q", &q),
+                ("role", &role),
+                ("status", &status),
+                ("page", &p.to_string()),
+            ]);
+            format!("/admin/users?{query}")
+        }
+    };
+    let prev = (page > 1).then(|| link(page - 1));
+    let next = (page < pages).then(|| link(page + 1));
+    let opt = |value: &'static str, label: &'static str, current: &str| {
+        let selected = value == current;
+        view! { <option value=value selected=selected>{label}</option> }
+    };
+    view! {
+        <FormError error=form_error />
+        <section class="card" id="user-search">
+            <form method="get" action="/admin/users" class="inline-form">
+                <label>"Email or name " <input type="search" name="q" id="user-q" maxlength="254" value=q /></label>
+                <label>"Role " <select name="role" id="user-role">
+                    {opt("", "Any", &role)}{opt("admin", "Admin", &role)}{opt("trader", "Trader", &role)}{opt("viewer", "Viewer", &role)}
+                </select></label>
+                <label>"Status " <select name="status" id="user-status">
+                    {opt("", "Any", &status)}{opt("active", "Active", &status)}{opt("suspended", "Suspended", &status)}{opt("unverified", "Unconfirmed email", &status)}
+                </select></label>
+                <button class="button" type="submit">"Search"</button>
+            </form>
+        </section>
+        <section class="card" id="users">
+            <p class="small muted" id="user-total">{total} " users match."</p>
+            <div class="table-wrap"><table class="data" id="user-list">
+                <thead><tr>
+                    <th scope="col">"Email"</th><th scope="col">"Name"</th><th scope="col">"Role"</th>
+                    <th scope="col">"Status"</th><th scope="col">"Plan"</th><th scope="col">"Joined"</th>
+                </tr></thead>
+                <tbody>
+                    {users.into_iter().map(|u| view! {
+                        <tr data-user-id=u.id.clone()>
+                            <td><a href=format!("/admin/users/{}", u.id)>{u.email}</a></td>
+                            <td>{u.display_name}</td>
+                            <td>{u.role}</td>
+                            <td>{if u.suspended { view! { <span class="badge bad">"suspended"</span> }.into_any() }
+                                 else if !u.verified { view! { <span class="badge">"unconfirmed"</span> }.into_any() }
+                                 else { view! { <span class="badge ok">"active"</span> }.into_any() }}</td>
+                            <td>{u.plan}</td>
+                            <td class="small">{u.created_at}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table></div>
+            <p class="pager">
+                {prev.map(|h| view! { <a href=h id="prev-page">"← Previous"</a> " " })}
+                <span class="small muted">"Page " {page} " of " {pages.max(1)}</span>
+                {next.map(|h| view! { " " <a href=h id="next-page">"Next →"</a> })}
+            </p>
+        </section>
+    }
+}
+
+/// A URL query string of non-empty pairs.
+fn url_query(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| {
+            let v: String = v
+                .bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                        (b as char).to_string()
+                    }
+                    _ => format!("%{b:02X}"),
+                })
+                .collect();
+            format!("{k}={v}")
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+#[component]
+pub fn AdminUserPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.read().get("id").unwrap_or_default();
+    let data = Resource::new(id, api::get_admin_user);
+    view! {
+        <Title text="User · Admin" />
+        <div class="page-head"><h1>"User"</h1></div>
+        <AdminNav current="/admin/users" />
+        <Flash />
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            <ErrorBoundary fallback=|errors| view! { <ErrorTemplate errors /> }>
+                {move || Suspend::new(async move { data.await.map(|v| view! { <UserDetail v /> }) })}
+            </ErrorBoundary>
+        </Transition>
+    }
+}
+
+#[component]
+fn UserDetail(v: UserView) -> impl IntoView {
+    let UserView {
+        user,
+        time_zone,
+        suspension,
+        plan_name,
+        plan_note,
+        limits,
+        plans,
+        sessions,
+        tokens,
+        active_paper_runs,
+        audit,
+        form_error,
+    } = v;
+    let base = format!("/admin/users/{}", user.id);
+    let act = move |what: &str| format!("{base}/{what}");
+    let role = user.role.clone();
+    let suspended = user.suspended;
+    view! {
+        <FormError error=form_error />
+        <section class="card" id="profile" data-user-id=user.id.clone()>
+            <h2>{user.display_name.clone()} " " <span class="muted small">{user.email.clone()}</span></h2>
+            <p class="small">
+                "Role " <strong id="user-role-now">{user.role.clone()}</strong>
+                " · " {if user.verified { "email confirmed" } else { "email not confirmed" }}
+                " · joined " {user.created_at.clone()} " · time zone " {time_zone}
+            </p>
+            <p class="small">
+                <span id="user-sessions">{sessions}</span> " live sessions · "
+                <span id="user-tokens">{tokens}</span> " API tokens · "
+                <span id="user-runs">{active_paper_runs}</span> " active paper runs"
+            </p>
+            {suspension.map(|s| view! { <p class="field-error" id="suspension">{s}</p> })}
+        </section>
+        <section class="card" id="actions">
+            <h2>"Actions"</h2>
+            {if suspended {
+                view! {
+                    <form method="post" action=act("unsuspend") class="inline-form" id="unsuspend-form">
+                        <CsrfField />
+                        <button class="button" type="submit" id="unsuspend">"Lift the suspension"</button>
+                        <span class="small muted">"Paused paper runs stay paused until their owner resumes them."</span>
+                    </form>
+                }.into_any()
+            } else {
+                view! {
+                    <form method="post" action=act("suspend") class="inline-form" id="suspend-form">
+                        <CsrfField />
+                        <label>"Reason (shown to the user) " <input type="text" name="reason" id="suspend-reason" required maxlength="500" /></label>
+                        <label>"Until (optional, UTC) " <input type="date" name="until" id="suspend-until" /></label>
+                        <button class="button danger" type="submit" id="suspend">"Suspend"</button>
+                    </form>
+                    <p class="small muted">"Suspending ends every session, revokes every API token and pauses the user's active paper runs."</p>
+                }.into_any()
+            }}
+            <form method="post" action=act("role") class="inline-form" id="role-form">
+                <CsrfField />
+                <label>"Role " <select name="role" id="role-select">
+                    {["admin", "trader", "viewer"].into_iter().map(|r| {
+                        let selected = r == role;
+                        view! { <option value=r selected=selected>{r}</option> }
+                    }).collect_view()}
+                </select></label>
+                <button class="button" type="submit" id="change-role">"Change role"</button>
+                <span class="small muted">"The user's sessions end; they sign in again with the new role."</span>
+            </form>
+            <form method="post" action=act("sign-out") class="inline-form" id="signout-form">
+                <CsrfField />
+                <button class="button" type="submit" id="force-signout">"Sign out everywhere"</button>
+                <span class="small muted">"Ends browser sessions; API tokens keep working."</span>
+            </form>
+        </section>
+        <section class="card" id="plan">
+            <h2>"Plan: " <span id="plan-name">{plan_name}</span></h2>
+            {(!plan_note.is_empty()).then(|| view! { <p class="small muted">{plan_note}</p> })}
+            <div class="table-wrap"><table class="data" id="limits">
+                <thead><tr><th scope="col">"Limit"</th><th scope="col">"Value"</th><th scope="col">"Usage"</th></tr></thead>
+                <tbody>
+                    {limits.into_iter().map(|l| view! { <tr><td>{l.label}</td><td>{l.value}</td><td>{l.usage}</td></tr> }).collect_view()}
+                </tbody>
+            </table></div>
+            <form method="post" action=act("plan") class="inline-form" id="plan-form">
+                <CsrfField />
+                <label>"Plan " <select name="plan" id="plan-select">
+                    {plans.into_iter().map(|p| { let value = p.slug.clone(); view! { <option value=value>{p.name} " (" {p.slug} ")"</option> } }).collect_view()}
+                </select></label>
+                <label>"Reason " <input type="text" name="reason" maxlength="500" id="plan-reason" /></label>
+                <button class="button" type="submit" id="assign-plan">"Assign"</button>
+            </form>
+            <p class="small muted">"Per-limit overrides: " <code>"PUT /api/v1/admin/users/{id}/plan"</code> " or " <code>"vortex plans assign"</code> "."</p>
+        </section>
+        <section class="card" id="audit">
+            <h2>"Recent audit entries"</h2>
+            <div class="table-wrap"><table class="data" id="audit-log">
+                <thead><tr><th scope="col">"When"</th><th scope="col">"Event"</th><th scope="col">"Detail"</th></tr></thead>
+                <tbody>
+                    {audit.into_iter().map(|a| { let event = a.event.clone(); view! {
+                        <tr data-event=event><td class="small">{a.at}</td><td><code>{a.event}</code></td><td class="small">{a.detail}</td></tr>
+                    } }).collect_view()}
+                </tbody>
+            </table></div>
+        </section>
+    }
+}
+
+#[component]
+pub fn AdminPlansPage() -> impl IntoView {
+    let data = Resource::new(|| (), |_| api::get_admin_plans());
+    view! {
+        <Title text="Plans · Admin" />
+        <div class="page-head"><h1>"Plans"</h1></div>
+        <AdminNav current="/admin/plans" />
+        <Flash />
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            <ErrorBoundary fallback=|errors| view! { <ErrorTemplate errors /> }>
+                {move || Suspend::new(async move { data.await.map(|v| view! { <Plans v /> }) })}
+            </ErrorBoundary>
+        </Transition>
+    }
+}
+
+#[component]
+fn Plans(v: PlansView) -> impl IntoView {
+    view! {
+        <FormError error=v.form_error />
+        <p class="small muted">"Limits are edited with " <code>"PATCH /api/v1/admin/plans/{id}"</code> " or " <code>"vortex plans"</code> " (docs/plans.md). Lowering a plan never deletes data."</p>
+        {v.plans.into_iter().map(|p| {
+            let action = format!("/admin/plans/{}", p.id);
+            view! {
+                <section class="card plan" data-plan=p.slug.clone()>
+                    <h2>{p.name.clone()} " " <span class="muted small">{p.slug.clone()}</span>
+                        {p.is_default.then(|| view! { " " <span class="badge ok">"default"</span> })}
+                        {p.archived.then(|| view! { " " <span class="badge">"archived"</span> })}
+                    </h2>
+                    <p class="small muted">{p.users} " users assigned explicitly"</p>
+                    <form method="post" action=action class="stack-form">
+                        <CsrfField />
+                        <label>"Name " <input type="text" name="name" required maxlength="80" value=p.name /></label>
+                        <label>"Description " <input type="text" name="description" maxlength="500" value=p.description /></label>
+                        <label>"Price (minor units) " <input type="number" name="price_minor" min="0" max="100000000000" value=p.price_minor.to_string() /></label>
+                        <label>"Currency " <input type="text" name="currency" pattern="[A-Z]{3}" maxlength="3" value=p.currency /></label>
+                        <label>"Billing period " <select name="billing_period">
+                            <option value="month" selected=p.billing_period == "month">"month"</option>
+                            <option value="year" selected=p.billing_period == "year">"year"</option>
+                        </select></label>
+                        <label>"Trial days " <input type="number" name="trial_days" min="0" max="365" value=p.trial_days.to_string() /></label>
+                        <label><input type="checkbox" name="archived" value="true" checked=p.archived /> " Archived"</label>
+                        <button class="button" type="submit">"Save"</button>
+                    </form>
+                </section>
+            }
+        }).collect_view()}
+        <section class="card" id="new-plan">
+            <h2>"New plan"</h2>
+            <form method="post" action="/admin/plans" class="stack-form" id="new-plan-form">
+                <CsrfField />
+                <label>"Slug " <input type="text" name="slug" required maxlength="40" pattern="[a-z0-9][a-z0-9-]*" /></label>
+                <label>"Name " <input type="text" name="name" required maxlength="80" /></label>
+                <label>"Description " <input type="text" name="description" maxlength="500" /></label>
+                <label>"Price (minor units) " <input type="number" name="price_minor" min="0" max="100000000000" value="0" /></label>
+                <label>"Currency " <input type="text" name="currency" pattern="[A-Z]{3}" maxlength="3" value="USD" /></label>
+                <label>"Billing period " <select name="billing_period"><option value="month">"month"</option><option value="year">"year"</option></select></label>
+                <label>"Trial days " <input type="number" name="trial_days" min="0" max="365" value="0" /></label>
+                <button class="button primary" type="submit" id="create-plan">"Create plan"</button>
+            </form>
+        </section>
+    }
+}
+
+#[component]
+pub fn AdminJobsPage() -> impl IntoView {
+    let data = Resource::new(|| (), |_| api::get_admin_jobs());
+    view! {
+        <Title text="Jobs · Admin" />
+        <div class="page-head"><h1>"Jobs"</h1></div>
+        <AdminNav current="/admin/jobs" />
+        <Flash />
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            <ErrorBoundary fallback=|errors| view! { <ErrorTemplate errors /> }>
+                {move || Suspend::new(async move { data.await.map(|v| view! { <Jobs v /> }) })}
+            </ErrorBoundary>
+        </Transition>
+    }
+}
+
+#[component]
+fn Jobs(v: crate::api::admin::JobsView) -> impl IntoView {
+    view! {
+        <FormError error=v.form_error />
+        <section class="card" id="queues">
+            <h2>"Queues"</h2>
+            <div class="table-wrap"><table class="data" id="queue-table">
+                <thead><tr><th scope="col">"Queue"</th><th scope="col">"Queued"</th><th scope="col">"Scheduled"</th><th scope="col">"Running"</th><th scope="col">"Failed (7 days)"</th></tr></thead>
+                <tbody>
+                    {v.queues.into_iter().map(|q| { let name = q.queue.clone(); view! {
+                        <tr data-queue=name><td>{q.queue}</td><td>{q.queued}</td><td>{q.scheduled}</td><td>{q.running}</td><td>{q.failed}</td></tr>
+                    } }).collect_view()}
+                </tbody>
+            </table></div>
+            <form method="post" action="/admin/jobs/housekeeping" class="inline-form">
+                <CsrfField />
+                <button class="button" type="submit" id="housekeeping">"Run housekeeping now"</button>
+            </form>
+        </section>
+        <section class="card" id="running">
+            <h2>"Running"</h2>
+            <JobTable jobs=v.running retry=false />
+        </section>
+        <section class="card" id="failed">
+            <h2>"Failed"</h2>
+            <JobTable jobs=v.failed retry=true />
+        </section>
+    }
+}
+
+#[component]
+fn JobTable(jobs: Vec<JobView>, retry: bool) -> impl IntoView {
+    if jobs.is_empty() {
+        return view! { <p class="muted">"None."</p> }.into_any();
+    }
+    view! {
+        <div class="table-wrap"><table class="data">
+            <thead><tr>
+                <th scope="col">"Job"</th><th scope="col">"Queue"</th><th scope="col">"Kind"</th><th scope="col">"Attempts"</th>
+                <th scope="col">"Worker"</th><th scope="col">{if retry { "Finished" } else { "Lease until" }}</th>
+                <th scope="col">{if retry { "Error" } else { "" }}</th><th scope="col"></th>
+            </tr></thead>
+            <tbody>
+                {jobs.into_iter().map(|j| {
+                    let action = format!("/admin/jobs/{}/retry", j.id);
+                    view! {
+                        <tr data-job-id=j.id.clone()>
+                            <td class="small"><code>{j.id.chars().take(8).collect::<String>()}</code></td>
+                            <td>{j.queue}</td><td>{j.kind}</td><td>{j.attempts}</td>
+                            <td class="small">{j.worker}</td><td class="small">{j.at}</td>
+                            <td class="small">{j.error}</td>
+                            <td>{retry.then(|| view! {
+                                <form method="post" action=action>
+                                    <CsrfField />
+                                    <button class="button small" type="submit">"Retry"</button>
+                                </form>
+                            })}</td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table></div>
+    }
+    .into_any()
+}
+
+#[component]
+pub fn AdminKillPage() -> impl IntoView {
+    let data = Resource::new(|| (), |_| api::get_admin_kill());
+    view! {
+        <Title text="Kill switches · Admin" />
+        <div class="page-head"><h1>"Kill switches"</h1></div>
+        <AdminNav current="/admin/kill" />
+        <Flash />
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            <ErrorBoundary fallback=|errors| view! { <ErrorTemplate errors /> }>
+                {move || Suspend::new(async move { data.await.map(|v| view! { <Kill v /> }) })}
+            </ErrorBoundary>
+        </Transition>
+    }
+}
+
+#[component]
+fn Kill(v: KillView) -> impl IntoView {
+    view! {
+        <FormError error=v.form_error />
+        <section class="card" id="active-switches">
+            <h2>"Active switches"</h2>
+            {if v.switches.is_empty() {
+                view! { <p class="muted" id="no-switches">"No kill switch is thrown."</p> }.into_any()
+            } else {
+                view! { <SwitchTable switches=v.switches release=true /> }.into_any()
+            }}
+        </section>
+        <section class="card" id="throw">
+            <h2>"Throw a switch"</h2>
+            <form method="post" action="/admin/kill" class="stack-form" id="throw-form">
+                <CsrfField />
+                <label>"Over " <select name="scope" id="throw-scope">
+                    <option value="platform">"the whole platform"</option>
+                    <option value="user">"one user (give the email address)"</option>
+                </select></label>
+                <label>"User's email address (user switches) " <input type="email" name="email" maxlength="254" id="throw-email" /></label>
+                <label>"Mode " <select name="mode" id="throw-mode">
+                    <option value="halt">"halt: no new orders"</option>
+                    <option value="reduce_only">"reduce only: orders may only shrink positions"</option>
+                    <option value="flatten">"flatten: sell open positions, then halt"</option>
+                </select></label>
+                <label>"Reason " <input type="text" name="reason" required maxlength="500" id="throw-reason" /></label>
+                <button class="button danger" type="submit" id="throw-switch">"Throw"</button>
+            </form>
+            <p class="small muted">"Affected users are notified. Paper runs check the switches at every candle."</p>
+        </section>
+    }
+}
+
+#[component]
+fn SwitchTable(switches: Vec<SwitchView>, release: bool) -> impl IntoView {
+    view! {
+        <div class="table-wrap"><table class="data" id="switch-table">
+            <thead><tr>
+                <th scope="col">"Scope"</th><th scope="col">"Covers"</th><th scope="col">"Mode"</th>
+                <th scope="col">"Reason"</th><th scope="col">"Thrown"</th><th scope="col"></th>
+            </tr></thead>
+            <tbody>
+                {switches.into_iter().map(|s| {
+                    let action = format!("/admin/kill/{}/release", s.id);
+                    let (sid, scope) = (s.id.clone(), s.scope.clone());
+                    view! {
+                        <tr data-switch-id=sid data-scope=scope>
+                            <td>{s.scope}</td><td class="small">{s.target}</td><td>{s.mode}</td>
+                            <td>{s.reason}</td><td class="small">{s.thrown_at}</td>
+                            <td>{release.then(|| view! {
+                                <form method="post" action=action class="inline-form">
+                                    <CsrfField />
+                                    <input type="text" name="reason" maxlength="500" placeholder="Why (optional)" />
+                                    <button class="button small" type="submit">"Release"</button>
+                                </form>
+                            })}</td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table></div>
+    }
+}

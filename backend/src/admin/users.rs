@@ -1,0 +1,621 @@
+//! Users as administrators see and manage them: the list (search and filters, paged), one user's detail, and
+//! the changes: suspend (with a reason and an optional end), unsuspend, change role, force sign-out.
+//!
+//! Two guards protect the instance from locking itself out: an administrator cannot suspend or demote
+//! themselves, and nobody can suspend or demote the last active administrator (the admin rows are locked while
+//! this is decided, so two concurrent demotions cannot both pass).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::event;
+use crate::{
+    Actor, Ctx,
+    auth::{Role, api_token, audit, audit::event as auth_event, session},
+    error::{Error, Result},
+    paper::{
+        actions::{self as paper, Owner},
+        control::Command,
+    },
+    plans::actions as plans,
+};
+
+/// Longest suspension reason, in characters.
+pub const MAX_REASON: usize = 500;
+/// Longest search text, in characters.
+pub const MAX_QUERY: usize = 254;
+/// Most users one page lists.
+pub const MAX_PAGE: i64 = 200;
+/// The furthest offset a page may start at.
+pub const MAX_OFFSET: i64 = 1_000_000;
+/// The furthest a suspension end may lie ahead, in days.
+pub const MAX_SUSPENSION_DAYS: i64 = 3650;
+/// Audit entries the user detail shows.
+pub const RECENT_AUDIT: i64 = 20;
+
+/// A user's status as the filters name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Active,
+    Suspended,
+    Unverified,
+}
+
+impl Status {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(Self::Active),
+            "suspended" => Some(Self::Suspended),
+            "unverified" => Some(Self::Unverified),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Suspended => "suspended",
+            Self::Unverified => "unverified",
+        }
+    }
+}
+
+/// The list's filters (all optional) and page.
+#[derive(Debug, Clone, Default)]
+pub struct UserQuery {
+    /// Part of the email address or display name (case-insensitive).
+    pub q: Option<String>,
+    pub role: Option<Role>,
+    pub status: Option<Status>,
+    /// 1..=[`MAX_PAGE`] (default 50).
+    pub limit: Option<i64>,
+    /// 0..=[`MAX_OFFSET`].
+    pub offset: Option<i64>,
+}
+
+/// A suspension as the user and admins see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Suspension {
+    pub since: DateTime<Utc>,
+    /// `None` for an account disabled before suspensions had reasons.
+    pub reason: Option<String>,
+    /// When it ends by itself (at the next sign-in after it); `None`: until an administrator lifts it.
+    pub until: Option<DateTime<Utc>>,
+    pub by: Option<Uuid>,
+}
+
+impl Suspension {
+    /// What the user is told when they try to sign in.
+    pub fn message(&self) -> String {
+        let reason = self
+            .reason
+            .as_deref()
+            .map_or_else(String::new, |r| format!(" Reason: {r}"));
+        let until = self.until.map_or_else(
+            || " It lasts until an administrator lifts it.".to_owned(),
+            |u| format!(" It ends on {} UTC.", u.format("%Y-%m-%d %H:%M")),
+        );
+        format!(
+            "Your account is suspended.{reason}{until} Contact an administrator if you think this is a mistake."
+        )
+    }
+}
+
+/// One user in the list.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserRow {
+    pub user_id: Uuid,
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    pub email_verified: bool,
+    pub suspended: bool,
+    /// The slug of the user's plan (the default plan's when they have no assignment in force).
+    pub plan: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A page of users.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserPage {
+    pub users: Vec<UserRow>,
+    /// Users matching the filters (all pages).
+    pub total: i64,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// One user with what an administrator needs to decide.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserDetail {
+    pub user: UserRow,
+    pub time_zone: String,
+    pub suspension: Option<Suspension>,
+    pub plan: plans::UserPlan,
+    pub sessions: i64,
+    pub tokens: i64,
+    pub active_paper_runs: i64,
+    pub recent_audit: Vec<audit::AuditRow>,
+}
+
+/// What [`suspend`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Suspended {
+    pub sessions_ended: u64,
+    pub tokens_revoked: u64,
+    pub paper_runs_paused: u64,
+}
+
+fn page_bounds(q: &UserQuery) -> Result<(i64, i64)> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(Error::invalid(
+            "limit",
+            format!("must be between 1 and {MAX_PAGE}"),
+        ));
+    }
+    let offset = q.offset.unwrap_or(0);
+    if !(0..=MAX_OFFSET).contains(&offset) {
+        return Err(Error::invalid(
+            "offset",
+            format!("must be between 0 and {MAX_OFFSET}"),
+        ));
+    }
+    Ok((limit, offset))
+}
+
+/// The users matching the filters, newest first (admins only).
+///
+/// # Errors
+/// [`Error::Unauthenticated`], [`Error::Forbidden`], [`Error::Invalid`] (`q`, `limit`, `offset`), database.
+pub async fn list(actor: &Actor, ctx: &Ctx, q: &UserQuery) -> Result<UserPage> {
+    actor.admin()?;
+    let (limit, offset) = page_bounds(q)?;
+    let text = q.q.as_deref().map(str::trim).unwrap_or_default();
+    if text.chars().count() > MAX_QUERY || text.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "q",
+            format!("use at most {MAX_QUERY} characters, without control characters"),
+        ));
+    }
+    // `%` and `_` are searched for as themselves.
+    let pattern = (!text.is_empty()).then(|| {
+        format!(
+            "%{}%",
+            text.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        )
+    });
+    let role = q.role.map(Role::as_str);
+    let status = q.status.map(Status::as_str);
+    let rows = sqlx::query!(
+        r#"select u.user_id, u.email, u.display_name, u.role, u.email_verified_at is not null as "verified!",
+                  u.disabled_at is not null as "suspended!", u.created_at,
+                  coalesce(p.slug, d.slug) as "plan!", count(*) over () as "total!"
+           from app_user u
+           left join user_plan up on up.user_id = u.user_id and (up.ends_at is null or up.ends_at > now())
+           left join plan p on p.plan_id = up.plan_id
+           cross join (select slug from plan where is_default) d
+           where ($1::text is null or u.email ilike $1 or u.display_name ilike $1)
+             and ($2::text is null or u.role = $2)
+             and ($3::text is null
+                  or ($3 = 'suspended' and u.disabled_at is not null)
+                  or ($3 = 'active' and u.disabled_at is null)
+                  or ($3 = 'unverified' and u.email_verified_at is null))
+           order by u.created_at desc, u.user_id
+           limit $4 offset $5"#,
+        pattern,
+        role,
+        status,
+        limit,
+        offset,
+    )
+    .fetch_all(&ctx.db)
+    .await?;
+    let total = match rows.first() {
+        Some(r) => r.total,
+        None if offset == 0 => 0,
+        // Past the end: count without the page.
+        None => {
+            sqlx::query_scalar!(
+                r#"select count(*) as "n!" from app_user u
+               where ($1::text is null or u.email ilike $1 or u.display_name ilike $1)
+                 and ($2::text is null or u.role = $2)
+                 and ($3::text is null
+                      or ($3 = 'suspended' and u.disabled_at is not null)
+                      or ($3 = 'active' and u.disabled_at is null)
+                      or ($3 = 'unverified' and u.email_verified_at is null))"#,
+                pattern,
+                role,
+                status,
+            )
+            .fetch_one(&ctx.db)
+            .await?
+        }
+    };
+    Ok(UserPage {
+        users: rows
+            .into_iter()
+            .map(|r| UserRow {
+                user_id: r.user_id,
+                email: r.email,
+                display_name: r.display_name,
+                role: Role::parse(&r.role).unwrap_or(Role::Viewer),
+                email_verified: r.verified,
+                suspended: r.suspended,
+                plan: r.plan,
+                created_at: r.created_at,
+            })
+            .collect(),
+        total,
+        limit,
+        offset,
+    })
+}
+
+/// One user's profile, suspension, plan and usage, session and token counts and recent audit entries (admins
+/// only).
+///
+/// # Errors
+/// [`Error::Unauthenticated`], [`Error::Forbidden`], [`Error::NotFound`], database.
+pub async fn get(actor: &Actor, ctx: &Ctx, user_id: Uuid) -> Result<UserDetail> {
+    actor.admin()?;
+    let r = sqlx::query!(
+        r#"select u.user_id, u.email, u.display_name, u.role, u.time_zone,
+                  u.email_verified_at is not null as "verified!", u.created_at,
+                  u.disabled_at, u.suspended_reason, u.suspended_until, u.suspended_by,
+                  (select count(*) from user_session s where s.user_id = u.user_id and s.revoked_at is null
+                     and s.expires_at > now()) as "sessions!",
+                  (select count(*) from api_token t where t.user_id = u.user_id and t.revoked_at is null
+                     and (t.expires_at is null or t.expires_at > now())) as "tokens!",
+                  (select count(*) from paper_run r where r.user_id = u.user_id and r.status = 'active')
+                     as "runs!"
+           from app_user u where u.user_id = $1"#,
+        user_id,
+    )
+    .fetch_optional(&ctx.db)
+    .await?
+    .ok_or(Error::NotFound)?;
+    let plan = plans::of_user(actor, ctx, user_id).await?;
+    let recent_audit = audit::list(&ctx.db, Some(user_id), RECENT_AUDIT).await?;
+    let suspension = r.disabled_at.map(|since| Suspension {
+        since,
+        reason: r.suspended_reason,
+        until: r.suspended_until,
+        by: r.suspended_by,
+    });
+    Ok(UserDetail {
+        user: UserRow {
+            user_id: r.user_id,
+            email: r.email,
+            display_name: r.display_name,
+            role: Role::parse(&r.role).unwrap_or(Role::Viewer),
+            email_verified: r.verified,
+            suspended: suspension.is_some(),
+            plan: plan.plan.slug.clone(),
+            created_at: r.created_at,
+        },
+        time_zone: r.time_zone,
+        suspension,
+        plan,
+        sessions: r.sessions,
+        tokens: r.tokens,
+        active_paper_runs: r.runs,
+        recent_audit,
+    })
+}
+
+/// A reason as stored: trimmed, 1..=[`MAX_REASON`] characters, no control characters.
+fn parse_reason(reason: &str) -> Result<String> {
+    let r = reason.trim();
+    if r.is_empty() {
+        return Err(Error::invalid(
+            "reason",
+            "say why (the user is shown it when they try to sign in)",
+        ));
+    }
+    if r.chars().count() > MAX_REASON || r.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "reason",
+            format!("use at most {MAX_REASON} characters, on one line"),
+        ));
+    }
+    Ok(r.to_owned())
+}
+
+/// Locks the target user's row; their role and whether they are suspended.
+async fn lock_user(conn: &mut PgConnection, user_id: Uuid) -> Result<(Role, bool, String)> {
+    let r = sqlx::query!(
+        r#"select role, disabled_at is not null as "disabled!", email from app_user
+           where user_id = $1 for update"#,
+        user_id,
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or(Error::NotFound)?;
+    Ok((
+        Role::parse(&r.role).unwrap_or(Role::Viewer),
+        r.disabled,
+        r.email,
+    ))
+}
+
+/// Refuses when `user_id` is the last active administrator (locks every active admin row first).
+async fn not_last_admin(conn: &mut PgConnection, user_id: Uuid, doing: &str) -> Result<()> {
+    let admins: Vec<Uuid> = sqlx::query_scalar!(
+        "select user_id from app_user where role = 'admin' and disabled_at is null
+         order by user_id for update",
+    )
+    .fetch_all(conn)
+    .await?;
+    if admins.iter().all(|a| *a == user_id) {
+        return Err(Error::Conflict(format!(
+            "cannot {doing} the last active administrator; make another account an admin first"
+        )));
+    }
+    Ok(())
+}
+
+/// The acting administrator may not act on themselves this way.
+fn not_self(actor: &Actor, user_id: Uuid, doing: &str) -> Result<()> {
+    if actor.user_id() == Some(user_id) {
+        return Err(Error::Conflict(format!(
+            "you cannot {doing} your own account; ask another administrator"
+        )));
+    }
+    Ok(())
+}
+
+/// Suspends a user: the account is disabled with `reason` (shown to the user at sign-in) until `until` (or
+/// until an administrator lifts it), every session ends and every API token is revoked in the same
+/// transaction, audited as `user_suspended`; then each active paper run of the user is paused through the paper
+/// control action (audited as `paper_paused`; positions keep their protective exits). Suspending a suspended
+/// user replaces the reason and end. Admins with a read-write credential only; not themselves, not the last
+/// active administrator.
+///
+/// # Errors
+/// [`Error::Unauthenticated`], [`Error::Forbidden`], [`Error::NotFound`], [`Error::Invalid`] (`reason`,
+/// `until`), [`Error::Conflict`] (oneself, the last admin), database.
+pub async fn suspend(
+    actor: &Actor,
+    ctx: &Ctx,
+    user_id: Uuid,
+    reason: &str,
+    until: Option<DateTime<Utc>>,
+) -> Result<Suspended> {
+    actor.admin_writer()?;
+    let reason = parse_reason(reason)?;
+    let now = ctx.clock.now();
+    if let Some(u) = until {
+        if u <= now {
+            return Err(Error::invalid("until", "must be in the future"));
+        }
+        if u > now + chrono::Duration::days(MAX_SUSPENSION_DAYS) {
+            return Err(Error::invalid(
+                "until",
+                format!("must be within {MAX_SUSPENSION_DAYS} days"),
+            ));
+        }
+    }
+    not_self(actor, user_id, "suspend")?;
+    let mut tx = ctx.db.begin().await?;
+    let (role, was_suspended, email) = lock_user(&mut tx, user_id).await?;
+    if role == Role::Admin {
+        not_last_admin(&mut tx, user_id, "suspend").await?;
+    }
+    sqlx::query!(
+        "update app_user set disabled_at = coalesce(disabled_at, $2), suspended_reason = $3,
+             suspended_until = $4, suspended_by = $5
+         where user_id = $1",
+        user_id,
+        now,
+        reason,
+        until,
+        actor.user_id(),
+    )
+    .execute(&mut *tx)
+    .await?;
+    let sessions_ended = session::revoke_all(&mut *tx, user_id, None).await?;
+    let tokens_revoked = api_token::revoke_all(&mut *tx, user_id).await?;
+    actor
+        .audit_email(
+            &mut tx,
+            event::USER_SUSPENDED,
+            Some(user_id),
+            Some(&email),
+            json!({
+                "reason": reason, "until": until, "again": was_suspended,
+                "sessions_ended": sessions_ended, "tokens_revoked": tokens_revoked,
+            }),
+        )
+        .await?;
+    tx.commit().await?;
+    let paper_runs_paused = pause_runs(actor, ctx, user_id).await?;
+    Ok(Suspended {
+        sessions_ended,
+        tokens_revoked,
+        paper_runs_paused,
+    })
+}
+
+/// Pauses each active paper run of the user (a run that changed state meanwhile is left as it is).
+async fn pause_runs(actor: &Actor, ctx: &Ctx, user_id: Uuid) -> Result<u64> {
+    let runs: Vec<Uuid> = sqlx::query_scalar!(
+        "select paper_run_id from paper_run where user_id = $1 and status = 'active'",
+        user_id,
+    )
+    .fetch_all(&ctx.db)
+    .await?;
+    let mut paused = 0;
+    for run in runs {
+        match paper::control(actor, ctx, Owner::User(user_id), run, Command::Pause).await {
+            Ok(_) => paused += 1,
+            Err(Error::Conflict(_) | Error::NotFound) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(paused)
+}
+
+/// Lifts a suspension (the user can sign in again; their paused paper runs stay paused until they resume them);
+/// audited as `user_unsuspended`.
+///
+/// # Errors
+/// [`Error::Unauthenticated`], [`Error::Forbidden`], [`Error::NotFound`], [`Error::Conflict`] (not suspended),
+/// database.
+pub async fn unsuspend(actor: &Actor, ctx: &Ctx, user_id: Uuid) -> Result<()> {
+    actor.admin_writer()?;
+    let mut tx = ctx.db.begin().await?;
+    let (_, suspended, email) = lock_user(&mut tx, user_id).await?;
+    if !suspended {
+        return Err(Error::Conflict("this account is not suspended".into()));
+    }
+    lift(&mut tx, user_id).await?;
+    actor
+        .audit_email(
+            &mut tx,
+            event::USER_UNSUSPENDED,
+            Some(user_id),
+            Some(&email),
+            json!({ "expired": false }),
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn lift(conn: &mut PgConnection, user_id: Uuid) -> Result<()> {
+    sqlx::query!(
+        "update app_user set disabled_at = null, suspended_reason = null, suspended_until = null,
+             suspended_by = null
+         where user_id = $1",
+        user_id,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The suspension of the account with this id, if it is suspended (for sign-in). A suspension whose end has
+/// passed is lifted here (audited as `user_unsuspended` with `expired`) and `None` is returned.
+///
+/// # Errors
+/// Database errors.
+pub(crate) async fn suspension_at_signin(
+    ctx: &Ctx,
+    actor: &Actor,
+    user_id: Uuid,
+) -> Result<Option<Suspension>> {
+    let mut tx = ctx.db.begin().await?;
+    let Some(r) = sqlx::query!(
+        "select disabled_at, suspended_reason, suspended_until, suspended_by, email from app_user
+         where user_id = $1 for update",
+        user_id,
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let Some(since) = r.disabled_at else {
+        return Ok(None);
+    };
+    if let Some(until) = r.suspended_until
+        && until <= ctx.clock.now()
+    {
+        lift(&mut tx, user_id).await?;
+        actor
+            .audit_email(
+                &mut tx,
+                event::USER_UNSUSPENDED,
+                Some(user_id),
+                Some(&r.email),
+                json!({ "expired": true, "until": until }),
+            )
+            .await?;
+        tx.commit().await?;
+        return Ok(None);
+    }
+    Ok(Some(Suspension {
+        since,
+        reason: r.suspended_reason,
+        until: r.suspended_until,
+        by: r.suspended_by,
+    }))
+}
+
+/// Changes a user's role (`admin`, `trader`, `viewer`); their sessions end so the new role starts with a fresh
+/// sign-in; audited as `role_changed`. Not one's own role; not demoting the last active administrator. The same
+/// role again changes nothing (`false`).
+///
+/// # Errors
+/// [`Error::Unauthenticated`], [`Error::Forbidden`], [`Error::NotFound`], [`Error::Conflict`], database.
+pub async fn set_role(actor: &Actor, ctx: &Ctx, user_id: Uuid, role: Role) -> Result<bool> {
+    actor.admin_writer()?;
+    not_self(actor, user_id, "change the role of")?;
+    let mut tx = ctx.db.begin().await?;
+    let (old, _, email) = lock_user(&mut tx, user_id).await?;
+    if old == role {
+        return Ok(false);
+    }
+    if old == Role::Admin {
+        not_last_admin(&mut tx, user_id, "demote").await?;
+    }
+    crate::auth::users::set_role(&mut tx, user_id, role).await?;
+    let ended = session::revoke_all(&mut *tx, user_id, None).await?;
+    actor
+        .audit_email(
+            &mut tx,
+            auth_event::ROLE_CHANGED,
+            Some(user_id),
+            Some(&email),
+            json!({ "from": old.as_str(), "to": role.as_str(), "by": actor.surface.as_str(), "sessions_ended": ended }),
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Ends every browser session of a user (API tokens stay; suspend to revoke those too); audited as
+/// `sessions_revoked_by_admin`. Returns how many ended.
+///
+/// # Errors
+/// [`Error::Unauthenticated`], [`Error::Forbidden`], [`Error::NotFound`], database.
+pub async fn sign_out_everywhere(actor: &Actor, ctx: &Ctx, user_id: Uuid) -> Result<u64> {
+    actor.admin_writer()?;
+    let mut tx = ctx.db.begin().await?;
+    let (_, _, email) = lock_user(&mut tx, user_id).await?;
+    let ended = session::revoke_all(&mut *tx, user_id, None).await?;
+    actor
+        .audit_email(
+            &mut tx,
+            event::SESSIONS_REVOKED,
+            Some(user_id),
+            Some(&email),
+            json!({ "sessions_ended": ended }),
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(ended)
+}
+
+/// The id of the account with this email address (admins only), e.g. for a form that names a user by address.
+///
+/// # Errors
+/// [`Error::Unauthenticated`], [`Error::Forbidden`], [`Error::Invalid`] (`email`), database.
+pub async fn find_by_email(actor: &Actor, ctx: &Ctx, email: &str) -> Result<Uuid> {
+    actor.admin()?;
+    let email = email.trim();
+    if email.is_empty() || email.chars().count() > 254 {
+        return Err(Error::invalid("email", "give the user's email address"));
+    }
+    crate::auth::users::find_for_signin(&ctx.db, email)
+        .await?
+        .map(|(u, _)| u.user_id)
+        .ok_or_else(|| Error::invalid("email", "no account has this email address"))
+}

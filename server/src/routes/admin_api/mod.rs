@@ -1,0 +1,220 @@
+//! The admin REST API for users (docs/admin.md): list and search, one user's detail, suspend and unsuspend,
+//! change role, force sign-out; and the jobs view the console shares with `/ops`. Each handler parses, calls
+//! one action of `backend::admin` (which refuses non-admins with 403 and writes the audit entry) and maps the
+//! result. Plans, a user's plan, kill switches, notification tools and the audit trail have their own admin
+//! routes (`plans_api`, `paper_api`, `notifications_api`, `api`).
+
+pub mod dto;
+
+use axum::{
+    Json, Router,
+    extract::State,
+    routing::{get, post},
+};
+use backend::admin::{jobs, users};
+use uuid::Uuid;
+
+use self::dto::{
+    JobsOut, RoleChange, SuspendIn, SuspendedOut, UserDetailOut, UserListQuery, UserPageOut,
+};
+use crate::{
+    error::ApiResult,
+    extract::{ApiActor, ApiJson, ApiPath, ApiQuery},
+    routes::openapi::ErrorBody,
+    state::AppState,
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/admin/users", get(list_users))
+        .route("/api/v1/admin/users/{id}", get(get_user).patch(update_user))
+        .route("/api/v1/admin/users/{id}/suspend", post(suspend_user))
+        .route("/api/v1/admin/users/{id}/unsuspend", post(unsuspend_user))
+        .route("/api/v1/admin/users/{id}/sign-out", post(sign_out_user))
+        .route("/api/v1/admin/jobs", get(list_admin_jobs))
+}
+
+/// `GET /api/v1/admin/users`: users matching the filters, newest first, one page (admins only).
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/users",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(UserListQuery),
+    responses(
+        (status = 200, description = "One page of users and the number matching", body = UserPageOut),
+        (status = 400, description = "`invalid_input` naming the parameter", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+    )
+)]
+pub async fn list_users(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiQuery(q): ApiQuery<UserListQuery>,
+) -> ApiResult<Json<UserPageOut>> {
+    let page = users::list(&actor, &state.ctx, &q.into_query()?).await?;
+    Ok(Json(UserPageOut::from(page)))
+}
+
+/// `GET /api/v1/admin/users/{id}`: a user's profile, suspension, plan and usage, session and token counts and
+/// recent audit entries (admins only).
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/users/{id}",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "User id")),
+    responses(
+        (status = 200, description = "The user", body = UserDetailOut),
+        (status = 400, description = "The id is not a UUID", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+    )
+)]
+pub async fn get_user(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<UserDetailOut>> {
+    let d = users::get(&actor, &state.ctx, id).await?;
+    Ok(Json(UserDetailOut::from(d)))
+}
+
+/// `PATCH /api/v1/admin/users/{id}`: changes the user's role (their sessions end); audited as `role_changed`.
+/// Not your own role, not the last active admin's.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/admin/users/{id}",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "User id")),
+    request_body = RoleChange,
+    responses(
+        (status = 200, description = "The user after the change", body = UserDetailOut),
+        (status = 400, description = "A malformed id or body, or an unknown role", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Not an admin, or a read-only token", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 409, description = "`conflict`: your own account, or the last active admin", body = ErrorBody),
+    )
+)]
+pub async fn update_user(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<RoleChange>,
+) -> ApiResult<Json<UserDetailOut>> {
+    users::set_role(&actor, &state.ctx, id, body.role()?).await?;
+    Ok(Json(UserDetailOut::from(
+        users::get(&actor, &state.ctx, id).await?,
+    )))
+}
+
+/// `POST /api/v1/admin/users/{id}/suspend`: suspends the user with a reason (shown to them at sign-in) and an
+/// optional end; their sessions end, their API tokens are revoked and their active paper runs are paused;
+/// audited as `user_suspended`. Suspending a suspended user replaces the reason and end.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/users/{id}/suspend",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "User id")),
+    request_body = SuspendIn,
+    responses(
+        (status = 200, description = "Suspended: what ended", body = SuspendedOut),
+        (status = 400, description = "`invalid_input` (`reason`, `until` not in the future or too far), a malformed id or body", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Not an admin, or a read-only token", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 409, description = "`conflict`: your own account, or the last active admin", body = ErrorBody),
+    )
+)]
+pub async fn suspend_user(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<SuspendIn>,
+) -> ApiResult<Json<SuspendedOut>> {
+    let s = users::suspend(&actor, &state.ctx, id, &body.reason, body.until).await?;
+    Ok(Json(SuspendedOut::from(s)))
+}
+
+/// `POST /api/v1/admin/users/{id}/unsuspend`: lifts the suspension (paused paper runs stay paused until their
+/// owner resumes them); audited as `user_unsuspended`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/users/{id}/unsuspend",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "User id")),
+    responses(
+        (status = 200, description = "The user after the change", body = UserDetailOut),
+        (status = 400, description = "The id is not a UUID", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Not an admin, or a read-only token", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 409, description = "`conflict`: the user is not suspended", body = ErrorBody),
+    )
+)]
+pub async fn unsuspend_user(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<UserDetailOut>> {
+    users::unsuspend(&actor, &state.ctx, id).await?;
+    Ok(Json(UserDetailOut::from(
+        users::get(&actor, &state.ctx, id).await?,
+    )))
+}
+
+/// `POST /api/v1/admin/users/{id}/sign-out`: ends every browser session of the user (API tokens stay);
+/// audited as `sessions_revoked_by_admin`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/users/{id}/sign-out",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "User id")),
+    responses(
+        (status = 200, description = "How many sessions ended", body = SuspendedOut),
+        (status = 400, description = "The id is not a UUID", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Not an admin, or a read-only token", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+    )
+)]
+pub async fn sign_out_user(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<SuspendedOut>> {
+    let ended = users::sign_out_everywhere(&actor, &state.ctx, id).await?;
+    Ok(Json(SuspendedOut {
+        sessions_ended: ended,
+        tokens_revoked: 0,
+        paper_runs_paused: 0,
+    }))
+}
+
+/// `GET /api/v1/admin/jobs`: queue depths, running jobs with worker and lease, and the newest failed jobs with
+/// their error (admins only; the same view as the console's jobs page).
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/jobs",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Queues, running and failed jobs", body = JobsOut),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+    )
+)]
+pub async fn list_admin_jobs(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+) -> ApiResult<Json<JobsOut>> {
+    let o = jobs::overview(&actor, &state.ctx, 50).await?;
+    Ok(Json(JobsOut::from(o)))
+}

@@ -1,0 +1,413 @@
+//! The admin console's form posts (docs/admin.md; no JavaScript needed): suspend, unsuspend, change role, force
+//! sign-out and assign a plan on `/admin/users/{id}`; create and edit plans on `/admin/plans`; retry a failed
+//! job and queue housekeeping on `/admin/jobs`; throw and release kill switches on `/admin/kill`; the sign-up
+//! policy, invitation links and maintenance banner on `/admin`. Each parses
+//! the form, calls ONE backend action (which checks that the actor is an admin and writes the audit entry) and
+//! answers with Post/Redirect/Get back to the page. A refusal of the action's rules (a missing reason, the
+//! last admin) goes back to the page with its field and message; not an admin is a 403 page; an unknown id is
+//! 404; anonymous visitors are sent to sign in (by [`WebActor`]). The CSRF middleware refuses posts without a
+//! valid token before any of these run.
+
+use app::flash::Flash;
+use axum::{
+    Form, Router,
+    extract::{Path, State},
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Redirect, Response},
+    routing::post,
+};
+use backend::{
+    Error,
+    admin::{jobs, users},
+    auth::Role,
+    paper::{actions as paper, kill::Scope},
+    plans::actions::{self as plans, Assignment, PlanInput},
+};
+use chrono::{NaiveDate, TimeZone, Utc};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::{
+    error::{HtmlError, HtmlResult},
+    extract::WebActor,
+    state::AppState,
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/users/{id}/suspend", post(suspend))
+        .route("/admin/users/{id}/unsuspend", post(unsuspend))
+        .route("/admin/users/{id}/role", post(change_role))
+        .route("/admin/users/{id}/sign-out", post(sign_out))
+        .route("/admin/users/{id}/plan", post(assign_plan))
+        .route("/admin/plans", post(create_plan))
+        .route("/admin/plans/{id}", post(update_plan))
+        .route("/admin/jobs/housekeeping", post(housekeeping))
+        .route("/admin/jobs/{id}/retry", post(retry_job))
+        .route("/admin/kill", post(throw_switch))
+        .route("/admin/kill/{id}/release", post(release_switch))
+        .route("/admin/settings", post(save_settings))
+        .route("/admin/invites", post(create_invite))
+}
+
+fn to(path: &str) -> Response {
+    Redirect::to(path).into_response()
+}
+
+/// An id in the path (anything else: no such page).
+fn id(text: &str) -> Result<Uuid, Error> {
+    Uuid::parse_str(text.trim()).map_err(|_| Error::NotFound)
+}
+
+/// Back to `page` with the refused field and its message (short-lived cookie).
+fn refused(state: &AppState, page: &str, field: &str, message: &str) -> Response {
+    let mut resp = to(&Flash::AdminRefused.redirect_to(page));
+    let field: String = field.chars().take(40).collect();
+    let message: String = message.chars().take(400).collect();
+    let value = backend::web::encode_flash(&json!([field, message]).to_string());
+    let cookie = backend::auth::session::cookie(
+        &state.ctx.settings,
+        backend::web::FORM_ERROR_COOKIE,
+        &value,
+        std::time::Duration::from_secs(120),
+    );
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+/// The action's answer: success back to `page` with `flash`; its rules back on the page; permission, "not
+/// found" and the rest as an error page.
+fn answer<T>(state: &AppState, page: &str, flash: Flash, r: Result<T, Error>) -> Response {
+    match r {
+        Ok(_) => to(&flash.redirect_to(page)),
+        Err(Error::Invalid { field, message }) => refused(state, page, &field, &message),
+        Err(e @ (Error::Conflict(_) | Error::RateLimited { .. } | Error::Limit(_))) => {
+            refused(state, page, e.code(), &e.message())
+        }
+        Err(Error::Forbidden(m)) => {
+            HtmlError::page(StatusCode::FORBIDDEN, "Administrators only", &m).into_response()
+        }
+        Err(e) => HtmlError::from(e).into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct SuspendForm {
+    #[serde(default)]
+    reason: String,
+    /// `YYYY-MM-DD` (the suspension ends at the start of that day, UTC), or empty.
+    #[serde(default)]
+    until: String,
+}
+
+/// `POST /admin/users/{id}/suspend`.
+async fn suspend(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Path(user): Path<String>,
+    Form(form): Form<SuspendForm>,
+) -> HtmlResult {
+    let user = id(&user)?;
+    let page = format!("/admin/users/{user}");
+    let until = match form.until.trim() {
+        "" => None,
+        d => match NaiveDate::parse_from_str(d, "%Y-%m-%d") {
+            Ok(day) => day.and_hms_opt(0, 0, 0).map(|t| Utc.from_utc_datetime(&t)),
+            Err(_) => {
+                return Ok(refused(
+                    &state,
+                    &page,
+                    "until",
+                    "give a date as YYYY-MM-DD, or leave it empty",
+                ));
+            }
+        },
+    };
+    let r = users::suspend(&actor, &state.ctx, user, &form.reason, until).await;
+    Ok(answer(&state, &page, Flash::AdminSuspended, r))
+}
+
+/// `POST /admin/users/{id}/unsuspend`.
+async fn unsuspend(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Path(user): Path<String>,
+) -> HtmlResult {
+    let user = id(&user)?;
+    let r = users::unsuspend(&actor, &state.ctx, user).await;
+    Ok(answer(
+        &state,
+        &format!("/admin/users/{user}"),
+        Flash::AdminUnsuspended,
+        r,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct RoleForm {
+    #[serde(default)]
+    role: String,
+}
+
+/// `POST /admin/users/{id}/role`.
+async fn change_role(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Path(user): Path<String>,
+    Form(form): Form<RoleForm>,
+) -> HtmlResult {
+    let user = id(&user)?;
+    let page = format!("/admin/users/{user}");
+    let Some(role) = Role::parse(form.role.trim()) else {
+        return Ok(refused(
+            &state,
+            &page,
+            "role",
+            "choose admin, trader or viewer",
+        ));
+    };
+    let r = users::set_role(&actor, &state.ctx, user, role).await;
+    Ok(answer(&state, &page, Flash::AdminRoleChanged, r))
+}
+
+/// `POST /admin/users/{id}/sign-out`.
+async fn sign_out(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Path(user): Path<String>,
+) -> HtmlResult {
+    let user = id(&user)?;
+    let r = users::sign_out_everywhere(&actor, &state.ctx, user).await;
+    Ok(answer(
+        &state,
+        &format!("/admin/users/{user}"),
+        Flash::AdminSignedOut,
+        r,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct PlanAssignForm {
+    #[serde(default)]
+    plan: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /admin/users/{id}/plan`: the plan, without overrides (the REST API and CLI set those).
+async fn assign_plan(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Path(user): Path<String>,
+    Form(form): Form<PlanAssignForm>,
+) -> HtmlResult {
+    let user = id(&user)?;
+    let a = Assignment {
+        plan: Some(form.plan.trim().to_owned()).filter(|p| !p.is_empty()),
+        overrides: Default::default(),
+        reason: Some(form.reason.trim().to_owned()).filter(|r| !r.is_empty()),
+        ends_at: None,
+    };
+    let r = plans::assign(&actor, &state.ctx, user, &a).await;
+    Ok(answer(
+        &state,
+        &format!("/admin/users/{user}"),
+        Flash::AdminPlanAssigned,
+        r,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct PlanForm {
+    #[serde(default)]
+    slug: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    price_minor: Option<String>,
+    #[serde(default)]
+    currency: Option<String>,
+    #[serde(default)]
+    billing_period: Option<String>,
+    #[serde(default)]
+    trial_days: Option<String>,
+    /// The checkbox: present when ticked (edit form only).
+    #[serde(default)]
+    archived: Option<String>,
+}
+
+/// A number field: empty = not given; anything else must be a whole number.
+fn number(field: &str, text: Option<&str>) -> Result<Option<i64>, Error> {
+    match text.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(t) => t
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| Error::invalid(field, "must be a whole number")),
+    }
+}
+
+impl PlanForm {
+    fn input(&self, edit: bool) -> Result<PlanInput, Error> {
+        Ok(PlanInput {
+            slug: self.slug.clone(),
+            name: self.name.clone(),
+            description: self.description.clone(),
+            price_minor: number("price_minor", self.price_minor.as_deref())?,
+            currency: self.currency.clone(),
+            billing_period: self.billing_period.clone(),
+            trial_days: number("trial_days", self.trial_days.as_deref())?,
+            is_default: None,
+            archived: edit.then(|| self.archived.as_deref() == Some("true")),
+            limits: Default::default(),
+        })
+    }
+}
+
+const PLANS: &str = "/admin/plans";
+
+/// `POST /admin/plans`: a new plan (limits: the REST API or CLI).
+async fn create_plan(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Form(form): Form<PlanForm>,
+) -> HtmlResult {
+    let r = match form.input(false) {
+        Ok(input) => plans::create(&actor, &state.ctx, &input).await,
+        Err(e) => Err(e),
+    };
+    Ok(answer(&state, PLANS, Flash::AdminPlanSaved, r))
+}
+
+/// `POST /admin/plans/{id}`: changes a plan's name, description, price, period, trial and archived flag.
+async fn update_plan(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Path(plan): Path<String>,
+    Form(form): Form<PlanForm>,
+) -> HtmlResult {
+    let plan = id(&plan)?;
+    let r = match form.input(true) {
+        Ok(input) => plans::update(&actor, &state.ctx, plan, &input).await,
+        Err(e) => Err(e),
+    };
+    Ok(answer(&state, PLANS, Flash::AdminPlanSaved, r))
+}
+
+const JOBS: &str = "/admin/jobs";
+
+/// `POST /admin/jobs/{id}/retry`: re-drives a failed job (the action `/ops` uses too).
+async fn retry_job(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Path(job): Path<String>,
+) -> HtmlResult {
+    let job = id(&job)?;
+    let r = jobs::retry(&actor, &state.ctx, job).await;
+    Ok(answer(&state, JOBS, Flash::AdminJobRetried, r))
+}
+
+/// `POST /admin/jobs/housekeeping`.
+async fn housekeeping(State(state): State<AppState>, WebActor(actor): WebActor) -> HtmlResult {
+    let r = jobs::housekeeping(&actor, &state.ctx).await;
+    Ok(answer(&state, JOBS, Flash::AdminHousekeeping, r))
+}
+
+const KILL: &str = "/admin/kill";
+
+#[derive(Debug, Deserialize)]
+pub(super) struct ThrowForm {
+    #[serde(default)]
+    scope: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    mode: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /admin/kill`: throws a switch over the platform or one user (named by email address).
+async fn throw_switch(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Form(form): Form<ThrowForm>,
+) -> HtmlResult {
+    let scope = match form.scope.trim() {
+        "platform" => Ok(Scope::Platform),
+        "user" => users::find_by_email(&actor, &state.ctx, &form.email)
+            .await
+            .map(Scope::User),
+        _ => Err(Error::invalid("scope", "choose the platform or one user")),
+    };
+    let r = match scope {
+        Ok(scope) => {
+            paper::throw_switch_as_admin(&actor, &state.ctx, scope, form.mode.trim(), &form.reason)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    Ok(answer(&state, KILL, Flash::AdminSwitchThrown, r))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct ReleaseForm {
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /admin/kill/{id}/release`.
+async fn release_switch(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Path(switch): Path<String>,
+    Form(form): Form<ReleaseForm>,
+) -> HtmlResult {
+    let switch = id(&switch)?;
+    let reason = Some(form.reason.trim()).filter(|r| !r.is_empty());
+    let r = paper::release_switch_as_admin(&actor, &state.ctx, switch, reason).await;
+    Ok(answer(&state, KILL, Flash::AdminSwitchReleased, r))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct SettingsForm {
+    #[serde(default)]
+    signup_policy: String,
+    #[serde(default)]
+    banner: String,
+}
+
+/// `POST /admin/settings`: the sign-up policy and the maintenance banner.
+async fn save_settings(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Form(form): Form<SettingsForm>,
+) -> HtmlResult {
+    let r = backend::admin::settings::update(&actor, &state.ctx, &form.signup_policy, &form.banner)
+        .await;
+    Ok(answer(&state, "/admin", Flash::AdminSettingsSaved, r))
+}
+
+/// `POST /admin/invites`: a single-use invitation link, shown once on `/admin` (short-lived cookie).
+async fn create_invite(State(state): State<AppState>, WebActor(actor): WebActor) -> HtmlResult {
+    let r = backend::admin::settings::create_invite(&actor, &state.ctx).await;
+    let link = r.as_ref().ok().cloned();
+    let mut resp = answer(&state, "/admin", Flash::AdminInviteCreated, r);
+    if let Some(link) = link {
+        let cookie = backend::auth::session::cookie(
+            &state.ctx.settings,
+            backend::admin::settings::INVITE_COOKIE,
+            &backend::web::encode_flash(&link),
+            std::time::Duration::from_secs(120),
+        );
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            resp.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    Ok(resp)
+}

@@ -1,0 +1,153 @@
+//! The admin console (docs/admin.md) against the real server, Postgres and Redis.
+//!
+//! * [`users`]: the admin users REST API: suspend (sessions end, tokens stop working, paper runs pause, the
+//!   user sees the reason at sign-in), unsuspend, an end that lifts itself, role changes, the self and
+//!   last-admin guards, list filters and validation, and every admin route refused for traders, viewers and
+//!   anonymous callers.
+//! * [`pages`]: the admin pages and their forms: each action through its form, CSRF-less posts refused,
+//!   traders and viewers get 403 and anonymous visitors are sent to sign in.
+//! * [`settings`]: closing sign-up and the maintenance banner.
+
+mod pages;
+mod settings;
+mod users;
+
+use backend::{
+    Actor, Surface,
+    auth::{AuthUser, Credential, RequestMeta, Role, Scope, api_token},
+};
+use reqwest::{Client, Method, StatusCode};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::{
+    auth::{PASSWORD, browser, location, post_form, sign_in},
+    helpers::{Options, TestApp, spawn_app_with},
+};
+
+/// A person in a browser session and with a read-write API token.
+pub(super) struct Person {
+    pub(super) id: Uuid,
+    pub(super) email: String,
+    pub(super) browser: Client,
+    pub(super) token: String,
+}
+
+pub(super) async fn person(app: &TestApp, email: &str, role: &str) -> Person {
+    let browser = browser();
+    let resp = post_form(
+        app,
+        &browser,
+        "/signup",
+        "/auth/signup",
+        &[
+            ("email", email),
+            ("display_name", "Person"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(location(&resp), "/signin?ok=check_email");
+    let id: Uuid = sqlx::query_scalar(
+        "update app_user set role = $2, email_verified_at = now() where email = $1 returning user_id",
+    )
+    .bind(email)
+    .bind(role)
+    .fetch_one(&app.ctx.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        sign_in(app, &browser, email, PASSWORD).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let (_, token) = api_token::create(&app.ctx.db, id, "tests", Scope::ReadWrite, None)
+        .await
+        .unwrap()
+        .unwrap();
+    Person {
+        id,
+        email: email.to_owned(),
+        browser,
+        token,
+    }
+}
+
+/// The person acting through the backend directly (as their read-write token would).
+pub(super) fn actor_of(p: &Person, role: Role) -> Actor {
+    Actor::user(
+        AuthUser {
+            user_id: p.id,
+            email: p.email.clone(),
+            display_name: "Person".into(),
+            role,
+            email_verified: true,
+            time_zone: "UTC".into(),
+            credential: Credential::ApiToken {
+                token_id: Uuid::new_v4(),
+                scope: Scope::ReadWrite,
+            },
+        },
+        Surface::Api,
+        RequestMeta::new("127.0.0.1", "tests"),
+        None,
+    )
+}
+
+/// An app without workers whose market source does not answer (paper runs start on the local clock).
+pub(super) async fn app() -> TestApp {
+    spawn_app_with(Options {
+        workers: false,
+        env: vec![
+            ("MARKET_DATA_URL", "http://127.0.0.1:9".into()),
+            ("PAPER_WARMUP_BARS", "100".into()),
+            ("PAPER_TICK_SECS", "3600".into()),
+        ],
+    })
+    .await
+}
+
+pub(super) async fn rest(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = app.client.request(method, app.url(path));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+pub(super) async fn audits(app: &TestApp, event: &str, user: Uuid) -> i64 {
+    sqlx::query_scalar("select count(*) from audit_event where event = $1 and user_id = $2")
+        .bind(event)
+        .bind(user)
+        .fetch_one(&app.ctx.db)
+        .await
+        .unwrap()
+}
+
+/// An active paper run of `p`'s; its id.
+pub(super) async fn paper_run(app: &TestApp, p: &Person) -> Uuid {
+    use crate::paper::{SMA, new_run, series, shifted, start, strategy};
+    let (history, _) = shifted("ETH-BTC-5m.csv", 1000);
+    let inst = series(app, &history).await;
+    let actor = actor_of(p, Role::Trader);
+    let s = strategy(app, &actor, SMA).await;
+    start(app, &actor, &new_run(s, inst)).await
+}
+
+pub(super) async fn run_status(app: &TestApp, run: Uuid) -> String {
+    sqlx::query_scalar("select status from paper_run where paper_run_id = $1")
+        .bind(run)
+        .fetch_one(&app.ctx.db)
+        .await
+        .unwrap()
+}
