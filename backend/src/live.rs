@@ -188,7 +188,10 @@ impl<S: Clone> Drop for Subscription<S> {
         let mut keys = self.topic.keys();
         drop(self.rx.take());
         // Under the lock, so a concurrent subscribe either joins before (count > 0) or creates anew after.
-        if keys.get(&self.key).is_some_and(|tx| tx.receiver_count() == 0) {
+        if keys
+            .get(&self.key)
+            .is_some_and(|tx| tx.receiver_count() == 0)
+        {
             keys.remove(&self.key);
         }
     }

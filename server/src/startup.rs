@@ -95,10 +95,7 @@ pub fn router(ctx: Ctx, addr: SocketAddr) -> Router {
         paper_hub: crate::routes::paper::live::hub(),
     };
     // One Postgres listener per web process feeds the live streams (notifications and paper runs).
-    backend::live::Listener::start(
-        &ctx.db,
-        vec![state.hub.handle(), state.paper_hub.handle()],
-    );
+    backend::live::Listener::start(&ctx.db, vec![state.hub.handle(), state.paper_hub.handle()]);
     let page_ctx = ctx.clone();
     let router = Router::new()
         .leptos_routes_with_context(&state, routes, move || provide_context(page_ctx.clone()), {

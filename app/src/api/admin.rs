@@ -131,6 +131,8 @@ pub struct PlanView {
     pub currency: String,
     pub billing_period: String,
     pub trial_days: i32,
+    /// The payment provider's price id (empty: not for sale through checkout).
+    pub provider_price_id: String,
     pub is_default: bool,
     pub archived: bool,
     pub users: i64,
@@ -437,6 +439,7 @@ mod ssr {
                     currency: p.currency,
                     billing_period: p.billing_period,
                     trial_days: p.trial_days,
+                    provider_price_id: p.provider_price_id.unwrap_or_default(),
                     is_default: p.is_default,
                     archived: p.archived,
                     users: p.users,

@@ -426,6 +426,7 @@ fn Plans(v: PlansView) -> impl IntoView {
                             <option value="year" selected=p.billing_period == "year">"year"</option>
                         </select></label>
                         <label>"Trial days " <input type="number" name="trial_days" min="0" max="365" value=p.trial_days.to_string() /></label>
+                        <label>"Payment provider price id " <input type="text" name="provider_price_id" maxlength="100" pattern="[A-Za-z0-9_]*" placeholder="price_… (empty: not sold by checkout)" value=p.provider_price_id /></label>
                         <label><input type="checkbox" name="archived" value="true" checked=p.archived /> " Archived"</label>
                         <button class="button" type="submit">"Save"</button>
                     </form>
@@ -443,6 +444,7 @@ fn Plans(v: PlansView) -> impl IntoView {
                 <label>"Currency " <input type="text" name="currency" pattern="[A-Z]{3}" maxlength="3" value="USD" /></label>
                 <label>"Billing period " <select name="billing_period"><option value="month">"month"</option><option value="year">"year"</option></select></label>
                 <label>"Trial days " <input type="number" name="trial_days" min="0" max="365" value="0" /></label>
+                <label>"Payment provider price id " <input type="text" name="provider_price_id" maxlength="100" pattern="[A-Za-z0-9_]*" placeholder="price_… (empty: not sold by checkout)" /></label>
                 <button class="button primary" type="submit" id="create-plan">"Create plan"</button>
             </form>
         </section>

@@ -443,7 +443,9 @@ pub async fn suspend(
     })
 }
 
-/// Pauses each active paper run of the user (a run that changed state meanwhile is left as it is).
+/// Pauses each active paper run of the user (a run that changed state meanwhile is left as it is). A run that
+/// cannot be paused now is logged and left: the paper step holds every run of a suspended owner at `halt`
+/// anyway, so the suspension does not depend on this loop finishing.
 async fn pause_runs(actor: &Actor, ctx: &Ctx, user_id: Uuid) -> Result<u64> {
     let runs: Vec<Uuid> = sqlx::query_scalar!(
         "select paper_run_id from paper_run where user_id = $1 and status = 'active'",
@@ -456,7 +458,9 @@ async fn pause_runs(actor: &Actor, ctx: &Ctx, user_id: Uuid) -> Result<u64> {
         match paper::control(actor, ctx, Owner::User(user_id), run, Command::Pause).await {
             Ok(_) => paused += 1,
             Err(Error::Conflict(_) | Error::NotFound) => {}
-            Err(e) => return Err(e),
+            Err(e) => {
+                tracing::warn!(paper_run_id = %run, error = %e, "could not pause a suspended user's paper run")
+            }
         }
     }
     Ok(paused)

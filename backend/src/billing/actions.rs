@@ -91,6 +91,15 @@ async fn state_of(ctx: &Ctx, user: Option<Uuid>) -> Result<Vec<AdminRow>> {
         .collect())
 }
 
+/// Provider calls one trader may cause per minute (page views, returns from checkout).
+const PROVIDER_CALLS_PER_MINUTE: u64 = 20;
+
+/// Spends one of the actor's provider calls; an error when the minute's budget is gone (or Redis is down).
+async fn provider_budget(ctx: &Ctx, actor: &Actor) -> Result<()> {
+    crate::backtest::actions::rate_limit(ctx, actor, "billing_provider", PROVIDER_CALLS_PER_MINUTE)
+        .await
+}
+
 /// The actor's subscription state and invoices (the invoices from the provider; none when billing is off).
 ///
 /// # Errors
@@ -101,14 +110,20 @@ pub async fn mine(actor: &Actor, ctx: &Ctx) -> Result<BillingView> {
     let subscription = state_of(ctx, Some(user)).await?.pop().map(|r| r.state);
     let (mut invoices, mut invoices_unavailable) = (Vec::new(), false);
     if let (true, Some(s)) = (enabled, &subscription) {
-        match Stripe::from_settings(&ctx.settings.billing)?
-            .invoices(&s.customer_id)
-            .await
-        {
-            Ok(i) => invoices = i,
-            Err(e) => {
-                tracing::warn!(error = %e, "invoices unavailable");
-                invoices_unavailable = true;
+        // Each view asks the provider; past the per-user budget the page shows the invoices as unavailable
+        // (one trader reloading in a loop must not spend the whole account's provider rate limit).
+        if provider_budget(ctx, actor).await.is_err() {
+            invoices_unavailable = true;
+        } else {
+            match Stripe::from_settings(&ctx.settings.billing)?
+                .invoices(&s.customer_id)
+                .await
+            {
+                Ok(i) => invoices = i,
+                Err(e) => {
+                    tracing::warn!(error = %e, "invoices unavailable");
+                    invoices_unavailable = true;
+                }
             }
         }
     }
@@ -176,6 +191,12 @@ pub async fn checkout(actor: &Actor, ctx: &Ctx, plan: &str) -> Result<String> {
             "you have a subscription already ({status}); change or cancel it with \"Manage billing\""
         )));
     }
+    // One trial per account: a customer who has had any subscription (even a canceled trial) pays from day one.
+    let trial_days = if existing.as_ref().is_some_and(|e| e.status.is_some()) {
+        0
+    } else {
+        plan.trial_days
+    };
     let stripe = Stripe::from_settings(&ctx.settings.billing)?;
     let customer = match existing {
         Some(e) => e.customer_id,
@@ -201,7 +222,7 @@ pub async fn checkout(actor: &Actor, ctx: &Ctx, plan: &str) -> Result<String> {
             &customer,
             &price,
             user.user_id,
-            plan.trial_days,
+            trial_days,
             &return_url(ctx, Some("success")),
             &return_url(ctx, Some("cancel")),
         )
@@ -246,7 +267,8 @@ pub async fn portal(actor: &Actor, ctx: &Ctx) -> Result<String> {
 /// [`Error::Unauthenticated`]; [`Error::Unavailable`] when the provider does not answer; database errors.
 pub async fn sync_mine(actor: &Actor, ctx: &Ctx) -> Result<()> {
     let user = actor.reader()?.user_id;
-    if !ctx.settings.billing.enabled() {
+    if !ctx.settings.billing.enabled() || provider_budget(ctx, actor).await.is_err() {
+        // Over the per-user budget the webhook still brings the change; nothing is lost by waiting.
         return Ok(());
     }
     let Some(customer) = sqlx::query_scalar!(

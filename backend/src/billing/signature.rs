@@ -111,7 +111,7 @@ pub fn verify(
     if sigs.is_empty() {
         return Err(SignatureError::NoMatch);
     }
-    if (now - t).abs() > TOLERANCE_SECS {
+    if now.abs_diff(t) > TOLERANCE_SECS.unsigned_abs() {
         return Err(SignatureError::Stale);
     }
     let mut ok = false;

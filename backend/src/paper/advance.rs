@@ -138,8 +138,9 @@ pub async fn advance(
         r#"select r.paper_run_id, r.user_id, r.strategy_version_id, s.name as strategy_name, v.source,
                   r.params, r.config,
                   r.status, r.run_gate, r.warmup_from, r.live_from, r.last_open_time, r.equity, r.trade_count,
-                  r.risk_limits
+                  r.risk_limits, u.disabled_at is not null as "owner_suspended!"
            from paper_run r
+           join app_user u on u.user_id = r.user_id
            join strategy s on s.strategy_id = r.strategy_id
            join strategy_version v on v.strategy_version_id = r.strategy_version_id
            where r.instrument_id = $1 and r.timeframe = $2 and r.status in ('active', 'paused', 'stopping')
@@ -165,7 +166,13 @@ pub async fn advance(
             params: serde_json::from_value(r.params).ok(),
             config: serde_json::from_value(r.config).ok(),
             status: r.status,
-            run_gate: r.run_gate,
+            // A suspended owner's runs take no new orders whatever their state says (suspension pauses
+            // them too, but a run started or resumed in the same instant must not slip through).
+            run_gate: if r.owner_suspended {
+                Gate::Halt.as_str().to_owned()
+            } else {
+                r.run_gate
+            },
             warmup_from: r.warmup_from.timestamp_millis(),
             live_from: r.live_from.timestamp_millis(),
             cursor: r.last_open_time.map(|t| t.timestamp_millis()),

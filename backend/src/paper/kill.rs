@@ -120,7 +120,8 @@ async fn run_owner(conn: &mut PgConnection, actor: &Actor, run: Uuid) -> Result<
 ///
 /// # Errors
 /// [`Error::Invalid`] (`mode`, `reason`), [`Error::Forbidden`]/[`Error::Unauthenticated`], [`Error::NotFound`]
-/// (a run that is not the actor's), database errors.
+/// (a run that is not the actor's), [`Error::Conflict`] (a trader over an administrator's active switch of the
+/// same scope and target), database errors.
 pub(crate) async fn throw(
     ctx: &Ctx,
     actor: &Actor,
@@ -147,6 +148,26 @@ pub(crate) async fn throw(
         .execute(&mut *tx)
         .await?;
     let kind = scope_name(scope);
+    // A trader's switch never replaces one an administrator threw over the same account or run: only an
+    // administrator lifts that (`release`), so replacing it would be a way around the rule.
+    if !by_admin {
+        let held = sqlx::query_scalar!(
+            "select exists (select 1 from kill_switch
+                 where released_at is null and thrown_by_admin and scope = $1
+                   and user_id is not distinct from $2 and paper_run_id is not distinct from $3) as \"held!\"",
+            kind,
+            user,
+            run,
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if held {
+            return Err(Error::Conflict(
+                "an administrator's kill switch holds this already; only an administrator can replace or release it"
+                    .into(),
+            ));
+        }
+    }
     let now = ctx.clock.now();
     sqlx::query!(
         "update kill_switch set released_at = $4, released_by = $5, release_reason = 'replaced by a new switch'

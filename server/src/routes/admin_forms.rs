@@ -112,6 +112,15 @@ async fn suspend(
 ) -> HtmlResult {
     let user = id(&user)?;
     let page = format!("/admin/users/{user}");
+    // Who may do this is decided before what the form says (a non-admin gets 403, not a form error).
+    if let Err(e) = actor.admin_writer() {
+        return Ok(answer(
+            &state,
+            &page,
+            Flash::AdminSuspended,
+            Err::<(), _>(e),
+        ));
+    }
     let until = match form.until.trim() {
         "" => None,
         d => match NaiveDate::parse_from_str(d, "%Y-%m-%d") {
@@ -161,6 +170,14 @@ async fn change_role(
 ) -> HtmlResult {
     let user = id(&user)?;
     let page = format!("/admin/users/{user}");
+    if let Err(e) = actor.admin_writer() {
+        return Ok(answer(
+            &state,
+            &page,
+            Flash::AdminRoleChanged,
+            Err::<(), _>(e),
+        ));
+    }
     let Some(role) = Role::parse(form.role.trim()) else {
         return Ok(refused(
             &state,
@@ -236,6 +253,9 @@ pub(super) struct PlanForm {
     billing_period: Option<String>,
     #[serde(default)]
     trial_days: Option<String>,
+    /// Empty clears it (the plan is then not sold through checkout).
+    #[serde(default)]
+    provider_price_id: Option<String>,
     /// The checkbox: present when ticked (edit form only).
     #[serde(default)]
     archived: Option<String>,
@@ -265,6 +285,7 @@ impl PlanForm {
             is_default: None,
             archived: edit.then(|| self.archived.as_deref() == Some("true")),
             limits: Default::default(),
+            provider_price_id: self.provider_price_id.clone(),
         })
     }
 }

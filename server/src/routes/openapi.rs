@@ -20,8 +20,8 @@ use utoipa::{
 
 use crate::{
     routes::{
-        admin_api, api, backtests_api, billing_api, market, notifications_api, paper_api, plans_api,
-        strategies_api,
+        admin_api, api, backtests_api, billing_api, market, notifications_api, paper_api,
+        plans_api, strategies_api,
     },
     state::AppState,
 };

@@ -61,7 +61,12 @@ impl<'a> Fields<'a> {
     }
 
     /// `k` parsed, or `None` when empty; an error names `field` and says it is not `what`.
-    pub fn optional<T: std::str::FromStr>(&self, k: &str, field: &str, what: &str) -> Result<Option<T>, Error> {
+    pub fn optional<T: std::str::FromStr>(
+        &self,
+        k: &str,
+        field: &str,
+        what: &str,
+    ) -> Result<Option<T>, Error> {
         match self.get(k).as_str() {
             "" => Ok(None),
             v => v
@@ -112,9 +117,9 @@ impl<'a> Fields<'a> {
             .iter()
             .filter(|(k, _)| k == "instrument_id")
             .map(|(_, v)| {
-                v.trim()
-                    .parse::<i32>()
-                    .map_err(|_| Error::invalid("instrument", format!("`{v}` is not an instrument")))
+                v.trim().parse::<i32>().map_err(|_| {
+                    Error::invalid("instrument", format!("`{v}` is not an instrument"))
+                })
             })
             .collect()
     }
@@ -164,9 +169,14 @@ impl Form {
                 Ok(resp)
             }
             Err(Error::EmailUnconfirmed) => Ok(self.back(state, fields, "email", self.unconfirmed)),
-            Err(Error::Invalid { field, message }) => Ok(self.back(state, fields, &field, &message)),
+            Err(Error::Invalid { field, message }) => {
+                Ok(self.back(state, fields, &field, &message))
+            }
             Err(
-                e @ (Error::Strategy(_) | Error::Limit(_) | Error::PlanLimit(_) | Error::Conflict(_)),
+                e @ (Error::Strategy(_)
+                | Error::Limit(_)
+                | Error::PlanLimit(_)
+                | Error::Conflict(_)),
             ) => Ok(self.back(state, fields, e.code(), &e.message())),
             // No such strategy in this account (or someone else's, which looks the same): back to the form
             // without it, so the form opens on one of the user's own strategies and shows why.
@@ -188,7 +198,13 @@ impl Form {
     }
 
     /// Back to the form with the values as typed (query string) and the error (short-lived cookie).
-    fn back(&self, state: &AppState, fields: &[(String, String)], field: &str, message: &str) -> Response {
+    fn back(
+        &self,
+        state: &AppState,
+        fields: &[(String, String)],
+        field: &str,
+        message: &str,
+    ) -> Response {
         // Only the form's own fields go back, clipped, so the redirect stays small whatever was posted.
         let mut q = url::form_urlencoded::Serializer::new(String::new());
         for (k, v) in fields

@@ -92,7 +92,11 @@ fn risk_input(f: &Fields<'_>) -> Result<RiskInput, Error> {
         max_consecutive_losses: whole("max_consecutive_losses")?,
         max_position_value: number("max_position_value")?,
         max_orders_per_day: whole("max_orders_per_day")?,
-        stale_feed_secs: f.optional::<i64>("stale_feed_secs", "stale_feed_secs", "a whole number")?,
+        stale_feed_secs: f.optional::<i64>(
+            "stale_feed_secs",
+            "stale_feed_secs",
+            "a whole number",
+        )?,
     })
 }
 
@@ -267,6 +271,7 @@ pub(super) async fn kill(
         Err(Error::Invalid { field, message }) => {
             Ok(back_to_run(&state, id, &format!("kill_{field}"), &message))
         }
+        Err(Error::Conflict(m)) => Ok(back_to_run(&state, id, "kill_mode", &m)),
         Err(e) => Err(page(e)),
     }
 }

@@ -178,6 +178,7 @@ pub async fn list_kill_switches(
         (status = 401, description = "No or invalid token", body = ErrorBody),
         (status = 403, description = "Read-only token, viewer, or `platform` for a non-administrator", body = ErrorBody),
         (status = 404, description = "No such run of yours", body = ErrorBody),
+        (status = 409, description = "`conflict`: an administrator's switch holds this account or run; only an administrator replaces or releases it", body = ErrorBody),
         (status = 413, description = "Body larger than the limit", body = ErrorBody),
         (status = 415, description = "Body is not application/json", body = ErrorBody),
     )

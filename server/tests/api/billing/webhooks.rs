@@ -268,6 +268,17 @@ async fn billing_trial_will_end_mails_only_while_trialing() {
     let late = mock.event("customer.subscription.trial_will_end", sub);
     ack(mock.deliver(&app.address, &late, SECRET).await).await;
     assert_eq!(events_of(&app, ann.id, "billing.trial_ending").await, 1);
+
+    // One trial per account: once that subscription has ended, a new checkout asks for no trial.
+    let sub = mock.set(&sub_id, |s| s["status"] = json!("canceled"));
+    let deleted = mock.event("customer.subscription.deleted", sub);
+    ack(mock.deliver(&app.address, &deleted, SECRET).await).await;
+    assert_eq!(
+        my_billing(&app, &ann).await["subscription"]["status"],
+        "canceled"
+    );
+    let again = buy_pro(&app, &mock, &ann).await;
+    assert!(again["trial_period_days"].is_null(), "{again}");
 }
 
 #[tokio::test]

@@ -42,17 +42,27 @@ async fn paper_the_operator_starts_lists_pauses_and_stops_a_users_run_from_the_c
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--fee"), "{err}");
     // Unknown owner, unknown instrument: exit 1 and say which.
-    let (code, _, err) = vortex(
-        &app,
-        &["paper", "list", "--email", "nobody@example.org"],
-    );
+    let (code, _, err) = vortex(&app, &["paper", "list", "--email", "nobody@example.org"]);
     assert_eq!(code, 1);
-    assert!(err.contains("no account with the address nobody@example.org"), "{err}");
+    assert!(
+        err.contains("no account with the address nobody@example.org"),
+        "{err}"
+    );
     let (code, _, err) = vortex(
         &app,
         &[
-            "paper", "start", "--email", "ann@example.org", "--strategy", &sid, "--instrument",
-            "DOGE/XYZ", "--timeframe", "5m", "--fee", "0.001",
+            "paper",
+            "start",
+            "--email",
+            "ann@example.org",
+            "--strategy",
+            &sid,
+            "--instrument",
+            "DOGE/XYZ",
+            "--timeframe",
+            "5m",
+            "--fee",
+            "0.001",
         ],
     );
     assert_eq!(code, 1);
@@ -77,10 +87,16 @@ async fn paper_the_operator_starts_lists_pauses_and_stops_a_users_run_from_the_c
     assert_eq!(code, 0);
     assert_eq!(json(&out)["status"], "active");
 
-    let (code, out, _) = vortex(&app, &["paper", "pause", "--email", "ann@example.org", &run]);
+    let (code, out, _) = vortex(
+        &app,
+        &["paper", "pause", "--email", "ann@example.org", &run],
+    );
     assert_eq!((code, json(&out)["status"].as_str()), (0, Some("paused")));
     // Pausing twice is refused, nothing changes.
-    let (code, _, err) = vortex(&app, &["paper", "pause", "--email", "ann@example.org", &run]);
+    let (code, _, err) = vortex(
+        &app,
+        &["paper", "pause", "--email", "ann@example.org", &run],
+    );
     assert_eq!(code, 1, "{err}");
     // Another user's address does not reach ann's run.
     trader(&app, "bob@example.org").await;
@@ -128,7 +144,12 @@ async fn paper_the_operator_throws_lists_and_releases_kill_switches_from_the_com
     let (code, out, err) = vortex(
         &app,
         &[
-            "halt", "--user", "ann@example.org", "--mode", "reduce_only", "--reason",
+            "halt",
+            "--user",
+            "ann@example.org",
+            "--mode",
+            "reduce_only",
+            "--reason",
             "margin call on the desk",
         ],
     );
@@ -138,7 +159,15 @@ async fn paper_the_operator_throws_lists_and_releases_kill_switches_from_the_com
     assert_eq!(user_switch["mode"], "reduce_only");
     let (code, out, err) = vortex(
         &app,
-        &["halt", "--run", &run.to_string(), "--mode", "flatten", "--reason", "bad fills"],
+        &[
+            "halt",
+            "--run",
+            &run.to_string(),
+            "--mode",
+            "flatten",
+            "--reason",
+            "bad fills",
+        ],
     );
     assert_eq!(code, 0, "{err}");
     let run_switch = json(&out);

@@ -150,7 +150,11 @@ async fn assert_exactly_once(
     for &run in runs {
         let (rows, _, _, _) = state(app, run).await;
         assert_eq!(rows, expected_candles, "every candle once for run {run}");
-        assert_eq!(fills(app, run).await, first, "run {run} filled like the others");
+        assert_eq!(
+            fills(app, run).await,
+            first,
+            "run {run} filled like the others"
+        );
         let (events, distinct): (i64, i64) = sqlx::query_as(
             "select count(*), count(distinct dedupe_key) from notify_event
               where paper_run_id = $1 and event_type = 'paper.fill'",
@@ -161,7 +165,9 @@ async fn assert_exactly_once(
         .unwrap();
         assert_eq!((events, distinct), (first.len() as i64, first.len() as i64));
     }
-    let report = act::parity(owner, &app.ctx, Owner::Me, runs[0]).await.unwrap();
+    let report = act::parity(owner, &app.ctx, Owner::Me, runs[0])
+        .await
+        .unwrap();
     assert!(report.differences.is_empty(), "{:#?}", report.differences);
 }
 
@@ -179,7 +185,8 @@ impl Lcg {
 }
 
 #[tokio::test]
-async fn paper_a_worker_sigkilled_20_times_at_random_points_leaves_each_candle_effect_exactly_once() {
+async fn paper_a_worker_sigkilled_20_times_at_random_points_leaves_each_candle_effect_exactly_once()
+{
     let app = spawn_app_with(Options {
         workers: false,
         env: ENV.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(),

@@ -284,3 +284,79 @@ async fn paper_a_switch_thrown_while_a_step_holds_the_runs_applies_from_the_next
     );
     let _ = Actor::system(Surface::Cli);
 }
+
+#[tokio::test]
+async fn paper_a_trader_can_neither_replace_nor_release_an_administrators_switch_and_a_suspended_owner_is_halted()
+ {
+    let app = app_without_workers().await;
+    let (history, live) = shifted("ETH-BTC-5m.csv", 1000);
+    let inst = series(&app, &history).await;
+    let bob = trader(&app, "bob@example.org").await;
+    let cy = trader(&app, "cy@example.org").await;
+    let admin = crate::helpers::api_actor(
+        &app.ctx,
+        "root@example.org",
+        Role::Admin,
+        true,
+        TokenScope::ReadWrite,
+    )
+    .await;
+    let bob_s = strategy(&app, &bob, SMA).await;
+    let cy_s = strategy(&app, &cy, SMA).await;
+    let b1 = start(&app, &bob, &new_run(bob_s, inst)).await;
+    let c1 = start(&app, &cy, &new_run(cy_s, inst)).await;
+    let bob_id = bob.user_id().unwrap();
+
+    // An administrator halts Bob's account and, separately, his run.
+    let on_user = act::throw_switch(&admin, &app.ctx, Scope::User(bob_id), "halt", "review")
+        .await
+        .unwrap();
+    let on_run = act::throw_switch(&admin, &app.ctx, Scope::Run(b1), "flatten", "review")
+        .await
+        .unwrap();
+    // Bob's own, milder switches of the same scope would have replaced them: refused, and both still hold.
+    for scope in [Scope::User(bob_id), Scope::Run(b1)] {
+        let e = act::throw_switch(&bob, &app.ctx, scope, "reduce_only", "mine")
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "conflict", "{e}");
+        assert!(e.to_string().contains("administrator"), "{e}");
+    }
+    for s in [&on_user, &on_run] {
+        assert_eq!(
+            act::release_switch(&bob, &app.ctx, s.switch_id, None)
+                .await
+                .unwrap_err()
+                .code(),
+            "forbidden"
+        );
+    }
+    let active: i64 = sqlx::query_scalar(
+        "select count(*) from kill_switch where released_at is null and thrown_by_admin",
+    )
+    .fetch_one(&app.ctx.db)
+    .await
+    .unwrap();
+    assert_eq!(active, 2);
+    // The administrator may replace their own.
+    act::throw_switch(&admin, &app.ctx, Scope::Run(b1), "halt", "calmer")
+        .await
+        .unwrap();
+
+    // Cy is suspended while her run is still active (as if pausing it had lost a race): the step holds it at
+    // halt anyway, and Bob's neighbour run on the same series is untouched by that.
+    sqlx::query("update app_user set disabled_at = now() where user_id = $1")
+        .bind(cy.user_id().unwrap())
+        .execute(&app.ctx.db)
+        .await
+        .unwrap();
+    let t0 = live.time[0];
+    store_candles(&app, inst, &live.slice(0..10)).await;
+    advance(&app, inst).await;
+    let gates = gates_since(&app, c1, t0).await;
+    assert!(
+        !gates.is_empty() && gates.iter().all(|g| g == "halt"),
+        "{gates:?}"
+    );
+    assert_eq!(buys_since(&app, c1, t0).await, 0);
+}
