@@ -81,7 +81,8 @@ ENV APP_ENV=production \
     LOG_FORMAT=json
 USER 10001:10001
 EXPOSE 3000
-# Liveness of the web process (`serve`). `worker` and `migrate` serve no HTTP: compose disables the check there.
+# Liveness of the web process (`serve`). `worker` serves /health on METRICS_ADDR instead (compose probes port 9100
+# there); `migrate` serves no HTTP (compose disables the check).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD ["curl", "--fail", "--silent", "--show-error", "--max-time", "2", "--output", "/dev/null", "http://127.0.0.1:3000/health"]
 STOPSIGNAL SIGTERM
