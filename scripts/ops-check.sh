@@ -11,7 +11,8 @@
 #   .github/       the workflows against GitHub's workflow schema (and every job has a timeout), Dependabot's
 #   Dockerfile     hadolint; compose files against the Compose Specification schema
 #   end2end/       npm audit of the runtime dependencies (high and critical advisories fail)
-#   docs           LICENSE is the AGPL the workspace declares; docs/releasing.md lists every migration
+#   docs           LICENSE is the AGPL the workspace declares; docs/releasing.md lists every migration;
+#                  every repository path docs/threat-model.md cites exists
 # Tools are pinned and installed into $VORTEX_TOOLS on first use (scripts/lib.sh, ensure_ops_tools).
 # Environment: VORTEX_REQUIRE_AUDIT=1 makes an unreachable npm advisory service a failure (CI on GitHub);
 # otherwise it is reported and skipped (some registry mirrors do not serve the audit endpoint).
@@ -119,12 +120,16 @@ if ! (cd end2end && npm audit --omit=dev --audit-level=high) >"$TMP/out" 2>&1; t
   fi
 fi
 
-log "ops: licence and release notes"
+log "ops: licence, release notes, threat model"
 head -n 3 LICENSE 2>/dev/null | grep -q 'GNU AFFERO GENERAL PUBLIC LICENSE' \
   && grep -q 'END OF TERMS AND CONDITIONS' LICENSE \
   && grep -q '^license = "AGPL-3.0-only"' Cargo.toml \
   || fail "LICENSE must be the full AGPL-3.0 text matching Cargo.toml's license = \"AGPL-3.0-only\""
 grep -q '^## \[Unreleased\]' CHANGELOG.md 2>/dev/null || fail "CHANGELOG.md has no '## [Unreleased]' section"
+# The threat model cites where each defence lives: every cited repository path must exist.
+while read -r path; do
+  [ -e "$path" ] || fail "docs/threat-model.md cites $path, which does not exist"
+done < <(grep -oE '`[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]*`' docs/threat-model.md | tr -d '`' | grep -vE '^\.?/' | sort -u)
 for m in migrations/*.sql; do
   v="$(basename "$m" .sql)"
   grep -q "$v" docs/releasing.md 2>/dev/null || fail "docs/releasing.md does not list the migration $v"
