@@ -9,7 +9,8 @@ Rules, for every pod template (Deployment, StatefulSet, Job, CronJob):
   * every container: allowPrivilegeEscalation false, readOnlyRootFilesystem, capabilities drop ALL,
     CPU and memory requests and limits, an image with a tag or digest (never :latest)
   * secrets reach the app as files only: no env valueFrom.secretKeyRef, no envFrom secretRef
-  * Deployments serving traffic or jobs have a PodDisruptionBudget, the web Deployment an HPA
+  * Deployments with more than one replica (or an HPA minimum above one) have a PodDisruptionBudget; the web
+    Deployment has an HPA and no fixed replica count
   * the namespace enforces Pod Security "restricted"; a default-deny NetworkPolicy exists
 """
 import sys
@@ -68,9 +69,13 @@ def check(docs):
                     problems.append(f"{cname}: envFrom a Secret (secrets are files, read via *_FILE)")
 
     pdb_selectors = [p["spec"]["selector"].get("matchLabels", {}) for p in kinds.get("PodDisruptionBudget", [])]
+    hpa_min = {h["spec"]["scaleTargetRef"]["name"]: h["spec"].get("minReplicas", 1)
+               for h in kinds.get("HorizontalPodAutoscaler", [])}
     for dep in kinds.get("Deployment", []):
         labels = dep["spec"]["template"]["metadata"].get("labels", {})
-        replicas = dep["spec"].get("replicas", 1)
+        replicas = hpa_min.get(dep["metadata"]["name"], dep["spec"].get("replicas", 1))
+        if dep["metadata"]["name"] in hpa_min and "replicas" in dep["spec"]:
+            problems.append(f'Deployment/{dep["metadata"]["name"]}: sets replicas although an HPA scales it')
         covered = any(sel and all(labels.get(k) == v for k, v in sel.items()) for sel in pdb_selectors)
         if replicas > 1 and not covered:
             problems.append(f'Deployment/{dep["metadata"]["name"]}: {replicas} replicas and no PodDisruptionBudget')
