@@ -76,6 +76,8 @@ RUN apt-get update \
       --shell /usr/sbin/nologin vortex
 COPY --from=builder /out/vortex /usr/local/bin/vortex
 COPY --from=builder /out/site /app/site
+# The licence travels with the binary (AGPL-3.0-only).
+COPY LICENSE /usr/share/doc/vortex/LICENSE
 WORKDIR /app
 ENV APP_ENV=production \
     BIND_ADDR=0.0.0.0:3000 \
