@@ -49,9 +49,11 @@ RUN cargo chef cook --release -p server --recipe-path recipe.json \
 COPY . .
 # SQL is checked against the committed .sqlx/ data (also set in .cargo/config.toml): no database in the build.
 ENV SQLX_OFFLINE=true
-# Shown as vortex_build_info{git_sha} (`docker build --build-arg VORTEX_GIT_SHA=$(git rev-parse --short HEAD)`).
+# Shown as vortex_build_info{git_sha} (`docker build --build-arg VORTEX_GIT_SHA=$(git rev-parse HEAD)`; CI passes it).
 ARG VORTEX_GIT_SHA=unknown
 ENV VORTEX_GIT_SHA=${VORTEX_GIT_SHA}
+# The shell is bash (SHELL, inherited from the toolchain stage), which hadolint does not follow across stages.
+# hadolint ignore=SC3046
 RUN source scripts/lib.sh \
  && want="$(wasm_bindgen_version)" \
  && { [ "$(wasm-bindgen --version)" = "wasm-bindgen ${want}" ] \
@@ -74,6 +76,8 @@ RUN apt-get update \
       --shell /usr/sbin/nologin vortex
 COPY --from=builder /out/vortex /usr/local/bin/vortex
 COPY --from=builder /out/site /app/site
+# The licence travels with the binary (AGPL-3.0-only).
+COPY LICENSE /usr/share/doc/vortex/LICENSE
 WORKDIR /app
 ENV APP_ENV=production \
     BIND_ADDR=0.0.0.0:3000 \
@@ -81,12 +85,19 @@ ENV APP_ENV=production \
     LOG_FORMAT=json
 USER 10001:10001
 EXPOSE 3000
-# Liveness of the web process (`serve`). `worker` and `migrate` serve no HTTP: compose disables the check there.
+# Liveness of the web process (`serve`). `worker` serves /health on METRICS_ADDR instead (compose probes port 9100
+# there); `migrate` serves no HTTP (compose disables the check).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD ["curl", "--fail", "--silent", "--show-error", "--max-time", "2", "--output", "/dev/null", "http://127.0.0.1:3000/health"]
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["vortex"]
 CMD ["serve"]
+# OCI labels. CI passes the release version (the v* tag without the v) and the full commit:
+#   docker build --build-arg VORTEX_VERSION=1.2.0 --build-arg VORTEX_GIT_SHA=$(git rev-parse HEAD) .
+ARG VORTEX_VERSION=dev
+ARG VORTEX_GIT_SHA=unknown
 LABEL org.opencontainers.image.title="vortex" \
       org.opencontainers.image.description="Vortex trading-strategy platform: web, workers, migrations" \
-      org.opencontainers.image.licenses="AGPL-3.0-only"
+      org.opencontainers.image.licenses="AGPL-3.0-only" \
+      org.opencontainers.image.version="${VORTEX_VERSION}" \
+      org.opencontainers.image.revision="${VORTEX_GIT_SHA}"

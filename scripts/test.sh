@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it:
-#   formatting · compile-checked SQL (.sqlx/ complete and current, docs/sql.md) · clippy (server build and wasm
+#   operations files (scripts/ops-check.sh: alert rules and routing, Kubernetes manifests, workflows, Dockerfile,
+#   npm audit; seconds, no build) · formatting · compile-checked SQL (.sqlx/ complete and current, docs/sql.md) · clippy (server build and wasm
 #   build, -D warnings) · unit and integration tests against the real Postgres and Redis · the REST API against
 #   its OpenAPI document (Schemathesis, all checks, bounded in time; scripts/schemathesis.sh) · the
 #   headless-browser test (Playwright + Debian Chromium).
-# Needs: Rust (rustup), Postgres and Redis on 127.0.0.1, Node.js + npm, chromium, python3 (venv). `.ci/run`
-# installs them; the pinned Schemathesis is installed into $VORTEX_TOOLS on first use.
+# Needs: Rust (rustup), Postgres and Redis on 127.0.0.1, Node.js + npm, chromium, python3 (venv), apt-get (the
+# Debian packages promtool/amtool come from). `.ci/run` installs them; the pinned Schemathesis and the ops
+# validators are installed into $VORTEX_TOOLS on first use.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
+
+log "operations files (scripts/ops-check.sh)"
+bash scripts/ops-check.sh
+
 ensure_services
 ensure_wasm_target
 
