@@ -179,6 +179,33 @@ impl JobCtx {
         }
     }
 
+    /// As [`JobCtx::complete`], and in the same transaction enqueues `next` (a follow-up such as the rest of
+    /// a long series): a worker killed after the commit cannot lose it, and `next` may share this job's
+    /// dedupe key (this one is already done when it is inserted). `next` is pushed after the commit.
+    ///
+    /// # Errors
+    /// [`JobError::LeaseLost`] or a database error.
+    pub async fn complete_with_followup(
+        &self,
+        mut tx: Transaction<'static, Postgres>,
+        next: Option<&NewJob>,
+    ) -> Result<(), JobError> {
+        if !store::complete(&mut tx, self.job.job_id, &self.worker).await? {
+            tx.rollback().await?;
+            return Err(JobError::LeaseLost);
+        }
+        let id = match next {
+            Some(next) => self.ctx.jobs.insert(&mut tx, next).await?,
+            None => None,
+        };
+        tx.commit().await?;
+        self.completed.store(true, Ordering::SeqCst);
+        if let (Some(next), Some(id)) = (next, id) {
+            self.ctx.jobs.push(&next.queue, id).await;
+        }
+        Ok(())
+    }
+
     pub(crate) fn is_completed(&self) -> bool {
         self.completed.load(Ordering::SeqCst)
     }

@@ -62,11 +62,15 @@ async fn run(job: &JobCtx) -> Result<(), JobError> {
     let out = advance(ctx, &mut tx, p.instrument_id, p.timeframe)
         .await
         .map_err(JobError::Retry)?;
-    job.complete(tx).await?;
-    emit::push(&ctx.jobs, &out.emitted).await;
     // More candles than one job processes, or candles stored while this job ran (its dedupe key kept the
-    // ETL from enqueueing another): go on.
-    if out.more || newer_than(ctx, p.instrument_id, p.timeframe, out.newest).await? {
+    // ETL from enqueueing another): the next job is enqueued in the commit that marks this one done, so a
+    // worker killed right after the commit cannot leave the series waiting for the paper tick.
+    let next = (out.more || newer_than(ctx, p.instrument_id, p.timeframe, out.newest).await?)
+        .then(|| new_job(&ctx.jobs, p.instrument_id, p.timeframe));
+    job.complete_with_followup(tx, next.as_ref()).await?;
+    emit::push(&ctx.jobs, &out.emitted).await;
+    // A candle stored between that check and the commit had its own enqueue deduplicated against this job.
+    if next.is_none() && newer_than(ctx, p.instrument_id, p.timeframe, out.newest).await? {
         ctx.jobs
             .enqueue(&new_job(&ctx.jobs, p.instrument_id, p.timeframe))
             .await?;

@@ -49,18 +49,21 @@ impl Drop for Proc {
     }
 }
 
-/// Jobs of 100 candles per run (a series takes many commits) and short leases (a killed worker's
-/// job is claimable again within three seconds).
+/// Jobs of 100 candles per run (a series takes many commits), short leases (a killed worker's job is
+/// claimable again within three seconds) and attempts that kills do not exhaust.
 const ENV: &[(&str, &str)] = &[
     ("MARKET_DATA_URL", "http://127.0.0.1:9"),
     ("PAPER_WARMUP_BARS", "100"),
     ("PAPER_TICK_SECS", "3600"),
     ("PAPER_CATCHUP_CANDLES", "100"),
-    ("PAPER_MAX_ACTIVE_RUNS", "100"),
+    ("PAPER_MAX_ACTIVE_RUNS", "20"),
     ("JOB_HEARTBEAT_SECS", "1"),
     ("JOB_MISSED_HEARTBEATS", "3"),
     ("JOB_LEASE_SECS", "3"),
     ("JOB_RECONCILE_SECS", "1"),
+    // Each kill costs the job an attempt (set when it is enqueued); a job given up would make its series wait
+    // ten minutes for the paper tick (no retry storm). Here twenty kills must not exhaust it.
+    ("JOB_MAX_ATTEMPTS", "100"),
 ];
 
 /// The environment of a worker process on `app`'s database and Redis namespace.
@@ -105,6 +108,25 @@ async fn claims(app: &TestApp) -> (i64, i64) {
     .fetch_one(&app.ctx.db)
     .await
     .unwrap()
+}
+
+/// `paper_advance` jobs held by a live worker now.
+async fn running(app: &TestApp) -> i64 {
+    sqlx::query_scalar(
+        "select count(*) from job where kind = 'paper_advance' and status = 'running' and lease_until > now()",
+    )
+    .fetch_one(&app.ctx.db)
+    .await
+    .unwrap()
+}
+
+/// Candles processed by `run` so far.
+async fn processed(app: &TestApp, run: Uuid) -> i64 {
+    sqlx::query_scalar("select count(*) from paper_candle where paper_run_id = $1")
+        .bind(run)
+        .fetch_one(&app.ctx.db)
+        .await
+        .unwrap()
 }
 
 /// Waits until every run has processed the candle opening at `last` (ms).
@@ -196,10 +218,9 @@ async fn paper_a_worker_sigkilled_20_times_at_random_points_leaves_each_candle_e
     let inst = series(&app, &history).await;
     let ann = trader(&app, "ann@example.org").await;
     let sid = strategy(&app, &ann, SMA).await;
-    // A hundred runs on the series: each job does 100 candles × 100 runs in one transaction, long enough
-    // for most kills to land inside it.
+    // Twenty runs on the series: a job commits 100 candles × 20 runs at a time.
     let mut runs = Vec::new();
-    for _ in 0..100 {
+    for _ in 0..20 {
         runs.push(start(&app, &ann, &new_run(sid, inst)).await);
     }
     let live_from: chrono::DateTime<chrono::Utc> =
@@ -210,15 +231,14 @@ async fn paper_a_worker_sigkilled_20_times_at_random_points_leaves_each_candle_e
             .unwrap();
     // 1,000 candles to begin with; whenever the workers have caught up between kills, 40 more arrive, so
     // every round finds a job to die in.
-    let live = live.slice(0..2000);
+    // 1,000 candles to begin with (ten commits of 100 per job), 180 more whenever a round finds the workers
+    // caught up: at most 4,420 of the file's 4,760.
+    let live = live.slice(0..4420);
     let mut stored = 1000;
     store_and_hook(&app, inst, &live.slice(0..stored)).await;
 
     let redis = app.ctx.settings.redis_url.expose_secret().to_owned();
-    let mut env = worker_env(&app, &redis);
-    // A job killed JOB_MAX_ATTEMPTS times is given up ("worker lost"); the paper tick then enqueues a fresh
-    // one for the series that is behind. Here the tick runs every second.
-    env.insert("PAPER_TICK_SECS".into(), "1".into());
+    let env = worker_env(&app, &redis);
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -234,10 +254,11 @@ async fn paper_a_worker_sigkilled_20_times_at_random_points_leaves_each_candle_e
         .await
         .unwrap();
         if unfinished == 0 {
-            store_and_hook(&app, inst, &live.slice(stored..stored + 40)).await;
-            stored += 40;
+            store_and_hook(&app, inst, &live.slice(stored..stored + 180)).await;
+            stored += 180;
         }
         let (claimed_before, _) = claims(&app).await;
+        let processed_before = processed(&app, runs[0]).await;
         let worker = Proc::start(&["worker", "--queues", "paper=1"], &env);
         // Wait for this worker's claim, then kill it somewhere inside the job (or just after it).
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -249,15 +270,25 @@ async fn paper_a_worker_sigkilled_20_times_at_random_points_leaves_each_candle_e
             assert!(Instant::now() < deadline, "round {round}: no claim");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        tokio::time::sleep(Duration::from_millis(rng.below(300))).await;
-        let running: i64 = sqlx::query_scalar(
-            "select count(*) from job where kind = 'paper_advance' and status = 'running' and lease_until > now()",
-        )
-        .fetch_one(&app.ctx.db)
-        .await
-        .unwrap();
+        if round < 14 {
+            // The first 1,000 candles make a long job (warm-up and ten commits): up to 150 ms into it.
+            tokio::time::sleep(Duration::from_millis(rng.below(150))).await;
+        } else {
+            // Later jobs are short: after 0, 1 or 2 of their commits (100 candles × 20 runs each), then up
+            // to 40 ms more (inside the next commit's work, between two, or just after the last).
+            let commits = rng.below(3) as i64;
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while processed(&app, runs[0]).await < processed_before + commits * 100
+                && running(&app).await > 0
+                && Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(rng.below(40))).await;
+        }
+        let inside = running(&app).await > 0;
         worker.kill();
-        mid_job += usize::from(running > 0);
+        mid_job += usize::from(inside);
     }
     let live = live.slice(0..stored);
     let expected = live
@@ -278,6 +309,8 @@ async fn paper_a_worker_sigkilled_20_times_at_random_points_leaves_each_candle_e
         mid_job >= 10,
         "most kills must land inside a job for this test to mean anything: {mid_job}"
     );
+    let interrupted = took.iter().filter(|(attempts, _)| *attempts > 1).count();
+    eprintln!("{interrupted} finished jobs had been killed at least once");
     // A worker that lives finishes the series.
     let _worker = Proc::start(&["worker", "--queues", "paper=1"], &env);
     wait_caught_up(
