@@ -11,6 +11,7 @@ pub mod clock;
 pub mod ctx;
 pub mod db;
 pub mod error;
+pub mod error_tracking;
 pub mod jobs;
 pub mod live;
 pub mod mail;

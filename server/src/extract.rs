@@ -72,6 +72,7 @@ impl FromRequestParts<AppState> for MaybeUser {
             Ok(user) => {
                 if let Some(u) = &user {
                     parts.extensions.insert(u.clone());
+                    backend::error_tracking::set_user(u.user_id);
                 }
                 Ok(MaybeUser(user))
             }
@@ -142,6 +143,7 @@ impl FromRequestParts<AppState> for ApiUser {
         {
             return Err(ApiError::RateLimited(wait));
         }
+        backend::error_tracking::set_user(user.user_id);
         Ok(ApiUser(user))
     }
 }

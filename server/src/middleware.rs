@@ -142,6 +142,10 @@ async fn request_id(mut req: Request, next: Next) -> Response {
     resp
 }
 
+/// Marks the 500 answer of a panic (already reported by the panic hook, so not again as a 5xx).
+#[derive(Clone, Copy)]
+struct Panicked;
+
 async fn record_metrics(req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().as_str().to_owned();
@@ -156,8 +160,26 @@ async fn record_metrics(req: Request, next: Next) -> Response {
         },
         |p| p.as_str().to_owned(),
     );
-    let resp = next.run(req).await;
-    let status = resp.status().as_u16().to_string();
+    // Error tracking: the request runs on its own hub (its id, route and user go with a panic or a 5xx).
+    let hub = req
+        .extensions()
+        .get::<RequestId>()
+        .and_then(|id| backend::error_tracking::request_hub(&id.0, &route));
+    let resp = match &hub {
+        Some(hub) => backend::error_tracking::bind(hub.clone(), next.run(req)).await,
+        None => next.run(req).await,
+    };
+    let code = resp.status().as_u16();
+    if let Some(hub) = hub
+        && resp.status().is_server_error()
+        && code != 503
+        && resp.extensions().get::<Panicked>().is_none()
+    {
+        backend::error_tracking::in_hub(hub, || {
+            backend::error_tracking::server_error(&method, &route, code);
+        });
+    }
+    let status = code.to_string();
     let labels = [("method", method), ("route", route), ("status", status)];
     metrics::counter!("http_requests_total", &labels).increment(1);
     metrics::histogram!("http_request_duration_seconds", &labels)
@@ -167,7 +189,7 @@ async fn record_metrics(req: Request, next: Next) -> Response {
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("handler panicked");
-    (
+    let mut resp = (
         StatusCode::INTERNAL_SERVER_ERROR,
         Html(
             "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Error · Vortex</title>\
@@ -177,7 +199,9 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
              <a class=\"button\" href=\"/\">Back to the home page</a></main></body></html>",
         ),
     )
-        .into_response()
+        .into_response();
+    resp.extensions_mut().insert(Panicked);
+    resp
 }
 
 /// Sets the security headers on every response. The CSP nonce is generated here and handed to the page shell

@@ -272,6 +272,7 @@ async fn run_claimed(
     let started = Instant::now();
     let kind = job.kind.clone();
     let job_id = job.job_id;
+    let request_id = job.request_id.clone();
     let (attempt, job_max_attempts) = (job.attempt, job.max_attempts);
     tracing::info!("job started");
 
@@ -363,6 +364,13 @@ async fn run_claimed(
             match status {
                 Ok(Some(s)) if s == "failed" => {
                     tracing::error!(error = %message, "job failed permanently");
+                    crate::error_tracking::job_failed(
+                        &kind,
+                        &queue,
+                        job_id,
+                        request_id.as_deref(),
+                        &message,
+                    );
                     super::registry::gave_up(&ctx, &kind, job_id).await;
                 }
                 Ok(None) => {

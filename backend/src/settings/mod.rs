@@ -28,7 +28,7 @@ use std::{
     collections::HashMap, fmt, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration,
 };
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 pub use auth::{DEFAULT_HASH_CONCURRENCY, DEFAULT_HASH_WAIT};
@@ -132,6 +132,9 @@ pub struct Settings {
     pub paper: PaperSettings,
     /// `PAYMENT_PROVIDER`, `STRIPE_*`: payments (docs/billing.md).
     pub billing: BillingSettings,
+    /// `SENTRY_DSN` / `SENTRY_DSN_FILE`: where panics, 5xx answers and failed jobs are reported (a Sentry or
+    /// GlitchTip project's DSN); unset: not reported (only logged).
+    pub sentry_dsn: Option<SecretString>,
 }
 
 impl fmt::Debug for Settings {
@@ -226,6 +229,20 @@ impl Settings {
         let notify_sse = notify::parse_sse(&mut r);
         let paper = paper::parse(&mut r);
         let billing = billing::parse(&mut r, prod);
+        let sentry_dsn = r
+            .secret("SENTRY_DSN")
+            .filter(|d| !d.expose_secret().trim().is_empty());
+        if let Some(d) = &sentry_dsn
+            && d.expose_secret()
+                .trim()
+                .parse::<sentry::types::Dsn>()
+                .is_err()
+        {
+            r.problem(
+                "SENTRY_DSN",
+                "must be a DSN such as https://<public key>@<host>/<project id> (from the project's settings)",
+            );
+        }
         if prod && market.data_url.scheme() != "https" {
             r.problem("MARKET_DATA_URL", "must use https:// in production");
         }
@@ -297,6 +314,7 @@ impl Settings {
             notify_sse,
             paper,
             billing,
+            sentry_dsn,
         })
     }
 

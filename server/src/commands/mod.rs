@@ -43,7 +43,7 @@ use clap::{Parser, Subcommand};
 use tokio::sync::watch;
 
 #[derive(Parser)]
-#[command(name = "vortex", version, about = "Vortex trading-strategy platform")]
+#[command(name = "vortex", version = env!("VORTEX_VERSION_LONG"), about = "Vortex trading-strategy platform")]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -154,6 +154,13 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         _ => backend::telemetry::LogTo::Stderr,
     };
     backend::telemetry::init(&settings.log_level, settings.log_format, to);
+    // Panics, 5xx answers and failed jobs to SENTRY_DSN (when set) until the process ends.
+    let process = match command {
+        Command::Serve(_) => "web",
+        Command::Worker(_) => "worker",
+        _ => "cli",
+    };
+    let _error_tracking = backend::error_tracking::init(&settings, process)?;
     let _ = backend::telemetry::prometheus();
     let ctx = Ctx::new(settings)?;
     match command {

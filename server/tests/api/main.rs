@@ -10,6 +10,7 @@ mod backup;
 mod billing;
 mod config;
 mod engine_hardening;
+mod error_tracking;
 mod helpers;
 mod hostile;
 mod http;
