@@ -119,7 +119,7 @@ async fn signals_gate_entries_and_exit_signals_close_at_the_next_open() {
     let app = app().await;
     // The runs started one after another must share their first live candle: not near a 5-minute boundary.
     let to_next = M5 - Utc::now().timestamp_millis().rem_euclid(M5);
-    if to_next < 90_000 {
+    if to_next < 60_000 {
         tokio::time::sleep(std::time::Duration::from_millis(
             to_next.unsigned_abs() + 1000,
         ))
