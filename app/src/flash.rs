@@ -53,6 +53,7 @@ pub enum Flash {
     PaperStopping,
     PaperRiskChanged,
     PaperRiskReleased,
+    PaperSignalsChanged,
     PaperSwitchThrown,
     PaperSwitchReleased,
     // errors
@@ -146,6 +147,7 @@ impl Flash {
         Flash::PaperStopping,
         Flash::PaperRiskChanged,
         Flash::PaperRiskReleased,
+        Flash::PaperSignalsChanged,
         Flash::PaperSwitchThrown,
         Flash::PaperSwitchReleased,
         Flash::Invalid,
@@ -256,6 +258,7 @@ impl Flash {
             Flash::PaperNotNow => "paper_not_now",
             Flash::PaperRiskChanged => "paper_risk_changed",
             Flash::PaperRiskReleased => "paper_risk_released",
+            Flash::PaperSignalsChanged => "paper_signals_changed",
             Flash::PaperSwitchThrown => "paper_switch_thrown",
             Flash::PaperSwitchReleased => "paper_switch_released",
             Flash::PaperFormInvalid => "paper_form_invalid",
@@ -481,6 +484,9 @@ impl Flash {
             }
             Flash::PaperRiskReleased => {
                 "Risk locks released: the run trades again from its next candle unless another gate applies."
+            }
+            Flash::PaperSignalsChanged => {
+                "Signal settings saved: they apply from the run's next candle."
             }
             Flash::PaperSwitchThrown => {
                 "Kill switch thrown: it applies from the run's next candle (protective stops keep working)."

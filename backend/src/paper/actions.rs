@@ -11,6 +11,7 @@ use super::kill::{self, KillSwitch, Scope};
 use super::parity::{self, ParityReport};
 use super::query::{self, PaperRunDetail, PaperTrade, Processed, RunFilter};
 use super::risk::{self, RiskInput, RiskLimits, RiskLock};
+use super::signals;
 use super::{Error, Fill, NewPaperRun, PaperRunSummary, Result, Started, start};
 use crate::{Actor, Ctx};
 
@@ -45,6 +46,16 @@ fn owner(actor: &Actor, owner: Owner, need: Need) -> Result<Uuid> {
             Ok(u)
         }
     }
+}
+
+/// The user whose run a read names (the actor, or a named user for administrators).
+pub(crate) fn owner_read(actor: &Actor, who: Owner) -> Result<Uuid> {
+    owner(actor, who, Need::Read)
+}
+
+/// The user whose run a change names (the actor as a writer, or a named user for administrators).
+pub(crate) fn owner_write(actor: &Actor, who: Owner) -> Result<Uuid> {
+    owner(actor, who, Need::Write)
 }
 
 /// Parity reports one user may ask for per minute.
@@ -299,4 +310,46 @@ pub async fn release_risk_locks(
 ) -> Result<Vec<RiskLock>> {
     let user = owner(actor, who, Need::Write)?;
     risk::release(ctx, actor, user, id, lock_id, reason).await
+}
+
+/// One of the actor's runs' inbound-signal settings (never the secret).
+///
+/// # Errors
+/// [`Error::Unauthenticated`], [`Error::Forbidden`], [`Error::NotFound`], database errors.
+pub async fn signal_settings(
+    actor: &Actor,
+    ctx: &Ctx,
+    who: Owner,
+    id: Uuid,
+) -> Result<signals::SignalSettings> {
+    signals::settings(actor, ctx, who, id).await
+}
+
+/// Changes one of the actor's runs' inbound signals (mode, allow-list, a new secret shown once); audited.
+///
+/// # Errors
+/// As [`signals::configure`].
+pub async fn configure_signals(
+    actor: &Actor,
+    ctx: &Ctx,
+    who: Owner,
+    id: Uuid,
+    change: &signals::SignalChange,
+) -> Result<signals::SignalsChanged> {
+    signals::configure(actor, ctx, who, id, change).await
+}
+
+/// The requests one of the actor's runs received on its signal URL, newest first.
+///
+/// # Errors
+/// As [`signals::list`].
+pub async fn received_signals(
+    actor: &Actor,
+    ctx: &Ctx,
+    who: Owner,
+    id: Uuid,
+    before: Option<DateTime<Utc>>,
+    limit: i64,
+) -> Result<Vec<signals::SignalRecord>> {
+    signals::list(actor, ctx, who, id, before, limit).await
 }

@@ -243,6 +243,8 @@ pub async fn advance(
         }
     }
     let now_ms = ctx.clock.now().timestamp_millis();
+    // Inbound signals of runs in gate mode: the accepted ones no candle used yet (the run rows are locked).
+    let mut signals = super::signals::pending(conn, &ids).await?;
     // Kill switches, read under the shared lock a switch change waits for (so it applies from the next candle).
     let users: Vec<Uuid> = runs.iter().map(|r| r.user_id).collect();
     let switches = super::kill::active_gates(conn, &users, &ids).await?;
@@ -304,6 +306,7 @@ pub async fn advance(
                     locks: locks.get(&r.id).map(|l| l.0.clone()).unwrap_or_default(),
                     since: locks.get(&r.id).map(|l| l.1.clone()).unwrap_or_default(),
                     now_ms,
+                    signals: signals.remove(&r.id),
                 },
             )),
             Err(e) => failed.push((i, e)),
@@ -449,6 +452,7 @@ fn input_key(i: &RunInput) -> String {
             .collect::<Vec<_>>(),
         i.since,
         i.now_ms,
+        i.signals,
     ])
     .to_string()
 }
@@ -501,6 +505,9 @@ struct Writes {
     finished: Vec<(Uuid, &'static str, Option<String>)>,
     /// (run, candle whose close breached, the breach).
     locks: Vec<(Uuid, i64, Breach)>,
+    /// Inbound signals used, and the candle each gated.
+    signal_ids: Vec<Uuid>,
+    signal_candles: Vec<DateTime<Utc>>,
     events: Vec<Event>,
 }
 
@@ -543,6 +550,10 @@ impl Writes {
             self.candle_cash.push(e.cash);
             self.candle_units.push(e.units);
             self.candle_decision.push(e.decision.clone());
+            for id in &e.signals {
+                self.signal_ids.push(*id);
+                self.signal_candles.push(t);
+            }
             for f in &e.fills {
                 let side = if f.buy { "buy" } else { "sell" };
                 self.fill_run.push(run.id);
@@ -721,6 +732,7 @@ impl Writes {
             .execute(&mut *conn)
             .await?;
         }
+        super::signals::mark_applied(conn, &self.signal_ids, &self.signal_candles).await?;
         for (run, from, to, n) in &self.gaps {
             sqlx::query!(
                 "insert into paper_gap (paper_run_id, gap_from, gap_to, candles) values ($1, $2, $3, $4)

@@ -15,6 +15,7 @@
 //! * [`risk`]: risk limits per run (drawdown, daily loss, losing streak, position value, orders per day, stale
 //!   feed): breaches found by the step become risk locks (a gate, like a kill switch).
 //! * [`parity`]: the parity report (a backtest of the run's window, diffed trade by trade).
+//! * [`signals`]: inbound signals (TradingView-style webhooks) that gate a run's entries and exits.
 //! * [`actions`]: the policy every surface calls (who may, limits, audit).
 
 pub mod actions;
@@ -25,6 +26,7 @@ pub mod kill;
 pub mod parity;
 pub mod query;
 pub mod risk;
+pub mod signals;
 pub mod start;
 pub mod step;
 

@@ -28,7 +28,7 @@ pub struct Difference {
     pub fields: Vec<String>,
     pub paper: Option<TradeView>,
     pub backtest: Option<TradeView>,
-    /// Why: `risk action` (a risk lock gated the run), `kill switch or pause`, `revised candle`, `missed candle`, `settings changed`, or
+    /// Why: `risk action` (a risk lock gated the run), `inbound signal` (the signal gate), `kill switch or pause`, `revised candle`, `missed candle`, `settings changed`, or
     /// `unexplained`.
     pub cause: String,
     pub detail: String,
@@ -123,8 +123,9 @@ pub async fn report(db: &PgPool, user: Uuid, id: Uuid, max_window: usize) -> Res
     let paper = query::trades(db, user, id, i64::MAX).await?;
     // What the run saw, to attribute differences.
     let seen = sqlx::query!(
-        "select open_time, open, high, low, close, gate, decision->'risk'->>'lock' as risk_lock
-         from paper_candle where paper_run_id = $1 order by open_time",
+        r#"select open_time, open, high, low, close, gate, decision->'risk'->>'lock' as risk_lock,
+                coalesce((decision->'signal'->>'gated')::boolean, false) as "by_signal!"
+         from paper_candle where paper_run_id = $1 order by open_time"#,
         id
     )
     .fetch_all(db)
@@ -146,7 +147,7 @@ pub async fn report(db: &PgPool, user: Uuid, id: Uuid, max_window: usize) -> Res
     for c in &seen {
         let t = c.open_time.timestamp_millis();
         if c.gate != "open" {
-            causes.gated.push((t, c.risk_lock.clone()));
+            causes.gated.push((t, c.risk_lock.clone(), c.by_signal));
             causes.gates.push((t, c.gate.clone()));
         }
         match stored.get(&t) {
@@ -275,7 +276,8 @@ pub async fn report(db: &PgPool, user: Uuid, id: Uuid, max_window: usize) -> Res
 #[derive(Default)]
 struct Causes {
     /// Candles processed under a gate other than `open`, with the risk limit whose lock set it (if one did).
-    gated: Vec<(i64, Option<String>)>,
+    /// And whether an inbound signal's gate set it (`no_entry` without a buy signal, `flatten` on an exit).
+    gated: Vec<(i64, Option<String>, bool)>,
     gates: Vec<(i64, String)>,
     revised: Vec<i64>,
     missed: Vec<(i64, i64)>,
@@ -292,8 +294,17 @@ impl Causes {
     /// The first cause found between `from` and `to` (or before: a change earlier moves later trades).
     fn explain(&self, from: i64, to: i64) -> (String, String) {
         let upto = |t: i64| t <= to.max(from);
-        if let Some((t, lock)) = self.gated.iter().find(|(t, _)| upto(*t)) {
+        if let Some((t, lock, by_signal)) = self.gated.iter().find(|(t, _, _)| upto(*t)) {
             return match lock {
+                _ if *by_signal => (
+                    "inbound signal".into(),
+                    format!(
+                        "the run's signal gate ({}) applied at {}: entries wait for a buy signal, an exit signal \
+                         closes the position",
+                        self.gate_at(*t),
+                        to_datetime(*t)
+                    ),
+                ),
                 Some(limit) => (
                     "risk action".into(),
                     format!(

@@ -47,6 +47,8 @@ pub struct RunInput {
     pub since: Vec<(Limit, i64)>,
     /// Clock time of the step (ms; the stale-feed limit).
     pub now_ms: i64,
+    /// Runs in signal `gate` mode: the accepted signals not used yet, in arrival order (`None`: signals off).
+    pub signals: Option<Vec<super::signals::Pending>>,
 }
 
 /// A fill in a processed candle.
@@ -88,6 +90,10 @@ pub struct CandleEffect {
     pub breaches: Vec<Breach>,
     /// The risk lock that made this candle's gate stricter than the run's own and the kill switches'.
     pub risk_lock: Option<Limit>,
+    /// Inbound signals this candle used (gate mode).
+    pub signals: Vec<Uuid>,
+    /// The signal gate (no buy signal: `no_entry`; an exit: `flatten`) made this candle's gate stricter.
+    pub signal_gated: bool,
 }
 
 /// The state after the last processed candle.
@@ -193,11 +199,33 @@ pub fn step(
         out.more = false;
         return out;
     }
+    // Inbound signals (gate mode): each accepted signal goes to the first new candle whose close is at or after
+    // its arrival (else the last new candle); that candle's signal gate is flatten (an exit), open (a buy) or
+    // no_entry (none).
+    let mut signal_ids: Vec<Vec<Uuid>> = vec![Vec::new(); last];
+    let mut signal_gate: Vec<Option<Gate>> = vec![None; last];
+    if let Some(pending) = &input.signals {
+        for g in &mut signal_gate[first_new..last] {
+            *g = Some(Gate::NoEntry);
+        }
+        for s in pending {
+            let j = (first_new..last)
+                .find(|&j| window.time[j] + tf >= s.received_ms)
+                .unwrap_or(last - 1);
+            signal_ids[j].push(s.signal_id);
+            let g = if s.exit { Gate::Flatten } else { Gate::Open };
+            signal_gate[j] = Some(match signal_gate[j] {
+                Some(Gate::NoEntry) | None => g,
+                Some(x) => x.max(g),
+            });
+        }
+    }
     // Gates: stored ones for processed candles; for new ones the run's gate and the kill switches, made
-    // stricter by the risk locks covering them.
+    // stricter by the risk locks covering them and by the signal gate.
     let mut locks = input.locks.clone();
-    let gates_for = |locks: &[Lock], last: usize| -> (Vec<Gate>, Vec<Option<Limit>>) {
+    let gates_for = |locks: &[Lock], last: usize| -> (Vec<Gate>, Vec<Option<Limit>>, Vec<bool>) {
         let mut by_lock = vec![None; last];
+        let mut by_signal = vec![false; last];
         let g = window.time[..last]
             .iter()
             .enumerate()
@@ -205,12 +233,19 @@ pub fn step(
                 if t < input.live_from {
                     Gate::Warmup
                 } else if j >= first_new {
-                    match lock_gate(locks, t) {
+                    let base = match lock_gate(locks, t) {
                         Some((g, limit)) if g > input.gate_now => {
                             by_lock[j] = Some(limit);
                             g
                         }
                         _ => input.gate_now,
+                    };
+                    match signal_gate[j] {
+                        Some(sg) if sg > base => {
+                            by_signal[j] = true;
+                            sg
+                        }
+                        _ => base,
                     }
                 } else {
                     input
@@ -220,7 +255,7 @@ pub fn step(
                 }
             })
             .collect();
-        (g, by_lock)
+        (g, by_lock, by_signal)
     };
     let live_index = window.time.partition_point(|&x| x < input.live_from);
     let cx = risk::Context {
@@ -236,8 +271,8 @@ pub fn step(
     // locks the candles after it: replay again with that lock (the candles up to the breach stay the same).
     let mut breaches: Vec<(usize, Vec<Breach>)> = Vec::new();
     let mut replays = 0;
-    let (r, gates, by_lock) = loop {
-        let (gates, by_lock) = gates_for(&locks, last);
+    let (r, gates, by_lock, by_signal) = loop {
+        let (gates, by_lock, by_signal) = gates_for(&locks, last);
         let r = match replay(
             &window.slice(0..last),
             &input.strategy,
@@ -255,7 +290,7 @@ pub fn step(
         };
         replays += 1;
         if !input.risk.any() {
-            break (r, gates, by_lock);
+            break (r, gates, by_lock, by_signal);
         }
         let from = breaches.last().map_or(first_new, |(k, _)| k + 1);
         let found = (from..last).find_map(|k| {
@@ -267,7 +302,7 @@ pub fn step(
                 locks.extend(b.iter().map(|x| x.lock));
                 breaches.push((k, b));
                 if k + 1 == last {
-                    break (r, gates, by_lock);
+                    break (r, gates, by_lock, by_signal);
                 }
                 if replays >= MAX_RISK_REPLAYS {
                     // Enough for one step: the rest waits for the next one (with the locks stored).
@@ -275,7 +310,7 @@ pub fn step(
                     out.more = true;
                 }
             }
-            None => break (r, gates, by_lock),
+            None => break (r, gates, by_lock, by_signal),
         }
     };
     let w = window.slice(0..last);
@@ -392,13 +427,18 @@ pub fn step(
             equity: r.equity[k],
             cash,
             units,
-            decision: with_risk(
-                serde_json::to_value(&decision).unwrap_or(serde_json::Value::Null),
-                by_lock[k],
-                breaches
-                    .iter()
-                    .find(|(b, _)| *b == k)
-                    .map(|(_, b)| b.as_slice()),
+            decision: with_signals(
+                with_risk(
+                    serde_json::to_value(&decision).unwrap_or(serde_json::Value::Null),
+                    by_lock[k],
+                    breaches
+                        .iter()
+                        .find(|(b, _)| *b == k)
+                        .map(|(_, b)| b.as_slice()),
+                ),
+                signal_gate[k],
+                by_signal[k],
+                &signal_ids[k],
             ),
             fills,
             trades,
@@ -411,6 +451,8 @@ pub fn step(
                 .map(|(_, b)| b.clone())
                 .unwrap_or_default(),
             risk_lock: by_lock[k],
+            signals: signal_ids[k].clone(),
+            signal_gated: by_signal[k],
         });
         prev_time = time;
         if input.stopping && flat {
@@ -500,6 +542,27 @@ fn with_risk(
             decision
         }
         _ => serde_json::json!({ "risk": risk }),
+    }
+}
+
+/// The decision with what inbound signals did at this candle (gate mode): `signal.gate` (the signal gate),
+/// `signal.gated` (it made the candle's gate stricter) and `signal.ids` (the signals used here).
+fn with_signals(
+    mut decision: serde_json::Value,
+    gate: Option<Gate>,
+    gated: bool,
+    ids: &[Uuid],
+) -> serde_json::Value {
+    let Some(gate) = gate else {
+        return decision;
+    };
+    let signal = serde_json::json!({ "gate": gate.as_str(), "gated": gated, "ids": ids });
+    match &mut decision {
+        serde_json::Value::Object(m) => {
+            m.insert("signal".into(), signal);
+            decision
+        }
+        _ => serde_json::json!({ "signal": signal }),
     }
 }
 

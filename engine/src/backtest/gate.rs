@@ -4,6 +4,8 @@
 //!
 //! Semantics (docs/paper-trading.md, "Kill switch"):
 //! - **open**: the strategy trades normally.
+//! - **no_entry**: entries decided at this close are refused (a paper run whose entries wait for an inbound
+//!   signal); an entry decided at the previous close still fills, and exits work as with open.
 //! - **reduce_only**: exits (signals, max bars, stops, targets) work; entries are refused, and an entry order
 //!   decided at the previous close is cancelled before it fills.
 //! - **halt**: no new orders at all (neither entries nor signal exits); a pending entry is cancelled, a pending
@@ -23,6 +25,7 @@ use serde::{Deserialize, Serialize};
 pub enum Gate {
     #[default]
     Open,
+    NoEntry,
     ReduceOnly,
     Halt,
     Flatten,
@@ -30,8 +33,9 @@ pub enum Gate {
 }
 
 impl Gate {
-    pub const ALL: [Gate; 5] = [
+    pub const ALL: [Gate; 6] = [
         Gate::Open,
+        Gate::NoEntry,
         Gate::ReduceOnly,
         Gate::Halt,
         Gate::Flatten,
@@ -42,6 +46,7 @@ impl Gate {
     pub fn as_str(self) -> &'static str {
         match self {
             Gate::Open => "open",
+            Gate::NoEntry => "no_entry",
             Gate::ReduceOnly => "reduce_only",
             Gate::Halt => "halt",
             Gate::Flatten => "flatten",
@@ -55,14 +60,22 @@ impl Gate {
         Self::ALL.into_iter().find(|g| g.as_str() == t)
     }
 
-    /// New positions may be opened.
+    /// New entries may be decided at this close.
     pub fn allows_entry(self) -> bool {
         self == Gate::Open
     }
 
+    /// An entry decided at the previous close may fill in this bar.
+    pub fn allows_entry_fill(self) -> bool {
+        matches!(self, Gate::Open | Gate::NoEntry)
+    }
+
     /// The strategy's own exits (signals, max bars) may be submitted.
     pub fn allows_exit(self) -> bool {
-        matches!(self, Gate::Open | Gate::ReduceOnly | Gate::Flatten)
+        matches!(
+            self,
+            Gate::Open | Gate::NoEntry | Gate::ReduceOnly | Gate::Flatten
+        )
     }
 
     /// The stricter of two gates (the strictest level that applies wins).

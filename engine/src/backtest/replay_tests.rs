@@ -212,6 +212,30 @@ fn reduce_only_refuses_entries_and_cancels_a_pending_one() {
 }
 
 #[test]
+fn no_entry_refuses_new_entries_but_lets_a_pending_one_fill() {
+    // Entry decided at bar 1 (open); bar 2 is no_entry: the pending entry still fills at bar 2's open.
+    let r = gated(&[(2, Gate::NoEntry), (3, Gate::NoEntry), (4, Gate::NoEntry)]);
+    assert!(
+        !r.refused
+            .iter()
+            .any(|x| x.kind == RefusalKind::PendingEntryCancelled)
+    );
+    let entered = r
+        .position
+        .as_ref()
+        .map(|p| p.entry_index)
+        .or_else(|| r.trades.first().map(|t| t.entry_index));
+    assert_eq!(entered, Some(2));
+    // A bar that is no_entry for the whole strategy refuses the entry decided at it.
+    let r = gated(&[(1, Gate::NoEntry)]);
+    assert!(
+        r.refused
+            .iter()
+            .any(|x| x.kind == RefusalKind::EntrySignal && x.index == 1)
+    );
+}
+
+#[test]
 fn halt_refuses_signal_exits_but_stops_keep_working() {
     // In position from bar 2; halt from bar 4: the exit signal at bar 5 is refused, the position stays.
     let r = gated(&[(4, Gate::Halt), (5, Gate::Halt), (6, Gate::Halt)]);

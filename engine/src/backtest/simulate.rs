@@ -301,7 +301,7 @@ pub(crate) fn simulate(
             match p {
                 Pending::Entry { rule } => {
                     let values = std::mem::take(&mut pending_values);
-                    if gate(t).allows_entry() {
+                    if gate(t).allows_entry_fill() {
                         pos = open_pos(t, c.open[t], rule, values, &mut cash, &mut skipped);
                     } else {
                         refused.push(Refusal {

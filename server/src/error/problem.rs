@@ -112,6 +112,18 @@ pub const PROBLEMS: &[(&str, u16, &str, &str)] = &[
         "The strategy source does not compile; `problems` lists every problem with its 1-based line and column.",
     ),
     (
+        "stale_signal",
+        422,
+        "Stale signal",
+        "An inbound signal's time (or its signature's timestamp) is more than 300 seconds from now: a late or replayed request. Nothing changed but the rejection record.",
+    ),
+    (
+        "wrong_ticker",
+        422,
+        "Wrong ticker",
+        "An inbound signal names another instrument than the run's. Nothing changed but the rejection record.",
+    ),
+    (
         "rate_limited",
         429,
         "Too many requests",

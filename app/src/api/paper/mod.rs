@@ -15,7 +15,7 @@ use leptos::{prelude::*, server_fn::codec::GetUrl};
 pub use self::views::{
     CandleView, FeedOption, FillView, GapView, KillSwitchView, PaperFormView, PaperListView,
     PaperRow, PaperRunView, ParityDifference, ParityTrade, ParityView, PositionView,
-    RiskLimitsView, RiskLockView,
+    RiskLimitsView, RiskLockView, SignalRowView, SignalsView,
 };
 use crate::error::AppError;
 

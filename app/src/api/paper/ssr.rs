@@ -261,6 +261,7 @@ fn candle(p: Processed, tz: &str) -> CandleView {
             .unwrap_or_default()
             .into_iter()
             .chain(risk_words(d))
+            .chain(signal_words(d))
             .collect(),
     }
 }
@@ -287,6 +288,27 @@ fn risk_words(d: &serde_json::Value) -> Vec<String> {
     out
 }
 
+/// What inbound signals did at a candle (`decision.signal`, gate mode).
+fn signal_words(d: &serde_json::Value) -> Vec<String> {
+    let Some(s) = d.get("signal") else {
+        return Vec::new();
+    };
+    let used = s.get("ids").and_then(|i| i.as_array()).map_or(0, Vec::len);
+    let mut out = Vec::new();
+    if used > 0 {
+        out.push(format!("{used} inbound signal(s) used here"));
+    }
+    if s.get("gated").and_then(serde_json::Value::as_bool) == Some(true) {
+        match s.get("gate").and_then(|g| g.as_str()) {
+            Some("flatten") => {
+                out.push("an exit signal: the position is sold at the next open".into())
+            }
+            _ => out.push("no buy signal since the previous candle: entries refused".into()),
+        }
+    }
+    out
+}
+
 /// "3 min 12 s" and the like.
 pub fn duration_words(ms: i64) -> String {
     let s = ms.max(0) / 1000;
@@ -297,6 +319,9 @@ pub fn duration_words(ms: i64) -> String {
         _ => format!("{} d {} h", s / 86_400, (s % 86_400) / 3600),
     }
 }
+
+/// Received signals the run page lists.
+const SIGNALS_SHOWN: i64 = 20;
 
 pub async fn run(id_text: String) -> Result<PaperRunView, AppError> {
     let (actor, tz) = actor().await?;
@@ -351,7 +376,40 @@ pub async fn run(id_text: String) -> Result<PaperRunView, AppError> {
         duration_words(ctx.clock.now().timestamp_millis() - t.timestamp_millis() - timeframe_ms)
     });
     let cfg = &d.config;
+    let sig = act::signal_settings(&actor, &ctx, RunOwner::Me, rid).await?;
+    let received =
+        act::received_signals(&actor, &ctx, RunOwner::Me, rid, None, SIGNALS_SHOWN).await?;
+    let path = format!("/api/v1/signals/{rid}");
+    // TradingView posts only to ports 80 and 443: the public address the operator configured.
+    let signals = SignalsView {
+        mode: sig.mode.as_str().to_owned(),
+        has_secret: sig.has_secret,
+        allow_ips: sig.allow_ips,
+        rotated: sig.rotated_at.map(|t| when(t, &tz)),
+        url: format!(
+            "{}{path}",
+            ctx.settings.public_url.as_str().trim_end_matches('/')
+        ),
+        recent: sig.recent,
+        near_limit: sig.near_tradingview_limit,
+        received: received
+            .into_iter()
+            .map(|s| SignalRowView {
+                received: when(s.received_at, &tz),
+                verdict: s.verdict,
+                status: s.status,
+                reason: s.reason,
+                action: s.action,
+                ticker: s.ticker,
+                id: s.client_id,
+                auth: s.auth,
+                ip: s.source_ip,
+                applied: s.applied_to.map(|t| when(t, &tz)),
+            })
+            .collect(),
+    };
     Ok(PaperRunView {
+        signals,
         row: row(&d.summary, &tz),
         params: d.params.clone(),
         fee: cfg.fee,

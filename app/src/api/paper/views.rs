@@ -170,6 +170,40 @@ pub struct PaperRunView {
     pub risk_locks: Vec<RiskLockView>,
     /// The error of the last risk or kill-switch form: `(field, message)`.
     pub error: Option<(String, String)>,
+    /// Inbound signals: settings and the newest requests received.
+    pub signals: SignalsView,
+}
+
+/// A run's inbound signals as its page shows them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SignalsView {
+    /// `off` or `gate`.
+    pub mode: String,
+    pub has_secret: bool,
+    pub allow_ips: Vec<String>,
+    pub rotated: Option<String>,
+    /// The signal URL (on the operator's `PUBLIC_URL`).
+    pub url: String,
+    /// Requests in the last 3 minutes, and whether that nears TradingView's limit.
+    pub recent: i64,
+    pub near_limit: bool,
+    /// Newest first.
+    pub received: Vec<SignalRowView>,
+}
+
+/// One request a run's signal URL received.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignalRowView {
+    pub received: String,
+    pub verdict: String,
+    pub status: i16,
+    pub reason: Option<String>,
+    pub action: Option<String>,
+    pub ticker: Option<String>,
+    pub id: Option<String>,
+    pub auth: Option<String>,
+    pub ip: Option<String>,
+    pub applied: Option<String>,
 }
 
 /// An active kill switch over a run.

@@ -25,6 +25,7 @@ pub(crate) fn gate_words(gate: &str) -> &'static str {
         "halt" => {
             "halt: no new orders; protective stops and targets attached at entry keep working"
         }
+        "no_entry" => "no entry: no buy signal arrived, so no new entry here; exits work",
         "reduce_only" => "reduce-only: exits allowed, no new entries",
         "flatten" => "flatten: the position is sold at the next fill, then the run halts",
         "warmup" => "warm-up: indicators see the candle, nothing is decided",

@@ -83,6 +83,7 @@ fn RunDetail(v: PaperRunView) -> impl IntoView {
         </section>
         <KillSwitches v=v.clone() />
         <RiskLimits v=v.clone() />
+        <Signals v=v.clone() />
         <div class="two-col">
             <section class="card" aria-labelledby="account-head" id="account">
                 <h2 id="account-head">"Account"</h2>
@@ -340,6 +341,85 @@ fn RiskLimits(v: PaperRunView) -> impl IntoView {
                         <button class="button" type="submit" id="set-risk">"Save the limits"</button>
                     </form>
                 </details>
+            })}
+        </section>
+    }
+}
+
+/// Inbound signals (TradingView alerts and other senders): the mode, the URL, an example alert message, the
+/// settings form (mode, allow-list, a new secret shown once) and the newest requests with their verdicts.
+#[component]
+fn Signals(v: PaperRunView) -> impl IntoView {
+    let id = v.row.id.clone();
+    let s = v.signals.clone();
+    let action = format!("/paper/{id}/signals");
+    let can = v.can_control && v.row.live();
+    let error = form_error(&v, &["signal_mode", "allow_ips"]);
+    let gate = s.mode == "gate";
+    let example = "{\"action\": \"{{strategy.order.action}}\", \"ticker\": \"{{ticker}}\", \"time\": \"{{timenow}}\", \"token\": \"<the run's secret>\"}";
+    let ips = s.allow_ips.join(", ");
+    view! {
+        <section class="card" id="signals" aria-labelledby="signals-head" data-mode=s.mode.clone()>
+            <h2 id="signals-head">"Inbound signals"</h2>
+            <p id="signal-mode">{if gate {
+                "Gate: an entry is taken only when a buy signal arrived since the previous candle; an exit (or sell) signal closes the position at the next open."
+            } else {
+                "Off: the strategy's rules alone decide."
+            }}</p>
+            {gate.then(|| view! {
+                <dl class="kv">
+                    <dt>"Webhook URL"</dt><dd><code id="signal-url">{s.url.clone()}</code></dd>
+                    <dt>"Secret"</dt><dd>{if s.has_secret { s.rotated.clone().map_or_else(|| "set (shown once when made)".to_owned(), |r| format!("set {r} (shown once when made)")) } else { "none".to_owned() }}</dd>
+                    <dt>"Senders allowed"</dt><dd>{if s.allow_ips.is_empty() { "any address".to_owned() } else { ips.clone() }}</dd>
+                    <dt>"Example TradingView alert message"</dt><dd><code id="signal-example">{example}</code></dd>
+                </dl>
+                <p class="small muted">"Senders that can set headers may sign instead of sending the token: X-Vortex-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of \"t.body\" keyed with the signing key>. Signals older than 300 s and repeats (the same id, or ticker and time) change nothing."</p>
+            })}
+            {s.near_limit.then(|| view! {
+                <p class="flash error" role="alert" id="signal-warning">{format!("{} signals in the last 3 minutes: TradingView stops an alert that triggers about 15 times in 3 minutes.", s.recent)}</p>
+            })}
+            {error.map(|e| view! { <p class="flash error" role="alert" id="signals-error">{e}</p> })}
+            {can.then(|| view! {
+                <details id="signals-change">
+                    <summary>"Change the signal settings"</summary>
+                    <form method="post" action=action id="signals-form" class="stack">
+                        <CsrfField />
+                        <label for="signal_mode">"Mode"</label>
+                        <select id="signal_mode" name="signal_mode">
+                            <option value="off" selected=!gate>"off: the strategy's rules alone"</option>
+                            <option value="gate" selected=gate>"gate: entries need a buy signal; exit signals close"</option>
+                        </select>
+                        <label for="allow_ips">"Sender addresses allowed (comma-separated; empty: any)"</label>
+                        <input id="allow_ips" name="allow_ips" type="text" maxlength="1000" value=ips.clone() />
+                        <label><input type="checkbox" name="rotate" value="1" id="rotate" />" Make a new secret (the old one stops working at once)"</label>
+                        <button class="button" type="submit" id="save-signals">"Save"</button>
+                    </form>
+                </details>
+            })}
+            {(!s.received.is_empty()).then(|| view! {
+                <h3>"Received"</h3>
+                <div class="table-wrap"><table class="data" id="signals-received">
+                    <thead><tr>
+                        <th scope="col">"Received"</th><th scope="col">"Verdict"</th><th scope="col">"Action"</th>
+                        <th scope="col">"Ticker"</th><th scope="col">"Id"</th><th scope="col">"Why"</th>
+                        <th scope="col">"Auth"</th><th scope="col">"From"</th><th scope="col">"Used at candle"</th>
+                    </tr></thead>
+                    <tbody>
+                        {s.received.iter().map(|x| view! {
+                            <tr class="signal" data-verdict=x.verdict.clone() data-status=x.status.to_string()>
+                                <td class="small">{x.received.clone()}</td>
+                                <td>{format!("{} ({})", x.verdict, x.status)}</td>
+                                <td>{x.action.clone().unwrap_or_default()}</td>
+                                <td>{x.ticker.clone().unwrap_or_default()}</td>
+                                <td class="small">{x.id.clone().unwrap_or_default()}</td>
+                                <td class="small">{x.reason.clone().unwrap_or_default()}</td>
+                                <td>{x.auth.clone().unwrap_or_default()}</td>
+                                <td class="small">{x.ip.clone().unwrap_or_default()}</td>
+                                <td class="small">{x.applied.clone().unwrap_or_default()}</td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table></div>
             })}
         </section>
     }

@@ -5,7 +5,7 @@ use axum::{
     Form as AxumForm,
     extract::{Path, State},
     http::{HeaderValue, StatusCode, header},
-    response::Response,
+    response::{IntoResponse, Response},
 };
 use backend::{
     Error,
@@ -298,4 +298,78 @@ pub(super) async fn kill_release(
         )),
         Err(e) => Err(page(e)),
     }
+}
+
+/// The run page's inbound-signal form: `signal_mode` (`off`, `gate`), `allow_ips` (comma- or space-separated),
+/// `rotate`. A new secret is shown on the answer page, once (nothing keeps it); otherwise back to the run.
+pub(super) async fn signals(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Path(id): Path<String>,
+    AxumForm(fields): AxumForm<Vec<(String, String)>>,
+) -> HtmlResult {
+    let id = run_id(&id).map_err(page)?;
+    let get = |k: &str| {
+        fields
+            .iter()
+            .find(|(f, _)| f == k)
+            .map(|(_, v)| v.trim().to_owned())
+    };
+    let change = backend::paper::signals::SignalChange {
+        mode: get("signal_mode").filter(|m| !m.is_empty()),
+        allow_ips: get("allow_ips").map(|s| {
+            s.split([',', ' ', '\n'])
+                .filter(|x| !x.trim().is_empty())
+                .map(|x| x.trim().to_owned())
+                .collect()
+        }),
+        rotate: get("rotate").is_some_and(|v| !v.is_empty()),
+    };
+    match act::configure_signals(&actor, &state.ctx, Owner::Me, id, &change).await {
+        Ok(changed) => match changed.secret {
+            None => Ok(done_on_run(&state, id, Flash::PaperSignalsChanged)),
+            Some(secret) => Ok(secret_page(&state, id, &secret)),
+        },
+        Err(Error::Invalid { field, message }) => Ok(back_to_run(&state, id, &field, &message)),
+        Err(Error::Conflict(_)) => Ok(to(&Flash::PaperNotNow.redirect_to(&format!("/paper/{id}")))),
+        Err(e) => Err(page(e)),
+    }
+}
+
+/// The one page that shows a run's new signal secret (hex and a UUID: nothing to escape), never cached.
+fn secret_page(
+    state: &AppState,
+    id: Uuid,
+    secret: &backend::paper::signals::NewSecret,
+) -> Response {
+    let url = format!(
+        "{}/api/v1/signals/{id}",
+        state.ctx.settings.public_url.as_str().trim_end_matches('/')
+    );
+    let body = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
+         content=\"width=device-width, initial-scale=1\"><title>Signal secret · Vortex</title>\
+         <link rel=\"stylesheet\" href=\"/pkg/vortex.css\"></head><body><main class=\"container\">\
+         <h1>The run's new signal secret</h1>\
+         <p class=\"notice\">Copy it now: it is shown once and never stored (only its hash). The old secret no \
+         longer works.</p>\
+         <dl class=\"kv\"><dt>Webhook URL</dt><dd><code id=\"signal-url\">{url}</code></dd>\
+         <dt>Token (for the alert message)</dt><dd><code id=\"signal-token\">{token}</code></dd>\
+         <dt>Signing key (for X-Vortex-Signature)</dt><dd><code id=\"signal-key\">{key}</code></dd></dl>\
+         <p>TradingView alert message:</p>\
+         <pre><code>{{\"action\": \"{{{{strategy.order.action}}}}\", \"ticker\": \"{{{{ticker}}}}\", \
+         \"time\": \"{{{{timenow}}}}\", \"token\": \"{token}\"}}</code></pre>\
+         <p><a class=\"button\" href=\"/paper/{id}\">Back to the run</a></p></main></body></html>",
+        token = secret.token,
+        key = secret.signing_key,
+    );
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
 }

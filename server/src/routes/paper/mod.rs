@@ -24,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .route("/paper/{id}/stop", post(forms::stop))
         .route("/paper/{id}/risk", post(forms::risk))
         .route("/paper/{id}/risk/release", post(forms::risk_release))
+        .route("/paper/{id}/signals", post(forms::signals))
         .route("/paper/{id}/kill", post(forms::kill))
         .route(
             "/paper/{id}/kill/{switch}/release",

@@ -2,11 +2,13 @@
 //! (fills, trades, equity, processed candles with their decisions), pause, resume and stop them, and the
 //! parity report. The actions in `backend::paper::actions` decide who may (reads: any token; control: a
 //! read-write token of a non-viewer; start: also a confirmed email address) and scope every read to the
-//! token's user: another user's run answers 404.
+//! token's user: another user's run answers 404. Inbound signals ([`signals`]): a run's settings and received
+//! list, and the public signal URL `POST /api/v1/signals/{run_id}` (authorized by the run's secret).
 
 pub mod dto;
 pub mod kill;
 pub mod runs;
+pub mod signals;
 
 use axum::{
     Router,
@@ -40,6 +42,11 @@ pub fn router() -> Router<AppState> {
             "/api/v1/paper-runs/{id}/risk/release",
             post(release_paper_risk_locks),
         )
+        .route(
+            "/api/v1/paper-runs/{id}/signals",
+            get(signals::list_paper_signals).put(signals::set_paper_signals),
+        )
+        .route("/api/v1/signals/{run_id}", post(signals::receive_signal))
         .route(
             "/api/v1/kill-switches",
             get(kill::list_kill_switches).post(kill::throw_kill_switch),

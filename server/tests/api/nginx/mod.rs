@@ -24,6 +24,7 @@ use crate::helpers::{TestDb, base_env, free_port, vortex_bin};
 mod https;
 mod paper_sse;
 mod rate_limits;
+mod signals;
 mod sse;
 mod unsubscribe;
 mod upstreams;

@@ -4,6 +4,7 @@
 //!   rollbacks at every point, catch-up, gaps, pause/resume/stop and flatten, parity.
 //! * [`live`]: the whole path: mock exchange clock → scheduled ETL → hook → worker → fills, equal to a backtest.
 //! * [`api`]: the REST API and CLI, authorization of every route.
+//! * [`signals`]: inbound signals over HTTP (authentication, verdicts, the gate's effect on fills).
 
 mod api;
 mod bench;
@@ -12,6 +13,7 @@ mod crash;
 mod kill;
 mod live;
 mod risk;
+mod signals;
 mod steps;
 
 use std::path::Path;

@@ -7,6 +7,7 @@ mod access;
 mod flow;
 mod position;
 mod risk;
+mod signals;
 
 use std::time::{Duration, Instant};
 
