@@ -20,6 +20,7 @@ pub mod notify;
 pub mod paper;
 pub mod plans;
 pub mod redis;
+pub mod risk_limits;
 pub mod settings;
 pub mod telemetry;
 pub mod web;

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::reader::Reader;
-use crate::paper::risk::{self, RiskLimits};
+use crate::risk_limits::{self as risk, RiskLimits};
 
 /// `PAPER_*` (see docs/paper-trading.md).
 #[derive(Debug, Clone)]
@@ -42,7 +42,7 @@ pub(super) fn parse(r: &mut Reader<'_>) -> PaperSettings {
 
 fn parse_risk(r: &mut Reader<'_>) -> RiskLimits {
     let mode_text = r.string("PAPER_RISK_MODE", "halt");
-    let mode = risk::parse_mode(&mode_text).unwrap_or_else(|_| {
+    let mode = risk::mode(&mode_text).unwrap_or_else(|| {
         r.problem(
             "PAPER_RISK_MODE",
             format!("`{mode_text}` is not a mode; use reduce_only, halt or flatten"),
