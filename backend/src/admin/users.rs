@@ -434,7 +434,26 @@ pub async fn suspend(
             }),
         )
         .await?;
+    // The other administrators hear of it (the notification centre, and by email by default).
+    let by = actor.auth_user().map_or_else(
+        || "the operator".to_owned(),
+        |a| crate::notify::unsubscribe::mask_email(&a.email),
+    );
+    let emitted = crate::notify::emit(
+        &mut tx,
+        &ctx.jobs,
+        &ctx.clock,
+        &crate::notify::Event::UserSuspended(crate::notify::event::UserSuspended {
+            user_id,
+            email: crate::notify::unsubscribe::mask_email(&email),
+            by,
+            reason: reason.clone(),
+            until,
+        }),
+    )
+    .await?;
     tx.commit().await?;
+    crate::notify::push(&ctx.jobs, &[emitted]).await;
     let paper_runs_paused = pause_runs(actor, ctx, user_id).await?;
     Ok(Suspended {
         sessions_ended,

@@ -102,6 +102,18 @@ pub struct JobDead {
     pub last_error: String,
 }
 
+/// A user was suspended by an administrator: for the other administrators.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserSuspended {
+    pub user_id: Uuid,
+    /// The user's address, masked (`a…@example.org`).
+    pub email: String,
+    /// Who suspended them (the administrator's masked address, or `the operator`).
+    pub by: String,
+    pub reason: String,
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// Every event with a payload. The `type` tag is the catalogue name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
@@ -132,6 +144,8 @@ pub enum Event {
     SignupAttemptExisting(FlowMail),
     #[serde(rename = "admin.job_dead")]
     JobDead(JobDead),
+    #[serde(rename = "admin.user_suspended")]
+    UserSuspended(UserSuspended),
     #[serde(rename = "paper.signal")]
     PaperSignal(PaperSignal),
     #[serde(rename = "paper.fill")]
@@ -171,6 +185,7 @@ pub const TYPES: &[&str] = &[
     "account.password_reset_requested",
     "account.signup_attempt_existing",
     "admin.job_dead",
+    "admin.user_suspended",
     "paper.signal",
     "paper.fill",
     "paper.order_cancelled",
@@ -218,6 +233,7 @@ impl Event {
             Event::PasswordResetRequested(_) => "account.password_reset_requested",
             Event::SignupAttemptExisting(_) => "account.signup_attempt_existing",
             Event::JobDead(_) => "admin.job_dead",
+            Event::UserSuspended(_) => "admin.user_suspended",
             Event::PaperSignal(_) => "paper.signal",
             Event::PaperFill(_) => "paper.fill",
             Event::PaperOrderCancelled(_) => "paper.order_cancelled",
@@ -269,7 +285,7 @@ impl Event {
             | Event::PasswordResetRequested(e)
             | Event::SignupAttemptExisting(e) => e.user_id,
             // Every administrator.
-            Event::JobDead(_) => None,
+            Event::JobDead(_) | Event::UserSuspended(_) => None,
             Event::KillSwitchThrown(e) | Event::KillSwitchReleased(e) => Some(e.user_id),
             Event::BillingPlanChanged(e) => Some(e.user_id),
             Event::BillingPaymentFailed(e) => Some(e.user_id),
@@ -304,6 +320,7 @@ impl Event {
                 Some(format!("{}:{}", self.type_name(), e.email_id))
             }
             Event::JobDead(e) => Some(format!("job_dead:{}", e.job_id)),
+            Event::UserSuspended(_) => None,
             // One per run and candle (and side): a replayed candle never notifies twice.
             Event::PaperSignal(e) => Some(format!(
                 "paper.signal:{}:{}:{}",
@@ -372,6 +389,7 @@ impl Event {
             | Event::PasswordResetRequested(_)
             | Event::SignupAttemptExisting(_) => None,
             Event::JobDead(_) => Some("admin.job_dead".to_owned()),
+            Event::UserSuspended(_) => None,
             Event::PaperSignal(_) | Event::PaperFill(_) | Event::PaperOrderCancelled(_) => self
                 .paper_run()
                 .map(|r| format!("{}:{}", self.type_name(), r.run_id)),
@@ -419,6 +437,7 @@ impl Event {
                 "Sign-up attempt with the account's address".to_owned()
             }
             Event::JobDead(e) => format!("Job gave up: {} ({})", e.kind, e.queue),
+            Event::UserSuspended(e) => format!("User suspended: {}", e.email),
             Event::PaperSignal(e) => e.title(),
             Event::PaperFill(e) => e.title(),
             Event::PaperOrderCancelled(e) => e.title(),
@@ -527,6 +546,16 @@ impl Event {
                  `vortex jobs show {}` and retry it once the cause is fixed.",
                 e.job_id, e.kind, e.queue, e.last_error, e.job_id
             ),
+            Event::UserSuspended(e) => format!(
+                "{} was suspended by {}{}: {}. Their sessions ended, their API tokens were revoked and their \
+                 paper runs paused; lift it on the user's admin page.",
+                e.email,
+                e.by,
+                e.until
+                    .map(|t| format!(" until {}", t.format("%Y-%m-%d %H:%M UTC")))
+                    .unwrap_or_default(),
+                e.reason
+            ),
             Event::PaperSignal(e) => e.body(),
             Event::PaperFill(e) => e.body(),
             Event::PaperOrderCancelled(e) => e.body(),
@@ -560,7 +589,8 @@ impl Event {
             | Event::PasswordResetRequested(_)
             | Event::SignupAttemptExisting(_) => None,
             // No admin job page yet: the notification centre.
-            Event::JobDead(_) => Some("/notifications".to_owned()),
+            Event::JobDead(_) => Some("/admin/jobs".to_owned()),
+            Event::UserSuspended(e) => Some(format!("/admin/users/{}", e.user_id)),
             Event::KillSwitchThrown(e) | Event::KillSwitchReleased(e) => Some(e.url()),
             Event::BillingPlanChanged(_)
             | Event::BillingPaymentFailed(_)
@@ -671,6 +701,13 @@ impl Event {
                 kind: "market_update".into(),
                 queue: "market".into(),
                 last_error: "exchange answered 503 for an hour".into(),
+            }),
+            "admin.user_suspended" => Event::UserSuspended(UserSuspended {
+                user_id,
+                email: "t…@example.org".into(),
+                by: "r…@example.org".into(),
+                reason: "chargeback under review".into(),
+                until: Some(t0 + chrono::Duration::days(7)),
             }),
             "paper.signal" => Event::PaperSignal(PaperSignal {
                 run: paper::sample_run(user_id, run_id),

@@ -75,6 +75,11 @@ pub fn facts(event: &Event) -> Vec<(String, String)> {
             ("Webhook".into(), e.name.clone()),
             ("Reason".into(), e.reason.clone()),
         ],
+        Event::UserSuspended(e) => vec![
+            ("User".into(), e.email.clone()),
+            ("By".into(), e.by.clone()),
+            ("Reason".into(), e.reason.clone()),
+        ],
         Event::JobDead(e) => vec![
             ("Kind".into(), e.kind.clone()),
             ("Queue".into(), e.queue.clone()),

@@ -51,6 +51,20 @@ async fn admin_suspension_ends_access_pauses_runs_and_tells_the_user_why() {
 
     assert_eq!(audits(&app, "user_suspended", ann.id).await, 1);
     assert_eq!(audits(&app, "paper_paused", ann.id).await, 1);
+    // The administrators are told (one event, the addresses masked, a link to the user's admin page).
+    let (count, payload): (i64, serde_json::Value) = sqlx::query_as(
+        "select count(*) over (), payload from notify_event where event_type = 'admin.user_suspended'",
+    )
+    .fetch_one(&app.ctx.db)
+    .await
+    .unwrap();
+    assert_eq!(count, 1);
+    assert_eq!(payload["user_id"], ann.id.to_string(), "{payload}");
+    assert_eq!(payload["reason"], "Chargeback under review");
+    assert!(
+        !payload.to_string().contains("ann@example.org"),
+        "{payload}"
+    );
     let (status, detail) = rest(
         &app,
         Method::GET,
