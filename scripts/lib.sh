@@ -169,3 +169,12 @@ ensure_ops_tools() {
   ensure_ops_python_tools
   ensure_prom_tools
 }
+
+# cargo-deny of a pinned version (the dependency policy in deny.toml), into $VORTEX_TOOLS when missing.
+CARGO_DENY_VERSION=0.20.2
+ensure_cargo_deny() {
+  if ! cargo deny --version 2>/dev/null | grep -qx "cargo-deny $CARGO_DENY_VERSION"; then
+    log "installing cargo-deny $CARGO_DENY_VERSION into $VORTEX_TOOLS (one-time, ~4 min)"
+    cargo install cargo-deny --version "$CARGO_DENY_VERSION" --locked --root "$VORTEX_TOOLS"
+  fi
+}

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it:
-#   operations files (scripts/ops-check.sh: alert rules and routing, Kubernetes manifests, workflows, Dockerfile,
-#   npm audit; seconds, no build) · formatting · compile-checked SQL (.sqlx/ complete and current, docs/sql.md) · clippy (server build and wasm
-#   build, -D warnings) · unit and integration tests against the real Postgres and Redis · the REST API against
-#   its OpenAPI document (Schemathesis, all checks, bounded in time; scripts/schemathesis.sh) · the
-#   headless-browser test (Playwright + Debian Chromium).
+#   operations files (scripts/ops-check.sh: alert rules and routing, Kubernetes manifests, workflows,
+#   Dockerfile, npm audit; seconds, no build) · formatting · the dependency policy (cargo deny, offline) ·
+#   compile-checked SQL (.sqlx/ complete and current, docs/sql.md) · clippy (server build and wasm build,
+#   -D warnings) · unit and integration tests against the real Postgres and Redis · the REST API against its
+#   OpenAPI document (Schemathesis, all checks, bounded in time; scripts/schemathesis.sh) · the headless-browser
+#   test (Playwright + Debian Chromium).
 # Needs: Rust (rustup), Postgres and Redis on 127.0.0.1, Node.js + npm, chromium, python3 (venv), apt-get (the
 # Debian packages promtool/amtool come from). `.ci/run` installs them; the pinned Schemathesis and the ops
 # validators are installed into $VORTEX_TOOLS on first use.
@@ -20,6 +21,10 @@ ensure_wasm_target
 
 log "cargo fmt --check"
 cargo fmt --all --check
+
+log "dependency policy (cargo deny, deny.toml: licences, banned crates, sources; advisories run in CI)"
+ensure_cargo_deny
+cargo deny --offline check bans licenses sources
 
 log "SQL: .sqlx/ is complete and current (cargo sqlx prepare --check against a freshly migrated database)"
 bash scripts/sqlx-prepare.sh --check
