@@ -14,63 +14,15 @@ mod users;
 
 use backend::{
     Actor, Surface,
-    auth::{AuthUser, Credential, RequestMeta, Role, Scope, api_token},
+    auth::{AuthUser, Credential, RequestMeta, Role, Scope},
 };
-use reqwest::{Client, Method, StatusCode};
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::{
-    auth::{PASSWORD, browser, location, post_form, sign_in},
-    helpers::{Options, TestApp, spawn_app_with},
-};
+use crate::helpers::{Options, TestApp, spawn_app_with};
 
-/// A person in a browser session and with a read-write API token.
-pub(super) struct Person {
-    pub(super) id: Uuid,
-    pub(super) email: String,
-    pub(super) browser: Client,
-    pub(super) token: String,
-}
-
-pub(super) async fn person(app: &TestApp, email: &str, role: &str) -> Person {
-    let browser = browser();
-    let resp = post_form(
-        app,
-        &browser,
-        "/signup",
-        "/auth/signup",
-        &[
-            ("email", email),
-            ("display_name", "Person"),
-            ("password", PASSWORD),
-        ],
-    )
-    .await;
-    assert_eq!(location(&resp), "/signin?ok=check_email");
-    let id: Uuid = sqlx::query_scalar(
-        "update app_user set role = $2, email_verified_at = now() where email = $1 returning user_id",
-    )
-    .bind(email)
-    .bind(role)
-    .fetch_one(&app.ctx.db)
-    .await
-    .unwrap();
-    assert_eq!(
-        sign_in(app, &browser, email, PASSWORD).await.status(),
-        StatusCode::SEE_OTHER
-    );
-    let (_, token) = api_token::create(&app.ctx.db, id, "tests", Scope::ReadWrite, None)
-        .await
-        .unwrap()
-        .unwrap();
-    Person {
-        id,
-        email: email.to_owned(),
-        browser,
-        token,
-    }
-}
+pub(super) use crate::plans::{Person, person};
 
 /// The person acting through the backend directly (as their read-write token would).
 pub(super) fn actor_of(p: &Person, role: Role) -> Actor {
@@ -93,7 +45,6 @@ pub(super) fn actor_of(p: &Person, role: Role) -> Actor {
     )
 }
 
-/// An app without workers whose market source does not answer (paper runs start on the local clock).
 pub(super) async fn app() -> TestApp {
     spawn_app_with(Options {
         workers: false,

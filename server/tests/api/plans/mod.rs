@@ -26,14 +26,17 @@ use crate::{
     helpers::{Options, TestApp, spawn_app_with},
 };
 
-/// A person in a browser session and with a read-write API token.
-pub(super) struct Person {
-    pub(super) id: Uuid,
-    pub(super) browser: Client,
-    pub(super) token: String,
+/// A person in a browser session and with a read-write API token (the admin tests use them too).
+pub(crate) struct Person {
+    pub(crate) id: Uuid,
+    pub(crate) email: String,
+    pub(crate) browser: Client,
+    pub(crate) token: String,
 }
 
-pub(super) async fn person(app: &TestApp, email: &str, role: &str) -> Person {
+/// Signs up `email` through the form, gives the account `role` and a confirmed address, signs it in and
+/// creates its API token.
+pub(crate) async fn person(app: &TestApp, email: &str, role: &str) -> Person {
     let browser = browser();
     let resp = post_form(
         app,
@@ -64,7 +67,12 @@ pub(super) async fn person(app: &TestApp, email: &str, role: &str) -> Person {
         .await
         .unwrap()
         .unwrap();
-    Person { id, browser, token }
+    Person {
+        id,
+        email: email.to_owned(),
+        browser,
+        token,
+    }
 }
 
 pub(super) async fn app(env: Vec<(&'static str, String)>) -> TestApp {
