@@ -402,6 +402,54 @@ try {
     await ctx.close();
   });
 
+  await check('admin console: an admin finds the trader, suspends them (their session ends, sign-in shows the reason) and lifts it', async () => {
+    const admin = { email: `e2e-admin-${Date.now()}@example.org`, password: 'another long enough e2e passphrase' };
+    execFileSync(process.env.VORTEX_BIN, ['create-admin', '--email', admin.email],
+      { input: admin.password + '\n', env: { ...process.env, LOG_LEVEL: 'warn' } });
+    const signIn = async (p, who) => {
+      await p.goto(BASE + '/signin');
+      await p.fill('input[name=email]', who.email);
+      await p.fill('input[name=password]', who.password);
+      await p.click('form[action="/auth/signin"] button[type=submit]');
+    };
+    const tctx = await browser.newContext();
+    const t = await tctx.newPage();
+    await signIn(t, trader);
+    await t.waitForURL(/\/account/);
+    const actx = await browser.newContext();
+    const a = await actx.newPage();
+    const errors = [];
+    a.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    a.on('pageerror', (e) => errors.push(String(e)));
+    await signIn(a, admin);
+    await a.waitForURL(/\/account/);
+    await a.goto(BASE + '/admin');
+    assert(Number(await a.locator('#stat-users').innerText()) >= 2, 'the overview counts users');
+    await a.goto(BASE + '/admin/users');
+    await a.fill('#user-q', trader.email);
+    await a.click('#user-search button[type=submit]');
+    await a.waitForURL(/\/admin\/users\?.*q=/);
+    assert((await a.locator('#user-list tbody tr').count()) === 1, 'the search finds exactly the trader');
+    await a.click(`#user-list a:has-text("${trader.email}")`);
+    await a.waitForURL(/\/admin\/users\/[0-9a-f-]{36}$/);
+    await a.fill('#suspend-reason', 'e2e: abuse report under review');
+    await a.click('#suspend');
+    await a.locator('#unsuspend').waitFor();
+    // The trader's session ended; signing in again shows the reason.
+    await t.goto(BASE + '/account');
+    await t.waitForURL(/\/signin/);
+    await signIn(t, trader);
+    await t.locator('text=Account suspended').first().waitFor();
+    assert((await t.content()).includes('e2e: abuse report under review'), 'the reason is shown at sign-in');
+    await a.click('#unsuspend');
+    await a.locator('#suspend').waitFor();
+    await signIn(t, trader);
+    await t.waitForURL(/\/account/);
+    assert(errors.length === 0, `console errors: ${errors.join(' | ')}`);
+    await tctx.close();
+    await actx.close();
+  });
+
   await check('phone-sized screen: navigation stays visible and nothing overflows', async () => {
     const phone = await browser.newContext({ viewport: { width: 360, height: 740 } });
     const p = await phone.newPage();
