@@ -199,6 +199,13 @@ pub async fn handle(ctx: &Ctx, body: &[u8]) -> Result<Handled> {
 /// changed; otherwise as [`handle`].
 pub async fn receive(ctx: &Ctx, signature: Option<&str>, body: &[u8]) -> Result<Handled> {
     let billing = &ctx.settings.billing;
+    // A delivery without the header is malformed whether or not payments are on (400 before 404).
+    if signature.is_none_or(|s| s.trim().is_empty()) {
+        return Err(Error::invalid(
+            "Stripe-Signature",
+            "the header is missing: every delivery from the provider is signed",
+        ));
+    }
     if !billing.enabled() {
         return Err(Error::NotFound);
     }

@@ -51,13 +51,13 @@ impl UserListQuery {
     pub fn into_query(self) -> Result<users::UserQuery, Error> {
         let role =
             match self.role.as_deref() {
-                None | Some("") => None,
+                None => None,
                 Some(r) => Some(Role::parse(r).ok_or_else(|| {
                     Error::invalid("role", "must be one of admin, trader, viewer")
                 })?),
             };
         let status = match self.status.as_deref() {
-            None | Some("") => None,
+            None => None,
             Some(s) => Some(users::Status::parse(s).ok_or_else(|| {
                 Error::invalid("status", "must be one of active, suspended, unverified")
             })?),

@@ -341,6 +341,8 @@ async fn admin_user_list_searches_filters_and_pages() {
         "offset=-1",
         "role=owner",
         "status=gone",
+        "role=",
+        "status=",
     ] {
         let (status, body) = list(q).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{q}: {body}");

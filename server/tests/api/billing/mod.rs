@@ -279,6 +279,16 @@ async fn billing_is_off_without_a_provider() {
     let body = mock.event("invoice.paid", json!({ "subscription": "sub_x" }));
     let resp = mock.deliver(&app.address, &body, SECRET).await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    // A delivery without the signature header is malformed, on or off: 400 naming the header.
+    let resp = reqwest::Client::new()
+        .post(format!("{}/api/v1/billing/webhook", app.address))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let p: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(p["field"], "Stripe-Signature", "{p}");
     assert_eq!(
         sqlx::query_scalar::<_, i64>("select count(*) from billing_event")
             .fetch_one(&app.ctx.db)
