@@ -233,18 +233,24 @@ async fn a_worker_process_serves_health_and_its_job_metrics_on_metrics_addr() {
     let base = format!("http://127.0.0.1:{port}");
     let health = client.get(format!("{base}/health")).send().await.unwrap();
     assert_eq!(health.status(), 200);
-    let text = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        text.contains(r#"jobs_total{queue="default",kind="housekeeping",status="done"} 1"#),
-        "{text}"
-    );
+    // The worker counts the job after its commit, so the row can say `done` a moment before the counter does.
+    let line = r#"jobs_total{queue="default",kind="housekeeping",status="done"} 1"#;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let text = client
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains(line) || std::time::Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(text.contains(line), "{text}");
     assert!(text.contains("# HELP jobs_total"), "{text}");
     pool.close().await;
 }
