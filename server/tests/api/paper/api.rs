@@ -8,7 +8,8 @@ use uuid::Uuid;
 use super::{app_without_workers, series, shifted};
 use crate::helpers::TestApp;
 
-async fn token(app: &TestApp, email: &str, role: Role, scope: Scope) -> String {
+/// A verified user of `role` (created on first use) and an API token of `scope`.
+pub(super) async fn token(app: &TestApp, email: &str, role: Role, scope: Scope) -> String {
     let mut conn = app.ctx.db.acquire().await.unwrap();
     let id = match users::insert(&mut conn, email, "Tess", "not-a-password-hash", role)
         .await
@@ -30,7 +31,8 @@ async fn token(app: &TestApp, email: &str, role: Role, scope: Scope) -> String {
         .1
 }
 
-async fn call(
+/// A REST call with an optional bearer token and JSON body: the status and the JSON answer (`null` if none).
+pub(super) async fn call(
     app: &TestApp,
     method: Method,
     path: &str,

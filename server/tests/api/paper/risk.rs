@@ -3,13 +3,14 @@
 //! after a rolled-back step and a duplicate delivery), a release lets it trade again, the parity report names
 //! the risk action, and the REST API changes limits and releases locks for the run's owner only.
 
-use backend::auth::{Role, Scope, api_token, users};
+use backend::auth::{Role, Scope};
 use backend::paper::{actions as act, actions::Owner, risk::RiskInput};
 use chrono::{DateTime, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::api::{call, token};
 use super::{
     SMA, advance, app_without_workers, new_run, series, shifted, store_candles, strategy, trader,
 };
@@ -357,48 +358,6 @@ async fn paper_risk_a_stale_feed_trips_without_a_candle_and_the_next_candles_are
             .collect::<Vec<_>>(),
         ["open", "open", "open"]
     );
-}
-
-async fn token(app: &TestApp, email: &str, role: Role, scope: Scope) -> String {
-    let mut conn = app.ctx.db.acquire().await.unwrap();
-    let id = match users::insert(&mut conn, email, "Tess", "not-a-password-hash", role)
-        .await
-        .unwrap()
-    {
-        Some(id) => id,
-        None => sqlx::query_scalar("select user_id from app_user where email = $1")
-            .bind(email)
-            .fetch_one(&mut *conn)
-            .await
-            .unwrap(),
-    };
-    users::mark_verified(&mut conn, id).await.unwrap();
-    drop(conn);
-    api_token::create(&app.ctx.db, id, &format!("tests {scope:?}"), scope, None)
-        .await
-        .unwrap()
-        .unwrap()
-        .1
-}
-
-async fn call(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut req = app.client.request(method, app.url(path));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status();
-    let json = resp.json().await.unwrap_or(Value::Null);
-    (status, json)
 }
 
 #[tokio::test]
