@@ -52,7 +52,7 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: watch::Receiver<bool>) -> std::io::Result<()> {
         let mut stop = shutdown.clone();
         let serve = axum::serve(
-            self.listener,
+            no_delay(self.listener),
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
@@ -71,6 +71,22 @@ impl Application {
             }
         }
     }
+}
+
+/// Accepted connections with Nagle's algorithm off. hyper writes a response's head and its (chunked) body in
+/// separate writes; with Nagle on, the second small write waits for the ACK of the first, which the client
+/// delays (up to 40 ms on Linux) on a kept-alive connection, so server-rendered pages took ≈13 ms each on a
+/// reused connection (nginx keeps its upstream connections alive). bench/pages.sh measures it.
+fn no_delay(
+    listener: TcpListener,
+) -> axum::serve::TapIo<TcpListener, fn(&mut tokio::net::TcpStream)> {
+    use axum::serve::ListenerExt;
+    fn set(tcp: &mut tokio::net::TcpStream) {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY could not be set on a connection");
+        }
+    }
+    listener.tap_io(set as fn(&mut tokio::net::TcpStream))
 }
 
 /// The full router: pages, server functions, probes, API, static files, middleware.
@@ -131,7 +147,7 @@ pub async fn serve_worker_probes(
         .with_state(ctx);
     let listener = TcpListener::bind(addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "worker probes listening");
-    axum::serve(listener, app)
+    axum::serve(no_delay(listener), app)
         .with_graceful_shutdown(async move {
             let _ = shutdown.wait_for(|s| *s).await;
         })
