@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Market-data speed (issue 5): import of N candles (default 1 M) through `vortex run-etl --source csv:` vs
 # `psql \copy` of the same file into an identically keyed table, and loading the series back into engine columns
-# vs `COPY … TO STDOUT` of the same rows. Uses a throw-away database; prints one line per measurement.
+# vs `COPY … TO STDOUT (FORMAT binary)` of the same rows. Uses a throw-away database; prints one line per measurement.
 #   bench/market.sh [ROWS]
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
@@ -11,6 +11,7 @@ DB="vortex_bench_market_$$"
 CSV="$(mktemp -d)/BENCH-BTC-5m.csv"
 cleanup() { psql_admin -c "drop database if exists \"$DB\" with (force)" >/dev/null 2>&1 || true; rm -f "$CSV"; }
 trap cleanup EXIT
+export CARGO_TARGET_DIR="${BENCH_TARGET_DIR:-$HOME/.cache/vortex/target-release}"
 cargo build --release -p server >&2
 cargo build --release -p backend --example market_load >&2
 BIN="$CARGO_TARGET_DIR/release/vortex"
@@ -33,11 +34,5 @@ c, v = t1 - t0, t3 - t2
 print(f"import {rows} candles: psql \\copy {c:.2f} s ({rows/c:,.0f} rows/s); vortex run-etl {v:.2f} s ({rows/v:,.0f} rows/s); ratio {v/c:.2f}x")
 PY
 ID=$(psql_db -tAc "select instrument_id from instrument where symbol = 'BENCHBTC'")
-t0=$(secs); psql_db -c "\\copy (select open_time, open, high, low, close, volume from candle where instrument_id = $ID and timeframe = '5m' order by open_time) to '/dev/null'"; t1=$(secs)
-OUT=$("$CARGO_TARGET_DIR/release/examples/market_load" "$ID" 5m)
-python3 - "$t0" "$t1" "$OUT" <<'PY'
-import sys
-c = float(sys.argv[2]) - float(sys.argv[1]); out = sys.argv[3]
-v = float(out.split(' in ')[1].split(' s')[0])
-print(f"load: COPY TO STDOUT {c:.2f} s; load_candles {out}; ratio {v/c:.2f}x")
-PY
+# loading back: binary COPY (the floor), load_candles, and the row protocol, interleaved (see the example's doc)
+"$CARGO_TARGET_DIR/release/examples/market_load" "$ID" 5m

@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
 use super::coverage_upkeep::{count_range, lock_coverage, update_coverage};
-use crate::market::{Candles, Timeframe, to_datetime, to_millis};
+use crate::market::{Candles, Timeframe, to_datetime};
+use crate::pgcopy::PG_EPOCH_US;
 
 /// Rows per `insert … select from unnest(…)` statement: large enough to amortise the round trip, small enough
 /// to keep one statement's parameters (6 arrays) well below a few MB.
@@ -176,8 +177,12 @@ async fn upsert_candles_via_copy(
 /// Loads the candles of one series with `from <= open_time < to` (either bound optional) into engine columns,
 /// in one scan of the primary-key index. With `last`, only the newest `last` candles of that range.
 ///
+/// The rows come as `COPY … TO STDOUT (FORMAT binary)`: fixed-size tuples of big-endian numbers, decoded
+/// straight into the columns (no per-row text, no per-row protocol round of the extended query). The bench is
+/// in docs/market-data.md.
+///
 /// # Errors
-/// Database errors.
+/// Database errors; a protocol error when the server sends rows of another shape.
 pub async fn load_candles(
     pool: &PgPool,
     instrument_id: i32,
@@ -187,62 +192,177 @@ pub async fn load_candles(
     last: Option<i64>,
 ) -> sqlx::Result<Candles> {
     use futures::TryStreamExt;
-    let (from, to) = (from.map(to_datetime), to.map(to_datetime));
-    // Two statements: with `last`, the newest candles are taken by a backward index scan, then re-ordered.
-    let mut rows = if let Some(last) = last {
-        sqlx::query_as!(
-            CandleRow,
-            r#"select open_time as "open_time!", open as "open!", high as "high!", low as "low!",
-                      close as "close!", volume as "volume!"
-               from (
-                 select open_time, open, high, low, close, volume from candle
-                 where instrument_id = $1 and timeframe = $2
-                   and ($3::timestamptz is null or open_time >= $3)
-                   and ($4::timestamptz is null or open_time < $4)
-                 order by open_time desc limit $5) t
-               order by open_time"#,
-            instrument_id,
-            timeframe.as_str(),
-            from,
-            to,
-            last,
-        )
-        .fetch(pool)
-    } else {
-        sqlx::query_as!(
-            CandleRow,
-            r#"select open_time, open, high, low, close, volume from candle
-               where instrument_id = $1 and timeframe = $2
-                 and ($3::timestamptz is null or open_time >= $3)
-                 and ($4::timestamptz is null or open_time < $4)
-               order by open_time"#,
-            instrument_id,
-            timeframe.as_str(),
-            from,
-            to,
-        )
-        .fetch(pool)
-    };
-    let mut candles = Candles::with_capacity(timeframe, 1024);
-    while let Some(r) = rows.try_next().await? {
-        candles.push(
-            to_millis(r.open_time),
-            r.open,
-            r.high,
-            r.low,
-            r.close,
-            r.volume,
-        );
+    // COPY takes no bind parameters: every value below is an integer or a timeframe's own fixed label.
+    let mut filter = format!(
+        "instrument_id = {instrument_id} and timeframe = '{}'",
+        timeframe.as_str()
+    );
+    for (bound, op) in [(from, ">="), (to, "<")] {
+        if let Some(ms) = bound {
+            filter.push_str(&format!(
+                " and open_time {op} timestamptz 'epoch' + {ms} * interval '1 millisecond'"
+            ));
+        }
     }
-    Ok(candles)
+    let columns = "open_time, open, high, low, close, volume";
+    let query = match last {
+        // The newest candles by a backward index scan, then back in time order.
+        Some(last) => format!(
+            "select * from (select {columns} from candle where {filter} order by open_time desc limit {}) t \
+             order by open_time",
+            last.max(0)
+        ),
+        None => format!("select {columns} from candle where {filter} order by open_time"),
+    };
+    let mut held = CopyConnection {
+        conn: pool.acquire().await?,
+        finished: false,
+    };
+    let mut decoder = CopyDecoder::new(timeframe);
+    let mut failure = None;
+    {
+        let mut stream = held
+            .conn
+            .copy_out_raw(&format!("copy ({query}) to stdout (format binary)"))
+            .await?;
+        while let Some(chunk) = stream.try_next().await? {
+            // After a decoding error the rest is read (and dropped) so the connection stays usable.
+            if failure.is_none()
+                && let Err(e) = decoder.feed(&chunk)
+            {
+                failure = Some(e);
+            }
+        }
+    }
+    held.finished = true;
+    match failure {
+        Some(e) => Err(e),
+        None => decoder.finish(),
+    }
 }
 
-/// One stored candle as [`load_candles`] reads it.
-struct CandleRow {
-    open_time: DateTime<Utc>,
-    open: f64,
-    high: f64,
-    low: f64,
-    close: f64,
-    volume: f64,
+/// A connection running a `COPY … TO STDOUT`. A copy dropped half-read (an error, a cancelled future) leaves
+/// its rows on the connection, and sqlx would hand that connection to the next query: unless the copy was read
+/// to its end, the connection is closed instead of going back to the pool.
+struct CopyConnection {
+    conn: sqlx::pool::PoolConnection<sqlx::Postgres>,
+    finished: bool,
+}
+
+impl Drop for CopyConnection {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
+/// Decodes PostgreSQL's binary COPY format for rows `(timestamptz, float8 × 5)` into candle columns. Bytes may
+/// arrive split anywhere; a partial tuple is kept until the rest arrives.
+struct CopyDecoder {
+    candles: Candles,
+    header_done: bool,
+    trailer_seen: bool,
+    carry: Vec<u8>,
+}
+
+/// One tuple: field count (2 bytes), then six fields of (length 4 bytes + 8 bytes).
+const TUPLE_BYTES: usize = 2 + 6 * 12;
+const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
+
+fn protocol(msg: &str) -> sqlx::Error {
+    sqlx::Error::Protocol(format!("binary COPY of candles: {msg}"))
+}
+
+impl CopyDecoder {
+    fn new(timeframe: Timeframe) -> Self {
+        Self {
+            candles: Candles::with_capacity(timeframe, 1024),
+            header_done: false,
+            trailer_seen: false,
+            carry: Vec::new(),
+        }
+    }
+
+    fn feed(&mut self, chunk: &[u8]) -> sqlx::Result<()> {
+        if self.carry.is_empty() {
+            let used = self.consume(chunk)?;
+            self.carry.extend_from_slice(&chunk[used..]);
+        } else {
+            let mut buf = std::mem::take(&mut self.carry);
+            buf.extend_from_slice(chunk);
+            let used = self.consume(&buf)?;
+            buf.drain(..used);
+            self.carry = buf;
+        }
+        Ok(())
+    }
+
+    /// Decodes what `buf` holds completely; returns the bytes used.
+    fn consume(&mut self, buf: &[u8]) -> sqlx::Result<usize> {
+        let mut at = 0;
+        if !self.header_done {
+            // signature, flags (4), header extension length (4), extension
+            if buf.len() < 19 {
+                return Ok(0);
+            }
+            if &buf[..11] != SIGNATURE {
+                return Err(protocol("no PGCOPY signature"));
+            }
+            let ext = u32::from_be_bytes([buf[15], buf[16], buf[17], buf[18]]) as usize;
+            if buf.len() < 19 + ext {
+                return Ok(0);
+            }
+            at = 19 + ext;
+            self.header_done = true;
+        }
+        let be_i64 = |b: &[u8]| i64::from_be_bytes(b.try_into().unwrap_or([0; 8]));
+        let be_f64 = |b: &[u8]| f64::from_be_bytes(b.try_into().unwrap_or([0; 8]));
+        let mut fields = [0u8; 6];
+        while buf.len() - at >= 2 {
+            if self.trailer_seen {
+                return Err(protocol("data after the trailer"));
+            }
+            let count = i16::from_be_bytes([buf[at], buf[at + 1]]);
+            if count == -1 {
+                self.trailer_seen = true;
+                at += 2;
+                continue;
+            }
+            if count != 6 {
+                return Err(protocol(&format!("a row of {count} fields (expected 6)")));
+            }
+            if buf.len() - at < TUPLE_BYTES {
+                break;
+            }
+            let t = &buf[at + 2..at + TUPLE_BYTES];
+            for (k, f) in fields.iter_mut().enumerate() {
+                let len =
+                    i32::from_be_bytes([t[k * 12], t[k * 12 + 1], t[k * 12 + 2], t[k * 12 + 3]]);
+                *f = u8::from(len == 8);
+            }
+            if fields != [1; 6] {
+                return Err(protocol("a null or wrongly sized field"));
+            }
+            let v = |k: usize| &t[k * 12 + 4..k * 12 + 12];
+            let us = be_i64(v(0));
+            self.candles.push(
+                (us + PG_EPOCH_US).div_euclid(1000),
+                be_f64(v(1)),
+                be_f64(v(2)),
+                be_f64(v(3)),
+                be_f64(v(4)),
+                be_f64(v(5)),
+            );
+            at += TUPLE_BYTES;
+        }
+        Ok(at)
+    }
+
+    fn finish(self) -> sqlx::Result<Candles> {
+        if !self.header_done || !self.trailer_seen || !self.carry.is_empty() {
+            return Err(protocol("the copy ended early"));
+        }
+        Ok(self.candles)
+    }
 }
