@@ -18,6 +18,7 @@ pub mod mail;
 pub mod market;
 pub mod notify;
 pub mod paper;
+pub mod pgcopy;
 pub mod plans;
 pub mod redis;
 pub mod risk_limits;

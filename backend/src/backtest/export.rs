@@ -10,7 +10,6 @@
 use futures::{StreamExt, TryStreamExt, stream::BoxStream};
 use serde_json::json;
 use sqlx::PgPool;
-use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::{Error, runs};
@@ -34,9 +33,11 @@ pub async fn trades_csv(
     hold: impl Send + 'static,
 ) -> Result<Chunks, Error> {
     runs::result(db, user, id).await?;
+    let names = runs::value_names(db, id).await?;
     Ok(stream_trades(
         db.clone(),
         id,
+        names,
         runs::TRADES_CSV_HEADER.to_owned(),
         String::new(),
         |t, _| Ok(runs::trade_csv_line(t)),
@@ -73,9 +74,11 @@ pub async fn result_json(
     })
     .to_string();
     let head = format!("{},\"trades\":[", head.strip_suffix('}').unwrap_or(&head));
+    let names = runs::value_names(db, id).await?;
     Ok(stream_trades(
         db.clone(),
         id,
+        names,
         head,
         "]}".to_owned(),
         |t, first| {
@@ -94,6 +97,7 @@ pub async fn result_json(
 fn stream_trades(
     db: PgPool,
     id: Uuid,
+    names: runs::ValueNames,
     head: String,
     tail: String,
     line: impl Fn(&runs::TradeRow, bool) -> std::io::Result<String> + Send + 'static,
@@ -105,8 +109,8 @@ fn stream_trades(
         let mut rows = sqlx::query_as!(
             runs::TradeRecord,
             r#"select seq, entry_time, exit_time, entry_price, exit_price, units, fees, pnl, return_pct, bars_held,
-                      exit_reason, entry_rule, entry_values as "entry_values: Json<Vec<(String, Option<f64>)>>",
-                      exit_rule, exit_values as "exit_values: Json<Vec<(String, Option<f64>)>>"
+                      exit_reason, entry_rule, entry_vals as "entry_vals: Vec<Option<f64>>", exit_rule,
+                      exit_vals as "exit_vals: Vec<Option<f64>>"
                from backtest_trade where backtest_run_id = $1 order by seq"#,
             id,
         )
@@ -116,7 +120,7 @@ fn stream_trades(
         loop {
             match rows.try_next().await {
                 Ok(Some(row)) => {
-                    let piece = line(&runs::TradeRow::from(row), first);
+                    let piece = line(&row.into_row(&names), first);
                     first = false;
                     match piece {
                         Ok(p) => buf.push_str(&p),

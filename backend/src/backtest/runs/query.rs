@@ -342,15 +342,19 @@ pub async fn trades(
         })?,
     };
     let dir = parse_dir(dir, false)?;
-    let owner = sqlx::query_scalar!(
-        r#"select (select count(*) from backtest_trade t where t.backtest_run_id = r.backtest_run_id) as "n!"
-           from backtest_run r where r.user_id = $1 and r.backtest_run_id = $2"#,
+    let owner = sqlx::query!(
+        r#"select (select count(*) from backtest_trade t where t.backtest_run_id = r.backtest_run_id) as "n!",
+                  res.value_names as "value_names?: Json<ValueNames>"
+           from backtest_run r left join backtest_result res using (backtest_run_id)
+           where r.user_id = $1 and r.backtest_run_id = $2"#,
         user,
         id,
     )
     .fetch_optional(db)
-    .await?;
-    let total = owner.ok_or(Error::NotFound)?;
+    .await?
+    .ok_or(Error::NotFound)?;
+    let total = owner.n;
+    let names = owner.value_names.map(|n| n.0).unwrap_or_default();
     // Runtime SQL: the order (one of TRADE_SORTS, either direction) is chosen at run time; a static
     // `order by case …` would give up reading a run's trades in primary-key order for the default sort.
     let rows = sqlx::query_as::<_, TradeRecord>(&format!(
@@ -363,13 +367,16 @@ pub async fn trades(
     .bind(offset.max(0))
     .fetch_all(db)
     .await?;
-    Ok((rows.into_iter().map(TradeRow::from).collect(), total))
+    Ok((
+        rows.into_iter().map(|r| r.into_row(&names)).collect(),
+        total,
+    ))
 }
 
 /// The `backtest_trade` columns of a [`TradeRecord`], for the runtime statement of [`trades`]. The export
 /// reads the same record with a compile-checked statement, which checks the record against the schema.
 const TRADE_COLUMNS: &str = "seq, entry_time, exit_time, entry_price, exit_price, units, fees, pnl, \
-     return_pct, bars_held, exit_reason, entry_rule, entry_values, exit_rule, exit_values";
+     return_pct, bars_held, exit_reason, entry_rule, entry_vals, exit_rule, exit_vals";
 
 /// One `backtest_trade` row as stored.
 #[derive(sqlx::FromRow)]
@@ -386,14 +393,56 @@ pub(crate) struct TradeRecord {
     pub bars_held: i32,
     pub exit_reason: String,
     pub entry_rule: String,
-    pub entry_values: Json<Vec<(String, Option<f64>)>>,
+    pub entry_vals: Vec<Option<f64>>,
     pub exit_rule: Option<String>,
-    pub exit_values: Json<Vec<(String, Option<f64>)>>,
+    pub exit_vals: Vec<Option<f64>>,
 }
 
-impl From<TradeRecord> for TradeRow {
-    fn from(r: TradeRecord) -> Self {
-        Self {
+/// The names of each rule's values in a run (`backtest_result.value_names`): rule line → names.
+pub(crate) type ValueNames = std::collections::BTreeMap<String, Vec<String>>;
+
+/// A rule's values with their names (a value without a stored name is called `value N`).
+fn named(
+    names: &ValueNames,
+    rule: Option<&str>,
+    values: Vec<Option<f64>>,
+) -> Vec<(String, Option<f64>)> {
+    let names = rule.and_then(|r| names.get(r));
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let name = names
+                .and_then(|n| n.get(i))
+                .cloned()
+                .unwrap_or_else(|| format!("value {}", i + 1));
+            (name, v)
+        })
+        .collect()
+}
+
+/// The value names of run `id` (empty when it has no result).
+///
+/// # Errors
+/// Database errors.
+pub(crate) async fn value_names(db: &PgPool, id: Uuid) -> sqlx::Result<ValueNames> {
+    Ok(sqlx::query_scalar!(
+        r#"select value_names as "value_names: Json<ValueNames>" from backtest_result where backtest_run_id = $1"#,
+        id,
+    )
+    .fetch_optional(db)
+    .await?
+    .map(|n| n.0)
+    .unwrap_or_default())
+}
+
+impl TradeRecord {
+    /// The trade as the API and the pages show it, its values named from the run's `names`.
+    pub(crate) fn into_row(self, names: &ValueNames) -> TradeRow {
+        let r = self;
+        TradeRow {
+            entry_values: named(names, Some(&r.entry_rule), r.entry_vals),
+            exit_values: named(names, r.exit_rule.as_deref(), r.exit_vals),
             seq: r.seq,
             entry_time: r.entry_time,
             exit_time: r.exit_time,
@@ -406,9 +455,7 @@ impl From<TradeRecord> for TradeRow {
             bars_held: r.bars_held,
             exit_reason: r.exit_reason,
             entry_rule: r.entry_rule,
-            entry_values: r.entry_values.0,
             exit_rule: r.exit_rule,
-            exit_values: r.exit_values.0,
         }
     }
 }

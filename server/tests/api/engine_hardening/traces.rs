@@ -36,7 +36,10 @@ async fn engine_hardening_traces_are_computed_by_a_worker_stored_and_bounded_by_
     assert_eq!(wait_run(&app, &token, id).await["status"], "done");
     // The last trade's entry: far from the first bar, so its EMA values depend on the whole history.
     let (entry, values): (i64, Value) = sqlx::query_as(
-        r#"select (extract(epoch from entry_time) * 1000)::bigint, entry_values from backtest_trade
+        r#"select (extract(epoch from t.entry_time) * 1000)::bigint,
+                  (select jsonb_agg(jsonb_build_array(res.value_names -> t.entry_rule -> (o - 1)::int, v) order by o)
+                   from unnest(t.entry_vals) with ordinality u(v, o))
+           from backtest_trade t join backtest_result res using (backtest_run_id)
            where backtest_run_id = $1 order by seq desc limit 1"#,
     )
     .bind(id)

@@ -47,11 +47,11 @@ async fn finished_run(app: &TestApp, client: &Client, name: &str, trades: i64) -
     if copies > 0 {
         sqlx::query(
             r#"insert into backtest_trade (backtest_run_id, seq, entry_time, exit_time, entry_price, exit_price,
-                   units, fees, pnl, return_pct, bars_held, exit_reason, entry_rule, entry_values, exit_rule,
-                   exit_values)
+                   units, fees, pnl, return_pct, bars_held, exit_reason, entry_rule, entry_vals, exit_rule,
+                   exit_vals)
                select backtest_run_id, seq + n * $2, entry_time + n * interval '1 day',
                       exit_time + n * interval '1 day', entry_price, exit_price, units, fees, pnl + n,
-                      return_pct, bars_held, exit_reason, entry_rule, entry_values, exit_rule, exit_values
+                      return_pct, bars_held, exit_reason, entry_rule, entry_vals, exit_rule, exit_vals
                from backtest_trade, generate_series(1, $3::int) n
                where backtest_run_id = $1"#,
         )
