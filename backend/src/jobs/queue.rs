@@ -31,7 +31,7 @@ pub struct JobQueue {
     redis_url: SecretString,
     namespace: String,
     jobs: JobSettings,
-    producers: Arc<Mutex<HashMap<String, RedisStorage<JobMessage>>>>,
+    producers: Arc<Mutex<HashMap<String, Producer>>>,
     /// Wakes this process's reconciler early (a retry was scheduled, a worker reconnected).
     wake: Arc<Notify>,
 }
@@ -68,6 +68,11 @@ impl JobQueue {
             dedupe_key: None,
             max_attempts: self.jobs.retry.for_kind(kind).max_attempts,
         }
+    }
+
+    /// The Redis pub/sub channel that wakes the workers of `queue` when a job is pushed to it.
+    pub fn wake_channel(&self, queue: &str) -> String {
+        format!("{}:jobs:{queue}:wake", self.namespace)
     }
 
     /// Wakes this process's reconciler for an immediate pass.
@@ -157,21 +162,41 @@ impl JobQueue {
             let conn = connect(self.redis_url.expose_secret()).await?;
             producers.insert(
                 queue.to_owned(),
-                RedisStorage::new(conn).with_config(self.apalis_config(queue)),
+                Producer {
+                    wake: conn.clone(),
+                    storage: RedisStorage::new(conn).with_config(self.apalis_config(queue)),
+                },
             );
         }
-        let storage = producers
+        let producer = producers
             .get_mut(queue)
             .ok_or_else(|| anyhow::anyhow!("producer missing"))?;
         // Every delivery is a fresh apalis task (apalis generates its id): re-pushing a task id that apalis has
         // already seen is silently not delivered again, and re-delivery is exactly what re-drives and the
         // reconciler need. Duplicate deliveries are harmless: only one claim of the row succeeds.
-        storage
+        producer
+            .storage
             .push(JobMessage { job_id })
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
+        // Wake the queue's workers now rather than at their next poll. Best effort: a lost wake-up costs at most
+        // one poll interval.
+        let woken: Result<i64, _> = deadpool_redis::redis::cmd("PUBLISH")
+            .arg(self.wake_channel(queue))
+            .arg("")
+            .query_async(&mut producer.wake)
+            .await;
+        if let Err(e) = woken {
+            tracing::debug!(queue, error = %e, "could not publish the wake-up; workers poll");
+        }
         Ok(())
     }
+}
+
+/// What pushes to one queue: apalis' storage and a connection for the wake-up message.
+struct Producer {
+    storage: RedisStorage<JobMessage>,
+    wake: apalis_redis::ConnectionManager,
 }
 
 /// Opens the Redis connection apalis uses. The redis crate's default response timeout (500 ms) made

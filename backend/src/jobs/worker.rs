@@ -20,9 +20,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use apalis::prelude::{
-    BackendExt, BoxDynError, Data, WorkerBuilder, WorkerBuilderExt, WorkerContext,
-};
+use apalis::prelude::{BoxDynError, Data, WorkerBuilder, WorkerBuilderExt, WorkerContext};
+use apalis_core::backend::ext::poll_strategy::{PollWith, Strategy, StreamStrategy};
 use apalis_redis::RedisStorage;
 use secrecy::ExposeSecret;
 use tokio::sync::watch;
@@ -203,8 +202,16 @@ async fn run_once(
     ctx.jobs.wake();
     let name = super::worker::worker_name(&format!("worker-{queue}"));
     tracing::info!(worker = %name, %queue, concurrency, "worker connected");
+    // Polled when a push publishes a wake-up (within milliseconds), and every 200 ms in any case (a wake-up
+    // lost with a Redis connection, a job due for a retry).
+    let strategy = Strategy::new()
+        .apply(StreamStrategy::new(wake_ups(
+            ctx.settings.redis_url.expose_secret().to_owned(),
+            ctx.jobs.wake_channel(queue),
+        )))
+        .interval(Duration::from_millis(200));
     let worker = WorkerBuilder::new(name)
-        .backend(storage.poll_with_interval(Duration::from_millis(200)))
+        .backend(PollWith::new(storage, strategy))
         .enable_tracing()
         .concurrency(concurrency)
         .data(Runner {
@@ -221,6 +228,58 @@ async fn run_once(
         .run_until(signal)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// A stream that yields when a job is pushed to the queue whose wake channel is `channel` ([`super::JobQueue`]
+/// publishes after each push). A task keeps a Redis subscription (reconnecting with back-off) and ends when
+/// the stream is dropped; the stream itself never ends, so the worker's polling never stops because of it.
+fn wake_ups(
+    redis_url: String,
+    channel: String,
+) -> impl futures::Stream<Item = ()> + Unpin + Send + Sync + 'static {
+    use futures::StreamExt;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
+    tokio::spawn(async move {
+        let mut backoff = Duration::from_millis(250);
+        loop {
+            let subscribed = async {
+                let client = apalis_redis::Client::open(redis_url.as_str())?;
+                let mut pubsub = client.get_async_pubsub().await?;
+                pubsub.subscribe(&channel).await?;
+                Ok::<_, apalis_redis::RedisError>(pubsub.into_on_message())
+            };
+            let messages = tokio::select! {
+                () = tx.closed() => return,
+                r = tokio::time::timeout(Duration::from_secs(5), subscribed) => r,
+            };
+            match messages {
+                Ok(Ok(mut messages)) => {
+                    backoff = Duration::from_millis(250);
+                    loop {
+                        tokio::select! {
+                            () = tx.closed() => return,
+                            m = messages.next() => match m {
+                                // A full channel already holds a wake-up: this one adds nothing.
+                                Some(_) => { let _ = tx.try_send(()); }
+                                None => break,
+                            },
+                        }
+                    }
+                    tracing::debug!(%channel, "wake-up subscription ended; resubscribing");
+                }
+                Ok(Err(e)) => {
+                    tracing::debug!(%channel, error = %e, "cannot subscribe to wake-ups; polling")
+                }
+                Err(_) => tracing::debug!(%channel, "subscribing to wake-ups timed out; polling"),
+            }
+            tokio::select! {
+                () = tx.closed() => return,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(30));
+        }
+    });
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
 /// The apalis handler: claim the row, run the job under its lease, record the outcome.
