@@ -6,15 +6,21 @@
 #      data load, engine and storing (the run's own timing), for the macd template; repeated RUNS times.
 #   2. results page server time for a run with ≥ 2,000 trades: GET /backtests/{id} (server-rendered page),
 #      chart.json and trades.csv, median of 20 requests each (server latency from the access log).
+#   3. the peak RSS of the `vortex serve` process (web and in-process workers) after all of it (VmHWM).
 # Uses a throw-away database and Redis namespace; prints a summary. Release build (separate target dir).
 #   bench/backtest.sh [RUNS]   (default 5)
+# VORTEX_BIN=path runs a given binary instead of building one (to compare builds in one session).
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
 cd "$ROOT"
 RUNS="${1:-5}"
-export CARGO_TARGET_DIR="${BENCH_TARGET_DIR:-$HOME/.cache/vortex/target-release}"
-nice -n 5 cargo build --release -p server >&2
-BIN="$CARGO_TARGET_DIR/release/vortex"
+if [ -n "${VORTEX_BIN:-}" ]; then
+  BIN="$VORTEX_BIN"
+else
+  export CARGO_TARGET_DIR="${BENCH_TARGET_DIR:-$HOME/.cache/vortex/target-release}"
+  nice -n 5 cargo build --release -p server >&2
+  BIN="$CARGO_TARGET_DIR/release/vortex"
+fi
 [ -f "$SITE_DIR/pkg/vortex_bg.wasm" ] || bash scripts/build.sh debug >&2
 DB="vortex_bench_bt_$$"
 DIR="$(mktemp -d)"
@@ -38,4 +44,7 @@ echo 'bench passphrase for vortex 42' | "$BIN" create-admin --email bench@exampl
 "$BIN" serve >"$LOG" 2>&1 &
 PID=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.2; done
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 python3 bench/backtest_driver.py "http://127.0.0.1:$PORT" "$RUNS" "$LOG"
+echo "peak RSS of vortex serve (web + workers): $(awk '/VmHWM/ {printf "%.0f MB", $2 / 1024}' "/proc/$PID/status")"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

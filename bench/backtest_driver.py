@@ -86,19 +86,21 @@ macd_run, _, _, macd_trades = run(macd)
 
 
 def page_times(run_id, trades):
-    print(f"\nresults of a run with {trades} trades: server time (access log), median of 20 requests each:")
-    paths = [f'/backtests/{run_id}', f'/backtests/{run_id}/chart.json', f'/backtests/{run_id}/trades.csv']
+    """Server time from the access log (to the response head) and the client's time to the last byte (the
+    whole streamed body, on this machine), median of 20 requests each."""
+    print(f"\nresults of a run with {trades} trades, median of 20 requests each:")
+    last = (trades + 49) // 50
+    paths = [f'/backtests/{run_id}', f'/backtests/{run_id}?sort=pnl&dir=desc&page={last}',
+             f'/backtests/{run_id}/chart.json', f'/backtests/{run_id}/trades.csv', f'/backtests/{run_id}/result.json']
+    total = {}
     for path in paths:
         for _ in range(20):
-            st, _, _ = req('GET', path)
+            t0 = time.perf_counter()
+            st, _, body = req('GET', path)
+            total.setdefault(path, []).append((time.perf_counter() - t0) * 1000)
             assert st == 200, (path, st)
-    # the last page of trades sorted by P&L (an OFFSET deep into the table)
-    last = (trades + 49) // 50
-    for _ in range(20):
-        st, _, _ = req('GET', f'/backtests/{run_id}?sort=pnl&dir=desc&page={last}')
-        assert st == 200
     time.sleep(0.5)
-    lat = {}
+    head = {}
     for line in open(log_path):
         try:
             e = json.loads(line)
@@ -106,10 +108,14 @@ def page_times(run_id, trades):
             continue
         p = e.get('path') or e.get('span', {}).get('path')
         if p and 'latency_ms' in e and run_id in p and not p.endswith('status.json'):
-            lat.setdefault(p, []).append(float(e['latency_ms']))
-    for p, v in lat.items():
-        label = p.replace(run_id, '{id}') + ('  (first and last page)' if p.endswith(run_id) else '')
-        print(f"  {label:50} median {statistics.median(v):6.1f} ms  max {max(v):6.1f} ms  (n={len(v)})")
+            head.setdefault(p, []).append(float(e['latency_ms']))
+    print(f"  {'request':58} {'to last byte':>12} {'max':>7} {'server head':>12}")
+    for path in paths:
+        v = total[path]
+        h = head.get(path.split('?')[0], [])
+        label = path.replace(run_id, '{id}')
+        hs = f"{statistics.median(h):9.1f} ms" if h else ''
+        print(f"  {label:58} {statistics.median(v):9.1f} ms {max(v):5.0f} ms {hs:>12}")
 
 
 page_times(sma_run, sma_trades)
