@@ -91,7 +91,8 @@ fn every_template_on_every_real_file_gives_the_recorded_bits() {
         .collect();
     files.sort();
     assert!(files.len() >= 10, "the real candle files");
-    let mut strategies: Vec<(&str, &str)> = templates().iter().map(|t| (t.name, t.source)).collect();
+    let mut strategies: Vec<(&str, &str)> =
+        templates().iter().map(|t| (t.name, t.source)).collect();
     strategies.push(("risky", RISKY));
     let mut got = BTreeMap::new();
     for path in &files {
