@@ -19,6 +19,7 @@ mod bad_input;
 mod openapi;
 mod run_results;
 mod run_slots;
+mod stored_values;
 mod strategies;
 
 fn data_file(name: &str) -> PathBuf {

@@ -11,6 +11,7 @@ use crate::helpers::{Options, TestApp, spawn_app_with};
 
 mod etl_runs;
 mod import;
+mod loading;
 mod page;
 
 fn data_dir() -> PathBuf {
