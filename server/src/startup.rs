@@ -154,3 +154,22 @@ pub async fn serve_worker_probes(
         .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn accepted_connections_have_nagle_off() {
+        use axum::serve::Listener;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut listener = no_delay(listener);
+        let (accepted, client) =
+            tokio::join!(listener.accept(), tokio::net::TcpStream::connect(addr));
+        let (io, _) = accepted;
+        assert!(io.nodelay().unwrap(), "TCP_NODELAY on the accepted socket");
+        // (The client's own socket keeps the OS default.)
+        assert!(!client.unwrap().nodelay().unwrap());
+    }
+}
