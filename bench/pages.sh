@@ -42,6 +42,7 @@ echo 'bench passphrase for vortex 42' | "$VORTEX_BIN" create-admin --email bench
 PID=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.2; done
 mkdir -p "$DIR/html"
+chmod 755 "$DIR" "$DIR/html"  # nginx workers read the saved pages
 # Signs in, makes 50 finished backtests, saves each page's HTML and the session cookie.
 python3 - "http://127.0.0.1:$PORT" "$DIR" <<'PY'
 import http.cookiejar, json, re, sys, time, urllib.parse, urllib.request

@@ -23,6 +23,51 @@ pub struct Ctx {
     pub clock: Clock,
     /// Where webhooks may connect (SSRF guard; test host names are re-pointable in tests only).
     pub net: Arc<crate::notify::webhook::NetGuard>,
+    /// The maintenance banner as last read, shown on every page ([`crate::admin::settings::banner`]).
+    pub banner: Arc<TtlCell<String>>,
+}
+
+/// A value read from the database and kept for a short while, so that what every page shows does not cost a
+/// query per page. Whoever changes the value in this process clears it ([`TtlCell::clear`]); other processes
+/// see the change within the time to live.
+#[derive(Debug)]
+pub struct TtlCell<T> {
+    ttl: Duration,
+    value: std::sync::Mutex<Option<(Instant, T)>>,
+}
+
+impl<T: Clone> TtlCell<T> {
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            value: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The value if it is younger than the time to live.
+    pub fn get(&self) -> Option<T> {
+        let v = self
+            .value
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        v.as_ref()
+            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .map(|(_, x)| x.clone())
+    }
+
+    pub fn set(&self, x: T) {
+        *self
+            .value
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((Instant::now(), x));
+    }
+
+    pub fn clear(&self) {
+        *self
+            .value
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
 }
 
 /// One dependency's readiness.
@@ -47,6 +92,10 @@ impl Readiness {
 
 /// Readiness probes answer within this time even when a dependency hangs.
 pub const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// How long a web process shows the maintenance banner it read before reading it again (a change made in
+/// another process shows within this).
+pub const BANNER_TTL: Duration = Duration::from_secs(2);
 
 impl Ctx {
     /// Builds the context from validated settings. Connections are opened lazily.
@@ -75,6 +124,7 @@ impl Ctx {
             mailer,
             clock: Clock::system(),
             net,
+            banner: Arc::new(TtlCell::new(BANNER_TTL)),
         })
     }
 

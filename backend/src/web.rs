@@ -20,6 +20,12 @@ pub struct CsrfDeferred {
     pub cookie_value: String,
 }
 
+/// The signed-in user of this request's session cookie, looked up once per request: a page reads it for
+/// the header, the bell and its own data, and each would otherwise verify the cookie and query the session.
+/// Put into request extensions (shared by every clone of the request's parts) by the middleware.
+#[derive(Debug, Clone, Default)]
+pub struct SessionMemo(pub std::sync::Arc<tokio::sync::OnceCell<Option<crate::auth::AuthUser>>>);
+
 /// The client's address as resolved by the middleware (see [`client_ip`]).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub std::net::IpAddr);

@@ -91,9 +91,16 @@ pub(crate) mod ssr {
         else {
             return Ok(None);
         };
-        session::authenticate(&ctx.db, &ctx.keys, &ctx.settings, token)
-            .await
-            .map_err(|e| backend::Error::Db(e).into())
+        let lookup = || async {
+            session::authenticate(&ctx.db, &ctx.keys, &ctx.settings, token)
+                .await
+                .map_err(|e| AppError::from(backend::Error::Db(e)))
+        };
+        // Once per request (the middleware shares the memo with every clone of the request's parts).
+        match parts.extensions.get::<backend::web::SessionMemo>() {
+            Some(memo) => memo.0.get_or_try_init(lookup).await.cloned(),
+            None => lookup().await,
+        }
     }
 
     pub fn viewer(u: &AuthUser) -> Viewer {

@@ -286,8 +286,8 @@ mod ssr {
 
     pub async fn banner() -> Result<Option<String>, AppError> {
         let ctx = expect_context::<Ctx>();
-        let s = backend::admin::settings::current(&ctx).await?;
-        Ok(Some(s.banner).filter(|b| !b.is_empty()))
+        let b = backend::admin::settings::banner(&ctx).await?;
+        Ok(Some(b).filter(|b| !b.is_empty()))
     }
 
     pub async fn overview() -> Result<OverviewView, AppError> {

@@ -46,6 +46,20 @@ pub async fn current(ctx: &Ctx) -> Result<PlatformSettings> {
     }))
 }
 
+/// The maintenance banner (empty for none), as every page shows it: read at most once per
+/// [`crate::ctx::BANNER_TTL`] per process, and at once after this process changed it.
+///
+/// # Errors
+/// Database errors.
+pub async fn banner(ctx: &Ctx) -> Result<String> {
+    if let Some(b) = ctx.banner.get() {
+        return Ok(b);
+    }
+    let b = current(ctx).await?.banner;
+    ctx.banner.set(b.clone());
+    Ok(b)
+}
+
 fn token_hash(token: &str) -> String {
     crate::settings::hex(&crate::auth::sha256(token.trim()))
 }
@@ -208,6 +222,7 @@ pub async fn update(
         )
         .await?;
     tx.commit().await?;
+    ctx.banner.clear();
     Ok(PlatformSettings {
         signup_policy: policy.to_owned(),
         banner: banner.to_owned(),
