@@ -1,5 +1,5 @@
-//! The account flows as backend actions: sign-up, sign-in and sign-out, email verification, password reset and
-//! change, profile, sessions, API tokens, the audit trail and the operator's `create-admin`.
+//! The account flows as backend actions: sign-up, sign-in and sign-out, two-factor sign-in, email verification,
+//! password reset and change, profile, sessions, API tokens, the audit trail and the operator's `create-admin`.
 //!
 //! Every action takes the [`Actor`] and already-parsed input, and itself enforces who may do it, the confirmed
 //! email where one is needed, the attempt limits and the current-password checks; it records its audit entry
@@ -16,6 +16,7 @@ pub mod sessions;
 pub mod signin;
 pub mod signup;
 pub mod tokens;
+pub mod two_factor;
 pub mod verify;
 
 use sqlx::PgConnection;

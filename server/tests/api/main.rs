@@ -45,6 +45,7 @@ mod processes;
 mod research_cli;
 mod smtp;
 mod surfaces;
+mod two_factor;
 mod upload;
 mod web_hardening;
 mod webhook_sink;

@@ -12,6 +12,7 @@ mod sessions;
 mod signin;
 mod signup;
 mod tokens;
+mod two_factor;
 mod verify;
 
 use std::time::Duration;
@@ -39,6 +40,14 @@ pub fn router() -> Router<AppState> {
         .route("/auth/signup", post(signup::sign_up))
         .route("/auth/signin", post(signin::sign_in))
         .route("/auth/signout", post(signin::sign_out))
+        .route("/auth/two-factor", post(two_factor::sign_in_code))
+        .route("/account/two-factor/start", post(two_factor::start))
+        .route("/account/two-factor/confirm", post(two_factor::confirm))
+        .route("/account/two-factor/disable", post(two_factor::disable))
+        .route(
+            "/account/two-factor/recovery-codes",
+            post(two_factor::recovery_codes),
+        )
         .route("/auth/verify-email", post(verify::verify_email))
         .route("/account/verification", post(verify::resend_verification))
         .route("/auth/forgot-password", post(reset::forgot_password))
