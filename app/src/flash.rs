@@ -47,6 +47,8 @@ pub enum Flash {
     AdminSwitchReleased,
     AdminSettingsSaved,
     AdminInviteCreated,
+    EmailChangeSent,
+    EmailChanged,
     TwoFactorStarted,
     TwoFactorEnabled,
     TwoFactorDisabled,
@@ -98,6 +100,7 @@ pub enum Flash {
     AdminRefused,
     PaperNotNow,
     PaperFormInvalid,
+    NewEmail,
     TwoFactorCode,
     TwoFactorExpired,
     TwoFactorRequired,
@@ -150,6 +153,8 @@ impl Flash {
         Flash::AdminSwitchReleased,
         Flash::AdminSettingsSaved,
         Flash::AdminInviteCreated,
+        Flash::EmailChangeSent,
+        Flash::EmailChanged,
         Flash::TwoFactorStarted,
         Flash::TwoFactorEnabled,
         Flash::TwoFactorDisabled,
@@ -200,6 +205,7 @@ impl Flash {
         Flash::AdminRefused,
         Flash::PaperNotNow,
         Flash::PaperFormInvalid,
+        Flash::NewEmail,
         Flash::TwoFactorCode,
         Flash::TwoFactorExpired,
         Flash::TwoFactorRequired,
@@ -297,6 +303,9 @@ impl Flash {
             Flash::AdminSettingsSaved => "admin_settings_saved",
             Flash::AdminInviteCreated => "admin_invite_created",
             Flash::AdminRefused => "admin_refused",
+            Flash::EmailChangeSent => "email_change_sent",
+            Flash::EmailChanged => "email_changed",
+            Flash::NewEmail => "new_email",
             Flash::TwoFactorStarted => "two_factor_started",
             Flash::TwoFactorEnabled => "two_factor_enabled",
             Flash::TwoFactorDisabled => "two_factor_disabled",
@@ -349,6 +358,7 @@ impl Flash {
                 | Flash::AdminRefused
                 | Flash::PaperNotNow
                 | Flash::PaperFormInvalid
+                | Flash::NewEmail
                 | Flash::TwoFactorCode
                 | Flash::TwoFactorExpired
                 | Flash::TwoFactorRequired
@@ -379,6 +389,9 @@ impl Flash {
     /// The sentence the page shows.
     pub fn message(self) -> &'static str {
         match self {
+            Flash::EmailChangeSent => "A confirmation link is on its way to the new address. Your address changes when you open it (within 24 hours).",
+            Flash::EmailChanged => "Your email address was changed. The old address was told.",
+            Flash::NewEmail => "That new address cannot be used: it is not a valid address, it is your current one, or another account has it.",
             Flash::TwoFactorStarted => {
                 "Add the secret below to your authenticator app, then enter the code it shows to turn two-factor sign-in on."
             }

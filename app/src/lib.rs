@@ -29,7 +29,7 @@ use crate::{
         },
         admin_notifications::AdminNotificationsPage,
         auth::{
-            ForgotPasswordPage, ResetPasswordPage, SignInCodePage, SignInPage, SignUpPage,
+            ConfirmEmailChangePage, ForgotPasswordPage, ResetPasswordPage, SignInCodePage, SignInPage, SignUpPage,
             VerifyEmailPage,
         },
         backtests::{ComparePage, NewBacktestPage, RunPage, RunsPage},
@@ -141,6 +141,7 @@ pub fn App() -> impl IntoView {
                     <Route path=(StaticSegment("signin"), StaticSegment("two-factor")) view=SignInCodePage ssr=SsrMode::InOrder />
                     <Route path=StaticSegment("signup") view=SignUpPage ssr=SsrMode::InOrder />
                     <Route path=StaticSegment("verify-email") view=VerifyEmailPage ssr=SsrMode::InOrder />
+                    <Route path=StaticSegment("confirm-email-change") view=ConfirmEmailChangePage ssr=SsrMode::InOrder />
                     <Route path=StaticSegment("forgot-password") view=ForgotPasswordPage ssr=SsrMode::InOrder />
                     <Route path=StaticSegment("reset-password") view=ResetPasswordPage ssr=SsrMode::InOrder />
                     <Route path=StaticSegment("account") view=AccountPage ssr=SsrMode::Async />

@@ -492,14 +492,12 @@ fn reachable_before_two_factor(path: &str) -> bool {
         "/auth/",
         "/signin",
         "/pkg/",
+        "/vendor/",
         "/api/v1/",
     ];
-    EXACT.contains(&path)
-        || PREFIXES.iter().any(|p| path.starts_with(p))
-        || path
-            .rsplit('/')
-            .next()
-            .is_some_and(|last| last.contains('.'))
+    // The public files at the site's root (`favicon.svg`, the page scripts): one segment with a dot.
+    let public_file = path.len() > 1 && !path[1..].contains('/') && path.contains('.');
+    EXACT.contains(&path) || PREFIXES.iter().any(|p| path.starts_with(p)) || public_file
 }
 
 /// Sends an admin who must turn on two-factor sign-in (`account::two_factor::must_enrol`) to the account page

@@ -90,6 +90,16 @@ fn AccountSections(a: AccountView) -> impl IntoView {
                 </form>
                 <p class="small"><a href="/account/plan" id="plan-link">"Your plan, limits and usage"</a></p>
             </section>
+            <section class="card" id="email">
+                <h2>"Email address"</h2>
+                <p class="muted">"Now: " {viewer.email.clone()} ". A confirmation link goes to the new address; the change happens when you open it, and the current address is told."</p>
+                <form method="post" action="/account/email" class="stack" id="email-form">
+                    <CsrfField />
+                    <label>"New email address" <input type="email" name="new_email" autocomplete="email" required maxlength="254" /></label>
+                    <label>"Current password" <input type="password" name="current_password" autocomplete="current-password" required maxlength="128" /></label>
+                    <button class="button" type="submit">"Change email address"</button>
+                </form>
+            </section>
             <section class="card" id="password">
                 <h2>"Password"</h2>
                 <form method="post" action="/account/password" class="stack">

@@ -106,6 +106,30 @@ pub fn VerifyEmailPage() -> impl IntoView {
     }
 }
 
+/// The new address's confirmation link (email change): a button, so a mail scanner following the link
+/// changes nothing.
+#[component]
+pub fn ConfirmEmailChangePage() -> impl IntoView {
+    let token = query("token");
+    view! {
+        <Title text="Confirm your new email address" />
+        <section class="auth-card">
+            <h1>"Confirm your new email address"</h1>
+            <Flash />
+            <Show
+                when=move || !token().is_empty()
+                fallback=|| view! { <p class="muted">"Open the link from the email we sent to your new address."</p> }
+            >
+                <form method="post" action="/auth/confirm-email-change" class="stack">
+                    <CsrfField />
+                    <input type="hidden" name="token" value=token />
+                    <button id="confirm-email-change" class="button primary" type="submit">"Use this address"</button>
+                </form>
+            </Show>
+        </section>
+    }
+}
+
 #[component]
 pub fn ForgotPasswordPage() -> impl IntoView {
     view! {

@@ -9,6 +9,7 @@ mod backtests_web;
 mod backup;
 mod billing;
 mod config;
+mod email_change;
 mod engine_hardening;
 mod error_tracking;
 mod helpers;

@@ -148,7 +148,12 @@ async fn two_factor_sign_in_needs_a_fresh_code_and_recovery_codes_work_once() {
     let (app, sink) = app_with_mail().await;
     let ann = person(&app, "ann@example.org", "trader").await;
     let (secret, codes) = enrol(&app, &ann).await;
-    let step = now_step();
+    // The step the enrolment's code used.
+    let step: i64 = sqlx::query_scalar("select last_step from user_totp where user_id = $1")
+        .bind(ann.id)
+        .fetch_one(&app.ctx.db)
+        .await
+        .unwrap();
 
     // The security notice, and the secret kept only encrypted (never in the audit trail).
     sink.wait_for_text(
@@ -438,7 +443,12 @@ async fn two_factor_admin_reset_is_audited_and_mailed_and_the_admin_setting_send
     )
     .await;
     assert_eq!(location(&resp), "/admin?ok=admin_settings_saved");
-    for path in ["/admin", "/strategies", "/admin/users"] {
+    for path in [
+        "/admin",
+        "/strategies",
+        "/admin/users",
+        "/backtests/compare.json",
+    ] {
         let resp = root.browser.get(app.url(path)).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{path}");
         assert_eq!(

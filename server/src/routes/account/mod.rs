@@ -5,6 +5,7 @@
 //! CSRF is checked by the middleware before any of these run.
 
 mod billing_forms;
+mod email;
 mod password;
 mod profile;
 mod reset;
@@ -41,6 +42,8 @@ pub fn router() -> Router<AppState> {
         .route("/auth/signin", post(signin::sign_in))
         .route("/auth/signout", post(signin::sign_out))
         .route("/auth/two-factor", post(two_factor::sign_in_code))
+        .route("/account/email", post(email::request))
+        .route("/auth/confirm-email-change", post(email::confirm))
         .route("/account/two-factor/start", post(two_factor::start))
         .route("/account/two-factor/confirm", post(two_factor::confirm))
         .route("/account/two-factor/disable", post(two_factor::disable))
