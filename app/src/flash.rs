@@ -47,6 +47,7 @@ pub enum Flash {
     AdminSwitchReleased,
     AdminSettingsSaved,
     AdminInviteCreated,
+    AccountDeleted,
     EmailChangeSent,
     EmailChanged,
     TwoFactorStarted,
@@ -100,6 +101,7 @@ pub enum Flash {
     AdminRefused,
     PaperNotNow,
     PaperFormInvalid,
+    ConfirmEmail,
     NewEmail,
     TwoFactorCode,
     TwoFactorExpired,
@@ -153,6 +155,7 @@ impl Flash {
         Flash::AdminSwitchReleased,
         Flash::AdminSettingsSaved,
         Flash::AdminInviteCreated,
+        Flash::AccountDeleted,
         Flash::EmailChangeSent,
         Flash::EmailChanged,
         Flash::TwoFactorStarted,
@@ -205,6 +208,7 @@ impl Flash {
         Flash::AdminRefused,
         Flash::PaperNotNow,
         Flash::PaperFormInvalid,
+        Flash::ConfirmEmail,
         Flash::NewEmail,
         Flash::TwoFactorCode,
         Flash::TwoFactorExpired,
@@ -303,6 +307,8 @@ impl Flash {
             Flash::AdminSettingsSaved => "admin_settings_saved",
             Flash::AdminInviteCreated => "admin_invite_created",
             Flash::AdminRefused => "admin_refused",
+            Flash::AccountDeleted => "account_deleted",
+            Flash::ConfirmEmail => "confirm_email",
             Flash::EmailChangeSent => "email_change_sent",
             Flash::EmailChanged => "email_changed",
             Flash::NewEmail => "new_email",
@@ -358,6 +364,7 @@ impl Flash {
                 | Flash::AdminRefused
                 | Flash::PaperNotNow
                 | Flash::PaperFormInvalid
+                | Flash::ConfirmEmail
                 | Flash::NewEmail
                 | Flash::TwoFactorCode
                 | Flash::TwoFactorExpired
@@ -389,9 +396,19 @@ impl Flash {
     /// The sentence the page shows.
     pub fn message(self) -> &'static str {
         match self {
-            Flash::EmailChangeSent => "A confirmation link is on its way to the new address. Your address changes when you open it (within 24 hours).",
+            Flash::AccountDeleted => {
+                "Your account was deleted. The audit trail keeps its entries about it, without your address."
+            }
+            Flash::ConfirmEmail => {
+                "Nothing was deleted: type your account's email address exactly to confirm."
+            }
+            Flash::EmailChangeSent => {
+                "A confirmation link is on its way to the new address. Your address changes when you open it (within 24 hours)."
+            }
             Flash::EmailChanged => "Your email address was changed. The old address was told.",
-            Flash::NewEmail => "That new address cannot be used: it is not a valid address, it is your current one, or another account has it.",
+            Flash::NewEmail => {
+                "That new address cannot be used: it is not a valid address, it is your current one, or another account has it."
+            }
             Flash::TwoFactorStarted => {
                 "Add the secret below to your authenticator app, then enter the code it shows to turn two-factor sign-in on."
             }

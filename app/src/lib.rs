@@ -29,8 +29,8 @@ use crate::{
         },
         admin_notifications::AdminNotificationsPage,
         auth::{
-            ConfirmEmailChangePage, ForgotPasswordPage, ResetPasswordPage, SignInCodePage, SignInPage, SignUpPage,
-            VerifyEmailPage,
+            ConfirmEmailChangePage, ForgotPasswordPage, ResetPasswordPage, SignInCodePage,
+            SignInPage, SignUpPage, VerifyEmailPage,
         },
         backtests::{ComparePage, NewBacktestPage, RunPage, RunsPage},
         home::HomePage,

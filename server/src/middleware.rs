@@ -459,21 +459,6 @@ async fn limit_body(
     next.run(Request::from_parts(parts, body)).await
 }
 
-#[cfg(test)]
-mod tests {
-    use super::valid_request_id;
-
-    #[test]
-    fn request_ids_must_be_short_and_plain() {
-        assert!(valid_request_id("3f1c2a9e-1b2c-4d5e-8f90-123456789abc"));
-        assert!(valid_request_id("nginx.abc_123"));
-        assert!(!valid_request_id(""));
-        assert!(!valid_request_id("a b"));
-        assert!(!valid_request_id("<script>"));
-        assert!(!valid_request_id(&"x".repeat(65)));
-    }
-}
-
 /// What an admin who must turn on two-factor sign-in may still reach: the account page with its data and
 /// two-factor forms, sign-in and sign-out, the page assets and the probes.
 fn reachable_before_two_factor(path: &str) -> bool {
@@ -543,5 +528,20 @@ async fn admin_two_factor(
             ),
         )
             .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_request_id;
+
+    #[test]
+    fn request_ids_must_be_short_and_plain() {
+        assert!(valid_request_id("3f1c2a9e-1b2c-4d5e-8f90-123456789abc"));
+        assert!(valid_request_id("nginx.abc_123"));
+        assert!(!valid_request_id(""));
+        assert!(!valid_request_id("a b"));
+        assert!(!valid_request_id("<script>"));
+        assert!(!valid_request_id(&"x".repeat(65)));
     }
 }

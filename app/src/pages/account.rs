@@ -169,6 +169,22 @@ fn AccountSections(a: AccountView) -> impl IntoView {
                 </tbody>
             </table></div>
         </section>
+        <section class="card" id="your-data">
+            <h2>"Your data"</h2>
+            <p>"Download everything of yours as one JSON file: your profile, your strategies with every version, your backtest runs with their results and trades (the newest 500 runs, up to 50 000 trades), your paper runs with their trades and fills, and your notification preferences. Secrets (password, two-factor secret, API tokens, webhook addresses, signal secrets) are not included."</p>
+            <p><a class="button" href="/account/export.json" download id="export-link">"Download my data"</a></p>
+        </section>
+        <section class="card" id="delete">
+            <h2>"Delete my account"</h2>
+            <p>"First " <a href="/account/export.json" download>"download your data"</a> " if you want to keep it. Deleting the account removes it for good: your sessions, API tokens, strategies and their versions, backtests, paper runs, notifications and preferences, and the mail queued to you."</p>
+            <p class="small muted">"Kept for security: the audit trail's entries about your account (sign-ins, changes) with its id, the client address and browser of each, but without your email address. Not possible while you are the last administrator, while a paid subscription runs (cancel it on your plan page first) or while backtests or paper runs are still running."</p>
+            <form method="post" action="/account/delete" class="stack" id="delete-form">
+                <CsrfField />
+                <label>"Type your email address to confirm" <input type="email" name="confirm_email" autocomplete="off" required maxlength="254" /></label>
+                <label>"Current password" <input type="password" name="current_password" autocomplete="current-password" required maxlength="128" /></label>
+                <button class="button danger" type="submit">"Delete my account for good"</button>
+            </form>
+        </section>
         <section class="card" id="activity">
             <h2>"Security activity"</h2>
             <div class="table-wrap"><table>

@@ -23,7 +23,10 @@ async fn email_change_is_confirmed_from_the_new_address_and_the_old_one_is_told(
         &ann.browser,
         "/account",
         "/account/email",
-        &[("new_email", "ann.new@example.org"), ("current_password", "not my password at all")],
+        &[
+            ("new_email", "ann.new@example.org"),
+            ("current_password", "not my password at all"),
+        ],
     )
     .await;
     assert_eq!(location(&resp), "/account?error=current_password#email");
@@ -44,7 +47,10 @@ async fn email_change_is_confirmed_from_the_new_address_and_the_old_one_is_told(
         &ann.browser,
         "/account",
         "/account/email",
-        &[("new_email", "ann.new@example.org"), ("current_password", PASSWORD)],
+        &[
+            ("new_email", "ann.new@example.org"),
+            ("current_password", PASSWORD),
+        ],
     )
     .await;
     assert_eq!(location(&resp), "/account?ok=email_change_sent#email");
@@ -63,9 +69,23 @@ async fn email_change_is_confirmed_from_the_new_address_and_the_old_one_is_told(
     // The link works (from any browser), once.
     let other = browser();
     let page = format!("/confirm-email-change?token={t}");
-    let resp = post_form(&app, &other, &page, "/auth/confirm-email-change", &[("token", &t)]).await;
+    let resp = post_form(
+        &app,
+        &other,
+        &page,
+        "/auth/confirm-email-change",
+        &[("token", &t)],
+    )
+    .await;
     assert_eq!(location(&resp), "/account?ok=email_changed");
-    let resp = post_form(&app, &other, &page, "/auth/confirm-email-change", &[("token", &t)]).await;
+    let resp = post_form(
+        &app,
+        &other,
+        &page,
+        "/auth/confirm-email-change",
+        &[("token", &t)],
+    )
+    .await;
     assert!(location(&resp).contains("error=invalid_token"), "{resp:?}");
     let email: String = sqlx::query_scalar("select email from app_user where user_id = $1")
         .bind(ann.id)
@@ -75,8 +95,12 @@ async fn email_change_is_confirmed_from_the_new_address_and_the_old_one_is_told(
     assert_eq!(email, "ann.new@example.org");
 
     // The old address is told; the new one signs in, the old one no longer does.
-    sink.wait_for_text("ann@example.org", &["was changed to"], Duration::from_secs(20))
-        .await;
+    sink.wait_for_text(
+        "ann@example.org",
+        &["was changed to"],
+        Duration::from_secs(20),
+    )
+    .await;
     let resp = sign_in(&app, &browser(), "ann.new@example.org", PASSWORD).await;
     assert_eq!(location(&resp), "/account");
     let resp = sign_in(&app, &browser(), "ann@example.org", PASSWORD).await;

@@ -5,7 +5,9 @@
 //! CSRF is checked by the middleware before any of these run.
 
 mod billing_forms;
+mod delete;
 mod email;
+mod export;
 mod password;
 mod profile;
 mod reset;
@@ -23,7 +25,7 @@ use axum::{
     Router,
     http::{HeaderValue, StatusCode, header},
     response::{AppendHeaders, IntoResponse, Redirect, Response},
-    routing::post,
+    routing::{get, post},
 };
 use backend::{
     Error,
@@ -43,6 +45,8 @@ pub fn router() -> Router<AppState> {
         .route("/auth/signout", post(signin::sign_out))
         .route("/auth/two-factor", post(two_factor::sign_in_code))
         .route("/account/email", post(email::request))
+        .route("/account/export.json", get(export::download))
+        .route("/account/delete", post(delete::delete_account))
         .route("/auth/confirm-email-change", post(email::confirm))
         .route("/account/two-factor/start", post(two_factor::start))
         .route("/account/two-factor/confirm", post(two_factor::confirm))
