@@ -47,6 +47,14 @@ pub enum Flash {
     AdminSwitchReleased,
     AdminSettingsSaved,
     AdminInviteCreated,
+    AccountDeleted,
+    EmailChangeSent,
+    EmailChanged,
+    TwoFactorStarted,
+    TwoFactorEnabled,
+    TwoFactorDisabled,
+    TwoFactorCodes,
+    AdminTwoFactorReset,
     PaperPaused,
     PaperResumed,
     PaperStopped,
@@ -93,6 +101,12 @@ pub enum Flash {
     AdminRefused,
     PaperNotNow,
     PaperFormInvalid,
+    ConfirmEmail,
+    NewEmail,
+    TwoFactorCode,
+    TwoFactorExpired,
+    TwoFactorRequired,
+    TwoFactorState,
 }
 
 impl Flash {
@@ -141,6 +155,14 @@ impl Flash {
         Flash::AdminSwitchReleased,
         Flash::AdminSettingsSaved,
         Flash::AdminInviteCreated,
+        Flash::AccountDeleted,
+        Flash::EmailChangeSent,
+        Flash::EmailChanged,
+        Flash::TwoFactorStarted,
+        Flash::TwoFactorEnabled,
+        Flash::TwoFactorDisabled,
+        Flash::TwoFactorCodes,
+        Flash::AdminTwoFactorReset,
         Flash::PaperPaused,
         Flash::PaperResumed,
         Flash::PaperStopped,
@@ -186,6 +208,12 @@ impl Flash {
         Flash::AdminRefused,
         Flash::PaperNotNow,
         Flash::PaperFormInvalid,
+        Flash::ConfirmEmail,
+        Flash::NewEmail,
+        Flash::TwoFactorCode,
+        Flash::TwoFactorExpired,
+        Flash::TwoFactorRequired,
+        Flash::TwoFactorState,
     ];
 
     /// The code in the query string.
@@ -279,6 +307,20 @@ impl Flash {
             Flash::AdminSettingsSaved => "admin_settings_saved",
             Flash::AdminInviteCreated => "admin_invite_created",
             Flash::AdminRefused => "admin_refused",
+            Flash::AccountDeleted => "account_deleted",
+            Flash::ConfirmEmail => "confirm_email",
+            Flash::EmailChangeSent => "email_change_sent",
+            Flash::EmailChanged => "email_changed",
+            Flash::NewEmail => "new_email",
+            Flash::TwoFactorStarted => "two_factor_started",
+            Flash::TwoFactorEnabled => "two_factor_enabled",
+            Flash::TwoFactorDisabled => "two_factor_disabled",
+            Flash::TwoFactorCodes => "two_factor_codes",
+            Flash::AdminTwoFactorReset => "admin_two_factor_reset",
+            Flash::TwoFactorCode => "two_factor_code",
+            Flash::TwoFactorExpired => "two_factor_expired",
+            Flash::TwoFactorRequired => "two_factor_required",
+            Flash::TwoFactorState => "two_factor_state",
         }
     }
 
@@ -322,6 +364,12 @@ impl Flash {
                 | Flash::AdminRefused
                 | Flash::PaperNotNow
                 | Flash::PaperFormInvalid
+                | Flash::ConfirmEmail
+                | Flash::NewEmail
+                | Flash::TwoFactorCode
+                | Flash::TwoFactorExpired
+                | Flash::TwoFactorRequired
+                | Flash::TwoFactorState
         )
     }
 
@@ -348,6 +396,44 @@ impl Flash {
     /// The sentence the page shows.
     pub fn message(self) -> &'static str {
         match self {
+            Flash::AccountDeleted => {
+                "Your account was deleted. The audit trail keeps its entries about it, without your address."
+            }
+            Flash::ConfirmEmail => {
+                "Nothing was deleted: type your account's email address exactly to confirm."
+            }
+            Flash::EmailChangeSent => {
+                "A confirmation link is on its way to the new address. Your address changes when you open it (within 24 hours)."
+            }
+            Flash::EmailChanged => "Your email address was changed. The old address was told.",
+            Flash::NewEmail => {
+                "That new address cannot be used: it is not a valid address, it is your current one, or another account has it."
+            }
+            Flash::TwoFactorStarted => {
+                "Add the secret below to your authenticator app, then enter the code it shows to turn two-factor sign-in on."
+            }
+            Flash::TwoFactorEnabled => {
+                "Two-factor sign-in is on. Save your recovery codes now: they are shown only once."
+            }
+            Flash::TwoFactorDisabled => "Two-factor sign-in is off.",
+            Flash::TwoFactorCodes => {
+                "New recovery codes were made; the old ones no longer work. Save them now: they are shown only once."
+            }
+            Flash::AdminTwoFactorReset => {
+                "The user's two-factor sign-in was turned off; they were told by email."
+            }
+            Flash::TwoFactorCode => {
+                "The code is not correct: enter the 6-digit code your authenticator app shows now, or an unused recovery code."
+            }
+            Flash::TwoFactorExpired => {
+                "This sign-in expired or used up its attempts: sign in again with your password."
+            }
+            Flash::TwoFactorRequired => {
+                "Administrators of this instance must turn on two-factor sign-in before anything else: do it below."
+            }
+            Flash::TwoFactorState => {
+                "Nothing was changed: two-factor sign-in is not in the state this form expects (reload the page)."
+            }
             Flash::CheckEmail => {
                 "Thanks! Check your inbox for a link to confirm your email address, then sign in."
             }

@@ -28,7 +28,10 @@ use crate::{
             AdminUsersPage,
         },
         admin_notifications::AdminNotificationsPage,
-        auth::{ForgotPasswordPage, ResetPasswordPage, SignInPage, SignUpPage, VerifyEmailPage},
+        auth::{
+            ConfirmEmailChangePage, ForgotPasswordPage, ResetPasswordPage, SignInCodePage,
+            SignInPage, SignUpPage, VerifyEmailPage,
+        },
         backtests::{ComparePage, NewBacktestPage, RunPage, RunsPage},
         home::HomePage,
         market::MarketPage,
@@ -135,8 +138,10 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("") view=HomePage ssr=SsrMode::InOrder />
                     <Route path=StaticSegment("status") view=StatusPage ssr=SsrMode::InOrder />
                     <Route path=StaticSegment("signin") view=SignInPage ssr=SsrMode::InOrder />
+                    <Route path=(StaticSegment("signin"), StaticSegment("two-factor")) view=SignInCodePage ssr=SsrMode::InOrder />
                     <Route path=StaticSegment("signup") view=SignUpPage ssr=SsrMode::InOrder />
                     <Route path=StaticSegment("verify-email") view=VerifyEmailPage ssr=SsrMode::InOrder />
+                    <Route path=StaticSegment("confirm-email-change") view=ConfirmEmailChangePage ssr=SsrMode::InOrder />
                     <Route path=StaticSegment("forgot-password") view=ForgotPasswordPage ssr=SsrMode::InOrder />
                     <Route path=StaticSegment("reset-password") view=ResetPasswordPage ssr=SsrMode::InOrder />
                     <Route path=StaticSegment("account") view=AccountPage ssr=SsrMode::Async />

@@ -12,7 +12,9 @@
 //! 8. compression;
 //! 9. security headers (CSP with a per-response nonce, nosniff, frame-ancestors, referrer policy, …);
 //! 10. CORS for the configured origins only;
-//! 11. CSRF: Fetch-Metadata/Origin check and signed double-submit token on cookie-authenticated writes.
+//! 11. CSRF: Fetch-Metadata/Origin check and signed double-submit token on cookie-authenticated writes;
+//! 12. mandatory two-factor sign-in for admins: while the platform setting is on, an admin's browser session
+//!     without it reaches only the account page (sent there to turn it on) and sign-out.
 
 use std::time::{Duration, Instant};
 
@@ -43,6 +45,10 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
     let settings = &state.ctx.settings;
     // Layers added last run first, so this list reads innermost → outermost.
     router
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            admin_two_factor,
+        ))
         .layer(cors(&settings.allowed_origins()))
         .layer(middleware::from_fn_with_state(state.clone(), csrf_protect))
         .layer(middleware::from_fn(security_headers))
@@ -456,6 +462,78 @@ async fn limit_body(
     let (parts, body) = req.into_parts();
     let body = Body::new(http_body_util::Limited::new(body, limit));
     next.run(Request::from_parts(parts, body)).await
+}
+
+/// What an admin who must turn on two-factor sign-in may still reach: the account page with its data and
+/// two-factor forms, sign-in and sign-out, the page assets and the probes.
+fn reachable_before_two_factor(path: &str) -> bool {
+    const EXACT: &[&str] = &[
+        "/account",
+        "/api/account",
+        "/api/viewer",
+        "/api/banner",
+        "/api/notification_summary",
+        "/health",
+        "/ready",
+        "/metrics",
+    ];
+    const PREFIXES: &[&str] = &[
+        "/account/two-factor/",
+        "/auth/",
+        "/signin",
+        "/pkg/",
+        "/vendor/",
+        "/api/v1/",
+    ];
+    // The public files at the site's root (`favicon.svg`, the page scripts): one segment with a dot.
+    let public_file = path.len() > 1 && !path[1..].contains('/') && path.contains('.');
+    EXACT.contains(&path) || PREFIXES.iter().any(|p| path.starts_with(p)) || public_file
+}
+
+/// Sends an admin who must turn on two-factor sign-in (`account::two_factor::must_enrol`) to the account page
+/// (page views) or refuses (anything else) until they did. The session's user is kept in the request for the
+/// handlers (they do not look it up again).
+async fn admin_two_factor(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    use backend::{account::two_factor, auth::session};
+    if reachable_before_two_factor(req.uri().path()) {
+        return next.run(req).await;
+    }
+    let ctx = &state.ctx;
+    let Some(token) =
+        session::read_cookie(req.headers(), session::cookie_name(&ctx.settings)).map(str::to_owned)
+    else {
+        return next.run(req).await;
+    };
+    let Ok(Some(user)) = session::authenticate(&ctx.db, &ctx.keys, &ctx.settings, &token).await
+    else {
+        // No live session (or the database is down: the handlers answer that).
+        return next.run(req).await;
+    };
+    let must = two_factor::must_enrol(ctx, &user).await;
+    req.extensions_mut().insert(user);
+    match must {
+        Ok(false) => next.run(req).await,
+        // Fail closed: whether this admin may go on is unknown.
+        Err(e) => crate::error::HtmlError::from(e).into_response(),
+        Ok(true) if req.method() == Method::GET || req.method() == Method::HEAD => (
+            StatusCode::SEE_OTHER,
+            [(header::LOCATION, "/account?error=two_factor_required#two-factor")],
+        )
+            .into_response(),
+        Ok(true) => (
+            StatusCode::FORBIDDEN,
+            Html(
+                "<!doctype html><title>Two-factor sign-in required</title><h1>Two-factor sign-in \
+                 required</h1><p>Administrators of this instance must turn on two-factor sign-in first: \
+                 <a href=\"/account#two-factor\">do it on your account page</a>.</p>",
+            ),
+        )
+            .into_response(),
+    }
 }
 
 #[cfg(test)]

@@ -44,6 +44,21 @@ pub struct EventView {
     pub at: String,
 }
 
+/// Two-factor sign-in as the account page shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TwoFactorView {
+    pub enabled: bool,
+    pub enabled_at: String,
+    pub recovery_codes_left: i64,
+    /// A pending enrolment: the base32 secret and the `otpauth://` URI.
+    pub pending_secret: Option<String>,
+    pub pending_uri: Option<String>,
+    /// An administrator who must turn it on before anything else.
+    pub required: bool,
+    /// Just-made recovery codes: shown once.
+    pub new_codes: Option<Vec<String>>,
+}
+
 /// Everything the account page shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AccountView {
@@ -54,6 +69,7 @@ pub struct AccountView {
     pub events: Vec<EventView>,
     /// A just-created API token's secret: shown once.
     pub new_token: Option<String>,
+    pub two_factor: TwoFactorView,
 }
 
 /// The signed-in user, if any.
@@ -73,7 +89,7 @@ pub async fn get_account() -> Result<AccountView, AppError> {
 pub(crate) mod ssr {
     use backend::{
         Ctx,
-        account::{events, profile, sessions, tokens},
+        account::{events, profile, sessions, tokens, two_factor},
         auth::{AuthUser, api_token, session},
     };
     use chrono::{DateTime, Utc};
@@ -133,6 +149,19 @@ pub(crate) mod ssr {
         let sessions = sessions::list(&ctx, &actor).await?;
         let tokens = tokens::list(&ctx, &actor).await?;
         let events = events::mine(&ctx, &actor, 50).await?;
+        let tf = two_factor::status(&ctx, &actor).await?;
+        // Just-made recovery codes travel in a short-lived cookie: show them once and delete the cookie.
+        let new_codes = use_context::<http::request::Parts>().and_then(|parts| {
+            session::read_cookie(&parts.headers, two_factor::codes_cookie_name(&ctx.settings))
+                .and_then(two_factor::codes_from_cookie)
+        });
+        if new_codes.is_some()
+            && let Some(resp) = use_context::<leptos_axum::ResponseOptions>()
+            && let Ok(h) =
+                http::HeaderValue::from_str(&two_factor::codes_cookie(&ctx.settings, &[], 0))
+        {
+            resp.append_header(http::header::SET_COOKIE, h);
+        }
         // A freshly created token travels in a short-lived cookie; show it once and delete the cookie.
         let mut new_token = None;
         let flash = use_context::<http::request::Parts>().and_then(|parts| {
@@ -190,6 +219,15 @@ pub(crate) mod ssr {
                 })
                 .collect(),
             new_token,
+            two_factor: TwoFactorView {
+                enabled: tf.enabled,
+                enabled_at: tf.enabled_at.map_or_else(String::new, |t| when(t, &tz)),
+                recovery_codes_left: tf.recovery_codes_left,
+                pending_secret: tf.pending.as_ref().map(|p| p.secret.clone()),
+                pending_uri: tf.pending.map(|p| p.uri),
+                required: tf.required,
+                new_codes,
+            },
         })
     }
 }

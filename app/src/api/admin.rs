@@ -49,6 +49,8 @@ pub struct OverviewView {
     /// `open` or `closed`.
     pub signup_policy: String,
     pub banner: String,
+    /// Admins must turn on two-factor sign-in before anything else.
+    pub admin_two_factor_required: bool,
     /// An invitation link just created (shown once).
     pub new_invite: Option<String>,
     pub form_error: Option<(String, String)>,
@@ -116,6 +118,7 @@ pub struct UserView {
     pub sessions: i64,
     pub tokens: i64,
     pub active_paper_runs: i64,
+    pub two_factor: bool,
     pub audit: Vec<AuditView>,
     pub form_error: Option<(String, String)>,
 }
@@ -299,6 +302,7 @@ mod ssr {
         Ok(OverviewView {
             signup_policy: settings.signup_policy,
             banner: settings.banner,
+            admin_two_factor_required: settings.admin_two_factor_required,
             new_invite: take_cookie(backend::admin::settings::INVITE_COOKIE),
             form_error: form_error(),
             users: o.users,
@@ -409,6 +413,7 @@ mod ssr {
             sessions: d.sessions,
             tokens: d.tokens,
             active_paper_runs: d.active_paper_runs,
+            two_factor: d.two_factor,
             audit: d
                 .recent_audit
                 .into_iter()

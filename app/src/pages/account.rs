@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::{
-    api::account::{AccountView, get_account},
+    api::account::{AccountView, TwoFactorView, get_account},
     components::forms::{CsrfField, Flash},
     pages::error::ErrorTemplate,
 };
@@ -58,6 +58,7 @@ fn AccountSections(a: AccountView) -> impl IntoView {
         tokens,
         events,
         new_token,
+        two_factor,
     } = a;
     let verified = viewer.email_verified;
     view! {
@@ -89,6 +90,16 @@ fn AccountSections(a: AccountView) -> impl IntoView {
                 </form>
                 <p class="small"><a href="/account/plan" id="plan-link">"Your plan, limits and usage"</a></p>
             </section>
+            <section class="card" id="email">
+                <h2>"Email address"</h2>
+                <p class="muted">"Now: " {viewer.email.clone()} ". A confirmation link goes to the new address; the change happens when you open it, and the current address is told."</p>
+                <form method="post" action="/account/email" class="stack" id="email-form">
+                    <CsrfField />
+                    <label>"New email address" <input type="email" name="new_email" autocomplete="email" required maxlength="254" /></label>
+                    <label>"Current password" <input type="password" name="current_password" autocomplete="current-password" required maxlength="128" /></label>
+                    <button class="button" type="submit">"Change email address"</button>
+                </form>
+            </section>
             <section class="card" id="password">
                 <h2>"Password"</h2>
                 <form method="post" action="/account/password" class="stack">
@@ -100,6 +111,7 @@ fn AccountSections(a: AccountView) -> impl IntoView {
                 </form>
             </section>
         </div>
+        <TwoFactorSection tf=two_factor />
         <section class="card" id="sessions">
             <h2>"Active sessions"</h2>
             <div class="table-wrap"><table>
@@ -157,6 +169,22 @@ fn AccountSections(a: AccountView) -> impl IntoView {
                 </tbody>
             </table></div>
         </section>
+        <section class="card" id="your-data">
+            <h2>"Your data"</h2>
+            <p>"Download everything of yours as one JSON file: your profile, your strategies with every version, your backtest runs with their results and trades (the newest 500 runs, up to 50 000 trades), your paper runs with their trades and fills, and your notification preferences. Secrets (password, two-factor secret, API tokens, webhook addresses, signal secrets) are not included."</p>
+            <p><a class="button" href="/account/export.json" download id="export-link">"Download my data"</a></p>
+        </section>
+        <section class="card" id="delete">
+            <h2>"Delete my account"</h2>
+            <p>"First " <a href="/account/export.json" download>"download your data"</a> " if you want to keep it. Deleting the account removes it for good: your sessions, API tokens, strategies and their versions, backtests, paper runs, notifications and preferences, and the mail queued to you."</p>
+            <p class="small muted">"Kept for security: the audit trail's entries about your account (sign-ins, changes) with its id, the client address and browser of each, but without your email address. Not possible while you are the last administrator, while a paid subscription runs (cancel it on your plan page first) or while backtests or paper runs are still running."</p>
+            <form method="post" action="/account/delete" class="stack" id="delete-form">
+                <CsrfField />
+                <label>"Type your email address to confirm" <input type="email" name="confirm_email" autocomplete="off" required maxlength="254" /></label>
+                <label>"Current password" <input type="password" name="current_password" autocomplete="current-password" required maxlength="128" /></label>
+                <button class="button danger" type="submit">"Delete my account for good"</button>
+            </form>
+        </section>
         <section class="card" id="activity">
             <h2>"Security activity"</h2>
             <div class="table-wrap"><table>
@@ -167,6 +195,72 @@ fn AccountSections(a: AccountView) -> impl IntoView {
                 }).collect_view()}
                 </tbody>
             </table></div>
+        </section>
+    }
+}
+
+/// Two-factor sign-in: turn it on (password, then the first code), show the recovery codes once, make new
+/// ones, turn it off (a code, a recovery code or the password).
+#[component]
+fn TwoFactorSection(tf: TwoFactorView) -> impl IntoView {
+    let TwoFactorView {
+        enabled,
+        enabled_at,
+        recovery_codes_left,
+        pending_secret,
+        pending_uri,
+        required,
+        new_codes,
+    } = tf;
+    view! {
+        <section class="card" id="two-factor">
+            <h2>"Two-factor sign-in"</h2>
+            {required.then(|| view! {
+                <p class="flash error" id="two-factor-required">"Administrators of this instance must turn on two-factor sign-in before they can use anything else."</p>
+            })}
+            {new_codes.map(|codes| view! {
+                <div class="new-token" role="status" id="recovery-codes">
+                    <p>"Your recovery codes (shown only once). Each works once, instead of a code, if you lose your authenticator:"</p>
+                    <ul class="codes">{codes.into_iter().map(|c| view! { <li><code class="recovery-code">{c}</code></li> }).collect_view()}</ul>
+                </div>
+            })}
+            {if enabled {
+                view! {
+                    <p id="two-factor-status">"On since " {enabled_at} ". Signing in needs a code from your authenticator app. Recovery codes left: " <span id="codes-left">{recovery_codes_left}</span></p>
+                    <form method="post" action="/account/two-factor/recovery-codes" class="inline-form" id="two-factor-codes-form">
+                        <CsrfField />
+                        <label>"Code or recovery code" <input type="text" name="code" autocomplete="one-time-code" maxlength="32" /></label>
+                        <label>"or current password" <input type="password" name="current_password" autocomplete="current-password" maxlength="128" /></label>
+                        <button class="button" type="submit">"Make new recovery codes"</button>
+                    </form>
+                    <form method="post" action="/account/two-factor/disable" class="inline-form" id="two-factor-disable-form">
+                        <CsrfField />
+                        <label>"Code or recovery code" <input type="text" name="code" autocomplete="one-time-code" maxlength="32" /></label>
+                        <label>"or current password" <input type="password" name="current_password" autocomplete="current-password" maxlength="128" /></label>
+                        <button class="button" type="submit">"Turn off two-factor sign-in"</button>
+                    </form>
+                }.into_any()
+            } else if let (Some(secret), Some(uri)) = (pending_secret, pending_uri) {
+                view! {
+                    <p>"Add this account to your authenticator app (any TOTP app: 6 digits, 30 seconds), by typing the secret or opening the link on your phone, then enter the code it shows."</p>
+                    <p>"Secret: " <code id="two-factor-secret">{secret}</code></p>
+                    <p class="small">"Link: " <code id="two-factor-uri">{uri}</code></p>
+                    <form method="post" action="/account/two-factor/confirm" class="inline-form" id="two-factor-confirm-form">
+                        <CsrfField />
+                        <label>"Code" <input type="text" name="code" autocomplete="one-time-code" inputmode="numeric" required maxlength="32" /></label>
+                        <button class="button primary" type="submit">"Turn on"</button>
+                    </form>
+                }.into_any()
+            } else {
+                view! {
+                    <p id="two-factor-status">"Off. With two-factor sign-in, signing in also needs a code from an app on your phone, so a stolen password is not enough. The REST API and the command line keep using API tokens."</p>
+                    <form method="post" action="/account/two-factor/start" class="inline-form" id="two-factor-start-form">
+                        <CsrfField />
+                        <label>"Current password" <input type="password" name="current_password" autocomplete="current-password" required maxlength="128" /></label>
+                        <button class="button" type="submit">"Set up two-factor sign-in"</button>
+                    </form>
+                }.into_any()
+            }}
         </section>
     }
 }

@@ -119,6 +119,7 @@ fn Overview(v: OverviewView) -> impl IntoView {
                     <option value="closed" selected=v.signup_policy == "closed">"closed: admins create accounts"</option>
                 </select></label>
                 <label>"Maintenance banner (empty: none) " <input type="text" name="banner" maxlength="500" id="banner-text" value=v.banner /></label>
+                <label class="check"><input type="checkbox" name="admin_two_factor_required" value="on" id="admin-two-factor-required" checked=v.admin_two_factor_required /> "Two-factor sign-in is mandatory for admins"</label>
                 <button class="button" type="submit" id="save-settings">"Save"</button>
             </form>
             <p class="small muted">"The banner shows at the top of every page, for everyone."</p>
@@ -291,6 +292,7 @@ fn UserDetail(v: UserView) -> impl IntoView {
         sessions,
         tokens,
         active_paper_runs,
+        two_factor,
         audit,
         form_error,
     } = v;
@@ -310,7 +312,8 @@ fn UserDetail(v: UserView) -> impl IntoView {
             <p class="small">
                 <span id="user-sessions">{sessions}</span> " live sessions · "
                 <span id="user-tokens">{tokens}</span> " API tokens · "
-                <span id="user-runs">{active_paper_runs}</span> " active paper runs"
+                <span id="user-runs">{active_paper_runs}</span> " active paper runs · two-factor sign-in "
+                <strong id="user-two-factor">{if two_factor { "on" } else { "off" }}</strong>
             </p>
             {suspension.map(|s| view! { <p class="field-error" id="suspension">{s}</p> })}
         </section>
@@ -351,6 +354,13 @@ fn UserDetail(v: UserView) -> impl IntoView {
                 <button class="button" type="submit" id="force-signout">"Sign out everywhere"</button>
                 <span class="small muted">"Ends browser sessions; API tokens keep working."</span>
             </form>
+            {two_factor.then(|| view! {
+                <form method="post" action=act("two-factor/reset") class="inline-form" id="two-factor-reset-form">
+                    <CsrfField />
+                    <button class="button danger" type="submit" id="two-factor-reset">"Reset two-factor sign-in"</button>
+                    <span class="small muted">"For a user who lost their authenticator and recovery codes: they sign in with their password only and are told by email."</span>
+                </form>
+            })}
         </section>
         <section class="card" id="plan">
             <h2>"Plan: " <span id="plan-name">{plan_name}</span></h2>

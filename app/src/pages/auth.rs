@@ -34,6 +34,29 @@ pub fn SignInPage() -> impl IntoView {
     }
 }
 
+/// The second step of a sign-in with two-factor sign-in on: the code from the authenticator app or a recovery
+/// code (the pending sign-in itself is in an HttpOnly cookie).
+#[component]
+pub fn SignInCodePage() -> impl IntoView {
+    let next = query("next");
+    view! {
+        <Title text="Two-factor sign-in" />
+        <section class="auth-card">
+            <h1>"Enter your code"</h1>
+            <Flash />
+            <form method="post" action="/auth/two-factor" class="stack" id="two-factor-form">
+                <CsrfField />
+                <input type="hidden" name="next" value=next />
+                <label>"Code from your authenticator app, or a recovery code"
+                    <input type="text" name="code" id="two-factor-code" autocomplete="one-time-code" inputmode="numeric" required maxlength="32" autofocus />
+                </label>
+                <button class="button primary" type="submit">"Sign in"</button>
+            </form>
+            <p class="muted">"The code changes every 30 seconds. Lost your phone? Use one of your recovery codes, or ask an administrator to reset two-factor sign-in. " <A href="/signin">"Start again"</A></p>
+        </section>
+    }
+}
+
 #[component]
 pub fn SignUpPage() -> impl IntoView {
     // An invitation link's token (sign-up by invitation, docs/admin.md), passed on with the form.
@@ -77,6 +100,30 @@ pub fn VerifyEmailPage() -> impl IntoView {
                     <CsrfField />
                     <input type="hidden" name="token" value=token />
                     <button id="confirm-email" class="button primary" type="submit">"Confirm my email"</button>
+                </form>
+            </Show>
+        </section>
+    }
+}
+
+/// The new address's confirmation link (email change): a button, so a mail scanner following the link
+/// changes nothing.
+#[component]
+pub fn ConfirmEmailChangePage() -> impl IntoView {
+    let token = query("token");
+    view! {
+        <Title text="Confirm your new email address" />
+        <section class="auth-card">
+            <h1>"Confirm your new email address"</h1>
+            <Flash />
+            <Show
+                when=move || !token().is_empty()
+                fallback=|| view! { <p class="muted">"Open the link from the email we sent to your new address."</p> }
+            >
+                <form method="post" action="/auth/confirm-email-change" class="stack">
+                    <CsrfField />
+                    <input type="hidden" name="token" value=token />
+                    <button id="confirm-email-change" class="button primary" type="submit">"Use this address"</button>
                 </form>
             </Show>
         </section>

@@ -1,5 +1,5 @@
-//! The account flows as backend actions: sign-up, sign-in and sign-out, email verification, password reset and
-//! change, profile, sessions, API tokens, the audit trail and the operator's `create-admin`.
+//! The account flows as backend actions: sign-up, sign-in and sign-out, two-factor sign-in, email verification
+//! and change, password reset and change, the data export, deleting the account, profile, sessions, API tokens, the audit trail and the operator's `create-admin`.
 //!
 //! Every action takes the [`Actor`] and already-parsed input, and itself enforces who may do it, the confirmed
 //! email where one is needed, the attempt limits and the current-password checks; it records its audit entry
@@ -8,7 +8,10 @@
 //! the [`Error`] to their own shape.
 
 pub mod admin;
+pub mod delete;
+pub mod email_change;
 pub mod events;
+pub mod export;
 pub mod password;
 pub mod profile;
 pub mod reset;
@@ -16,6 +19,7 @@ pub mod sessions;
 pub mod signin;
 pub mod signup;
 pub mod tokens;
+pub mod two_factor;
 pub mod verify;
 
 use sqlx::PgConnection;

@@ -25,7 +25,26 @@ pub struct SignedIn {
     pub session: session::NewSession,
 }
 
-/// Checks the email and password (with the attempt limits of [`signin::sign_in`]) and starts a new session.
+/// What a right password leads to.
+pub enum SignInStep {
+    /// Signed in.
+    Done(SignedIn),
+    /// Two-factor sign-in is on: the code comes next ([`super::two_factor::sign_in_code`]).
+    Code(super::two_factor::Challenge),
+}
+
+impl SignInStep {
+    /// The session, when no second step is needed.
+    pub fn done(self) -> Option<SignedIn> {
+        match self {
+            Self::Done(s) => Some(s),
+            Self::Code(_) => None,
+        }
+    }
+}
+
+/// Checks the email and password (with the attempt limits of [`signin::sign_in`]) and starts a new session,
+/// or, when the account has two-factor sign-in on, a pending second step (the code) instead.
 /// Unknown account and wrong password take the same time and give the same answer. The right password of a
 /// suspended account is refused with the suspension's reason and end (a suspension whose end has passed is
 /// lifted, and the sign-in goes on).
@@ -33,7 +52,12 @@ pub struct SignedIn {
 /// # Errors
 /// [`wrong_credentials`], [`Error::Forbidden`] (suspended, the message says why and until when),
 /// [`Error::RateLimited`], hashing busy ([`Error::Unavailable`]), database.
-pub async fn sign_in(ctx: &Ctx, actor: &Actor, email: &str, password: String) -> Result<SignedIn> {
+pub async fn sign_in(
+    ctx: &Ctx,
+    actor: &Actor,
+    email: &str,
+    password: String,
+) -> Result<SignInStep> {
     let email = email.trim();
     if email.is_empty() || email.len() > 254 || password.chars().count() > password::MAX_CHARS {
         return Err(wrong_credentials());
@@ -70,6 +94,23 @@ pub async fn sign_in(ctx: &Ctx, actor: &Actor, email: &str, password: String) ->
             .await?;
         return Err(Error::Forbidden(suspension.message()));
     }
+    if super::two_factor::enabled(ctx, user.user_id).await? {
+        let challenge = super::two_factor::challenge(ctx, actor, &user).await?;
+        return Ok(SignInStep::Code(challenge));
+    }
+    start_session(ctx, actor, user, false)
+        .await
+        .map(SignInStep::Done)
+}
+
+/// Starts a session for `user`, whose password (and second factor, `two_factor`) was just checked: the
+/// audit entry, and the new-device notice when the client is new to the account.
+pub(super) async fn start_session(
+    ctx: &Ctx,
+    actor: &Actor,
+    user: User,
+    two_factor: bool,
+) -> Result<SignedIn> {
     let mut tx = ctx.db.begin().await?;
     let new_device = is_new_client(&mut tx, user.user_id, &actor.meta).await?;
     let new = session::create(
@@ -86,7 +127,11 @@ pub async fn sign_in(ctx: &Ctx, actor: &Actor, email: &str, password: String) ->
             event::SIGNIN_SUCCEEDED,
             Some(user.user_id),
             Some(&user.email),
-            json!({ "session": session::public_id(&new.session_id), "new_device": new_device }),
+            json!({
+                "session": session::public_id(&new.session_id),
+                "new_device": new_device,
+                "two_factor": two_factor,
+            }),
         )
         .await?;
     let mut emitted = Vec::new();

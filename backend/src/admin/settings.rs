@@ -1,5 +1,5 @@
-//! Platform settings: the sign-up policy (`open`, `invite` or `closed`), single-use invitation links and the
-//! maintenance banner. Anyone may read the settings (the sign-up form and every page need them); only admins
+//! Platform settings: the sign-up policy (`open`, `invite` or `closed`), single-use invitation links, the
+//! maintenance banner and whether administrators must use two-factor sign-in. Anyone may read the settings (the sign-up form and every page need them); only admins
 //! change them (audited as `platform_settings_changed`) and create invitations (audited as `invite_created`).
 
 use serde::Serialize;
@@ -27,6 +27,9 @@ pub struct PlatformSettings {
     pub signup_policy: String,
     /// Shown at the top of every page when not empty.
     pub banner: String,
+    /// Administrators must turn on two-factor sign-in before they can use anything else
+    /// (`account::two_factor::must_enrol`).
+    pub admin_two_factor_required: bool,
 }
 
 /// The current settings (no permission needed: they are shown to everyone).
@@ -36,13 +39,14 @@ pub struct PlatformSettings {
 pub async fn current(ctx: &Ctx) -> Result<PlatformSettings> {
     let r = sqlx::query_as!(
         PlatformSettings,
-        "select signup_policy, banner from platform_settings where id",
+        "select signup_policy, banner, admin_two_factor_required from platform_settings where id",
     )
     .fetch_optional(&ctx.db)
     .await?;
     Ok(r.unwrap_or_else(|| PlatformSettings {
         signup_policy: "open".into(),
         banner: String::new(),
+        admin_two_factor_required: false,
     }))
 }
 
@@ -168,8 +172,8 @@ pub async fn create_invite(actor: &Actor, ctx: &Ctx) -> Result<String> {
     Ok(url.to_string())
 }
 
-/// Sets the sign-up policy and the banner (admins with a read-write credential); audited with the old and new
-/// values.
+/// Sets the sign-up policy, the banner and whether admins must use two-factor sign-in (admins with a
+/// read-write credential); audited with the old and new values.
 ///
 /// # Errors
 /// [`Error::Unauthenticated`], [`Error::Forbidden`], [`Error::Invalid`] (`signup_policy`, `banner`), database.
@@ -178,6 +182,7 @@ pub async fn update(
     ctx: &Ctx,
     signup_policy: &str,
     banner: &str,
+    admin_two_factor_required: bool,
 ) -> Result<PlatformSettings> {
     actor.admin_writer()?;
     let policy = signup_policy.trim();
@@ -197,16 +202,18 @@ pub async fn update(
     let mut tx = ctx.db.begin().await?;
     let old = sqlx::query_as!(
         PlatformSettings,
-        "select signup_policy, banner from platform_settings where id for update",
+        "select signup_policy, banner, admin_two_factor_required from platform_settings where id for update",
     )
     .fetch_one(&mut *tx)
     .await?;
     sqlx::query!(
-        "update platform_settings set signup_policy = $1, banner = $2, updated_by = $3, updated_at = now()
+        "update platform_settings set signup_policy = $1, banner = $2, admin_two_factor_required = $4,
+                updated_by = $3, updated_at = now()
          where id",
         policy,
         banner,
         actor.user_id(),
+        admin_two_factor_required,
     )
     .execute(&mut *tx)
     .await?;
@@ -218,6 +225,10 @@ pub async fn update(
             json!({
                 "signup_policy": { "from": old.signup_policy, "to": policy },
                 "banner": { "from": old.banner, "to": banner },
+                "admin_two_factor_required": {
+                    "from": old.admin_two_factor_required,
+                    "to": admin_two_factor_required,
+                },
             }),
         )
         .await?;
@@ -226,5 +237,6 @@ pub async fn update(
     Ok(PlatformSettings {
         signup_policy: policy.to_owned(),
         banner: banner.to_owned(),
+        admin_two_factor_required,
     })
 }

@@ -139,6 +139,8 @@ pub struct UserDetail {
     pub sessions: i64,
     pub tokens: i64,
     pub active_paper_runs: i64,
+    /// Two-factor sign-in is on (an administrator can reset it: `account::two_factor::admin_reset`).
+    pub two_factor: bool,
     pub recent_audit: Vec<audit::AuditRow>,
 }
 
@@ -289,7 +291,9 @@ pub async fn get(actor: &Actor, ctx: &Ctx, user_id: Uuid) -> Result<UserDetail> 
         until: r.suspended_until,
         by: r.suspended_by,
     });
+    let two_factor = crate::account::two_factor::enabled(ctx, r.user_id).await?;
     Ok(UserDetail {
+        two_factor,
         user: UserRow {
             user_id: r.user_id,
             email: r.email,

@@ -25,6 +25,7 @@ pub mod rate_limit;
 pub mod redirect;
 pub mod session;
 pub mod signin;
+pub mod totp;
 pub mod users;
 
 use hmac::{KeyInit, Mac};
@@ -156,8 +157,8 @@ impl RequestMeta {
     }
 }
 
-/// Keys derived from `JWT_SECRET` with domain separation, so the session-signing key and the CSRF key are
-/// different keys even though the operator manages one secret.
+/// Keys derived from `JWT_SECRET` with domain separation, so the session-signing key, the CSRF key and the
+/// two-factor secrets' key are different keys even though the operator manages one secret.
 #[derive(Clone)]
 pub struct AuthKeys {
     pub(crate) jwt_encoding: jsonwebtoken::EncodingKey,
@@ -165,6 +166,8 @@ pub struct AuthKeys {
     pub(crate) csrf: [u8; 32],
     /// Signs one-click unsubscribe tokens (`notify::unsubscribe`).
     pub(crate) unsubscribe: [u8; 32],
+    /// Encrypts two-factor (TOTP) secrets at rest ([`totp::seal`]).
+    pub(crate) totp: [u8; 32],
 }
 
 fn derive(secret: &[u8], label: &str) -> [u8; 32] {
@@ -189,6 +192,7 @@ impl AuthKeys {
                     .map_or(secret, |s| s.expose_secret().as_bytes()),
                 "vortex/unsubscribe/v1",
             ),
+            totp: derive(secret, "vortex/totp-secret/v1"),
         }
     }
 }

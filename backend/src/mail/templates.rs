@@ -32,6 +32,8 @@ macro_rules! email {
 email!(verify_email, "mail/verify_email.html", "mail/verify_email.txt", "verify_email", { link: &'a str });
 email!(reset_password, "mail/reset_password.html", "mail/reset_password.txt", "reset_password", { name: &'a str, link: &'a str });
 email!(signup_existing, "mail/signup_existing.html", "mail/signup_existing.txt", "signup_existing", { link: &'a str });
+email!(confirm_email_change, "mail/confirm_email_change.html", "mail/confirm_email_change.txt", "confirm_email_change", { link: &'a str });
+email!(email_changed, "mail/email_changed.html", "mail/email_changed.txt", "email_changed", { new_address: &'a str, link: &'a str });
 
 fn render(
     subject: &str,
@@ -95,6 +97,43 @@ pub fn signup_existing(link: &str) -> anyhow::Result<Rendered> {
         signup_existing::KEY,
         &signup_existing::Html { subject, link },
         &signup_existing::Text { subject, link },
+    )
+}
+
+/// "Confirm your new email address" (to the new address; carries no name, like [`verify`]).
+///
+/// # Errors
+/// Template rendering errors.
+pub fn confirm_email_change(link: &str) -> anyhow::Result<Rendered> {
+    let subject = "Confirm the new email address of your Vortex account";
+    render(
+        subject,
+        confirm_email_change::KEY,
+        &confirm_email_change::Html { subject, link },
+        &confirm_email_change::Text { subject, link },
+    )
+}
+
+/// "Your email address was changed" (the security notice to the old address; `new_address` masked, `link` the
+/// forgot-password page).
+///
+/// # Errors
+/// Template rendering errors.
+pub fn email_changed(new_address: &str, link: &str) -> anyhow::Result<Rendered> {
+    let subject = "The email address of your Vortex account was changed";
+    render(
+        subject,
+        email_changed::KEY,
+        &email_changed::Html {
+            subject,
+            new_address,
+            link,
+        },
+        &email_changed::Text {
+            subject,
+            new_address,
+            link,
+        },
     )
 }
 

@@ -315,6 +315,14 @@ pub static SPECS: &[EventSpec] = &[
         [I, I, O],
     ),
     spec(
+        "security.two_factor_changed",
+        C::Security,
+        true,
+        User,
+        false,
+        [I, I, O],
+    ),
+    spec(
         "security.token_created",
         C::Security,
         true,

@@ -18,7 +18,9 @@ pub use paper::{
     KillSwitchChange, PaperDataGap, PaperFill, PaperOrderCancelled, PaperRunRef, PaperSignal,
     PaperStoppedError, RiskLimitHit,
 };
-pub use security::{FlowMail, PasswordChanged, SigninNewDevice, TokenCreated, device};
+pub use security::{
+    FlowMail, PasswordChanged, SigninNewDevice, TokenCreated, TwoFactorChanged, device,
+};
 
 /// At most this many points in a payload's sparkline.
 pub const SPARKLINE_POINTS: usize = 200;
@@ -134,6 +136,8 @@ pub enum Event {
     PasswordChanged(PasswordChanged),
     #[serde(rename = "security.token_created")]
     TokenCreated(TokenCreated),
+    #[serde(rename = "security.two_factor_changed")]
+    TwoFactorChanged(TwoFactorChanged),
     #[serde(rename = "admin.etl_failing")]
     EtlFailing(EtlFailing),
     #[serde(rename = "account.verification_requested")]
@@ -180,6 +184,7 @@ pub const TYPES: &[&str] = &[
     "security.signin_new_device",
     "security.password_changed",
     "security.token_created",
+    "security.two_factor_changed",
     "admin.etl_failing",
     "account.verification_requested",
     "account.password_reset_requested",
@@ -228,6 +233,7 @@ impl Event {
             Event::SigninNewDevice(_) => "security.signin_new_device",
             Event::PasswordChanged(_) => "security.password_changed",
             Event::TokenCreated(_) => "security.token_created",
+            Event::TwoFactorChanged(_) => "security.two_factor_changed",
             Event::EtlFailing(_) => "admin.etl_failing",
             Event::VerificationRequested(_) => "account.verification_requested",
             Event::PasswordResetRequested(_) => "account.password_reset_requested",
@@ -280,6 +286,7 @@ impl Event {
             Event::SigninNewDevice(e) => Some(e.user_id),
             Event::PasswordChanged(e) => Some(e.user_id),
             Event::TokenCreated(e) => Some(e.user_id),
+            Event::TwoFactorChanged(e) => Some(e.user_id),
             Event::EtlFailing(_) => None,
             Event::VerificationRequested(e)
             | Event::PasswordResetRequested(e)
@@ -307,6 +314,9 @@ impl Event {
             )),
             Event::PasswordChanged(e) => Some(format!("security.password_changed:{}", e.change_id)),
             Event::TokenCreated(e) => Some(format!("security.token_created:{}", e.token_id)),
+            Event::TwoFactorChanged(e) => {
+                Some(format!("security.two_factor_changed:{}", e.change_id))
+            }
             Event::EtlFailing(e) => Some(format!(
                 "admin.etl_failing:{}:{}:{}:{}",
                 e.source,
@@ -384,6 +394,7 @@ impl Event {
             | Event::SigninNewDevice(_)
             | Event::PasswordChanged(_)
             | Event::TokenCreated(_)
+            | Event::TwoFactorChanged(_)
             | Event::EtlFailing(_)
             | Event::VerificationRequested(_)
             | Event::PasswordResetRequested(_)
@@ -427,6 +438,7 @@ impl Event {
             Event::PasswordChanged(e) if e.reset => "Your Vortex password was reset".to_owned(),
             Event::PasswordChanged(_) => "Your Vortex password was changed".to_owned(),
             Event::TokenCreated(e) => format!("New API token: {}", e.token_name),
+            Event::TwoFactorChanged(e) => e.title(),
             Event::EtlFailing(e) => match (&e.symbol, &e.timeframe) {
                 (Some(s), Some(t)) => format!("Market data failing: {s} {t} from {}", e.source),
                 _ => format!("Market data update failing from {}", e.source),
@@ -530,6 +542,7 @@ impl Event {
                     .map(|t| format!(" (it expires on {})", t.format("%Y-%m-%d")))
                     .unwrap_or_default()
             ),
+            Event::TwoFactorChanged(e) => e.body(),
             Event::EtlFailing(e) => format!(
                 "The {} job gave up after its last attempt: {}. Candles stop arriving until the source \
                  answers again; check the source, the workers' logs and the failed jobs.",
@@ -583,7 +596,8 @@ impl Event {
             Event::EmailUndeliverable(_)
             | Event::SigninNewDevice(_)
             | Event::PasswordChanged(_)
-            | Event::TokenCreated(_) => Some("/account".to_owned()),
+            | Event::TokenCreated(_)
+            | Event::TwoFactorChanged(_) => Some("/account".to_owned()),
             Event::EtlFailing(_) => Some("/market".to_owned()),
             Event::VerificationRequested(_)
             | Event::PasswordResetRequested(_)
@@ -674,6 +688,11 @@ impl Event {
                 token_name: "backtest script".into(),
                 scope: "read".into(),
                 expires_at: Some(t0 + chrono::Duration::days(90)),
+            }),
+            "security.two_factor_changed" => Event::TwoFactorChanged(TwoFactorChanged {
+                user_id,
+                change: "enabled".into(),
+                change_id: run_id,
             }),
             "admin.etl_failing" => Event::EtlFailing(EtlFailing {
                 source: "binance".into(),

@@ -40,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users/{id}/unsuspend", post(unsuspend))
         .route("/admin/users/{id}/role", post(change_role))
         .route("/admin/users/{id}/sign-out", post(sign_out))
+        .route("/admin/users/{id}/two-factor/reset", post(reset_two_factor))
         .route("/admin/users/{id}/plan", post(assign_plan))
         .route("/admin/plans", post(create_plan))
         .route("/admin/plans/{id}", post(update_plan))
@@ -202,6 +203,22 @@ async fn sign_out(
         &state,
         &format!("/admin/users/{user}"),
         Flash::AdminSignedOut,
+        r,
+    ))
+}
+
+/// `POST /admin/users/{id}/two-factor/reset`.
+async fn reset_two_factor(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Path(user): Path<String>,
+) -> HtmlResult {
+    let user = id(&user)?;
+    let r = backend::account::two_factor::admin_reset(&state.ctx, &actor, user).await;
+    Ok(answer(
+        &state,
+        &format!("/admin/users/{user}"),
+        Flash::AdminTwoFactorReset,
         r,
     ))
 }
@@ -401,16 +418,25 @@ pub(super) struct SettingsForm {
     signup_policy: String,
     #[serde(default)]
     banner: String,
+    /// A checkbox: present (`on`) when ticked.
+    #[serde(default)]
+    admin_two_factor_required: Option<String>,
 }
 
-/// `POST /admin/settings`: the sign-up policy and the maintenance banner.
+/// `POST /admin/settings`: the sign-up policy, the maintenance banner and mandatory two-factor for admins.
 async fn save_settings(
     State(state): State<AppState>,
     WebActor(actor): WebActor,
     Form(form): Form<SettingsForm>,
 ) -> HtmlResult {
-    let r = backend::admin::settings::update(&actor, &state.ctx, &form.signup_policy, &form.banner)
-        .await;
+    let r = backend::admin::settings::update(
+        &actor,
+        &state.ctx,
+        &form.signup_policy,
+        &form.banner,
+        form.admin_two_factor_required.is_some(),
+    )
+    .await;
     Ok(answer(&state, "/admin", Flash::AdminSettingsSaved, r))
 }
 

@@ -30,6 +30,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/me", get(get_me).patch(update_me))
         .route("/api/v1/me/audit", get(my_audit))
+        .route("/api/v1/me/export", get(my_export))
         .route("/api/v1/admin/audit", get(all_audit))
         .route("/api/session", get(current_session))
         // Unknown API paths answer in the API's format, not with the HTML 404 page.
@@ -93,6 +94,29 @@ impl From<&backend::auth::AuthUser> for Me {
 )]
 pub async fn get_me(ApiActor(actor): ApiActor) -> ApiResult<Json<Me>> {
     Ok(Json(Me::from(profile::me(&actor)?)))
+}
+
+/// `GET /api/v1/me/export`: "download my data" (docs/account.md) — the caller's own profile, strategies with
+/// every version, backtest runs with results and trades, paper runs with trades and fills, and notification
+/// preferences, as one JSON document (`format: vortex-export/1`; bounded, see `truncated`; no secrets).
+#[utoipa::path(
+    get,
+    path = "/api/v1/me/export",
+    tag = "account",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's data (vortex-export/1)", body = Object),
+        (status = 401, description = "No or invalid token", body = crate::routes::openapi::ErrorBody),
+        (status = 429, description = "Rate limit reached (see Retry-After)", body = crate::routes::openapi::ErrorBody),
+    )
+)]
+pub async fn my_export(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(
+        backend::account::export::export(&state.ctx, &actor).await?,
+    ))
 }
 
 /// What `PATCH /api/v1/me` accepts: nothing else (role, email, plan…) can be assigned (AC3).

@@ -70,6 +70,7 @@ impl Modify for BearerToken {
         api::get_me,
         api::update_me,
         api::my_audit,
+        api::my_export,
         api::all_audit,
         market::get_candles::get_candles,
         market::get_coverage::get_coverage,

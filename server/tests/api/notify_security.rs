@@ -53,6 +53,8 @@ async fn sign_in(app: &TestApp, email: &str, ip: &str, ua: &str) -> signin::Sign
     signin::sign_in(&app.ctx, &browser(ip, ua), email, PASSWORD.into())
         .await
         .unwrap_or_else(|e| panic!("sign-in: {e}"))
+        .done()
+        .expect("no second step without two-factor sign-in")
 }
 
 /// The event types in `user_id`'s in-app list, oldest first, once the fan-out caught up with the events.

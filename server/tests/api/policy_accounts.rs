@@ -377,7 +377,9 @@ async fn sign_in_attempts_are_limited_per_account_and_client_and_only_successes_
     let owner = Actor::anonymous(Surface::Web, RequestMeta::new("10.9.9.9", "owner"), None);
     let ok = signin::sign_in(ctx, &owner, &w.trader.email, PASSWORD.into())
         .await
-        .unwrap();
+        .unwrap()
+        .done()
+        .expect("no second step without two-factor sign-in");
     assert_eq!(ok.user.user_id, w.trader.id);
     assert_eq!(w.audited("signin_succeeded", Some(w.trader.id)).await, 1);
 }

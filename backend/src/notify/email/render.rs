@@ -368,7 +368,8 @@ fn parts(c: &Common, event: &Event) -> anyhow::Result<(String, String, String)> 
         }
         security @ (Event::SigninNewDevice(_)
         | Event::PasswordChanged(_)
-        | Event::TokenCreated(_)) => {
+        | Event::TokenCreated(_)
+        | Event::TwoFactorChanged(_)) => {
             let (title, body) = (security.title(), security.body());
             macro_rules! security {
                 ($t:ident) => {
@@ -645,6 +646,7 @@ mod tests {
             "security.signin_new_device",
             "security.password_changed",
             "security.token_created",
+            "security.two_factor_changed",
         ] {
             let e = Event::sample(ty, user).unwrap();
             let r = render(&site, e.spec(), &e, user).unwrap();

@@ -31,6 +31,52 @@ pub struct PasswordChanged {
     pub change_id: Uuid,
 }
 
+/// Two-factor sign-in was turned on or off, its recovery codes were replaced, or an administrator reset it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TwoFactorChanged {
+    pub user_id: Uuid,
+    /// `enabled`, `disabled`, `recovery_codes_regenerated` or `reset_by_admin`.
+    pub change: String,
+    /// One change is one event.
+    pub change_id: Uuid,
+}
+
+impl TwoFactorChanged {
+    pub fn title(&self) -> String {
+        match self.change.as_str() {
+            "enabled" => "Two-factor sign-in is now on for your Vortex account",
+            "recovery_codes_regenerated" => "New two-factor recovery codes for your Vortex account",
+            "reset_by_admin" => {
+                "An administrator turned off two-factor sign-in on your Vortex account"
+            }
+            _ => "Two-factor sign-in is now off for your Vortex account",
+        }
+        .to_owned()
+    }
+
+    pub fn body(&self) -> String {
+        let what = match self.change.as_str() {
+            "enabled" => {
+                "Two-factor sign-in was turned on: signing in now needs a code from your authenticator app \
+                 or one of your recovery codes."
+            }
+            "recovery_codes_regenerated" => {
+                "New recovery codes were made for two-factor sign-in; the old ones no longer work."
+            }
+            "reset_by_admin" => {
+                "An administrator reset two-factor sign-in on your account (for example after you lost your \
+                 authenticator): signing in needs only your password until you turn it on again on your \
+                 account page."
+            }
+            _ => "Two-factor sign-in was turned off: signing in needs only your password now.",
+        };
+        format!(
+            "{what} If this was not you, reset your password now, review your sessions and API tokens, and \
+             turn two-factor sign-in on again."
+        )
+    }
+}
+
 /// An API token was created.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokenCreated {

@@ -111,6 +111,7 @@ pub fn facts(event: &Event) -> Vec<(String, String)> {
             ("Token".into(), e.token_name.clone()),
             ("Scope".into(), e.scope.clone()),
         ],
+        Event::TwoFactorChanged(e) => vec![("Change".into(), e.change.replace('_', " "))],
         Event::EtlFailing(e) => vec![
             ("Source".into(), e.source.clone()),
             (

@@ -5,6 +5,9 @@
 //! CSRF is checked by the middleware before any of these run.
 
 mod billing_forms;
+mod delete;
+mod email;
+mod export;
 mod password;
 mod profile;
 mod reset;
@@ -12,6 +15,7 @@ mod sessions;
 mod signin;
 mod signup;
 mod tokens;
+mod two_factor;
 mod verify;
 
 use std::time::Duration;
@@ -21,7 +25,7 @@ use axum::{
     Router,
     http::{HeaderValue, StatusCode, header},
     response::{AppendHeaders, IntoResponse, Redirect, Response},
-    routing::post,
+    routing::{get, post},
 };
 use backend::{
     Error,
@@ -39,6 +43,18 @@ pub fn router() -> Router<AppState> {
         .route("/auth/signup", post(signup::sign_up))
         .route("/auth/signin", post(signin::sign_in))
         .route("/auth/signout", post(signin::sign_out))
+        .route("/auth/two-factor", post(two_factor::sign_in_code))
+        .route("/account/email", post(email::request))
+        .route("/account/export.json", get(export::download))
+        .route("/account/delete", post(delete::delete_account))
+        .route("/auth/confirm-email-change", post(email::confirm))
+        .route("/account/two-factor/start", post(two_factor::start))
+        .route("/account/two-factor/confirm", post(two_factor::confirm))
+        .route("/account/two-factor/disable", post(two_factor::disable))
+        .route(
+            "/account/two-factor/recovery-codes",
+            post(two_factor::recovery_codes),
+        )
         .route("/auth/verify-email", post(verify::verify_email))
         .route("/account/verification", post(verify::resend_verification))
         .route("/auth/forgot-password", post(reset::forgot_password))

@@ -33,7 +33,11 @@ pub async fn sign_in(
     Form(f): Form<SignInForm>,
 ) -> HtmlResult<Response> {
     let signed_in = match signin::sign_in(&state.ctx, &actor, &f.email, f.password).await {
-        Ok(s) => s,
+        Ok(signin::SignInStep::Done(s)) => s,
+        // Two-factor sign-in: the code comes next.
+        Ok(signin::SignInStep::Code(challenge)) => {
+            return Ok(super::two_factor::second_step(&state, &challenge, &f.next));
+        }
         // A suspended account (right password): the reason and end, as the action words them.
         Err(Error::Forbidden(message)) => {
             return Err(HtmlError::page(

@@ -1,0 +1,180 @@
+//! "Download my data": one JSON document with the signed-in user's own data — profile, strategies with every
+//! version, backtest runs with their results and trades, paper runs with their trades and fills, notification
+//! preferences. Only rows of the acting user are read (every query is keyed on their id). Bounded: at most
+//! [`MAX_BACKTESTS`] newest backtest runs, [`MAX_BACKTEST_TRADES`] of their trades, and [`MAX_PAPER_ROWS`] trades
+//! and fills per paper run; the document says what was left out (`truncated`). Secrets are never exported (no
+//! password hash, two-factor secret, API token, webhook URL or signal secret).
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use crate::{Actor, Ctx, error::Result};
+
+/// Newest backtest runs exported.
+pub const MAX_BACKTESTS: i64 = 500;
+/// Backtest trades exported (of those runs, newest runs first).
+pub const MAX_BACKTEST_TRADES: i64 = 50_000;
+/// Trades, and fills, exported per paper run.
+pub const MAX_PAPER_ROWS: i64 = 10_000;
+/// The audit event.
+pub const EXPORTED: &str = "data_exported";
+
+/// The export document of the acting user; audited as `data_exported`.
+///
+/// # Errors
+/// [`crate::Error::Unauthenticated`], database.
+pub async fn export(ctx: &Ctx, actor: &Actor) -> Result<Value> {
+    let user = actor.reader()?;
+    let id = user.user_id;
+    let mut tx = ctx.db.begin().await?;
+    // One snapshot for every section.
+    sqlx::query!("set transaction isolation level repeatable read, read only")
+        .execute(&mut *tx)
+        .await?;
+    let profile = sqlx::query_scalar!(
+        r#"select jsonb_build_object(
+               'user_id', user_id, 'email', email, 'display_name', display_name, 'role', role,
+               'time_zone', time_zone, 'email_verified_at', email_verified_at, 'created_at', created_at
+           ) as "doc!" from app_user where user_id = $1"#,
+        id,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let strategies = sqlx::query_scalar!(
+        r#"select coalesce(jsonb_agg(jsonb_build_object(
+               'strategy_id', s.strategy_id, 'name', s.name, 'description', s.description,
+               'template', s.template, 'draft_source', s.draft_source, 'archived_at', s.archived_at,
+               'created_at', s.created_at,
+               'versions', (select coalesce(jsonb_agg(jsonb_build_object(
+                                'version', v.version, 'source', v.source, 'params', v.params,
+                                'created_at', v.created_at) order by v.version), '[]'::jsonb)
+                            from strategy_version v where v.strategy_id = s.strategy_id)
+           ) order by s.created_at), '[]'::jsonb) as "doc!"
+           from strategy s where s.user_id = $1"#,
+        id,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let backtests = sqlx::query_scalar!(
+        r#"select coalesce(jsonb_agg(jsonb_build_object(
+               'run_id', r.backtest_run_id, 'batch_id', r.batch_id, 'strategy_id', r.strategy_id,
+               'strategy_version', v.version, 'exchange', i.exchange, 'symbol', i.symbol,
+               'timeframe', r.timeframe, 'range_from', r.range_from, 'range_to', r.range_to,
+               'params', r.params, 'config', r.config, 'status', r.status, 'error', r.error,
+               'created_at', r.created_at, 'finished_at', r.finished_at,
+               'metrics', res.metrics, 'provenance', res.provenance, 'bars', res.bars
+           ) order by r.created_at desc), '[]'::jsonb) as "doc!"
+           from (select * from backtest_run where user_id = $1 order by created_at desc limit $2) r
+           join strategy_version v on v.strategy_version_id = r.strategy_version_id
+           join instrument i on i.instrument_id = r.instrument_id
+           left join backtest_result res on res.backtest_run_id = r.backtest_run_id"#,
+        id,
+        MAX_BACKTESTS,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let trades = sqlx::query_scalar!(
+        r#"select coalesce(jsonb_agg(jsonb_build_object(
+               'run_id', t.backtest_run_id, 'seq', t.seq, 'entry_time', t.entry_time, 'exit_time', t.exit_time,
+               'entry_price', t.entry_price, 'exit_price', t.exit_price, 'units', t.units, 'fees', t.fees,
+               'pnl', t.pnl, 'return_pct', t.return_pct, 'bars_held', t.bars_held,
+               'exit_reason', t.exit_reason, 'entry_rule', t.entry_rule, 'exit_rule', t.exit_rule
+           ) order by t.created_at desc, t.seq), '[]'::jsonb) as "doc!"
+           from (select t.*, r.created_at from backtest_trade t
+                 join (select backtest_run_id, created_at from backtest_run where user_id = $1
+                       order by created_at desc limit $2) r on r.backtest_run_id = t.backtest_run_id
+                 order by r.created_at desc, t.seq limit $3) t"#,
+        id,
+        MAX_BACKTESTS,
+        MAX_BACKTEST_TRADES,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let paper = sqlx::query_scalar!(
+        r#"select coalesce(jsonb_agg(jsonb_build_object(
+               'run_id', p.paper_run_id, 'batch_id', p.batch_id, 'strategy_id', p.strategy_id,
+               'strategy_version', v.version, 'exchange', i.exchange, 'symbol', i.symbol,
+               'timeframe', p.timeframe, 'params', p.params, 'config', p.config, 'status', p.status,
+               'live_from', p.live_from, 'last_open_time', p.last_open_time,
+               'candles_processed', p.candles_processed, 'cash', p.cash, 'equity', p.equity,
+               'position', p.position, 'trade_count', p.trade_count, 'realised_pnl', p.realised_pnl,
+               'fees_paid', p.fees_paid, 'error', p.error, 'stop_reason', p.stop_reason,
+               'signal_mode', p.signal_mode, 'risk_limits', p.risk_limits,
+               'created_at', p.created_at, 'stopped_at', p.stopped_at,
+               'trades', (select coalesce(jsonb_agg(jsonb_build_object(
+                              'seq', t.seq, 'entry_time', t.entry_time, 'exit_time', t.exit_time,
+                              'entry_price', t.entry_price, 'exit_price', t.exit_price, 'units', t.units,
+                              'fees', t.fees, 'pnl', t.pnl, 'return_pct', t.return_pct,
+                              'bars_held', t.bars_held, 'exit_reason', t.exit_reason,
+                              'entry_rule', t.entry_rule, 'exit_rule', t.exit_rule) order by t.seq), '[]'::jsonb)
+                          from (select * from paper_trade where paper_run_id = p.paper_run_id
+                                order by seq limit $2) t),
+               'fills', (select coalesce(jsonb_agg(jsonb_build_object(
+                             'open_time', f.open_time, 'side', f.side, 'price', f.price, 'units', f.units,
+                             'fee', f.fee, 'reason', f.reason, 'rule', f.rule) order by f.open_time), '[]'::jsonb)
+                         from (select * from paper_fill where paper_run_id = p.paper_run_id
+                               order by open_time limit $2) f)
+           ) order by p.created_at), '[]'::jsonb) as "doc!"
+           from paper_run p
+           join strategy_version v on v.strategy_version_id = p.strategy_version_id
+           join instrument i on i.instrument_id = p.instrument_id
+           where p.user_id = $1"#,
+        id,
+        MAX_PAPER_ROWS,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let notifications = sqlx::query_scalar!(
+        r#"select jsonb_build_object(
+               'rules', (select coalesce(jsonb_agg(jsonb_build_object(
+                             'paper_run_id', paper_run_id, 'category', category, 'event_type', event_type,
+                             'channel', channel, 'mode', mode, 'source', source, 'updated_at', updated_at)
+                             order by updated_at), '[]'::jsonb)
+                         from notify_rule where user_id = $1),
+               'settings', (select to_jsonb(s) - 'user_id' - 'next_digest_at'
+                            from notify_settings s where s.user_id = $1),
+               'webhooks', (select coalesce(jsonb_agg(jsonb_build_object('name', name, 'kind', kind)
+                             order by name), '[]'::jsonb)
+                            from notify_webhook where user_id = $1)
+           ) as "doc!""#,
+        id,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let totals = sqlx::query!(
+        r#"select (select count(*) from backtest_run where user_id = $1) as "runs!",
+                  (select count(*) from backtest_trade t join backtest_run r using (backtest_run_id)
+                   where r.user_id = $1) as "trades!""#,
+        id,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let exported_at: DateTime<Utc> = Utc::now();
+    let runs = backtests.as_array().map_or(0, Vec::len);
+    let trade_rows = trades.as_array().map_or(0, Vec::len);
+    let mut conn = ctx.db.acquire().await?;
+    actor
+        .audit(
+            &mut conn,
+            EXPORTED,
+            None,
+            json!({ "backtests": runs, "backtest_trades": trade_rows }),
+        )
+        .await?;
+    Ok(json!({
+        "format": "vortex-export/1",
+        "exported_at": exported_at,
+        "profile": profile,
+        "strategies": strategies,
+        "backtests": backtests,
+        "backtest_trades": trades,
+        "paper_runs": paper,
+        "notifications": notifications,
+        "truncated": {
+            "backtests": totals.runs > MAX_BACKTESTS,
+            "backtest_trades": usize::try_from(totals.trades).unwrap_or(usize::MAX) > trade_rows,
+            "paper_rows_per_run": MAX_PAPER_ROWS,
+        },
+    }))
+}
