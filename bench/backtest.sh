@@ -37,7 +37,7 @@ python3 bench/make_market_csv.py 525600 "$CSV" 1
 ensure_database "$DB"
 export APP_ENV=test DATABASE_URL="postgres://${PGUSER:-postgres}@127.0.0.1:5432/$DB" LOG_LEVEL=info LOG_FORMAT=json \
   REDIS_NAMESPACE="vortex-bench-$$" BIND_ADDR="127.0.0.1:$PORT" SITE_ROOT="$SITE_DIR" PUBLIC_URL="http://127.0.0.1:$PORT" \
-  BACKTEST_MAX_CONCURRENT=100 API_RATE_LIMIT_PER_MINUTE=100000 MAIL_TRANSPORT=log
+  BACKTEST_MAX_CONCURRENT=100 API_RATE_LIMIT_PER_MINUTE=100000 EXPORT_RATE_LIMIT_PER_MINUTE=100000 MAIL_TRANSPORT=log
 "$BIN" migrate >/dev/null
 LOG_LEVEL=warn "$BIN" run-etl --source "csv:$CSV" >/dev/null
 echo 'bench passphrase for vortex 42' | "$BIN" create-admin --email bench@example.com >/dev/null 2>&1

@@ -142,4 +142,19 @@ async fn stored_values_match_the_engine_and_trades_stored_the_old_way_read_the_s
     let (again, csv_again) = trades(&app, &token, &id).await;
     assert_eq!(Value::Array(list), again);
     assert_eq!(csv, csv_again);
+
+    // Trades have no foreign key (it was checked once per stored row): deleting a run (here with its owner,
+    // as account deletion does) still takes its result and trades with it.
+    let trades_of = |db: sqlx::PgPool| async move {
+        sqlx::query_scalar::<_, i64>("select count(*) from backtest_trade")
+            .fetch_one(&db)
+            .await
+            .unwrap()
+    };
+    assert!(trades_of(db.clone()).await > 5);
+    sqlx::query("delete from app_user where email = 'values@example.org'")
+        .execute(db)
+        .await
+        .unwrap();
+    assert_eq!(trades_of(db.clone()).await, 0, "the run's trades went with it");
 }
