@@ -86,3 +86,47 @@ async fn loads_give_exactly_the_stored_candles_and_an_abandoned_load_never_reach
     }
     assert!(interrupted > 0, "no load was abandoned half-way");
 }
+
+#[tokio::test]
+async fn a_long_range_loaded_in_two_halves_at_once_is_exactly_the_stored_series() {
+    let (app, _mock) = app_with_mock(false, vec![]).await;
+    let db = &app.ctx.db;
+    // 150,000 one-minute candles built from a real file (long enough to be loaded in two halves).
+    let src = csv("DASH-BTC-5m.csv");
+    let start = t("2020-01-01");
+    let mut want = engine::candles::Candles::with_capacity(Timeframe::M1, 150_000);
+    for i in 0..150_000usize {
+        let k = i % src.len();
+        want.push(
+            start + i as i64 * 60_000,
+            src.open[k],
+            src.high[k],
+            src.low[k],
+            src.close[k],
+            src.volume[k],
+        );
+    }
+    let mut conn = db.acquire().await.unwrap();
+    let pair = backend::market::Pair::parse("LONG/BTC").unwrap();
+    let id = store::ensure_instrument(&mut conn, "demo", &pair)
+        .await
+        .unwrap()
+        .instrument_id;
+    store::upsert_candles(&mut conn, id, &want).await.unwrap();
+    drop(conn);
+    let end = start + 150_000 * 60_000;
+    for (from, to) in [
+        (start, end),
+        (start + 60_000, end),
+        (start - 86_400_000, end + 86_400_000),
+        // an odd number of minutes: the middle falls on a candle either way
+        (start + 7 * 60_000, start + 120_001 * 60_000),
+    ] {
+        let got = store::load_candles(db, id, Timeframe::M1, Some(from), Some(to), None)
+            .await
+            .unwrap();
+        let a = want.time.partition_point(|&x| x < from);
+        let b = want.time.partition_point(|&x| x < to);
+        assert_eq!(got, want.slice(a..b), "range {from}..{to}");
+    }
+}
