@@ -40,7 +40,10 @@ pub async fn trades_csv(
         names,
         runs::TRADES_CSV_HEADER.to_owned(),
         String::new(),
-        |t, _| Ok(runs::trade_csv_line(t)),
+        |t, _, out| {
+            runs::push_trade_csv_line(out, t);
+            Ok(())
+        },
         hold,
     ))
 }
@@ -81,26 +84,69 @@ pub async fn result_json(
         names,
         head,
         "]}".to_owned(),
-        |t, first| {
-            let v = serde_json::to_value(t).map_err(std::io::Error::other)?;
-            Ok(if first {
-                v.to_string()
-            } else {
-                format!(",{v}")
-            })
+        |t, first, out| {
+            if !first {
+                out.push(',');
+            }
+            let v = serde_json::to_string(&SortedTrade::from(t)).map_err(std::io::Error::other)?;
+            out.push_str(&v);
+            Ok(())
         },
         hold,
     ))
 }
 
-/// Streams `head`, then `line(trade, is_first)` for every trade of run `id` in `seq` order, then `tail`.
+/// A trade as `serde_json::Value` would write it (object keys in alphabetical order), written straight out
+/// without building the `Value`.
+#[derive(serde::Serialize)]
+struct SortedTrade<'a> {
+    bars_held: i32,
+    entry_price: f64,
+    entry_rule: &'a str,
+    entry_time: &'a chrono::DateTime<chrono::Utc>,
+    entry_values: &'a [(String, Option<f64>)],
+    exit_price: f64,
+    exit_reason: &'a str,
+    exit_rule: Option<&'a str>,
+    exit_time: &'a chrono::DateTime<chrono::Utc>,
+    exit_values: &'a [(String, Option<f64>)],
+    fees: f64,
+    pnl: f64,
+    return_pct: f64,
+    seq: i32,
+    units: f64,
+}
+
+impl<'a> From<&'a runs::TradeRow> for SortedTrade<'a> {
+    fn from(t: &'a runs::TradeRow) -> Self {
+        Self {
+            bars_held: t.bars_held,
+            entry_price: t.entry_price,
+            entry_rule: &t.entry_rule,
+            entry_time: &t.entry_time,
+            entry_values: &t.entry_values,
+            exit_price: t.exit_price,
+            exit_reason: &t.exit_reason,
+            exit_rule: t.exit_rule.as_deref(),
+            exit_time: &t.exit_time,
+            exit_values: &t.exit_values,
+            fees: t.fees,
+            pnl: t.pnl,
+            return_pct: t.return_pct,
+            seq: t.seq,
+            units: t.units,
+        }
+    }
+}
+
+/// Streams `head`, then `line(trade, is_first, buffer)` for every trade of run `id` in `seq` order, then `tail`.
 fn stream_trades(
     db: PgPool,
     id: Uuid,
     names: runs::ValueNames,
     head: String,
     tail: String,
-    line: impl Fn(&runs::TradeRow, bool) -> std::io::Result<String> + Send + 'static,
+    line: impl Fn(&runs::TradeRow, bool, &mut String) -> std::io::Result<()> + Send + 'static,
     hold: impl Send + 'static,
 ) -> Chunks {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(2);
@@ -120,10 +166,10 @@ fn stream_trades(
         loop {
             match rows.try_next().await {
                 Ok(Some(row)) => {
-                    let piece = line(&row.into_row(&names), first);
+                    let piece = line(&row.into_row(&names), first, &mut buf);
                     first = false;
                     match piece {
-                        Ok(p) => buf.push_str(&p),
+                        Ok(()) => {}
                         Err(e) => {
                             tracing::error!(error = %e, backtest_run_id = %id, "export failed");
                             let _ = tx.send(Err(e)).await;
@@ -151,4 +197,38 @@ fn stream_trades(
     // wrapper that polls once more must not panic, as `unfold` would).
     let mut rx = rx;
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sorted_trade_writes_the_bytes_of_its_json_value() {
+        use chrono::TimeZone;
+        let at = chrono::Utc.timestamp_millis_opt(1_515_560_100_000).unwrap();
+        for (pnl, exit_rule) in [(-1.25, None), (f64::NAN, Some("exit long when \"q\" < 1"))] {
+            let t = runs::TradeRow {
+                seq: 3,
+                entry_time: at,
+                exit_time: at,
+                entry_price: 0.1,
+                exit_price: 1e-9,
+                units: 1e21,
+                fees: 0.0,
+                pnl,
+                return_pct: f64::INFINITY,
+                bars_held: 2,
+                exit_reason: "exit signal".into(),
+                entry_rule: "entry long when a > b".into(),
+                entry_values: vec![("a".into(), Some(0.5)), ("b".into(), None)],
+                exit_rule: exit_rule.map(str::to_owned),
+                exit_values: vec![("q".into(), Some(-3.0))],
+            };
+            assert_eq!(
+                serde_json::to_string(&SortedTrade::from(&t)).unwrap(),
+                serde_json::to_value(&t).unwrap().to_string()
+            );
+        }
+    }
 }
