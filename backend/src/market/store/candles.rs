@@ -178,46 +178,12 @@ async fn upsert_candles_via_copy(
 /// in one scan of the primary-key index. With `last`, only the newest `last` candles of that range.
 ///
 /// The rows come as `COPY … TO STDOUT (FORMAT binary)`: fixed-size tuples of big-endian numbers, decoded
-/// straight into the columns (no per-row text, no per-row protocol round of the extended query). A long
-/// bounded range is read as two halves on two connections at once (two server processes share the work; the
-/// halves are joined in order). The bench is in docs/market-data.md.
+/// straight into the columns (no per-row text, no per-row protocol round of the extended query). The bench is
+/// in docs/market-data.md.
 ///
 /// # Errors
 /// Database errors; a protocol error when the server sends rows of another shape.
 pub async fn load_candles(
-    pool: &PgPool,
-    instrument_id: i32,
-    timeframe: Timeframe,
-    from: Option<i64>,
-    to: Option<i64>,
-    last: Option<i64>,
-) -> sqlx::Result<Candles> {
-    if let (Some(from), Some(to), None) = (from, to, last) {
-        let tf = timeframe.millis().max(1);
-        if (to - from) / tf >= SPLIT_BARS {
-            // The middle on a candle boundary of the range's grid.
-            let mid = from + ((to - from) / 2) / tf * tf;
-            let (mut first, second) = tokio::try_join!(
-                load_one(pool, instrument_id, timeframe, Some(from), Some(mid), None),
-                load_one(pool, instrument_id, timeframe, Some(mid), Some(to), None),
-            )?;
-            // Both halves are in time order and the first ends before the second begins.
-            first.time.extend_from_slice(&second.time);
-            first.open.extend_from_slice(&second.open);
-            first.high.extend_from_slice(&second.high);
-            first.low.extend_from_slice(&second.low);
-            first.close.extend_from_slice(&second.close);
-            first.volume.extend_from_slice(&second.volume);
-            return Ok(first);
-        }
-    }
-    load_one(pool, instrument_id, timeframe, from, to, last).await
-}
-
-/// Ranges of at least this many candles are loaded in two halves at once ([`load_candles`]).
-const SPLIT_BARS: i64 = 100_000;
-
-async fn load_one(
     pool: &PgPool,
     instrument_id: i32,
     timeframe: Timeframe,
