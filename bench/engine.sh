@@ -30,10 +30,12 @@ rm -f /tmp/bench_time.$$
 # bit): sma_cross on 1 M candles, 15 interleaved rounds in one process (engine/examples/versus_loop.rs).
 echo
 echo "engine vs plain loop (sma_cross, 1,000,000 candles, medians of 15 rounds):"
-"$CARGO_TARGET_DIR/release/examples/versus_loop" 1000000 15 | python3 -c '
+out=$("$CARGO_TARGET_DIR/release/examples/versus_loop" 1000000 15)
+python3 - "$out" <<'PY'
 import json, sys
-r = json.load(sys.stdin)
-print(f"  engine     {r["engine_median_s"]*1e3:7.2f} ms  {r["engine_candles_per_s"]/1e6:6.1f} M candles/s  ({r["trades"]} trades)")
-print(f"  loop       {r["loop_median_s"]*1e3:7.2f} ms  {r["loop_candles_per_s"]/1e6:6.1f} M candles/s  ratio engine/loop {r["ratio"]:.2f}")
-print(f"  bare loop  {r["bare_loop_median_s"]*1e3:7.2f} ms  {r["bare_loop_candles_per_s"]/1e6:6.1f} M candles/s  ratio engine/bare {r["ratio_to_bare"]:.2f}")'
+r = json.loads(sys.argv[1])
+print(f"  engine     {r['engine_median_s']*1e3:7.2f} ms  {r['engine_candles_per_s']/1e6:6.1f} M candles/s  ({r['trades']} trades)")
+print(f"  loop       {r['loop_median_s']*1e3:7.2f} ms  {r['loop_candles_per_s']/1e6:6.1f} M candles/s  ratio engine/loop {r['ratio']:.2f}")
+print(f"  bare loop  {r['bare_loop_median_s']*1e3:7.2f} ms  {r['bare_loop_candles_per_s']/1e6:6.1f} M candles/s  ratio engine/bare {r['ratio_to_bare']:.2f}")
+PY
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
