@@ -307,6 +307,7 @@ pub async fn confirm(ctx: &Ctx, actor: &Actor, code: &str) -> Result<Vec<String>
     .execute(&mut *tx)
     .await?;
     let codes = new_codes(&mut tx, user.user_id).await?;
+    super::email_change::void_pending(&mut tx, user.user_id).await?;
     actor
         .audit(&mut tx, event::ENABLED, None, json!({}))
         .await?;
@@ -588,6 +589,7 @@ pub async fn regenerate_codes(ctx: &Ctx, actor: &Actor, proof: Proof) -> Result<
     prove(ctx, actor, user, proof, "two_factor_recovery_codes").await?;
     let mut tx = ctx.db.begin().await?;
     let codes = new_codes(&mut tx, user.user_id).await?;
+    super::email_change::void_pending(&mut tx, user.user_id).await?;
     actor
         .audit(&mut tx, event::RECOVERY_CODES_REGENERATED, None, json!({}))
         .await?;
@@ -612,6 +614,7 @@ pub async fn admin_reset(ctx: &Ctx, actor: &Actor, user_id: Uuid) -> Result<()> 
             "this user has no two-factor sign-in to reset".into(),
         ));
     }
+    super::email_change::void_pending(&mut tx, user_id).await?;
     actor
         .audit_email(
             &mut tx,
