@@ -159,6 +159,13 @@ pub async fn confirm(ctx: &Ctx, actor: &Actor, token: &str) -> Result<()> {
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Err(taken()),
         Err(e) => return Err(e.into()),
     }
+    // Reset and verification links mailed to the old address stop working with it.
+    sqlx::query!(
+        "update user_token set used_at = now() where user_id = $1 and used_at is null",
+        row.user_id,
+    )
+    .execute(&mut *tx)
+    .await?;
     let masked = crate::notify::unsubscribe::mask_email(&row.new_email);
     let rendered = templates::email_changed(&masked, &super::forgot_url(ctx))?;
     let domain = ctx.mailer.message_id_domain();

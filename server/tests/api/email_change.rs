@@ -240,3 +240,25 @@ async fn a_password_change_and_an_admin_sign_out_void_a_pending_email_change() {
     );
     assert_eq!(email_of(&app, dan.id).await, "dan@example.org");
 }
+
+#[tokio::test]
+async fn an_email_change_voids_the_old_reset_links() {
+    let (app, sink) = app_with_mail().await;
+    let eve = person(&app, "eve@example.org", "trader").await;
+    // A reset link mailed to the old address before the change...
+    let r = reset_link(&app, &sink, "eve@example.org").await;
+    let t = request_change(&app, &sink, &eve.browser, "eve.new@example.org").await;
+    assert_eq!(confirm_change(&app, &t).await, "/account?ok=email_changed");
+    // ...no longer works once the account moved to the new address.
+    let resp = post_form(
+        &app,
+        &browser(),
+        "/reset-password",
+        "/auth/reset-password",
+        &[("token", &r), ("password", "eve picks a long new phrase")],
+    )
+    .await;
+    assert_eq!(location(&resp), "/reset-password?error=invalid_token");
+    let resp = sign_in(&app, &browser(), "eve.new@example.org", PASSWORD).await;
+    assert_eq!(location(&resp), "/account");
+}
