@@ -194,6 +194,15 @@ async fn a_password_reset_voids_a_pending_email_change() {
     let ann = person(&app, "cat@example.org", "trader").await;
     // Whoever had the session asks to move the account to their own address...
     let t = request_change(&app, &sink, &ann.browser, "intruder@example.org").await;
+    // (a sign-in waiting for its second code, started with the old password)
+    sqlx::query(
+        "insert into signin_challenge (challenge_hash, user_id, expires_at)
+         values (repeat('c', 64), $1, now() + interval '5 minutes')",
+    )
+    .bind(ann.id)
+    .execute(&app.ctx.db)
+    .await
+    .unwrap();
     // ...the owner resets the password ("I was compromised")...
     let r = reset_link(&app, &sink, "cat@example.org").await;
     let resp = post_form(
@@ -213,6 +222,13 @@ async fn a_password_reset_voids_a_pending_email_change() {
         "the pending change survived the reset"
     );
     assert_eq!(email_of(&app, ann.id).await, "cat@example.org");
+    let challenges: i64 =
+        sqlx::query_scalar("select count(*) from signin_challenge where user_id = $1")
+            .bind(ann.id)
+            .fetch_one(&app.ctx.db)
+            .await
+            .unwrap();
+    assert_eq!(challenges, 0, "the reset ends pending sign-ins");
 }
 
 #[tokio::test]
