@@ -22,6 +22,22 @@ pub mod event {
     pub const CHANGED: &str = "email_changed";
 }
 
+/// Voids the user's pending email-change links, in the caller's transaction: a password reset or change, a
+/// sign-out everywhere, turning on or resetting two-factor sign-in and a suspension all call it, so a change
+/// requested by whoever had access before cannot be completed afterwards. Returns how many were voided.
+///
+/// # Errors
+/// Database errors.
+pub async fn void_pending(conn: &mut sqlx::PgConnection, user_id: uuid::Uuid) -> Result<u64> {
+    Ok(sqlx::query!(
+        "update email_change set used_at = now() where user_id = $1 and used_at is null",
+        user_id,
+    )
+    .execute(&mut *conn)
+    .await?
+    .rows_affected())
+}
+
 fn taken() -> Error {
     Error::invalid(
         "new_email",
@@ -69,12 +85,7 @@ pub async fn request(
     super::limited(rate_limit::check_email_request(&ctx.db, &email, &actor.meta.ip).await?)?;
     let token = random_secret();
     let mut tx = ctx.db.begin().await?;
-    sqlx::query!(
-        "update email_change set used_at = now() where user_id = $1 and used_at is null",
-        user.user_id,
-    )
-    .execute(&mut *tx)
-    .await?;
+    void_pending(&mut tx, user.user_id).await?;
     sqlx::query!(
         "insert into email_change (token_hash, user_id, new_email, expires_at) values ($1, $2, $3, $4)",
         hex(&sha256(&token)),
@@ -148,6 +159,13 @@ pub async fn confirm(ctx: &Ctx, actor: &Actor, token: &str) -> Result<()> {
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Err(taken()),
         Err(e) => return Err(e.into()),
     }
+    // Reset and verification links mailed to the old address stop working with it.
+    sqlx::query!(
+        "update user_token set used_at = now() where user_id = $1 and used_at is null",
+        row.user_id,
+    )
+    .execute(&mut *tx)
+    .await?;
     let masked = crate::notify::unsubscribe::mask_email(&row.new_email);
     let rendered = templates::email_changed(&masked, &super::forgot_url(ctx))?;
     let domain = ctx.mailer.message_id_domain();

@@ -3,12 +3,17 @@
 //! preferences. Only rows of the acting user are read (every query is keyed on their id). Bounded: at most
 //! [`MAX_BACKTESTS`] newest backtest runs, [`MAX_BACKTEST_TRADES`] of their trades, and [`MAX_PAPER_ROWS`] trades
 //! and fills per paper run; the document says what was left out (`truncated`). Secrets are never exported (no
-//! password hash, two-factor secret, API token, webhook URL or signal secret).
+//! password hash, two-factor secret, API token, webhook URL or signal secret). Every surface shares the limits
+//! here: one export per user per [`RATE_WINDOW_SECS`], and none bigger than [`MAX_ROWS`] rows or
+//! [`MAX_SOURCE_BYTES`] of strategy source (refused before anything is built, so memory stays bounded).
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::{Actor, Ctx, error::Result};
+use crate::{
+    Actor, Ctx,
+    error::{Error, Result},
+};
 
 /// Newest backtest runs exported.
 pub const MAX_BACKTESTS: i64 = 500;
@@ -16,21 +21,97 @@ pub const MAX_BACKTESTS: i64 = 500;
 pub const MAX_BACKTEST_TRADES: i64 = 50_000;
 /// Trades, and fills, exported per paper run.
 pub const MAX_PAPER_ROWS: i64 = 10_000;
+/// Rows one export may hold in all (strategies and their versions, backtest runs and trades, paper runs with
+/// their trades and fills, as capped above); a bigger export is refused, naming what to delete.
+pub const MAX_ROWS: i64 = 100_000;
+/// Strategy source text one export may hold in all (every version's source, description and draft), bytes.
+pub const MAX_SOURCE_BYTES: i64 = 32 * 1024 * 1024;
+/// One export per user in this many seconds (counted in Redis; refused when Redis cannot count).
+pub const RATE_WINDOW_SECS: u64 = 120;
 /// The audit event.
 pub const EXPORTED: &str = "data_exported";
 
-/// The export document of the acting user; audited as `data_exported`.
+/// One export per user per [`RATE_WINDOW_SECS`] (the browser download and the REST API share it; a refused
+/// export counts too). Fails closed: without Redis, no export.
+async fn rate_limit(ctx: &Ctx, user_id: uuid::Uuid) -> Result<()> {
+    match crate::redis::check_rate_window(
+        &ctx.redis,
+        &ctx.settings.redis_namespace,
+        &format!("account_export:{user_id}"),
+        1,
+        RATE_WINDOW_SECS,
+    )
+    .await
+    {
+        crate::redis::RateCheck::Allowed => Ok(()),
+        crate::redis::RateCheck::Over(wait) => Err(Error::RateLimited { retry_after: wait }),
+        crate::redis::RateCheck::Unchecked => Err(Error::Unavailable {
+            message: "data exports cannot be counted right now; try again shortly".into(),
+            retry_after: 5,
+        }),
+    }
+}
+
+/// Refuses an export bigger than [`MAX_ROWS`] rows or [`MAX_SOURCE_BYTES`] of strategy source, in the
+/// export's snapshot, before anything is built.
+async fn check_size(conn: &mut sqlx::PgConnection, id: uuid::Uuid) -> Result<()> {
+    let r = sqlx::query!(
+        r#"select
+             (select count(*) from strategy where user_id = $1)
+           + (select count(*) from strategy_version v join strategy s using (strategy_id) where s.user_id = $1)
+           + least((select count(*) from backtest_run where user_id = $1), $2)
+           + (select count(*) from (select 1 from backtest_trade t
+                join (select backtest_run_id from backtest_run where user_id = $1
+                      order by created_at desc limit $2) r using (backtest_run_id) limit $3) t)
+           + (select count(*) from paper_run where user_id = $1)
+           + (select coalesce(sum(
+                  (select count(*) from (select 1 from paper_trade t where t.paper_run_id = p.paper_run_id
+                                         limit $4) t)
+                + (select count(*) from (select 1 from paper_fill f where f.paper_run_id = p.paper_run_id
+                                         limit $4) f)), 0)::bigint
+              from paper_run p where p.user_id = $1)
+           + (select count(*) from notify_rule where user_id = $1) as "rows!",
+           (select coalesce(sum(octet_length(v.source)), 0)::bigint
+              from strategy_version v join strategy s using (strategy_id) where s.user_id = $1)
+           + (select coalesce(sum(coalesce(octet_length(description), 0)
+                                  + coalesce(octet_length(draft_source), 0)), 0)::bigint
+              from strategy where user_id = $1) as "source_bytes!""#,
+        id,
+        MAX_BACKTESTS,
+        MAX_BACKTEST_TRADES,
+        MAX_PAPER_ROWS,
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if r.rows > MAX_ROWS || r.source_bytes > MAX_SOURCE_BYTES {
+        return Err(Error::Limit(format!(
+            "Your data is too big for one export ({} rows, {} MiB of strategy source; the limit is {MAX_ROWS} rows \
+             and {} MiB). Delete strategy versions, backtests or paper runs you no longer need, or download them \
+             run by run (each backtest's trades CSV and result JSON).",
+            r.rows,
+            r.source_bytes / (1024 * 1024),
+            MAX_SOURCE_BYTES / (1024 * 1024),
+        )));
+    }
+    Ok(())
+}
+
+/// The export document of the acting user; audited as `data_exported`. At most one per [`RATE_WINDOW_SECS`]
+/// and bounded in size ([`MAX_ROWS`], [`MAX_SOURCE_BYTES`]).
 ///
 /// # Errors
-/// [`crate::Error::Unauthenticated`], database.
+/// [`crate::Error::Unauthenticated`], [`Error::RateLimited`], [`Error::Unavailable`] (Redis),
+/// [`Error::Limit`] (too big), database.
 pub async fn export(ctx: &Ctx, actor: &Actor) -> Result<Value> {
     let user = actor.reader()?;
     let id = user.user_id;
+    rate_limit(ctx, id).await?;
     let mut tx = ctx.db.begin().await?;
     // One snapshot for every section.
     sqlx::query!("set transaction isolation level repeatable read, read only")
         .execute(&mut *tx)
         .await?;
+    check_size(&mut tx, id).await?;
     let profile = sqlx::query_scalar!(
         r#"select jsonb_build_object(
                'user_id', user_id, 'email', email, 'display_name', display_name, 'role', role,

@@ -74,6 +74,7 @@ pub async fn change_password(
     let hash = password::hash(input.new_password).await?;
     let mut tx = ctx.db.begin().await?;
     users::set_password(&mut tx, user.user_id, &hash).await?;
+    super::email_change::void_pending(&mut tx, user.user_id).await?;
     let mut tokens = 0;
     let ended = if input.sign_out_others {
         tokens = api_token::revoke_all(&mut *tx, user.user_id).await?;

@@ -90,6 +90,11 @@ pub async fn reset_password(
     users::set_password(&mut tx, user_id, &hash).await?;
     let ended = session::revoke_all(&mut *tx, user_id, None).await?;
     let tokens = api_token::revoke_all(&mut *tx, user_id).await?;
+    super::email_change::void_pending(&mut tx, user_id).await?;
+    // Sign-ins waiting for their second step started with the old password.
+    sqlx::query!("delete from signin_challenge where user_id = $1", user_id)
+        .execute(&mut *tx)
+        .await?;
     let emitted = super::emit(
         ctx,
         &mut tx,

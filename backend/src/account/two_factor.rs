@@ -9,7 +9,9 @@
 //!   a recovery code and starts the session. The last accepted time step is kept in Postgres (the row is
 //!   locked while a code is checked), so a code works once across replicas; ± 1 step of drift is accepted.
 //!   Failed codes are audited (`two_factor_failed`) and limited per account ([`FAILURES_PER_ACCOUNT`] in
-//!   [`FAILURE_WINDOW_SECS`]).
+//!   [`FAILURE_WINDOW_SECS`]): the count and the failure's record happen in one transaction under the
+//!   `user_totp` row lock, so parallel requests cannot exceed it. At most [`MAX_OPEN_CHALLENGES`] pending
+//!   sign-ins per account; a new one replaces the oldest.
 //! * [`disable`] and [`regenerate_codes`] need a current code, a recovery code or the password.
 //! * An administrator resets a user's two-factor sign-in ([`admin_reset`]); the platform setting
 //!   `admin_two_factor_required` sends admins without it to enrol first ([`must_enrol`]).
@@ -35,6 +37,8 @@ use crate::{
 pub const CHALLENGE_SECS: i64 = 300;
 /// Codes one pending sign-in may try.
 pub const CHALLENGE_ATTEMPTS: i32 = 5;
+/// Pending sign-ins (second steps) one account may have open; a new one replaces the oldest.
+pub const MAX_OPEN_CHALLENGES: i64 = 5;
 /// Failed codes per account in [`FAILURE_WINDOW_SECS`] before every code is refused for a while.
 pub const FAILURES_PER_ACCOUNT: i64 = 10;
 pub const FAILURE_WINDOW_SECS: i64 = 15 * 60;
@@ -307,6 +311,7 @@ pub async fn confirm(ctx: &Ctx, actor: &Actor, code: &str) -> Result<Vec<String>
     .execute(&mut *tx)
     .await?;
     let codes = new_codes(&mut tx, user.user_id).await?;
+    super::email_change::void_pending(&mut tx, user.user_id).await?;
     actor
         .audit(&mut tx, event::ENABLED, None, json!({}))
         .await?;
@@ -369,8 +374,25 @@ async fn check_code(
     Ok((used.rows_affected() == 1).then_some(Accepted::RecoveryCode))
 }
 
-/// Refuses when the account had too many failed codes lately.
+/// Locks the account's `user_totp` row (if any) to the end of the caller's transaction. Everything that
+/// changes an account's sign-in challenges or its `user_totp` row takes this lock first (then the challenge
+/// rows), so they never wait on each other in opposite orders.
+async fn lock_totp(conn: &mut PgConnection, user_id: Uuid) -> Result<()> {
+    sqlx::query!(
+        "select user_id from user_totp where user_id = $1 for update",
+        user_id,
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Refuses when the account had too many failed codes lately. Locks the account's `user_totp` row first and
+/// holds it to the end of the caller's transaction, which also records a failure ([`record_failure`]): checks
+/// of one account run one at a time, each counting every failure before it, so parallel requests cannot try
+/// more codes than the limit allows.
 async fn check_limit(conn: &mut PgConnection, user_id: Uuid) -> Result<()> {
+    lock_totp(conn, user_id).await?;
     let r = sqlx::query!(
         r#"select count(*) as "n!", min(created_at) as first from audit_event
            where user_id = $1 and event = $2 and created_at > now() - make_interval(secs => $3)"#,
@@ -390,23 +412,22 @@ async fn check_limit(conn: &mut PgConnection, user_id: Uuid) -> Result<()> {
     Ok(())
 }
 
-/// Records a failed code in its own transaction (the count the limit reads), then answers the refusal.
-async fn failed(ctx: &Ctx, actor: &Actor, user_id: Uuid, during: &str) -> Error {
-    let record = async {
-        let mut conn = ctx.db.acquire().await?;
-        actor
-            .audit(
-                &mut conn,
-                event::FAILED,
-                Some(user_id),
-                json!({ "during": during }),
-            )
-            .await
-    };
-    match record.await {
-        Ok(()) => wrong_code(),
-        Err(e) => e,
-    }
+/// Records a failed code (the count the limit reads) in the transaction that holds the `user_totp` lock
+/// ([`check_limit`]).
+async fn record_failure(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    user_id: Uuid,
+    during: &str,
+) -> Result<()> {
+    actor
+        .audit(
+            conn,
+            event::FAILED,
+            Some(user_id),
+            json!({ "during": during }),
+        )
+        .await
 }
 
 /// Stores the second step of a sign-in whose password was right (called by [`super::signin::sign_in`]).
@@ -417,9 +438,21 @@ pub(super) async fn challenge(ctx: &Ctx, actor: &Actor, user: &users::User) -> R
     let token = random_secret();
     let expires_at = Utc::now() + chrono::Duration::seconds(CHALLENGE_SECS);
     let mut tx = ctx.db.begin().await?;
+    // One sign-in at a time per account counts and trims its pending second steps.
+    lock_totp(&mut tx, user.user_id).await?;
     sqlx::query!(
         "delete from signin_challenge where user_id = $1 and (expires_at < now() or used_at is not null)",
         user.user_id,
+    )
+    .execute(&mut *tx)
+    .await?;
+    // At most MAX_OPEN_CHALLENGES stay open: the oldest make room for this one.
+    sqlx::query!(
+        "delete from signin_challenge where challenge_hash in (
+             select challenge_hash from signin_challenge where user_id = $1
+             order by created_at desc, challenge_hash offset $2)",
+        user.user_id,
+        MAX_OPEN_CHALLENGES - 1,
     )
     .execute(&mut *tx)
     .await?;
@@ -464,24 +497,37 @@ pub async fn sign_in_code(
         });
     }
     let mut tx = ctx.db.begin().await?;
+    let Some(user_id) = sqlx::query_scalar!(
+        "select user_id from signin_challenge where challenge_hash = $1",
+        hex(&sha256(challenge)),
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    else {
+        return Err(expired_challenge());
+    };
+    // The account's lock first (see `lock_totp`), then the challenge's attempt.
+    check_limit(&mut tx, user_id).await?;
     let row = sqlx::query!(
         "update signin_challenge set attempts = attempts + 1
-         where challenge_hash = $1 and used_at is null and expires_at > now() and attempts < $2
+         where challenge_hash = $1 and user_id = $3 and used_at is null and expires_at > now()
+           and attempts < $2
          returning user_id, attempts",
         hex(&sha256(challenge)),
         CHALLENGE_ATTEMPTS,
+        user_id,
     )
     .fetch_optional(&mut *tx)
     .await?;
     let Some(row) = row else {
         return Err(expired_challenge());
     };
-    check_limit(&mut tx, row.user_id).await?;
     let accepted = check_code(ctx, &mut tx, row.user_id, code).await?;
     let Some(accepted) = accepted else {
         // The attempt counts (the challenge's counter and the audit entry) although the code was wrong.
+        record_failure(&mut tx, actor, row.user_id, "signin").await?;
         tx.commit().await?;
-        return Err(failed(ctx, actor, row.user_id, "signin").await);
+        return Err(wrong_code());
     };
     sqlx::query!(
         "update signin_challenge set used_at = now() where challenge_hash = $1",
@@ -534,10 +580,13 @@ async fn prove(
     let mut tx = ctx.db.begin().await?;
     check_limit(&mut tx, user.user_id).await?;
     let ok = check_code(ctx, &mut tx, user.user_id, code).await?;
+    if ok.is_none() {
+        record_failure(&mut tx, actor, user.user_id, during).await?;
+    }
     tx.commit().await?;
     match ok {
         Some(_) => Ok(()),
-        None => Err(failed(ctx, actor, user.user_id, during).await),
+        None => Err(wrong_code()),
     }
 }
 
@@ -564,6 +613,7 @@ pub async fn disable(ctx: &Ctx, actor: &Actor, proof: Proof) -> Result<()> {
 }
 
 async fn remove(conn: &mut PgConnection, user_id: Uuid) -> Result<u64> {
+    lock_totp(conn, user_id).await?;
     sqlx::query!("delete from user_recovery_code where user_id = $1", user_id)
         .execute(&mut *conn)
         .await?;
@@ -588,6 +638,7 @@ pub async fn regenerate_codes(ctx: &Ctx, actor: &Actor, proof: Proof) -> Result<
     prove(ctx, actor, user, proof, "two_factor_recovery_codes").await?;
     let mut tx = ctx.db.begin().await?;
     let codes = new_codes(&mut tx, user.user_id).await?;
+    super::email_change::void_pending(&mut tx, user.user_id).await?;
     actor
         .audit(&mut tx, event::RECOVERY_CODES_REGENERATED, None, json!({}))
         .await?;
@@ -612,6 +663,7 @@ pub async fn admin_reset(ctx: &Ctx, actor: &Actor, user_id: Uuid) -> Result<()> 
             "this user has no two-factor sign-in to reset".into(),
         ));
     }
+    super::email_change::void_pending(&mut tx, user_id).await?;
     actor
         .audit_email(
             &mut tx,

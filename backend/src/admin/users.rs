@@ -426,6 +426,7 @@ pub async fn suspend(
     .await?;
     let sessions_ended = session::revoke_all(&mut *tx, user_id, None).await?;
     let tokens_revoked = api_token::revoke_all(&mut *tx, user_id).await?;
+    crate::account::email_change::void_pending(&mut tx, user_id).await?;
     actor
         .audit_email(
             &mut tx,
@@ -618,6 +619,7 @@ pub async fn sign_out_everywhere(actor: &Actor, ctx: &Ctx, user_id: Uuid) -> Res
     let mut tx = ctx.db.begin().await?;
     let (_, _, email) = lock_user(&mut tx, user_id).await?;
     let ended = session::revoke_all(&mut *tx, user_id, None).await?;
+    crate::account::email_change::void_pending(&mut tx, user_id).await?;
     actor
         .audit_email(
             &mut tx,

@@ -1,7 +1,8 @@
 //! Housekeeping: prunes what would otherwise grow forever, each on its own retention (settings, documented in
 //! DEPLOYMENT.md): finished job rows (`JOB_RETENTION_DAYS`) and the matching apalis data in Redis, ended
-//! sessions and one-time tokens (`SESSION_RETENTION_DAYS`), the audit log (`AUDIT_RETENTION_DAYS`), failed
-//! sign-in records (`FAILED_SIGNIN_RETENTION_DAYS`) and sent or failed mail (`MAIL_RETENTION_DAYS`).
+//! sessions, one-time tokens, sign-in challenges and email-change links (`SESSION_RETENTION_DAYS`), the audit
+//! log (`AUDIT_RETENTION_DAYS`), failed sign-in records (`FAILED_SIGNIN_RETENTION_DAYS`) and sent or failed
+//! mail (`MAIL_RETENTION_DAYS`).
 //! The retention deletes are idempotent and run in bounded batches before the job's transaction; the job
 //! row pruning and the `housekeeping_run` record (with every count) commit with the job's `done` mark.
 
@@ -126,7 +127,7 @@ const PRUNE_BATCH: i64 = 5_000;
 /// Deletes, batch by batch, the rows past their retention. Returns how many were deleted per kind.
 async fn prune_retained(ctx: &Ctx) -> Result<Vec<(&'static str, u64)>, JobError> {
     let jobs = &ctx.settings.jobs;
-    let mut out = Vec::with_capacity(6);
+    let mut out = Vec::with_capacity(8);
     // One statement per kind, `$1` = retention in seconds and `$2` = batch size, repeated until a batch
     // deletes fewer rows than it may.
     macro_rules! prune {
@@ -159,6 +160,24 @@ async fn prune_retained(ctx: &Ctx) -> Result<Vec<(&'static str, u64)>, JobError>
         jobs.session_retention,
         r#"delete from user_token where token_hash in (
                select token_hash from user_token
+               where expires_at < now() - make_interval(secs => $1)
+                  or used_at < now() - make_interval(secs => $1)
+               limit $2)"#
+    );
+    prune!(
+        "signin_challenges",
+        jobs.session_retention,
+        r#"delete from signin_challenge where challenge_hash in (
+               select challenge_hash from signin_challenge
+               where expires_at < now() - make_interval(secs => $1)
+                  or used_at < now() - make_interval(secs => $1)
+               limit $2)"#
+    );
+    prune!(
+        "email_changes",
+        jobs.session_retention,
+        r#"delete from email_change where token_hash in (
+               select token_hash from email_change
                where expires_at < now() - make_interval(secs => $1)
                   or used_at < now() - make_interval(secs => $1)
                limit $2)"#

@@ -98,7 +98,8 @@ pub async fn get_me(ApiActor(actor): ApiActor) -> ApiResult<Json<Me>> {
 
 /// `GET /api/v1/me/export`: "download my data" (docs/account.md) — the caller's own profile, strategies with
 /// every version, backtest runs with results and trades, paper runs with trades and fills, and notification
-/// preferences, as one JSON document (`format: vortex-export/1`; bounded, see `truncated`; no secrets).
+/// preferences, as one JSON document (`format: vortex-export/1`; bounded, see `truncated`; no secrets). One
+/// export per user per 2 minutes (shared with the account page); too big an export is refused (409).
 #[utoipa::path(
     get,
     path = "/api/v1/me/export",
@@ -107,7 +108,9 @@ pub async fn get_me(ApiActor(actor): ApiActor) -> ApiResult<Json<Me>> {
     responses(
         (status = 200, description = "The caller's data (vortex-export/1)", body = Object),
         (status = 401, description = "No or invalid token", body = crate::routes::openapi::ErrorBody),
-        (status = 429, description = "Rate limit reached (see Retry-After)", body = crate::routes::openapi::ErrorBody),
+        (status = 409, description = "Too much data for one export: the message says the limit and what to delete", body = crate::routes::openapi::ErrorBody),
+        (status = 429, description = "One export per 2 minutes, or the API rate limit (see Retry-After)", body = crate::routes::openapi::ErrorBody),
+        (status = 503, description = "Exports cannot be counted right now (Redis); retry", body = crate::routes::openapi::ErrorBody),
     )
 )]
 pub async fn my_export(

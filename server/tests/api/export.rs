@@ -123,3 +123,86 @@ async fn export_holds_only_the_users_own_data_and_no_secrets() {
         .unwrap();
     assert!(location(&resp).starts_with("/signin"), "{resp:?}");
 }
+
+#[tokio::test]
+async fn export_is_one_per_two_minutes_on_every_surface() {
+    let app = spawn_app_with(Options {
+        workers: false,
+        env: vec![],
+    })
+    .await;
+    let cat = person(&app, "cat@example.org", "trader").await;
+    let first = cat
+        .browser
+        .get(app.url("/account/export.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    // Again at once: refused, on the account page and through the REST API alike.
+    let again = cat
+        .browser
+        .get(app.url("/account/export.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::TOO_MANY_REQUESTS, "{again:?}");
+    assert!(again.headers().contains_key("retry-after"));
+    let api = reqwest::Client::new()
+        .get(app.url("/api/v1/me/export"))
+        .bearer_auth(&cat.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), StatusCode::TOO_MANY_REQUESTS, "{api:?}");
+    let audited: i64 = sqlx::query_scalar(
+        "select count(*) from audit_event where event = 'data_exported' and user_id = $1",
+    )
+    .bind(cat.id)
+    .fetch_one(&app.ctx.db)
+    .await
+    .unwrap();
+    assert_eq!(audited, 1);
+}
+
+#[tokio::test]
+async fn too_big_an_export_is_refused_naming_the_limit() {
+    let app = spawn_app_with(Options {
+        workers: false,
+        env: vec![],
+    })
+    .await;
+    let dan = person(&app, "dan@example.org", "trader").await;
+    let strategy = Uuid::new_v4();
+    sqlx::query("insert into strategy (strategy_id, user_id, name) values ($1, $2, 'big')")
+        .bind(strategy)
+        .bind(dan.id)
+        .execute(&app.ctx.db)
+        .await
+        .unwrap();
+    sqlx::query(
+        "insert into strategy_version (strategy_version_id, strategy_id, version, source, source_hash)
+         select gen_random_uuid(), $1, n, 'x', 'h' from generate_series(1, $2) n",
+    )
+    .bind(strategy)
+    .bind(backend::account::export::MAX_ROWS)
+    .execute(&app.ctx.db)
+    .await
+    .unwrap();
+    let resp = reqwest::Client::new()
+        .get(app.url("/api/v1/me/export"))
+        .bearer_auth(&dan.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
+    let body = resp.text().await.unwrap();
+    assert!(
+        body.contains(&format!(
+            "the limit is {} rows",
+            backend::account::export::MAX_ROWS
+        )),
+        "{body}"
+    );
+    assert!(body.contains("Delete strategy versions"), "{body}");
+}

@@ -488,3 +488,81 @@ async fn two_factor_admin_reset_is_audited_and_mailed_and_the_admin_setting_send
         .unwrap();
     assert!(saved);
 }
+
+#[tokio::test]
+async fn two_factor_parallel_wrong_codes_cannot_beat_the_account_limit() {
+    let (app, _sink) = app_with_mail().await;
+    let ann = person(&app, "par@example.org", "trader").await;
+    let (secret, _) = enrol(&app, &ann).await;
+    let step: i64 = sqlx::query_scalar("select last_step from user_totp where user_id = $1")
+        .bind(ann.id)
+        .fetch_one(&app.ctx.db)
+        .await
+        .unwrap();
+    // Eight failures already in the window: two more are allowed.
+    let earlier = backend::account::two_factor::FAILURES_PER_ACCOUNT - 2;
+    sqlx::query(
+        "insert into audit_event (user_id, event, detail)
+         select $1, 'two_factor_failed', '{\"during\": \"signin\"}' from generate_series(1, $2)",
+    )
+    .bind(ann.id)
+    .bind(earlier)
+    .execute(&app.ctx.db)
+    .await
+    .unwrap();
+
+    // Seven pending sign-ins: only the newest five stay open.
+    let clients: Vec<Client> = (0..7).map(|_| browser()).collect();
+    for c in &clients {
+        let to = password_step(&app, c, &ann.email).await;
+        assert!(to.starts_with("/signin/two-factor"), "{to}");
+    }
+    assert_eq!(
+        count(
+            &app,
+            "select count(*) from signin_challenge where user_id = $1",
+            ann.id
+        )
+        .await,
+        backend::account::two_factor::MAX_OPEN_CHALLENGES
+    );
+
+    // Every sign-in tries all its attempts with wrong codes at once.
+    let wrong = totp::code_at(&secret, step + 9);
+    let (app_ref, wrong) = (&app, wrong.as_str());
+    let tries = clients.iter().flat_map(|c| {
+        (0..backend::account::two_factor::CHALLENGE_ATTEMPTS).map(move |_| async move {
+            post_form(
+                app_ref,
+                c,
+                "/signin/two-factor",
+                "/auth/two-factor",
+                &[("code", wrong), ("next", "/strategies")],
+            )
+            .await
+        })
+    });
+    futures::future::join_all(tries).await;
+    let failed = audits(&app, "two_factor_failed", ann.id).await;
+    assert_eq!(
+        failed,
+        backend::account::two_factor::FAILURES_PER_ACCOUNT,
+        "no more wrong codes were checked than the limit allows"
+    );
+
+    // The limit holds: now even the right code is refused.
+    let c = browser();
+    let to = password_step(&app, &c, &ann.email).await;
+    assert!(to.starts_with("/signin/two-factor"), "{to}");
+    let right = totp::code_at(&secret, step + 1);
+    let resp = post_form(
+        &app,
+        &c,
+        "/signin/two-factor",
+        "/auth/two-factor",
+        &[("code", right.as_str()), ("next", "/strategies")],
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS, "{resp:?}");
+    assert!(!signed_in(&app, &c).await);
+}

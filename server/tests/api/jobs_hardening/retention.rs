@@ -119,6 +119,28 @@ async fn housekeeping_prunes_sessions_audit_mail_jobs_and_failed_sign_ins_past_t
             .await
             .unwrap();
     }
+    // Sign-in challenges and email-change links: expired 8 days ago (pruned), pending (kept).
+    for (c, expires) in [
+        ('e', "now() - interval '8 days'"),
+        ('f', "now() + interval '1 day'"),
+    ] {
+        sqlx::query(&format!(
+            "insert into signin_challenge (challenge_hash, user_id, expires_at) values ($1, $2, {expires})"
+        ))
+        .bind(sid(c))
+        .bind(user)
+        .execute(db)
+        .await
+        .unwrap();
+        sqlx::query(&format!(
+            "insert into email_change (token_hash, user_id, new_email, expires_at) values ($1, $2, 'new@example.org', {expires})"
+        ))
+        .bind(sid(c))
+        .bind(user)
+        .execute(db)
+        .await
+        .unwrap();
+    }
     // Password-check reservations: 31 days old (pruned), 20 days old (kept: the 30-day known-client window
     // outlasts a shorter failed-sign-in retention).
     sqlx::query(
@@ -175,6 +197,8 @@ async fn housekeeping_prunes_sessions_audit_mail_jobs_and_failed_sign_ins_past_t
     );
     assert_eq!(count("select count(*) from job where kind = 'x'").await, 1);
     assert_eq!(count("select count(*) from auth_attempt").await, 1);
+    assert_eq!(count("select count(*) from signin_challenge").await, 1);
+    assert_eq!(count("select count(*) from email_change").await, 1);
     let pruned: Value = sqlx::query_scalar("select pruned from housekeeping_run where job_id = $1")
         .bind(id)
         .fetch_one(db)
@@ -182,6 +206,6 @@ async fn housekeeping_prunes_sessions_audit_mail_jobs_and_failed_sign_ins_past_t
         .unwrap();
     assert_eq!(
         pruned,
-        serde_json::json!({"jobs": 1, "sessions": 2, "one_time_tokens": 1, "failed_signins": 1, "auth_attempts": 1, "audit_events": 1, "emails": 1})
+        serde_json::json!({"jobs": 1, "sessions": 2, "one_time_tokens": 1, "signin_challenges": 1, "email_changes": 1, "failed_signins": 1, "auth_attempts": 1, "audit_events": 1, "emails": 1})
     );
 }
