@@ -156,5 +156,9 @@ async fn stored_values_match_the_engine_and_trades_stored_the_old_way_read_the_s
         .execute(db)
         .await
         .unwrap();
-    assert_eq!(trades_of(db.clone()).await, 0, "the run's trades went with it");
+    assert_eq!(
+        trades_of(db.clone()).await,
+        0,
+        "the run's trades went with it"
+    );
 }
