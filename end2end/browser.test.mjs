@@ -450,6 +450,58 @@ try {
     await actx.close();
   });
 
+  await check('catalogue: an admin publishes a catalogue strategy; the trader creates a strategy from it', async () => {
+    const admin = { email: `e2e-curator-${Date.now()}@example.org`, password: 'a curator passphrase long enough' };
+    execFileSync(process.env.VORTEX_BIN, ['create-admin', '--email', admin.email],
+      { input: admin.password + '\n', env: { ...process.env, LOG_LEVEL: 'warn' } });
+    const signIn = async (p, who) => {
+      await p.goto(BASE + '/signin');
+      await p.fill('input[name=email]', who.email);
+      await p.fill('input[name=password]', who.password);
+      await p.click('form[action="/auth/signin"] button[type=submit]');
+      await p.waitForURL(/\/account/);
+    };
+    const actx = await browser.newContext();
+    const a = await actx.newPage();
+    const errors = [];
+    a.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    a.on('pageerror', (e) => errors.push(String(e)));
+    await signIn(a, admin);
+    await a.goto(BASE + '/admin/catalogue');
+    assert(await a.locator('#catalogue-list tr[data-slug="macd"]').count() === 1, 'the built-ins are listed');
+    const source = '# Channel breakout\nparam n: int = 20 in 2..200\nlet top = highest(high, n)\nlet bottom = lowest(low, n)\n'
+      + 'entry long when crosses_above(close, top[1])\nexit long when crosses_below(close, bottom[1])\n';
+    const slug = `e2e_breakout_${Date.now()}`;
+    await a.fill('#catalogue-slug', slug);
+    await a.fill('#catalogue-name', 'E2E channel breakout');
+    await a.fill('#catalogue-description', 'Long on a close above the 20-bar high.');
+    await a.fill('#catalogue-source', source);
+    await a.check('#catalogue-published');
+    await a.click('#create-catalogue');
+    await a.waitForURL(/\/admin\/catalogue\/[0-9a-f-]{36}\?ok=admin_catalogue_saved/);
+    assert(/published/.test(await a.locator('#catalogue-state').innerText()), 'published');
+    const tctx = await browser.newContext();
+    const t = await tctx.newPage();
+    t.on('pageerror', (e) => errors.push(String(e)));
+    await signIn(t, trader);
+    await t.goto(BASE + '/strategies');
+    await t.selectOption('#new-strategy select[name=template]', slug);
+    await t.click('#new-strategy button[type=submit]');
+    await t.waitForURL(/\/strategies\/[0-9a-f-]{36}\?ok=strategy_created/);
+    await t.locator('#editor-status', { hasText: 'valid' }).waitFor({ timeout: 15000 });
+    assert(await t.locator('#params tbody tr').count() === 1, 'the catalogue strategy declares n');
+    assert((await t.content()).includes('E2E channel breakout'), 'named after the entry');
+    // Hidden again: the trader's list no longer offers it.
+    await a.uncheck('#catalogue-published');
+    await a.click('#save-catalogue');
+    await a.waitForURL(/\?ok=admin_catalogue_saved/);
+    await t.goto(BASE + '/strategies');
+    assert(await t.locator(`#new-strategy option[value="${slug}"]`).count() === 0, 'hidden from traders');
+    assert(errors.length === 0, `console errors: ${errors.join(' | ')}`);
+    await tctx.close();
+    await actx.close();
+  });
+
   await check('phone-sized screen: navigation stays visible and nothing overflows', async () => {
     const phone = await browser.newContext({ viewport: { width: 360, height: 740 } });
     const p = await phone.newPage();

@@ -24,8 +24,8 @@ use crate::{
     pages::{
         account::AccountPage,
         admin::{
-            AdminJobsPage, AdminKillPage, AdminOverviewPage, AdminPlansPage, AdminUserPage,
-            AdminUsersPage,
+            AdminCatalogueEntryPage, AdminCataloguePage, AdminJobsPage, AdminKillPage,
+            AdminOverviewPage, AdminPlansPage, AdminUserPage, AdminUsersPage,
         },
         admin_notifications::AdminNotificationsPage,
         auth::{
@@ -165,6 +165,8 @@ pub fn App() -> impl IntoView {
                     <Route path=(StaticSegment("admin"), StaticSegment("users")) view=AdminUsersPage ssr=SsrMode::Async />
                     <Route path=(StaticSegment("admin"), StaticSegment("users"), ParamSegment("id")) view=AdminUserPage ssr=SsrMode::Async />
                     <Route path=(StaticSegment("admin"), StaticSegment("plans")) view=AdminPlansPage ssr=SsrMode::Async />
+                    <Route path=(StaticSegment("admin"), StaticSegment("catalogue")) view=AdminCataloguePage ssr=SsrMode::Async />
+                    <Route path=(StaticSegment("admin"), StaticSegment("catalogue"), ParamSegment("id")) view=AdminCatalogueEntryPage ssr=SsrMode::Async />
                     <Route path=(StaticSegment("admin"), StaticSegment("jobs")) view=AdminJobsPage ssr=SsrMode::Async />
                     <Route path=(StaticSegment("admin"), StaticSegment("kill")) view=AdminKillPage ssr=SsrMode::Async />
                 </Routes>

@@ -34,12 +34,15 @@ pub fn pool(settings: &Settings) -> Result<PgPool, sqlx::Error> {
         .connect_lazy_with(options))
 }
 
-/// Runs pending migrations.
+/// Runs pending migrations, then seeds the built-in strategy templates missing from the catalogue
+/// ([`crate::backtest::catalogue::seed`]).
 ///
 /// # Errors
 /// When the database is unreachable or a migration fails (the failing migration is rolled back).
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
-    MIGRATOR.run(pool).await
+    MIGRATOR.run(pool).await?;
+    crate::backtest::catalogue::seed(pool).await?;
+    Ok(())
 }
 
 /// `select 1` within `timeout`.

@@ -148,6 +148,47 @@ pub struct PlansView {
     pub form_error: Option<(String, String)>,
 }
 
+/// A catalogue strategy in the admin list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CatalogueRowView {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    pub published: bool,
+    pub featured: bool,
+    pub builtin: bool,
+    pub version: i32,
+    pub params: usize,
+    pub updated_at: String,
+}
+
+/// The catalogue page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CatalogueView {
+    pub entries: Vec<CatalogueRowView>,
+    pub form_error: Option<(String, String)>,
+}
+
+/// One saved version of a catalogue strategy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CatalogueVersionView {
+    pub version: i32,
+    pub note: String,
+    pub created_by: String,
+    pub created_at: String,
+}
+
+/// One catalogue strategy: the newest source, its versions and its use.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CatalogueEntryView {
+    pub row: CatalogueRowView,
+    pub source: String,
+    pub versions: Vec<CatalogueVersionView>,
+    pub strategies: i64,
+    pub form_error: Option<(String, String)>,
+}
+
 /// One queue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueueView {
@@ -222,6 +263,18 @@ pub async fn get_admin_plans() -> Result<PlansView, AppError> {
     ssr::plans().await
 }
 
+/// Every catalogue strategy (admins only).
+#[server(endpoint = "admin_catalogue", input = GetUrl)]
+pub async fn get_admin_catalogue() -> Result<CatalogueView, AppError> {
+    ssr::catalogue().await
+}
+
+/// One catalogue strategy with its versions (admins only).
+#[server(endpoint = "admin_catalogue_entry", input = GetUrl)]
+pub async fn get_admin_catalogue_entry(id: String) -> Result<CatalogueEntryView, AppError> {
+    ssr::catalogue_entry(id).await
+}
+
 /// Queues, running and failed jobs (admins only).
 #[server(endpoint = "admin_jobs", input = GetUrl)]
 pub async fn get_admin_jobs() -> Result<JobsView, AppError> {
@@ -240,6 +293,7 @@ mod ssr {
         Ctx,
         admin::{jobs as admin_jobs, overview as admin_overview, users},
         auth::{Role, users::format_time},
+        backtest::catalogue,
         paper::{actions as paper, kill::KillSwitch},
         plans::actions as plans,
     };
@@ -514,6 +568,59 @@ mod ssr {
         let tz = tz_of(&actor);
         Ok(KillView {
             switches: all.into_iter().map(|s| switch(s, &tz)).collect(),
+            form_error: form_error(),
+        })
+    }
+
+    fn catalogue_row(e: catalogue::Entry, tz: &str) -> CatalogueRowView {
+        CatalogueRowView {
+            id: e.id.to_string(),
+            slug: e.slug,
+            name: e.name,
+            description: e.description,
+            published: e.published,
+            featured: e.featured,
+            builtin: e.builtin,
+            version: e.version,
+            params: e.params.len(),
+            updated_at: format_time(e.updated_at, tz),
+        }
+    }
+
+    pub async fn catalogue() -> Result<CatalogueView, AppError> {
+        let actor = actor().await?;
+        let ctx = expect_context::<Ctx>();
+        let all = catalogue::list(&actor, &ctx).await?;
+        let tz = tz_of(&actor);
+        Ok(CatalogueView {
+            entries: all.into_iter().map(|e| catalogue_row(e, &tz)).collect(),
+            form_error: form_error(),
+        })
+    }
+
+    pub async fn catalogue_entry(id: String) -> Result<CatalogueEntryView, AppError> {
+        let actor = actor().await?;
+        let ctx = expect_context::<Ctx>();
+        // Refuse non-admins before saying anything about the id.
+        actor.admin().map_err(AppError::from)?;
+        let id = uuid::Uuid::parse_str(id.trim()).map_err(|_| AppError::NotFound)?;
+        let d = catalogue::get(&actor, &ctx, id).await?;
+        let tz = tz_of(&actor);
+        let source = d.entry.source.clone();
+        Ok(CatalogueEntryView {
+            row: catalogue_row(d.entry, &tz),
+            source,
+            versions: d
+                .versions
+                .into_iter()
+                .map(|v| CatalogueVersionView {
+                    version: v.version,
+                    note: v.note,
+                    created_by: v.created_by.unwrap_or_default(),
+                    created_at: format_time(v.created_at, &tz),
+                })
+                .collect(),
+            strategies: d.strategies,
             form_error: form_error(),
         })
     }

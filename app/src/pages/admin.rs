@@ -1,5 +1,5 @@
 //! The admin console (docs/admin.md): `/admin` (overview), `/admin/users` and `/admin/users/{id}`,
-//! `/admin/plans`, `/admin/jobs` and `/admin/kill`, with the notifications page (`/admin/notifications`) under
+//! `/admin/plans`, `/admin/catalogue` and `/admin/catalogue/{id}`, `/admin/jobs` and `/admin/kill`, with the notifications page (`/admin/notifications`) under
 //! the same navigation. Each page reads through one server function of `crate::api::admin` (admins only: 403
 //! for everyone else, anonymous visitors are sent to sign in); each change is a plain HTML form post with the
 //! CSRF field, handled in `server::routes::admin_forms` by one backend action, and answered with
@@ -11,7 +11,8 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::{
     api::admin::{
-        self as api, JobView, KillView, OverviewView, PlansView, SwitchView, UserView, UsersView,
+        self as api, CatalogueEntryView, CatalogueView, JobView, KillView, OverviewView, PlansView,
+        SwitchView, UserView, UsersView,
     },
     components::forms::{CsrfField, Flash},
     pages::error::ErrorTemplate,
@@ -22,6 +23,7 @@ const SECTIONS: &[(&str, &str)] = &[
     ("/admin", "Overview"),
     ("/admin/users", "Users"),
     ("/admin/plans", "Plans"),
+    ("/admin/catalogue", "Catalogue"),
     ("/admin/jobs", "Jobs"),
     ("/admin/kill", "Kill switches"),
     ("/admin/notifications", "Notifications"),
@@ -447,7 +449,7 @@ fn Plans(v: PlansView) -> impl IntoView {
             <h2>"New plan"</h2>
             <form method="post" action="/admin/plans" class="stack-form" id="new-plan-form">
                 <CsrfField />
-                <label>"Slug " <input type="text" name="slug" required maxlength="40" pattern="[a-z0-9][a-z0-9-]*" /></label>
+                <label>"Slug " <input type="text" name="slug" required maxlength="40" pattern="[a-z0-9][a-z0-9\\-]*" /></label>
                 <label>"Name " <input type="text" name="name" required maxlength="80" /></label>
                 <label>"Description " <input type="text" name="description" maxlength="500" /></label>
                 <label>"Price (minor units) " <input type="number" name="price_minor" min="0" max="100000000000" value="0" /></label>
@@ -458,6 +460,124 @@ fn Plans(v: PlansView) -> impl IntoView {
                 <button class="button primary" type="submit" id="create-plan">"Create plan"</button>
             </form>
         </section>
+    }
+}
+
+#[component]
+pub fn AdminCataloguePage() -> impl IntoView {
+    let data = Resource::new(|| (), |_| api::get_admin_catalogue());
+    view! {
+        <Title text="Catalogue · Admin" />
+        <div class="page-head"><h1>"Strategy catalogue"</h1></div>
+        <AdminNav current="/admin/catalogue" />
+        <Flash />
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            <ErrorBoundary fallback=|errors| view! { <ErrorTemplate errors /> }>
+                {move || Suspend::new(async move { data.await.map(|v| view! { <Catalogue v /> }) })}
+            </ErrorBoundary>
+        </Transition>
+    }
+}
+
+#[component]
+fn Catalogue(v: CatalogueView) -> impl IntoView {
+    view! {
+        <FormError error=v.form_error />
+        <p class="small muted">"Traders create strategies from the published entries (featured ones first). A changed source is a new version; strategies already created keep their copy. Entries are hidden, never deleted."</p>
+        <table class="data" id="catalogue-list">
+            <thead><tr><th>"Name"</th><th>"Slug"</th><th>"State"</th><th class="num">"Version"</th><th class="num">"Parameters"</th><th>"Changed"</th></tr></thead>
+            <tbody>
+                {v.entries.into_iter().map(|e| view! {
+                    <tr data-slug=e.slug.clone()>
+                        <td><a href=format!("/admin/catalogue/{}", e.id)>{e.name}</a>
+                            {e.builtin.then(|| view! { " " <span class="badge">"built-in"</span> })}</td>
+                        <td><code>{e.slug.clone()}</code></td>
+                        <td>
+                            {if e.published { view! { <span class="badge ok">"published"</span> }.into_any() } else { view! { <span class="badge">"hidden"</span> }.into_any() }}
+                            {e.featured.then(|| view! { " " <span class="badge ok">"featured"</span> })}
+                        </td>
+                        <td class="num">{e.version}</td>
+                        <td class="num">{e.params}</td>
+                        <td>{e.updated_at}</td>
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+        <section class="card" id="new-catalogue">
+            <h2>"New catalogue strategy"</h2>
+            <p class="small muted">"The source is checked like any strategy; write and test it in a strategy's editor first, then paste it here."</p>
+            <form method="post" action="/admin/catalogue" class="stack-form" id="new-catalogue-form">
+                <CsrfField />
+                <label>"Slug " <input type="text" name="slug" id="catalogue-slug" required maxlength="48" pattern="[a-z0-9][a-z0-9_\\-]*" placeholder="donchian_breakout" /></label>
+                <label>"Name " <input type="text" name="name" id="catalogue-name" required maxlength="80" /></label>
+                <label>"Description " <textarea name="description" id="catalogue-description" maxlength="2000" rows="2"></textarea></label>
+                <label>"Source " <textarea name="source" id="catalogue-source" required rows="10" class="code" spellcheck="false"></textarea></label>
+                <label>"Version note " <input type="text" name="note" maxlength="500" placeholder="first version" /></label>
+                <label><input type="checkbox" name="published" value="true" id="catalogue-published" /> " Published (traders see it)"</label>
+                <label><input type="checkbox" name="featured" value="true" /> " Featured (listed first)"</label>
+                <button class="button primary" type="submit" id="create-catalogue">"Create"</button>
+            </form>
+        </section>
+    }
+}
+
+#[component]
+pub fn AdminCatalogueEntryPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.read().get("id").unwrap_or_default();
+    let data = Resource::new(id, api::get_admin_catalogue_entry);
+    view! {
+        <Title text="Catalogue strategy · Admin" />
+        <div class="page-head"><h1>"Catalogue strategy"</h1></div>
+        <AdminNav current="/admin/catalogue" />
+        <Flash />
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            <ErrorBoundary fallback=|errors| view! { <ErrorTemplate errors /> }>
+                {move || Suspend::new(async move { data.await.map(|v| view! { <CatalogueEntry v /> }) })}
+            </ErrorBoundary>
+        </Transition>
+    }
+}
+
+#[component]
+fn CatalogueEntry(v: CatalogueEntryView) -> impl IntoView {
+    let CatalogueEntryView {
+        row,
+        source,
+        versions,
+        strategies,
+        form_error,
+    } = v;
+    let action = format!("/admin/catalogue/{}", row.id);
+    view! {
+        <FormError error=form_error />
+        <p id="catalogue-state">
+            <code>{row.slug.clone()}</code> " · version " {row.version} " · "
+            {if row.published { "published" } else { "hidden" }}
+            {row.featured.then_some(" · featured")}
+            " · " {strategies} " strategies created from it"
+        </p>
+        <section class="card">
+            <form method="post" action=action class="stack-form" id="catalogue-edit-form">
+                <CsrfField />
+                <label>"Name " <input type="text" name="name" required maxlength="80" value=row.name /></label>
+                <label>"Description " <textarea name="description" maxlength="2000" rows="2">{row.description}</textarea></label>
+                <label>"Source " <textarea name="source" id="catalogue-source" required rows="14" class="code" spellcheck="false">{source}</textarea></label>
+                <label>"Version note (when the source changes) " <input type="text" name="note" maxlength="500" /></label>
+                <label><input type="checkbox" name="published" value="true" id="catalogue-published" checked=row.published /> " Published (traders see it)"</label>
+                <label><input type="checkbox" name="featured" value="true" id="catalogue-featured" checked=row.featured /> " Featured (listed first)"</label>
+                <button class="button primary" type="submit" id="save-catalogue">"Save"</button>
+            </form>
+        </section>
+        <h2>"Versions"</h2>
+        <table class="data" id="catalogue-versions">
+            <thead><tr><th class="num">"Version"</th><th>"Note"</th><th>"By"</th><th>"Saved"</th></tr></thead>
+            <tbody>
+                {versions.into_iter().map(|ver| view! {
+                    <tr><td class="num">{ver.version}</td><td>{ver.note}</td><td>{ver.created_by}</td><td>{ver.created_at}</td></tr>
+                }).collect_view()}
+            </tbody>
+        </table>
     }
 }
 

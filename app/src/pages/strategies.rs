@@ -54,7 +54,9 @@ fn StrategyList(v: StrategiesView, show_archived: bool) -> impl IntoView {
                         <select name="template">
                             <option value="">"a blank strategy"</option>
                             {templates.iter().map(|t| view! {
-                                <option value=t.name.clone() title=t.description.clone()>{format!("template: {}", t.name)}</option>
+                                <option value=t.name.clone() title=t.description.clone()>
+                                    {format!("{}{} ({})", if t.featured { "★ " } else { "" }, t.title, t.name)}
+                                </option>
                             }).collect_view()}
                         </select>
                     </label>
@@ -62,9 +64,9 @@ fn StrategyList(v: StrategiesView, show_archived: bool) -> impl IntoView {
                     <button class="button primary" type="submit">"Create"</button>
                 </form>
                 <details class="small muted">
-                    <summary>"What the templates do"</summary>
-                    <dl>
-                        {templates.into_iter().map(|t| view! { <dt><code>{t.name}</code></dt><dd>{t.description}</dd> }).collect_view()}
+                    <summary>"What the catalogue strategies do"</summary>
+                    <dl id="catalogue">
+                        {templates.into_iter().map(|t| view! { <dt>{t.title} " " <code>{t.name}</code></dt><dd>{t.description}</dd> }).collect_view()}
                     </dl>
                 </details>
             </section>

@@ -8,6 +8,7 @@
 
 pub mod actions;
 pub mod budget;
+pub mod catalogue;
 pub mod export;
 pub mod job;
 pub mod range;

@@ -1,5 +1,6 @@
 //! The admin console's form posts (docs/admin.md; no JavaScript needed): suspend, unsuspend, change role, force
-//! sign-out and assign a plan on `/admin/users/{id}`; create and edit plans on `/admin/plans`; retry a failed
+//! sign-out and assign a plan on `/admin/users/{id}`; create and edit plans on `/admin/plans`; create, edit, publish, hide and feature catalogue strategies
+//! on `/admin/catalogue`; retry a failed
 //! job and queue housekeeping on `/admin/jobs`; throw and release kill switches on `/admin/kill`; the sign-up
 //! policy, invitation links and maintenance banner on `/admin`. Each parses
 //! the form, calls ONE backend action (which checks that the actor is an admin and writes the audit entry) and
@@ -20,6 +21,7 @@ use backend::{
     Error,
     admin::{jobs, users},
     auth::Role,
+    backtest::catalogue::{self, EntryInput},
     paper::{actions as paper, kill::Scope},
     plans::actions::{self as plans, Assignment, PlanInput},
 };
@@ -44,6 +46,8 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users/{id}/plan", post(assign_plan))
         .route("/admin/plans", post(create_plan))
         .route("/admin/plans/{id}", post(update_plan))
+        .route("/admin/catalogue", post(create_catalogue))
+        .route("/admin/catalogue/{id}", post(update_catalogue))
         .route("/admin/jobs/housekeeping", post(housekeeping))
         .route("/admin/jobs/{id}/retry", post(retry_job))
         .route("/admin/kill", post(throw_switch))
@@ -335,6 +339,99 @@ async fn update_plan(
         Err(e) => Err(e),
     };
     Ok(answer(&state, PLANS, Flash::AdminPlanSaved, r))
+}
+
+const CATALOGUE: &str = "/admin/catalogue";
+
+#[derive(Debug, Deserialize)]
+pub(super) struct CatalogueForm {
+    #[serde(default)]
+    slug: Option<String>,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    source: String,
+    #[serde(default)]
+    note: String,
+    /// A checkbox: `true` when ticked, absent otherwise.
+    #[serde(default)]
+    published: Option<String>,
+    #[serde(default)]
+    featured: Option<String>,
+}
+
+impl CatalogueForm {
+    /// Every field as the form sent it (an unticked box is `false`). Browsers send line breaks as CRLF.
+    fn input(self) -> EntryInput {
+        EntryInput {
+            slug: self.slug,
+            name: Some(self.name),
+            description: Some(self.description.replace("\r\n", "\n")),
+            source: Some(self.source.replace("\r\n", "\n")),
+            note: Some(self.note),
+            published: Some(self.published.as_deref() == Some("true")),
+            featured: Some(self.featured.as_deref() == Some("true")),
+        }
+    }
+}
+
+/// A source that does not compile goes back to the form as a refusal of `source` naming the first problems.
+fn source_problems<T>(r: Result<T, Error>) -> Result<T, Error> {
+    r.map_err(|e| match e {
+        Error::Strategy(problems) => {
+            let shown: Vec<String> = problems.iter().take(3).map(ToString::to_string).collect();
+            let more = problems.len().saturating_sub(shown.len());
+            let mut message = format!("the source does not compile: {}", shown.join("; "));
+            if more > 0 {
+                message.push_str(&format!(" (and {more} more)"));
+            }
+            Error::invalid("source", message)
+        }
+        other => other,
+    })
+}
+
+/// `POST /admin/catalogue`: a new catalogue strategy.
+async fn create_catalogue(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Form(form): Form<CatalogueForm>,
+) -> HtmlResult {
+    let r = source_problems(catalogue::create(&actor, &state.ctx, &form.input()).await);
+    Ok(match r {
+        Ok(e) => to(&Flash::AdminCatalogueSaved.redirect_to(&format!("{CATALOGUE}/{}", e.id))),
+        Err(e) => answer(
+            &state,
+            CATALOGUE,
+            Flash::AdminCatalogueSaved,
+            Err::<(), _>(e),
+        ),
+    })
+}
+
+/// `POST /admin/catalogue/{id}`: changes a catalogue strategy (a new version when the source changed),
+/// publishes, hides or features it.
+async fn update_catalogue(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Path(entry): Path<String>,
+    Form(form): Form<CatalogueForm>,
+) -> HtmlResult {
+    // Who may do this is decided before what the path or form says.
+    if let Err(e) = actor.admin_writer() {
+        return Ok(answer(
+            &state,
+            CATALOGUE,
+            Flash::AdminCatalogueSaved,
+            Err::<(), _>(e),
+        ));
+    }
+    let entry = id(&entry)?;
+    let page = format!("{CATALOGUE}/{entry}");
+    let r = source_problems(catalogue::update(&actor, &state.ctx, entry, &form.input()).await);
+    Ok(answer(&state, &page, Flash::AdminCatalogueSaved, r))
 }
 
 const JOBS: &str = "/admin/jobs";

@@ -24,6 +24,8 @@ pub const NAME_PATTERN: &str =
     r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$";
 /// Text without control characters other than tab and line breaks (descriptions).
 pub const DESCRIPTION_PATTERN: &str = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$";
+/// A catalogue strategy's slug (`backend::backtest::catalogue`).
+pub const TEMPLATE_PATTERN: &str = "^[a-z0-9][a-z0-9_-]{0,47}$";
 /// Strategy source: anything but NUL.
 pub const SOURCE_PATTERN: &str = r"^[^\x00]*$";
 
@@ -99,12 +101,17 @@ pub fn timeframe_schema() -> Object {
 
 /// A template of the catalogue.
 pub fn template_schema() -> Object {
-    string_enum(
-        engine::catalogue::templates()
-            .iter()
-            .map(|t| t.name.to_owned()),
-        "A template of the catalogue (see `GET /api/v1/templates`).",
-    )
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(TEMPLATE_PATTERN))
+        .max_length(Some(backend::backtest::catalogue::MAX_SLUG))
+        .description(Some(
+            "The slug of a published catalogue strategy (see `GET /api/v1/templates`), e.g. `macd`. Which slugs \
+             exist is the catalogue's content, kept by admins: an unknown or hidden one is 400 `invalid_input` \
+             listing the published slugs.",
+        ))
+        .examples([serde_json::json!("macd")])
+        .build()
 }
 
 /// An IANA time zone name.
@@ -212,11 +219,15 @@ pub fn de_timeframe_required<'de, D: Deserializer<'de>>(d: D) -> Result<String, 
 
 /// A template name of the catalogue, exactly.
 pub fn de_template<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    let all: Vec<&str> = engine::catalogue::templates()
-        .iter()
-        .map(|t| t.name)
-        .collect();
-    one_of(d, &all, "template")
+    let s = String::deserialize(d)?;
+    if !backend::backtest::catalogue::is_slug(&s) {
+        let shown: String = s.chars().take(60).collect();
+        return Err(rule::<D::Error>(format!(
+            "`{shown}` is not a template slug (1 to {} lower-case letters, digits, `_` and `-`); see GET /api/v1/templates",
+            backend::backtest::catalogue::MAX_SLUG
+        )));
+    }
+    Ok(Some(s))
 }
 
 /// An IANA time zone name, exactly.
@@ -311,6 +322,39 @@ pub fn de_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Err
     }
     if s.chars().count() > 80 {
         return Err(rule::<D::Error>("at most 80 characters"));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(rule::<D::Error>("must not contain control characters"));
+    }
+    Ok(Some(s))
+}
+
+/// A required name, by the rules of [`de_name`].
+pub fn de_required_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    de_name(d).map(Option::unwrap_or_default)
+}
+
+/// A catalogue slug (`backend::backtest::catalogue::is_slug`).
+pub fn de_slug<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    if backend::backtest::catalogue::is_slug(&s) {
+        Ok(s)
+    } else {
+        Err(rule::<D::Error>(format!(
+            "1 to {} characters: lower-case letters, digits, `_` and `-`, starting with a letter or digit",
+            backend::backtest::catalogue::MAX_SLUG
+        )))
+    }
+}
+
+/// A version note: at most 500 characters, no control characters.
+pub fn de_note<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    if s.chars().count() > backend::backtest::catalogue::MAX_NOTE {
+        return Err(rule::<D::Error>(format!(
+            "at most {} characters",
+            backend::backtest::catalogue::MAX_NOTE
+        )));
     }
     if s.chars().any(char::is_control) {
         return Err(rule::<D::Error>("must not contain control characters"));

@@ -71,14 +71,19 @@ pub(crate) fn run_row(r: &runs::RunSummary, tz: &str) -> RunRow {
     }
 }
 
-fn templates() -> Vec<TemplateView> {
-    engine::catalogue::templates()
-        .iter()
-        .map(|t| TemplateView {
-            name: t.name.into(),
-            description: t.description.into(),
-        })
-        .collect()
+async fn templates(actor: &backend::Actor, ctx: &Ctx) -> Result<Vec<TemplateView>, AppError> {
+    Ok(
+        backend::backtest::catalogue::published_summaries(actor, ctx)
+            .await?
+            .into_iter()
+            .map(|t| TemplateView {
+                name: t.slug,
+                title: t.name,
+                description: t.description,
+                featured: t.featured,
+            })
+            .collect(),
+    )
 }
 
 pub async fn strategies(archived: bool) -> Result<StrategiesView, AppError> {
@@ -87,7 +92,7 @@ pub async fn strategies(archived: bool) -> Result<StrategiesView, AppError> {
     let list = act_strategies::list(&actor, &ctx, archived).await?;
     Ok(StrategiesView {
         strategies: list.into_iter().map(|s| strategy_row(s, &tz)).collect(),
-        templates: templates(),
+        templates: templates(&actor, &ctx).await?,
         can_write: actor.writer().is_ok(),
     })
 }

@@ -10,8 +10,11 @@ use serde::{Deserialize, Serialize};
 /// A catalogue template for the "new strategy" form.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TemplateView {
+    /// The catalogue slug (the form's `template` value).
     pub name: String,
+    pub title: String,
     pub description: String,
+    pub featured: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -126,17 +126,9 @@ pub(crate) async fn create_as(
     let (source, template) = match (&new.source, &new.template) {
         (Some(s), _) => (s.clone(), None),
         (None, Some(t)) => {
-            let t = engine::catalogue::template(t.trim()).ok_or_else(|| {
-                let names: Vec<&str> = engine::catalogue::templates()
-                    .iter()
-                    .map(|t| t.name)
-                    .collect();
-                Error::invalid(
-                    "template",
-                    format!("unknown template `{t}`; choose one of {}", names.join(", ")),
-                )
-            })?;
-            (t.source.to_owned(), Some(t.name.to_owned()))
+            let mut conn = db.acquire().await?;
+            let p = crate::backtest::catalogue::resolve(&mut conn, t).await?;
+            (p.source, Some((p.slug, p.version, p.name)))
         }
         (None, None) => (blank_source().to_owned(), None),
     };
@@ -144,7 +136,7 @@ pub(crate) async fn create_as(
         new.name
             .as_deref()
             .filter(|n| !n.trim().is_empty())
-            .or(template.as_deref())
+            .or(template.as_ref().map(|t| t.2.as_str()))
             .unwrap_or("Untitled strategy"),
     )?;
     let description = clean_description(new.description.as_deref().unwrap_or(""))?;
@@ -154,12 +146,14 @@ pub(crate) async fn create_as(
     let mut tx = db.begin().await?;
     check_new_strategy(&mut tx, user, &quota).await?;
     sqlx::query!(
-        "insert into strategy (strategy_id, user_id, name, description, template) values ($1, $2, $3, $4, $5)",
+        r#"insert into strategy (strategy_id, user_id, name, description, template, template_version)
+           values ($1, $2, $3, $4, $5, $6)"#,
         id,
         user,
         name,
         description,
-        template,
+        template.as_ref().map(|t| t.0.as_str()),
+        template.as_ref().map(|t| t.1),
     )
     .execute(&mut *tx)
     .await?;

@@ -1,7 +1,7 @@
 //! The request and response types of the strategy API: strategies, versions, templates, declared parameters and
 //! compile diagnostics, with their conversions from the backend's types.
 
-use backend::backtest::{Problem, strategies};
+use backend::backtest::{Problem, catalogue, strategies};
 use chrono::{DateTime, Utc};
 use engine::strategy::{ParamInfo, ParamValue};
 use serde::{Deserialize, Serialize};
@@ -86,14 +86,199 @@ impl From<Problem> for Diagnostic {
     }
 }
 
-/// A catalogue template.
+/// A published catalogue strategy.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Template {
-    /// Pass as `template` when creating a strategy.
+    /// The slug: pass it as `template` when creating a strategy.
     pub name: String,
+    /// The display name.
+    pub title: String,
     pub description: String,
+    /// Featured entries come first.
+    pub featured: bool,
+    /// The catalogue version a strategy created now copies.
+    pub version: i32,
     pub source: String,
     pub params: Vec<Param>,
+}
+
+impl From<catalogue::Entry> for Template {
+    fn from(e: catalogue::Entry) -> Self {
+        Self {
+            params: params(&e.params),
+            name: e.slug,
+            title: e.name,
+            description: e.description,
+            featured: e.featured,
+            version: e.version,
+            source: e.source,
+        }
+    }
+}
+
+/// A catalogue entry as admins see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CatalogueEntryOut {
+    pub id: Uuid,
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    /// Traders see and create from published entries only.
+    pub published: bool,
+    pub featured: bool,
+    /// Seeded from a built-in template.
+    pub builtin: bool,
+    /// The newest version.
+    pub version: i32,
+    pub source: String,
+    pub params: Vec<Param>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<catalogue::Entry> for CatalogueEntryOut {
+    fn from(e: catalogue::Entry) -> Self {
+        Self {
+            params: params(&e.params),
+            id: e.id,
+            slug: e.slug,
+            name: e.name,
+            description: e.description,
+            published: e.published,
+            featured: e.featured,
+            builtin: e.builtin,
+            version: e.version,
+            source: e.source,
+            updated_at: e.updated_at,
+        }
+    }
+}
+
+/// Every catalogue entry.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CatalogueList {
+    pub entries: Vec<CatalogueEntryOut>,
+}
+
+/// One saved version of a catalogue entry.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CatalogueVersionOut {
+    pub version: i32,
+    pub note: String,
+    /// The email address of the admin who saved it (absent: seeded, or the account is gone).
+    pub created_by: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A catalogue entry with its versions (newest first) and how many strategies were created from it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CatalogueDetailOut {
+    pub entry: CatalogueEntryOut,
+    pub versions: Vec<CatalogueVersionOut>,
+    pub strategies: i64,
+}
+
+impl From<catalogue::EntryDetail> for CatalogueDetailOut {
+    fn from(d: catalogue::EntryDetail) -> Self {
+        Self {
+            entry: d.entry.into(),
+            versions: d
+                .versions
+                .into_iter()
+                .map(|v| CatalogueVersionOut {
+                    version: v.version,
+                    note: v.note,
+                    created_by: v.created_by,
+                    created_at: v.created_at,
+                })
+                .collect(),
+            strategies: d.strategies,
+        }
+    }
+}
+
+/// A new catalogue entry (hidden unless `published`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"slug": "donchian", "name": "Donchian breakout", "source": "param n: int = 20 in 2..200\nentry long when close > highest(high, n)[1]\nexit long when close < lowest(low, n)[1]\n", "published": true}))]
+pub struct NewCatalogueEntry {
+    /// Fixed once created: strategies name it.
+    #[serde(deserialize_with = "contract::de_slug")]
+    #[schema(pattern = "^[a-z0-9][a-z0-9_-]{0,47}$", max_length = 48)]
+    pub slug: String,
+    #[serde(deserialize_with = "contract::de_required_name")]
+    #[schema(
+        min_length = 1,
+        max_length = 80,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
+    pub name: String,
+    #[serde(default, deserialize_with = "contract::de_description")]
+    #[schema(value_type = String, max_length = 2000, pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")]
+    pub description: Option<String>,
+    /// Strategy source, checked like any strategy (422 `invalid_strategy` with diagnostics when it does not
+    /// compile; 400 above 65536 bytes).
+    #[schema(pattern = r"^[^\x00]*$")]
+    pub source: String,
+    /// What this version is (shown in the version list).
+    #[serde(default, deserialize_with = "contract::de_note")]
+    #[schema(value_type = String, max_length = 500, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
+    pub note: Option<String>,
+    #[serde(default)]
+    pub published: Option<bool>,
+    #[serde(default)]
+    pub featured: Option<bool>,
+}
+
+impl From<NewCatalogueEntry> for catalogue::EntryInput {
+    fn from(n: NewCatalogueEntry) -> Self {
+        Self {
+            slug: Some(n.slug),
+            name: Some(n.name),
+            description: n.description,
+            source: Some(n.source),
+            note: n.note,
+            published: n.published,
+            featured: n.featured,
+        }
+    }
+}
+
+/// Changes to a catalogue entry (absent = unchanged). A changed `source` is a new version; publishing,
+/// hiding and featuring are flags.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"published": false}))]
+pub struct CatalogueEntryPatch {
+    #[serde(default, deserialize_with = "contract::de_name")]
+    #[schema(value_type = String, min_length = 1, max_length = 80, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "contract::de_description")]
+    #[schema(value_type = String, max_length = 2000, pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")]
+    pub description: Option<String>,
+    #[serde(default, deserialize_with = "contract::de_source")]
+    #[schema(value_type = String, pattern = r"^[^\x00]*$")]
+    pub source: Option<String>,
+    #[serde(default, deserialize_with = "contract::de_note")]
+    #[schema(value_type = String, max_length = 500, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
+    pub note: Option<String>,
+    #[serde(default)]
+    pub published: Option<bool>,
+    #[serde(default)]
+    pub featured: Option<bool>,
+}
+
+impl From<CatalogueEntryPatch> for catalogue::EntryInput {
+    fn from(n: CatalogueEntryPatch) -> Self {
+        Self {
+            slug: None,
+            name: n.name,
+            description: n.description,
+            source: n.source,
+            note: n.note,
+            published: n.published,
+            featured: n.featured,
+        }
+    }
 }
 
 /// The catalogue.

@@ -6,7 +6,8 @@
 //!
 //! * [`dto`]: the request and response types (strategies, versions, templates, parameters, diagnostics).
 //! * [`strategies`]: list, create, get, save, archive, restore and duplicate strategies, and read a version.
-//! * [`catalogue`]: the template catalogue, and checking a source without saving it.
+//! * [`catalogue`]: the strategy catalogue (published entries; the admin routes that author it), and checking a
+//!   source without saving it.
 
 pub mod catalogue;
 pub mod dto;
@@ -18,7 +19,10 @@ use axum::{
 };
 
 use self::{
-    catalogue::{list_templates, validate_strategy},
+    catalogue::{
+        create_catalogue_entry, get_catalogue_entry, list_catalogue, list_templates,
+        update_catalogue_entry, validate_strategy,
+    },
     strategies::{
         archive_strategy, create_strategy, duplicate_strategy, get_strategy, get_strategy_version,
         list_strategies, restore_strategy, update_strategy,
@@ -29,6 +33,14 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/templates", get(list_templates))
+        .route(
+            "/api/v1/admin/catalogue",
+            get(list_catalogue).post(create_catalogue_entry),
+        )
+        .route(
+            "/api/v1/admin/catalogue/{id}",
+            get(get_catalogue_entry).patch(update_catalogue_entry),
+        )
         .route(
             "/api/v1/strategies",
             get(list_strategies).post(create_strategy),

@@ -7,7 +7,10 @@
 //! * [`pages`]: the admin pages and their forms: each action through its form, CSRF-less posts refused,
 //!   traders and viewers get 403 and anonymous visitors are sent to sign in.
 //! * [`settings`]: closing sign-up and the maintenance banner.
+//! * [`catalogue`]: the strategy catalogue: seeded built-ins, entries authored, versioned, published, hidden
+//!   and featured through the API and the console's forms; traders create from published entries only.
 
+mod catalogue;
 mod pages;
 mod settings;
 mod users;

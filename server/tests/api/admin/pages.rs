@@ -39,6 +39,8 @@ fn pages(user: Uuid) -> Vec<String> {
         "/admin/users".into(),
         format!("/admin/users/{user}"),
         "/admin/plans".into(),
+        "/admin/catalogue".into(),
+        format!("/admin/catalogue/{user}"),
         "/admin/jobs".into(),
         "/admin/kill".into(),
     ]
@@ -57,6 +59,19 @@ fn forms(user: Uuid) -> Vec<(String, Vec<(&'static str, &'static str)>)> {
         (format!("/admin/users/{user}/plan"), vec![("plan", "free")]),
         ("/admin/plans".into(), vec![("slug", "x"), ("name", "X")]),
         (format!("/admin/plans/{some}"), vec![("name", "Y")]),
+        (
+            "/admin/catalogue".into(),
+            vec![
+                ("slug", "x"),
+                ("name", "X"),
+                ("source", "entry long when close > open"),
+                ("published", "true"),
+            ],
+        ),
+        (
+            format!("/admin/catalogue/{some}"),
+            vec![("name", "Y"), ("published", "true")],
+        ),
         ("/admin/jobs/housekeeping".into(), vec![]),
         (format!("/admin/jobs/{some}/retry"), vec![]),
         (
@@ -94,6 +109,8 @@ async fn admin_pages_refuse_traders_and_viewers_and_send_the_anonymous_to_sign_i
             "/api/admin_users?q=&role=&status=&page=1",
             &format!("/api/admin_user?id={}", root.id),
             "/api/admin_plans",
+            "/api/admin_catalogue",
+            &format!("/api/admin_catalogue_entry?id={}", root.id),
             "/api/admin_jobs",
             "/api/admin_kill",
         ] {
@@ -138,7 +155,8 @@ async fn admin_pages_refuse_traders_and_viewers_and_send_the_anonymous_to_sign_i
     let changed: i64 = sqlx::query_scalar(
         "select count(*) from audit_event where event in
            ('user_suspended', 'role_changed', 'sessions_revoked_by_admin', 'plan_assigned', 'plan_created',
-            'job_retried', 'kill_switch_thrown', 'platform_settings_changed', 'invite_created')",
+            'job_retried', 'kill_switch_thrown', 'platform_settings_changed', 'invite_created',
+            'catalogue_created', 'catalogue_updated')",
     )
     .fetch_one(&app.ctx.db)
     .await

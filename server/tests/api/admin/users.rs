@@ -380,6 +380,18 @@ async fn admin_api_routes_are_refused_for_traders_viewers_and_anonymous_callers(
             None,
         ),
         (Method::GET, "/api/v1/admin/jobs".into(), None),
+        (Method::GET, "/api/v1/admin/catalogue".into(), None),
+        (
+            Method::POST,
+            "/api/v1/admin/catalogue".into(),
+            Some(json!({ "slug": "x", "name": "X", "source": "entry long when close > open" })),
+        ),
+        (Method::GET, format!("/api/v1/admin/catalogue/{id}"), None),
+        (
+            Method::PATCH,
+            format!("/api/v1/admin/catalogue/{id}"),
+            Some(json!({ "published": false })),
+        ),
     ];
     for (method, path, body) in routes {
         for who in [&ann, &vera] {

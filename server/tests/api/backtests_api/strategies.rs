@@ -47,7 +47,7 @@ async fn backtests_api_strategies_are_created_validated_versioned_duplicated_arc
         r.headers["location"].to_str().unwrap(),
         format!("/api/v1/strategies/{id}")
     );
-    assert_eq!(r.json["name"], "macd");
+    assert_eq!(r.json["name"], "MACD line / signal crossover");
     assert_eq!(r.json["template"], "macd");
     assert_eq!(r.json["latest_version"], 1);
     assert_eq!(r.json["latest"]["source"], macd["source"]);
