@@ -34,15 +34,13 @@ pub fn pool(settings: &Settings) -> Result<PgPool, sqlx::Error> {
         .connect_lazy_with(options))
 }
 
-/// Runs pending migrations, then seeds the built-in strategy templates missing from the catalogue
-/// ([`crate::backtest::catalogue::seed`]).
+/// Runs pending migrations: the schema only (`vortex migrate` also seeds the strategy catalogue, by
+/// `backtest::catalogue::migrate_and_seed`).
 ///
 /// # Errors
 /// When the database is unreachable or a migration fails (the failing migration is rolled back).
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
-    MIGRATOR.run(pool).await?;
-    crate::backtest::catalogue::seed(pool).await?;
-    Ok(())
+    MIGRATOR.run(pool).await
 }
 
 /// `select 1` within `timeout`.

@@ -27,7 +27,7 @@ use uuid::Uuid;
 
 use crate::{
     Actor, Ctx,
-    auth::{AuthUser, random_secret, sha256, totp, users},
+    auth::{AuthUser, random_secret, session, sha256, totp, users},
     error::{Error, Result},
     notify::{self, Event, event::TwoFactorChanged},
     settings::hex,
@@ -312,8 +312,15 @@ pub async fn confirm(ctx: &Ctx, actor: &Actor, code: &str) -> Result<Vec<String>
     .await?;
     let codes = new_codes(&mut tx, user.user_id).await?;
     super::email_change::void_pending(&mut tx, user.user_id).await?;
+    // Sessions signed in with the password alone end: from now on the account needs the second factor.
+    let ended = session::revoke_all(&mut *tx, user.user_id, user.session_id()).await?;
     actor
-        .audit(&mut tx, event::ENABLED, None, json!({}))
+        .audit(
+            &mut tx,
+            event::ENABLED,
+            None,
+            json!({ "sessions_ended": ended }),
+        )
         .await?;
     let emitted = emit_change(ctx, &mut tx, user.user_id, "enabled").await?;
     tx.commit().await?;

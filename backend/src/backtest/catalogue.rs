@@ -141,8 +141,19 @@ macro_rules! select_entries {
     };
 }
 
+/// Runs the pending migrations ([`crate::db::migrate`]), then [`seed`]s the catalogue: what `vortex migrate` and
+/// `vortex serve --migrate` do.
+///
+/// # Errors
+/// When the database is unreachable or a migration fails.
+pub async fn migrate_and_seed(db: &PgPool) -> std::result::Result<(), sqlx::migrate::MigrateError> {
+    crate::db::migrate(db).await?;
+    seed(db).await?;
+    Ok(())
+}
+
 /// Seeds the built-in templates that are not in the catalogue yet (by slug), published; an entry an admin
-/// edited or hid stays as it is. Runs after the migrations (`backend::db::migrate`); returns how many it added.
+/// edited or hid stays as it is. Runs after the migrations ([`migrate_and_seed`]); returns how many it added.
 ///
 /// # Errors
 /// Database errors.

@@ -283,6 +283,14 @@ pub static SPECS: &[EventSpec] = &[
         [I, I, O],
     ),
     spec(
+        "billing.usage_warning",
+        C::Billing,
+        false,
+        User,
+        false,
+        [I, I, O],
+    ),
+    spec(
         "billing.plan_changed",
         C::Billing,
         false,

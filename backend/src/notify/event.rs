@@ -13,7 +13,9 @@ mod billing;
 mod paper;
 mod security;
 pub use admin::EtlFailing;
-pub use billing::{BillingPaymentFailed, BillingPlanChanged, BillingTrialEnding};
+pub use billing::{
+    BillingPaymentFailed, BillingPlanChanged, BillingTrialEnding, BillingUsageWarning,
+};
 pub use paper::{
     KillSwitchChange, PaperDataGap, PaperFill, PaperOrderCancelled, PaperRunRef, PaperSignal,
     PaperStoppedError, RiskLimitHit,
@@ -172,6 +174,8 @@ pub enum Event {
     BillingPaymentFailed(BillingPaymentFailed),
     #[serde(rename = "billing.trial_ending")]
     BillingTrialEnding(BillingTrialEnding),
+    #[serde(rename = "billing.usage_warning")]
+    BillingUsageWarning(BillingUsageWarning),
 }
 
 /// Every type name with a payload variant (for tests and samples).
@@ -202,6 +206,7 @@ pub const TYPES: &[&str] = &[
     "billing.plan_changed",
     "billing.payment_failed",
     "billing.trial_ending",
+    "billing.usage_warning",
 ];
 
 /// Cuts `s` to at most `max` characters, ending in `…` when cut.
@@ -251,6 +256,7 @@ impl Event {
             Event::BillingPlanChanged(_) => "billing.plan_changed",
             Event::BillingPaymentFailed(_) => "billing.payment_failed",
             Event::BillingTrialEnding(_) => "billing.trial_ending",
+            Event::BillingUsageWarning(_) => "billing.usage_warning",
         }
     }
 
@@ -297,6 +303,7 @@ impl Event {
             Event::BillingPlanChanged(e) => Some(e.user_id),
             Event::BillingPaymentFailed(e) => Some(e.user_id),
             Event::BillingTrialEnding(e) => Some(e.user_id),
+            Event::BillingUsageWarning(e) => Some(e.user_id),
             paper => paper.paper_run().map(|r| r.user_id),
         }
     }
@@ -378,6 +385,10 @@ impl Event {
                 e.subscription_id,
                 e.ends_at.map_or(0, |t| t.timestamp())
             )),
+            Event::BillingUsageWarning(e) => Some(format!(
+                "billing.usage_warning:{}:{}:{}:{}",
+                e.user_id, e.limit, e.percent, e.day
+            )),
         }
     }
 
@@ -411,7 +422,8 @@ impl Event {
             | Event::KillSwitchReleased(_)
             | Event::BillingPlanChanged(_)
             | Event::BillingPaymentFailed(_)
-            | Event::BillingTrialEnding(_) => None,
+            | Event::BillingTrialEnding(_)
+            | Event::BillingUsageWarning(_) => None,
         }
     }
 
@@ -461,6 +473,7 @@ impl Event {
             Event::BillingPlanChanged(e) => e.title(),
             Event::BillingPaymentFailed(e) => e.title(),
             Event::BillingTrialEnding(e) => e.title(),
+            Event::BillingUsageWarning(e) => e.title(),
         };
         clip(&t, 200)
     }
@@ -580,6 +593,7 @@ impl Event {
             Event::BillingPlanChanged(e) => e.body(),
             Event::BillingPaymentFailed(e) => e.body(),
             Event::BillingTrialEnding(e) => e.body(),
+            Event::BillingUsageWarning(e) => e.body(),
         };
         clip(&b, 2000)
     }
@@ -608,7 +622,8 @@ impl Event {
             Event::KillSwitchThrown(e) | Event::KillSwitchReleased(e) => Some(e.url()),
             Event::BillingPlanChanged(_)
             | Event::BillingPaymentFailed(_)
-            | Event::BillingTrialEnding(_) => Some("/account/plan".to_owned()),
+            | Event::BillingTrialEnding(_)
+            | Event::BillingUsageWarning(_) => Some("/account/plan".to_owned()),
             paper => paper.paper_run().map(PaperRunRef::url),
         }
     }
@@ -809,6 +824,16 @@ impl Event {
                 plan: "Pro".into(),
                 ends_at: Some(t0 + chrono::Duration::days(3)),
                 subscription_id: "sub_sample".into(),
+            }),
+            "billing.usage_warning" => Event::BillingUsageWarning(BillingUsageWarning {
+                user_id,
+                limit: "backtests_per_day".into(),
+                label: "backtests per day".into(),
+                usage: 40,
+                value: 50,
+                percent: 80,
+                plan: "Free".into(),
+                day: "2026-01-02".into(),
             }),
             _ => return None,
         })

@@ -72,7 +72,9 @@ pub const MAX_EQUITY_POINTS: usize = 5000;
 /// (strategy), [`Error::Invalid`], [`Error::Strategy`], [`Error::Limit`], database errors.
 pub async fn start(actor: &Actor, ctx: &Ctx, who: Owner, new: &NewPaperRun) -> Result<Started> {
     let user = owner(actor, who, Need::Run)?;
-    start::create(ctx, actor, user, new).await
+    let started = start::create(ctx, actor, user, new).await?;
+    crate::plans::warn_usage(ctx, user, crate::plans::Limit::ActivePaperRuns).await;
+    Ok(started)
 }
 
 /// Whether the actor may start paper runs at all (for a form to say why not before anything is typed).

@@ -346,6 +346,72 @@ pub async fn strategies(conn: &mut PgConnection, user: Uuid) -> Result<i64> {
     .await?)
 }
 
+/// The limits that warn their user at 80 % and 100 % of the value: the counted ones that grow with the user's
+/// own actions (a concurrent-backtest count comes and goes within minutes and would only be noise).
+pub const WARNED: [Limit; 3] = [
+    Limit::BacktestsPerDay,
+    Limit::Strategies,
+    Limit::ActivePaperRuns,
+];
+
+/// The warning threshold `usage` reached of `value`: 100, 80, or none (also for a value of 0, which refuses
+/// everything: the refusal itself says so).
+pub fn threshold(usage: i64, value: i64) -> Option<u8> {
+    if value <= 0 {
+        None
+    } else if usage >= value {
+        Some(100)
+    } else if usage.saturating_mul(5) >= value.saturating_mul(4) {
+        Some(80)
+    } else {
+        None
+    }
+}
+
+/// After an action that used `limit` committed: when the user's usage reached 80 % or 100 % of its value,
+/// emits `billing.usage_warning` (in-app and email by default; once per limit, threshold and UTC day by the
+/// event's dedupe key). Best effort: the action is done, so a failure here is logged, not returned.
+pub async fn warn_usage(ctx: &Ctx, user: Uuid, limit: Limit) {
+    if !WARNED.contains(&limit) {
+        return;
+    }
+    if let Err(e) = try_warn_usage(ctx, user, limit).await {
+        tracing::warn!(%user, limit = limit.key(), error = %e, "the usage warning could not be emitted");
+    }
+}
+
+async fn try_warn_usage(ctx: &Ctx, user: Uuid, limit: Limit) -> Result<()> {
+    let mut tx = ctx.db.begin().await?;
+    let limits = limits_in(&mut tx, &ctx.settings, user).await?;
+    let Some(value) = limits.get(limit) else {
+        return Ok(());
+    };
+    let usage = match limit {
+        Limit::BacktestsPerDay => backtests_today(&mut tx, user).await?,
+        Limit::Strategies => strategies(&mut tx, user).await?,
+        Limit::ActivePaperRuns => active_paper_runs(&mut tx, user).await?,
+        _ => return Ok(()),
+    };
+    let Some(percent) = threshold(usage, value) else {
+        return Ok(());
+    };
+    let event =
+        crate::notify::Event::BillingUsageWarning(crate::notify::event::BillingUsageWarning {
+            user_id: user,
+            limit: limit.key().to_owned(),
+            label: limit.label().to_owned(),
+            usage,
+            value,
+            percent,
+            plan: limits.plan.name.clone(),
+            day: ctx.clock.now().format("%Y-%m-%d").to_string(),
+        });
+    let emitted = crate::notify::emit(&mut tx, &ctx.jobs, &ctx.clock, &event).await?;
+    tx.commit().await?;
+    crate::notify::push(&ctx.jobs, &[emitted]).await;
+    Ok(())
+}
+
 /// The current usage of each counted limit (per-run limits have none). Active paper runs are counted by
 /// the paper-trading module when it exists; until then they are not listed.
 ///
@@ -361,4 +427,25 @@ pub async fn usage(conn: &mut PgConnection, user: Uuid) -> Result<BTreeMap<Limit
     u.insert(Limit::Strategies, strategies(conn, user).await?);
     u.insert(Limit::ActivePaperRuns, active_paper_runs(conn, user).await?);
     Ok(u)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::threshold;
+
+    #[test]
+    fn usage_warns_at_80_and_100_percent() {
+        assert_eq!(threshold(0, 10), None);
+        assert_eq!(threshold(7, 10), None);
+        assert_eq!(threshold(8, 10), Some(80));
+        assert_eq!(threshold(9, 10), Some(80));
+        assert_eq!(threshold(10, 10), Some(100));
+        assert_eq!(threshold(12, 10), Some(100));
+        assert_eq!(threshold(3, 5), None);
+        assert_eq!(threshold(4, 5), Some(80));
+        assert_eq!(threshold(1, 1), Some(100));
+        assert_eq!(threshold(5, 0), None);
+        assert_eq!(threshold(i64::MAX, i64::MAX), Some(100));
+        assert_eq!(threshold(i64::MAX - 1, i64::MAX), Some(80));
+    }
 }

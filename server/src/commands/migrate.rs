@@ -9,7 +9,7 @@ use backend::Ctx;
 /// # Errors
 /// A migration failed or the database is unreachable.
 pub async fn run(ctx: Ctx) -> anyhow::Result<ExitCode> {
-    backend::db::migrate(&ctx.db).await?;
+    backend::backtest::catalogue::migrate_and_seed(&ctx.db).await?;
     tracing::info!("migrations applied");
     Ok(ExitCode::SUCCESS)
 }

@@ -27,7 +27,7 @@ pub async fn run(ctx: Ctx, args: ServeArgs) -> anyhow::Result<ExitCode> {
 
 async fn serve(ctx: Ctx, with_worker: bool, migrate: bool) -> anyhow::Result<ExitCode> {
     if migrate {
-        backend::db::migrate(&ctx.db).await?;
+        backend::backtest::catalogue::migrate_and_seed(&ctx.db).await?;
         tracing::info!("migrations applied");
     }
     let shutdown = shutdown_signal();

@@ -38,7 +38,9 @@ impl TestDb {
             .expect("create database");
         let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
         let pool = sqlx::PgPool::connect(&url).await.expect("connect test db");
-        backend::db::migrate(&pool).await.expect("migrations apply");
+        backend::backtest::catalogue::migrate_and_seed(&pool)
+            .await
+            .expect("migrations apply");
         pool.close().await;
         Self { name, url }
     }

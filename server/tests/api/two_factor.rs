@@ -147,7 +147,22 @@ async fn audits(app: &TestApp, event: &str, user: Uuid) -> i64 {
 async fn two_factor_sign_in_needs_a_fresh_code_and_recovery_codes_work_once() {
     let (app, sink) = app_with_mail().await;
     let ann = person(&app, "ann@example.org", "trader").await;
+    // Another browser signed in with the password alone before two-factor sign-in is turned on.
+    let other = browser();
+    password_step(&app, &other, &ann.email).await;
+    assert!(signed_in(&app, &other).await);
     let (secret, codes) = enrol(&app, &ann).await;
+    // Turning it on ends that session (it never gave the second factor) and keeps the one that turned it on.
+    assert!(!signed_in(&app, &other).await);
+    assert!(signed_in(&app, &ann.browser).await);
+    let ended: i64 = sqlx::query_scalar(
+        "select (detail->>'sessions_ended')::bigint from audit_event where user_id = $1 and event = 'two_factor_enabled'",
+    )
+    .bind(ann.id)
+    .fetch_one(&app.ctx.db)
+    .await
+    .unwrap();
+    assert_eq!(ended, 1);
     // The step the enrolment's code used.
     let step: i64 = sqlx::query_scalar("select last_step from user_totp where user_id = $1")
         .bind(ann.id)

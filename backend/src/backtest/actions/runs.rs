@@ -26,7 +26,9 @@ pub const COMPARE_MAX: usize = 10;
 /// (strategy), [`Error::Invalid`], [`Error::Strategy`], [`Error::Limit`] (runs in flight), database errors.
 pub async fn submit(actor: &Actor, ctx: &Ctx, new: &NewRun) -> Result<Created, Error> {
     let user = actor.runner()?.user_id;
-    data::create_as(ctx, user, new, actor.request_id.clone(), Some(actor)).await
+    let created = data::create_as(ctx, user, new, actor.request_id.clone(), Some(actor)).await?;
+    crate::plans::warn_usage(ctx, user, crate::plans::Limit::BacktestsPerDay).await;
+    Ok(created)
 }
 
 /// Cancels a queued or running run; audited as `backtest_cancelled`.

@@ -68,14 +68,16 @@ pub fn validate(actor: &Actor, source: &str) -> Result<Vec<ParamInfo>, Error> {
 pub async fn create(actor: &Actor, ctx: &Ctx, new: NewStrategy) -> Result<Uuid, Error> {
     let user = actor.writer()?.user_id;
     let quota = Quota::for_user(ctx, user).await?;
-    data::create_as(
+    let id = data::create_as(
         &ctx.db,
         user,
         new,
         quota,
         Some((actor, serde_json::json!({}))),
     )
-    .await
+    .await?;
+    crate::plans::warn_usage(ctx, user, crate::plans::Limit::Strategies).await;
+    Ok(id)
 }
 
 /// Saves an edit: a new version when the source changed, name/description otherwise (see
@@ -96,7 +98,9 @@ pub async fn save(actor: &Actor, ctx: &Ctx, id: Uuid, edit: SaveStrategy) -> Res
 pub async fn duplicate(actor: &Actor, ctx: &Ctx, id: Uuid) -> Result<Uuid, Error> {
     let user = actor.writer()?.user_id;
     let quota = Quota::for_user(ctx, user).await?;
-    data::duplicate_as(&ctx.db, user, id, quota, Some(actor)).await
+    let copy = data::duplicate_as(&ctx.db, user, id, quota, Some(actor)).await?;
+    crate::plans::warn_usage(ctx, user, crate::plans::Limit::Strategies).await;
+    Ok(copy)
 }
 
 /// Archives (`true`) or restores (`false`) a strategy.

@@ -46,6 +46,23 @@ pub struct BillingTrialEnding {
     pub subscription_id: String,
 }
 
+/// The user's usage of a plan limit reached 80 % or 100 % of its value (one per limit, threshold and UTC day).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BillingUsageWarning {
+    pub user_id: Uuid,
+    /// The limit's key (`backtests_per_day`, `strategies`, `active_paper_runs`) and its words.
+    pub limit: String,
+    pub label: String,
+    pub usage: i64,
+    pub value: i64,
+    /// 80 or 100.
+    pub percent: u8,
+    /// The plan's name.
+    pub plan: String,
+    /// The UTC day (`YYYY-MM-DD`) the threshold was reached.
+    pub day: String,
+}
+
 fn money(amount: Option<i64>, currency: Option<&str>) -> String {
     match (amount, currency) {
         (Some(a), Some(c)) => format!("{}.{:02} {}", a / 100, (a % 100).abs(), c.to_uppercase()),
@@ -120,6 +137,34 @@ impl BillingTrialEnding {
             "The trial of your {} plan ends {when}. The subscription then continues with the payment method on \
              file; to change or cancel it, use \"Manage billing\" on /account/plan.",
             self.plan
+        )
+    }
+}
+
+impl BillingUsageWarning {
+    pub fn title(&self) -> String {
+        if self.percent >= 100 {
+            format!("You reached your plan's limit of {}", self.label)
+        } else {
+            format!("You have used {} % of your {}", self.percent, self.label)
+        }
+    }
+
+    pub fn body(&self) -> String {
+        let resets = if self.limit == "backtests_per_day" {
+            " The count starts again at 00:00 UTC."
+        } else {
+            ""
+        };
+        let next = if self.percent >= 100 {
+            "New ones are refused until you are below the limit"
+        } else {
+            "At the limit, new ones are refused"
+        };
+        format!(
+            "You have {} of {} {} allowed by your {} plan.{resets} {next}; nothing of yours is deleted or \
+             stopped. Your limits, your usage and how to raise them: /account/plan.",
+            self.usage, self.value, self.label, self.plan,
         )
     }
 }

@@ -174,6 +174,11 @@ pub fn facts(event: &Event) -> Vec<(String, String)> {
             ("Subscription".into(), e.status.clone()),
         ],
         Event::BillingTrialEnding(e) => vec![("Plan".into(), e.plan.clone())],
+        Event::BillingUsageWarning(e) => vec![
+            ("Plan".into(), e.plan.clone()),
+            ("Limit".into(), e.label.clone()),
+            ("Usage".into(), format!("{} of {}", e.usage, e.value)),
+        ],
     }
 }
 

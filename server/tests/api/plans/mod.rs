@@ -4,12 +4,14 @@
 //! validation names the field; the CLI goes through the same actions.
 //!
 //! * this file: helpers and the default plan; [`enforcement`]: a smaller plan refuses, an override raises;
-//!   [`admin`]: authorization and validation of the admin routes; [`cli`]: `vortex plans`.
+//!   [`admin`]: authorization and validation of the admin routes; [`cli`]: `vortex plans`; [`warnings`]: the
+//!   80 % and 100 % usage warnings.
 
 mod admin;
 mod cli;
 mod enforcement;
 mod exports;
+mod warnings;
 
 use std::path::Path;
 
