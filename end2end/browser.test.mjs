@@ -44,6 +44,22 @@ const smtp = net.createServer((sock) => {
   });
 });
 if (smtpPort) await new Promise((r) => smtp.listen(smtpPort, '127.0.0.1', r));
+/** Signs `who` in through the sign-in form (the caller waits for where it lands). */
+async function signIn(p, who) {
+  await p.goto(BASE + '/signin');
+  await p.fill('input[name=email]', who.email);
+  await p.fill('input[name=password]', who.password);
+  await p.click('form[action="/auth/signin"] button[type=submit]');
+}
+
+/** A new admin account made with `vortex create-admin` (a unique address from `prefix`). */
+function createAdmin(prefix, password) {
+  const admin = { email: `${prefix}-${Date.now()}@example.org`, password };
+  execFileSync(process.env.VORTEX_BIN, ['create-admin', '--email', admin.email],
+    { input: admin.password + '\n', env: { ...process.env, LOG_LEVEL: 'warn' } });
+  return admin;
+}
+
 async function waitForMail(to, timeoutMs = 20000) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -403,15 +419,7 @@ try {
   });
 
   await check('admin console: an admin finds the trader, suspends them (their session ends, sign-in shows the reason) and lifts it', async () => {
-    const admin = { email: `e2e-admin-${Date.now()}@example.org`, password: 'another long enough e2e passphrase' };
-    execFileSync(process.env.VORTEX_BIN, ['create-admin', '--email', admin.email],
-      { input: admin.password + '\n', env: { ...process.env, LOG_LEVEL: 'warn' } });
-    const signIn = async (p, who) => {
-      await p.goto(BASE + '/signin');
-      await p.fill('input[name=email]', who.email);
-      await p.fill('input[name=password]', who.password);
-      await p.click('form[action="/auth/signin"] button[type=submit]');
-    };
+    const admin = createAdmin('e2e-admin', 'another long enough e2e passphrase');
     const tctx = await browser.newContext();
     const t = await tctx.newPage();
     await signIn(t, trader);
@@ -451,22 +459,14 @@ try {
   });
 
   await check('catalogue: an admin publishes a catalogue strategy; the trader creates a strategy from it', async () => {
-    const admin = { email: `e2e-curator-${Date.now()}@example.org`, password: 'a curator passphrase long enough' };
-    execFileSync(process.env.VORTEX_BIN, ['create-admin', '--email', admin.email],
-      { input: admin.password + '\n', env: { ...process.env, LOG_LEVEL: 'warn' } });
-    const signIn = async (p, who) => {
-      await p.goto(BASE + '/signin');
-      await p.fill('input[name=email]', who.email);
-      await p.fill('input[name=password]', who.password);
-      await p.click('form[action="/auth/signin"] button[type=submit]');
-      await p.waitForURL(/\/account/);
-    };
+    const admin = createAdmin('e2e-curator', 'a curator passphrase long enough');
     const actx = await browser.newContext();
     const a = await actx.newPage();
     const errors = [];
     a.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
     a.on('pageerror', (e) => errors.push(String(e)));
     await signIn(a, admin);
+    await a.waitForURL(/\/account/);
     await a.goto(BASE + '/admin/catalogue');
     assert(await a.locator('#catalogue-list tr[data-slug="macd"]').count() === 1, 'the built-ins are listed');
     const source = '# Channel breakout\nparam n: int = 20 in 2..200\nlet top = highest(high, n)\nlet bottom = lowest(low, n)\n'
@@ -484,6 +484,7 @@ try {
     const t = await tctx.newPage();
     t.on('pageerror', (e) => errors.push(String(e)));
     await signIn(t, trader);
+    await t.waitForURL(/\/account/);
     await t.goto(BASE + '/strategies');
     await t.selectOption('#new-strategy select[name=template]', slug);
     await t.click('#new-strategy button[type=submit]');
