@@ -43,6 +43,7 @@ pub enum Flash {
     AdminPlanSaved,
     AdminCatalogueSaved,
     AdminJobRetried,
+    AdminJobCancelled,
     AdminHousekeeping,
     AdminSwitchThrown,
     AdminSwitchReleased,
@@ -152,6 +153,7 @@ impl Flash {
         Flash::AdminPlanSaved,
         Flash::AdminCatalogueSaved,
         Flash::AdminJobRetried,
+        Flash::AdminJobCancelled,
         Flash::AdminHousekeeping,
         Flash::AdminSwitchThrown,
         Flash::AdminSwitchReleased,
@@ -304,6 +306,7 @@ impl Flash {
             Flash::AdminPlanSaved => "admin_plan_saved",
             Flash::AdminCatalogueSaved => "admin_catalogue_saved",
             Flash::AdminJobRetried => "admin_job_retried",
+            Flash::AdminJobCancelled => "admin_job_cancelled",
             Flash::AdminHousekeeping => "admin_housekeeping",
             Flash::AdminSwitchThrown => "admin_switch_thrown",
             Flash::AdminSwitchReleased => "admin_switch_released",
@@ -554,6 +557,9 @@ impl Flash {
             Flash::AdminPlanSaved => "The plan was saved.",
             Flash::AdminCatalogueSaved => "The catalogue strategy was saved.",
             Flash::AdminJobRetried => "The job is queued again with a fresh attempt budget.",
+            Flash::AdminJobCancelled => {
+                "The job is cancelled; it will not run (it can be retried later)."
+            }
             Flash::AdminHousekeeping => "A housekeeping run is queued.",
             Flash::AdminSwitchThrown => "The kill switch is thrown; affected users are notified.",
             Flash::AdminSwitchReleased => "The kill switch is released.",

@@ -218,7 +218,67 @@ pub struct JobsView {
     pub queues: Vec<QueueView>,
     pub running: Vec<JobView>,
     pub failed: Vec<JobView>,
+    /// Waiting to run, soonest first (`at`: when due).
+    pub waiting: Vec<JobView>,
     pub form_error: Option<(String, String)>,
+}
+
+/// One event of the audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEventView {
+    pub id: i64,
+    pub at: String,
+    pub event: String,
+    pub user_id: String,
+    /// The user's address, or the address the event named (a failed sign-in for an unknown address).
+    pub user: String,
+    pub actor_id: String,
+    pub actor: String,
+    pub ip: String,
+    pub detail: String,
+}
+
+/// The audit log page: the filter as typed, one page of events and the link to the next.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditPageView {
+    pub user: String,
+    pub actor: String,
+    pub event: String,
+    pub since: String,
+    pub until: String,
+    pub events: Vec<AuditEventView>,
+    /// The query string of the next (older) page, when there is one.
+    pub next: Option<String>,
+    /// The query string of the filter (for the CSV link).
+    pub query: String,
+    /// The filter was refused: (field, message).
+    pub filter_error: Option<(String, String)>,
+    pub form_error: Option<(String, String)>,
+}
+
+/// A subscription as the admins' list shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubscriptionView {
+    pub user_id: String,
+    pub email: String,
+    pub plan: String,
+    /// The provider's state (`trialing`, `active`, `past_due`, …), or `checkout started`.
+    pub status: String,
+    pub period_end: String,
+    pub cancel_at_period_end: bool,
+    pub trial_end: String,
+    pub customer_id: String,
+    pub observed_at: String,
+}
+
+/// The subscriptions page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubscriptionsView {
+    /// `PAYMENT_PROVIDER` is not `none`.
+    pub billing_enabled: bool,
+    /// (state, count), most common first.
+    pub counts: Vec<(String, usize)>,
+    pub subscriptions: Vec<SubscriptionView>,
 }
 
 /// The kill switch page.
@@ -281,6 +341,25 @@ pub async fn get_admin_jobs() -> Result<JobsView, AppError> {
     ssr::jobs().await
 }
 
+/// A page of the audit log (admins only). Filters as typed; `before` from the previous page's next link.
+#[server(endpoint = "admin_audit", input = GetUrl)]
+pub async fn get_admin_audit(
+    user: String,
+    actor: String,
+    event: String,
+    since: String,
+    until: String,
+    before: String,
+) -> Result<AuditPageView, AppError> {
+    ssr::audit(user, actor, event, since, until, before).await
+}
+
+/// Every subscription with the provider's last reported state (admins only).
+#[server(endpoint = "admin_subscriptions", input = GetUrl)]
+pub async fn get_admin_subscriptions() -> Result<SubscriptionsView, AppError> {
+    ssr::subscriptions().await
+}
+
 /// The active kill switches (admins only).
 #[server(endpoint = "admin_kill", input = GetUrl)]
 pub async fn get_admin_kill() -> Result<KillView, AppError> {
@@ -291,9 +370,10 @@ pub async fn get_admin_kill() -> Result<KillView, AppError> {
 mod ssr {
     use backend::{
         Ctx,
-        admin::{jobs as admin_jobs, overview as admin_overview, users},
+        admin::{audit as admin_audit, jobs as admin_jobs, overview as admin_overview, users},
         auth::{Role, users::format_time},
         backtest::catalogue,
+        billing::actions as billing,
         paper::{actions as paper, kill::KillSwitch},
         plans::actions as plans,
     };
@@ -541,23 +621,144 @@ mod ssr {
                     error: String::new(),
                 })
                 .collect(),
-            failed: o
-                .failed
-                .into_iter()
-                .map(|j| JobView {
-                    id: j.job_id.to_string(),
-                    queue: j.queue,
-                    kind: j.kind,
-                    attempts: j.attempts,
-                    worker: j.worker.unwrap_or_default(),
-                    at: j
-                        .finished_at
-                        .map(|t| format_time(t, &tz))
-                        .unwrap_or_default(),
-                    error: j.last_error.unwrap_or_default().chars().take(500).collect(),
-                })
-                .collect(),
+            failed: o.failed.into_iter().map(|j| job(j, &tz)).collect(),
+            waiting: o.waiting.into_iter().map(|j| job(j, &tz)).collect(),
             form_error: form_error(),
+        })
+    }
+
+    /// A failed job (`at`: when it finished) or a waiting one (`at`: when it is due).
+    fn job(j: backend::jobs::store::JobRow, tz: &str) -> JobView {
+        let at = if j.status == "queued" {
+            Some(j.run_at)
+        } else {
+            j.finished_at
+        };
+        JobView {
+            id: j.job_id.to_string(),
+            queue: j.queue,
+            kind: j.kind,
+            attempts: j.attempts,
+            worker: j.worker.unwrap_or_default(),
+            at: at.map(|t| format_time(t, tz)).unwrap_or_default(),
+            error: j.last_error.unwrap_or_default().chars().take(500).collect(),
+        }
+    }
+
+    pub async fn audit(
+        user: String,
+        actor_q: String,
+        event: String,
+        since: String,
+        until: String,
+        before: String,
+    ) -> Result<AuditPageView, AppError> {
+        let actor = actor().await?;
+        let ctx = expect_context::<Ctx>();
+        // Refuse non-admins before looking anything up.
+        actor.admin().map_err(AppError::from)?;
+        let tz = tz_of(&actor);
+        let input = admin_audit::FilterInput {
+            user: user.trim(),
+            actor: actor_q.trim(),
+            event: event.trim(),
+            since: since.trim(),
+            until: until.trim(),
+        };
+        let query = crate::pages::admin::url_query(&[
+            ("user", user.trim()),
+            ("actor", actor_q.trim()),
+            ("event", event.trim()),
+            ("since", since.trim()),
+            ("until", until.trim()),
+        ]);
+        let mut view = AuditPageView {
+            user: user.clone(),
+            actor: actor_q.clone(),
+            event: event.clone(),
+            since: since.clone(),
+            until: until.clone(),
+            events: vec![],
+            next: None,
+            query: query.clone(),
+            filter_error: None,
+            form_error: form_error(),
+        };
+        let filter = match admin_audit::parse_filter(&ctx, &input).await {
+            Ok(f) => f,
+            Err(backend::Error::Invalid { field, message }) => {
+                view.filter_error = Some((field, message));
+                return Ok(view);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let before = before.trim().parse::<i64>().ok().filter(|b| *b > 0);
+        let page = admin_audit::page(&actor, &ctx, &filter, before, 100).await?;
+        view.next = page.next_before.map(|b| {
+            if query.is_empty() {
+                format!("before={b}")
+            } else {
+                format!("{query}&before={b}")
+            }
+        });
+        let id = |u: Option<uuid::Uuid>| u.map(|u| u.to_string()).unwrap_or_default();
+        view.events = page
+            .events
+            .into_iter()
+            .map(|e| AuditEventView {
+                id: e.audit_event_id,
+                at: format_time(e.created_at, &tz),
+                user_id: id(e.user_id),
+                user: e.user_email.or(e.subject_email).unwrap_or_default(),
+                actor_id: id(e.actor_id),
+                actor: e.actor_email.unwrap_or_default(),
+                event: e.event,
+                ip: e.ip,
+                detail: e.detail.to_string().chars().take(300).collect(),
+            })
+            .collect();
+        Ok(view)
+    }
+
+    pub async fn subscriptions() -> Result<SubscriptionsView, AppError> {
+        let actor = actor().await?;
+        let ctx = expect_context::<Ctx>();
+        let rows = billing::admin_list(&actor, &ctx).await?;
+        let tz = tz_of(&actor);
+        let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+            t.map(|t| format_time(t, &tz)).unwrap_or_default()
+        };
+        let mut counts: Vec<(String, usize)> = vec![];
+        let subscriptions: Vec<SubscriptionView> = rows
+            .into_iter()
+            .map(|r| {
+                let s = r.state;
+                let status = s
+                    .status
+                    .clone()
+                    .unwrap_or_else(|| "checkout started".to_owned());
+                match counts.iter_mut().find(|(k, _)| *k == status) {
+                    Some((_, n)) => *n += 1,
+                    None => counts.push((status.clone(), 1)),
+                }
+                SubscriptionView {
+                    user_id: s.user_id.to_string(),
+                    email: r.email,
+                    plan: s.plan_name.or(s.plan_slug).unwrap_or_default(),
+                    status,
+                    period_end: time(s.current_period_end),
+                    cancel_at_period_end: s.cancel_at_period_end,
+                    trial_end: time(s.trial_end),
+                    customer_id: s.customer_id,
+                    observed_at: time(s.observed_at),
+                }
+            })
+            .collect();
+        counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(SubscriptionsView {
+            billing_enabled: ctx.settings.billing.enabled(),
+            counts,
+            subscriptions,
         })
     }
 

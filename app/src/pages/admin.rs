@@ -1,6 +1,7 @@
 //! The admin console (docs/admin.md): `/admin` (overview), `/admin/users` and `/admin/users/{id}`,
-//! `/admin/plans`, `/admin/catalogue` and `/admin/catalogue/{id}`, `/admin/jobs` and `/admin/kill`, with the notifications page (`/admin/notifications`) under
-//! the same navigation. Each page reads through one server function of `crate::api::admin` (admins only: 403
+//! `/admin/plans`, `/admin/subscriptions`, `/admin/catalogue` and `/admin/catalogue/{id}`, `/admin/jobs`,
+//! `/admin/audit` and `/admin/kill`, with the notifications page (`/admin/notifications`) under the same
+//! navigation. Each page reads through one server function of `crate::api::admin` (admins only: 403
 //! for everyone else, anonymous visitors are sent to sign in); each change is a plain HTML form post with the
 //! CSRF field, handled in `server::routes::admin_forms` by one backend action, and answered with
 //! Post/Redirect/Get back to the page (a refusal names the field in place). No JavaScript is needed.
@@ -11,8 +12,8 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::{
     api::admin::{
-        self as api, CatalogueEntryView, CatalogueView, JobView, KillView, OverviewView, PlansView,
-        SwitchView, UserView, UsersView,
+        self as api, AuditPageView, CatalogueEntryView, CatalogueView, JobView, KillView,
+        OverviewView, PlansView, SubscriptionsView, SwitchView, UserView, UsersView,
     },
     components::forms::{CsrfField, Flash},
     pages::error::ErrorTemplate,
@@ -23,8 +24,10 @@ const SECTIONS: &[(&str, &str)] = &[
     ("/admin", "Overview"),
     ("/admin/users", "Users"),
     ("/admin/plans", "Plans"),
+    ("/admin/subscriptions", "Subscriptions"),
     ("/admin/catalogue", "Catalogue"),
     ("/admin/jobs", "Jobs"),
+    ("/admin/audit", "Audit log"),
     ("/admin/kill", "Kill switches"),
     ("/admin/notifications", "Notifications"),
 ];
@@ -242,8 +245,8 @@ fn Users(v: UsersView) -> impl IntoView {
     }
 }
 
-/// A URL query string of non-empty pairs.
-fn url_query(pairs: &[(&str, &str)]) -> String {
+/// A URL query string: `a=b&c=d` of the non-empty pairs, percent-encoded.
+pub fn url_query(pairs: &[(&str, &str)]) -> String {
     pairs
         .iter()
         .filter(|(_, v)| !v.is_empty())
@@ -302,6 +305,7 @@ fn UserDetail(v: UserView) -> impl IntoView {
     let act = move |what: &str| format!("{base}/{what}");
     let role = user.role.clone();
     let suspended = user.suspended;
+    let full_audit = format!("/admin/audit?user={}", user.id);
     view! {
         <FormError error=form_error />
         <section class="card" id="profile" data-user-id=user.id.clone()>
@@ -385,6 +389,7 @@ fn UserDetail(v: UserView) -> impl IntoView {
         </section>
         <section class="card" id="audit">
             <h2>"Recent audit entries"</h2>
+            <p class="small"><a href=full_audit id="user-full-audit">"Everything about this user in the audit log"</a></p>
             <div class="table-wrap"><table class="data" id="audit-log">
                 <thead><tr><th scope="col">"When"</th><th scope="col">"Event"</th><th scope="col">"Detail"</th></tr></thead>
                 <tbody>
@@ -623,6 +628,215 @@ fn Jobs(v: crate::api::admin::JobsView) -> impl IntoView {
         <section class="card" id="failed">
             <h2>"Failed"</h2>
             <JobTable jobs=v.failed retry=true />
+        </section>
+        <section class="card" id="waiting">
+            <h2>"Waiting"</h2>
+            <p class="small muted">"Due now or scheduled for later (retries after a failure, scheduled work), soonest first. A cancelled job does not run; it can be retried later."</p>
+            <WaitingTable jobs=v.waiting />
+        </section>
+    }
+}
+
+#[component]
+fn WaitingTable(jobs: Vec<JobView>) -> impl IntoView {
+    if jobs.is_empty() {
+        return view! { <p class="muted">"None."</p> }.into_any();
+    }
+    view! {
+        <div class="table-wrap"><table class="data" id="waiting-table">
+            <thead><tr>
+                <th scope="col">"Job"</th><th scope="col">"Queue"</th><th scope="col">"Kind"</th><th scope="col">"Attempts"</th>
+                <th scope="col">"Due"</th><th scope="col">"Last error"</th><th scope="col"></th>
+            </tr></thead>
+            <tbody>
+                {jobs.into_iter().map(|j| {
+                    let action = format!("/admin/jobs/{}/cancel", j.id);
+                    view! {
+                        <tr data-job-id=j.id.clone()>
+                            <td class="small"><code>{j.id.chars().take(8).collect::<String>()}</code></td>
+                            <td>{j.queue}</td><td>{j.kind}</td><td>{j.attempts}</td>
+                            <td class="small">{j.at}</td><td class="small">{j.error}</td>
+                            <td><form method="post" action=action>
+                                <CsrfField />
+                                <button class="button small danger" type="submit">"Cancel"</button>
+                            </form></td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table></div>
+    }
+    .into_any()
+}
+
+#[component]
+pub fn AdminAuditPage() -> impl IntoView {
+    let query = use_query_map();
+    let args = move || {
+        let q = query.read();
+        let get = |k: &str| q.get(k).unwrap_or_default();
+        (
+            get("user"),
+            get("actor"),
+            get("event"),
+            get("since"),
+            get("until"),
+            get("before"),
+        )
+    };
+    let data = Resource::new(args, |(user, actor, event, since, until, before)| {
+        api::get_admin_audit(user, actor, event, since, until, before)
+    });
+    view! {
+        <Title text="Audit log · Admin" />
+        <div class="page-head"><h1>"Audit log"</h1></div>
+        <AdminNav current="/admin/audit" />
+        <Flash />
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            <ErrorBoundary fallback=|errors| view! { <ErrorTemplate errors /> }>
+                {move || Suspend::new(async move { data.await.map(|v| view! { <Audit v /> }) })}
+            </ErrorBoundary>
+        </Transition>
+    }
+}
+
+#[component]
+fn Audit(v: AuditPageView) -> impl IntoView {
+    let csv = if v.query.is_empty() {
+        "/admin/audit.csv".to_owned()
+    } else {
+        format!("/admin/audit.csv?{}", v.query)
+    };
+    let next = v.next.map(|q| format!("/admin/audit?{q}"));
+    let failed = v.filter_error.is_some();
+    view! {
+        <FormError error=v.form_error />
+        <section class="card" id="audit-filter">
+            <form method="get" action="/admin/audit" class="filter-form" id="audit-filter-form">
+                <label>"User (address or id) " <input type="text" name="user" maxlength="320" value=v.user id="audit-user" /></label>
+                <label>"Acted by (address or id) " <input type="text" name="actor" maxlength="320" value=v.actor id="audit-actor" /></label>
+                <label>"Event " <input type="text" name="event" maxlength="64" placeholder="e.g. signin_failed" value=v.event id="audit-event" /></label>
+                <label>"From (UTC) " <input type="date" name="since" value=v.since id="audit-since" /></label>
+                <label>"To (UTC, inclusive) " <input type="date" name="until" value=v.until id="audit-until" /></label>
+                <button class="button" type="submit" id="audit-apply">"Filter"</button>
+                " " <a href="/admin/audit" class="small">"Clear"</a>
+            </form>
+            {v.filter_error.map(|(field, message)| {
+                let text = format!("{field}: {message}");
+                view! { <p class="flash error" role="alert" id="audit-filter-error" data-field=field>{text}</p> }
+            })}
+        </section>
+        <section class="card" id="audit-events">
+            {(!failed).then(|| view! {
+                <p class="small"><a href=csv id="audit-csv" download="">"Download everything this filter matches as CSV"</a>
+                    " (newest first, at most 100,000 events; the download is itself recorded)."</p>
+            })}
+            {if v.events.is_empty() {
+                view! { <p class="muted" id="audit-empty">"No events match."</p> }.into_any()
+            } else {
+                view! {
+                    <div class="table-wrap"><table class="data" id="audit-table">
+                        <thead><tr>
+                            <th scope="col">"Time"</th><th scope="col">"Event"</th><th scope="col">"User"</th>
+                            <th scope="col">"Acted by"</th><th scope="col">"IP"</th><th scope="col">"Detail"</th>
+                        </tr></thead>
+                        <tbody>
+                            {v.events.into_iter().map(|e| {
+                                let user_href = (!e.user_id.is_empty()).then(|| format!("/admin/users/{}", e.user_id));
+                                let actor_href = (!e.actor_id.is_empty()).then(|| format!("/admin/users/{}", e.actor_id));
+                                let user = if e.user.is_empty() { e.user_id.clone() } else { e.user.clone() };
+                                let acted = if e.actor.is_empty() { e.actor_id.clone() } else { e.actor.clone() };
+                                let event = e.event.clone();
+                                view! {
+                                    <tr data-audit-id=e.id data-event=event>
+                                        <td class="small">{e.at}</td>
+                                        <td><code>{e.event}</code></td>
+                                        <td class="small">{match user_href {
+                                            Some(h) => view! { <a href=h>{user}</a> }.into_any(),
+                                            None => view! { <span>{user}</span> }.into_any(),
+                                        }}</td>
+                                        <td class="small">{match actor_href {
+                                            Some(h) => view! { <a href=h>{acted}</a> }.into_any(),
+                                            None => view! { <span>{acted}</span> }.into_any(),
+                                        }}</td>
+                                        <td class="small">{e.ip}</td>
+                                        <td class="small"><code>{e.detail}</code></td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table></div>
+                }.into_any()
+            }}
+            <p class="pager">{next.map(|h| view! { <a href=h id="audit-older">"Older →"</a> })}</p>
+        </section>
+    }
+}
+
+#[component]
+pub fn AdminSubscriptionsPage() -> impl IntoView {
+    let data = Resource::new(|| (), |_| api::get_admin_subscriptions());
+    view! {
+        <Title text="Subscriptions · Admin" />
+        <div class="page-head"><h1>"Subscriptions"</h1></div>
+        <AdminNav current="/admin/subscriptions" />
+        <Flash />
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            <ErrorBoundary fallback=|errors| view! { <ErrorTemplate errors /> }>
+                {move || Suspend::new(async move { data.await.map(|v| view! { <Subscriptions v /> }) })}
+            </ErrorBoundary>
+        </Transition>
+    }
+}
+
+#[component]
+fn Subscriptions(v: SubscriptionsView) -> impl IntoView {
+    view! {
+        {(!v.billing_enabled).then(|| view! {
+            <p class="flash" id="billing-off">"Payments are off on this instance (PAYMENT_PROVIDER=none): plans are assigned by admins, nobody pays. Subscriptions recorded earlier are listed as they were last seen."</p>
+        })}
+        <section class="card" id="subscription-counts">
+            <div class="stat-grid">
+                {v.counts.into_iter().map(|(state, n)| {
+                    let key = state.clone();
+                    view! { <div class="stat" data-state=key><span class="stat-label">{state}</span><span class="stat-value">{n}</span></div> }
+                }).collect_view()}
+            </div>
+        </section>
+        <section class="card" id="subscriptions">
+            <p class="small muted">"Each trader's subscription as the payment provider last reported it (its webhooks and the trader's return from checkout keep it current), most recently changed first. Access follows the state: past_due keeps the plan while the provider retries; unpaid and canceled go back to the default plan at the period's end."</p>
+            {if v.subscriptions.is_empty() {
+                view! { <p class="muted" id="no-subscriptions">"No subscriptions yet."</p> }.into_any()
+            } else {
+                view! {
+                    <div class="table-wrap"><table class="data" id="subscription-table">
+                        <thead><tr>
+                            <th scope="col">"Trader"</th><th scope="col">"Plan"</th><th scope="col">"State"</th>
+                            <th scope="col">"Period ends"</th><th scope="col">"Trial ends"</th>
+                            <th scope="col">"Provider customer"</th><th scope="col">"Last seen"</th>
+                        </tr></thead>
+                        <tbody>
+                            {v.subscriptions.into_iter().map(|s| {
+                                let href = format!("/admin/users/{}", s.user_id);
+                                let badge = format!("badge status-{}", s.status.replace(' ', "-"));
+                                let (user_id, state) = (s.user_id.clone(), s.status.clone());
+                                view! {
+                                    <tr data-user-id=user_id data-state=state>
+                                        <td><a href=href>{s.email}</a></td>
+                                        <td>{s.plan}</td>
+                                        <td><span class=badge>{s.status}</span>
+                                            {s.cancel_at_period_end.then(|| view! { <span class="small muted">" (cancels at period end)"</span> })}</td>
+                                        <td class="small">{s.period_end}</td>
+                                        <td class="small">{s.trial_end}</td>
+                                        <td class="small"><code>{s.customer_id}</code></td>
+                                        <td class="small">{s.observed_at}</td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table></div>
+                }.into_any()
+            }}
         </section>
     }
 }

@@ -1,7 +1,7 @@
 //! The admin console's form posts (docs/admin.md; no JavaScript needed): suspend, unsuspend, change role, force
 //! sign-out and assign a plan on `/admin/users/{id}`; create and edit plans on `/admin/plans`; create, edit, publish, hide and feature catalogue strategies
-//! on `/admin/catalogue`; retry a failed
-//! job and queue housekeeping on `/admin/jobs`; throw and release kill switches on `/admin/kill`; the sign-up
+//! on `/admin/catalogue`; retry a failed job, cancel a waiting one and queue housekeeping on `/admin/jobs`;
+//! the audit log's CSV download (`GET /admin/audit.csv`, the audit page's filter); throw and release kill switches on `/admin/kill`; the sign-up
 //! policy, invitation links and maintenance banner on `/admin`. Each parses
 //! the form, calls ONE backend action (which checks that the actor is an admin and writes the audit entry) and
 //! answers with Post/Redirect/Get back to the page. A refusal of the action's rules (a missing reason, the
@@ -12,14 +12,14 @@
 use app::flash::Flash;
 use axum::{
     Form, Router,
-    extract::{Path, State},
+    extract::{Path, Query, State},
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
-    routing::post,
+    routing::{get, post},
 };
 use backend::{
     Error,
-    admin::{jobs, users},
+    admin::{audit, jobs, users},
     auth::Role,
     backtest::catalogue::{self, EntryInput},
     paper::{actions as paper, kill::Scope},
@@ -50,6 +50,8 @@ pub fn router() -> Router<AppState> {
         .route("/admin/catalogue/{id}", post(update_catalogue))
         .route("/admin/jobs/housekeeping", post(housekeeping))
         .route("/admin/jobs/{id}/retry", post(retry_job))
+        .route("/admin/jobs/{id}/cancel", post(cancel_job))
+        .route("/admin/audit.csv", get(audit_csv))
         .route("/admin/kill", post(throw_switch))
         .route("/admin/kill/{id}/release", post(release_switch))
         .route("/admin/settings", post(save_settings))
@@ -445,6 +447,76 @@ async fn retry_job(
     let job = id(&job)?;
     let r = jobs::retry(&actor, &state.ctx, job).await;
     Ok(answer(&state, JOBS, Flash::AdminJobRetried, r))
+}
+
+/// `POST /admin/jobs/{id}/cancel`.
+async fn cancel_job(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Path(job): Path<String>,
+) -> HtmlResult {
+    let job = id(&job)?;
+    let r = jobs::cancel(&actor, &state.ctx, job).await;
+    Ok(answer(&state, JOBS, Flash::AdminJobCancelled, r))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct AuditCsvQuery {
+    #[serde(default)]
+    user: String,
+    #[serde(default)]
+    actor: String,
+    #[serde(default)]
+    event: String,
+    #[serde(default)]
+    since: String,
+    #[serde(default)]
+    until: String,
+}
+
+/// `GET /admin/audit.csv`: the audit page's filter as a CSV download. A refused filter or export (more than
+/// the cap) goes back to the page with the message.
+async fn audit_csv(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Query(q): Query<AuditCsvQuery>,
+) -> HtmlResult {
+    if let Err(Error::Forbidden(m)) = actor.admin() {
+        return Ok(
+            HtmlError::page(StatusCode::FORBIDDEN, "Administrators only", &m).into_response(),
+        );
+    }
+    let input = audit::FilterInput {
+        user: q.user.trim(),
+        actor: q.actor.trim(),
+        event: q.event.trim(),
+        since: q.since.trim(),
+        until: q.until.trim(),
+    };
+    let r = match audit::parse_filter(&state.ctx, &input).await {
+        Ok(f) => audit::export(&actor, &state.ctx, &f).await,
+        Err(e) => Err(e),
+    };
+    let page = app::pages::admin::url_query(&[
+        ("user", q.user.trim()),
+        ("actor", q.actor.trim()),
+        ("event", q.event.trim()),
+        ("since", q.since.trim()),
+        ("until", q.until.trim()),
+    ]);
+    let page = if page.is_empty() {
+        "/admin/audit".to_owned()
+    } else {
+        format!("/admin/audit?{page}")
+    };
+    Ok(match r {
+        Ok(body) => {
+            crate::routes::admin_api::audit::csv_download(axum::body::Body::from_stream(body))
+        }
+        Err(Error::Invalid { field, message }) => refused(&state, &page, &field, &message),
+        Err(e @ Error::Conflict(_)) => refused(&state, &page, e.code(), &e.message()),
+        Err(e) => HtmlError::from(e).into_response(),
+    })
 }
 
 /// `POST /admin/jobs/housekeeping`.

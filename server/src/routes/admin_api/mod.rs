@@ -1,9 +1,11 @@
 //! The admin REST API for users (docs/admin.md): list and search, one user's detail, suspend and unsuspend,
-//! change role, force sign-out; and the jobs view the console shares with `/ops`. Each handler parses, calls
+//! change role, force sign-out; the audit log and its CSV export; and the jobs view the console shares with
+//! `/ops` (retry a failed job, cancel a waiting one). Each handler parses, calls
 //! one action of `backend::admin` (which refuses non-admins with 403 and writes the audit entry) and maps the
-//! result. Plans, a user's plan, kill switches, notification tools and the audit trail have their own admin
-//! routes (`plans_api`, `paper_api`, `notifications_api`, `api`).
+//! result. Plans, a user's plan, kill switches and notification tools have their own admin routes (`plans_api`,
+//! `paper_api`, `notifications_api`).
 
+pub mod audit;
 pub mod dto;
 
 use axum::{
@@ -15,7 +17,7 @@ use backend::admin::{jobs, users};
 use uuid::Uuid;
 
 use self::dto::{
-    JobsOut, RoleChange, SuspendIn, SuspendedOut, UserDetailOut, UserListQuery, UserPageOut,
+    JobOut, JobsOut, RoleChange, SuspendIn, SuspendedOut, UserDetailOut, UserListQuery, UserPageOut,
 };
 use crate::{
     error::ApiResult,
@@ -32,6 +34,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/admin/users/{id}/unsuspend", post(unsuspend_user))
         .route("/api/v1/admin/users/{id}/sign-out", post(sign_out_user))
         .route("/api/v1/admin/jobs", get(list_admin_jobs))
+        .route("/api/v1/admin/jobs/{id}/retry", post(retry_admin_job))
+        .route("/api/v1/admin/jobs/{id}/cancel", post(cancel_admin_job))
+        .route("/api/v1/admin/audit", get(audit::admin_audit))
+        .route("/api/v1/admin/audit/export", get(audit::admin_audit_export))
 }
 
 /// `GET /api/v1/admin/users`: users matching the filters, newest first, one page (admins only).
@@ -217,4 +223,56 @@ pub async fn list_admin_jobs(
 ) -> ApiResult<Json<JobsOut>> {
     let o = jobs::overview(&actor, &state.ctx, 50).await?;
     Ok(Json(JobsOut::from(o)))
+}
+
+/// `POST /api/v1/admin/jobs/{id}/retry`: puts a failed or cancelled job back in its queue with a fresh attempt
+/// budget (admins only; audited as `job_retried`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/jobs/{id}/retry",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "The job, queued again", body = JobOut),
+        (status = 400, description = "The id is not a UUID", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Not an admin, or a read-only token", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 409, description = "`conflict`: the job is not failed or cancelled", body = ErrorBody),
+    )
+)]
+pub async fn retry_admin_job(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<JobOut>> {
+    jobs::retry(&actor, &state.ctx, id).await?;
+    Ok(Json(JobOut::from(jobs::get(&actor, &state.ctx, id).await?)))
+}
+
+/// `POST /api/v1/admin/jobs/{id}/cancel`: cancels a job that waits to run (due or scheduled); a running job
+/// cannot be cancelled (admins only; audited as `job_cancelled`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/jobs/{id}/cancel",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "The job, cancelled", body = JobOut),
+        (status = 400, description = "The id is not a UUID", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Not an admin, or a read-only token", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 409, description = "`conflict`: the job is not waiting (running or finished)", body = ErrorBody),
+    )
+)]
+pub async fn cancel_admin_job(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<JobOut>> {
+    jobs::cancel(&actor, &state.ctx, id).await?;
+    Ok(Json(JobOut::from(jobs::get(&actor, &state.ctx, id).await?)))
 }

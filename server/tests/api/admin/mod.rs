@@ -7,9 +7,12 @@
 //! * [`pages`]: the admin pages and their forms: each action through its form, CSRF-less posts refused,
 //!   traders and viewers get 403 and anonymous visitors are sent to sign in.
 //! * [`settings`]: closing sign-up and the maintenance banner.
+//! * [`audit`]: the audit log viewer (filters, pages, the CSV download and its cap), cancelling waiting jobs
+//!   and the subscriptions list.
 //! * [`catalogue`]: the strategy catalogue: seeded built-ins, entries authored, versioned, published, hidden
 //!   and featured through the API and the console's forms; traders create from published entries only.
 
+mod audit;
 mod catalogue;
 mod pages;
 mod settings;

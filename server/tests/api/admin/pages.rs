@@ -43,6 +43,8 @@ fn pages(user: Uuid) -> Vec<String> {
         format!("/admin/catalogue/{user}"),
         "/admin/jobs".into(),
         "/admin/kill".into(),
+        "/admin/audit".into(),
+        "/admin/subscriptions".into(),
     ]
 }
 
@@ -74,6 +76,7 @@ fn forms(user: Uuid) -> Vec<(String, Vec<(&'static str, &'static str)>)> {
         ),
         ("/admin/jobs/housekeeping".into(), vec![]),
         (format!("/admin/jobs/{some}/retry"), vec![]),
+        (format!("/admin/jobs/{some}/cancel"), vec![]),
         (
             "/admin/kill".into(),
             vec![("scope", "platform"), ("mode", "halt"), ("reason", "no")],
@@ -113,6 +116,8 @@ async fn admin_pages_refuse_traders_and_viewers_and_send_the_anonymous_to_sign_i
             &format!("/api/admin_catalogue_entry?id={}", root.id),
             "/api/admin_jobs",
             "/api/admin_kill",
+            "/api/admin_audit?user=&actor=&event=&since=&until=&before=",
+            "/api/admin_subscriptions",
         ] {
             let resp = who.browser.get(app.url(f)).send().await.unwrap();
             assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{f}");
@@ -156,7 +161,7 @@ async fn admin_pages_refuse_traders_and_viewers_and_send_the_anonymous_to_sign_i
         "select count(*) from audit_event where event in
            ('user_suspended', 'role_changed', 'sessions_revoked_by_admin', 'plan_assigned', 'plan_created',
             'job_retried', 'kill_switch_thrown', 'platform_settings_changed', 'invite_created',
-            'catalogue_created', 'catalogue_updated')",
+            'catalogue_created', 'catalogue_updated', 'job_cancelled', 'audit_exported')",
     )
     .fetch_one(&app.ctx.db)
     .await

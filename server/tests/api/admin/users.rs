@@ -380,6 +380,14 @@ async fn admin_api_routes_are_refused_for_traders_viewers_and_anonymous_callers(
             None,
         ),
         (Method::GET, "/api/v1/admin/jobs".into(), None),
+        (Method::POST, format!("/api/v1/admin/jobs/{id}/retry"), None),
+        (
+            Method::POST,
+            format!("/api/v1/admin/jobs/{id}/cancel"),
+            None,
+        ),
+        (Method::GET, "/api/v1/admin/audit".into(), None),
+        (Method::GET, "/api/v1/admin/audit/export".into(), None),
         (Method::GET, "/api/v1/admin/catalogue".into(), None),
         (
             Method::POST,
