@@ -330,9 +330,10 @@ pub async fn export(actor: &Actor, ctx: &Ctx, filter: &Filter) -> Result<Chunks>
             let _ = tx.send(Ok(buf)).await;
         }
     });
-    Ok(Box::pin(futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|chunk| (chunk, rx))
-    })))
+    // `poll_recv` keeps answering `None` once the channel is closed: the body may be polled after its end
+    // (the compression layer does), which an `unfold` stream would panic on.
+    let mut rx = rx;
+    Ok(Box::pin(futures::stream::poll_fn(move |cx| rx.poll_recv(cx))))
 }
 
 /// One event's CSV line (with its newline).
