@@ -44,6 +44,9 @@ pub enum Flash {
     AdminCatalogueSaved,
     AdminJobRetried,
     AdminJobCancelled,
+    AdminMarketTracked,
+    AdminMarketUpdate,
+    AdminMarketBackfill,
     AdminHousekeeping,
     AdminSwitchThrown,
     AdminSwitchReleased,
@@ -154,6 +157,9 @@ impl Flash {
         Flash::AdminCatalogueSaved,
         Flash::AdminJobRetried,
         Flash::AdminJobCancelled,
+        Flash::AdminMarketTracked,
+        Flash::AdminMarketUpdate,
+        Flash::AdminMarketBackfill,
         Flash::AdminHousekeeping,
         Flash::AdminSwitchThrown,
         Flash::AdminSwitchReleased,
@@ -307,6 +313,9 @@ impl Flash {
             Flash::AdminCatalogueSaved => "admin_catalogue_saved",
             Flash::AdminJobRetried => "admin_job_retried",
             Flash::AdminJobCancelled => "admin_job_cancelled",
+            Flash::AdminMarketTracked => "admin_market_tracked",
+            Flash::AdminMarketUpdate => "admin_market_update",
+            Flash::AdminMarketBackfill => "admin_market_backfill",
             Flash::AdminHousekeeping => "admin_housekeeping",
             Flash::AdminSwitchThrown => "admin_switch_thrown",
             Flash::AdminSwitchReleased => "admin_switch_released",
@@ -559,6 +568,13 @@ impl Flash {
             Flash::AdminJobRetried => "The job is queued again with a fresh attempt budget.",
             Flash::AdminJobCancelled => {
                 "The job is cancelled; it will not run (it can be retried later)."
+            }
+            Flash::AdminMarketTracked => {
+                "Saved: the schedule keeps exactly the tracked series updated."
+            }
+            Flash::AdminMarketUpdate => "The update of every tracked series is queued.",
+            Flash::AdminMarketBackfill => {
+                "The backfill is queued: its chunks appear under the newest ETL runs as they finish."
             }
             Flash::AdminHousekeeping => "A housekeeping run is queued.",
             Flash::AdminSwitchThrown => "The kill switch is thrown; affected users are notified.",

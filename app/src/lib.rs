@@ -25,8 +25,8 @@ use crate::{
         account::AccountPage,
         admin::{
             AdminAuditPage, AdminCatalogueEntryPage, AdminCataloguePage, AdminJobsPage,
-            AdminKillPage, AdminOverviewPage, AdminPlansPage, AdminSubscriptionsPage,
-            AdminUserPage, AdminUsersPage,
+            AdminKillPage, AdminMarketPage, AdminOverviewPage, AdminPlansPage,
+            AdminSubscriptionsPage, AdminUserPage, AdminUsersPage,
         },
         admin_notifications::AdminNotificationsPage,
         auth::{
@@ -170,6 +170,7 @@ pub fn App() -> impl IntoView {
                     <Route path=(StaticSegment("admin"), StaticSegment("catalogue"), ParamSegment("id")) view=AdminCatalogueEntryPage ssr=SsrMode::Async />
                     <Route path=(StaticSegment("admin"), StaticSegment("jobs")) view=AdminJobsPage ssr=SsrMode::Async />
                     <Route path=(StaticSegment("admin"), StaticSegment("audit")) view=AdminAuditPage ssr=SsrMode::Async />
+                    <Route path=(StaticSegment("admin"), StaticSegment("market")) view=AdminMarketPage ssr=SsrMode::Async />
                     <Route path=(StaticSegment("admin"), StaticSegment("subscriptions")) view=AdminSubscriptionsPage ssr=SsrMode::Async />
                     <Route path=(StaticSegment("admin"), StaticSegment("kill")) view=AdminKillPage ssr=SsrMode::Async />
                 </Routes>

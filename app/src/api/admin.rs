@@ -281,6 +281,51 @@ pub struct SubscriptionsView {
     pub subscriptions: Vec<SubscriptionView>,
 }
 
+/// A stored series on the market-data page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MarketSeriesView {
+    pub exchange: String,
+    pub pair: String,
+    pub timeframe: String,
+    pub tracked: bool,
+    pub first: String,
+    pub last: String,
+    pub candles: i64,
+    /// "3 min", "2 h", "5 d" behind; empty without candles.
+    pub lag: String,
+    pub last_update: String,
+    /// On the configured exchange (can be tracked and backfilled).
+    pub fetchable: bool,
+}
+
+/// An ETL run on the market-data page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EtlRunView {
+    pub symbol: String,
+    pub timeframe: String,
+    pub mode: String,
+    pub range: String,
+    pub chunks: String,
+    pub candles: i64,
+    pub status: String,
+    pub error: String,
+    pub created_at: String,
+}
+
+/// The market-data page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MarketAdminView {
+    pub exchange: String,
+    pub source: String,
+    pub update_every: String,
+    pub last_update: String,
+    pub chunks_pending: i64,
+    pub series: Vec<MarketSeriesView>,
+    pub runs: Vec<EtlRunView>,
+    pub timeframes: Vec<String>,
+    pub form_error: Option<(String, String)>,
+}
+
 /// The kill switch page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KillView {
@@ -360,6 +405,12 @@ pub async fn get_admin_subscriptions() -> Result<SubscriptionsView, AppError> {
     ssr::subscriptions().await
 }
 
+/// The market data kept updated, its coverage and the newest ETL runs (admins only).
+#[server(endpoint = "admin_market", input = GetUrl)]
+pub async fn get_admin_market() -> Result<MarketAdminView, AppError> {
+    ssr::market().await
+}
+
 /// The active kill switches (admins only).
 #[server(endpoint = "admin_kill", input = GetUrl)]
 pub async fn get_admin_kill() -> Result<KillView, AppError> {
@@ -370,7 +421,10 @@ pub async fn get_admin_kill() -> Result<KillView, AppError> {
 mod ssr {
     use backend::{
         Ctx,
-        admin::{audit as admin_audit, jobs as admin_jobs, overview as admin_overview, users},
+        admin::{
+            audit as admin_audit, jobs as admin_jobs, market as admin_market,
+            overview as admin_overview, users,
+        },
         auth::{Role, users::format_time},
         backtest::catalogue,
         billing::actions as billing,
@@ -759,6 +813,98 @@ mod ssr {
             billing_enabled: ctx.settings.billing.enabled(),
             counts,
             subscriptions,
+        })
+    }
+
+    /// "45 s", "3 min", "2 h", "5 d".
+    fn ago(secs: i64) -> String {
+        match secs {
+            s if s < 120 => format!("{s} s"),
+            s if s < 7200 => format!("{} min", s / 60),
+            s if s < 172_800 => format!("{} h", s / 3600),
+            s => format!("{} d", s / 86_400),
+        }
+    }
+
+    pub async fn market() -> Result<MarketAdminView, AppError> {
+        let actor = actor().await?;
+        let ctx = expect_context::<Ctx>();
+        let o = admin_market::overview(&actor, &ctx).await?;
+        let tz = tz_of(&actor);
+        let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+            t.map(|t| format_time(t, &tz)).unwrap_or_default()
+        };
+        let last_update = match &o.last_update {
+            None => "never run".to_owned(),
+            Some(j) => match j.status.as_str() {
+                "queued" => format!("queued for {}", format_time(j.run_at, &tz)),
+                "running" => "running now".to_owned(),
+                "done" => format!("done {}", time(j.finished_at)),
+                other => format!(
+                    "{other} {}: {}",
+                    time(j.finished_at),
+                    j.last_error
+                        .clone()
+                        .unwrap_or_default()
+                        .chars()
+                        .take(300)
+                        .collect::<String>()
+                ),
+            },
+        };
+        Ok(MarketAdminView {
+            exchange: o.exchange,
+            source: o.source,
+            update_every: if o.update_every_secs == 0 {
+                "off".to_owned()
+            } else {
+                format!(
+                    "every {}",
+                    ago(i64::try_from(o.update_every_secs).unwrap_or(i64::MAX))
+                )
+            },
+            last_update,
+            chunks_pending: o.chunks_pending,
+            series: o
+                .series
+                .into_iter()
+                .map(|s| MarketSeriesView {
+                    exchange: s.exchange,
+                    pair: s.pair,
+                    timeframe: s.timeframe,
+                    tracked: s.tracked,
+                    first: time(s.first),
+                    last: time(s.last),
+                    candles: s.candles,
+                    lag: s.lag_secs.map(ago).unwrap_or_default(),
+                    last_update: time(s.last_update),
+                    fetchable: s.fetchable,
+                })
+                .collect(),
+            runs: o
+                .runs
+                .into_iter()
+                .map(|r| EtlRunView {
+                    symbol: r.symbol,
+                    timeframe: r.timeframe,
+                    mode: r.mode,
+                    range: format!(
+                        "{} → {}",
+                        format_time(r.range_from, &tz),
+                        format_time(r.range_to, &tz)
+                    ),
+                    chunks: format!("{}/{}", r.chunks_done, r.chunks_total),
+                    candles: r.candles_fetched,
+                    status: r.status,
+                    error: r.error.unwrap_or_default().chars().take(300).collect(),
+                    created_at: format_time(r.created_at, &tz),
+                })
+                .collect(),
+            timeframes: backend::market::Timeframe::ALL
+                .iter()
+                .map(|t| t.as_str().to_owned())
+                .collect(),
+            form_error: form_error(),
         })
     }
 

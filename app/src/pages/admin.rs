@@ -1,6 +1,6 @@
 //! The admin console (docs/admin.md): `/admin` (overview), `/admin/users` and `/admin/users/{id}`,
 //! `/admin/plans`, `/admin/subscriptions`, `/admin/catalogue` and `/admin/catalogue/{id}`, `/admin/jobs`,
-//! `/admin/audit` and `/admin/kill`, with the notifications page (`/admin/notifications`) under the same
+//! `/admin/market`, `/admin/audit` and `/admin/kill`, with the notifications page (`/admin/notifications`) under the same
 //! navigation. Each page reads through one server function of `crate::api::admin` (admins only: 403
 //! for everyone else, anonymous visitors are sent to sign in); each change is a plain HTML form post with the
 //! CSRF field, handled in `server::routes::admin_forms` by one backend action, and answered with
@@ -13,7 +13,8 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use crate::{
     api::admin::{
         self as api, AuditPageView, CatalogueEntryView, CatalogueView, JobView, KillView,
-        OverviewView, PlansView, SubscriptionsView, SwitchView, UserView, UsersView,
+        MarketAdminView, OverviewView, PlansView, SubscriptionsView, SwitchView, UserView,
+        UsersView,
     },
     components::forms::{CsrfField, Flash},
     pages::error::ErrorTemplate,
@@ -27,6 +28,7 @@ const SECTIONS: &[(&str, &str)] = &[
     ("/admin/subscriptions", "Subscriptions"),
     ("/admin/catalogue", "Catalogue"),
     ("/admin/jobs", "Jobs"),
+    ("/admin/market", "Market data"),
     ("/admin/audit", "Audit log"),
     ("/admin/kill", "Kill switches"),
     ("/admin/notifications", "Notifications"),
@@ -955,5 +957,140 @@ fn SwitchTable(switches: Vec<SwitchView>, release: bool) -> impl IntoView {
                 }).collect_view()}
             </tbody>
         </table></div>
+    }
+}
+
+#[component]
+pub fn AdminMarketPage() -> impl IntoView {
+    let data = Resource::new(|| (), |_| api::get_admin_market());
+    view! {
+        <Title text="Market data · Admin" />
+        <div class="page-head"><h1>"Market data"</h1></div>
+        <AdminNav current="/admin/market" />
+        <Flash />
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            <ErrorBoundary fallback=|errors| view! { <ErrorTemplate errors /> }>
+                {move || Suspend::new(async move { data.await.map(|v| view! { <MarketAdmin v /> }) })}
+            </ErrorBoundary>
+        </Transition>
+    }
+}
+
+/// A timeframe picker with the given options.
+#[component]
+fn TimeframeSelect(timeframes: Vec<String>, id: &'static str) -> impl IntoView {
+    view! {
+        <select name="timeframe" id=id>
+            {timeframes.into_iter().map(|t| { let v = t.clone(); view! { <option value=v>{t}</option> } }).collect_view()}
+        </select>
+    }
+}
+
+#[component]
+fn MarketAdmin(v: MarketAdminView) -> impl IntoView {
+    let exchange = v.exchange.clone();
+    view! {
+        <FormError error=v.form_error />
+        <section class="card" id="etl-schedule">
+            <h2>"Schedule"</h2>
+            <p>"Candles are fetched from " <code>{v.source}</code> " and stored as exchange " <code id="market-exchange">{v.exchange}</code>
+               ". Tracked series are updated " <strong id="update-every">{v.update_every}</strong>
+               " (MARKET_UPDATE_INTERVAL_SECS); the last update: " <span id="last-update">{v.last_update}</span>
+               ". Chunk jobs waiting or running: " <span id="chunks-pending">{v.chunks_pending}</span> "."</p>
+            <form method="post" action="/admin/market/update" class="inline-form">
+                <CsrfField />
+                <button class="button" type="submit" id="update-now">"Update tracked series now"</button>
+            </form>
+        </section>
+        <section class="card" id="series">
+            <h2>"Series"</h2>
+            {if v.series.is_empty() {
+                view! { <p class="muted" id="no-series">"No candles stored yet."</p> }.into_any()
+            } else {
+                view! {
+                    <div class="table-wrap"><table class="data" id="series-table">
+                        <thead><tr>
+                            <th scope="col">"Exchange"</th><th scope="col">"Pair"</th><th scope="col">"Timeframe"</th>
+                            <th scope="col">"Candles"</th><th scope="col">"First"</th><th scope="col">"Last"</th>
+                            <th scope="col">"Behind"</th><th scope="col">"Updated"</th><th scope="col">"Kept updated"</th>
+                        </tr></thead>
+                        <tbody>
+                            {v.series.into_iter().map(|s| {
+                                let key = format!("{}:{}", s.pair, s.timeframe);
+                                let (pair, tf) = (s.pair.clone(), s.timeframe.clone());
+                                let tracked = s.tracked;
+                                let action = view! {
+                                    <form method="post" action="/admin/market/track" class="inline-form">
+                                        <CsrfField />
+                                        <input type="hidden" name="pair" value=pair />
+                                        <input type="hidden" name="timeframe" value=tf />
+                                        <input type="hidden" name="tracked" value=if tracked { "false" } else { "true" } />
+                                        <button class="button small" type="submit">{if tracked { "Stop" } else { "Track" }}</button>
+                                    </form>
+                                };
+                                view! {
+                                    <tr data-series=key data-tracked=if tracked { "true" } else { "false" }>
+                                        <td>{s.exchange}</td><td>{s.pair}</td><td>{s.timeframe}</td><td>{s.candles}</td>
+                                        <td class="small">{s.first}</td><td class="small">{s.last}</td>
+                                        <td class="small">{s.lag}</td><td class="small">{s.last_update}</td>
+                                        <td>{if tracked { "yes " } else { "no " }}{s.fetchable.then_some(action)}</td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table></div>
+                }.into_any()
+            }}
+            <h3>"Keep a new series updated"</h3>
+            <form method="post" action="/admin/market/track" class="inline-form" id="track-form">
+                <CsrfField />
+                <input type="hidden" name="tracked" value="true" />
+                <label>"Pair " <input type="text" name="pair" maxlength="33" placeholder="ETH/BTC" required id="track-pair" /></label>
+                <label>"Timeframe " <TimeframeSelect timeframes=v.timeframes.clone() id="track-timeframe" /></label>
+                <button class="button" type="submit" id="track">"Track"</button>
+            </form>
+            <p class="small muted">"The next update fetches a tracked series' last day (or everything since its newest candle); a backfill fetches more."</p>
+        </section>
+        <section class="card" id="backfill">
+            <h2>"Backfill"</h2>
+            <p class="small muted">"Fetches a range of one series of " {exchange} " from the source, in chunk jobs on the market queue; chunks fetched completely before are skipped."</p>
+            <form method="post" action="/admin/market/backfill" class="inline-form" id="backfill-form">
+                <CsrfField />
+                <label>"Pair " <input type="text" name="pair" maxlength="33" placeholder="ETH/BTC" required id="backfill-pair" /></label>
+                <label>"Timeframe " <TimeframeSelect timeframes=v.timeframes id="backfill-timeframe" /></label>
+                <label>"From (UTC) " <input type="date" name="from" required id="backfill-from" /></label>
+                <label>"To (UTC, excluded) " <input type="date" name="to" required id="backfill-to" /></label>
+                <button class="button" type="submit" id="backfill-start">"Backfill"</button>
+            </form>
+        </section>
+        <section class="card" id="etl-runs">
+            <h2>"Newest ETL runs"</h2>
+            {if v.runs.is_empty() {
+                view! { <p class="muted">"None yet."</p> }.into_any()
+            } else {
+                view! {
+                    <div class="table-wrap"><table class="data" id="runs-table">
+                        <thead><tr>
+                            <th scope="col">"Started"</th><th scope="col">"Series"</th><th scope="col">"Mode"</th>
+                            <th scope="col">"Range"</th><th scope="col">"Chunks"</th><th scope="col">"Candles"</th>
+                            <th scope="col">"Status"</th>
+                        </tr></thead>
+                        <tbody>
+                            {v.runs.into_iter().map(|r| {
+                                let status = r.status.clone();
+                                let series = format!("{} {}", r.symbol, r.timeframe);
+                                view! {
+                                    <tr data-status=status>
+                                        <td class="small">{r.created_at}</td><td>{series}</td><td>{r.mode}</td>
+                                        <td class="small">{r.range}</td><td>{r.chunks}</td><td>{r.candles}</td>
+                                        <td>{r.status} " " <span class="small">{r.error}</span></td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table></div>
+                }.into_any()
+            }}
+        </section>
     }
 }

@@ -333,7 +333,9 @@ pub async fn export(actor: &Actor, ctx: &Ctx, filter: &Filter) -> Result<Chunks>
     // `poll_recv` keeps answering `None` once the channel is closed: the body may be polled after its end
     // (the compression layer does), which an `unfold` stream would panic on.
     let mut rx = rx;
-    Ok(Box::pin(futures::stream::poll_fn(move |cx| rx.poll_recv(cx))))
+    Ok(Box::pin(futures::stream::poll_fn(move |cx| {
+        rx.poll_recv(cx)
+    })))
 }
 
 /// One event's CSV line (with its newline).

@@ -1,5 +1,5 @@
 //! The admin console's actions (docs/admin.md): users (list, detail, suspend and unsuspend, change role, force
-//! sign-out), the overview's figures, the audit log, the jobs view and the platform settings (sign-up policy, banner). Every action asks the [`crate::Actor`] for
+//! sign-out), the overview's figures, the audit log, the jobs view, the market data (ETL) page and the platform settings (sign-up policy, banner). Every action asks the [`crate::Actor`] for
 //! [`crate::Actor::admin`] (reads) or [`crate::Actor::admin_writer`] (changes) and writes its audit entry in the
 //! same transaction as its effect; the admin pages, the admin REST API and the CLI call these and nothing else.
 //!
@@ -8,6 +8,7 @@
 
 pub mod audit;
 pub mod jobs;
+pub mod market;
 pub mod overview;
 pub mod settings;
 pub mod users;

@@ -1,7 +1,8 @@
 //! The admin console's form posts (docs/admin.md; no JavaScript needed): suspend, unsuspend, change role, force
 //! sign-out and assign a plan on `/admin/users/{id}`; create and edit plans on `/admin/plans`; create, edit, publish, hide and feature catalogue strategies
 //! on `/admin/catalogue`; retry a failed job, cancel a waiting one and queue housekeeping on `/admin/jobs`;
-//! the audit log's CSV download (`GET /admin/audit.csv`, the audit page's filter); throw and release kill switches on `/admin/kill`; the sign-up
+//! the audit log's CSV download (`GET /admin/audit.csv`, the audit page's filter); track series, run the
+//! update and backfill on `/admin/market`; throw and release kill switches on `/admin/kill`; the sign-up
 //! policy, invitation links and maintenance banner on `/admin`. Each parses
 //! the form, calls ONE backend action (which checks that the actor is an admin and writes the audit entry) and
 //! answers with Post/Redirect/Get back to the page. A refusal of the action's rules (a missing reason, the
@@ -19,7 +20,7 @@ use axum::{
 };
 use backend::{
     Error,
-    admin::{audit, jobs, users},
+    admin::{audit, jobs, market, users},
     auth::Role,
     backtest::catalogue::{self, EntryInput},
     paper::{actions as paper, kill::Scope},
@@ -52,6 +53,9 @@ pub fn router() -> Router<AppState> {
         .route("/admin/jobs/{id}/retry", post(retry_job))
         .route("/admin/jobs/{id}/cancel", post(cancel_job))
         .route("/admin/audit.csv", get(audit_csv))
+        .route("/admin/market/track", post(market_track))
+        .route("/admin/market/update", post(market_update))
+        .route("/admin/market/backfill", post(market_backfill))
         .route("/admin/kill", post(throw_switch))
         .route("/admin/kill/{id}/release", post(release_switch))
         .route("/admin/settings", post(save_settings))
@@ -517,6 +521,77 @@ async fn audit_csv(
         Err(e @ Error::Conflict(_)) => refused(&state, &page, e.code(), &e.message()),
         Err(e) => HtmlError::from(e).into_response(),
     })
+}
+
+const MARKET: &str = "/admin/market";
+
+#[derive(Debug, Deserialize)]
+pub(super) struct TrackForm {
+    #[serde(default)]
+    pair: String,
+    #[serde(default)]
+    timeframe: String,
+    /// `true` to keep the series updated, `false` to stop.
+    #[serde(default)]
+    tracked: String,
+}
+
+/// `POST /admin/market/track`.
+async fn market_track(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Form(form): Form<TrackForm>,
+) -> HtmlResult {
+    let r = match form.tracked.as_str() {
+        "true" | "false" => {
+            market::set_tracked(
+                &actor,
+                &state.ctx,
+                form.pair.trim(),
+                form.timeframe.trim(),
+                form.tracked == "true",
+            )
+            .await
+        }
+        _ => Err(Error::invalid("tracked", "must be true or false")),
+    };
+    Ok(answer(&state, MARKET, Flash::AdminMarketTracked, r))
+}
+
+/// `POST /admin/market/update`.
+async fn market_update(State(state): State<AppState>, WebActor(actor): WebActor) -> HtmlResult {
+    let r = market::update_now(&actor, &state.ctx).await;
+    Ok(answer(&state, MARKET, Flash::AdminMarketUpdate, r))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct BackfillForm {
+    #[serde(default)]
+    pair: String,
+    #[serde(default)]
+    timeframe: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+}
+
+/// `POST /admin/market/backfill`.
+async fn market_backfill(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Form(form): Form<BackfillForm>,
+) -> HtmlResult {
+    let r = market::backfill(
+        &actor,
+        &state.ctx,
+        form.pair.trim(),
+        form.timeframe.trim(),
+        form.from.trim(),
+        form.to.trim(),
+    )
+    .await;
+    Ok(answer(&state, MARKET, Flash::AdminMarketBackfill, r))
 }
 
 /// `POST /admin/jobs/housekeeping`.

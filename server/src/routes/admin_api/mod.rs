@@ -1,5 +1,6 @@
 //! The admin REST API for users (docs/admin.md): list and search, one user's detail, suspend and unsuspend,
-//! change role, force sign-out; the audit log and its CSV export; and the jobs view the console shares with
+//! change role, force sign-out; the audit log and its CSV export; the market data kept
+//! updated (track a series, update now, backfill); and the jobs view the console shares with
 //! `/ops` (retry a failed job, cancel a waiting one). Each handler parses, calls
 //! one action of `backend::admin` (which refuses non-admins with 403 and writes the audit entry) and maps the
 //! result. Plans, a user's plan, kill switches and notification tools have their own admin routes (`plans_api`,
@@ -7,6 +8,7 @@
 
 pub mod audit;
 pub mod dto;
+pub mod market;
 
 use axum::{
     Json, Router,
@@ -38,6 +40,13 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/admin/jobs/{id}/cancel", post(cancel_admin_job))
         .route("/api/v1/admin/audit", get(audit::admin_audit))
         .route("/api/v1/admin/audit/export", get(audit::admin_audit_export))
+        .route("/api/v1/admin/market", get(market::admin_market))
+        .route("/api/v1/admin/market/series", post(market::track_series))
+        .route("/api/v1/admin/market/update", post(market::update_market))
+        .route(
+            "/api/v1/admin/market/backfill",
+            post(market::backfill_market),
+        )
 }
 
 /// `GET /api/v1/admin/users`: users matching the filters, newest first, one page (admins only).

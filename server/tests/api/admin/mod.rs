@@ -9,11 +9,13 @@
 //! * [`settings`]: closing sign-up and the maintenance banner.
 //! * [`audit`]: the audit log viewer (filters, pages, the CSV download and its cap), cancelling waiting jobs
 //!   and the subscriptions list.
+//! * [`market`]: the market-data page and API: tracking series, "update now", backfills and their refusals.
 //! * [`catalogue`]: the strategy catalogue: seeded built-ins, entries authored, versioned, published, hidden
 //!   and featured through the API and the console's forms; traders create from published entries only.
 
 mod audit;
 mod catalogue;
+mod market;
 mod pages;
 mod settings;
 mod users;

@@ -388,6 +388,20 @@ async fn admin_api_routes_are_refused_for_traders_viewers_and_anonymous_callers(
         ),
         (Method::GET, "/api/v1/admin/audit".into(), None),
         (Method::GET, "/api/v1/admin/audit/export".into(), None),
+        (Method::GET, "/api/v1/admin/market".into(), None),
+        (
+            Method::POST,
+            "/api/v1/admin/market/series".into(),
+            Some(json!({ "pair": "ETH/BTC", "timeframe": "1h", "tracked": true })),
+        ),
+        (Method::POST, "/api/v1/admin/market/update".into(), None),
+        (
+            Method::POST,
+            "/api/v1/admin/market/backfill".into(),
+            Some(
+                json!({ "pair": "ETH/BTC", "timeframe": "1h", "from": "2024-01-01", "to": "2024-01-02" }),
+            ),
+        ),
         (Method::GET, "/api/v1/admin/catalogue".into(), None),
         (
             Method::POST,
