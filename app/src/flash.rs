@@ -39,6 +39,8 @@ pub enum Flash {
     AdminUnsuspended,
     AdminRoleChanged,
     AdminSignedOut,
+    AdminVerificationSent,
+    AdminUserDeleted,
     AdminPlanAssigned,
     AdminPlanSaved,
     AdminCatalogueSaved,
@@ -152,6 +154,8 @@ impl Flash {
         Flash::AdminUnsuspended,
         Flash::AdminRoleChanged,
         Flash::AdminSignedOut,
+        Flash::AdminVerificationSent,
+        Flash::AdminUserDeleted,
         Flash::AdminPlanAssigned,
         Flash::AdminPlanSaved,
         Flash::AdminCatalogueSaved,
@@ -308,6 +312,8 @@ impl Flash {
             Flash::AdminUnsuspended => "admin_unsuspended",
             Flash::AdminRoleChanged => "admin_role_changed",
             Flash::AdminSignedOut => "admin_signed_out",
+            Flash::AdminVerificationSent => "admin_verification_sent",
+            Flash::AdminUserDeleted => "admin_user_deleted",
             Flash::AdminPlanAssigned => "admin_plan_assigned",
             Flash::AdminPlanSaved => "admin_plan_saved",
             Flash::AdminCatalogueSaved => "admin_catalogue_saved",
@@ -562,6 +568,10 @@ impl Flash {
             }
             Flash::AdminRoleChanged => "The role was changed; the user's sessions ended.",
             Flash::AdminSignedOut => "Every browser session of the user ended.",
+            Flash::AdminVerificationSent => "A new confirmation link is on its way to the user.",
+            Flash::AdminUserDeleted => {
+                "The account is deleted. The audit log keeps its entries, by user id."
+            }
             Flash::AdminPlanAssigned => "The plan was assigned.",
             Flash::AdminPlanSaved => "The plan was saved.",
             Flash::AdminCatalogueSaved => "The catalogue strategy was saved.",

@@ -308,6 +308,8 @@ fn UserDetail(v: UserView) -> impl IntoView {
     let role = user.role.clone();
     let suspended = user.suspended;
     let full_audit = format!("/admin/audit?user={}", user.id);
+    let export_href = act("export.json");
+    let (verified, is_admin) = (user.verified, user.role == "admin");
     view! {
         <FormError error=form_error />
         <section class="card" id="profile" data-user-id=user.id.clone()>
@@ -369,6 +371,30 @@ fn UserDetail(v: UserView) -> impl IntoView {
                     <span class="small muted">"For a user who lost their authenticator and recovery codes: they sign in with their password only and are told by email."</span>
                 </form>
             })}
+        </section>
+        <section class="card" id="account-data">
+            <h2>"Account"</h2>
+            {(!verified).then(|| view! {
+                <form method="post" action=act("verification") class="inline-form" id="resend-verification-form">
+                    <CsrfField />
+                    <button class="button" type="submit" id="resend-verification">"Resend the confirmation email"</button>
+                    <span class="small muted">"A new link to confirm their address; earlier links stop working."</span>
+                </form>
+            })}
+            <p><a href=export_href download="" id="user-export">"Download their data"</a>
+                <span class="small muted">" (JSON: profile, strategies, runs and trades, paper runs; the same file as their own \"Download my data\"; recorded in the audit log)"</span></p>
+            {if is_admin {
+                view! { <p class="small muted" id="delete-admin-note">"An administrator's account is not deleted here: change its role first."</p> }.into_any()
+            } else {
+                view! {
+                    <form method="post" action=act("delete") class="stack-form" id="delete-user-form">
+                        <CsrfField />
+                        <label>"Type their email address to delete the account " <input type="text" name="confirm_email" required maxlength="254" autocomplete="off" id="delete-confirm" /></label>
+                        <button class="button danger" type="submit" id="delete-user">"Delete the account"</button>
+                    </form>
+                    <p class="small muted">"Download their data first: deletion is refused without an export of the last 24 hours. Their strategies, runs, trades, paper runs, sessions and tokens go; the audit log keeps its entries with the user id but without the address. Suspend them first if paper runs are active; a running subscription must be cancelled with the payment provider."</p>
+                }.into_any()
+            }}
         </section>
         <section class="card" id="plan">
             <h2>"Plan: " <span id="plan-name">{plan_name}</span></h2>

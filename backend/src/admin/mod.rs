@@ -6,6 +6,7 @@
 //! Plans, kill switches and notification tools have their own actions (`crate::plans::actions`,
 //! `crate::paper::actions`, `crate::notify::admin`), which the console calls as they are.
 
+pub mod accounts;
 pub mod audit;
 pub mod jobs;
 pub mod market;

@@ -1,5 +1,6 @@
 //! The admin console's form posts (docs/admin.md; no JavaScript needed): suspend, unsuspend, change role, force
-//! sign-out and assign a plan on `/admin/users/{id}`; create and edit plans on `/admin/plans`; create, edit, publish, hide and feature catalogue strategies
+//! sign-out, assign a plan, resend the confirmation email, download the user's data and delete the account on
+//! `/admin/users/{id}`; create and edit plans on `/admin/plans`; create, edit, publish, hide and feature catalogue strategies
 //! on `/admin/catalogue`; retry a failed job, cancel a waiting one and queue housekeeping on `/admin/jobs`;
 //! the audit log's CSV download (`GET /admin/audit.csv`, the audit page's filter); track series, run the
 //! update and backfill on `/admin/market`; throw and release kill switches on `/admin/kill`; the sign-up
@@ -20,7 +21,7 @@ use axum::{
 };
 use backend::{
     Error,
-    admin::{audit, jobs, market, users},
+    admin::{accounts, audit, jobs, market, users},
     auth::Role,
     backtest::catalogue::{self, EntryInput},
     paper::{actions as paper, kill::Scope},
@@ -43,6 +44,9 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users/{id}/unsuspend", post(unsuspend))
         .route("/admin/users/{id}/role", post(change_role))
         .route("/admin/users/{id}/sign-out", post(sign_out))
+        .route("/admin/users/{id}/verification", post(resend_verification))
+        .route("/admin/users/{id}/export.json", get(export_user))
+        .route("/admin/users/{id}/delete", post(delete_user))
         .route("/admin/users/{id}/two-factor/reset", post(reset_two_factor))
         .route("/admin/users/{id}/plan", post(assign_plan))
         .route("/admin/plans", post(create_plan))
@@ -199,6 +203,69 @@ async fn change_role(
     };
     let r = users::set_role(&actor, &state.ctx, user, role).await;
     Ok(answer(&state, &page, Flash::AdminRoleChanged, r))
+}
+
+/// `POST /admin/users/{id}/verification`.
+async fn resend_verification(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Path(user): Path<String>,
+) -> HtmlResult {
+    let user = id(&user)?;
+    let r = accounts::resend_verification(&actor, &state.ctx, user).await;
+    Ok(answer(
+        &state,
+        &format!("/admin/users/{user}"),
+        Flash::AdminVerificationSent,
+        r,
+    ))
+}
+
+/// `GET /admin/users/{id}/export.json`: the user's data as a download. A refusal (the per-account limit, too
+/// big) goes back to the user page with its message.
+async fn export_user(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Path(user): Path<String>,
+) -> HtmlResult {
+    let user = id(&user)?;
+    let page = format!("/admin/users/{user}");
+    Ok(match accounts::export(&actor, &state.ctx, user).await {
+        Ok(doc) => crate::routes::admin_api::users_export_download(user, doc),
+        Err(e @ (Error::RateLimited { .. } | Error::Limit(_) | Error::Unavailable { .. })) => {
+            refused(&state, &page, e.code(), &e.message())
+        }
+        Err(Error::Forbidden(m)) => {
+            HtmlError::page(StatusCode::FORBIDDEN, "Administrators only", &m).into_response()
+        }
+        Err(e) => HtmlError::from(e).into_response(),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct DeleteUserForm {
+    #[serde(default)]
+    confirm_email: String,
+}
+
+/// `POST /admin/users/{id}/delete`: back to the users list when done.
+async fn delete_user(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Path(user): Path<String>,
+    Form(form): Form<DeleteUserForm>,
+) -> HtmlResult {
+    let user = id(&user)?;
+    let r = accounts::delete(&actor, &state.ctx, user, &form.confirm_email).await;
+    if r.is_ok() {
+        return Ok(to(&Flash::AdminUserDeleted.redirect_to("/admin/users")));
+    }
+    Ok(answer(
+        &state,
+        &format!("/admin/users/{user}"),
+        Flash::AdminUserDeleted,
+        r,
+    ))
 }
 
 /// `POST /admin/users/{id}/sign-out`.

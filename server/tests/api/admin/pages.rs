@@ -60,6 +60,11 @@ fn forms(user: Uuid) -> Vec<(String, Vec<(&'static str, &'static str)>)> {
         (format!("/admin/users/{user}/role"), vec![("role", "admin")]),
         (format!("/admin/users/{user}/sign-out"), vec![]),
         (format!("/admin/users/{user}/plan"), vec![("plan", "free")]),
+        (format!("/admin/users/{user}/verification"), vec![]),
+        (
+            format!("/admin/users/{user}/delete"),
+            vec![("confirm_email", "root@example.org")],
+        ),
         ("/admin/plans".into(), vec![("slug", "x"), ("name", "X")]),
         (format!("/admin/plans/{some}"), vec![("name", "Y")]),
         (
@@ -182,7 +187,7 @@ async fn admin_pages_refuse_traders_and_viewers_and_send_the_anonymous_to_sign_i
            ('user_suspended', 'role_changed', 'sessions_revoked_by_admin', 'plan_assigned', 'plan_created',
             'job_retried', 'kill_switch_thrown', 'platform_settings_changed', 'invite_created',
             'catalogue_created', 'catalogue_updated', 'job_cancelled', 'audit_exported',
-            'market_series_tracked', 'market_update_requested', 'market_backfill_requested')",
+            'account_deleted', 'data_exported', 'market_series_tracked', 'market_update_requested', 'market_backfill_requested')",
     )
     .fetch_one(&app.ctx.db)
     .await

@@ -379,6 +379,21 @@ async fn admin_api_routes_are_refused_for_traders_viewers_and_anonymous_callers(
             format!("/api/v1/admin/users/{id}/sign-out"),
             None,
         ),
+        (
+            Method::DELETE,
+            format!("/api/v1/admin/users/{id}?confirm_email=ann%40example.org"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/admin/users/{id}/verification"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/admin/users/{id}/export"),
+            None,
+        ),
         (Method::GET, "/api/v1/admin/jobs".into(), None),
         (Method::POST, format!("/api/v1/admin/jobs/{id}/retry"), None),
         (
