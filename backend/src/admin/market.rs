@@ -27,6 +27,8 @@ use crate::{
 pub const MAX_BACKFILL_CHUNKS: i64 = 2_000;
 /// ETL runs the page lists.
 const RECENT_RUNS: i64 = 20;
+/// Most series the schedule keeps updated (each is a run of chunk jobs per update).
+pub const MAX_TRACKED: i64 = 200;
 
 /// Audit events.
 pub const SERIES_TRACKED: &str = "market_series_tracked";
@@ -110,16 +112,25 @@ pub async fn overview(actor: &Actor, ctx: &Ctx) -> Result<Overview> {
         .into_iter()
         .map(|s| row(s, &market.exchange, now))
         .collect();
-    let runs = sqlx::query_as!(
-        EtlRun,
-        r#"select r.market_etl_run_id as run_id, i.symbol, r.timeframe, r.mode, r.range_from, r.range_to,
-                  r.chunks_done, r.chunks_total, r.candles_fetched, r.status, r.error, r.created_at
-           from market_etl_run r join instrument i using (instrument_id)
-           order by r.created_at desc limit $1"#,
-        RECENT_RUNS,
-    )
-    .fetch_all(&ctx.db)
-    .await?;
+    // With the derived status: a run whose chunk job failed for good shows as failed, with its error.
+    let runs = store::recent_runs(&ctx.db, RECENT_RUNS)
+        .await?
+        .into_iter()
+        .map(|r| EtlRun {
+            run_id: r.market_etl_run_id,
+            symbol: r.symbol,
+            timeframe: r.timeframe,
+            mode: r.mode,
+            range_from: r.range_from,
+            range_to: r.range_to,
+            chunks_done: r.chunks_done,
+            chunks_total: r.chunks_total,
+            candles_fetched: r.candles_fetched,
+            status: r.status,
+            error: r.error,
+            created_at: r.created_at,
+        })
+        .collect();
     let last_update = sqlx::query_as!(
         UpdateJob,
         r#"select job_id, status, run_at, finished_at, last_error from job
@@ -194,9 +205,29 @@ pub async fn set_tracked(
     let exchange = &ctx.settings.market.exchange;
     let mut tx = ctx.db.begin().await?;
     let instrument_id = if tracked {
-        store::ensure_instrument(&mut tx, exchange, &pair)
-            .await?
-            .instrument_id
+        let tracked_now = sqlx::query_scalar!(
+            r#"select count(*) as "n!" from market_series s join instrument i using (instrument_id)
+               where s.tracked and i.exchange = $1"#,
+            exchange,
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if tracked_now >= MAX_TRACKED {
+            return Err(Error::Conflict(format!(
+                "{MAX_TRACKED} series are kept updated already; stop one first"
+            )));
+        }
+        let instrument = store::ensure_instrument(&mut tx, exchange, &pair).await?;
+        if instrument.base != pair.base.as_str() || instrument.quote != pair.quote.as_str() {
+            return Err(Error::invalid(
+                "pair",
+                format!(
+                    "the symbol {} is {}/{} on {exchange}",
+                    instrument.symbol, instrument.base, instrument.quote
+                ),
+            ));
+        }
+        instrument.instrument_id
     } else {
         sqlx::query_scalar!(
             r#"select s.instrument_id from market_series s join instrument i using (instrument_id)
@@ -255,6 +286,7 @@ pub struct Backfill {
 
 /// Plans an ETL run fetching `[from, to)` of a series of the configured exchange from the source and queues its
 /// chunk jobs (chunks fetched completely before are skipped; the same chunk is never fetched twice at once).
+/// Whether the series is tracked does not change.
 /// `from` and `to` are `YYYY-MM-DD` or ISO 8601 (UTC). Audited as `market_backfill_requested`.
 ///
 /// # Errors
@@ -283,9 +315,16 @@ pub async fn backfill(
     if from_ms >= now {
         return Err(Error::invalid("from", "must be in the past"));
     }
-    let candles = (to_ms.min(now) - from_ms) / timeframe.millis();
-    let chunk = i64::from(ctx.settings.market.chunk_candles.max(1));
-    let chunks = candles / chunk + 1;
+    // The range as `plan_run` cuts it (the end at most one candle past now), counted before any query.
+    let chunk = ctx.settings.market.chunk_candles.max(1);
+    let end = to_ms.min(now + timeframe.millis());
+    let candles = (end - from_ms) / timeframe.millis();
+    // A cheap estimate first (no list of millions of chunks for a range that is far too long), then the count.
+    let chunks = if candles / i64::from(chunk) > MAX_BACKFILL_CHUNKS {
+        candles / i64::from(chunk)
+    } else {
+        i64::try_from(etl::plan_chunks(timeframe, from_ms, end, chunk).len()).unwrap_or(i64::MAX)
+    };
     if chunks > MAX_BACKFILL_CHUNKS {
         return Err(Error::invalid(
             "from",
@@ -332,7 +371,11 @@ pub async fn backfill(
         )
         .await?;
     drop(conn);
-    etl::enqueue_run(ctx, &run).await.map_err(Error::Internal)?;
+    // A backfill leaves tracking as it is (the same page starts and stops it).
+    if let Err(e) = etl::enqueue_run(ctx, &run, false).await {
+        let _ = store::fail_run(&ctx.db, run.run_id, &format!("{e:#}")).await;
+        return Err(Error::Internal(e));
+    }
     Ok(Backfill {
         run_id: run.run_id,
         chunks: run.chunks.len(),

@@ -27,7 +27,7 @@ fn de_pair<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     if ok {
         Ok(s)
     } else {
-        Err(serde::de::Error::custom(
+        Err(contract::rule::<D::Error>(
             "a pair is two asset codes of 1–16 letters or digits joined by /, - or _ (ETH/BTC)",
         ))
     }

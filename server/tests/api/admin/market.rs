@@ -170,8 +170,9 @@ async fn admins_track_series_update_now_and_backfill_ranges() {
     )
     .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    // 48 hourly candles: one chunk at the default 5000 candles per chunk.
     let chunks = body["chunks"].as_i64().unwrap();
-    assert!(chunks >= 1, "{body}");
+    assert_eq!(chunks, 1, "{body}");
     assert_eq!(
         count(
             &app,
@@ -219,12 +220,65 @@ async fn admins_track_series_update_now_and_backfill_ranges() {
         )
         .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {b}");
-        assert!(b.to_string().contains(field), "{body}: {b}");
+        assert_eq!(b["field"], field, "{body}: {b}");
     }
     assert_eq!(
         count(&app, "select count(*) from job where kind = 'market_chunk'").await,
         chunks
     );
+    // The cap: 2000 chunks of 5000 one-minute candles fit; one candle more does not (from a start on the chunk
+    // grid: minute 2630 × 5000 since the epoch).
+    let cap = backend::admin::market::MAX_BACKFILL_CHUNKS * 5000;
+    let from = chrono::DateTime::parse_from_rfc3339("1995-01-01T22:40:00Z").unwrap();
+    for (minutes, ok) in [(cap, true), (cap + 1, false)] {
+        let to = (from + chrono::Duration::minutes(minutes)).to_rfc3339();
+        let (status, b) = rest(
+            &app,
+            Method::POST,
+            "/api/v1/admin/market/backfill",
+            Some(&root.token),
+            Some(json!({ "pair": "BNB/BTC", "timeframe": "1m", "from": from.to_rfc3339(), "to": to })),
+        )
+        .await;
+        if ok {
+            assert_eq!(status, StatusCode::ACCEPTED, "{minutes}: {b}");
+            assert_eq!(b["chunks"], 2000, "{b}");
+        } else {
+            assert_eq!(
+                (status, b["field"].as_str()),
+                (StatusCode::BAD_REQUEST, Some("from")),
+                "{b}"
+            );
+        }
+    }
+    // The backfills did not track what they fetch.
+    let tracked = |app: &TestApp| {
+        let db = app.ctx.db.clone();
+        async move {
+            backend::market::store::tracked_series(&db, "binance")
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|s| s.instrument.symbol)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(tracked(&app).await, ["SOLUSDT"]);
+    // A split that contradicts the stored symbol is refused.
+    let (status, b) = rest(
+        &app,
+        Method::POST,
+        "/api/v1/admin/market/series",
+        Some(&root.token),
+        Some(json!({ "pair": "SOLU/SDT", "timeframe": "1h", "tracked": true })),
+    )
+    .await;
+    assert_eq!(
+        (status, b["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("pair")),
+        "{b}"
+    );
+
     // The form shows a refusal in place.
     let resp = root
         .browser
@@ -263,6 +317,29 @@ async fn admins_track_series_update_now_and_backfill_ranges() {
                 && !s["tracked"].as_bool().unwrap()),
         "{body}"
     );
+
+    // A read-only admin token reads but changes nothing.
+    let (_, ro) = backend::auth::api_token::create(
+        &app.ctx.db,
+        root.id,
+        "read-only",
+        backend::auth::Scope::Read,
+        None,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let (status, _) = rest(&app, Method::GET, "/api/v1/admin/market", Some(&ro), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = rest(
+        &app,
+        Method::POST,
+        "/api/v1/admin/market/update",
+        Some(&ro),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 
     // Traders: 403 everywhere, nothing changes.
     for (method, path, body) in [
