@@ -51,6 +51,9 @@ pub struct OverviewView {
     pub banner: String,
     /// Admins must turn on two-factor sign-in before anything else.
     pub admin_two_factor_required: bool,
+    /// One domain per line.
+    pub signup_allowed_domains: String,
+    pub signup_denied_domains: String,
     /// An invitation link just created (shown once).
     pub new_invite: Option<String>,
     pub form_error: Option<(String, String)>,
@@ -491,6 +494,8 @@ mod ssr {
             signup_policy: settings.signup_policy,
             banner: settings.banner,
             admin_two_factor_required: settings.admin_two_factor_required,
+            signup_allowed_domains: settings.signup_allowed_domains.join("\n"),
+            signup_denied_domains: settings.signup_denied_domains.join("\n"),
             new_invite: take_cookie(backend::admin::settings::INVITE_COOKIE),
             form_error: form_error(),
             users: o.users,

@@ -125,11 +125,15 @@ fn Overview(v: OverviewView) -> impl IntoView {
                     <option value="invite" selected=v.signup_policy == "invite">"by invitation: with a single-use link"</option>
                     <option value="closed" selected=v.signup_policy == "closed">"closed: admins create accounts"</option>
                 </select></label>
+                <label>"Only addresses at these domains may sign up (one per line; empty: any) "
+                    <textarea name="signup_allowed_domains" rows="3" id="signup-allowed-domains" placeholder="example.com">{v.signup_allowed_domains}</textarea></label>
+                <label>"Addresses at these domains may never sign up (one per line) "
+                    <textarea name="signup_denied_domains" rows="3" id="signup-denied-domains" placeholder="mailinator.com">{v.signup_denied_domains}</textarea></label>
                 <label>"Maintenance banner (empty: none) " <input type="text" name="banner" maxlength="500" id="banner-text" value=v.banner /></label>
                 <label class="check"><input type="checkbox" name="admin_two_factor_required" value="on" id="admin-two-factor-required" checked=v.admin_two_factor_required /> "Two-factor sign-in is mandatory for admins"</label>
                 <button class="button" type="submit" id="save-settings">"Save"</button>
             </form>
-            <p class="small muted">"The banner shows at the top of every page, for everyone."</p>
+            <p class="small muted">"A domain covers its subdomains. The domain lists apply to every sign-up, with or without an invitation. The banner shows at the top of every page, for everyone."</p>
             <h3>"Invitations"</h3>
             {v.new_invite.map(|link| view! {
                 <p class="flash ok" id="new-invite">"New invitation link (shown once, works once, for 14 days): " <code id="invite-link">{link}</code></p>

@@ -732,22 +732,37 @@ pub(super) struct SettingsForm {
     /// A checkbox: present (`on`) when ticked.
     #[serde(default)]
     admin_two_factor_required: Option<String>,
+    /// Domains, one per line (or separated by commas or spaces).
+    #[serde(default)]
+    signup_allowed_domains: String,
+    #[serde(default)]
+    signup_denied_domains: String,
 }
 
-/// `POST /admin/settings`: the sign-up policy, the maintenance banner and mandatory two-factor for admins.
+/// The entries of a domain textarea.
+fn domain_lines(text: &str) -> Vec<String> {
+    text.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|d| !d.is_empty())
+        .take(10_000)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `POST /admin/settings`: the sign-up policy and domain lists, the maintenance banner and mandatory two-factor
+/// for admins.
 async fn save_settings(
     State(state): State<AppState>,
     WebActor(actor): WebActor,
     Form(form): Form<SettingsForm>,
 ) -> HtmlResult {
-    let r = backend::admin::settings::update(
-        &actor,
-        &state.ctx,
-        &form.signup_policy,
-        &form.banner,
-        form.admin_two_factor_required.is_some(),
-    )
-    .await;
+    let change = backend::admin::settings::SettingsChange {
+        signup_policy: Some(&form.signup_policy),
+        banner: Some(&form.banner),
+        admin_two_factor_required: Some(form.admin_two_factor_required.is_some()),
+        signup_allowed_domains: Some(domain_lines(&form.signup_allowed_domains)),
+        signup_denied_domains: Some(domain_lines(&form.signup_denied_domains)),
+    };
+    let r = backend::admin::settings::update(&actor, &state.ctx, &change).await;
     Ok(answer(&state, "/admin", Flash::AdminSettingsSaved, r))
 }
 

@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod dto;
 pub mod market;
+pub mod settings;
 
 use axum::{
     Json, Router,
@@ -54,6 +55,11 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/admin/jobs/{id}/cancel", post(cancel_admin_job))
         .route("/api/v1/admin/audit", get(audit::admin_audit))
         .route("/api/v1/admin/audit/export", get(audit::admin_audit_export))
+        .route(
+            "/api/v1/admin/settings",
+            get(settings::get_settings).patch(settings::update_settings),
+        )
+        .route("/api/v1/admin/invites", post(settings::create_invite))
         .route("/api/v1/admin/market", get(market::admin_market))
         .route("/api/v1/admin/market/series", post(market::track_series))
         .route("/api/v1/admin/market/update", post(market::update_market))

@@ -404,6 +404,13 @@ async fn admin_api_routes_are_refused_for_traders_viewers_and_anonymous_callers(
         (Method::GET, "/api/v1/admin/audit".into(), None),
         (Method::GET, "/api/v1/admin/audit/export".into(), None),
         (Method::GET, "/api/v1/admin/market".into(), None),
+        (Method::GET, "/api/v1/admin/settings".into(), None),
+        (
+            Method::PATCH,
+            "/api/v1/admin/settings".into(),
+            Some(json!({ "signup_policy": "closed" })),
+        ),
+        (Method::POST, "/api/v1/admin/invites".into(), None),
         (
             Method::POST,
             "/api/v1/admin/market/series".into(),

@@ -35,6 +35,8 @@ async fn backtests_api_the_openapi_document_is_3_1_public_and_lists_every_api_v1
         ("/api/v1/admin/audit/export", &["get"]),
         ("/api/v1/admin/jobs/{id}/cancel", &["post"]),
         ("/api/v1/admin/market", &["get"]),
+        ("/api/v1/admin/settings", &["get", "patch"]),
+        ("/api/v1/admin/invites", &["post"]),
         ("/api/v1/admin/market/backfill", &["post"]),
         ("/api/v1/market/candles", &["get"]),
         ("/api/v1/market/coverage", &["get"]),
