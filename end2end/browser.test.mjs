@@ -3,6 +3,7 @@
 import { chromium } from 'playwright-core';
 import net from 'node:net';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 const BASE = process.env.BASE_URL ?? 'http://127.0.0.1:3000';
 const results = [];
@@ -453,6 +454,20 @@ try {
     await a.locator('#suspend').waitFor();
     await signIn(t, trader);
     await t.waitForURL(/\/account/);
+    // The audit log, from the user page: both changes, filtered to the suspension, downloadable as CSV.
+    await a.click('#user-full-audit');
+    await a.waitForURL(/\/admin\/audit\?user=/);
+    await a.locator('#audit-table tr[data-event="user_unsuspended"]').first().waitFor();
+    await a.fill('#audit-event', 'user_suspended');
+    await a.click('#audit-apply');
+    await a.waitForURL(/event=user_suspended/);
+    const rows = a.locator('#audit-table tbody tr');
+    assert((await rows.count()) === 1, 'the filter keeps the one suspension');
+    assert((await rows.first().innerText()).includes('abuse report under review'), 'the detail carries the reason');
+    const [download] = await Promise.all([a.waitForEvent('download'), a.click('#audit-csv')]);
+    const csv = readFileSync(await download.path(), 'utf8');
+    assert(csv.startsWith('id,time,event,user_id,user_email'), 'the CSV has its header');
+    assert(csv.trim().split('\n').length === 2 && csv.includes(trader.email), 'the CSV holds the one event');
     assert(errors.length === 0, `console errors: ${errors.join(' | ')}`);
     await tctx.close();
     await actx.close();

@@ -39,10 +39,16 @@ pub enum Flash {
     AdminUnsuspended,
     AdminRoleChanged,
     AdminSignedOut,
+    AdminVerificationSent,
+    AdminUserDeleted,
     AdminPlanAssigned,
     AdminPlanSaved,
     AdminCatalogueSaved,
     AdminJobRetried,
+    AdminJobCancelled,
+    AdminMarketTracked,
+    AdminMarketUpdate,
+    AdminMarketBackfill,
     AdminHousekeeping,
     AdminSwitchThrown,
     AdminSwitchReleased,
@@ -148,10 +154,16 @@ impl Flash {
         Flash::AdminUnsuspended,
         Flash::AdminRoleChanged,
         Flash::AdminSignedOut,
+        Flash::AdminVerificationSent,
+        Flash::AdminUserDeleted,
         Flash::AdminPlanAssigned,
         Flash::AdminPlanSaved,
         Flash::AdminCatalogueSaved,
         Flash::AdminJobRetried,
+        Flash::AdminJobCancelled,
+        Flash::AdminMarketTracked,
+        Flash::AdminMarketUpdate,
+        Flash::AdminMarketBackfill,
         Flash::AdminHousekeeping,
         Flash::AdminSwitchThrown,
         Flash::AdminSwitchReleased,
@@ -300,10 +312,16 @@ impl Flash {
             Flash::AdminUnsuspended => "admin_unsuspended",
             Flash::AdminRoleChanged => "admin_role_changed",
             Flash::AdminSignedOut => "admin_signed_out",
+            Flash::AdminVerificationSent => "admin_verification_sent",
+            Flash::AdminUserDeleted => "admin_user_deleted",
             Flash::AdminPlanAssigned => "admin_plan_assigned",
             Flash::AdminPlanSaved => "admin_plan_saved",
             Flash::AdminCatalogueSaved => "admin_catalogue_saved",
             Flash::AdminJobRetried => "admin_job_retried",
+            Flash::AdminJobCancelled => "admin_job_cancelled",
+            Flash::AdminMarketTracked => "admin_market_tracked",
+            Flash::AdminMarketUpdate => "admin_market_update",
+            Flash::AdminMarketBackfill => "admin_market_backfill",
             Flash::AdminHousekeeping => "admin_housekeeping",
             Flash::AdminSwitchThrown => "admin_switch_thrown",
             Flash::AdminSwitchReleased => "admin_switch_released",
@@ -550,10 +568,24 @@ impl Flash {
             }
             Flash::AdminRoleChanged => "The role was changed; the user's sessions ended.",
             Flash::AdminSignedOut => "Every browser session of the user ended.",
+            Flash::AdminVerificationSent => "A new confirmation link is on its way to the user.",
+            Flash::AdminUserDeleted => {
+                "The account is deleted. The audit log keeps its entries, by user id."
+            }
             Flash::AdminPlanAssigned => "The plan was assigned.",
             Flash::AdminPlanSaved => "The plan was saved.",
             Flash::AdminCatalogueSaved => "The catalogue strategy was saved.",
             Flash::AdminJobRetried => "The job is queued again with a fresh attempt budget.",
+            Flash::AdminJobCancelled => {
+                "The job is cancelled; it will not run (it can be retried later)."
+            }
+            Flash::AdminMarketTracked => {
+                "Saved: the schedule keeps exactly the tracked series updated."
+            }
+            Flash::AdminMarketUpdate => "The update of every tracked series is queued.",
+            Flash::AdminMarketBackfill => {
+                "The backfill is queued: its chunks appear under the newest ETL runs as they finish."
+            }
             Flash::AdminHousekeeping => "A housekeeping run is queued.",
             Flash::AdminSwitchThrown => "The kill switch is thrown; affected users are notified.",
             Flash::AdminSwitchReleased => "The kill switch is released.",

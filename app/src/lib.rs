@@ -24,8 +24,9 @@ use crate::{
     pages::{
         account::AccountPage,
         admin::{
-            AdminCatalogueEntryPage, AdminCataloguePage, AdminJobsPage, AdminKillPage,
-            AdminOverviewPage, AdminPlansPage, AdminUserPage, AdminUsersPage,
+            AdminAuditPage, AdminCatalogueEntryPage, AdminCataloguePage, AdminJobsPage,
+            AdminKillPage, AdminMarketPage, AdminOverviewPage, AdminPlansPage,
+            AdminSubscriptionsPage, AdminUserPage, AdminUsersPage,
         },
         admin_notifications::AdminNotificationsPage,
         auth::{
@@ -168,6 +169,9 @@ pub fn App() -> impl IntoView {
                     <Route path=(StaticSegment("admin"), StaticSegment("catalogue")) view=AdminCataloguePage ssr=SsrMode::Async />
                     <Route path=(StaticSegment("admin"), StaticSegment("catalogue"), ParamSegment("id")) view=AdminCatalogueEntryPage ssr=SsrMode::Async />
                     <Route path=(StaticSegment("admin"), StaticSegment("jobs")) view=AdminJobsPage ssr=SsrMode::Async />
+                    <Route path=(StaticSegment("admin"), StaticSegment("audit")) view=AdminAuditPage ssr=SsrMode::Async />
+                    <Route path=(StaticSegment("admin"), StaticSegment("market")) view=AdminMarketPage ssr=SsrMode::Async />
+                    <Route path=(StaticSegment("admin"), StaticSegment("subscriptions")) view=AdminSubscriptionsPage ssr=SsrMode::Async />
                     <Route path=(StaticSegment("admin"), StaticSegment("kill")) view=AdminKillPage ssr=SsrMode::Async />
                 </Routes>
             </Layout>

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod backtest;
 pub mod billing;
 pub mod clock;
+pub mod csv;
 pub mod ctx;
 pub mod db;
 pub mod error;

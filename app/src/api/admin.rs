@@ -51,6 +51,9 @@ pub struct OverviewView {
     pub banner: String,
     /// Admins must turn on two-factor sign-in before anything else.
     pub admin_two_factor_required: bool,
+    /// One domain per line.
+    pub signup_allowed_domains: String,
+    pub signup_denied_domains: String,
     /// An invitation link just created (shown once).
     pub new_invite: Option<String>,
     pub form_error: Option<(String, String)>,
@@ -218,6 +221,111 @@ pub struct JobsView {
     pub queues: Vec<QueueView>,
     pub running: Vec<JobView>,
     pub failed: Vec<JobView>,
+    /// Waiting to run, soonest first (`at`: when due).
+    pub waiting: Vec<JobView>,
+    pub form_error: Option<(String, String)>,
+}
+
+/// One event of the audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEventView {
+    pub id: i64,
+    pub at: String,
+    pub event: String,
+    pub user_id: String,
+    /// The user's address, or the address the event named (a failed sign-in for an unknown address).
+    pub user: String,
+    pub actor_id: String,
+    pub actor: String,
+    pub ip: String,
+    pub detail: String,
+}
+
+/// The audit log page: the filter as typed, one page of events and the link to the next.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditPageView {
+    pub user: String,
+    pub actor: String,
+    pub event: String,
+    pub since: String,
+    pub until: String,
+    pub events: Vec<AuditEventView>,
+    /// The query string of the next (older) page, when there is one.
+    pub next: Option<String>,
+    /// The query string of the filter (for the CSV link).
+    pub query: String,
+    /// The filter was refused: (field, message).
+    pub filter_error: Option<(String, String)>,
+    pub form_error: Option<(String, String)>,
+}
+
+/// A subscription as the admins' list shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubscriptionView {
+    pub user_id: String,
+    pub email: String,
+    pub plan: String,
+    /// The provider's state (`trialing`, `active`, `past_due`, …), or `checkout started`.
+    pub status: String,
+    pub period_end: String,
+    pub cancel_at_period_end: bool,
+    pub trial_end: String,
+    pub customer_id: String,
+    pub observed_at: String,
+}
+
+/// The subscriptions page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubscriptionsView {
+    /// `PAYMENT_PROVIDER` is not `none`.
+    pub billing_enabled: bool,
+    /// (state, count), most common first.
+    pub counts: Vec<(String, usize)>,
+    pub subscriptions: Vec<SubscriptionView>,
+}
+
+/// A stored series on the market-data page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MarketSeriesView {
+    pub exchange: String,
+    pub pair: String,
+    pub timeframe: String,
+    pub tracked: bool,
+    pub first: String,
+    pub last: String,
+    pub candles: i64,
+    /// "3 min", "2 h", "5 d" behind; empty without candles.
+    pub lag: String,
+    pub last_update: String,
+    /// On the configured exchange (can be tracked and backfilled).
+    pub fetchable: bool,
+}
+
+/// An ETL run on the market-data page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EtlRunView {
+    pub symbol: String,
+    pub timeframe: String,
+    pub mode: String,
+    pub range: String,
+    pub chunks: String,
+    pub candles: i64,
+    pub status: String,
+    pub error: String,
+    pub created_at: String,
+}
+
+/// The market-data page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MarketAdminView {
+    pub exchange: String,
+    pub source: String,
+    pub update_every: String,
+    pub last_update: String,
+    pub chunks_pending: i64,
+    pub series: Vec<MarketSeriesView>,
+    pub runs: Vec<EtlRunView>,
+    pub timeframes: Vec<String>,
     pub form_error: Option<(String, String)>,
 }
 
@@ -281,6 +389,31 @@ pub async fn get_admin_jobs() -> Result<JobsView, AppError> {
     ssr::jobs().await
 }
 
+/// A page of the audit log (admins only). Filters as typed; `before` from the previous page's next link.
+#[server(endpoint = "admin_audit", input = GetUrl)]
+pub async fn get_admin_audit(
+    user: String,
+    actor: String,
+    event: String,
+    since: String,
+    until: String,
+    before: String,
+) -> Result<AuditPageView, AppError> {
+    ssr::audit(user, actor, event, since, until, before).await
+}
+
+/// Every subscription with the provider's last reported state (admins only).
+#[server(endpoint = "admin_subscriptions", input = GetUrl)]
+pub async fn get_admin_subscriptions() -> Result<SubscriptionsView, AppError> {
+    ssr::subscriptions().await
+}
+
+/// The market data kept updated, its coverage and the newest ETL runs (admins only).
+#[server(endpoint = "admin_market", input = GetUrl)]
+pub async fn get_admin_market() -> Result<MarketAdminView, AppError> {
+    ssr::market().await
+}
+
 /// The active kill switches (admins only).
 #[server(endpoint = "admin_kill", input = GetUrl)]
 pub async fn get_admin_kill() -> Result<KillView, AppError> {
@@ -291,9 +424,13 @@ pub async fn get_admin_kill() -> Result<KillView, AppError> {
 mod ssr {
     use backend::{
         Ctx,
-        admin::{jobs as admin_jobs, overview as admin_overview, users},
+        admin::{
+            audit as admin_audit, jobs as admin_jobs, market as admin_market,
+            overview as admin_overview, users,
+        },
         auth::{Role, users::format_time},
         backtest::catalogue,
+        billing::actions as billing,
         paper::{actions as paper, kill::KillSwitch},
         plans::actions as plans,
     };
@@ -357,6 +494,8 @@ mod ssr {
             signup_policy: settings.signup_policy,
             banner: settings.banner,
             admin_two_factor_required: settings.admin_two_factor_required,
+            signup_allowed_domains: settings.signup_allowed_domains.join("\n"),
+            signup_denied_domains: settings.signup_denied_domains.join("\n"),
             new_invite: take_cookie(backend::admin::settings::INVITE_COOKIE),
             form_error: form_error(),
             users: o.users,
@@ -541,21 +680,234 @@ mod ssr {
                     error: String::new(),
                 })
                 .collect(),
-            failed: o
-                .failed
+            failed: o.failed.into_iter().map(|j| job(j, &tz)).collect(),
+            waiting: o.waiting.into_iter().map(|j| job(j, &tz)).collect(),
+            form_error: form_error(),
+        })
+    }
+
+    /// A failed job (`at`: when it finished) or a waiting one (`at`: when it is due).
+    fn job(j: backend::jobs::store::JobRow, tz: &str) -> JobView {
+        let at = if j.status == "queued" {
+            Some(j.run_at)
+        } else {
+            j.finished_at
+        };
+        JobView {
+            id: j.job_id.to_string(),
+            queue: j.queue,
+            kind: j.kind,
+            attempts: j.attempts,
+            worker: j.worker.unwrap_or_default(),
+            at: at.map(|t| format_time(t, tz)).unwrap_or_default(),
+            error: j.last_error.unwrap_or_default().chars().take(500).collect(),
+        }
+    }
+
+    pub async fn audit(
+        user: String,
+        actor_q: String,
+        event: String,
+        since: String,
+        until: String,
+        before: String,
+    ) -> Result<AuditPageView, AppError> {
+        let actor = actor().await?;
+        let ctx = expect_context::<Ctx>();
+        // Refuse non-admins before looking anything up.
+        actor.admin().map_err(AppError::from)?;
+        let tz = tz_of(&actor);
+        let input = admin_audit::FilterInput {
+            user: user.trim(),
+            actor: actor_q.trim(),
+            event: event.trim(),
+            since: since.trim(),
+            until: until.trim(),
+        };
+        let query = crate::pages::admin::url_query(&[
+            ("user", user.trim()),
+            ("actor", actor_q.trim()),
+            ("event", event.trim()),
+            ("since", since.trim()),
+            ("until", until.trim()),
+        ]);
+        let mut view = AuditPageView {
+            user: user.clone(),
+            actor: actor_q.clone(),
+            event: event.clone(),
+            since: since.clone(),
+            until: until.clone(),
+            events: vec![],
+            next: None,
+            query: query.clone(),
+            filter_error: None,
+            form_error: form_error(),
+        };
+        let filter = match admin_audit::parse_filter(&ctx, &input).await {
+            Ok(f) => f,
+            Err(backend::Error::Invalid { field, message }) => {
+                view.filter_error = Some((field, message));
+                return Ok(view);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let before = before.trim().parse::<i64>().ok().filter(|b| *b > 0);
+        let page = admin_audit::page(&actor, &ctx, &filter, before, 100).await?;
+        view.next = page.next_before.map(|b| {
+            if query.is_empty() {
+                format!("before={b}")
+            } else {
+                format!("{query}&before={b}")
+            }
+        });
+        let id = |u: Option<uuid::Uuid>| u.map(|u| u.to_string()).unwrap_or_default();
+        view.events = page
+            .events
+            .into_iter()
+            .map(|e| AuditEventView {
+                id: e.audit_event_id,
+                at: format_time(e.created_at, &tz),
+                user_id: id(e.user_id),
+                user: e.user_email.or(e.subject_email).unwrap_or_default(),
+                actor_id: id(e.actor_id),
+                actor: e.actor_email.unwrap_or_default(),
+                event: e.event,
+                ip: e.ip,
+                detail: e.detail.to_string().chars().take(300).collect(),
+            })
+            .collect();
+        Ok(view)
+    }
+
+    pub async fn subscriptions() -> Result<SubscriptionsView, AppError> {
+        let actor = actor().await?;
+        let ctx = expect_context::<Ctx>();
+        let rows = billing::admin_list(&actor, &ctx).await?;
+        let tz = tz_of(&actor);
+        let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+            t.map(|t| format_time(t, &tz)).unwrap_or_default()
+        };
+        let mut counts: Vec<(String, usize)> = vec![];
+        let subscriptions: Vec<SubscriptionView> = rows
+            .into_iter()
+            .map(|r| {
+                let s = r.state;
+                let status = s
+                    .status
+                    .clone()
+                    .unwrap_or_else(|| "checkout started".to_owned());
+                match counts.iter_mut().find(|(k, _)| *k == status) {
+                    Some((_, n)) => *n += 1,
+                    None => counts.push((status.clone(), 1)),
+                }
+                SubscriptionView {
+                    user_id: s.user_id.to_string(),
+                    email: r.email,
+                    plan: s.plan_name.or(s.plan_slug).unwrap_or_default(),
+                    status,
+                    period_end: time(s.current_period_end),
+                    cancel_at_period_end: s.cancel_at_period_end,
+                    trial_end: time(s.trial_end),
+                    customer_id: s.customer_id,
+                    observed_at: time(s.observed_at),
+                }
+            })
+            .collect();
+        counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(SubscriptionsView {
+            billing_enabled: ctx.settings.billing.enabled(),
+            counts,
+            subscriptions,
+        })
+    }
+
+    /// "45 s", "3 min", "2 h", "5 d".
+    fn ago(secs: i64) -> String {
+        match secs {
+            s if s < 120 => format!("{s} s"),
+            s if s < 7200 => format!("{} min", s / 60),
+            s if s < 172_800 => format!("{} h", s / 3600),
+            s => format!("{} d", s / 86_400),
+        }
+    }
+
+    pub async fn market() -> Result<MarketAdminView, AppError> {
+        let actor = actor().await?;
+        let ctx = expect_context::<Ctx>();
+        let o = admin_market::overview(&actor, &ctx).await?;
+        let tz = tz_of(&actor);
+        let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+            t.map(|t| format_time(t, &tz)).unwrap_or_default()
+        };
+        let last_update = match &o.last_update {
+            None => "never run".to_owned(),
+            Some(j) => match j.status.as_str() {
+                "queued" => format!("queued for {}", format_time(j.run_at, &tz)),
+                "running" => "running now".to_owned(),
+                "done" => format!("done {}", time(j.finished_at)),
+                other => format!(
+                    "{other} {}: {}",
+                    time(j.finished_at),
+                    j.last_error
+                        .clone()
+                        .unwrap_or_default()
+                        .chars()
+                        .take(300)
+                        .collect::<String>()
+                ),
+            },
+        };
+        Ok(MarketAdminView {
+            exchange: o.exchange,
+            source: o.source,
+            update_every: if o.update_every_secs == 0 {
+                "off".to_owned()
+            } else {
+                format!(
+                    "every {}",
+                    ago(i64::try_from(o.update_every_secs).unwrap_or(i64::MAX))
+                )
+            },
+            last_update,
+            chunks_pending: o.chunks_pending,
+            series: o
+                .series
                 .into_iter()
-                .map(|j| JobView {
-                    id: j.job_id.to_string(),
-                    queue: j.queue,
-                    kind: j.kind,
-                    attempts: j.attempts,
-                    worker: j.worker.unwrap_or_default(),
-                    at: j
-                        .finished_at
-                        .map(|t| format_time(t, &tz))
-                        .unwrap_or_default(),
-                    error: j.last_error.unwrap_or_default().chars().take(500).collect(),
+                .map(|s| MarketSeriesView {
+                    exchange: s.exchange,
+                    pair: s.pair,
+                    timeframe: s.timeframe,
+                    tracked: s.tracked,
+                    first: time(s.first),
+                    last: time(s.last),
+                    candles: s.candles,
+                    lag: s.lag_secs.map(ago).unwrap_or_default(),
+                    last_update: time(s.last_update),
+                    fetchable: s.fetchable,
                 })
+                .collect(),
+            runs: o
+                .runs
+                .into_iter()
+                .map(|r| EtlRunView {
+                    symbol: r.symbol,
+                    timeframe: r.timeframe,
+                    mode: r.mode,
+                    range: format!(
+                        "{} → {}",
+                        format_time(r.range_from, &tz),
+                        format_time(r.range_to, &tz)
+                    ),
+                    chunks: format!("{}/{}", r.chunks_done, r.chunks_total),
+                    candles: r.candles_fetched,
+                    status: r.status,
+                    error: r.error.unwrap_or_default().chars().take(300).collect(),
+                    created_at: format_time(r.created_at, &tz),
+                })
+                .collect(),
+            timeframes: backend::market::Timeframe::ALL
+                .iter()
+                .map(|t| t.as_str().to_owned())
                 .collect(),
             form_error: form_error(),
         })

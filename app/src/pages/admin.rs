@@ -1,6 +1,7 @@
 //! The admin console (docs/admin.md): `/admin` (overview), `/admin/users` and `/admin/users/{id}`,
-//! `/admin/plans`, `/admin/catalogue` and `/admin/catalogue/{id}`, `/admin/jobs` and `/admin/kill`, with the notifications page (`/admin/notifications`) under
-//! the same navigation. Each page reads through one server function of `crate::api::admin` (admins only: 403
+//! `/admin/plans`, `/admin/subscriptions`, `/admin/catalogue` and `/admin/catalogue/{id}`, `/admin/jobs`,
+//! `/admin/market`, `/admin/audit` and `/admin/kill`, with the notifications page (`/admin/notifications`) under the same
+//! navigation. Each page reads through one server function of `crate::api::admin` (admins only: 403
 //! for everyone else, anonymous visitors are sent to sign in); each change is a plain HTML form post with the
 //! CSRF field, handled in `server::routes::admin_forms` by one backend action, and answered with
 //! Post/Redirect/Get back to the page (a refusal names the field in place). No JavaScript is needed.
@@ -11,8 +12,9 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::{
     api::admin::{
-        self as api, CatalogueEntryView, CatalogueView, JobView, KillView, OverviewView, PlansView,
-        SwitchView, UserView, UsersView,
+        self as api, AuditPageView, CatalogueEntryView, CatalogueView, JobView, KillView,
+        MarketAdminView, OverviewView, PlansView, SubscriptionsView, SwitchView, UserView,
+        UsersView,
     },
     components::forms::{CsrfField, Flash},
     pages::error::ErrorTemplate,
@@ -23,8 +25,11 @@ const SECTIONS: &[(&str, &str)] = &[
     ("/admin", "Overview"),
     ("/admin/users", "Users"),
     ("/admin/plans", "Plans"),
+    ("/admin/subscriptions", "Subscriptions"),
     ("/admin/catalogue", "Catalogue"),
     ("/admin/jobs", "Jobs"),
+    ("/admin/market", "Market data"),
+    ("/admin/audit", "Audit log"),
     ("/admin/kill", "Kill switches"),
     ("/admin/notifications", "Notifications"),
 ];
@@ -120,11 +125,15 @@ fn Overview(v: OverviewView) -> impl IntoView {
                     <option value="invite" selected=v.signup_policy == "invite">"by invitation: with a single-use link"</option>
                     <option value="closed" selected=v.signup_policy == "closed">"closed: admins create accounts"</option>
                 </select></label>
+                <label>"Only addresses at these domains may sign up (one per line; empty: any) "
+                    <textarea name="signup_allowed_domains" rows="3" id="signup-allowed-domains" placeholder="example.com">{v.signup_allowed_domains}</textarea></label>
+                <label>"Addresses at these domains may never sign up (one per line) "
+                    <textarea name="signup_denied_domains" rows="3" id="signup-denied-domains" placeholder="mailinator.com">{v.signup_denied_domains}</textarea></label>
                 <label>"Maintenance banner (empty: none) " <input type="text" name="banner" maxlength="500" id="banner-text" value=v.banner /></label>
                 <label class="check"><input type="checkbox" name="admin_two_factor_required" value="on" id="admin-two-factor-required" checked=v.admin_two_factor_required /> "Two-factor sign-in is mandatory for admins"</label>
                 <button class="button" type="submit" id="save-settings">"Save"</button>
             </form>
-            <p class="small muted">"The banner shows at the top of every page, for everyone."</p>
+            <p class="small muted">"A domain covers its subdomains. The domain lists apply to every sign-up, with or without an invitation. The banner shows at the top of every page, for everyone."</p>
             <h3>"Invitations"</h3>
             {v.new_invite.map(|link| view! {
                 <p class="flash ok" id="new-invite">"New invitation link (shown once, works once, for 14 days): " <code id="invite-link">{link}</code></p>
@@ -242,8 +251,8 @@ fn Users(v: UsersView) -> impl IntoView {
     }
 }
 
-/// A URL query string of non-empty pairs.
-fn url_query(pairs: &[(&str, &str)]) -> String {
+/// A URL query string: `a=b&c=d` of the non-empty pairs, percent-encoded.
+pub fn url_query(pairs: &[(&str, &str)]) -> String {
     pairs
         .iter()
         .filter(|(_, v)| !v.is_empty())
@@ -302,6 +311,9 @@ fn UserDetail(v: UserView) -> impl IntoView {
     let act = move |what: &str| format!("{base}/{what}");
     let role = user.role.clone();
     let suspended = user.suspended;
+    let full_audit = format!("/admin/audit?user={}", user.id);
+    let export_href = act("export.json");
+    let (verified, is_admin) = (user.verified, user.role == "admin");
     view! {
         <FormError error=form_error />
         <section class="card" id="profile" data-user-id=user.id.clone()>
@@ -364,6 +376,30 @@ fn UserDetail(v: UserView) -> impl IntoView {
                 </form>
             })}
         </section>
+        <section class="card" id="account-data">
+            <h2>"Account"</h2>
+            {(!verified).then(|| view! {
+                <form method="post" action=act("verification") class="inline-form" id="resend-verification-form">
+                    <CsrfField />
+                    <button class="button" type="submit" id="resend-verification">"Resend the confirmation email"</button>
+                    <span class="small muted">"A new link to confirm their address; earlier links stop working."</span>
+                </form>
+            })}
+            <p><a href=export_href download="" id="user-export">"Download their data"</a>
+                <span class="small muted">" (JSON: profile, strategies, runs and trades, paper runs; the same file as their own \"Download my data\"; recorded in the audit log)"</span></p>
+            {if is_admin {
+                view! { <p class="small muted" id="delete-admin-note">"An administrator's account is not deleted here: change its role first."</p> }.into_any()
+            } else {
+                view! {
+                    <form method="post" action=act("delete") class="stack-form" id="delete-user-form">
+                        <CsrfField />
+                        <label>"Type their email address to delete the account " <input type="text" name="confirm_email" required maxlength="254" autocomplete="off" id="delete-confirm" /></label>
+                        <button class="button danger" type="submit" id="delete-user">"Delete the account"</button>
+                    </form>
+                    <p class="small muted">"Download their data first: deletion is refused without an export of the last 24 hours. Their strategies, runs, trades, paper runs, sessions and tokens go; the audit log keeps its entries with the user id but without the address. Suspend them first if paper runs are active; a running subscription must be cancelled with the payment provider."</p>
+                }.into_any()
+            }}
+        </section>
         <section class="card" id="plan">
             <h2>"Plan: " <span id="plan-name">{plan_name}</span></h2>
             {(!plan_note.is_empty()).then(|| view! { <p class="small muted">{plan_note}</p> })}
@@ -385,6 +421,7 @@ fn UserDetail(v: UserView) -> impl IntoView {
         </section>
         <section class="card" id="audit">
             <h2>"Recent audit entries"</h2>
+            <p class="small"><a href=full_audit id="user-full-audit">"Everything about this user in the audit log"</a></p>
             <div class="table-wrap"><table class="data" id="audit-log">
                 <thead><tr><th scope="col">"When"</th><th scope="col">"Event"</th><th scope="col">"Detail"</th></tr></thead>
                 <tbody>
@@ -624,6 +661,215 @@ fn Jobs(v: crate::api::admin::JobsView) -> impl IntoView {
             <h2>"Failed"</h2>
             <JobTable jobs=v.failed retry=true />
         </section>
+        <section class="card" id="waiting">
+            <h2>"Waiting"</h2>
+            <p class="small muted">"Due now or scheduled for later (retries after a failure, scheduled work), soonest first. A cancelled job does not run; it can be retried later."</p>
+            <WaitingTable jobs=v.waiting />
+        </section>
+    }
+}
+
+#[component]
+fn WaitingTable(jobs: Vec<JobView>) -> impl IntoView {
+    if jobs.is_empty() {
+        return view! { <p class="muted">"None."</p> }.into_any();
+    }
+    view! {
+        <div class="table-wrap"><table class="data" id="waiting-table">
+            <thead><tr>
+                <th scope="col">"Job"</th><th scope="col">"Queue"</th><th scope="col">"Kind"</th><th scope="col">"Attempts"</th>
+                <th scope="col">"Due"</th><th scope="col">"Last error"</th><th scope="col"></th>
+            </tr></thead>
+            <tbody>
+                {jobs.into_iter().map(|j| {
+                    let action = format!("/admin/jobs/{}/cancel", j.id);
+                    view! {
+                        <tr data-job-id=j.id.clone()>
+                            <td class="small"><code>{j.id.chars().take(8).collect::<String>()}</code></td>
+                            <td>{j.queue}</td><td>{j.kind}</td><td>{j.attempts}</td>
+                            <td class="small">{j.at}</td><td class="small">{j.error}</td>
+                            <td><form method="post" action=action>
+                                <CsrfField />
+                                <button class="button small danger" type="submit">"Cancel"</button>
+                            </form></td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table></div>
+    }
+    .into_any()
+}
+
+#[component]
+pub fn AdminAuditPage() -> impl IntoView {
+    let query = use_query_map();
+    let args = move || {
+        let q = query.read();
+        let get = |k: &str| q.get(k).unwrap_or_default();
+        (
+            get("user"),
+            get("actor"),
+            get("event"),
+            get("since"),
+            get("until"),
+            get("before"),
+        )
+    };
+    let data = Resource::new(args, |(user, actor, event, since, until, before)| {
+        api::get_admin_audit(user, actor, event, since, until, before)
+    });
+    view! {
+        <Title text="Audit log · Admin" />
+        <div class="page-head"><h1>"Audit log"</h1></div>
+        <AdminNav current="/admin/audit" />
+        <Flash />
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            <ErrorBoundary fallback=|errors| view! { <ErrorTemplate errors /> }>
+                {move || Suspend::new(async move { data.await.map(|v| view! { <Audit v /> }) })}
+            </ErrorBoundary>
+        </Transition>
+    }
+}
+
+#[component]
+fn Audit(v: AuditPageView) -> impl IntoView {
+    let csv = if v.query.is_empty() {
+        "/admin/audit.csv".to_owned()
+    } else {
+        format!("/admin/audit.csv?{}", v.query)
+    };
+    let next = v.next.map(|q| format!("/admin/audit?{q}"));
+    let failed = v.filter_error.is_some();
+    view! {
+        <FormError error=v.form_error />
+        <section class="card" id="audit-filter">
+            <form method="get" action="/admin/audit" class="filter-form" id="audit-filter-form">
+                <label>"User (address or id) " <input type="text" name="user" maxlength="320" value=v.user id="audit-user" /></label>
+                <label>"Acted by (address or id) " <input type="text" name="actor" maxlength="320" value=v.actor id="audit-actor" /></label>
+                <label>"Event " <input type="text" name="event" maxlength="64" placeholder="e.g. signin_failed" value=v.event id="audit-event" /></label>
+                <label>"From (UTC) " <input type="date" name="since" value=v.since id="audit-since" /></label>
+                <label>"To (UTC, inclusive) " <input type="date" name="until" value=v.until id="audit-until" /></label>
+                <button class="button" type="submit" id="audit-apply">"Filter"</button>
+                " " <a href="/admin/audit" class="small">"Clear"</a>
+            </form>
+            {v.filter_error.map(|(field, message)| {
+                let text = format!("{field}: {message}");
+                view! { <p class="flash error" role="alert" id="audit-filter-error" data-field=field>{text}</p> }
+            })}
+        </section>
+        <section class="card" id="audit-events">
+            {(!failed).then(|| view! {
+                <p class="small"><a href=csv id="audit-csv" download="">"Download everything this filter matches as CSV"</a>
+                    " (newest first, at most 100,000 events; the download is itself recorded)."</p>
+            })}
+            {if v.events.is_empty() {
+                view! { <p class="muted" id="audit-empty">"No events match."</p> }.into_any()
+            } else {
+                view! {
+                    <div class="table-wrap"><table class="data" id="audit-table">
+                        <thead><tr>
+                            <th scope="col">"Time"</th><th scope="col">"Event"</th><th scope="col">"User"</th>
+                            <th scope="col">"Acted by"</th><th scope="col">"IP"</th><th scope="col">"Detail"</th>
+                        </tr></thead>
+                        <tbody>
+                            {v.events.into_iter().map(|e| {
+                                let user_href = (!e.user_id.is_empty()).then(|| format!("/admin/users/{}", e.user_id));
+                                let actor_href = (!e.actor_id.is_empty()).then(|| format!("/admin/users/{}", e.actor_id));
+                                let user = if e.user.is_empty() { e.user_id.clone() } else { e.user.clone() };
+                                let acted = if e.actor.is_empty() { e.actor_id.clone() } else { e.actor.clone() };
+                                let event = e.event.clone();
+                                view! {
+                                    <tr data-audit-id=e.id data-event=event>
+                                        <td class="small">{e.at}</td>
+                                        <td><code>{e.event}</code></td>
+                                        <td class="small">{match user_href {
+                                            Some(h) => view! { <a href=h>{user}</a> }.into_any(),
+                                            None => view! { <span>{user}</span> }.into_any(),
+                                        }}</td>
+                                        <td class="small">{match actor_href {
+                                            Some(h) => view! { <a href=h>{acted}</a> }.into_any(),
+                                            None => view! { <span>{acted}</span> }.into_any(),
+                                        }}</td>
+                                        <td class="small">{e.ip}</td>
+                                        <td class="small"><code>{e.detail}</code></td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table></div>
+                }.into_any()
+            }}
+            <p class="pager">{next.map(|h| view! { <a href=h id="audit-older">"Older →"</a> })}</p>
+        </section>
+    }
+}
+
+#[component]
+pub fn AdminSubscriptionsPage() -> impl IntoView {
+    let data = Resource::new(|| (), |_| api::get_admin_subscriptions());
+    view! {
+        <Title text="Subscriptions · Admin" />
+        <div class="page-head"><h1>"Subscriptions"</h1></div>
+        <AdminNav current="/admin/subscriptions" />
+        <Flash />
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            <ErrorBoundary fallback=|errors| view! { <ErrorTemplate errors /> }>
+                {move || Suspend::new(async move { data.await.map(|v| view! { <Subscriptions v /> }) })}
+            </ErrorBoundary>
+        </Transition>
+    }
+}
+
+#[component]
+fn Subscriptions(v: SubscriptionsView) -> impl IntoView {
+    view! {
+        {(!v.billing_enabled).then(|| view! {
+            <p class="flash" id="billing-off">"Payments are off on this instance (PAYMENT_PROVIDER=none): plans are assigned by admins, nobody pays. Subscriptions recorded earlier are listed as they were last seen."</p>
+        })}
+        <section class="card" id="subscription-counts">
+            <div class="stat-grid">
+                {v.counts.into_iter().map(|(state, n)| {
+                    let key = state.clone();
+                    view! { <div class="stat" data-state=key><span class="stat-label">{state}</span><span class="stat-value">{n}</span></div> }
+                }).collect_view()}
+            </div>
+        </section>
+        <section class="card" id="subscriptions">
+            <p class="small muted">"Each trader's subscription as the payment provider last reported it (its webhooks and the trader's return from checkout keep it current), most recently changed first. Access follows the state: past_due keeps the plan while the provider retries; unpaid and canceled go back to the default plan at the period's end."</p>
+            {if v.subscriptions.is_empty() {
+                view! { <p class="muted" id="no-subscriptions">"No subscriptions yet."</p> }.into_any()
+            } else {
+                view! {
+                    <div class="table-wrap"><table class="data" id="subscription-table">
+                        <thead><tr>
+                            <th scope="col">"Trader"</th><th scope="col">"Plan"</th><th scope="col">"State"</th>
+                            <th scope="col">"Period ends"</th><th scope="col">"Trial ends"</th>
+                            <th scope="col">"Provider customer"</th><th scope="col">"Last seen"</th>
+                        </tr></thead>
+                        <tbody>
+                            {v.subscriptions.into_iter().map(|s| {
+                                let href = format!("/admin/users/{}", s.user_id);
+                                let badge = format!("badge status-{}", s.status.replace(' ', "-"));
+                                let (user_id, state) = (s.user_id.clone(), s.status.clone());
+                                view! {
+                                    <tr data-user-id=user_id data-state=state>
+                                        <td><a href=href>{s.email}</a></td>
+                                        <td>{s.plan}</td>
+                                        <td><span class=badge>{s.status}</span>
+                                            {s.cancel_at_period_end.then(|| view! { <span class="small muted">" (cancels at period end)"</span> })}</td>
+                                        <td class="small">{s.period_end}</td>
+                                        <td class="small">{s.trial_end}</td>
+                                        <td class="small"><code>{s.customer_id}</code></td>
+                                        <td class="small">{s.observed_at}</td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table></div>
+                }.into_any()
+            }}
+        </section>
     }
 }
 
@@ -741,5 +987,140 @@ fn SwitchTable(switches: Vec<SwitchView>, release: bool) -> impl IntoView {
                 }).collect_view()}
             </tbody>
         </table></div>
+    }
+}
+
+#[component]
+pub fn AdminMarketPage() -> impl IntoView {
+    let data = Resource::new(|| (), |_| api::get_admin_market());
+    view! {
+        <Title text="Market data · Admin" />
+        <div class="page-head"><h1>"Market data"</h1></div>
+        <AdminNav current="/admin/market" />
+        <Flash />
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            <ErrorBoundary fallback=|errors| view! { <ErrorTemplate errors /> }>
+                {move || Suspend::new(async move { data.await.map(|v| view! { <MarketAdmin v /> }) })}
+            </ErrorBoundary>
+        </Transition>
+    }
+}
+
+/// A timeframe picker with the given options.
+#[component]
+fn TimeframeSelect(timeframes: Vec<String>, id: &'static str) -> impl IntoView {
+    view! {
+        <select name="timeframe" id=id>
+            {timeframes.into_iter().map(|t| { let v = t.clone(); view! { <option value=v>{t}</option> } }).collect_view()}
+        </select>
+    }
+}
+
+#[component]
+fn MarketAdmin(v: MarketAdminView) -> impl IntoView {
+    let exchange = v.exchange.clone();
+    view! {
+        <FormError error=v.form_error />
+        <section class="card" id="etl-schedule">
+            <h2>"Schedule"</h2>
+            <p>"Candles are fetched from " <code>{v.source}</code> " and stored as exchange " <code id="market-exchange">{v.exchange}</code>
+               ". Tracked series are updated " <strong id="update-every">{v.update_every}</strong>
+               " (MARKET_UPDATE_INTERVAL_SECS); the last update: " <span id="last-update">{v.last_update}</span>
+               ". Chunk jobs waiting or running: " <span id="chunks-pending">{v.chunks_pending}</span> "."</p>
+            <form method="post" action="/admin/market/update" class="inline-form">
+                <CsrfField />
+                <button class="button" type="submit" id="update-now">"Update tracked series now"</button>
+            </form>
+        </section>
+        <section class="card" id="series">
+            <h2>"Series"</h2>
+            {if v.series.is_empty() {
+                view! { <p class="muted" id="no-series">"No candles stored yet."</p> }.into_any()
+            } else {
+                view! {
+                    <div class="table-wrap"><table class="data" id="series-table">
+                        <thead><tr>
+                            <th scope="col">"Exchange"</th><th scope="col">"Pair"</th><th scope="col">"Timeframe"</th>
+                            <th scope="col">"Candles"</th><th scope="col">"First"</th><th scope="col">"Last"</th>
+                            <th scope="col">"Behind"</th><th scope="col">"Updated"</th><th scope="col">"Kept updated"</th>
+                        </tr></thead>
+                        <tbody>
+                            {v.series.into_iter().map(|s| {
+                                let key = format!("{}:{}", s.pair, s.timeframe);
+                                let (pair, tf) = (s.pair.clone(), s.timeframe.clone());
+                                let tracked = s.tracked;
+                                let action = view! {
+                                    <form method="post" action="/admin/market/track" class="inline-form">
+                                        <CsrfField />
+                                        <input type="hidden" name="pair" value=pair />
+                                        <input type="hidden" name="timeframe" value=tf />
+                                        <input type="hidden" name="tracked" value=if tracked { "false" } else { "true" } />
+                                        <button class="button small" type="submit">{if tracked { "Stop" } else { "Track" }}</button>
+                                    </form>
+                                };
+                                view! {
+                                    <tr data-series=key data-tracked=if tracked { "true" } else { "false" }>
+                                        <td>{s.exchange}</td><td>{s.pair}</td><td>{s.timeframe}</td><td>{s.candles}</td>
+                                        <td class="small">{s.first}</td><td class="small">{s.last}</td>
+                                        <td class="small">{s.lag}</td><td class="small">{s.last_update}</td>
+                                        <td>{if tracked { "yes " } else { "no " }}{s.fetchable.then_some(action)}</td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table></div>
+                }.into_any()
+            }}
+            <h3>"Keep a new series updated"</h3>
+            <form method="post" action="/admin/market/track" class="inline-form" id="track-form">
+                <CsrfField />
+                <input type="hidden" name="tracked" value="true" />
+                <label>"Pair " <input type="text" name="pair" maxlength="33" placeholder="ETH/BTC" required id="track-pair" /></label>
+                <label>"Timeframe " <TimeframeSelect timeframes=v.timeframes.clone() id="track-timeframe" /></label>
+                <button class="button" type="submit" id="track">"Track"</button>
+            </form>
+            <p class="small muted">"The next update fetches a tracked series' last day (or everything since its newest candle); a backfill fetches more."</p>
+        </section>
+        <section class="card" id="backfill">
+            <h2>"Backfill"</h2>
+            <p class="small muted">"Fetches a range of one series of " {exchange} " from the source, in chunk jobs on the market queue; chunks fetched completely before are skipped."</p>
+            <form method="post" action="/admin/market/backfill" class="inline-form" id="backfill-form">
+                <CsrfField />
+                <label>"Pair " <input type="text" name="pair" maxlength="33" placeholder="ETH/BTC" required id="backfill-pair" /></label>
+                <label>"Timeframe " <TimeframeSelect timeframes=v.timeframes id="backfill-timeframe" /></label>
+                <label>"From (UTC) " <input type="date" name="from" required id="backfill-from" /></label>
+                <label>"To (UTC, excluded) " <input type="date" name="to" required id="backfill-to" /></label>
+                <button class="button" type="submit" id="backfill-start">"Backfill"</button>
+            </form>
+        </section>
+        <section class="card" id="etl-runs">
+            <h2>"Newest ETL runs"</h2>
+            {if v.runs.is_empty() {
+                view! { <p class="muted">"None yet."</p> }.into_any()
+            } else {
+                view! {
+                    <div class="table-wrap"><table class="data" id="runs-table">
+                        <thead><tr>
+                            <th scope="col">"Started"</th><th scope="col">"Series"</th><th scope="col">"Mode"</th>
+                            <th scope="col">"Range"</th><th scope="col">"Chunks"</th><th scope="col">"Candles"</th>
+                            <th scope="col">"Status"</th>
+                        </tr></thead>
+                        <tbody>
+                            {v.runs.into_iter().map(|r| {
+                                let status = r.status.clone();
+                                let series = format!("{} {}", r.symbol, r.timeframe);
+                                view! {
+                                    <tr data-status=status>
+                                        <td class="small">{r.created_at}</td><td>{series}</td><td>{r.mode}</td>
+                                        <td class="small">{r.range}</td><td>{r.chunks}</td><td>{r.candles}</td>
+                                        <td>{r.status} " " <span class="small">{r.error}</span></td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table></div>
+                }.into_any()
+            }}
+        </section>
     }
 }

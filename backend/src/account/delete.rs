@@ -57,6 +57,33 @@ pub async fn delete_account(ctx: &Ctx, actor: &Actor, input: DeleteAccount) -> R
     }
     super::password::confirm_current(ctx, actor, input.current_password, "account_deletion")
         .await?;
+    erase(
+        ctx,
+        actor,
+        &Target {
+            user_id: user.user_id,
+            email: user.email.clone(),
+            role: user.role,
+        },
+        false,
+    )
+    .await
+}
+
+/// The account being deleted.
+pub(crate) struct Target {
+    pub user_id: uuid::Uuid,
+    pub email: String,
+    pub role: Role,
+}
+
+/// Deletes `target`'s account for `actor` (the owner, or an administrator when `by_admin`), with the guards of
+/// the module documentation; audited as `account_deleted` (about the account, by the actor). An administrator
+/// may delete an account whose paper runs are paused (a suspension pauses them); the owner stops them first.
+///
+/// # Errors
+/// [`Error::Conflict`] (last admin, running subscription or work), [`Error::NotFound`], database.
+pub(crate) async fn erase(ctx: &Ctx, actor: &Actor, target: &Target, by_admin: bool) -> Result<()> {
     let mut tx = ctx.db.begin().await?;
     // The admin rows are locked while the last-admin guard decides (as for demotions and suspensions).
     let admins = sqlx::query_scalar!(
@@ -64,7 +91,7 @@ pub async fn delete_account(ctx: &Ctx, actor: &Actor, input: DeleteAccount) -> R
     )
     .fetch_all(&mut *tx)
     .await?;
-    if user.role == Role::Admin && admins.iter().all(|a| *a == user.user_id) {
+    if target.role == Role::Admin && admins.iter().all(|a| *a == target.user_id) {
         return Err(Error::Conflict(
             "you are the last administrator: make another account an administrator first".into(),
         ));
@@ -74,38 +101,47 @@ pub async fn delete_account(ctx: &Ctx, actor: &Actor, input: DeleteAccount) -> R
              exists (select 1 from subscription where user_id = $1
                      and status in ('trialing', 'active', 'past_due', 'unpaid', 'paused')) as "subscribed!",
              exists (select 1 from backtest_run where user_id = $1 and status in ('queued', 'running')) as "backtests!",
-             exists (select 1 from paper_run where user_id = $1 and status in ('active', 'paused', 'stopping')) as "paper!""#,
-        user.user_id,
+             exists (select 1 from paper_run where user_id = $1
+                     and (status in ('active', 'stopping') or (status = 'paused' and not $2))) as "paper!""#,
+        target.user_id,
+        by_admin,
     )
     .fetch_one(&mut *tx)
     .await?;
     if busy.subscribed {
-        return Err(Error::Conflict(
-            "your subscription is still running: cancel it on /account/plan first".into(),
-        ));
+        return Err(Error::Conflict(if by_admin {
+            "their subscription is still running: cancel it with the payment provider first".into()
+        } else {
+            "your subscription is still running: cancel it on /account/plan first".into()
+        }));
     }
     if busy.backtests || busy.paper {
-        return Err(Error::Conflict(
-            "backtests or paper runs of yours are still running: stop them first".into(),
-        ));
+        return Err(Error::Conflict(if by_admin {
+            "their backtests or paper runs are still running: suspend the account first (it pauses the paper runs) and let running backtests finish".into()
+        } else {
+            "backtests or paper runs of yours are still running: stop them first".into()
+        }));
     }
     // The audit rows stay with the user id but lose the address; the foreign keys must not null the id.
     sqlx::query!(
         "update audit_event set subject_email = null where user_id = $1 or actor_id = $1",
-        user.user_id,
+        target.user_id,
     )
     .execute(&mut *tx)
     .await?;
     sqlx::query!(
         "delete from auth_attempt where lower(account) = lower($1)",
-        user.email
+        target.email
     )
     .execute(&mut *tx)
     .await?;
-    sqlx::query!("delete from email_outbox where user_id = $1", user.user_id)
-        .execute(&mut *tx)
-        .await?;
-    let deleted = sqlx::query!("delete from app_user where user_id = $1", user.user_id)
+    sqlx::query!(
+        "delete from email_outbox where user_id = $1",
+        target.user_id
+    )
+    .execute(&mut *tx)
+    .await?;
+    let deleted = sqlx::query!("delete from app_user where user_id = $1", target.user_id)
         .execute(&mut *tx)
         .await?;
     if deleted.rows_affected() != 1 {
@@ -115,8 +151,8 @@ pub async fn delete_account(ctx: &Ctx, actor: &Actor, input: DeleteAccount) -> R
         .audit(
             &mut tx,
             DELETED,
-            None,
-            json!({ "role": user.role.as_str() }),
+            Some(target.user_id),
+            json!({ "role": target.role.as_str(), "by_admin": by_admin }),
         )
         .await?;
     tx.commit().await?;

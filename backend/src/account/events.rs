@@ -14,12 +14,3 @@ pub async fn mine(ctx: &Ctx, actor: &Actor, limit: i64) -> Result<Vec<AuditRow>>
     let user = actor.reader()?;
     Ok(audit::list(&ctx.db, Some(user.user_id), limit).await?)
 }
-
-/// Everyone's newest events: admins (and the operator) only.
-///
-/// # Errors
-/// [`crate::Error::Unauthenticated`], [`crate::Error::Forbidden`], database.
-pub async fn all(ctx: &Ctx, actor: &Actor, limit: i64) -> Result<Vec<AuditRow>> {
-    actor.admin()?;
-    Ok(audit::list(&ctx.db, None, limit).await?)
-}

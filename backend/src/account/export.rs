@@ -104,7 +104,20 @@ async fn check_size(conn: &mut sqlx::PgConnection, id: uuid::Uuid) -> Result<()>
 /// [`Error::Limit`] (too big), database.
 pub async fn export(ctx: &Ctx, actor: &Actor) -> Result<Value> {
     let user = actor.reader()?;
-    let id = user.user_id;
+    document(ctx, actor, user.user_id, None).await
+}
+
+/// The export document of user `id`, audited for `actor` with `subject` (`None`: the actor is the user; an
+/// administrator's export names the user). The caller has checked that `actor` may read it.
+///
+/// # Errors
+/// As [`export`].
+pub(crate) async fn document(
+    ctx: &Ctx,
+    actor: &Actor,
+    id: uuid::Uuid,
+    subject: Option<uuid::Uuid>,
+) -> Result<Value> {
     rate_limit(ctx, id).await?;
     let mut tx = ctx.db.begin().await?;
     // One snapshot for every section.
@@ -239,7 +252,7 @@ pub async fn export(ctx: &Ctx, actor: &Actor) -> Result<Value> {
         .audit(
             &mut conn,
             EXPORTED,
-            None,
+            subject,
             json!({ "backtests": runs, "backtest_trades": trade_rows }),
         )
         .await?;

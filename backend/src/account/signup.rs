@@ -25,7 +25,8 @@ pub struct SignUp {
 /// # Errors
 /// [`Error::Forbidden`] (sign-up closed, no or a used invitation), [`Error::RateLimited`], [`Error::Invalid`] (`email`, `display_name`, `password`), hashing busy, database.
 pub async fn sign_up(ctx: &Ctx, actor: &Actor, input: SignUp) -> Result<()> {
-    let invite = crate::admin::settings::check_signup(ctx, input.invite.as_deref()).await?;
+    let invite =
+        crate::admin::settings::check_signup(ctx, input.invite.as_deref(), &input.email).await?;
     super::limited(rate_limit::check_signup(&ctx.db, &actor.meta.ip).await?)?;
     let email = users::parse_email(&input.email).map_err(|m| Error::invalid("email", m))?;
     let display_name = users::parse_display_name(&input.display_name)

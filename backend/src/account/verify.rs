@@ -60,29 +60,38 @@ pub async fn resend_verification(ctx: &Ctx, actor: &Actor) -> Result<Resent> {
     if user.email_verified {
         return Ok(Resent::AlreadyVerified);
     }
-    super::limited(rate_limit::check_email_request(&ctx.db, &user.email, &actor.meta.ip).await?)?;
+    send_link(ctx, actor, user.user_id, &user.email, None).await?;
+    Ok(Resent::Sent)
+}
+
+/// Mails user `user_id` at `email` a new verification link (earlier links stop working), limited per address
+/// and client; audited as `verification_requested` about `subject` (`None`: the actor is the user). The
+/// caller has checked that `actor` may ask.
+///
+/// # Errors
+/// [`Error::RateLimited`], database.
+pub(crate) async fn send_link(
+    ctx: &Ctx,
+    actor: &Actor,
+    user_id: uuid::Uuid,
+    email: &str,
+    subject: Option<uuid::Uuid>,
+) -> Result<()> {
+    super::limited(rate_limit::check_email_request(&ctx.db, email, &actor.meta.ip).await?)?;
     let mut tx = ctx.db.begin().await?;
-    let token = email_token::create(&mut tx, user.user_id, Purpose::VerifyEmail).await?;
+    let token = email_token::create(&mut tx, user_id, Purpose::VerifyEmail).await?;
     let rendered = templates::verify(&super::link(ctx, "/verify-email", &token))?;
-    let job = super::queue_mail(
-        ctx,
-        actor,
-        &mut tx,
-        Some(user.user_id),
-        &user.email,
-        rendered,
-    )
-    .await?;
+    let job = super::queue_mail(ctx, actor, &mut tx, Some(user_id), email, rendered).await?;
     actor
         .audit_email(
             &mut tx,
             event::VERIFICATION_REQUESTED,
-            None,
-            Some(&user.email),
+            subject,
+            Some(email),
             serde_json::Value::Null,
         )
         .await?;
     tx.commit().await?;
     super::push(ctx, job).await;
-    Ok(Resent::Sent)
+    Ok(())
 }

@@ -1,7 +1,7 @@
 //! The jobs view of the admin console and the `/ops` API (one backend for both): queue depths, running jobs
-//! with their worker and lease, failed jobs with their error, re-driving a failed job and queueing a
-//! housekeeping run. Reads need [`Actor::admin`], changes [`Actor::admin_writer`] (the operator token of `/ops`
-//! acts as the system actor); re-drives and housekeeping runs are audited.
+//! with their worker and lease, waiting and failed jobs, re-driving a failed job, cancelling a waiting one and
+//! queueing a housekeeping run. Reads need [`Actor::admin`], changes [`Actor::admin_writer`] (the operator token of `/ops`
+//! acts as the system actor); re-drives and cancels are audited.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -51,6 +51,9 @@ pub struct Overview {
     pub running: Vec<Running>,
     /// The newest failed jobs (with their error).
     pub failed: Vec<JobRow>,
+    /// Jobs waiting to run, soonest first (due now, or scheduled: retries after a failure, later work); these
+    /// can be cancelled.
+    pub waiting: Vec<JobRow>,
 }
 
 /// Queue depths, running jobs and the newest `failed_limit` failed jobs (admins only).
@@ -93,10 +96,12 @@ pub async fn overview(actor: &Actor, ctx: &Ctx, failed_limit: i64) -> Result<Ove
     .fetch_all(&ctx.db)
     .await?;
     let failed = store::list(&ctx.db, Some("failed"), failed_limit).await?;
+    let waiting = store::waiting(&ctx.db, failed_limit).await?;
     Ok(Overview {
         queues,
         running,
         failed,
+        waiting,
     })
 }
 
@@ -153,7 +158,16 @@ pub async fn get(actor: &Actor, ctx: &Ctx, job_id: Uuid) -> Result<JobRow> {
 /// not failed or cancelled), database.
 pub async fn retry(actor: &Actor, ctx: &Ctx, job_id: Uuid) -> Result<String> {
     actor.admin_writer()?;
-    let Some(queue) = store::redrive(&ctx.db, job_id).await? else {
+    let redriven = match store::redrive(&ctx.db, job_id).await {
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            return Err(Error::Conflict(
+                "an unfinished job of the same kind and purpose exists (queued or running); this one is not needed"
+                    .into(),
+            ));
+        }
+        r => r?,
+    };
+    let Some(queue) = redriven else {
         return match store::get(&ctx.db, job_id).await? {
             None => Err(Error::NotFound),
             Some(j) => Err(Error::Conflict(format!(
@@ -174,6 +188,51 @@ pub async fn retry(actor: &Actor, ctx: &Ctx, job_id: Uuid) -> Result<String> {
     drop(conn);
     ctx.jobs.push(&queue, job_id).await;
     tracing::info!(%job_id, "job re-driven");
+    Ok(queue)
+}
+
+/// Cancels a job that waits to run (due now or scheduled for later) and, for a backtest job, its queued runs
+/// (the trader sees them cancelled); audited as `job_cancelled` in the same transaction. A running job cannot be cancelled here (it finishes, fails or is cancelled by its owner, e.g.
+/// a backtest's cancel button, which the worker checks); a cancelled job can be retried later. Returns the
+/// queue.
+///
+/// # Errors
+/// [`Error::Unauthenticated`], [`Error::Forbidden`], [`Error::NotFound`], [`Error::Conflict`] (the job is
+/// not waiting), database.
+pub async fn cancel(actor: &Actor, ctx: &Ctx, job_id: Uuid) -> Result<String> {
+    actor.admin_writer()?;
+    let mut tx = ctx.db.begin().await?;
+    let Some((queue, kind)) = store::cancel_waiting(&mut tx, job_id).await? else {
+        drop(tx);
+        return match store::get(&ctx.db, job_id).await? {
+            None => Err(Error::NotFound),
+            Some(j) => Err(Error::Conflict(format!(
+                "job is {}; only waiting jobs can be cancelled{}",
+                j.status,
+                if j.status == "running" {
+                    " (a running job finishes or fails by itself; a backtest is cancelled from its page)"
+                } else {
+                    ""
+                }
+            ))),
+        };
+    };
+    // The work a job carries is cancelled with it: a backtest's queued runs show as cancelled.
+    let runs = if kind == crate::backtest::job::KIND {
+        crate::backtest::runs::cancel_for_job(&mut tx, job_id).await?
+    } else {
+        0
+    };
+    actor
+        .audit(
+            &mut tx,
+            super::event::JOB_CANCELLED,
+            None,
+            json!({ "job_id": job_id, "queue": queue, "kind": kind, "backtests_cancelled": runs }),
+        )
+        .await?;
+    tx.commit().await?;
+    tracing::info!(%job_id, "job cancelled");
     Ok(queue)
 }
 

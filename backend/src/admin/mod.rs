@@ -1,12 +1,15 @@
 //! The admin console's actions (docs/admin.md): users (list, detail, suspend and unsuspend, change role, force
-//! sign-out), the overview's figures, the jobs view and the platform settings (sign-up policy, banner). Every action asks the [`crate::Actor`] for
+//! sign-out), the overview's figures, the audit log, the jobs view, the market data (ETL) page and the platform settings (sign-up policy, banner). Every action asks the [`crate::Actor`] for
 //! [`crate::Actor::admin`] (reads) or [`crate::Actor::admin_writer`] (changes) and writes its audit entry in the
 //! same transaction as its effect; the admin pages, the admin REST API and the CLI call these and nothing else.
 //!
 //! Plans, kill switches and notification tools have their own actions (`crate::plans::actions`,
 //! `crate::paper::actions`, `crate::notify::admin`), which the console calls as they are.
 
+pub mod accounts;
+pub mod audit;
 pub mod jobs;
+pub mod market;
 pub mod overview;
 pub mod settings;
 pub mod users;
@@ -19,4 +22,6 @@ pub mod event {
     pub const JOB_RETRIED: &str = "job_retried";
     pub const SETTINGS_CHANGED: &str = "platform_settings_changed";
     pub const INVITE_CREATED: &str = "invite_created";
+    pub const AUDIT_EXPORTED: &str = "audit_exported";
+    pub const JOB_CANCELLED: &str = "job_cancelled";
 }

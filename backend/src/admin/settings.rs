@@ -1,5 +1,5 @@
-//! Platform settings: the sign-up policy (`open`, `invite` or `closed`), single-use invitation links, the
-//! maintenance banner and whether administrators must use two-factor sign-in. Anyone may read the settings (the sign-up form and every page need them); only admins
+//! Platform settings: the sign-up policy (`open`, `invite` or `closed`) and email-domain allow and deny lists,
+//! single-use invitation links, the maintenance banner and whether administrators must use two-factor sign-in. Anyone may read the settings (the sign-up form and every page need them); only admins
 //! change them (audited as `platform_settings_changed`) and create invitations (audited as `invite_created`).
 
 use serde::Serialize;
@@ -30,6 +30,74 @@ pub struct PlatformSettings {
     /// Administrators must turn on two-factor sign-in before they can use anything else
     /// (`account::two_factor::must_enrol`).
     pub admin_two_factor_required: bool,
+    /// With entries, only addresses at these domains (or their subdomains) sign up.
+    pub signup_allowed_domains: Vec<String>,
+    /// Addresses at these domains (or their subdomains) never sign up.
+    pub signup_denied_domains: Vec<String>,
+}
+
+/// A change of the settings: `None` keeps a value.
+#[derive(Debug, Clone, Default)]
+pub struct SettingsChange<'a> {
+    pub signup_policy: Option<&'a str>,
+    pub banner: Option<&'a str>,
+    pub admin_two_factor_required: Option<bool>,
+    /// Domain names as typed (one per entry; a leading `@` is dropped, case ignored).
+    pub signup_allowed_domains: Option<Vec<String>>,
+    pub signup_denied_domains: Option<Vec<String>>,
+}
+
+/// Most entries of one domain list.
+pub const MAX_DOMAINS: usize = 200;
+
+/// Checks and normalises a domain list (lower case, no leading `@`, no duplicates, sorted).
+///
+/// # Errors
+/// [`Error::Invalid`] naming `field` and the entry.
+pub fn parse_domains(field: &str, entries: &[String]) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for raw in entries {
+        let d = raw.trim().trim_start_matches('@').to_ascii_lowercase();
+        if d.is_empty() {
+            continue;
+        }
+        let shown: String = raw.chars().take(60).collect();
+        let labels_ok = d.len() <= 253
+            && d.contains('.')
+            && d.split('.').all(|l| {
+                (1..=63).contains(&l.len())
+                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+            });
+        if !labels_ok {
+            return Err(Error::invalid(
+                field,
+                format!("`{shown}` is not a domain name like example.com"),
+            ));
+        }
+        if !out.contains(&d) {
+            out.push(d);
+        }
+    }
+    if out.len() > MAX_DOMAINS {
+        return Err(Error::invalid(
+            field,
+            format!("at most {MAX_DOMAINS} domains"),
+        ));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Whether `domain` is one of `list` or a subdomain of one.
+fn covered(domain: &str, list: &[String]) -> bool {
+    list.iter().any(|d| {
+        domain == d
+            || domain
+                .strip_suffix(d.as_str())
+                .is_some_and(|head| head.ends_with('.'))
+    })
 }
 
 /// The current settings (no permission needed: they are shown to everyone).
@@ -39,7 +107,8 @@ pub struct PlatformSettings {
 pub async fn current(ctx: &Ctx) -> Result<PlatformSettings> {
     let r = sqlx::query_as!(
         PlatformSettings,
-        "select signup_policy, banner, admin_two_factor_required from platform_settings where id",
+        "select signup_policy, banner, admin_two_factor_required, signup_allowed_domains, signup_denied_domains
+         from platform_settings where id",
     )
     .fetch_optional(&ctx.db)
     .await?;
@@ -47,6 +116,8 @@ pub async fn current(ctx: &Ctx) -> Result<PlatformSettings> {
         signup_policy: "open".into(),
         banner: String::new(),
         admin_two_factor_required: false,
+        signup_allowed_domains: Vec::new(),
+        signup_denied_domains: Vec::new(),
     }))
 }
 
@@ -69,13 +140,31 @@ fn token_hash(token: &str) -> String {
 }
 
 /// Whether this sign-up may go ahead under the policy: always while `open`; with a valid, unused, unexpired
-/// `invite` token while `invite`; never while `closed`. Returns the invitation to use up (with [`use_invite`]
-/// once the account exists).
+/// `invite` token while `invite`; never while `closed`; and, whatever the policy, only for an `email` whose
+/// domain the deny list does not name and (when it has entries) the allow list does. Returns the invitation to
+/// use up (with [`use_invite`] once the account exists).
 ///
 /// # Errors
 /// [`Error::Forbidden`] saying why (for the visitor), database.
-pub async fn check_signup(ctx: &Ctx, invite: Option<&str>) -> Result<Option<String>> {
-    match current(ctx).await?.signup_policy.as_str() {
+pub async fn check_signup(ctx: &Ctx, invite: Option<&str>, email: &str) -> Result<Option<String>> {
+    let settings = current(ctx).await?;
+    if let Some((_, domain)) = email.trim().rsplit_once('@') {
+        let domain = domain.to_ascii_lowercase();
+        if covered(&domain, &settings.signup_denied_domains) {
+            return Err(Error::Forbidden(format!(
+                "Sign-up with an address at {domain} is not accepted on this instance."
+            )));
+        }
+        if !settings.signup_allowed_domains.is_empty()
+            && !covered(&domain, &settings.signup_allowed_domains)
+        {
+            return Err(Error::Forbidden(format!(
+                "Sign-up on this instance is for addresses at {} only.",
+                settings.signup_allowed_domains.join(", ")
+            )));
+        }
+    }
+    match settings.signup_policy.as_str() {
         "open" => Ok(None),
         "invite" => {
             let Some(token) = invite
@@ -172,48 +261,77 @@ pub async fn create_invite(actor: &Actor, ctx: &Ctx) -> Result<String> {
     Ok(url.to_string())
 }
 
-/// Sets the sign-up policy, the banner and whether admins must use two-factor sign-in (admins with a
-/// read-write credential); audited with the old and new values.
+/// Changes the sign-up policy, the banner, whether admins must use two-factor sign-in and the sign-up domain
+/// lists (admins with a read-write credential); what `change` leaves `None` stays. Audited as
+/// `platform_settings_changed` with the old and new values.
 ///
 /// # Errors
-/// [`Error::Unauthenticated`], [`Error::Forbidden`], [`Error::Invalid`] (`signup_policy`, `banner`), database.
+/// [`Error::Unauthenticated`], [`Error::Forbidden`], [`Error::Invalid`] (`signup_policy`, `banner`,
+/// `signup_allowed_domains`, `signup_denied_domains`), database.
 pub async fn update(
     actor: &Actor,
     ctx: &Ctx,
-    signup_policy: &str,
-    banner: &str,
-    admin_two_factor_required: bool,
+    change: &SettingsChange<'_>,
 ) -> Result<PlatformSettings> {
     actor.admin_writer()?;
-    let policy = signup_policy.trim();
-    if !POLICIES.contains(&policy) {
+    if let Some(policy) = change.signup_policy
+        && !POLICIES.contains(&policy.trim())
+    {
         return Err(Error::invalid(
             "signup_policy",
             "choose open, invite or closed",
         ));
     }
-    let banner = banner.trim();
-    if banner.chars().count() > MAX_BANNER || banner.chars().any(char::is_control) {
-        return Err(Error::invalid(
-            "banner",
-            format!("use at most {MAX_BANNER} characters, on one line"),
-        ));
+    if let Some(banner) = change.banner {
+        let banner = banner.trim();
+        if banner.chars().count() > MAX_BANNER || banner.chars().any(char::is_control) {
+            return Err(Error::invalid(
+                "banner",
+                format!("use at most {MAX_BANNER} characters, on one line"),
+            ));
+        }
     }
+    let allowed = change
+        .signup_allowed_domains
+        .as_deref()
+        .map(|d| parse_domains("signup_allowed_domains", d))
+        .transpose()?;
+    let denied = change
+        .signup_denied_domains
+        .as_deref()
+        .map(|d| parse_domains("signup_denied_domains", d))
+        .transpose()?;
     let mut tx = ctx.db.begin().await?;
     let old = sqlx::query_as!(
         PlatformSettings,
-        "select signup_policy, banner, admin_two_factor_required from platform_settings where id for update",
+        "select signup_policy, banner, admin_two_factor_required, signup_allowed_domains, signup_denied_domains
+         from platform_settings where id for update",
     )
     .fetch_one(&mut *tx)
     .await?;
+    let new = PlatformSettings {
+        signup_policy: change
+            .signup_policy
+            .map_or_else(|| old.signup_policy.clone(), |p| p.trim().to_owned()),
+        banner: change
+            .banner
+            .map_or_else(|| old.banner.clone(), |b| b.trim().to_owned()),
+        admin_two_factor_required: change
+            .admin_two_factor_required
+            .unwrap_or(old.admin_two_factor_required),
+        signup_allowed_domains: allowed.unwrap_or_else(|| old.signup_allowed_domains.clone()),
+        signup_denied_domains: denied.unwrap_or_else(|| old.signup_denied_domains.clone()),
+    };
     sqlx::query!(
         "update platform_settings set signup_policy = $1, banner = $2, admin_two_factor_required = $4,
-                updated_by = $3, updated_at = now()
+                signup_allowed_domains = $5, signup_denied_domains = $6, updated_by = $3, updated_at = now()
          where id",
-        policy,
-        banner,
+        new.signup_policy,
+        new.banner,
         actor.user_id(),
-        admin_two_factor_required,
+        new.admin_two_factor_required,
+        &new.signup_allowed_domains,
+        &new.signup_denied_domains,
     )
     .execute(&mut *tx)
     .await?;
@@ -223,20 +341,54 @@ pub async fn update(
             super::event::SETTINGS_CHANGED,
             None,
             json!({
-                "signup_policy": { "from": old.signup_policy, "to": policy },
-                "banner": { "from": old.banner, "to": banner },
+                "signup_policy": { "from": old.signup_policy, "to": new.signup_policy },
+                "banner": { "from": old.banner, "to": new.banner },
                 "admin_two_factor_required": {
                     "from": old.admin_two_factor_required,
-                    "to": admin_two_factor_required,
+                    "to": new.admin_two_factor_required,
                 },
+                "signup_allowed_domains": { "from": old.signup_allowed_domains, "to": new.signup_allowed_domains },
+                "signup_denied_domains": { "from": old.signup_denied_domains, "to": new.signup_denied_domains },
             }),
         )
         .await?;
     tx.commit().await?;
     ctx.banner.clear();
-    Ok(PlatformSettings {
-        signup_policy: policy.to_owned(),
-        banner: banner.to_owned(),
-        admin_two_factor_required,
-    })
+    Ok(new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domain_lists_are_normalised_and_cover_subdomains() {
+        let list = parse_domains(
+            "d",
+            &[
+                " @Example.COM ".into(),
+                "example.com".into(),
+                String::new(),
+                "corp.io".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(list, ["corp.io", "example.com"]);
+        assert!(covered("example.com", &list));
+        assert!(covered("mail.example.com", &list));
+        assert!(!covered("badexample.com", &list));
+        assert!(!covered("example.com.evil.io", &list));
+        for bad in [
+            "localhost",
+            "exa mple.com",
+            "-x.com",
+            "a..b",
+            "x.com/",
+            "ä.com",
+        ] {
+            assert!(parse_domains("d", &[bad.into()]).is_err(), "{bad}");
+        }
+        let many: Vec<String> = (0..=MAX_DOMAINS).map(|i| format!("d{i}.com")).collect();
+        assert!(parse_domains("d", &many).is_err());
+    }
 }

@@ -448,6 +448,42 @@ pub async fn redrive(pool: &PgPool, job_id: Uuid) -> sqlx::Result<Option<String>
     .await
 }
 
+/// Cancels a job that waits to run. Returns its queue and kind, or `None` when it is not waiting (or not
+/// there).
+///
+/// # Errors
+/// Database errors.
+pub async fn cancel_waiting(
+    conn: &mut PgConnection,
+    job_id: Uuid,
+) -> sqlx::Result<Option<(String, String)>> {
+    Ok(sqlx::query!(
+        r#"update job set status = 'cancelled', finished_at = now(), pushed_at = null
+           where job_id = $1 and status = 'queued'
+           returning queue, kind"#,
+        job_id,
+    )
+    .fetch_optional(conn)
+    .await?
+    .map(|r| (r.queue, r.kind)))
+}
+
+/// Jobs waiting to run, soonest first, at most `limit`.
+///
+/// # Errors
+/// Database errors.
+pub async fn waiting(pool: &PgPool, limit: i64) -> sqlx::Result<Vec<JobRow>> {
+    sqlx::query_as!(
+        JobRow,
+        r#"select job_id, queue, kind, payload, status, attempts, max_attempts, last_error, worker, request_id,
+                  enqueued_at, started_at, finished_at, run_at, pushed_at
+           from job where status = 'queued' order by run_at, enqueued_at limit $1"#,
+        limit,
+    )
+    .fetch_all(pool)
+    .await
+}
+
 /// One job.
 ///
 /// # Errors

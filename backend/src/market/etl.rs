@@ -415,11 +415,25 @@ pub async fn run_inline(
 }
 
 /// Enqueues one `market_chunk` job per chunk of a planned run (deduplicated per series and chunk, so two runs
-/// never fetch the same chunk at the same time). Returns the job ids.
+/// never fetch the same chunk at the same time); with `track`, the series is marked tracked first. Returns the
+/// job ids.
 ///
 /// # Errors
 /// Database errors.
-pub async fn enqueue_run(ctx: &Ctx, run: &PlannedRun) -> anyhow::Result<Vec<Uuid>> {
+pub async fn enqueue_run(ctx: &Ctx, run: &PlannedRun, track: bool) -> anyhow::Result<Vec<Uuid>> {
+    if track {
+        // Tracking is decided here, once: the chunk jobs never change it (an administrator's "stop tracking"
+        // must hold while chunks queued before it still run).
+        let mut conn = ctx.db.acquire().await?;
+        store::touch_series(
+            &mut conn,
+            run.instrument.instrument_id,
+            run.timeframe,
+            Some(true),
+            false,
+        )
+        .await?;
+    }
     let mut ids = Vec::new();
     for chunk in &run.chunks {
         let payload = ChunkJob {
@@ -434,9 +448,11 @@ pub async fn enqueue_run(ctx: &Ctx, run: &PlannedRun) -> anyhow::Result<Vec<Uuid
             super::job_chunk::KIND,
             serde_json::to_value(&payload).context("chunk payload")?,
         );
+        // Start and end: the last chunk of a range is cut at its end, so two runs may share a start with
+        // different ends (the longer one must still be fetched).
         job.dedupe_key = Some(format!(
-            "market_chunk:{}:{}:{}",
-            run.instrument.instrument_id, run.timeframe, chunk.start
+            "market_chunk:{}:{}:{}:{}",
+            run.instrument.instrument_id, run.timeframe, chunk.start, chunk.end
         ));
         match ctx.jobs.enqueue(&job).await? {
             Some(id) => ids.push(id),

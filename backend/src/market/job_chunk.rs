@@ -37,7 +37,8 @@ pub(crate) async fn run(job: &JobCtx) -> Result<(), JobError> {
         p.timeframe,
         chunk,
         Some(p.run_id),
-        true,
+        // Whether the series is tracked was decided when the run was queued (`etl::enqueue_run`).
+        false,
     )
     .await
     {

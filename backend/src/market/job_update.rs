@@ -77,7 +77,7 @@ pub(crate) async fn run(job: &JobCtx) -> Result<(), JobError> {
         let run = etl::plan_run(ctx, &req, now)
             .await
             .map_err(|e| JobError::Retry(anyhow::Error::new(e)))?;
-        enqueued += etl::enqueue_run(ctx, &run)
+        enqueued += etl::enqueue_run(ctx, &run, false)
             .await
             .map_err(JobError::Retry)?
             .len();

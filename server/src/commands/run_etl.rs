@@ -203,7 +203,7 @@ async fn fetch_from_exchange(
             chunks = run.chunks.len(), skipped = run.skipped, "market ETL planned"
         );
         if args.enqueue {
-            let ids = etl::enqueue_run(ctx, &run).await?;
+            let ids = etl::enqueue_run(ctx, &run, !args.no_track).await?;
             println!(
                 "{label}: {} chunk job(s) queued ({} already complete), run {}",
                 ids.len(),

@@ -1,7 +1,9 @@
 //! The admin console's form posts (docs/admin.md; no JavaScript needed): suspend, unsuspend, change role, force
-//! sign-out and assign a plan on `/admin/users/{id}`; create and edit plans on `/admin/plans`; create, edit, publish, hide and feature catalogue strategies
-//! on `/admin/catalogue`; retry a failed
-//! job and queue housekeeping on `/admin/jobs`; throw and release kill switches on `/admin/kill`; the sign-up
+//! sign-out, assign a plan, resend the confirmation email, download the user's data and delete the account on
+//! `/admin/users/{id}`; create and edit plans on `/admin/plans`; create, edit, publish, hide and feature catalogue strategies
+//! on `/admin/catalogue`; retry a failed job, cancel a waiting one and queue housekeeping on `/admin/jobs`;
+//! the audit log's CSV download (`GET /admin/audit.csv`, the audit page's filter); track series, run the
+//! update and backfill on `/admin/market`; throw and release kill switches on `/admin/kill`; the sign-up
 //! policy, invitation links and maintenance banner on `/admin`. Each parses
 //! the form, calls ONE backend action (which checks that the actor is an admin and writes the audit entry) and
 //! answers with Post/Redirect/Get back to the page. A refusal of the action's rules (a missing reason, the
@@ -12,14 +14,14 @@
 use app::flash::Flash;
 use axum::{
     Form, Router,
-    extract::{Path, State},
+    extract::{Path, Query, State},
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
-    routing::post,
+    routing::{get, post},
 };
 use backend::{
     Error,
-    admin::{jobs, users},
+    admin::{accounts, audit, jobs, market, users},
     auth::Role,
     backtest::catalogue::{self, EntryInput},
     paper::{actions as paper, kill::Scope},
@@ -42,6 +44,9 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users/{id}/unsuspend", post(unsuspend))
         .route("/admin/users/{id}/role", post(change_role))
         .route("/admin/users/{id}/sign-out", post(sign_out))
+        .route("/admin/users/{id}/verification", post(resend_verification))
+        .route("/admin/users/{id}/export.json", get(export_user))
+        .route("/admin/users/{id}/delete", post(delete_user))
         .route("/admin/users/{id}/two-factor/reset", post(reset_two_factor))
         .route("/admin/users/{id}/plan", post(assign_plan))
         .route("/admin/plans", post(create_plan))
@@ -50,6 +55,11 @@ pub fn router() -> Router<AppState> {
         .route("/admin/catalogue/{id}", post(update_catalogue))
         .route("/admin/jobs/housekeeping", post(housekeeping))
         .route("/admin/jobs/{id}/retry", post(retry_job))
+        .route("/admin/jobs/{id}/cancel", post(cancel_job))
+        .route("/admin/audit.csv", get(audit_csv))
+        .route("/admin/market/track", post(market_track))
+        .route("/admin/market/update", post(market_update))
+        .route("/admin/market/backfill", post(market_backfill))
         .route("/admin/kill", post(throw_switch))
         .route("/admin/kill/{id}/release", post(release_switch))
         .route("/admin/settings", post(save_settings))
@@ -193,6 +203,69 @@ async fn change_role(
     };
     let r = users::set_role(&actor, &state.ctx, user, role).await;
     Ok(answer(&state, &page, Flash::AdminRoleChanged, r))
+}
+
+/// `POST /admin/users/{id}/verification`.
+async fn resend_verification(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Path(user): Path<String>,
+) -> HtmlResult {
+    let user = id(&user)?;
+    let r = accounts::resend_verification(&actor, &state.ctx, user).await;
+    Ok(answer(
+        &state,
+        &format!("/admin/users/{user}"),
+        Flash::AdminVerificationSent,
+        r,
+    ))
+}
+
+/// `GET /admin/users/{id}/export.json`: the user's data as a download. A refusal (the per-account limit, too
+/// big) goes back to the user page with its message.
+async fn export_user(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Path(user): Path<String>,
+) -> HtmlResult {
+    let user = id(&user)?;
+    let page = format!("/admin/users/{user}");
+    Ok(match accounts::export(&actor, &state.ctx, user).await {
+        Ok(doc) => crate::routes::admin_api::users_export_download(user, doc),
+        Err(e @ (Error::RateLimited { .. } | Error::Limit(_) | Error::Unavailable { .. })) => {
+            refused(&state, &page, e.code(), &e.message())
+        }
+        Err(Error::Forbidden(m)) => {
+            HtmlError::page(StatusCode::FORBIDDEN, "Administrators only", &m).into_response()
+        }
+        Err(e) => HtmlError::from(e).into_response(),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct DeleteUserForm {
+    #[serde(default)]
+    confirm_email: String,
+}
+
+/// `POST /admin/users/{id}/delete`: back to the users list when done.
+async fn delete_user(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Path(user): Path<String>,
+    Form(form): Form<DeleteUserForm>,
+) -> HtmlResult {
+    let user = id(&user)?;
+    let r = accounts::delete(&actor, &state.ctx, user, &form.confirm_email).await;
+    if r.is_ok() {
+        return Ok(to(&Flash::AdminUserDeleted.redirect_to("/admin/users")));
+    }
+    Ok(answer(
+        &state,
+        &format!("/admin/users/{user}"),
+        Flash::AdminUserDeleted,
+        r,
+    ))
 }
 
 /// `POST /admin/users/{id}/sign-out`.
@@ -447,6 +520,147 @@ async fn retry_job(
     Ok(answer(&state, JOBS, Flash::AdminJobRetried, r))
 }
 
+/// `POST /admin/jobs/{id}/cancel`.
+async fn cancel_job(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Path(job): Path<String>,
+) -> HtmlResult {
+    let job = id(&job)?;
+    let r = jobs::cancel(&actor, &state.ctx, job).await;
+    Ok(answer(&state, JOBS, Flash::AdminJobCancelled, r))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct AuditCsvQuery {
+    #[serde(default)]
+    user: String,
+    #[serde(default)]
+    actor: String,
+    #[serde(default)]
+    event: String,
+    #[serde(default)]
+    since: String,
+    #[serde(default)]
+    until: String,
+}
+
+/// `GET /admin/audit.csv`: the audit page's filter as a CSV download. A refused filter or export (more than
+/// the cap) goes back to the page with the message.
+async fn audit_csv(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Query(q): Query<AuditCsvQuery>,
+) -> HtmlResult {
+    if let Err(Error::Forbidden(m)) = actor.admin() {
+        return Ok(
+            HtmlError::page(StatusCode::FORBIDDEN, "Administrators only", &m).into_response(),
+        );
+    }
+    let input = audit::FilterInput {
+        user: q.user.trim(),
+        actor: q.actor.trim(),
+        event: q.event.trim(),
+        since: q.since.trim(),
+        until: q.until.trim(),
+    };
+    let r = match audit::parse_filter(&state.ctx, &input).await {
+        Ok(f) => audit::export(&actor, &state.ctx, &f).await,
+        Err(e) => Err(e),
+    };
+    let page = app::pages::admin::url_query(&[
+        ("user", q.user.trim()),
+        ("actor", q.actor.trim()),
+        ("event", q.event.trim()),
+        ("since", q.since.trim()),
+        ("until", q.until.trim()),
+    ]);
+    let page = if page.is_empty() {
+        "/admin/audit".to_owned()
+    } else {
+        format!("/admin/audit?{page}")
+    };
+    Ok(match r {
+        Ok(body) => {
+            crate::routes::admin_api::audit::csv_download(axum::body::Body::from_stream(body))
+        }
+        Err(Error::Invalid { field, message }) => refused(&state, &page, &field, &message),
+        Err(e @ Error::Conflict(_)) => refused(&state, &page, e.code(), &e.message()),
+        Err(e) => HtmlError::from(e).into_response(),
+    })
+}
+
+const MARKET: &str = "/admin/market";
+
+#[derive(Debug, Deserialize)]
+pub(super) struct TrackForm {
+    #[serde(default)]
+    pair: String,
+    #[serde(default)]
+    timeframe: String,
+    /// `true` to keep the series updated, `false` to stop.
+    #[serde(default)]
+    tracked: String,
+}
+
+/// `POST /admin/market/track`.
+async fn market_track(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Form(form): Form<TrackForm>,
+) -> HtmlResult {
+    let r = match form.tracked.as_str() {
+        "true" | "false" => {
+            market::set_tracked(
+                &actor,
+                &state.ctx,
+                form.pair.trim(),
+                form.timeframe.trim(),
+                form.tracked == "true",
+            )
+            .await
+        }
+        _ => Err(Error::invalid("tracked", "must be true or false")),
+    };
+    Ok(answer(&state, MARKET, Flash::AdminMarketTracked, r))
+}
+
+/// `POST /admin/market/update`.
+async fn market_update(State(state): State<AppState>, WebActor(actor): WebActor) -> HtmlResult {
+    let r = market::update_now(&actor, &state.ctx).await;
+    Ok(answer(&state, MARKET, Flash::AdminMarketUpdate, r))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct BackfillForm {
+    #[serde(default)]
+    pair: String,
+    #[serde(default)]
+    timeframe: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+}
+
+/// `POST /admin/market/backfill`.
+async fn market_backfill(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Form(form): Form<BackfillForm>,
+) -> HtmlResult {
+    let r = market::backfill(
+        &actor,
+        &state.ctx,
+        form.pair.trim(),
+        form.timeframe.trim(),
+        form.from.trim(),
+        form.to.trim(),
+    )
+    .await;
+    Ok(answer(&state, MARKET, Flash::AdminMarketBackfill, r))
+}
+
 /// `POST /admin/jobs/housekeeping`.
 async fn housekeeping(State(state): State<AppState>, WebActor(actor): WebActor) -> HtmlResult {
     let r = jobs::housekeeping(&actor, &state.ctx).await;
@@ -518,22 +732,37 @@ pub(super) struct SettingsForm {
     /// A checkbox: present (`on`) when ticked.
     #[serde(default)]
     admin_two_factor_required: Option<String>,
+    /// Domains, one per line (or separated by commas or spaces).
+    #[serde(default)]
+    signup_allowed_domains: String,
+    #[serde(default)]
+    signup_denied_domains: String,
 }
 
-/// `POST /admin/settings`: the sign-up policy, the maintenance banner and mandatory two-factor for admins.
+/// The entries of a domain textarea.
+fn domain_lines(text: &str) -> Vec<String> {
+    text.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|d| !d.is_empty())
+        .take(10_000)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `POST /admin/settings`: the sign-up policy and domain lists, the maintenance banner and mandatory two-factor
+/// for admins.
 async fn save_settings(
     State(state): State<AppState>,
     WebActor(actor): WebActor,
     Form(form): Form<SettingsForm>,
 ) -> HtmlResult {
-    let r = backend::admin::settings::update(
-        &actor,
-        &state.ctx,
-        &form.signup_policy,
-        &form.banner,
-        form.admin_two_factor_required.is_some(),
-    )
-    .await;
+    let change = backend::admin::settings::SettingsChange {
+        signup_policy: Some(&form.signup_policy),
+        banner: Some(&form.banner),
+        admin_two_factor_required: Some(form.admin_two_factor_required.is_some()),
+        signup_allowed_domains: Some(domain_lines(&form.signup_allowed_domains)),
+        signup_denied_domains: Some(domain_lines(&form.signup_denied_domains)),
+    };
+    let r = backend::admin::settings::update(&actor, &state.ctx, &change).await;
     Ok(answer(&state, "/admin", Flash::AdminSettingsSaved, r))
 }
 

@@ -31,7 +31,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/me", get(get_me).patch(update_me))
         .route("/api/v1/me/audit", get(my_audit))
         .route("/api/v1/me/export", get(my_export))
-        .route("/api/v1/admin/audit", get(all_audit))
         .route("/api/session", get(current_session))
         // Unknown API paths answer in the API's format, not with the HTML 404 page.
         .route("/api/v1/{*rest}", any(unknown_path))
@@ -232,27 +231,5 @@ pub async fn my_audit(
     ApiQuery(q): ApiQuery<Limit>,
 ) -> ApiResult<Json<AuditEvents>> {
     let rows = events::mine(&state.ctx, &actor, q.limit.unwrap_or(100)).await?;
-    Ok(Json(rows.into()))
-}
-
-/// `GET /api/v1/admin/audit`: everyone's events (admins only).
-#[utoipa::path(
-    get,
-    path = "/api/v1/admin/audit",
-    tag = "admin",
-    security(("bearer" = [])),
-    params(Limit),
-    responses(
-        (status = 200, description = "Everyone's security events, newest first", body = AuditEvents),
-        (status = 401, description = "No or invalid token", body = crate::routes::openapi::ErrorBody),
-        (status = 403, description = "Not an admin", body = crate::routes::openapi::ErrorBody),
-    )
-)]
-pub async fn all_audit(
-    State(state): State<AppState>,
-    ApiActor(actor): ApiActor,
-    ApiQuery(q): ApiQuery<Limit>,
-) -> ApiResult<Json<AuditEvents>> {
-    let rows = events::all(&state.ctx, &actor, q.limit.unwrap_or(100)).await?;
     Ok(Json(rows.into()))
 }

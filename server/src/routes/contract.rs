@@ -314,6 +314,13 @@ pub fn de_plain_text<'de, D: Deserializer<'de>, const MAX: usize>(
     Ok(Some(s))
 }
 
+/// Required text of at most `MAX` characters (as sent) without control characters.
+pub fn de_required_plain_text<'de, D: Deserializer<'de>, const MAX: usize>(
+    d: D,
+) -> Result<String, D::Error> {
+    de_plain_text::<D, MAX>(d).map(Option::unwrap_or_default)
+}
+
 /// An optional strategy name: at most 80 characters as sent, at least one visible, no control characters.
 pub fn de_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let s = String::deserialize(d)?;

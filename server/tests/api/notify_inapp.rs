@@ -49,7 +49,7 @@ async fn app(workers: bool) -> TestApp {
 }
 
 /// Queues a backtest of the MACD template over the XRP/ETH 5m demo candles; returns the run id.
-async fn submit(app: &TestApp, actor: &Actor) -> Uuid {
+pub(crate) async fn submit(app: &TestApp, actor: &Actor) -> Uuid {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/market/XRP-ETH-5m.csv");
     let opts = csv_import::ImportOptions {
         exchange: "binance".into(),

@@ -1,6 +1,7 @@
 //! A run's trades as CSV (one row per trade; times in RFC 3339 UTC; spreadsheet formulas defused).
 
 use super::TradeRow;
+use crate::csv::cell as csv_cell;
 
 /// The trades as CSV (one row per trade; times in RFC 3339 UTC).
 pub fn trades_csv(trades: &[TradeRow]) -> String {
@@ -45,20 +46,6 @@ pub fn push_trade_csv_line(out: &mut String, t: &TradeRow) {
     out.push(',');
     out.push_str(&csv_cell(t.exit_rule.as_deref().unwrap_or_default()));
     out.push('\n');
-}
-
-/// Quotes a CSV cell when needed, and defuses spreadsheet formulas (a cell starting with `=`, `+`, `-`, `@`
-/// that is not a number gets a leading `'`).
-fn csv_cell(c: &str) -> String {
-    let mut c = c.to_owned();
-    if c.starts_with(['=', '+', '-', '@', '\t', '\r']) && c.parse::<f64>().is_err() {
-        c.insert(0, '\'');
-    }
-    if c.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", c.replace('"', "\"\""))
-    } else {
-        c
-    }
 }
 
 #[cfg(test)]
@@ -119,14 +106,5 @@ mod tests {
                 + "\n";
             assert_eq!(trade_csv_line(&t), want);
         }
-    }
-
-    #[test]
-    fn csv_cells_are_quoted_and_formulas_defused() {
-        assert_eq!(csv_cell("a,b"), "\"a,b\"");
-        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_cell("=cmd()"), "'=cmd()");
-        assert_eq!(csv_cell("-1.5"), "-1.5");
-        assert_eq!(csv_cell("rsi < 30"), "rsi < 30");
     }
 }

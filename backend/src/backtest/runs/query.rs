@@ -291,6 +291,26 @@ pub(crate) async fn cancel_as(
     status(db, user, id).await
 }
 
+/// Marks the queued runs of a waiting job cancelled (an administrator cancelled the job), in the caller's
+/// transaction, so the trader sees them cancelled at once. Returns how many.
+///
+/// # Errors
+/// Database errors.
+pub(crate) async fn cancel_for_job(
+    conn: &mut sqlx::PgConnection,
+    job_id: Uuid,
+) -> sqlx::Result<u64> {
+    Ok(sqlx::query!(
+        r#"update backtest_run set status = 'cancelled', cancel_requested = true, finished_at = now(),
+                  error = 'cancelled by an administrator before it started'
+           where job_id = $1 and status = 'queued'"#,
+        job_id,
+    )
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
 /// The stored result of one of the user's runs.
 ///
 /// # Errors

@@ -5,6 +5,7 @@ use backend::{
     Error,
     admin::{jobs, users},
     auth::Role,
+    jobs::store::JobRow,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -264,6 +265,9 @@ pub struct JobOut {
     pub lease_until: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<DateTime<Utc>>,
+    /// When the job is (or was) due.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_at: Option<DateTime<Utc>>,
 }
 
 /// The jobs view.
@@ -272,6 +276,26 @@ pub struct JobsOut {
     pub queues: Vec<QueueOut>,
     pub running: Vec<JobOut>,
     pub failed: Vec<JobOut>,
+    /// Waiting to run, soonest first (these can be cancelled).
+    pub waiting: Vec<JobOut>,
+}
+
+impl From<JobRow> for JobOut {
+    fn from(j: JobRow) -> Self {
+        Self {
+            job_id: j.job_id,
+            queue: j.queue,
+            kind: j.kind,
+            status: j.status,
+            attempts: j.attempts,
+            worker: j.worker,
+            last_error: j.last_error,
+            started_at: j.started_at,
+            lease_until: None,
+            finished_at: j.finished_at,
+            run_at: Some(j.run_at),
+        }
+    }
 }
 
 impl From<jobs::Overview> for JobsOut {
@@ -302,24 +326,11 @@ impl From<jobs::Overview> for JobsOut {
                     started_at: r.started_at,
                     lease_until: r.lease_until,
                     finished_at: None,
+                    run_at: None,
                 })
                 .collect(),
-            failed: o
-                .failed
-                .into_iter()
-                .map(|j| JobOut {
-                    job_id: j.job_id,
-                    queue: j.queue,
-                    kind: j.kind,
-                    status: j.status,
-                    attempts: j.attempts,
-                    worker: j.worker,
-                    last_error: j.last_error,
-                    started_at: j.started_at,
-                    lease_until: None,
-                    finished_at: j.finished_at,
-                })
-                .collect(),
+            failed: o.failed.into_iter().map(JobOut::from).collect(),
+            waiting: o.waiting.into_iter().map(JobOut::from).collect(),
         }
     }
 }

@@ -1,21 +1,32 @@
 //! The admin REST API for users (docs/admin.md): list and search, one user's detail, suspend and unsuspend,
-//! change role, force sign-out; and the jobs view the console shares with `/ops`. Each handler parses, calls
+//! change role, force sign-out; the audit log and its CSV export; the market data kept
+//! updated (track a series, update now, backfill); and the jobs view the console shares with
+//! `/ops` (retry a failed job, cancel a waiting one). Each handler parses, calls
 //! one action of `backend::admin` (which refuses non-admins with 403 and writes the audit entry) and maps the
-//! result. Plans, a user's plan, kill switches, notification tools and the audit trail have their own admin
-//! routes (`plans_api`, `paper_api`, `notifications_api`, `api`).
+//! result. Plans, a user's plan, kill switches and notification tools have their own admin routes (`plans_api`,
+//! `paper_api`, `notifications_api`).
 
+pub mod audit;
 pub mod dto;
+pub mod market;
+pub mod settings;
 
 use axum::{
     Json, Router,
     extract::State,
     routing::{get, post},
 };
-use backend::admin::{jobs, users};
+use axum::{
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use backend::admin::{accounts, jobs, users};
+use serde::Deserialize;
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 use self::dto::{
-    JobsOut, RoleChange, SuspendIn, SuspendedOut, UserDetailOut, UserListQuery, UserPageOut,
+    JobOut, JobsOut, RoleChange, SuspendIn, SuspendedOut, UserDetailOut, UserListQuery, UserPageOut,
 };
 use crate::{
     error::ApiResult,
@@ -27,11 +38,35 @@ use crate::{
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/admin/users", get(list_users))
-        .route("/api/v1/admin/users/{id}", get(get_user).patch(update_user))
+        .route(
+            "/api/v1/admin/users/{id}",
+            get(get_user).patch(update_user).delete(delete_user),
+        )
+        .route(
+            "/api/v1/admin/users/{id}/verification",
+            post(resend_user_verification),
+        )
+        .route("/api/v1/admin/users/{id}/export", get(export_user))
         .route("/api/v1/admin/users/{id}/suspend", post(suspend_user))
         .route("/api/v1/admin/users/{id}/unsuspend", post(unsuspend_user))
         .route("/api/v1/admin/users/{id}/sign-out", post(sign_out_user))
         .route("/api/v1/admin/jobs", get(list_admin_jobs))
+        .route("/api/v1/admin/jobs/{id}/retry", post(retry_admin_job))
+        .route("/api/v1/admin/jobs/{id}/cancel", post(cancel_admin_job))
+        .route("/api/v1/admin/audit", get(audit::admin_audit))
+        .route("/api/v1/admin/audit/export", get(audit::admin_audit_export))
+        .route(
+            "/api/v1/admin/settings",
+            get(settings::get_settings).patch(settings::update_settings),
+        )
+        .route("/api/v1/admin/invites", post(settings::create_invite))
+        .route("/api/v1/admin/market", get(market::admin_market))
+        .route("/api/v1/admin/market/series", post(market::track_series))
+        .route("/api/v1/admin/market/update", post(market::update_market))
+        .route(
+            "/api/v1/admin/market/backfill",
+            post(market::backfill_market),
+        )
 }
 
 /// `GET /api/v1/admin/users`: users matching the filters, newest first, one page (admins only).
@@ -217,4 +252,163 @@ pub async fn list_admin_jobs(
 ) -> ApiResult<Json<JobsOut>> {
     let o = jobs::overview(&actor, &state.ctx, 50).await?;
     Ok(Json(JobsOut::from(o)))
+}
+
+/// `POST /api/v1/admin/jobs/{id}/retry`: puts a failed or cancelled job back in its queue with a fresh attempt
+/// budget (admins only; audited as `job_retried`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/jobs/{id}/retry",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "The job, queued again", body = JobOut),
+        (status = 400, description = "The id is not a UUID", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Not an admin, or a read-only token", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 409, description = "`conflict`: the job is not failed or cancelled", body = ErrorBody),
+    )
+)]
+pub async fn retry_admin_job(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<JobOut>> {
+    jobs::retry(&actor, &state.ctx, id).await?;
+    Ok(Json(JobOut::from(jobs::get(&actor, &state.ctx, id).await?)))
+}
+
+/// `POST /api/v1/admin/jobs/{id}/cancel`: cancels a job that waits to run (due or scheduled); a running job
+/// cannot be cancelled (admins only; audited as `job_cancelled`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/jobs/{id}/cancel",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "The job, cancelled", body = JobOut),
+        (status = 400, description = "The id is not a UUID", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Not an admin, or a read-only token", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 409, description = "`conflict`: the job is not waiting (running or finished)", body = ErrorBody),
+    )
+)]
+pub async fn cancel_admin_job(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<JobOut>> {
+    jobs::cancel(&actor, &state.ctx, id).await?;
+    Ok(Json(JobOut::from(jobs::get(&actor, &state.ctx, id).await?)))
+}
+
+/// The confirmation of a deletion.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteUserQuery {
+    /// The account's email address, typed again.
+    #[serde(deserialize_with = "crate::routes::contract::de_required_plain_text::<_, 254>")]
+    #[param(max_length = 254, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
+    confirm_email: String,
+}
+
+/// `DELETE /api/v1/admin/users/{id}?confirm_email=…`: deletes a trader's or viewer's account, after its data
+/// was exported in the last 24 hours (`GET …/export`); audited as `account_deleted` (docs/account.md says what
+/// goes and what the audit log keeps).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/users/{id}",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "User id"), DeleteUserQuery),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "`invalid_input` (`confirm_email` is not the account's address), a malformed id or query", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Not an admin, or a read-only token", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 409, description = "`conflict`: your own or an administrator's account, no export in the last 24 hours, a running subscription or running work", body = ErrorBody),
+    )
+)]
+pub async fn delete_user(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(q): ApiQuery<DeleteUserQuery>,
+) -> ApiResult<StatusCode> {
+    accounts::delete(&actor, &state.ctx, id, &q.confirm_email).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/v1/admin/users/{id}/verification`: mails the user a new link to confirm their address; audited as
+/// `verification_requested`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/users/{id}/verification",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "User id")),
+    responses(
+        (status = 202, description = "The mail is queued"),
+        (status = 400, description = "The id is not a UUID", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Not an admin, or a read-only token", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 409, description = "`conflict`: the address is confirmed already", body = ErrorBody),
+        (status = 429, description = "Too many mails to this address or from this client (`Retry-After`)", body = ErrorBody),
+    )
+)]
+pub async fn resend_user_verification(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<StatusCode> {
+    accounts::resend_verification(&actor, &state.ctx, id).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// `GET /api/v1/admin/users/{id}/export`: the user's data (format `vortex-export/1`, as their own "Download my
+/// data"); one per account per 2 minutes; audited as `data_exported` about the user.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/users/{id}/export",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "User id")),
+    responses(
+        (status = 200, description = "The export document (a download)", content_type = "application/json", body = Object),
+        (status = 400, description = "The id is not a UUID", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 409, description = "`limit_reached`: too big to export in one document", body = ErrorBody),
+        (status = 429, description = "An export of this account in the last 2 minutes (`Retry-After`)", body = ErrorBody),
+        (status = 503, description = "The limit cannot be counted right now (`Retry-After`)", body = ErrorBody),
+    )
+)]
+pub async fn export_user(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Response> {
+    let doc = accounts::export(&actor, &state.ctx, id).await?;
+    Ok(users_export_download(id, doc))
+}
+
+/// The export document as a download (`vortex-export-{user}.json`), never cached.
+pub fn users_export_download(user: Uuid, doc: serde_json::Value) -> Response {
+    let name = format!("attachment; filename=\"vortex-export-{user}.json\"");
+    (
+        [
+            (header::CONTENT_DISPOSITION, name),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        Json(doc),
+    )
+        .into_response()
 }

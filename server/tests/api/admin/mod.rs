@@ -7,10 +7,18 @@
 //! * [`pages`]: the admin pages and their forms: each action through its form, CSRF-less posts refused,
 //!   traders and viewers get 403 and anonymous visitors are sent to sign in.
 //! * [`settings`]: closing sign-up and the maintenance banner.
+//! * [`accounts`]: an admin resends the confirmation email, downloads a user's data and deletes the account
+//!   (only after an export).
+//! * [`audit`]: the audit log viewer (filters, pages, the CSV download and its cap), cancelling waiting jobs
+//!   and the subscriptions list.
+//! * [`market`]: the market-data page and API: tracking series, "update now", backfills and their refusals.
 //! * [`catalogue`]: the strategy catalogue: seeded built-ins, entries authored, versioned, published, hidden
 //!   and featured through the API and the console's forms; traders create from published entries only.
 
+mod accounts;
+mod audit;
 mod catalogue;
+mod market;
 mod pages;
 mod settings;
 mod users;

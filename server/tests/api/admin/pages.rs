@@ -43,6 +43,9 @@ fn pages(user: Uuid) -> Vec<String> {
         format!("/admin/catalogue/{user}"),
         "/admin/jobs".into(),
         "/admin/kill".into(),
+        "/admin/audit".into(),
+        "/admin/subscriptions".into(),
+        "/admin/market".into(),
     ]
 }
 
@@ -57,6 +60,11 @@ fn forms(user: Uuid) -> Vec<(String, Vec<(&'static str, &'static str)>)> {
         (format!("/admin/users/{user}/role"), vec![("role", "admin")]),
         (format!("/admin/users/{user}/sign-out"), vec![]),
         (format!("/admin/users/{user}/plan"), vec![("plan", "free")]),
+        (format!("/admin/users/{user}/verification"), vec![]),
+        (
+            format!("/admin/users/{user}/delete"),
+            vec![("confirm_email", "root@example.org")],
+        ),
         ("/admin/plans".into(), vec![("slug", "x"), ("name", "X")]),
         (format!("/admin/plans/{some}"), vec![("name", "Y")]),
         (
@@ -74,6 +82,25 @@ fn forms(user: Uuid) -> Vec<(String, Vec<(&'static str, &'static str)>)> {
         ),
         ("/admin/jobs/housekeeping".into(), vec![]),
         (format!("/admin/jobs/{some}/retry"), vec![]),
+        (format!("/admin/jobs/{some}/cancel"), vec![]),
+        (
+            "/admin/market/track".into(),
+            vec![
+                ("pair", "ETH/BTC"),
+                ("timeframe", "1h"),
+                ("tracked", "true"),
+            ],
+        ),
+        ("/admin/market/update".into(), vec![]),
+        (
+            "/admin/market/backfill".into(),
+            vec![
+                ("pair", "ETH/BTC"),
+                ("timeframe", "1h"),
+                ("from", "2024-01-01"),
+                ("to", "2024-01-02"),
+            ],
+        ),
         (
             "/admin/kill".into(),
             vec![("scope", "platform"), ("mode", "halt"), ("reason", "no")],
@@ -113,6 +140,9 @@ async fn admin_pages_refuse_traders_and_viewers_and_send_the_anonymous_to_sign_i
             &format!("/api/admin_catalogue_entry?id={}", root.id),
             "/api/admin_jobs",
             "/api/admin_kill",
+            "/api/admin_audit?user=&actor=&event=&since=&until=&before=",
+            "/api/admin_subscriptions",
+            "/api/admin_market",
         ] {
             let resp = who.browser.get(app.url(f)).send().await.unwrap();
             assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{f}");
@@ -156,7 +186,8 @@ async fn admin_pages_refuse_traders_and_viewers_and_send_the_anonymous_to_sign_i
         "select count(*) from audit_event where event in
            ('user_suspended', 'role_changed', 'sessions_revoked_by_admin', 'plan_assigned', 'plan_created',
             'job_retried', 'kill_switch_thrown', 'platform_settings_changed', 'invite_created',
-            'catalogue_created', 'catalogue_updated')",
+            'catalogue_created', 'catalogue_updated', 'job_cancelled', 'audit_exported',
+            'account_deleted', 'data_exported', 'market_series_tracked', 'market_update_requested', 'market_backfill_requested')",
     )
     .fetch_one(&app.ctx.db)
     .await

@@ -1,4 +1,5 @@
-//! Platform settings on `/admin`: closing sign-up and the maintenance banner.
+//! Platform settings on `/admin` and `/api/v1/admin/settings`: closing sign-up, the maintenance banner,
+//! invitations and the sign-up email-domain lists.
 
 use reqwest::StatusCode;
 
@@ -208,4 +209,168 @@ async fn admin_invitation_links_work_once_while_sign_up_is_by_invitation() {
             .await
             .unwrap();
     assert_eq!(audited, 1);
+}
+
+#[tokio::test]
+async fn email_domain_lists_decide_who_may_sign_up_through_the_api_and_the_form() {
+    use reqwest::Method;
+    use serde_json::json;
+
+    use super::rest;
+    let app = app().await;
+    let root = person(&app, "root@example.org", "admin").await;
+    let ann = person(&app, "ann@example.org", "trader").await;
+    let signup = |email: &'static str| {
+        let app = &app;
+        async move {
+            post_form(
+                app,
+                &browser(),
+                "/signup",
+                "/auth/signup",
+                &[
+                    ("email", email),
+                    ("display_name", "New"),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await
+        }
+    };
+
+    // An allow list and a deny list over REST: normalised, sorted, audited.
+    let (status, body) = rest(
+        &app,
+        Method::PATCH,
+        "/api/v1/admin/settings",
+        Some(&root.token),
+        Some(json!({
+            "signup_allowed_domains": ["@Corp.example", "partner.example"],
+            "signup_denied_domains": ["temp.corp.example"],
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["signup_allowed_domains"],
+        json!(["corp.example", "partner.example"])
+    );
+    assert_eq!(body["signup_policy"], "open", "absent fields stay");
+    let (_, read) = rest(
+        &app,
+        Method::GET,
+        "/api/v1/admin/settings",
+        Some(&root.token),
+        None,
+    )
+    .await;
+    assert_eq!(read, body);
+
+    // Allowed (a subdomain too); denied wins over allowed; others are told which domains may sign up.
+    for email in ["a@corp.example", "b@eu.corp.example", "c@PARTNER.example"] {
+        let resp = signup(email).await;
+        assert_eq!(location(&resp), "/signin?ok=check_email", "{email}");
+    }
+    let resp = signup("d@temp.corp.example").await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("temp.corp.example is not accepted")
+    );
+    let resp = signup("e@gmail.example").await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("for addresses at corp.example, partner.example only")
+    );
+    let made: i64 = sqlx::query_scalar(
+        "select count(*) from app_user where email in ('d@temp.corp.example', 'e@gmail.example')",
+    )
+    .fetch_one(&app.ctx.db)
+    .await
+    .unwrap();
+    assert_eq!(made, 0);
+
+    // A bad entry is named; nothing changes.
+    let (status, body) = rest(
+        &app,
+        Method::PATCH,
+        "/api/v1/admin/settings",
+        Some(&root.token),
+        Some(json!({ "signup_denied_domains": ["ok.example", "not a domain"] })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["field"], "signup_denied_domains", "{body}");
+    assert!(body.to_string().contains("not a domain"), "{body}");
+
+    // The overview form shows the lists and clears them.
+    let page = page_text(&app, &root.browser, "/admin").await;
+    assert!(
+        page.contains("corp.example\npartner.example</textarea>"),
+        "{page}"
+    );
+    let token = csrf(&app, &root.browser, "/admin").await;
+    let resp = root
+        .browser
+        .post(app.url("/admin/settings"))
+        .form(&[
+            ("signup_policy", "open"),
+            ("banner", ""),
+            ("signup_allowed_domains", ""),
+            ("signup_denied_domains", "spam.example, junk.example"),
+            ("csrf", &token),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        location(&resp).ends_with("ok=admin_settings_saved"),
+        "{resp:?}"
+    );
+    let resp = signup("f@gmail.example").await;
+    assert_eq!(location(&resp), "/signin?ok=check_email");
+    let resp = signup("g@junk.example").await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+
+    // Invitations over REST; traders may do none of it.
+    let (status, body) = rest(
+        &app,
+        Method::POST,
+        "/api/v1/admin/invites",
+        Some(&root.token),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(
+        body["url"].as_str().unwrap().contains("/signup?invite="),
+        "{body}"
+    );
+    for (method, path) in [
+        (Method::GET, "/api/v1/admin/settings"),
+        (Method::PATCH, "/api/v1/admin/settings"),
+        (Method::POST, "/api/v1/admin/invites"),
+    ] {
+        let (status, _) = rest(
+            &app,
+            method.clone(),
+            path,
+            Some(&ann.token),
+            Some(json!({ "banner": "x" })).filter(|_| method == Method::PATCH),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}");
+    }
+    let audited: i64 = sqlx::query_scalar(
+        "select count(*) from audit_event where event = 'platform_settings_changed'",
+    )
+    .fetch_one(&app.ctx.db)
+    .await
+    .unwrap();
+    assert_eq!(audited, 2);
 }

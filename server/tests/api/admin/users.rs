@@ -379,7 +379,51 @@ async fn admin_api_routes_are_refused_for_traders_viewers_and_anonymous_callers(
             format!("/api/v1/admin/users/{id}/sign-out"),
             None,
         ),
+        (
+            Method::DELETE,
+            format!("/api/v1/admin/users/{id}?confirm_email=ann%40example.org"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/admin/users/{id}/verification"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/admin/users/{id}/export"),
+            None,
+        ),
         (Method::GET, "/api/v1/admin/jobs".into(), None),
+        (Method::POST, format!("/api/v1/admin/jobs/{id}/retry"), None),
+        (
+            Method::POST,
+            format!("/api/v1/admin/jobs/{id}/cancel"),
+            None,
+        ),
+        (Method::GET, "/api/v1/admin/audit".into(), None),
+        (Method::GET, "/api/v1/admin/audit/export".into(), None),
+        (Method::GET, "/api/v1/admin/market".into(), None),
+        (Method::GET, "/api/v1/admin/settings".into(), None),
+        (
+            Method::PATCH,
+            "/api/v1/admin/settings".into(),
+            Some(json!({ "signup_policy": "closed" })),
+        ),
+        (Method::POST, "/api/v1/admin/invites".into(), None),
+        (
+            Method::POST,
+            "/api/v1/admin/market/series".into(),
+            Some(json!({ "pair": "ETH/BTC", "timeframe": "1h", "tracked": true })),
+        ),
+        (Method::POST, "/api/v1/admin/market/update".into(), None),
+        (
+            Method::POST,
+            "/api/v1/admin/market/backfill".into(),
+            Some(
+                json!({ "pair": "ETH/BTC", "timeframe": "1h", "from": "2024-01-01", "to": "2024-01-02" }),
+            ),
+        ),
         (Method::GET, "/api/v1/admin/catalogue".into(), None),
         (
             Method::POST,

@@ -125,7 +125,7 @@ async fn every_metric_the_alert_rules_use_is_emitted_and_the_etl_reports_its_lag
         server_errors: 1,
         ..Default::default()
     });
-    for id in backend::market::etl::enqueue_run(&app.ctx, &run)
+    for id in backend::market::etl::enqueue_run(&app.ctx, &run, true)
         .await
         .unwrap()
     {

@@ -161,7 +161,7 @@ async fn malformed_json_fails_the_chunk_job_after_its_retries_with_the_error_rec
         Some("2018-01-12"),
     );
     let run = etl::plan_run(&app.ctx, &req, now).await.unwrap();
-    let jobs = etl::enqueue_run(&app.ctx, &run).await.unwrap();
+    let jobs = etl::enqueue_run(&app.ctx, &run, true).await.unwrap();
     assert_eq!(jobs.len(), 1);
     let job = app
         .wait_for_job(jobs[0], &["failed"], Duration::from_secs(30))

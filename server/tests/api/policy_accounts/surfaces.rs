@@ -177,7 +177,17 @@ async fn every_surface_gives_the_same_decision_with_the_same_code() {
         .status();
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
-        decision(&events::all(&app.ctx, &as_session(&w.trader), 10).await),
+        decision(
+            &backend::admin::audit::page(
+                &as_session(&w.trader),
+                &app.ctx,
+                &Default::default(),
+                None,
+                10
+            )
+            .await
+            .map(|p| p.events)
+        ),
         "forbidden"
     );
 
