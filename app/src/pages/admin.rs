@@ -385,8 +385,11 @@ fn UserDetail(v: UserView) -> impl IntoView {
                     <span class="small muted">"A new link to confirm their address; earlier links stop working."</span>
                 </form>
             })}
-            <p><a href=export_href download="" id="user-export">"Download their data"</a>
-                <span class="small muted">" (JSON: profile, strategies, runs and trades, paper runs; the same file as their own \"Download my data\"; recorded in the audit log)"</span></p>
+            <form method="post" action=export_href class="inline-form" id="user-export-form">
+                <CsrfField />
+                <button class="button" type="submit" id="user-export">"Download their data"</button>
+                <span class="small muted">"JSON: profile, strategies, runs and trades, paper runs; the same file as their own \"Download my data\"; recorded in the audit log."</span>
+            </form>
             {if is_admin {
                 view! { <p class="small muted" id="delete-admin-note">"An administrator's account is not deleted here: change its role first."</p> }.into_any()
             } else {
@@ -396,7 +399,7 @@ fn UserDetail(v: UserView) -> impl IntoView {
                         <label>"Type their email address to delete the account " <input type="text" name="confirm_email" required maxlength="254" autocomplete="off" id="delete-confirm" /></label>
                         <button class="button danger" type="submit" id="delete-user">"Delete the account"</button>
                     </form>
-                    <p class="small muted">"Download their data first: deletion is refused without an export of the last 24 hours. Their strategies, runs, trades, paper runs, sessions and tokens go; the audit log keeps its entries with the user id but without the address. Suspend them first if paper runs are active; a running subscription must be cancelled with the payment provider."</p>
+                    <p class="small muted">"Download their data first: deletion is refused without an administrator's export of the last 24 hours. Their strategies, runs, trades, paper runs, sessions and tokens go; the audit log keeps its entries with the user id but without the address. Suspend them first if they have paper runs (it pauses them); a running subscription must be cancelled with the payment provider."</p>
                 }.into_any()
             }}
         </section>

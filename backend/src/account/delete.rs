@@ -78,13 +78,29 @@ pub(crate) struct Target {
 }
 
 /// Deletes `target`'s account for `actor` (the owner, or an administrator when `by_admin`), with the guards of
-/// the module documentation; audited as `account_deleted` (about the account, by the actor). An administrator
-/// may delete an account whose paper runs are paused (a suspension pauses them); the owner stops them first.
+/// the module documentation, checked on the locked account row; audited as `account_deleted` (about the
+/// account, by the actor). An administrator may delete a suspended account whose paper runs are paused (the
+/// suspension paused them); otherwise paper runs are stopped first.
 ///
 /// # Errors
 /// [`Error::Conflict`] (last admin, running subscription or work), [`Error::NotFound`], database.
 pub(crate) async fn erase(ctx: &Ctx, actor: &Actor, target: &Target, by_admin: bool) -> Result<()> {
     let mut tx = ctx.db.begin().await?;
+    // The account as it is now, locked: a promotion or a suspension lifted since the caller looked counts.
+    let Some(now) = sqlx::query!(
+        r#"select role, disabled_at is not null as "suspended!" from app_user where user_id = $1 for update"#,
+        target.user_id,
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    else {
+        return Err(Error::NotFound);
+    };
+    if by_admin && now.role == Role::Admin.as_str() {
+        return Err(Error::Conflict(
+            "this account is an administrator: change its role first".into(),
+        ));
+    }
     // The admin rows are locked while the last-admin guard decides (as for demotions and suspensions).
     let admins = sqlx::query_scalar!(
         "select user_id from app_user where role = 'admin' and disabled_at is null for update"
@@ -104,7 +120,8 @@ pub(crate) async fn erase(ctx: &Ctx, actor: &Actor, target: &Target, by_admin: b
              exists (select 1 from paper_run where user_id = $1
                      and (status in ('active', 'stopping') or (status = 'paused' and not $2))) as "paper!""#,
         target.user_id,
-        by_admin,
+        // An administrator may delete paused runs of a suspended account (nobody can resume them).
+        by_admin && now.suspended,
     )
     .fetch_one(&mut *tx)
     .await?;

@@ -79,6 +79,13 @@ pub async fn request(
         return Err(super::password::wrong_current_password());
     }
     super::password::confirm_current(ctx, actor, current_password, "email_change").await?;
+    // The sign-up domain lists hold for a new address too.
+    crate::admin::settings::check_email_domain(ctx, &email)
+        .await
+        .map_err(|e| match e {
+            Error::Forbidden(m) => Error::invalid("new_email", m),
+            other => other,
+        })?;
     if address_taken(ctx, &email, user.user_id).await? {
         return Err(taken());
     }

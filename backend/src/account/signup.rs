@@ -25,10 +25,10 @@ pub struct SignUp {
 /// # Errors
 /// [`Error::Forbidden`] (sign-up closed, no or a used invitation), [`Error::RateLimited`], [`Error::Invalid`] (`email`, `display_name`, `password`), hashing busy, database.
 pub async fn sign_up(ctx: &Ctx, actor: &Actor, input: SignUp) -> Result<()> {
-    let invite =
-        crate::admin::settings::check_signup(ctx, input.invite.as_deref(), &input.email).await?;
     super::limited(rate_limit::check_signup(&ctx.db, &actor.meta.ip).await?)?;
     let email = users::parse_email(&input.email).map_err(|m| Error::invalid("email", m))?;
+    // The policy, then the domain lists, on the address as it will be stored and mailed.
+    let invite = crate::admin::settings::check_signup(ctx, input.invite.as_deref(), &email).await?;
     let display_name = users::parse_display_name(&input.display_name)
         .map_err(|m| Error::invalid("display_name", m))?;
     super::check_policy(&input.password, &email)?;

@@ -1,7 +1,7 @@
 //! An administrator acting on someone's account as its owner could (docs/admin.md#users): mail a new
 //! verification link, download the account's data (the owner's "Download my data" document), and delete the
-//! account — only after its data was exported in the last [`EXPORT_BEFORE_DELETE_HOURS`] hours, with the
-//! address typed as confirmation. The same guards as the owner's own deletion apply (last admin, a running
+//! account — only after an administrator exported its data in the last [`EXPORT_BEFORE_DELETE_HOURS`] hours,
+//! with the address typed as confirmation. The same guards as the owner's own deletion apply (last admin, a running
 //! subscription, running work); an administrator's own account and other administrators' accounts are not
 //! deleted here. Each action is audited about the user, by the admin.
 
@@ -55,12 +55,14 @@ pub async fn resend_verification(actor: &Actor, ctx: &Ctx, user_id: Uuid) -> Res
 }
 
 /// The user's data as their own "Download my data" gives it (format `vortex-export/1`, the same bounds and
-/// the same one-per-2-minutes limit per account). Audited as `data_exported` about the user.
+/// the same one-per-2-minutes limit per account, counted apart from the owner's own). Audited as
+/// `data_exported` about the user; needs a read-write credential.
 ///
 /// # Errors
 /// [`Error::Unauthenticated`], [`Error::Forbidden`], [`Error::NotFound`], the export's refusals, database.
 pub async fn export(actor: &Actor, ctx: &Ctx, user_id: Uuid) -> Result<Value> {
-    actor.admin()?;
+    // A recorded act (the audit entry and the condition for a deletion), so not for read-only tokens.
+    actor.admin_writer()?;
     account(ctx, user_id).await?;
     export::document(ctx, actor, user_id, Some(user_id)).await
 }
@@ -92,7 +94,9 @@ pub async fn delete(actor: &Actor, ctx: &Ctx, user_id: Uuid, confirm_email: &str
         ));
     }
     let exported = sqlx::query_scalar!(
+        // An administrator's export (this one's or another's), not the owner's own download.
         r#"select exists (select 1 from audit_event where user_id = $1 and event = $2
+                          and actor_id is distinct from user_id
                           and created_at > now() - make_interval(hours => $3::int)) as "exported!""#,
         user_id,
         export::EXPORTED,
@@ -102,7 +106,7 @@ pub async fn delete(actor: &Actor, ctx: &Ctx, user_id: Uuid, confirm_email: &str
     .await?;
     if !exported {
         return Err(Error::Conflict(format!(
-            "download the account's data first (Download their data); an account is deleted only after an export of the last {EXPORT_BEFORE_DELETE_HOURS} hours"
+            "download the account's data first (Download their data); an account is deleted only after an administrator's export of the last {EXPORT_BEFORE_DELETE_HOURS} hours"
         )));
     }
     delete::erase(

@@ -50,18 +50,31 @@ pub struct SettingsChange<'a> {
 /// Most entries of one domain list.
 pub const MAX_DOMAINS: usize = 200;
 
-/// Checks and normalises a domain list (lower case, no leading `@`, no duplicates, sorted).
+/// Checks and normalises a domain list: lower case ASCII (an internationalised name in its `xn--` form, as
+/// [`email_domain`] gives an address's domain), no leading `@`, no duplicates, sorted.
 ///
 /// # Errors
 /// [`Error::Invalid`] naming `field` and the entry.
 pub fn parse_domains(field: &str, entries: &[String]) -> Result<Vec<String>> {
-    let mut out: Vec<String> = Vec::new();
+    let too_many = || Error::invalid(field, format!("at most {MAX_DOMAINS} domains"));
+    // Duplicates and blanks are dropped, but not thousands of them.
+    if entries.len() > 4 * MAX_DOMAINS {
+        return Err(too_many());
+    }
+    let mut out = std::collections::BTreeSet::new();
     for raw in entries {
-        let d = raw.trim().trim_start_matches('@').to_ascii_lowercase();
-        if d.is_empty() {
+        let typed = raw.trim().trim_start_matches('@');
+        if typed.is_empty() {
             continue;
         }
         let shown: String = raw.chars().take(60).collect();
+        let not_a_domain = || {
+            Error::invalid(
+                field,
+                format!("`{shown}` is not a domain name like example.com"),
+            )
+        };
+        let d = email_domain(typed).ok_or_else(not_a_domain)?;
         let labels_ok = d.len() <= 253
             && d.contains('.')
             && d.split('.').all(|l| {
@@ -71,23 +84,24 @@ pub fn parse_domains(field: &str, entries: &[String]) -> Result<Vec<String>> {
                     && !l.ends_with('-')
             });
         if !labels_ok {
-            return Err(Error::invalid(
-                field,
-                format!("`{shown}` is not a domain name like example.com"),
-            ));
+            return Err(not_a_domain());
         }
-        if !out.contains(&d) {
-            out.push(d);
+        out.insert(d);
+        if out.len() > MAX_DOMAINS {
+            return Err(too_many());
         }
     }
-    if out.len() > MAX_DOMAINS {
-        return Err(Error::invalid(
-            field,
-            format!("at most {MAX_DOMAINS} domains"),
-        ));
+    Ok(out.into_iter().collect())
+}
+
+/// A domain as mail delivery resolves it: IDNA-mapped to lower-case ASCII (`Fa\u{212A}e.com` and fullwidth
+/// letters become `fake.com`, `bücher.example` becomes `xn--bcher-kva.example`); `None` when it is not a
+/// domain name.
+pub fn email_domain(domain: &str) -> Option<String> {
+    match url::Host::parse(domain) {
+        Ok(url::Host::Domain(d)) => Some(d.trim_end_matches('.').to_owned()),
+        _ => None,
     }
-    out.sort();
-    Ok(out)
 }
 
 /// Whether `domain` is one of `list` or a subdomain of one.
@@ -148,22 +162,55 @@ fn token_hash(token: &str) -> String {
 /// [`Error::Forbidden`] saying why (for the visitor), database.
 pub async fn check_signup(ctx: &Ctx, invite: Option<&str>, email: &str) -> Result<Option<String>> {
     let settings = current(ctx).await?;
-    if let Some((_, domain)) = email.trim().rsplit_once('@') {
-        let domain = domain.to_ascii_lowercase();
-        if covered(&domain, &settings.signup_denied_domains) {
-            return Err(Error::Forbidden(format!(
-                "Sign-up with an address at {domain} is not accepted on this instance."
-            )));
-        }
-        if !settings.signup_allowed_domains.is_empty()
-            && !covered(&domain, &settings.signup_allowed_domains)
-        {
-            return Err(Error::Forbidden(format!(
-                "Sign-up on this instance is for addresses at {} only.",
-                settings.signup_allowed_domains.join(", ")
-            )));
-        }
+    let invite = check_policy(ctx, &settings, invite).await?;
+    check_domain(&settings, email)?;
+    Ok(invite)
+}
+
+/// Whether the domain lists let `email` (an address [`crate::auth::users::parse_email`] accepted) have an
+/// account: for sign-ups and for a change of address.
+///
+/// # Errors
+/// [`Error::Forbidden`] saying why, database.
+pub async fn check_email_domain(ctx: &Ctx, email: &str) -> Result<()> {
+    check_domain(&current(ctx).await?, email)
+}
+
+fn check_domain(settings: &PlatformSettings, email: &str) -> Result<()> {
+    if settings.signup_allowed_domains.is_empty() && settings.signup_denied_domains.is_empty() {
+        return Ok(());
     }
+    let Some((_, domain)) = email.rsplit_once('@') else {
+        return Ok(());
+    };
+    // The form mail delivery uses: lists are kept in it too.
+    let Some(domain) = email_domain(domain) else {
+        return Err(Error::Forbidden(
+            "This address's domain is not a domain name.".into(),
+        ));
+    };
+    if covered(&domain, &settings.signup_denied_domains) {
+        return Err(Error::Forbidden(format!(
+            "Addresses at {domain} are not accepted on this instance."
+        )));
+    }
+    if !settings.signup_allowed_domains.is_empty()
+        && !covered(&domain, &settings.signup_allowed_domains)
+    {
+        return Err(Error::Forbidden(format!(
+            "This instance is for addresses at {} only.",
+            settings.signup_allowed_domains.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// The sign-up policy's part of [`check_signup`].
+async fn check_policy(
+    ctx: &Ctx,
+    settings: &PlatformSettings,
+    invite: Option<&str>,
+) -> Result<Option<String>> {
     match settings.signup_policy.as_str() {
         "open" => Ok(None),
         "invite" => {
@@ -322,6 +369,20 @@ pub async fn update(
         signup_allowed_domains: allowed.unwrap_or_else(|| old.signup_allowed_domains.clone()),
         signup_denied_domains: denied.unwrap_or_else(|| old.signup_denied_domains.clone()),
     };
+    if new == old {
+        // Nothing changes: nothing is written or audited.
+        return Ok(new);
+    }
+    if old.admin_two_factor_required
+        && !new.admin_two_factor_required
+        && actor.auth_user().is_some_and(|u| u.session_id().is_none())
+    {
+        // An API token never passed a second factor: it may not lift the rule that admins need one.
+        return Err(Error::Forbidden(
+            "mandatory two-factor sign-in for admins is turned off in the browser, by an admin signed in with it"
+                .into(),
+        ));
+    }
     sqlx::query!(
         "update platform_settings set signup_policy = $1, banner = $2, admin_two_factor_required = $4,
                 signup_allowed_domains = $5, signup_denied_domains = $6, updated_by = $3, updated_at = now()
@@ -384,11 +445,41 @@ mod tests {
             "-x.com",
             "a..b",
             "x.com/",
-            "ä.com",
+            "x@y.com",
         ] {
             assert!(parse_domains("d", &[bad.into()]).is_err(), "{bad}");
         }
+        // Internationalised names are kept, and matched, in their ASCII form; look-alike letters map first.
+        assert_eq!(
+            parse_domains("d", &["Bücher.example".into()]).unwrap(),
+            ["xn--bcher-kva.example"]
+        );
+        assert_eq!(
+            email_domain("fa\u{212A}einbox.com").as_deref(),
+            Some("fakeinbox.com")
+        );
+        assert_eq!(
+            email_domain("\u{ff46}\u{ff41}\u{ff4b}\u{ff45}inbox.com").as_deref(),
+            Some("fakeinbox.com")
+        );
+        let denied = PlatformSettings {
+            signup_policy: "open".into(),
+            banner: String::new(),
+            admin_two_factor_required: false,
+            signup_allowed_domains: vec![],
+            signup_denied_domains: vec!["fakeinbox.com".into()],
+        };
+        for email in [
+            "x@fa\u{212A}einbox.com",
+            "x@\u{ff46}akeinbox.com",
+            "x@mail.FAKEINBOX.com",
+        ] {
+            assert!(check_domain(&denied, email).is_err(), "{email}");
+        }
+        assert!(check_domain(&denied, "x@inbox.com").is_ok());
         let many: Vec<String> = (0..=MAX_DOMAINS).map(|i| format!("d{i}.com")).collect();
         assert!(parse_domains("d", &many).is_err());
+        let repeated = vec!["a.com".to_owned(); 4 * MAX_DOMAINS + 1];
+        assert!(parse_domains("d", &repeated).is_err());
     }
 }

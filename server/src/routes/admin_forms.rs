@@ -45,7 +45,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users/{id}/role", post(change_role))
         .route("/admin/users/{id}/sign-out", post(sign_out))
         .route("/admin/users/{id}/verification", post(resend_verification))
-        .route("/admin/users/{id}/export.json", get(export_user))
+        .route("/admin/users/{id}/export.json", post(export_user))
         .route("/admin/users/{id}/delete", post(delete_user))
         .route("/admin/users/{id}/two-factor/reset", post(reset_two_factor))
         .route("/admin/users/{id}/plan", post(assign_plan))
@@ -221,7 +221,8 @@ async fn resend_verification(
     ))
 }
 
-/// `GET /admin/users/{id}/export.json`: the user's data as a download. A refusal (the per-account limit, too
+/// `POST /admin/users/{id}/export.json`: the user's data as a download (a form post: it is recorded, and it
+/// allows the account's deletion). A refusal (the per-account limit, too
 /// big) goes back to the user page with its message.
 async fn export_user(
     State(state): State<AppState>,

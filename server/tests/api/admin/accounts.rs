@@ -72,7 +72,17 @@ async fn admins_resend_confirmation_export_and_then_delete_an_account() {
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(body.to_string().contains("confirmed already"), "{body}");
 
-    // Deleting before an export is refused, naming the download.
+    // Deleting before an administrator's export is refused, naming the download; the owner's own download
+    // does not count.
+    let (status, _) = rest(
+        &app,
+        Method::GET,
+        "/api/v1/me/export",
+        Some(&ann.token),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
     let delete = |id: Uuid, email: &str| {
         format!(
             "/api/v1/admin/users/{id}?confirm_email={}",
@@ -97,7 +107,8 @@ async fn admins_resend_confirmation_export_and_then_delete_an_account() {
     // The download from the user page: the user's own export document, recorded about the user.
     let resp = root
         .browser
-        .get(app.url(&format!("{base}/export.json")))
+        .post(app.url(&format!("{base}/export.json")))
+        .form(&[("csrf", token.as_str())])
         .send()
         .await
         .unwrap();
@@ -123,7 +134,8 @@ async fn admins_resend_confirmation_export_and_then_delete_an_account() {
     // A second download at once: the per-account limit, said on the page.
     let resp = root
         .browser
-        .get(app.url(&format!("{base}/export.json")))
+        .post(app.url(&format!("{base}/export.json")))
+        .form(&[("csrf", token.as_str())])
         .send()
         .await
         .unwrap();
@@ -163,10 +175,37 @@ async fn admins_resend_confirmation_export_and_then_delete_an_account() {
         assert_eq!(got, status, "{email}: {body}");
         assert!(body.to_string().contains(says), "{email}: {body}");
     }
+    // A read-only admin token may not.
+    let (_, ro) = backend::auth::api_token::create(
+        &app.ctx.db,
+        root.id,
+        "read-only",
+        backend::auth::Scope::Read,
+        None,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    for (method, path) in [
+        (Method::DELETE, delete(ann.id, "ann@example.org")),
+        (
+            Method::POST,
+            format!("/api/v1/admin/users/{}/verification", ann.id),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/admin/users/{}/export", ann.id),
+        ),
+    ] {
+        let (status, _) = rest(&app, method.clone(), &path, Some(&ro), None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}");
+    }
     // A trader may not.
+    let ann_token = csrf(&app, &ann.browser, "/account").await;
     let resp = ann
         .browser
-        .get(app.url(&format!("/admin/users/{}/export.json", root.id)))
+        .post(app.url(&format!("/admin/users/{}/export.json", root.id)))
+        .form(&[("csrf", ann_token.as_str())])
         .send()
         .await
         .unwrap();

@@ -61,6 +61,7 @@ fn forms(user: Uuid) -> Vec<(String, Vec<(&'static str, &'static str)>)> {
         (format!("/admin/users/{user}/sign-out"), vec![]),
         (format!("/admin/users/{user}/plan"), vec![("plan", "free")]),
         (format!("/admin/users/{user}/verification"), vec![]),
+        (format!("/admin/users/{user}/export.json"), vec![]),
         (
             format!("/admin/users/{user}/delete"),
             vec![("confirm_email", "root@example.org")],

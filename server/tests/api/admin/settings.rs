@@ -277,7 +277,7 @@ async fn email_domain_lists_decide_who_may_sign_up_through_the_api_and_the_form(
         resp.text()
             .await
             .unwrap()
-            .contains("temp.corp.example is not accepted")
+            .contains("Addresses at temp.corp.example are not accepted")
     );
     let resp = signup("e@gmail.example").await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
@@ -307,6 +307,18 @@ async fn email_domain_lists_decide_who_may_sign_up_through_the_api_and_the_form(
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["field"], "signup_denied_domains", "{body}");
     assert!(body.to_string().contains("not a domain"), "{body}");
+    let (_, after) = rest(
+        &app,
+        Method::GET,
+        "/api/v1/admin/settings",
+        Some(&root.token),
+        None,
+    )
+    .await;
+    assert_eq!(after, read, "nothing changed");
+    // A look-alike spelling of a denied domain is the denied domain.
+    let resp = signup("h@temp.corp.ex\u{212A}ample").await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
 
     // The overview form shows the lists and clears them.
     let page = page_text(&app, &root.browser, "/admin").await;
@@ -373,4 +385,34 @@ async fn email_domain_lists_decide_who_may_sign_up_through_the_api_and_the_form(
     .await
     .unwrap();
     assert_eq!(audited, 2);
+
+    // A token may make two-factor sign-in mandatory for admins but not lift it (it never passed a second
+    // factor); a change to nothing is not recorded.
+    for (value, status) in [(true, StatusCode::OK), (false, StatusCode::FORBIDDEN)] {
+        let (got, body) = rest(
+            &app,
+            Method::PATCH,
+            "/api/v1/admin/settings",
+            Some(&root.token),
+            Some(json!({ "admin_two_factor_required": value })),
+        )
+        .await;
+        assert_eq!(got, status, "{value}: {body}");
+    }
+    let (status, _) = rest(
+        &app,
+        Method::PATCH,
+        "/api/v1/admin/settings",
+        Some(&root.token),
+        Some(json!({ "banner": "" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let audited: i64 = sqlx::query_scalar(
+        "select count(*) from audit_event where event = 'platform_settings_changed'",
+    )
+    .fetch_one(&app.ctx.db)
+    .await
+    .unwrap();
+    assert_eq!(audited, 3);
 }
