@@ -6,17 +6,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{app, person, rest};
-use crate::auth::{csrf, location, page_text};
-use crate::helpers::TestApp;
-
-async fn count(app: &TestApp, sql: &str, id: Uuid) -> i64 {
-    sqlx::query_scalar(sql)
-        .bind(id)
-        .fetch_one(&app.ctx.db)
-        .await
-        .unwrap()
-}
+use super::{app, count, form_post, person, rest};
+use crate::auth::{location, page_text};
 
 #[tokio::test]
 async fn admins_resend_confirmation_export_and_then_delete_an_account() {
@@ -29,7 +20,6 @@ async fn admins_resend_confirmation_export_and_then_delete_an_account() {
         .execute(&app.ctx.db)
         .await
         .unwrap();
-    let token = csrf(&app, &root.browser, "/account").await;
     let base = format!("/admin/users/{}", ann.id);
 
     // The user page offers the confirmation email for an unconfirmed address; it is queued to the user.
@@ -37,25 +27,19 @@ async fn admins_resend_confirmation_export_and_then_delete_an_account() {
     assert!(page.contains("id=\"resend-verification\""), "{page}");
     let mails =
         "select count(*) from email_outbox where user_id = $1 and template = 'verify_email'";
-    let before = count(&app, mails, ann.id).await;
-    let resp = root
-        .browser
-        .post(app.url(&format!("{base}/verification")))
-        .form(&[("csrf", token.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let before = count(&app, mails, Some(ann.id)).await;
+    let resp = form_post(&root.browser, &app, &format!("{base}/verification"), &[]).await;
     assert!(
         location(&resp).ends_with("ok=admin_verification_sent"),
         "{}",
         location(&resp)
     );
-    assert_eq!(count(&app, mails, ann.id).await, before + 1);
+    assert_eq!(count(&app, mails, Some(ann.id)).await, before + 1);
     assert_eq!(
         count(
             &app,
             "select count(*) from audit_event where event = 'verification_requested' and user_id = $1 and actor_id = (select user_id from app_user where email = 'root@example.org')",
-            ann.id
+            Some(ann.id)
         )
         .await,
         1
@@ -105,13 +89,7 @@ async fn admins_resend_confirmation_export_and_then_delete_an_account() {
     );
 
     // The download from the user page: the user's own export document, recorded about the user.
-    let resp = root
-        .browser
-        .post(app.url(&format!("{base}/export.json")))
-        .form(&[("csrf", token.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let resp = form_post(&root.browser, &app, &format!("{base}/export.json"), &[]).await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(
         resp.headers()[reqwest::header::CONTENT_DISPOSITION]
@@ -126,19 +104,13 @@ async fn admins_resend_confirmation_export_and_then_delete_an_account() {
         count(
             &app,
             "select count(*) from audit_event where event = 'data_exported' and user_id = $1 and actor_id = (select user_id from app_user where email = 'root@example.org')",
-            ann.id
+            Some(ann.id)
         )
         .await,
         1
     );
     // A second download at once: the per-account limit, said on the page.
-    let resp = root
-        .browser
-        .post(app.url(&format!("{base}/export.json")))
-        .form(&[("csrf", token.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let resp = form_post(&root.browser, &app, &format!("{base}/export.json"), &[]).await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     let page = page_text(&app, &root.browser, &location(&resp)).await;
     assert!(page.contains("data-field=\"rate_limited\""), "{page}");
@@ -201,14 +173,13 @@ async fn admins_resend_confirmation_export_and_then_delete_an_account() {
         assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}");
     }
     // A trader may not.
-    let ann_token = csrf(&app, &ann.browser, "/account").await;
-    let resp = ann
-        .browser
-        .post(app.url(&format!("/admin/users/{}/export.json", root.id)))
-        .form(&[("csrf", ann_token.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let resp = form_post(
+        &ann.browser,
+        &app,
+        &format!("/admin/users/{}/export.json", root.id),
+        &[],
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     let (status, _) = rest(
         &app,
@@ -222,22 +193,19 @@ async fn admins_resend_confirmation_export_and_then_delete_an_account() {
 
     // The form deletes it: back to the users list; the account, its sessions and tokens are gone; the audit
     // log keeps the entry by id, made by the admin.
-    let resp = root
-        .browser
-        .post(app.url(&format!("{base}/delete")))
-        .form(&[
-            ("confirm_email", "Ann@Example.org"),
-            ("csrf", token.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let resp = form_post(
+        &root.browser,
+        &app,
+        &format!("{base}/delete"),
+        &[("confirm_email", "Ann@Example.org")],
+    )
+    .await;
     assert_eq!(location(&resp), "/admin/users?ok=admin_user_deleted");
     assert_eq!(
         count(
             &app,
             "select count(*) from app_user where user_id = $1",
-            ann.id
+            Some(ann.id)
         )
         .await,
         0
@@ -247,7 +215,7 @@ async fn admins_resend_confirmation_export_and_then_delete_an_account() {
             &app,
             "select count(*) from audit_event where event = 'account_deleted' and user_id = $1 and actor_id = (select user_id from app_user where email = 'root@example.org')
                and subject_email is null",
-            ann.id
+            Some(ann.id)
         )
         .await,
         1

@@ -5,8 +5,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{app, person, rest};
-use crate::auth::{csrf, location, page_text};
+use super::{app, form_post, person, rest};
+use crate::auth::{location, page_text};
 
 /// Inserts `n` events `event` about `user`, one second apart ending an hour ago.
 async fn seed(app: &crate::helpers::TestApp, event: &str, user: Option<Uuid>, n: i64) {
@@ -302,14 +302,13 @@ async fn admins_cancel_waiting_jobs_and_retry_them_but_not_running_ones() {
         !waiting.contains(&format!("data-job-id=\"{running}\"")),
         "{page}"
     );
-    let token = csrf(&app, &root.browser, "/account").await;
-    let resp = root
-        .browser
-        .post(app.url(&format!("/admin/jobs/{later}/cancel")))
-        .form(&[("csrf", token.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let resp = form_post(
+        &root.browser,
+        &app,
+        &format!("/admin/jobs/{later}/cancel"),
+        &[],
+    )
+    .await;
     assert!(
         location(&resp).ends_with("ok=admin_job_cancelled"),
         "{}",

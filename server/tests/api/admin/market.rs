@@ -5,8 +5,8 @@ use backend::market::{Pair, csv_import};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use super::{app, person, rest};
-use crate::auth::{csrf, location, page_text};
+use super::{app, count, form_post, person, rest};
+use crate::auth::{location, page_text};
 use crate::helpers::TestApp;
 
 async fn import(app: &TestApp) {
@@ -21,13 +21,6 @@ async fn import(app: &TestApp) {
     csv_import::import_file(&app.ctx.db, &path, &opts)
         .await
         .unwrap();
-}
-
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    sqlx::query_scalar(sql)
-        .fetch_one(&app.ctx.db)
-        .await
-        .unwrap()
 }
 
 #[tokio::test]
@@ -46,19 +39,17 @@ async fn admins_track_series_update_now_and_backfill_ranges() {
     assert!(page.contains("id=\"market-exchange\">binance<"), "{page}");
 
     // Track it through the form; the schedule's series list now has it.
-    let token = csrf(&app, &root.browser, "/account").await;
-    let resp = root
-        .browser
-        .post(app.url("/admin/market/track"))
-        .form(&[
+    let resp = form_post(
+        &root.browser,
+        &app,
+        "/admin/market/track",
+        &[
             ("pair", "XRP/ETH"),
             ("timeframe", "5m"),
             ("tracked", "true"),
-            ("csrf", &token),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert!(
         location(&resp).ends_with("ok=admin_market_tracked"),
         "{}",
@@ -126,7 +117,8 @@ async fn admins_track_series_update_now_and_backfill_ranges() {
     assert_eq!(
         count(
             &app,
-            "select count(*) from audit_event where event = 'market_series_tracked'"
+            "select count(*) from audit_event where event = 'market_series_tracked'",
+            None
         )
         .await,
         3
@@ -154,7 +146,8 @@ async fn admins_track_series_update_now_and_backfill_ranges() {
     assert_eq!(
         count(
             &app,
-            "select count(*) from job where kind = 'market_update' and status = 'queued'"
+            "select count(*) from job where kind = 'market_update' and status = 'queued'",
+            None
         )
         .await,
         1
@@ -176,7 +169,8 @@ async fn admins_track_series_update_now_and_backfill_ranges() {
     assert_eq!(
         count(
             &app,
-            "select count(*) from job where kind = 'market_chunk' and status = 'queued'"
+            "select count(*) from job where kind = 'market_chunk' and status = 'queued'",
+            None
         )
         .await,
         chunks
@@ -184,7 +178,8 @@ async fn admins_track_series_update_now_and_backfill_ranges() {
     assert_eq!(
         count(
             &app,
-            "select count(*) from market_etl_run where mode = 'backfill' and chunks_total > 0"
+            "select count(*) from market_etl_run where mode = 'backfill' and chunks_total > 0",
+            None
         )
         .await,
         1
@@ -223,7 +218,12 @@ async fn admins_track_series_update_now_and_backfill_ranges() {
         assert_eq!(b["field"], field, "{body}: {b}");
     }
     assert_eq!(
-        count(&app, "select count(*) from job where kind = 'market_chunk'").await,
+        count(
+            &app,
+            "select count(*) from job where kind = 'market_chunk'",
+            None
+        )
+        .await,
         chunks
     );
     // The cap: 2000 chunks of 5000 one-minute candles fit; one candle more does not (from a start on the chunk
@@ -280,19 +280,18 @@ async fn admins_track_series_update_now_and_backfill_ranges() {
     );
 
     // The form shows a refusal in place.
-    let resp = root
-        .browser
-        .post(app.url("/admin/market/backfill"))
-        .form(&[
+    let resp = form_post(
+        &root.browser,
+        &app,
+        "/admin/market/backfill",
+        &[
             ("pair", "SOL/USDT"),
             ("timeframe", "1m"),
             ("from", "1990-01-01"),
             ("to", "2024-01-01"),
-            ("csrf", &token),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     let page = page_text(&app, &root.browser, &location(&resp)).await;
     assert!(page.contains("split the range"), "{page}");
 

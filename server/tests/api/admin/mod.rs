@@ -27,11 +27,14 @@ use backend::{
     Actor, Surface,
     auth::{AuthUser, Credential, RequestMeta, Role, Scope},
 };
-use reqwest::{Method, StatusCode};
+use reqwest::{Client, Method, StatusCode};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::helpers::{Options, TestApp, spawn_app_with};
+use crate::{
+    auth::csrf,
+    helpers::{Options, TestApp, spawn_app_with},
+};
 
 pub(super) use crate::plans::{Person, person};
 
@@ -85,6 +88,33 @@ pub(super) async fn rest(
     let resp = req.send().await.unwrap();
     let status = resp.status();
     (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// A form post from `client` with the CSRF token of its session.
+pub(super) async fn form_post(
+    client: &Client,
+    app: &TestApp,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let token = csrf(app, client, "/account").await;
+    let mut form = fields.to_vec();
+    form.push(("csrf", &token));
+    client
+        .post(app.url(action))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A count from `sql` (a `select count(*)` with its one parameter, if any, bound to `id`).
+pub(super) async fn count(app: &TestApp, sql: &str, id: Option<Uuid>) -> i64 {
+    let mut q = sqlx::query_scalar(sql);
+    if let Some(id) = id {
+        q = q.bind(id);
+    }
+    q.fetch_one(&app.ctx.db).await.unwrap()
 }
 
 pub(super) async fn audits(app: &TestApp, event: &str, user: Uuid) -> i64 {

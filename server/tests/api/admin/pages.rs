@@ -3,29 +3,11 @@
 use reqwest::{Client, Method, StatusCode};
 use uuid::Uuid;
 
-use super::{Person, app, audits, paper_run, person, rest, run_status};
+use super::{Person, app, audits, form_post as post, paper_run, person, rest, run_status};
 use crate::{
     auth::{PASSWORD, browser, csrf, location, page_text, sign_in},
     helpers::TestApp,
 };
-
-/// A form post from `client` with the CSRF token of its session.
-async fn post(
-    client: &Client,
-    app: &TestApp,
-    action: &str,
-    fields: &[(&str, &str)],
-) -> reqwest::Response {
-    let token = csrf(app, client, "/account").await;
-    let mut form = fields.to_vec();
-    form.push(("csrf", &token));
-    client
-        .post(app.url(action))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-}
 
 /// The page after a form's redirect.
 async fn follow(app: &TestApp, client: &Client, resp: &reqwest::Response) -> String {
