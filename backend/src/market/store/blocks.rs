@@ -4,10 +4,10 @@
 //!
 //! `candle` stays the truth; a block is a copy that can be deleted at any time (`truncate candle_block`): the
 //! next load rebuilds it. A block covers a fixed window of [`SPAN_MS`] aligned to the epoch and is only kept
-//! once the window has ended. Every write of candles removes the blocks it touches, under the series' coverage
-//! lock ([`super::upsert_candles`]; a trigger does the same for any other `update`, `delete` or `truncate` of
-//! `candle`), and a block is built while holding that lock shared, so a block never outlives a change of its
-//! candles.
+//! once the window has ended. Every change of `candle` (insert, update, delete, truncate; by the application
+//! or by hand) removes the blocks of the windows it touches through statement triggers that first lock the
+//! series' coverage row, and a block is only built holding that row shared
+//! ([`super::load_candles`]), so a block never outlives a change of its candles.
 //!
 //! Format 1 (all integers little-endian): `VXCB`, the format byte, the candle count `n` (u32), then six columns
 //! (open time, open, high, low, close, volume), each as its compressed length (u32) and an LZ4 block of `8·n`

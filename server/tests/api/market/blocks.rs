@@ -1,8 +1,8 @@
 //! The candle block cache (issue 16): a load served from cached blocks is the stored candles bit for bit, on a
 //! miss and on a hit, with the open window after the cached ones; every change of the candles (an import, an
-//! operator's update, delete or truncate) removes the blocks it touches; a damaged or deleted block is rebuilt;
-//! a block built while a write is in progress waits for it and holds the written values; a cached load
-//! abandoned half-way leaves no connection or lock behind.
+//! insert, update, delete or truncate by hand) removes the blocks it touches; a damaged or deleted block is
+//! rebuilt; a load while a write holds the series caches nothing; a cached load abandoned half-way leaves no
+//! connection or lock behind.
 
 use std::time::Duration;
 
@@ -159,6 +159,22 @@ async fn cached_loads_are_the_stored_candles_and_follow_every_change() {
         assert_eq!(bits(&cut), bits(&want.slice(lo..hi)), "range {lo}..{hi}");
         assert_eq!(bits(&cut), bits(&by_copy(db, id, want.time[lo], to).await));
     }
+    // Ranges on window boundaries, and one reaching far before and after the data (builds nothing more).
+    let on = load(db, id, w(1), Some(w(2))).await;
+    let (a, b) = (
+        want.time.partition_point(|&t| t < w(1)),
+        want.time.partition_point(|&t| t < w(2)),
+    );
+    assert_eq!(bits(&on), bits(&want.slice(a..b)), "exactly window 1");
+    let wide = load(
+        db,
+        id,
+        w(0) - 40 * blocks::SPAN_MS,
+        Some(w(0) + 400 * blocks::SPAN_MS),
+    )
+    .await;
+    assert_eq!(bits(&wide), bits(&want), "a range far wider than the data");
+    assert_eq!(block_rows(db, id).await.len(), 3, "no empty windows built");
     let again: Vec<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
         "select built_at from candle_block where instrument_id = $1 order by block_start",
     )
@@ -261,6 +277,52 @@ async fn cached_loads_are_the_stored_candles_and_follow_every_change() {
         "after a delete"
     );
 
+    // A hand-made insert into a gap of a cached window removes that block too.
+    let gap = (1..want.len())
+        .find(|&i| {
+            blocks::block_start(want.time[i]) == w(0) && want.time[i] - want.time[i - 1] > 60_000
+        })
+        .unwrap();
+    let t_new = want.time[gap - 1] + 60_000;
+    assert_eq!(block_rows(db, id).await.len(), 3);
+    sqlx::query(
+        "insert into candle (instrument_id, timeframe, open_time, open, high, low, close, volume)
+         values ($1, '1m', to_timestamp($2 / 1000.0), 1, 2, 0.5, 1.5, 10)",
+    )
+    .bind(id)
+    .bind(t_new as f64)
+    .execute(db)
+    .await
+    .unwrap();
+    assert_eq!(
+        block_rows(db, id)
+            .await
+            .iter()
+            .map(|r| r.0)
+            .collect::<Vec<_>>(),
+        vec![w(1), w(2)]
+    );
+    let mut with = want.slice(0..gap);
+    with.push(t_new, 1.0, 2.0, 0.5, 1.5, 10.0);
+    let after = want.slice(gap..want.len());
+    for i in 0..after.len() {
+        with.push(
+            after.time[i],
+            after.open[i],
+            after.high[i],
+            after.low[i],
+            after.close[i],
+            after.volume[i],
+        );
+    }
+    want = with;
+    let n = want.len();
+    assert_eq!(
+        bits(&load(db, id, from, None).await),
+        bits(&want.slice(17..n)),
+        "after a hand insert"
+    );
+
     // A damaged block is ignored and rebuilt; an emptied cache refills.
     sqlx::query("update candle_block set data = '\\x5658434201ffffff7f00'::bytea where instrument_id = $1 and block_start = $2")
         .bind(id)
@@ -299,14 +361,19 @@ async fn cached_loads_are_the_stored_candles_and_follow_every_change() {
 }
 
 #[tokio::test]
-async fn a_block_built_during_a_write_waits_for_it_and_abandoned_loads_leave_nothing_behind() {
+async fn a_load_during_a_write_caches_nothing_and_abandoned_loads_leave_nothing_behind() {
     let (app, _mock) = app_with_mock(false, vec![]).await;
     let db = &app.ctx.db;
     let (id, want) = setup(db).await;
     let from = want.time[0];
     let n = want.len();
 
-    // A write in progress holds the series (as an import does) and changes a candle of the first window.
+    // A write in progress holds the series (as an import does) and changes a candle of the first window: a
+    // load meanwhile does not wait, reads the committed candles and caches nothing.
+    sqlx::query("truncate candle_block")
+        .execute(db)
+        .await
+        .unwrap();
     let mut writer = db.begin().await.unwrap();
     sqlx::query("select 1 from market_coverage where instrument_id = $1 for update")
         .bind(id)
@@ -319,15 +386,18 @@ async fn a_block_built_during_a_write_waits_for_it_and_abandoned_loads_leave_not
         .execute(&mut *writer)
         .await
         .unwrap();
-    let loader = {
-        let db = db.clone();
-        tokio::spawn(async move { load(&db, id, from, None).await })
-    };
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(!loader.is_finished(), "the block waits for the write");
+    let during = tokio::time::timeout(Duration::from_secs(5), load(db, id, from, None))
+        .await
+        .expect("a load does not wait for a write");
+    assert_eq!(bits(&during), bits(&want), "the committed candles");
+    assert!(
+        block_rows(db, id).await.is_empty(),
+        "nothing cached while a write holds the series"
+    );
     writer.commit().await.unwrap();
-    let got = loader.await.unwrap();
+    let got = load(db, id, from, None).await;
     assert_eq!(got.close[5], 99.0, "the load sees the committed write");
+    assert_eq!(block_rows(db, id).await.len(), 3);
     assert_eq!(
         bits(&load(db, id, from, None).await),
         bits(&got),
