@@ -423,6 +423,7 @@ pub(crate) async fn run(job: &JobCtx) -> Result<(), JobError> {
         job.ctx.settings.backtest.equity_points,
     );
     let chart = crate::backtest::runs::chart_candles(&candles);
+    let prepare_ms = t_store.elapsed().as_millis() as u64;
     let mut tx = db.begin().await?;
     store_result(&mut tx, job.job.job_id, run_id, &result, &equity, &chart).await?;
     let store_ms = t_store.elapsed().as_millis() as u64;
@@ -466,6 +467,7 @@ pub(crate) async fn run(job: &JobCtx) -> Result<(), JobError> {
         load_ms,
         engine_ms,
         store_ms,
+        prepare_ms,
         "backtest done"
     );
     Ok(())

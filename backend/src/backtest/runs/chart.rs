@@ -68,6 +68,14 @@ pub fn chart_candles(c: &Candles) -> ChartCandles {
             if tf.millis() <= c.timeframe.millis() {
                 continue;
             }
+            // A bar of `tf` holds at most `ratio` candles, so the resampled series has at least len / ratio
+            // bars: when that is over the limit, resampling (a pass over every candle) cannot give a fit.
+            let ratio = usize::try_from(tf.millis() / c.timeframe.millis().max(1))
+                .unwrap_or(1)
+                .max(1);
+            if c.len().div_ceil(ratio) > CHART_MAX_BARS && tf != Timeframe::W1 {
+                continue;
+            }
             if let Ok(r) = c.resample(tf)
                 && (r.len() <= CHART_MAX_BARS || tf == Timeframe::W1)
             {

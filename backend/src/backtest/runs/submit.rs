@@ -262,16 +262,7 @@ async fn check_series(
             format!("there is no instrument {instrument_id}"),
         )
     })?;
-    let count = sqlx::query_scalar!(
-        r#"select count(*) as "n!" from candle
-               where instrument_id = $1 and timeframe = $2 and open_time >= $3 and open_time < $4"#,
-        instrument_id,
-        timeframe.as_str(),
-        to_datetime(from),
-        to_datetime(to),
-    )
-    .fetch_one(db)
-    .await?;
+    let count = store::count_candles(db, instrument_id, timeframe, from, to).await?;
     let label = format!("{} {}", inst.pair_label(), timeframe.as_str());
     if count == 0 {
         let stored = sqlx::query!(

@@ -1,6 +1,7 @@
 //! Market-data tables. Every write is an idempotent upsert keyed on the table's natural key, so a chunk that is
 //! stored twice (a re-run, a duplicate delivery) changes nothing the second time and counts nothing twice.
 
+pub mod blocks;
 mod candles;
 mod coverage_upkeep;
 mod runs;
@@ -10,7 +11,7 @@ use sqlx::{PgConnection, PgPool};
 
 use super::{Pair, Timeframe, to_millis};
 
-pub use candles::{load_candles, upsert_candles};
+pub use candles::{count_candles, load_candles, upsert_candles};
 pub use runs::{
     NewRun, RunRow, add_progress, chunk_done, fail_run, insert_run, recent_runs, record_chunk, run,
 };

@@ -9,6 +9,7 @@ use server::mock_exchange::MockExchange;
 
 use crate::helpers::{Options, TestApp, spawn_app_with};
 
+mod blocks;
 mod etl_runs;
 mod import;
 mod loading;
