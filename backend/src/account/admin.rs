@@ -44,6 +44,13 @@ pub async fn create_or_promote(
         let mut tx = ctx.db.begin().await?;
         let old = users::set_role(&mut tx, user.user_id, Role::Admin).await?;
         session::revoke_all(&mut *tx, user.user_id, None).await?;
+        // The operator's promotion decides a pending sign-up too.
+        sqlx::query!(
+            "delete from signup_request where user_id = $1",
+            user.user_id
+        )
+        .execute(&mut *tx)
+        .await?;
         actor
             .audit(
                 &mut tx,
