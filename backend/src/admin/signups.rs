@@ -70,7 +70,9 @@ pub fn parse_reason(reason: Option<&str>) -> Result<String> {
     if r.chars().count() > MAX_REASON || r.chars().any(|c| c.is_control() && c != '\n') {
         return Err(Error::invalid(
             "reason",
-            format!("Use at most {MAX_REASON} characters for your reason, without control characters."),
+            format!(
+                "Use at most {MAX_REASON} characters for your reason, without control characters."
+            ),
         ));
     }
     Ok(r.to_owned())
@@ -190,6 +192,21 @@ pub async fn list(actor: &Actor, ctx: &Ctx) -> Result<Vec<PendingSignup>> {
             requested_at: r.created_at,
         })
         .collect())
+}
+
+/// The addresses of the active administrators marked as sign-up approvers (empty: none is marked, so every
+/// active administrator is notified). Admins only.
+///
+/// # Errors
+/// [`Error::Unauthenticated`], [`Error::Forbidden`], database.
+pub async fn approvers(actor: &Actor, ctx: &Ctx) -> Result<Vec<String>> {
+    actor.admin()?;
+    Ok(sqlx::query_scalar!(
+        "select email from app_user where role = 'admin' and disabled_at is null and signup_approver
+         order by lower(email)"
+    )
+    .fetch_all(&ctx.db)
+    .await?)
 }
 
 /// Locks the pending request of `user_id`; the applicant's address and reason.
@@ -392,7 +409,13 @@ mod tests {
             parse_reason(Some("  I trade for a living \r\n and test here ")).unwrap(),
             "I trade for a living \n and test here"
         );
-        for bad in [None, Some(""), Some("   \n "), Some("a\u{0}b"), Some("a\u{1b}[31m")] {
+        for bad in [
+            None,
+            Some(""),
+            Some("   \n "),
+            Some("a\u{0}b"),
+            Some("a\u{1b}[31m"),
+        ] {
             assert!(parse_reason(bad).is_err(), "{bad:?}");
         }
         assert!(parse_reason(Some(&"x".repeat(MAX_REASON))).is_ok());
@@ -401,7 +424,10 @@ mod tests {
         assert!(parse_rejection("").is_err());
         assert!(parse_rejection("two\nlines").is_err());
         assert!(parse_rejection(&"x".repeat(MAX_REJECTION + 1)).is_err());
-        assert_eq!(address_hash("Ann@Example.org"), address_hash("ann@example.org"));
+        assert_eq!(
+            address_hash("Ann@Example.org"),
+            address_hash("ann@example.org")
+        );
         assert_eq!(domain_of("ann@Example.ORG"), "example.org");
     }
 }
