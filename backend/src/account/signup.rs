@@ -57,21 +57,28 @@ pub async fn sign_up(ctx: &Ctx, actor: &Actor, input: SignUp) -> Result<SignedUp
     } else {
         SignedUp::CheckEmail
     };
+    // Hashed before anything else decides the answer, so that every path (new, taken, rejected recently,
+    // over the pending cap) costs the same and the response time tells nothing.
+    let hash = password::hash(input.password).await?;
     if gate.approval && signups::cooling_off(&mut *ctx.db.acquire().await?, &email).await? {
-        // Rejected recently: the same answer as any sign-up, and nothing else (no account, no mail).
+        // Rejected recently: the same answer as any sign-up, and nothing else (no account, no mail). The audit
+        // entry names the address by its hash (and masked), not in full: nobody with the log learns it.
+        drop(hash);
         let mut conn = ctx.db.acquire().await?;
         actor
-            .audit_email(
+            .audit(
                 &mut conn,
                 event::SIGNUP,
                 None,
-                Some(&email),
-                serde_json::json!({ "refused": "rejected_recently" }),
+                serde_json::json!({
+                    "refused": "rejected_recently",
+                    "email": crate::notify::unsubscribe::mask_email(&email),
+                    "email_hash": signups::address_hash(&email),
+                }),
             )
             .await?;
         return Ok(answer);
     }
-    let hash = password::hash(input.password).await?;
     let mut tx = ctx.db.begin().await?;
     let created = users::insert(&mut tx, &email, &display_name, &hash, Role::Trader).await?;
     let mut emitted = Vec::new();
