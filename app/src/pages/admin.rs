@@ -511,8 +511,9 @@ fn Signups(v: SignupsView) -> impl IntoView {
                                         <td>
                                             <form method="post" action=approve class="inline-form approve-form">
                                                 <CsrfField />
-                                                <button class="button" type="submit">"Approve"</button>
+                                                <button class="button" type="submit" disabled=!p.verified title=(!p.verified).then_some("The applicant has not confirmed the address yet")>"Approve"</button>
                                             </form>
+                                            {(!p.verified).then(|| view! { <p class="small muted unconfirmed-note">"Approve once the applicant has confirmed the address."</p> })}
                                             <form method="post" action=reject class="inline-form reject-form">
                                                 <CsrfField />
                                                 <label>"Reason (mailed to the applicant) " <input type="text" name="reason" required maxlength="500" /></label>

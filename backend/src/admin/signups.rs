@@ -4,12 +4,12 @@
 //! * A **pending** account cannot sign in (the right password is told "awaiting approval", a wrong one gets
 //!   the usual answer, so nobody else learns of the request), holds no seat (the overview and plan counts leave
 //!   it out) and so runs nothing; its email confirmation link works as usual.
-//! * **Approve** ([`approve`]) ends the wait: the applicant is mailed and can sign in. Audited as
-//!   `signup_approved`.
+//! * **Approve** ([`approve`]) ends the wait, once the applicant has confirmed the address: the applicant is
+//!   mailed and can sign in. Audited as `signup_approved`.
 //! * **Reject** ([`reject`]) deletes the account (as an account deletion does: the audit trail keeps its
-//!   entries by user id, without the address) and mails the applicant the administrator's reason. The address
-//!   may apply again after [`REAPPLY_DAYS`] days; only a hash of it is kept until then. Audited as
-//!   `signup_rejected`.
+//!   entries by user id, without the address) and mails the applicant the administrator's reason. A confirmed
+//!   address may apply again after [`REAPPLY_DAYS`] days (only a hash of it is kept until then); an
+//!   unconfirmed one is not held. Audited as `signup_rejected`.
 //! * **Approvers** ([`set_approver`]): administrators marked to be notified of new requests
 //!   (`admin.signup_requested`); while none is marked, every active administrator is. Audited as
 //!   `signup_approver_changed`.
@@ -40,6 +40,18 @@ pub const MAX_LIST: i64 = 500;
 pub const PENDING_MESSAGE: &str = "Your request for an account is awaiting approval by an administrator. \
      You will get an email when it is decided.";
 
+/// The refusal to change the role or approver flag of an account waiting for sign-up approval.
+pub const PENDING_CHANGE: &str =
+    "this account waits for sign-up approval: approve or reject it on /admin/signups first";
+
+/// Unicode format characters (`\p{Cf}`: bidirectional overrides such as U+202E, zero-width characters),
+/// which make a reason read differently from what it says.
+fn has_format_chars(s: &str) -> bool {
+    static CF: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"\p{Cf}").expect("valid pattern"));
+    CF.is_match(s)
+}
+
 /// A request waiting for a decision.
 #[derive(Debug, Clone, Serialize)]
 pub struct PendingSignup {
@@ -54,7 +66,7 @@ pub struct PendingSignup {
 }
 
 /// The applicant's reason as stored: trimmed, 1..=[`MAX_REASON`] characters, line breaks allowed (as `\n`),
-/// no other control characters.
+/// no other control characters and no format characters (`\p{Cf}`).
 ///
 /// # Errors
 /// [`Error::Invalid`] on `reason`.
@@ -67,18 +79,22 @@ pub fn parse_reason(reason: Option<&str>) -> Result<String> {
             "Sign-ups on this instance are approved by an administrator: say why you want an account.",
         ));
     }
-    if r.chars().count() > MAX_REASON || r.chars().any(|c| c.is_control() && c != '\n') {
+    if r.chars().count() > MAX_REASON
+        || r.chars().any(|c| c.is_control() && c != '\n')
+        || has_format_chars(r)
+    {
         return Err(Error::invalid(
             "reason",
             format!(
-                "Use at most {MAX_REASON} characters for your reason, without control characters."
+                "Use at most {MAX_REASON} characters for your reason, without control or invisible formatting characters."
             ),
         ));
     }
     Ok(r.to_owned())
 }
 
-/// A rejection reason: trimmed, 1..=[`MAX_REJECTION`] characters, one line.
+/// A rejection reason: trimmed, 1..=[`MAX_REJECTION`] characters, one line, no format characters
+/// (`\p{Cf}`).
 fn parse_rejection(reason: &str) -> Result<String> {
     let r = reason.trim();
     if r.is_empty() {
@@ -87,10 +103,12 @@ fn parse_rejection(reason: &str) -> Result<String> {
             "say why (the applicant is mailed the reason)",
         ));
     }
-    if r.chars().count() > MAX_REJECTION || r.chars().any(char::is_control) {
+    if r.chars().count() > MAX_REJECTION || r.chars().any(char::is_control) || has_format_chars(r) {
         return Err(Error::invalid(
             "reason",
-            format!("use at most {MAX_REJECTION} characters, on one line"),
+            format!(
+                "use at most {MAX_REJECTION} characters, on one line, without invisible formatting characters"
+            ),
         ));
     }
     Ok(r.to_owned())
@@ -104,7 +122,7 @@ fn domain_of(email: &str) -> String {
 }
 
 /// The hash a rejected address is remembered by (lower case, SHA-256, hex).
-fn address_hash(email: &str) -> String {
+pub fn address_hash(email: &str) -> String {
     crate::settings::hex(&crate::auth::sha256(&email.trim().to_lowercase()))
 }
 
@@ -209,17 +227,33 @@ pub async fn approvers(actor: &Actor, ctx: &Ctx) -> Result<Vec<String>> {
     .await?)
 }
 
-/// Locks the pending request of `user_id`; the applicant's address and reason.
-async fn lock_pending(conn: &mut sqlx::PgConnection, user_id: Uuid) -> Result<(String, String)> {
+/// A pending request, locked.
+struct Locked {
+    email: String,
+    reason: String,
+    /// Whether the applicant has confirmed the address.
+    verified: bool,
+}
+
+/// The refusal to approve a request whose address is not confirmed.
+pub const UNCONFIRMED_MESSAGE: &str = "the applicant has not confirmed the address yet";
+
+/// Locks the pending request of `user_id`; the applicant's address, reason and whether it is confirmed.
+async fn lock_pending(conn: &mut sqlx::PgConnection, user_id: Uuid) -> Result<Locked> {
     let r = sqlx::query!(
-        "select u.email, r.reason from signup_request r join app_user u on u.user_id = r.user_id
-         where r.user_id = $1 for update of r, u",
+        r#"select u.email, r.reason, u.email_verified_at is not null as "verified!"
+           from signup_request r join app_user u on u.user_id = r.user_id
+           where r.user_id = $1 for update of r, u"#,
         user_id,
     )
     .fetch_optional(conn)
     .await?
     .ok_or(Error::NotFound)?;
-    Ok((r.email, r.reason))
+    Ok(Locked {
+        email: r.email,
+        reason: r.reason,
+        verified: r.verified,
+    })
 }
 
 /// Queues an applicant's outcome mail in the caller's transaction (to the address only: a rejected account is
@@ -252,15 +286,24 @@ async fn queue_outcome(
 }
 
 /// Approves a pending sign-up (admins with a read-write credential): the account can sign in from now on, and
-/// the applicant is mailed. Audited as `signup_approved` (with the domain and the applicant's reason).
+/// the applicant is mailed. Audited as `signup_approved` (with the domain and the applicant's reason). Only
+/// once the applicant has confirmed the address ([`UNCONFIRMED_MESSAGE`]): approving an address nobody has
+/// shown to own would give its account to whoever typed it.
 ///
 /// # Errors
 /// [`Error::Unauthenticated`], [`Error::Forbidden`], [`Error::NotFound`] (no such pending request: already
-/// decided, or never made), database.
+/// decided, or never made), [`Error::Conflict`] (the address is not confirmed yet), database.
 pub async fn approve(actor: &Actor, ctx: &Ctx, user_id: Uuid) -> Result<()> {
     actor.admin_writer()?;
     let mut tx = ctx.db.begin().await?;
-    let (email, reason) = lock_pending(&mut tx, user_id).await?;
+    let Locked {
+        email,
+        reason,
+        verified,
+    } = lock_pending(&mut tx, user_id).await?;
+    if !verified {
+        return Err(Error::Conflict(UNCONFIRMED_MESSAGE.into()));
+    }
     sqlx::query!("delete from signup_request where user_id = $1", user_id)
         .execute(&mut *tx)
         .await?;
@@ -290,7 +333,9 @@ pub async fn approve(actor: &Actor, ctx: &Ctx, user_id: Uuid) -> Result<()> {
 
 /// Rejects a pending sign-up with a `reason` mailed to the applicant (admins with a read-write credential):
 /// the account is deleted (sessions, tokens, one-time links and mail to it go with it; the audit trail keeps
-/// its entries by id without the address) and the address may apply again after [`REAPPLY_DAYS`] days.
+/// its entries by id without the address) and the address may apply again after [`REAPPLY_DAYS`] days (when
+/// the applicant had confirmed it; an unconfirmed address is not held, so nobody can lock another's address
+/// out by applying with it).
 /// Audited as `signup_rejected` (with the domain and both reasons).
 ///
 /// # Errors
@@ -300,7 +345,11 @@ pub async fn reject(actor: &Actor, ctx: &Ctx, user_id: Uuid, reason: &str) -> Re
     actor.admin_writer()?;
     let rejection = parse_rejection(reason)?;
     let mut tx = ctx.db.begin().await?;
-    let (email, applicant_reason) = lock_pending(&mut tx, user_id).await?;
+    let Locked {
+        email,
+        reason: applicant_reason,
+        verified,
+    } = lock_pending(&mut tx, user_id).await?;
     // As an account deletion: the audit rows stay with the id but lose the address.
     sqlx::query!(
         "update audit_event set subject_email = null where user_id = $1 or actor_id = $1",
@@ -320,21 +369,29 @@ pub async fn reject(actor: &Actor, ctx: &Ctx, user_id: Uuid, reason: &str) -> Re
     sqlx::query!("delete from app_user where user_id = $1", user_id)
         .execute(&mut *tx)
         .await?;
-    let reapply = ctx.clock.now() + chrono::Duration::days(REAPPLY_DAYS);
-    sqlx::query!(
-        "insert into signup_rejection (email_hash, reapply_after) values ($1, $2)
-         on conflict (email_hash) do update set rejected_at = now(), reapply_after = excluded.reapply_after",
-        address_hash(&email),
-        reapply,
-    )
-    .execute(&mut *tx)
-    .await?;
+    // The hold only for an address its owner confirmed: anyone may type someone else's address into the
+    // form, and a rejection of that must not keep the real owner out for a month.
+    let reapply = verified.then(|| ctx.clock.now() + chrono::Duration::days(REAPPLY_DAYS));
+    if let Some(reapply) = reapply {
+        sqlx::query!(
+            "insert into signup_rejection (email_hash, reapply_after) values ($1, $2)
+             on conflict (email_hash) do update set rejected_at = now(), reapply_after = excluded.reapply_after",
+            address_hash(&email),
+            reapply,
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    let reapply_day = reapply
+        .unwrap_or_else(|| ctx.clock.now())
+        .format("%Y-%m-%d")
+        .to_string();
     let job = queue_outcome(
         ctx,
         actor,
         &mut tx,
         &email,
-        templates::signup_rejected(&rejection, &reapply.format("%Y-%m-%d").to_string())?,
+        templates::signup_rejected(&rejection, &reapply_day)?,
     )
     .await?;
     actor
@@ -360,7 +417,7 @@ pub async fn reject(actor: &Actor, ctx: &Ctx, user_id: Uuid, reason: &str) -> Re
 ///
 /// # Errors
 /// [`Error::Unauthenticated`], [`Error::Forbidden`], [`Error::NotFound`], [`Error::Conflict`] (not an
-/// administrator), database.
+/// administrator, or waiting for sign-up approval), database.
 pub async fn set_approver(actor: &Actor, ctx: &Ctx, user_id: Uuid, approver: bool) -> Result<()> {
     actor.admin_writer()?;
     let mut tx = ctx.db.begin().await?;
@@ -371,6 +428,9 @@ pub async fn set_approver(actor: &Actor, ctx: &Ctx, user_id: Uuid, approver: boo
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(Error::NotFound)?;
+    if is_pending(&mut tx, user_id).await? {
+        return Err(Error::Conflict(PENDING_CHANGE.into()));
+    }
     if r.role != Role::Admin.as_str() {
         return Err(Error::Conflict(
             "only administrators approve sign-ups: make this account an administrator first".into(),
@@ -415,6 +475,8 @@ mod tests {
             Some("   \n "),
             Some("a\u{0}b"),
             Some("a\u{1b}[31m"),
+            Some("fine \u{202e}txt.exe"),
+            Some("zero\u{200b}width"),
         ] {
             assert!(parse_reason(bad).is_err(), "{bad:?}");
         }
@@ -423,6 +485,8 @@ mod tests {
         assert_eq!(parse_rejection(" not a fit ").unwrap(), "not a fit");
         assert!(parse_rejection("").is_err());
         assert!(parse_rejection("two\nlines").is_err());
+        assert!(parse_rejection("not \u{202e}a fit").is_err());
+        assert!(parse_rejection("no\u{feff}").is_err());
         assert!(parse_rejection(&"x".repeat(MAX_REJECTION + 1)).is_err());
         assert_eq!(
             address_hash("Ann@Example.org"),

@@ -586,7 +586,8 @@ pub(crate) async fn suspension_at_signin(
 
 /// Changes a user's role (`admin`, `trader`, `viewer`); their sessions end so the new role starts with a fresh
 /// sign-in; audited as `role_changed`. Not one's own role; not demoting the last active administrator. The same
-/// role again changes nothing (`false`).
+/// role again changes nothing (`false`). Not the role of an account waiting for sign-up approval (decide the
+/// request first).
 ///
 /// # Errors
 /// [`Error::Unauthenticated`], [`Error::Forbidden`], [`Error::NotFound`], [`Error::Conflict`], database.
@@ -595,6 +596,9 @@ pub async fn set_role(actor: &Actor, ctx: &Ctx, user_id: Uuid, role: Role) -> Re
     not_self(actor, user_id, "change the role of")?;
     let mut tx = ctx.db.begin().await?;
     let (old, _, email) = lock_user(&mut tx, user_id).await?;
+    if super::signups::is_pending(&mut tx, user_id).await? {
+        return Err(Error::Conflict(super::signups::PENDING_CHANGE.into()));
+    }
     if old == role {
         return Ok(false);
     }

@@ -111,6 +111,7 @@ pub async fn list_signups(
         (status = 401, description = "No or invalid token", body = ErrorBody),
         (status = 403, description = "Not an admin, or a read-only token", body = ErrorBody),
         (status = 404, description = "No such pending sign-up (already decided, or never made)", body = ErrorBody),
+        (status = 409, description = "`conflict`: the applicant has not confirmed the address yet", body = ErrorBody),
     )
 )]
 pub async fn approve_signup(
@@ -193,7 +194,7 @@ pub async fn set_signup_approver(
         (status = 204, description = "Two-factor sign-in is off"),
         (status = 400, description = "The id is not a UUID", body = ErrorBody),
         (status = 401, description = "No or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an admin, or a read-only token", body = ErrorBody),
+        (status = 403, description = "Not an admin, or a read-only token; your own account; an administrator's account with an API token", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
         (status = 409, description = "`conflict`: the user has no two-factor sign-in", body = ErrorBody),
     )
