@@ -48,6 +48,14 @@ async fn apply(app: &TestApp, client: &Client, email: &str, reason: &str) -> req
     .await
 }
 
+async fn confirm(app: &TestApp, user: Uuid) {
+    sqlx::query("update app_user set email_verified_at = now() where user_id = $1")
+        .bind(user)
+        .execute(&app.ctx.db)
+        .await
+        .unwrap();
+}
+
 async fn user_id(app: &TestApp, email: &str) -> Option<Uuid> {
     sqlx::query_scalar("select user_id from app_user where email = $1")
         .bind(email)
@@ -254,6 +262,8 @@ async fn signup_rejection_deletes_the_account_mails_the_reason_and_holds_the_add
     let resp = apply(&app, &anon, "rex@example.net", "Testing the waters").await;
     assert_eq!(location(&resp), "/signin?ok=signup_pending");
     let rex = user_id(&app, "rex@example.net").await.unwrap();
+    // The applicant confirms the address (only a confirmed address is held after a rejection).
+    confirm(&app, rex).await;
     // With no approver marked, every admin is notified.
     sink.wait_for_text("root@example.org", &["asks for an account"], WAIT)
         .await;
@@ -482,4 +492,277 @@ async fn admin_two_factor_reset_over_rest_is_audited_once_and_mailed() {
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// A pending account has no working session or token: an account that gets a `signup_request` row (as a
+/// previous release or a race could leave it) is signed out at its next request, its token is refused, and the
+/// notification stream's liveness check fails too.
+#[tokio::test]
+async fn a_pending_account_has_no_working_session_or_api_token() {
+    let (app, _sink) = app_with_mail().await;
+    let ann = person(&app, "ann@example.org", "trader").await;
+    let (status, _) = rest(&app, Method::GET, "/api/v1/me", Some(&ann.token), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let resp = ann.browser.get(app.url("/account")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+
+    sqlx::query("insert into signup_request (user_id, reason) values ($1, 'late')")
+        .bind(ann.id)
+        .execute(&app.ctx.db)
+        .await
+        .unwrap();
+    let (status, _) = rest(&app, Method::GET, "/api/v1/me", Some(&ann.token), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let resp = ann.browser.get(app.url("/account")).send().await.unwrap();
+    assert!(
+        location(&resp).starts_with("/signin"),
+        "signed out: {resp:?}"
+    );
+    // Approving gives both back.
+    confirm(&app, ann.id).await;
+    sqlx::query("delete from signup_request where user_id = $1")
+        .bind(ann.id)
+        .execute(&app.ctx.db)
+        .await
+        .unwrap();
+    let (status, _) = rest(&app, Method::GET, "/api/v1/me", Some(&ann.token), None).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+/// `vortex create-admin` does not promote a pending account (its password is the applicant's).
+#[tokio::test]
+async fn create_admin_on_a_pending_address_is_refused() {
+    let (app, _sink) = app_with_mail().await;
+    let root = person(&app, "root@example.org", "admin").await;
+    set_policy(&app, &root, "approval").await;
+    let resp = apply(&app, &browser(), "pat@example.net", "Research").await;
+    assert_eq!(location(&resp), "/signin?ok=signup_pending");
+    let pat = user_id(&app, "pat@example.net").await.unwrap();
+    let r = backend::account::admin::create_or_promote(
+        &app.ctx,
+        &backend::Actor::system(backend::Surface::Cli),
+        "pat@example.net",
+        Some("another password entirely 123".into()),
+    )
+    .await;
+    match r {
+        Err(backend::Error::Conflict(m)) => {
+            assert!(m.contains("awaiting approval"), "{m}");
+            assert!(m.contains("/admin/signups"), "{m}");
+        }
+        other => panic!("refused, not {other:?}"),
+    }
+    let role: String = sqlx::query_scalar("select role from app_user where user_id = $1")
+        .bind(pat)
+        .fetch_one(&app.ctx.db)
+        .await
+        .unwrap();
+    assert_eq!(role, "trader");
+    assert_eq!(
+        count(
+            &app,
+            "select count(*) from signup_request where user_id = $1",
+            Some(pat)
+        )
+        .await,
+        1
+    );
+    // Once decided, the promotion goes through.
+    confirm(&app, pat).await;
+    let (status, body) = rest(
+        &app,
+        Method::POST,
+        &format!("/api/v1/admin/signups/{pat}/approve"),
+        Some(&root.token),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let r = backend::account::admin::create_or_promote(
+        &app.ctx,
+        &backend::Actor::system(backend::Surface::Cli),
+        "pat@example.net",
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        r,
+        backend::account::admin::Outcome::Promoted {
+            email: "pat@example.net".into()
+        }
+    );
+}
+
+/// An unconfirmed address is neither approved (409, on the page too) nor held after a rejection.
+#[tokio::test]
+async fn an_unconfirmed_request_is_not_approved_and_its_rejection_holds_no_address() {
+    let (app, _sink) = app_with_mail().await;
+    let root = person(&app, "root@example.org", "admin").await;
+    set_policy(&app, &root, "approval").await;
+    let resp = apply(
+        &app,
+        &browser(),
+        "vic@example.net",
+        "Someone typed my address",
+    )
+    .await;
+    assert_eq!(location(&resp), "/signin?ok=signup_pending");
+    let vic = user_id(&app, "vic@example.net").await.unwrap();
+
+    let (status, body) = rest(
+        &app,
+        Method::POST,
+        &format!("/api/v1/admin/signups/{vic}/approve"),
+        Some(&root.token),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body.to_string()
+            .contains("has not confirmed the address yet"),
+        "{body}"
+    );
+    let page = page_text(&app, &root.browser, "/admin/signups").await;
+    assert!(page.contains("disabled"), "approve disabled: {page}");
+    let resp = form_post(
+        &root.browser,
+        &app,
+        &format!("/admin/signups/{vic}/approve"),
+        &[],
+    )
+    .await;
+    let page = page_text(&app, &root.browser, &location(&resp)).await;
+    assert!(page.contains("has not confirmed the address yet"), "{page}");
+    assert_eq!(audits(&app, "signup_approved", vic).await, 0);
+    assert_eq!(
+        count(
+            &app,
+            "select count(*) from signup_request where user_id = $1",
+            Some(vic)
+        )
+        .await,
+        1
+    );
+
+    // Rejected: the account goes, but the address is not held.
+    let (status, body) = rest(
+        &app,
+        Method::POST,
+        &format!("/api/v1/admin/signups/{vic}/reject"),
+        Some(&root.token),
+        Some(json!({ "reason": "Unknown applicant" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert_eq!(
+        count(&app, "select count(*) from signup_rejection", None).await,
+        0
+    );
+    // The owner may apply at once.
+    let resp = apply(&app, &browser(), "vic@example.net", "The real me").await;
+    assert_eq!(location(&resp), "/signin?ok=signup_pending");
+    assert!(user_id(&app, "vic@example.net").await.is_some());
+}
+
+/// The two-factor reset over REST: not on oneself, and not on an administrator with an API token.
+#[tokio::test]
+async fn admin_two_factor_reset_refuses_oneself_and_admins_with_a_token() {
+    let (app, _sink) = app_with_mail().await;
+    let root = person(&app, "root@example.org", "admin").await;
+    let other = person(&app, "other@example.org", "admin").await;
+    for who in [root.id, other.id] {
+        sqlx::query(
+            "insert into user_totp (user_id, secret_enc, enabled_at) values ($1, '\\x00', now())",
+        )
+        .bind(who)
+        .execute(&app.ctx.db)
+        .await
+        .unwrap();
+    }
+    for target in [root.id, other.id] {
+        let (status, body) = rest(
+            &app,
+            Method::POST,
+            &format!("/api/v1/admin/users/{target}/two-factor/reset"),
+            Some(&root.token),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{target}: {body}");
+    }
+    assert_eq!(count(&app, "select count(*) from user_totp", None).await, 2);
+    assert_eq!(
+        count(
+            &app,
+            "select count(*) from audit_event where event = 'two_factor_reset_by_admin'",
+            None
+        )
+        .await,
+        0
+    );
+    // Another administrator, signed in in the browser, may.
+    let resp = form_post(
+        &root.browser,
+        &app,
+        &format!("/admin/users/{}/two-factor/reset", other.id),
+        &[],
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{resp:?}");
+    assert_eq!(
+        count(
+            &app,
+            "select count(*) from user_totp where user_id = $1",
+            Some(other.id)
+        )
+        .await,
+        0
+    );
+}
+
+/// A pending account's role is not changed, and reasons with format characters (U+202E) are refused.
+#[tokio::test]
+async fn pending_accounts_keep_their_role_and_reasons_refuse_format_characters() {
+    let (app, _sink) = app_with_mail().await;
+    let root = person(&app, "root@example.org", "admin").await;
+    set_policy(&app, &root, "approval").await;
+    let anon = browser();
+    let resp = apply(&app, &anon, "pat@example.net", "txt.\u{202e}exe").await;
+    assert_eq!(location(&resp), "/signup?error=signup_reason");
+    let resp = apply(&app, &anon, "pat@example.net", "zero\u{200b}width").await;
+    assert_eq!(location(&resp), "/signup?error=signup_reason");
+    assert_eq!(user_id(&app, "pat@example.net").await, None);
+    let resp = apply(&app, &anon, "pat@example.net", "Research").await;
+    assert_eq!(location(&resp), "/signin?ok=signup_pending");
+    let pat = user_id(&app, "pat@example.net").await.unwrap();
+
+    let (status, body) = rest(
+        &app,
+        Method::PATCH,
+        &format!("/api/v1/admin/users/{pat}"),
+        Some(&root.token),
+        Some(json!({ "role": "admin" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.to_string().contains("sign-up approval"), "{body}");
+    let role: String = sqlx::query_scalar("select role from app_user where user_id = $1")
+        .bind(pat)
+        .fetch_one(&app.ctx.db)
+        .await
+        .unwrap();
+    assert_eq!(role, "trader");
+
+    let (status, body) = rest(
+        &app,
+        Method::POST,
+        &format!("/api/v1/admin/signups/{pat}/reject"),
+        Some(&root.token),
+        Some(json!({ "reason": "not \u{202e}a fit" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(user_id(&app, "pat@example.net").await.is_some());
 }
