@@ -62,6 +62,10 @@ pub enum Flash {
     TwoFactorDisabled,
     TwoFactorCodes,
     AdminTwoFactorReset,
+    SignupPending,
+    AdminSignupApproved,
+    AdminSignupRejected,
+    AdminApproverChanged,
     PaperPaused,
     PaperResumed,
     PaperStopped,
@@ -114,6 +118,7 @@ pub enum Flash {
     TwoFactorExpired,
     TwoFactorRequired,
     TwoFactorState,
+    SignupReason,
 }
 
 impl Flash {
@@ -177,6 +182,11 @@ impl Flash {
         Flash::TwoFactorDisabled,
         Flash::TwoFactorCodes,
         Flash::AdminTwoFactorReset,
+        Flash::SignupPending,
+        Flash::AdminSignupApproved,
+        Flash::AdminSignupRejected,
+        Flash::AdminApproverChanged,
+        Flash::SignupReason,
         Flash::PaperPaused,
         Flash::PaperResumed,
         Flash::PaperStopped,
@@ -338,6 +348,11 @@ impl Flash {
             Flash::TwoFactorDisabled => "two_factor_disabled",
             Flash::TwoFactorCodes => "two_factor_codes",
             Flash::AdminTwoFactorReset => "admin_two_factor_reset",
+            Flash::SignupPending => "signup_pending",
+            Flash::AdminSignupApproved => "admin_signup_approved",
+            Flash::AdminSignupRejected => "admin_signup_rejected",
+            Flash::AdminApproverChanged => "admin_approver_changed",
+            Flash::SignupReason => "signup_reason",
             Flash::TwoFactorCode => "two_factor_code",
             Flash::TwoFactorExpired => "two_factor_expired",
             Flash::TwoFactorRequired => "two_factor_required",
@@ -391,6 +406,7 @@ impl Flash {
                 | Flash::TwoFactorExpired
                 | Flash::TwoFactorRequired
                 | Flash::TwoFactorState
+                | Flash::SignupReason
         )
     }
 
@@ -439,6 +455,19 @@ impl Flash {
             Flash::TwoFactorDisabled => "Two-factor sign-in is off.",
             Flash::TwoFactorCodes => {
                 "New recovery codes were made; the old ones no longer work. Save them now: they are shown only once."
+            }
+            Flash::SignupPending => {
+                "Thanks! Check your inbox for a link to confirm your email address. An administrator reviews your request; you will get an email when it is decided, and can sign in once it is approved."
+            }
+            Flash::AdminSignupApproved => {
+                "The sign-up was approved; the applicant was told by email and can sign in."
+            }
+            Flash::AdminSignupRejected => {
+                "The sign-up was rejected and the account deleted; the applicant was mailed your reason."
+            }
+            Flash::AdminApproverChanged => "Saved: who is notified of new sign-up requests.",
+            Flash::SignupReason => {
+                "Sign-ups on this instance are approved by an administrator: say why you want an account (at most 1000 characters)."
             }
             Flash::AdminTwoFactorReset => {
                 "The user's two-factor sign-in was turned off; they were told by email."

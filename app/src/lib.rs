@@ -25,7 +25,7 @@ use crate::{
         account::AccountPage,
         admin::{
             AdminAuditPage, AdminCatalogueEntryPage, AdminCataloguePage, AdminJobsPage,
-            AdminKillPage, AdminMarketPage, AdminOverviewPage, AdminPlansPage,
+            AdminKillPage, AdminMarketPage, AdminOverviewPage, AdminPlansPage, AdminSignupsPage,
             AdminSubscriptionsPage, AdminUserPage, AdminUsersPage,
         },
         admin_notifications::AdminNotificationsPage,
@@ -164,6 +164,7 @@ pub fn App() -> impl IntoView {
                     <Route path=(StaticSegment("admin"), StaticSegment("notifications")) view=AdminNotificationsPage ssr=SsrMode::Async />
                     <Route path=StaticSegment("admin") view=AdminOverviewPage ssr=SsrMode::Async />
                     <Route path=(StaticSegment("admin"), StaticSegment("users")) view=AdminUsersPage ssr=SsrMode::Async />
+                    <Route path=(StaticSegment("admin"), StaticSegment("signups")) view=AdminSignupsPage ssr=SsrMode::Async />
                     <Route path=(StaticSegment("admin"), StaticSegment("users"), ParamSegment("id")) view=AdminUserPage ssr=SsrMode::Async />
                     <Route path=(StaticSegment("admin"), StaticSegment("plans")) view=AdminPlansPage ssr=SsrMode::Async />
                     <Route path=(StaticSegment("admin"), StaticSegment("catalogue")) view=AdminCataloguePage ssr=SsrMode::Async />

@@ -1,5 +1,5 @@
-//! The admin console's reads (docs/admin.md): the overview, the users list and one user, plans, jobs and kill
-//! switches. Each server function calls one read action of `backend::admin` (or the plans and paper actions),
+//! The admin console's reads (docs/admin.md): the overview, the users list and one user, the pending sign-ups,
+//! plans, jobs and kill switches. Each server function calls one read action of `backend::admin` (or the plans and paper actions),
 //! which refuses everyone but admins (403; anonymous visitors are sent to sign in by the page). The changes are
 //! HTML form posts handled in `server::routes::admin_forms`, each calling one backend action.
 
@@ -34,7 +34,10 @@ pub struct SwitchView {
 /// The overview page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OverviewView {
+    /// Accounts holding a seat (pending sign-ups not counted).
     pub users: i64,
+    /// Sign-ups waiting for approval.
+    pub pending_signups: i64,
     pub admins: i64,
     pub suspended: i64,
     pub signups: Vec<DayView>,
@@ -46,7 +49,7 @@ pub struct OverviewView {
     pub jobs_running: i64,
     pub jobs_failed: i64,
     pub switches: Vec<SwitchView>,
-    /// `open` or `closed`.
+    /// `open`, `invite`, `approval` or `closed`.
     pub signup_policy: String,
     pub banner: String,
     /// Admins must turn on two-factor sign-in before anything else.
@@ -122,7 +125,34 @@ pub struct UserView {
     pub tokens: i64,
     pub active_paper_runs: i64,
     pub two_factor: bool,
+    /// Notified of new sign-up requests.
+    pub signup_approver: bool,
+    /// The account waits for sign-up approval.
+    pub signup_pending: bool,
     pub audit: Vec<AuditView>,
+    pub form_error: Option<(String, String)>,
+}
+
+/// A sign-up waiting for approval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingSignupView {
+    pub id: String,
+    pub email: String,
+    pub display_name: String,
+    pub domain: String,
+    pub reason: String,
+    pub verified: bool,
+    pub requested_at: String,
+}
+
+/// The pending sign-ups page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignupsView {
+    pub signups: Vec<PendingSignupView>,
+    /// The sign-up policy now (the page says when it is not `approval`).
+    pub signup_policy: String,
+    /// The administrators notified of new requests (empty: every active administrator).
+    pub approvers: Vec<String>,
     pub form_error: Option<(String, String)>,
 }
 
@@ -342,6 +372,18 @@ pub async fn get_banner() -> Result<Option<String>, AppError> {
     ssr::banner().await
 }
 
+/// Whether the sign-up form asks for a reason (sign-up by approval; anyone may read it).
+#[server(endpoint = "signup_needs_reason", input = GetUrl)]
+pub async fn get_signup_needs_reason() -> Result<bool, AppError> {
+    ssr::signup_needs_reason().await
+}
+
+/// The sign-ups waiting for approval (admins only).
+#[server(endpoint = "admin_signups", input = GetUrl)]
+pub async fn get_admin_signups() -> Result<SignupsView, AppError> {
+    ssr::signups().await
+}
+
 /// The overview (admins only).
 #[server(endpoint = "admin_overview", input = GetUrl)]
 pub async fn get_admin_overview() -> Result<OverviewView, AppError> {
@@ -426,7 +468,7 @@ mod ssr {
         Ctx,
         admin::{
             audit as admin_audit, jobs as admin_jobs, market as admin_market,
-            overview as admin_overview, users,
+            overview as admin_overview, signups as admin_signups, users,
         },
         auth::{Role, users::format_time},
         backtest::catalogue,
@@ -484,6 +526,37 @@ mod ssr {
         Ok(Some(b).filter(|b| !b.is_empty()))
     }
 
+    pub async fn signup_needs_reason() -> Result<bool, AppError> {
+        let ctx = expect_context::<Ctx>();
+        Ok(backend::admin::settings::signup_needs_approval(&ctx).await?)
+    }
+
+    pub async fn signups() -> Result<SignupsView, AppError> {
+        let actor = actor().await?;
+        let ctx = expect_context::<Ctx>();
+        let list = admin_signups::list(&actor, &ctx).await?;
+        let approvers = admin_signups::approvers(&actor, &ctx).await?;
+        let settings = backend::admin::settings::current(&ctx).await?;
+        let tz = tz_of(&actor);
+        Ok(SignupsView {
+            signups: list
+                .into_iter()
+                .map(|p| PendingSignupView {
+                    id: p.user_id.to_string(),
+                    email: p.email,
+                    display_name: p.display_name,
+                    domain: p.domain,
+                    reason: p.reason,
+                    verified: p.email_verified,
+                    requested_at: format_time(p.requested_at, &tz),
+                })
+                .collect(),
+            signup_policy: settings.signup_policy,
+            approvers,
+            form_error: form_error(),
+        })
+    }
+
     pub async fn overview() -> Result<OverviewView, AppError> {
         let actor = actor().await?;
         let ctx = expect_context::<Ctx>();
@@ -499,6 +572,7 @@ mod ssr {
             new_invite: take_cookie(backend::admin::settings::INVITE_COOKIE),
             form_error: form_error(),
             users: o.users,
+            pending_signups: o.pending_signups,
             admins: o.admins,
             suspended: o.suspended,
             signups: o
@@ -607,6 +681,8 @@ mod ssr {
             tokens: d.tokens,
             active_paper_runs: d.active_paper_runs,
             two_factor: d.two_factor,
+            signup_approver: d.signup_approver,
+            signup_pending: d.signup_pending,
             audit: d
                 .recent_audit
                 .into_iter()

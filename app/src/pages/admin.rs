@@ -1,4 +1,4 @@
-//! The admin console (docs/admin.md): `/admin` (overview), `/admin/users` and `/admin/users/{id}`,
+//! The admin console (docs/admin.md): `/admin` (overview), `/admin/users` and `/admin/users/{id}`, `/admin/signups`,
 //! `/admin/plans`, `/admin/subscriptions`, `/admin/catalogue` and `/admin/catalogue/{id}`, `/admin/jobs`,
 //! `/admin/market`, `/admin/audit` and `/admin/kill`, with the notifications page (`/admin/notifications`) under the same
 //! navigation. Each page reads through one server function of `crate::api::admin` (admins only: 403
@@ -13,8 +13,8 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use crate::{
     api::admin::{
         self as api, AuditPageView, CatalogueEntryView, CatalogueView, JobView, KillView,
-        MarketAdminView, OverviewView, PlansView, SubscriptionsView, SwitchView, UserView,
-        UsersView,
+        MarketAdminView, OverviewView, PlansView, SignupsView, SubscriptionsView, SwitchView,
+        UserView, UsersView,
     },
     components::forms::{CsrfField, Flash},
     pages::error::ErrorTemplate,
@@ -24,6 +24,7 @@ use crate::{
 const SECTIONS: &[(&str, &str)] = &[
     ("/admin", "Overview"),
     ("/admin/users", "Users"),
+    ("/admin/signups", "Sign-ups"),
     ("/admin/plans", "Plans"),
     ("/admin/subscriptions", "Subscriptions"),
     ("/admin/catalogue", "Catalogue"),
@@ -87,6 +88,7 @@ fn Overview(v: OverviewView) -> impl IntoView {
         <section class="card" id="overview">
             <div class="stat-grid">
                 <div class="stat"><span class="stat-label">"Users"</span><span class="stat-value" id="stat-users">{v.users}</span></div>
+                <div class="stat"><span class="stat-label">"Pending sign-ups"</span><span class="stat-value" id="stat-pending"><a href="/admin/signups">{v.pending_signups}</a></span></div>
                 <div class="stat"><span class="stat-label">"Active admins"</span><span class="stat-value">{v.admins}</span></div>
                 <div class="stat"><span class="stat-label">"Suspended"</span><span class="stat-value" id="stat-suspended">{v.suspended}</span></div>
                 <div class="stat"><span class="stat-label">"Backtests queued / running"</span><span class="stat-value">{v.backtests_queued} " / " {v.backtests_running}</span></div>
@@ -123,6 +125,7 @@ fn Overview(v: OverviewView) -> impl IntoView {
                 <label>"Sign-up " <select name="signup_policy" id="signup-policy">
                     <option value="open" selected=v.signup_policy == "open">"open: anyone may sign up"</option>
                     <option value="invite" selected=v.signup_policy == "invite">"by invitation: with a single-use link"</option>
+                    <option value="approval" selected=v.signup_policy == "approval">"by approval: anyone may apply with a reason, an admin approves"</option>
                     <option value="closed" selected=v.signup_policy == "closed">"closed: admins create accounts"</option>
                 </select></label>
                 <label>"Only addresses at these domains may sign up (one per line; empty: any) "
@@ -304,6 +307,8 @@ fn UserDetail(v: UserView) -> impl IntoView {
         tokens,
         active_paper_runs,
         two_factor,
+        signup_approver,
+        signup_pending,
         audit,
         form_error,
     } = v;
@@ -330,6 +335,9 @@ fn UserDetail(v: UserView) -> impl IntoView {
                 <strong id="user-two-factor">{if two_factor { "on" } else { "off" }}</strong>
             </p>
             {suspension.map(|s| view! { <p class="field-error" id="suspension">{s}</p> })}
+            {signup_pending.then(|| view! {
+                <p class="field-error" id="signup-pending">"This account waits for sign-up approval: decide on the " <a href="/admin/signups">"pending sign-ups"</a> " page."</p>
+            })}
         </section>
         <section class="card" id="actions">
             <h2>"Actions"</h2>
@@ -368,6 +376,14 @@ fn UserDetail(v: UserView) -> impl IntoView {
                 <button class="button" type="submit" id="force-signout">"Sign out everywhere"</button>
                 <span class="small muted">"Ends browser sessions; API tokens keep working."</span>
             </form>
+            {is_admin.then(|| view! {
+                <form method="post" action=act("approver") class="inline-form" id="approver-form">
+                    <CsrfField />
+                    <label class="check"><input type="checkbox" name="approver" value="on" id="approver" checked=signup_approver /> "Sign-up approver"</label>
+                    <button class="button" type="submit" id="save-approver">"Save"</button>
+                    <span class="small muted">"Approvers are emailed about new sign-up requests; while no admin is an approver, every admin is."</span>
+                </form>
+            })}
             {two_factor.then(|| view! {
                 <form method="post" action=act("two-factor/reset") class="inline-form" id="two-factor-reset-form">
                     <CsrfField />
@@ -433,6 +449,85 @@ fn UserDetail(v: UserView) -> impl IntoView {
                     } }).collect_view()}
                 </tbody>
             </table></div>
+        </section>
+    }
+}
+
+#[component]
+pub fn AdminSignupsPage() -> impl IntoView {
+    let data = Resource::new(|| (), |_| api::get_admin_signups());
+    view! {
+        <Title text="Pending sign-ups · Admin" />
+        <div class="page-head"><h1>"Pending sign-ups"</h1></div>
+        <AdminNav current="/admin/signups" />
+        <Flash />
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            <ErrorBoundary fallback=|errors| view! { <ErrorTemplate errors /> }>
+                {move || Suspend::new(async move { data.await.map(|v| view! { <Signups v /> }) })}
+            </ErrorBoundary>
+        </Transition>
+    }
+}
+
+#[component]
+fn Signups(v: SignupsView) -> impl IntoView {
+    let policy_note = (v.signup_policy != "approval").then(|| {
+        format!(
+            "Sign-up is {} now, so no new requests arrive; those below still wait for a decision.",
+            v.signup_policy
+        )
+    });
+    let approvers = if v.approvers.is_empty() {
+        "No admin is marked as a sign-up approver, so every active admin is emailed about new requests (mark approvers on their user page).".to_owned()
+    } else {
+        format!("Emailed about new requests: {}.", v.approvers.join(", "))
+    };
+    view! {
+        <FormError error=v.form_error />
+        <section class="card" id="signups">
+            {policy_note.map(|n| view! { <p class="small muted" id="signup-policy-note">{n}</p> })}
+            <p class="small muted" id="approvers">{approvers}</p>
+            {if v.signups.is_empty() {
+                view! { <p class="muted" id="no-signups">"No sign-up waits for approval."</p> }.into_any()
+            } else {
+                view! {
+                    <div class="table-wrap"><table class="data" id="pending-signups">
+                        <thead><tr>
+                            <th scope="col">"Applicant"</th><th scope="col">"Domain"</th><th scope="col">"Reason"</th>
+                            <th scope="col">"Applied"</th><th scope="col">"Decision"</th>
+                        </tr></thead>
+                        <tbody>
+                            {v.signups.into_iter().map(|p| {
+                                let approve = format!("/admin/signups/{}/approve", p.id);
+                                let reject = format!("/admin/signups/{}/reject", p.id);
+                                let row_id = p.id.clone();
+                                let confirmed = if p.verified { "address confirmed" } else { "address not confirmed yet" };
+                                view! {
+                                    <tr data-user-id=row_id>
+                                        <td>{p.email}<br /><span class="small muted">{p.display_name} " · " {confirmed}</span></td>
+                                        <td>{p.domain}</td>
+                                        <td class="small pre-wrap">{p.reason}</td>
+                                        <td class="small">{p.requested_at}</td>
+                                        <td>
+                                            <form method="post" action=approve class="inline-form approve-form">
+                                                <CsrfField />
+                                                <button class="button" type="submit" disabled=!p.verified title=(!p.verified).then_some("The applicant has not confirmed the address yet")>"Approve"</button>
+                                            </form>
+                                            {(!p.verified).then(|| view! { <p class="small muted unconfirmed-note">"Approve once the applicant has confirmed the address."</p> })}
+                                            <form method="post" action=reject class="inline-form reject-form">
+                                                <CsrfField />
+                                                <label>"Reason (mailed to the applicant) " <input type="text" name="reason" required maxlength="500" /></label>
+                                                <button class="button danger" type="submit">"Reject"</button>
+                                            </form>
+                                        </td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table></div>
+                }.into_any()
+            }}
+            <p class="small muted">"Approving lets the applicant sign in and emails them. Rejecting deletes the account and emails them your reason; the address may apply again after 30 days. Both are recorded in the audit log."</p>
         </section>
     }
 }

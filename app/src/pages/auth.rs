@@ -61,6 +61,8 @@ pub fn SignInCodePage() -> impl IntoView {
 pub fn SignUpPage() -> impl IntoView {
     // An invitation link's token (sign-up by invitation, docs/admin.md), passed on with the form.
     let invite = query("invite");
+    // Sign-up by approval (docs/admin.md): the form asks why, and the account waits for an administrator.
+    let needs_reason = Resource::new(|| (), |_| crate::api::admin::get_signup_needs_reason());
     view! {
         <Title text="Create an account" />
         <section class="auth-card">
@@ -77,6 +79,16 @@ pub fn SignUpPage() -> impl IntoView {
                     <input type="password" name="password" autocomplete="new-password" required minlength="12" maxlength="128" />
                     <small class="muted">"12 to 128 characters. A phrase of several words is easy to remember and hard to guess."</small>
                 </label>
+                <Suspense fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        needs_reason.await.unwrap_or(false).then(|| view! {
+                            <label>"Why do you want an account?"
+                                <textarea name="reason" id="signup-reason" required maxlength="1000" rows="4"></textarea>
+                                <small class="muted">"An administrator approves new accounts on this instance. Up to 1000 characters; you get an email when your request is decided."</small>
+                            </label>
+                        })
+                    })}
+                </Suspense>
                 <button class="button primary" type="submit">"Create account"</button>
             </form>
             <p class="muted">"Already have an account? " <A href="/signin">"Sign in"</A></p>

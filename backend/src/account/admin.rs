@@ -8,6 +8,10 @@ use crate::{
     error::{Error, Result},
 };
 
+/// The refusal to promote an account that waits for sign-up approval.
+pub const PENDING_SIGNUP: &str =
+    "a sign-up for this address is awaiting approval; approve or reject it on /admin/signups first";
+
 /// What [`create_or_promote`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -26,11 +30,13 @@ impl std::fmt::Display for Outcome {
 
 /// Makes the account with this address an admin: promotes it if it exists (ending its sessions, so the new
 /// role starts with a fresh session), else creates it, verified, with `password` (which must meet the policy).
-/// Only admins and the operator ([`Actor::admin`]).
+/// Only admins and the operator ([`Actor::admin`]). An account waiting for sign-up approval is not promoted
+/// (its password is the applicant's): [`PENDING_SIGNUP`].
 ///
 /// # Errors
 /// [`Error::Unauthenticated`], [`Error::Forbidden`], [`Error::Invalid`] (`email`, `password`),
-/// [`Error::Conflict`] when the account was created concurrently, hashing busy, database.
+/// [`Error::Conflict`] when the account was created or deleted concurrently or waits for sign-up approval,
+/// hashing busy, database.
 pub async fn create_or_promote(
     ctx: &Ctx,
     actor: &Actor,
@@ -42,6 +48,25 @@ pub async fn create_or_promote(
     let by = actor.surface.as_str();
     if let Some((user, _)) = users::find_for_signin(&ctx.db, &email).await? {
         let mut tx = ctx.db.begin().await?;
+        // The row is locked so that a concurrent rejection (which deletes it) either waits for the promotion
+        // or has already deleted it: never "promoted" for an account that is gone.
+        let locked = sqlx::query_scalar!(
+            r#"select exists (select 1 from signup_request r where r.user_id = u.user_id) as "pending!"
+               from app_user u where u.user_id = $1 for update of u"#,
+            user.user_id,
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        match locked {
+            None => {
+                return Err(Error::Conflict(format!(
+                    "{email} was deleted concurrently; run the command again"
+                )));
+            }
+            // The applicant chose that password: promoting would hand them an administrator's account.
+            Some(true) => return Err(Error::Conflict(PENDING_SIGNUP.into())),
+            Some(false) => {}
+        }
         let old = users::set_role(&mut tx, user.user_id, Role::Admin).await?;
         session::revoke_all(&mut *tx, user.user_id, None).await?;
         actor

@@ -47,10 +47,12 @@ impl SignInStep {
 /// or, when the account has two-factor sign-in on, a pending second step (the code) instead.
 /// Unknown account and wrong password take the same time and give the same answer. The right password of a
 /// suspended account is refused with the suspension's reason and end (a suspension whose end has passed is
-/// lifted, and the sign-in goes on).
+/// lifted, and the sign-in goes on); that of an account waiting for sign-up approval with
+/// [`crate::admin::signups::PENDING_MESSAGE`].
 ///
 /// # Errors
-/// [`wrong_credentials`], [`Error::Forbidden`] (suspended, the message says why and until when),
+/// [`wrong_credentials`], [`Error::Forbidden`] (suspended, the message says why and until when; or awaiting
+/// approval),
 /// [`Error::RateLimited`], hashing busy ([`Error::Unavailable`]), database.
 pub async fn sign_in(
     ctx: &Ctx,
@@ -93,6 +95,22 @@ pub async fn sign_in(
             )
             .await?;
         return Err(Error::Forbidden(suspension.message()));
+    }
+    if crate::admin::signups::is_pending(&mut *ctx.db.acquire().await?, user.user_id).await? {
+        // Only whoever knows the password learns that the request waits (a wrong one got the usual answer).
+        let mut conn = ctx.db.acquire().await?;
+        actor
+            .audit_email(
+                &mut conn,
+                event::SIGNIN_FAILED,
+                Some(user.user_id),
+                Some(&user.email),
+                json!({ "pending_approval": true }),
+            )
+            .await?;
+        return Err(Error::Forbidden(
+            crate::admin::signups::PENDING_MESSAGE.into(),
+        ));
     }
     if super::two_factor::enabled(ctx, user.user_id).await? {
         let challenge = super::two_factor::challenge(ctx, actor, &user).await?;

@@ -489,7 +489,7 @@ pub(super) async fn challenge(ctx: &Ctx, actor: &Actor, user: &users::User) -> R
 ///
 /// # Errors
 /// [`Error::Invalid`] on `challenge` (expired, used up, unknown) or `code`, [`Error::RateLimited`],
-/// [`Error::Forbidden`] (suspended meanwhile), database.
+/// [`Error::Forbidden`] (suspended meanwhile, or waiting for sign-up approval), database.
 pub async fn sign_in_code(
     ctx: &Ctx,
     actor: &Actor,
@@ -557,6 +557,13 @@ pub async fn sign_in_code(
         .await?
         .filter(|u| !u.disabled)
         .ok_or_else(|| Error::Forbidden("Your account is suspended.".into()))?;
+    // A sign-in begun before the account was put back to wait for approval (or by an older release that
+    // ignored the request) starts no session.
+    if crate::admin::signups::is_pending(&mut *ctx.db.acquire().await?, row.user_id).await? {
+        return Err(Error::Forbidden(
+            crate::admin::signups::PENDING_MESSAGE.into(),
+        ));
+    }
     super::signin::start_session(ctx, actor, user, true).await
 }
 
@@ -656,14 +663,28 @@ pub async fn regenerate_codes(ctx: &Ctx, actor: &Actor, proof: Proof) -> Result<
 }
 
 /// An administrator turns off a user's two-factor sign-in (e.g. a lost phone); audited, and the user is told
-/// by the security email. The user's pending sign-ins end too.
+/// by the security email. The user's pending sign-ins end too. Not on oneself (the account page does that,
+/// with a code or the password), and not on an administrator with an API token (a leaked admin token must not
+/// strip an administrator's second factor: that takes a signed-in administrator in the browser).
 ///
 /// # Errors
-/// [`Error::Unauthenticated`], [`Error::Forbidden`], [`Error::NotFound`], [`Error::Conflict`] (not on),
-/// database.
+/// [`Error::Unauthenticated`], [`Error::Forbidden`] (oneself; an API token on an administrator),
+/// [`Error::NotFound`], [`Error::Conflict`] (not on), database.
 pub async fn admin_reset(ctx: &Ctx, actor: &Actor, user_id: Uuid) -> Result<()> {
-    actor.admin_writer()?;
+    let admin = actor.admin_writer()?;
+    if admin.is_some_and(|a| a.user_id == user_id) {
+        return Err(Error::Forbidden(
+            "use your account page to turn off your own two-factor sign-in".into(),
+        ));
+    }
     let user = users::get(&ctx.db, user_id).await?.ok_or(Error::NotFound)?;
+    if user.role == crate::auth::Role::Admin && admin.is_some_and(|a| a.session_id().is_none()) {
+        return Err(Error::Forbidden(
+            "an administrator's two-factor sign-in is reset in the admin console in the browser, not with an \
+             API token"
+                .into(),
+        ));
+    }
     let mut tx = ctx.db.begin().await?;
     if remove(&mut tx, user_id).await? == 0 {
         return Err(Error::Conflict(

@@ -1,4 +1,5 @@
-//! The admin overview's figures: users and sign-ups per day, active backtests and paper runs, queue depth and
+//! The admin overview's figures: users (accounts waiting for sign-up approval hold no seat and are counted
+//! apart) and sign-ups per day, active backtests and paper runs, queue depth and
 //! failed jobs, and the kill switches in force. Read-only; admins only.
 
 use chrono::NaiveDate;
@@ -19,7 +20,10 @@ pub struct Day {
 /// Everything the overview shows.
 #[derive(Debug, Clone, Serialize)]
 pub struct Overview {
+    /// Accounts holding a seat: every account but those waiting for sign-up approval.
     pub users: i64,
+    /// Sign-ups waiting for approval (`/admin/signups`).
+    pub pending_signups: i64,
     pub admins: i64,
     pub suspended: i64,
     /// The last [`DAYS`] days, oldest first, days without sign-ups included.
@@ -40,10 +44,11 @@ pub struct Overview {
 pub async fn get(actor: &Actor, ctx: &Ctx) -> Result<Overview> {
     actor.admin()?;
     let u = sqlx::query!(
-        r#"select count(*) as "users!",
+        r#"select count(*) filter (where r.user_id is null) as "users!",
+                  count(*) filter (where r.user_id is not null) as "pending!",
                   count(*) filter (where role = 'admin' and disabled_at is null) as "admins!",
                   count(*) filter (where disabled_at is not null) as "suspended!"
-           from app_user"#,
+           from app_user u left join signup_request r on r.user_id = u.user_id"#,
     )
     .fetch_one(&ctx.db)
     .await?;
@@ -53,6 +58,7 @@ pub async fn get(actor: &Actor, ctx: &Ctx) -> Result<Overview> {
            from generate_series((now() at time zone 'utc')::date - ($1::int - 1), (now() at time zone 'utc')::date,
                                 interval '1 day') d
            left join app_user u on (u.created_at at time zone 'utc')::date = d::date
+             and not exists (select 1 from signup_request r where r.user_id = u.user_id)
            group by d order by d"#,
         DAYS,
     )
@@ -72,6 +78,7 @@ pub async fn get(actor: &Actor, ctx: &Ctx) -> Result<Overview> {
     switches.sort_by_key(|s| s.scope != "platform");
     Ok(Overview {
         users: u.users,
+        pending_signups: u.pending,
         admins: u.admins,
         suspended: u.suspended,
         signups,

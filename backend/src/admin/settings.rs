@@ -1,4 +1,4 @@
-//! Platform settings: the sign-up policy (`open`, `invite` or `closed`) and email-domain allow and deny lists,
+//! Platform settings: the sign-up policy (`open`, `invite`, `approval` or `closed`) and email-domain allow and deny lists,
 //! single-use invitation links, the maintenance banner and whether administrators must use two-factor sign-in. Anyone may read the settings (the sign-up form and every page need them); only admins
 //! change them (audited as `platform_settings_changed`) and create invitations (audited as `invite_created`).
 
@@ -17,13 +17,14 @@ pub const INVITE_DAYS: i64 = 14;
 /// The short-lived cookie that carries a new invitation link to the one page view that shows it.
 pub const INVITE_COOKIE: &str = "vortex_invite";
 /// The sign-up policies.
-pub const POLICIES: &[&str] = &["open", "invite", "closed"];
+pub const POLICIES: &[&str] = &["open", "invite", "approval", "closed"];
 
 /// The settings as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlatformSettings {
-    /// `open` (anyone may sign up), `invite` (with an invitation link) or `closed` (nobody; admins create or
-    /// promote accounts).
+    /// `open` (anyone may sign up), `invite` (with an invitation link), `approval` (anyone may apply, with a
+    /// reason; an administrator approves the account first, [`super::signups`]) or `closed` (nobody; admins
+    /// create or promote accounts).
     pub signup_policy: String,
     /// Shown at the top of every page when not empty.
     pub banner: String,
@@ -153,18 +154,38 @@ fn token_hash(token: &str) -> String {
     crate::settings::hex(&crate::auth::sha256(token.trim()))
 }
 
-/// Whether this sign-up may go ahead under the policy: always while `open`; with a valid, unused, unexpired
-/// `invite` token while `invite`; never while `closed`; and, whatever the policy, only for an `email` whose
-/// domain the deny list does not name and (when it has entries) the allow list does. Returns the invitation to
-/// use up (with [`use_invite`] once the account exists).
+/// What [`check_signup`] allows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SignupGate {
+    /// The invitation to use up (with [`use_invite`] once the account exists).
+    pub invite: Option<String>,
+    /// Sign-up is `approval`: the account waits for an administrator ([`super::signups`]).
+    pub approval: bool,
+}
+
+/// Whether this sign-up may go ahead under the policy: always while `open` or `approval` (the account then
+/// waits for an administrator); with a valid, unused, unexpired `invite` token while `invite`; never while
+/// `closed`; and, whatever the policy, only for an `email` whose domain the deny list does not name and (when
+/// it has entries) the allow list does.
 ///
 /// # Errors
 /// [`Error::Forbidden`] saying why (for the visitor), database.
-pub async fn check_signup(ctx: &Ctx, invite: Option<&str>, email: &str) -> Result<Option<String>> {
+pub async fn check_signup(ctx: &Ctx, invite: Option<&str>, email: &str) -> Result<SignupGate> {
     let settings = current(ctx).await?;
     let invite = check_policy(ctx, &settings, invite).await?;
     check_domain(&settings, email)?;
-    Ok(invite)
+    Ok(SignupGate {
+        invite,
+        approval: settings.signup_policy == "approval",
+    })
+}
+
+/// Whether sign-up currently needs an administrator's approval (the sign-up form then asks for a reason).
+///
+/// # Errors
+/// Database errors.
+pub async fn signup_needs_approval(ctx: &Ctx) -> Result<bool> {
+    Ok(current(ctx).await?.signup_policy == "approval")
 }
 
 /// Whether the domain lists let `email` (an address [`crate::auth::users::parse_email`] accepted) have an
@@ -212,7 +233,7 @@ async fn check_policy(
     invite: Option<&str>,
 ) -> Result<Option<String>> {
     match settings.signup_policy.as_str() {
-        "open" => Ok(None),
+        "open" | "approval" => Ok(None),
         "invite" => {
             let Some(token) = invite
                 .map(str::trim)
@@ -326,7 +347,7 @@ pub async fn update(
     {
         return Err(Error::invalid(
             "signup_policy",
-            "choose open, invite or closed",
+            "choose open, invite, approval or closed",
         ));
     }
     if let Some(banner) = change.banner {

@@ -141,6 +141,10 @@ pub struct UserDetail {
     pub active_paper_runs: i64,
     /// Two-factor sign-in is on (an administrator can reset it: `account::two_factor::admin_reset`).
     pub two_factor: bool,
+    /// An administrator notified of new sign-up requests ([`super::signups::set_approver`]).
+    pub signup_approver: bool,
+    /// The account waits for sign-up approval (`/admin/signups`).
+    pub signup_pending: bool,
     pub recent_audit: Vec<audit::AuditRow>,
 }
 
@@ -270,7 +274,8 @@ pub async fn get(actor: &Actor, ctx: &Ctx, user_id: Uuid) -> Result<UserDetail> 
     let r = sqlx::query!(
         r#"select u.user_id, u.email, u.display_name, u.role, u.time_zone,
                   u.email_verified_at is not null as "verified!", u.created_at,
-                  u.disabled_at, u.suspended_reason, u.suspended_until, u.suspended_by,
+                  u.disabled_at, u.suspended_reason, u.suspended_until, u.suspended_by, u.signup_approver,
+                  exists (select 1 from signup_request q where q.user_id = u.user_id) as "pending!",
                   (select count(*) from user_session s where s.user_id = u.user_id and s.revoked_at is null
                      and s.expires_at > now()) as "sessions!",
                   (select count(*) from api_token t where t.user_id = u.user_id and t.revoked_at is null
@@ -294,6 +299,8 @@ pub async fn get(actor: &Actor, ctx: &Ctx, user_id: Uuid) -> Result<UserDetail> 
     let two_factor = crate::account::two_factor::enabled(ctx, r.user_id).await?;
     Ok(UserDetail {
         two_factor,
+        signup_approver: r.signup_approver,
+        signup_pending: r.pending,
         user: UserRow {
             user_id: r.user_id,
             email: r.email,
@@ -579,7 +586,8 @@ pub(crate) async fn suspension_at_signin(
 
 /// Changes a user's role (`admin`, `trader`, `viewer`); their sessions end so the new role starts with a fresh
 /// sign-in; audited as `role_changed`. Not one's own role; not demoting the last active administrator. The same
-/// role again changes nothing (`false`).
+/// role again changes nothing (`false`). Not the role of an account waiting for sign-up approval (decide the
+/// request first).
 ///
 /// # Errors
 /// [`Error::Unauthenticated`], [`Error::Forbidden`], [`Error::NotFound`], [`Error::Conflict`], database.
@@ -588,6 +596,9 @@ pub async fn set_role(actor: &Actor, ctx: &Ctx, user_id: Uuid, role: Role) -> Re
     not_self(actor, user_id, "change the role of")?;
     let mut tx = ctx.db.begin().await?;
     let (old, _, email) = lock_user(&mut tx, user_id).await?;
+    if super::signups::is_pending(&mut tx, user_id).await? {
+        return Err(Error::Conflict(super::signups::PENDING_CHANGE.into()));
+    }
     if old == role {
         return Ok(false);
     }

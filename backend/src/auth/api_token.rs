@@ -181,7 +181,9 @@ pub async fn authenticate(db: &PgPool, secret: &str) -> sqlx::Result<Option<Auth
                   u.email_verified_at is not null as "email_verified!", u.time_zone, t.last_used_at
            from api_token t join app_user u on u.user_id = t.user_id
            where t.token_hash = $1 and t.revoked_at is null and (t.expires_at is null or t.expires_at > now())
-             and u.disabled_at is null"#,
+             and u.disabled_at is null
+             -- An account waiting for sign-up approval has no working token (docs/admin.md#pending-sign-ups).
+             and not exists (select 1 from signup_request r where r.user_id = u.user_id)"#,
         super::sha256(secret),
     )
     .fetch_optional(db)

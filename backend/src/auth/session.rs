@@ -154,6 +154,8 @@ pub async fn authenticate(
            from user_session s join app_user u on u.user_id = s.user_id
            where s.session_id = $1 and s.user_id = $2 and s.revoked_at is null
              and s.expires_at > now() and u.disabled_at is null
+             -- An account waiting for sign-up approval has no session (docs/admin.md#pending-sign-ups).
+             and not exists (select 1 from signup_request r where r.user_id = u.user_id)
              and s.last_seen_at > now() - make_interval(secs => $3)"#,
         claims.sid,
         user_id,
@@ -208,6 +210,7 @@ pub async fn is_live(
                select 1 from user_session s join app_user u on u.user_id = s.user_id
                where s.session_id = $1 and s.user_id = $2 and s.revoked_at is null
                  and s.expires_at > now() and u.disabled_at is null
+                 and not exists (select 1 from signup_request r where r.user_id = u.user_id)
                  and s.last_seen_at > now() - make_interval(secs => $3)) as "live!""#,
         claims.sid,
         user_id,

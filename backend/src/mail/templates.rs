@@ -33,6 +33,8 @@ email!(verify_email, "mail/verify_email.html", "mail/verify_email.txt", "verify_
 email!(reset_password, "mail/reset_password.html", "mail/reset_password.txt", "reset_password", { name: &'a str, link: &'a str });
 email!(signup_existing, "mail/signup_existing.html", "mail/signup_existing.txt", "signup_existing", { link: &'a str });
 email!(confirm_email_change, "mail/confirm_email_change.html", "mail/confirm_email_change.txt", "confirm_email_change", { link: &'a str });
+email!(signup_approved, "mail/signup_approved.html", "mail/signup_approved.txt", "signup_approved", { link: &'a str });
+email!(signup_rejected, "mail/signup_rejected.html", "mail/signup_rejected.txt", "signup_rejected", { reason: &'a str, reapply: &'a str });
 email!(email_changed, "mail/email_changed.html", "mail/email_changed.txt", "email_changed", { new_address: &'a str, link: &'a str });
 
 fn render(
@@ -133,6 +135,43 @@ pub fn email_changed(new_address: &str, link: &str) -> anyhow::Result<Rendered> 
             subject,
             new_address,
             link,
+        },
+    )
+}
+
+/// "Your request for an account was approved" (sign-up approval; `link` the sign-in page).
+///
+/// # Errors
+/// Template rendering errors.
+pub fn signup_approved(link: &str) -> anyhow::Result<Rendered> {
+    let subject = "Your Vortex account was approved";
+    render(
+        subject,
+        signup_approved::KEY,
+        &signup_approved::Html { subject, link },
+        &signup_approved::Text { subject, link },
+    )
+}
+
+/// "Your request for an account was not approved", with the administrator's `reason` and the day (`reapply`)
+/// the address may apply again.
+///
+/// # Errors
+/// Template rendering errors.
+pub fn signup_rejected(reason: &str, reapply: &str) -> anyhow::Result<Rendered> {
+    let subject = "Your Vortex account request was not approved";
+    render(
+        subject,
+        signup_rejected::KEY,
+        &signup_rejected::Html {
+            subject,
+            reason,
+            reapply,
+        },
+        &signup_rejected::Text {
+            subject,
+            reason,
+            reapply,
         },
     )
 }

@@ -109,6 +109,8 @@ pub enum Audience {
     User,
     /// Every enabled administrator.
     Admins,
+    /// The enabled administrators marked as sign-up approvers; every enabled administrator when none is.
+    Approvers,
     /// An address (the account flow mails), outside the fan-out.
     Address,
 }
@@ -118,6 +120,7 @@ impl Audience {
         match self {
             Audience::User => "user",
             Audience::Admins => "admins",
+            Audience::Approvers => "approvers",
             Audience::Address => "address",
         }
     }
@@ -191,7 +194,7 @@ const fn spec(
     }
 }
 
-use Audience::{Address, Admins, User};
+use Audience::{Address, Admins, Approvers, User};
 use Category as C;
 
 /// Every event type (docs/design/notifications.md §2). Criticals' locked channels say `Immediate`.
@@ -393,6 +396,14 @@ pub static SPECS: &[EventSpec] = &[
         C::Admin,
         false,
         Admins,
+        false,
+        [I, I, O],
+    ),
+    spec(
+        "admin.signup_requested",
+        C::Admin,
+        false,
+        Approvers,
         false,
         [I, I, O],
     ),

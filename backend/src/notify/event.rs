@@ -118,6 +118,20 @@ pub struct UserSuspended {
     pub until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+/// Someone applied for an account while sign-up needs approval: for the sign-up approvers (every active
+/// administrator when none is marked).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignupRequested {
+    /// The pending account.
+    pub user_id: Uuid,
+    /// The applicant's address, masked (`a…@example.org`); the console shows it in full.
+    pub email: String,
+    /// The address's domain.
+    pub domain: String,
+    /// The applicant's reason (first 500 characters).
+    pub reason: String,
+}
+
 /// Every event with a payload. The `type` tag is the catalogue name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
@@ -152,6 +166,8 @@ pub enum Event {
     JobDead(JobDead),
     #[serde(rename = "admin.user_suspended")]
     UserSuspended(UserSuspended),
+    #[serde(rename = "admin.signup_requested")]
+    SignupRequested(SignupRequested),
     #[serde(rename = "paper.signal")]
     PaperSignal(PaperSignal),
     #[serde(rename = "paper.fill")]
@@ -195,6 +211,7 @@ pub const TYPES: &[&str] = &[
     "account.signup_attempt_existing",
     "admin.job_dead",
     "admin.user_suspended",
+    "admin.signup_requested",
     "paper.signal",
     "paper.fill",
     "paper.order_cancelled",
@@ -245,6 +262,7 @@ impl Event {
             Event::SignupAttemptExisting(_) => "account.signup_attempt_existing",
             Event::JobDead(_) => "admin.job_dead",
             Event::UserSuspended(_) => "admin.user_suspended",
+            Event::SignupRequested(_) => "admin.signup_requested",
             Event::PaperSignal(_) => "paper.signal",
             Event::PaperFill(_) => "paper.fill",
             Event::PaperOrderCancelled(_) => "paper.order_cancelled",
@@ -298,7 +316,7 @@ impl Event {
             | Event::PasswordResetRequested(e)
             | Event::SignupAttemptExisting(e) => e.user_id,
             // Every administrator.
-            Event::JobDead(_) | Event::UserSuspended(_) => None,
+            Event::JobDead(_) | Event::UserSuspended(_) | Event::SignupRequested(_) => None,
             Event::KillSwitchThrown(e) | Event::KillSwitchReleased(e) => Some(e.user_id),
             Event::BillingPlanChanged(e) => Some(e.user_id),
             Event::BillingPaymentFailed(e) => Some(e.user_id),
@@ -338,6 +356,7 @@ impl Event {
             }
             Event::JobDead(e) => Some(format!("job_dead:{}", e.job_id)),
             Event::UserSuspended(_) => None,
+            Event::SignupRequested(e) => Some(format!("admin.signup_requested:{}", e.user_id)),
             // One per run and candle (and side): a replayed candle never notifies twice.
             Event::PaperSignal(e) => Some(format!(
                 "paper.signal:{}:{}:{}",
@@ -411,7 +430,7 @@ impl Event {
             | Event::PasswordResetRequested(_)
             | Event::SignupAttemptExisting(_) => None,
             Event::JobDead(_) => Some("admin.job_dead".to_owned()),
-            Event::UserSuspended(_) => None,
+            Event::UserSuspended(_) | Event::SignupRequested(_) => None,
             Event::PaperSignal(_) | Event::PaperFill(_) | Event::PaperOrderCancelled(_) => self
                 .paper_run()
                 .map(|r| format!("{}:{}", self.type_name(), r.run_id)),
@@ -462,6 +481,7 @@ impl Event {
             }
             Event::JobDead(e) => format!("Job gave up: {} ({})", e.kind, e.queue),
             Event::UserSuspended(e) => format!("User suspended: {}", e.email),
+            Event::SignupRequested(e) => format!("Sign-up awaiting approval: {}", e.email),
             Event::PaperSignal(e) => e.title(),
             Event::PaperFill(e) => e.title(),
             Event::PaperOrderCancelled(e) => e.title(),
@@ -582,6 +602,11 @@ impl Event {
                     .unwrap_or_default(),
                 e.reason
             ),
+            Event::SignupRequested(e) => format!(
+                "{} (at {}) asks for an account: {}. Approve or reject it on the pending sign-ups page; the \
+                 account cannot sign in until then.",
+                e.email, e.domain, e.reason
+            ),
             Event::PaperSignal(e) => e.body(),
             Event::PaperFill(e) => e.body(),
             Event::PaperOrderCancelled(e) => e.body(),
@@ -619,6 +644,7 @@ impl Event {
             // No admin job page yet: the notification centre.
             Event::JobDead(_) => Some("/admin/jobs".to_owned()),
             Event::UserSuspended(e) => Some(format!("/admin/users/{}", e.user_id)),
+            Event::SignupRequested(_) => Some("/admin/signups".to_owned()),
             Event::KillSwitchThrown(e) | Event::KillSwitchReleased(e) => Some(e.url()),
             Event::BillingPlanChanged(_)
             | Event::BillingPaymentFailed(_)
@@ -742,6 +768,12 @@ impl Event {
                 by: "r…@example.org".into(),
                 reason: "chargeback under review".into(),
                 until: Some(t0 + chrono::Duration::days(7)),
+            }),
+            "admin.signup_requested" => Event::SignupRequested(SignupRequested {
+                user_id,
+                email: "a…@example.org".into(),
+                domain: "example.org".into(),
+                reason: "I run the research desk at Example and want to test our strategies".into(),
             }),
             "paper.signal" => Event::PaperSignal(PaperSignal {
                 run: paper::sample_run(user_id, run_id),

@@ -138,7 +138,12 @@ pub async fn fan_out_with(
                   exists (select 1 from mail_suppression s where s.address = lower(u.email)) as "undeliverable!"
            from app_user u
            where u.disabled_at is null
-             and (($1 = 'user' and u.user_id = $2) or ($1 = 'admins' and u.role = 'admin'))
+             and (($1 = 'user' and u.user_id = $2) or ($1 = 'admins' and u.role = 'admin')
+                  -- The sign-up approvers; every administrator while none is marked.
+                  or ($1 = 'approvers' and u.role = 'admin'
+                      and (u.signup_approver
+                           or not exists (select 1 from app_user a where a.role = 'admin'
+                                          and a.disabled_at is null and a.signup_approver))))
            order by u.user_id"#,
         ev.audience,
         ev.user_id,

@@ -101,7 +101,8 @@ async fn all(conn: &mut PgConnection) -> Result<Vec<Plan>> {
                   p.trial_days, p.is_default, p.archived_at is not null as "archived!", p.limits,
                   p.provider_price_id,
                   (select count(*) from user_plan up where up.plan_id = p.plan_id
-                     and (up.ends_at is null or up.ends_at > now())) as "users!"
+                     and (up.ends_at is null or up.ends_at > now())
+                     and not exists (select 1 from signup_request r where r.user_id = up.user_id)) as "users!"
            from plan p order by p.archived_at is not null, p.price_minor, p.name"#
     )
     .fetch_all(&mut *conn)

@@ -4,7 +4,8 @@
 //! on `/admin/catalogue`; retry a failed job, cancel a waiting one and queue housekeeping on `/admin/jobs`;
 //! the audit log's CSV download (`GET /admin/audit.csv`, the audit page's filter); track series, run the
 //! update and backfill on `/admin/market`; throw and release kill switches on `/admin/kill`; the sign-up
-//! policy, invitation links and maintenance banner on `/admin`. Each parses
+//! policy, invitation links and maintenance banner on `/admin`; approve and reject pending sign-ups on
+//! `/admin/signups` and mark sign-up approvers on `/admin/users/{id}`. Each parses
 //! the form, calls ONE backend action (which checks that the actor is an admin and writes the audit entry) and
 //! answers with Post/Redirect/Get back to the page. A refusal of the action's rules (a missing reason, the
 //! last admin) goes back to the page with its field and message; not an admin is a 403 page; an unknown id is
@@ -21,7 +22,7 @@ use axum::{
 };
 use backend::{
     Error,
-    admin::{accounts, audit, jobs, market, users},
+    admin::{accounts, audit, jobs, market, signups, users},
     auth::Role,
     backtest::catalogue::{self, EntryInput},
     paper::{actions as paper, kill::Scope},
@@ -49,6 +50,9 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users/{id}/delete", post(delete_user))
         .route("/admin/users/{id}/two-factor/reset", post(reset_two_factor))
         .route("/admin/users/{id}/plan", post(assign_plan))
+        .route("/admin/users/{id}/approver", post(set_approver))
+        .route("/admin/signups/{id}/approve", post(approve_signup))
+        .route("/admin/signups/{id}/reject", post(reject_signup))
         .route("/admin/plans", post(create_plan))
         .route("/admin/plans/{id}", post(update_plan))
         .route("/admin/catalogue", post(create_catalogue))
@@ -784,4 +788,60 @@ async fn create_invite(State(state): State<AppState>, WebActor(actor): WebActor)
         }
     }
     Ok(resp)
+}
+
+/// The pending sign-ups page.
+const SIGNUPS: &str = "/admin/signups";
+
+/// `POST /admin/signups/{id}/approve`.
+async fn approve_signup(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Path(user): Path<String>,
+) -> HtmlResult {
+    let user = id(&user)?;
+    let r = signups::approve(&actor, &state.ctx, user).await;
+    Ok(answer(&state, SIGNUPS, Flash::AdminSignupApproved, r))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct RejectForm {
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /admin/signups/{id}/reject`: with the reason mailed to the applicant.
+async fn reject_signup(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Path(user): Path<String>,
+    Form(form): Form<RejectForm>,
+) -> HtmlResult {
+    let user = id(&user)?;
+    let r = signups::reject(&actor, &state.ctx, user, &form.reason).await;
+    Ok(answer(&state, SIGNUPS, Flash::AdminSignupRejected, r))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct ApproverForm {
+    /// A checkbox: present (`on`) when ticked.
+    #[serde(default)]
+    approver: Option<String>,
+}
+
+/// `POST /admin/users/{id}/approver`: whether this administrator is notified of new sign-up requests.
+async fn set_approver(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Path(user): Path<String>,
+    Form(form): Form<ApproverForm>,
+) -> HtmlResult {
+    let user = id(&user)?;
+    let r = signups::set_approver(&actor, &state.ctx, user, form.approver.is_some()).await;
+    Ok(answer(
+        &state,
+        &format!("/admin/users/{user}"),
+        Flash::AdminApproverChanged,
+        r,
+    ))
 }

@@ -167,6 +167,11 @@ impl Modify for BearerToken {
         admin_api::market::track_series,
         admin_api::market::update_market,
         admin_api::market::backfill_market,
+        admin_api::signups::list_signups,
+        admin_api::signups::approve_signup,
+        admin_api::signups::reject_signup,
+        admin_api::signups::set_signup_approver,
+        admin_api::signups::reset_user_two_factor,
     ),
     components(schemas(crate::error::Problem, crate::error::SourceProblem)),
     modifiers(&BearerToken),
@@ -178,7 +183,7 @@ impl Modify for BearerToken {
         (name = "notifications", description = "In-app notifications, webhooks (Slack, Discord, generic signed) and the delivery log of email and webhook messages."),
         (name = "account", description = "The token's user and security events."),
         (name = "billing", description = "Payments (when the instance takes them): your subscription and invoices, checkout and the billing portal of the provider, and the provider's signed webhook."),
-        (name = "admin", description = "Admin-only routes: users (list, detail, suspend, role, sign-out), jobs, the audit trail, notification tools, plans, users' plans and subscriptions, kill switches."),
+        (name = "admin", description = "Admin-only routes: users (list, detail, suspend, role, sign-out, two-factor reset, sign-up approvers), pending sign-ups (approve, reject), jobs, the audit trail, notification tools, plans, users' plans and subscriptions, kill switches."),
     )
 )]
 pub struct ApiDoc;

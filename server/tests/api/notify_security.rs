@@ -317,6 +317,7 @@ async fn notif_account_flow_mails_are_events_of_the_stream_without_their_secret(
             display_name: "Uma".into(),
             password: PASSWORD.into(),
             invite: None,
+            reason: None,
         },
     )
     .await
@@ -330,6 +331,7 @@ async fn notif_account_flow_mails_are_events_of_the_stream_without_their_secret(
             display_name: "Not Uma".into(),
             password: PASSWORD.into(),
             invite: None,
+            reason: None,
         },
     )
     .await

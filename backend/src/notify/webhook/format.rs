@@ -80,6 +80,10 @@ pub fn facts(event: &Event) -> Vec<(String, String)> {
             ("By".into(), e.by.clone()),
             ("Reason".into(), e.reason.clone()),
         ],
+        Event::SignupRequested(e) => vec![
+            ("Applicant".into(), e.email.clone()),
+            ("Reason".into(), e.reason.clone()),
+        ],
         Event::JobDead(e) => vec![
             ("Kind".into(), e.kind.clone()),
             ("Queue".into(), e.queue.clone()),

@@ -106,6 +106,7 @@ fn flash_for(e: &Error) -> Option<Flash> {
             "name" => Flash::TokenName,
             "scope" => Flash::TokenScope,
             "expires_in_days" => Flash::TokenExpiry,
+            "reason" => Flash::SignupReason,
             _ => return None,
         },
         Error::Forbidden(_) => Flash::ReadOnly,

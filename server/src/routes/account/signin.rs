@@ -38,13 +38,14 @@ pub async fn sign_in(
         Ok(signin::SignInStep::Code(challenge)) => {
             return Ok(super::two_factor::second_step(&state, &challenge, &f.next));
         }
-        // A suspended account (right password): the reason and end, as the action words them.
+        // A suspended account, or one awaiting sign-up approval (right password): as the action words it.
         Err(Error::Forbidden(message)) => {
-            return Err(HtmlError::page(
-                StatusCode::FORBIDDEN,
-                "Account suspended",
-                &message,
-            ));
+            let title = if message == backend::admin::signups::PENDING_MESSAGE {
+                "Awaiting approval"
+            } else {
+                "Account suspended"
+            };
+            return Err(HtmlError::page(StatusCode::FORBIDDEN, title, &message));
         }
         Err(e) => return Err(back("/signin", "")(e)),
     };

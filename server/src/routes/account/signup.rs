@@ -26,6 +26,9 @@ pub struct SignUpForm {
     /// The invitation token (from `/signup?invite=…`), when sign-up is by invitation.
     #[serde(default)]
     invite: String,
+    /// Why the applicant wants an account (asked while sign-up is by approval).
+    #[serde(default)]
+    reason: String,
 }
 
 /// Answers the same whether or not the address already has an account (no enumeration).
@@ -39,9 +42,13 @@ pub async fn sign_up(
         display_name: f.display_name,
         password: f.password,
         invite: Some(f.invite).filter(|i| !i.trim().is_empty()),
+        reason: Some(f.reason),
     };
     match signup::sign_up(&state.ctx, &actor, input).await {
-        Ok(()) => {}
+        Ok(signup::SignedUp::CheckEmail) => {}
+        Ok(signup::SignedUp::AwaitingApproval) => {
+            return Ok(to("/signin", Flash::SignupPending, ""));
+        }
         // Closed by an administrator, or by invitation without a valid one: the action's sentence, as a page.
         Err(Error::Forbidden(message)) => {
             return Err(HtmlError::page(

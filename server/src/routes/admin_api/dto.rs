@@ -156,6 +156,10 @@ pub struct UserDetailOut {
     /// Live API tokens.
     pub tokens: i64,
     pub active_paper_runs: i64,
+    /// An administrator notified of new sign-up requests (`PUT …/signup-approver`).
+    pub signup_approver: bool,
+    /// The account waits for sign-up approval (`/api/v1/admin/signups`).
+    pub signup_pending: bool,
     /// The newest audit entries about the user.
     pub recent_audit: Vec<AuditEvent>,
 }
@@ -175,6 +179,8 @@ impl From<users::UserDetail> for UserDetailOut {
             sessions: d.sessions,
             tokens: d.tokens,
             active_paper_runs: d.active_paper_runs,
+            signup_approver: d.signup_approver,
+            signup_pending: d.signup_pending,
             recent_audit: AuditEvents::from(d.recent_audit).events,
         }
     }

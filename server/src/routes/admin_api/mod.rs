@@ -1,5 +1,5 @@
 //! The admin REST API for users (docs/admin.md): list and search, one user's detail, suspend and unsuspend,
-//! change role, force sign-out; the audit log and its CSV export; the market data kept
+//! change role, force sign-out, reset two-factor sign-in; pending sign-ups (approve, reject, approvers); the audit log and its CSV export; the market data kept
 //! updated (track a series, update now, backfill); and the jobs view the console shares with
 //! `/ops` (retry a failed job, cancel a waiting one). Each handler parses, calls
 //! one action of `backend::admin` (which refuses non-admins with 403 and writes the audit entry) and maps the
@@ -10,11 +10,12 @@ pub mod audit;
 pub mod dto;
 pub mod market;
 pub mod settings;
+pub mod signups;
 
 use axum::{
     Json, Router,
     extract::State,
-    routing::{get, post},
+    routing::{get, post, put},
 };
 use axum::{
     http::{StatusCode, header},
@@ -50,6 +51,23 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/admin/users/{id}/suspend", post(suspend_user))
         .route("/api/v1/admin/users/{id}/unsuspend", post(unsuspend_user))
         .route("/api/v1/admin/users/{id}/sign-out", post(sign_out_user))
+        .route(
+            "/api/v1/admin/users/{id}/two-factor/reset",
+            post(signups::reset_user_two_factor),
+        )
+        .route(
+            "/api/v1/admin/users/{id}/signup-approver",
+            put(signups::set_signup_approver),
+        )
+        .route("/api/v1/admin/signups", get(signups::list_signups))
+        .route(
+            "/api/v1/admin/signups/{id}/approve",
+            post(signups::approve_signup),
+        )
+        .route(
+            "/api/v1/admin/signups/{id}/reject",
+            post(signups::reject_signup),
+        )
         .route("/api/v1/admin/jobs", get(list_admin_jobs))
         .route("/api/v1/admin/jobs/{id}/retry", post(retry_admin_job))
         .route("/api/v1/admin/jobs/{id}/cancel", post(cancel_admin_job))

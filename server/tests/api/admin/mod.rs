@@ -7,6 +7,10 @@
 //! * [`pages`]: the admin pages and their forms: each action through its form, CSRF-less posts refused,
 //!   traders and viewers get 403 and anonymous visitors are sent to sign in.
 //! * [`settings`]: closing sign-up and the maintenance banner.
+//! * [`signups`]: sign-up by approval: the reason on the form, pending accounts (no sign-in, no seat), the
+//!   approvers' email, approving and rejecting (the applicant's mail, the cool-off), the approver flag, the
+//!   two-factor reset over REST, and every new route refused for traders, viewers, anonymous callers and
+//!   read-only tokens.
 //! * [`accounts`]: an admin resends the confirmation email, downloads a user's data and deletes the account
 //!   (only after an export).
 //! * [`audit`]: the audit log viewer (filters, pages, the CSV download and its cap), cancelling waiting jobs
@@ -21,6 +25,7 @@ mod catalogue;
 mod market;
 mod pages;
 mod settings;
+mod signups;
 mod users;
 
 use backend::{

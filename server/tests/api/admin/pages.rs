@@ -20,6 +20,7 @@ fn pages(user: Uuid) -> Vec<String> {
         "/admin".into(),
         "/admin/users".into(),
         format!("/admin/users/{user}"),
+        "/admin/signups".into(),
         "/admin/plans".into(),
         "/admin/catalogue".into(),
         format!("/admin/catalogue/{user}"),
@@ -91,6 +92,15 @@ fn forms(user: Uuid) -> Vec<(String, Vec<(&'static str, &'static str)>)> {
         (format!("/admin/kill/{some}/release"), vec![]),
         ("/admin/invites".into(), vec![]),
         (
+            format!("/admin/users/{user}/approver"),
+            vec![("approver", "on")],
+        ),
+        (format!("/admin/signups/{user}/approve"), vec![]),
+        (
+            format!("/admin/signups/{user}/reject"),
+            vec![("reason", "no")],
+        ),
+        (
             "/admin/settings".into(),
             vec![("signup_policy", "closed"), ("banner", "no")],
         ),
@@ -126,6 +136,7 @@ async fn admin_pages_refuse_traders_and_viewers_and_send_the_anonymous_to_sign_i
             "/api/admin_audit?user=&actor=&event=&since=&until=&before=",
             "/api/admin_subscriptions",
             "/api/admin_market",
+            "/api/admin_signups",
         ] {
             let resp = who.browser.get(app.url(f)).send().await.unwrap();
             assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{f}");
@@ -170,7 +181,8 @@ async fn admin_pages_refuse_traders_and_viewers_and_send_the_anonymous_to_sign_i
            ('user_suspended', 'role_changed', 'sessions_revoked_by_admin', 'plan_assigned', 'plan_created',
             'job_retried', 'kill_switch_thrown', 'platform_settings_changed', 'invite_created',
             'catalogue_created', 'catalogue_updated', 'job_cancelled', 'audit_exported',
-            'account_deleted', 'data_exported', 'market_series_tracked', 'market_update_requested', 'market_backfill_requested')",
+            'account_deleted', 'data_exported', 'market_series_tracked', 'market_update_requested', 'market_backfill_requested',
+            'signup_approved', 'signup_rejected', 'signup_approver_changed')",
     )
     .fetch_one(&app.ctx.db)
     .await
