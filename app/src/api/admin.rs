@@ -149,6 +149,10 @@ pub struct PendingSignupView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SignupsView {
     pub signups: Vec<PendingSignupView>,
+    /// Every request waiting (the list holds the oldest [`backend::admin::signups::MAX_LIST`]).
+    pub waiting: i64,
+    /// New applications are refused (with the usual answer) from this many waiting requests.
+    pub max_pending: i64,
     /// The sign-up policy now (the page says when it is not `approval`).
     pub signup_policy: String,
     /// The administrators notified of new requests (empty: every active administrator).
@@ -537,8 +541,11 @@ mod ssr {
         let list = admin_signups::list(&actor, &ctx).await?;
         let approvers = admin_signups::approvers(&actor, &ctx).await?;
         let settings = backend::admin::settings::current(&ctx).await?;
+        let waiting = admin_signups::pending_count(&ctx.db).await?;
         let tz = tz_of(&actor);
         Ok(SignupsView {
+            waiting,
+            max_pending: admin_signups::MAX_PENDING,
             signups: list
                 .into_iter()
                 .map(|p| PendingSignupView {

@@ -482,10 +482,27 @@ fn Signups(v: SignupsView) -> impl IntoView {
     } else {
         format!("Emailed about new requests: {}.", v.approvers.join(", "))
     };
+    let shown = v.signups.len() as i64;
+    let waiting_note = (v.waiting > 0).then(|| {
+        let mut note = format!("{} request(s) waiting", v.waiting);
+        if v.waiting > shown {
+            note.push_str(&format!("; the oldest {shown} are listed (decide them to see the rest)"));
+        }
+        if v.waiting >= v.max_pending {
+            note.push_str(&format!(
+                ". At {} waiting requests new applications are not taken (applicants see the usual answer).",
+                v.max_pending
+            ));
+        } else {
+            note.push('.');
+        }
+        note
+    });
     view! {
         <FormError error=v.form_error />
         <section class="card" id="signups">
             {policy_note.map(|n| view! { <p class="small muted" id="signup-policy-note">{n}</p> })}
+            {waiting_note.map(|n| view! { <p class="small" id="signups-waiting">{n}</p> })}
             <p class="small muted" id="approvers">{approvers}</p>
             {if v.signups.is_empty() {
                 view! { <p class="muted" id="no-signups">"No sign-up waits for approval."</p> }.into_any()

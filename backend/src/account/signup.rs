@@ -60,9 +60,23 @@ pub async fn sign_up(ctx: &Ctx, actor: &Actor, input: SignUp) -> Result<SignedUp
     // Hashed before anything else decides the answer, so that every path (new, taken, rejected recently,
     // over the pending cap) costs the same and the response time tells nothing.
     let hash = password::hash(input.password).await?;
-    if gate.approval && signups::cooling_off(&mut *ctx.db.acquire().await?, &email).await? {
-        // Rejected recently: the same answer as any sign-up, and nothing else (no account, no mail). The audit
-        // entry names the address by its hash (and masked), not in full: nobody with the log learns it.
+    let refused = if !gate.approval {
+        None
+    } else if signups::cooling_off(&mut *ctx.db.acquire().await?, &email).await? {
+        Some("rejected_recently")
+    } else if signups::pending_count(&ctx.db).await? >= signups::MAX_PENDING {
+        tracing::warn!(
+            max = signups::MAX_PENDING,
+            "sign-up refused: the pending sign-ups are at their cap; decide waiting requests to take new ones"
+        );
+        Some("too_many_pending")
+    } else {
+        None
+    };
+    if let Some(refused) = refused {
+        // Rejected recently, or too many requests wait: the same answer as any sign-up, and nothing else (no
+        // account, no mail). The audit entry names the address by its hash (and masked), not in full: nobody
+        // with the log learns it.
         drop(hash);
         let mut conn = ctx.db.acquire().await?;
         actor
@@ -71,7 +85,7 @@ pub async fn sign_up(ctx: &Ctx, actor: &Actor, input: SignUp) -> Result<SignedUp
                 event::SIGNUP,
                 None,
                 serde_json::json!({
-                    "refused": "rejected_recently",
+                    "refused": refused,
                     "email": crate::notify::unsubscribe::mask_email(&email),
                     "email_hash": signups::address_hash(&email),
                 }),

@@ -35,6 +35,10 @@ pub const MAX_REJECTION: usize = 500;
 pub const REAPPLY_DAYS: i64 = 30;
 /// Most pending requests one list shows (oldest first).
 pub const MAX_LIST: i64 = 500;
+/// At most this many sign-ups wait for a decision at once: beyond it an application gets the usual answer but
+/// creates nothing (no account, no mail, no approver notification), so a flood of applications cannot bury the
+/// real ones or mail the approvers without end. Decide or reject waiting requests to take new ones.
+pub const MAX_PENDING: i64 = 1000;
 
 /// The refusal a pending account's right password gets at sign-in.
 pub const PENDING_MESSAGE: &str = "Your request for an account is awaiting approval by an administrator. \
@@ -151,6 +155,18 @@ pub async fn cooling_off(conn: &mut sqlx::PgConnection, email: &str) -> Result<b
     )
     .fetch_one(conn)
     .await?)
+}
+
+/// The number of sign-ups waiting for a decision.
+///
+/// # Errors
+/// Database errors.
+pub async fn pending_count(db: &sqlx::PgPool) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar!(r#"select count(*) as "n!" from signup_request"#)
+            .fetch_one(db)
+            .await?,
+    )
 }
 
 /// Records the new account `user_id` (address `email`) as waiting for approval with `reason`, in the sign-up's

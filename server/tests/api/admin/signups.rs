@@ -766,3 +766,55 @@ async fn pending_accounts_keep_their_role_and_reasons_refuse_format_characters()
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(user_id(&app, "pat@example.net").await.is_some());
 }
+
+#[tokio::test]
+async fn at_the_pending_cap_applications_get_the_usual_answer_and_create_nothing() {
+    let (app, sink) = app_with_mail().await;
+    let root = person(&app, "root@example.org", "admin").await;
+    set_policy(&app, &root, "approval").await;
+    // One short of the cap: waiting requests of accounts made directly.
+    let below = backend::admin::signups::MAX_PENDING - 1;
+    sqlx::query(
+        "with u as (insert into app_user (user_id, email, display_name, password_hash, role)
+                    select gen_random_uuid(), 'flood' || g || '@example.net', 'Flood', 'x', 'trader'
+                    from generate_series(1, $1) g returning user_id)
+         insert into signup_request (user_id, reason) select user_id, 'flood' from u",
+    )
+    .bind(below)
+    .execute(&app.ctx.db)
+    .await
+    .unwrap();
+    let anon = browser();
+    // The last place is taken.
+    let resp = apply(&app, &anon, "last@example.net", "I trade for a living").await;
+    assert_eq!(location(&resp), "/signin?ok=signup_pending");
+    assert!(user_id(&app, "last@example.net").await.is_some());
+    // At the cap: the same answer, no account, no mail to anyone about it, an audit entry saying why.
+    let resp = apply(
+        &app,
+        &browser(),
+        "over@example.net",
+        "I trade for a living too",
+    )
+    .await;
+    assert_eq!(location(&resp), "/signin?ok=signup_pending");
+    assert_eq!(user_id(&app, "over@example.net").await, None);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(mails_with(&sink, "over@example.net", ""), 0);
+    let refused: i64 = sqlx::query_scalar(
+        "select count(*) from audit_event where event = 'signup' and detail->>'refused' = 'too_many_pending'",
+    )
+    .fetch_one(&app.ctx.db)
+    .await
+    .unwrap();
+    assert_eq!(refused, 1);
+    // The page says how many wait and that new ones are not taken.
+    let page = page_text(&app, &root.browser, "/admin/signups").await;
+    let note = format!(
+        "{} request(s) waiting; the oldest {} are listed",
+        backend::admin::signups::MAX_PENDING,
+        backend::admin::signups::MAX_LIST
+    );
+    assert!(page.contains(&note), "{page}");
+    assert!(page.contains("new applications are not taken"), "{page}");
+}
