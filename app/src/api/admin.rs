@@ -71,6 +71,8 @@ pub struct UserRowView {
     pub role: String,
     pub verified: bool,
     pub suspended: bool,
+    /// Waiting for sign-up approval.
+    pub pending: bool,
     pub plan: String,
     pub created_at: String,
 }
@@ -519,6 +521,7 @@ mod ssr {
             role: u.role.as_str().to_owned(),
             verified: u.email_verified,
             suspended: u.suspended,
+            pending: u.pending,
             plan: u.plan,
             created_at: format_time(u.created_at, tz),
         }

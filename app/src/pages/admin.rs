@@ -218,7 +218,7 @@ fn Users(v: UsersView) -> impl IntoView {
                     {opt("", "Any", &role)}{opt("admin", "Admin", &role)}{opt("trader", "Trader", &role)}{opt("viewer", "Viewer", &role)}
                 </select></label>
                 <label>"Status " <select name="status" id="user-status">
-                    {opt("", "Any", &status)}{opt("active", "Active", &status)}{opt("suspended", "Suspended", &status)}{opt("unverified", "Unconfirmed email", &status)}
+                    {opt("", "Any", &status)}{opt("active", "Active", &status)}{opt("suspended", "Suspended", &status)}{opt("unverified", "Unconfirmed email", &status)}{opt("pending", "Awaiting approval", &status)}
                 </select></label>
                 <button class="button" type="submit">"Search"</button>
             </form>
@@ -236,7 +236,8 @@ fn Users(v: UsersView) -> impl IntoView {
                             <td><a href=format!("/admin/users/{}", u.id)>{u.email}</a></td>
                             <td>{u.display_name}</td>
                             <td>{u.role}</td>
-                            <td>{if u.suspended { view! { <span class="badge bad">"suspended"</span> }.into_any() }
+                            <td>{if u.pending { view! { <span class="badge">"awaiting approval"</span> }.into_any() }
+                                 else if u.suspended { view! { <span class="badge bad">"suspended"</span> }.into_any() }
                                  else if !u.verified { view! { <span class="badge">"unconfirmed"</span> }.into_any() }
                                  else { view! { <span class="badge ok">"active"</span> }.into_any() }}</td>
                             <td>{u.plan}</td>

@@ -43,6 +43,8 @@ pub enum Status {
     Active,
     Suspended,
     Unverified,
+    /// Waiting for sign-up approval (docs/admin.md#pending-sign-ups--adminsignups).
+    Pending,
 }
 
 impl Status {
@@ -51,6 +53,7 @@ impl Status {
             "active" => Some(Self::Active),
             "suspended" => Some(Self::Suspended),
             "unverified" => Some(Self::Unverified),
+            "pending" => Some(Self::Pending),
             _ => None,
         }
     }
@@ -60,6 +63,7 @@ impl Status {
             Self::Active => "active",
             Self::Suspended => "suspended",
             Self::Unverified => "unverified",
+            Self::Pending => "pending",
         }
     }
 }
@@ -114,6 +118,8 @@ pub struct UserRow {
     pub role: Role,
     pub email_verified: bool,
     pub suspended: bool,
+    /// Waiting for sign-up approval.
+    pub pending: bool,
     /// The slug of the user's plan (the default plan's when they have no assignment in force).
     pub plan: String,
     pub created_at: DateTime<Utc>,
@@ -202,6 +208,7 @@ pub async fn list(actor: &Actor, ctx: &Ctx, q: &UserQuery) -> Result<UserPage> {
     let rows = sqlx::query!(
         r#"select u.user_id, u.email, u.display_name, u.role, u.email_verified_at is not null as "verified!",
                   u.disabled_at is not null as "suspended!", u.created_at,
+                  exists (select 1 from signup_request r where r.user_id = u.user_id) as "pending!",
                   coalesce(p.slug, d.slug) as "plan!", count(*) over () as "total!"
            from app_user u
            left join user_plan up on up.user_id = u.user_id and (up.ends_at is null or up.ends_at > now())
@@ -211,8 +218,10 @@ pub async fn list(actor: &Actor, ctx: &Ctx, q: &UserQuery) -> Result<UserPage> {
              and ($2::text is null or u.role = $2)
              and ($3::text is null
                   or ($3 = 'suspended' and u.disabled_at is not null)
-                  or ($3 = 'active' and u.disabled_at is null)
-                  or ($3 = 'unverified' and u.email_verified_at is null))
+                  or ($3 = 'active' and u.disabled_at is null
+                      and not exists (select 1 from signup_request r where r.user_id = u.user_id))
+                  or ($3 = 'unverified' and u.email_verified_at is null)
+                  or ($3 = 'pending' and exists (select 1 from signup_request r where r.user_id = u.user_id)))
            order by u.created_at desc, u.user_id
            limit $4 offset $5"#,
         pattern,
@@ -234,8 +243,10 @@ pub async fn list(actor: &Actor, ctx: &Ctx, q: &UserQuery) -> Result<UserPage> {
                  and ($2::text is null or u.role = $2)
                  and ($3::text is null
                       or ($3 = 'suspended' and u.disabled_at is not null)
-                      or ($3 = 'active' and u.disabled_at is null)
-                      or ($3 = 'unverified' and u.email_verified_at is null))"#,
+                      or ($3 = 'active' and u.disabled_at is null
+                          and not exists (select 1 from signup_request r where r.user_id = u.user_id))
+                      or ($3 = 'unverified' and u.email_verified_at is null)
+                      or ($3 = 'pending' and exists (select 1 from signup_request r where r.user_id = u.user_id)))"#,
                 pattern,
                 role,
                 status,
@@ -254,6 +265,7 @@ pub async fn list(actor: &Actor, ctx: &Ctx, q: &UserQuery) -> Result<UserPage> {
                 role: Role::parse(&r.role).unwrap_or(Role::Viewer),
                 email_verified: r.verified,
                 suspended: r.suspended,
+                pending: r.pending,
                 plan: r.plan,
                 created_at: r.created_at,
             })
@@ -308,6 +320,7 @@ pub async fn get(actor: &Actor, ctx: &Ctx, user_id: Uuid) -> Result<UserDetail> 
             role: Role::parse(&r.role).unwrap_or(Role::Viewer),
             email_verified: r.verified,
             suspended: suspension.is_some(),
+            pending: r.pending,
             plan: plan.plan.slug.clone(),
             created_at: r.created_at,
         },

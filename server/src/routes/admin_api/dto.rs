@@ -30,9 +30,10 @@ pub struct UserListQuery {
     #[serde(default)]
     #[param(pattern = "^(admin|trader|viewer)$")]
     role: Option<String>,
-    /// `active`, `suspended` or `unverified` (email address not confirmed).
+    /// `active`, `suspended`, `unverified` (email address not confirmed) or `pending` (waiting for sign-up
+    /// approval).
     #[serde(default)]
-    #[param(pattern = "^(active|suspended|unverified)$")]
+    #[param(pattern = "^(active|suspended|unverified|pending)$")]
     status: Option<String>,
     /// Users per page (1–200, default 50).
     #[serde(default, deserialize_with = "contract::de_range::<_, 1, 200>")]
@@ -60,7 +61,10 @@ impl UserListQuery {
         let status = match self.status.as_deref() {
             None => None,
             Some(s) => Some(users::Status::parse(s).ok_or_else(|| {
-                Error::invalid("status", "must be one of active, suspended, unverified")
+                Error::invalid(
+                    "status",
+                    "must be one of active, suspended, unverified, pending",
+                )
             })?),
         };
         Ok(users::UserQuery {
@@ -84,6 +88,8 @@ pub struct UserOut {
     pub role: String,
     pub email_verified: bool,
     pub suspended: bool,
+    /// Waiting for sign-up approval (cannot sign in; holds no seat).
+    pub signup_pending: bool,
     /// The slug of the user's plan.
     #[schema(example = "free")]
     pub plan: String,
@@ -99,6 +105,7 @@ impl From<users::UserRow> for UserOut {
             role: u.role.as_str().to_owned(),
             email_verified: u.email_verified,
             suspended: u.suspended,
+            signup_pending: u.pending,
             plan: u.plan,
             created_at: u.created_at,
         }

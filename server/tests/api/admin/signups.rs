@@ -817,4 +817,28 @@ async fn at_the_pending_cap_applications_get_the_usual_answer_and_create_nothing
     );
     assert!(page.contains(&note), "{page}");
     assert!(page.contains("new applications are not taken"), "{page}");
+    // The users list tells pending accounts apart: their own filter, not among the active ones, a badge.
+    let total = |body: serde_json::Value| body["total"].as_i64().unwrap();
+    let (status, body) = rest(
+        &app,
+        Method::GET,
+        "/api/v1/admin/users?status=pending&limit=1",
+        Some(&root.token),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(total(body.clone()), backend::admin::signups::MAX_PENDING);
+    assert_eq!(body["users"][0]["signup_pending"], true, "{body}");
+    let (_, body) = rest(
+        &app,
+        Method::GET,
+        "/api/v1/admin/users?status=active",
+        Some(&root.token),
+        None,
+    )
+    .await;
+    assert_eq!(total(body), 1, "only the admin is active");
+    let page = page_text(&app, &root.browser, "/admin/users?status=pending").await;
+    assert!(page.contains("awaiting approval"), "{page}");
 }
