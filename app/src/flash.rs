@@ -39,6 +39,7 @@ pub enum Flash {
     AdminUnsuspended,
     AdminRoleChanged,
     AdminSignedOut,
+    AdminBulkDone,
     AdminVerificationSent,
     AdminUserDeleted,
     AdminPlanAssigned,
@@ -159,6 +160,7 @@ impl Flash {
         Flash::AdminUnsuspended,
         Flash::AdminRoleChanged,
         Flash::AdminSignedOut,
+        Flash::AdminBulkDone,
         Flash::AdminVerificationSent,
         Flash::AdminUserDeleted,
         Flash::AdminPlanAssigned,
@@ -322,6 +324,7 @@ impl Flash {
             Flash::AdminUnsuspended => "admin_unsuspended",
             Flash::AdminRoleChanged => "admin_role_changed",
             Flash::AdminSignedOut => "admin_signed_out",
+            Flash::AdminBulkDone => "admin_bulk_done",
             Flash::AdminVerificationSent => "admin_verification_sent",
             Flash::AdminUserDeleted => "admin_user_deleted",
             Flash::AdminPlanAssigned => "admin_plan_assigned",
@@ -597,6 +600,9 @@ impl Flash {
             }
             Flash::AdminRoleChanged => "The role was changed; the user's sessions ended.",
             Flash::AdminSignedOut => "Every browser session of the user ended.",
+            Flash::AdminBulkDone => {
+                "The bulk action ran; what it did for each user is summed up below."
+            }
             Flash::AdminVerificationSent => "A new confirmation link is on its way to the user.",
             Flash::AdminUserDeleted => {
                 "The account is deleted. The audit log keeps its entries, by user id."

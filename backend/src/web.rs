@@ -73,6 +73,10 @@ pub const FORM_ERROR_COOKIE: &str = "vortex_form_error";
 /// into the page's official alert.
 pub const UPLOAD_RESULT_COOKIE: &str = "vortex_upload_result";
 
+/// The cookie that carries a bulk action's summary ("3 suspended; 1 refused: …") from `POST /admin/users/bulk`
+/// to the users list, which shows it. Short-lived, HttpOnly, like [`UPLOAD_RESULT_COOKIE`].
+pub const BULK_RESULT_COOKIE: &str = "vortex_bulk_result";
+
 pub use crate::auth::session::read_cookie;
 
 /// Encodes a flash value for a cookie.

@@ -87,6 +87,8 @@ pub struct UsersView {
     pub total: i64,
     pub users: Vec<UserRowView>,
     pub form_error: Option<(String, String)>,
+    /// What the last bulk action did ("3 suspended; 1 refused: …"), once, after `POST /admin/users/bulk`.
+    pub bulk_result: Option<String>,
 }
 
 /// One limit of the user's plan.
@@ -634,6 +636,7 @@ mod ssr {
             total: found.total,
             users: found.users.into_iter().map(|u| row(u, &tz)).collect(),
             form_error: form_error(),
+            bulk_result: take_cookie(backend::web::BULK_RESULT_COOKIE),
         })
     }
 

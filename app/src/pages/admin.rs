@@ -189,8 +189,18 @@ fn Users(v: UsersView) -> impl IntoView {
         total,
         users,
         form_error,
+        bulk_result,
     } = v;
     let pages = (total + api::PAGE - 1) / api::PAGE;
+    // "All on this page" ticks every row's box (in the browser; each box can still be changed on its own).
+    let all = RwSignal::new(false);
+    // The bulk form returns to this list: its filters and page.
+    let back = url_query(&[
+        ("q", &q),
+        ("role", &role),
+        ("status", &status),
+        ("page", &page.to_string()),
+    ]);
     let link = {
         let (q, role, status) = (q.clone(), role.clone(), status.clone());
         move |p: i64| {
@@ -223,16 +233,22 @@ fn Users(v: UsersView) -> impl IntoView {
                 <button class="button" type="submit">"Search"</button>
             </form>
         </section>
+        {bulk_result.map(|r| view! { <p class="flash ok" role="status" id="bulk-result">{r}</p> })}
         <section class="card" id="users">
             <p class="small muted" id="user-total">{total} " users match."</p>
+            <form method="post" action="/admin/users/bulk" id="bulk-form">
+            <CsrfField />
+            <input type="hidden" name="back" value=back />
             <div class="table-wrap"><table class="data" id="user-list">
                 <thead><tr>
+                    <th scope="col"><label class="small"><input type="checkbox" id="bulk-all" on:change=move |ev| all.set(event_target_checked(&ev)) />" All on this page"</label></th>
                     <th scope="col">"Email"</th><th scope="col">"Name"</th><th scope="col">"Role"</th>
                     <th scope="col">"Status"</th><th scope="col">"Plan"</th><th scope="col">"Joined"</th>
                 </tr></thead>
                 <tbody>
                     {users.into_iter().map(|u| view! {
                         <tr data-user-id=u.id.clone()>
+                            <td><input type="checkbox" name="user_id" value=u.id.clone() class="bulk-pick" prop:checked=move || all.get() aria-label=format!("Select {}", u.email) /></td>
                             <td><a href=format!("/admin/users/{}", u.id)>{u.email}</a></td>
                             <td>{u.display_name}</td>
                             <td>{u.role}</td>
@@ -246,6 +262,18 @@ fn Users(v: UsersView) -> impl IntoView {
                     }).collect_view()}
                 </tbody>
             </table></div>
+            <fieldset class="inline-form" id="bulk-actions">
+                <legend>"With the ticked users (at most 100)"</legend>
+                <label>"Action " <select name="action" id="bulk-action">
+                    <option value="suspend">"Suspend"</option>
+                    <option value="unsuspend">"Lift the suspension"</option>
+                    <option value="sign_out">"Sign out everywhere"</option>
+                </select></label>
+                <label>"Reason (for a suspension; shown to the users) " <input type="text" name="reason" id="bulk-reason" maxlength="500" /></label>
+                <label>"Until (optional, UTC) " <input type="date" name="until" id="bulk-until" /></label>
+                <button class="button danger" type="submit" id="bulk-apply">"Apply"</button>
+            </fieldset>
+            </form>
             <p class="pager">
                 {prev.map(|h| view! { <a href=h id="prev-page">"← Previous"</a> " " })}
                 <span class="small muted">"Page " {page} " of " {pages.max(1)}</span>

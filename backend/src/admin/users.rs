@@ -352,6 +352,22 @@ fn parse_reason(reason: &str) -> Result<String> {
     Ok(r.to_owned())
 }
 
+/// A suspension's end: in the future, within [`MAX_SUSPENSION_DAYS`].
+fn check_until(now: DateTime<Utc>, until: Option<DateTime<Utc>>) -> Result<()> {
+    if let Some(u) = until {
+        if u <= now {
+            return Err(Error::invalid("until", "must be in the future"));
+        }
+        if u > now + chrono::Duration::days(MAX_SUSPENSION_DAYS) {
+            return Err(Error::invalid(
+                "until",
+                format!("must be within {MAX_SUSPENSION_DAYS} days"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Locks the target user's row; their role and whether they are suspended.
 async fn lock_user(conn: &mut PgConnection, user_id: Uuid) -> Result<(Role, bool, String)> {
     let r = sqlx::query!(
@@ -415,17 +431,7 @@ pub async fn suspend(
     actor.admin_writer()?;
     let reason = parse_reason(reason)?;
     let now = ctx.clock.now();
-    if let Some(u) = until {
-        if u <= now {
-            return Err(Error::invalid("until", "must be in the future"));
-        }
-        if u > now + chrono::Duration::days(MAX_SUSPENSION_DAYS) {
-            return Err(Error::invalid(
-                "until",
-                format!("must be within {MAX_SUSPENSION_DAYS} days"),
-            ));
-        }
-    }
+    check_until(now, until)?;
     not_self(actor, user_id, "suspend")?;
     let mut tx = ctx.db.begin().await?;
     let (role, was_suspended, email) = lock_user(&mut tx, user_id).await?;
@@ -671,4 +677,164 @@ pub async fn find_by_email(actor: &Actor, ctx: &Ctx, email: &str) -> Result<Uuid
         .await?
         .map(|(u, _)| u.user_id)
         .ok_or_else(|| Error::invalid("email", "no account has this email address"))
+}
+
+/// Most users one bulk request acts on.
+pub const MAX_BULK: usize = 100;
+
+/// What [`bulk`] does to each user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BulkAction {
+    /// [`suspend`] with this reason and end.
+    Suspend {
+        reason: String,
+        until: Option<DateTime<Utc>>,
+    },
+    /// [`unsuspend`].
+    Unsuspend,
+    /// [`sign_out_everywhere`].
+    SignOut,
+}
+
+impl BulkAction {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Suspend { .. } => "suspend",
+            Self::Unsuspend => "unsuspend",
+            Self::SignOut => "sign_out",
+        }
+    }
+
+    /// How a summary says it was done ("3 suspended").
+    pub fn done(&self) -> &'static str {
+        match self {
+            Self::Suspend { .. } => "suspended",
+            Self::Unsuspend => "reinstated",
+            Self::SignOut => "signed out everywhere",
+        }
+    }
+}
+
+/// What [`bulk`] did for one user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BulkOutcome {
+    pub user_id: Uuid,
+    /// `done` or `refused`.
+    pub outcome: &'static str,
+    /// Why it was refused: the error code (`conflict`, `not_found`, …) and its message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl BulkOutcome {
+    pub fn is_done(&self) -> bool {
+        self.outcome == "done"
+    }
+}
+
+/// The users a bulk request names: 1..=[`MAX_BULK`] ids, each once.
+fn check_bulk_ids(ids: &[Uuid]) -> Result<()> {
+    if ids.is_empty() {
+        return Err(Error::invalid("user_ids", "choose at least one user"));
+    }
+    if ids.len() > MAX_BULK {
+        return Err(Error::invalid(
+            "user_ids",
+            format!("choose at most {MAX_BULK} users at a time"),
+        ));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    if let Some(dup) = ids.iter().find(|id| !seen.insert(**id)) {
+        return Err(Error::invalid(
+            "user_ids",
+            format!("{dup} is named more than once"),
+        ));
+    }
+    Ok(())
+}
+
+/// Applies one action to several users (admins with a read-write credential only): each user goes through the
+/// single action ([`suspend`], [`unsuspend`], [`sign_out_everywhere`]) with its own rules, transaction and
+/// audit entry, so a refusal of one user (oneself, the last admin, not suspended, no such user) is reported
+/// for that user and changes nothing for the others. The ids (1..=[`MAX_BULK`], no repeats) and a
+/// suspension's reason and end are checked before anyone is changed. One outcome per id, in order.
+///
+/// # Errors
+/// [`Error::Unauthenticated`], [`Error::Forbidden`], [`Error::Invalid`] (`user_ids`, `reason`, `until`).
+pub async fn bulk(
+    actor: &Actor,
+    ctx: &Ctx,
+    ids: &[Uuid],
+    action: &BulkAction,
+) -> Result<Vec<BulkOutcome>> {
+    actor.admin_writer()?;
+    check_bulk_ids(ids)?;
+    if let BulkAction::Suspend { reason, until } = action {
+        parse_reason(reason)?;
+        check_until(ctx.clock.now(), *until)?;
+    }
+    let mut out = Vec::with_capacity(ids.len());
+    for &user_id in ids {
+        let r = match action {
+            BulkAction::Suspend { reason, until } => {
+                suspend(actor, ctx, user_id, reason, *until).await.map(drop)
+            }
+            BulkAction::Unsuspend => unsuspend(actor, ctx, user_id).await,
+            BulkAction::SignOut => sign_out_everywhere(actor, ctx, user_id).await.map(drop),
+        };
+        out.push(match r {
+            Ok(()) => BulkOutcome {
+                user_id,
+                outcome: "done",
+                code: None,
+                message: None,
+            },
+            Err(e) => {
+                if matches!(e, Error::Db(_) | Error::Internal(_)) {
+                    tracing::warn!(%user_id, action = action.as_str(), error = %e, "bulk user action failed");
+                }
+                BulkOutcome {
+                    user_id,
+                    outcome: "refused",
+                    code: Some(e.code().to_owned()),
+                    message: Some(match e {
+                        Error::NotFound => "no such user".to_owned(),
+                        e => e.message(),
+                    }),
+                }
+            }
+        });
+    }
+    Ok(out)
+}
+
+/// One line saying what [`bulk`] did: "3 suspended; 1 refused: you cannot suspend your own account; ask another
+/// administrator". Refusals with the same message are counted together.
+pub fn bulk_summary(action: &BulkAction, outcomes: &[BulkOutcome]) -> String {
+    let done = outcomes.iter().filter(|o| o.is_done()).count();
+    let mut reasons: Vec<(&str, usize)> = Vec::new();
+    for o in outcomes.iter().filter(|o| !o.is_done()) {
+        let m = o.message.as_deref().unwrap_or("refused");
+        match reasons.iter_mut().find(|(r, _)| *r == m) {
+            Some((_, n)) => *n += 1,
+            None => reasons.push((m, 1)),
+        }
+    }
+    let mut line = format!("{done} {}", action.done());
+    if !reasons.is_empty() {
+        let refused: usize = reasons.iter().map(|(_, n)| n).sum();
+        let why = if reasons.len() == 1 {
+            reasons[0].0.to_owned()
+        } else {
+            reasons
+                .iter()
+                .map(|(r, n)| format!("{r} ({n})"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        line.push_str(&format!("; {refused} refused: {why}"));
+    }
+    line
 }

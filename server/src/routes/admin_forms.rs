@@ -41,6 +41,7 @@ use crate::{
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/admin/users/bulk", post(bulk_users))
         .route("/admin/users/{id}/suspend", post(suspend))
         .route("/admin/users/{id}/unsuspend", post(unsuspend))
         .route("/admin/users/{id}/role", post(change_role))
@@ -172,6 +173,97 @@ async fn unsuspend(
         Flash::AdminUnsuspended,
         r,
     ))
+}
+
+/// `POST /admin/users/bulk` from the users list: `action` (`suspend`, `unsuspend`, `sign_out`), one `user_id`
+/// per ticked box, and for a suspension `reason` and `until` as on the user's page; `back` is the list's query
+/// string (its filters and page) to return to. The summary goes back to the list in a short-lived cookie.
+async fn bulk_users(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    body: axum::body::Bytes,
+) -> HtmlResult {
+    let mut ids = Vec::new();
+    let (mut action, mut reason, mut until, mut back) =
+        (String::new(), String::new(), String::new(), String::new());
+    let mut bad_id = false;
+    for (k, v) in form_urlencoded::parse(&body) {
+        match &*k {
+            "user_id" => match Uuid::parse_str(v.trim()) {
+                Ok(id) => ids.push(id),
+                Err(_) => bad_id = true,
+            },
+            "action" => action = v.into_owned(),
+            "reason" => reason = v.into_owned(),
+            "until" => until = v.into_owned(),
+            "back" => back = v.into_owned(),
+            _ => {}
+        }
+    }
+    // Back to the same filters and page (only a query string: never another site).
+    let back: String = back
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "=&%-_.~+".contains(*c))
+        .take(600)
+        .collect();
+    let page = if back.is_empty() {
+        "/admin/users".to_owned()
+    } else {
+        format!("/admin/users?{back}")
+    };
+    if let Err(e) = actor.admin_writer() {
+        return Ok(answer(&state, &page, Flash::AdminBulkDone, Err::<(), _>(e)));
+    }
+    if bad_id {
+        return Ok(refused(&state, &page, "user_ids", "a user id is not valid"));
+    }
+    let action = match action.trim() {
+        "suspend" => {
+            let until = match until.trim() {
+                "" => None,
+                d => match NaiveDate::parse_from_str(d, "%Y-%m-%d") {
+                    Ok(day) => day.and_hms_opt(0, 0, 0).map(|t| Utc.from_utc_datetime(&t)),
+                    Err(_) => {
+                        return Ok(refused(
+                            &state,
+                            &page,
+                            "until",
+                            "give a date as YYYY-MM-DD, or leave it empty",
+                        ));
+                    }
+                },
+            };
+            users::BulkAction::Suspend { reason, until }
+        }
+        "unsuspend" => users::BulkAction::Unsuspend,
+        "sign_out" => users::BulkAction::SignOut,
+        _ => {
+            return Ok(refused(
+                &state,
+                &page,
+                "action",
+                "choose suspend, lift the suspension or sign out everywhere",
+            ));
+        }
+    };
+    match users::bulk(&actor, &state.ctx, &ids, &action).await {
+        Ok(outcomes) => {
+            let summary = users::bulk_summary(&action, &outcomes);
+            let mut resp = to(&Flash::AdminBulkDone.redirect_to(&page));
+            let summary: String = summary.chars().take(1000).collect();
+            let cookie = backend::auth::session::cookie(
+                &state.ctx.settings,
+                backend::web::BULK_RESULT_COOKIE,
+                &backend::web::encode_flash(&summary),
+                std::time::Duration::from_secs(120),
+            );
+            if let Ok(v) = HeaderValue::from_str(&cookie) {
+                resp.headers_mut().append(header::SET_COOKIE, v);
+            }
+            Ok(resp)
+        }
+        Err(e) => Ok(answer(&state, &page, Flash::AdminBulkDone, Err::<(), _>(e))),
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -152,6 +152,7 @@ impl Modify for BearerToken {
         admin_api::suspend_user,
         admin_api::unsuspend_user,
         admin_api::sign_out_user,
+        admin_api::bulk_users,
         admin_api::delete_user,
         admin_api::resend_user_verification,
         admin_api::export_user,
@@ -183,7 +184,7 @@ impl Modify for BearerToken {
         (name = "notifications", description = "In-app notifications, webhooks (Slack, Discord, generic signed) and the delivery log of email and webhook messages."),
         (name = "account", description = "The token's user and security events."),
         (name = "billing", description = "Payments (when the instance takes them): your subscription and invoices, checkout and the billing portal of the provider, and the provider's signed webhook."),
-        (name = "admin", description = "Admin-only routes: users (list, detail, suspend, role, sign-out, two-factor reset, sign-up approvers), pending sign-ups (approve, reject), jobs, the audit trail, notification tools, plans, users' plans and subscriptions, kill switches."),
+        (name = "admin", description = "Admin-only routes: users (list, detail, suspend, role, sign-out, bulk actions, two-factor reset, sign-up approvers), pending sign-ups (approve, reject), jobs, the audit trail, notification tools, plans, users' plans and subscriptions, kill switches."),
     )
 )]
 pub struct ApiDoc;

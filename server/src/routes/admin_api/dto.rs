@@ -210,6 +210,73 @@ pub struct SuspendIn {
     pub until: Option<DateTime<Utc>>,
 }
 
+/// The action of `POST /api/v1/admin/users/bulk`.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BulkActionName {
+    Suspend,
+    Unsuspend,
+    SignOut,
+}
+
+/// `POST /api/v1/admin/users/bulk`: one action for up to 100 users.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"action": "suspend", "user_ids": ["5f0c6f2e-8a55-4d43-9a51-2f1f0c9b7e11"], "reason": "Chargeback under review"}))]
+pub struct BulkIn {
+    pub action: BulkActionName,
+    /// 1 to 100 user ids, each once.
+    #[schema(min_items = 1, max_items = 100)]
+    pub user_ids: Vec<Uuid>,
+    /// For `suspend` (required): shown to the users when they try to sign in. Ignored by the other actions.
+    #[serde(default)]
+    #[schema(max_length = 500)]
+    pub reason: Option<String>,
+    /// For `suspend`: when the suspensions end by themselves (in the future, within 10 years). Ignored by the
+    /// other actions.
+    #[serde(default)]
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl BulkIn {
+    pub fn action(&self) -> users::BulkAction {
+        match self.action {
+            BulkActionName::Suspend => users::BulkAction::Suspend {
+                reason: self.reason.clone().unwrap_or_default(),
+                until: self.until,
+            },
+            BulkActionName::Unsuspend => users::BulkAction::Unsuspend,
+            BulkActionName::SignOut => users::BulkAction::SignOut,
+        }
+    }
+}
+
+/// What the bulk action did for one user.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BulkResultOut {
+    pub user_id: Uuid,
+    /// `done` or `refused`.
+    #[schema(pattern = "^(done|refused)$")]
+    pub outcome: String,
+    /// For a refusal: the error code the single action answers with (`conflict`, `not_found`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// For a refusal: why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// The answer of `POST /api/v1/admin/users/bulk`: one result per id, in the request's order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BulkOut {
+    pub action: BulkActionName,
+    pub done: usize,
+    pub refused: usize,
+    /// A sentence saying what happened, as the console shows it.
+    pub summary: String,
+    pub results: Vec<BulkResultOut>,
+}
+
 /// What a suspension (or a forced sign-out) ended.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SuspendedOut {

@@ -27,7 +27,8 @@ use utoipa::IntoParams;
 use uuid::Uuid;
 
 use self::dto::{
-    JobOut, JobsOut, RoleChange, SuspendIn, SuspendedOut, UserDetailOut, UserListQuery, UserPageOut,
+    BulkIn, BulkOut, BulkResultOut, JobOut, JobsOut, RoleChange, SuspendIn, SuspendedOut,
+    UserDetailOut, UserListQuery, UserPageOut,
 };
 use crate::{
     error::ApiResult,
@@ -48,6 +49,7 @@ pub fn router() -> Router<AppState> {
             post(resend_user_verification),
         )
         .route("/api/v1/admin/users/{id}/export", get(export_user))
+        .route("/api/v1/admin/users/bulk", post(bulk_users))
         .route("/api/v1/admin/users/{id}/suspend", post(suspend_user))
         .route("/api/v1/admin/users/{id}/unsuspend", post(unsuspend_user))
         .route("/api/v1/admin/users/{id}/sign-out", post(sign_out_user))
@@ -248,6 +250,49 @@ pub async fn sign_out_user(
         sessions_ended: ended,
         tokens_revoked: 0,
         paper_runs_paused: 0,
+    }))
+}
+
+/// `POST /api/v1/admin/users/bulk`: one action (`suspend`, `unsuspend`, `sign_out`) for 1 to 100 users. Each
+/// user goes through the single action with its rules and audit entry; a user it refuses (your own account, the
+/// last active admin, not suspended, no such user) is reported as `refused` with the reason and the others are
+/// still done.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/users/bulk",
+    tag = "admin",
+    security(("bearer" = [])),
+    request_body = BulkIn,
+    responses(
+        (status = 200, description = "One result per user, done or refused", body = BulkOut),
+        (status = 400, description = "`invalid_input` naming the field: `user_ids` (empty, more than 100, repeated), `action`, `reason` (missing for `suspend`), `until`", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Not an admin, or a read-only token", body = ErrorBody),
+    )
+)]
+pub async fn bulk_users(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiJson(body): ApiJson<BulkIn>,
+) -> ApiResult<Json<BulkOut>> {
+    let action = body.action();
+    let outcomes = users::bulk(&actor, &state.ctx, &body.user_ids, &action).await?;
+    let summary = users::bulk_summary(&action, &outcomes);
+    let done = outcomes.iter().filter(|o| o.is_done()).count();
+    Ok(Json(BulkOut {
+        action: body.action,
+        done,
+        refused: outcomes.len() - done,
+        summary,
+        results: outcomes
+            .into_iter()
+            .map(|o| BulkResultOut {
+                user_id: o.user_id,
+                outcome: o.outcome.to_owned(),
+                code: o.code,
+                message: o.message,
+            })
+            .collect(),
     }))
 }
 

@@ -15,12 +15,15 @@
 //!   (only after an export).
 //! * [`audit`]: the audit log viewer (filters, pages, the CSV download and its cap), cancelling waiting jobs
 //!   and the subscriptions list.
+//! * [`bulk`]: bulk suspend, lift and sign-out from the users list and over REST: refusals per user, the
+//!   request's validation, and who may do it.
 //! * [`market`]: the market-data page and API: tracking series, "update now", backfills and their refusals.
 //! * [`catalogue`]: the strategy catalogue: seeded built-ins, entries authored, versioned, published, hidden
 //!   and featured through the API and the console's forms; traders create from published entries only.
 
 mod accounts;
 mod audit;
+mod bulk;
 mod catalogue;
 mod market;
 mod pages;

@@ -40,6 +40,7 @@ fn forms(user: Uuid) -> Vec<(String, Vec<(&'static str, &'static str)>)> {
             vec![("reason", "no")],
         ),
         (format!("/admin/users/{user}/unsuspend"), vec![]),
+        ("/admin/users/bulk".into(), vec![("action", "sign_out")]),
         (format!("/admin/users/{user}/role"), vec![("role", "admin")]),
         (format!("/admin/users/{user}/sign-out"), vec![]),
         (format!("/admin/users/{user}/plan"), vec![("plan", "free")]),
