@@ -57,9 +57,10 @@ async fn address_taken(ctx: &Ctx, email: &str, user_id: uuid::Uuid) -> Result<bo
 
 /// Asks to change the signed-in user's address to `new_email` (needs the current password): mails a
 /// confirmation link to the new address. Earlier requests stop working. Limited like the other account mails.
+/// An address that already has an account gets a notice instead of a link, and the requester the same answer.
 ///
 /// # Errors
-/// [`Error::Unauthenticated`], [`Error::Invalid`] (`new_email`: malformed, the same, taken), the password
+/// [`Error::Unauthenticated`], [`Error::Invalid`] (`new_email`: malformed, the same), the password
 /// refusals, [`Error::RateLimited`], database.
 pub async fn request(
     ctx: &Ctx,
@@ -86,10 +87,37 @@ pub async fn request(
             Error::Forbidden(m) => Error::invalid("new_email", m),
             other => other,
         })?;
-    if address_taken(ctx, &email, user.user_id).await? {
-        return Err(taken());
-    }
     super::limited(rate_limit::check_email_request(&ctx.db, &email, &actor.meta.ip).await?)?;
+    if address_taken(ctx, &email, user.user_id).await? {
+        // The requester is answered as for a free address (whether an address has an account is not theirs to
+        // learn); the address's owner is told instead of being sent a link, and nothing else changes.
+        let owner = users::find_for_signin(&ctx.db, &email).await?;
+        let (owner_id, owner_email) =
+            owner.map_or((None, email.clone()), |(u, _)| (Some(u.user_id), u.email));
+        let mut tx = ctx.db.begin().await?;
+        let rendered = templates::email_change_taken(&super::forgot_url(ctx))?;
+        let job = super::queue_mail(ctx, actor, &mut tx, owner_id, &owner_email, rendered).await?;
+        actor
+            .audit_email(
+                &mut tx,
+                crate::auth::audit::event::VERIFICATION_REQUESTED,
+                None,
+                Some(&email),
+                json!({ "email_change": true, "taken": true }),
+            )
+            .await?;
+        actor
+            .audit(
+                &mut tx,
+                event::REQUESTED,
+                None,
+                json!({ "refused": "address_taken" }),
+            )
+            .await?;
+        tx.commit().await?;
+        super::push(ctx, job).await;
+        return Ok(());
+    }
     let token = random_secret();
     let mut tx = ctx.db.begin().await?;
     void_pending(&mut tx, user.user_id).await?;

@@ -32,6 +32,7 @@ macro_rules! email {
 email!(verify_email, "mail/verify_email.html", "mail/verify_email.txt", "verify_email", { link: &'a str });
 email!(reset_password, "mail/reset_password.html", "mail/reset_password.txt", "reset_password", { name: &'a str, link: &'a str });
 email!(signup_existing, "mail/signup_existing.html", "mail/signup_existing.txt", "signup_existing", { link: &'a str });
+email!(email_change_taken, "mail/email_change_taken.html", "mail/email_change_taken.txt", "email_change_taken", { link: &'a str });
 email!(confirm_email_change, "mail/confirm_email_change.html", "mail/confirm_email_change.txt", "confirm_email_change", { link: &'a str });
 email!(signup_approved, "mail/signup_approved.html", "mail/signup_approved.txt", "signup_approved", { link: &'a str });
 email!(signup_rejected, "mail/signup_rejected.html", "mail/signup_rejected.txt", "signup_rejected", { reason: &'a str, reapply: &'a str });
@@ -99,6 +100,21 @@ pub fn signup_existing(link: &str) -> anyhow::Result<Rendered> {
         signup_existing::KEY,
         &signup_existing::Html { subject, link },
         &signup_existing::Text { subject, link },
+    )
+}
+
+/// "Someone asked to move another account to your address" (to an address that already has an account, instead
+/// of a confirmation link: the requester is told the same as for a free address).
+///
+/// # Errors
+/// Template rendering errors.
+pub fn email_change_taken(link: &str) -> anyhow::Result<Rendered> {
+    let subject = "Request to use your email address on another Vortex account";
+    render(
+        subject,
+        email_change_taken::KEY,
+        &email_change_taken::Html { subject, link },
+        &email_change_taken::Text { subject, link },
     )
 }
 
