@@ -19,6 +19,8 @@ pub const LINK_HOURS: i64 = 24;
 /// Audit event names.
 pub mod event {
     pub const REQUESTED: &str = "email_change_requested";
+    /// On the trail of the account that has the address someone asked to move another account to.
+    pub const ADDRESS_TAKEN: &str = "email_change_address_taken";
     pub const CHANGED: &str = "email_changed";
 }
 
@@ -97,23 +99,27 @@ pub async fn request(
         let mut tx = ctx.db.begin().await?;
         let rendered = templates::email_change_taken(&super::forgot_url(ctx))?;
         let job = super::queue_mail(ctx, actor, &mut tx, owner_id, &owner_email, rendered).await?;
+        // Earlier requests stop working and the requester's own trail reads exactly as for a free address
+        // (the trail is theirs to read: it must not tell either).
+        void_pending(&mut tx, user.user_id).await?;
         actor
             .audit_email(
                 &mut tx,
                 crate::auth::audit::event::VERIFICATION_REQUESTED,
                 None,
                 Some(&email),
-                json!({ "email_change": true, "taken": true }),
+                json!({ "email_change": true }),
             )
             .await?;
         actor
-            .audit(
-                &mut tx,
-                event::REQUESTED,
-                None,
-                json!({ "refused": "address_taken" }),
-            )
+            .audit(&mut tx, event::REQUESTED, None, json!({}))
             .await?;
+        // What happened is kept on the trail of the account that has the address.
+        if let Some(owner_id) = owner_id {
+            actor
+                .audit(&mut tx, event::ADDRESS_TAKEN, Some(owner_id), json!({}))
+                .await?;
+        }
         tx.commit().await?;
         super::push(ctx, job).await;
         return Ok(());

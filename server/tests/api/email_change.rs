@@ -80,6 +80,29 @@ async fn email_change_is_confirmed_from_the_new_address_and_the_old_one_is_told(
         .await
         .unwrap();
     assert_eq!(pending, 0, "no change requested");
+    // The requester's own trail (theirs to read) does not tell either; the owner's trail keeps what happened.
+    let ann_trail: Vec<String> = sqlx::query_scalar(
+        "select event || ' ' || detail::text from audit_event where user_id = $1
+         and event in ('verification_requested', 'email_change_requested') order by audit_event_id",
+    )
+    .bind(ann.id)
+    .fetch_all(&app.ctx.db)
+    .await
+    .unwrap();
+    assert!(
+        ann_trail
+            .iter()
+            .all(|e| !e.contains("taken") && !e.contains("refused")),
+        "{ann_trail:?}"
+    );
+    let bob_trail: i64 = sqlx::query_scalar(
+        "select count(*) from audit_event where user_id = $1 and event = 'email_change_address_taken'",
+    )
+    .bind(bob.id)
+    .fetch_one(&app.ctx.db)
+    .await
+    .unwrap();
+    assert_eq!(bob_trail, 1);
 
     let resp = post_form(
         &app,
