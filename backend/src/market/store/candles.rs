@@ -194,10 +194,11 @@ pub async fn load_candles(
     to: Option<i64>,
     last: Option<i64>,
 ) -> sqlx::Result<Candles> {
-    if let (Some(from), None) = (from, last)
-        && from < to.unwrap_or(i64::MAX)
+    // Bounded ranges only (backtests, traces, charts); open-ended loads (paper trading's advance) read the rows.
+    if let (Some(from), Some(to), None) = (from, to, last)
+        && from < to
     {
-        return load_cached(pool, instrument_id, timeframe, from, to).await;
+        return load_cached(pool, instrument_id, timeframe, from, Some(to)).await;
     }
     copy_candles(pool, instrument_id, timeframe, from, to, last).await
 }

@@ -56,7 +56,9 @@ fn series() -> Candles {
 }
 
 async fn load(db: &PgPool, id: i32, from: i64, to: Option<i64>) -> Candles {
-    store::load_candles(db, id, Timeframe::M1, Some(from), to, None)
+    // The cache serves bounded ranges: "to the end" is a bound a year ahead.
+    let to = to.unwrap_or(chrono::Utc::now().timestamp_millis() + 365 * 86_400_000);
+    store::load_candles(db, id, Timeframe::M1, Some(from), Some(to), None)
         .await
         .unwrap()
 }
