@@ -57,6 +57,25 @@ async fn address_taken(ctx: &Ctx, email: &str, user_id: uuid::Uuid) -> Result<bo
     .await?)
 }
 
+/// The requester's audit entries for a request to move to `email`: the same whether or not the address is free
+/// (the trail is the requester's to read), and counted by the per-address mail limit (as a verification request
+/// for the new address).
+async fn audit_request(actor: &Actor, tx: &mut sqlx::PgConnection, email: &str) -> Result<()> {
+    actor
+        .audit_email(
+            &mut *tx,
+            crate::auth::audit::event::VERIFICATION_REQUESTED,
+            None,
+            Some(email),
+            json!({ "email_change": true }),
+        )
+        .await?;
+    actor
+        .audit(&mut *tx, event::REQUESTED, None, json!({}))
+        .await?;
+    Ok(())
+}
+
 /// Asks to change the signed-in user's address to `new_email` (needs the current password): mails a
 /// confirmation link to the new address. Earlier requests stop working. Limited like the other account mails.
 /// An address that already has an account gets a notice instead of a link, and the requester the same answer.
@@ -102,18 +121,7 @@ pub async fn request(
         // Earlier requests stop working and the requester's own trail reads exactly as for a free address
         // (the trail is theirs to read: it must not tell either).
         void_pending(&mut tx, user.user_id).await?;
-        actor
-            .audit_email(
-                &mut tx,
-                crate::auth::audit::event::VERIFICATION_REQUESTED,
-                None,
-                Some(&email),
-                json!({ "email_change": true }),
-            )
-            .await?;
-        actor
-            .audit(&mut tx, event::REQUESTED, None, json!({}))
-            .await?;
+        audit_request(actor, &mut tx, &email).await?;
         // What happened is kept on the trail of the account that has the address.
         if let Some(owner_id) = owner_id {
             actor
@@ -139,19 +147,7 @@ pub async fn request(
     let rendered =
         templates::confirm_email_change(&super::link(ctx, "/confirm-email-change", &token))?;
     let job = super::queue_mail(ctx, actor, &mut tx, Some(user.user_id), &email, rendered).await?;
-    // Counted by the per-address mail limit (as a verification request for the new address).
-    actor
-        .audit_email(
-            &mut tx,
-            crate::auth::audit::event::VERIFICATION_REQUESTED,
-            None,
-            Some(&email),
-            json!({ "email_change": true }),
-        )
-        .await?;
-    actor
-        .audit(&mut tx, event::REQUESTED, None, json!({}))
-        .await?;
+    audit_request(actor, &mut tx, &email).await?;
     tx.commit().await?;
     super::push(ctx, job).await;
     Ok(())
