@@ -465,7 +465,8 @@ async fn run_claimed(
 /// reconcilers never push the same job twice.
 async fn reconcile_loop(ctx: Ctx, queues: Vec<String>, mut shutdown: watch::Receiver<bool>) {
     let every = ctx.settings.jobs.reconcile_interval;
-    // A queued job still not claimed this long after its push, while its Redis list is empty, was lost.
+    // A queued job still not claimed this long after its push, while its Redis list is empty, was lost (when
+    // no worker holds a fetched task either, [`PUSH_GRACE`] after its push is enough: see `RedisQueueState`).
     let stale_after = (every * 4).max(Duration::from_secs(60));
     loop {
         let again = reconcile_pass(&ctx, &queues, stale_after).await;
@@ -517,8 +518,9 @@ async fn reconcile_pass(ctx: &Ctx, queues: &[String], stale_after: Duration) -> 
                     }
                 }
             }
-            Ok(RedisQueueState::Idle) => {
-                match store::take_stale(&ctx.db, queue, stale_after, BATCH).await {
+            Ok(RedisQueueState::Idle { drained }) => {
+                let after = if drained { PUSH_GRACE } else { stale_after };
+                match store::take_stale(&ctx.db, queue, after, BATCH).await {
                     Ok(ids) if !ids.is_empty() => {
                         tracing::info!(count = ids.len(), %queue, "re-pushing jobs whose delivery was lost");
                         metrics::counter!("jobs_reenqueued_total", "queue" => queue.clone())
@@ -569,29 +571,53 @@ async fn reconcile_pass(ctx: &Ctx, queues: &[String], stale_after: Duration) -> 
 enum RedisQueueState {
     /// The queue's task data is gone: Redis restarted without its data (or was flushed).
     Lost,
-    /// Nothing waits in its list: a queued job pushed long ago was lost on the way.
-    Idle,
+    /// Nothing waits in its list: a queued job pushed long ago was lost on the way. `drained`: no worker holds
+    /// a fetched task either, so a queued job pushed more than [`PUSH_GRACE`] ago is nowhere in Redis (its pusher
+    /// died between marking it pushed and pushing it) and is pushed again at once instead of after `stale_after`.
+    Idle { drained: bool },
     /// Tasks are waiting: queued jobs are behind a backlog, not lost.
     Busy,
 }
+
+/// Workers of a queue whose in-flight sets a reconciler pass reads at most (far more than any deployment runs;
+/// beyond it the queue is simply not judged drained).
+const MAX_WORKERS_SEEN: isize = 1000;
 
 async fn redis_state(ctx: &Ctx, queue: &str) -> anyhow::Result<RedisQueueState> {
     let config = ctx.jobs.apalis_config(queue);
     let fut = async {
         let mut conn = ctx.redis.get().await?;
-        let (data, active, scheduled): (bool, u64, u64) = deadpool_redis::redis::pipe()
-            .exists(config.job_data_hash())
-            .llen(config.active_jobs_list())
-            .zcard(config.scheduled_jobs_set())
-            .query_async(&mut *conn)
-            .await?;
-        anyhow::Ok(if !data {
-            RedisQueueState::Lost
-        } else if active == 0 && scheduled == 0 {
-            RedisQueueState::Idle
+        let (data, active, scheduled, workers): (bool, u64, u64, Vec<String>) =
+            deadpool_redis::redis::pipe()
+                .exists(config.job_data_hash())
+                .llen(config.active_jobs_list())
+                .zcard(config.scheduled_jobs_set())
+                .zrange(config.workers_set(), 0, MAX_WORKERS_SEEN)
+                .query_async(&mut *conn)
+                .await?;
+        if !data {
+            return anyhow::Ok(RedisQueueState::Lost);
+        }
+        if active > 0 || scheduled > 0 {
+            return Ok(RedisQueueState::Busy);
+        }
+        // Each worker's fetched-but-unacknowledged tasks (apalis' in-flight set; a dead worker's set is moved
+        // back to the list by a live worker's heartbeat once it missed its heartbeats).
+        let drained = if workers.len() > MAX_WORKERS_SEEN as usize {
+            false
         } else {
-            RedisQueueState::Busy
-        })
+            let mut pipe = deadpool_redis::redis::pipe();
+            for w in &workers {
+                pipe.scard(format!("{}:{w}", config.inflight_jobs_set()));
+            }
+            let held: Vec<u64> = if workers.is_empty() {
+                Vec::new()
+            } else {
+                pipe.query_async(&mut *conn).await?
+            };
+            held.iter().all(|&n| n == 0)
+        };
+        Ok(RedisQueueState::Idle { drained })
     };
     tokio::time::timeout(Duration::from_secs(2), fut)
         .await

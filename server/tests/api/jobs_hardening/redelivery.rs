@@ -183,6 +183,54 @@ async fn a_redis_that_lost_its_data_gets_the_queued_jobs_again_from_postgres() {
     assert_eq!(pushes(&ns, MAIL_QUEUE), 3);
 }
 
+/// A process that marked a job pushed in Postgres and died before the push reached Redis (a worker SIGKILLed
+/// right after committing a job and its follow-up): when no worker holds a fetched task, the reconciler pushes
+/// it again within seconds, not after the minute a delivery lost behind a busy queue is given.
+#[tokio::test]
+async fn a_job_marked_pushed_whose_push_never_reached_redis_is_delivered_within_seconds() {
+    let app = spawn_app_with(Options {
+        workers: false,
+        env: vec![("JOB_RECONCILE_SECS", "1".to_owned())],
+    })
+    .await;
+    let ns = app.ctx.settings.redis_namespace.clone();
+    let (_tx, rx) = watch::channel(false);
+    tokio::spawn(backend::jobs::worker::run(app.ctx.clone(), rx));
+    // One job through the queue first, so its Redis keys exist (a queue whose keys vanished is another path).
+    let first = app.ctx.jobs.new_job(
+        MAIL_QUEUE,
+        "send_email",
+        serde_json::json!({ "email_id": Uuid::new_v4() }),
+    );
+    let first = app.ctx.jobs.enqueue(&first).await.unwrap().unwrap();
+    app.wait_for_job(first, &["done"], Duration::from_secs(20))
+        .await;
+    let before = pushes(&ns, MAIL_QUEUE);
+    // Taken for a push that never happened.
+    let lost = Uuid::new_v4();
+    sqlx::query(
+        "insert into job (job_id, queue, kind, payload, status, attempts, pushed_at) \
+         values ($1, 'mail', 'send_email', $2, 'queued', 0, now())",
+    )
+    .bind(lost)
+    .bind(serde_json::json!({ "email_id": Uuid::new_v4() }))
+    .execute(&app.ctx.db)
+    .await
+    .unwrap();
+    let started = Instant::now();
+    let row = app
+        .wait_for_job(lost, &["done"], Duration::from_secs(20))
+        .await;
+    let took = started.elapsed();
+    eprintln!("delivered {took:?} after the lost push");
+    assert_eq!(row.attempts, 1);
+    assert!(
+        took < Duration::from_secs(15),
+        "delivered after {took:?}: the 60 s backstop, not the drained-queue check"
+    );
+    assert_eq!(pushes(&ns, MAIL_QUEUE), before + 1, "pushed once");
+}
+
 // ----------------------------------------------------------------------------------------------------------
 // 17. Queue separation (the real binary)
 // ----------------------------------------------------------------------------------------------------------

@@ -4,6 +4,8 @@
 
 use std::{
     collections::HashMap,
+    fmt::Write as _,
+    path::Path,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -23,13 +25,21 @@ struct Proc(Child);
 
 impl Proc {
     fn start(args: &[&str], env: &HashMap<String, String>) -> Self {
+        Self::start_logged(args, env, None)
+    }
+
+    /// Like [`Proc::start`], with the process's log (stderr) in `log`.
+    fn start_logged(args: &[&str], env: &HashMap<String, String>, log: Option<&Path>) -> Self {
+        let stderr = log.map_or_else(Stdio::null, |p| {
+            Stdio::from(std::fs::File::create(p).expect("worker log file"))
+        });
         let child = Command::new(vortex_bin())
             .args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(env)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("start vortex");
         Self(child)
@@ -118,6 +128,84 @@ async fn running(app: &TestApp) -> i64 {
     .fetch_one(&app.ctx.db)
     .await
     .unwrap()
+}
+
+/// A job row as [`diagnose`] prints it: status, attempts, worker, last error, and run_at, pushed_at and
+/// lease_until in seconds from now.
+type JobDump = (
+    String,
+    i32,
+    Option<String>,
+    Option<String>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+);
+
+/// What Postgres and Redis hold for the paper queue, and the tails of the workers' logs in `logs`: printed when
+/// a round finds nothing to claim, so a failure on CI can be explained from its output alone.
+async fn diagnose(app: &TestApp, logs: &Path) -> String {
+    let mut out = String::new();
+    let jobs: Vec<JobDump> = sqlx::query_as(
+        "select status, attempts, worker, last_error,
+                    extract(epoch from run_at - now())::float8,
+                    extract(epoch from pushed_at - now())::float8,
+                    extract(epoch from lease_until - now())::float8
+               from job where kind = 'paper_advance' and status <> 'done' order by enqueued_at",
+    )
+    .fetch_all(&app.ctx.db)
+    .await
+    .unwrap();
+    let _ = writeln!(
+        out,
+        "unfinished paper_advance jobs (status, attempts, worker, last_error, run_at, pushed_at, lease_until; seconds from now): {jobs:#?}"
+    );
+    let config = app.ctx.jobs.apalis_config("paper");
+    let mut conn = app.ctx.redis.get().await.unwrap();
+    let active: Vec<String> = deadpool_redis::redis::cmd("LRANGE")
+        .arg(config.active_jobs_list())
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut *conn)
+        .await
+        .unwrap_or_default();
+    let workers: Vec<(String, f64)> = deadpool_redis::redis::cmd("ZRANGE")
+        .arg(config.workers_set())
+        .arg(0)
+        .arg(-1)
+        .arg("WITHSCORES")
+        .query_async(&mut *conn)
+        .await
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "redis active list: {active:?}\nredis workers (name, last heartbeat): {workers:?}"
+    );
+    for (name, _) in &workers {
+        let inflight: Vec<String> = deadpool_redis::redis::cmd("SMEMBERS")
+            .arg(format!("{}:{name}", config.inflight_jobs_set()))
+            .query_async(&mut *conn)
+            .await
+            .unwrap_or_default();
+        let _ = writeln!(out, "inflight of {name}: {inflight:?}");
+    }
+    let mut files: Vec<_> = std::fs::read_dir(logs)
+        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.sort();
+    for f in files.iter().rev().take(3).rev() {
+        let text = std::fs::read_to_string(f).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = &lines[lines.len().saturating_sub(40)..];
+        let _ = writeln!(
+            out,
+            "--- {} (last {} lines)\n{}",
+            f.display(),
+            tail.len(),
+            tail.join("\n")
+        );
+    }
+    out
 }
 
 /// Candles processed by `run` so far.
@@ -245,6 +333,12 @@ async fn paper_a_worker_sigkilled_20_times_at_random_points_leaves_each_candle_e
         .as_nanos() as u64;
     eprintln!("kill schedule seed: {seed}");
     let mut rng = Lcg(seed);
+    let logs = tempfile::tempdir().unwrap();
+    let mut env = env;
+    env.insert(
+        "LOG_LEVEL".into(),
+        "warn,backend::jobs=debug,apalis_redis=debug".into(),
+    );
     let mut mid_job = 0;
     for round in 0..20 {
         let unfinished: i64 = sqlx::query_scalar(
@@ -259,7 +353,11 @@ async fn paper_a_worker_sigkilled_20_times_at_random_points_leaves_each_candle_e
         }
         let (claimed_before, _) = claims(&app).await;
         let processed_before = processed(&app, runs[0]).await;
-        let worker = Proc::start(&["worker", "--queues", "paper=1"], &env);
+        let worker = Proc::start_logged(
+            &["worker", "--queues", "paper=1"],
+            &env,
+            Some(&logs.path().join(format!("worker-{round:02}.log"))),
+        );
         // Wait for this worker's claim, then kill it somewhere inside the job (or just after it).
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -267,7 +365,12 @@ async fn paper_a_worker_sigkilled_20_times_at_random_points_leaves_each_candle_e
             if claimed > claimed_before {
                 break;
             }
-            assert!(Instant::now() < deadline, "round {round}: no claim");
+            if Instant::now() >= deadline {
+                panic!(
+                    "round {round}: no claim\n{}",
+                    diagnose(&app, logs.path()).await
+                );
+            }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         if round < 14 {
