@@ -428,6 +428,26 @@ pub async fn suspend(
     reason: &str,
     until: Option<DateTime<Utc>>,
 ) -> Result<Suspended> {
+    suspend_with(actor, ctx, user_id, reason, until, Existing::Replace).await
+}
+
+/// What suspending an already suspended user does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Existing {
+    /// Replace its reason and end (the user's page: the admin sees the suspension being changed).
+    Replace,
+    /// Refuse (bulk: the admin did not see each user's reason and end, so none is overwritten).
+    Keep,
+}
+
+async fn suspend_with(
+    actor: &Actor,
+    ctx: &Ctx,
+    user_id: Uuid,
+    reason: &str,
+    until: Option<DateTime<Utc>>,
+    existing: Existing,
+) -> Result<Suspended> {
     actor.admin_writer()?;
     let reason = parse_reason(reason)?;
     let now = ctx.clock.now();
@@ -435,6 +455,11 @@ pub async fn suspend(
     not_self(actor, user_id, "suspend")?;
     let mut tx = ctx.db.begin().await?;
     let (role, was_suspended, email) = lock_user(&mut tx, user_id).await?;
+    if was_suspended && existing == Existing::Keep {
+        return Err(Error::Conflict(
+            "already suspended; change or lift that suspension on the user's page".into(),
+        ));
+    }
     if role == Role::Admin {
         not_last_admin(&mut tx, user_id, "suspend").await?;
     }
@@ -682,6 +707,10 @@ pub async fn find_by_email(actor: &Actor, ctx: &Ctx, email: &str) -> Result<Uuid
 /// Most users one bulk request acts on.
 pub const MAX_BULK: usize = 100;
 
+/// How long one bulk request works before it reports the remaining users as not attempted: well inside the
+/// web request timeout (30 s), so the answer always arrives and says exactly what was done.
+pub const BULK_TIME: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// What [`bulk`] does to each user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BulkAction {
@@ -758,8 +787,11 @@ fn check_bulk_ids(ids: &[Uuid]) -> Result<()> {
 /// Applies one action to several users (admins with a read-write credential only): each user goes through the
 /// single action ([`suspend`], [`unsuspend`], [`sign_out_everywhere`]) with its own rules, transaction and
 /// audit entry, so a refusal of one user (oneself, the last admin, not suspended, no such user) is reported
-/// for that user and changes nothing for the others. The ids (1..=[`MAX_BULK`], no repeats) and a
-/// suspension's reason and end are checked before anyone is changed. One outcome per id, in order.
+/// for that user and changes nothing for the others. Unlike the user's page, a bulk suspension never replaces
+/// an existing one (refused: already suspended), and a bulk sign-out refuses oneself. The ids
+/// (1..=[`MAX_BULK`], no repeats) and a suspension's reason and end are checked before anyone is changed.
+/// Users not reached within [`BULK_TIME`] are reported `time_limit` (not attempted). One outcome per id, in
+/// order.
 ///
 /// # Errors
 /// [`Error::Unauthenticated`], [`Error::Forbidden`], [`Error::Invalid`] (`user_ids`, `reason`, `until`).
@@ -776,13 +808,41 @@ pub async fn bulk(
         check_until(ctx.clock.now(), *until)?;
     }
     let mut out = Vec::with_capacity(ids.len());
-    for &user_id in ids {
+    let deadline = tokio::time::Instant::now() + BULK_TIME;
+    for (i, &user_id) in ids.iter().enumerate() {
+        if tokio::time::Instant::now() >= deadline {
+            // The rest is not attempted: a request must answer before the web timeout, and a half-known state
+            // ("did the 60th user get suspended?") is worse than a clear list of what to submit again.
+            let left = ids.len() - i;
+            tracing::warn!(
+                done = i,
+                left,
+                action = action.as_str(),
+                "bulk user action stopped at its time limit"
+            );
+            out.extend(ids[i..].iter().map(|&user_id| BulkOutcome {
+                user_id,
+                outcome: "refused",
+                code: Some("time_limit".to_owned()),
+                message: Some(format!(
+                    "not attempted: the request ran out of time after {i} users; submit the remaining {left} again"
+                )),
+            }));
+            break;
+        }
         let r = match action {
             BulkAction::Suspend { reason, until } => {
-                suspend(actor, ctx, user_id, reason, *until).await.map(drop)
+                suspend_with(actor, ctx, user_id, reason, *until, Existing::Keep)
+                    .await
+                    .map(drop)
             }
             BulkAction::Unsuspend => unsuspend(actor, ctx, user_id).await,
-            BulkAction::SignOut => sign_out_everywhere(actor, ctx, user_id).await.map(drop),
+            // One's own sessions include the one making this request: signing oneself out is the account
+            // page's "sign out everywhere", never a side effect of a selection.
+            BulkAction::SignOut => match not_self(actor, user_id, "sign out (in bulk)") {
+                Ok(()) => sign_out_everywhere(actor, ctx, user_id).await.map(drop),
+                Err(e) => Err(e),
+            },
         };
         out.push(match r {
             Ok(()) => BulkOutcome {

@@ -73,8 +73,50 @@ async fn admin_bulk_suspend_from_the_list_does_the_others_and_reports_the_refusa
     assert_eq!(audits(&app, "user_suspended", root.id).await, 0);
     assert_eq!(count(&app, LIVE_SESSIONS, Some(root.id)).await, 1);
 
-    // Lifting: two suspended users and one who is not.
+    // A second bulk suspension never overwrites the first one's reason (the admin did not see it): the
+    // suspended user is refused, the other is suspended.
     let dan = person(&app, "dan@example.org", "trader").await;
+    let (ann_id, dan_id) = (ann.id.to_string(), dan.id.to_string());
+    let resp = form_post(
+        &root.browser,
+        &app,
+        "/admin/users/bulk",
+        &[
+            ("action", "suspend"),
+            ("reason", "Spam"),
+            ("user_id", &ann_id),
+            ("user_id", &dan_id),
+        ],
+    )
+    .await;
+    let page = page_text(&app, &root.browser, &location(&resp)).await;
+    assert!(
+        page.contains(
+            "1 suspended; 1 refused: already suspended; change or lift that suspension on the user&#x27;s page"
+        ) || page.contains(
+            "1 suspended; 1 refused: already suspended; change or lift that suspension on the user's page"
+        ),
+        "{page}"
+    );
+    let reason: String =
+        sqlx::query_scalar("select suspended_reason from app_user where user_id = $1")
+            .bind(ann.id)
+            .fetch_one(&app.ctx.db)
+            .await
+            .unwrap();
+    assert_eq!(reason, "Chargebacks under review");
+    assert_eq!(audits(&app, "user_suspended", ann.id).await, 1);
+    let id = dan.id.to_string();
+    let resp = form_post(
+        &root.browser,
+        &app,
+        "/admin/users/bulk",
+        &[("action", "unsuspend"), ("user_id", &id)],
+    )
+    .await;
+    assert!(location(&resp).contains("ok=admin_bulk_done"), "{resp:?}");
+
+    // Lifting: two suspended users and one who is not.
     let ids: Vec<String> = [ann.id, dan.id, bob.id]
         .iter()
         .map(Uuid::to_string)
@@ -89,7 +131,8 @@ async fn admin_bulk_suspend_from_the_list_does_the_others_and_reports_the_refusa
     );
     assert_eq!(audits(&app, "user_unsuspended", ann.id).await, 1);
     assert_eq!(audits(&app, "user_unsuspended", bob.id).await, 1);
-    assert_eq!(audits(&app, "user_unsuspended", dan.id).await, 0);
+    // (Dan's one lift is the one above.)
+    assert_eq!(audits(&app, "user_unsuspended", dan.id).await, 1);
     let suspended = "select count(*) from app_user where disabled_at is not null";
     assert_eq!(count(&app, suspended, None).await, 1);
 
@@ -103,7 +146,9 @@ async fn admin_bulk_suspend_from_the_list_does_the_others_and_reports_the_refusa
     )
     .await;
     assert!(location(&resp).contains("error=admin_refused"), "{resp:?}");
-    assert_eq!(audits(&app, "user_suspended", dan.id).await, 0);
+    // (Dan's one suspension is the earlier one.)
+    assert_eq!(audits(&app, "user_suspended", dan.id).await, 1);
+    assert_eq!(count(&app, suspended, None).await, 1);
 }
 
 #[tokio::test]
@@ -118,18 +163,22 @@ async fn admin_bulk_sign_out_over_rest_ends_sessions_and_reports_each_user() {
         Method::POST,
         "/api/v1/admin/users/bulk",
         Some(&root.token),
-        Some(json!({ "action": "sign_out", "user_ids": [ann.id, ghost, vera.id] })),
+        Some(json!({ "action": "sign_out", "user_ids": [ann.id, ghost, vera.id, root.id] })),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["done"], 2, "{body}");
-    assert_eq!(body["refused"], 1, "{body}");
+    assert_eq!(body["refused"], 2, "{body}");
     let results = body["results"].as_array().unwrap();
     assert_eq!(results[0]["user_id"], ann.id.to_string());
     assert_eq!(results[0]["outcome"], "done");
     assert_eq!(results[1]["outcome"], "refused");
     assert_eq!(results[1]["code"], "not_found");
     assert_eq!(results[2]["outcome"], "done");
+    // Oneself is never signed out as part of a selection (the account page does that).
+    assert_eq!(results[3]["code"], "conflict", "{body}");
+    assert_eq!(count(&app, LIVE_SESSIONS, Some(root.id)).await, 1);
+    assert_eq!(audits(&app, "sessions_revoked_by_admin", root.id).await, 0);
     for p in [&ann, &vera] {
         assert_eq!(count(&app, LIVE_SESSIONS, Some(p.id)).await, 0);
         assert_eq!(audits(&app, "sessions_revoked_by_admin", p.id).await, 1);
