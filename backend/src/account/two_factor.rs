@@ -29,7 +29,10 @@ use crate::{
     Actor, Ctx,
     auth::{AuthUser, random_secret, session, sha256, totp, users},
     error::{Error, Result},
-    notify::{self, Event, event::TwoFactorChanged},
+    notify::{
+        self, Event,
+        event::{TwoFactorChanged, TwoFactorFailed, device},
+    },
     settings::hex,
 };
 
@@ -181,8 +184,12 @@ pub async fn status(ctx: &Ctx, actor: &Actor) -> Result<Status> {
             enabled: r.enabled_at.is_some(),
             enabled_at: r.enabled_at,
             recovery_codes_left: r.left,
-            pending: if r.enabled_at.is_none() {
-                totp::open(&ctx.keys.totp, user.user_id, &r.secret_enc).map(|secret| Enrolment {
+            // Only the session that started the enrolment can read its secret (see `totp::enrolment_key`).
+            pending: if r.enabled_at.is_none()
+                && let Some(session) = user.session_id()
+            {
+                let key = totp::enrolment_key(&ctx.keys.totp, session);
+                totp::open(&key, user.user_id, &r.secret_enc).map(|secret| Enrolment {
                     uri: totp::otpauth_uri(&secret, &user.email, ISSUER),
                     secret: totp::base32_encode(&secret),
                 })
@@ -211,7 +218,12 @@ pub async fn begin(ctx: &Ctx, actor: &Actor, current_password: String) -> Result
     }
     super::password::confirm_current(ctx, actor, current_password, "two_factor_enrolment").await?;
     let secret = totp::new_secret();
-    let sealed = totp::seal(&ctx.keys.totp, user.user_id, &secret);
+    let session = user.session_id().unwrap_or_default();
+    let sealed = totp::seal(
+        &totp::enrolment_key(&ctx.keys.totp, session),
+        user.user_id,
+        &secret,
+    );
     let mut tx = ctx.db.begin().await?;
     let started = sqlx::query!(
         "insert into user_totp (user_id, secret_enc) values ($1, $2)
@@ -243,7 +255,7 @@ async fn new_codes(conn: &mut PgConnection, user_id: Uuid) -> Result<Vec<String>
     let codes = totp::new_recovery_codes();
     let hashes: Vec<String> = codes
         .iter()
-        .filter_map(|c| totp::recovery_hash(c))
+        .filter_map(|c| totp::recovery_hash(user_id, c))
         .collect();
     sqlx::query!(
         "insert into user_recovery_code (user_id, code_hash) select $1, unnest($2::text[])
@@ -294,19 +306,23 @@ pub async fn confirm(ctx: &Ctx, actor: &Actor, code: &str) -> Result<Vec<String>
             "there is no enrolment waiting for a code; start again on the account page".into(),
         ));
     };
-    let secret = totp::open(&ctx.keys.totp, user.user_id, &row.secret_enc).ok_or_else(|| {
+    let key = totp::enrolment_key(&ctx.keys.totp, user.session_id().unwrap_or_default());
+    let secret = totp::open(&key, user.user_id, &row.secret_enc).ok_or_else(|| {
         Error::Conflict(
-            "this enrolment can no longer be read; start again on the account page".into(),
+            "this enrolment was started in another browser session (or can no longer be read); start again here"
+                .into(),
         )
     })?;
     let now = totp::step_of(Utc::now().timestamp());
     let Some(step) = totp::verify(&secret, code, now, row.last_step) else {
         return Err(wrong_code());
     };
+    // From now on the sign-in reads the secret: sealed with the account key, no longer the session's.
     sqlx::query!(
-        "update user_totp set enabled_at = now(), last_step = $2 where user_id = $1",
+        "update user_totp set enabled_at = now(), last_step = $2, secret_enc = $3 where user_id = $1",
         user.user_id,
         step,
+        totp::seal(&ctx.keys.totp, user.user_id, &secret),
     )
     .execute(&mut *tx)
     .await?;
@@ -367,7 +383,7 @@ async fn check_code(
         }
         return Ok(None);
     }
-    let Some(hash) = totp::recovery_hash(code) else {
+    let Some(hash) = totp::recovery_hash(user_id, code) else {
         return Ok(None);
     };
     let used = sqlx::query!(
@@ -398,7 +414,8 @@ async fn lock_totp(conn: &mut PgConnection, user_id: Uuid) -> Result<()> {
 /// holds it to the end of the caller's transaction, which also records a failure ([`record_failure`]): checks
 /// of one account run one at a time, each counting every failure before it, so parallel requests cannot try
 /// more codes than the limit allows.
-async fn check_limit(conn: &mut PgConnection, user_id: Uuid) -> Result<()> {
+/// Returns the account's wrong codes in the window so far.
+async fn check_limit(conn: &mut PgConnection, user_id: Uuid) -> Result<i64> {
     lock_totp(conn, user_id).await?;
     let r = sqlx::query!(
         r#"select count(*) as "n!", min(created_at) as first from audit_event
@@ -416,7 +433,7 @@ async fn check_limit(conn: &mut PgConnection, user_id: Uuid) -> Result<()> {
             .max(1);
         return Err(Error::RateLimited { retry_after: retry });
     }
-    Ok(())
+    Ok(r.n)
 }
 
 /// Records a failed code (the count the limit reads) in the transaction that holds the `user_totp` lock
@@ -514,7 +531,7 @@ pub async fn sign_in_code(
         return Err(expired_challenge());
     };
     // The account's lock first (see `lock_totp`), then the challenge's attempt.
-    check_limit(&mut tx, user_id).await?;
+    let failed_before = check_limit(&mut tx, user_id).await?;
     let row = sqlx::query!(
         "update signin_challenge set attempts = attempts + 1
          where challenge_hash = $1 and user_id = $3 and used_at is null and expires_at > now()
@@ -533,7 +550,35 @@ pub async fn sign_in_code(
     let Some(accepted) = accepted else {
         // The attempt counts (the challenge's counter and the audit entry) although the code was wrong.
         record_failure(&mut tx, actor, row.user_id, "signin").await?;
+        // Whoever this is knows the password. The owner hears of it once the pending sign-in has used up its
+        // attempts or the account its limit (not at a first typo); one notice per pending sign-in.
+        let failures = failed_before + 1;
+        let locked = failures >= FAILURES_PER_ACCOUNT;
+        let emitted = if locked || row.attempts >= CHALLENGE_ATTEMPTS {
+            let attempt_id = hex(&sha256(challenge))[..12].to_owned();
+            Some(
+                super::emit(
+                    ctx,
+                    &mut tx,
+                    &Event::TwoFactorFailed(TwoFactorFailed {
+                        user_id: row.user_id,
+                        ip: actor.meta.ip.clone(),
+                        device: device(&actor.meta.user_agent),
+                        at: Utc::now(),
+                        failures,
+                        locked,
+                        attempt_id,
+                    }),
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
         tx.commit().await?;
+        if let Some(emitted) = emitted {
+            notify::push(&ctx.jobs, &[emitted]).await;
+        }
         return Err(wrong_code());
     };
     sqlx::query!(
@@ -746,6 +791,6 @@ pub fn codes_cookie(
 /// The codes a [`codes_cookie`] carries (`None` for anything malformed).
 pub fn codes_from_cookie(raw: &str) -> Option<Vec<String>> {
     let codes: Vec<String> = raw.split('.').map(str::to_owned).collect();
-    (codes.len() == totp::RECOVERY_CODES && codes.iter().all(|c| totp::recovery_hash(c).is_some()))
+    (codes.len() == totp::RECOVERY_CODES && codes.iter().all(|c| totp::is_recovery_code(c)))
         .then_some(codes)
 }

@@ -190,6 +190,13 @@ fn hmac256(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
     m.finalize().into_bytes().into()
 }
 
+/// The key a pending enrolment's secret is sealed with: derived from `key` and the browser session that started
+/// the enrolment, so no other session of the account (one that was stolen, say) can read the secret or confirm
+/// it. Once confirmed the secret is sealed again with `key` itself.
+pub fn enrolment_key(key: &[u8; 32], session_id: &str) -> [u8; 32] {
+    hmac256(key, &[b"enrolment\0", session_id.as_bytes()])
+}
+
 /// Encrypts a secret for `user_id` (nonce ‖ ciphertext ‖ tag).
 pub fn seal(key: &[u8; 32], user_id: Uuid, secret: &[u8]) -> Vec<u8> {
     use rand::RngCore;
@@ -220,28 +227,57 @@ pub fn open(key: &[u8; 32], user_id: Uuid, sealed: &[u8]) -> Option<Vec<u8>> {
     Some(ct.iter().zip(ks.iter()).map(|(a, b)| a ^ b).collect())
 }
 
-/// New recovery codes (`xxxxx-xxxxx`, 50 random bits each, lower-case base32).
+/// New recovery codes (`xxxx-xxxx-xxxx-xxxx`: 80 random bits each, lower-case base32).
 pub fn new_recovery_codes() -> Vec<String> {
     use rand::RngCore;
     (0..RECOVERY_CODES)
         .map(|_| {
-            let mut b = [0u8; 7];
+            let mut b = [0u8; 10];
             rand::rng().fill_bytes(&mut b);
             let s = base32_encode(&b).to_ascii_lowercase();
-            format!("{}-{}", &s[..5], &s[5..10])
+            format!("{}-{}-{}-{}", &s[..4], &s[4..8], &s[8..12], &s[12..16])
         })
         .collect()
 }
 
-/// The stored hash of a recovery code as typed (case, dashes and spaces ignored); `None` when it cannot be one.
-pub fn recovery_hash(code: &str) -> Option<String> {
+/// Characters of a recovery code (dashes and spaces aside): today's, and the 10 (50 random bits) of codes
+/// issued by releases before 80-bit codes, which keep working until used or replaced.
+const RECOVERY_CHARS: usize = 16;
+const LEGACY_RECOVERY_CHARS: usize = 10;
+
+/// A recovery code as typed, normalised (case, dashes and spaces ignored); `None` when it cannot be one.
+fn normalise_recovery(code: &str) -> Option<String> {
     let c: String = code
         .chars()
         .filter(|c| !c.is_whitespace() && *c != '-')
         .map(|c| c.to_ascii_lowercase())
         .collect();
-    (c.len() == 10 && c.bytes().all(|b| b.is_ascii_alphanumeric()))
-        .then(|| crate::settings::hex(&super::sha256(&c)))
+    (matches!(c.len(), RECOVERY_CHARS | LEGACY_RECOVERY_CHARS)
+        && c.bytes().all(|b| b.is_ascii_alphanumeric()))
+    .then_some(c)
+}
+
+/// Whether `code` has the form of a recovery code.
+pub fn is_recovery_code(code: &str) -> bool {
+    normalise_recovery(code).is_some()
+}
+
+/// The stored hash of `user_id`'s recovery code as typed; `None` when it cannot be a code. Today's codes: SHA-256
+/// over a label, the account's id (the salt: equal codes of two accounts never share a hash, and a copy of the
+/// database must be searched account by account) and the code's 80 bits, beyond any search. It depends on no
+/// server key, so rotating `JWT_SECRET` leaves recovery codes working (SECRETS.md). A 10-character code of an
+/// earlier release is looked up by the unsalted SHA-256 stored then.
+pub fn recovery_hash(user_id: Uuid, code: &str) -> Option<String> {
+    let c = normalise_recovery(code)?;
+    if c.len() == LEGACY_RECOVERY_CHARS {
+        return Some(crate::settings::hex(&super::sha256(&c)));
+    }
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(b"vortex/recovery-code/v2\0");
+    h.update(user_id.as_bytes());
+    h.update(c.as_bytes());
+    Some(crate::settings::hex(&h.finalize()))
 }
 
 #[cfg(test)]
@@ -309,11 +345,28 @@ mod tests {
         assert!(open(&[8u8; 32], u, &sealed).is_none());
         let codes = new_recovery_codes();
         assert_eq!(codes.len(), RECOVERY_CODES);
-        assert!(recovery_hash(&codes[0].to_uppercase()).is_some());
-        assert_eq!(
-            recovery_hash(&codes[0]),
-            recovery_hash(&codes[0].replace('-', " "))
+        assert!(
+            codes
+                .iter()
+                .all(|c| c.len() == 19 && c.matches('-').count() == 3)
         );
-        assert!(recovery_hash("short").is_none());
+        let h = recovery_hash(u, &codes[0]).unwrap();
+        assert_eq!(h.len(), 64);
+        assert_eq!(recovery_hash(u, &codes[0].to_uppercase()).unwrap(), h);
+        assert_eq!(recovery_hash(u, &codes[0].replace('-', " ")).unwrap(), h);
+        // Salted with the account: another account's equal code has another hash; not the bare SHA-256.
+        assert_ne!(recovery_hash(Uuid::from_u128(2), &codes[0]).unwrap(), h);
+        assert_ne!(
+            h,
+            crate::settings::hex(&super::super::sha256(&codes[0].replace('-', "")))
+        );
+        // A 10-character code of an earlier release: the unsalted hash stored then.
+        assert_eq!(
+            recovery_hash(u, "ABCDE-fghij").unwrap(),
+            crate::settings::hex(&super::super::sha256("abcdefghij"))
+        );
+        assert!(recovery_hash(u, "short").is_none());
+        assert!(recovery_hash(u, "abcdefghijklmno").is_none());
+        assert!(is_recovery_code(&codes[1]) && !is_recovery_code("abc"));
     }
 }

@@ -334,6 +334,14 @@ pub static SPECS: &[EventSpec] = &[
         [I, I, O],
     ),
     spec(
+        "security.two_factor_failed",
+        C::Security,
+        true,
+        User,
+        false,
+        [I, I, O],
+    ),
+    spec(
         "security.token_created",
         C::Security,
         true,

@@ -21,7 +21,8 @@ pub use paper::{
     PaperStoppedError, RiskLimitHit,
 };
 pub use security::{
-    FlowMail, PasswordChanged, SigninNewDevice, TokenCreated, TwoFactorChanged, device,
+    FlowMail, PasswordChanged, SigninNewDevice, TokenCreated, TwoFactorChanged, TwoFactorFailed,
+    device,
 };
 
 /// At most this many points in a payload's sparkline.
@@ -154,6 +155,8 @@ pub enum Event {
     TokenCreated(TokenCreated),
     #[serde(rename = "security.two_factor_changed")]
     TwoFactorChanged(TwoFactorChanged),
+    #[serde(rename = "security.two_factor_failed")]
+    TwoFactorFailed(TwoFactorFailed),
     #[serde(rename = "admin.etl_failing")]
     EtlFailing(EtlFailing),
     #[serde(rename = "account.verification_requested")]
@@ -205,6 +208,7 @@ pub const TYPES: &[&str] = &[
     "security.password_changed",
     "security.token_created",
     "security.two_factor_changed",
+    "security.two_factor_failed",
     "admin.etl_failing",
     "account.verification_requested",
     "account.password_reset_requested",
@@ -256,6 +260,7 @@ impl Event {
             Event::PasswordChanged(_) => "security.password_changed",
             Event::TokenCreated(_) => "security.token_created",
             Event::TwoFactorChanged(_) => "security.two_factor_changed",
+            Event::TwoFactorFailed(_) => "security.two_factor_failed",
             Event::EtlFailing(_) => "admin.etl_failing",
             Event::VerificationRequested(_) => "account.verification_requested",
             Event::PasswordResetRequested(_) => "account.password_reset_requested",
@@ -311,6 +316,7 @@ impl Event {
             Event::PasswordChanged(e) => Some(e.user_id),
             Event::TokenCreated(e) => Some(e.user_id),
             Event::TwoFactorChanged(e) => Some(e.user_id),
+            Event::TwoFactorFailed(e) => Some(e.user_id),
             Event::EtlFailing(_) => None,
             Event::VerificationRequested(e)
             | Event::PasswordResetRequested(e)
@@ -339,6 +345,10 @@ impl Event {
             )),
             Event::PasswordChanged(e) => Some(format!("security.password_changed:{}", e.change_id)),
             Event::TokenCreated(e) => Some(format!("security.token_created:{}", e.token_id)),
+            Event::TwoFactorFailed(e) => Some(format!(
+                "security.two_factor_failed:{}:{}",
+                e.user_id, e.attempt_id
+            )),
             Event::TwoFactorChanged(e) => {
                 Some(format!("security.two_factor_changed:{}", e.change_id))
             }
@@ -425,6 +435,7 @@ impl Event {
             | Event::PasswordChanged(_)
             | Event::TokenCreated(_)
             | Event::TwoFactorChanged(_)
+            | Event::TwoFactorFailed(_)
             | Event::EtlFailing(_)
             | Event::VerificationRequested(_)
             | Event::PasswordResetRequested(_)
@@ -470,6 +481,7 @@ impl Event {
             Event::PasswordChanged(_) => "Your Vortex password was changed".to_owned(),
             Event::TokenCreated(e) => format!("New API token: {}", e.token_name),
             Event::TwoFactorChanged(e) => e.title(),
+            Event::TwoFactorFailed(e) => e.title(),
             Event::EtlFailing(e) => match (&e.symbol, &e.timeframe) {
                 (Some(s), Some(t)) => format!("Market data failing: {s} {t} from {}", e.source),
                 _ => format!("Market data update failing from {}", e.source),
@@ -576,6 +588,7 @@ impl Event {
                     .unwrap_or_default()
             ),
             Event::TwoFactorChanged(e) => e.body(),
+            Event::TwoFactorFailed(e) => e.body(),
             Event::EtlFailing(e) => format!(
                 "The {} job gave up after its last attempt: {}. Candles stop arriving until the source \
                  answers again; check the source, the workers' logs and the failed jobs.",
@@ -636,7 +649,8 @@ impl Event {
             | Event::SigninNewDevice(_)
             | Event::PasswordChanged(_)
             | Event::TokenCreated(_)
-            | Event::TwoFactorChanged(_) => Some("/account".to_owned()),
+            | Event::TwoFactorChanged(_)
+            | Event::TwoFactorFailed(_) => Some("/account".to_owned()),
             Event::EtlFailing(_) => Some("/market".to_owned()),
             Event::VerificationRequested(_)
             | Event::PasswordResetRequested(_)
@@ -734,6 +748,15 @@ impl Event {
                 user_id,
                 change: "enabled".into(),
                 change_id: run_id,
+            }),
+            "security.two_factor_failed" => Event::TwoFactorFailed(TwoFactorFailed {
+                user_id,
+                ip: "203.0.113.7".into(),
+                device: "Firefox on Linux".into(),
+                at: t0,
+                failures: 5,
+                locked: false,
+                attempt_id: "a1b2c3d4e5f6".into(),
             }),
             "admin.etl_failing" => Event::EtlFailing(EtlFailing {
                 source: "binance".into(),

@@ -38,7 +38,7 @@ fn after(html: &str, marker: &str, min: usize, alphabet: impl Fn(char) -> bool) 
 fn shown_codes(html: &str) -> Vec<String> {
     html.match_indices("class=\"recovery-code\"")
         .filter_map(|(i, _)| {
-            after(&html[i..], "recovery-code\"", 11, |c| {
+            after(&html[i..], "recovery-code\"", 19, |c| {
                 c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'
             })
         })
@@ -263,13 +263,32 @@ async fn two_factor_sign_in_needs_a_fresh_code_and_recovery_codes_work_once() {
             .contains("error=two_factor_code")
     );
     // A pending sign-in allows a few attempts, then the password is needed again.
-    for _ in 0..4 {
+    const FAILED_NOTICES: &str = "select count(*) from notify_event
+         where user_id = $1 and event_type = 'security.two_factor_failed'";
+    for i in 0..4 {
         assert!(
             code_step(&app, &d, "123 456 7")
                 .await
                 .contains("error=two_factor_code")
         );
+        // The owner is told once the pending sign-in has used up its attempts (someone has the password),
+        // not at a first typo.
+        assert_eq!(
+            count(&app, FAILED_NOTICES, ann.id).await,
+            i64::from(i == 3),
+            "after wrong code {}",
+            i + 2
+        );
     }
+    let body: String = sqlx::query_scalar(
+        "select payload::text from notify_event
+          where user_id = $1 and event_type = 'security.two_factor_failed'",
+    )
+    .bind(ann.id)
+    .fetch_one(&app.ctx.db)
+    .await
+    .unwrap();
+    assert!(body.contains("\"failures\""), "{body}");
     assert_eq!(
         code_step(&app, &d, &codes[1]).await,
         "/signin?error=two_factor_expired"
@@ -281,6 +300,48 @@ async fn two_factor_sign_in_needs_a_fresh_code_and_recovery_codes_work_once() {
         "/signin?error=two_factor_expired"
     );
 
+    // Stored salted with the account (not the bare SHA-256 of the code).
+    let stored: Vec<String> =
+        sqlx::query_scalar("select code_hash from user_recovery_code where user_id = $1")
+            .bind(ann.id)
+            .fetch_all(&app.ctx.db)
+            .await
+            .unwrap();
+    assert_eq!(stored.len(), codes.len());
+    for code in &codes {
+        assert!(
+            stored.contains(&totp::recovery_hash(ann.id, code).unwrap()),
+            "{code}"
+        );
+        let bare = backend::settings::hex(&backend::auth::sha256(&code.replace('-', "")));
+        assert!(!stored.contains(&bare));
+    }
+    // A 10-character code issued by an earlier release (stored as its unsalted SHA-256) still works, once.
+    let legacy = "abcde-fghij";
+    sqlx::query(
+        "update user_recovery_code set code_hash = $3 where user_id = $1 and code_hash = $2",
+    )
+    .bind(ann.id)
+    .bind(totp::recovery_hash(ann.id, &codes[2]).unwrap())
+    .bind(backend::settings::hex(&backend::auth::sha256("abcdefghij")))
+    .execute(&app.ctx.db)
+    .await
+    .unwrap();
+    for expect_ok in [true, false] {
+        let e = browser();
+        assert!(
+            password_step(&app, &e, &ann.email)
+                .await
+                .starts_with("/signin/two-factor")
+        );
+        let to = code_step(&app, &e, &legacy.to_uppercase()).await;
+        if expect_ok {
+            assert_eq!(to, "/strategies");
+        } else {
+            assert!(to.contains("error=two_factor_code"), "{to}");
+        }
+    }
+
     // The REST API keeps working with the API token.
     let resp = app
         .client
@@ -290,6 +351,74 @@ async fn two_factor_sign_in_needs_a_fresh_code_and_recovery_codes_work_once() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn two_factor_a_pending_enrolment_is_read_and_confirmed_only_by_the_session_that_started_it()
+{
+    let (app, _sink) = app_with_mail().await;
+    let ann = person(&app, "ann@example.org", "trader").await;
+    // A second browser session of the same account (a stolen cookie, say).
+    let other = browser();
+    assert_eq!(password_step(&app, &other, &ann.email).await, "/account");
+    let resp = post_form(
+        &app,
+        &ann.browser,
+        "/account",
+        "/account/two-factor/start",
+        &[("current_password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(location(&resp), "/account?ok=two_factor_started#two-factor");
+    let page = page_text(&app, &ann.browser, "/account").await;
+    let secret = after(&page, "id=\"two-factor-secret\"", 32, |c| {
+        c.is_ascii_uppercase() || ('2'..='7').contains(&c)
+    })
+    .expect("the secret is shown to the session that started it");
+    let secret = totp::base32_decode(&secret).unwrap();
+    // The other session sees no secret and cannot confirm, even with a right code.
+    let seen = page_text(&app, &other, "/account").await;
+    assert!(!seen.contains("otpauth://"), "{seen}");
+    assert!(!seen.contains("id=\"two-factor-secret\""), "{seen}");
+    let code = totp::code_at(&secret, now_step());
+    let resp = post_form(
+        &app,
+        &other,
+        "/account",
+        "/account/two-factor/confirm",
+        &[("code", &code)],
+    )
+    .await;
+    assert!(
+        !location(&resp).contains("ok=two_factor_enabled"),
+        "{resp:?}"
+    );
+    let on: i64 = sqlx::query_scalar(
+        "select count(*) from user_totp where user_id = $1 and enabled_at is not null",
+    )
+    .bind(ann.id)
+    .fetch_one(&app.ctx.db)
+    .await
+    .unwrap();
+    assert_eq!(on, 0);
+    // The starting session confirms; the sign-in then reads the secret (sealed again with the account key).
+    let resp = post_form(
+        &app,
+        &ann.browser,
+        "/account",
+        "/account/two-factor/confirm",
+        &[("code", &code)],
+    )
+    .await;
+    assert_eq!(location(&resp), "/account?ok=two_factor_enabled#two-factor");
+    let c = browser();
+    assert!(
+        password_step(&app, &c, &ann.email)
+            .await
+            .starts_with("/signin/two-factor")
+    );
+    let next = totp::code_at(&secret, now_step() + 1);
+    assert_eq!(code_step(&app, &c, &next).await, "/strategies");
 }
 
 #[tokio::test]

@@ -369,7 +369,8 @@ fn parts(c: &Common, event: &Event) -> anyhow::Result<(String, String, String)> 
         security @ (Event::SigninNewDevice(_)
         | Event::PasswordChanged(_)
         | Event::TokenCreated(_)
-        | Event::TwoFactorChanged(_)) => {
+        | Event::TwoFactorChanged(_)
+        | Event::TwoFactorFailed(_)) => {
             let (title, body) = (security.title(), security.body());
             macro_rules! security {
                 ($t:ident) => {
@@ -647,6 +648,7 @@ mod tests {
             "security.password_changed",
             "security.token_created",
             "security.two_factor_changed",
+            "security.two_factor_failed",
         ] {
             let e = Event::sample(ty, user).unwrap();
             let r = render(&site, e.spec(), &e, user).unwrap();

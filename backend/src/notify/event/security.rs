@@ -77,6 +77,44 @@ impl TwoFactorChanged {
     }
 }
 
+/// Someone gave the account's password but not its second factor: a pending sign-in used up its attempts on
+/// wrong codes, or the account reached its limit of wrong codes (the password is probably known to them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TwoFactorFailed {
+    pub user_id: Uuid,
+    /// The client's address as the proxy reported it.
+    pub ip: String,
+    /// "Firefox on Linux", from the user agent (never the raw string, which is attacker-controlled).
+    pub device: String,
+    pub at: DateTime<Utc>,
+    /// Wrong codes on the account in the last 15 minutes, this one included.
+    pub failures: i64,
+    /// The account now refuses codes for a while (its limit of wrong codes was reached).
+    pub locked: bool,
+    /// The pending sign-in's id (its hash, shortened): one notice per pending sign-in.
+    pub attempt_id: String,
+}
+
+impl TwoFactorFailed {
+    pub fn title(&self) -> String {
+        "Someone entered your Vortex password but not your second factor".to_owned()
+    }
+
+    pub fn body(&self) -> String {
+        let locked = if self.locked {
+            " Two-factor codes for your account are refused for the next 15 minutes."
+        } else {
+            ""
+        };
+        format!(
+            "A sign-in to your account from {} ({}) gave the right password and then {} wrong two-factor \
+             code(s).{locked} If this was you, there is nothing to do. If it was not, your password is known to \
+             someone: change it now on your account page (or reset it), and review your sessions and API tokens.",
+            self.device, self.ip, self.failures
+        )
+    }
+}
+
 /// An API token was created.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokenCreated {

@@ -116,6 +116,11 @@ pub fn facts(event: &Event) -> Vec<(String, String)> {
             ("Scope".into(), e.scope.clone()),
         ],
         Event::TwoFactorChanged(e) => vec![("Change".into(), e.change.replace('_', " "))],
+        Event::TwoFactorFailed(e) => vec![
+            ("Device".into(), e.device.clone()),
+            ("Address".into(), e.ip.clone()),
+            ("Wrong codes".into(), e.failures.to_string()),
+        ],
         Event::EtlFailing(e) => vec![
             ("Source".into(), e.source.clone()),
             (
