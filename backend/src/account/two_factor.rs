@@ -218,7 +218,7 @@ pub async fn begin(ctx: &Ctx, actor: &Actor, current_password: String) -> Result
     }
     super::password::confirm_current(ctx, actor, current_password, "two_factor_enrolment").await?;
     let secret = totp::new_secret();
-    let session = user.session_id().unwrap_or_default();
+    let session = user.session_id().ok_or(Error::Unauthenticated)?;
     let sealed = totp::seal(
         &totp::enrolment_key(&ctx.keys.totp, session),
         user.user_id,
@@ -306,7 +306,10 @@ pub async fn confirm(ctx: &Ctx, actor: &Actor, code: &str) -> Result<Vec<String>
             "there is no enrolment waiting for a code; start again on the account page".into(),
         ));
     };
-    let key = totp::enrolment_key(&ctx.keys.totp, user.session_id().unwrap_or_default());
+    let key = totp::enrolment_key(
+        &ctx.keys.totp,
+        user.session_id().ok_or(Error::Unauthenticated)?,
+    );
     let secret = totp::open(&key, user.user_id, &row.secret_enc).ok_or_else(|| {
         Error::Conflict(
             "this enrolment was started in another browser session (or can no longer be read); start again here"
@@ -550,34 +553,35 @@ pub async fn sign_in_code(
     let Some(accepted) = accepted else {
         // The attempt counts (the challenge's counter and the audit entry) although the code was wrong.
         record_failure(&mut tx, actor, row.user_id, "signin").await?;
+        tx.commit().await?;
         // Whoever this is knows the password. The owner hears of it once the pending sign-in has used up its
-        // attempts or the account its limit (not at a first typo); one notice per pending sign-in.
+        // attempts or the account reached its limit (not at a first typo), at most once per 15-minute window
+        // (someone with the password cannot turn it into a stream of mail). After the commit, in its own
+        // transaction: the failure counts whatever happens to the notice.
         let failures = failed_before + 1;
         let locked = failures >= FAILURES_PER_ACCOUNT;
-        let emitted = if locked || row.attempts >= CHALLENGE_ATTEMPTS {
-            let attempt_id = hex(&sha256(challenge))[..12].to_owned();
-            Some(
-                super::emit(
-                    ctx,
-                    &mut tx,
-                    &Event::TwoFactorFailed(TwoFactorFailed {
-                        user_id: row.user_id,
-                        ip: actor.meta.ip.clone(),
-                        device: device(&actor.meta.user_agent),
-                        at: Utc::now(),
-                        failures,
-                        locked,
-                        attempt_id,
-                    }),
-                )
-                .await?,
-            )
-        } else {
-            None
-        };
-        tx.commit().await?;
-        if let Some(emitted) = emitted {
-            notify::push(&ctx.jobs, &[emitted]).await;
+        if locked || row.attempts >= CHALLENGE_ATTEMPTS {
+            let now = Utc::now();
+            let event = Event::TwoFactorFailed(TwoFactorFailed {
+                user_id: row.user_id,
+                ip: actor.meta.ip.clone(),
+                device: device(&actor.meta.user_agent),
+                at: now,
+                failures,
+                locked,
+                window: now.timestamp().div_euclid(FAILURE_WINDOW_SECS),
+            });
+            let sent = async {
+                let mut tx = ctx.db.begin().await?;
+                let emitted = super::emit(ctx, &mut tx, &event).await?;
+                tx.commit().await?;
+                notify::push(&ctx.jobs, &[emitted]).await;
+                Ok::<_, Error>(())
+            }
+            .await;
+            if let Err(e) = sent {
+                tracing::error!(user_id = %row.user_id, error = %e, "could not record the failed second step notice");
+            }
         }
         return Err(wrong_code());
     };

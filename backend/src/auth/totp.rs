@@ -191,8 +191,8 @@ fn hmac256(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
 }
 
 /// The key a pending enrolment's secret is sealed with: derived from `key` and the browser session that started
-/// the enrolment, so no other session of the account (one that was stolen, say) can read the secret or confirm
-/// it. Once confirmed the secret is sealed again with `key` itself.
+/// the enrolment, so no other session of the account can read the secret or confirm it (whoever holds that
+/// session itself can). Once confirmed the secret is sealed again with `key` itself.
 pub fn enrolment_key(key: &[u8; 32], session_id: &str) -> [u8; 32] {
     hmac256(key, &[b"enrolment\0", session_id.as_bytes()])
 }

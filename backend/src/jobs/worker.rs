@@ -466,7 +466,7 @@ async fn run_claimed(
 async fn reconcile_loop(ctx: Ctx, queues: Vec<String>, mut shutdown: watch::Receiver<bool>) {
     let every = ctx.settings.jobs.reconcile_interval;
     // A queued job still not claimed this long after its push, while its Redis list is empty, was lost (when
-    // no worker holds a fetched task either, [`PUSH_GRACE`] after its push is enough: see `RedisQueueState`).
+    // no worker holds a fetched task either, [`DRAINED_GRACE`] after its push is enough: see `RedisQueueState`).
     let stale_after = (every * 4).max(Duration::from_secs(60));
     loop {
         let again = reconcile_pass(&ctx, &queues, stale_after).await;
@@ -486,6 +486,11 @@ async fn reconcile_loop(ctx: Ctx, queues: Vec<String>, mut shutdown: watch::Rece
 
 /// Pushes younger than this may still be on their way to Redis when its queue looks empty.
 const PUSH_GRACE: Duration = Duration::from_secs(3);
+
+/// A queued job marked pushed this long ago, while its queue is drained (see `RedisQueueState::Idle`), never
+/// reached Redis. Longer than [`PUSH_GRACE`]: a reconciler stamps a batch before pushing it one by one, and its
+/// tail may take a few seconds (a duplicate push would be harmless, but is avoided).
+const DRAINED_GRACE: Duration = Duration::from_secs(10);
 
 /// One reconciler pass over `queues`. Returns when it wants to look again sooner than usual (a lost queue
 /// with pushes too recent to judge).
@@ -519,7 +524,7 @@ async fn reconcile_pass(ctx: &Ctx, queues: &[String], stale_after: Duration) -> 
                 }
             }
             Ok(RedisQueueState::Idle { drained }) => {
-                let after = if drained { PUSH_GRACE } else { stale_after };
+                let after = if drained { DRAINED_GRACE } else { stale_after };
                 match store::take_stale(&ctx.db, queue, after, BATCH).await {
                     Ok(ids) if !ids.is_empty() => {
                         tracing::info!(count = ids.len(), %queue, "re-pushing jobs whose delivery was lost");
@@ -572,7 +577,7 @@ enum RedisQueueState {
     /// The queue's task data is gone: Redis restarted without its data (or was flushed).
     Lost,
     /// Nothing waits in its list: a queued job pushed long ago was lost on the way. `drained`: no worker holds
-    /// a fetched task either, so a queued job pushed more than [`PUSH_GRACE`] ago is nowhere in Redis (its pusher
+    /// a fetched task either, so a queued job pushed more than [`DRAINED_GRACE`] ago is nowhere in Redis (its pusher
     /// died between marking it pushed and pushing it) and is pushed again at once instead of after `stale_after`.
     Idle { drained: bool },
     /// Tasks are waiting: queued jobs are behind a backlog, not lost.
@@ -604,17 +609,17 @@ async fn redis_state(ctx: &Ctx, queue: &str) -> anyhow::Result<RedisQueueState> 
         // Each worker's fetched-but-unacknowledged tasks (apalis' in-flight set; a dead worker's set is moved
         // back to the list by a live worker's heartbeat once it missed its heartbeats).
         let drained = if workers.len() > MAX_WORKERS_SEEN as usize {
+            tracing::warn!(%queue, "more worker names than a reconciler pass reads; lost pushes wait for the slow check");
             false
         } else {
+            // The list again after the in-flight sets: a dead worker's tasks moved back to the list between the
+            // two reads are seen.
             let mut pipe = deadpool_redis::redis::pipe();
             for w in &workers {
                 pipe.scard(format!("{}:{w}", config.inflight_jobs_set()));
             }
-            let held: Vec<u64> = if workers.is_empty() {
-                Vec::new()
-            } else {
-                pipe.query_async(&mut *conn).await?
-            };
+            pipe.llen(config.active_jobs_list());
+            let held: Vec<u64> = pipe.query_async(&mut *conn).await?;
             held.iter().all(|&n| n == 0)
         };
         Ok(RedisQueueState::Idle { drained })

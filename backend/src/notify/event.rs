@@ -347,7 +347,7 @@ impl Event {
             Event::TokenCreated(e) => Some(format!("security.token_created:{}", e.token_id)),
             Event::TwoFactorFailed(e) => Some(format!(
                 "security.two_factor_failed:{}:{}",
-                e.user_id, e.attempt_id
+                e.user_id, e.window
             )),
             Event::TwoFactorChanged(e) => {
                 Some(format!("security.two_factor_changed:{}", e.change_id))
@@ -756,7 +756,7 @@ impl Event {
                 at: t0,
                 failures: 5,
                 locked: false,
-                attempt_id: "a1b2c3d4e5f6".into(),
+                window: 1_996_480,
             }),
             "admin.etl_failing" => Event::EtlFailing(EtlFailing {
                 source: "binance".into(),

@@ -351,6 +351,41 @@ async fn two_factor_sign_in_needs_a_fresh_code_and_recovery_codes_work_once() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
+
+    // More wrong codes until the account's limit: the owner is not mailed again within the same 15 minutes.
+    let window = || chrono::Utc::now().timestamp().div_euclid(900);
+    let before = window();
+    let f = browser();
+    assert!(
+        password_step(&app, &f, &ann.email)
+            .await
+            .starts_with("/signin/two-factor")
+    );
+    let mut ended = false;
+    for _ in 0..6 {
+        let resp = post_form(
+            &app,
+            &f,
+            "/signin/two-factor",
+            "/auth/two-factor",
+            &[("code", "000 000"), ("next", "/strategies")],
+        )
+        .await;
+        // 429 at the account's limit; the sign-in's own end (its attempts used up) sends back to sign in.
+        if resp.status() == StatusCode::TOO_MANY_REQUESTS
+            || !location(&resp).contains("error=two_factor_code")
+        {
+            ended = true;
+            break;
+        }
+    }
+    assert!(
+        ended,
+        "the pending sign-in ended (its attempts or the account limit)"
+    );
+    if window() == before {
+        assert_eq!(count(&app, FAILED_NOTICES, ann.id).await, 1);
+    }
 }
 
 #[tokio::test]

@@ -87,12 +87,12 @@ pub struct TwoFactorFailed {
     /// "Firefox on Linux", from the user agent (never the raw string, which is attacker-controlled).
     pub device: String,
     pub at: DateTime<Utc>,
-    /// Wrong codes on the account in the last 15 minutes, this one included.
+    /// Wrong two-factor codes on the account in the last 15 minutes, this one included.
     pub failures: i64,
     /// The account now refuses codes for a while (its limit of wrong codes was reached).
     pub locked: bool,
-    /// The pending sign-in's id (its hash, shortened): one notice per pending sign-in.
-    pub attempt_id: String,
+    /// The 15-minute window (Unix seconds / 900) of the notice: at most one per account and window.
+    pub window: i64,
 }
 
 impl TwoFactorFailed {
@@ -102,14 +102,15 @@ impl TwoFactorFailed {
 
     pub fn body(&self) -> String {
         let locked = if self.locked {
-            " Two-factor codes for your account are refused for the next 15 minutes."
+            " Two-factor codes for your account are refused for a while."
         } else {
             ""
         };
         format!(
-            "A sign-in to your account from {} ({}) gave the right password and then {} wrong two-factor \
-             code(s).{locked} If this was you, there is nothing to do. If it was not, your password is known to \
-             someone: change it now on your account page (or reset it), and review your sessions and API tokens.",
+            "A sign-in to your account from {} ({}) gave the right password and then wrong two-factor codes \
+             ({} wrong code(s) on your account in the last 15 minutes).{locked} If this was you, there is nothing \
+             to do. If it was not, your password is known to someone: change it now on your account page (or \
+             reset it), and review your sessions and API tokens.",
             self.device, self.ip, self.failures
         )
     }

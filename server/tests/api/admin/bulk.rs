@@ -74,9 +74,17 @@ async fn admin_bulk_suspend_from_the_list_does_the_others_and_reports_the_refusa
     assert_eq!(count(&app, LIVE_SESSIONS, Some(root.id)).await, 1);
 
     // A second bulk suspension never overwrites the first one's reason (the admin did not see it): the
-    // suspended user is refused, the other is suspended.
+    // suspended user is refused, the other is suspended; a suspension whose end has passed (lifted only at the
+    // next sign-in) no longer counts, and is replaced.
     let dan = person(&app, "dan@example.org", "trader").await;
-    let (ann_id, dan_id) = (ann.id.to_string(), dan.id.to_string());
+    let (ann_id, dan_id, cat_id) = (ann.id.to_string(), dan.id.to_string(), cat.id.to_string());
+    sqlx::query(
+        "update app_user set suspended_until = now() - interval '1 minute' where user_id = $1",
+    )
+    .bind(cat.id)
+    .execute(&app.ctx.db)
+    .await
+    .unwrap();
     let resp = form_post(
         &root.browser,
         &app,
@@ -86,18 +94,27 @@ async fn admin_bulk_suspend_from_the_list_does_the_others_and_reports_the_refusa
             ("reason", "Spam"),
             ("user_id", &ann_id),
             ("user_id", &dan_id),
+            ("user_id", &cat_id),
         ],
     )
     .await;
     let page = page_text(&app, &root.browser, &location(&resp)).await;
     assert!(
         page.contains(
-            "1 suspended; 1 refused: already suspended; change or lift that suspension on the user&#x27;s page"
+            "2 suspended; 1 refused: already suspended; change or lift that suspension on the user&#x27;s page"
         ) || page.contains(
-            "1 suspended; 1 refused: already suspended; change or lift that suspension on the user's page"
+            "2 suspended; 1 refused: already suspended; change or lift that suspension on the user's page"
         ),
         "{page}"
     );
+    let (cat_reason, cat_until): (String, Option<chrono::DateTime<chrono::Utc>>) = sqlx::query_as(
+        "select suspended_reason, suspended_until from app_user where user_id = $1 and disabled_at > now() - interval '1 minute'",
+    )
+    .bind(cat.id)
+    .fetch_one(&app.ctx.db)
+    .await
+    .unwrap();
+    assert_eq!((cat_reason.as_str(), cat_until), ("Spam", None));
     let reason: String =
         sqlx::query_scalar("select suspended_reason from app_user where user_id = $1")
             .bind(ann.id)
