@@ -393,7 +393,10 @@ pub async fn active_gates(
     )
     .fetch_all(&mut *conn)
     .await?;
-    let mut g = ActiveGates::default();
+    let mut g = ActiveGates {
+        plan: crate::plans::overage::restricted_runs(conn, users).await?,
+        ..ActiveGates::default()
+    };
     for r in rows {
         let Some(mode) = Gate::parse(&r.mode) else {
             continue;
