@@ -168,11 +168,16 @@ async fn usage_of(conn: &mut PgConnection, user: Uuid, limit: Limit) -> Result<i
     }
 }
 
-/// The excess: the `n` most recently started live runs, or the `n` most recently created strategies.
+/// Most runs or strategies one overage restricts (the table's bound; far above any plan's excess in practice).
+pub const MAX_RESTRICTED: i64 = 100_000;
+
+/// The excess: the `n` most recently started live runs, or the `n` most recently created strategies (at most
+/// [`MAX_RESTRICTED`]).
 async fn excess(conn: &mut PgConnection, user: Uuid, limit: Limit, n: i64) -> Result<Vec<Uuid>> {
     if n <= 0 {
         return Ok(Vec::new());
     }
+    let n = n.min(MAX_RESTRICTED);
     Ok(if limit == Limit::ActivePaperRuns {
         sqlx::query_scalar!(
             "select paper_run_id from paper_run

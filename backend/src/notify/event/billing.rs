@@ -89,8 +89,9 @@ impl BillingPlanChanged {
             other => format!("your subscription is {other}"),
         };
         format!(
-            "Your plan changed from {} to {} on {} UTC because {why}. Nothing of yours was deleted: work over a \
-             lower limit is kept, only new work is refused. Your plan, limits and invoices: /account/plan.",
+            "Your plan changed from {} to {} on {} UTC because {why}. Nothing of yours was deleted: new work over a \
+             lower limit is refused, and more paper runs or strategies than it allows get a grace period before the \
+             newest become read-only (you are told separately). Your plan, limits and invoices: /account/plan.",
             self.from,
             self.to,
             self.effective_at.format("%Y-%m-%d %H:%M"),
@@ -287,5 +288,72 @@ impl BillingOverLimit {
                 self.fix(),
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn notice(
+        limit: &str,
+        stage: &str,
+        allowed: Option<i64>,
+        restricted: usize,
+    ) -> BillingOverLimit {
+        BillingOverLimit {
+            user_id: Uuid::nil(),
+            overage_id: Uuid::nil(),
+            stage: stage.into(),
+            limit: limit.into(),
+            label: limit.replace('_', " "),
+            usage: 5,
+            allowed,
+            plan: "Tiny".into(),
+            grace_ends_at: DateTime::parse_from_rfc3339("2027-03-19T12:00:00Z")
+                .unwrap()
+                .to_utc(),
+            restricted: (0..restricted).map(|i| format!("run {i}")).collect(),
+            restricted_count: restricted + 3,
+        }
+    }
+
+    #[test]
+    fn over_limit_notices_say_when_what_happens_and_how_to_avoid_it() {
+        let g = notice("active_paper_runs", "grace", Some(2), 0);
+        assert_eq!(
+            g.title(),
+            "You are over your plan's limit of active paper runs"
+        );
+        let b = g.body();
+        for needle in [
+            "You have 5 active paper runs and your Tiny plan allows 2",
+            "until 2027-03-19 12:00 UTC",
+            "the 3 most recently started run(s) become reduce-only",
+            "stop paper runs you no longer need",
+            "/account/plan",
+        ] {
+            assert!(b.contains(needle), "{needle}: {b}");
+        }
+        let b = notice("strategies", "grace", Some(4), 0).body();
+        assert!(
+            b.contains("1 most recently created strategies become read-only"),
+            "{b}"
+        );
+        assert!(
+            b.contains("delete strategies") && b.contains("archived ones count"),
+            "{b}"
+        );
+        let e = notice("active_paper_runs", "enforced", Some(2), 2);
+        assert!(e.title().ends_with("the excess is now read-only"));
+        let b = e.body();
+        assert!(b.contains("ended on 2027-03-19 12:00 UTC"), "{b}");
+        assert!(b.contains("Restricted: run 0; run 1 and 3 more."), "{b}");
+        let r = notice("strategies", "resolved", None, 0);
+        assert!(
+            r.title()
+                .contains("within your plan's limit of strategies again")
+        );
+        assert!(r.body().contains("allows any number"), "{}", r.body());
     }
 }
