@@ -19,7 +19,7 @@ pub enum AppError {
     /// Signed in but not allowed (read-only account or token, not an admin).
     #[error("{message}")]
     Forbidden { message: String },
-    /// Refused by a rule of the action: `code` is the backend error code (`email_unconfirmed`, `plan_limit`, `limit_reached`,
+    /// Refused by a rule of the action: `code` is the backend error code (`email_unconfirmed`, `plan_limit`, `plan_read_only`, `limit_reached`,
     /// `conflict`, `not_finished`, `rate_limited`, `invalid_strategy`), the same code the REST API answers with.
     #[error("{message}")]
     Refused { code: String, message: String },
@@ -81,7 +81,9 @@ impl AppError {
             Self::Validation { .. } => http::StatusCode::UNPROCESSABLE_ENTITY,
             Self::Forbidden { .. } => http::StatusCode::FORBIDDEN,
             Self::Refused { code, .. } => match code.as_str() {
-                "email_unconfirmed" | "plan_limit" => http::StatusCode::FORBIDDEN,
+                "email_unconfirmed" | "plan_limit" | "plan_read_only" => {
+                    http::StatusCode::FORBIDDEN
+                }
                 "rate_limited" => http::StatusCode::TOO_MANY_REQUESTS,
                 "invalid_strategy" => http::StatusCode::UNPROCESSABLE_ENTITY,
                 _ => http::StatusCode::CONFLICT,

@@ -20,6 +20,7 @@ pub enum Flash {
     StrategyUnchanged,
     StrategyDuplicated,
     StrategyArchived,
+    StrategyDeleted,
     StrategyRestored,
     DraftDiscarded,
     CancelRequested,
@@ -83,6 +84,9 @@ pub enum Flash {
     StrategyIsArchived,
     StrategyDraftStale,
     StrategyQuota,
+    StrategyReadOnly,
+    StrategyInUse,
+    StrategyDeleteUnconfirmed,
     StrategyName,
     StrategyDescription,
     StrategyTemplate,
@@ -141,6 +145,7 @@ impl Flash {
         Flash::StrategyUnchanged,
         Flash::StrategyDuplicated,
         Flash::StrategyArchived,
+        Flash::StrategyDeleted,
         Flash::StrategyRestored,
         Flash::DraftDiscarded,
         Flash::CancelRequested,
@@ -204,6 +209,9 @@ impl Flash {
         Flash::StrategyIsArchived,
         Flash::StrategyDraftStale,
         Flash::StrategyQuota,
+        Flash::StrategyReadOnly,
+        Flash::StrategyInUse,
+        Flash::StrategyDeleteUnconfirmed,
         Flash::StrategyName,
         Flash::StrategyDescription,
         Flash::StrategyTemplate,
@@ -261,6 +269,7 @@ impl Flash {
             Flash::StrategyUnchanged => "strategy_unchanged",
             Flash::StrategyDuplicated => "strategy_duplicated",
             Flash::StrategyArchived => "strategy_archived",
+            Flash::StrategyDeleted => "strategy_deleted",
             Flash::StrategyRestored => "strategy_restored",
             Flash::DraftDiscarded => "draft_discarded",
             Flash::CancelRequested => "cancel_requested",
@@ -270,6 +279,9 @@ impl Flash {
             Flash::StrategyIsArchived => "strategy_is_archived",
             Flash::StrategyDraftStale => "strategy_draft_stale",
             Flash::StrategyQuota => "strategy_quota",
+            Flash::StrategyReadOnly => "strategy_read_only",
+            Flash::StrategyInUse => "strategy_in_use",
+            Flash::StrategyDeleteUnconfirmed => "strategy_delete_unconfirmed",
             Flash::StrategyName => "strategy_name",
             Flash::StrategyDescription => "strategy_description",
             Flash::StrategyTemplate => "strategy_template",
@@ -373,6 +385,9 @@ impl Flash {
                 | Flash::StrategyIsArchived
                 | Flash::StrategyDraftStale
                 | Flash::StrategyQuota
+                | Flash::StrategyReadOnly
+                | Flash::StrategyInUse
+                | Flash::StrategyDeleteUnconfirmed
                 | Flash::StrategyName
                 | Flash::StrategyDescription
                 | Flash::StrategyTemplate
@@ -511,6 +526,9 @@ impl Flash {
             }
             Flash::StrategyDuplicated => "This is your copy of the strategy.",
             Flash::StrategyArchived => "The strategy was archived. Its runs are kept.",
+            Flash::StrategyDeleted => {
+                "The strategy was deleted for good, with its versions, backtests and finished paper runs."
+            }
             Flash::StrategyRestored => "The strategy was restored.",
             Flash::DraftDiscarded => {
                 "The draft was discarded; the editor shows the newest saved version."
@@ -528,6 +546,15 @@ impl Flash {
             }
             Flash::StrategyDraftStale => {
                 "The draft was changed in another tab or window after this page was opened, so this edit was not stored (the editor shows that newer draft). Copy your change in again and save."
+            }
+            Flash::StrategyReadOnly => {
+                "This strategy is read-only: you are over your plan's limit of strategies and the grace period has ended, so it cannot be edited, backtested or paper-traded (your edit is kept as its draft). Delete strategies you no longer need (archived ones count) or move to a larger plan: it is writable again as soon as you are within the limit (Account → Plan and usage, /account/plan)."
+            }
+            Flash::StrategyInUse => {
+                "This strategy was not deleted: it has paper runs that are active, paused or stopping, or backtests queued or running. Stop or cancel them first (deleting never stops open work), or archive it instead."
+            }
+            Flash::StrategyDeleteUnconfirmed => {
+                "Nothing was deleted: tick the box to confirm that the strategy, its versions, backtests and finished paper runs are deleted for good."
             }
             Flash::StrategyQuota => {
                 "Your account has reached its limit of strategies or saved versions, so nothing was stored (your limits: Account → Plan and usage, /account/plan)."

@@ -39,6 +39,10 @@ pub enum Error {
     /// raise it (`backend::plans`).
     #[error("{}", .0.message)]
     PlanLimit(Box<PlanRefusal>),
+    /// The user is over a limit of their plan past its grace period and this strategy is part of the excess,
+    /// which is read-only (`backend::plans::overage`): the limit, the usage, the value and what to do.
+    #[error("{}", .0.message)]
+    PlanReadOnly(Box<PlanRefusal>),
     /// The request conflicts with the row's state (e.g. cancelling a finished run, a stale save).
     #[error("{0}")]
     Conflict(String),
@@ -80,6 +84,7 @@ impl Error {
             Error::Strategy(_) => "invalid_strategy",
             Error::Limit(_) => "limit_reached",
             Error::PlanLimit(_) => "plan_limit",
+            Error::PlanReadOnly(_) => "plan_read_only",
             Error::Conflict(_) => "conflict",
             Error::NotFinished(_) => "not_finished",
             Error::RateLimited { .. } => "rate_limited",
@@ -94,7 +99,7 @@ impl Error {
         match self.code() {
             "not_found" => 404,
             "unauthorized" => 401,
-            "forbidden" | "email_unconfirmed" | "plan_limit" => 403,
+            "forbidden" | "email_unconfirmed" | "plan_limit" | "plan_read_only" => 403,
             "invalid_input" => 400,
             "invalid_strategy" => 422,
             "limit_reached" | "conflict" | "not_finished" => 409,

@@ -13,6 +13,7 @@ pub mod ctx;
 pub mod db;
 pub mod error;
 pub mod error_tracking;
+pub mod gates;
 pub mod jobs;
 pub mod live;
 pub mod mail;

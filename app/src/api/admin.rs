@@ -124,6 +124,8 @@ pub struct UserView {
     pub plan_name: String,
     pub plan_note: String,
     pub limits: Vec<LimitView>,
+    /// Open overages (over a limit after a plan change), one sentence each, and what they restrict.
+    pub overages: Vec<(String, Vec<String>)>,
     pub plans: Vec<PlanChoice>,
     pub sessions: i64,
     pub tokens: i64,
@@ -670,6 +672,40 @@ mod ssr {
             suspension,
             plan_name: d.plan.plan.name.clone(),
             plan_note,
+            overages: d
+                .plan
+                .overages
+                .iter()
+                .map(|o| {
+                    (
+                        format!(
+                            "Over {}: {} of {} ({}); {}",
+                            o.label,
+                            o.usage,
+                            o.allowed,
+                            o.plan,
+                            if o.enforced_at.is_some() {
+                                format!(
+                                    "the grace period ended on {}: the newest beyond the limit are {}",
+                                    format_time(o.grace_ends_at, &tz),
+                                    if o.limit == backend::plans::Limit::ActivePaperRuns {
+                                        "reduce-only"
+                                    } else {
+                                        "read-only"
+                                    }
+                                )
+                            } else {
+                                format!(
+                                    "grace period until {} (found {})",
+                                    format_time(o.grace_ends_at, &tz),
+                                    format_time(o.started_at, &tz)
+                                )
+                            }
+                        ),
+                        o.restricted.iter().map(|r| r.name.clone()).collect(),
+                    )
+                })
+                .collect(),
             limits: d
                 .plan
                 .limits

@@ -66,11 +66,29 @@ pub struct LimitView {
     pub source: String,
 }
 
+/// A limit the user is over after a plan change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OverageView {
+    pub key: String,
+    pub label: String,
+    pub usage: i64,
+    pub allowed: i64,
+    /// When the grace period ends (or ended), in the user's time zone.
+    pub grace_ends: String,
+    /// The excess is read-only now.
+    pub enforced: bool,
+    /// What happens (or happened) at the end of the grace period, and how to fix it.
+    pub what: String,
+    /// The restricted runs or strategies: (link, name), newest first.
+    pub restricted: Vec<(String, String)>,
+}
+
 /// Everything the plan page shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MyPlanView {
     pub plan: PlanView,
     pub limits: Vec<LimitView>,
+    pub overages: Vec<OverageView>,
     pub ends: Option<String>,
     pub plans: Vec<PlanView>,
     pub billing: BillingSection,
@@ -213,6 +231,44 @@ mod ssr {
         })
     }
 
+    fn overage_view(o: &backend::plans::overage::Overage, tz: &str) -> OverageView {
+        let runs = o.limit == Limit::ActivePaperRuns;
+        let excess = (o.usage - o.allowed).max(0);
+        let what = match (runs, o.enforced_at.is_some()) {
+            (true, false) => format!(
+                "Nothing changes until then. If you still have more than {} active paper runs then, the {excess} most recently started become reduce-only: they keep processing candles and can close positions but open no new ones; nothing is stopped. To avoid it, stop runs you no longer need or move to a larger plan.",
+                o.allowed
+            ),
+            (true, true) => "The most recently started runs beyond the limit are reduce-only: they keep processing candles and can close positions but open no new ones; you can stop any run. Stop runs you no longer need or move to a larger plan: the restriction ends as soon as you are within the limit.".to_owned(),
+            (false, false) => format!(
+                "Nothing changes until then. If you still have more than {} strategies then (archived ones count), the {excess} most recently created become read-only: you can view, export, archive and delete them, but not edit, backtest or paper-trade them. To avoid it, delete strategies you no longer need or move to a larger plan.",
+                o.allowed
+            ),
+            (false, true) => "The most recently created strategies beyond the limit are read-only: you can view, export, archive and delete them, but not edit, backtest or paper-trade them. Delete strategies you no longer need (archived ones count) or move to a larger plan: the restriction ends as soon as you are within the limit.".to_owned(),
+        };
+        OverageView {
+            key: o.limit.key().to_owned(),
+            label: o.label.clone(),
+            usage: o.usage,
+            allowed: o.allowed,
+            grace_ends: backend::auth::users::format_time(o.grace_ends_at, tz),
+            enforced: o.enforced_at.is_some(),
+            what,
+            restricted: o
+                .restricted
+                .iter()
+                .map(|r| {
+                    let href = if runs {
+                        format!("/paper/{}", r.id)
+                    } else {
+                        format!("/strategies/{}", r.id)
+                    };
+                    (href, r.name.clone())
+                })
+                .collect(),
+        }
+    }
+
     pub async fn my_plan(sync: bool) -> Result<MyPlanView, AppError> {
         let actor = crate::api::actor().await?;
         let ctx = expect_context::<Ctx>();
@@ -247,6 +303,7 @@ mod ssr {
                     .to_owned(),
                 })
                 .collect(),
+            overages: mine.overages.iter().map(|o| overage_view(o, &tz)).collect(),
             ends: mine
                 .ends_at
                 .map(|t| backend::auth::users::format_time(t, &tz)),

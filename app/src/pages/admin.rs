@@ -331,6 +331,7 @@ fn UserDetail(v: UserView) -> impl IntoView {
         plan_name,
         plan_note,
         limits,
+        overages,
         plans,
         sessions,
         tokens,
@@ -457,6 +458,17 @@ fn UserDetail(v: UserView) -> impl IntoView {
                     {limits.into_iter().map(|l| view! { <tr><td>{l.label}</td><td>{l.value}</td><td>{l.usage}</td></tr> }).collect_view()}
                 </tbody>
             </table></div>
+            {(!overages.is_empty()).then(|| view! {
+                <div class="notice" id="plan-overages">
+                    {overages.into_iter().map(|(text, restricted)| view! {
+                        <p class="overage">{text}</p>
+                        {(!restricted.is_empty()).then(|| view! {
+                            <ul class="restricted">{restricted.into_iter().map(|n| view! { <li>{n}</li> }).collect_view()}</ul>
+                        })}
+                    }).collect_view()}
+                    <p class="small muted">"Assigning a larger plan or an override lifts it at once (docs/plans.md)."</p>
+                </div>
+            })}
             <form method="post" action=act("plan") class="inline-form" id="plan-form">
                 <CsrfField />
                 <label>"Plan " <select name="plan" id="plan-select">

@@ -35,6 +35,7 @@ fn PlanSections(v: MyPlanView) -> impl IntoView {
     let MyPlanView {
         plan,
         limits,
+        overages,
         ends,
         plans,
         billing,
@@ -54,11 +55,29 @@ fn PlanSections(v: MyPlanView) -> impl IntoView {
             {(!plan.description.is_empty()).then(|| view! { <p class="muted">{plan.description.clone()}</p> })}
             {ends.map(|e| view! { <p>"This plan ends on " {e} "; you are then on the default plan."</p> })}
             {if on {
-                view! { <p class="small muted">"Buy or change a plan below. Lowering a plan never deletes anything: work over a new limit is kept, only new work is refused."</p> }.into_any()
+                view! { <p class="small muted">"Buy or change a plan below. Lowering a plan never deletes anything: over a new limit you get a grace period, then the newest runs or strategies beyond it become read-only until you are within it again."</p> }.into_any()
             } else {
-                view! { <p class="small muted">"To change your plan or a limit, ask an administrator. Lowering a plan never deletes anything: work over a new limit is kept, only new work is refused."</p> }.into_any()
+                view! { <p class="small muted">"To change your plan or a limit, ask an administrator. Lowering a plan never deletes anything: over a new limit you get a grace period, then the newest runs or strategies beyond it become read-only until you are within it again."</p> }.into_any()
             }}
         </section>
+        {(!overages.is_empty()).then(|| view! {
+            <section class="card notice" id="plan-overages">
+                <h2>"Over your plan's limits"</h2>
+                {overages.into_iter().map(|o| view! {
+                    <div class="overage" data-limit=o.key.clone() data-state={if o.enforced { "enforced" } else { "grace" }}>
+                        <p><strong>{format!("{}: {} of {}", o.label, o.usage, o.allowed)}</strong> " · "
+                            {if o.enforced { format!("read-only since the grace period ended on {}", o.grace_ends) } else { format!("grace period until {}", o.grace_ends) }}
+                        </p>
+                        <p class="small">{o.what}</p>
+                        {(!o.restricted.is_empty()).then(|| view! {
+                            <ul class="restricted">
+                                {o.restricted.into_iter().map(|(href, name)| view! { <li><a href=href>{name}</a></li> }).collect_view()}
+                            </ul>
+                        })}
+                    </div>
+                }).collect_view()}
+            </section>
+        })}
         <BillingCard b=billing />
         <section class="card">
             <h2>"Limits and usage"</h2>

@@ -161,11 +161,13 @@ fn StrategyEditor(v: StrategyView) -> impl IntoView {
         versions,
         recent_runs,
         can_write,
+        read_only,
     } = v;
     let id = row.id.clone();
     let sid = row.id.clone();
+    let del = format!("/strategies/{}/delete", row.id);
     let archived = row.archived;
-    let editable = can_write && !archived;
+    let editable = can_write && !archived && read_only.is_none();
     let rows = source.lines().count().clamp(12, 40);
     view! {
         <Title text=row.name.clone() />
@@ -181,6 +183,9 @@ fn StrategyEditor(v: StrategyView) -> impl IntoView {
         </div>
         {archived.then(|| view! {
             <div class="card notice">"This strategy is archived: it cannot be edited or run. Restore it from "<a href="/strategies?archived=1">"My strategies"</a>"."</div>
+        })}
+        {read_only.map(|r| view! {
+            <div class="card notice" id="read-only-notice">{r} " " <a href="/account/plan">"Your plan and usage"</a></div>
         })}
         {draft.then(|| {
             let discard = format!("/strategies/{}/discard-draft", id);
@@ -264,5 +269,15 @@ fn StrategyEditor(v: StrategyView) -> impl IntoView {
             <h2 id="recent-head">"Recent runs"</h2>
             <RunsTable runs=recent_runs compare=false />
         </section>
+        <Show when=move || can_write>
+            <section class="card" aria-labelledby="delete-head" id="delete-strategy">
+                <h2 id="delete-head">"Delete"</h2>
+                <p class="small muted">"Deleting removes the strategy for good, with its versions, its backtests and its finished paper runs (archiving keeps them; archived strategies still count against your plan). It is refused while a paper run of it is live or a backtest of it is queued or running."</p>
+                <form method="post" action=del.clone() class="inline-form"><CsrfField />
+                    <label><input type="checkbox" name="confirm" value="yes" required /> " Delete it and everything it ran, for good"</label>
+                    <button class="button small danger" type="submit" id="delete-strategy-button">"Delete strategy"</button>
+                </form>
+            </section>
+        </Show>
     }
 }

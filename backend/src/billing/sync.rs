@@ -163,7 +163,7 @@ pub(crate) async fn apply(
         None
     };
     if let Some(to) = target {
-        let after = plans::actions::assign_in(
+        let (after, over_limit) = plans::actions::assign_in(
             &actor,
             ctx,
             &mut *tx,
@@ -176,6 +176,7 @@ pub(crate) async fn apply(
             },
         )
         .await?;
+        out.emitted.extend(over_limit);
         if after.plan.id != current.plan.id {
             out.outcome.push_str(&format!(
                 "; plan {} → {}",

@@ -20,6 +20,7 @@ pub static KINDS: &[JobKind] = &[
     crate::notify::tick::JOB,
     crate::paper::advance::JOB,
     crate::paper::feed::TICK_JOB,
+    crate::plans::overage::JOB,
 ];
 
 /// The kind called `kind`, if registered.

@@ -294,6 +294,14 @@ pub static SPECS: &[EventSpec] = &[
         [I, I, O],
     ),
     spec(
+        "billing.over_limit",
+        C::Billing,
+        false,
+        User,
+        false,
+        [I, I, O],
+    ),
+    spec(
         "billing.plan_changed",
         C::Billing,
         false,

@@ -14,7 +14,8 @@ mod paper;
 mod security;
 pub use admin::EtlFailing;
 pub use billing::{
-    BillingPaymentFailed, BillingPlanChanged, BillingTrialEnding, BillingUsageWarning,
+    BillingOverLimit, BillingPaymentFailed, BillingPlanChanged, BillingTrialEnding,
+    BillingUsageWarning, OVER_LIMIT_NAMES,
 };
 pub use paper::{
     KillSwitchChange, PaperDataGap, PaperFill, PaperOrderCancelled, PaperRunRef, PaperSignal,
@@ -195,6 +196,8 @@ pub enum Event {
     BillingTrialEnding(BillingTrialEnding),
     #[serde(rename = "billing.usage_warning")]
     BillingUsageWarning(BillingUsageWarning),
+    #[serde(rename = "billing.over_limit")]
+    BillingOverLimit(BillingOverLimit),
 }
 
 /// Every type name with a payload variant (for tests and samples).
@@ -228,6 +231,7 @@ pub const TYPES: &[&str] = &[
     "billing.payment_failed",
     "billing.trial_ending",
     "billing.usage_warning",
+    "billing.over_limit",
 ];
 
 /// Cuts `s` to at most `max` characters, ending in `…` when cut.
@@ -280,6 +284,7 @@ impl Event {
             Event::BillingPaymentFailed(_) => "billing.payment_failed",
             Event::BillingTrialEnding(_) => "billing.trial_ending",
             Event::BillingUsageWarning(_) => "billing.usage_warning",
+            Event::BillingOverLimit(_) => "billing.over_limit",
         }
     }
 
@@ -328,6 +333,7 @@ impl Event {
             Event::BillingPaymentFailed(e) => Some(e.user_id),
             Event::BillingTrialEnding(e) => Some(e.user_id),
             Event::BillingUsageWarning(e) => Some(e.user_id),
+            Event::BillingOverLimit(e) => Some(e.user_id),
             paper => paper.paper_run().map(|r| r.user_id),
         }
     }
@@ -418,6 +424,9 @@ impl Event {
                 "billing.usage_warning:{}:{}:{}:{}",
                 e.user_id, e.limit, e.percent, e.day
             )),
+            Event::BillingOverLimit(e) => {
+                Some(format!("billing.over_limit:{}:{}", e.overage_id, e.stage))
+            }
         }
     }
 
@@ -453,7 +462,8 @@ impl Event {
             | Event::BillingPlanChanged(_)
             | Event::BillingPaymentFailed(_)
             | Event::BillingTrialEnding(_)
-            | Event::BillingUsageWarning(_) => None,
+            | Event::BillingUsageWarning(_)
+            | Event::BillingOverLimit(_) => None,
         }
     }
 
@@ -506,6 +516,7 @@ impl Event {
             Event::BillingPaymentFailed(e) => e.title(),
             Event::BillingTrialEnding(e) => e.title(),
             Event::BillingUsageWarning(e) => e.title(),
+            Event::BillingOverLimit(e) => e.title(),
         };
         clip(&t, 200)
     }
@@ -632,6 +643,7 @@ impl Event {
             Event::BillingPaymentFailed(e) => e.body(),
             Event::BillingTrialEnding(e) => e.body(),
             Event::BillingUsageWarning(e) => e.body(),
+            Event::BillingOverLimit(e) => e.body(),
         };
         clip(&b, 2000)
     }
@@ -663,7 +675,8 @@ impl Event {
             Event::BillingPlanChanged(_)
             | Event::BillingPaymentFailed(_)
             | Event::BillingTrialEnding(_)
-            | Event::BillingUsageWarning(_) => Some("/account/plan".to_owned()),
+            | Event::BillingUsageWarning(_)
+            | Event::BillingOverLimit(_) => Some("/account/plan".to_owned()),
             paper => paper.paper_run().map(PaperRunRef::url),
         }
     }
@@ -889,6 +902,22 @@ impl Event {
                 percent: 80,
                 plan: "Free".into(),
                 day: "2026-01-02".into(),
+            }),
+            "billing.over_limit" => Event::BillingOverLimit(BillingOverLimit {
+                user_id,
+                overage_id: run_id,
+                stage: "enforced".into(),
+                limit: "active_paper_runs".into(),
+                label: "active paper runs".into(),
+                usage: 3,
+                allowed: Some(1),
+                plan: "Free".into(),
+                grace_ends_at: t0 + chrono::Duration::days(7),
+                restricted: vec![
+                    "MACD crossover on ETHBTC 5m".into(),
+                    "SMA 3/8 on ETHBTC 5m".into(),
+                ],
+                restricted_count: 2,
             }),
             _ => return None,
         })

@@ -69,6 +69,15 @@ async fn run(job: &JobCtx) -> Result<(), JobError> {
         .then(|| new_job(&ctx.jobs, p.instrument_id, p.timeframe));
     job.complete_with_followup(tx, next.as_ref()).await?;
     emit::push(&ctx.jobs, &out.emitted).await;
+    // A run that stopped (after flattening) or failed no longer counts: its owner's plan overage may end.
+    for user in &out.finished_users {
+        crate::plans::overage::reconcile_after(
+            ctx,
+            &crate::Actor::system(crate::Surface::Job),
+            *user,
+        )
+        .await;
+    }
     // A candle stored between that check and the commit had its own enqueue deduplicated against this job.
     if next.is_none() && newer_than(ctx, p.instrument_id, p.timeframe, out.newest).await? {
         ctx.jobs
@@ -103,6 +112,8 @@ pub struct Advanced {
     pub more: bool,
     /// The newest candle of the series when the job read it.
     pub newest: Option<i64>,
+    /// Owners of runs this job stopped or failed (a finished run no longer counts against the plan).
+    pub finished_users: Vec<Uuid>,
 }
 
 /// A run's risk locks (active ones) and, per limit, where it measures again (released ones).
@@ -347,6 +358,13 @@ pub async fn advance(
     out.fills = w.fill_run.len();
     w.write(conn).await?;
     let now = ctx.clock.now();
+    out.finished_users = runs
+        .iter()
+        .filter(|r| w.finished.iter().any(|f| f.0 == r.id))
+        .map(|r| r.user_id)
+        .collect();
+    out.finished_users.sort_unstable();
+    out.finished_users.dedup();
     for f in &w.finished {
         sqlx::query!(
             "update paper_run set status = $2, error = coalesce($3, error), stopped_at = $4 where paper_run_id = $1",
@@ -378,15 +396,7 @@ pub async fn advance(
 /// # Errors
 /// Database errors.
 pub async fn notify_changed(conn: &mut PgConnection, runs: &[String]) -> sqlx::Result<()> {
-    if !runs.is_empty() {
-        sqlx::query!(
-            "select pg_notify('paper_run', id) from unnest($1::text[]) as id",
-            runs
-        )
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
+    crate::gates::runs_changed(conn, runs).await
 }
 
 /// Steps every run, computing each distinct input once (runs started together from one strategy share it). A

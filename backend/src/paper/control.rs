@@ -27,7 +27,8 @@ pub enum Command {
 }
 
 /// Applies `command` to the user's run; audited (`paper_paused`, `paper_resumed`, `paper_stopped`) in the
-/// same transaction.
+/// same transaction. Stopping is always allowed, also under a plan gate; a stop reconciles the user's plan
+/// overages in the same transaction (`crate::plans::overage`).
 ///
 /// # Errors
 /// [`Error::NotFound`], [`Error::Conflict`] (e.g. resuming a run that is not paused), database errors.
@@ -96,6 +97,15 @@ pub(crate) async fn apply(
         )
         .await?;
     super::advance::notify_changed(&mut tx, &[id.to_string()]).await?;
+    // A stopped run no longer counts: an overage of the plan's active paper runs may shrink or end now.
+    let emitted = if stopped {
+        crate::plans::overage::reconcile_in(ctx, &mut tx, actor, user)
+            .await?
+            .emitted
+    } else {
+        Vec::new()
+    };
     tx.commit().await?;
+    crate::notify::push(&ctx.jobs, &emitted).await;
     Ok(Controlled { status: next })
 }

@@ -20,8 +20,8 @@ use crate::notify::emit;
 use crate::notify::event::{Event, KillSwitchChange};
 use crate::{Actor, Ctx};
 
-/// The advisory lock key shared by the steps and taken exclusively by switch changes.
-pub const LOCK_KEY: i64 = 0x7061_7065_725f_6b73; // "paper_ks"
+/// The advisory lock key shared by the steps and taken exclusively by switch (and plan gate) changes.
+pub use crate::gates::LOCK_KEY;
 
 /// Longest reason.
 pub const MAX_REASON: usize = 500;
@@ -345,22 +345,26 @@ async fn announce(
     Ok(emit::emit_many(conn, &ctx.jobs, &ctx.clock, &events).await?)
 }
 
-/// Active switches of the platform, of these users and of these runs: the strictest gate of each level.
+/// Active switches of the platform, of these users and of these runs: the strictest gate of each level; and
+/// the runs under a plan gate (reduce-only: the excess of an enforced `active_paper_runs` overage,
+/// [`crate::plans::overage`]), which is not a switch: no switch change puts it on or lifts it.
 #[derive(Debug, Default)]
 pub struct ActiveGates {
     pub platform: Option<Gate>,
     pub users: std::collections::HashMap<Uuid, Gate>,
     pub runs: std::collections::HashMap<Uuid, Gate>,
+    pub plan: std::collections::HashSet<Uuid>,
 }
 
 impl ActiveGates {
-    /// The effective gate of a run: the strictest of its own and the switches over it.
+    /// The effective gate of a run: the strictest of its own, the switches over it and its plan gate.
     pub fn effective(&self, own: Gate, user: Uuid, run: Uuid) -> Gate {
         [
             Some(own),
             self.platform,
             self.users.get(&user).copied(),
             self.runs.get(&run).copied(),
+            self.plan.contains(&run).then_some(Gate::ReduceOnly),
         ]
         .into_iter()
         .flatten()
@@ -368,7 +372,8 @@ impl ActiveGates {
     }
 }
 
-/// Reads the active switches for a step (under the shared lock the step holds).
+/// Reads the active switches and plan gates for a step (under the shared lock the step holds; a plan gate
+/// change takes it exclusively, like a switch change).
 ///
 /// # Errors
 /// Database errors.
@@ -388,7 +393,10 @@ pub async fn active_gates(
     )
     .fetch_all(&mut *conn)
     .await?;
-    let mut g = ActiveGates::default();
+    let mut g = ActiveGates {
+        plan: crate::plans::overage::restricted_runs(conn, users).await?,
+        ..ActiveGates::default()
+    };
     for r in rows {
         let Some(mode) = Gate::parse(&r.mode) else {
             continue;

@@ -38,9 +38,14 @@ pub struct PaperRunDetail {
     pub gaps: Vec<Gap>,
     /// Active kill switches over this run (the platform's, its owner's, its own).
     pub kill_switches: Vec<super::kill::KillSwitch>,
-    /// The gate its next candle is processed under: the strictest of the run's own, those switches and its
-    /// active risk locks.
+    /// The gate its next candle is processed under: the strictest of the run's own, those switches, its
+    /// active risk locks and its plan gate.
     pub effective_gate: String,
+    /// The plan gate: reduce-only because its owner is over the plan's `active_paper_runs` past the grace
+    /// period and this run is part of the excess (`None`: no plan gate). Not a switch: stopping the run, or
+    /// being within the limit again, is what ends it.
+    #[serde(default)]
+    pub plan_gate: Option<crate::plans::overage::Overage>,
     /// Its risk limits, and its risk locks (newest first; `active` ones gate its next candle).
     pub risk_limits: super::risk::RiskLimits,
     pub risk_locks: Vec<super::risk::RiskLock>,
@@ -227,7 +232,10 @@ pub async fn get(db: &PgPool, user: Uuid, id: Uuid) -> Result<PaperRunDetail> {
     let next = r
         .last_open_time
         .map_or(r.live_from, |t| t + chrono::Duration::milliseconds(tf));
-    let risk_locks = super::risk::locks(&mut *db.acquire().await?, id, next).await?;
+    let mut conn = db.acquire().await?;
+    let risk_locks = super::risk::locks(&mut conn, id, next).await?;
+    let plan_gate = crate::plans::overage::run_restriction(&mut conn, id).await?;
+    drop(conn);
     let risk_limits = serde_json::from_value(r.risk_limits.clone()).unwrap_or_default();
     let effective_gate = kill_switches
         .iter()
@@ -237,6 +245,11 @@ pub async fn get(db: &PgPool, user: Uuid, id: Uuid) -> Result<PaperRunDetail> {
                 .iter()
                 .filter(|l| l.active)
                 .filter_map(|l| engine::backtest::Gate::parse(&l.mode)),
+        )
+        .chain(
+            plan_gate
+                .as_ref()
+                .map(|_| engine::backtest::Gate::ReduceOnly),
         )
         .fold(own, engine::backtest::Gate::strictest)
         .as_str()
@@ -256,6 +269,7 @@ pub async fn get(db: &PgPool, user: Uuid, id: Uuid) -> Result<PaperRunDetail> {
         gaps,
         kill_switches,
         effective_gate,
+        plan_gate,
         risk_limits,
         risk_locks,
         summary: summary_row!(r),

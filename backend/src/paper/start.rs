@@ -23,7 +23,8 @@ pub fn window(timeframe: Timeframe, now_ms: i64, warmup_bars: i64) -> (i64, i64)
 ///
 /// # Errors
 /// [`Error::NotFound`] (strategy), [`Error::Invalid`] naming the field, [`Error::Strategy`] (bad parameter
-/// values), [`Error::Limit`] (too many active runs), database errors.
+/// values), [`Error::Limit`] (too many active runs), [`Error::PlanLimit`], [`Error::PlanReadOnly`] (the
+/// strategy is read-only over the user's plan), database errors.
 pub(crate) async fn create(
     ctx: &Ctx,
     actor: &Actor,
@@ -53,6 +54,8 @@ pub(crate) async fn create(
             "this strategy is archived; restore it to paper-trade it",
         ));
     }
+    // Read-only while it is part of the excess of an enforced plan overage (crate::plans::overage).
+    crate::plans::overage::check_strategy(&mut *db.acquire().await?, new.strategy_id).await?;
     let params = check_params(&version.params, &new.params)?;
     compile(&version.source, &params)?;
     let timeframe = Timeframe::parse(new.timeframe.trim())

@@ -93,6 +93,9 @@ pub struct UserPlan {
     pub overrides: LimitValues,
     pub reason: Option<String>,
     pub ends_at: Option<DateTime<Utc>>,
+    /// Limits the user is over after a plan change: the grace period, and once it ended what is restricted
+    /// (docs/plans.md, "Over your plan's limits").
+    pub overages: Vec<super::overage::Overage>,
 }
 
 async fn all(conn: &mut PgConnection) -> Result<Vec<Plan>> {
@@ -370,6 +373,10 @@ pub async fn create(actor: &Actor, ctx: &Ctx, input: &PlanInput) -> Result<Plan>
         .await?;
     tx.commit().await?;
     forget(None);
+    if plan.is_default {
+        // Every user without an assignment is on it now.
+        super::overage::reconcile_plan(ctx, actor, plan.id).await;
+    }
     Ok(plan)
 }
 
@@ -391,7 +398,9 @@ fn audit_detail(p: &Plan) -> serde_json::Value {
 
 /// Changes a plan (any subset of its fields; `limits` merged: `null` removes a value); audited as
 /// `plan_updated` with the plan before and after. Archiving keeps the users on it (new assignments are
-/// refused); plans are never deleted. Lowering limits deletes nothing: new work over them is refused.
+/// refused); plans are never deleted. Lowering limits deletes nothing: new work over them is refused, and its
+/// users left over `active_paper_runs` or `strategies` get a grace period ([`super::overage`], reconciled
+/// after the commit).
 ///
 /// # Errors
 /// As [`create`], and [`Error::NotFound`].
@@ -444,12 +453,15 @@ pub async fn update(actor: &Actor, ctx: &Ctx, id: Uuid, input: &PlanInput) -> Re
         .await?;
     tx.commit().await?;
     forget(None);
+    super::overage::reconcile_plan(ctx, actor, id).await;
     Ok(plan)
 }
 
 /// Gives a user a plan (or the default plan), per-user overrides, a reason and an optional end, replacing
 /// the previous assignment; audited as `plan_assigned` (subject: the user) with the previous plan. Nothing
-/// of the user's is deleted when the new limits are lower.
+/// of the user's is deleted when the new limits are lower: a user left over `active_paper_runs` or
+/// `strategies` gets a grace period, and one back within them has the restrictions lifted, in the same
+/// transaction ([`super::overage`]).
 ///
 /// # Errors
 /// [`Error::Unauthenticated`], [`Error::Forbidden`], [`Error::NotFound`] (user), [`Error::Invalid`] naming
@@ -458,14 +470,16 @@ pub async fn update(actor: &Actor, ctx: &Ctx, id: Uuid, input: &PlanInput) -> Re
 pub async fn assign(actor: &Actor, ctx: &Ctx, user: Uuid, a: &Assignment) -> Result<UserPlan> {
     actor.admin_writer()?;
     let mut tx = ctx.db.begin().await?;
-    let out = assign_in(actor, ctx, &mut tx, user, a).await?;
+    let (out, emitted) = assign_in(actor, ctx, &mut tx, user, a).await?;
     tx.commit().await?;
     forget(Some(user));
+    crate::notify::push(&ctx.jobs, &emitted).await;
     Ok(out)
 }
 
 /// [`assign`] inside the caller's transaction (billing assigns the plan a subscription entitles to in the
-/// transaction that records the provider's event). The caller commits, then calls [`forget_user`].
+/// transaction that records the provider's event). The caller commits, then calls [`forget_user`] and pushes
+/// the notifications returned (the over-limit notices, [`super::overage`]).
 ///
 /// # Errors
 /// As [`assign`].
@@ -475,7 +489,7 @@ pub async fn assign_in(
     tx: &mut PgConnection,
     user: Uuid,
     a: &Assignment,
-) -> Result<UserPlan> {
+) -> Result<(UserPlan, Vec<crate::notify::Emitted>)> {
     let admin = actor.admin_writer()?.map(|u| u.user_id);
     let mut overrides = LimitValues::new();
     apply(&mut overrides, "overrides", &a.overrides)?;
@@ -541,7 +555,8 @@ pub async fn assign_in(
             }),
         )
         .await?;
-    user_plan(&mut *tx, ctx, user).await
+    let reconciled = super::overage::reconcile_in(ctx, &mut *tx, actor, user).await?;
+    Ok((user_plan(&mut *tx, ctx, user).await?, reconciled.emitted))
 }
 
 /// Forgets the cached values of `user` in this process (after [`assign_in`] committed).
@@ -577,6 +592,7 @@ async fn user_plan(conn: &mut PgConnection, ctx: &Ctx, user: Uuid) -> Result<Use
             .unwrap_or_default(),
         reason: row.map(|r| r.reason).filter(|r| !r.is_empty()),
         ends_at: limits.ends_at,
+        overages: super::overage::open_for(conn, user).await?,
         plan: Plan { users: 0, ..plan },
     })
 }

@@ -12,12 +12,16 @@
 //! [`Limits::refuse`] ([`Error::PlanLimit`]: the limit, the usage, the value and how to raise it). The API
 //! rate limiter reads [`api_rate_for`], cached in-process for [`CACHE_TTL`].
 //!
-//! Lowering a plan never deletes anything: work over the new limit stays; new work is refused.
+//! Lowering a plan never deletes anything: work over the new limit stays; new work is refused. A user left
+//! over `active_paper_runs` or `strategies` gets a grace period, then the excess is read-only ([`overage`]).
 //!
 //! * [`actions`]: the plan catalogue, the admin actions (create, edit, archive, assign) and "my plan".
+//! * [`overage`]: over quota after a plan change: the grace period, the reduce-only and read-only excess, the
+//!   sweep.
 
 pub mod actions;
 mod limit;
+pub mod overage;
 
 use std::{
     collections::{BTreeMap, HashMap},

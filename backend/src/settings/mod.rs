@@ -18,6 +18,7 @@ mod mail;
 mod market;
 mod notify;
 mod paper;
+mod plans;
 mod problems;
 mod reader;
 mod retention;
@@ -40,6 +41,7 @@ pub use market::MarketSettings;
 pub use notify::NotifySettings;
 pub use notify::NotifySseSettings;
 pub use paper::PaperSettings;
+pub use plans::{MAX_GRACE_DAYS, PlanSettings};
 pub use problems::{ConfigErrors, ConfigProblem, MIN_SECRET_BYTES, secret_weakness};
 pub use web::{IpNet, LogFormat};
 pub use webhook::{AllowEntry, WebhookSettings};
@@ -132,6 +134,8 @@ pub struct Settings {
     pub paper: PaperSettings,
     /// `PAYMENT_PROVIDER`, `STRIPE_*`: payments (docs/billing.md).
     pub billing: BillingSettings,
+    /// `PLAN_GRACE_DAYS`: over a plan's limits (docs/plans.md).
+    pub plans: PlanSettings,
     /// `SENTRY_DSN` / `SENTRY_DSN_FILE`: where panics, 5xx answers and failed jobs are reported (a Sentry or
     /// GlitchTip project's DSN); unset: not reported (only logged).
     pub sentry_dsn: Option<SecretString>,
@@ -229,6 +233,7 @@ impl Settings {
         let notify_sse = notify::parse_sse(&mut r);
         let paper = paper::parse(&mut r);
         let billing = billing::parse(&mut r, prod);
+        let plans = plans::parse(&mut r);
         let sentry_dsn = r
             .secret("SENTRY_DSN")
             .filter(|d| !d.expose_secret().trim().is_empty());
@@ -314,6 +319,7 @@ impl Settings {
             notify_sse,
             paper,
             billing,
+            plans,
             sentry_dsn,
         })
     }

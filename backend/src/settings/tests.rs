@@ -355,3 +355,21 @@ fn billing_is_off_by_default_and_stripe_needs_its_secrets() {
     let p = problems_for(&env(&[("STRIPE_API_BASE", "ftp://x")]));
     assert_eq!(p[0].variable, "STRIPE_API_BASE");
 }
+
+#[test]
+fn plan_grace_days_default_to_seven_and_are_bounded() {
+    let s = Settings::from_map(&env(&[])).unwrap();
+    assert_eq!(s.plans.grace_days, 7);
+    assert_eq!(s.plans.grace(), chrono::Duration::days(7));
+    for (v, days) in [("0", 0), ("90", 90), (" 14 ", 14)] {
+        let s = Settings::from_map(&env(&[("PLAN_GRACE_DAYS", v)])).unwrap();
+        assert_eq!(s.plans.grace_days, days, "{v}");
+    }
+    for bad in ["-1", "91", "seven", "1.5"] {
+        let p = problems_for(&env(&[("PLAN_GRACE_DAYS", bad)]));
+        assert_eq!(p.len(), 1, "{bad}: {p:?}");
+        assert_eq!(p[0].variable, "PLAN_GRACE_DAYS", "{bad}");
+    }
+    let p = problems_for(&env(&[("PLAN_GRACE_DAYS", "91")]));
+    assert!(p[0].message.contains("between 0 and 90"), "{p:?}");
+}

@@ -65,6 +65,10 @@ pub enum ApiError {
     /// A limit of the caller's plan (`plan_limit`, 403): the limit's name, the usage and the allowed value.
     #[error("{}", .0.message)]
     PlanLimit(Box<backend::error::PlanRefusal>),
+    /// Read-only over the caller's plan (`plan_read_only`, 403): the limit's name, the usage and the allowed
+    /// value.
+    #[error("{}", .0.message)]
+    PlanReadOnly(Box<backend::error::PlanRefusal>),
     /// A dependency cannot serve now (`Retry-After: 5`).
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -171,6 +175,12 @@ impl ApiError {
                 (*status, *code, message.clone(), retry)
             }
             Self::PlanLimit(r) => (StatusCode::FORBIDDEN, "plan_limit", r.message.clone(), None),
+            Self::PlanReadOnly(r) => (
+                StatusCode::FORBIDDEN,
+                "plan_read_only",
+                r.message.clone(),
+                None,
+            ),
             Self::Unavailable(m) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -223,7 +233,7 @@ impl ApiError {
             _ => (None, None),
         };
         let plan = match self {
-            Self::PlanLimit(r) => Some(r),
+            Self::PlanLimit(r) | Self::PlanReadOnly(r) => Some(r),
             _ => None,
         };
         (
@@ -258,7 +268,7 @@ impl From<backend::redis::Refused> for ApiError {
 }
 
 /// Every backend refusal with its code and status (see `backend::Error::code`): 404 `not_found`, 401
-/// `unauthorized`, 403 `forbidden`/`email_unconfirmed`/`plan_limit` (+ `limit`, `usage`, `allowed`), 400 `invalid_input` (+ `field`), 422 `invalid_strategy`
+/// `unauthorized`, 403 `forbidden`/`email_unconfirmed`/`plan_limit`/`plan_read_only` (+ `limit`, `usage`, `allowed`), 400 `invalid_input` (+ `field`), 422 `invalid_strategy`
 /// (+ `problems`), 409 `limit_reached`/`conflict`/`not_finished`, 429 `rate_limited` and 503 `unavailable` (with
 /// `Retry-After`), database and internal errors as usual.
 impl From<backend::Error> for ApiError {
@@ -283,6 +293,7 @@ impl From<backend::Error> for ApiError {
                 Self::coded(status, e.code(), message)
             }
             E::PlanLimit(r) => Self::PlanLimit(r),
+            E::PlanReadOnly(r) => Self::PlanReadOnly(r),
             E::RateLimited { retry_after } => Self::RateLimited(retry_after),
             E::Unavailable {
                 message,

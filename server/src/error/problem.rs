@@ -88,6 +88,12 @@ pub const PROBLEMS: &[(&str, u16, &str, &str)] = &[
         "A limit of your plan is reached: `limit` names it (e.g. `concurrent_backtests`, `backtests_per_day`, `candles_per_backtest`, `history_days`, `strategies`, `export_rows`), `usage` is your current usage and `allowed` the limit's value. Nothing was changed. Wait for running work to finish, make the request smaller, or ask an administrator for a larger plan or a higher limit; `GET /api/v1/me/plan` shows your limits and usage.",
     ),
     (
+        "plan_read_only",
+        403,
+        "Read-only over your plan",
+        "You are over a limit of your plan (`limit`: `strategies`) past its grace period, and this strategy is part of the excess, which is read-only: you can view, export, archive and delete it, but not edit it, backtest it or start paper runs from it. `usage` is your current usage and `allowed` the limit's value. Nothing was changed. Delete strategies you no longer need (archived ones count), or move to a larger plan; the restriction ends as soon as you are within the limit. `GET /api/v1/me/plan` lists your open overages and what they restrict.",
+    ),
+    (
         "not_finished",
         409,
         "Not finished",
@@ -193,7 +199,7 @@ pub struct Problem {
     /// What is wrong in this occurrence, in words a person can act on.
     pub detail: String,
     /// The problem code to switch on: `bad_request`, `invalid_input`, `unauthorized`, `forbidden`,
-    /// `email_unconfirmed`, `plan_limit`, `not_found`, `method_not_allowed`, `timeout`, `conflict`, `limit_reached`,
+    /// `email_unconfirmed`, `plan_limit`, `plan_read_only`, `not_found`, `method_not_allowed`, `timeout`, `conflict`, `limit_reached`,
     /// `not_finished`, `payload_too_large`, `unsupported_media_type`, `invalid_strategy`, `rate_limited`,
     /// `internal` or `unavailable`.
     #[schema(example = "invalid_input")]
@@ -207,13 +213,13 @@ pub struct Problem {
     /// `invalid_strategy`: every problem in the source.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problems: Option<Vec<SourceProblem>>,
-    /// `plan_limit`: the limit that refused (`concurrent_backtests`, `strategies`, …).
+    /// `plan_limit`, `plan_read_only`: the limit that refused (`concurrent_backtests`, `strategies`, …).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<String>,
-    /// `plan_limit`: the current usage (or the size of the request, for per-run limits).
+    /// `plan_limit`, `plan_read_only`: the current usage (or the size of the request, for per-run limits).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<i64>,
-    /// `plan_limit`: the limit's value.
+    /// `plan_limit`, `plan_read_only`: the limit's value.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed: Option<i64>,
 }

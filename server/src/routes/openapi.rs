@@ -63,7 +63,8 @@ impl Modify for BearerToken {
             code, `/api/problems/<code>`, which GET describes), `title`, `status`, `detail`, `code` (the code to \
             switch on) and `request_id` (as in the `x-request-id` header); `invalid_input` adds `field`, \
             `invalid_strategy` adds `problems` (`line`, `column`, `len`, `message`); `plan_limit` (403: a limit of \
-            the user's plan) adds `limit`, `usage` and `allowed`; 429 and 503 carry \
+            the user's plan) and `plan_read_only` (403: a strategy over the user's plan, read-only after the \
+            grace period) add `limit`, `usage` and `allowed`; 429 and 503 carry \
             `Retry-After`. Another user's strategy or run is answered 404, like one that does not exist."
     ),
     paths(

@@ -178,6 +178,7 @@ impl Form {
                 e @ (Error::Strategy(_)
                 | Error::Limit(_)
                 | Error::PlanLimit(_)
+                | Error::PlanReadOnly(_)
                 | Error::Conflict(_)),
             ) => Ok(self.back(state, fields, e.code(), &e.message())),
             // No such strategy in this account (or someone else's, which looks the same): back to the form

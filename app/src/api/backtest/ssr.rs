@@ -138,6 +138,18 @@ pub async fn strategy(id_text: String) -> Result<StrategyView, AppError> {
             .map(|(v, t)| (*v, when(*t, &tz)))
             .collect(),
         recent_runs: recent.iter().map(|r| run_row(r, &tz)).collect(),
+        read_only: d.read_only.as_ref().map(|o| {
+            format!(
+                "This strategy is read-only since {}: you have {} strategies and your plan ({}) allows {}, and it is \
+                 one of the most recently created beyond the limit. You can view, export, archive and delete it, \
+                 but not edit it, backtest it or paper-trade it. Delete strategies you no longer need (archived \
+                 ones count) or move to a larger plan: it is writable again as soon as you are within the limit.",
+                when(o.enforced_at.unwrap_or(o.grace_ends_at), &tz),
+                o.usage,
+                o.plan,
+                o.allowed
+            )
+        }),
         row: strategy_row(d.summary, &tz),
         can_write: actor.writer().is_ok(),
     })

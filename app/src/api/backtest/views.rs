@@ -60,6 +60,9 @@ pub struct StrategyView {
     pub versions: Vec<(i32, String)>,
     pub recent_runs: Vec<RunRow>,
     pub can_write: bool,
+    /// Why the strategy is read-only over the user's plan (past the grace period of the `strategies` limit),
+    /// if it is.
+    pub read_only: Option<String>,
 }
 
 /// A run in a list.

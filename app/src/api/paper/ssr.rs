@@ -453,6 +453,18 @@ pub async fn run(id_text: String) -> Result<PaperRunView, AppError> {
         candles: candles.into_iter().map(|c| candle(c, &tz)).collect(),
         can_control: actor.writer().is_ok(),
         effective_gate: d.effective_gate.clone(),
+        plan_gate: d.plan_gate.as_ref().map(|o| {
+            format!(
+                "Reduce-only by your plan since {}: you have {} active paper runs and your plan ({}) allows {}, \
+                 and this is one of the most recently started beyond the limit. It keeps processing candles and \
+                 can close its position but opens no new one. Stop runs you no longer need or move to a larger \
+                 plan; it ends as soon as you are within the limit.",
+                when(o.enforced_at.unwrap_or(o.grace_ends_at), &tz),
+                o.usage,
+                o.plan,
+                o.allowed
+            )
+        }),
         error: form_error(),
         kill_switches: d
             .kill_switches

@@ -165,6 +165,9 @@ pub struct PaperRunView {
     pub effective_gate: String,
     /// Active kill switches over the run.
     pub kill_switches: Vec<KillSwitchView>,
+    /// Why the plan keeps the run reduce-only (over the plan's active paper runs past the grace period), if
+    /// it does.
+    pub plan_gate: Option<String>,
     pub risk_limits: RiskLimitsView,
     /// Newest first.
     pub risk_locks: Vec<RiskLockView>,

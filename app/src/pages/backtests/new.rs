@@ -226,6 +226,7 @@ fn RunForm(v: RunFormView) -> impl IntoView {
             </fieldset>
             {field_error("limit_reached")}
             {field_error("plan_limit").map(|e| view! { {e} " " <a href="/account/plan">"Your plan and usage"</a> })}
+            {field_error("plan_read_only").map(|e| view! { {e} " " <a href="/account/plan">"Your plan and usage"</a> })}
             <div><button class="button primary" type="submit" id="start-backtest" disabled=!can_run>"Run backtest"</button></div>
         </form>
     }

@@ -231,6 +231,8 @@ fn StartForm(v: PaperFormView) -> impl IntoView {
                   "max_position_value", "max_orders_per_day", "stale_feed_secs"].into_iter().map(&field_error).collect_view()}
             </fieldset>
             {field_error("limit_reached")}
+            {field_error("plan_limit").map(|e| view! { {e} " " <a href="/account/plan">"Your plan and usage"</a> })}
+            {field_error("plan_read_only").map(|e| view! { {e} " " <a href="/account/plan">"Your plan and usage"</a> })}
             {field_error("email")}
             <div><button class="button primary" type="submit" id="start-paper" disabled=!v.can_start>"Start paper run"</button></div>
         </form>

@@ -65,8 +65,9 @@ fn RunDetail(v: PaperRunView) -> impl IntoView {
             </p>
             <p class="small muted" id="gate-words">{format!("Gate {}", gate_words(&r.gate))}</p>
             {(v.effective_gate != r.gate).then(|| view! {
-                <p class="notice" id="effective-gate">{format!("From its next candle: {} (a kill switch or a risk lock).", gate_words(&v.effective_gate))}</p>
+                <p class="notice" id="effective-gate">{format!("From its next candle: {} (a kill switch, a risk lock or your plan).", gate_words(&v.effective_gate))}</p>
             })}
+            {v.plan_gate.clone().map(|g| view! { <p class="notice" id="plan-gate">{g} " " <a href="/account/plan">"Your plan and usage"</a></p> })}
             {r.error.clone().map(|e| view! { <p class="flash error" id="run-error">"Stopped by an error: " {e}</p> })}
             {r.stop_reason.clone().map(|s| view! { <p class="notice" id="stop-reason">"Stop reason: " {s}</p> })}
             {v.notice.clone().map(|n| view! { <p class="notice" id="run-notice">{n}</p> })}

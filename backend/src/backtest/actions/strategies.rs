@@ -1,5 +1,6 @@
 //! Strategy actions: list, read, validate (readers); create, save a version, duplicate, archive, restore,
-//! discard the draft (writers, within the per-user quotas, audited in the same transaction).
+//! delete, discard the draft (writers, within the per-user quotas, audited in the same transaction). A
+//! strategy that is read-only over the user's plan refuses saves (`crate::plans::overage`).
 
 use engine::strategy::ParamInfo;
 use uuid::Uuid;
@@ -110,6 +111,19 @@ pub async fn duplicate(actor: &Actor, ctx: &Ctx, id: Uuid) -> Result<Uuid, Error
 pub async fn set_archived(actor: &Actor, ctx: &Ctx, id: Uuid, archived: bool) -> Result<(), Error> {
     let user = actor.writer()?.user_id;
     data::set_archived_as(&ctx.db, user, id, archived, Some(actor)).await
+}
+
+/// Deletes a strategy for good with its versions, backtests and finished paper runs (archiving keeps them);
+/// refused while a paper run of it is live or a backtest of it queued or running. Allowed also while the
+/// strategy is read-only over the user's plan: deleting is how a trader gets back within the `strategies`
+/// limit (the overage is reconciled in the same transaction).
+///
+/// # Errors
+/// [`Error::Unauthenticated`], [`Error::Forbidden`], [`Error::NotFound`], [`Error::Conflict`] (open work),
+/// database errors.
+pub async fn delete(actor: &Actor, ctx: &Ctx, id: Uuid) -> Result<data::Deleted, Error> {
+    let user = actor.writer()?.user_id;
+    data::delete_as(ctx, user, id, actor).await
 }
 
 /// Drops the unsaved draft.

@@ -58,7 +58,8 @@ pub fn config(
 ///
 /// # Errors
 /// [`Error::NotFound`] (strategy), [`Error::Invalid`] naming the field, [`Error::Strategy`] (bad parameter
-/// values), [`Error::Limit`] (too many runs in flight), database errors.
+/// values), [`Error::Limit`] (too many runs in flight), [`Error::PlanLimit`], [`Error::PlanReadOnly`] (the
+/// strategy is read-only over the user's plan), database errors.
 pub async fn create(
     ctx: &Ctx,
     user: Uuid,
@@ -103,6 +104,8 @@ pub(crate) async fn create_as(
             "this strategy is archived; restore it to run it",
         ));
     }
+    // Read-only while it is part of the excess of an enforced plan overage (backend::plans::overage).
+    crate::plans::overage::check_strategy(&mut *db.acquire().await?, new.strategy_id).await?;
     let params = check_params(&version.params, &new.params)?;
     let compiled = compile(&version.source, &params)?;
     let timeframe = Timeframe::parse(new.timeframe.trim())

@@ -171,8 +171,9 @@ pub(crate) async fn create_as(
 /// Saves an edit: a new version when the source changed and compiles (refused when the user already has
 /// `quota.versions` versions in all), and the name and description.
 ///
-/// A save is all or nothing: on any refusal (invalid name or description, archived, stale `base_version`,
-/// source that does not compile, quota) neither the name, the description nor a version is stored. The
+/// A save is all or nothing: on any refusal (invalid name or description, read-only over the user's plan,
+/// archived, stale `base_version`, source that does not compile, quota) neither the name, the description nor
+/// a version is stored. The
 /// only thing a refusal may store is the edit's source as the draft, and only by compare-and-swap on the
 /// draft slot's revision ([`SaveStrategy::draft_rev`]): when another tab wrote the draft since this page was
 /// opened, the refusal says so and stores nothing.
@@ -219,6 +220,12 @@ pub(crate) async fn save_as(
     .await?
     .ok_or(Error::NotFound)?;
     let (latest, archived, draft_rev) = (row.latest_version, row.archived, row.draft_rev);
+    // Read-only while it is part of the excess of an enforced plan overage (crate::plans::overage).
+    let read_only = match crate::plans::overage::check_strategy(&mut tx, id).await {
+        Ok(()) => None,
+        Err(e @ Error::PlanReadOnly(_)) => Some(e),
+        Err(e) => return Err(e),
+    };
     // Whether this edit may write the draft slot: it saw the current draft. Without a revision (API
     // clients that do not send one) the last write wins, as before.
     let draft_current = edit.draft_rev.is_none_or(|rev| rev == draft_rev);
@@ -231,6 +238,7 @@ pub(crate) async fn save_as(
             },
             e.message(),
         )),
+        _ if read_only.is_some() => read_only,
         _ if archived => Some(Error::Conflict(ARCHIVED.into())),
         _ => match edit.base_version {
             Some(base) if base != latest => Some(Error::Conflict(format!(
@@ -483,4 +491,94 @@ pub(crate) async fn set_archived_as(
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// What deleting a strategy removed with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Deleted {
+    pub versions: i64,
+    pub backtests: i64,
+    pub paper_runs: i64,
+}
+
+/// Deletes a strategy for good, with its versions, its backtests and its finished paper runs (their trades and
+/// results); audited as `strategy_deleted` (with what it removed) for `actor`, and the user's plan overages
+/// reconciled, in one transaction (a deleted strategy no longer counts against the plan's `strategies`).
+/// Refused while a paper run of it is active, paused or stopping, or a backtest of it is queued or running:
+/// deleting never stops open work.
+///
+/// # Errors
+/// [`Error::NotFound`], [`Error::Conflict`] (open work), database errors.
+pub(crate) async fn delete_as(
+    ctx: &crate::Ctx,
+    user: Uuid,
+    id: Uuid,
+    actor: &crate::Actor,
+) -> Result<Deleted, Error> {
+    let mut tx = ctx.db.begin().await?;
+    let name = sqlx::query_scalar!(
+        "select name from strategy where strategy_id = $1 and user_id = $2 for update",
+        id,
+        user,
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(Error::NotFound)?;
+    let open = sqlx::query!(
+        r#"select (select count(*) from paper_run
+                   where strategy_id = $1 and status in ('active', 'paused', 'stopping')) as "paper!",
+                  (select count(*) from backtest_run where strategy_id = $1 and status in ('queued', 'running'))
+                      as "backtests!""#,
+        id,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let mut open_work = Vec::new();
+    if open.paper > 0 {
+        open_work.push(format!(
+            "{} paper run(s) active, paused or stopping",
+            open.paper
+        ));
+    }
+    if open.backtests > 0 {
+        open_work.push(format!("{} backtest(s) queued or running", open.backtests));
+    }
+    if !open_work.is_empty() {
+        return Err(Error::Conflict(format!(
+            "this strategy has {}: stop or cancel them first (deleting a strategy never stops open work), or \
+             archive it instead",
+            open_work.join(" and ")
+        )));
+    }
+    let counts = sqlx::query!(
+        r#"select (select count(*) from strategy_version where strategy_id = $1) as "versions!",
+                  (select count(*) from backtest_run where strategy_id = $1) as "backtests!",
+                  (select count(*) from paper_run where strategy_id = $1) as "paper!""#,
+        id,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query!("delete from strategy where strategy_id = $1", id)
+        .execute(&mut *tx)
+        .await?;
+    let deleted = Deleted {
+        versions: counts.versions,
+        backtests: counts.backtests,
+        paper_runs: counts.paper,
+    };
+    actor
+        .audit(
+            &mut tx,
+            "strategy_deleted",
+            None,
+            serde_json::json!({
+                "strategy_id": id, "name": name, "versions": deleted.versions,
+                "backtests": deleted.backtests, "paper_runs": deleted.paper_runs,
+            }),
+        )
+        .await?;
+    let reconciled = crate::plans::overage::reconcile_in(ctx, &mut tx, actor, user).await?;
+    tx.commit().await?;
+    crate::notify::push(&ctx.jobs, &reconciled.emitted).await;
+    Ok(deleted)
 }

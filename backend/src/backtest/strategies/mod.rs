@@ -62,6 +62,10 @@ pub struct StrategyDetail {
     pub draft_rev: i32,
     /// `(version, created_at)`, newest first.
     pub versions: Vec<(i32, DateTime<Utc>)>,
+    /// The enforced plan overage that makes it read-only (the user is over the plan's `strategies` past the
+    /// grace period and this is one of the newest beyond the limit), if any.
+    #[serde(default)]
+    pub read_only: Option<crate::plans::overage::Overage>,
 }
 
 /// What a new strategy starts from.
@@ -254,7 +258,10 @@ pub async fn get(db: &PgPool, user: Uuid, id: Uuid) -> Result<StrategyDetail, Er
     )
     .fetch_all(db)
     .await?;
+    let read_only =
+        crate::plans::overage::strategy_restriction(&mut *db.acquire().await?, id).await?;
     Ok(StrategyDetail {
+        read_only,
         summary,
         latest,
         draft_source: draft.draft_source,

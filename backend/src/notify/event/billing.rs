@@ -89,8 +89,9 @@ impl BillingPlanChanged {
             other => format!("your subscription is {other}"),
         };
         format!(
-            "Your plan changed from {} to {} on {} UTC because {why}. Nothing of yours was deleted: work over a \
-             lower limit is kept, only new work is refused. Your plan, limits and invoices: /account/plan.",
+            "Your plan changed from {} to {} on {} UTC because {why}. Nothing of yours was deleted: new work over a \
+             lower limit is refused, and more paper runs or strategies than it allows get a grace period before the \
+             newest become read-only (you are told separately). Your plan, limits and invoices: /account/plan.",
             self.from,
             self.to,
             self.effective_at.format("%Y-%m-%d %H:%M"),
@@ -166,5 +167,193 @@ impl BillingUsageWarning {
              stopped. Your limits, your usage and how to raise them: /account/plan.",
             self.usage, self.value, self.label, self.plan,
         )
+    }
+}
+
+/// A plan limit the user is over after a plan change (`active_paper_runs`, `strategies`): the grace period
+/// started (`stage` `grace`), it ended and the excess is read-only now (`enforced`), or the user is within the
+/// limit again and every restriction is lifted (`resolved`). One event per overage and stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BillingOverLimit {
+    pub user_id: Uuid,
+    /// The overage (`plan_overage.overage_id`).
+    pub overage_id: Uuid,
+    /// `grace`, `enforced` or `resolved`.
+    pub stage: String,
+    /// The limit's key (`active_paper_runs`, `strategies`) and its words.
+    pub limit: String,
+    pub label: String,
+    pub usage: i64,
+    /// The limit's value (`None`: unlimited now, only when `resolved`).
+    pub allowed: Option<i64>,
+    /// The plan's name.
+    pub plan: String,
+    /// When the grace period ends (or ended).
+    pub grace_ends_at: DateTime<Utc>,
+    /// `enforced`: the names of the runs or strategies now restricted (at most [`OVER_LIMIT_NAMES`]), and how
+    /// many there are in all.
+    #[serde(default)]
+    pub restricted: Vec<String>,
+    #[serde(default)]
+    pub restricted_count: usize,
+}
+
+/// Most restricted items a [`BillingOverLimit`] names.
+pub const OVER_LIMIT_NAMES: usize = 20;
+
+impl BillingOverLimit {
+    fn runs(&self) -> bool {
+        self.limit == "active_paper_runs"
+    }
+
+    /// What read-only means for `n` items of this limit's excess.
+    fn consequence(&self, n: usize) -> String {
+        if self.runs() {
+            format!(
+                "the {n} most recently started run(s) become reduce-only: they keep processing candles and can \
+                 close positions (exits, stops and targets work) but open no new ones. Nothing is stopped or \
+                 deleted, and you can stop a run at any time"
+            )
+        } else {
+            format!(
+                "the {n} most recently created strategies become read-only: you can still view, export, archive \
+                 and delete them, but not edit them, backtest them or start paper runs from them. Nothing is \
+                 deleted"
+            )
+        }
+    }
+
+    fn fix(&self) -> &'static str {
+        if self.runs() {
+            "stop paper runs you no longer need, or move to a larger plan"
+        } else {
+            "delete strategies you no longer need (archived ones count too), or move to a larger plan"
+        }
+    }
+
+    fn allowed_text(&self) -> String {
+        self.allowed
+            .map_or_else(|| "any number".to_owned(), |a| a.to_string())
+    }
+
+    pub fn title(&self) -> String {
+        match self.stage.as_str() {
+            "resolved" => format!("You are within your plan's limit of {} again", self.label),
+            "enforced" => format!(
+                "Over your plan's limit of {}: the excess is now read-only",
+                self.label
+            ),
+            _ => format!("You are over your plan's limit of {}", self.label),
+        }
+    }
+
+    pub fn body(&self) -> String {
+        let excess = usize::try_from(self.usage - self.allowed.unwrap_or(self.usage)).unwrap_or(0);
+        let when = self.grace_ends_at.format("%Y-%m-%d %H:%M UTC");
+        let (usage, label, plan, allowed) =
+            (self.usage, &self.label, &self.plan, self.allowed_text());
+        match self.stage.as_str() {
+            "resolved" => format!(
+                "You now have {usage} {label} and your {plan} plan allows {allowed}: every restriction for this \
+                 limit is lifted and your runs and strategies work as before. Your limits and usage: /account/plan."
+            ),
+            "enforced" => {
+                let names = if self.restricted.is_empty() {
+                    String::new()
+                } else {
+                    let more = self.restricted_count.saturating_sub(self.restricted.len());
+                    format!(
+                        " Restricted: {}{}.",
+                        self.restricted.join("; "),
+                        if more > 0 {
+                            format!(" and {more} more")
+                        } else {
+                            String::new()
+                        }
+                    )
+                };
+                format!(
+                    "You have {usage} {label} and your {plan} plan allows {allowed}. The grace period ended on \
+                     {when}, so {}.{names} To lift it, {}: the restriction ends as soon as you are within the \
+                     limit. Your limits and usage: /account/plan.",
+                    self.consequence(self.restricted_count.max(excess)),
+                    self.fix(),
+                )
+            }
+            _ => format!(
+                "You have {usage} {label} and your {plan} plan allows {allowed}. Nothing changes until {when} (the \
+                 end of the grace period). If you are still over the limit then, {}. To avoid it, {} before then. \
+                 Your limits and usage: /account/plan.",
+                self.consequence(excess),
+                self.fix(),
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn notice(
+        limit: &str,
+        stage: &str,
+        allowed: Option<i64>,
+        restricted: usize,
+    ) -> BillingOverLimit {
+        BillingOverLimit {
+            user_id: Uuid::nil(),
+            overage_id: Uuid::nil(),
+            stage: stage.into(),
+            limit: limit.into(),
+            label: limit.replace('_', " "),
+            usage: 5,
+            allowed,
+            plan: "Tiny".into(),
+            grace_ends_at: DateTime::parse_from_rfc3339("2027-03-19T12:00:00Z")
+                .unwrap()
+                .to_utc(),
+            restricted: (0..restricted).map(|i| format!("run {i}")).collect(),
+            restricted_count: restricted + 3,
+        }
+    }
+
+    #[test]
+    fn over_limit_notices_say_when_what_happens_and_how_to_avoid_it() {
+        let g = notice("active_paper_runs", "grace", Some(2), 0);
+        assert_eq!(
+            g.title(),
+            "You are over your plan's limit of active paper runs"
+        );
+        let b = g.body();
+        for needle in [
+            "You have 5 active paper runs and your Tiny plan allows 2",
+            "until 2027-03-19 12:00 UTC",
+            "the 3 most recently started run(s) become reduce-only",
+            "stop paper runs you no longer need",
+            "/account/plan",
+        ] {
+            assert!(b.contains(needle), "{needle}: {b}");
+        }
+        let b = notice("strategies", "grace", Some(4), 0).body();
+        assert!(
+            b.contains("1 most recently created strategies become read-only"),
+            "{b}"
+        );
+        assert!(
+            b.contains("delete strategies") && b.contains("archived ones count"),
+            "{b}"
+        );
+        let e = notice("active_paper_runs", "enforced", Some(2), 2);
+        assert!(e.title().ends_with("the excess is now read-only"));
+        let b = e.body();
+        assert!(b.contains("ended on 2027-03-19 12:00 UTC"), "{b}");
+        assert!(b.contains("Restricted: run 0; run 1 and 3 more."), "{b}");
+        let r = notice("strategies", "resolved", None, 0);
+        assert!(
+            r.title()
+                .contains("within your plan's limit of strategies again")
+        );
+        assert!(r.body().contains("allows any number"), "{}", r.body());
     }
 }

@@ -188,6 +188,18 @@ pub fn facts(event: &Event) -> Vec<(String, String)> {
             ("Limit".into(), e.label.clone()),
             ("Usage".into(), format!("{} of {}", e.usage, e.value)),
         ],
+        Event::BillingOverLimit(e) => vec![
+            ("Plan".into(), e.plan.clone()),
+            ("Limit".into(), e.label.clone()),
+            (
+                "Usage".into(),
+                match e.allowed {
+                    Some(a) => format!("{} of {a}", e.usage),
+                    None => e.usage.to_string(),
+                },
+            ),
+            ("Stage".into(), e.stage.clone()),
+        ],
     }
 }
 

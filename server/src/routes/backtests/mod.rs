@@ -31,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .route("/strategies/{id}/duplicate", post(strategies::duplicate))
         .route("/strategies/{id}/archive", post(strategies::archive))
         .route("/strategies/{id}/restore", post(strategies::restore))
+        .route("/strategies/{id}/delete", post(strategies::delete))
         .route(
             "/strategies/{id}/discard-draft",
             post(strategies::discard_draft),

@@ -1,4 +1,4 @@
-//! Strategy form posts: create, save, duplicate, archive, restore, discard the draft.
+//! Strategy form posts: create, save, duplicate, archive, restore, delete, discard the draft.
 
 use app::flash::Flash;
 use axum::{
@@ -81,6 +81,7 @@ pub(super) async fn save(
         Ok(saved) if saved.new_version => Flash::StrategySaved,
         Ok(_) => Flash::StrategyUnchanged,
         Err(Error::Strategy(_)) => Flash::StrategyInvalid,
+        Err(Error::PlanReadOnly(_)) => Flash::StrategyReadOnly,
         // Archived, a stale draft (another tab), or a newer version saved meanwhile: say which.
         Err(Error::Conflict(m)) if m == strategies::ARCHIVED => Flash::StrategyIsArchived,
         Err(Error::Conflict(m)) if m == strategies::STALE_DRAFT => Flash::StrategyDraftStale,
@@ -133,6 +134,32 @@ pub(super) async fn archive(
     Path(id): Path<String>,
 ) -> HtmlResult {
     set_archived(&state, &actor, &id, true).await
+}
+
+#[derive(Deserialize)]
+pub(super) struct DeleteForm {
+    /// The "delete for good" box, ticked.
+    #[serde(default)]
+    confirm: String,
+}
+
+/// Deletes the strategy for good (the form's box must be ticked); refused while it has open work.
+pub(super) async fn delete(
+    State(state): State<AppState>,
+    WebActor(actor): WebActor,
+    Path(id): Path<String>,
+    Form(f): Form<DeleteForm>,
+) -> HtmlResult {
+    let id = parse_id(&id)?;
+    let back = format!("/strategies/{id}");
+    if f.confirm != "yes" {
+        return Ok(to(&Flash::StrategyDeleteUnconfirmed.redirect_to(&back)));
+    }
+    match act::delete(&actor, &state.ctx, id).await {
+        Ok(_) => Ok(to(&Flash::StrategyDeleted.redirect_to("/strategies"))),
+        Err(Error::Conflict(_)) => Ok(to(&Flash::StrategyInUse.redirect_to(&back))),
+        Err(e) => Err(page(e)),
+    }
 }
 
 pub(super) async fn restore(

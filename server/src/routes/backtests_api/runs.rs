@@ -46,7 +46,7 @@ fn api_field(e: BacktestError) -> BacktestError {
         (status = 202, description = "Queued", body = CreatedBacktests),
         (status = 400, description = "`invalid_input` with `field` (e.g. `from`, `to`, `range` when no candles are stored there — the message names the stored range —, `instrument_ids`, `timeframe`, `strategy_id` for an archived strategy, `params`, `version`, `fee`), malformed JSON or unknown field", body = ErrorBody),
         (status = 401, description = "No or invalid token", body = ErrorBody),
-        (status = 403, description = "Read-only token, viewer, or an account whose email address is not confirmed; `plan_limit` (with `limit`, `usage`, `allowed`): a limit of the plan is reached (`concurrent_backtests`, `backtests_per_day`, `candles_per_backtest`, `history_days`)", body = ErrorBody),
+        (status = 403, description = "Read-only token, viewer, or an account whose email address is not confirmed; `plan_limit` (with `limit`, `usage`, `allowed`): a limit of the plan is reached (`concurrent_backtests`, `backtests_per_day`, `candles_per_backtest`, `history_days`); `plan_read_only`: the strategy is read-only over the plan's `strategies` after the grace period", body = ErrorBody),
         (status = 404, description = "No such strategy of yours", body = ErrorBody),
         (status = 409, description = "`conflict`: the submission collided with another one; retry", body = ErrorBody),
         (status = 413, description = "Body larger than the limit", body = ErrorBody),

@@ -404,11 +404,33 @@ pub struct PaperRunDetail {
     /// Active kill switches over this run (the platform's, its owner's, its own).
     pub kill_switches: Vec<super::kill::KillSwitchDto>,
     /// The gate its next candle is processed under (`open`, `reduce_only`, `halt`, `flatten`): the strictest
-    /// of the run's own, those switches and its active risk locks.
+    /// of the run's own, those switches, its active risk locks and its plan gate.
     pub effective_gate: String,
+    /// The plan gate (reduce-only), when the owner is over the plan's `active_paper_runs` past the grace period
+    /// and this run is part of the excess; absent otherwise. Not a kill switch: it ends when the run stops or
+    /// the owner is within the limit again (docs/plans.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan_gate: Option<PlanGateDto>,
     pub risk_limits: RiskLimitsDto,
     /// Its risk locks, newest first (at most 100; `active` ones gate its next candle).
     pub risk_locks: Vec<RiskLockDto>,
+}
+
+/// A run's plan gate.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlanGateDto {
+    /// Always `reduce_only`: exits, stops and targets work, no new entries.
+    #[schema(example = "reduce_only")]
+    pub mode: String,
+    /// The limit the owner is over (`active_paper_runs`), their usage and the limit's value.
+    #[schema(example = "active_paper_runs")]
+    pub limit: String,
+    pub usage: i64,
+    pub allowed: i64,
+    /// The plan's name.
+    pub plan: String,
+    /// When the gate came on (the grace period's end).
+    pub since: DateTime<Utc>,
 }
 
 impl From<query::PaperRunDetail> for PaperRunDetail {
@@ -433,6 +455,14 @@ impl From<query::PaperRunDetail> for PaperRunDetail {
                 .collect(),
             kill_switches: d.kill_switches.into_iter().map(Into::into).collect(),
             effective_gate: d.effective_gate,
+            plan_gate: d.plan_gate.map(|o| PlanGateDto {
+                mode: "reduce_only".into(),
+                limit: o.limit.key().to_owned(),
+                usage: o.usage,
+                allowed: o.allowed,
+                plan: o.plan,
+                since: o.enforced_at.unwrap_or(o.grace_ends_at),
+            }),
             risk_limits: d.risk_limits.into(),
             risk_locks: d.risk_locks.into_iter().map(Into::into).collect(),
             run: d.summary.into(),

@@ -61,7 +61,7 @@ fn api_field(e: PaperError) -> PaperError {
         (status = 201, description = "Started", body = StartedPaperRuns),
         (status = 400, description = "`invalid_input` with `field` (`fee` when missing, `instrument_ids` without a live feed, `timeframe`, `strategy_id` for an archived strategy, `params`, `version`, `warmup_bars`, `initial_cash`, `slippage_bps`, `fill`, `risk.<limit>`), malformed JSON or unknown field", body = ErrorBody),
         (status = 401, description = "No or invalid token", body = ErrorBody),
-        (status = 403, description = "Read-only token, viewer, or an account whose email address is not confirmed; `plan_limit` (with `limit`, `usage`, `allowed`): the plan's `active_paper_runs` is reached", body = ErrorBody),
+        (status = 403, description = "Read-only token, viewer, or an account whose email address is not confirmed; `plan_limit` (with `limit`, `usage`, `allowed`): the plan's `active_paper_runs` is reached; `plan_read_only`: the strategy is read-only over the plan's `strategies` after the grace period", body = ErrorBody),
         (status = 404, description = "No such strategy of yours", body = ErrorBody),
         (status = 413, description = "Body larger than the limit", body = ErrorBody),
         (status = 415, description = "Body is not application/json", body = ErrorBody),

@@ -375,6 +375,83 @@ pub struct UserPlanOut {
     pub reason: Option<String>,
     /// When the assignment ends, if it does.
     pub ends_at: Option<DateTime<Utc>>,
+    /// The limits the user is over after a plan change (`active_paper_runs`, `strategies`), with the end of
+    /// each grace period and, once it ended, what is restricted (docs/plans.md, "Over your plan's limits").
+    pub overages: Vec<OverageOut>,
+}
+
+/// A limit the user is over after a plan change.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OverageOut {
+    pub id: Uuid,
+    /// `active_paper_runs` or `strategies`.
+    #[schema(example = "active_paper_runs")]
+    pub limit: String,
+    #[schema(example = "active paper runs")]
+    pub label: String,
+    /// The usage and the limit's value as last checked.
+    pub usage: i64,
+    pub allowed: i64,
+    /// The plan's name.
+    pub plan: String,
+    pub started_at: DateTime<Utc>,
+    /// When the excess becomes (or became) read-only.
+    pub grace_ends_at: DateTime<Utc>,
+    /// `grace` (nothing restricted yet) or `enforced` (the excess is read-only).
+    #[schema(example = "grace")]
+    pub state: String,
+    /// When it became read-only; absent during the grace period.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enforced_at: Option<DateTime<Utc>>,
+    /// `enforced`: the runs (reduce-only) or strategies (read-only) it restricts, newest first.
+    pub restricted: Vec<RestrictedOut>,
+}
+
+/// A run or strategy an overage restricts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RestrictedOut {
+    /// The paper run's or the strategy's id.
+    pub id: Uuid,
+    /// `paper_run` or `strategy`.
+    #[schema(example = "paper_run")]
+    pub kind: String,
+    pub name: String,
+}
+
+impl From<&backend::plans::overage::Overage> for OverageOut {
+    fn from(o: &backend::plans::overage::Overage) -> Self {
+        let kind = if o.limit == Limit::ActivePaperRuns {
+            "paper_run"
+        } else {
+            "strategy"
+        };
+        Self {
+            id: o.id,
+            limit: o.limit.key().to_owned(),
+            label: o.label.clone(),
+            usage: o.usage,
+            allowed: o.allowed,
+            plan: o.plan.clone(),
+            started_at: o.started_at,
+            grace_ends_at: o.grace_ends_at,
+            state: if o.enforced_at.is_some() {
+                "enforced"
+            } else {
+                "grace"
+            }
+            .to_owned(),
+            enforced_at: o.enforced_at,
+            restricted: o
+                .restricted
+                .iter()
+                .map(|r| RestrictedOut {
+                    id: r.id,
+                    kind: kind.to_owned(),
+                    name: r.name.clone(),
+                })
+                .collect(),
+        }
+    }
 }
 
 impl From<&UserPlan> for UserPlanOut {
@@ -386,6 +463,7 @@ impl From<&UserPlan> for UserPlanOut {
             overrides: LimitsOut::from(&u.overrides),
             reason: u.reason.clone(),
             ends_at: u.ends_at,
+            overages: u.overages.iter().map(OverageOut::from).collect(),
         }
     }
 }

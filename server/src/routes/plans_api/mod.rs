@@ -34,7 +34,9 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-/// `GET /api/v1/me/plan`: the token's user's plan, effective limits and usage.
+/// `GET /api/v1/me/plan`: the token's user's plan, effective limits and usage, and the limits they are over
+/// after a plan change (`overages`: the grace period's end and, once it ended, the restricted runs or
+/// strategies).
 #[utoipa::path(
     get,
     path = "/api/v1/me/plan",
@@ -163,7 +165,7 @@ pub async fn update_plan(
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "User id")),
     responses(
-        (status = 200, description = "The user's plan, limits and usage", body = UserPlanOut),
+        (status = 200, description = "The user's plan, limits and usage, and their open overages", body = UserPlanOut),
         (status = 400, description = "The id is not a UUID", body = ErrorBody),
         (status = 401, description = "No or invalid token", body = ErrorBody),
         (status = 403, description = "Not an admin", body = ErrorBody),
@@ -181,7 +183,9 @@ pub async fn get_user_plan(
 
 /// `PUT /api/v1/admin/users/{id}/plan`: gives a user a plan (or the default plan) with per-user overrides, a
 /// reason and an optional end, replacing the previous assignment (admins only, read-write token); audited as
-/// `plan_assigned`. Nothing of the user's is deleted when the new limits are lower.
+/// `plan_assigned`. Nothing of the user's is deleted when the new limits are lower: a user left over
+/// `active_paper_runs` or `strategies` gets a grace period (`overages` in the answer), and one back within them
+/// has the restrictions lifted.
 #[utoipa::path(
     put,
     path = "/api/v1/admin/users/{id}/plan",

@@ -386,11 +386,38 @@ pub struct StrategyDetail {
     pub draft_rev: i32,
     /// Newest first.
     pub versions: Vec<VersionRef>,
+    /// Present when the strategy is read-only over the owner's plan: they are over the plan's `strategies`
+    /// past the grace period and this is one of the newest beyond the limit. It can be read, exported,
+    /// archived and deleted; edits, backtests and paper runs are refused with `plan_read_only`
+    /// (docs/plans.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<PlanReadOnly>,
+}
+
+/// Why a strategy is read-only.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlanReadOnly {
+    /// The limit the owner is over (`strategies`), their usage and the limit's value.
+    #[schema(example = "strategies")]
+    pub limit: String,
+    pub usage: i64,
+    pub allowed: i64,
+    /// The plan's name.
+    pub plan: String,
+    /// When it became read-only (the grace period's end).
+    pub since: DateTime<Utc>,
 }
 
 impl From<strategies::StrategyDetail> for StrategyDetail {
     fn from(d: strategies::StrategyDetail) -> Self {
         Self {
+            read_only: d.read_only.map(|o| PlanReadOnly {
+                limit: o.limit.key().to_owned(),
+                usage: o.usage,
+                allowed: o.allowed,
+                plan: o.plan,
+                since: o.enforced_at.unwrap_or(o.grace_ends_at),
+            }),
             summary: d.summary.into(),
             latest: d.latest.into(),
             draft_source: d.draft_source,
@@ -405,6 +432,16 @@ impl From<strategies::StrategyDetail> for StrategyDetail {
                 .collect(),
         }
     }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteStrategyQuery {
+    /// Delete for good (with its versions, backtests and finished paper runs) instead of archiving (default
+    /// false).
+    #[serde(default)]
+    #[param(required = false)]
+    pub(super) permanent: bool,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -1,5 +1,5 @@
-//! A trader's strategies: list, create, get, save (a new version when the source changed), archive, restore,
-//! duplicate, and read one saved version.
+//! A trader's strategies: list, create, get, save (a new version when the source changed), archive, delete,
+//! restore, duplicate, and read one saved version.
 
 use axum::{
     Json,
@@ -12,8 +12,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::dto::{
-    CreateStrategy, ListStrategiesQuery, Saved, StrategyDetail, StrategyList, StrategyVersion,
-    UpdateStrategy,
+    CreateStrategy, DeleteStrategyQuery, ListStrategiesQuery, Saved, StrategyDetail, StrategyList,
+    StrategyVersion, UpdateStrategy,
 };
 use crate::{
     error::{ApiError, ApiResult},
@@ -127,7 +127,7 @@ pub async fn get_strategy(
         (status = 200, description = "Saved", body = Saved),
         (status = 400, description = "`invalid_input` with `field`, malformed JSON or unknown field", body = ErrorBody),
         (status = 401, description = "No or invalid token", body = ErrorBody),
-        (status = 403, description = "Read-only token or viewer", body = ErrorBody),
+        (status = 403, description = "Read-only token or viewer; `plan_read_only` (with `limit`, `usage`, `allowed`): the strategy is read-only over the plan's `strategies` after the grace period (the edit's source is kept as the draft)", body = ErrorBody),
         (status = 404, description = "No such strategy of yours", body = ErrorBody),
         (status = 409, description = "`conflict`: `base_version` is stale, or the strategy is archived; `limit_reached`: the account has as many versions as it may keep", body = ErrorBody),
         (status = 422, description = "`invalid_strategy`: the source does not compile (kept as the draft)", body = ErrorBody),
@@ -153,26 +153,37 @@ pub async fn update_strategy(
     }))
 }
 
-/// `DELETE /api/v1/strategies/{id}`: archives the strategy (hidden from the list, cannot be run; its runs stay).
+/// `DELETE /api/v1/strategies/{id}`: archives the strategy (hidden from the list, cannot be run; its runs stay;
+/// it still counts against the plan's `strategies`). With `?permanent=true` deletes it for good instead, with
+/// its versions, its backtests and its finished paper runs: refused (409) while a paper run of it is active,
+/// paused or stopping or a backtest of it is queued or running. Both are allowed while the strategy is
+/// read-only over the plan; deleting is how to get back within the `strategies` limit.
 #[utoipa::path(
     delete,
     path = "/api/v1/strategies/{id}",
     tag = "strategies",
     security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Strategy id")),
+    params(("id" = Uuid, Path, description = "Strategy id"), DeleteStrategyQuery),
     responses(
-        (status = 204, description = "Archived"),
+        (status = 204, description = "Archived, or deleted for good with `permanent=true`"),
+        (status = 400, description = "Invalid query", body = ErrorBody),
         (status = 401, description = "No or invalid token", body = ErrorBody),
         (status = 403, description = "Read-only token or viewer", body = ErrorBody),
         (status = 404, description = "No such strategy of yours", body = ErrorBody),
+        (status = 409, description = "`permanent=true`: a paper run of it is live or a backtest of it queued or running", body = ErrorBody),
     )
 )]
 pub async fn archive_strategy(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
     ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(q): ApiQuery<DeleteStrategyQuery>,
 ) -> ApiResult<StatusCode> {
-    act::set_archived(&actor, &state.ctx, id, true).await?;
+    if q.permanent {
+        act::delete(&actor, &state.ctx, id).await?;
+    } else {
+        act::set_archived(&actor, &state.ctx, id, true).await?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -5,12 +5,14 @@
 //!
 //! * this file: helpers and the default plan; [`enforcement`]: a smaller plan refuses, an override raises;
 //!   [`admin`]: authorization and validation of the admin routes; [`cli`]: `vortex plans`; [`warnings`]: the
-//!   80 % and 100 % usage warnings.
+//!   80 % and 100 % usage warnings; [`overage`]: over a limit after a plan change (grace period, read-only
+//!   excess, resolution).
 
 mod admin;
 mod cli;
 mod enforcement;
 mod exports;
+mod overage;
 mod warnings;
 
 use std::path::Path;
