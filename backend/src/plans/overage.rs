@@ -19,8 +19,9 @@
 //!   stay allowed.
 //!
 //! Overages are opened, re-counted and resolved (stage `resolved`: the user is within the limit again, every
-//! restriction lifted) in the transaction of the action that changed the limit or the usage — assigning a plan
-//! or an override (also billing's), stopping a run, deleting a strategy —, right after the commit of a plan
+//! restriction lifted) by the action that changed the limit or the usage — in a savepoint of the transaction
+//! that assigns a plan or an override (also billing's), right after the commit of a stopped run or a deleted
+//! strategy (a failed reconciliation never undoes the user's action; the sweep repeats it) —, right after the commit of a plan
 //! edited or made the default and of a `paper_advance` step that stopped or failed a run, and by the scheduled
 //! sweep ([`sweep`], every `HOUSEKEEPING_INTERVAL_SECS`) for what happens without an action (an assignment
 //! that ended, a setting lowered) and as the backstop. The sweep also enforces grace periods that ended. Every
@@ -257,8 +258,12 @@ pub struct Reconciled {
 /// transaction (after the change that may have moved either): opens an overage when the user is over a tracked
 /// limit, enforces it once its grace period ended, keeps the restricted set equal to the current excess and
 /// resolves it when the user is within the limit again. Audited as `actor` (subject: the user); the caller
-/// commits, then pushes [`Reconciled::emitted`]. One reconciliation per user at a time (an advisory lock held
-/// until the transaction ends; taken after the caller's own locks, and nothing here waits for a row lock).
+/// commits, then pushes [`Reconciled::emitted`]. One reconciliation per user at a time ([`lock_user`], held
+/// until the transaction ends). Lock order: a caller that also locks the user's row (plan assignment) takes
+/// [`lock_user`] first; the audit and notice inserts wait for a key-share lock on the user's row. The gate lock
+/// of [`crate::gates`] is not taken (a step may hold it shared while it waits for the same row key-share lock
+/// to insert a fill notice): a plan gate put on or lifted applies from the first step that starts after the
+/// commit, at the latest the run's next candle.
 ///
 /// # Errors
 /// Database errors. A user that no longer exists has nothing to reconcile.
@@ -268,12 +273,7 @@ pub async fn reconcile_in(
     actor: &Actor,
     user: Uuid,
 ) -> Result<Reconciled> {
-    sqlx::query!(
-        "select pg_advisory_xact_lock(hashtextextended('plan_overage:' || $1::uuid::text, 0))",
-        user,
-    )
-    .execute(&mut *conn)
-    .await?;
+    lock_user(conn, user).await?;
     let limits = match limits_in(conn, &ctx.settings, user).await {
         Ok(l) => l,
         Err(Error::NotFound) => return Ok(Reconciled::default()),
@@ -432,13 +432,52 @@ pub async fn reconcile_in(
         }
     }
     if !out.runs_changed.is_empty() {
-        // Like a kill switch: wait for the steps in flight (they hold this lock shared while they read the
-        // gates), so the change applies from every affected run's next candle.
-        crate::gates::lock_for_change(conn).await?;
+        // Not under the gate lock (see above): the steps read the gates again for every candle.
         crate::gates::run_ids_changed(conn, &out.runs_changed).await?;
     }
     out.emitted = notify::emit::emit_many(conn, &ctx.jobs, &ctx.clock, &events).await?;
     Ok(out)
+}
+
+/// Serialises the reconciliations of `user` (an advisory lock until the transaction ends). Take it before any
+/// row lock of the same transaction that a reconciliation may also wait for (the user's row).
+///
+/// # Errors
+/// Database errors.
+pub async fn lock_user(conn: &mut PgConnection, user: Uuid) -> Result<()> {
+    sqlx::query!(
+        "select pg_advisory_xact_lock(hashtextextended('plan_overage:' || $1::uuid::text, 0))",
+        user,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// [`reconcile_in`] in a savepoint of the caller's transaction: a failure (e.g. a deadlock victim) is logged
+/// and rolled back to the savepoint, so it cannot undo the caller's action; the sweep repeats the work.
+///
+/// # Errors
+/// Database errors of the savepoint itself.
+pub async fn reconcile_in_savepoint(
+    ctx: &Ctx,
+    conn: &mut PgConnection,
+    actor: &Actor,
+    user: Uuid,
+) -> Result<Reconciled> {
+    use sqlx::Connection as _;
+    let mut sp = conn.begin().await?;
+    match reconcile_in(ctx, &mut sp, actor, user).await {
+        Ok(r) => {
+            sp.commit().await?;
+            Ok(r)
+        }
+        Err(e) => {
+            sp.rollback().await?;
+            tracing::warn!(%user, error = %e, "plan overage not reconciled; the next sweep will");
+            Ok(Reconciled::default())
+        }
+    }
 }
 
 fn sorted(ids: &[Uuid]) -> Vec<Uuid> {
