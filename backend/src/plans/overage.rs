@@ -274,6 +274,13 @@ pub async fn reconcile_in(
     user: Uuid,
 ) -> Result<Reconciled> {
     lock_user(conn, user).await?;
+    // The lock of a paper run start (paper::start): the usage counted here does not move under us.
+    sqlx::query!(
+        "select pg_advisory_xact_lock(hashtextextended('paper:' || $1::uuid::text, 0))",
+        user,
+    )
+    .execute(&mut *conn)
+    .await?;
     let limits = match limits_in(conn, &ctx.settings, user).await {
         Ok(l) => l,
         Err(Error::NotFound) => return Ok(Reconciled::default()),
@@ -299,7 +306,7 @@ pub async fn reconcile_in(
             (None, None) => {}
             (None, Some(o)) => {
                 sqlx::query!(
-                    "update plan_overage set resolved_at = $2, usage = $3, allowed = $4, plan_name = $5,
+                    "update plan_overage set resolved_at = greatest($2, started_at), usage = $3, allowed = $4, plan_name = $5,
                          restricted_ids = '{}'
                      where overage_id = $1",
                     o.overage_id,
@@ -380,47 +387,78 @@ pub async fn reconcile_in(
                 events.push(c.event(conn, user).await?);
             }
             (Some(allowed), Some(o)) => {
-                let due = o.enforced_at.is_some() || o.grace_ends_at <= now;
+                // A further cut while enforced gets a grace of its own for the extra excess (and a notice):
+                // until it ends, the excess of the limit already enforced stays restricted, `allowed` keeps
+                // that limit (the lowest one enforced) and `grace_ends_at` is after `enforced_at` ("pending").
+                let grace = ctx.settings.plans.grace();
+                let pending = o.enforced_at.is_some_and(|e| o.grace_ends_at > e);
+                let new_cut = o.enforced_at.is_some() && !pending && allowed < o.allowed;
+                let (level, grace_ends_at, enforced_now, stage) = if new_cut && now + grace > now {
+                    (o.allowed, now + grace, false, Some("grace"))
+                } else if pending && o.grace_ends_at > now {
+                    (allowed.max(o.allowed), o.grace_ends_at, false, None)
+                } else if pending || (new_cut || o.enforced_at.is_none()) && o.grace_ends_at <= now
+                {
+                    // The grace (the first one, or a further cut's) ended, or a cut without grace.
+                    (allowed, o.grace_ends_at.min(now), true, Some("enforced"))
+                } else {
+                    // In the first grace (a further cut only updates the notice) or enforced as before.
+                    let stage = (o.enforced_at.is_none() && allowed < o.allowed).then_some("grace");
+                    (allowed, o.grace_ends_at, false, stage)
+                };
+                let due = o.enforced_at.is_some() || enforced_now;
                 let restricted = if due {
-                    excess(conn, user, limit, usage - allowed).await?
+                    excess(conn, user, limit, usage - level).await?
                 } else {
                     Vec::new()
                 };
                 sqlx::query!(
                     "update plan_overage set usage = $2, allowed = $3, plan_name = $4,
-                         enforced_at = case when $5 then coalesce(enforced_at, $6) end, restricted_ids = $7
+                         enforced_at = case when $8 then greatest($6, started_at)
+                                            when $5 then coalesce(enforced_at, greatest($6, started_at)) end,
+                         restricted_ids = $7, grace_ends_at = greatest($9, started_at)
                      where overage_id = $1",
                     o.overage_id,
                     usage,
-                    allowed,
+                    level,
                     plan,
                     due,
                     now,
                     &restricted,
+                    enforced_now,
+                    grace_ends_at,
                 )
                 .execute(&mut *conn)
                 .await?;
                 let c = Change {
                     id: o.overage_id,
                     limit,
-                    stage: "enforced",
+                    stage: stage.unwrap_or("enforced"),
                     usage,
                     allowed: Some(allowed),
                     plan,
-                    grace_ends_at: o.grace_ends_at,
+                    grace_ends_at,
                     restricted: &restricted,
                 };
-                if due && o.enforced_at.is_none() {
+                if enforced_now {
                     actor
                         .audit(&mut *conn, "plan_overage_enforced", Some(user), c.detail())
                         .await?;
-                    events.push(c.event(conn, user).await?);
+                } else if stage == Some("grace") && o.enforced_at.is_some() {
+                    let mut detail = c.detail();
+                    detail["previous_allowed"] = serde_json::json!(o.allowed);
+                    actor
+                        .audit(&mut *conn, "plan_overage_cut", Some(user), detail)
+                        .await?;
                 } else if due && sorted(&restricted) != sorted(&o.restricted_ids) {
                     let mut detail = c.detail();
                     detail["before"] = serde_json::json!(o.restricted_ids);
                     actor
                         .audit(&mut *conn, "plan_overage_restricted", Some(user), detail)
                         .await?;
+                }
+                if stage.is_some() {
+                    events.push(c.event(conn, user).await?);
                 }
                 if limit == Limit::ActivePaperRuns {
                     let before: HashSet<Uuid> = o.restricted_ids.iter().copied().collect();
@@ -676,6 +714,28 @@ async fn restriction(conn: &mut PgConnection, limit: Limit, id: Uuid) -> Result<
         enforced_at: r.enforced_at,
         restricted: Vec::new(),
     }))
+}
+
+/// [`check_strategy`] inside the transaction that inserts a backtest or paper run of `strategy`, under a
+/// key-share lock on the strategy's row: a permanent delete that committed first makes it
+/// [`Error::NotFound`] (not a foreign-key error), one that comes later waits for this transaction.
+///
+/// # Errors
+/// [`Error::NotFound`], [`Error::PlanReadOnly`], database errors.
+pub async fn check_strategy_for_use(
+    conn: &mut PgConnection,
+    user: Uuid,
+    strategy: Uuid,
+) -> Result<()> {
+    sqlx::query_scalar!(
+        "select 1 as one from strategy where strategy_id = $1 and user_id = $2 for key share",
+        strategy,
+        user,
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(Error::NotFound)?;
+    check_strategy(conn, strategy).await
 }
 
 /// Refuses to change or run `strategy` while an enforced overage makes it read-only: editing its source,
