@@ -473,7 +473,17 @@ pub async fn reconcile_in(
         // Not under the gate lock (see above): the steps read the gates again for every candle.
         crate::gates::run_ids_changed(conn, &out.runs_changed).await?;
     }
-    out.emitted = notify::emit::emit_many(conn, &ctx.jobs, &ctx.clock, &events).await?;
+    // A disabled (suspended) account is not mailed about its plan (the audit entries above stay).
+    let disabled = sqlx::query_scalar!(
+        r#"select disabled_at is not null as "disabled!" from app_user where user_id = $1"#,
+        user,
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .unwrap_or(true);
+    if !disabled {
+        out.emitted = notify::emit::emit_many(conn, &ctx.jobs, &ctx.clock, &events).await?;
+    }
     Ok(out)
 }
 
@@ -553,66 +563,113 @@ pub struct Swept {
     pub failed: usize,
 }
 
+/// Candidates read per page (keyset pagination on the user id).
+const PAGE: i64 = 200;
+
+/// How long one sweep job works before it hands the rest to a continuation job (so the `default` queue and
+/// the database are never held by one long pass).
+const SWEEP_BUDGET: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How long a plan edit reconciles its users inline before it hands the rest to a job.
+const INLINE_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Reconciles every user who is over a tracked limit or has an open overage (as the system, surface `job`):
 /// opens the overages that changes outside the actions left (a plan edited, an assignment that ended, a
-/// setting lowered), enforces those whose grace period ended, and resolves those no longer over.
+/// setting lowered), enforces those whose grace period ended, and resolves those no longer over. Keyset pages
+/// of [`PAGE`] users, for at most [`SWEEP_BUDGET`]; the rest is enqueued as a continuation job.
 ///
 /// # Errors
 /// Database errors of the candidate query (each user's own failure is logged and counted).
 pub async fn sweep(ctx: &Ctx) -> Result<Swept> {
-    reconcile_candidates(ctx, &Actor::system(Surface::Job), None).await
+    sweep_from(ctx, None, None).await
+}
+
+async fn sweep_from(ctx: &Ctx, plan: Option<Uuid>, after: Option<Uuid>) -> Result<Swept> {
+    let (swept, rest) =
+        reconcile_candidates(ctx, &Actor::system(Surface::Job), plan, after, SWEEP_BUDGET).await?;
+    if let Some(after) = rest {
+        enqueue_rest(ctx, plan, after).await?;
+    }
+    Ok(swept)
 }
 
 /// After a plan's limits or the default plan changed (committed): reconciles the users on that plan who are
-/// over a tracked limit or have an open overage, audited as `actor`. Failures are logged; the sweep repeats
-/// the work.
+/// over a tracked limit or have an open overage, audited as `actor`, for at most [`INLINE_BUDGET`] (the
+/// request waits for that much); the rest is left to a job. Failures are logged; the sweep repeats the work.
 pub async fn reconcile_plan(ctx: &Ctx, actor: &Actor, plan: Uuid) {
-    match reconcile_candidates(ctx, actor, Some(plan)).await {
-        Ok(s) if s.failed > 0 => {
-            tracing::warn!(%plan, failed = s.failed, "some plan overages not reconciled; the next sweep will");
+    match reconcile_candidates(ctx, actor, Some(plan), None, INLINE_BUDGET).await {
+        Ok((s, rest)) => {
+            if s.failed > 0 {
+                tracing::warn!(%plan, failed = s.failed, "some plan overages not reconciled; the next sweep will");
+            }
+            if let Some(after) = rest
+                && let Err(e) = enqueue_rest(ctx, Some(plan), after).await
+            {
+                tracing::warn!(%plan, error = %e, "plan overages: the rest not enqueued; the next sweep will");
+            }
         }
-        Ok(_) => {}
         Err(e) => {
             tracing::warn!(%plan, error = %e, "plan overages not reconciled; the next sweep will");
         }
     }
 }
 
-/// Reconciles the users (of `plan`, or all) over a tracked limit or with an open overage.
-async fn reconcile_candidates(ctx: &Ctx, actor: &Actor, plan: Option<Uuid>) -> Result<Swept> {
+/// Reconciles the users (of `plan`, or all; after `after` in user id order) over a tracked limit or with an
+/// open overage, page by page, until none is left (`None`) or `budget` is spent (`Some`: the last user done).
+async fn reconcile_candidates(
+    ctx: &Ctx,
+    actor: &Actor,
+    plan: Option<Uuid>,
+    mut after: Option<Uuid>,
+    budget: std::time::Duration,
+) -> Result<(Swept, Option<Uuid>)> {
+    let began = std::time::Instant::now();
     let instance = |l| super::instance_default(&ctx.settings, l);
-    let users = sqlx::query_scalar!(
-        r#"with eff as (
-               select u.user_id, p.plan_id,
-                      coalesce((up.overrides->>'active_paper_runs')::bigint,
-                               (p.limits->>'active_paper_runs')::bigint, $1) as runs,
-                      coalesce((up.overrides->>'strategies')::bigint, (p.limits->>'strategies')::bigint, $2)
-                          as strategies
-               from app_user u
-               left join user_plan up on up.user_id = u.user_id and (up.ends_at is null or up.ends_at > now())
-               join plan p on p.plan_id = coalesce(up.plan_id, (select plan_id from plan where is_default))
-           )
-           select eff.user_id as "user_id!" from eff
-           where ($3::uuid is null or eff.plan_id = $3)
-             and (eff.runs < (select count(*) from paper_run r
-                              where r.user_id = eff.user_id and r.status in ('active', 'paused', 'stopping'))
-                  or eff.strategies < (select count(*) from strategy s where s.user_id = eff.user_id)
-                  or exists (select 1 from plan_overage o where o.user_id = eff.user_id and o.resolved_at is null))"#,
-        instance(Limit::ActivePaperRuns),
-        instance(Limit::Strategies),
-        plan,
-    )
-    .fetch_all(&ctx.db)
-    .await?;
     let mut out = Swept::default();
-    for user in users {
-        out.users += 1;
-        if let Err(e) = reconcile(ctx, actor, user).await {
-            out.failed += 1;
-            tracing::warn!(%user, error = %e, "plan overage: this user failed; the next sweep retries");
+    loop {
+        let users = sqlx::query_scalar!(
+            r#"with eff as (
+                   select u.user_id, p.plan_id,
+                          coalesce((up.overrides->>'active_paper_runs')::bigint,
+                                   (p.limits->>'active_paper_runs')::bigint, $1) as runs,
+                          coalesce((up.overrides->>'strategies')::bigint, (p.limits->>'strategies')::bigint, $2)
+                              as strategies
+                   from app_user u
+                   left join user_plan up on up.user_id = u.user_id and (up.ends_at is null or up.ends_at > now())
+                   join plan p on p.plan_id = coalesce(up.plan_id, (select plan_id from plan where is_default))
+                   where ($4::uuid is null or u.user_id > $4)
+               )
+               select eff.user_id as "user_id!" from eff
+               where ($3::uuid is null or eff.plan_id = $3)
+                 and (eff.runs < (select count(*) from paper_run r
+                                  where r.user_id = eff.user_id and r.status in ('active', 'paused', 'stopping'))
+                      or eff.strategies < (select count(*) from strategy s where s.user_id = eff.user_id)
+                      or exists (select 1 from plan_overage o where o.user_id = eff.user_id and o.resolved_at is null))
+               order by eff.user_id limit $5"#,
+            instance(Limit::ActivePaperRuns),
+            instance(Limit::Strategies),
+            plan,
+            after,
+            PAGE,
+        )
+        .fetch_all(&ctx.db)
+        .await?;
+        let last_page = users.len() < usize::try_from(PAGE).unwrap_or(usize::MAX);
+        for user in users {
+            if began.elapsed() >= budget {
+                return Ok((out, after));
+            }
+            out.users += 1;
+            if let Err(e) = reconcile(ctx, actor, user).await {
+                out.failed += 1;
+                tracing::warn!(%user, error = %e, "plan overage: this user failed; the next sweep retries");
+            }
+            after = Some(user);
+        }
+        if last_page {
+            return Ok((out, None));
         }
     }
-    Ok(out)
 }
 
 /// The job kind of the sweep.
@@ -627,6 +684,15 @@ pub const JOB: JobKind = JobKind {
     ..JobKind::new(KIND, DEFAULT_QUEUE, |job| Box::pin(run(job)))
 };
 
+/// A sweep job's payload: the whole sweep (`{}`), or the rest of one (of one plan's users, after a user).
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct SweepJob {
+    #[serde(default)]
+    plan: Option<Uuid>,
+    #[serde(default)]
+    after: Option<Uuid>,
+}
+
 /// Enqueues a sweep (at most one pending at a time).
 ///
 /// # Errors
@@ -637,8 +703,28 @@ pub async fn enqueue(ctx: &Ctx) -> sqlx::Result<Option<Uuid>> {
     ctx.jobs.enqueue(&job).await
 }
 
+/// Enqueues the rest of a sweep (or of a plan's reconciliation) after `after`.
+async fn enqueue_rest(ctx: &Ctx, plan: Option<Uuid>, after: Uuid) -> Result<()> {
+    let mut job = ctx.jobs.new_job(
+        DEFAULT_QUEUE,
+        KIND,
+        serde_json::to_value(SweepJob {
+            plan,
+            after: Some(after),
+        })
+        .unwrap_or_default(),
+    );
+    job.dedupe_key = Some(format!(
+        "plan_overage_sweep:rest:{}:{after}",
+        plan.map_or_else(|| "all".to_owned(), |p| p.to_string())
+    ));
+    ctx.jobs.enqueue(&job).await?;
+    Ok(())
+}
+
 async fn run(job: &JobCtx) -> Result<(), JobError> {
-    let swept = sweep(&job.ctx)
+    let p: SweepJob = job.payload()?;
+    let swept = sweep_from(&job.ctx, p.plan, p.after)
         .await
         .map_err(|e| JobError::Retry(anyhow::Error::new(e)))?;
     tracing::info!(
