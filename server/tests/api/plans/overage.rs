@@ -702,6 +702,16 @@ async fn plans_overage_strategies_become_read_only_after_the_grace_and_deleting_
         (StatusCode::CONFLICT, &json!("conflict")),
         "{body}"
     );
+    // Another user's strategy cannot be deleted (not even seen): 404 (review 47, LOW 12).
+    let (status, body) = rest(
+        &app,
+        Method::DELETE,
+        &format!("/api/v1/strategies/{bob_s}?permanent=true"),
+        Some(&ann.token),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     // Bob was never affected.
     let (status, body) = rest(
         &app,
