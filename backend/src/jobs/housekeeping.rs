@@ -209,6 +209,14 @@ async fn prune_retained(ctx: &Ctx) -> Result<Vec<(&'static str, u64)>, JobError>
                limit $2)"#
     );
     prune!(
+        "plan_overages",
+        jobs.audit_retention,
+        r#"delete from plan_overage where overage_id in (
+               select overage_id from plan_overage
+               where resolved_at < now() - make_interval(secs => $1)
+               limit $2)"#
+    );
+    prune!(
         "emails",
         jobs.mail_retention,
         r#"delete from email_outbox where email_id in (

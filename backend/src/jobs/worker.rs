@@ -639,6 +639,15 @@ async fn schedule_loop(
 ) {
     let every = (schedule.every)(&ctx.settings);
     if every.is_zero() {
+        if kind == crate::plans::overage::KIND {
+            // Review 47, LOW 9: without the sweep, grace periods that end are never enforced and overages
+            // that an ended assignment or a lowered setting opens are never noticed.
+            tracing::warn!(
+                kind,
+                "HOUSEKEEPING_INTERVAL_SECS=0 also turns off the plan overage sweep: grace periods that end are \
+                 not enforced until an action of the user reconciles them"
+            );
+        }
         return;
     }
     loop {

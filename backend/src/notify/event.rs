@@ -425,7 +425,13 @@ impl Event {
                 e.user_id, e.limit, e.percent, e.day
             )),
             Event::BillingOverLimit(e) => {
-                Some(format!("billing.over_limit:{}:{}", e.overage_id, e.stage))
+                // Per allowed value too: a further cut has a notice of its own.
+                Some(format!(
+                    "billing.over_limit:{}:{}:{}",
+                    e.overage_id,
+                    e.stage,
+                    e.allowed.map_or(-1, |a| a)
+                ))
             }
         }
     }

@@ -28,7 +28,8 @@ pub enum Command {
 
 /// Applies `command` to the user's run; audited (`paper_paused`, `paper_resumed`, `paper_stopped`) in the
 /// same transaction. Stopping is always allowed, also under a plan gate; a stop reconciles the user's plan
-/// overages in the same transaction (`crate::plans::overage`).
+/// overages after its commit, in a transaction of its own whose failure cannot undo the stop
+/// (`crate::plans::overage`).
 ///
 /// # Errors
 /// [`Error::NotFound`], [`Error::Conflict`] (e.g. resuming a run that is not paused), database errors.
@@ -97,15 +98,11 @@ pub(crate) async fn apply(
         )
         .await?;
     super::advance::notify_changed(&mut tx, &[id.to_string()]).await?;
-    // A stopped run no longer counts: an overage of the plan's active paper runs may shrink or end now.
-    let emitted = if stopped {
-        crate::plans::overage::reconcile_in(ctx, &mut tx, actor, user)
-            .await?
-            .emitted
-    } else {
-        Vec::new()
-    };
     tx.commit().await?;
-    crate::notify::push(&ctx.jobs, &emitted).await;
+    // A stopped run no longer counts: an overage of the plan's active paper runs may shrink or end now. After
+    // the commit, in its own transaction: its failure cannot undo the stop (logged; the sweep repeats it).
+    if stopped {
+        crate::plans::overage::reconcile_after(ctx, actor, user).await;
+    }
     Ok(Controlled { status: next })
 }

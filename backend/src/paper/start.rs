@@ -54,7 +54,8 @@ pub(crate) async fn create(
             "this strategy is archived; restore it to paper-trade it",
         ));
     }
-    // Read-only while it is part of the excess of an enforced plan overage (crate::plans::overage).
+    // Read-only while it is part of the excess of an enforced plan overage (crate::plans::overage): said before
+    // anything else is checked, and checked again in the inserting transaction below.
     crate::plans::overage::check_strategy(&mut *db.acquire().await?, new.strategy_id).await?;
     let params = check_params(&version.params, &new.params)?;
     compile(&version.source, &params)?;
@@ -120,6 +121,10 @@ pub(crate) async fn create(
             active,
             ids.len() as i64,
         )?;
+    // Read-only while it is part of the excess of an enforced plan overage (crate::plans::overage): checked
+    // under the lock a reconciliation also takes, and a key-share lock on the strategy (a concurrent permanent
+    // delete is a 404, never a foreign-key 500).
+    crate::plans::overage::check_strategy_for_use(&mut tx, user, new.strategy_id).await?;
     let mut run_ids = Vec::with_capacity(ids.len());
     for (instrument_id, cfg) in &configs {
         let run_id = Uuid::new_v4();

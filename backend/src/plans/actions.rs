@@ -504,8 +504,12 @@ pub async fn assign_in(
     {
         return Err(Error::invalid("ends_at", "must be in the future"));
     }
+    // Before the user's row: a reconciliation holds this lock while it waits for that row (lock order). The
+    // row lock does not block the key-share locks of inserts referencing the user (a paper start holding its
+    // own lock, a step's fill notice).
+    super::overage::lock_user(&mut *tx, user).await?;
     let exists = sqlx::query_scalar!(
-        "select user_id from app_user where user_id = $1 for update",
+        "select user_id from app_user where user_id = $1 for no key update",
         user
     )
     .fetch_optional(&mut *tx)
@@ -555,7 +559,8 @@ pub async fn assign_in(
             }),
         )
         .await?;
-    let reconciled = super::overage::reconcile_in(ctx, &mut *tx, actor, user).await?;
+    // In a savepoint: a failed reconciliation never undoes the assignment (the sweep repeats it).
+    let reconciled = super::overage::reconcile_in_savepoint(ctx, &mut *tx, actor, user).await?;
     Ok((user_plan(&mut *tx, ctx, user).await?, reconciled.emitted))
 }
 

@@ -19,8 +19,9 @@
 //!   stay allowed.
 //!
 //! Overages are opened, re-counted and resolved (stage `resolved`: the user is within the limit again, every
-//! restriction lifted) in the transaction of the action that changed the limit or the usage — assigning a plan
-//! or an override (also billing's), stopping a run, deleting a strategy —, right after the commit of a plan
+//! restriction lifted) by the action that changed the limit or the usage — in a savepoint of the transaction
+//! that assigns a plan or an override (also billing's), right after the commit of a stopped run or a deleted
+//! strategy (a failed reconciliation never undoes the user's action; the sweep repeats it) —, right after the commit of a plan
 //! edited or made the default and of a `paper_advance` step that stopped or failed a run, and by the scheduled
 //! sweep ([`sweep`], every `HOUSEKEEPING_INTERVAL_SECS`) for what happens without an action (an assignment
 //! that ended, a setting lowered) and as the backstop. The sweep also enforces grace periods that ended. Every
@@ -257,8 +258,12 @@ pub struct Reconciled {
 /// transaction (after the change that may have moved either): opens an overage when the user is over a tracked
 /// limit, enforces it once its grace period ended, keeps the restricted set equal to the current excess and
 /// resolves it when the user is within the limit again. Audited as `actor` (subject: the user); the caller
-/// commits, then pushes [`Reconciled::emitted`]. One reconciliation per user at a time (an advisory lock held
-/// until the transaction ends; taken after the caller's own locks, and nothing here waits for a row lock).
+/// commits, then pushes [`Reconciled::emitted`]. One reconciliation per user at a time ([`lock_user`], held
+/// until the transaction ends). Lock order: a caller that also locks the user's row (plan assignment) takes
+/// [`lock_user`] first; the audit and notice inserts wait for a key-share lock on the user's row. The gate lock
+/// of [`crate::gates`] is not taken (a step may hold it shared while it waits for the same row key-share lock
+/// to insert a fill notice): a plan gate put on or lifted applies from the first step that starts after the
+/// commit, at the latest the run's next candle.
 ///
 /// # Errors
 /// Database errors. A user that no longer exists has nothing to reconcile.
@@ -268,8 +273,10 @@ pub async fn reconcile_in(
     actor: &Actor,
     user: Uuid,
 ) -> Result<Reconciled> {
+    lock_user(conn, user).await?;
+    // The lock of a paper run start (paper::start): the usage counted here does not move under us.
     sqlx::query!(
-        "select pg_advisory_xact_lock(hashtextextended('plan_overage:' || $1::uuid::text, 0))",
+        "select pg_advisory_xact_lock(hashtextextended('paper:' || $1::uuid::text, 0))",
         user,
     )
     .execute(&mut *conn)
@@ -299,7 +306,7 @@ pub async fn reconcile_in(
             (None, None) => {}
             (None, Some(o)) => {
                 sqlx::query!(
-                    "update plan_overage set resolved_at = $2, usage = $3, allowed = $4, plan_name = $5,
+                    "update plan_overage set resolved_at = greatest($2, started_at), usage = $3, allowed = $4, plan_name = $5,
                          restricted_ids = '{}'
                      where overage_id = $1",
                     o.overage_id,
@@ -380,47 +387,78 @@ pub async fn reconcile_in(
                 events.push(c.event(conn, user).await?);
             }
             (Some(allowed), Some(o)) => {
-                let due = o.enforced_at.is_some() || o.grace_ends_at <= now;
+                // A further cut while enforced gets a grace of its own for the extra excess (and a notice):
+                // until it ends, the excess of the limit already enforced stays restricted, `allowed` keeps
+                // that limit (the lowest one enforced) and `grace_ends_at` is after `enforced_at` ("pending").
+                let grace = ctx.settings.plans.grace();
+                let pending = o.enforced_at.is_some_and(|e| o.grace_ends_at > e);
+                let new_cut = o.enforced_at.is_some() && !pending && allowed < o.allowed;
+                let (level, grace_ends_at, enforced_now, stage) = if new_cut && now + grace > now {
+                    (o.allowed, now + grace, false, Some("grace"))
+                } else if pending && o.grace_ends_at > now {
+                    (allowed.max(o.allowed), o.grace_ends_at, false, None)
+                } else if pending || (new_cut || o.enforced_at.is_none()) && o.grace_ends_at <= now
+                {
+                    // The grace (the first one, or a further cut's) ended, or a cut without grace.
+                    (allowed, o.grace_ends_at.min(now), true, Some("enforced"))
+                } else {
+                    // In the first grace (a further cut only updates the notice) or enforced as before.
+                    let stage = (o.enforced_at.is_none() && allowed < o.allowed).then_some("grace");
+                    (allowed, o.grace_ends_at, false, stage)
+                };
+                let due = o.enforced_at.is_some() || enforced_now;
                 let restricted = if due {
-                    excess(conn, user, limit, usage - allowed).await?
+                    excess(conn, user, limit, usage - level).await?
                 } else {
                     Vec::new()
                 };
                 sqlx::query!(
                     "update plan_overage set usage = $2, allowed = $3, plan_name = $4,
-                         enforced_at = case when $5 then coalesce(enforced_at, $6) end, restricted_ids = $7
+                         enforced_at = case when $8 then greatest($6, started_at)
+                                            when $5 then coalesce(enforced_at, greatest($6, started_at)) end,
+                         restricted_ids = $7, grace_ends_at = greatest($9, started_at)
                      where overage_id = $1",
                     o.overage_id,
                     usage,
-                    allowed,
+                    level,
                     plan,
                     due,
                     now,
                     &restricted,
+                    enforced_now,
+                    grace_ends_at,
                 )
                 .execute(&mut *conn)
                 .await?;
                 let c = Change {
                     id: o.overage_id,
                     limit,
-                    stage: "enforced",
+                    stage: stage.unwrap_or("enforced"),
                     usage,
                     allowed: Some(allowed),
                     plan,
-                    grace_ends_at: o.grace_ends_at,
+                    grace_ends_at,
                     restricted: &restricted,
                 };
-                if due && o.enforced_at.is_none() {
+                if enforced_now {
                     actor
                         .audit(&mut *conn, "plan_overage_enforced", Some(user), c.detail())
                         .await?;
-                    events.push(c.event(conn, user).await?);
+                } else if stage == Some("grace") && o.enforced_at.is_some() {
+                    let mut detail = c.detail();
+                    detail["previous_allowed"] = serde_json::json!(o.allowed);
+                    actor
+                        .audit(&mut *conn, "plan_overage_cut", Some(user), detail)
+                        .await?;
                 } else if due && sorted(&restricted) != sorted(&o.restricted_ids) {
                     let mut detail = c.detail();
                     detail["before"] = serde_json::json!(o.restricted_ids);
                     actor
                         .audit(&mut *conn, "plan_overage_restricted", Some(user), detail)
                         .await?;
+                }
+                if stage.is_some() {
+                    events.push(c.event(conn, user).await?);
                 }
                 if limit == Limit::ActivePaperRuns {
                     let before: HashSet<Uuid> = o.restricted_ids.iter().copied().collect();
@@ -432,13 +470,62 @@ pub async fn reconcile_in(
         }
     }
     if !out.runs_changed.is_empty() {
-        // Like a kill switch: wait for the steps in flight (they hold this lock shared while they read the
-        // gates), so the change applies from every affected run's next candle.
-        crate::gates::lock_for_change(conn).await?;
+        // Not under the gate lock (see above): the steps read the gates again for every candle.
         crate::gates::run_ids_changed(conn, &out.runs_changed).await?;
     }
-    out.emitted = notify::emit::emit_many(conn, &ctx.jobs, &ctx.clock, &events).await?;
+    // A disabled (suspended) account is not mailed about its plan (the audit entries above stay).
+    let disabled = sqlx::query_scalar!(
+        r#"select disabled_at is not null as "disabled!" from app_user where user_id = $1"#,
+        user,
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .unwrap_or(true);
+    if !disabled {
+        out.emitted = notify::emit::emit_many(conn, &ctx.jobs, &ctx.clock, &events).await?;
+    }
     Ok(out)
+}
+
+/// Serialises the reconciliations of `user` (an advisory lock until the transaction ends). Take it before any
+/// row lock of the same transaction that a reconciliation may also wait for (the user's row).
+///
+/// # Errors
+/// Database errors.
+pub async fn lock_user(conn: &mut PgConnection, user: Uuid) -> Result<()> {
+    sqlx::query!(
+        "select pg_advisory_xact_lock(hashtextextended('plan_overage:' || $1::uuid::text, 0))",
+        user,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// [`reconcile_in`] in a savepoint of the caller's transaction: a failure (e.g. a deadlock victim) is logged
+/// and rolled back to the savepoint, so it cannot undo the caller's action; the sweep repeats the work.
+///
+/// # Errors
+/// Database errors of the savepoint itself.
+pub async fn reconcile_in_savepoint(
+    ctx: &Ctx,
+    conn: &mut PgConnection,
+    actor: &Actor,
+    user: Uuid,
+) -> Result<Reconciled> {
+    use sqlx::Connection as _;
+    let mut sp = conn.begin().await?;
+    match reconcile_in(ctx, &mut sp, actor, user).await {
+        Ok(r) => {
+            sp.commit().await?;
+            Ok(r)
+        }
+        Err(e) => {
+            sp.rollback().await?;
+            tracing::warn!(%user, error = %e, "plan overage not reconciled; the next sweep will");
+            Ok(Reconciled::default())
+        }
+    }
 }
 
 fn sorted(ids: &[Uuid]) -> Vec<Uuid> {
@@ -476,66 +563,113 @@ pub struct Swept {
     pub failed: usize,
 }
 
+/// Candidates read per page (keyset pagination on the user id).
+const PAGE: i64 = 200;
+
+/// How long one sweep job works before it hands the rest to a continuation job (so the `default` queue and
+/// the database are never held by one long pass).
+const SWEEP_BUDGET: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How long a plan edit reconciles its users inline before it hands the rest to a job.
+const INLINE_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Reconciles every user who is over a tracked limit or has an open overage (as the system, surface `job`):
 /// opens the overages that changes outside the actions left (a plan edited, an assignment that ended, a
-/// setting lowered), enforces those whose grace period ended, and resolves those no longer over.
+/// setting lowered), enforces those whose grace period ended, and resolves those no longer over. Keyset pages
+/// of [`PAGE`] users, for at most [`SWEEP_BUDGET`]; the rest is enqueued as a continuation job.
 ///
 /// # Errors
 /// Database errors of the candidate query (each user's own failure is logged and counted).
 pub async fn sweep(ctx: &Ctx) -> Result<Swept> {
-    reconcile_candidates(ctx, &Actor::system(Surface::Job), None).await
+    sweep_from(ctx, None, None).await
+}
+
+async fn sweep_from(ctx: &Ctx, plan: Option<Uuid>, after: Option<Uuid>) -> Result<Swept> {
+    let (swept, rest) =
+        reconcile_candidates(ctx, &Actor::system(Surface::Job), plan, after, SWEEP_BUDGET).await?;
+    if let Some(after) = rest {
+        enqueue_rest(ctx, plan, after).await?;
+    }
+    Ok(swept)
 }
 
 /// After a plan's limits or the default plan changed (committed): reconciles the users on that plan who are
-/// over a tracked limit or have an open overage, audited as `actor`. Failures are logged; the sweep repeats
-/// the work.
+/// over a tracked limit or have an open overage, audited as `actor`, for at most [`INLINE_BUDGET`] (the
+/// request waits for that much); the rest is left to a job. Failures are logged; the sweep repeats the work.
 pub async fn reconcile_plan(ctx: &Ctx, actor: &Actor, plan: Uuid) {
-    match reconcile_candidates(ctx, actor, Some(plan)).await {
-        Ok(s) if s.failed > 0 => {
-            tracing::warn!(%plan, failed = s.failed, "some plan overages not reconciled; the next sweep will");
+    match reconcile_candidates(ctx, actor, Some(plan), None, INLINE_BUDGET).await {
+        Ok((s, rest)) => {
+            if s.failed > 0 {
+                tracing::warn!(%plan, failed = s.failed, "some plan overages not reconciled; the next sweep will");
+            }
+            if let Some(after) = rest
+                && let Err(e) = enqueue_rest(ctx, Some(plan), after).await
+            {
+                tracing::warn!(%plan, error = %e, "plan overages: the rest not enqueued; the next sweep will");
+            }
         }
-        Ok(_) => {}
         Err(e) => {
             tracing::warn!(%plan, error = %e, "plan overages not reconciled; the next sweep will");
         }
     }
 }
 
-/// Reconciles the users (of `plan`, or all) over a tracked limit or with an open overage.
-async fn reconcile_candidates(ctx: &Ctx, actor: &Actor, plan: Option<Uuid>) -> Result<Swept> {
+/// Reconciles the users (of `plan`, or all; after `after` in user id order) over a tracked limit or with an
+/// open overage, page by page, until none is left (`None`) or `budget` is spent (`Some`: the last user done).
+async fn reconcile_candidates(
+    ctx: &Ctx,
+    actor: &Actor,
+    plan: Option<Uuid>,
+    mut after: Option<Uuid>,
+    budget: std::time::Duration,
+) -> Result<(Swept, Option<Uuid>)> {
+    let began = std::time::Instant::now();
     let instance = |l| super::instance_default(&ctx.settings, l);
-    let users = sqlx::query_scalar!(
-        r#"with eff as (
-               select u.user_id, p.plan_id,
-                      coalesce((up.overrides->>'active_paper_runs')::bigint,
-                               (p.limits->>'active_paper_runs')::bigint, $1) as runs,
-                      coalesce((up.overrides->>'strategies')::bigint, (p.limits->>'strategies')::bigint, $2)
-                          as strategies
-               from app_user u
-               left join user_plan up on up.user_id = u.user_id and (up.ends_at is null or up.ends_at > now())
-               join plan p on p.plan_id = coalesce(up.plan_id, (select plan_id from plan where is_default))
-           )
-           select eff.user_id as "user_id!" from eff
-           where ($3::uuid is null or eff.plan_id = $3)
-             and (eff.runs < (select count(*) from paper_run r
-                              where r.user_id = eff.user_id and r.status in ('active', 'paused', 'stopping'))
-                  or eff.strategies < (select count(*) from strategy s where s.user_id = eff.user_id)
-                  or exists (select 1 from plan_overage o where o.user_id = eff.user_id and o.resolved_at is null))"#,
-        instance(Limit::ActivePaperRuns),
-        instance(Limit::Strategies),
-        plan,
-    )
-    .fetch_all(&ctx.db)
-    .await?;
     let mut out = Swept::default();
-    for user in users {
-        out.users += 1;
-        if let Err(e) = reconcile(ctx, actor, user).await {
-            out.failed += 1;
-            tracing::warn!(%user, error = %e, "plan overage: this user failed; the next sweep retries");
+    loop {
+        let users = sqlx::query_scalar!(
+            r#"with eff as (
+                   select u.user_id, p.plan_id,
+                          coalesce((up.overrides->>'active_paper_runs')::bigint,
+                                   (p.limits->>'active_paper_runs')::bigint, $1) as runs,
+                          coalesce((up.overrides->>'strategies')::bigint, (p.limits->>'strategies')::bigint, $2)
+                              as strategies
+                   from app_user u
+                   left join user_plan up on up.user_id = u.user_id and (up.ends_at is null or up.ends_at > now())
+                   join plan p on p.plan_id = coalesce(up.plan_id, (select plan_id from plan where is_default))
+                   where ($4::uuid is null or u.user_id > $4)
+               )
+               select eff.user_id as "user_id!" from eff
+               where ($3::uuid is null or eff.plan_id = $3)
+                 and (eff.runs < (select count(*) from paper_run r
+                                  where r.user_id = eff.user_id and r.status in ('active', 'paused', 'stopping'))
+                      or eff.strategies < (select count(*) from strategy s where s.user_id = eff.user_id)
+                      or exists (select 1 from plan_overage o where o.user_id = eff.user_id and o.resolved_at is null))
+               order by eff.user_id limit $5"#,
+            instance(Limit::ActivePaperRuns),
+            instance(Limit::Strategies),
+            plan,
+            after,
+            PAGE,
+        )
+        .fetch_all(&ctx.db)
+        .await?;
+        let last_page = users.len() < usize::try_from(PAGE).unwrap_or(usize::MAX);
+        for user in users {
+            if began.elapsed() >= budget {
+                return Ok((out, after));
+            }
+            out.users += 1;
+            if let Err(e) = reconcile(ctx, actor, user).await {
+                out.failed += 1;
+                tracing::warn!(%user, error = %e, "plan overage: this user failed; the next sweep retries");
+            }
+            after = Some(user);
+        }
+        if last_page {
+            return Ok((out, None));
         }
     }
-    Ok(out)
 }
 
 /// The job kind of the sweep.
@@ -550,6 +684,15 @@ pub const JOB: JobKind = JobKind {
     ..JobKind::new(KIND, DEFAULT_QUEUE, |job| Box::pin(run(job)))
 };
 
+/// A sweep job's payload: the whole sweep (`{}`), or the rest of one (of one plan's users, after a user).
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct SweepJob {
+    #[serde(default)]
+    plan: Option<Uuid>,
+    #[serde(default)]
+    after: Option<Uuid>,
+}
+
 /// Enqueues a sweep (at most one pending at a time).
 ///
 /// # Errors
@@ -560,8 +703,28 @@ pub async fn enqueue(ctx: &Ctx) -> sqlx::Result<Option<Uuid>> {
     ctx.jobs.enqueue(&job).await
 }
 
+/// Enqueues the rest of a sweep (or of a plan's reconciliation) after `after`.
+async fn enqueue_rest(ctx: &Ctx, plan: Option<Uuid>, after: Uuid) -> Result<()> {
+    let mut job = ctx.jobs.new_job(
+        DEFAULT_QUEUE,
+        KIND,
+        serde_json::to_value(SweepJob {
+            plan,
+            after: Some(after),
+        })
+        .unwrap_or_default(),
+    );
+    job.dedupe_key = Some(format!(
+        "plan_overage_sweep:rest:{}:{after}",
+        plan.map_or_else(|| "all".to_owned(), |p| p.to_string())
+    ));
+    ctx.jobs.enqueue(&job).await?;
+    Ok(())
+}
+
 async fn run(job: &JobCtx) -> Result<(), JobError> {
-    let swept = sweep(&job.ctx)
+    let p: SweepJob = job.payload()?;
+    let swept = sweep_from(&job.ctx, p.plan, p.after)
         .await
         .map_err(|e| JobError::Retry(anyhow::Error::new(e)))?;
     tracing::info!(
@@ -637,6 +800,28 @@ async fn restriction(conn: &mut PgConnection, limit: Limit, id: Uuid) -> Result<
         enforced_at: r.enforced_at,
         restricted: Vec::new(),
     }))
+}
+
+/// [`check_strategy`] inside the transaction that inserts a backtest or paper run of `strategy`, under a
+/// key-share lock on the strategy's row: a permanent delete that committed first makes it
+/// [`Error::NotFound`] (not a foreign-key error), one that comes later waits for this transaction.
+///
+/// # Errors
+/// [`Error::NotFound`], [`Error::PlanReadOnly`], database errors.
+pub async fn check_strategy_for_use(
+    conn: &mut PgConnection,
+    user: Uuid,
+    strategy: Uuid,
+) -> Result<()> {
+    sqlx::query_scalar!(
+        "select 1 as one from strategy where strategy_id = $1 and user_id = $2 for key share",
+        strategy,
+        user,
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(Error::NotFound)?;
+    check_strategy(conn, strategy).await
 }
 
 /// Refuses to change or run `strategy` while an enforced overage makes it read-only: editing its source,

@@ -104,7 +104,8 @@ pub(crate) async fn create_as(
             "this strategy is archived; restore it to run it",
         ));
     }
-    // Read-only while it is part of the excess of an enforced plan overage (backend::plans::overage).
+    // Read-only while it is part of the excess of an enforced plan overage (backend::plans::overage): said before
+    // anything else is checked, and checked again in the inserting transaction below.
     crate::plans::overage::check_strategy(&mut *db.acquire().await?, new.strategy_id).await?;
     let params = check_params(&version.params, &new.params)?;
     let compiled = compile(&version.source, &params)?;
@@ -146,6 +147,9 @@ pub(crate) async fn create_as(
     .execute(&mut *tx)
     .await?;
     check_limit(&limits, &mut tx, user, ids.len()).await?;
+    // Read-only while it is part of the excess of an enforced plan overage (backend::plans::overage); checked
+    // here, under a key-share lock on the strategy, so a concurrent permanent delete is a 404, never a 500.
+    crate::plans::overage::check_strategy_for_use(&mut tx, user, new.strategy_id).await?;
     let mut run_ids = Vec::with_capacity(ids.len());
     let mut jobs = Vec::with_capacity(ids.len());
     for &instrument_id in &ids {

@@ -577,8 +577,9 @@ pub(crate) async fn delete_as(
             }),
         )
         .await?;
-    let reconciled = crate::plans::overage::reconcile_in(ctx, &mut tx, actor, user).await?;
     tx.commit().await?;
-    crate::notify::push(&ctx.jobs, &reconciled.emitted).await;
+    // After the commit, in its own transaction: a failed reconciliation cannot undo the deletion (logged; the
+    // sweep repeats it).
+    crate::plans::overage::reconcile_after(ctx, actor, user).await;
     Ok(deleted)
 }

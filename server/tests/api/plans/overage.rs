@@ -702,6 +702,16 @@ async fn plans_overage_strategies_become_read_only_after_the_grace_and_deleting_
         (StatusCode::CONFLICT, &json!("conflict")),
         "{body}"
     );
+    // Another user's strategy cannot be deleted (not even seen): 404 (review 47, LOW 12).
+    let (status, body) = rest(
+        &app,
+        Method::DELETE,
+        &format!("/api/v1/strategies/{bob_s}?permanent=true"),
+        Some(&ann.token),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     // Bob was never affected.
     let (status, body) = rest(
         &app,
@@ -787,4 +797,153 @@ async fn plans_overage_with_no_grace_period_the_excess_is_read_only_at_once() {
             .is_empty()
     );
     save(s2).await.unwrap();
+}
+
+/// Review 47, MEDIUM 4: a further cut while the excess is already read-only gets a grace period of its own for
+/// the extra excess (and a notice); what was read-only stays so, the rest follows when that grace ends.
+#[tokio::test]
+async fn plans_overage_a_further_cut_while_enforced_gets_a_new_grace_and_a_notice() {
+    let clock = Clock::manual(Utc::now().trunc_subsecs(0));
+    let app = spawn_app_with_clock(
+        Options {
+            workers: false,
+            env: vec![],
+        },
+        clock.clone(),
+    )
+    .await;
+    let root = admin(&app).await;
+    let ann = trader(&app, "ann@example.org").await;
+    let ann_id = ann.user_id().unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        ids.push(strategy(&app, &ann, SMA).await);
+        clock.advance(chrono::Duration::seconds(1));
+    }
+    downgrade(&app, &root, ann_id, "three", json!({ "strategies": 3 })).await;
+    clock.advance(chrono::Duration::days(8));
+    plans::overage::sweep(&app.ctx).await.unwrap();
+    assert_eq!(restricted_ids(&app, &ann).await, vec![ids[3]]);
+    // Cut to 1: a new grace, a notice; only the newest stays read-only meanwhile.
+    let t_cut = clock.now();
+    downgrade(&app, &root, ann_id, "one", json!({ "strategies": 1 })).await;
+    let mine = plans::actions::mine(&ann, &app.ctx).await.unwrap();
+    let o = &mine.overages[0];
+    assert!(o.grace_ends_at > t_cut, "{o:?}");
+    assert_eq!(restricted_ids(&app, &ann).await, vec![ids[3]]);
+    let stages: Vec<(String, i64)> = notices(&app, ann_id)
+        .await
+        .iter()
+        .map(|p| {
+            (
+                p["stage"].as_str().unwrap().to_owned(),
+                p["allowed"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            ("grace".into(), 3),
+            ("enforced".into(), 3),
+            ("grace".into(), 1)
+        ]
+    );
+    // Inside that grace a sweep changes nothing; after it, the extra excess is read-only too.
+    clock.advance(chrono::Duration::days(6));
+    plans::overage::sweep(&app.ctx).await.unwrap();
+    assert_eq!(restricted_ids(&app, &ann).await, vec![ids[3]]);
+    clock.advance(chrono::Duration::days(2));
+    plans::overage::sweep(&app.ctx).await.unwrap();
+    assert_eq!(
+        restricted_ids(&app, &ann).await,
+        vec![ids[3], ids[2], ids[1]]
+    );
+    let last = notices(&app, ann_id).await;
+    let last = last.last().unwrap();
+    assert_eq!(
+        (last["stage"].as_str(), last["allowed"].as_i64()),
+        (Some("enforced"), Some(1))
+    );
+}
+
+async fn restricted_ids(app: &TestApp, who: &Actor) -> Vec<Uuid> {
+    let mine = plans::actions::mine(who, &app.ctx).await.unwrap();
+    mine.overages[0].restricted.iter().map(|r| r.id).collect()
+}
+
+/// Review 47, MEDIUM 1: stops racing plan assignments (each reconciling the same user, with gate changes as
+/// the grace is 0) never fail, and the overage ends consistent.
+#[tokio::test]
+async fn plans_overage_stops_racing_assignments_never_fail() {
+    let app = spawn_app_with(Options {
+        workers: false,
+        env: vec![
+            ("PLAN_GRACE_DAYS", "0".into()),
+            ("MARKET_DATA_URL", "http://127.0.0.1:9".into()),
+            ("PAPER_WARMUP_BARS", "100".into()),
+        ],
+    })
+    .await;
+    let (history, _) = shifted("ETH-BTC-5m.csv", 1000);
+    let inst = series(&app, &history).await;
+    let root = admin(&app).await;
+    let ann = trader(&app, "ann@example.org").await;
+    let ann_id = ann.user_id().unwrap();
+    let s = strategy(&app, &ann, SMA).await;
+    let mut runs = Vec::new();
+    for _ in 0..6 {
+        runs.push(start(&app, &ann, &new_run(s, inst)).await);
+    }
+    downgrade(
+        &app,
+        &root,
+        ann_id,
+        "base",
+        json!({ "active_paper_runs": 1 }),
+    )
+    .await;
+    let assigns = async {
+        for i in 0..12 {
+            plans::actions::assign(
+                &root,
+                &app.ctx,
+                ann_id,
+                &Assignment {
+                    plan: Some("base".into()),
+                    overrides: [(
+                        "active_paper_runs".to_owned(),
+                        Some(json!(if i % 2 == 0 { 2 } else { 1 })),
+                    )]
+                    .into(),
+                    ..Assignment::default()
+                },
+            )
+            .await
+            .unwrap();
+        }
+    };
+    let stops = async {
+        for &r in runs.iter().rev() {
+            act::control(
+                &ann,
+                &app.ctx,
+                Owner::Me,
+                r,
+                Command::Stop { flatten: false },
+            )
+            .await
+            .unwrap();
+        }
+    };
+    let sweeps = async {
+        for _ in 0..6 {
+            let swept = plans::overage::sweep(&app.ctx).await.unwrap();
+            assert_eq!(swept.failed, 0, "{swept:?}");
+        }
+    };
+    tokio::join!(assigns, stops, sweeps);
+    plans::overage::sweep(&app.ctx).await.unwrap();
+    let mine = plans::actions::mine(&ann, &app.ctx).await.unwrap();
+    assert!(mine.overages.is_empty(), "{:?}", mine.overages);
 }
