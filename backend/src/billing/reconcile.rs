@@ -523,10 +523,10 @@ async fn events(
 ) -> Result<()> {
     let max_pages = ctx.settings.billing.reconcile_max_pages;
     let from = w.from.timestamp();
+    // Pages read by this call (an attempt that fell back is not one; it happens once at most).
     let mut fell_back = false;
-    let mut pages_asked = 0;
-    while pages_asked < max_pages {
-        pages_asked += 1;
+    let mut read = 0;
+    while read < max_pages {
         let upper = t.upper.unwrap_or(w.upper).timestamp();
         let after = t.cursor.as_ref().map(|c| c.0.clone());
         let page = match provider
@@ -549,6 +549,7 @@ async fn events(
                 return Ok(());
             }
         };
+        read += 1;
         t.pages += 1;
         for ev in &page.data {
             t.seen += 1;

@@ -475,6 +475,11 @@ impl MockStripe {
         e.to_string()
     }
 
+    /// Drops an event from the list (as Stripe does after 30 days): a list `starting_after` it answers 404.
+    pub fn forget_event(&self, id: &str) {
+        self.inner.lock().unwrap().events.retain(|e| e["id"] != id);
+    }
+
     /// From the `after`-th call on (0: the next), `GET /v1/events` fails this way; `None` mends it.
     pub fn fail_events(&self, how: Option<(usize, Failure)>) {
         let mut inner = self.inner.lock().unwrap();

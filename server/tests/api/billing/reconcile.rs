@@ -308,6 +308,9 @@ async fn billing_reconcile_stops_at_its_page_budget_and_the_next_run_continues()
     assert!(resume < first.events_to, "{first:?}");
     assert_eq!(entitlement(&app, &ann).await, ("pro".into(), 50));
 
+    // The provider has meanwhile dropped the event the run stopped after: the next run lists on from that
+    // event's creation time instead (its second again, so nothing is skipped).
+    mock.forget_event("evt_mock000051");
     let second = reconcile(&app).await;
     assert_eq!(second.outcome, "ok", "{second:?}");
     assert_eq!(
@@ -325,7 +328,17 @@ async fn billing_reconcile_stops_at_its_page_budget_and_the_next_run_continues()
         "{second:?}"
     );
     let calls = mock.event_list_calls();
+    assert_eq!(calls.len(), 3);
     assert_eq!(param(&calls[1], "starting_after"), ["evt_mock000051"]);
+    assert!(param(&calls[2], "starting_after").is_empty());
+    assert_eq!(
+        param(&calls[2], "created[lte]"),
+        [resume.timestamp().to_string().as_str()]
+    );
+    assert_eq!(
+        param(&calls[1], "created[gte]"),
+        param(&calls[2], "created[gte]")
+    );
     assert_eq!(
         scalar(&app, "select count(*) from billing_event").await,
         150
