@@ -20,8 +20,8 @@
 //!
 //! One run at a time: the job's dedupe key (one queued or running) and a Postgres advisory lock held for the
 //! run (a job re-delivered after its lease expired finds it taken). The schedule checks hourly whether a run is
-//! due: none finished `ok` within the interval, and none started in the last hour (so a failed or unfinished
-//! run is taken up again within the hour).
+//! due ([`due_after`]): a day after a run that finished `ok`; an hour after one that did not (failed, or stopped
+//! early), doubling while they keep failing, up to the interval.
 
 use std::time::Duration;
 
@@ -119,8 +119,21 @@ fn new_job(ctx: &Ctx, payload: &Payload) -> NewJob {
     job
 }
 
-/// Enqueues a scheduled run if one is due: none finished `ok` within `BILLING_RECONCILE_INTERVAL_SECS` and
-/// none started within the last hour, and none queued or running. `Ok(None)` when not due or already pending.
+/// How long after the latest run the next scheduled one is due: `interval` after a run that finished `ok`;
+/// after `failed_in_a_row` runs in a row that did not, an hour, doubled for each earlier one (1 h, 2 h, 4 h …),
+/// never more than `interval` — a provider outage is retried soon, a key that cannot list events is not asked
+/// every hour for ever.
+pub fn due_after(interval: Duration, failed_in_a_row: u32) -> Duration {
+    if failed_in_a_row == 0 {
+        return interval;
+    }
+    CHECK_EVERY
+        .saturating_mul(1 << (failed_in_a_row - 1).min(16))
+        .min(interval)
+}
+
+/// Enqueues a scheduled run if one is due ([`due_after`] the latest run; at once when none ever ran) and none
+/// is queued or running. `Ok(None)` when not due or already pending.
 ///
 /// # Errors
 /// Database errors.
@@ -134,18 +147,18 @@ pub async fn enqueue_scheduled(ctx: &Ctx) -> sqlx::Result<Option<Uuid>> {
     sqlx::query!("select pg_advisory_xact_lock(hashtextextended('billing_reconcile:schedule', 0))")
         .execute(&mut *tx)
         .await?;
-    let due = sqlx::query_scalar!(
-        r#"select not exists (
-               select 1 from billing_reconcile_run
-               where (outcome = 'ok' and started_at > now() - make_interval(secs => $1))
-                  or started_at > now() - make_interval(secs => $2)) as "due!""#,
-        interval.as_secs_f64(),
-        CHECK_EVERY.min(interval).as_secs_f64(),
+    let latest = sqlx::query!(
+        r#"select outcome, extract(epoch from now() - started_at)::float8 as "age!"
+           from billing_reconcile_run order by started_at desc limit 17"#
     )
-    .fetch_one(&mut *tx)
+    .fetch_all(&mut *tx)
     .await?;
-    if !due {
-        return Ok(None);
+    if let Some(last) = latest.first() {
+        let failed = latest.iter().take_while(|r| r.outcome != "ok").count();
+        let wait = due_after(interval, u32::try_from(failed).unwrap_or(u32::MAX));
+        if last.age < wait.as_secs_f64() {
+            return Ok(None);
+        }
     }
     let job = new_job(
         ctx,
@@ -697,5 +710,26 @@ fn text(e: &Error) -> String {
     match e {
         Error::Internal(a) => format!("{a:#}").chars().take(300).collect(),
         other => other.message(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_that_did_not_finish_ok_is_retried_after_an_hour_doubling_up_to_the_interval() {
+        let day = Duration::from_secs(86_400);
+        let h = |n: u64| Duration::from_secs(n * 3_600);
+        assert_eq!(due_after(day, 0), day);
+        assert_eq!(due_after(day, 1), h(1));
+        assert_eq!(due_after(day, 2), h(2));
+        assert_eq!(due_after(day, 5), h(16));
+        assert_eq!(due_after(day, 6), day);
+        assert_eq!(due_after(day, u32::MAX), day);
+        let short = Duration::from_secs(300);
+        assert_eq!(due_after(short, 0), short);
+        assert_eq!(due_after(short, 1), short);
+        assert_eq!(due_after(short, 3), short);
     }
 }

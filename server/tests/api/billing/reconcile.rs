@@ -3,7 +3,8 @@
 //! processed before (by their webhook or a run) are not processed again; more events than a page, and more than
 //! a run's page budget (the next run continues after the last event done); a cancel whose webhook was lost ends
 //! the paid plan; the provider failing (500, not JSON, too slow) is recorded and changes nothing, and the next
-//! run continues; "Reconcile now" in the console and over REST, and who may use it; the schedule's due check;
+//! run continues; "Reconcile now" in the console and over REST, and who may use it; the schedule's due check
+//! (a day after a run that finished ok, an hour after one that did not, doubling);
 //! the retention of processed event ids; the settings' bounds.
 
 use std::time::Duration;
@@ -788,6 +789,30 @@ async fn billing_reconcile_is_scheduled_only_when_due() {
             .is_none()
     );
     age("update billing_reconcile_run set started_at = now() - interval '61 minutes'").await;
+    let job = reconcile::enqueue_scheduled(&app.ctx)
+        .await
+        .unwrap()
+        .expect("an hour later");
+    sqlx::query("update job set status = 'cancelled', finished_at = now() where job_id = $1")
+        .bind(job)
+        .execute(db)
+        .await
+        .unwrap();
+    // Two in a row did not: two hours (then four, eight … up to the interval).
+    age(
+        "insert into billing_reconcile_run (run_id, trigger, outcome, started_at, events_from, events_to, events_upper)
+         values (gen_random_uuid(), 'schedule', 'failed', now() - interval '3 hours', now() - interval '30 days',
+                 now() - interval '3 hours', now() - interval '3 hours')",
+    )
+    .await;
+    assert!(
+        reconcile::enqueue_scheduled(&app.ctx)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    age("update billing_reconcile_run set started_at = now() - interval '121 minutes' where outcome = 'partial'")
+        .await;
     assert!(
         reconcile::enqueue_scheduled(&app.ctx)
             .await
