@@ -52,6 +52,7 @@ pub enum Flash {
     AdminMarketUpdate,
     AdminMarketBackfill,
     AdminHousekeeping,
+    AdminReconcileQueued,
     AdminSwitchThrown,
     AdminSwitchReleased,
     AdminSettingsSaved,
@@ -177,6 +178,7 @@ impl Flash {
         Flash::AdminMarketUpdate,
         Flash::AdminMarketBackfill,
         Flash::AdminHousekeeping,
+        Flash::AdminReconcileQueued,
         Flash::AdminSwitchThrown,
         Flash::AdminSwitchReleased,
         Flash::AdminSettingsSaved,
@@ -348,6 +350,7 @@ impl Flash {
             Flash::AdminMarketUpdate => "admin_market_update",
             Flash::AdminMarketBackfill => "admin_market_backfill",
             Flash::AdminHousekeeping => "admin_housekeeping",
+            Flash::AdminReconcileQueued => "admin_reconcile_queued",
             Flash::AdminSwitchThrown => "admin_switch_thrown",
             Flash::AdminSwitchReleased => "admin_switch_released",
             Flash::AdminSettingsSaved => "admin_settings_saved",
@@ -649,6 +652,9 @@ impl Flash {
                 "The backfill is queued: its chunks appear under the newest ETL runs as they finish."
             }
             Flash::AdminHousekeeping => "A housekeeping run is queued.",
+            Flash::AdminReconcileQueued => {
+                "A reconciliation with the payment provider is queued: its result appears below when it finishes."
+            }
             Flash::AdminSwitchThrown => "The kill switch is thrown; affected users are notified.",
             Flash::AdminSwitchReleased => "The kill switch is released.",
             Flash::AdminSettingsSaved => "The platform settings were saved.",

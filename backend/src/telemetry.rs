@@ -175,6 +175,18 @@ fn describe() {
         "market_data_lag_seconds",
         "How far the newest stored candle of a series is behind the newest closed candle the exchange has"
     );
+    describe_counter!(
+        "billing_reconcile_runs_total",
+        "Reconciliation runs with the payment provider by outcome (ok, partial, failed)"
+    );
+    describe_counter!(
+        "billing_reconcile_events_total",
+        "Provider events listed by reconciliation runs by result (processed now, duplicate, failed)"
+    );
+    describe_counter!(
+        "billing_reconcile_subscriptions_total",
+        "Subscriptions read from the provider by reconciliation runs by result (synced, failed)"
+    );
     describe_gauge!("db_pool_max_connections", "Postgres pool size limit");
     describe_gauge!("redis_pool_connections", "Redis pool connections by state");
     describe_gauge!(

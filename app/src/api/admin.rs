@@ -314,6 +314,25 @@ pub struct SubscriptionView {
     pub observed_at: String,
 }
 
+/// The last reconciliation with the payment provider.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReconcileRunView {
+    pub started_at: String,
+    pub finished_at: String,
+    /// `running`, `ok`, `partial`, `failed` or `abandoned`.
+    pub outcome: String,
+    /// `schedule` or `admin`.
+    pub trigger: String,
+    pub events_seen: i32,
+    pub events_processed: i32,
+    pub events_duplicate: i32,
+    pub subscriptions_synced: i32,
+    pub subscriptions_failed: i32,
+    /// Events created up to this time are still to be listed by the next run (empty: all listed).
+    pub events_resume: String,
+    pub errors: Vec<String>,
+}
+
 /// The subscriptions page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SubscriptionsView {
@@ -322,6 +341,14 @@ pub struct SubscriptionsView {
     /// (state, count), most common first.
     pub counts: Vec<(String, usize)>,
     pub subscriptions: Vec<SubscriptionView>,
+    /// The newest reconciliation run, if any.
+    pub reconcile: Option<ReconcileRunView>,
+    /// A reconciliation is queued or running.
+    pub reconcile_pending: bool,
+    /// "every 24 h", or "only when asked" (`BILLING_RECONCILE_INTERVAL_SECS=0`).
+    pub reconcile_schedule: String,
+    /// A refused "Reconcile now" (field, message).
+    pub form_error: Option<(String, String)>,
 }
 
 /// A stored series on the market-data page.
@@ -908,6 +935,7 @@ mod ssr {
         let actor = actor().await?;
         let ctx = expect_context::<Ctx>();
         let rows = billing::admin_list(&actor, &ctx).await?;
+        let rec = backend::billing::reconcile::overview(&actor, &ctx, 1).await?;
         let tz = tz_of(&actor);
         let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
             t.map(|t| format_time(t, &tz)).unwrap_or_default()
@@ -939,10 +967,31 @@ mod ssr {
             })
             .collect();
         counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let reconcile_schedule = match rec.interval_secs {
+            0 => "only when asked".to_owned(),
+            s if s % 3_600 == 0 => format!("every {} h", s / 3_600),
+            s => format!("every {} min", s / 60),
+        };
         Ok(SubscriptionsView {
             billing_enabled: ctx.settings.billing.enabled(),
             counts,
             subscriptions,
+            reconcile: rec.runs.into_iter().next().map(|r| ReconcileRunView {
+                started_at: format_time(r.started_at, &tz),
+                finished_at: time(r.finished_at),
+                outcome: r.outcome,
+                trigger: r.trigger,
+                events_seen: r.events_seen,
+                events_processed: r.events_processed,
+                events_duplicate: r.events_duplicate,
+                subscriptions_synced: r.subscriptions_synced,
+                subscriptions_failed: r.subscriptions_failed,
+                events_resume: time(r.events_resume),
+                errors: r.errors,
+            }),
+            reconcile_pending: rec.pending,
+            reconcile_schedule,
+            form_error: form_error(),
         })
     }
 

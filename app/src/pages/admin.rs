@@ -13,8 +13,8 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use crate::{
     api::admin::{
         self as api, AuditPageView, CatalogueEntryView, CatalogueView, JobView, KillView,
-        MarketAdminView, OverviewView, PlansView, SignupsView, SubscriptionsView, SwitchView,
-        UserView, UsersView,
+        MarketAdminView, OverviewView, PlansView, ReconcileRunView, SignupsView, SubscriptionsView,
+        SwitchView, UserView, UsersView,
     },
     components::forms::{CsrfField, Flash},
     pages::error::ErrorTemplate,
@@ -980,9 +980,16 @@ pub fn AdminSubscriptionsPage() -> impl IntoView {
 #[component]
 fn Subscriptions(v: SubscriptionsView) -> impl IntoView {
     view! {
+        <FormError error=v.form_error />
         {(!v.billing_enabled).then(|| view! {
             <p class="flash" id="billing-off">"Payments are off on this instance (PAYMENT_PROVIDER=none): plans are assigned by admins, nobody pays. Subscriptions recorded earlier are listed as they were last seen."</p>
         })}
+        <Reconciliation
+            enabled=v.billing_enabled
+            run=v.reconcile
+            pending=v.reconcile_pending
+            schedule=v.reconcile_schedule
+        />
         <section class="card" id="subscription-counts">
             <div class="stat-grid">
                 {v.counts.into_iter().map(|(state, n)| {
@@ -1024,6 +1031,64 @@ fn Subscriptions(v: SubscriptionsView) -> impl IntoView {
                         </tbody>
                     </table></div>
                 }.into_any()
+            }}
+        </section>
+    }
+}
+
+/// The last reconciliation with the payment provider and "Reconcile now".
+#[component]
+fn Reconciliation(
+    enabled: bool,
+    run: Option<ReconcileRunView>,
+    pending: bool,
+    schedule: String,
+) -> impl IntoView {
+    view! {
+        <section class="card" id="reconciliation">
+            <h2>"Reconciliation with the provider"</h2>
+            <p class="small muted">"Lists the provider's events of the last days and processes those whose webhook never arrived (an outage), then reads every subscription that is not over from the provider and stores it. Runs "{schedule}" while payments are on; each event is processed once, however it arrives."</p>
+            {match run {
+                None => view! { <p class="muted" id="reconcile-never">"No reconciliation has run yet."</p> }.into_any(),
+                Some(r) => {
+                    let badge = match r.outcome.as_str() {
+                        "ok" => "badge ok",
+                        "failed" => "badge bad",
+                        "partial" | "abandoned" => "badge warn",
+                        _ => "badge",
+                    };
+                    let outcome = r.outcome.clone();
+                    let resume = (!r.events_resume.is_empty()).then(|| r.events_resume.clone());
+                    view! {
+                        <dl class="kv" id="reconcile-last" data-outcome=outcome>
+                            <dt>"Last run"</dt>
+                            <dd>{r.started_at}" ("{r.trigger}")"{(!r.finished_at.is_empty()).then(|| format!(", finished {}", r.finished_at))}</dd>
+                            <dt>"Outcome"</dt>
+                            <dd><span class=badge>{r.outcome}</span></dd>
+                            <dt>"Events"</dt>
+                            <dd id="reconcile-events">{format!("{} listed, {} processed now, {} processed before", r.events_seen, r.events_processed, r.events_duplicate)}</dd>
+                            <dt>"Subscriptions"</dt>
+                            <dd id="reconcile-subscriptions">{format!("{} read and stored, {} failed", r.subscriptions_synced, r.subscriptions_failed)}</dd>
+                            {resume.map(|t| view! { <dt>"Continues"</dt><dd>"with events created up to "{t}</dd> })}
+                        </dl>
+                        {(!r.errors.is_empty()).then(|| view! {
+                            <ul class="small" id="reconcile-errors">
+                                {r.errors.into_iter().map(|e| view! { <li><code>{e}</code></li> }).collect_view()}
+                            </ul>
+                        })}
+                    }.into_any()
+                }
+            }}
+            {pending.then(|| view! { <p class="small" id="reconcile-pending">"A reconciliation is queued or running."</p> })}
+            {if enabled {
+                view! {
+                    <form method="post" action="/admin/billing/reconcile" class="inline-form">
+                        <CsrfField />
+                        <button class="button" type="submit" id="reconcile-now">"Reconcile now"</button>
+                    </form>
+                }.into_any()
+            } else {
+                view! { <p class="small muted" id="reconcile-off">"Nothing to reconcile: payments are off."</p> }.into_any()
             }}
         </section>
     }

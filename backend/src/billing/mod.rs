@@ -14,10 +14,13 @@
 //! changed by `plans::actions::assign_in` as the system actor, audited, with a `billing.plan_changed`
 //! notification; a failed payment emits `billing.payment_failed`, an ending trial `billing.trial_ending`.
 //!
-//! * [`signature`]: the `Stripe-Signature` header; [`stripe`]: the REST client; [`webhook`]: one delivery;
-//!   [`actions`]: checkout, portal, the trader's billing view, the success-page sync and the admin list.
+//! * [`signature`]: the `Stripe-Signature` header; [`stripe`]: the REST client; [`webhook`]: one event (a
+//!   delivery, or one listed by a reconciliation); [`actions`]: checkout, portal, the trader's billing view, the
+//!   success-page sync and the admin list; [`reconcile`]: the scheduled reconciliation with the provider after
+//!   lost deliveries, and "Reconcile now".
 
 pub mod actions;
+pub mod reconcile;
 pub mod signature;
 pub mod stripe;
 mod sync;

@@ -1,4 +1,4 @@
-//! A small client of the Stripe REST API (form-encoded requests, JSON answers): the five calls Vortex makes.
+//! A small client of the Stripe REST API (form-encoded requests, JSON answers): the calls Vortex makes.
 //! Bounded: 5 s to connect, 15 s per request, answers of at most [`MAX_RESPONSE`] bytes. The API key is sent
 //! as a bearer token and never logged.
 
@@ -83,6 +83,19 @@ struct List<T> {
     data: Vec<T>,
 }
 
+/// One page of the provider's event list (newest first).
+#[derive(Debug, Clone, Deserialize)]
+pub struct EventPage {
+    /// The events as the provider sends them (each is processed like a webhook delivery's body).
+    pub data: Vec<serde_json::Value>,
+    /// Older events match the filter: ask again with `starting_after` = the last event's id.
+    #[serde(default)]
+    pub has_more: bool,
+}
+
+/// Events one page of [`Stripe::events`] asks for (Stripe's maximum).
+pub const EVENTS_PER_PAGE: usize = 100;
+
 #[derive(Debug, Clone, Deserialize)]
 struct Created {
     id: String,
@@ -160,25 +173,33 @@ impl Stripe {
         what: &str,
         req: reqwest::RequestBuilder,
     ) -> Result<T> {
+        // The cause is short and names no secret (no URL, no key): it is logged and shown to the caller.
         let unavailable = |m: String| {
             tracing::warn!(call = what, error = %m, "payment provider call failed");
             Error::Unavailable {
-                message: "the payment provider did not answer; please try again in a moment".into(),
+                message: format!(
+                    "the payment provider did not answer ({m}); please try again in a moment"
+                ),
                 retry_after: 5,
+            }
+        };
+        let cause = |e: &reqwest::Error| {
+            if e.is_timeout() {
+                "timed out".to_owned()
+            } else if e.is_connect() {
+                "could not connect".to_owned()
+            } else {
+                "the connection failed".to_owned()
             }
         };
         let mut resp = req
             .bearer_auth(self.key.expose_secret())
             .send()
             .await
-            .map_err(|e| unavailable(e.without_url().to_string()))?;
+            .map_err(|e| unavailable(cause(&e)))?;
         let status = resp.status();
         let mut body = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| unavailable(e.without_url().to_string()))?
-        {
+        while let Some(chunk) = resp.chunk().await.map_err(|e| unavailable(cause(&e)))? {
             if body.len() + chunk.len() > MAX_RESPONSE {
                 return Err(unavailable(format!(
                     "answer larger than {MAX_RESPONSE} bytes"
@@ -307,6 +328,38 @@ impl Stripe {
             .send::<List<Subscription>>("list subscriptions", req)
             .await?
             .data)
+    }
+
+    /// One page of events (newest first) of the given `types` created in `[from, to]` (Unix seconds), after
+    /// the event `starting_after` (the last id of the previous page). Stripe keeps events for 30 days.
+    ///
+    /// # Errors
+    /// As [`Stripe::create_customer`]; an answer that is not an event list is [`Error::Internal`].
+    pub async fn events(
+        &self,
+        types: &[&str],
+        from: i64,
+        to: i64,
+        starting_after: Option<&str>,
+    ) -> Result<EventPage> {
+        let mut query: Vec<(&str, String)> = vec![
+            ("created[gte]", from.to_string()),
+            ("created[lte]", to.to_string()),
+            ("limit", EVENTS_PER_PAGE.to_string()),
+        ];
+        query.extend(types.iter().map(|t| ("types[]", (*t).to_owned())));
+        if let Some(id) = starting_after {
+            query.push(("starting_after", id.to_owned()));
+        }
+        let req = self.http.get(self.url("/v1/events")?).query(&query);
+        let page: EventPage = self.send("list events", req).await?;
+        if page.data.len() > EVENTS_PER_PAGE {
+            return Err(Error::Internal(anyhow::anyhow!(
+                "payment provider answer to list events has {} events (at most {EVENTS_PER_PAGE} asked)",
+                page.data.len()
+            )));
+        }
+        Ok(page)
     }
 
     /// The customer's latest invoices, newest first.

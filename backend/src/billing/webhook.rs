@@ -1,10 +1,17 @@
-//! One webhook delivery, after its signature was verified: record its event id and apply the subscription
-//! it is about, fetched from the provider, in one transaction.
+//! One event, from a webhook delivery (after its signature was verified) or from the provider's event list (a
+//! reconciliation run, [`super::reconcile`]): record its event id and apply the subscription it is about,
+//! fetched from the provider, in one transaction. Both paths go through `process`, so an event is processed
+//! once whichever way it arrives first, and in any order.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{stripe::Stripe, sync};
+use super::{
+    stripe::{Stripe, Subscription},
+    sync,
+};
 use crate::{
     Ctx,
     error::{Error, Result},
@@ -28,6 +35,88 @@ pub const EVENTS: &[&str] = &[
     "invoice.paid",
     "invoice.payment_failed",
 ];
+
+/// Where an event came from (`billing_event.source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Delivered to the webhook, signed.
+    Webhook,
+    /// Read from the provider's event list by a reconciliation run (over TLS, with the API key).
+    Reconcile,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Webhook => "webhook",
+            Self::Reconcile => "reconcile",
+        }
+    }
+}
+
+/// The provider, as one call of [`process`] (a webhook) or a whole reconciliation run asks it for
+/// subscriptions. A run remembers what it read: many events about one subscription cost one request.
+pub(crate) struct Provider {
+    stripe: Option<Stripe>,
+    remember: bool,
+    read: HashMap<String, Option<(Subscription, DateTime<Utc>)>>,
+}
+
+impl Provider {
+    /// Asks the provider every time (a webhook delivery); the client is made when first needed.
+    pub(crate) fn per_event() -> Self {
+        Self {
+            stripe: None,
+            remember: false,
+            read: HashMap::new(),
+        }
+    }
+
+    /// Asks the provider once per subscription for as long as it lives (a reconciliation run).
+    pub(crate) fn remembering(stripe: Stripe) -> Self {
+        Self {
+            stripe: Some(stripe),
+            remember: true,
+            read: HashMap::new(),
+        }
+    }
+
+    /// The client.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] when billing is off.
+    pub(crate) fn client(&mut self, ctx: &Ctx) -> Result<&Stripe> {
+        let stripe = match self.stripe.take() {
+            Some(s) => s,
+            None => Stripe::from_settings(&ctx.settings.billing)?,
+        };
+        Ok(self.stripe.insert(stripe))
+    }
+
+    /// The subscription `id` and when it was read; `None` when the provider has no such subscription.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] and [`Error::Internal`] from the provider.
+    pub(crate) async fn subscription(
+        &mut self,
+        ctx: &Ctx,
+        id: &str,
+    ) -> Result<Option<(Subscription, DateTime<Utc>)>> {
+        if let Some(known) = self.read.get(id) {
+            return Ok(known.clone());
+        }
+        let observed_at = Utc::now();
+        let found = match self.client(ctx)?.subscription(id).await {
+            Ok(sub) => Some((sub, observed_at)),
+            Err(Error::NotFound) => None,
+            Err(e) => return Err(e),
+        };
+        if self.remember {
+            self.read.insert(id.to_owned(), found.clone());
+        }
+        Ok(found)
+    }
+}
 
 /// What a delivery did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,16 +155,34 @@ fn subscription_of(kind: &str, object: &Value) -> Option<String> {
 /// Handles a verified delivery's raw body.
 ///
 /// # Errors
-/// [`Error::Invalid`] (`body`) when it is not an event; [`Error::Unavailable`] when the provider cannot be
-/// asked for the subscription (nothing is recorded: the provider retries the delivery); database errors.
+/// [`Error::Invalid`] (`body`) when it is not JSON, (`id`, `type`, `data.object`) when it is not an event;
+/// [`Error::Unavailable`] when the provider cannot be asked for the subscription (nothing is recorded: the
+/// provider retries the delivery); database errors.
 pub async fn handle(ctx: &Ctx, body: &[u8]) -> Result<Handled> {
     let v: Value = serde_json::from_slice(body)
         .map_err(|e| Error::invalid("body", format!("not a JSON event: {e}")))?;
-    let id = str_at(&v, &["id"])
+    process(ctx, &v, Source::Webhook, &mut Provider::per_event()).await
+}
+
+/// Processes one event (a webhook delivery's body, or an event of the provider's list): a duplicate of an
+/// event id processed before does nothing; otherwise the subscription it names is read from the provider and
+/// applied, and the id recorded with its outcome and `source`, in one transaction.
+///
+/// # Errors
+/// [`Error::Invalid`] (`id`, `type`, `data.object`) when it is not an event; [`Error::Unavailable`] when the
+/// provider cannot be asked for the subscription (nothing is recorded: the provider retries the delivery, or
+/// the next reconciliation lists the event again); database errors.
+pub(crate) async fn process(
+    ctx: &Ctx,
+    v: &Value,
+    source: Source,
+    provider: &mut Provider,
+) -> Result<Handled> {
+    let id = str_at(v, &["id"])
         .filter(|s| (1..=255).contains(&s.len()))
         .ok_or_else(|| Error::invalid("id", "an event id of 1 to 255 characters is required"))?
         .to_owned();
-    let kind = str_at(&v, &["type"])
+    let kind = str_at(v, &["type"])
         .filter(|s| (1..=100).contains(&s.len()))
         .ok_or_else(|| Error::invalid("type", "an event type of 1 to 100 characters is required"))?
         .to_owned();
@@ -95,27 +202,23 @@ pub async fn handle(ctx: &Ctx, body: &[u8]) -> Result<Handled> {
     }
     let mut missing = None;
     let sub = match subscription_of(&kind, object) {
+        // Another account's or test mode's subscription: recorded as ignored, not retried for days.
         Some(s) if EVENTS.contains(&kind.as_str()) => {
-            let observed_at = Utc::now();
-            let stripe = Stripe::from_settings(&ctx.settings.billing)?;
-            match stripe.subscription(&s).await {
-                Ok(sub) => Some((sub, observed_at)),
-                // Another account's or test mode's subscription: recorded as ignored, not retried for days.
-                Err(Error::NotFound) => {
-                    missing = Some(s);
-                    None
-                }
-                Err(e) => return Err(e),
+            let found = provider.subscription(ctx, &s).await?;
+            if found.is_none() {
+                missing = Some(s);
             }
+            found
         }
         _ => None,
     };
     let mut tx = ctx.db.begin().await?;
     let fresh = sqlx::query_scalar!(
-        r#"insert into billing_event (event_id, event_type, outcome) values ($1, $2, '')
+        r#"insert into billing_event (event_id, event_type, outcome, source) values ($1, $2, '', $3)
            on conflict do nothing returning event_id"#,
         id,
         kind,
+        source.as_str(),
     )
     .fetch_optional(&mut *tx)
     .await?;
@@ -142,7 +245,9 @@ pub async fn handle(ctx: &Ctx, body: &[u8]) -> Result<Handled> {
                     None => plans::limits_in(&mut tx, &ctx.settings, u).await?.plan.name,
                 };
                 let extra = match kind.as_str() {
-                    "invoice.payment_failed" => {
+                    // Only while still unpaid: a failure the trader has since paid (an event processed late,
+                    // by a reconciliation or a delayed retry) is no news.
+                    "invoice.payment_failed" if !PAID.contains(&sub.status.as_str()) => {
                         Some(Event::BillingPaymentFailed(BillingPaymentFailed {
                             user_id: u,
                             plan,
@@ -186,9 +291,12 @@ pub async fn handle(ctx: &Ctx, body: &[u8]) -> Result<Handled> {
         plans::actions::forget_user(u);
     }
     notify::push(&ctx.jobs, &emitted).await;
-    tracing::info!(event = %id, kind = %kind, outcome = %outcome, "billing webhook processed");
+    tracing::info!(event = %id, kind = %kind, source = source.as_str(), outcome = %outcome, "billing event processed");
     Ok(Handled::Processed(outcome))
 }
+
+/// Subscription states in which the latest invoice is paid (a `payment_failed` about it is old news).
+const PAID: [&str; 2] = ["active", "trialing"];
 
 /// A delivery as received: checks that billing is on and the `Stripe-Signature` header (on the raw bytes, at
 /// the server's clock), then [`handle`]s it.

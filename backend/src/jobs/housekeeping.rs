@@ -1,8 +1,9 @@
 //! Housekeeping: prunes what would otherwise grow forever, each on its own retention (settings, documented in
 //! DEPLOYMENT.md): finished job rows (`JOB_RETENTION_DAYS`) and the matching apalis data in Redis, ended
 //! sessions, one-time tokens, sign-in challenges and email-change links (`SESSION_RETENTION_DAYS`), the audit
-//! log (`AUDIT_RETENTION_DAYS`), failed sign-in records (`FAILED_SIGNIN_RETENTION_DAYS`) and sent or failed
-//! mail (`MAIL_RETENTION_DAYS`).
+//! log (`AUDIT_RETENTION_DAYS`), failed sign-in records (`FAILED_SIGNIN_RETENTION_DAYS`), sent or failed
+//! mail (`MAIL_RETENTION_DAYS`), and processed payment event ids and reconciliation runs
+//! (`BILLING_EVENT_RETENTION_DAYS`, never under 35 days: Stripe lists and resends an event for 30).
 //! The retention deletes are idempotent and run in bounded batches before the job's transaction; the job
 //! row pruning and the `housekeeping_run` record (with every count) commit with the job's `done` mark.
 
@@ -127,7 +128,7 @@ const PRUNE_BATCH: i64 = 5_000;
 /// Deletes, batch by batch, the rows past their retention. Returns how many were deleted per kind.
 async fn prune_retained(ctx: &Ctx) -> Result<Vec<(&'static str, u64)>, JobError> {
     let jobs = &ctx.settings.jobs;
-    let mut out = Vec::with_capacity(8);
+    let mut out = Vec::with_capacity(10);
     // One statement per kind, `$1` = retention in seconds and `$2` = batch size, repeated until a batch
     // deletes fewer rows than it may.
     macro_rules! prune {
@@ -222,6 +223,24 @@ async fn prune_retained(ctx: &Ctx) -> Result<Vec<(&'static str, u64)>, JobError>
         r#"delete from email_outbox where email_id in (
                select email_id from email_outbox
                where status in ('sent', 'failed') and updated_at < now() - make_interval(secs => $1)
+               limit $2)"#
+    );
+    // Processed billing event ids: at least 35 days (settings refuse less), so an event the provider can still
+    // list or resend (30 days) is always recognised as processed.
+    prune!(
+        "billing_events",
+        ctx.settings.billing.event_retention,
+        r#"delete from billing_event where event_id in (
+               select event_id from billing_event
+               where received_at < now() - make_interval(secs => $1)
+               limit $2)"#
+    );
+    prune!(
+        "billing_reconcile_runs",
+        ctx.settings.billing.event_retention,
+        r#"delete from billing_reconcile_run where run_id in (
+               select run_id from billing_reconcile_run
+               where started_at < now() - make_interval(secs => $1) and outcome <> 'running'
                limit $2)"#
     );
     Ok(out)

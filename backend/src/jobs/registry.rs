@@ -21,6 +21,7 @@ pub static KINDS: &[JobKind] = &[
     crate::paper::advance::JOB,
     crate::paper::feed::TICK_JOB,
     crate::plans::overage::JOB,
+    crate::billing::reconcile::JOB,
 ];
 
 /// The kind called `kind`, if registered.
@@ -88,6 +89,10 @@ mod tests {
         assert!(
             find("notify_tick")
                 .is_some_and(|k| k.schedule.is_some() && k.queue == crate::jobs::NOTIFY_QUEUE)
+        );
+        assert!(
+            find("billing_reconcile")
+                .is_some_and(|k| k.schedule.is_some() && k.queue == crate::jobs::DEFAULT_QUEUE)
         );
         assert!(find("nope").is_none());
     }

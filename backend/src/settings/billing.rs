@@ -1,6 +1,7 @@
-//! Payments: the provider, its API key, webhook signing secrets and API address (docs/billing.md).
+//! Payments: the provider, its API key, webhook signing secrets and API address, the reconciliation schedule
+//! and how long processed event ids are kept (docs/billing.md).
 
-use std::{fmt, str::FromStr};
+use std::{fmt, str::FromStr, time::Duration};
 
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
@@ -47,6 +48,15 @@ pub struct BillingSettings {
     pub webhook_secrets: Vec<SecretString>,
     /// `STRIPE_API_BASE`: the API's address (`https://api.stripe.com`; tests point it at a local mock).
     pub api_base: Url,
+    /// `BILLING_RECONCILE_INTERVAL_SECS`: how often the reconciliation with the provider runs (default a day;
+    /// zero: never by schedule, "Reconcile now" still works). Only with a provider.
+    pub reconcile_interval: Duration,
+    /// `BILLING_RECONCILE_MAX_PAGES`: pages of 100 events one reconciliation run reads at most (the next run
+    /// continues where it stopped).
+    pub reconcile_max_pages: u32,
+    /// `BILLING_EVENT_RETENTION_DAYS`: processed event ids (`billing_event`) and reconciliation runs are
+    /// pruned by housekeeping after this long; never under [`MIN_EVENT_RETENTION_DAYS`].
+    pub event_retention: Duration,
 }
 
 impl fmt::Debug for BillingSettings {
@@ -55,6 +65,9 @@ impl fmt::Debug for BillingSettings {
             .field("provider", &self.provider)
             .field("api_base", &self.api_base.as_str())
             .field("webhook_secrets", &self.webhook_secrets.len())
+            .field("reconcile_interval", &self.reconcile_interval)
+            .field("reconcile_max_pages", &self.reconcile_max_pages)
+            .field("event_retention", &self.event_retention)
             .finish_non_exhaustive()
     }
 }
@@ -68,6 +81,49 @@ impl BillingSettings {
 
 /// Most webhook secrets accepted at once (a rotation needs two).
 pub const MAX_WEBHOOK_SECRETS: usize = 5;
+
+/// The shortest `BILLING_EVENT_RETENTION_DAYS`: Stripe lists and resends an event for 30 days, so an event id
+/// must be remembered longer than that, or a late delivery or a reconciliation would process it a second time.
+pub const MIN_EVENT_RETENTION_DAYS: u64 = 35;
+
+/// The shortest and longest non-zero `BILLING_RECONCILE_INTERVAL_SECS` (five minutes, a week).
+pub const RECONCILE_INTERVAL_SECS: (u64, u64) = (300, 604_800);
+
+/// `BILLING_RECONCILE_INTERVAL_SECS`, `BILLING_RECONCILE_MAX_PAGES`, `BILLING_EVENT_RETENTION_DAYS`.
+fn reconcile(r: &mut Reader<'_>) -> (Duration, u32, Duration) {
+    let (min, max) = RECONCILE_INTERVAL_SECS;
+    let mut interval = r.parsed("BILLING_RECONCILE_INTERVAL_SECS", 86_400u64);
+    if interval != 0 && !(min..=max).contains(&interval) {
+        r.problem(
+            "BILLING_RECONCILE_INTERVAL_SECS",
+            format!("must be 0 (no scheduled reconciliation) or between {min} and {max} seconds (got {interval})"),
+        );
+        interval = 86_400;
+    }
+    let pages = r.bounded("BILLING_RECONCILE_MAX_PAGES", 20u32, 1, 100);
+    let mut days = r.parsed("BILLING_EVENT_RETENTION_DAYS", 90u64);
+    if days < MIN_EVENT_RETENTION_DAYS {
+        r.problem(
+            "BILLING_EVENT_RETENTION_DAYS",
+            format!(
+                "must be at least {MIN_EVENT_RETENTION_DAYS} days (got {days}): Stripe lists and resends an event \
+                 for 30 days, and an event whose id was pruned before then would be processed a second time"
+            ),
+        );
+        days = 90;
+    } else if days > 36_500 {
+        r.problem(
+            "BILLING_EVENT_RETENTION_DAYS",
+            format!("must be at most 36500 days (got {days})"),
+        );
+        days = 90;
+    }
+    (
+        Duration::from_secs(interval),
+        pages,
+        Duration::from_secs(days * 86_400),
+    )
+}
 
 pub(super) fn parse(r: &mut Reader<'_>, prod: bool) -> BillingSettings {
     let provider: PaymentProvider = r.parsed("PAYMENT_PROVIDER", PaymentProvider::None);
@@ -94,6 +150,7 @@ pub(super) fn parse(r: &mut Reader<'_>, prod: bool) -> BillingSettings {
             Url::parse("https://api.stripe.com").expect("static URL")
         }
     };
+    let (reconcile_interval, reconcile_max_pages, event_retention) = reconcile(r);
     if provider == PaymentProvider::Stripe {
         if api_key.is_none() {
             r.problem(
@@ -122,5 +179,8 @@ pub(super) fn parse(r: &mut Reader<'_>, prod: bool) -> BillingSettings {
         api_key,
         webhook_secrets,
         api_base,
+        reconcile_interval,
+        reconcile_max_pages,
+        event_retention,
     }
 }

@@ -34,7 +34,10 @@ use url::Url;
 
 pub use auth::{DEFAULT_HASH_CONCURRENCY, DEFAULT_HASH_WAIT};
 pub use backtest::BacktestSettings;
-pub use billing::{BillingSettings, MAX_WEBHOOK_SECRETS, PaymentProvider};
+pub use billing::{
+    BillingSettings, MAX_WEBHOOK_SECRETS, MIN_EVENT_RETENTION_DAYS, PaymentProvider,
+    RECONCILE_INTERVAL_SECS,
+};
 pub use jobs::{JobSettings, RETRY_JITTER, RetryPolicies, RetryPolicy};
 pub use mail::MailTransport;
 pub use market::MarketSettings;

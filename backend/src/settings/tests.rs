@@ -373,3 +373,46 @@ fn plan_grace_days_default_to_seven_and_are_bounded() {
     let p = problems_for(&env(&[("PLAN_GRACE_DAYS", "91")]));
     assert!(p[0].message.contains("between 0 and 90"), "{p:?}");
 }
+
+#[test]
+fn billing_reconciliation_and_event_retention_are_bounded_with_clear_errors() {
+    let s = Settings::from_map(&env(&[])).unwrap();
+    assert_eq!(s.billing.reconcile_interval, Duration::from_secs(86_400));
+    assert_eq!(s.billing.reconcile_max_pages, 20);
+    assert_eq!(s.billing.event_retention, Duration::from_secs(90 * 86_400));
+    let s = Settings::from_map(&env(&[
+        ("BILLING_RECONCILE_INTERVAL_SECS", "0"),
+        ("BILLING_RECONCILE_MAX_PAGES", "1"),
+        ("BILLING_EVENT_RETENTION_DAYS", "35"),
+    ]))
+    .unwrap();
+    assert!(s.billing.reconcile_interval.is_zero());
+    assert_eq!(s.billing.reconcile_max_pages, 1);
+    assert_eq!(s.billing.event_retention, Duration::from_secs(35 * 86_400));
+    // Under 35 days an event id could be forgotten while Stripe may still list or resend the event.
+    let p = problems_for(&env(&[("BILLING_EVENT_RETENTION_DAYS", "34")]));
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].variable, "BILLING_EVENT_RETENTION_DAYS");
+    assert!(
+        p[0].message.contains("at least 35") && p[0].message.contains("30 days"),
+        "{p:?}"
+    );
+    for (var, value) in [
+        ("BILLING_EVENT_RETENTION_DAYS", "36501"),
+        ("BILLING_EVENT_RETENTION_DAYS", "ninety"),
+        ("BILLING_RECONCILE_INTERVAL_SECS", "60"),
+        ("BILLING_RECONCILE_INTERVAL_SECS", "604801"),
+        ("BILLING_RECONCILE_INTERVAL_SECS", "-1"),
+        ("BILLING_RECONCILE_MAX_PAGES", "0"),
+        ("BILLING_RECONCILE_MAX_PAGES", "101"),
+    ] {
+        let p = problems_for(&env(&[(var, value)]));
+        assert_eq!(p.len(), 1, "{var}={value}: {p:?}");
+        assert_eq!(p[0].variable, var, "{var}={value}: {p:?}");
+    }
+    let p = problems_for(&env(&[("BILLING_RECONCILE_INTERVAL_SECS", "60")]));
+    assert!(
+        p[0].message.contains("0 (no scheduled reconciliation)"),
+        "{p:?}"
+    );
+}

@@ -5,7 +5,8 @@
 //! the audit log's CSV download (`GET /admin/audit.csv`, the audit page's filter); track series, run the
 //! update and backfill on `/admin/market`; throw and release kill switches on `/admin/kill`; the sign-up
 //! policy, invitation links and maintenance banner on `/admin`; approve and reject pending sign-ups on
-//! `/admin/signups` and mark sign-up approvers on `/admin/users/{id}`. Each parses
+//! `/admin/signups` and mark sign-up approvers on `/admin/users/{id}`; "Reconcile now" with the payment
+//! provider on `/admin/subscriptions`. Each parses
 //! the form, calls ONE backend action (which checks that the actor is an admin and writes the audit entry) and
 //! answers with Post/Redirect/Get back to the page. A refusal of the action's rules (a missing reason, the
 //! last admin) goes back to the page with its field and message; not an admin is a 403 page; an unknown id is
@@ -59,6 +60,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/catalogue", post(create_catalogue))
         .route("/admin/catalogue/{id}", post(update_catalogue))
         .route("/admin/jobs/housekeeping", post(housekeeping))
+        .route("/admin/billing/reconcile", post(billing_reconcile))
         .route("/admin/jobs/{id}/retry", post(retry_job))
         .route("/admin/jobs/{id}/cancel", post(cancel_job))
         .route("/admin/audit.csv", get(audit_csv))
@@ -762,6 +764,18 @@ async fn market_backfill(
 async fn housekeeping(State(state): State<AppState>, WebActor(actor): WebActor) -> HtmlResult {
     let r = jobs::housekeeping(&actor, &state.ctx).await;
     Ok(answer(&state, JOBS, Flash::AdminHousekeeping, r))
+}
+
+/// `POST /admin/billing/reconcile`: "Reconcile now" on the subscriptions page (refused with the reason when
+/// billing is off or a run is already pending).
+async fn billing_reconcile(State(state): State<AppState>, WebActor(actor): WebActor) -> HtmlResult {
+    let r = backend::billing::reconcile::request(&actor, &state.ctx).await;
+    Ok(answer(
+        &state,
+        "/admin/subscriptions",
+        Flash::AdminReconcileQueued,
+        r,
+    ))
 }
 
 const KILL: &str = "/admin/kill";

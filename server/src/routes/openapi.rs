@@ -147,6 +147,8 @@ impl Modify for BearerToken {
         billing_api::billing_checkout,
         billing_api::billing_portal,
         billing_api::admin_subscriptions,
+        billing_api::reconcile_now,
+        billing_api::reconcile_runs,
         admin_api::list_users,
         admin_api::get_user,
         admin_api::update_user,
@@ -185,7 +187,7 @@ impl Modify for BearerToken {
         (name = "notifications", description = "In-app notifications, webhooks (Slack, Discord, generic signed) and the delivery log of email and webhook messages."),
         (name = "account", description = "The token's user and security events."),
         (name = "billing", description = "Payments (when the instance takes them): your subscription and invoices, checkout and the billing portal of the provider, and the provider's signed webhook."),
-        (name = "admin", description = "Admin-only routes: users (list, detail, suspend, role, sign-out, bulk actions, two-factor reset, sign-up approvers), pending sign-ups (approve, reject), jobs, the audit trail, notification tools, plans, users' plans and subscriptions, kill switches."),
+        (name = "admin", description = "Admin-only routes: users (list, detail, suspend, role, sign-out, bulk actions, two-factor reset, sign-up approvers), pending sign-ups (approve, reject), jobs, the audit trail, notification tools, plans, users' plans and subscriptions, the reconciliation with the payment provider, kill switches."),
     )
 )]
 pub struct ApiDoc;

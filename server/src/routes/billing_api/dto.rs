@@ -3,13 +3,16 @@
 
 use backend::billing::{
     actions::{AdminRow, BillingView, SubscriptionState},
+    reconcile::{Overview, Run},
     stripe::Invoice,
     webhook::Handled,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
+
+use crate::routes::contract;
 
 /// `POST /api/v1/me/billing/checkout`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -179,4 +182,107 @@ impl From<&AdminRow> for AdminSubscriptionOut {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AdminSubscriptions {
     pub subscriptions: Vec<AdminSubscriptionOut>,
+}
+
+/// `POST /api/v1/admin/billing/reconcile`: the queued run's job.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReconcileQueued {
+    pub job_id: Uuid,
+}
+
+/// `GET /api/v1/admin/billing/reconcile`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReconcileQuery {
+    /// Runs to list, newest first (1–100, default 10).
+    #[serde(default, deserialize_with = "contract::de_range::<_, 1, 100>")]
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<i64>,
+}
+
+/// One reconciliation run with the payment provider.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReconcileRunOut {
+    pub run_id: Uuid,
+    /// The job that ran it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<Uuid>,
+    /// `schedule` or `admin`.
+    #[schema(example = "schedule")]
+    pub trigger: String,
+    /// The administrator who asked for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<Uuid>,
+    pub started_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// `running`, `ok`, `partial` (stopped early or some subscriptions failed: the next run continues),
+    /// `failed` (nothing could be read) or `abandoned` (its worker stopped; the next run continued).
+    #[schema(example = "ok")]
+    pub outcome: String,
+    /// The provider's events created in `[events_from, events_to]` are listed.
+    pub events_from: DateTime<Utc>,
+    pub events_to: DateTime<Utc>,
+    /// Events created up to this time are left for the next run (absent once all were listed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events_resume: Option<DateTime<Utc>>,
+    /// Pages of up to 100 events read.
+    pub pages: i32,
+    pub events_seen: i32,
+    /// Events processed by this run (their webhook never arrived).
+    pub events_processed: i32,
+    /// Events processed before (by their webhook or an earlier run): nothing done.
+    pub events_duplicate: i32,
+    /// Subscriptions read from the provider and stored.
+    pub subscriptions_synced: i32,
+    pub subscriptions_failed: i32,
+    /// Up to 20 errors, each naming what failed.
+    pub errors: Vec<String>,
+}
+
+impl From<&Run> for ReconcileRunOut {
+    fn from(r: &Run) -> Self {
+        Self {
+            run_id: r.run_id,
+            job_id: r.job_id,
+            trigger: r.trigger.clone(),
+            requested_by: r.requested_by,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            outcome: r.outcome.clone(),
+            events_from: r.events_from,
+            events_to: r.events_to,
+            events_resume: r.events_resume,
+            pages: r.pages,
+            events_seen: r.events_seen,
+            events_processed: r.events_processed,
+            events_duplicate: r.events_duplicate,
+            subscriptions_synced: r.subscriptions_synced,
+            subscriptions_failed: r.subscriptions_failed,
+            errors: r.errors.clone(),
+        }
+    }
+}
+
+/// `GET /api/v1/admin/billing/reconcile`: the newest runs.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReconcileRuns {
+    /// A payment provider is configured (`PAYMENT_PROVIDER=stripe`).
+    pub enabled: bool,
+    /// `BILLING_RECONCILE_INTERVAL_SECS` (0: only when an administrator asks).
+    pub interval_secs: u64,
+    /// A run is queued or running now.
+    pub pending: bool,
+    pub runs: Vec<ReconcileRunOut>,
+}
+
+impl From<&Overview> for ReconcileRuns {
+    fn from(o: &Overview) -> Self {
+        Self {
+            enabled: o.enabled,
+            interval_secs: o.interval_secs,
+            pending: o.pending,
+            runs: o.runs.iter().map(Into::into).collect(),
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! Billing (docs/billing.md): the payment provider's webhook (`POST /api/v1/billing/webhook`: no session, no
 //! token, its `Stripe-Signature` is the authority, exempt from CSRF like every `/api/v1/` path), a trader's
-//! billing (`/api/v1/me/billing`: state and invoices, checkout, portal) and the admin list of subscriptions.
+//! billing (`/api/v1/me/billing`: state and invoices, checkout, portal), the admin list of subscriptions and
+//! the reconciliation with the provider (`/api/v1/admin/billing/reconcile`).
 //! The actions of `backend::billing` decide everything; each handler parses, calls one and maps the result.
 
 pub mod dto;
@@ -9,15 +10,18 @@ use axum::{
     Json, Router,
     body::Body,
     extract::State,
-    http::HeaderMap,
+    http::{HeaderMap, StatusCode},
     routing::{get, post},
 };
-use backend::billing::{actions, webhook};
+use backend::billing::{actions, reconcile, webhook};
 
-use self::dto::{AdminSubscriptions, BillingOut, CheckoutIn, UrlOut, WebhookAck};
+use self::dto::{
+    AdminSubscriptions, BillingOut, CheckoutIn, ReconcileQuery, ReconcileQueued, ReconcileRuns,
+    UrlOut, WebhookAck,
+};
 use crate::{
     error::{ApiError, ApiResult},
-    extract::{ApiActor, ApiJson},
+    extract::{ApiActor, ApiJson, ApiQuery},
     routes::openapi::ErrorBody,
     state::AppState,
 };
@@ -29,6 +33,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/me/billing/checkout", post(billing_checkout))
         .route("/api/v1/me/billing/portal", post(billing_portal))
         .route("/api/v1/admin/subscriptions", get(admin_subscriptions))
+        .route(
+            "/api/v1/admin/billing/reconcile",
+            get(reconcile_runs).post(reconcile_now),
+        )
 }
 
 /// `POST /api/v1/billing/webhook`: the payment provider's events (Stripe's wire format, signed with
@@ -161,4 +169,51 @@ pub async fn admin_subscriptions(
     Ok(Json(AdminSubscriptions {
         subscriptions: rows.iter().map(Into::into).collect(),
     }))
+}
+
+/// `POST /api/v1/admin/billing/reconcile`: queues a reconciliation with the payment provider now (events whose
+/// webhook never arrived are processed, every live subscription is read and stored; docs/billing.md). Audited
+/// as `billing_reconcile_requested`. Its result: `GET` on the same path.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/billing/reconcile",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Queued", body = ReconcileQueued),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Not an admin, or a read-only token", body = ErrorBody),
+        (status = 409, description = "`conflict`: billing is off (`PAYMENT_PROVIDER=none`), or a run is queued or running", body = ErrorBody),
+    )
+)]
+pub async fn reconcile_now(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+) -> ApiResult<(StatusCode, Json<ReconcileQueued>)> {
+    let job_id = reconcile::request(&actor, &state.ctx).await?;
+    Ok((StatusCode::ACCEPTED, Json(ReconcileQueued { job_id })))
+}
+
+/// `GET /api/v1/admin/billing/reconcile`: the newest reconciliation runs (what each listed, processed and
+/// synced, its errors) and whether one is queued or running.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/billing/reconcile",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(ReconcileQuery),
+    responses(
+        (status = 200, description = "Runs, newest first", body = ReconcileRuns),
+        (status = 400, description = "`invalid_input` (`limit`)", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+    )
+)]
+pub async fn reconcile_runs(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiQuery(q): ApiQuery<ReconcileQuery>,
+) -> ApiResult<Json<ReconcileRuns>> {
+    let o = reconcile::overview(&actor, &state.ctx, q.limit.unwrap_or(10)).await?;
+    Ok(Json(ReconcileRuns::from(&o)))
 }

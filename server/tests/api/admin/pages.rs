@@ -66,6 +66,7 @@ fn forms(user: Uuid) -> Vec<(String, Vec<(&'static str, &'static str)>)> {
             vec![("name", "Y"), ("published", "true")],
         ),
         ("/admin/jobs/housekeeping".into(), vec![]),
+        ("/admin/billing/reconcile".into(), vec![]),
         (format!("/admin/jobs/{some}/retry"), vec![]),
         (format!("/admin/jobs/{some}/cancel"), vec![]),
         (
@@ -183,7 +184,7 @@ async fn admin_pages_refuse_traders_and_viewers_and_send_the_anonymous_to_sign_i
             'job_retried', 'kill_switch_thrown', 'platform_settings_changed', 'invite_created',
             'catalogue_created', 'catalogue_updated', 'job_cancelled', 'audit_exported',
             'account_deleted', 'data_exported', 'market_series_tracked', 'market_update_requested', 'market_backfill_requested',
-            'signup_approved', 'signup_rejected', 'signup_approver_changed')",
+            'signup_approved', 'signup_rejected', 'signup_approver_changed', 'billing_reconcile_requested')",
     )
     .fetch_one(&app.ctx.db)
     .await

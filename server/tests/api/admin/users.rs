@@ -417,6 +417,8 @@ async fn admin_api_routes_are_refused_for_traders_viewers_and_anonymous_callers(
             Some(json!({ "pair": "ETH/BTC", "timeframe": "1h", "tracked": true })),
         ),
         (Method::POST, "/api/v1/admin/market/update".into(), None),
+        (Method::GET, "/api/v1/admin/billing/reconcile".into(), None),
+        (Method::POST, "/api/v1/admin/billing/reconcile".into(), None),
         (
             Method::POST,
             "/api/v1/admin/market/backfill".into(),

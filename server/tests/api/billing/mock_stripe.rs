@@ -1,11 +1,15 @@
 //! A mock of the parts of Stripe's API that Vortex calls, speaking its wire format (form-encoded requests with
 //! a bearer key, JSON objects and lists, `{"error": …}` refusals), keeping customers, checkout sessions,
-//! subscriptions and invoices in memory, and delivering webhooks as Stripe does: a JSON event POSTed with a
-//! `Stripe-Signature: t=…,v1=…` header computed here (its own HMAC code, not the backend's).
+//! subscriptions, invoices and events in memory, and delivering webhooks as Stripe does: a JSON event POSTed
+//! with a `Stripe-Signature: t=…,v1=…` header computed here (its own HMAC code, not the backend's). Every
+//! event made is kept and listed by `GET /v1/events` as Stripe lists them (newest first, `created[gte|lte]`,
+//! `types[]`, `limit`, `starting_after`, `has_more`), whether or not it was delivered; the list can be made
+//! to fail (HTTP 500, a body that is not JSON, an answer slower than the client waits).
 
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
+    time::Duration,
 };
 
 use axum::{
@@ -29,7 +33,25 @@ struct Inner {
     /// In creation order (lists answer newest first).
     subscriptions: Vec<Value>,
     invoices: Vec<Value>,
-    events: u64,
+    /// Every event made, in creation order.
+    events: Vec<Value>,
+    /// How `GET /v1/events` fails from its `after`-th call on (0: at once), if it does.
+    events_failure: Option<(usize, Failure)>,
+    /// The query of each `GET /v1/events` call.
+    events_calls: Vec<Vec<(String, String)>>,
+    /// `GET /v1/subscriptions/{id}` calls.
+    subscription_reads: usize,
+}
+
+/// How the event list fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// HTTP 500 with Stripe's error body.
+    ServerError,
+    /// HTTP 200 with a body that is not JSON.
+    Garbage,
+    /// No answer for this long.
+    Slow(Duration),
 }
 
 impl Inner {
@@ -147,6 +169,7 @@ async fn get_subscription(
     if !authorized(&h) {
         return stripe_error(StatusCode::UNAUTHORIZED, "Invalid API Key provided");
     }
+    s.inner.lock().unwrap().subscription_reads += 1;
     match s.subscription(&id) {
         Some(sub) => Json(sub).into_response(),
         None => stripe_error(
@@ -202,6 +225,91 @@ async fn list_invoices(
         .into_response()
 }
 
+/// `GET /v1/events`: the events made, newest first (then the later-made first within one second), filtered as
+/// Stripe filters them, 1–100 a page.
+async fn list_events(
+    State(s): State<MockStripe>,
+    h: HeaderMap,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Response {
+    if !authorized(&h) {
+        return stripe_error(StatusCode::UNAUTHORIZED, "Invalid API Key provided");
+    }
+    let failure = {
+        let mut inner = s.inner.lock().unwrap();
+        inner.events_calls.push(q.clone());
+        let call = inner.events_calls.len() - 1;
+        inner
+            .events_failure
+            .filter(|(after, _)| call >= *after)
+            .map(|(_, f)| f)
+    };
+    match failure {
+        Some(Failure::ServerError) => {
+            return stripe_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "An unknown error occurred",
+            );
+        }
+        Some(Failure::Garbage) => return (StatusCode::OK, "<html>gateway</html>").into_response(),
+        Some(Failure::Slow(d)) => tokio::time::sleep(d).await,
+        None => {}
+    }
+    let get = |k: &str| q.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+    let num = |k: &str| get(k).map(|v| v.parse::<i64>());
+    let (gte, lte, limit) = match (num("created[gte]"), num("created[lte]"), num("limit")) {
+        (Some(Err(_)), _, _) | (_, Some(Err(_)), _) | (_, _, Some(Err(_))) => {
+            return stripe_error(StatusCode::BAD_REQUEST, "Invalid integer");
+        }
+        (g, l, n) => (
+            g.and_then(Result::ok),
+            l.and_then(Result::ok),
+            n.and_then(Result::ok).unwrap_or(10),
+        ),
+    };
+    if !(1..=100).contains(&limit) {
+        return stripe_error(
+            StatusCode::BAD_REQUEST,
+            "This value must be between 1 and 100",
+        );
+    }
+    let types: Vec<&str> = q
+        .iter()
+        .filter(|(k, _)| k == "types[]")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let inner = s.inner.lock().unwrap();
+    let mut matching: Vec<&Value> = inner
+        .events
+        .iter()
+        .rev()
+        .filter(|e| {
+            let c = e["created"].as_i64().unwrap();
+            gte.is_none_or(|g| c >= g)
+                && lte.is_none_or(|l| c <= l)
+                && (types.is_empty() || types.contains(&e["type"].as_str().unwrap()))
+        })
+        .collect();
+    // Newest first; events of one second in reverse order of making (a stable sort keeps that).
+    matching.sort_by_key(|e| std::cmp::Reverse(e["created"].as_i64().unwrap()));
+    let start = match get("starting_after") {
+        None => 0,
+        Some(id) => match matching.iter().position(|e| e["id"] == id) {
+            Some(i) => i + 1,
+            None => {
+                return stripe_error(StatusCode::NOT_FOUND, &format!("No such event: '{id}'"));
+            }
+        },
+    };
+    let rest = &matching[start.min(matching.len())..];
+    let n = usize::try_from(limit).unwrap().min(rest.len());
+    Json(json!({
+        "object": "list", "url": "/v1/events", "has_more": rest.len() > n,
+        "data": rest[..n].iter().map(|e| (*e).clone()).collect::<Vec<_>>(),
+    }))
+    .into_response()
+}
+
 /// Stripe's signature: hex HMAC-SHA256 of `"{t}.{body}"` keyed with the whole `whsec_…` string.
 pub fn sign(secret: &str, t: i64, body: &str) -> String {
     let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
@@ -229,6 +337,7 @@ impl MockStripe {
             .route("/v1/subscriptions", get(list_subscriptions))
             .route("/v1/subscriptions/{id}", get(get_subscription))
             .route("/v1/invoices", get(list_invoices))
+            .route("/v1/events", get(list_events))
             .with_state(mock.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -347,20 +456,45 @@ impl MockStripe {
         inv
     }
 
-    /// An event as Stripe sends it (a new `evt_…` id).
+    /// An event as Stripe sends it (a new `evt_…` id), made now; kept for the event list.
     pub fn event(&self, kind: &str, object: Value) -> String {
-        let n = {
-            let mut inner = self.inner.lock().unwrap();
-            inner.events += 1;
-            inner.events
-        };
-        json!({
+        self.event_at(kind, object, now())
+    }
+
+    /// [`MockStripe::event`] made at `created` (Unix seconds).
+    pub fn event_at(&self, kind: &str, object: Value, created: i64) -> String {
+        let mut inner = self.inner.lock().unwrap();
+        let n = inner.events.len() + 1;
+        let e = json!({
             "id": format!("evt_mock{n:06}"), "object": "event", "api_version": "2024-06-20",
-            "created": now(), "livemode": false, "pending_webhooks": 1,
+            "created": created, "livemode": false, "pending_webhooks": 1,
             "request": { "id": null, "idempotency_key": null },
             "type": kind, "data": { "object": object },
-        })
-        .to_string()
+        });
+        inner.events.push(e.clone());
+        e.to_string()
+    }
+
+    /// Drops an event from the list (as Stripe does after 30 days): a list `starting_after` it answers 404.
+    pub fn forget_event(&self, id: &str) {
+        self.inner.lock().unwrap().events.retain(|e| e["id"] != id);
+    }
+
+    /// From the `after`-th call on (0: the next), `GET /v1/events` fails this way; `None` mends it.
+    pub fn fail_events(&self, how: Option<(usize, Failure)>) {
+        let mut inner = self.inner.lock().unwrap();
+        let calls = inner.events_calls.len();
+        inner.events_failure = how.map(|(after, f)| (calls + after, f));
+    }
+
+    /// The query of every `GET /v1/events` call so far.
+    pub fn event_list_calls(&self) -> Vec<Vec<(String, String)>> {
+        self.inner.lock().unwrap().events_calls.clone()
+    }
+
+    /// How many times a subscription was read (`GET /v1/subscriptions/{id}`).
+    pub fn subscription_reads(&self) -> usize {
+        self.inner.lock().unwrap().subscription_reads
     }
 
     /// POSTs `body` to Vortex's webhook signed at `t` with each of `secrets` (one `v1` per secret, as Stripe

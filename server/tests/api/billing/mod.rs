@@ -4,6 +4,7 @@
 //! two secrets during a rotation; billing off; authorization of the billing routes.
 
 mod mock_stripe;
+mod reconcile;
 mod webhooks;
 
 use reqwest::{Method, StatusCode};

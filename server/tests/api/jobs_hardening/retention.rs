@@ -206,6 +206,7 @@ async fn housekeeping_prunes_sessions_audit_mail_jobs_and_failed_sign_ins_past_t
         .unwrap();
     assert_eq!(
         pruned,
-        serde_json::json!({"jobs": 1, "sessions": 2, "one_time_tokens": 1, "signin_challenges": 1, "email_changes": 1, "failed_signins": 1, "auth_attempts": 1, "audit_events": 1, "plan_overages": 0, "emails": 1})
+        serde_json::json!({"jobs": 1, "sessions": 2, "one_time_tokens": 1, "signin_challenges": 1, "email_changes": 1, "failed_signins": 1, "auth_attempts": 1, "audit_events": 1, "plan_overages": 0, "emails": 1,
+                           "billing_events": 0, "billing_reconcile_runs": 0})
     );
 }
