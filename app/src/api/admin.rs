@@ -182,12 +182,28 @@ pub struct PlanView {
     pub is_default: bool,
     pub archived: bool,
     pub users: i64,
+    /// Every limit in order: its value on this plan (`None`: the plan sets none, the instance's setting
+    /// applies).
+    pub limits: Vec<PlanLimitField>,
+}
+
+/// One limit as the plan editor shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanLimitField {
+    /// The stable name (`concurrent_backtests`); the form field is `limit_<key>`.
+    pub key: String,
+    pub label: String,
+    pub min: i64,
+    pub max: i64,
+    pub value: Option<i64>,
 }
 
 /// The plans page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlansView {
     pub plans: Vec<PlanView>,
+    /// The new-plan form's limit fields (all empty).
+    pub new_limits: Vec<PlanLimitField>,
     pub form_error: Option<(String, String)>,
 }
 
@@ -793,10 +809,29 @@ mod ssr {
                     is_default: p.is_default,
                     archived: p.archived,
                     users: p.users,
+                    limits: plan_limit_fields(Some(&p.limits)),
                 })
                 .collect(),
+            new_limits: plan_limit_fields(None),
             form_error: form_error(),
         })
+    }
+
+    /// Every limit with its words, bounds and `values`' value (`None`: the new-plan form).
+    fn plan_limit_fields(values: Option<&backend::plans::LimitValues>) -> Vec<PlanLimitField> {
+        backend::plans::Limit::ALL
+            .into_iter()
+            .map(|l| {
+                let (min, max) = l.bounds();
+                PlanLimitField {
+                    key: l.key().to_owned(),
+                    label: l.label().to_owned(),
+                    min,
+                    max,
+                    value: values.and_then(|v| v.get(&l).copied()),
+                }
+            })
+            .collect()
     }
 
     pub async fn jobs() -> Result<JobsView, AppError> {

@@ -13,8 +13,8 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use crate::{
     api::admin::{
         self as api, AuditPageView, CatalogueEntryView, CatalogueView, JobView, KillView,
-        MarketAdminView, OverviewView, PlansView, ReconcileRunView, SignupsView, SubscriptionsView,
-        SwitchView, UserView, UsersView,
+        MarketAdminView, OverviewView, PlanLimitField, PlansView, ReconcileRunView, SignupsView,
+        SubscriptionsView, SwitchView, UserView, UsersView,
     },
     components::forms::{CsrfField, Flash},
     pages::error::ErrorTemplate,
@@ -610,7 +610,7 @@ pub fn AdminPlansPage() -> impl IntoView {
 fn Plans(v: PlansView) -> impl IntoView {
     view! {
         <FormError error=v.form_error />
-        <p class="small muted">"Limits are edited with " <code>"PATCH /api/v1/admin/plans/{id}"</code> " or " <code>"vortex plans"</code> " (docs/plans.md). Lowering a plan never deletes data."</p>
+        <p class="small muted">"A limit left empty is not set by the plan: the instance's setting applies (none: unlimited). The same edits: " <code>"PATCH /api/v1/admin/plans/{id}"</code> " or " <code>"vortex plans"</code> " (docs/plans.md). Lowering a plan never deletes data: work over the new limits gets a grace period, then is paused or read-only."</p>
         {v.plans.into_iter().map(|p| {
             let action = format!("/admin/plans/{}", p.id);
             view! {
@@ -632,6 +632,7 @@ fn Plans(v: PlansView) -> impl IntoView {
                         </select></label>
                         <label>"Trial days " <input type="number" name="trial_days" min="0" max="365" value=p.trial_days.to_string() /></label>
                         <label>"Payment provider price id " <input type="text" name="provider_price_id" maxlength="100" pattern="[A-Za-z0-9_]*" placeholder="price_… (empty: not sold by checkout)" value=p.provider_price_id /></label>
+                        <PlanLimitFields fields=p.limits />
                         <label><input type="checkbox" name="archived" value="true" checked=p.archived /> " Archived"</label>
                         <button class="button" type="submit">"Save"</button>
                     </form>
@@ -650,9 +651,29 @@ fn Plans(v: PlansView) -> impl IntoView {
                 <label>"Billing period " <select name="billing_period"><option value="month">"month"</option><option value="year">"year"</option></select></label>
                 <label>"Trial days " <input type="number" name="trial_days" min="0" max="365" value="0" /></label>
                 <label>"Payment provider price id " <input type="text" name="provider_price_id" maxlength="100" pattern="[A-Za-z0-9_]*" placeholder="price_… (empty: not sold by checkout)" /></label>
+                <PlanLimitFields fields=v.new_limits />
                 <button class="button primary" type="submit" id="create-plan">"Create plan"</button>
             </form>
         </section>
+    }
+}
+
+/// A plan's limits as number fields (`limit_<key>`; empty: the plan sets none).
+#[component]
+fn PlanLimitFields(fields: Vec<PlanLimitField>) -> impl IntoView {
+    view! {
+        <fieldset class="plan-limits">
+            <legend>"Limits"</legend>
+            {fields.into_iter().map(|f| {
+                let name = format!("limit_{}", f.key);
+                view! {
+                    <label>{f.label} " "
+                        <input type="number" name=name data-limit=f.key min=f.min.to_string() max=f.max.to_string()
+                            placeholder="instance setting" value=f.value.map(|n| n.to_string()).unwrap_or_default() />
+                    </label>
+                }
+            }).collect_view()}
+        </fieldset>
     }
 }
 

@@ -13,6 +13,8 @@
 //! 404; anonymous visitors are sent to sign in (by [`WebActor`]). The CSRF middleware refuses posts without a
 //! valid token before any of these run.
 
+use std::collections::BTreeMap;
+
 use app::flash::Flash;
 use axum::{
     Form, Router,
@@ -452,6 +454,9 @@ pub(super) struct PlanForm {
     /// The checkbox: present when ticked (edit form only).
     #[serde(default)]
     archived: Option<String>,
+    /// The limit fields (`limit_<key>`; empty: the plan sets no value) and whatever else the form sent.
+    #[serde(flatten)]
+    rest: BTreeMap<String, String>,
 }
 
 /// A number field: empty = not given; anything else must be a whole number.
@@ -477,15 +482,36 @@ impl PlanForm {
             trial_days: number("trial_days", self.trial_days.as_deref())?,
             is_default: None,
             archived: edit.then(|| self.archived.as_deref() == Some("true")),
-            limits: Default::default(),
+            limits: self.limits(edit)?,
             provider_price_id: self.provider_price_id.clone(),
         })
+    }
+
+    /// The `limit_<key>` fields as limit changes: a number sets the value, an empty field removes it (an edit)
+    /// or leaves it out (a new plan). Names, count and bounds are checked by the action.
+    fn limits(&self, edit: bool) -> Result<BTreeMap<String, Option<serde_json::Value>>, Error> {
+        let mut out = BTreeMap::new();
+        for (name, text) in &self.rest {
+            let Some(key) = name.strip_prefix("limit_") else {
+                continue;
+            };
+            match number(&format!("limits.{key}"), Some(text))? {
+                Some(n) => {
+                    out.insert(key.to_owned(), Some(serde_json::Value::from(n)));
+                }
+                None if edit => {
+                    out.insert(key.to_owned(), None);
+                }
+                None => {}
+            }
+        }
+        Ok(out)
     }
 }
 
 const PLANS: &str = "/admin/plans";
 
-/// `POST /admin/plans`: a new plan (limits: the REST API or CLI).
+/// `POST /admin/plans`: a new plan with its limits.
 async fn create_plan(
     State(state): State<AppState>,
     WebActor(actor): WebActor,
@@ -498,7 +524,7 @@ async fn create_plan(
     Ok(answer(&state, PLANS, Flash::AdminPlanSaved, r))
 }
 
-/// `POST /admin/plans/{id}`: changes a plan's name, description, price, period, trial and archived flag.
+/// `POST /admin/plans/{id}`: changes a plan's name, description, price, period, trial, limits and archived flag.
 async fn update_plan(
     State(state): State<AppState>,
     WebActor(actor): WebActor,

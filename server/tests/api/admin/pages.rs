@@ -340,6 +340,9 @@ async fn admin_user_page_suspends_restores_changes_role_assigns_a_plan_and_signs
             ("currency", "USD"),
             ("billing_period", "month"),
             ("trial_days", "14"),
+            ("limit_concurrent_backtests", "7"),
+            ("limit_strategies", "40"),
+            ("limit_history_days", ""),
         ],
     )
     .await;
@@ -350,6 +353,88 @@ async fn admin_user_page_suspends_restores_changes_role_assigns_a_plan_and_signs
     );
     let plans = page_text(&app, &root.browser, "/admin/plans").await;
     assert!(plans.contains("data-plan=\"pro\""), "{plans}");
+    let limits = |slug: &'static str| {
+        let db = app.ctx.db.clone();
+        async move {
+            sqlx::query_scalar::<_, serde_json::Value>("select limits from plan where slug = $1")
+                .bind(slug)
+                .fetch_one(&db)
+                .await
+                .unwrap()
+        }
+    };
+    // The form's limits are stored; an empty field sets nothing.
+    assert_eq!(
+        limits("pro").await,
+        serde_json::json!({ "concurrent_backtests": 7, "strategies": 40 })
+    );
+    assert!(
+        plans.contains(r#"name="limit_concurrent_backtests" data-limit="concurrent_backtests""#),
+        "{plans}"
+    );
+    let pro: Uuid = sqlx::query_scalar("select plan_id from plan where slug = 'pro'")
+        .fetch_one(&app.ctx.db)
+        .await
+        .unwrap();
+    // Editing: an emptied field removes the plan's value; an out-of-range one is refused in place, naming
+    // the limit, and changes nothing.
+    let edit = |fields: Vec<(&'static str, &'static str)>| {
+        let mut all = vec![
+            ("name", "Pro"),
+            ("price_minor", "1900"),
+            ("currency", "USD"),
+        ];
+        all.extend(fields);
+        all
+    };
+    let resp = post(
+        &root.browser,
+        &app,
+        &format!("/admin/plans/{pro}"),
+        &edit(vec![
+            ("limit_concurrent_backtests", "9"),
+            ("limit_strategies", ""),
+        ]),
+    )
+    .await;
+    assert!(location(&resp).ends_with("ok=admin_plan_saved"));
+    assert_eq!(
+        limits("pro").await,
+        serde_json::json!({ "concurrent_backtests": 9 })
+    );
+    for (value, field) in [
+        ("5000", "limits.concurrent_backtests"),
+        ("seven", "limits.concurrent_backtests"),
+    ] {
+        let resp = post(
+            &root.browser,
+            &app,
+            &format!("/admin/plans/{pro}"),
+            &edit(vec![("limit_concurrent_backtests", value)]),
+        )
+        .await;
+        let page = follow(&app, &root.browser, &resp).await;
+        assert!(
+            page.contains(&format!(r#"id="form-error" data-field="{field}""#)),
+            "{value}: {page}"
+        );
+    }
+    let resp = post(
+        &root.browser,
+        &app,
+        &format!("/admin/plans/{pro}"),
+        &edit(vec![("limit_no_such_limit", "3")]),
+    )
+    .await;
+    let page = follow(&app, &root.browser, &resp).await;
+    assert!(
+        page.contains(r#"data-field="limits.no_such_limit""#),
+        "{page}"
+    );
+    assert_eq!(
+        limits("pro").await,
+        serde_json::json!({ "concurrent_backtests": 9 })
+    );
     let resp = post(
         &root.browser,
         &app,
