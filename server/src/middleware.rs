@@ -16,12 +16,15 @@
 //! 12. mandatory two-factor sign-in for admins: while the platform setting is on, an admin's browser session
 //!     without it reaches only the account page (sent there to turn it on) and sign-out.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use axum::{
     Router,
     body::Body,
-    extract::{MatchedPath, Request},
+    extract::{MatchedPath, Request, State},
     http::{HeaderName, HeaderValue, Method, StatusCode, header},
     middleware::{self, Next},
     response::{Html, IntoResponse, Response},
@@ -51,7 +54,10 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         ))
         .layer(cors(&settings.allowed_origins()))
         .layer(middleware::from_fn_with_state(state.clone(), csrf_protect))
-        .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn_with_state(
+            FormAction::of(settings),
+            security_headers,
+        ))
         // Level 4: brotli's default (11) took ~0.4 ms of CPU per 4 KB page, more than rendering it (bench/pages.sh);
         // 4 compresses pages nearly as well at a fraction of the cost, and is what CDNs use for dynamic content.
         .layer(CompressionLayer::new().quality(tower_http::CompressionLevel::Precise(4)))
@@ -215,13 +221,43 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     resp
 }
 
+tokio::task_local! {
+    /// This response's CSP nonce while the handler runs, for HTML built outside the page shell
+    /// ([`crate::error::html_error`]'s script).
+    static NONCE: String;
+}
+
+/// The CSP nonce of the response being made, inside the security-headers layer.
+pub(crate) fn current_nonce() -> Option<String> {
+    NONCE.try_with(Clone::clone).ok()
+}
+
+/// The CSP's `form-action` sources: our own origin, and the payment provider's hosted pages when billing is on.
+#[derive(Clone)]
+struct FormAction(Arc<str>);
+
+impl FormAction {
+    fn of(settings: &backend::settings::Settings) -> Self {
+        let mut sources = String::from("'self'");
+        for origin in settings.billing.redirect_origins() {
+            sources.push(' ');
+            sources.push_str(&origin);
+        }
+        FormAction(sources.into())
+    }
+}
+
 /// Sets the security headers on every response. The CSP nonce is generated here and handed to the page shell
 /// through request extensions, so the header and the inline scripts agree.
-async fn security_headers(mut req: Request<Body>, next: Next) -> Response {
+async fn security_headers(
+    State(FormAction(form_action)): State<FormAction>,
+    mut req: Request<Body>,
+    next: Next,
+) -> Response {
     let nonce = backend::settings::random_token(16);
     req.extensions_mut().insert(CspNonce(nonce.clone()));
     let cacheable = req.uri().path().starts_with("/pkg/") || req.uri().path() == "/favicon.svg";
-    let mut resp = next.run(req).await;
+    let mut resp = NONCE.scope(nonce.clone(), next.run(req)).await;
     let h = resp.headers_mut();
     // Pages and API answers may carry personal data: never stored by browsers or shared caches (CF2).
     if !cacheable && !h.contains_key(header::CACHE_CONTROL) {
@@ -230,7 +266,7 @@ async fn security_headers(mut req: Request<Body>, next: Next) -> Response {
     let csp = format!(
         "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
          style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'; connect-src 'self'; \
-         object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+         object-src 'none'; base-uri 'none'; form-action {form_action}; frame-ancestors 'none'"
     );
     if let Ok(v) = HeaderValue::from_str(&csp) {
         h.insert(header::CONTENT_SECURITY_POLICY, v);

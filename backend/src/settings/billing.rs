@@ -77,6 +77,25 @@ impl BillingSettings {
     pub fn enabled(&self) -> bool {
         self.provider != PaymentProvider::None
     }
+
+    /// The origins a form on our pages may lead to by redirect, besides our own: the provider's hosted checkout
+    /// and billing portal (browsers apply the CSP's `form-action` to a form's redirects, so "Upgrade" and
+    /// "Manage billing" need them). Stripe hosts them at `checkout.stripe.com` and `billing.stripe.com`; an API
+    /// base elsewhere (a proxy, a test's mock) is taken to host them too. Empty when billing is off.
+    pub fn redirect_origins(&self) -> Vec<String> {
+        if !self.enabled() {
+            return Vec::new();
+        }
+        let mut out = vec![
+            "https://checkout.stripe.com".to_owned(),
+            "https://billing.stripe.com".to_owned(),
+        ];
+        let base = self.api_base.origin().ascii_serialization();
+        if base != "https://api.stripe.com" && base != "null" {
+            out.push(base);
+        }
+        out
+    }
 }
 
 /// Most webhook secrets accepted at once (a rotation needs two).

@@ -16,13 +16,14 @@ pub fn html_error(status: StatusCode, title: &str, message: &str) -> Response {
     let body = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
          content=\"width=device-width, initial-scale=1\"><title>{title} · Vortex</title>\
-         <link rel=\"stylesheet\" href=\"/pkg/vortex.css\"></head><body><main class=\"container message-page\">\
+         <link rel=\"icon\" href=\"/favicon.svg\" type=\"image/svg+xml\"><link rel=\"stylesheet\" href=\"/pkg/vortex.css\"></head><body><main class=\"container message-page\">\
          <p class=\"status-code\">{code}</p><h1>{title}</h1><p class=\"muted\">{message}</p>\
-         <a class=\"button\" href=\"javascript:history.back()\" onclick=\"history.back();return false;\">Go back</a> \
-         <a class=\"button\" href=\"/\">Home</a></main></body></html>",
+         <a class=\"button\" id=\"go-back\" href=\"/\" hidden>Go back</a> \
+         <a class=\"button\" href=\"/\">Home</a></main>{back}</body></html>",
         code = status.as_u16(),
         title = escape(title),
         message = escape(message),
+        back = go_back_script(),
     );
     (
         status,
@@ -33,6 +34,21 @@ pub fn html_error(status: StatusCode, title: &str, message: &str) -> Response {
         body,
     )
         .into_response()
+}
+
+/// Shows and wires the "Go back" button (the browser's history; the CSP forbids inline handlers and
+/// `javascript:` links, so it is a script with the response's nonce). Without the nonce, or without
+/// JavaScript, the button stays hidden and "Home" remains.
+fn go_back_script() -> String {
+    crate::middleware::current_nonce()
+        .map(|nonce| {
+            format!(
+                "<script nonce=\"{nonce}\">(function(){{var b=document.getElementById('go-back');\
+                 if(!b||history.length<2)return;b.hidden=false;b.addEventListener('click',function(e){{\
+                 e.preventDefault();history.back();}});}})();</script>"
+            )
+        })
+        .unwrap_or_default()
 }
 
 /// The error of HTML form and page handlers: an HTML error page in the site's style (or a redirect a handler

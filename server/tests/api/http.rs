@@ -127,6 +127,8 @@ async fn the_home_page_is_server_rendered_with_layout_and_hydration_scripts() {
         .to_str()
         .unwrap()
         .to_owned();
+    // Without a payment provider, forms lead nowhere but here.
+    assert!(csp.contains("form-action 'self';"), "{csp}");
     let html = resp.text().await.unwrap();
     assert!(html.contains("Research, test and paper-trade"));
     assert!(html.contains(r#"class="site-header""#) && html.contains(r#"class="site-footer""#));
@@ -156,6 +158,40 @@ async fn unknown_pages_get_a_styled_404() {
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     let html = resp.text().await.unwrap();
     assert!(html.contains("Page not found") && html.contains("site-header"));
+}
+
+#[tokio::test]
+async fn error_pages_have_no_inline_handlers_and_their_go_back_script_carries_the_nonce() {
+    let app = spawn_app().await;
+    // A form post without its CSRF token: the small HTML error page.
+    let resp = reqwest::Client::new()
+        .post(format!("{}/auth/signin", app.address))
+        .form(&[("email", "a@example.org"), ("password", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let csp = resp.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("Form expired"), "{html}");
+    // The CSP forbids inline handlers and javascript: links: "Go back" is a nonce'd script's.
+    assert!(
+        !html.contains("onclick") && !html.contains("javascript:"),
+        "{html}"
+    );
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|r| r.split('\'').next())
+        .unwrap();
+    assert!(
+        html.contains(&format!("<script nonce=\"{nonce}\">")),
+        "{html}"
+    );
+    assert!(html.contains(r#"id="go-back""#), "{html}");
 }
 
 #[tokio::test]

@@ -443,6 +443,21 @@ async fn billing_upgrade_form_sends_the_trader_to_the_checkout() {
         crate::auth::location(&resp),
         session["url"].as_str().unwrap()
     );
+    // Browsers apply the CSP's form-action to the form's redirect: the provider's pages must be in it (here the
+    // mock hosts them), or "Upgrade" goes nowhere in a real browser.
+    let csp = resp.headers()["content-security-policy"].to_str().unwrap();
+    let form_action = csp
+        .split(';')
+        .map(str::trim)
+        .find(|d| d.starts_with("form-action "))
+        .unwrap();
+    assert_eq!(
+        form_action,
+        format!(
+            "form-action 'self' https://checkout.stripe.com https://billing.stripe.com {}",
+            mock.url
+        )
+    );
     // Without the CSRF token the post is refused.
     let resp = ann
         .browser
