@@ -159,14 +159,12 @@ impl EventSpec {
         }
     }
 
-    /// Transactional (critical, security, billing, account) or subscription mail.
+    /// Transactional (critical, security, account) or subscription mail. Billing notices other than the
+    /// critical `billing.payment_failed` (a trial ending, a usage warning, a plan change, being over a limit)
+    /// are subscription mail: they carry one-click unsubscribe, which turns the billing category's email off
+    /// (the in-app notice stays, and a failed payment is still mailed).
     pub fn mail_class(&self) -> MailClass {
-        if self.critical
-            || matches!(
-                self.category,
-                Category::Security | Category::Billing | Category::Account
-            )
-        {
+        if self.critical || matches!(self.category, Category::Security | Category::Account) {
             MailClass::Transactional
         } else {
             MailClass::Subscription
@@ -485,6 +483,16 @@ mod tests {
             find("backtest.finished").unwrap().mail_class(),
             MailClass::Subscription
         );
+        // Billing notices carry one-click unsubscribe, except a failed payment.
+        for (name, class) in [
+            ("billing.payment_failed", MailClass::Transactional),
+            ("billing.usage_warning", MailClass::Subscription),
+            ("billing.over_limit", MailClass::Subscription),
+            ("billing.plan_changed", MailClass::Subscription),
+            ("billing.trial_ending", MailClass::Subscription),
+        ] {
+            assert_eq!(find(name).unwrap().mail_class(), class, "{name}");
+        }
     }
 
     #[test]
