@@ -17,6 +17,7 @@
 //!
 //! Exit status: 0 success, 1 failure, 2 bad input (clap's own errors included).
 
+pub mod billing;
 pub mod check_config;
 pub mod create_admin;
 pub mod halt;
@@ -89,6 +90,11 @@ enum Command {
     Plans {
         #[command(subcommand)]
         command: plans::PlansCommand,
+    },
+    /// Billing: queue a reconciliation with the payment provider, show the recent runs.
+    Billing {
+        #[command(subcommand)]
+        command: billing::BillingCommand,
     },
     /// Fetch market data from the exchange (or import CSV) into the database.
     RunEtl(run_etl::RunEtlArgs),
@@ -173,6 +179,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         Command::Paper { command } => paper::run(ctx, command).await,
         Command::Halt(args) => halt::run(ctx, args).await,
         Command::Plans { command } => plans::run(ctx, command).await,
+        Command::Billing { command } => billing::run(ctx, command).await,
         Command::RunStrategy(args) => {
             let runs = match run_strategy::run_strategy_db(&ctx.db, &args).await {
                 Ok(runs) => runs,

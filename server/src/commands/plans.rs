@@ -229,6 +229,15 @@ pub async fn run(ctx: Ctx, command: PlansCommand) -> anyhow::Result<ExitCode> {
                 })
         }
     };
+    exit(result)
+}
+
+/// The exit code of an operator command's action: 0, 2 for refused input, 1 for another refusal; database
+/// and internal errors are errors.
+///
+/// # Errors
+/// Those of `result` that are not refusals.
+pub(super) fn exit(result: Result<(), backend::Error>) -> anyhow::Result<ExitCode> {
     match result {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(backend::Error::Db(e)) => Err(e.into()),

@@ -311,6 +311,15 @@ pub fn vortex_bin() -> String {
 /// Runs the `vortex` command line against `app`'s database and Redis (nothing else in its environment):
 /// (exit code, stdout, stderr).
 pub fn vortex_cli(app: &TestApp, args: &[&str]) -> (i32, String, String) {
+    vortex_cli_with(app, args, &[])
+}
+
+/// [`vortex_cli`] with more variables in its environment.
+pub fn vortex_cli_with(
+    app: &TestApp,
+    args: &[&str],
+    env: &[(&str, String)],
+) -> (i32, String, String) {
     let s = &app.ctx.settings;
     let out = Command::new(vortex_bin())
         .args(args)
@@ -321,6 +330,7 @@ pub fn vortex_cli(app: &TestApp, args: &[&str]) -> (i32, String, String) {
         .env("REDIS_URL", s.redis_url.expose_secret())
         .env("REDIS_NAMESPACE", &s.redis_namespace)
         .env("LOG_LEVEL", "warn")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .expect("run vortex");
     (

@@ -24,7 +24,7 @@ use super::{
 };
 use crate::{
     auth::{browser, csrf, location, page_text, post_form},
-    helpers::{TestApp, vortex_bin},
+    helpers::{TestApp, vortex_bin, vortex_cli_with},
     plans::{app, person},
 };
 
@@ -652,7 +652,48 @@ async fn billing_reconcile_now_is_for_admins_audited_and_shown_on_the_subscripti
     let again: Uuid = body["job_id"].as_str().unwrap().parse().unwrap();
     app.wait_for_job(again, &["done"], Duration::from_secs(30))
         .await;
+
+    // The operator's command line: the same action (queued, audited as the operator), then the runs.
+    let (code, out, err) = billing_cli(&app, &mock, &["billing", "reconcile"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let cli_job: Uuid = out
+        .split_whitespace()
+        .find_map(|w| w.trim_end_matches(';').parse().ok())
+        .unwrap_or_else(|| panic!("a job id in {out}"));
+    let (code, out, err) = billing_cli(&app, &mock, &["billing", "reconcile"]);
+    assert_eq!(
+        code, 1,
+        "a second request while one waits is refused: {out}{err}"
+    );
+    assert!(err.contains("already queued or running"), "{err}");
+    app.wait_for_job(cli_job, &["done"], Duration::from_secs(30))
+        .await;
+    assert_eq!(
+        scalar(
+            &app,
+            "select count(*) from audit_event where event = 'billing_reconcile_requested' and actor_id is null"
+        )
+        .await,
+        1,
+        "the CLI's request is audited as the operator; the refused one is not"
+    );
+    let (code, out, err) = billing_cli(&app, &mock, &["billing", "runs", "--limit", "3"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let lines: Vec<&str> = out.lines().filter(|l| !l.starts_with("    ")).collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(
+        lines[0].contains(" admin ") && lines[0].contains(" ok "),
+        "{out}"
+    );
+    let (code, _, err) = billing_cli(&app, &mock, &["billing", "runs", "--limit", "0"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("limit"), "{err}");
     let _ = stop.send(true);
+}
+
+/// Runs `vortex` with `app`'s database and Redis and billing pointed at `mock`.
+fn billing_cli(app: &TestApp, mock: &MockStripe, args: &[&str]) -> (i32, String, String) {
+    vortex_cli_with(app, args, &mock.env(SECRET))
 }
 
 #[tokio::test]
