@@ -4,6 +4,8 @@ import { chromium } from 'playwright-core';
 import net from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createHmac } from 'node:crypto';
+import { MockStripe } from './mock_stripe.mjs';
 
 const BASE = process.env.BASE_URL ?? 'http://127.0.0.1:3000';
 const results = [];
@@ -61,15 +63,44 @@ function createAdmin(prefix, password) {
   return admin;
 }
 
-async function waitForMail(to, timeoutMs = 20000) {
+/** The first email to `to` (whose decoded text matches `pattern`, if given). */
+async function waitForMail(to, timeoutMs = 20000, pattern = null) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const m = mailbox.find((b) => b.includes(`To: ${to}`));
-    if (m) return m.replace(/=\n/g, '').replace(/=3D/g, '=');
+    const m = mailbox.map((b) => b.replace(/=\n/g, '').replace(/=3D/g, '='))
+      .find((b) => b.includes(`To: ${to}`) && (!pattern || pattern.test(b)));
+    if (m) return m;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`no email to ${to}`);
+  throw new Error(`no email to ${to}${pattern ? ` matching ${pattern}` : ''}`);
 }
+
+/** The 6-digit RFC 6238 code of a base32 `secret` for the 30-second `step` (what an authenticator app shows). */
+function totp(secret, step) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of secret.replace(/[\s=]/g, '').toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(step));
+  const mac = createHmac('sha1', key).update(counter).digest();
+  const at = mac[mac.length - 1] & 0xf;
+  return String((mac.readUInt32BE(at) & 0x7fffffff) % 1_000_000).padStart(6, '0');
+}
+
+/** Reloads `p` until `fn` holds (a webhook is processed on its own schedule). */
+async function eventually(p, what, fn, timeoutMs = 20000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await fn()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 500));
+    await p.reload();
+  }
+}
+
+const psql = (sql) => execFileSync('psql', ['-X', '-tA', '-v', 'ON_ERROR_STOP=1', process.env.DATABASE_URL, '-c', sql])
+  .toString().trim();
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
@@ -517,6 +548,178 @@ try {
     await tctx.close();
     await actx.close();
   });
+
+  // The console's flow as one admin walks it with one new trader: sign-up by invitation, a plan made here and
+  // bought through the provider's checkout (end2end/mock_stripe.mjs speaks Stripe's API and signs its webhooks),
+  // a failed payment that ends the subscription, a failed job retried, two-factor sign-in.
+  const stripe = await new MockStripe({
+    port: Number(process.env.STRIPE_PORT), apiKey: 'sk_test_e2e_mock_key',
+    webhookSecret: 'whsec_e2e_mock_signing_secret', appUrl: BASE,
+  }).start();
+  const owner = createAdmin('e2e-owner', 'the owner passphrase is long enough');
+  const actx = await browser.newContext();
+  const a = await actx.newPage();
+  const tctx = await browser.newContext();
+  const t = await tctx.newPage();
+  const flowErrors = [];
+  for (const pg of [a, t]) {
+    pg.on('pageerror', (e) => flowErrors.push(String(e)));
+    pg.on('console', (m) => {
+      const at = m.location()?.url ?? '';
+      // The refused sign-ups below answer 403 on purpose; the browser logs the status of such a page.
+      if (m.type() === 'error' && !(/^Failed to load resource/.test(m.text()) && at.endsWith('/auth/signup'))) {
+        flowErrors.push(`${m.text()} (${at})`);
+      }
+    });
+  }
+  const ivy = { email: `ivy-${Date.now()}@example.org`, password: 'invited trader passphrase 42' };
+  const slug = `pro-e2e-${Date.now()}`;
+  let subscription = null;
+  const planRow = (key) => t.locator(`#plan-limits tr[data-limit="${key}"]`).innerText();
+
+  await check('sign-up by invitation: the admin makes sign-up invite-only and invites; without the link a visitor is refused, with it they join once', async () => {
+    await signIn(a, owner);
+    await a.waitForURL(/\/account/);
+    await a.goto(BASE + '/admin');
+    await a.selectOption('#signup-policy', 'invite');
+    await a.click('#save-settings');
+    await a.waitForURL(/\/admin\?ok=/);
+    assert(await a.locator('#signup-policy').inputValue() === 'invite', 'the policy is saved');
+    const signUp = async (url, email) => {
+      await t.goto(url);
+      await t.fill('input[name=email]', email);
+      await t.fill('input[name=display_name]', 'Ivy Invited');
+      await t.fill('input[name=password]', ivy.password);
+      await t.click('form[action="/auth/signup"] button[type=submit]');
+    };
+    await signUp(BASE + '/signup', ivy.email);
+    await t.locator('text=Sign-up on this instance is by invitation').first().waitFor();
+    // The refusal page's "Go back" (a script with the page's CSP nonce) returns to the form.
+    await t.click('#go-back');
+    await t.waitForURL(/\/signup$/);
+    await a.click('#create-invite');
+    await a.locator('#invite-link').waitFor();
+    const link = (await a.locator('#invite-link').innerText()).trim();
+    assert(/\/signup\?invite=/.test(link), `an invitation link: ${link}`);
+    await signUp(link, ivy.email);
+    await t.waitForURL(/\/signin\?ok=check_email/);
+    const mail = await waitForMail(ivy.email);
+    await t.goto(mail.match(/https?:\/\/\S+\/verify-email\?token=[0-9a-f]{64}/)[0]);
+    await t.click('#confirm-email');
+    await t.waitForURL(/\/signin\?ok=verified/);
+    // The link is spent: someone else with it is refused.
+    await signUp(link, `second-${ivy.email}`);
+    await t.locator('text=This invitation link is not valid').first().waitFor();
+    await signIn(t, ivy);
+    await t.waitForURL(/\/account/);
+  });
+
+  await check('plans and payments: the admin creates a plan with limits; the trader buys it through the provider\'s checkout and their limits change', async () => {
+    await a.goto(BASE + '/admin/plans');
+    const f = a.locator('#new-plan-form');
+    await f.locator('input[name=slug]').fill(slug);
+    await f.locator('input[name=name]').fill('Pro E2E');
+    await f.locator('input[name=price_minor]').fill('1900');
+    await f.locator('input[name=provider_price_id]').fill('price_e2e_pro');
+    await f.locator('input[name=limit_concurrent_backtests]').fill('7');
+    await f.locator('input[name=limit_active_paper_runs]').fill('4');
+    await a.click('#create-plan');
+    await a.waitForURL(/\/admin\/plans\?ok=/);
+    const card = a.locator(`section.plan[data-plan="${slug}"]`);
+    assert(await card.locator('input[name=limit_concurrent_backtests]').inputValue() === '7', 'the limit is stored');
+    assert(await card.locator('input[name=limit_strategies]').inputValue() === '', 'an empty limit stays unset');
+    // A limit out of its range is stopped in place by the field itself (the server refuses it too: API tests).
+    const field = card.locator('input[name=limit_concurrent_backtests]');
+    await field.fill('5000');
+    assert(!(await field.evaluate((el) => el.checkValidity())), 'the field refuses 5000 (max 1000)');
+    await field.fill('7');
+
+    await t.goto(BASE + '/account/plan');
+    const before = await planRow('concurrent_backtests');
+    assert(!/\b7\b/.test(before), `not yet 7: ${before}`);
+    await t.click(`#plan-compare tr[data-plan="${slug}"] button.upgrade`);
+    await t.waitForURL(new RegExp(`^${stripe.url}/c/pay/cs_test_`));
+    await t.click('#pay');
+    await t.waitForURL(/\/account\/plan\?billing=success/);
+    await eventually(t, 'the new plan', async () => (await t.locator('#plan-name').innerText()) === 'Pro E2E');
+    assert(/\b7\b/.test(await planRow('concurrent_backtests')), 'the plan\'s limit applies');
+    assert(/\b4\b/.test(await planRow('active_paper_runs')), 'the plan\'s paper-run limit applies');
+    assert(await t.locator('#billing-status').getAttribute('data-status') === 'active', 'the subscription is active');
+    assert(await t.locator('#billing-invoices tbody tr').count() === 1, 'the paid invoice is listed');
+    subscription = stripe.subscriptions.at(-1).id;
+    await eventually(t, 'the webhooks', async () => stripe.deliveries.length >= 3);
+    assert(stripe.deliveries.every((d) => d.status === 200), `webhooks accepted: ${JSON.stringify(stripe.deliveries)}`);
+  });
+
+  await check('billing: a failed payment makes the subscription past due (the plan stays, the trader is told); cancelled, the trader is back on the free limits', async () => {
+    assert(subscription, 'no subscription from the previous step');
+    await stripe.failPayment(subscription);
+    await eventually(t, 'past_due', async () => await t.locator('#billing-status').getAttribute('data-status') === 'past_due');
+    assert((await t.locator('#plan-name').innerText()) === 'Pro E2E', 'past_due keeps the plan while the provider retries');
+    await waitForMail(ivy.email, 20000, /Payment failed for your/);
+    await stripe.cancel(subscription);
+    await eventually(t, 'canceled', async () => await t.locator('#billing-status').getAttribute('data-status') === 'canceled');
+    assert((await t.locator('#plan-name').innerText()) !== 'Pro E2E', 'back on the default plan');
+    assert(!/\b7\b/.test(await planRow('concurrent_backtests')), 'the default limit applies again');
+    await a.goto(BASE + '/admin/subscriptions');
+    const row = a.locator('#subscription-table tbody tr', { hasText: ivy.email });
+    assert(/canceled/.test(await row.innerText()), 'the admin sees the provider state');
+    assert(stripe.deliveries.every((d) => d.status === 200), `webhooks accepted: ${JSON.stringify(stripe.deliveries)}`);
+  });
+
+  await check('jobs: a failed job is retried from the console and runs', async () => {
+    const job = psql(`insert into job (job_id, queue, kind, status, attempts, max_attempts, last_error, finished_at)
+      values (gen_random_uuid(), 'default', 'housekeeping', 'failed', 5, 5, 'e2e: the disk was full', now()) returning job_id`)
+      .split('\n')[0];
+    await a.goto(BASE + '/admin/jobs');
+    const row = a.locator(`#failed tr[data-job-id="${job}"]`);
+    assert((await row.innerText()).includes('e2e: the disk was full'), 'the failed job shows its error');
+    await row.locator('button[type=submit]').click();
+    await a.waitForURL(/ok=admin_job_retried/);
+    const deadline = Date.now() + 30000;
+    while (psql(`select status from job where job_id = '${job}'`) !== 'done') {
+      assert(Date.now() < deadline, `the retried job ran: ${psql(`select status, last_error from job where job_id = '${job}'`)}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    await a.reload();
+    assert(await a.locator(`#failed tr[data-job-id="${job}"]`).count() === 0, 'no longer failed');
+  });
+
+  await check('two-factor: the trader turns on TOTP with an authenticator code and signs in with one', async () => {
+    await t.goto(BASE + '/account');
+    await t.fill('#two-factor-start-form input[name=current_password]', ivy.password);
+    await t.click('#two-factor-start-form button[type=submit]');
+    const secret = (await t.locator('#two-factor-secret').innerText()).trim();
+    const step = Math.floor(Date.now() / 30000);
+    await t.fill('#two-factor-confirm-form input[name=code]', totp(secret, step));
+    await t.click('#two-factor-confirm-form button[type=submit]');
+    await t.locator('#recovery-codes').waitFor();
+    assert(await t.locator('#recovery-codes .recovery-code').count() >= 8, 'recovery codes are shown once');
+    assert(/On since/.test(await t.locator('#two-factor-status').innerText()), 'two-factor is on');
+    await t.click('#signout');
+    await t.waitForURL(/\/signin\?ok=signed_out/);
+    await signIn(t, ivy);
+    await t.locator('#two-factor-code').waitFor();
+    // The code just used is never accepted twice; the next step's code is (an app one step ahead).
+    await t.fill('#two-factor-code', totp(secret, step));
+    await t.click('#two-factor-form button[type=submit]');
+    await t.waitForURL(/\/signin\/two-factor\?.*error=two_factor_code/);
+    await t.fill('#two-factor-code', totp(secret, step + 1));
+    await t.click('#two-factor-form button[type=submit]');
+    await t.waitForURL(/\/account/);
+    await t.locator('#account-link').waitFor();
+  });
+
+  await check('the console and the trader saw no script errors; sign-up is opened again', async () => {
+    await a.goto(BASE + '/admin');
+    await a.selectOption('#signup-policy', 'open');
+    await a.click('#save-settings');
+    await a.waitForURL(/\/admin\?ok=/);
+    assert(flowErrors.length === 0, `console errors: ${flowErrors.join(' | ')}`);
+  });
+  await actx.close();
+  await tctx.close();
+  stripe.close();
 
   await check('phone-sized screen: navigation stays visible and nothing overflows', async () => {
     const phone = await browser.newContext({ viewport: { width: 360, height: 740 } });

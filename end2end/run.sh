@@ -13,6 +13,7 @@ DB="vortex_e2e_$$"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 PORT="$(free_port)"
 SMTP_PORT="$(free_port)"
+STRIPE_PORT="$(free_port)"
 LOG="$(mktemp)"
 ensure_database "$DB"
 cleanup() {
@@ -31,6 +32,10 @@ export NOTIFY_COALESCE_SECS=1 NOTIFY_TICK_SECS=1
 # source to ask for the time (the start falls back to the local clock), and the paper tick looks for new
 # candles every second, so a candle the browser test stores reaches its run at once.
 export MARKET_DATA_EXCHANGE=demo MARKET_DATA_URL="http://127.0.0.1:9" PAPER_TICK_SECS=1
+# Payments: the browser test's own stand-in for Stripe (end2end/mock_stripe.mjs) on STRIPE_PORT, started by the
+# test before it buys a plan; the key and signing secret are test values known to both sides.
+export PAYMENT_PROVIDER=stripe STRIPE_API_BASE="http://127.0.0.1:$STRIPE_PORT" STRIPE_API_KEY=sk_test_e2e_mock_key \
+  STRIPE_WEBHOOK_SECRET=whsec_e2e_mock_signing_secret
 "$BIN" migrate
 LOG_LEVEL=warn "$BIN" run-etl --source csv:data/market/ADA-BTC-5m.csv >/dev/null
 psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -U "${PGUSER:-postgres}" -d "$DB" -c "update market_series set tracked = true"
@@ -41,5 +46,5 @@ curl -sf "http://127.0.0.1:$PORT/health" >/dev/null || { cat "$LOG"; die "vortex
 
 cd end2end
 [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund
-BASE_URL="http://127.0.0.1:$PORT" SMTP_PORT="$SMTP_PORT" VORTEX_BIN="$BIN" node browser.test.mjs || {
+BASE_URL="http://127.0.0.1:$PORT" SMTP_PORT="$SMTP_PORT" STRIPE_PORT="$STRIPE_PORT" VORTEX_BIN="$BIN" node browser.test.mjs || {
   echo "--- server log: warnings and errors ---"; grep -v '"level":"INFO"' "$LOG" | tail -40; exit 1; }
