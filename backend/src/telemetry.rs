@@ -179,6 +179,14 @@ fn describe() {
         "billing_reconcile_runs_total",
         "Reconciliation runs with the payment provider by outcome (ok, partial, failed)"
     );
+    describe_gauge!(
+        "billing_reconcile_last_ok_timestamp_seconds",
+        "When a reconciliation with the payment provider last finished ok (Unix seconds; before any did, when the first run started)"
+    );
+    describe_gauge!(
+        "billing_reconcile_interval_seconds",
+        "BILLING_RECONCILE_INTERVAL_SECS: how often a reconciliation is due (only exported with a schedule)"
+    );
     describe_counter!(
         "billing_reconcile_events_total",
         "Provider events listed by reconciliation runs by result (processed now, duplicate, failed)"

@@ -132,6 +132,25 @@ pub fn due_after(interval: Duration, failed_in_a_row: u32) -> Duration {
         .min(interval)
 }
 
+/// The gauge of when a run last finished `ok` (Unix seconds), for the alert `VortexBillingReconcileFailing`.
+pub const LAST_OK_GAUGE: &str = "billing_reconcile_last_ok_timestamp_seconds";
+
+/// Exports, from Postgres (so a restarted worker reports it at once), when a run last finished `ok` — before
+/// any did, when the first run started; before any ran, now (a run is queued at once) — and the schedule's
+/// interval. Only with a schedule: without one nothing is due, and nothing alerts.
+async fn export_health(ctx: &Ctx, interval: Duration) -> sqlx::Result<()> {
+    let last_ok = sqlx::query_scalar!(
+        r#"select extract(epoch from coalesce(max(finished_at) filter (where outcome = 'ok'), min(started_at),
+                  now()))::float8 as "t!"
+           from billing_reconcile_run"#
+    )
+    .fetch_one(&ctx.db)
+    .await?;
+    metrics::gauge!(LAST_OK_GAUGE).set(last_ok);
+    metrics::gauge!("billing_reconcile_interval_seconds").set(interval.as_secs_f64());
+    Ok(())
+}
+
 /// Enqueues a scheduled run if one is due ([`due_after`] the latest run; at once when none ever ran) and none
 /// is queued or running. `Ok(None)` when not due or already pending.
 ///
@@ -142,6 +161,7 @@ pub async fn enqueue_scheduled(ctx: &Ctx) -> sqlx::Result<Option<Uuid>> {
     if !ctx.settings.billing.enabled() || interval.is_zero() {
         return Ok(None);
     }
+    export_health(ctx, interval).await?;
     let mut tx = ctx.db.begin().await?;
     // Several workers check at once: one decides at a time.
     sqlx::query!("select pg_advisory_xact_lock(hashtextextended('billing_reconcile:schedule', 0))")
@@ -486,6 +506,9 @@ pub async fn run_once(
     save(ctx, run_id, &tally, Some(outcome)).await?;
     lock.rollback().await?;
     metrics::counter!("billing_reconcile_runs_total", "outcome" => outcome).increment(1);
+    if outcome == "ok" {
+        metrics::gauge!(LAST_OK_GAUGE).set(Utc::now().timestamp() as f64);
+    }
     tracing::info!(
         %run_id, outcome, pages = tally.pages, events_seen = tally.seen, events_processed = tally.processed,
         events_duplicate = tally.duplicate, subscriptions_synced = tally.synced,

@@ -159,12 +159,16 @@ impl EventSpec {
         }
     }
 
-    /// Transactional (critical, security, account) or subscription mail. Billing notices other than the
-    /// critical `billing.payment_failed` (a trial ending, a usage warning, a plan change, being over a limit)
-    /// are subscription mail: they carry one-click unsubscribe, which turns the billing category's email off
-    /// (the in-app notice stays, and a failed payment is still mailed).
+    /// Transactional (critical, security, account, the reminder before a trial's first charge) or
+    /// subscription mail. The other billing notices (a usage warning, a plan change, being over a limit) are
+    /// subscription mail: they carry one-click unsubscribe, which turns the billing category's email off (the
+    /// in-app notice stays; a failed payment and a trial's end are still mailed: the first is critical, the
+    /// second the notice before an automatic charge that consumer law asks for).
     pub fn mail_class(&self) -> MailClass {
-        if self.critical || matches!(self.category, Category::Security | Category::Account) {
+        if self.critical
+            || matches!(self.category, Category::Security | Category::Account)
+            || self.name == "billing.trial_ending"
+        {
             MailClass::Transactional
         } else {
             MailClass::Subscription
@@ -483,13 +487,13 @@ mod tests {
             find("backtest.finished").unwrap().mail_class(),
             MailClass::Subscription
         );
-        // Billing notices carry one-click unsubscribe, except a failed payment.
+        // Billing notices carry one-click unsubscribe, except a failed payment and a trial's end.
         for (name, class) in [
             ("billing.payment_failed", MailClass::Transactional),
             ("billing.usage_warning", MailClass::Subscription),
             ("billing.over_limit", MailClass::Subscription),
             ("billing.plan_changed", MailClass::Subscription),
-            ("billing.trial_ending", MailClass::Subscription),
+            ("billing.trial_ending", MailClass::Transactional),
         ] {
             assert_eq!(find(name).unwrap().mail_class(), class, "{name}");
         }

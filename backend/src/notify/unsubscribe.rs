@@ -176,7 +176,9 @@ pub async fn one_click(ctx: &Ctx, actor: &Actor, token: &str) -> Result<Unsubscr
     }
     let cancelled = sqlx::query!(
         r#"update notify_delivery set status = 'cancelled', reason = 'unsubscribed'
-           where user_id = $1 and category = any($2) and channel = 'email' and status in ('pending', 'queued')"#,
+           where user_id = $1 and category = any($2) and channel = 'email' and status in ('pending', 'queued')
+             -- a critical email (a failed payment) is locked on: unsubscribing never stops one already waiting
+             and not critical"#,
         user_id,
         &names,
     )

@@ -159,8 +159,17 @@ pub(super) fn parse(r: &mut Reader<'_>, prod: bool) -> BillingSettings {
         })
         .unwrap_or_default();
     let base = r.string("STRIPE_API_BASE", "https://api.stripe.com");
+    // The host is a plain name or address: its origin goes into the pages' CSP (`redirect_origins`), where
+    // `;`, `,` or quotes (which URL parsers accept in host names) would break the policy.
+    let plain_host = |u: &Url| match u.host() {
+        Some(url::Host::Domain(d)) => d
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'),
+        Some(_) => true,
+        None => false,
+    };
     let api_base = match Url::parse(&base) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => u,
+        Ok(u) if matches!(u.scheme(), "http" | "https") && plain_host(&u) => u,
         _ => {
             r.problem(
                 "STRIPE_API_BASE",

@@ -354,6 +354,33 @@ fn billing_is_off_by_default_and_stripe_needs_its_secrets() {
     assert!(!dbg.contains("whsec_") && !dbg.contains("rk_test"), "{dbg}");
     let p = problems_for(&env(&[("STRIPE_API_BASE", "ftp://x")]));
     assert_eq!(p[0].variable, "STRIPE_API_BASE");
+    // Its origin goes into the CSP: a host with `;`, `,` or a quote is refused.
+    for bad in [
+        "https://pay.example;sandbox",
+        "https://x,script-src",
+        "https://x'y.example",
+    ] {
+        let p = problems_for(&env(&[("STRIPE_API_BASE", bad)]));
+        assert_eq!(p.len(), 1, "{bad}: {p:?}");
+        assert_eq!(p[0].variable, "STRIPE_API_BASE", "{bad}");
+    }
+    let s = Settings::from_map(&env(&[
+        ("PAYMENT_PROVIDER", "stripe"),
+        ("STRIPE_API_KEY", "rk_test_abc"),
+        ("STRIPE_WEBHOOK_SECRET", "whsec_x"),
+        ("STRIPE_API_BASE", "http://127.0.0.1:12111"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        s.billing.redirect_origins(),
+        [
+            "https://checkout.stripe.com",
+            "https://billing.stripe.com",
+            "http://127.0.0.1:12111"
+        ]
+    );
+    let s = Settings::from_map(&env(&[])).unwrap();
+    assert!(s.billing.redirect_origins().is_empty(), "billing off");
 }
 
 #[test]

@@ -517,6 +517,8 @@ async fn create_plan(
     WebActor(actor): WebActor,
     Form(form): Form<PlanForm>,
 ) -> HtmlResult {
+    // Who may do this is decided before what the form says.
+    actor.admin_writer()?;
     let r = match form.input(false) {
         Ok(input) => plans::create(&actor, &state.ctx, &input).await,
         Err(e) => Err(e),
@@ -531,6 +533,7 @@ async fn update_plan(
     Path(plan): Path<String>,
     Form(form): Form<PlanForm>,
 ) -> HtmlResult {
+    actor.admin_writer()?;
     let plan = id(&plan)?;
     let r = match form.input(true) {
         Ok(input) => plans::update(&actor, &state.ctx, plan, &input).await,

@@ -365,3 +365,87 @@ async fn notify_unsubscribe_the_confirmation_page_form_unsubscribes_with_its_csr
         "/unsubscribe?t=v1.nonsense&error=unsubscribe_invalid"
     );
 }
+
+#[tokio::test]
+async fn notify_unsubscribe_billing_mail_carries_one_click_and_never_stops_a_failed_payment_mail() {
+    let mut sink = SmtpSink::start().await;
+    let app = spawn_app_with(Options {
+        workers: true,
+        env: vec![
+            ("SMTP_URL", sink.url()),
+            // Retries that keep trying while the relay is down below.
+            (
+                "JOB_RETRY_MAIL",
+                "attempts=60,base_secs=0.5,max_secs=2".into(),
+            ),
+        ],
+    })
+    .await;
+    let ann = verified_user(&app, "ann@example.org").await;
+
+    // A billing notice (not critical) is subscription mail: it carries the one-click link for billing.
+    let changed = emit(&app, &Event::sample("billing.plan_changed", ann).unwrap()).await;
+    let mails = sink
+        .wait_for("ann@example.org", 1, Duration::from_secs(60))
+        .await;
+    assert_eq!(email_outcome(&app, changed).await, "sent/");
+    let one_click = header(&mails[0], "List-Unsubscribe")
+        .expect("a billing notice carries List-Unsubscribe")
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .to_owned();
+    let token = one_click.split("?t=").nth(1).unwrap().to_owned();
+    assert_eq!(
+        unsubscribe::verify(&app.ctx.keys, &token),
+        Some((ann, Category::Billing))
+    );
+
+    // The relay is down: a failed payment's mail waits for its retry when the trader unsubscribes from
+    // billing mail. It is not cancelled, and it is sent once the relay is back.
+    sink.stop();
+    let failed = emit(&app, &Event::sample("billing.payment_failed", ann).unwrap()).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status: Option<String> = sqlx::query_scalar(
+            "select status from notify_delivery where event_id = $1 and channel = 'email'",
+        )
+        .bind(failed)
+        .fetch_optional(&app.ctx.db)
+        .await
+        .unwrap();
+        if status.as_deref() == Some("queued") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the failed payment's mail waits: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let resp = no_cookies()
+        .post(&one_click)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    sink.restart().await;
+    assert_eq!(
+        email_outcome(&app, failed).await,
+        "sent/",
+        "the failed payment's mail was stopped by the unsubscribe"
+    );
+    let mails = sink
+        .wait_for("ann@example.org", 2, Duration::from_secs(60))
+        .await;
+    assert!(
+        mails
+            .iter()
+            .any(|m| m.contains("Payment failed for your Pro plan")),
+        "{mails:?}"
+    );
+    // A later billing notice is not mailed.
+    let later = emit(&app, &Event::sample("billing.usage_warning", ann).unwrap()).await;
+    assert_eq!(email_outcome(&app, later).await, "suppressed/off");
+}
