@@ -508,8 +508,13 @@ async fn admin_two_factor(
     else {
         return next.run(req).await;
     };
-    let Ok(Some(user)) = session::authenticate(&ctx.db, &ctx.keys, &ctx.settings, &token).await
-    else {
+    // Through the request's memo: the page's own reads of the user then cost no second session query.
+    let lookup = || session::authenticate(&ctx.db, &ctx.keys, &ctx.settings, &token);
+    let found = match req.extensions().get::<backend::web::SessionMemo>().cloned() {
+        Some(memo) => memo.0.get_or_try_init(lookup).await.cloned(),
+        None => lookup().await,
+    };
+    let Ok(Some(user)) = found else {
         // No live session (or the database is down: the handlers answer that).
         return next.run(req).await;
     };
