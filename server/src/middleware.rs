@@ -14,7 +14,9 @@
 //! 10. CORS for the configured origins only;
 //! 11. CSRF: Fetch-Metadata/Origin check and signed double-submit token on cookie-authenticated writes;
 //! 12. mandatory two-factor sign-in for admins: while the platform setting is on, an admin's browser session
-//!     without it reaches only the account page (sent there to turn it on) and sign-out.
+//!     without it reaches only the account page (sent there to turn it on) and sign-out;
+//! 13. the page cache: the anonymous public pages from one render, with this response's nonce and CSRF token
+//!     (see `crate::page_cache`).
 
 use std::time::{Duration, Instant};
 
@@ -45,6 +47,10 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
     let settings = &state.ctx.settings;
     // Layers added last run first, so this list reads innermost → outermost.
     router
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::page_cache::serve,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             admin_two_factor,
