@@ -6,6 +6,8 @@
 # one keep-alive connection and with 32, and prints req/s, p50 and p99 and the ratio vortex / nginx.
 #   bench/pages.sh [SECONDS]   (default 10 per measurement)
 # VORTEX_BIN=path runs a given binary instead of building one (to compare builds in one session).
+# PERF_DIR=dir also records a CPU profile of vortex (`perf record`, call graphs) during each 32-connection
+# measurement into dir/<page>.data (the figures of such a run are not comparable: perf takes CPU too).
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
 cd "$ROOT"
@@ -121,7 +123,13 @@ for page in /:index.html /signin:signin.html /backtests:backtests.html; do
   hdr=()
   [ "$path" = /backtests ] && hdr=(-H "Cookie: $COOKIE")
   for conns in 1 32; do
+    if [ -n "${PERF_DIR:-}" ] && [ "$conns" = 32 ]; then
+      mkdir -p "$PERF_DIR"
+      perf record -q -g -F 999 -p "$PID" -o "$PERF_DIR/${file%.html}.data" -- sleep "$SECS" >/dev/null 2>&1 &
+      PERF_PID=$!
+    fi
     read -r v_rps v_p50 v_p99 < <(measure "$conns" "http://127.0.0.1:$PORT$path" "${hdr[@]}")
+    if [ -n "${PERF_PID:-}" ]; then wait "$PERF_PID" || true; PERF_PID=; fi
     read -r n_rps n_p50 n_p99 < <(measure "$conns" "http://127.0.0.1:$NGINX_PORT/$file")
     ratio=$(python3 -c "print(f'{$v_rps / $n_rps:.3f}')")
     printf '%-10s %5s %12s %9s %9s %12s %9s %9s %7s\n' "$path" "$conns" "$v_rps" "$v_p50" "$v_p99" "$n_rps" "$n_p50" "$n_p99" "$ratio"

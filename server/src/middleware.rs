@@ -14,7 +14,9 @@
 //! 10. CORS for the configured origins only;
 //! 11. CSRF: Fetch-Metadata/Origin check and signed double-submit token on cookie-authenticated writes;
 //! 12. mandatory two-factor sign-in for admins: while the platform setting is on, an admin's browser session
-//!     without it reaches only the account page (sent there to turn it on) and sign-out.
+//!     without it reaches only the account page (sent there to turn it on) and sign-out;
+//! 13. the page cache: the anonymous public pages from one render, with this response's nonce and CSRF token
+//!     (see `crate::page_cache`).
 
 use std::{
     sync::Arc,
@@ -48,6 +50,10 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
     let settings = &state.ctx.settings;
     // Layers added last run first, so this list reads innermost → outermost.
     router
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::page_cache::serve,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             admin_two_factor,
@@ -544,8 +550,13 @@ async fn admin_two_factor(
     else {
         return next.run(req).await;
     };
-    let Ok(Some(user)) = session::authenticate(&ctx.db, &ctx.keys, &ctx.settings, &token).await
-    else {
+    // Through the request's memo: the page's own reads of the user then cost no second session query.
+    let lookup = || session::authenticate(&ctx.db, &ctx.keys, &ctx.settings, &token);
+    let found = match req.extensions().get::<backend::web::SessionMemo>().cloned() {
+        Some(memo) => memo.0.get_or_try_init(lookup).await.cloned(),
+        None => lookup().await,
+    };
+    let Ok(Some(user)) = found else {
         // No live session (or the database is down: the handlers answer that).
         return next.run(req).await;
     };

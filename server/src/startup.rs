@@ -109,6 +109,7 @@ pub fn router(ctx: Ctx, addr: SocketAddr) -> Router {
         limits: WebLimits::new(&ctx.settings),
         hub: backend::notify::live::hub(),
         paper_hub: crate::routes::paper::live::hub(),
+        pages: std::sync::Arc::default(),
     };
     // One Postgres listener per web process feeds the live streams (notifications and paper runs).
     backend::live::Listener::start(&ctx.db, vec![state.hub.handle(), state.paper_hub.handle()]);

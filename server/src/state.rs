@@ -13,6 +13,8 @@ pub struct AppState {
     pub hub: backend::notify::live::Hub,
     /// Live paper-run updates: the process's `LISTEN paper_run` and its per-run channels.
     pub paper_hub: crate::routes::paper::live::Hub,
+    /// The anonymous public pages as rendered ([`crate::page_cache`]).
+    pub pages: std::sync::Arc<crate::page_cache::PageCache>,
 }
 
 /// Per-process limits on the web routes that do heavy work (refused with 503/429 and `Retry-After` when

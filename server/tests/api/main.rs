@@ -37,6 +37,7 @@ mod notify_unsubscribe;
 mod notify_volume;
 mod notify_web;
 mod notify_webhooks;
+mod page_cache;
 mod paper;
 mod paper_web;
 mod plans;
