@@ -15,13 +15,14 @@
 //! the render cannot be filed under the other. A request whose banner differs from the entry's is a miss and
 //! its render replaces the entry. The banner is read as every page reads it (at most every `BANNER_TTL` per
 //! process, at once in the process that changes it), so the cache shows a change no later than rendering
-//! would.
+//! would. An entry is rendered again after [`MAX_AGE`] in any case.
 //! Everything outside this middleware (security headers with the same nonce, the CSRF cookie, compression,
 //! the access log) runs for every response as before.
 
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex, PoisonError},
+    time::{Duration, Instant},
 };
 
 use axum::{
@@ -41,6 +42,11 @@ pub const PATHS: &[&str] = &["/", "/signin", "/forgot-password"];
 /// Larger pages are served but not kept (none of [`PATHS`] comes near).
 const MAX_BYTES: usize = 256 * 1024;
 
+/// How long a page is served from the cache before it is rendered again: a backstop should one of [`PATHS`]
+/// (or the layout they share) come to show something besides the banner that can change while the process
+/// runs.
+const MAX_AGE: Duration = Duration::from_secs(30);
+
 /// The cached pages of this process, by path.
 #[derive(Default)]
 pub struct PageCache {
@@ -52,6 +58,8 @@ pub struct PageCache {
 struct Page {
     /// The banner it was rendered with.
     banner: String,
+    /// When it was rendered ([`MAX_AGE`]).
+    rendered_at: Instant,
     /// The page's own headers (content type), without any framing header.
     headers: HeaderMap,
     pieces: Vec<Piece>,
@@ -193,7 +201,7 @@ pub async fn serve(State(state): State<AppState>, req: Request, next: Next) -> R
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .get(path)
-        .filter(|p| p.banner == banner)
+        .filter(|p| p.banner == banner && p.rendered_at.elapsed() < MAX_AGE)
         .cloned();
     if let Some(page) = cached {
         metrics::counter!("page_cache_total", "result" => "hit").increment(1);
@@ -229,6 +237,7 @@ pub async fn serve(State(state): State<AppState>, req: Request, next: Next) -> R
     {
         let page = Page {
             banner,
+            rendered_at: Instant::now(),
             headers: parts.headers.clone(),
             pieces,
             text_len,
@@ -256,6 +265,7 @@ mod tests {
         let (pieces, text_len) = Page::template(&body, "nonce1", "TOKEN1").unwrap();
         let page = Page {
             banner: String::new(),
+            rendered_at: Instant::now(),
             headers: HeaderMap::new(),
             pieces,
             text_len,
