@@ -6,6 +6,7 @@ pub mod error;
 pub mod extract;
 pub mod middleware;
 pub mod mock_exchange;
+mod nonce;
 pub mod page_cache;
 pub mod routes;
 pub mod startup;

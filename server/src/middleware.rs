@@ -51,7 +51,7 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
     // Layers added last run first, so this list reads innermost → outermost.
     router
         .layer(middleware::from_fn_with_state(
-            state.clone(),
+            (state.ctx.clone(), state.pages.clone()),
             crate::page_cache::serve,
         ))
         .layer(middleware::from_fn_with_state(
@@ -227,17 +227,6 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     resp
 }
 
-tokio::task_local! {
-    /// This response's CSP nonce while the handler runs, for HTML built outside the page shell
-    /// ([`crate::error::html_error`]'s script).
-    static NONCE: String;
-}
-
-/// The CSP nonce of the response being made, inside the security-headers layer.
-pub(crate) fn current_nonce() -> Option<String> {
-    NONCE.try_with(Clone::clone).ok()
-}
-
 /// The CSP's `form-action` sources: our own origin, and the payment provider's hosted pages when billing is on.
 #[derive(Clone)]
 struct FormAction(Arc<str>);
@@ -263,7 +252,7 @@ async fn security_headers(
     let nonce = backend::settings::random_token(16);
     req.extensions_mut().insert(CspNonce(nonce.clone()));
     let cacheable = req.uri().path().starts_with("/pkg/") || req.uri().path() == "/favicon.svg";
-    let mut resp = NONCE.scope(nonce.clone(), next.run(req)).await;
+    let mut resp = crate::nonce::scope(nonce.clone(), next.run(req)).await;
     let h = resp.headers_mut();
     // Pages and API answers may carry personal data: never stored by browsers or shared caches (CF2).
     if !cacheable && !h.contains_key(header::CACHE_CONTROL) {

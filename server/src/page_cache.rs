@@ -34,8 +34,6 @@ use axum::{
 };
 use backend::web::{CspNonce, CsrfToken};
 
-use crate::state::AppState;
-
 /// The pages that are the same for every anonymous visitor (but for the nonce, the token and the banner).
 pub const PATHS: &[&str] = &["/", "/signin", "/forgot-password"];
 
@@ -180,8 +178,12 @@ fn cacheable(req: &Request, csrf_cookie: &str) -> Option<&'static str> {
 }
 
 /// The middleware (inside the security-headers and CSRF layers, whose nonce and token it uses).
-pub async fn serve(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let ctx = &state.ctx;
+pub async fn serve(
+    State((ctx, cache)): State<(backend::Ctx, Arc<PageCache>)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let ctx = &ctx;
     let Some(path) = cacheable(&req, backend::auth::csrf::cookie_name(&ctx.settings)) else {
         return next.run(req).await;
     };
@@ -195,8 +197,7 @@ pub async fn serve(State(state): State<AppState>, req: Request, next: Next) -> R
     let Ok(banner) = backend::admin::settings::banner(ctx).await else {
         return next.run(req).await;
     };
-    let cached = state
-        .pages
+    let cached = cache
         .pages
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
@@ -242,8 +243,7 @@ pub async fn serve(State(state): State<AppState>, req: Request, next: Next) -> R
             pieces,
             text_len,
         };
-        state
-            .pages
+        cache
             .pages
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -70,6 +70,7 @@ pub const JOB: JobKind = JobKind {
     schedule: Some(Schedule {
         every: check_every,
         enqueue: |ctx| Box::pin(enqueue_scheduled(ctx)),
+        at_start: Some(|ctx| Box::pin(export_at_start(ctx))),
     }),
     ..JobKind::new(KIND, DEFAULT_QUEUE, |job| Box::pin(run(job)))
 };
@@ -149,6 +150,18 @@ async fn export_health(ctx: &Ctx, interval: Duration) -> sqlx::Result<()> {
     metrics::gauge!(LAST_OK_GAUGE).set(last_ok);
     metrics::gauge!("billing_reconcile_interval_seconds").set(interval.as_secs_f64());
     Ok(())
+}
+
+/// [`export_health`] when a worker starts (with billing and a schedule), so a restarted worker reports when
+/// a run last finished `ok` at once rather than after the first hourly check.
+async fn export_at_start(ctx: &Ctx) {
+    let interval = ctx.settings.billing.reconcile_interval;
+    if !ctx.settings.billing.enabled() || interval.is_zero() {
+        return;
+    }
+    if let Err(e) = export_health(ctx, interval).await {
+        tracing::warn!(error = %e, "could not read the last reconciliation for the metrics");
+    }
 }
 
 /// Enqueues a scheduled run if one is due ([`due_after`] the latest run; at once when none ever ran) and none

@@ -23,6 +23,7 @@ pub const JOB: JobKind = JobKind {
     schedule: Some(Schedule {
         every: |s| s.jobs.housekeeping_interval,
         enqueue: |ctx| Box::pin(enqueue(ctx, None, true)),
+        at_start: None,
     }),
     ..JobKind::new(KIND, DEFAULT_QUEUE, |job| Box::pin(run(job)))
 };

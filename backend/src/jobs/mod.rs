@@ -87,7 +87,13 @@ pub struct Schedule {
     /// How often (zero: never), read from settings.
     pub every: fn(&Settings) -> Duration,
     pub enqueue: EnqueueFn,
+    /// Run once when the worker starts, before the first period (e.g. exporting a gauge the alerts read,
+    /// which a restarted process would otherwise lack for a whole period).
+    pub at_start: Option<StartFn>,
 }
+
+/// A schedule's start-up step ([`Schedule::at_start`]).
+pub type StartFn = for<'a> fn(&'a Ctx) -> BoxFuture<'a, ()>;
 
 /// One kind of job: what the plumbing needs to run it and to clean up after it. Each feature declares its
 /// own; [`registry::KINDS`] lists them all.

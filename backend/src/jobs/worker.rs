@@ -637,6 +637,9 @@ async fn schedule_loop(
     schedule: super::Schedule,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    if let Some(start) = schedule.at_start {
+        start(&ctx).await;
+    }
     let every = (schedule.every)(&ctx.settings);
     if every.is_zero() {
         if kind == crate::plans::overage::KIND {

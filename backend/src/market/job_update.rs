@@ -24,6 +24,7 @@ pub const JOB: JobKind = JobKind {
     schedule: Some(Schedule {
         every: |s| s.market.update_interval,
         enqueue: |ctx| Box::pin(enqueue(ctx, true)),
+        at_start: None,
     }),
     ..JobKind::new(KIND, MARKET_QUEUE, |job| Box::pin(run(job)))
 };

@@ -42,6 +42,7 @@ pub const JOB: JobKind = JobKind {
     schedule: Some(Schedule {
         every: |s| Duration::from_secs(s.notify.tick_secs),
         enqueue: |ctx| Box::pin(enqueue(ctx)),
+        at_start: None,
     }),
     ..JobKind::new(KIND, NOTIFY_QUEUE, |job| Box::pin(run(job)))
 };

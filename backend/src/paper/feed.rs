@@ -22,6 +22,7 @@ pub const TICK_JOB: JobKind = JobKind {
     schedule: Some(Schedule {
         every: |s| s.paper.tick,
         enqueue: |ctx| Box::pin(enqueue_tick(ctx)),
+        at_start: None,
     }),
     ..JobKind::new(TICK_KIND, PAPER_QUEUE, |job| Box::pin(tick(job)))
 };

@@ -42,7 +42,7 @@ pub fn html_error(status: StatusCode, title: &str, message: &str) -> Response {
 /// `javascript:` links, so it is a script with the response's nonce). Without the nonce, or without
 /// JavaScript, the button stays hidden and "Home" remains.
 fn go_back_script() -> String {
-    crate::middleware::current_nonce()
+    crate::nonce::current()
         .map(|nonce| {
             format!(
                 "<script nonce=\"{nonce}\">(function(){{var b=document.getElementById('go-back');\

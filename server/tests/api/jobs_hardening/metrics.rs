@@ -105,6 +105,12 @@ async fn every_metric_the_alert_rules_use_is_emitted_and_the_etl_reports_its_lag
             ("MARKET_UPDATE_INTERVAL_SECS", "0".into()),
             ("MARKET_MAX_RETRIES", "0".into()),
             ("JOB_RETRY_MARKET", "base_secs=0.2,max_secs=1".into()),
+            // Billing on (nothing here calls the provider): the workers export the reconciliation's gauges
+            // at start.
+            ("PAYMENT_PROVIDER", "stripe".into()),
+            ("STRIPE_API_KEY", "sk_test_metrics".into()),
+            ("STRIPE_WEBHOOK_SECRET", "whsec_metrics".into()),
+            ("STRIPE_API_BASE", "http://127.0.0.1:9".into()),
         ],
     })
     .await;
