@@ -306,7 +306,16 @@ async fn paper_a_worker_sigkilled_20_times_at_random_points_leaves_each_candle_e
     let inst = series(&app, &history).await;
     let ann = trader(&app, "ann@example.org").await;
     let sid = strategy(&app, &ann, SMA).await;
-    // Twenty runs on the series: a job commits 100 candles × 20 runs at a time.
+    // Twenty runs on the series: a job commits 100 candles × 20 runs at a time. A run goes live from its
+    // start time floored to the timeframe (5 minutes): the twenty start within one such window (a start in the
+    // next would expect one candle less), so within its last minute wait for the next.
+    let into = chrono::Utc::now().timestamp_millis().rem_euclid(300_000);
+    if into > 240_000 {
+        tokio::time::sleep(Duration::from_millis(
+            u64::try_from(300_000 - into + 500).unwrap(),
+        ))
+        .await;
+    }
     let mut runs = Vec::new();
     for _ in 0..20 {
         runs.push(start(&app, &ann, &new_run(sid, inst)).await);
@@ -317,6 +326,14 @@ async fn paper_a_worker_sigkilled_20_times_at_random_points_leaves_each_candle_e
             .fetch_one(&app.ctx.db)
             .await
             .unwrap();
+    let distinct: i64 = sqlx::query_scalar(
+        "select count(distinct live_from) from paper_run where paper_run_id = any($1)",
+    )
+    .bind(&runs)
+    .fetch_one(&app.ctx.db)
+    .await
+    .unwrap();
+    assert_eq!(distinct, 1, "the twenty runs start in one 5-minute window");
     // 1,000 candles to begin with; whenever the workers have caught up between kills, 40 more arrive, so
     // every round finds a job to die in.
     // 1,000 candles to begin with (ten commits of 100 per job), 180 more whenever a round finds the workers
