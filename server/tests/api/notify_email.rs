@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use crate::{
     helpers::{Options, TestApp, spawn_app_with},
-    smtp::{SmtpSink, header},
+    smtp::{SmtpSink, app_with_retrying_mail, header},
 };
 
 async fn app_with_sink() -> (TestApp, SmtpSink) {
@@ -495,18 +495,7 @@ async fn notif_email_a_permanently_rejected_address_is_marked_undeliverable() {
 
 #[tokio::test]
 async fn notif_email_an_smtp_outage_is_retried_and_a_duplicate_job_sends_nothing_twice() {
-    let mut sink = SmtpSink::start().await;
-    let app = spawn_app_with(Options {
-        workers: true,
-        env: vec![
-            ("SMTP_URL", sink.url()),
-            (
-                "JOB_RETRY_MAIL",
-                "attempts=20,base_secs=0.2,max_secs=0.5".into(),
-            ),
-        ],
-    })
-    .await;
+    let (app, mut sink) = app_with_retrying_mail("attempts=20,base_secs=0.2,max_secs=0.5").await;
     let cy = person(&app, "cy@example.org").await;
     let cy_id = cy.user_id().unwrap();
 

@@ -12,26 +12,12 @@ use backend::{
     notify::{self, Event},
 };
 
-use crate::{
-    helpers::{Options, spawn_app_with},
-    smtp::{SmtpSink, header},
-};
+use crate::smtp::{app_with_retrying_mail, header};
 
 #[tokio::test]
 async fn notif_outage_a_minute_without_the_relay_loses_and_doubles_nothing() {
-    let mut sink = SmtpSink::start().await;
-    let app = spawn_app_with(Options {
-        workers: true,
-        env: vec![
-            ("SMTP_URL", sink.url()),
-            // Back-off that keeps trying through the minute without giving up.
-            (
-                "JOB_RETRY_MAIL",
-                "attempts=60,base_secs=0.5,max_secs=4".into(),
-            ),
-        ],
-    })
-    .await;
+    // Back-off that keeps trying through the minute without giving up.
+    let (app, mut sink) = app_with_retrying_mail("attempts=60,base_secs=0.5,max_secs=4").await;
     let mut conn = app.ctx.db.acquire().await.unwrap();
     let user = users::insert(&mut conn, "dee@example.org", "Dee", "x", Role::Trader)
         .await

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::{
     auth::{browser, csrf, location},
     helpers::{Options, TestApp, spawn_app_with},
-    smtp::{SmtpSink, header, link},
+    smtp::{SmtpSink, app_with_retrying_mail, header, link},
 };
 
 async fn app_with_sink() -> (TestApp, SmtpSink) {
@@ -368,19 +368,8 @@ async fn notify_unsubscribe_the_confirmation_page_form_unsubscribes_with_its_csr
 
 #[tokio::test]
 async fn notify_unsubscribe_billing_mail_carries_one_click_and_never_stops_a_failed_payment_mail() {
-    let mut sink = SmtpSink::start().await;
-    let app = spawn_app_with(Options {
-        workers: true,
-        env: vec![
-            ("SMTP_URL", sink.url()),
-            // Retries that keep trying while the relay is down below.
-            (
-                "JOB_RETRY_MAIL",
-                "attempts=60,base_secs=0.5,max_secs=2".into(),
-            ),
-        ],
-    })
-    .await;
+    // Retries that keep trying while the relay is down below.
+    let (app, mut sink) = app_with_retrying_mail("attempts=60,base_secs=0.5,max_secs=2").await;
     let ann = verified_user(&app, "ann@example.org").await;
 
     // A billing notice (not critical) is subscription mail: it carries the one-click link for billing.

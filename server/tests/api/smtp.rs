@@ -299,3 +299,18 @@ pub fn header(message: &str, name: &str) -> Option<String> {
         .find(|(n, _)| n.eq_ignore_ascii_case(name))
         .map(|(_, v)| v)
 }
+
+/// A running app with workers whose mail goes to a new sink, with `JOB_RETRY_MAIL` set to `retry` (a relay
+/// outage is waited out with these retries).
+pub async fn app_with_retrying_mail(retry: &str) -> (crate::helpers::TestApp, SmtpSink) {
+    let sink = SmtpSink::start().await;
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        workers: true,
+        env: vec![
+            ("SMTP_URL", sink.url()),
+            ("JOB_RETRY_MAIL", retry.to_owned()),
+        ],
+    })
+    .await;
+    (app, sink)
+}

@@ -87,6 +87,21 @@ pub(super) async fn buy_pro(app: &TestApp, mock: &MockStripe, who: &Person) -> V
     mock.complete_checkout(session["id"].as_str().unwrap())
 }
 
+/// `who` buys Pro and the checkout's `checkout.session.completed` webhook arrives; the subscription's id.
+pub(super) async fn buy_pro_delivered(app: &TestApp, mock: &MockStripe, who: &Person) -> String {
+    let session = buy_pro(app, mock, who).await;
+    let sub_id = session["subscription"].as_str().unwrap().to_owned();
+    ack(mock
+        .deliver(
+            &app.address,
+            &mock.event("checkout.session.completed", session),
+            SECRET,
+        )
+        .await)
+    .await;
+    sub_id
+}
+
 pub(super) async fn my_plan(app: &TestApp, who: &Person) -> Value {
     let (status, me) = rest(app, Method::GET, "/api/v1/me/plan", Some(&who.token), None).await;
     assert_eq!(status, StatusCode::OK, "{me}");
@@ -474,16 +489,7 @@ async fn billing_a_failed_payment_is_mailed_to_the_trader() {
     let mock = MockStripe::start().await;
     let (app, sink) = crate::auth::app_with_mail_env(mock.env(SECRET)).await;
     let (app, _root, ann) = setup_on(app).await;
-    let session = buy_pro(&app, &mock, &ann).await;
-    let sub_id = session["subscription"].as_str().unwrap().to_owned();
-    ack(mock
-        .deliver(
-            &app.address,
-            &mock.event("checkout.session.completed", session),
-            SECRET,
-        )
-        .await)
-    .await;
+    let sub_id = buy_pro_delivered(&app, &mock, &ann).await;
     mock.set(&sub_id, |s| s["status"] = json!("past_due"));
     let failed = mock.event("invoice.payment_failed", mock.failed_invoice(&sub_id));
     ack(mock.deliver(&app.address, &failed, SECRET).await).await;

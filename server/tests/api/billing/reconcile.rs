@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::{
-    SECRET, ack, buy_pro, count, entitlement, events_of, mock_stripe::Failure,
+    SECRET, ack, buy_pro, buy_pro_delivered, count, entitlement, events_of, mock_stripe::Failure,
     mock_stripe::MockStripe, my_billing, rest, setup, setup_on,
 };
 use crate::{
@@ -27,6 +27,20 @@ use crate::{
     helpers::{TestApp, vortex_bin, vortex_cli_with},
     plans::{app, person},
 };
+
+/// What the schedule's check enqueues now (`None`: not due, or one pending).
+async fn scheduled(app: &TestApp) -> Option<Uuid> {
+    reconcile::enqueue_scheduled(&app.ctx).await.unwrap()
+}
+
+/// Cancels a queued job (so the next schedule check is not refused as pending).
+async fn cancel_job(app: &TestApp, job: Uuid) {
+    sqlx::query("update job set status = 'cancelled', finished_at = now() where job_id = $1")
+        .bind(job)
+        .execute(&app.ctx.db)
+        .await
+        .unwrap();
+}
 
 /// One reconciliation run now, as the job runs it.
 async fn reconcile(app: &TestApp) -> Run {
@@ -356,16 +370,7 @@ async fn billing_reconcile_stops_at_its_page_budget_and_the_next_run_continues()
 async fn billing_reconcile_ends_a_subscription_canceled_at_the_provider_whose_webhook_was_lost() {
     let mock = MockStripe::start().await;
     let (app, _root, ann) = setup(&mock, SECRET).await;
-    let session = buy_pro(&app, &mock, &ann).await;
-    let sub_id = session["subscription"].as_str().unwrap().to_owned();
-    ack(mock
-        .deliver(
-            &app.address,
-            &mock.event("checkout.session.completed", session),
-            SECRET,
-        )
-        .await)
-    .await;
+    let sub_id = buy_pro_delivered(&app, &mock, &ann).await;
     assert_eq!(entitlement(&app, &ann).await, ("pro".into(), 50));
     // The provider canceled it (retries spent); no event of it is in the list window either (it would be, at
     // Stripe: this checks the subscriptions step on its own).
@@ -743,12 +748,7 @@ async fn billing_reconcile_now_is_refused_with_the_reason_when_billing_is_off() 
     assert_eq!(list["enabled"], false);
     assert_eq!(list["runs"], json!([]));
     // Nothing is scheduled or run without a provider.
-    assert!(
-        reconcile::enqueue_scheduled(&app.ctx)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(scheduled(&app).await.is_none());
     assert!(
         reconcile::run_once(&app.ctx, None, Trigger::Schedule, None)
             .await
@@ -772,73 +772,32 @@ async fn billing_reconcile_is_scheduled_only_when_due() {
     let (app, _root, _ann) = setup(&mock, SECRET).await;
     let db = &app.ctx.db;
     // Never ran: due; while it waits, not again.
-    let job = reconcile::enqueue_scheduled(&app.ctx)
-        .await
-        .unwrap()
-        .expect("due");
-    assert!(
-        reconcile::enqueue_scheduled(&app.ctx)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    sqlx::query("update job set status = 'cancelled', finished_at = now() where job_id = $1")
-        .bind(job)
-        .execute(db)
-        .await
-        .unwrap();
+    let job = scheduled(&app).await.expect("due");
+    assert!(scheduled(&app).await.is_none());
+    cancel_job(&app, job).await;
     // Ran fine just now: not due for a day.
     reconcile(&app).await;
-    assert!(
-        reconcile::enqueue_scheduled(&app.ctx)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(scheduled(&app).await.is_none());
     let age = |sql: &'static str| async move {
         sqlx::query(sql).execute(db).await.unwrap();
     };
     age("update billing_reconcile_run set started_at = now() - interval '23 hours'").await;
-    assert!(
-        reconcile::enqueue_scheduled(&app.ctx)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(scheduled(&app).await.is_none());
     age("update billing_reconcile_run set started_at = now() - interval '25 hours'").await;
-    let job = reconcile::enqueue_scheduled(&app.ctx)
-        .await
-        .unwrap()
-        .expect("a day later");
+    let job = scheduled(&app).await.expect("a day later");
     let payload: Value = sqlx::query_scalar("select payload from job where job_id = $1")
         .bind(job)
         .fetch_one(db)
         .await
         .unwrap();
     assert_eq!(payload["trigger"], "schedule");
-    sqlx::query("update job set status = 'cancelled', finished_at = now() where job_id = $1")
-        .bind(job)
-        .execute(db)
-        .await
-        .unwrap();
+    cancel_job(&app, job).await;
     // A run that did not finish ok is taken up again after an hour, not before.
     age("update billing_reconcile_run set outcome = 'partial', started_at = now() - interval '30 minutes'").await;
-    assert!(
-        reconcile::enqueue_scheduled(&app.ctx)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(scheduled(&app).await.is_none());
     age("update billing_reconcile_run set started_at = now() - interval '61 minutes'").await;
-    let job = reconcile::enqueue_scheduled(&app.ctx)
-        .await
-        .unwrap()
-        .expect("an hour later");
-    sqlx::query("update job set status = 'cancelled', finished_at = now() where job_id = $1")
-        .bind(job)
-        .execute(db)
-        .await
-        .unwrap();
+    let job = scheduled(&app).await.expect("an hour later");
+    cancel_job(&app, job).await;
     // Two in a row did not: two hours (then four, eight … up to the interval).
     age(
         "insert into billing_reconcile_run (run_id, trigger, outcome, started_at, events_from, events_to, events_upper)
@@ -846,20 +805,10 @@ async fn billing_reconcile_is_scheduled_only_when_due() {
                  now() - interval '3 hours', now() - interval '3 hours')",
     )
     .await;
-    assert!(
-        reconcile::enqueue_scheduled(&app.ctx)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(scheduled(&app).await.is_none());
     age("update billing_reconcile_run set started_at = now() - interval '121 minutes' where outcome = 'partial'")
         .await;
-    assert!(
-        reconcile::enqueue_scheduled(&app.ctx)
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(scheduled(&app).await.is_some());
 }
 
 #[tokio::test]

@@ -6,7 +6,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use super::{
-    SECRET, ack, buy_pro, count, entitlement, events_of, mock_stripe::MockStripe, my_billing, setup,
+    SECRET, ack, buy_pro, buy_pro_delivered, count, entitlement, events_of,
+    mock_stripe::MockStripe, my_billing, setup,
 };
 
 async fn processed(app: &crate::helpers::TestApp) -> i64 {
@@ -238,16 +239,7 @@ async fn billing_trial_will_end_mails_only_while_trialing() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let session = buy_pro(&app, &mock, &ann).await;
-    let sub_id = session["subscription"].as_str().unwrap().to_owned();
-    ack(mock
-        .deliver(
-            &app.address,
-            &mock.event("checkout.session.completed", session),
-            SECRET,
-        )
-        .await)
-    .await;
+    let sub_id = buy_pro_delivered(&app, &mock, &ann).await;
     assert_eq!(
         my_billing(&app, &ann).await["subscription"]["status"],
         "trialing"
