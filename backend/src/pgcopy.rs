@@ -8,8 +8,11 @@ use uuid::Uuid;
 /// Microseconds from the Unix epoch to PostgreSQL's epoch (2000-01-01 UTC).
 pub const PG_EPOCH_US: i64 = 946_684_800_000_000;
 
-/// The type oid of `float8`.
+/// Type oids of the array elements written here.
 const FLOAT8_OID: i32 = 701;
+const INT4_OID: i32 = 23;
+const TEXT_OID: i32 = 25;
+const TIMESTAMPTZ_OID: i32 = 1184;
 
 /// A buffer of binary COPY data: the header, then rows, then [`BinaryRows::finish`] adds the trailer.
 pub struct BinaryRows {
@@ -78,13 +81,54 @@ impl BinaryRows {
         &mut self,
         values: impl ExactSizeIterator<Item = Option<f64>>,
     ) -> &mut Self {
+        self.array(FLOAT8_OID, values, |b, x| {
+            b.extend_from_slice(&x.to_be_bytes())
+        })
+    }
+
+    /// A one-dimensional `int4[]`; `None` elements are SQL nulls.
+    pub fn int4_array(&mut self, values: impl ExactSizeIterator<Item = Option<i32>>) -> &mut Self {
+        self.array(INT4_OID, values, |b, x| {
+            b.extend_from_slice(&x.to_be_bytes())
+        })
+    }
+
+    /// A one-dimensional `timestamptz[]` of epoch milliseconds (stored with microsecond resolution).
+    pub fn timestamptz_millis_array(
+        &mut self,
+        values: impl ExactSizeIterator<Item = i64>,
+    ) -> &mut Self {
+        self.array(TIMESTAMPTZ_OID, values.map(Some), |b, ms: i64| {
+            b.extend_from_slice(
+                &(ms.saturating_mul(1000).saturating_sub(PG_EPOCH_US)).to_be_bytes(),
+            );
+        })
+    }
+
+    /// A one-dimensional `text[]`; `None` elements are SQL nulls.
+    pub fn text_array<'a>(
+        &mut self,
+        values: impl ExactSizeIterator<Item = Option<&'a str>>,
+    ) -> &mut Self {
+        self.array(TEXT_OID, values, |b, s: &str| {
+            b.extend_from_slice(s.as_bytes())
+        })
+    }
+
+    /// A one-dimensional array of type `oid`: `put` writes an element's bytes, whose length is filled in.
+    fn array<T>(
+        &mut self,
+        oid: i32,
+        values: impl ExactSizeIterator<Item = Option<T>>,
+        put: impl Fn(&mut Vec<u8>, T),
+    ) -> &mut Self {
         let n = values.len();
         let len_at = self.buf.len();
         self.buf.extend_from_slice(&0i32.to_be_bytes()); // the field's length: set below
         self.buf.extend_from_slice(&i32::from(n > 0).to_be_bytes()); // dimensions
         let flags_at = self.buf.len();
         self.buf.extend_from_slice(&0i32.to_be_bytes()); // has nulls: set below
-        self.buf.extend_from_slice(&FLOAT8_OID.to_be_bytes());
+        self.buf.extend_from_slice(&oid.to_be_bytes());
         if n > 0 {
             self.buf
                 .extend_from_slice(&i32::try_from(n).unwrap_or(i32::MAX).to_be_bytes());
@@ -94,8 +138,11 @@ impl BinaryRows {
         for v in values {
             match v {
                 Some(x) => {
-                    self.buf.extend_from_slice(&8i32.to_be_bytes());
-                    self.buf.extend_from_slice(&x.to_be_bytes());
+                    let at = self.buf.len();
+                    self.buf.extend_from_slice(&0i32.to_be_bytes());
+                    put(&mut self.buf, x);
+                    let len = i32::try_from(self.buf.len() - at - 4).unwrap_or(i32::MAX);
+                    self.buf[at..at + 4].copy_from_slice(&len.to_be_bytes());
                 }
                 None => {
                     nulls = true;

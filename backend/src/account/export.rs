@@ -243,8 +243,8 @@ pub(crate) async fn document(
     .await?;
     let totals = sqlx::query!(
         r#"select (select count(*) from backtest_run where user_id = $1) as "runs!",
-                  (select count(*) from backtest_trade t join backtest_run r using (backtest_run_id)
-                   where r.user_id = $1) as "trades!""#,
+                  (select coalesce(sum(c.n), 0)::bigint from backtest_trade_chunk c
+                   join backtest_run r using (backtest_run_id) where r.user_id = $1) as "trades!""#,
         id,
     )
     .fetch_one(&mut *tx)

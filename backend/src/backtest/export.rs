@@ -152,34 +152,25 @@ fn stream_trades(
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(2);
     tokio::spawn(async move {
         let _hold = hold;
-        let mut rows = sqlx::query_as!(
-            runs::TradeRecord,
-            r#"select seq, entry_time, exit_time, entry_price, exit_price, units, fees, pnl, return_pct, bars_held,
-                      exit_reason, entry_rule, entry_vals as "entry_vals: Vec<Option<f64>>", exit_rule,
-                      exit_vals as "exit_vals: Vec<Option<f64>>"
-               from backtest_trade where backtest_run_id = $1 order by seq"#,
-            id,
-        )
-        .fetch(&db);
+        let mut chunks = crate::backtest::trade_chunks::stream(&db, id);
         let mut buf = head;
         let mut first = true;
         loop {
-            match rows.try_next().await {
-                Ok(Some(row)) => {
-                    let piece = line(&row.into_row(&names), first, &mut buf);
-                    first = false;
-                    match piece {
-                        Ok(()) => {}
-                        Err(e) => {
+            match chunks.try_next().await {
+                Ok(Some(chunk)) => {
+                    for row in chunk.records() {
+                        let piece = line(&row.into_row(&names), first, &mut buf);
+                        first = false;
+                        if let Err(e) = piece {
                             tracing::error!(error = %e, backtest_run_id = %id, "export failed");
                             let _ = tx.send(Err(e)).await;
                             return;
                         }
-                    }
-                    if buf.len() >= CHUNK_BYTES
-                        && tx.send(Ok(std::mem::take(&mut buf))).await.is_err()
-                    {
-                        return; // the client went away
+                        if buf.len() >= CHUNK_BYTES
+                            && tx.send(Ok(std::mem::take(&mut buf))).await.is_err()
+                        {
+                            return; // the client went away
+                        }
                     }
                 }
                 Ok(None) => break,

@@ -15,7 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use engine::backtest::{BacktestConfig, BacktestError, BacktestResult};
 use engine::candles::Timeframe;
 use serde::{Deserialize, Serialize};
@@ -23,7 +23,6 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::Ctx;
-use crate::backtest::finite;
 use crate::backtest::runs::thin_equity;
 use crate::jobs::{JobCtx, JobError, JobKind};
 use crate::market::{store, to_millis};
@@ -31,7 +30,6 @@ use crate::notify::{
     self,
     event::{BacktestFailed, BacktestFinished, Event},
 };
-use crate::pgcopy::BinaryRows;
 
 pub const KIND: &str = "backtest";
 /// Backtests have their own queue so a burst of long runs never delays mail or housekeeping.
@@ -558,45 +556,8 @@ async fn store_result(
     )
     .execute(&mut *tx)
     .await?;
-    if r.trades.is_empty() {
-        return Ok(());
-    }
-    // The trades by binary COPY: numbers, times and the value arrays go in as stored (no text parsing on the
-    // server), sent in ~1 MiB pieces.
-    const PIECE: usize = 1 << 20;
-    let ts = |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default();
-    let mut copy = tx
-        .copy_in_raw(
-            "copy backtest_trade (backtest_run_id, seq, entry_time, exit_time, entry_price, exit_price, units, \
-             fees, pnl, return_pct, bars_held, exit_reason, entry_rule, entry_vals, exit_rule, exit_vals) \
-             from stdin (format binary)",
-        )
-        .await?;
-    let mut rows = BinaryRows::with_capacity(PIECE + (PIECE >> 2));
-    for (seq, t) in (1..).zip(&r.trades) {
-        rows.row(16)
-            .uuid(run_id)
-            .int4(seq)
-            .timestamptz(ts(t.entry_time))
-            .timestamptz(ts(t.exit_time))
-            .float8(t.entry_price)
-            .float8(t.exit_price)
-            .float8(t.units)
-            .float8(t.fees)
-            .float8(t.pnl)
-            .float8(t.return_pct)
-            .int4(i32::try_from(t.bars_held).unwrap_or(i32::MAX))
-            .text(t.exit_reason.label())
-            .text(&t.entry_rule)
-            .float8_array(t.entry_values.iter().map(|(_, v)| finite(*v)))
-            .text_or_null(t.exit_rule.as_deref())
-            .float8_array(t.exit_values.iter().map(|(_, v)| finite(*v)));
-        if rows.len() >= PIECE {
-            copy.send(rows.take_rows()).await?;
-        }
-    }
-    copy.send(rows.finish()).await?;
-    copy.finish().await?;
+    // The trades as columnar chunks by binary COPY (numbers, times and arrays go in as stored).
+    crate::backtest::trade_chunks::write(tx, run_id, &r.trades).await?;
     Ok(())
 }
 

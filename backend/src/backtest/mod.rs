@@ -16,6 +16,7 @@ pub mod report;
 pub mod runs;
 pub mod strategies;
 pub mod trace;
+pub(crate) mod trade_chunks;
 
 pub use crate::error::{Error, Problem};
 pub use engine::run_state::RunState;

@@ -383,14 +383,14 @@ async fn a_worker_killed_while_storing_a_backtest_result_leaves_exactly_one_resu
     // That transaction has written the result and the trades.
     let written: Vec<String> = sqlx::query_scalar(
         r#"select c.relname::text from pg_locks l join pg_class c on c.oid = l.relation
-           where l.pid = $1 and l.mode = 'RowExclusiveLock' and c.relname in ('backtest_result', 'backtest_trade')
+           where l.pid = $1 and l.mode = 'RowExclusiveLock' and c.relname in ('backtest_result', 'backtest_trade_chunk')
            order by 1"#,
     )
     .bind(pid)
     .fetch_all(&pool)
     .await
     .unwrap();
-    assert_eq!(written, ["backtest_result", "backtest_trade"]);
+    assert_eq!(written, ["backtest_result", "backtest_trade_chunk"]);
 
     first.sigkill();
     sqlx::query("rollback")

@@ -363,7 +363,8 @@ pub async fn trades(
     };
     let dir = parse_dir(dir, false)?;
     let owner = sqlx::query!(
-        r#"select (select count(*) from backtest_trade t where t.backtest_run_id = r.backtest_run_id) as "n!",
+        r#"select (select coalesce(sum(c.n), 0) from backtest_trade_chunk c
+                   where c.backtest_run_id = r.backtest_run_id)::bigint as "n!",
                   res.value_names as "value_names?: Json<ValueNames>"
            from backtest_run r left join backtest_result res using (backtest_run_id)
            where r.user_id = $1 and r.backtest_run_id = $2"#,
@@ -375,17 +376,14 @@ pub async fn trades(
     .ok_or(Error::NotFound)?;
     let total = owner.n;
     let names = owner.value_names.map(|n| n.0).unwrap_or_default();
-    // Runtime SQL: the order (one of TRADE_SORTS, either direction) is chosen at run time; a static
-    // `order by case …` would give up reading a run's trades in primary-key order for the default sort.
-    let rows = sqlx::query_as::<_, TradeRecord>(&format!(
-        r#"select {TRADE_COLUMNS}
-           from backtest_trade where backtest_run_id = $1
-           order by {sort} {dir}, seq limit $2 offset $3"#
-    ))
-    .bind(id)
-    .bind(limit.max(1))
-    .bind(offset.max(0))
-    .fetch_all(db)
+    let rows = crate::backtest::trade_chunks::page(
+        db,
+        id,
+        sort,
+        dir == "desc",
+        usize::try_from(limit.max(1)).unwrap_or(usize::MAX),
+        usize::try_from(offset.max(0)).unwrap_or(usize::MAX),
+    )
     .await?;
     Ok((
         rows.into_iter().map(|r| r.into_row(&names)).collect(),
@@ -393,13 +391,7 @@ pub async fn trades(
     ))
 }
 
-/// The `backtest_trade` columns of a [`TradeRecord`], for the runtime statement of [`trades`]. The export
-/// reads the same record with a compile-checked statement, which checks the record against the schema.
-const TRADE_COLUMNS: &str = "seq, entry_time, exit_time, entry_price, exit_price, units, fees, pnl, \
-     return_pct, bars_held, exit_reason, entry_rule, entry_vals, exit_rule, exit_vals";
-
-/// One `backtest_trade` row as stored.
-#[derive(sqlx::FromRow)]
+/// One trade as stored (see [`crate::backtest::trade_chunks`]).
 pub(crate) struct TradeRecord {
     pub seq: i32,
     pub entry_time: DateTime<Utc>,

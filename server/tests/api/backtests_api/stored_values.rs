@@ -1,6 +1,6 @@
-//! The rule values of stored trades (issue 16): written by binary COPY as `float8[]` with the names once per
-//! run, read back as the same named values the engine produced; and the migration that moved them out of the
-//! old jsonb columns gives the same answers for trades stored the old way.
+//! The rule values of stored trades (issue 16): written by binary COPY in columnar chunks with the names once
+//! per run, read back as the same named values the engine produced, in SQL's order for every sort; and the
+//! migration that moved trades stored a row each into chunks gives the same answers.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -93,36 +93,68 @@ async fn stored_values_match_the_engine_and_trades_stored_the_old_way_read_the_s
         "signal exits carry values"
     );
 
-    // Store the trades as the previous schema did (jsonb pairs, no names per run), then run the migration's
-    // backfill: the API and the export answer exactly as before.
+    // Every order the API offers is SQL's order over the trades (the `backtest_trade` view sorts them in
+    // Postgres; the application sorts the stored chunks itself), in both directions and across chunks.
     let db = &app.ctx.db;
-    sqlx::query(
-        r#"update backtest_trade t
-              set entry_values = (select coalesce(jsonb_agg(jsonb_build_array(r.value_names -> t.entry_rule
-                                                                  -> (o - 1)::int, v) order by o), '[]')
-                                  from unnest(t.entry_vals) with ordinality u(v, o)),
-                  exit_values = (select coalesce(jsonb_agg(jsonb_build_array(r.value_names -> t.exit_rule
-                                                                 -> (o - 1)::int, v) order by o), '[]')
-                                 from unnest(t.exit_vals) with ordinality u(v, o)),
-                  entry_vals = '{}', exit_vals = '{}'
-             from backtest_result r where r.backtest_run_id = t.backtest_run_id"#,
-    )
-    .execute(db)
-    .await
-    .unwrap();
-    sqlx::query("update backtest_result set value_names = '{}'")
+    let run: uuid::Uuid = id.parse().unwrap();
+    for sort in backend::backtest::runs::TRADE_SORTS {
+        for dir in ["asc", "desc"] {
+            for (limit, offset) in [(7usize, 0usize), (9, 3), (1000, 0), (4, list.len() - 2)] {
+                let page = get(
+                    &app,
+                    &format!(
+                        "/api/v1/backtests/{id}/trades?sort={sort}&dir={dir}&limit={limit}&offset={offset}"
+                    ),
+                    &token,
+                )
+                .await;
+                assert_eq!(page.status, StatusCode::OK, "{page:?}");
+                let got: Vec<i64> = page.json["trades"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t["seq"].as_i64().unwrap())
+                    .collect();
+                let want: Vec<i64> = sqlx::query_scalar(&format!(
+                    "select seq::bigint from backtest_trade where backtest_run_id = $1
+                     order by {sort} {dir}, seq limit $2 offset $3"
+                ))
+                .bind(run)
+                .bind(i64::try_from(limit).unwrap())
+                .bind(i64::try_from(offset).unwrap())
+                .fetch_all(db)
+                .await
+                .unwrap();
+                assert_eq!(
+                    got, want,
+                    "sort={sort} dir={dir} limit={limit} offset={offset}"
+                );
+                assert_eq!(
+                    page.json["total"].as_u64(),
+                    Some(list.len() as u64),
+                    "{page:?}"
+                );
+            }
+        }
+    }
+
+    // Store the trades as the previous schema did (a row per trade), then run the migration's conversion to
+    // chunks: the API and the export answer exactly as before.
+    sqlx::query("create table backtest_trade_row as select * from backtest_trade where backtest_run_id = $1")
+        .bind(run)
+        .execute(db)
+        .await
+        .unwrap();
+    sqlx::query("delete from backtest_trade_chunk where backtest_run_id = $1")
+        .bind(run)
         .execute(db)
         .await
         .unwrap();
     let (emptied, _) = trades(&app, &token, &id).await;
-    assert_eq!(
-        emptied[0]["entry_values"],
-        json!([]),
-        "the new columns are what is read"
-    );
+    assert_eq!(emptied, json!([]), "the chunks are what is read");
     let migration = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../migrations/20261227000001_compact_trade_values.sql"
+        "/../migrations/20270103000001_backtest_trade_chunks.sql"
     ))
     .unwrap();
     let code: String = migration
@@ -130,20 +162,32 @@ async fn stored_values_match_the_engine_and_trades_stored_the_old_way_read_the_s
         .filter(|l| !l.trim_start().starts_with("--"))
         .collect::<Vec<_>>()
         .join("\n");
-    let backfill: Vec<&str> = code
+    let conversion: Vec<&str> = code
         .split(';')
         .map(str::trim)
-        .filter(|s| s.starts_with("update"))
+        .filter(|s| s.starts_with("insert into backtest_trade_chunk"))
         .collect();
-    assert_eq!(backfill.len(), 2, "the migration's two backfill statements");
-    for statement in backfill {
-        sqlx::query(statement).execute(db).await.unwrap();
-    }
+    assert_eq!(conversion.len(), 1, "the migration's conversion statement");
+    sqlx::query(conversion[0]).execute(db).await.unwrap();
+    sqlx::query("drop table backtest_trade_row")
+        .execute(db)
+        .await
+        .unwrap();
+    let chunks: i64 =
+        sqlx::query_scalar("select count(*) from backtest_trade_chunk where backtest_run_id = $1")
+            .bind(run)
+            .fetch_one(db)
+            .await
+            .unwrap();
+    assert!(
+        chunks > 1,
+        "converted 32 trades to a chunk: {chunks} chunks"
+    );
     let (again, csv_again) = trades(&app, &token, &id).await;
     assert_eq!(Value::Array(list), again);
     assert_eq!(csv, csv_again);
 
-    // Trades have no foreign key (it was checked once per stored row): deleting a run (here with its owner,
+    // Trades have no foreign key (it would be checked once per stored chunk): deleting a run (here with its owner,
     // as account deletion does) still takes its result and trades with it.
     let trades_of = |db: sqlx::PgPool| async move {
         sqlx::query_scalar::<_, i64>("select count(*) from backtest_trade")

@@ -45,14 +45,19 @@ async fn finished_run(app: &TestApp, client: &Client, name: &str, trades: i64) -
     assert!(have > 2, "too few trades: {have}");
     let copies = (trades + have - 1) / have - 1;
     if copies > 0 {
+        // Copies of the run's stored chunks, each copy's trades a day later and one more in P&L.
         sqlx::query(
-            r#"insert into backtest_trade (backtest_run_id, seq, entry_time, exit_time, entry_price, exit_price,
-                   units, fees, pnl, return_pct, bars_held, exit_reason, entry_rule, entry_vals, exit_rule,
-                   exit_vals)
-               select backtest_run_id, seq + n * $2, entry_time + n * interval '1 day',
-                      exit_time + n * interval '1 day', entry_price, exit_price, units, fees, pnl + n,
-                      return_pct, bars_held, exit_reason, entry_rule, entry_vals, exit_rule, exit_vals
-               from backtest_trade, generate_series(1, $3::int) n
+            r#"insert into backtest_trade_chunk (backtest_run_id, first_seq, n, entry_time, exit_time, entry_price,
+                   exit_price, units, fees, pnl, return_pct, bars_held, exit_reason, rules, entry_rule, exit_rule,
+                   entry_ends, entry_vals, exit_ends, exit_vals)
+               select backtest_run_id, first_seq + k * $2, n,
+                      array(select x + k * interval '1 day' from unnest(entry_time) with ordinality u(x, o) order by o),
+                      array(select x + k * interval '1 day' from unnest(exit_time) with ordinality u(x, o) order by o),
+                      entry_price, exit_price, units, fees,
+                      array(select x + k from unnest(pnl) with ordinality u(x, o) order by o),
+                      return_pct, bars_held, exit_reason, rules, entry_rule, exit_rule, entry_ends, entry_vals,
+                      exit_ends, exit_vals
+               from backtest_trade_chunk, generate_series(1, $3::int) k
                where backtest_run_id = $1"#,
         )
         .bind(run)
