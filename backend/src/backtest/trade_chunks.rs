@@ -388,15 +388,18 @@ pub(crate) async fn page(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
+    // Each wanted seq with its place on the page, by seq: a chunk's trades are one range of it.
+    let mut by_seq: Vec<(i32, usize)> = wanted.iter().copied().zip(0..).collect();
+    by_seq.sort_unstable();
     let mut found: Vec<Option<TradeRecord>> = (0..wanted.len()).map(|_| None).collect();
     let mut read = chunks(db, run, Some(&needed));
     while let Some(chunk) = read.try_next().await? {
-        for (slot, seq) in found.iter_mut().zip(&wanted) {
-            let i = seq.wrapping_sub(chunk.first_seq);
-            if let Ok(i) = usize::try_from(i)
-                && i < chunk.len()
-            {
-                *slot = Some(chunk.record(i));
+        let first = chunk.first_seq;
+        let end = first.saturating_add(i32::try_from(chunk.len()).unwrap_or(i32::MAX));
+        let from = by_seq.partition_point(|(s, _)| *s < first);
+        for &(seq, slot) in by_seq[from..].iter().take_while(|(s, _)| *s < end) {
+            if let Ok(i) = usize::try_from(seq - first) {
+                found[slot] = Some(chunk.record(i));
             }
         }
     }
