@@ -3,8 +3,10 @@
 -- stored as rows of up to a few hundred trades each, every field an array with one element per trade (the rule
 -- lines once per chunk, each trade pointing at its own), so a 27k-trade run is a few hundred rows of ~6 KB.
 --
--- `backtest_trade` stays as a read-only view with the columns it had (trade by trade, `seq` from 1), for
--- operators' queries and the account export; the application reads and writes the chunks.
+-- `backtest_trade` stays as a view with the columns the application used (trade by trade, `seq` from 1; not the
+-- unused jsonb `entry_values`/`exit_values`, dropped with the table as 20261227000001 announced), for operators'
+-- queries and the account export; the application reads and writes the chunks. Rows inserted into the view
+-- (a previous release's worker) are stored as chunks of one trade.
 --
 -- Trade `first_seq + i - 1` of a chunk (i from 1) has `entry_time[i]`, …; its rule lines are
 -- `rules[entry_rule[i]]` and `rules[exit_rule[i]]` (null: no exit rule), and its values are
@@ -31,7 +33,8 @@ create table backtest_trade_chunk (
     entry_vals       double precision[] not null,
     exit_ends        integer[] not null,
     exit_vals        double precision[] not null,
-    primary key (backtest_run_id, first_seq),
+    -- `n` in the key's index: a run's total and a page's chunks are read from the index alone.
+    primary key (backtest_run_id, first_seq) include (n),
     check (cardinality(entry_time) = n and cardinality(exit_time) = n and cardinality(entry_price) = n
            and cardinality(exit_price) = n and cardinality(units) = n and cardinality(fees) = n
            and cardinality(pnl) = n and cardinality(return_pct) = n and cardinality(bars_held) = n
@@ -42,14 +45,33 @@ create table backtest_trade_chunk (
 with (toast_tuple_target = 8160);
 
 -- The existing trades, 32 to a chunk. Values go through their shortest exact text form (round-trips in
--- PostgreSQL 12 and later).
+-- PostgreSQL 12 and later when extra_float_digits is above 0, set here whatever the connection says).
+-- Readers of `backtest_trade` wait while this runs (the rename takes the table's exclusive lock).
+set local extra_float_digits = 3;
+
 alter table backtest_trade rename to backtest_trade_row;
+
+-- A chunk's trades are numbered from its first seq on, so every run's seqs must be 1..count (the backtest
+-- job writes them so); a run with gaps (rows deleted by hand) stops the migration rather than renumbering.
+do $$
+declare
+    bad uuid;
+begin
+    select backtest_run_id into bad from backtest_trade_row
+     group by backtest_run_id having min(seq) <> 1 or max(seq) <> count(*) limit 1;
+    if bad is not null then
+        raise exception 'backtest run % has trades whose seq is not 1..count; renumber or delete them first', bad;
+    end if;
+end
+$$;
 
 insert into backtest_trade_chunk (backtest_run_id, first_seq, n, entry_time, exit_time, entry_price, exit_price,
                                   units, fees, pnl, return_pct, bars_held, exit_reason, rules, entry_rule,
                                   exit_rule, entry_ends, entry_vals, exit_ends, exit_vals)
 with t as (
-    select r.*, (r.seq - 1) / 32 as chunk,
+    select r.backtest_run_id, r.seq, r.entry_time, r.exit_time, r.entry_price, r.exit_price, r.units, r.fees,
+           r.pnl, r.return_pct, r.bars_held, r.exit_reason, r.entry_rule, r.exit_rule, r.entry_vals, r.exit_vals,
+           (r.seq - 1) / 32 as chunk,
            sum(cardinality(r.entry_vals)) over w as entry_end,
            sum(cardinality(r.exit_vals)) over w as exit_end
       from backtest_trade_row r
@@ -107,4 +129,29 @@ select c.backtest_run_id,
                             bars_held, exit_reason, entry_rule, exit_rule, entry_end, exit_end, i);
 
 comment on view backtest_trade is
-    'One row per trade, read from backtest_trade_chunk (where trades are stored); read-only.';
+    'One row per trade, read from backtest_trade_chunk (where trades are stored).';
+
+-- A worker of the previous release writes trades a row each (`copy backtest_trade …`) until it is replaced: each
+-- row becomes a chunk of one trade, so its backtests still finish during a rolling deploy.
+create function backtest_trade_insert_row() returns trigger
+language plpgsql as $$
+declare
+    rules text[] := case when new.exit_rule is null or new.exit_rule = new.entry_rule then array[new.entry_rule]
+                         else array[new.entry_rule, new.exit_rule] end;
+begin
+    insert into backtest_trade_chunk (backtest_run_id, first_seq, n, entry_time, exit_time, entry_price,
+                                      exit_price, units, fees, pnl, return_pct, bars_held, exit_reason, rules,
+                                      entry_rule, exit_rule, entry_ends, entry_vals, exit_ends, exit_vals)
+    values (new.backtest_run_id, new.seq, 1, array[new.entry_time], array[new.exit_time], array[new.entry_price],
+            array[new.exit_price], array[new.units], array[new.fees], array[new.pnl], array[new.return_pct],
+            array[new.bars_held], array[new.exit_reason], rules, array[1],
+            array[array_position(rules, new.exit_rule)],
+            array[coalesce(cardinality(new.entry_vals), 0)], coalesce(new.entry_vals, '{}'),
+            array[coalesce(cardinality(new.exit_vals), 0)], coalesce(new.exit_vals, '{}'));
+    return new;
+end
+$$;
+
+create trigger backtest_trade_insert_row
+    instead of insert on backtest_trade
+    for each row execute function backtest_trade_insert_row();

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use engine::backtest::Trade;
 use futures::{Stream, TryStreamExt};
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::backtest::finite;
@@ -274,11 +274,12 @@ pub(crate) fn stream(
 }
 
 /// One page of run `run`'s trades: ordered by `sort` (one of [`super::runs::TRADE_SORTS`]; ascending unless
-/// `desc`), ties by `seq`; `limit` trades after skipping `offset`. The order is SQL's: a not-a-number sorts
-/// above every number, `-0` equals `0`.
+/// `desc`), ties by `seq`; `limit` trades after skipping `offset`.
 ///
-/// Reads the sort column of every trade (16 bytes a trade in memory while sorting), then only the chunks
-/// that hold the page.
+/// By `seq`, the page is worked out from the chunks' first seqs and sizes (the key's index); by any other
+/// column, Postgres orders that column's values of every chunk (a top-N sort in its own bounded memory, in
+/// its own order for numbers, times and the collation for text) and answers the page's seqs. Then only the
+/// chunks that hold the page are read.
 ///
 /// # Errors
 /// Database errors; an unknown `sort` is a protocol error (callers check it against `TRADE_SORTS`).
@@ -290,97 +291,61 @@ pub(crate) async fn page(
     limit: usize,
     offset: usize,
 ) -> sqlx::Result<Vec<TradeRecord>> {
-    let column = match sort {
-        "seq" => "null::int",
-        "entry_time" | "exit_time" | "pnl" | "return_pct" | "bars_held" | "exit_reason" => sort,
+    let spans: Vec<(i32, i32)> = sqlx::query_as(
+        "select first_seq, n from backtest_trade_chunk where backtest_run_id = $1 order by first_seq",
+    )
+    .bind(run)
+    .fetch_all(db)
+    .await?;
+    let wanted: Vec<i32> = match sort {
+        "seq" => {
+            let seqs = |&(first, n): &(i32, i32)| (0..n).map(move |i| first.saturating_add(i));
+            if desc {
+                spans
+                    .iter()
+                    .rev()
+                    .flat_map(|s| seqs(s).rev())
+                    .skip(offset)
+                    .take(limit)
+                    .collect()
+            } else {
+                spans
+                    .iter()
+                    .flat_map(seqs)
+                    .skip(offset)
+                    .take(limit)
+                    .collect()
+            }
+        }
+        "entry_time" | "exit_time" | "pnl" | "return_pct" | "bars_held" | "exit_reason" => {
+            let dir = if desc { "desc" } else { "asc" };
+            sqlx::query_scalar(&format!(
+                "select (c.first_seq + u.i - 1)::int as seq
+                   from backtest_trade_chunk c cross join lateral unnest(c.{sort}) with ordinality u(v, i)
+                  where c.backtest_run_id = $1
+                  order by u.v {dir}, seq limit $2 offset $3"
+            ))
+            .bind(run)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+            .fetch_all(db)
+            .await?
+        }
         other => {
             return Err(sqlx::Error::Protocol(format!(
                 "cannot sort trades by {other}"
             )));
         }
     };
-    let rows = sqlx::query(&format!(
-        "select first_seq, n, {column} from backtest_trade_chunk where backtest_run_id = $1 order by first_seq"
-    ))
-    .bind(run)
-    .fetch_all(db)
-    .await?;
-    let mut starts: Vec<i32> = Vec::with_capacity(rows.len());
-    let mut keys: Vec<(u64, i32)> = Vec::new();
-    let mut labels: Vec<(String, Vec<usize>)> = Vec::new();
-    for row in &rows {
-        let first: i32 = row.try_get(0)?;
-        let n: i32 = row.try_get(1)?;
-        starts.push(first);
-        let seqs = (0..n).map(|i| first.saturating_add(i));
-        match sort {
-            "seq" => keys.extend(seqs.map(|s| (ordered_int(i64::from(s)), s))),
-            "entry_time" | "exit_time" => {
-                let v: Vec<DateTime<Utc>> = row.try_get(2)?;
-                keys.extend(
-                    v.iter()
-                        .zip(seqs)
-                        .map(|(t, s)| (ordered_int(t.timestamp_micros()), s)),
-                );
-            }
-            "bars_held" => {
-                let v: Vec<i32> = row.try_get(2)?;
-                keys.extend(
-                    v.iter()
-                        .zip(seqs)
-                        .map(|(b, s)| (ordered_int(i64::from(*b)), s)),
-                );
-            }
-            "exit_reason" => {
-                let v: Vec<String> = row.try_get(2)?;
-                for (label, s) in v.into_iter().zip(seqs) {
-                    // Ranked below, once the distinct labels are known; the key holds the label's slot.
-                    let slot = match labels.iter().position(|(l, _)| *l == label) {
-                        Some(at) => at,
-                        None => {
-                            labels.push((label, Vec::new()));
-                            labels.len() - 1
-                        }
-                    };
-                    labels[slot].1.push(keys.len());
-                    keys.push((0, s));
-                }
-            }
-            _ => {
-                let v: Vec<f64> = row.try_get(2)?;
-                keys.extend(v.iter().zip(seqs).map(|(x, s)| (ordered_float(*x), s)));
-            }
-        }
-    }
-    drop(rows);
-    if !labels.is_empty() {
-        labels.sort_by(|a, b| a.0.cmp(&b.0));
-        for (rank, (_, at)) in labels.iter().enumerate() {
-            for &k in at {
-                keys[k].0 = rank as u64;
-            }
-        }
-    }
-    if sort != "seq" || desc {
-        keys.sort_unstable_by(|a, b| {
-            let by_key = if desc { b.0.cmp(&a.0) } else { a.0.cmp(&b.0) };
-            by_key.then(a.1.cmp(&b.1))
-        });
-    }
-    let wanted: Vec<i32> = keys
-        .iter()
-        .skip(offset)
-        .take(limit)
-        .map(|(_, s)| *s)
-        .collect();
-    drop(keys);
     if wanted.is_empty() {
         return Ok(Vec::new());
     }
     // The chunk holding each wanted trade: the last chunk starting at or before its seq.
     let holding = |seq: i32| {
-        let at = starts.partition_point(|f| *f <= seq);
-        starts[at.saturating_sub(1)]
+        let at = spans.partition_point(|(first, _)| *first <= seq);
+        spans
+            .get(at.saturating_sub(1))
+            .map_or(1, |(first, _)| *first)
     };
     let needed: Vec<i32> = wanted
         .iter()
@@ -404,60 +369,4 @@ pub(crate) async fn page(
         }
     }
     Ok(found.into_iter().flatten().collect())
-}
-
-/// An `i64` as a `u64` of the same order.
-fn ordered_int(v: i64) -> u64 {
-    (v as u64) ^ (1 << 63)
-}
-
-/// A float as a `u64` in SQL's order for `float8`: every not-a-number is equal and above `+∞`; `-0 = 0`.
-fn ordered_float(v: f64) -> u64 {
-    let v = if v.is_nan() {
-        f64::NAN.copysign(1.0)
-    } else if v == 0.0 {
-        0.0
-    } else {
-        v
-    };
-    let bits = v.to_bits();
-    if bits >> 63 == 1 {
-        !bits
-    } else {
-        bits | (1 << 63)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn floats_order_as_in_sql() {
-        let order = [
-            f64::NEG_INFINITY,
-            -1e300,
-            -1.0,
-            -f64::MIN_POSITIVE,
-            0.0,
-            f64::MIN_POSITIVE,
-            1.0,
-            1e300,
-            f64::INFINITY,
-            f64::NAN,
-        ];
-        for w in order.windows(2) {
-            assert!(
-                ordered_float(w[0]) < ordered_float(w[1]),
-                "{} < {}",
-                w[0],
-                w[1]
-            );
-        }
-        assert_eq!(ordered_float(-0.0), ordered_float(0.0));
-        assert_eq!(ordered_float(-f64::NAN), ordered_float(f64::NAN));
-        assert!(ordered_int(i64::MIN) < ordered_int(-1));
-        assert!(ordered_int(-1) < ordered_int(0));
-        assert!(ordered_int(0) < ordered_int(i64::MAX));
-    }
 }

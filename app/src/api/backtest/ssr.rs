@@ -310,7 +310,7 @@ pub async fn run(
             sort: sort.clone(),
             dir: dir.clone(),
             limit: TRADES_PER_PAGE,
-            offset: (page - 1) * TRADES_PER_PAGE,
+            offset: (page - 1).saturating_mul(TRADES_PER_PAGE),
             max_limit: TRADES_PER_PAGE,
         };
         let (trades, total) = act_runs::trades(&actor, &ctx, rid, &window).await?;
