@@ -43,31 +43,40 @@ use tracing::Span;
 
 use crate::state::AppState;
 
+/// What the CSRF, two-factor and page-cache layers read: the backend context, shared so that a request costs
+/// one reference count per layer rather than a clone of every handle in the [`AppState`] (issue 16, goal 5).
+type SharedCtx = Arc<backend::Ctx>;
+
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Wraps `router` in the full middleware stack.
 pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
     let settings = &state.ctx.settings;
+    // Each layer gets only what it reads: axum clones a layer's state (twice) for every request it handles.
+    let ctx: SharedCtx = Arc::new(state.ctx.clone());
     // Layers added last run first, so this list reads innermost → outermost.
     router
         .layer(middleware::from_fn_with_state(
-            (state.ctx.clone(), state.pages.clone()),
+            (ctx.clone(), state.pages.clone()),
             crate::page_cache::serve,
         ))
         .layer(middleware::from_fn_with_state(
-            state.clone(),
+            ctx.clone(),
             admin_two_factor,
         ))
         .layer(cors(&settings.allowed_origins()))
-        .layer(middleware::from_fn_with_state(state.clone(), csrf_protect))
+        .layer(middleware::from_fn_with_state(ctx, csrf_protect))
         .layer(middleware::from_fn_with_state(
-            FormAction::of(settings),
+            Csp::of(settings),
             security_headers,
         ))
         // Level 4: brotli's default (11) took ~0.4 ms of CPU per 4 KB page, more than rendering it (bench/pages.sh);
         // 4 compresses pages nearly as well at a fraction of the cost, and is what CDNs use for dynamic content.
         .layer(CompressionLayer::new().quality(tower_http::CompressionLevel::Precise(4)))
-        .layer(middleware::from_fn_with_state(state.clone(), limit_body))
+        .layer(middleware::from_fn_with_state(
+            BodyLimits::of(settings),
+            limit_body,
+        ))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             settings.request_timeout,
@@ -77,18 +86,14 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {
-                    let request_id = req
-                        .extensions()
-                        .get::<RequestId>()
-                        .map_or_else(String::new, |r| r.0.clone());
-                    let client_ip = req
-                        .extensions()
-                        .get::<ClientIp>()
-                        .map_or_else(String::new, |c| c.0.to_string());
+                    // Borrowed, not copied: formatted only when the span is recorded (an empty field when
+                    // missing, as before).
+                    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.as_str());
+                    let client_ip = req.extensions().get::<ClientIp>().map(|c| c.0);
                     tracing::info_span!(
                         "http",
-                        request_id = %request_id,
-                        client_ip = %client_ip,
+                        request_id = %OrEmpty(request_id),
+                        client_ip = %OrEmpty(client_ip),
                         method = %req.method(),
                         path = %req.uri().path(),
                         status = tracing::field::Empty,
@@ -113,15 +118,27 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         .layer(middleware::from_fn(crate::error::problem_details))
         .layer(middleware::from_fn(request_id))
         .layer(middleware::from_fn_with_state(
-            state.clone(),
+            state.ctx.settings.clone(),
             resolve_client_ip,
         ))
+}
+
+/// A span field's value, or nothing when there is none.
+struct OrEmpty<T>(Option<T>);
+
+impl<T: std::fmt::Display> std::fmt::Display for OrEmpty<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(v) => v.fmt(f),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Works out the client's address once per request (see [`backend::web::client_ip`]) for logs, rate limits
 /// and the audit trail.
 async fn resolve_client_ip(
-    axum::extract::State(state): axum::extract::State<AppState>,
+    State(settings): State<Arc<backend::settings::Settings>>,
     mut req: Request,
     next: Next,
 ) -> Response {
@@ -133,7 +150,7 @@ async fn resolve_client_ip(
         .headers()
         .get("x-forwarded-for")
         .and_then(|v| v.to_str().ok());
-    let ip = backend::web::client_ip(peer, forwarded, &state.ctx.settings.trusted_proxies);
+    let ip = backend::web::client_ip(peer, forwarded, &settings.trusted_proxies);
     req.extensions_mut().insert(ClientIp(ip));
     next.run(req).await
 }
@@ -147,13 +164,18 @@ fn valid_request_id(v: &str) -> bool {
 }
 
 async fn request_id(mut req: Request, next: Next) -> Response {
-    let id = req
+    let incoming = req
         .headers()
         .get(&X_REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| valid_request_id(v))
-        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
-    let value = HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
+        .filter(|v| v.to_str().is_ok_and(valid_request_id))
+        .cloned();
+    let value = incoming.unwrap_or_else(|| {
+        let mut buf = uuid::Uuid::encode_buffer();
+        let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+        HeaderValue::from_str(id).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+    });
+    // (Well-formed request ids are plain ASCII, so this is the same text as the header.)
+    let id = value.to_str().unwrap_or("invalid").to_owned();
     req.headers_mut()
         .insert(X_REQUEST_ID.clone(), value.clone());
     req.extensions_mut().insert(RequestId(id));
@@ -171,23 +193,18 @@ struct Panicked;
 
 async fn record_metrics(req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
     // The route template, never the raw path: raw paths would make unbounded label sets.
-    let route = req.extensions().get::<MatchedPath>().map_or_else(
-        || {
-            if req.uri().path().starts_with("/pkg/") {
-                "/pkg/*".to_owned()
-            } else {
-                "unmatched".to_owned()
-            }
-        },
-        |p| p.as_str().to_owned(),
-    );
+    let route = match req.extensions().get::<MatchedPath>() {
+        Some(p) => route_label(p.as_str()),
+        None if req.uri().path().starts_with("/pkg/") => "/pkg/*",
+        None => "unmatched",
+    };
     // Error tracking: the request runs on its own hub (its id, route and user go with a panic or a 5xx).
     let hub = req
         .extensions()
         .get::<RequestId>()
-        .and_then(|id| backend::error_tracking::request_hub(&id.0, &route));
+        .and_then(|id| backend::error_tracking::request_hub(&id.0, route));
     let resp = match &hub {
         Some(hub) => backend::error_tracking::bind(hub.clone(), next.run(req)).await,
         None => next.run(req).await,
@@ -199,15 +216,85 @@ async fn record_metrics(req: Request, next: Next) -> Response {
         && resp.extensions().get::<Panicked>().is_none()
     {
         backend::error_tracking::in_hub(hub, || {
-            backend::error_tracking::server_error(&method, &route, code);
+            backend::error_tracking::server_error(&method, route, code);
         });
     }
-    let status = code.to_string();
-    let labels = [("method", method), ("route", route), ("status", status)];
-    metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels)
+    // Static strings where the values allow it: the labels then cost no copies of their text.
+    let labels = vec![
+        metrics::Label::new("method", method),
+        metrics::Label::new("route", route),
+        metrics::Label::new("status", status_label(code)),
+    ];
+    metrics::counter!("http_requests_total", labels.clone()).increment(1);
+    metrics::histogram!("http_request_duration_seconds", labels)
         .record(start.elapsed().as_secs_f64());
     resp
+}
+
+/// The `method` label: the standard methods as static text, any other as sent (as before).
+fn method_label(method: &Method) -> metrics::SharedString {
+    const STANDARD: &[(Method, &str)] = &[
+        (Method::GET, "GET"),
+        (Method::HEAD, "HEAD"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::PATCH, "PATCH"),
+        (Method::DELETE, "DELETE"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::CONNECT, "CONNECT"),
+        (Method::TRACE, "TRACE"),
+    ];
+    match STANDARD.iter().find(|(m, _)| m == method) {
+        Some((_, name)) => metrics::SharedString::const_str(name),
+        None => metrics::SharedString::from(method.as_str().to_owned()),
+    }
+}
+
+/// The `route` label of a matched route: its template, kept once per process. The templates are the router's
+/// own (a fixed, small set), so this never grows with what clients send.
+fn route_label(template: &str) -> &'static str {
+    use std::{
+        collections::HashSet,
+        sync::{LazyLock, PoisonError, RwLock},
+    };
+    static ROUTES: LazyLock<RwLock<HashSet<&'static str>>> = LazyLock::new(RwLock::default);
+    if let Some(r) = ROUTES
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(template)
+    {
+        return r;
+    }
+    let mut routes = ROUTES.write().unwrap_or_else(PoisonError::into_inner);
+    if let Some(r) = routes.get(template) {
+        return r;
+    }
+    let r: &'static str = Box::leak(template.into());
+    routes.insert(r);
+    r
+}
+
+/// The `status` label: the code's three digits, as static text.
+fn status_label(code: u16) -> &'static str {
+    // Every code `http::StatusCode` admits (100–999).
+    static DIGITS: [[u8; 3]; 900] = {
+        let mut t = [[0u8; 3]; 900];
+        let mut i = 0;
+        while i < 900 {
+            let c = i + 100;
+            t[i] = [
+                b'0' + (c / 100) as u8,
+                b'0' + (c / 10 % 10) as u8,
+                b'0' + (c % 10) as u8,
+            ];
+            i += 1;
+        }
+        t
+    };
+    DIGITS
+        .get(usize::from(code).wrapping_sub(100))
+        .and_then(|d| std::str::from_utf8(d).ok())
+        .unwrap_or("000")
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
@@ -227,43 +314,65 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     resp
 }
 
-/// The CSP's `form-action` sources: our own origin, and the payment provider's hosted pages when billing is on.
+/// The Content-Security-Policy around its per-response nonce: the text before the nonce, and the text after
+/// it, which ends with the `form-action` sources (our own origin, and the payment provider's hosted pages
+/// when billing is on). Both are made once, at start-up.
 #[derive(Clone)]
-struct FormAction(Arc<str>);
+struct Csp {
+    before_nonce: &'static str,
+    after_nonce: Arc<str>,
+}
 
-impl FormAction {
+impl Csp {
     fn of(settings: &backend::settings::Settings) -> Self {
-        let mut sources = String::from("'self'");
-        for origin in settings.billing.redirect_origins() {
-            sources.push(' ');
-            sources.push_str(&origin);
+        Self::with_form_action(settings.billing.redirect_origins())
+    }
+
+    fn with_form_action(origins: Vec<String>) -> Self {
+        let mut after = String::from(
+            "' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'; \
+             connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'",
+        );
+        for origin in origins {
+            after.push(' ');
+            after.push_str(&origin);
         }
-        FormAction(sources.into())
+        after.push_str("; frame-ancestors 'none'");
+        Csp {
+            before_nonce: "default-src 'self'; script-src 'self' 'nonce-",
+            after_nonce: after.into(),
+        }
+    }
+
+    /// The header with `nonce` in it, built in one buffer that the header value then owns.
+    fn header(&self, nonce: &str) -> Option<HeaderValue> {
+        let mut v =
+            Vec::with_capacity(self.before_nonce.len() + nonce.len() + self.after_nonce.len());
+        v.extend_from_slice(self.before_nonce.as_bytes());
+        v.extend_from_slice(nonce.as_bytes());
+        v.extend_from_slice(self.after_nonce.as_bytes());
+        // What `HeaderValue::from_str` accepts (visible ASCII and tabs), without its copy.
+        if !v.iter().all(|&b| b == b'\t' || (32..127).contains(&b)) {
+            return None;
+        }
+        HeaderValue::from_maybe_shared(axum::body::Bytes::from(v)).ok()
     }
 }
 
 /// Sets the security headers on every response. The CSP nonce is generated here and handed to the page shell
 /// through request extensions, so the header and the inline scripts agree.
-async fn security_headers(
-    State(FormAction(form_action)): State<FormAction>,
-    mut req: Request<Body>,
-    next: Next,
-) -> Response {
+async fn security_headers(State(csp): State<Csp>, mut req: Request<Body>, next: Next) -> Response {
     let nonce = backend::settings::random_token(16);
+    let csp = csp.header(&nonce);
     req.extensions_mut().insert(CspNonce(nonce.clone()));
     let cacheable = req.uri().path().starts_with("/pkg/") || req.uri().path() == "/favicon.svg";
-    let mut resp = crate::nonce::scope(nonce.clone(), next.run(req)).await;
+    let mut resp = crate::nonce::scope(nonce, next.run(req)).await;
     let h = resp.headers_mut();
     // Pages and API answers may carry personal data: never stored by browsers or shared caches (CF2).
     if !cacheable && !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    let csp = format!(
-        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
-         style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'; connect-src 'self'; \
-         object-src 'none'; base-uri 'none'; form-action {form_action}; frame-ancestors 'none'"
-    );
-    if let Ok(v) = HeaderValue::from_str(&csp) {
+    if let Some(v) = csp {
         h.insert(header::CONTENT_SECURITY_POLICY, v);
     }
     h.insert(
@@ -321,21 +430,28 @@ fn csrf_exempt(method: &Method, path: &str) -> bool {
 
 /// CSRF defence (see `backend::auth::csrf`). Also makes sure every browser has a CSRF cookie and puts the
 /// matching token into the request for the page to render into its forms.
-async fn csrf_protect(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response {
+async fn csrf_protect(State(ctx): State<SharedCtx>, req: Request, next: Next) -> Response {
     use backend::auth::{csrf, session::read_cookie};
-    let settings = &state.ctx.settings;
-    let keys = &state.ctx.keys;
+    let settings = &ctx.settings;
+    let keys = &ctx.keys;
     let name = csrf::cookie_name(settings);
+    // The cookie's value is 64 hex digits (`random_secret`): copied to the stack, not to the heap.
+    let mut buf = [0u8; 64];
     let existing = read_cookie(req.headers(), name)
-        .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
-        .map(str::to_owned);
+        .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()));
     let fresh = existing.is_none();
-    let cookie_value = existing.unwrap_or_else(backend::auth::random_secret);
-    let token = csrf::token_for(keys, &cookie_value);
+    let owned_fresh;
+    let cookie_value: &str = match existing {
+        Some(v) => {
+            buf.copy_from_slice(v.as_bytes());
+            std::str::from_utf8(&buf).unwrap_or_default()
+        }
+        None => {
+            owned_fresh = backend::auth::random_secret();
+            &owned_fresh
+        }
+    };
+    let token = csrf::token_for(keys, cookie_value);
 
     let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     // Mail providers' one-click POSTs (and scanners' GETs of that URL) get no cookie: they are not browsers
@@ -367,7 +483,7 @@ async fn csrf_protect(
             // The CSV upload only: its handler verifies the form's leading csrf field before reading the file
             // (see backend::web::CsrfDeferred). Every other multipart post needs the x-csrf-token header.
             req.extensions_mut().insert(backend::web::CsrfDeferred {
-                cookie_value: cookie_value.clone(),
+                cookie_value: cookie_value.to_owned(),
             });
             req.extensions_mut().insert(backend::web::CsrfToken(token));
             return next.run(req).await;
@@ -394,7 +510,7 @@ async fn csrf_protect(
         let valid = !fresh
             && provided
                 .as_deref()
-                .is_some_and(|t| csrf::verify(keys, &cookie_value, t));
+                .is_some_and(|t| csrf::verify(keys, cookie_value, t));
         if !valid {
             tracing::warn!(
                 cookie_present = !fresh,
@@ -406,16 +522,16 @@ async fn csrf_protect(
     }
     req.extensions_mut().insert(backend::web::CsrfToken(token));
     let mut resp = next.run(req).await;
-    let already_set = resp
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .any(|v| v.to_str().is_ok_and(|v| v.starts_with(&format!("{name}="))));
+    let already_set = resp.headers().get_all(header::SET_COOKIE).iter().any(|v| {
+        v.as_bytes()
+            .strip_prefix(name.as_bytes())
+            .is_some_and(|rest| rest.first() == Some(&b'='))
+    });
     if fresh && !already_set && !one_click {
         let cookie = backend::auth::session::cookie(
             settings,
             name,
-            &cookie_value,
+            cookie_value,
             Duration::from_secs(12 * 3600),
         );
         if let Ok(v) = HeaderValue::from_str(&cookie) {
@@ -464,18 +580,29 @@ fn csrf_refused() -> Response {
 /// Paths that accept large uploads, with their own limit.
 pub const UPLOAD_PATH: &str = "/market/upload";
 
+/// The two request-body limits (`BODY_LIMIT_BYTES`, `MARKET_UPLOAD_LIMIT_BYTES`).
+#[derive(Clone, Copy)]
+struct BodyLimits {
+    body: usize,
+    upload: usize,
+}
+
+impl BodyLimits {
+    fn of(settings: &backend::settings::Settings) -> Self {
+        Self {
+            body: settings.body_limit_bytes,
+            upload: settings.market.upload_limit_bytes,
+        }
+    }
+}
+
 /// Request-body limit: `BODY_LIMIT_BYTES` everywhere, `MARKET_UPLOAD_LIMIT_BYTES` on the upload route. A
 /// declared length over the limit is refused at once (413); a body that turns out longer fails when read.
-async fn limit_body(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let s = &state.ctx.settings;
+async fn limit_body(State(limits): State<BodyLimits>, req: Request, next: Next) -> Response {
     let limit = if req.uri().path() == UPLOAD_PATH {
-        s.market.upload_limit_bytes
+        limits.upload
     } else {
-        s.body_limit_bytes
+        limits.body
     };
     let declared = req
         .headers()
@@ -524,33 +651,31 @@ fn reachable_before_two_factor(path: &str) -> bool {
 /// Sends an admin who must turn on two-factor sign-in (`account::two_factor::must_enrol`) to the account page
 /// (page views) or refuses (anything else) until they did. The session's user is kept in the request for the
 /// handlers (they do not look it up again).
-async fn admin_two_factor(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    mut req: Request,
-    next: Next,
-) -> Response {
+async fn admin_two_factor(State(ctx): State<SharedCtx>, req: Request, next: Next) -> Response {
     use backend::{account::two_factor, auth::session};
     if reachable_before_two_factor(req.uri().path()) {
         return next.run(req).await;
     }
-    let ctx = &state.ctx;
-    let Some(token) =
-        session::read_cookie(req.headers(), session::cookie_name(&ctx.settings)).map(str::to_owned)
+    let ctx = &*ctx;
+    // Apart, so the cookie is read where it is (headers) while the user goes into the extensions.
+    let (mut parts, body) = req.into_parts();
+    let Some(token) = session::read_cookie(&parts.headers, session::cookie_name(&ctx.settings))
     else {
-        return next.run(req).await;
+        return next.run(Request::from_parts(parts, body)).await;
     };
     // Through the request's memo: the page's own reads of the user then cost no second session query.
-    let lookup = || session::authenticate(&ctx.db, &ctx.keys, &ctx.settings, &token);
-    let found = match req.extensions().get::<backend::web::SessionMemo>().cloned() {
+    let lookup = || session::authenticate(&ctx.db, &ctx.keys, &ctx.settings, token);
+    let found = match parts.extensions.get::<backend::web::SessionMemo>().cloned() {
         Some(memo) => memo.0.get_or_try_init(lookup).await.cloned(),
         None => lookup().await,
     };
     let Ok(Some(user)) = found else {
         // No live session (or the database is down: the handlers answer that).
-        return next.run(req).await;
+        return next.run(Request::from_parts(parts, body)).await;
     };
     let must = two_factor::must_enrol(ctx, &user).await;
-    req.extensions_mut().insert(user);
+    parts.extensions.insert(user);
+    let req = Request::from_parts(parts, body);
     match must {
         Ok(false) => next.run(req).await,
         // Fail closed: whether this admin may go on is unknown.
@@ -574,7 +699,38 @@ async fn admin_two_factor(
 
 #[cfg(test)]
 mod tests {
-    use super::valid_request_id;
+    use super::{Csp, status_label, valid_request_id};
+
+    #[test]
+    fn the_csp_is_the_policy_with_the_nonce_and_the_form_action_sources() {
+        let nonce = "0123456789abcdef0123456789abcdef";
+        for (origins, form_action) in [
+            (vec![], "'self'"),
+            (
+                vec![
+                    "https://checkout.stripe.com".to_owned(),
+                    "http://127.0.0.1:9".to_owned(),
+                ],
+                "'self' https://checkout.stripe.com http://127.0.0.1:9",
+            ),
+        ] {
+            // The policy as it was written out in full for every response.
+            let expected = format!(
+                "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+                 style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'; connect-src 'self'; \
+                 object-src 'none'; base-uri 'none'; form-action {form_action}; frame-ancestors 'none'"
+            );
+            let built = Csp::with_form_action(origins).header(nonce).unwrap();
+            assert_eq!(built.to_str().unwrap(), expected);
+        }
+    }
+
+    #[test]
+    fn status_labels_are_the_three_digits() {
+        for code in [100, 200, 204, 302, 404, 418, 500, 503, 999] {
+            assert_eq!(status_label(code), code.to_string());
+        }
+    }
 
     #[test]
     fn request_ids_must_be_short_and_plain() {

@@ -178,18 +178,20 @@ fn cacheable(req: &Request, csrf_cookie: &str) -> Option<&'static str> {
 }
 
 /// The middleware (inside the security-headers and CSRF layers, whose nonce and token it uses).
+///
+/// Its state is shared (`Arc`), as axum clones a middleware's state for every request.
 pub async fn serve(
-    State((ctx, cache)): State<(backend::Ctx, Arc<PageCache>)>,
+    State((ctx, cache)): State<(Arc<backend::Ctx>, Arc<PageCache>)>,
     req: Request,
     next: Next,
 ) -> Response {
-    let ctx = &ctx;
+    let ctx = &*ctx;
     let Some(path) = cacheable(&req, backend::auth::csrf::cookie_name(&ctx.settings)) else {
         return next.run(req).await;
     };
-    let (Some(nonce), Some(token)) = (
-        req.extensions().get::<CspNonce>().map(|n| n.0.clone()),
-        req.extensions().get::<CsrfToken>().map(|t| t.0.clone()),
+    let (Some(CspNonce(nonce)), Some(CsrfToken(token))) = (
+        req.extensions().get::<CspNonce>(),
+        req.extensions().get::<CsrfToken>(),
     ) else {
         return next.run(req).await;
     };
@@ -206,9 +208,11 @@ pub async fn serve(
         .cloned();
     if let Some(page) = cached {
         metrics::counter!("page_cache_total", "result" => "hit").increment(1);
-        return page.response(&nonce, &token);
+        return page.response(nonce, token);
     }
     metrics::counter!("page_cache_total", "result" => "miss").increment(1);
+    // Copied only now: the request goes on to be rendered, the values are needed after it.
+    let (nonce, token) = (nonce.clone(), token.clone());
     let resp = next.run(req).await;
     let html = resp
         .headers()

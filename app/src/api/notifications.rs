@@ -201,8 +201,11 @@ pub(crate) mod ssr {
             return Ok(None);
         }
         let ctx = expect_context::<Ctx>();
-        let unread = inapp::unread_count(&ctx, &actor).await?;
-        let undeliverable = email::address_undeliverable(&ctx, &actor).await?;
+        // One query for both (every page asks).
+        let inapp::HeaderSummary {
+            unread,
+            undeliverable,
+        } = inapp::header_summary(&ctx, &actor).await?;
         Ok(Some(Summary {
             unread,
             undeliverable,

@@ -102,6 +102,35 @@ pub async fn unread_count(ctx: &Ctx, actor: &Actor) -> Result<i64> {
     Ok(n)
 }
 
+/// What the header shows of the actor's notifications on every page: the bell's unread count and whether
+/// their address is marked undeliverable (the banner).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderSummary {
+    pub unread: i64,
+    pub undeliverable: bool,
+}
+
+/// The actor's [`HeaderSummary`] in one query: [`unread_count`] and
+/// [`address_undeliverable`](super::email::address_undeliverable) together, as every page asks for both.
+///
+/// # Errors
+/// [`Error::Unauthenticated`], database errors.
+pub async fn header_summary(ctx: &Ctx, actor: &Actor) -> Result<HeaderSummary> {
+    let user = actor.reader()?;
+    let row = sqlx::query!(
+        r#"select (select count(*) from notification where user_id = $1 and read_at is null) as "unread!",
+                  exists (select 1 from mail_suppression where address = lower($2)) as "undeliverable!""#,
+        user.user_id,
+        user.email,
+    )
+    .fetch_one(&ctx.db)
+    .await?;
+    Ok(HeaderSummary {
+        unread: row.unread,
+        undeliverable: row.undeliverable,
+    })
+}
+
 /// Marks one of the actor's notifications read (again: no change) and returns its url.
 async fn mark_one(ctx: &Ctx, actor: &Actor, id: Uuid) -> Result<Option<String>> {
     let user = actor.settings_writer()?;

@@ -443,3 +443,17 @@ fn billing_reconciliation_and_event_retention_are_bounded_with_clear_errors() {
         "{p:?}"
     );
 }
+
+#[test]
+fn hex_is_lower_case_and_tokens_have_two_digits_per_byte() {
+    assert_eq!(super::hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+    for bytes in [16, 32, 64, 100] {
+        let t = super::random_token(bytes);
+        assert_eq!(t.len(), bytes * 2);
+        assert!(
+            t.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        );
+    }
+    assert_ne!(super::random_token(16), super::random_token(16));
+}

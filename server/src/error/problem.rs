@@ -6,7 +6,7 @@ use axum::{
     Json, Router,
     body::Body,
     extract::{Path, Request},
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderName, HeaderValue, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
     routing::get,
@@ -255,11 +255,15 @@ pub fn is_api_path(path: &str) -> bool {
 /// into every problem, and turns any other error answer on an API path (405 from the router, 408 timeout, 413,
 /// the panic page, …) into the problem of its status, keeping its headers (`Allow`, `Retry-After`).
 pub async fn problem_details(req: Request, next: Next) -> Response {
+    // (`crate::middleware::X_REQUEST_ID`; named here, as the middleware module uses this one.)
+    static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
     let api = is_api_path(req.uri().path());
+    // The request id's header (set with the same text as `RequestId` by the request-id layer just outside
+    // this one) costs a reference count to keep; the text is copied only when there is a problem to answer.
     let request_id = req
         .extensions()
         .get::<backend::web::RequestId>()
-        .map(|r| r.0.clone());
+        .and_then(|_| req.headers().get(&X_REQUEST_ID).cloned());
     let mut resp = next.run(req).await;
     let problem = match resp.extensions_mut().remove::<Problem>() {
         Some(p) => p,
@@ -269,7 +273,7 @@ pub async fn problem_details(req: Request, next: Next) -> Response {
         None => return resp,
     };
     let problem = Problem {
-        request_id,
+        request_id: request_id.and_then(|v| v.to_str().ok().map(str::to_owned)),
         ..problem
     };
     let body = serde_json::to_vec(&problem).unwrap_or_default();

@@ -12,23 +12,26 @@ use super::{
 };
 use crate::backtest::Error;
 
-/// The runs as [`RunRow`]s, `$tail` (the `where …` and anything after it) appended to the select; `$1` is bound
-/// to the trader's message for failed jobs, the caller's arguments are `$2`, `$3`, ….
+/// The runs as `$row`s ([`SummaryRow`] or [`RunRow`]): the summary's columns, then `$more` (a [`RunRow`]'s
+/// the detail columns (`strategy_version_id`, `params`, `config`, `timing`, `started_at`), or nothing for a list, which shows none of them: `params`, `config` and `timing` are JSON
+/// that would be read and decoded for every row), `$tail` (the `where …` and anything after it) appended to
+/// the select; `$1` is bound to the trader's message for failed jobs, the caller's arguments are `$2`, `$3`, ….
 ///
 /// The effective status: a run whose job ran out of attempts (or is gone) is failed, with a message for the
 /// trader (the job's own error is for operators: logs, `vortex jobs show`).
 macro_rules! select_runs {
-    ($tail:literal, $($arg:expr),+ $(,)?) => {
+    ($row:ident, $more:literal, $tail:literal, $($arg:expr),+ $(,)?) => {
         sqlx::query_as!(
-            RunRow,
+            $row,
             r#"
     select r.backtest_run_id, r.batch_id, r.strategy_id, s.name as strategy_name, v.version, r.instrument_id,
            i.base || '/' || i.quote || ' · ' || i.exchange as "instrument!", r.timeframe, r.range_from, r.range_to,
            case when l.lost then 'failed' else r.status end as "status!",
            r.progress, r.cancel_requested,
            case when l.lost then $1::text else r.error end as error,
-           r.total_return, r.sharpe, r.max_drawdown, r.trade_count, r.final_equity, r.created_at, r.finished_at,
-           r.strategy_version_id, r.params, r.config, r.timing, r.started_at
+           r.total_return, r.sharpe, r.max_drawdown, r.trade_count, r.final_equity, r.created_at, r.finished_at"#
+            + $more
+            + r#"
     from backtest_run r
     join strategy s on s.strategy_id = r.strategy_id
     join strategy_version v on v.strategy_version_id = r.strategy_version_id
@@ -43,7 +46,33 @@ macro_rules! select_runs {
     };
 }
 
-/// A row of [`select_runs!`]. `params` and `config` stay JSON until a [`RunDetail`] needs them (a list does not).
+/// A list's row of [`select_runs!`]: what a [`RunSummary`] shows.
+struct SummaryRow {
+    backtest_run_id: Uuid,
+    batch_id: Uuid,
+    strategy_id: Uuid,
+    strategy_name: String,
+    version: i32,
+    instrument_id: i32,
+    instrument: String,
+    timeframe: String,
+    range_from: DateTime<Utc>,
+    range_to: DateTime<Utc>,
+    status: String,
+    progress: f32,
+    cancel_requested: bool,
+    error: Option<String>,
+    total_return: Option<f64>,
+    sharpe: Option<f64>,
+    max_drawdown: Option<f64>,
+    trade_count: Option<i32>,
+    final_equity: Option<f64>,
+    created_at: DateTime<Utc>,
+    finished_at: Option<DateTime<Utc>>,
+}
+
+/// A single run's row of [`select_runs!`]: the summary's columns and the detail columns (`strategy_version_id`, `params`, `config`, `timing`, `started_at`). `params` and `config`
+/// stay JSON until [`RunRow::detail`] decodes them.
 struct RunRow {
     backtest_run_id: Uuid,
     batch_id: Uuid,
@@ -84,26 +113,26 @@ fn from_json<T: serde::de::DeserializeOwned>(
     })
 }
 
-impl RunRow {
-    fn summary(&self) -> Result<RunSummary, sqlx::Error> {
+impl SummaryRow {
+    fn summary(self) -> Result<RunSummary, sqlx::Error> {
         Ok(RunSummary {
-            backtest_run_id: self.backtest_run_id,
-            batch_id: self.batch_id,
-            strategy_id: self.strategy_id,
-            strategy_name: self.strategy_name.clone(),
-            version: self.version,
-            instrument_id: self.instrument_id,
-            instrument: self.instrument.clone(),
-            timeframe: self.timeframe.clone(),
-            range_from: self.range_from,
-            range_to: self.range_to,
             status: RunState::parse(&self.status).ok_or_else(|| sqlx::Error::ColumnDecode {
                 index: "status".into(),
                 source: format!("unknown run status `{}`", self.status).into(),
             })?,
+            backtest_run_id: self.backtest_run_id,
+            batch_id: self.batch_id,
+            strategy_id: self.strategy_id,
+            strategy_name: self.strategy_name,
+            version: self.version,
+            instrument_id: self.instrument_id,
+            instrument: self.instrument,
+            timeframe: self.timeframe,
+            range_from: self.range_from,
+            range_to: self.range_to,
             progress: self.progress,
             cancel_requested: self.cancel_requested,
-            error: self.error.clone(),
+            error: self.error,
             total_return: self.total_return,
             sharpe: self.sharpe,
             max_drawdown: self.max_drawdown,
@@ -113,10 +142,36 @@ impl RunRow {
             finished_at: self.finished_at,
         })
     }
+}
 
+impl RunRow {
     fn detail(self) -> Result<RunDetail, sqlx::Error> {
+        let summary = SummaryRow {
+            backtest_run_id: self.backtest_run_id,
+            batch_id: self.batch_id,
+            strategy_id: self.strategy_id,
+            strategy_name: self.strategy_name,
+            version: self.version,
+            instrument_id: self.instrument_id,
+            instrument: self.instrument,
+            timeframe: self.timeframe,
+            range_from: self.range_from,
+            range_to: self.range_to,
+            status: self.status,
+            progress: self.progress,
+            cancel_requested: self.cancel_requested,
+            error: self.error,
+            total_return: self.total_return,
+            sharpe: self.sharpe,
+            max_drawdown: self.max_drawdown,
+            trade_count: self.trade_count,
+            final_equity: self.final_equity,
+            created_at: self.created_at,
+            finished_at: self.finished_at,
+        }
+        .summary()?;
         Ok(RunDetail {
-            summary: self.summary()?,
+            summary,
             strategy_version_id: self.strategy_version_id,
             params: from_json("params", self.params)?,
             config: from_json::<BacktestConfig>("config", self.config)?,
@@ -157,6 +212,8 @@ pub async fn list(db: &PgPool, user: Uuid, f: &RunFilter) -> Result<Vec<RunSumma
     let offset = f.offset.unwrap_or(0).max(0);
     // The order is one of RUN_SORTS in either direction (nulls last): one `case` per choice, the others null.
     let rows = select_runs!(
+        SummaryRow,
+        "",
         r#"
     where r.user_id = $2
       and ($3::uuid is null or r.strategy_id = $3) and ($4::int is null or r.instrument_id = $4)
@@ -188,7 +245,10 @@ pub async fn list(db: &PgPool, user: Uuid, f: &RunFilter) -> Result<Vec<RunSumma
     )
     .fetch_all(db)
     .await?;
-    Ok(rows.iter().map(RunRow::summary).collect::<Result<_, _>>()?)
+    Ok(rows
+        .into_iter()
+        .map(SummaryRow::summary)
+        .collect::<Result<_, _>>()?)
 }
 
 /// One of the user's runs.
@@ -196,10 +256,16 @@ pub async fn list(db: &PgPool, user: Uuid, f: &RunFilter) -> Result<Vec<RunSumma
 /// # Errors
 /// [`Error::NotFound`], database errors.
 pub async fn get(db: &PgPool, user: Uuid, id: Uuid) -> Result<RunDetail, Error> {
-    let r = select_runs!(" where r.user_id = $2 and r.backtest_run_id = $3", user, id)
-        .fetch_optional(db)
-        .await?
-        .ok_or(Error::NotFound)?;
+    let r = select_runs!(
+        RunRow,
+        ", r.strategy_version_id, r.params, r.config, r.timing, r.started_at",
+        " where r.user_id = $2 and r.backtest_run_id = $3",
+        user,
+        id
+    )
+    .fetch_optional(db)
+    .await?
+    .ok_or(Error::NotFound)?;
     Ok(r.detail()?)
 }
 
