@@ -244,10 +244,12 @@ fn method_label(method: &Method) -> metrics::SharedString {
         (Method::CONNECT, "CONNECT"),
         (Method::TRACE, "TRACE"),
     ];
-    match STANDARD.iter().find(|(m, _)| m == method) {
-        Some((_, name)) => metrics::SharedString::const_str(name),
-        None => metrics::SharedString::from(method.as_str().to_owned()),
-    }
+    // Any other method is `OTHER`: a label per made-up method would let clients add series without end.
+    let name = STANDARD
+        .iter()
+        .find(|(m, _)| m == method)
+        .map_or("OTHER", |(_, name)| name);
+    metrics::SharedString::const_str(name)
 }
 
 /// The `route` label of a matched route: its template, kept once per process. The templates are the router's
@@ -699,7 +701,16 @@ async fn admin_two_factor(State(ctx): State<SharedCtx>, req: Request, next: Next
 
 #[cfg(test)]
 mod tests {
-    use super::{Csp, status_label, valid_request_id};
+    use super::{Csp, Method, method_label, status_label, valid_request_id};
+
+    #[test]
+    fn made_up_methods_share_one_metrics_label() {
+        assert_eq!(&*method_label(&Method::GET), "GET");
+        for made_up in ["FOOXYZ123", "PROPFIND", "get"] {
+            let m = Method::from_bytes(made_up.as_bytes()).unwrap();
+            assert_eq!(&*method_label(&m), "OTHER", "{made_up}");
+        }
+    }
 
     #[test]
     fn the_csp_is_the_policy_with_the_nonce_and_the_form_action_sources() {

@@ -12,10 +12,10 @@ use super::{
 };
 use crate::backtest::Error;
 
-/// The runs as `$row`s ([`SummaryRow`] or [`RunRow`]): the summary's columns, then `$more` (a [`RunRow`]'s
-/// the detail columns (`strategy_version_id`, `params`, `config`, `timing`, `started_at`), or nothing for a list, which shows none of them: `params`, `config` and `timing` are JSON
-/// that would be read and decoded for every row), `$tail` (the `where …` and anything after it) appended to
-/// the select; `$1` is bound to the trader's message for failed jobs, the caller's arguments are `$2`, `$3`, ….
+/// The runs as `$row`s ([`SummaryRow`] or [`RunRow`]): the summary's columns, then `$more` (for a
+/// [`RunRow`], the detail columns `strategy_version_id`, `params`, `config`, `timing` and `started_at`; for a
+/// list, which shows none of them, nothing: `params`, `config` and `timing` are JSON that would be read and
+/// decoded for every row), `$tail` (the `where …` and anything after it) appended to the select; `$1` is bound to the trader's message for failed jobs, the caller's arguments are `$2`, `$3`, ….
 ///
 /// The effective status: a run whose job ran out of attempts (or is gone) is failed, with a message for the
 /// trader (the job's own error is for operators: logs, `vortex jobs show`).
