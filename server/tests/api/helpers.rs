@@ -369,3 +369,14 @@ pub async fn api_actor(ctx: &Ctx, email: &str, role: Role, verified: bool, scope
         None,
     )
 }
+
+/// The mail provider's one-click unsubscribe (RFC 8058): a form POST of `List-Unsubscribe=One-Click` to `url`.
+pub async fn one_click_unsubscribe(client: &reqwest::Client, url: &str) -> reqwest::Response {
+    client
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap()
+}

@@ -235,13 +235,7 @@ async fn notify_unsubscribe_one_click_post_turns_off_exactly_that_category_and_g
     assert_eq!(deliveries(&app, ann).await, deliveries_before);
 
     // The mail provider's POST: no session, no cookie, 200; only (backtests, email) is off.
-    let resp = client
-        .post(&one_click)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("List-Unsubscribe=One-Click")
-        .send()
-        .await
-        .unwrap();
+    let resp = crate::helpers::one_click_unsubscribe(&client, &one_click).await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(!sets_cookie(&resp), "the one-click answer sets no cookie");
     let after = rules(&app, ann).await;
@@ -411,13 +405,7 @@ async fn notify_unsubscribe_billing_mail_carries_one_click_and_never_stops_a_fai
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let resp = no_cookies()
-        .post(&one_click)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("List-Unsubscribe=One-Click")
-        .send()
-        .await
-        .unwrap();
+    let resp = crate::helpers::one_click_unsubscribe(&no_cookies(), &one_click).await;
     assert_eq!(resp.status(), StatusCode::OK);
     sink.restart().await;
     assert_eq!(

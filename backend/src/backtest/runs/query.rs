@@ -15,7 +15,8 @@ use crate::backtest::Error;
 /// The runs as `$row`s ([`SummaryRow`] or [`RunRow`]): the summary's columns, then `$more` (for a
 /// [`RunRow`], the detail columns `strategy_version_id`, `params`, `config`, `timing` and `started_at`; for a
 /// list, which shows none of them, nothing: `params`, `config` and `timing` are JSON that would be read and
-/// decoded for every row), `$tail` (the `where …` and anything after it) appended to the select; `$1` is bound to the trader's message for failed jobs, the caller's arguments are `$2`, `$3`, ….
+/// decoded for every row), `$tail` (the `where …` and anything after it) appended to the select; `$1` is
+/// bound to the trader's message for failed jobs, the caller's arguments are `$2`, `$3`, ….
 ///
 /// The effective status: a run whose job ran out of attempts (or is gone) is failed, with a message for the
 /// trader (the job's own error is for operators: logs, `vortex jobs show`).
@@ -46,61 +47,88 @@ macro_rules! select_runs {
     };
 }
 
-/// A list's row of [`select_runs!`]: what a [`RunSummary`] shows.
-struct SummaryRow {
-    backtest_run_id: Uuid,
-    batch_id: Uuid,
-    strategy_id: Uuid,
-    strategy_name: String,
-    version: i32,
-    instrument_id: i32,
-    instrument: String,
-    timeframe: String,
-    range_from: DateTime<Utc>,
-    range_to: DateTime<Utc>,
-    status: String,
-    progress: f32,
-    cancel_requested: bool,
-    error: Option<String>,
-    total_return: Option<f64>,
-    sharpe: Option<f64>,
-    max_drawdown: Option<f64>,
-    trade_count: Option<i32>,
-    final_equity: Option<f64>,
-    created_at: DateTime<Utc>,
-    finished_at: Option<DateTime<Utc>>,
+/// A row type of [`select_runs!`]: the summary's columns (what a [`RunSummary`] shows), then `$field`s, and
+/// its `summary()`.
+macro_rules! run_row {
+    ($(#[$m:meta])* $name:ident { $($field:ident: $ty:ty),* $(,)? }) => {
+        $(#[$m])*
+        struct $name {
+            backtest_run_id: Uuid,
+            batch_id: Uuid,
+            strategy_id: Uuid,
+            strategy_name: String,
+            version: i32,
+            instrument_id: i32,
+            instrument: String,
+            timeframe: String,
+            range_from: DateTime<Utc>,
+            range_to: DateTime<Utc>,
+            status: String,
+            progress: f32,
+            cancel_requested: bool,
+            error: Option<String>,
+            total_return: Option<f64>,
+            sharpe: Option<f64>,
+            max_drawdown: Option<f64>,
+            trade_count: Option<i32>,
+            final_equity: Option<f64>,
+            created_at: DateTime<Utc>,
+            finished_at: Option<DateTime<Utc>>,
+            $($field: $ty,)*
+        }
+
+        impl $name {
+            /// The summary's columns as a [`RunSummary`] (the row's other fields stay).
+            fn summary(&mut self) -> Result<RunSummary, sqlx::Error> {
+                let take = std::mem::take::<String>;
+                Ok(RunSummary {
+                    status: RunState::parse(&self.status).ok_or_else(|| sqlx::Error::ColumnDecode {
+                        index: "status".into(),
+                        source: format!("unknown run status `{}`", self.status).into(),
+                    })?,
+                    backtest_run_id: self.backtest_run_id,
+                    batch_id: self.batch_id,
+                    strategy_id: self.strategy_id,
+                    strategy_name: take(&mut self.strategy_name),
+                    version: self.version,
+                    instrument_id: self.instrument_id,
+                    instrument: take(&mut self.instrument),
+                    timeframe: take(&mut self.timeframe),
+                    range_from: self.range_from,
+                    range_to: self.range_to,
+                    progress: self.progress,
+                    cancel_requested: self.cancel_requested,
+                    error: self.error.take(),
+                    total_return: self.total_return,
+                    sharpe: self.sharpe,
+                    max_drawdown: self.max_drawdown,
+                    trade_count: self.trade_count,
+                    final_equity: self.final_equity,
+                    created_at: self.created_at,
+                    finished_at: self.finished_at,
+                })
+            }
+        }
+    };
 }
 
-/// A single run's row of [`select_runs!`]: the summary's columns and the detail columns (`strategy_version_id`, `params`, `config`, `timing`, `started_at`). `params` and `config`
-/// stay JSON until [`RunRow::detail`] decodes them.
-struct RunRow {
-    backtest_run_id: Uuid,
-    batch_id: Uuid,
-    strategy_id: Uuid,
-    strategy_name: String,
-    version: i32,
-    instrument_id: i32,
-    instrument: String,
-    timeframe: String,
-    range_from: DateTime<Utc>,
-    range_to: DateTime<Utc>,
-    status: String,
-    progress: f32,
-    cancel_requested: bool,
-    error: Option<String>,
-    total_return: Option<f64>,
-    sharpe: Option<f64>,
-    max_drawdown: Option<f64>,
-    trade_count: Option<i32>,
-    final_equity: Option<f64>,
-    created_at: DateTime<Utc>,
-    finished_at: Option<DateTime<Utc>>,
-    strategy_version_id: Uuid,
-    params: serde_json::Value,
-    config: serde_json::Value,
-    timing: Option<serde_json::Value>,
-    started_at: Option<DateTime<Utc>>,
-}
+run_row!(
+    /// A list's row of [`select_runs!`]: what a [`RunSummary`] shows.
+    SummaryRow {}
+);
+
+run_row!(
+    /// A single run's row of [`select_runs!`]: the summary's columns and the detail columns
+    /// (`strategy_version_id`, `params`, `config`, `timing`, `started_at`). `params` and `config` stay JSON
+    /// until [`RunRow::detail`] decodes them.
+    RunRow {
+        strategy_version_id: Uuid,
+        params: serde_json::Value,
+        config: serde_json::Value,
+        timing: Option<serde_json::Value>,
+        started_at: Option<DateTime<Utc>>,
+    }
+);
 
 /// A JSON column decoded into `T`, failing as reading the column as `Json<T>` would.
 fn from_json<T: serde::de::DeserializeOwned>(
@@ -113,65 +141,10 @@ fn from_json<T: serde::de::DeserializeOwned>(
     })
 }
 
-impl SummaryRow {
-    fn summary(self) -> Result<RunSummary, sqlx::Error> {
-        Ok(RunSummary {
-            status: RunState::parse(&self.status).ok_or_else(|| sqlx::Error::ColumnDecode {
-                index: "status".into(),
-                source: format!("unknown run status `{}`", self.status).into(),
-            })?,
-            backtest_run_id: self.backtest_run_id,
-            batch_id: self.batch_id,
-            strategy_id: self.strategy_id,
-            strategy_name: self.strategy_name,
-            version: self.version,
-            instrument_id: self.instrument_id,
-            instrument: self.instrument,
-            timeframe: self.timeframe,
-            range_from: self.range_from,
-            range_to: self.range_to,
-            progress: self.progress,
-            cancel_requested: self.cancel_requested,
-            error: self.error,
-            total_return: self.total_return,
-            sharpe: self.sharpe,
-            max_drawdown: self.max_drawdown,
-            trade_count: self.trade_count,
-            final_equity: self.final_equity,
-            created_at: self.created_at,
-            finished_at: self.finished_at,
-        })
-    }
-}
-
 impl RunRow {
-    fn detail(self) -> Result<RunDetail, sqlx::Error> {
-        let summary = SummaryRow {
-            backtest_run_id: self.backtest_run_id,
-            batch_id: self.batch_id,
-            strategy_id: self.strategy_id,
-            strategy_name: self.strategy_name,
-            version: self.version,
-            instrument_id: self.instrument_id,
-            instrument: self.instrument,
-            timeframe: self.timeframe,
-            range_from: self.range_from,
-            range_to: self.range_to,
-            status: self.status,
-            progress: self.progress,
-            cancel_requested: self.cancel_requested,
-            error: self.error,
-            total_return: self.total_return,
-            sharpe: self.sharpe,
-            max_drawdown: self.max_drawdown,
-            trade_count: self.trade_count,
-            final_equity: self.final_equity,
-            created_at: self.created_at,
-            finished_at: self.finished_at,
-        }
-        .summary()?;
+    fn detail(mut self) -> Result<RunDetail, sqlx::Error> {
         Ok(RunDetail {
-            summary,
+            summary: self.summary()?,
             strategy_version_id: self.strategy_version_id,
             params: from_json("params", self.params)?,
             config: from_json::<BacktestConfig>("config", self.config)?,
@@ -247,7 +220,7 @@ pub async fn list(db: &PgPool, user: Uuid, f: &RunFilter) -> Result<Vec<RunSumma
     .await?;
     Ok(rows
         .into_iter()
-        .map(SummaryRow::summary)
+        .map(|mut r| r.summary())
         .collect::<Result<_, _>>()?)
 }
 

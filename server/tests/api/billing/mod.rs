@@ -87,10 +87,8 @@ pub(super) async fn buy_pro(app: &TestApp, mock: &MockStripe, who: &Person) -> V
     mock.complete_checkout(session["id"].as_str().unwrap())
 }
 
-/// `who` buys Pro and the checkout's `checkout.session.completed` webhook arrives; the subscription's id.
-pub(super) async fn buy_pro_delivered(app: &TestApp, mock: &MockStripe, who: &Person) -> String {
-    let session = buy_pro(app, mock, who).await;
-    let sub_id = session["subscription"].as_str().unwrap().to_owned();
+/// Delivers the checkout `session`'s `checkout.session.completed` webhook, signed; the acknowledged outcome.
+pub(super) async fn deliver_completed(app: &TestApp, mock: &MockStripe, session: Value) -> String {
     ack(mock
         .deliver(
             &app.address,
@@ -98,7 +96,14 @@ pub(super) async fn buy_pro_delivered(app: &TestApp, mock: &MockStripe, who: &Pe
             SECRET,
         )
         .await)
-    .await;
+    .await
+}
+
+/// `who` buys Pro and the checkout's `checkout.session.completed` webhook arrives; the subscription's id.
+pub(super) async fn buy_pro_delivered(app: &TestApp, mock: &MockStripe, who: &Person) -> String {
+    let session = buy_pro(app, mock, who).await;
+    let sub_id = session["subscription"].as_str().unwrap().to_owned();
+    deliver_completed(app, mock, session).await;
     sub_id
 }
 
@@ -164,14 +169,7 @@ async fn billing_checkout_webhook_past_due_canceled_moves_the_plan() {
     let sub_id = session["subscription"].as_str().unwrap().to_owned();
     // Before the webhook nothing changed.
     assert_eq!(entitlement(&app, &ann).await, ("free".into(), 5));
-    let outcome = ack(mock
-        .deliver(
-            &app.address,
-            &mock.event("checkout.session.completed", session),
-            SECRET,
-        )
-        .await)
-    .await;
+    let outcome = deliver_completed(&app, &mock, session).await;
     assert!(
         outcome.contains("active") && outcome.contains("free → pro"),
         "{outcome}"
@@ -322,14 +320,7 @@ async fn billing_routes_are_authorized() {
     let (app, root, ann) = setup(&mock, SECRET).await;
     let bob = person(&app, "bob@example.org", "trader").await;
     let session = buy_pro(&app, &mock, &ann).await;
-    ack(mock
-        .deliver(
-            &app.address,
-            &mock.event("checkout.session.completed", session),
-            SECRET,
-        )
-        .await)
-    .await;
+    deliver_completed(&app, &mock, session).await;
     // Bob sees only his own billing (none), never Ann's.
     let b = my_billing(&app, &bob).await;
     assert!(
@@ -429,14 +420,7 @@ async fn billing_returning_from_checkout_syncs_before_the_webhook() {
     assert_eq!(entitlement(&app, &ann).await, ("pro".into(), 50));
     // The webhook that follows changes nothing more.
     let session = mock.last_session();
-    ack(mock
-        .deliver(
-            &app.address,
-            &mock.event("checkout.session.completed", session),
-            SECRET,
-        )
-        .await)
-    .await;
+    deliver_completed(&app, &mock, session).await;
     assert_eq!(events_of(&app, ann.id, "billing.plan_changed").await, 1);
 }
 

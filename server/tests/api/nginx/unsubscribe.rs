@@ -47,13 +47,7 @@ async fn nginx_one_click_unsubscribe_passes_without_cookies_bounds_the_body_and_
         .unwrap();
     assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
 
-    let resp = client
-        .post(&url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("List-Unsubscribe=One-Click")
-        .send()
-        .await
-        .unwrap();
+    let resp = crate::helpers::one_click_unsubscribe(&client, &url).await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(header(&resp, "set-cookie").is_empty(), "no cookie");
     let rid = header(&resp, "x-request-id")[0].to_owned();
