@@ -15,8 +15,10 @@ pub struct Ctx {
     pub settings: Arc<Settings>,
     pub db: PgPool,
     pub redis: deadpool_redis::Pool,
-    pub jobs: JobQueue,
-    pub mailer: Mailer,
+    /// Shared (`Arc`), as are the other handles: a context is cloned for every page rendered and every server
+    /// function called, and a clone should cost reference counts, not copies (issue 16).
+    pub jobs: Arc<JobQueue>,
+    pub mailer: Arc<Mailer>,
     pub keys: Arc<AuthKeys>,
     /// The clock of everything time-based in notifications: the system clock, or a manual one in tests
     /// ([`Ctx::with_clock`]).
@@ -120,8 +122,8 @@ impl Ctx {
             settings: Arc::new(settings),
             db,
             redis,
-            jobs,
-            mailer,
+            jobs: Arc::new(jobs),
+            mailer: Arc::new(mailer),
             clock: Clock::system(),
             net,
             banner: Arc::new(TtlCell::new(BANNER_TTL)),

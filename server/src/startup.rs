@@ -9,7 +9,7 @@ use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tokio::{net::TcpListener, sync::watch};
 
-use crate::state::{AppState, WebLimits};
+use crate::state::{AppState, Shared, WebLimits};
 
 /// A bound, not yet running web server.
 pub struct Application {
@@ -103,14 +103,14 @@ pub fn router(ctx: Ctx, addr: SocketAddr) -> Router {
         })
         .build();
     let routes = generate_route_list(App);
-    let state = AppState {
+    let state = AppState::new(Shared {
         leptos: leptos.clone(),
         ctx: ctx.clone(),
         limits: WebLimits::new(&ctx.settings),
         hub: backend::notify::live::hub(),
         paper_hub: crate::routes::paper::live::hub(),
         pages: std::sync::Arc::default(),
-    };
+    });
     // One Postgres listener per web process feeds the live streams (notifications and paper runs).
     backend::live::Listener::start(&ctx.db, vec![state.hub.handle(), state.paper_hub.handle()]);
     let page_ctx = ctx.clone();

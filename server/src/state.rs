@@ -3,9 +3,14 @@
 use backend::Ctx;
 use leptos::prelude::LeptosOptions;
 
-/// State shared by every route.
-#[derive(Clone, axum::extract::FromRef)]
-pub struct AppState {
+/// State shared by every route: a handle to [`Shared`], so that a clone is one reference count. axum clones a
+/// route's state for every request it routes (issue 16, goal 5: a clone of every field was a fifth of the CPU
+/// of a cached page).
+#[derive(Clone)]
+pub struct AppState(std::sync::Arc<Shared>);
+
+/// What every route can reach through [`AppState`].
+pub struct Shared {
     pub leptos: LeptosOptions,
     pub ctx: Ctx,
     pub limits: WebLimits,
@@ -15,6 +20,32 @@ pub struct AppState {
     pub paper_hub: crate::routes::paper::live::Hub,
     /// The anonymous public pages as rendered ([`crate::page_cache`]).
     pub pages: std::sync::Arc<crate::page_cache::PageCache>,
+}
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(std::sync::Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl axum::extract::FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos.clone()
+    }
+}
+
+impl axum::extract::FromRef<AppState> for Ctx {
+    fn from_ref(state: &AppState) -> Self {
+        state.ctx.clone()
+    }
 }
 
 /// Per-process limits on the web routes that do heavy work (refused with 503/429 and `Retry-After` when

@@ -15,7 +15,7 @@ use axum::{
     routing::{get, post},
 };
 use serde_json::{Value, json};
-use server::state::{AppState, WebLimits};
+use server::state::{AppState, Shared, WebLimits};
 
 use crate::helpers::{Options, spawn_app_with};
 
@@ -109,7 +109,7 @@ async fn a_panic_a_500_and_a_failed_job_are_reported_once_each_with_context_and_
     assert!(backend::error_tracking::enabled());
 
     // Routes behind the real middleware stack: one panics, one answers 500, one 503, one 404.
-    let state = AppState {
+    let state = AppState::new(Shared {
         leptos: leptos::prelude::LeptosOptions::builder()
             .output_name("vortex")
             .build(),
@@ -118,7 +118,7 @@ async fn a_panic_a_500_and_a_failed_job_are_reported_once_each_with_context_and_
         hub: backend::notify::live::hub(),
         paper_hub: server::routes::paper::live::hub(),
         pages: std::sync::Arc::default(),
-    };
+    });
     let routes: Router<AppState> = Router::new()
         .route(
             "/boom/{id}",
