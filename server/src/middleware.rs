@@ -398,12 +398,16 @@ async fn security_headers(State(csp): State<Csp>, mut req: Request<Body>, next: 
 }
 
 fn cors(origins: &[String]) -> CorsLayer {
-    let origins: Vec<HeaderValue> = origins
+    let origins: Arc<[HeaderValue]> = origins
         .iter()
         .filter_map(|o| HeaderValue::from_str(o).ok())
         .collect();
     CorsLayer::new()
-        .allow_origin(AllowOrigin::list(origins))
+        // Exactly these origins, as `AllowOrigin::list` would allow, but shared: the layer is cloned for every
+        // request and a list is copied with it.
+        .allow_origin(AllowOrigin::predicate(move |origin, _| {
+            origins.contains(origin)
+        }))
         .allow_methods([
             Method::GET,
             Method::POST,

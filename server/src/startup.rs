@@ -113,12 +113,18 @@ pub fn router(ctx: Ctx, addr: SocketAddr) -> Router {
     });
     // One Postgres listener per web process feeds the live streams (notifications and paper runs).
     backend::live::Listener::start(&ctx.db, vec![state.hub.handle(), state.paper_hub.handle()]);
-    let page_ctx = ctx.clone();
+    // The closures below are copied with their route for every request (axum clones a route's service to
+    // call it), so they hold their values behind an `Arc` and clone them only when a page is rendered.
+    let page_ctx = std::sync::Arc::new(ctx.clone());
+    let fallback_ctx = page_ctx.clone();
+    let shell_options = std::sync::Arc::new(leptos);
     let router = Router::new()
-        .leptos_routes_with_context(&state, routes, move || provide_context(page_ctx.clone()), {
-            let leptos = leptos.clone();
-            move || shell(leptos.clone())
-        })
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(Ctx::clone(&page_ctx)),
+            move || shell(LeptosOptions::clone(&shell_options)),
+        )
         .merge(crate::routes::router())
         .merge(crate::routes::upload::router(
             ctx.settings.market.upload_limit_bytes,
@@ -126,7 +132,9 @@ pub fn router(ctx: Ctx, addr: SocketAddr) -> Router {
         .fallback(leptos_axum::file_and_error_handler_with_context::<
             AppState,
             _,
-        >(move || provide_context(ctx.clone()), shell));
+        >(
+            move || provide_context(Ctx::clone(&fallback_ctx)), shell
+        ));
     crate::middleware::apply(router, &state).with_state(state)
 }
 
