@@ -58,7 +58,10 @@ impl<S: Clone> TopicInner<S> {
 pub trait Dispatch: Send + Sync {
     fn channel(&self) -> &'static str;
     fn deliver(&self, payload: &str);
+    /// The listener is (re)connected: changes made while it was not were not heard.
     fn resync_all(&self);
+    /// The listener lost its connection: changes are not heard until the next [`Dispatch::resync_all`].
+    fn disconnected(&self) {}
 }
 
 impl<S: Clone + Send + Sync + 'static> Dispatch for TopicInner<S> {
@@ -272,6 +275,7 @@ async fn listen(topics: Vec<Weak<dyn Dispatch>>, db: PgPool, listening: Arc<Atom
                 }
                 Ok(Ok(None)) | Ok(Err(_)) => {
                     listening.store(false, Ordering::Relaxed);
+                    live.iter().for_each(|t| t.disconnected());
                     tracing::warn!(?channels, "live listener lost its connection; reconnecting");
                     break;
                 }

@@ -9,6 +9,7 @@ pub mod mock_exchange;
 mod nonce;
 pub mod page_cache;
 pub mod routes;
+pub mod signed_in_cache;
 pub mod startup;
 pub mod state;
 

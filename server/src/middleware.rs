@@ -13,9 +13,12 @@
 //! 9. security headers (CSP with a per-response nonce, nosniff, frame-ancestors, referrer policy, …);
 //! 10. CORS for the configured origins only;
 //! 11. CSRF: Fetch-Metadata/Origin check and signed double-submit token on cookie-authenticated writes;
-//! 12. mandatory two-factor sign-in for admins: while the platform setting is on, an admin's browser session
+//! 12. the signed-in page cache: a session's backtests list from its last render while nothing it shows
+//!     changed, with this response's nonce and CSRF token (see `crate::signed_in_cache`); a session's writes
+//!     make this process forget its user's pages;
+//! 13. mandatory two-factor sign-in for admins: while the platform setting is on, an admin's browser session
 //!     without it reaches only the account page (sent there to turn it on) and sign-out;
-//! 13. the page cache: the anonymous public pages from one render, with this response's nonce and CSRF token
+//! 14. the page cache: the anonymous public pages from one render, with this response's nonce and CSRF token
 //!     (see `crate::page_cache`).
 
 use std::{
@@ -63,6 +66,10 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         .layer(middleware::from_fn_with_state(
             ctx.clone(),
             admin_two_factor,
+        ))
+        .layer(middleware::from_fn_with_state(
+            (ctx.clone(), state.signed_in.clone()),
+            crate::signed_in_cache::serve,
         ))
         .layer(cors(&settings.allowed_origins()))
         .layer(middleware::from_fn_with_state(ctx, csrf_protect))

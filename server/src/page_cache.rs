@@ -48,16 +48,22 @@ const MAX_AGE: Duration = Duration::from_secs(30);
 /// The cached pages of this process, by path.
 #[derive(Default)]
 pub struct PageCache {
-    pages: Mutex<HashMap<&'static str, Arc<Page>>>,
+    pages: Mutex<HashMap<&'static str, Arc<Entry>>>,
 }
 
-/// One rendered page with holes for the per-response values.
+/// A cached public page and the banner it was rendered with.
 #[derive(Debug)]
-struct Page {
-    /// The banner it was rendered with.
+struct Entry {
     banner: String,
     /// When it was rendered ([`MAX_AGE`]).
     rendered_at: Instant,
+    page: Page,
+}
+
+/// One rendered page with holes for the per-response values (also the signed-in pages',
+/// [`crate::signed_in_cache`]).
+#[derive(Debug)]
+pub(crate) struct Page {
     /// The page's own headers (content type), without any framing header.
     headers: HeaderMap,
     pieces: Vec<Piece>,
@@ -73,6 +79,29 @@ enum Piece {
 }
 
 impl Page {
+    /// The page `body` with `headers` (framing headers removed) as a template: `None` unless the body has both
+    /// the nonce and the token in it.
+    pub(crate) fn new(
+        mut headers: HeaderMap,
+        body: &Bytes,
+        nonce: &str,
+        token: &str,
+    ) -> Option<Self> {
+        headers.remove(header::CONTENT_LENGTH);
+        headers.remove(header::TRANSFER_ENCODING);
+        let (pieces, text_len) = Self::template(body, nonce, token)?;
+        Some(Self {
+            headers,
+            pieces,
+            text_len,
+        })
+    }
+
+    /// The bytes the page occupies (its text; the pieces and headers are small beside it).
+    pub(crate) fn size(&self) -> usize {
+        self.text_len
+    }
+
     /// Splits `body` at every occurrence of `nonce` and `token`; `None` unless both occur (a page whose
     /// render did not use them is not one this cache understands).
     fn template(body: &Bytes, nonce: &str, token: &str) -> Option<(Vec<Piece>, usize)> {
@@ -127,7 +156,8 @@ impl Page {
         out
     }
 
-    fn response(&self, nonce: &str, token: &str) -> Response {
+    /// The page with this response's nonce and token.
+    pub(crate) fn response(&self, nonce: &str, token: &str) -> Response {
         let mut resp = Response::new(Body::from(self.render(nonce, token)));
         resp.headers_mut().clone_from(&self.headers);
         resp
@@ -152,8 +182,8 @@ fn shows_banner(html: &[u8], banner: &str) -> bool {
 
 const BANNER_ID: &str = "id=\"maintenance-banner\"";
 
-/// Whether every cookie the request carries is the CSRF cookie (or it carries none).
-fn only_csrf_cookie(headers: &HeaderMap, csrf_cookie: &str) -> bool {
+/// Whether every cookie the request carries is one of `allowed` (or it carries none).
+pub(crate) fn only_cookies(headers: &HeaderMap, allowed: &[&str]) -> bool {
     headers.get_all(header::COOKIE).iter().all(|v| {
         v.to_str().is_ok_and(|v| {
             v.split(';')
@@ -161,7 +191,7 @@ fn only_csrf_cookie(headers: &HeaderMap, csrf_cookie: &str) -> bool {
                 .filter(|c| !c.is_empty())
                 .all(|c| {
                     c.split_once('=')
-                        .is_some_and(|(k, _)| k.trim() == csrf_cookie)
+                        .is_some_and(|(k, _)| allowed.contains(&k.trim()))
                 })
         })
     })
@@ -174,7 +204,7 @@ fn cacheable(req: &Request, csrf_cookie: &str) -> Option<&'static str> {
     }
     let path = PATHS.iter().find(|p| **p == req.uri().path())?;
     let h = req.headers();
-    (!h.contains_key(header::AUTHORIZATION) && only_csrf_cookie(h, csrf_cookie)).then_some(*path)
+    (!h.contains_key(header::AUTHORIZATION) && only_cookies(h, &[csrf_cookie])).then_some(*path)
 }
 
 /// The middleware (inside the security-headers and CSRF layers, whose nonce and token it uses).
@@ -204,56 +234,66 @@ pub async fn serve(
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .get(path)
-        .filter(|p| p.banner == banner && p.rendered_at.elapsed() < MAX_AGE)
+        .filter(|e| e.banner == banner && e.rendered_at.elapsed() < MAX_AGE)
         .cloned();
-    if let Some(page) = cached {
+    if let Some(entry) = cached {
         metrics::counter!("page_cache_total", "result" => "hit").increment(1);
-        return page.response(nonce, token);
+        return entry.page.response(nonce, token);
     }
     metrics::counter!("page_cache_total", "result" => "miss").increment(1);
     // Copied only now: the request goes on to be rendered, the values are needed after it.
     let (nonce, token) = (nonce.clone(), token.clone());
-    let resp = next.run(req).await;
-    let html = resp
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/html"));
-    if resp.status() != StatusCode::OK || !html || resp.headers().contains_key(header::SET_COOKIE) {
-        return resp;
-    }
-    let (mut parts, body) = resp.into_parts();
-    let body = match axum::body::to_bytes(body, usize::MAX).await {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::error!(error = %e, path, "rendering a page failed");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        }
+    let (parts, body) = match rendered_page(next.run(req).await, path).await {
+        Ok(page) => page,
+        Err(resp) => return resp,
     };
-    parts.headers.remove(header::CONTENT_LENGTH);
-    parts.headers.remove(header::TRANSFER_ENCODING);
     let same_banner = backend::admin::settings::banner(ctx)
         .await
         .is_ok_and(|b| b == banner);
     if body.len() <= MAX_BYTES
         && same_banner
         && shows_banner(&body, &banner)
-        && let Some((pieces, text_len)) = Page::template(&body, &nonce, &token)
+        && let Some(page) = Page::new(parts.headers.clone(), &body, &nonce, &token)
     {
-        let page = Page {
+        let entry = Entry {
             banner,
             rendered_at: Instant::now(),
-            headers: parts.headers.clone(),
-            pieces,
-            text_len,
+            page,
         };
         cache
             .pages
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(path, Arc::new(page));
+            .insert(path, Arc::new(entry));
     }
     Response::from_parts(parts, Body::from(body))
+}
+
+/// A rendered answer as a page a cache may keep: a `200` HTML answer without `Set-Cookie`, read whole
+/// (framing headers removed). Anything else is handed back (`Err`) to be sent as it is.
+pub(crate) async fn rendered_page(
+    resp: Response,
+    path: &str,
+) -> Result<(axum::http::response::Parts, Bytes), Response> {
+    let html = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if resp.status() != StatusCode::OK || !html || resp.headers().contains_key(header::SET_COOKIE) {
+        return Err(resp);
+    }
+    let (mut parts, body) = resp.into_parts();
+    let body = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, path, "rendering a page failed");
+            return Err(StatusCode::INTERNAL_SERVER_ERROR.into_response());
+        }
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::TRANSFER_ENCODING);
+    Ok((parts, body))
 }
 
 #[cfg(test)]
@@ -266,14 +306,7 @@ mod tests {
             b"<meta name=\"csrf-token\" content=\"TOKEN1\"><script nonce=\"nonce1\">x</script>\
               <input value=\"TOKEN1\">",
         );
-        let (pieces, text_len) = Page::template(&body, "nonce1", "TOKEN1").unwrap();
-        let page = Page {
-            banner: String::new(),
-            rendered_at: Instant::now(),
-            headers: HeaderMap::new(),
-            pieces,
-            text_len,
-        };
+        let page = Page::new(HeaderMap::new(), &body, "nonce1", "TOKEN1").unwrap();
         assert_eq!(page.render("nonce1", "TOKEN1"), body.to_vec());
         assert_eq!(
             String::from_utf8(page.render("n2", "T2")).unwrap(),
@@ -319,15 +352,15 @@ mod tests {
     #[test]
     fn only_a_csrf_cookie_is_anonymous() {
         let mut h = HeaderMap::new();
-        assert!(only_csrf_cookie(&h, "vortex_csrf"));
+        assert!(only_cookies(&h, &["vortex_csrf"]));
         h.insert(header::COOKIE, "vortex_csrf=ab".parse().unwrap());
-        assert!(only_csrf_cookie(&h, "vortex_csrf"));
+        assert!(only_cookies(&h, &["vortex_csrf"]));
         h.insert(
             header::COOKIE,
             "vortex_csrf=ab; vortex_session=x".parse().unwrap(),
         );
-        assert!(!only_csrf_cookie(&h, "vortex_csrf"));
+        assert!(!only_cookies(&h, &["vortex_csrf"]));
         h.insert(header::COOKIE, "other".parse().unwrap());
-        assert!(!only_csrf_cookie(&h, "vortex_csrf"));
+        assert!(!only_cookies(&h, &["vortex_csrf"]));
     }
 }

@@ -110,9 +110,18 @@ pub fn router(ctx: Ctx, addr: SocketAddr) -> Router {
         hub: backend::notify::live::hub(),
         paper_hub: crate::routes::paper::live::hub(),
         pages: std::sync::Arc::default(),
+        signed_in: std::sync::Arc::default(),
     });
-    // One Postgres listener per web process feeds the live streams (notifications and paper runs).
-    backend::live::Listener::start(&ctx.db, vec![state.hub.handle(), state.paper_hub.handle()]);
+    // One Postgres listener per web process feeds the live streams (notifications and paper runs) and tells
+    // the signed-in page cache what changed.
+    backend::live::Listener::start(
+        &ctx.db,
+        vec![
+            state.hub.handle(),
+            state.paper_hub.handle(),
+            state.signed_in.handle(),
+        ],
+    );
     // The closures below are copied with their route for every request (axum clones a route's service to
     // call it), so they hold their values behind an `Arc` and clone them only when a page is rendered.
     let page_ctx = std::sync::Arc::new(ctx.clone());

@@ -20,6 +20,8 @@ pub struct Shared {
     pub paper_hub: crate::routes::paper::live::Hub,
     /// The anonymous public pages as rendered ([`crate::page_cache`]).
     pub pages: std::sync::Arc<crate::page_cache::PageCache>,
+    /// Signed-in pages as rendered, per session ([`crate::signed_in_cache`]).
+    pub signed_in: std::sync::Arc<crate::signed_in_cache::SignedInCache>,
 }
 
 impl AppState {

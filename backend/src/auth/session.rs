@@ -19,6 +19,10 @@ pub const ISSUER: &str = "vortex";
 pub const AUDIENCE: &str = "vortex-web";
 const TOKEN_TYPE: &str = "session";
 
+/// A session's last use is written when it is older than this ([`authenticate`]): right after a session was
+/// authenticated, its last use is at most this old.
+pub const TOUCH_EVERY: Duration = Duration::from_secs(60);
+
 /// The session cookie's name: `__Host-` prefixed (and `Secure`) whenever the site is served over HTTPS.
 pub fn cookie_name(settings: &Settings) -> &'static str {
     if settings.secure_cookies() {
@@ -131,6 +135,37 @@ fn validation() -> Validation {
     v
 }
 
+/// The claims of a session token this deployment signed that has not expired, with its user; `None` for
+/// anything else. Says nothing of the session's row (revoked, idle): see [`authenticate`].
+fn verify(keys: &AuthKeys, token: &str) -> Option<(Uuid, Claims)> {
+    let claims = jsonwebtoken::decode::<Claims>(token, &keys.jwt_decoding, &validation())
+        .ok()?
+        .claims;
+    let user_id = claims.sub.parse::<Uuid>().ok()?;
+    (claims.typ == TOKEN_TYPE).then_some((user_id, claims))
+}
+
+/// What a session token names, read from the token alone (no database): its user, its session row and its
+/// absolute expiry. For keying what a process keeps per session (the signed-in page cache), never to let
+/// anyone in: only [`authenticate`] knows whether the session is alive.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenClaims {
+    pub user_id: Uuid,
+    pub session_id: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// [`TokenClaims`] of a session token this deployment signed and that has not expired; `None` otherwise.
+#[must_use]
+pub fn peek(keys: &AuthKeys, token: &str) -> Option<TokenClaims> {
+    let (user_id, claims) = verify(keys, token)?;
+    Some(TokenClaims {
+        user_id,
+        session_id: claims.sid,
+        expires_at: DateTime::from_timestamp(claims.exp, 0)?,
+    })
+}
+
 /// Checks a session token and its row. `Ok(None)` for anything invalid, expired, idle or revoked.
 ///
 /// # Errors
@@ -141,11 +176,7 @@ pub async fn authenticate(
     settings: &Settings,
     token: &str,
 ) -> sqlx::Result<Option<AuthUser>> {
-    let Ok(data) = jsonwebtoken::decode::<Claims>(token, &keys.jwt_decoding, &validation()) else {
-        return Ok(None);
-    };
-    let claims = data.claims;
-    let (Ok(user_id), true) = (claims.sub.parse::<Uuid>(), claims.typ == TOKEN_TYPE) else {
+    let Some((user_id, claims)) = verify(keys, token) else {
         return Ok(None);
     };
     let row = sqlx::query!(
@@ -167,7 +198,7 @@ pub async fn authenticate(
         return Ok(None);
     };
     // Sliding idle timeout; written at most once a minute per session.
-    if Utc::now() - r.last_seen_at > chrono::Duration::seconds(60) {
+    if (Utc::now() - r.last_seen_at).to_std().unwrap_or_default() > TOUCH_EVERY {
         sqlx::query!(
             "update user_session set last_seen_at = now() where session_id = $1",
             claims.sid,
@@ -198,11 +229,7 @@ pub async fn is_live(
     settings: &Settings,
     token: &str,
 ) -> sqlx::Result<bool> {
-    let Ok(data) = jsonwebtoken::decode::<Claims>(token, &keys.jwt_decoding, &validation()) else {
-        return Ok(false);
-    };
-    let claims = data.claims;
-    let (Ok(user_id), true) = (claims.sub.parse::<Uuid>(), claims.typ == TOKEN_TYPE) else {
+    let Some((user_id, claims)) = verify(keys, token) else {
         return Ok(false);
     };
     sqlx::query_scalar!(

@@ -118,6 +118,7 @@ async fn a_panic_a_500_and_a_failed_job_are_reported_once_each_with_context_and_
         hub: backend::notify::live::hub(),
         paper_hub: server::routes::paper::live::hub(),
         pages: std::sync::Arc::default(),
+        signed_in: std::sync::Arc::default(),
     });
     let routes: Router<AppState> = Router::new()
         .route(

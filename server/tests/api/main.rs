@@ -47,6 +47,7 @@ mod policy_notify;
 mod problem_json;
 mod processes;
 mod research_cli;
+mod signed_in_cache;
 mod smtp;
 mod surfaces;
 mod two_factor;

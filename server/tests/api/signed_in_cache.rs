@@ -1,0 +1,310 @@
+//! The signed-in page cache (`server::signed_in_cache`): a session's backtests list comes from its last render
+//! (with this response's own nonce) until something it shows changes, in this process or in the database
+//! behind its back (as another process or a worker changes it); it never reaches another session, and a
+//! revoked session loses it.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use reqwest::{
+    Client, StatusCode,
+    cookie::{CookieStore, Jar},
+    redirect::Policy,
+};
+use uuid::Uuid;
+
+use crate::{
+    auth::{PASSWORD, location, post_form, sign_in},
+    helpers::{Options, TestApp, spawn_app_with},
+};
+
+/// Well below the cache's own backstop (`MAX_AGE`, 10 s): a change seen within this came by notification.
+const HEARD_WITHIN: Duration = Duration::from_secs(4);
+
+/// What the list says of a run whose job failed under it.
+const LOST: &str = "the worker could not finish this run";
+
+struct Trader {
+    client: Client,
+    jar: Arc<Jar>,
+    id: Uuid,
+}
+
+impl Trader {
+    /// The cookies the browser sends (session and CSRF), as one `Cookie` header.
+    fn cookie(&self, app: &TestApp) -> String {
+        self.jar
+            .cookies(&app.url("/").parse().unwrap())
+            .expect("cookies")
+            .to_str()
+            .unwrap()
+            .to_owned()
+    }
+}
+
+/// A signed-up, confirmed and signed-in browser whose cookies can be read.
+async fn trader(app: &TestApp, email: &str, name: &str) -> Trader {
+    let jar = Arc::new(Jar::default());
+    let client = Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(Policy::none())
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let resp = post_form(
+        app,
+        &client,
+        "/signup",
+        "/auth/signup",
+        &[
+            ("email", email),
+            ("display_name", name),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(location(&resp), "/signin?ok=check_email");
+    let id: Uuid = sqlx::query_scalar(
+        "update app_user set email_verified_at = now() where email = $1 returning user_id",
+    )
+    .bind(email)
+    .fetch_one(&app.ctx.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        location(&sign_in(app, &client, email, PASSWORD).await),
+        "/account"
+    );
+    Trader { client, jar, id }
+}
+
+/// `GET /backtests` with exactly `cookie`, as wrk or a browser sends it: `(status, html, CSP nonce)`.
+async fn list(app: &TestApp, cookie: &str) -> (StatusCode, String, String) {
+    let client = Client::builder().redirect(Policy::none()).build().unwrap();
+    let resp = client
+        .get(app.url("/backtests"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let nonce = resp
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|csp| csp.split("'nonce-").nth(1))
+        .and_then(|s| s.split('\'').next())
+        .unwrap_or_default()
+        .to_owned();
+    (status, resp.text().await.unwrap(), nonce)
+}
+
+async fn hits(app: &TestApp) -> f64 {
+    let text = app.get("/metrics").await.text().await.unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("signed_in_page_cache_total{") && l.contains("result=\"hit\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Polls the list until `shows` holds of it; how long that took (panics after [`HEARD_WITHIN`]).
+async fn until(
+    app: &TestApp,
+    cookie: &str,
+    what: &str,
+    shows: impl Fn(StatusCode, &str) -> bool,
+) -> Duration {
+    let start = Instant::now();
+    loop {
+        let (status, html, _) = list(app, cookie).await;
+        if shows(status, &html) {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < HEARD_WITHIN,
+            "{what}: still not shown after {HEARD_WITHIN:?} (status {status})"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn sql(app: &TestApp, query: &str, user: Uuid) {
+    sqlx::query(query)
+        .bind(user)
+        .execute(&app.ctx.db)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_session_gets_its_last_render_until_something_on_the_page_changes() {
+    let app = spawn_app_with(Options::default()).await;
+    let ann = trader(&app, "ann.cache@example.com", "Ann Cache").await;
+    let bob = trader(&app, "bob.cache@example.com", "Bob Cache").await;
+    let cookie = ann.cookie(&app);
+
+    // Rendered, then from the cache: the same page but for its own nonce.
+    let (status, first, n1) = list(&app, &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(first.contains("Ann Cache") && !first.contains("id=\"mail-banner\""));
+    let before = hits(&app).await;
+    let (status, second, n2) = list(&app, &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(hits(&app).await >= before + 1.0, "served from the cache");
+    assert!(
+        !n1.is_empty() && n1 != n2,
+        "each response has its own nonce"
+    );
+    assert!(second.contains(&format!("nonce=\"{n2}\"")));
+    assert!(!second.contains(&n1));
+    assert_eq!(second.replace(&n2, &n1), first, "the same page otherwise");
+
+    // Another session (another user) never gets it.
+    let (_, bobs, _) = list(&app, &bob.cookie(&app)).await;
+    assert!(bobs.contains("Bob Cache") && !bobs.contains("Ann Cache"));
+    let (_, again, _) = list(&app, &cookie).await;
+    assert!(again.contains("Ann Cache") && !again.contains("Bob Cache"));
+
+    // Changed behind the process's back (another process, a worker, psql): heard by notification.
+    sql(
+        &app,
+        "update app_user set display_name = 'Ann Renamed' where user_id = $1",
+        ann.id,
+    )
+    .await;
+    until(&app, &cookie, "a new display name", |_, h| {
+        h.contains("Ann Renamed")
+    })
+    .await;
+    // A change to a table that can concern anyone (the mail server refused Ann's address).
+    sqlx::query(
+        "insert into mail_suppression (address, reason) values ('ann.cache@example.com', 'manual')",
+    )
+    .execute(&app.ctx.db)
+    .await
+    .unwrap();
+    until(&app, &cookie, "the mail banner", |_, h| {
+        h.contains("id=\"mail-banner\"")
+    })
+    .await;
+    // Bob's change leaves Ann's page kept.
+    list(&app, &cookie).await;
+    sql(
+        &app,
+        "update app_user set display_name = 'Bob Renamed' where user_id = $1",
+        bob.id,
+    )
+    .await;
+    let before = hits(&app).await;
+    list(&app, &cookie).await;
+    assert!(hits(&app).await >= before + 1.0, "another user's change");
+
+    // A write of this session shows at once on its next page (this process forgets before answering).
+    let resp = post_form(
+        &app,
+        &ann.client,
+        "/strategies",
+        "/strategies/create",
+        &[("template", "sma_cross"), ("name", "Cache probe strategy")],
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let (_, html, _) = list(&app, &cookie).await;
+    assert!(html.contains("Cache probe strategy"), "the new strategy");
+    // A run's job failing underneath it (worker gone) shows the run failed.
+    let strategy: Uuid = sqlx::query_scalar("select strategy_id from strategy where user_id = $1")
+        .bind(ann.id)
+        .fetch_one(&app.ctx.db)
+        .await
+        .unwrap();
+    let instrument: i32 = sqlx::query_scalar(
+        "insert into instrument (exchange, symbol, base, quote) values ('cachex', 'ETHBTC', 'ETH', 'BTC')
+         returning instrument_id",
+    )
+    .fetch_one(&app.ctx.db)
+    .await
+    .unwrap();
+    let job = Uuid::new_v4();
+    sqlx::query(
+        "insert into job (job_id, queue, kind, status) values ($1, 'backtest', 'backtest', 'running')",
+    )
+    .bind(job)
+    .execute(&app.ctx.db)
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into backtest_run (backtest_run_id, batch_id, user_id, strategy_id, strategy_version_id,
+             instrument_id, timeframe, range_from, range_to, config, status, job_id)
+         select $1, $1, s.user_id, s.strategy_id, v.strategy_version_id, $2, '5m',
+                '2020-01-01', '2020-02-01', '{}', 'running', $3
+           from strategy s join strategy_version v using (strategy_id) where s.strategy_id = $4",
+    )
+    .bind(Uuid::new_v4())
+    .bind(instrument)
+    .bind(job)
+    .bind(strategy)
+    .execute(&app.ctx.db)
+    .await
+    .unwrap();
+    until(&app, &cookie, "a running run", |_, h| {
+        h.contains("data-state=\"running\"")
+    })
+    .await;
+    let (_, html, _) = list(&app, &cookie).await;
+    assert!(!html.contains(LOST), "not failed yet");
+    sqlx::query("update job set status = 'failed' where job_id = $1")
+        .bind(job)
+        .execute(&app.ctx.db)
+        .await
+        .unwrap();
+    until(&app, &cookie, "the run failed", |_, h| h.contains(LOST)).await;
+
+    // Revoked elsewhere (sign-out everywhere from another device, an admin): the cookie gets nothing of Ann's.
+    sql(
+        &app,
+        "update user_session set revoked_at = now() where user_id = $1",
+        ann.id,
+    )
+    .await;
+    until(&app, &cookie, "the session's end", |_, h| {
+        !h.contains("Ann Renamed")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_lost_listener_reconnects_and_changes_are_heard_again() {
+    let app = spawn_app_with(Options::default()).await;
+    let ann = trader(&app, "ann.relisten@example.com", "Ann Listen").await;
+    let cookie = ann.cookie(&app);
+    until(&app, &cookie, "the page", |s, h| {
+        s == StatusCode::OK && h.contains("Ann Listen")
+    })
+    .await;
+    let killed: i64 = sqlx::query_scalar(
+        "select count(*) from (select pg_terminate_backend(pid) from pg_stat_activity
+           where datname = current_database() and query ilike 'listen%page_change%') t",
+    )
+    .fetch_one(&app.ctx.db)
+    .await
+    .unwrap();
+    assert_eq!(killed, 1, "the process's one listener");
+    // The listener comes back (1 s back-off) and listens again: a change after that is heard.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let before = hits(&app).await;
+    list(&app, &cookie).await;
+    list(&app, &cookie).await;
+    assert!(hits(&app).await >= before + 1.0, "serving again");
+    sql(
+        &app,
+        "update app_user set display_name = 'Ann Heard' where user_id = $1",
+        ann.id,
+    )
+    .await;
+    until(&app, &cookie, "a change after reconnecting", |_, h| {
+        h.contains("Ann Heard")
+    })
+    .await;
+}
