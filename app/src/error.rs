@@ -101,6 +101,18 @@ impl AppError {
     }
 }
 
+/// Tells a cache that may keep the page being rendered that part of it could not be read
+/// ([`backend::web::RenderFailures`]); nothing outside a render.
+#[cfg(feature = "ssr")]
+pub fn note_render_failure() {
+    if let Some(f) = leptos::prelude::use_context::<http::request::Parts>()
+        .as_ref()
+        .and_then(|p| p.extensions.get::<backend::web::RenderFailures>())
+    {
+        f.mark();
+    }
+}
+
 /// Every backend refusal as the browser's error: the same decision and code as the other surfaces.
 #[cfg(feature = "ssr")]
 impl From<backend::Error> for AppError {
@@ -113,6 +125,7 @@ impl From<backend::Error> for AppError {
             E::Forbidden(message) => Self::Forbidden { message },
             E::Invalid { field, message } => Self::Validation { field, message },
             E::Db(_) | E::Internal(_) | E::Unavailable { .. } => {
+                note_render_failure();
                 if e.code() == "unavailable" {
                     tracing::warn!(error = %e, "dependency unavailable");
                     Self::Unavailable { message }

@@ -31,44 +31,55 @@ pub struct Ctx {
 
 /// A value read from the database and kept for a short while, so that what every page shows does not cost a
 /// query per page. Whoever changes the value in this process clears it ([`TtlCell::clear`]); other processes
-/// see the change within the time to live.
+/// see the change within the time to live (or at once, where a change signal clears it).
 #[derive(Debug)]
 pub struct TtlCell<T> {
     ttl: Duration,
-    value: std::sync::Mutex<Option<(Instant, T)>>,
+    /// How many times it was cleared, and the value with when it was read.
+    value: std::sync::Mutex<(u64, Option<(Instant, T)>)>,
 }
 
 impl<T: Clone> TtlCell<T> {
     pub fn new(ttl: Duration) -> Self {
         Self {
             ttl,
-            value: std::sync::Mutex::new(None),
+            value: std::sync::Mutex::new((0, None)),
         }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (u64, Option<(Instant, T)>)> {
+        self.value
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The value if it is younger than the time to live.
     pub fn get(&self) -> Option<T> {
-        let v = self
-            .value
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        v.as_ref()
+        self.lock()
+            .1
+            .as_ref()
             .filter(|(at, _)| at.elapsed() < self.ttl)
             .map(|(_, x)| x.clone())
     }
 
-    pub fn set(&self, x: T) {
-        *self
-            .value
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((Instant::now(), x));
+    /// Taken before reading the value from the database, for [`TtlCell::set`].
+    pub fn stamp(&self) -> u64 {
+        self.lock().0
+    }
+
+    /// Keeps `x`, read after [`TtlCell::stamp`] gave `stamp`, unless the cell was cleared since (a read that
+    /// began before a change must not outlive the clearing that announced it).
+    pub fn set(&self, x: T, stamp: u64) {
+        let mut v = self.lock();
+        if v.0 == stamp {
+            v.1 = Some((Instant::now(), x));
+        }
     }
 
     pub fn clear(&self) {
-        *self
-            .value
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        let mut v = self.lock();
+        v.0 += 1;
+        v.1 = None;
     }
 }
 
@@ -159,5 +170,26 @@ impl Ctx {
         Readiness {
             checks: vec![pg, rd],
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_that_began_before_a_clear_is_not_kept() {
+        let cell = TtlCell::new(Duration::from_secs(60));
+        let stamp = cell.stamp();
+        cell.set("old", stamp);
+        assert_eq!(cell.get(), Some("old"));
+        // A read starts, the value changes and the cell is cleared, the read ends with the old value.
+        let stamp = cell.stamp();
+        cell.clear();
+        cell.set("old", stamp);
+        assert_eq!(cell.get(), None);
+        let stamp = cell.stamp();
+        cell.set("new", stamp);
+        assert_eq!(cell.get(), Some("new"));
     }
 }

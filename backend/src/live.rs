@@ -233,8 +233,27 @@ fn alive(topics: &[Weak<dyn Dispatch>]) -> Option<Vec<Arc<dyn Dispatch>>> {
     (!live.is_empty()).then_some(live)
 }
 
+/// Whatever ends the listener task (a panic included), its topics are told they hear nothing any more.
+struct Gone<'a> {
+    topics: &'a [Weak<dyn Dispatch>],
+    listening: &'a AtomicBool,
+}
+
+impl Drop for Gone<'_> {
+    fn drop(&mut self) {
+        self.listening.store(false, Ordering::Relaxed);
+        for t in self.topics.iter().filter_map(Weak::upgrade) {
+            t.disconnected();
+        }
+    }
+}
+
 /// The listener task: connect, listen, dispatch; on a lost connection reconnect with back-off and resync.
 async fn listen(topics: Vec<Weak<dyn Dispatch>>, db: PgPool, listening: Arc<AtomicBool>) {
+    let _gone = Gone {
+        topics: &topics,
+        listening: &listening,
+    };
     let Some(first) = alive(&topics) else { return };
     let channels: Vec<&'static str> = first.iter().map(|t| t.channel()).collect();
     drop(first);

@@ -26,6 +26,23 @@ pub struct CsrfDeferred {
 #[derive(Debug, Clone, Default)]
 pub struct SessionMemo(pub std::sync::Arc<tokio::sync::OnceCell<Option<crate::auth::AuthUser>>>);
 
+/// Marked by a render when something it was to show could not be read (a database error the page shows as an
+/// error, or leaves out): such a page is answered but not kept by a cache. Put into request extensions
+/// (shared by every clone of the request's parts) by the cache that would keep the page.
+#[derive(Debug, Clone, Default)]
+pub struct RenderFailures(pub std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl RenderFailures {
+    pub fn mark(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    #[must_use]
+    pub fn any(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 /// The client's address as resolved by the middleware (see [`client_ip`]).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub std::net::IpAddr);

@@ -6,16 +6,20 @@
 //! their changes on the `page_change` channel (migration `20270104000001_page_change_notify.sql`): the session
 //! and account, the bell, the strategies, runs and their jobs, instruments, platform settings. A change to a
 //! user's rows makes every process forget that user's pages; a change that can concern anyone makes it forget
-//! all. A page rendered while a change arrived is not kept (generations, below). While the process's listener
-//! connection is down, it keeps and serves nothing (and forgets everything on losing it: changes in between
-//! were not heard). A page is in any case rendered again after [`MAX_AGE`].
+//! all. A page rendered while a change arrived is not kept (generations, below), nor one during whose render
+//! something could not be read ([`backend::web::RenderFailures`]: the page shows an error or leaves a part
+//! out). While the process's listener connection is down, it keeps and serves nothing (and forgets
+//! everything on losing it: changes in between were not heard). The one thing a render reads from a
+//! process cache rather than the database, the maintenance banner, is read again after any change that can
+//! concern everyone. A page is in any case rendered again after [`MAX_AGE`].
 //!
 //! **Sessions.** A kept page is filed under its session (the id in the signed session token) and URL, and served
-//! only to a request with a valid (signed, unexpired) token of that session. A revoked, idle-ended or disabled
-//! session is a change of its user's rows, so its pages are forgotten. A page is not served past the moment its
-//! session could have been idle-ended had the visit been rendered: a render records the session's use at
-//! most [`TOUCH_EVERY`] late, so a page kept for at most `SESSION_IDLE - TOUCH_EVERY` after its render cannot
-//! outlive its session. Served visits do not count as use; the next render (within [`MAX_AGE`]) does.
+//! only to a request with a valid (signed, unexpired) token of that session. Revoking a session, disabling or
+//! changing its account are changes of its user's rows, so its pages are forgotten. An idle timeout writes
+//! nothing; instead a page is not served past the moment its session could have idled out: a render records
+//! the session's use at most [`TOUCH_EVERY`] late, so a page kept for at most `SESSION_IDLE - TOUCH_EVERY`
+//! after its render cannot outlive its session. Served visits do not count as use; the next render (within
+//! [`MAX_AGE`]) does.
 //!
 //! **Freshness.** A write by a session (any method but `GET`/`HEAD`/`OPTIONS`) makes this process forget its
 //! user's pages as soon as it is done, before its answer leaves, so the page the user goes to next shows it. In
@@ -95,16 +99,19 @@ struct Inner {
 }
 
 impl Inner {
-    fn forget(&mut self, user: Uuid) {
-        if let Some(pages) = self.users.remove(&user) {
-            self.bytes -= pages.values().map(|e| e.page.size()).sum::<usize>();
-        }
+    /// Removes `user`'s pages and returns them (for the caller to free once the lock is released).
+    fn forget(&mut self, user: Uuid) -> Option<HashMap<Key, Arc<Entry>>> {
+        let pages = self.users.remove(&user)?;
+        self.bytes -= pages.values().map(|e| e.page.size()).sum::<usize>();
+        Some(pages)
     }
 }
 
 /// The signed-in pages of this process. Shared (`Arc`) between the middleware and the listener.
 pub struct SignedInCache {
     inner: Mutex<Inner>,
+    /// The process's banner cache (`Ctx::banner`), cleared with everything else.
+    banner: Option<Arc<backend::ctx::TtlCell<String>>>,
     /// Whether the listener is connected and hearing changes (set by the listener: [`backend::live::Dispatch`]).
     connected: AtomicBool,
     /// Changed by every change that concerns everyone (and by the listener's (re)connections).
@@ -122,6 +129,7 @@ impl Default for SignedInCache {
     fn default() -> Self {
         Self {
             inner: Mutex::default(),
+            banner: None,
             connected: AtomicBool::new(false),
             all: AtomicU64::new(0),
             stripes: std::array::from_fn(|_| AtomicU64::new(0)),
@@ -130,6 +138,14 @@ impl Default for SignedInCache {
 }
 
 impl SignedInCache {
+    /// A cache of the process with context `ctx` (whose banner cache it clears with everything else).
+    pub fn new(ctx: &backend::Ctx) -> Self {
+        Self {
+            banner: Some(Arc::clone(&ctx.banner)),
+            ..Self::default()
+        }
+    }
+
     fn inner(&self) -> MutexGuard<'_, Inner> {
         // Every change under the lock leaves the maps consistent (a panic cannot stop one half-way).
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
@@ -163,6 +179,7 @@ impl SignedInCache {
 
     /// Keeps `page` for `key` of `user` if nothing changed since `generation`; whether it was kept.
     fn keep(&self, user: Uuid, key: Key, generation: Generation, entry: Entry) -> bool {
+        let mut dropped = Vec::new();
         let mut inner = self.inner();
         // Under the lock: a change bumps its generation before it takes the lock to forget, so either this
         // sees the bump or the change forgets this page after it is kept.
@@ -173,15 +190,17 @@ impl SignedInCache {
         if inner
             .users
             .get(&user)
-            .is_some_and(|p| p.len() >= MAX_PER_USER)
+            .is_some_and(|p| p.len() >= MAX_PER_USER && !p.contains_key(&key))
         {
-            inner.forget(user);
+            dropped.extend(inner.forget(user));
         }
+        // Whole users' pages, whichever come first: a user who fills the budget empties it for others, which
+        // costs them renders, never a wrong page.
         while inner.bytes + size > BUDGET_BYTES {
             let Some(other) = inner.users.keys().next().copied() else {
                 break;
             };
-            inner.forget(other);
+            dropped.extend(inner.forget(other));
         }
         let old = inner
             .users
@@ -189,24 +208,33 @@ impl SignedInCache {
             .or_default()
             .insert(key, Arc::new(entry));
         inner.bytes += size;
-        if let Some(old) = old {
+        if let Some(old) = &old {
             inner.bytes -= old.page.size();
         }
+        drop(inner);
+        // Freed outside the lock.
+        drop((dropped, old));
         true
     }
 
     /// Forgets `user`'s pages (their rows changed).
     pub fn forget_user(&self, user: Uuid) {
         self.stripe(user).fetch_add(1, Ordering::SeqCst);
-        self.inner().forget(user);
+        let pages = self.inner().forget(user);
+        // Freed outside the lock.
+        drop(pages);
     }
 
-    /// Forgets every page (a change that can concern anyone; the listener (re)connected or lost its connection).
+    /// Forgets every page and the banner as read (a change that can concern anyone; the listener
+    /// (re)connected or lost its connection).
     pub fn forget_all(&self) {
+        // Before the generation changes: a render that starts after it reads the banner afresh.
+        if let Some(banner) = &self.banner {
+            banner.clear();
+        }
         self.all.fetch_add(1, Ordering::SeqCst);
-        let mut inner = self.inner();
-        inner.users.clear();
-        inner.bytes = 0;
+        let pages = std::mem::take(&mut *self.inner());
+        drop(pages);
     }
 
     /// How many pages are kept, and their bytes.
@@ -306,6 +334,9 @@ pub async fn serve(
         return next.run(req).await;
     };
     let (nonce, token) = (nonce.clone(), token.clone());
+    let failures = backend::web::RenderFailures::default();
+    let mut req = req;
+    req.extensions_mut().insert(failures.clone());
     let (parts, body) = match rendered_page(next.run(req).await, &key.1).await {
         Ok(page) => page,
         Err(resp) => return resp,
@@ -318,6 +349,7 @@ pub async fn serve(
         .min(session_left);
     if body.len() <= MAX_PAGE_BYTES
         && !serve_for.is_zero()
+        && !failures.any()
         && let Some(page) = Page::new(parts.headers.clone(), &body, &nonce, &token)
     {
         let entry = Entry {

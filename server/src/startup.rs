@@ -110,7 +110,7 @@ pub fn router(ctx: Ctx, addr: SocketAddr) -> Router {
         hub: backend::notify::live::hub(),
         paper_hub: crate::routes::paper::live::hub(),
         pages: std::sync::Arc::default(),
-        signed_in: std::sync::Arc::default(),
+        signed_in: std::sync::Arc::new(crate::signed_in_cache::SignedInCache::new(&ctx)),
     });
     // One Postgres listener per web process feeds the live streams (notifications and paper runs) and tells
     // the signed-in page cache what changed.

@@ -106,6 +106,7 @@ pub async fn get_market_overview() -> Result<MarketOverview, AppError> {
     let ctx = expect_context::<backend::Ctx>();
     let fail = |e| {
         let unavailable = backend::db::is_unavailable(&e);
+        crate::error::note_render_failure();
         tracing::error!(error = %e, "market overview");
         if unavailable {
             AppError::Unavailable {

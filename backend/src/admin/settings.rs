@@ -145,8 +145,9 @@ pub async fn banner(ctx: &Ctx) -> Result<String> {
     if let Some(b) = ctx.banner.get() {
         return Ok(b);
     }
+    let stamp = ctx.banner.stamp();
     let b = current(ctx).await?.banner;
-    ctx.banner.set(b.clone());
+    ctx.banner.set(b.clone(), stamp);
     Ok(b)
 }
 

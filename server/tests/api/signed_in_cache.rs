@@ -13,6 +13,7 @@ use reqwest::{
     cookie::{CookieStore, Jar},
     redirect::Policy,
 };
+use sqlx::postgres::PgListener;
 use uuid::Uuid;
 
 use crate::{
@@ -130,6 +131,42 @@ async fn until(
     }
 }
 
+/// A running backtest run of `user`'s (first) strategy with its job, inserted as a worker would leave it:
+/// `(run, job)`.
+async fn running_run(app: &TestApp, user: Uuid) -> (Uuid, Uuid) {
+    let instrument: i32 = sqlx::query_scalar(
+        "insert into instrument (exchange, symbol, base, quote) values ('cachex', 'ETHBTC', 'ETH', 'BTC')
+         on conflict (exchange, symbol) do update set exchange = excluded.exchange returning instrument_id",
+    )
+    .fetch_one(&app.ctx.db)
+    .await
+    .unwrap();
+    let (run, job) = (Uuid::new_v4(), Uuid::new_v4());
+    sqlx::query(
+        "insert into job (job_id, queue, kind, status) values ($1, 'backtest', 'backtest', 'running')",
+    )
+    .bind(job)
+    .execute(&app.ctx.db)
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into backtest_run (backtest_run_id, batch_id, user_id, strategy_id, strategy_version_id,
+             instrument_id, timeframe, range_from, range_to, config, status, job_id)
+         select $1, $1, s.user_id, s.strategy_id, v.strategy_version_id, $2, '5m',
+                '2020-01-01', '2020-02-01', '{}', 'running', $3
+           from strategy s join strategy_version v using (strategy_id) where s.user_id = $4
+          order by s.created_at limit 1",
+    )
+    .bind(run)
+    .bind(instrument)
+    .bind(job)
+    .bind(user)
+    .execute(&app.ctx.db)
+    .await
+    .unwrap();
+    (run, job)
+}
+
 async fn sql(app: &TestApp, query: &str, user: Uuid) {
     sqlx::query(query)
         .bind(user)
@@ -189,6 +226,15 @@ async fn a_session_gets_its_last_render_until_something_on_the_page_changes() {
         h.contains("id=\"mail-banner\"")
     })
     .await;
+    // The maintenance banner, which a process reads from its own short cache: cleared with the pages.
+    sqlx::query("update platform_settings set banner = 'Cache banner 42'")
+        .execute(&app.ctx.db)
+        .await
+        .unwrap();
+    until(&app, &cookie, "the maintenance banner", |_, h| {
+        h.contains("Cache banner 42")
+    })
+    .await;
     // Bob's change leaves Ann's page kept.
     list(&app, &cookie).await;
     sql(
@@ -214,40 +260,7 @@ async fn a_session_gets_its_last_render_until_something_on_the_page_changes() {
     let (_, html, _) = list(&app, &cookie).await;
     assert!(html.contains("Cache probe strategy"), "the new strategy");
     // A run's job failing underneath it (worker gone) shows the run failed.
-    let strategy: Uuid = sqlx::query_scalar("select strategy_id from strategy where user_id = $1")
-        .bind(ann.id)
-        .fetch_one(&app.ctx.db)
-        .await
-        .unwrap();
-    let instrument: i32 = sqlx::query_scalar(
-        "insert into instrument (exchange, symbol, base, quote) values ('cachex', 'ETHBTC', 'ETH', 'BTC')
-         returning instrument_id",
-    )
-    .fetch_one(&app.ctx.db)
-    .await
-    .unwrap();
-    let job = Uuid::new_v4();
-    sqlx::query(
-        "insert into job (job_id, queue, kind, status) values ($1, 'backtest', 'backtest', 'running')",
-    )
-    .bind(job)
-    .execute(&app.ctx.db)
-    .await
-    .unwrap();
-    sqlx::query(
-        "insert into backtest_run (backtest_run_id, batch_id, user_id, strategy_id, strategy_version_id,
-             instrument_id, timeframe, range_from, range_to, config, status, job_id)
-         select $1, $1, s.user_id, s.strategy_id, v.strategy_version_id, $2, '5m',
-                '2020-01-01', '2020-02-01', '{}', 'running', $3
-           from strategy s join strategy_version v using (strategy_id) where s.strategy_id = $4",
-    )
-    .bind(Uuid::new_v4())
-    .bind(instrument)
-    .bind(job)
-    .bind(strategy)
-    .execute(&app.ctx.db)
-    .await
-    .unwrap();
+    let (_, job) = running_run(&app, ann.id).await;
     until(&app, &cookie, "a running run", |_, h| {
         h.contains("data-state=\"running\"")
     })
@@ -307,4 +320,69 @@ async fn a_lost_listener_reconnects_and_changes_are_heard_again() {
         h.contains("Ann Heard")
     })
     .await;
+}
+
+/// The `page_change` signals `query` sends (read up to a marker sent after it, so "none" is not a timeout).
+async fn signals(app: &TestApp, l: &mut PgListener, query: &str) -> Vec<String> {
+    sqlx::query(query).execute(&app.ctx.db).await.unwrap();
+    sqlx::query("select pg_notify('page_change', 'marker')")
+        .execute(&app.ctx.db)
+        .await
+        .unwrap();
+    let mut heard = Vec::new();
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(5), l.recv())
+            .await
+            .expect("the marker arrives")
+            .unwrap();
+        if n.payload() == "marker" {
+            return heard;
+        }
+        heard.push(n.payload().to_owned());
+    }
+}
+
+#[tokio::test]
+async fn only_changes_a_page_can_show_are_announced() {
+    let app = spawn_app_with(Options::default()).await;
+    let ann = trader(&app, "ann.signals@example.com", "Ann Signals").await;
+    let resp = post_form(
+        &app,
+        &ann.client,
+        "/strategies",
+        "/strategies/create",
+        &[("template", "sma_cross"), ("name", "Signals")],
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let (run, job) = running_run(&app, ann.id).await;
+    let mut l = PgListener::connect_with(&app.ctx.db).await.unwrap();
+    l.listen("page_change").await.unwrap();
+    let ann_id = ann.id.to_string();
+    let cases: &[(&str, &[&str])] = &[
+        // A session's use, a run's progress, a no-op upsert of an instrument: nothing a page shows.
+        ("update user_session set last_seen_at = now()", &[]),
+        (&format!("update backtest_run set progress = 0.5 where backtest_run_id = '{run}'"), &[]),
+        (
+            "insert into instrument (exchange, symbol, base, quote) values ('cachex', 'ETHBTC', 'ETH', 'BTC')
+             on conflict (exchange, symbol) do update set exchange = excluded.exchange",
+            &[],
+        ),
+        ("update platform_settings set updated_at = now()", &[]),
+        // A lease renewal of the run's job.
+        (&format!("update job set lease_until = now() where job_id = '{job}'"), &[]),
+        // What pages show: the user's, or everyone's.
+        (&format!("update job set status = 'failed' where job_id = '{job}'"), &[&ann_id]),
+        (&format!("update backtest_run set status = 'failed' where backtest_run_id = '{run}'"), &[&ann_id]),
+        // The job of a finished run changes nothing on the list (housekeeping prunes them).
+        (&format!("delete from job where job_id = '{job}'"), &[]),
+        ("update instrument set active = false where exchange = 'cachex'", &["*"]),
+        ("update platform_settings set banner = 'x'", &["*"]),
+        ("insert into mail_suppression (address, reason) values ('ann.signals@example.com', 'manual')", &[&ann_id]),
+        ("insert into mail_suppression (address, reason) values ('nobody@example.com', 'manual')", &[]),
+        ("update user_session set revoked_at = now()", &[&ann_id]),
+    ];
+    for (query, expected) in cases {
+        assert_eq!(&signals(&app, &mut l, query).await, expected, "{query}");
+    }
 }
