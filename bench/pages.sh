@@ -4,6 +4,9 @@
 # database with a signed-in trader who has 50 finished backtests; nginx on this machine serves the HTML that
 # vortex answered for each page, saved to files. `wrk` runs each page against both, one after the other, with
 # one keep-alive connection and with 32, and prints req/s, p50 and p99 and the ratio vortex / nginx.
+# `/backtests` is answered from the signed-in page cache after its first render (server/src/signed_in_cache.rs);
+# the row `/backtests*` asks for a URL never asked before on every request (`?r=<thread>-<n>`, which the page
+# ignores), so each one is rendered: the cost of a miss.
 #   bench/pages.sh [SECONDS]   (default 10 per measurement)
 # VORTEX_BIN=path runs a given binary instead of building one (to compare builds in one session).
 # PERF_DIR=dir also records a CPU profile of vortex (`perf record`, call graphs) during each 32-connection
@@ -117,22 +120,33 @@ measure() {
     END { if (bad) { print "non-2xx responses: " bad > "/dev/stderr"; exit 1 } printf "%.0f %.2f %.2f\n", rps, p50, p99 }'
 }
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-10s %5s %12s %9s %9s %12s %9s %9s %7s\n' page conns vortex_rps p50_ms p99_ms nginx_rps p50_ms p99_ms ratio
-for page in /:index.html /signin:signin.html /backtests:backtests.html; do
-  path="${page%%:*}" file="${page#*:}"
+printf '%-11s %5s %12s %9s %9s %12s %9s %9s %7s\n' page conns vortex_rps p50_ms p99_ms nginx_rps p50_ms p99_ms ratio
+cat >"$DIR/unique.lua" <<'LUA'
+-- Every request asks for a URL not asked before (per thread id and counter).
+local threads = 0
+function setup(thread) threads = threads + 1; thread:set("tid", threads) end
+local n = 0
+function request() n = n + 1; return wrk.format(nil, wrk.path .. "?r=" .. tid .. "-" .. n) end
+LUA
+for page in /:index.html /signin:signin.html /backtests:backtests.html '/backtests*:backtests.html'; do
+  label="${page%%:*}" file="${page#*:}"
+  path="${label%\*}" perf_name="${file%.html}"
   hdr=()
-  [ "$path" = /backtests ] && hdr=(-H "Cookie: $COOKIE")
+  case "$label" in
+    /backtests) hdr=(-H "Cookie: $COOKIE") ;;
+    '/backtests*') hdr=(-H "Cookie: $COOKIE" -s "$DIR/unique.lua") perf_name=backtests-rendered ;;
+  esac
   for conns in 1 32; do
     if [ -n "${PERF_DIR:-}" ] && [ "$conns" = 32 ]; then
       mkdir -p "$PERF_DIR"
-      perf record -q -g -F 999 -p "$PID" -o "$PERF_DIR/${file%.html}.data" -- sleep "$SECS" >/dev/null 2>&1 &
+      perf record -q -g -F 999 -p "$PID" -o "$PERF_DIR/$perf_name.data" -- sleep "$SECS" >/dev/null 2>&1 &
       PERF_PID=$!
     fi
     read -r v_rps v_p50 v_p99 < <(measure "$conns" "http://127.0.0.1:$PORT$path" "${hdr[@]}")
     if [ -n "${PERF_PID:-}" ]; then wait "$PERF_PID" || true; PERF_PID=; fi
     read -r n_rps n_p50 n_p99 < <(measure "$conns" "http://127.0.0.1:$NGINX_PORT/$file")
     ratio=$(python3 -c "print(f'{$v_rps / $n_rps:.3f}')")
-    printf '%-10s %5s %12s %9s %9s %12s %9s %9s %7s\n' "$path" "$conns" "$v_rps" "$v_p50" "$v_p99" "$n_rps" "$n_p50" "$n_p99" "$ratio"
+    printf '%-11s %5s %12s %9s %9s %12s %9s %9s %7s\n' "$label" "$conns" "$v_rps" "$v_p50" "$v_p99" "$n_rps" "$n_p50" "$n_p99" "$ratio"
   done
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
