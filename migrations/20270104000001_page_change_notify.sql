@@ -9,7 +9,8 @@
 -- A page may be cached only if everything it shows comes from these tables, read at render time (an
 -- in-process cache such as the banner's must be cleared by the signal too: docs/architecture.md#page-caches).
 -- Only changes a page can show are announced: not a session's last use, not a run's progress (the list's
--- progress bars follow `status.json` in the browser), not a no-op upsert.
+-- progress bars and "running · N %" texts follow `status.json` in the browser at once; a kept page is at
+-- most 10 s old), not a no-op upsert.
 
 create function page_change_user() returns trigger language plpgsql as $$
 begin

@@ -241,6 +241,11 @@ struct Gone<'a> {
 
 impl Drop for Gone<'_> {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            tracing::error!(
+                "live listener failed; streams and the signed-in page cache stop until restart"
+            );
+        }
         self.listening.store(false, Ordering::Relaxed);
         for t in self.topics.iter().filter_map(Weak::upgrade) {
             t.disconnected();

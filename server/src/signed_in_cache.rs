@@ -17,14 +17,17 @@
 //! only to a request with a valid (signed, unexpired) token of that session. Revoking a session, disabling or
 //! changing its account are changes of its user's rows, so its pages are forgotten. An idle timeout writes
 //! nothing; instead a page is not served past the moment its session could have idled out: a render records
-//! the session's use at most [`TOUCH_EVERY`] late, so a page kept for at most `SESSION_IDLE - TOUCH_EVERY`
-//! after its render cannot outlive its session. Served visits do not count as use; the next render (within
-//! [`MAX_AGE`]) does.
+//! the session's use at most [`session::touch_every`] late, so a page kept for at most `SESSION_IDLE -
+//! touch_every` after its render cannot outlive its session. Served visits do not count as use; the next
+//! render (within [`MAX_AGE`]) does.
 //!
 //! **Freshness.** A write by a session (any method but `GET`/`HEAD`/`OPTIONS`) makes this process forget its
 //! user's pages as soon as it is done, before its answer leaves, so the page the user goes to next shows it. In
 //! another process the change arrives with the notification, a moment after commit (sub-millisecond on one
 //! host); until then that process may answer with the page from before: the same window a live stream has.
+//!
+//! **Reloads.** A request that asks for a fresh answer (`Cache-Control: no-cache` or `max-age=0`, as a
+//! browser's reload sends) is rendered, and its render replaces the kept page.
 //!
 //! **What is never kept.** Anything but a `GET` of one of [`PATHS`] (any query string) with a session cookie and
 //! no other cookie but the CSRF cookie (a flash message or form error changes the page), without
@@ -51,7 +54,7 @@ use axum::{
     response::Response,
 };
 use backend::{
-    auth::session::{self, TOUCH_EVERY},
+    auth::session,
     web::{CspNonce, CsrfToken},
 };
 use uuid::Uuid;
@@ -278,6 +281,25 @@ impl backend::live::Dispatch for SignedInCache {
     }
 }
 
+/// Whether the browser asks for a fresh answer (`Cache-Control: no-cache` or `max-age=0`, `Pragma:
+/// no-cache`): a reload. Such a request is rendered (and its render kept), so reloading always shows the
+/// database as it is, even in the moment before another process's change signal arrives.
+fn wants_fresh(h: &axum::http::HeaderMap) -> bool {
+    let directive = |name, what: &[&str]| {
+        h.get_all(name).iter().any(|v| {
+            v.to_str().is_ok_and(|v| {
+                v.split(',')
+                    .map(|d| d.trim().to_ascii_lowercase().replace(' ', ""))
+                    .any(|d| what.contains(&d.as_str()))
+            })
+        })
+    };
+    directive(
+        header::CACHE_CONTROL,
+        &["no-cache", "max-age=0", "no-store"],
+    ) || directive(header::PRAGMA, &["no-cache"])
+}
+
 /// The URL this request may be answered from (and fill) the cache under.
 fn cacheable(req: &Request, settings: &backend::settings::Settings) -> Option<String> {
     if req.method() != Method::GET || !PATHS.contains(&req.uri().path()) {
@@ -323,7 +345,8 @@ pub async fn serve(
     };
     let user = claims.user_id;
     let key = (claims.session_id, url);
-    if let Some(entry) = cache.get(user, &key) {
+    let fresh = wants_fresh(req.headers());
+    if !fresh && let Some(entry) = cache.get(user, &key) {
         metrics::counter!("signed_in_page_cache_total", "result" => "hit").increment(1);
         return entry.page.response(nonce, token);
     }
@@ -345,7 +368,11 @@ pub async fn serve(
         .to_std()
         .unwrap_or_default();
     let serve_for = MAX_AGE
-        .min(ctx.settings.session_idle.saturating_sub(TOUCH_EVERY))
+        .min(
+            ctx.settings
+                .session_idle
+                .saturating_sub(session::touch_every(&ctx.settings)),
+        )
         .min(session_left);
     if body.len() <= MAX_PAGE_BYTES
         && !serve_for.is_zero()
@@ -384,6 +411,22 @@ mod tests {
         let c = SignedInCache::default();
         c.resync_all();
         c
+    }
+
+    #[test]
+    fn a_reload_asks_for_a_fresh_page() {
+        let with = |name, v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(name, v.parse().unwrap());
+            wants_fresh(&h)
+        };
+        assert!(!wants_fresh(&HeaderMap::new()));
+        assert!(with(header::CACHE_CONTROL, "max-age=0"));
+        assert!(with(header::CACHE_CONTROL, "No-Cache"));
+        assert!(with(header::CACHE_CONTROL, "private, max-age = 0"));
+        assert!(with(header::PRAGMA, "no-cache"));
+        assert!(!with(header::CACHE_CONTROL, "max-age=60"));
+        assert!(!with(header::CACHE_CONTROL, "max-age=00x"));
     }
 
     #[test]

@@ -19,9 +19,16 @@ pub const ISSUER: &str = "vortex";
 pub const AUDIENCE: &str = "vortex-web";
 const TOKEN_TYPE: &str = "session";
 
-/// A session's last use is written when it is older than this ([`authenticate`]): right after a session was
-/// authenticated, its last use is at most this old.
-pub const TOUCH_EVERY: Duration = Duration::from_secs(60);
+/// A session's last use is written when it is older than [`touch_every`] ([`authenticate`]).
+const TOUCH_EVERY: Duration = Duration::from_secs(60);
+
+/// How old a session's last use may be before [`authenticate`] writes it again: a minute, or half the idle
+/// timeout when that is shorter (so a session in use never idles out between two writes). Right after a
+/// session was authenticated, its last use is at most this old.
+#[must_use]
+pub fn touch_every(settings: &Settings) -> Duration {
+    TOUCH_EVERY.min(settings.session_idle / 2)
+}
 
 /// The session cookie's name: `__Host-` prefixed (and `Secure`) whenever the site is served over HTTPS.
 pub fn cookie_name(settings: &Settings) -> &'static str {
@@ -197,8 +204,8 @@ pub async fn authenticate(
     let Some(r) = row else {
         return Ok(None);
     };
-    // Sliding idle timeout; written at most once a minute per session.
-    if (Utc::now() - r.last_seen_at).to_std().unwrap_or_default() > TOUCH_EVERY {
+    // Sliding idle timeout; written at most once a minute (or half the idle timeout) per session.
+    if (Utc::now() - r.last_seen_at).to_std().unwrap_or_default() > touch_every(settings) {
         sqlx::query!(
             "update user_session set last_seen_at = now() where session_id = $1",
             claims.sid,
