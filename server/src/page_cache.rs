@@ -207,6 +207,14 @@ fn cacheable(req: &Request, csrf_cookie: &str) -> Option<&'static str> {
     (!h.contains_key(header::AUTHORIZATION) && only_cookies(h, &[csrf_cookie])).then_some(*path)
 }
 
+/// This response's CSP nonce and CSRF token (set by the security-headers and CSRF layers), which a kept page
+/// has holes for.
+pub(crate) fn holes(req: &Request) -> Option<(&String, &String)> {
+    let CspNonce(nonce) = req.extensions().get::<CspNonce>()?;
+    let CsrfToken(token) = req.extensions().get::<CsrfToken>()?;
+    Some((nonce, token))
+}
+
 /// The middleware (inside the security-headers and CSRF layers, whose nonce and token it uses).
 ///
 /// Its state is shared (`Arc`), as axum clones a middleware's state for every request.
@@ -219,10 +227,7 @@ pub async fn serve(
     let Some(path) = cacheable(&req, backend::auth::csrf::cookie_name(&ctx.settings)) else {
         return next.run(req).await;
     };
-    let (Some(CspNonce(nonce)), Some(CsrfToken(token))) = (
-        req.extensions().get::<CspNonce>(),
-        req.extensions().get::<CsrfToken>(),
-    ) else {
+    let Some((nonce, token)) = holes(&req) else {
         return next.run(req).await;
     };
     // The banner as the page would read it; unreadable (database down): render as usual.

@@ -53,13 +53,10 @@ use axum::{
     middleware::Next,
     response::Response,
 };
-use backend::{
-    auth::session,
-    web::{CspNonce, CsrfToken},
-};
+use backend::auth::session;
 use uuid::Uuid;
 
-use crate::page_cache::{Page, only_cookies, rendered_page};
+use crate::page_cache::{Page, holes, only_cookies, rendered_page};
 
 /// The pages kept per session: they show only what the `page_change` tables hold.
 pub const PATHS: &[&str] = &["/backtests"];
@@ -337,10 +334,7 @@ pub async fn serve(
     let Some(url) = cacheable(&req, &ctx.settings) else {
         return next.run(req).await;
     };
-    let (Some(CspNonce(nonce)), Some(CsrfToken(token))) = (
-        req.extensions().get::<CspNonce>(),
-        req.extensions().get::<CsrfToken>(),
-    ) else {
+    let Some((nonce, token)) = holes(&req) else {
         return next.run(req).await;
     };
     let user = claims.user_id;

@@ -10,7 +10,7 @@ use reqwest::{Client, StatusCode};
 use uuid::Uuid;
 
 use crate::{
-    auth::{PASSWORD, browser, csrf, location, page_text, post_form, sign_in},
+    auth::{browser, confirmed_user, csrf, location, page_text},
     helpers::{Options, TestApp, spawn_app_with},
     smtp::SmtpSink,
 };
@@ -20,31 +20,7 @@ const PAGE: &str = "/admin/notifications";
 /// A signed-up, confirmed and signed-in browser with `role`; returns it and the user's id.
 async fn browser_user(app: &TestApp, email: &str, role: &str) -> (Client, Uuid) {
     let client = browser();
-    let resp = post_form(
-        app,
-        &client,
-        "/signup",
-        "/auth/signup",
-        &[
-            ("email", email),
-            ("display_name", "Someone"),
-            ("password", PASSWORD),
-        ],
-    )
-    .await;
-    assert_eq!(location(&resp), "/signin?ok=check_email");
-    let id: Uuid = sqlx::query_scalar(
-        "update app_user set email_verified_at = now(), role = $2 where email = $1 returning user_id",
-    )
-    .bind(email)
-    .bind(role)
-    .fetch_one(&app.ctx.db)
-    .await
-    .unwrap();
-    assert_eq!(
-        location(&sign_in(app, &client, email, PASSWORD).await),
-        "/account"
-    );
+    let id = confirmed_user(app, &client, email, "Someone", Some(role)).await;
     (client, id)
 }
 

@@ -17,7 +17,7 @@ use sqlx::postgres::PgListener;
 use uuid::Uuid;
 
 use crate::{
-    auth::{PASSWORD, location, post_form, sign_in},
+    auth::{confirmed_user, post_form},
     helpers::{Options, TestApp, spawn_app_with},
 };
 
@@ -54,30 +54,7 @@ async fn trader(app: &TestApp, email: &str, name: &str) -> Trader {
         .timeout(Duration::from_secs(20))
         .build()
         .unwrap();
-    let resp = post_form(
-        app,
-        &client,
-        "/signup",
-        "/auth/signup",
-        &[
-            ("email", email),
-            ("display_name", name),
-            ("password", PASSWORD),
-        ],
-    )
-    .await;
-    assert_eq!(location(&resp), "/signin?ok=check_email");
-    let id: Uuid = sqlx::query_scalar(
-        "update app_user set email_verified_at = now() where email = $1 returning user_id",
-    )
-    .bind(email)
-    .fetch_one(&app.ctx.db)
-    .await
-    .unwrap();
-    assert_eq!(
-        location(&sign_in(app, &client, email, PASSWORD).await),
-        "/account"
-    );
+    let id = confirmed_user(app, &client, email, name, None).await;
     Trader { client, jar, id }
 }
 

@@ -71,6 +71,49 @@ pub(crate) async fn post_form(
         .unwrap()
 }
 
+/// Signs `client` up as `name` through the form (the address still to be confirmed).
+pub(crate) async fn signed_up(app: &TestApp, client: &Client, email: &str, name: &str) {
+    let resp = post_form(
+        app,
+        client,
+        "/signup",
+        "/auth/signup",
+        &[
+            ("email", email),
+            ("display_name", name),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(location(&resp), "/signin?ok=check_email");
+}
+
+/// Signs `client` up as `name`, marks the address confirmed (and, with `role`, gives the account that role)
+/// in the database, and signs in. Returns the user's id.
+pub(crate) async fn confirmed_user(
+    app: &TestApp,
+    client: &Client,
+    email: &str,
+    name: &str,
+    role: Option<&str>,
+) -> uuid::Uuid {
+    signed_up(app, client, email, name).await;
+    let id = sqlx::query_scalar(
+        "update app_user set email_verified_at = now(), role = coalesce($2, role) where email = $1
+         returning user_id",
+    )
+    .bind(email)
+    .bind(role)
+    .fetch_one(&app.ctx.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        location(&sign_in(app, client, email, PASSWORD).await),
+        "/account"
+    );
+    id
+}
+
 pub(crate) fn location(resp: &reqwest::Response) -> String {
     resp.headers()
         .get("location")

@@ -16,7 +16,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{
-    auth::{PASSWORD, browser, location, post_form, sign_in},
+    auth::{browser, confirmed_user, location, post_form, signed_up},
     helpers::{Options, TestApp, spawn_app_with},
 };
 
@@ -53,35 +53,14 @@ async fn import_eth_btc(app: &TestApp) -> i32 {
 }
 
 async fn sign_up(app: &TestApp, client: &Client, email: &str) {
-    let resp = post_form(
-        app,
-        client,
-        "/signup",
-        "/auth/signup",
-        &[
-            ("email", email),
-            ("display_name", "Trader"),
-            ("password", PASSWORD),
-        ],
-    )
-    .await;
-    assert_eq!(location(&resp), "/signin?ok=check_email");
+    signed_up(app, client, email, "Trader").await;
 }
 
 /// A signed-in trader whose email address is confirmed (marked in the database: these tests are about
 /// backtests, the emailed link has its own tests).
 async fn trader(app: &TestApp, email: &str) -> Client {
     let client = browser();
-    sign_up(app, &client, email).await;
-    sqlx::query("update app_user set email_verified_at = now() where email = $1")
-        .bind(email)
-        .execute(&app.ctx.db)
-        .await
-        .unwrap();
-    assert_eq!(
-        location(&sign_in(app, &client, email, PASSWORD).await),
-        "/account"
-    );
+    confirmed_user(app, &client, email, "Trader", None).await;
     client
 }
 

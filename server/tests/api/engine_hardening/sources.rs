@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::{api, token};
 use crate::{
-    auth::{PASSWORD, browser, csrf, location, post_form, sign_in},
+    auth::{browser, confirmed_user, csrf},
     helpers::{Options, TestApp, spawn_app_with, vortex_bin},
 };
 
@@ -70,28 +70,7 @@ fn assert_depth_diagnostic(what: &str, body: &Value) {
 
 async fn browser_trader(app: &TestApp, email: &str) -> Client {
     let client = browser();
-    let resp = post_form(
-        app,
-        &client,
-        "/signup",
-        "/auth/signup",
-        &[
-            ("email", email),
-            ("display_name", "Trader"),
-            ("password", PASSWORD),
-        ],
-    )
-    .await;
-    assert_eq!(location(&resp), "/signin?ok=check_email");
-    sqlx::query("update app_user set email_verified_at = now() where email = $1")
-        .bind(email)
-        .execute(&app.ctx.db)
-        .await
-        .unwrap();
-    assert_eq!(
-        location(&sign_in(app, &client, email, PASSWORD).await),
-        "/account"
-    );
+    confirmed_user(app, &client, email, "Trader", None).await;
     client
 }
 

@@ -17,7 +17,7 @@ use reqwest::{Client, StatusCode};
 use uuid::Uuid;
 
 use crate::{
-    auth::{PASSWORD, browser, location, post_form, sign_in},
+    auth::{browser, confirmed_user, location, post_form},
     helpers::{Options, TestApp, spawn_app_with},
 };
 
@@ -44,28 +44,7 @@ async fn app_with(extra: Vec<(&'static str, String)>) -> TestApp {
 /// A signed-in trader with a confirmed email address.
 async fn trader(app: &TestApp, email: &str) -> Client {
     let client = browser();
-    let resp = post_form(
-        app,
-        &client,
-        "/signup",
-        "/auth/signup",
-        &[
-            ("email", email),
-            ("display_name", "Trader"),
-            ("password", PASSWORD),
-        ],
-    )
-    .await;
-    assert_eq!(location(&resp), "/signin?ok=check_email");
-    sqlx::query("update app_user set email_verified_at = now() where email = $1")
-        .bind(email)
-        .execute(&app.ctx.db)
-        .await
-        .unwrap();
-    assert_eq!(
-        location(&sign_in(app, &client, email, PASSWORD).await),
-        "/account"
-    );
+    confirmed_user(app, &client, email, "Trader", None).await;
     client
 }
 

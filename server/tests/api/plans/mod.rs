@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::{
-    auth::{PASSWORD, browser, location, page_text, post_form, sign_in},
+    auth::{browser, confirmed_user, page_text},
     helpers::{Options, TestApp, spawn_app_with},
 };
 
@@ -42,31 +42,7 @@ pub(crate) struct Person {
 /// creates its API token.
 pub(crate) async fn person(app: &TestApp, email: &str, role: &str) -> Person {
     let browser = browser();
-    let resp = post_form(
-        app,
-        &browser,
-        "/signup",
-        "/auth/signup",
-        &[
-            ("email", email),
-            ("display_name", "Trader"),
-            ("password", PASSWORD),
-        ],
-    )
-    .await;
-    assert_eq!(location(&resp), "/signin?ok=check_email");
-    let id: Uuid = sqlx::query_scalar(
-        "update app_user set role = $2, email_verified_at = now() where email = $1 returning user_id",
-    )
-    .bind(email)
-    .bind(role)
-    .fetch_one(&app.ctx.db)
-    .await
-    .unwrap();
-    assert_eq!(
-        sign_in(app, &browser, email, PASSWORD).await.status(),
-        StatusCode::SEE_OTHER
-    );
+    let id = confirmed_user(app, &browser, email, "Trader", Some(role)).await;
     let (_, token) = api_token::create(&app.ctx.db, id, "tests", Scope::ReadWrite, None)
         .await
         .unwrap()

@@ -7,7 +7,7 @@ use backend::market::{Candles, Pair, Timeframe, store};
 use reqwest::Client;
 
 use crate::{
-    auth::{PASSWORD, browser, location, post_form, sign_in},
+    auth::{browser, confirmed_user, location, post_form},
     helpers::{Options, TestApp, spawn_app_with},
 };
 
@@ -74,28 +74,7 @@ async fn write(db: &sqlx::PgPool, pair: &str, c: &Candles) -> i32 {
 /// A signed-in trader whose address is marked confirmed.
 async fn trader(app: &TestApp, email: &str) -> Client {
     let client = browser();
-    let resp = post_form(
-        app,
-        &client,
-        "/signup",
-        "/auth/signup",
-        &[
-            ("email", email),
-            ("display_name", "Trader"),
-            ("password", PASSWORD),
-        ],
-    )
-    .await;
-    assert_eq!(location(&resp), "/signin?ok=check_email");
-    sqlx::query("update app_user set email_verified_at = now() where email = $1")
-        .bind(email)
-        .execute(&app.ctx.db)
-        .await
-        .unwrap();
-    assert_eq!(
-        location(&sign_in(app, &client, email, PASSWORD).await),
-        "/account"
-    );
+    confirmed_user(app, &client, email, "Trader", None).await;
     client
 }
 
