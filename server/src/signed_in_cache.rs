@@ -34,6 +34,12 @@
 //! `Authorization`; any answer but a `200` HTML page without `Set-Cookie`; pages over [`MAX_PAGE_BYTES`]. Each
 //! response has its own CSP nonce and CSRF token as a render would (the holes of [`Page`]).
 //!
+//! **One render at a time per page.** Requests for a page that is being rendered for the same session and URL
+//! (a browser's parallel tabs, a client's concurrent retries, every connection at once when a page's time is
+//! up) wait for that render (at most [`FOLLOW_FOR`]) and are answered with the page it keeps, rather than all
+//! rendering the same page at the same moment. If it keeps nothing (a change arrived, an error, the request
+//! went away), each renders its own, concurrently, as without the cache.
+//!
 //! **Bounds.** At most [`MAX_PER_USER`] pages per user (a user's pages are dropped together when more come) and
 //! [`BUDGET_BYTES`] in all (whole users' pages are dropped to make room).
 
@@ -86,6 +92,40 @@ const STRIPES: usize = 256;
 /// A page under its session and URL.
 type Key = (String, String);
 
+/// How long a request waits for the render of the same page by another request before it renders its own.
+pub const FOLLOW_FOR: Duration = Duration::from_secs(2);
+
+/// A render in flight: held for writing by the request that renders, for reading by those that wait for it.
+type Flight = Arc<tokio::sync::RwLock<()>>;
+
+/// What a request that missed does: render the page (and release those waiting when done) or wait for the
+/// render in flight.
+enum Join<'a> {
+    Lead(Leader<'a>),
+    Follow(Flight),
+}
+
+/// The request rendering a page. Dropped when its render is done or the request went away: the flight ends
+/// first, then the lock is released, so a request that wakes finds the page kept or renders its own.
+struct Leader<'a> {
+    cache: &'a SignedInCache,
+    id: (Uuid, Key),
+    flight: Flight,
+    _rendering: tokio::sync::OwnedRwLockWriteGuard<()>,
+}
+
+impl Drop for Leader<'_> {
+    fn drop(&mut self) {
+        let mut flights = self.cache.flights();
+        if flights
+            .get(&self.id)
+            .is_some_and(|f| Arc::ptr_eq(f, &self.flight))
+        {
+            flights.remove(&self.id);
+        }
+    }
+}
+
 struct Entry {
     page: Page,
     /// Served until then ([`MAX_AGE`], the session's idle timeout and expiry).
@@ -110,6 +150,8 @@ impl Inner {
 /// The signed-in pages of this process. Shared (`Arc`) between the middleware and the listener.
 pub struct SignedInCache {
     inner: Mutex<Inner>,
+    /// Renders in flight, by user and key (only while they run: at most one per request in progress).
+    flights: Mutex<HashMap<(Uuid, Key), Flight>>,
     /// The process's banner cache (`Ctx::banner`), cleared with everything else.
     banner: Option<Arc<backend::ctx::TtlCell<String>>>,
     /// Whether the listener is connected and hearing changes (set by the listener: [`backend::live::Dispatch`]).
@@ -129,6 +171,7 @@ impl Default for SignedInCache {
     fn default() -> Self {
         Self {
             inner: Mutex::default(),
+            flights: Mutex::default(),
             banner: None,
             connected: AtomicBool::new(false),
             all: AtomicU64::new(0),
@@ -149,6 +192,31 @@ impl SignedInCache {
     fn inner(&self) -> MutexGuard<'_, Inner> {
         // Every change under the lock leaves the maps consistent (a panic cannot stop one half-way).
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn flights(&self) -> MutexGuard<'_, HashMap<(Uuid, Key), Flight>> {
+        // Only inserts and removes under the lock.
+        self.flights.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Renders `key` of `user`, or waits for the request that already does.
+    fn join(&self, user: Uuid, key: &Key) -> Join<'_> {
+        let mut flights = self.flights();
+        let id = (user, key.clone());
+        if let Some(flight) = flights.get(&id) {
+            return Join::Follow(Arc::clone(flight));
+        }
+        let flight = Flight::default();
+        let Ok(rendering) = Arc::clone(&flight).try_write_owned() else {
+            unreachable!("a new lock is free")
+        };
+        flights.insert(id.clone(), Arc::clone(&flight));
+        Join::Lead(Leader {
+            cache: self,
+            id,
+            flight,
+            _rendering: rendering,
+        })
     }
 
     fn stripe(&self, user: Uuid) -> &AtomicU64 {
@@ -344,6 +412,26 @@ pub async fn serve(
         metrics::counter!("signed_in_page_cache_total", "result" => "hit").increment(1);
         return entry.page.response(nonce, token);
     }
+    // Another request of this session renders this page: wait for it and answer with its page, unless it
+    // keeps none (then render, as it did).
+    let leader = match (fresh, cache.generation(user)) {
+        (false, Some(_)) => match cache.join(user, &key) {
+            Join::Lead(leader) => Some(leader),
+            Join::Follow(flight) => {
+                if tokio::time::timeout(FOLLOW_FOR, flight.read())
+                    .await
+                    .is_ok()
+                    && let Some(entry) = cache.get(user, &key)
+                {
+                    metrics::counter!("signed_in_page_cache_total", "result" => "waited")
+                        .increment(1);
+                    return entry.page.response(nonce, token);
+                }
+                None
+            }
+        },
+        _ => None,
+    };
     metrics::counter!("signed_in_page_cache_total", "result" => "miss").increment(1);
     // Taken before the render reads anything.
     let started = Instant::now();
@@ -379,6 +467,8 @@ pub async fn serve(
         };
         cache.keep(user, key, generation, entry);
     }
+    // Those waiting for this render find the page now.
+    drop(leader);
     Response::from_parts(parts, Body::from(body))
 }
 
@@ -480,6 +570,53 @@ mod tests {
         assert!(c.keep(u, key("s"), g, entry("a", MAX_AGE)));
         assert!(c.get(u, &key("other session")).is_none());
         assert!(c.get(Uuid::new_v4(), &key("s")).is_none());
+    }
+
+    #[tokio::test]
+    async fn one_render_at_a_time_per_page_and_those_waiting_get_its_page() {
+        let c = connected();
+        let u = Uuid::new_v4();
+        let Join::Lead(leader) = c.join(u, &key("s")) else {
+            panic!("the first one renders")
+        };
+        let Join::Follow(flight) = c.join(u, &key("s")) else {
+            panic!("the second one waits")
+        };
+        // Another page, session or user renders on its own.
+        assert!(matches!(c.join(u, &key("t")), Join::Lead(_)));
+        assert!(matches!(c.join(Uuid::new_v4(), &key("s")), Join::Lead(_)));
+        let waiting = tokio::spawn(async move {
+            let _done = flight.read().await;
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiting.is_finished(), "waits while the render runs");
+        let g = c.generation(u).unwrap();
+        assert!(c.keep(u, key("s"), g, entry("a", MAX_AGE)));
+        drop(leader);
+        waiting.await.unwrap();
+        assert!(
+            c.get(u, &key("s")).is_some(),
+            "the page is there when it wakes"
+        );
+        assert!(c.flights().is_empty(), "a flight ends with its render");
+    }
+
+    #[tokio::test]
+    async fn a_render_that_goes_away_releases_those_waiting() {
+        let c = connected();
+        let u = Uuid::new_v4();
+        let leader = c.join(u, &key("s"));
+        let Join::Follow(flight) = c.join(u, &key("s")) else {
+            panic!("the second one waits")
+        };
+        drop(leader);
+        let released = tokio::time::timeout(Duration::from_secs(5), flight.read()).await;
+        assert!(released.is_ok(), "released");
+        assert!(c.get(u, &key("s")).is_none());
+        assert!(
+            matches!(c.join(u, &key("s")), Join::Lead(_)),
+            "the next one renders"
+        );
     }
 
     #[test]

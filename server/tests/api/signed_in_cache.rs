@@ -356,6 +356,53 @@ async fn a_lost_listener_reconnects_and_changes_are_heard_again() {
     .await;
 }
 
+#[tokio::test]
+async fn requests_at_once_for_a_page_not_kept_each_get_it_with_their_own_nonce() {
+    let app = spawn_app_with(Options::default()).await;
+    let ann = trader(&app, "ann.burst@example.com", "Ann Burst").await;
+    let cookie = ann.cookie(&app);
+    until_cached(&app, &cookie, ann.id, "Ann Burst", HEARD_WITHIN).await;
+    // The session's own write forgets its page; then many requests for it at once (every connection of a
+    // client when a page's time is up): one renders, the others wait for its page, and each is answered
+    // with its own nonce, showing the write.
+    for round in 0..3 {
+        let name = format!("Burst strategy {round}");
+        let resp = post_form(
+            &app,
+            &ann.client,
+            "/strategies",
+            "/strategies/create",
+            &[("template", "sma_cross"), ("name", &name)],
+        )
+        .await;
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+        let pages = futures::future::join_all((0..24).map(|_| list(&app, &cookie))).await;
+        let (_, first, n1) = &pages[0];
+        assert!(first.contains(&name), "the write shows");
+        let mut nonces = std::collections::HashSet::new();
+        for (status, html, nonce) in &pages {
+            assert_eq!(*status, StatusCode::OK);
+            assert!(html.contains(&format!("nonce=\"{nonce}\"")));
+            assert_eq!(
+                &html.replace(nonce, n1),
+                first,
+                "the same page but for its nonce"
+            );
+            nonces.insert(nonce.clone());
+        }
+        assert_eq!(nonces.len(), pages.len(), "each response has its own nonce");
+        assert!(from_cache(&app, &cookie, ann.id, "Ann Burst").await);
+    }
+    // Some of them were answered with another's render (24 at once, three times: never all one by one).
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let waited: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("signed_in_page_cache_total{") && l.contains("result=\"waited\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(waited >= 1.0, "{metrics}");
+}
+
 /// The `page_change` signals `query` sends (read up to a marker sent after it, so "none" is not a timeout).
 async fn signals(app: &TestApp, l: &mut PgListener, query: &str) -> Vec<String> {
     sqlx::query(query).execute(&app.ctx.db).await.unwrap();
