@@ -129,7 +129,7 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
         match run(cli.command, settings).await {
             Ok(code) => code,
             Err(e) => {
@@ -138,7 +138,11 @@ pub fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
-    })
+    });
+    // Tasks still running end with the runtime; then the log's last lines are written out.
+    drop(runtime);
+    backend::telemetry::flush();
+    code
 }
 
 async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {

@@ -53,5 +53,6 @@ async fn serve(ctx: Ctx, with_worker: bool, migrate: bool) -> anyhow::Result<Exi
         );
     }
     result?;
+    tracing::info!("vortex stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -59,5 +59,6 @@ async fn worker(
             "workers did not stop in time; their jobs will be re-run after the lease expires"
         );
     }
+    tracing::info!("vortex stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -132,6 +132,71 @@ async fn a_request_id_appears_in_the_request_logs_and_in_the_logs_of_the_job_it_
 }
 
 #[tokio::test]
+async fn a_server_stopped_by_sigterm_has_written_every_log_line_when_it_exits() {
+    // The log is written by a thread of its own, in batches (backend::telemetry): nothing logged before
+    // the process ends is lost, up to its last line.
+    let db = TestDb::new().await;
+    let mut env = base_env(&db, &format!("vortex-test-{}", Uuid::new_v4().simple()));
+    let port = free_port();
+    env.insert("BIND_ADDR".into(), format!("127.0.0.1:{port}"));
+    let mut server = Proc::start(&["serve"], &env);
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while client.get(format!("{base}/health")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "server did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let rid = format!("flush-{}", Uuid::new_v4().simple());
+    for i in 0..200 {
+        let resp = client
+            .get(format!("{base}/health"))
+            .header("x-request-id", format!("{rid}-{i}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exited = tokio::task::spawn_blocking(move || {
+        let status = server.child.wait().unwrap();
+        (status, server)
+    });
+    let (status, server) = tokio::time::timeout(Duration::from_secs(30), exited)
+        .await
+        .expect("the server stops")
+        .unwrap();
+    assert!(status.success(), "{status}");
+    // Its stdout is closed: the reader has everything once it caught up.
+    let logged = |l: &serde_json::Value| {
+        l["span"]["request_id"]
+            .as_str()
+            .is_some_and(|r| r.starts_with(&format!("{rid}-")))
+            && l["message"] == "request"
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.logs().iter().filter(|l| logged(l)).count() < 200 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let logs = server.logs();
+    assert_eq!(
+        logs.iter().filter(|l| logged(l)).count(),
+        200,
+        "every request's line"
+    );
+    for line in ["SIGTERM received; shutting down", "vortex stopped"] {
+        assert!(
+            logs.iter().any(|l| l["message"] == line),
+            "{line:?}, logged while stopping: {logs:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_worker_killed_mid_job_leaves_the_effect_happening_exactly_once_after_a_new_worker_starts()
  {
     let db = TestDb::new().await;
