@@ -93,7 +93,7 @@ const STRIPES: usize = 256;
 type Key = (String, String);
 
 /// How long a request waits for the render of the same page by another request before it renders its own.
-pub const FOLLOW_FOR: Duration = Duration::from_secs(2);
+pub const FOLLOW_FOR: Duration = Duration::from_secs(1);
 
 /// A render in flight: held for writing by the request that renders, for reading by those that wait for it.
 type Flight = Arc<tokio::sync::RwLock<()>>;
@@ -413,16 +413,18 @@ pub async fn serve(
         return entry.page.response(nonce, token);
     }
     // Another request of this session renders this page: wait for it and answer with its page, unless it
-    // keeps none (then render, as it did).
+    // keeps none or takes longer than `FOLLOW_FOR` (then render, as it did).
     let leader = match (fresh, cache.generation(user)) {
         (false, Some(_)) => match cache.join(user, &key) {
             Join::Lead(leader) => Some(leader),
             Join::Follow(flight) => {
                 if tokio::time::timeout(FOLLOW_FOR, flight.read())
                     .await
-                    .is_ok()
-                    && let Some(entry) = cache.get(user, &key)
+                    .is_err()
                 {
+                    metrics::counter!("signed_in_page_cache_total", "result" => "wait_timeout")
+                        .increment(1);
+                } else if let Some(entry) = cache.get(user, &key) {
                     metrics::counter!("signed_in_page_cache_total", "result" => "waited")
                         .increment(1);
                     return entry.page.response(nonce, token);
@@ -433,9 +435,11 @@ pub async fn serve(
         _ => None,
     };
     metrics::counter!("signed_in_page_cache_total", "result" => "miss").increment(1);
-    // Taken before the render reads anything.
+    // Taken before the render reads anything (a follower's, after its wait).
     let started = Instant::now();
     let Some(generation) = cache.generation(user) else {
+        // The listener went down meanwhile: nothing this render gives can be kept; no one waits for it.
+        drop(leader);
         return next.run(req).await;
     };
     let (nonce, token) = (nonce.clone(), token.clone());

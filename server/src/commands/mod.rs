@@ -129,6 +129,10 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let service = matches!(
+        cli.command,
+        Command::Serve(_) | Command::Worker(_) | Command::MockExchange(_)
+    );
     let code = runtime.block_on(async move {
         match run(cli.command, settings).await {
             Ok(code) => code,
@@ -141,6 +145,9 @@ pub fn main() -> ExitCode {
     });
     // Tasks still running end with the runtime; then the log's last lines are written out.
     drop(runtime);
+    if service {
+        tracing::info!("vortex stopped");
+    }
     backend::telemetry::flush();
     code
 }

@@ -53,6 +53,5 @@ async fn serve(ctx: Ctx, with_worker: bool, migrate: bool) -> anyhow::Result<Exi
         );
     }
     result?;
-    tracing::info!("vortex stopped");
     Ok(ExitCode::SUCCESS)
 }

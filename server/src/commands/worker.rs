@@ -59,6 +59,5 @@ async fn worker(
             "workers did not stop in time; their jobs will be re-run after the lease expires"
         );
     }
-    tracing::info!("vortex stopped");
     Ok(ExitCode::SUCCESS)
 }
