@@ -8,6 +8,9 @@
 # the row `/backtests*` asks for a URL never asked before on every request (`?r=<thread>-<n>`, which the page
 # ignores), so each one is rendered: the cost of a miss.
 #   bench/pages.sh [SECONDS]   (default 10 per measurement)
+# PAGES="/backtests" measures only the pages named (of /, /signin, /backtests, /backtests*); REPEAT=n measures
+# each page and connection count n times in a row (p99 varies from run to run: see bench/RESULTS.md). At the
+# end it prints the signed-in page cache's counters (hits, misses, requests that waited for another's render).
 # VORTEX_BIN=path runs a given binary instead of building one (to compare builds in one session).
 # PERF_DIR=dir also records a CPU profile of vortex (`perf record`, call graphs) during each 32-connection
 # measurement into dir/<page>.data (the figures of such a run are not comparable: perf takes CPU too).
@@ -130,13 +133,14 @@ function request() n = n + 1; return wrk.format(nil, wrk.path .. "?r=" .. tid ..
 LUA
 for page in /:index.html /signin:signin.html /backtests:backtests.html '/backtests*:backtests.html'; do
   label="${page%%:*}" file="${page#*:}"
+  if [ -n "${PAGES:-}" ] && [[ " $PAGES " != *" $label "* ]]; then continue; fi
   path="${label%\*}" perf_name="${file%.html}"
   hdr=()
   case "$label" in
     /backtests) hdr=(-H "Cookie: $COOKIE") ;;
     '/backtests*') hdr=(-H "Cookie: $COOKIE" -s "$DIR/unique.lua") perf_name=backtests-rendered ;;
   esac
-  for conns in 1 32; do
+  for conns in $(for c in 1 32; do for _ in $(seq "${REPEAT:-1}"); do echo "$c"; done; done); do
     if [ -n "${PERF_DIR:-}" ] && [ "$conns" = 32 ]; then
       mkdir -p "$PERF_DIR"
       perf record -q -g -F 999 -p "$PID" -o "$PERF_DIR/$perf_name.data" -- sleep "$SECS" >/dev/null 2>&1 &
@@ -149,4 +153,5 @@ for page in /:index.html /signin:signin.html /backtests:backtests.html '/backtes
     printf '%-11s %5s %12s %9s %9s %12s %9s %9s %7s\n' "$label" "$conns" "$v_rps" "$v_p50" "$v_p99" "$n_rps" "$n_p50" "$n_p99" "$ratio"
   done
 done
+curl -sf "http://127.0.0.1:$PORT/metrics" | grep '^signed_in_page_cache_total' | sort || true
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
