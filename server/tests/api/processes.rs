@@ -84,10 +84,9 @@ impl Drop for Proc {
     }
 }
 
-#[tokio::test]
-async fn a_request_id_appears_in_the_request_logs_and_in_the_logs_of_the_job_it_enqueued() {
-    let db = TestDb::new().await;
-    let mut env = base_env(&db, &format!("vortex-test-{}", Uuid::new_v4().simple()));
+/// `vortex serve` on a free port of `db`, once it answers `/health`: the process and its base URL.
+async fn serving(db: &TestDb) -> (Proc, String) {
+    let mut env = base_env(db, &format!("vortex-test-{}", Uuid::new_v4().simple()));
     let port = free_port();
     env.insert("BIND_ADDR".into(), format!("127.0.0.1:{port}"));
     let server = Proc::start(&["serve"], &env);
@@ -98,6 +97,14 @@ async fn a_request_id_appears_in_the_request_logs_and_in_the_logs_of_the_job_it_
         assert!(Instant::now() < deadline, "server did not start");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    (server, base)
+}
+
+#[tokio::test]
+async fn a_request_id_appears_in_the_request_logs_and_in_the_logs_of_the_job_it_enqueued() {
+    let db = TestDb::new().await;
+    let (server, base) = serving(&db).await;
+    let client = reqwest::Client::new();
     let rid = format!("trace-{}", Uuid::new_v4().simple());
     let resp = client
         .post(format!("{base}/ops/jobs/housekeeping"))
@@ -136,17 +143,8 @@ async fn a_server_stopped_by_sigterm_has_written_every_log_line_when_it_exits() 
     // The log is written by a thread of its own, in batches (backend::telemetry): nothing logged before
     // the process ends is lost, up to its last line.
     let db = TestDb::new().await;
-    let mut env = base_env(&db, &format!("vortex-test-{}", Uuid::new_v4().simple()));
-    let port = free_port();
-    env.insert("BIND_ADDR".into(), format!("127.0.0.1:{port}"));
-    let mut server = Proc::start(&["serve"], &env);
+    let (mut server, base) = serving(&db).await;
     let client = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while client.get(format!("{base}/health")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     let rid = format!("flush-{}", Uuid::new_v4().simple());
     for i in 0..200 {
         let resp = client
